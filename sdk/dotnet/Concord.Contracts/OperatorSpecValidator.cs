@@ -1,0 +1,186 @@
+using System.Text.RegularExpressions;
+using Concord.Contracts.Types.V1;
+
+namespace Concord.Contracts;
+
+/// <summary>One problem with an operator spec: the field (deploy-file name) and what to do.</summary>
+public sealed record SpecProblem(string Field, string Message)
+{
+    public override string ToString() => $"{Field}: {Message}";
+}
+
+/// <summary>
+/// Checks an <see cref="OperatorSpec"/> the same way in the CLI, the client SDKs and the
+/// scheduler, so an error reads the same wherever it is caught. Field names in messages are
+/// the deploy file's (docs/deploy-file.md), since that is what the user edits.
+/// </summary>
+public static partial class OperatorSpecValidator
+{
+    /// <summary>Largest cpus value accepted per instance.</summary>
+    public const double CpusMax = 256;
+
+    /// <summary>Largest mem accepted per instance, in MB (1 TiB).</summary>
+    public const int MemMbMax = 1024 * 1024;
+
+    /// <summary>Most arguments, environment variables or files in one spec.</summary>
+    public const int ListEntriesMax = 256;
+
+    /// <summary>Built-in operator kinds and the options each accepts.</summary>
+    public static readonly IReadOnlyDictionary<string, IReadOnlySet<string>> BuiltinOptions =
+        new Dictionary<string, IReadOnlySet<string>>
+        {
+            ["generator"] = new HashSet<string> { "stream", "rate", "dictionary", "count" },
+            ["csv-sink"] = new HashSet<string> { "path" },
+        };
+
+    [GeneratedRegex("^[a-z0-9][a-z0-9-]{0,62}$")]
+    private static partial Regex OperatorNamePattern();
+
+    [GeneratedRegex("^[A-Za-z0-9_.-]{1,128}$")]
+    private static partial Regex StreamNamePattern();
+
+    [GeneratedRegex("^[A-Za-z_][A-Za-z0-9_]*$")]
+    private static partial Regex EnvironmentNamePattern();
+
+    public static bool IsValidOperatorName(string name) => OperatorNamePattern().IsMatch(name);
+
+    public static bool IsValidStreamName(string name) => StreamNamePattern().IsMatch(name);
+
+    /// <summary>Every problem with <paramref name="spec"/>; empty when it is valid.</summary>
+    public static IReadOnlyList<SpecProblem> Validate(OperatorSpec spec)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        var problems = new List<SpecProblem>();
+
+        if (string.IsNullOrEmpty(spec.Name))
+        {
+            problems.Add(new("name", "is required; give the operator a name such as \"counter\""));
+        }
+        else if (!IsValidOperatorName(spec.Name))
+        {
+            problems.Add(new("name", $"'{spec.Name}' is not a valid operator name; use 1-63 lower-case letters, digits and '-', starting with a letter or digit"));
+        }
+
+        var isBuiltin = spec.Builtin is not null;
+        if (isBuiltin && !string.IsNullOrEmpty(spec.Executable))
+        {
+            problems.Add(new("executable", "must be empty for a built-in operator; remove \"executable\" or \"builtin\""));
+        }
+        if (!isBuiltin && string.IsNullOrEmpty(spec.Executable))
+        {
+            problems.Add(new("executable", "is required; name the program that runs the operator (an absolute path, a path relative to the deploy file, or a command on PATH)"));
+        }
+        if (isBuiltin)
+        {
+            ValidateBuiltin(spec.Builtin!, problems);
+        }
+
+        if (spec.Instances < 1 || spec.Instances > ProtocolLimits.InstancesMax)
+        {
+            problems.Add(new("instances", $"{spec.Instances} is out of range; use 1..{ProtocolLimits.InstancesMax}"));
+        }
+        if (double.IsNaN(spec.Cpus) || spec.Cpus < 0 || spec.Cpus > CpusMax)
+        {
+            problems.Add(new("cpus", $"{spec.Cpus} is out of range; use a number of cores greater than 0 and at most {CpusMax} (fractions allowed)"));
+        }
+        if (spec.MemMb < 0 || spec.MemMb > MemMbMax)
+        {
+            problems.Add(new("mem", $"{spec.MemMb} is out of range; use megabytes between 1 and {MemMbMax}"));
+        }
+        if (spec.Args.Count > ListEntriesMax)
+        {
+            problems.Add(new("args", $"has {spec.Args.Count} entries; at most {ListEntriesMax} are allowed"));
+        }
+        if (spec.Environment.Count > ListEntriesMax)
+        {
+            problems.Add(new("environment", $"has {spec.Environment.Count} entries; at most {ListEntriesMax} are allowed"));
+        }
+        foreach (var name in spec.Environment.Keys)
+        {
+            if (!EnvironmentNamePattern().IsMatch(name))
+            {
+                problems.Add(new($"environment.{name}", "is not a valid variable name; use letters, digits and '_', not starting with a digit"));
+            }
+            else if (name.StartsWith("CONCORD_", StringComparison.Ordinal))
+            {
+                problems.Add(new($"environment.{name}", "names starting with CONCORD_ are reserved for Concord; rename the variable"));
+            }
+        }
+        if (spec.Files.Count > ListEntriesMax)
+        {
+            problems.Add(new("files", $"has {spec.Files.Count} entries; at most {ListEntriesMax} are allowed"));
+        }
+        for (var i = 0; i < spec.Files.Count; i++)
+        {
+            if (!Path.IsPathFullyQualified(spec.Files[i]))
+            {
+                problems.Add(new($"files[{i}]", $"'{spec.Files[i]}' must be an absolute path once resolved; the CLI resolves paths relative to the deploy file"));
+            }
+        }
+
+        var seenInputs = new HashSet<string>(StringComparer.Ordinal);
+        for (var i = 0; i < spec.ExpectedInputs.Count; i++)
+        {
+            var input = spec.ExpectedInputs[i];
+            if (!IsValidStreamName(input.Name))
+            {
+                problems.Add(new($"inputs[{i}].stream", $"'{input.Name}' is not a valid stream name; use 1-128 of A-Z a-z 0-9 _ . -"));
+            }
+            else if (!seenInputs.Add(input.Name))
+            {
+                problems.Add(new($"inputs[{i}].stream", $"'{input.Name}' is listed twice; list each input stream once"));
+            }
+            if (!Enum.IsDefined(input.Grouping))
+            {
+                problems.Add(new($"inputs[{i}].grouping", $"{(int)input.Grouping} is not a grouping; use shuffle, group_by or broadcast"));
+            }
+        }
+        var seenOutputs = new HashSet<string>(StringComparer.Ordinal);
+        for (var i = 0; i < spec.ExpectedOutputs.Count; i++)
+        {
+            var output = spec.ExpectedOutputs[i];
+            if (!IsValidStreamName(output))
+            {
+                problems.Add(new($"outputs[{i}]", $"'{output}' is not a valid stream name; use 1-128 of A-Z a-z 0-9 _ . -"));
+            }
+            else if (!seenOutputs.Add(output))
+            {
+                problems.Add(new($"outputs[{i}]", $"'{output}' is listed twice; list each output stream once"));
+            }
+        }
+        return problems;
+    }
+
+    /// <summary>Throws <see cref="ArgumentException"/> listing every problem, one per line.</summary>
+    public static void ThrowIfInvalid(OperatorSpec spec)
+    {
+        var problems = Validate(spec);
+        if (problems.Count > 0)
+        {
+            throw new ArgumentException(Describe(spec, problems));
+        }
+    }
+
+    /// <summary>A message listing every problem, one per line, for CLI and gRPC errors.</summary>
+    public static string Describe(OperatorSpec spec, IReadOnlyList<SpecProblem> problems)
+    {
+        var who = string.IsNullOrEmpty(spec.Name) ? "operator spec" : $"operator '{spec.Name}'";
+        return $"invalid {who}:" + string.Concat(problems.Select(p => "\n  " + p));
+    }
+
+    private static void ValidateBuiltin(BuiltinOperator builtin, List<SpecProblem> problems)
+    {
+        if (!BuiltinOptions.TryGetValue(builtin.Kind, out var allowed))
+        {
+            problems.Add(new("builtin.kind", $"'{builtin.Kind}' is not a built-in operator; use one of: {string.Join(", ", BuiltinOptions.Keys)}"));
+            return;
+        }
+        foreach (var option in builtin.Options.Keys)
+        {
+            if (!allowed.Contains(option))
+            {
+                problems.Add(new($"builtin.options.{option}", $"is not an option of '{builtin.Kind}'; use one of: {string.Join(", ", allowed)}"));
+            }
+        }
+    }
+}
