@@ -1,0 +1,200 @@
+using System.CommandLine;
+using Concord.Cli.Internal;
+using Concord.Cli.Internal.Commands;
+
+namespace Concord.Cli;
+
+/// <summary>
+/// The <c>concord</c> command line (docs/cli.md). <see cref="RunAsync(string[], TextWriter, TextWriter, CancellationToken)"/>
+/// is the whole program, callable in-process by tests; <c>Program.Main</c> only adds the real
+/// console and signal handling.
+/// </summary>
+public static class ConcordCli
+{
+    /// <summary>Runs the CLI with the process environment, writing to the given writers.</summary>
+    public static Task<int> RunAsync(string[] args, TextWriter output, TextWriter error, CancellationToken cancellationToken = default) =>
+        RunAsync(args, output, error, Environment.GetEnvironmentVariable, interactive: false, TimeProvider.System, cancellationToken);
+
+    /// <summary>
+    /// Runs the CLI with an explicit environment lookup (tests use it to check the
+    /// CONCORD_SCHEDULER / CONCORD_HOME rules without touching the process environment).
+    /// </summary>
+    public static async Task<int> RunAsync(
+        string[] args,
+        TextWriter output,
+        TextWriter error,
+        Func<string, string?> environment,
+        bool interactive,
+        TimeProvider time,
+        CancellationToken cancellationToken = default)
+    {
+        var ctx = new CliContext(output, error, environment, interactive, time);
+        var root = Build(ctx);
+        var configuration = new InvocationConfiguration
+        {
+            Output = output,
+            Error = error,
+            // Program.Main owns SIGINT/SIGTERM and cancels the token; System.CommandLine must not
+            // install its own handler on top.
+            ProcessTerminationTimeout = null,
+        };
+        if (args.Length == 0)
+        {
+            args = ["--help"];
+        }
+        var parse = root.Parse(args);
+        if (parse.Errors.Count > 0 && parse.CommandResult.Command == root && !args[0].StartsWith('-'))
+        {
+            var commands = root.Subcommands.Select(c => c.Name).ToList();
+            var hint = DeployFile.ClosestName(args[0], commands) is { } close ? $"did you mean `concord {close}`? " : "";
+            await error.WriteLineAsync($"error: '{args[0]}' is not a concord command; {hint}commands: {string.Join(", ", commands)} (see `concord --help`)");
+            return ExitCodes.Failure;
+        }
+        if (parse.Errors.Count > 0)
+        {
+            // System.CommandLine would print the errors and the whole help text; one line per
+            // problem and a pointer to --help reads better in a terminal and in CI logs.
+            foreach (var problem in parse.Errors)
+            {
+                var message = string.Join(" ", problem.Message.Split(['\n', '\t', '\r'], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+                await error.WriteLineAsync($"error: {message}");
+            }
+            var command = parse.CommandResult.Command == root ? "concord" : $"concord {parse.CommandResult.Command.Name}";
+            await error.WriteLineAsync($"run `{command} --help` for usage");
+            return ExitCodes.Failure;
+        }
+        return await parse.InvokeAsync(configuration, cancellationToken);
+    }
+
+    private static RootCommand Build(CliContext ctx)
+    {
+        var home = new Option<string?>("--home")
+        {
+            Description = "Scheduler home directory (default: $CONCORD_HOME, else ~/.concord)",
+            Recursive = true,
+        };
+        var schedulerOption = new Option<string?>("--scheduler")
+        {
+            Description = "Scheduler address, http://HOST:PORT (default: $CONCORD_SCHEDULER, else <home>/scheduler.json, else http://127.0.0.1:7400)",
+            Recursive = true,
+        };
+
+        var root = new RootCommand("Concord: deploy and run stream-processing operators written in any language.");
+        root.Add(home);
+        root.Add(schedulerOption);
+
+        string HomeOf(ParseResult parse) => ConcordHome.Resolve(parse.GetValue(home), ctx.Environment);
+        SchedulerConnection Connect(ParseResult parse) =>
+            new(SchedulerAddress.Resolve(parse.GetValue(schedulerOption), ctx.Environment, HomeOf(parse)).Address);
+
+        // ---- up ----
+        var port = new Option<int?>("--port") { Description = "Port to serve on (default 7400; 0 picks a free port)" };
+        var detach = new Option<bool>("--detach", "-d") { Description = "Start in the background (output to <home>/scheduler.log), wait until it serves, print its address" };
+        var executor = new Option<string?>("--executor") { Description = "Concord.Executor.dll the scheduler launches (default: the scheduler's own lookup, CONCORD_EXECUTOR_DLL or the artifacts layout)" };
+        var up = new Command("up", "Start the scheduler (in the foreground until Ctrl-C, or with --detach in the background)") { port, detach, executor };
+        SetAction(ctx, up, (parse, ct) => SchedulerProcessCommands.UpAsync(ctx, HomeOf(parse), parse.GetValue(port), parse.GetValue(detach), parse.GetValue(executor), ct));
+        root.Add(up);
+
+        // ---- down ----
+        var down = new Command("down", "Stop the scheduler recorded in <home>/scheduler.json (SIGTERM, then SIGKILL after a bounded wait)");
+        SetAction(ctx, down, (parse, ct) => SchedulerProcessCommands.DownAsync(ctx, HomeOf(parse), ct));
+        root.Add(down);
+
+        // ---- deploy ----
+        var file = new Argument<string>("FILE") { Description = "Deploy file (JSON; see docs/deploy-file.md)" };
+        var wait = new Option<bool>("--wait") { Description = "Wait until every instance is running (the default)" };
+        var noWait = new Option<bool>("--no-wait") { Description = "Return as soon as the scheduler accepted the operator" };
+        var timeout = new Option<int>("--timeout")
+        {
+            Description = $"Seconds to wait for the instances to run (default {CliLimits.DeployWaitTimeoutSecondsDefault})",
+            DefaultValueFactory = _ => CliLimits.DeployWaitTimeoutSecondsDefault,
+        };
+        var deploy = new Command("deploy", "Deploy an operator from a deploy file and wait until its instances run") { file, wait, noWait, timeout };
+        deploy.Validators.Add(result =>
+        {
+            if (result.GetValue(wait) && result.GetValue(noWait))
+            {
+                result.AddError("--wait and --no-wait contradict each other; give one (waiting is the default)");
+            }
+        });
+        SetAction(ctx, deploy, async (parse, ct) =>
+        {
+            using var scheduler = Connect(parse);
+            return await TopologyCommands.DeployAsync(ctx, scheduler, parse.GetValue(file)!, !parse.GetValue(noWait), parse.GetValue(timeout), ct);
+        });
+        root.Add(deploy);
+
+        // ---- kill ----
+        var killName = new Argument<string>("NAME") { Description = "Operator name" };
+        var kill = new Command("kill", "Stop every instance of an operator and remove it from the topology") { killName };
+        SetAction(ctx, kill, async (parse, ct) =>
+        {
+            using var scheduler = Connect(parse);
+            return await TopologyCommands.KillAsync(ctx, scheduler, parse.GetValue(killName)!, ct);
+        });
+        root.Add(kill);
+
+        // ---- scale ----
+        var scaleName = new Argument<string>("NAME") { Description = "Operator name" };
+        // A string, not an int, so "zero", "-1" or "1.5" get the CLI's own message with the fix.
+        var scaleCount = new Argument<string>("N") { Description = "New number of instances (1 or more)" };
+        var scale = new Command("scale", "Change the number of instances of an operator") { scaleName, scaleCount };
+        SetAction(ctx, scale, async (parse, ct) =>
+        {
+            using var scheduler = Connect(parse);
+            return await TopologyCommands.ScaleAsync(ctx, scheduler, parse.GetValue(scaleName)!, parse.GetValue(scaleCount)!, ct);
+        });
+        root.Add(scale);
+
+        // ---- list ----
+        var listFormat = new Option<string>("--format") { Description = "table (default) or json", DefaultValueFactory = _ => "table" };
+        listFormat.AcceptOnlyFromAmong("table", "json");
+        var list = new Command("list", "Show every deployed operator with its instances, state, streams and last error") { listFormat };
+        SetAction(ctx, list, async (parse, ct) =>
+        {
+            using var scheduler = Connect(parse);
+            return await TopologyCommands.ListAsync(ctx, scheduler, parse.GetValue(listFormat)!, ct);
+        });
+        root.Add(list);
+
+        // ---- graph ----
+        var graphFormat = new Option<string>("--format") { Description = "text (default) or dot (Graphviz)", DefaultValueFactory = _ => "text" };
+        graphFormat.AcceptOnlyFromAmong("text", "dot");
+        var graph = new Command("graph", "Show the topology: which operator feeds which, over which stream and grouping") { graphFormat };
+        SetAction(ctx, graph, async (parse, ct) =>
+        {
+            using var scheduler = Connect(parse);
+            return await TopologyCommands.GraphAsync(ctx, scheduler, parse.GetValue(graphFormat)!, ct);
+        });
+        root.Add(graph);
+
+        return root;
+    }
+
+    /// <summary>Every command's failure becomes one line on stderr and an exit code, never a stack trace.</summary>
+    private static void SetAction(CliContext ctx, Command command, Func<ParseResult, CancellationToken, Task<int>> action)
+    {
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            try
+            {
+                return await action(parse, cancellationToken);
+            }
+            catch (CliException e)
+            {
+                await ctx.Err.WriteLineAsync($"error: {e.Message}");
+                return e.ExitCode;
+            }
+            catch (DeployFileException e)
+            {
+                await ctx.Err.WriteLineAsync($"error: {e.Message}");
+                return ExitCodes.Failure;
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                await ctx.Err.WriteLineAsync("interrupted");
+                return ExitCodes.Interrupted;
+            }
+        });
+    }
+}

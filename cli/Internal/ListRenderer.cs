@@ -1,0 +1,58 @@
+using Concord.Contracts.Scheduler.V1;
+using Google.Protobuf;
+using Spectre.Console;
+
+namespace Concord.Cli.Internal;
+
+/// <summary>Renders <c>concord list</c> as a table for people or protobuf JSON for scripts.</summary>
+internal static class ListRenderer
+{
+    private static readonly JsonFormatter Json = new(JsonFormatter.Settings.Default.WithIndentation("  "));
+
+    public const string EmptyMessage = "no operators deployed; deploy one with `concord deploy FILE.json`";
+
+    /// <summary>The ListResponse in the protobuf JSON mapping (camelCase fields, enum names).</summary>
+    public static string RenderJson(ListResponse list) => Json.Format(list) + "\n";
+
+    public static Table RenderTable(ListResponse list)
+    {
+        var table = new Table().Border(TableBorder.None);
+        table.AddColumn("OPERATOR");
+        table.AddColumn(new TableColumn("INSTANCES").RightAligned());
+        table.AddColumn("STATE");
+        table.AddColumn("INPUTS");
+        table.AddColumn("OUTPUTS");
+        table.AddColumn(new TableColumn("RESTARTS").RightAligned());
+        table.AddColumn("LAST ERROR");
+        foreach (var column in table.Columns)
+        {
+            // No borders (like kubectl), so columns need a wider gap than the default single space.
+            column.Padding = new Padding(0, 0, 3, 0);
+        }
+        foreach (var op in list.Operators.OrderBy(o => o.Spec.Name, StringComparer.Ordinal))
+        {
+            var state = StatusText.Aggregate(op);
+            var colour = state switch
+            {
+                "running" => "green",
+                "failed" or "crash-looping" => "red",
+                _ => "yellow",
+            };
+            table.AddRow(
+                new Text(op.Spec.Name),
+                new Text($"{StatusText.RunningCount(op)}/{op.Instances.Count}"),
+                new Markup($"[{colour}]{Markup.Escape(state)}[/]"),
+                new Text(Join(StatusText.Inputs(op).Select(StatusText.Describe))),
+                new Text(Join(StatusText.Outputs(op))),
+                new Text(op.Instances.Sum(i => i.Restarts).ToString(System.Globalization.CultureInfo.InvariantCulture)),
+                new Text(StatusText.Truncate(StatusText.LastError(op), CliLimits.ListErrorCharsMax)));
+        }
+        return table;
+    }
+
+    private static string Join(IEnumerable<string> items)
+    {
+        var text = string.Join(", ", items);
+        return text.Length == 0 ? "-" : text;
+    }
+}

@@ -1,0 +1,65 @@
+using Google.Protobuf;
+
+namespace Concord.Sdk;
+
+/// <summary>
+/// What a callback can do. Valid only on the operator thread inside a callback; calls from
+/// elsewhere throw, because the products of a callback belong to the batch being processed.
+/// </summary>
+public interface IComputationContext
+{
+    /// <summary>The operator's name (from the deploy file).</summary>
+    string OperatorName { get; }
+
+    /// <summary>0-based index of this instance.</summary>
+    int InstanceIndex { get; }
+
+    /// <summary>Number of instances of this operator when the session opened.</summary>
+    int InstanceCount { get; }
+
+    /// <summary>
+    /// Produces a record to <paramref name="stream"/>, which must be one of the metadata's
+    /// outputs; key plus value must fit in the session's record limit (1 MiB by default).
+    /// The ByteStrings are used as they are (no copy): forwarding <c>record.Key</c> is free.
+    /// <paramref name="eventTimeUnixMs"/> 0 inherits the event time of the record being
+    /// processed, or "now" in Init and timers.
+    /// </summary>
+    /// <exception cref="UndeclaredStreamException">the stream is not a declared output.</exception>
+    /// <exception cref="RecordTooLargeException">key plus value is over the limit.</exception>
+    void ProduceRecord(string stream, ByteString key, ByteString value, long eventTimeUnixMs = 0);
+
+    /// <summary>Produces a record; key and value are copied.</summary>
+    void ProduceRecord(string stream, ReadOnlySpan<byte> key, ReadOnlySpan<byte> value) =>
+        ProduceRecord(stream, ByteString.CopyFrom(key), ByteString.CopyFrom(value));
+
+    /// <summary>Produces a record; key and value are copied, so the arrays may be reused.</summary>
+    void ProduceRecord(string stream, byte[] key, byte[] value) =>
+        ProduceRecord(stream, ByteString.CopyFrom(key), ByteString.CopyFrom(value));
+
+    /// <summary>Produces a record with key and value encoded as UTF-8.</summary>
+    void ProduceRecord(string stream, string key, string value) =>
+        ProduceRecord(stream, ByteString.CopyFromUtf8(key), ByteString.CopyFromUtf8(value));
+
+    /// <summary>
+    /// Asks for <see cref="Computation.ProcessTimer"/> with <paramref name="key"/> at
+    /// <paramref name="timeUnixMs"/> (ms since the Unix epoch). One pending timer per key:
+    /// setting a key again replaces its time.
+    /// </summary>
+    void SetTimer(string key, long timeUnixMs);
+
+    /// <summary>
+    /// Sends a log line to the executor, which writes it to the instance's log with the
+    /// operator's name. Sent at once, not with the batch. Unlike the other members this may be
+    /// called from any thread.
+    /// </summary>
+    void Log(string message, OperatorLogLevel level = OperatorLogLevel.Info);
+}
+
+/// <summary>Level of a <see cref="IComputationContext.Log"/> line.</summary>
+public enum OperatorLogLevel
+{
+    Debug,
+    Info,
+    Warning,
+    Error,
+}

@@ -1,0 +1,67 @@
+using System.Text.RegularExpressions;
+using Concord.Contracts;
+using Concord.Contracts.Types.V1;
+
+namespace Concord.Sdk;
+
+/// <summary>
+/// Builds the <see cref="OperatorMetadata"/> that <see cref="Computation.Metadata"/> returns:
+/// <code>new MetadataBuilder("counter").Input("words", Grouping.GroupBy).Output("counts")</code>
+/// converts implicitly to <see cref="OperatorMetadata"/>. Names are checked as they are added,
+/// so a typo fails at session start with the bad name in the message.
+/// </summary>
+public sealed partial class MetadataBuilder
+{
+    private readonly OperatorMetadata _metadata;
+
+    /// <param name="name">The operator's name; must equal the deploy file's <c>name</c>.</param>
+    public MetadataBuilder(string name)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(name);
+        _metadata = new OperatorMetadata { Name = name };
+    }
+
+    /// <summary>Reads <paramref name="stream"/>; <paramref name="grouping"/> defaults to shuffle.</summary>
+    public MetadataBuilder Input(string stream, Grouping grouping = Grouping.Shuffle)
+    {
+        CheckStreamName(stream);
+        if (_metadata.Inputs.Any(i => i.Name == stream))
+        {
+            throw new ArgumentException($"input stream '{stream}' is declared twice; declare each input once", nameof(stream));
+        }
+        _metadata.Inputs.Add(new InputStream { Name = stream, Grouping = grouping });
+        return this;
+    }
+
+    /// <summary>May produce to <paramref name="stream"/>.</summary>
+    public MetadataBuilder Output(string stream)
+    {
+        CheckStreamName(stream);
+        if (_metadata.Outputs.Contains(stream))
+        {
+            throw new ArgumentException($"output stream '{stream}' is declared twice; declare each output once", nameof(stream));
+        }
+        _metadata.Outputs.Add(stream);
+        return this;
+    }
+
+    /// <summary>The metadata built so far (a copy, so the builder can be reused).</summary>
+    public OperatorMetadata Build() => _metadata.Clone();
+
+    public static implicit operator OperatorMetadata(MetadataBuilder builder) => builder.Build();
+
+    private static void CheckStreamName(string stream)
+    {
+        ArgumentNullException.ThrowIfNull(stream);
+        if (!StreamName().IsMatch(stream))
+        {
+            throw new ArgumentException(
+                $"'{stream}' is not a valid stream name; use 1..{ProtocolLimits.StreamNameLengthMax} characters from A-Z a-z 0-9 _ . -",
+                nameof(stream));
+        }
+    }
+
+    // Same rule as types.proto InputStream.name.
+    [GeneratedRegex("^[A-Za-z0-9_.-]{1,128}$")]
+    private static partial Regex StreamName();
+}

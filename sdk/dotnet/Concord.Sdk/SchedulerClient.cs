@@ -1,0 +1,106 @@
+using Concord.Contracts;
+using Concord.Contracts.Scheduler.V1;
+using Concord.Contracts.Types.V1;
+using Grpc.Core;
+using Grpc.Net.Client;
+
+namespace Concord.Sdk;
+
+/// <summary>
+/// Changes and reads the topology through the scheduler's gRPC API. Every call has the deadline
+/// <see cref="SdkLimits.SchedulerCallTimeoutMs"/>; failures surface as
+/// <see cref="SchedulerException"/> carrying the scheduler's message.
+/// </summary>
+public sealed class SchedulerClient : IDisposable
+{
+    private readonly GrpcChannel? _channel;
+    private readonly Scheduler.SchedulerClient _client;
+    private readonly string _address;
+
+    /// <param name="address">"http://127.0.0.1:7400" or "127.0.0.1:7400" (http is assumed).</param>
+    public SchedulerClient(string address)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(address);
+        _address = address.Contains("://", StringComparison.Ordinal) ? address : $"http://{address}";
+        if (!Uri.TryCreate(_address, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https"))
+        {
+            throw new ArgumentException(
+                $"'{address}' is not a scheduler address; expected host:port or http://host:port, e.g. 127.0.0.1:7400", nameof(address));
+        }
+        _channel = GrpcChannel.ForAddress(uri, new GrpcChannelOptions
+        {
+            MaxReceiveMessageSize = ProtocolLimits.GrpcMessageBytesMax,
+            MaxSendMessageSize = ProtocolLimits.GrpcMessageBytesMax,
+        });
+        _client = new Scheduler.SchedulerClient(_channel);
+    }
+
+    /// <summary>Uses an existing call invoker (tests, custom channels); the caller owns it.</summary>
+    public SchedulerClient(CallInvoker callInvoker, string address = "(custom channel)")
+    {
+        _client = new Scheduler.SchedulerClient(callInvoker);
+        _address = address;
+    }
+
+    /// <summary>Deploys a new operator; ALREADY_EXISTS if the name is deployed.</summary>
+    public async Task<OperatorStatus> DeployAsync(OperatorSpec spec, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        var response = await CallAsync(o => _client.DeployAsync(new DeployRequest { Spec = spec }, o), cancellationToken);
+        return response.Operator;
+    }
+
+    /// <summary>Stops every instance of an operator and removes it; NOT_FOUND if it is not deployed.</summary>
+    public Task KillAsync(string name, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(name);
+        return CallAsync(o => _client.KillAsync(new KillRequest { Name = name }, o), cancellationToken);
+    }
+
+    /// <summary>Changes an operator's number of instances.</summary>
+    public async Task<OperatorStatus> ScaleAsync(string name, int instances, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(name);
+        var response = await CallAsync(
+            o => _client.ScaleAsync(new ScaleRequest { Name = name, Instances = instances }, o), cancellationToken);
+        return response.Operator;
+    }
+
+    /// <summary>Every deployed operator, ordered by name.</summary>
+    public async Task<IReadOnlyList<OperatorStatus>> ListAsync(CancellationToken cancellationToken = default)
+    {
+        var response = await CallAsync(o => _client.ListAsync(new ListRequest(), o), cancellationToken);
+        return response.Operators;
+    }
+
+    /// <summary>Operators and the stream edges between them.</summary>
+    public Task<GraphResponse> GraphAsync(CancellationToken cancellationToken = default) =>
+        CallAsync(o => _client.GraphAsync(new GraphRequest(), o), cancellationToken);
+
+    public void Dispose() => _channel?.Dispose();
+
+    private async Task<T> CallAsync<T>(Func<CallOptions, AsyncUnaryCall<T>> call, CancellationToken cancellationToken)
+    {
+        var options = new CallOptions(
+            deadline: DateTime.UtcNow.AddMilliseconds(SdkLimits.SchedulerCallTimeoutMs),
+            cancellationToken: cancellationToken);
+        try
+        {
+            return await call(options);
+        }
+        catch (RpcException e)
+        {
+            throw new SchedulerException(e.StatusCode, Describe(e), e);
+        }
+    }
+
+    private string Describe(RpcException e) => e.StatusCode switch
+    {
+        StatusCode.Unavailable =>
+            $"the scheduler at {_address} is unavailable ({e.Status.Detail}); is it running? start it with `concord up`, or check the address",
+        StatusCode.DeadlineExceeded =>
+            $"the scheduler at {_address} did not answer within {SdkLimits.SchedulerCallTimeoutMs} ms (SdkLimits.SchedulerCallTimeoutMs); check that it is not overloaded or stuck",
+        StatusCode.Cancelled => $"the call to the scheduler at {_address} was cancelled",
+        _ => string.IsNullOrEmpty(e.Status.Detail) ? $"the scheduler failed with {e.StatusCode}" : e.Status.Detail,
+    };
+}

@@ -1,0 +1,83 @@
+using Concord.Contracts;
+
+namespace Concord.Sdk;
+
+/// <summary>
+/// Every bound of the C# SDK in one place, unit last in the name. Protocol-wide limits (record
+/// size, gRPC message size) are in <see cref="ProtocolLimits"/>; the executor sends the ones
+/// that apply to a session in <c>Init</c>.
+/// </summary>
+public static class SdkLimits
+{
+    /// <summary>
+    /// Executor messages read ahead of the operator thread: 64. The executor never leaves more
+    /// than <c>Init.max_batches_in_flight</c> batches unanswered, so this only bounds a peer that
+    /// breaks that rule; once it is full the SDK stops reading and HTTP/2 flow control pushes
+    /// back on the executor.
+    /// </summary>
+    public const int InboundMessagesMax = 64;
+
+    /// <summary>
+    /// Operator messages (BatchDone, Log) waiting for the socket writer: 256. When full, the
+    /// operator thread blocks in <c>Log</c> or when answering a batch, which turns a log flood
+    /// into backpressure instead of unbounded memory.
+    /// </summary>
+    public const int OutboundMessagesMax = 256;
+
+    /// <summary>
+    /// Bytes one batch's callbacks may produce, keys plus values plus
+    /// <see cref="ProducedRecordOverheadBytes"/> per record: 32 MiB, half of
+    /// <see cref="ProtocolLimits.GrpcMessageBytesMax"/>, so a BatchDone always fits in one gRPC
+    /// message with room for the framing. Exceeding it raises in the producing callback.
+    /// </summary>
+    public const int ProducedBytesPerBatchMax = ProtocolLimits.GrpcMessageBytesMax / 2;
+
+    /// <summary>
+    /// Bytes counted per produced record on top of key and value (stream name, times, trace,
+    /// protobuf tags): 64. A conservative estimate that keeps <see cref="ProducedBytesPerBatchMax"/>
+    /// honest for batches of many tiny records.
+    /// </summary>
+    public const int ProducedRecordOverheadBytes = 64;
+
+    /// <summary>
+    /// How long a started operator waits for its executor to open the session: 60 s. The
+    /// executor connects within its own socket-wait bound; an operator still alone after this
+    /// lost its executor before the session began, so it exits 1 instead of living on as an
+    /// orphan.
+    /// </summary>
+    public const int SessionOpenTimeoutMs = 60_000;
+
+    /// <summary>
+    /// How long the operator keeps the connection open after the session's last message, waiting
+    /// for the executor to close its side: 2 s. Closing earlier can make the executor's HTTP/2
+    /// client drop the final Error or the stream's end unread; an executor closes at once, so
+    /// this only bounds one that does not.
+    /// </summary>
+    public const int SessionLingerMs = 2_000;
+
+    /// <summary>
+    /// How long stopping the in-process gRPC server may take once the session is over: 5 s.
+    /// The session has already completed, so this only bounds closing idle connections.
+    /// </summary>
+    public const int ServerStopTimeoutMs = 5_000;
+
+    /// <summary>
+    /// Longest Log message sent to the executor, in characters: 16,384. Longer messages are
+    /// truncated (with a marker) so one runaway log line cannot take a large share of a gRPC
+    /// message or of the executor's log file.
+    /// </summary>
+    public const int LogMessageCharsMax = 16 * 1024;
+
+    /// <summary>
+    /// Longest Error detail (stack trace) sent to the executor, in characters: 65,536. Enough
+    /// for deep stack traces with inner exceptions; the rest is cut with a marker.
+    /// </summary>
+    public const int ErrorDetailCharsMax = 64 * 1024;
+
+    /// <summary>
+    /// Deadline of every <see cref="SchedulerClient"/> call: 30 s. Deploy validates the spec
+    /// and writes the topology store (fsync) before answering, which is milliseconds normally
+    /// and seconds on a loaded disk; 30 s reports a stuck scheduler without giving up on a slow one.
+    /// </summary>
+    public const int SchedulerCallTimeoutMs = 30_000;
+}

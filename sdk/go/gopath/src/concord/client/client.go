@@ -1,0 +1,192 @@
+// Package client is the Go client of the Concord scheduler: deploy, kill, scale, list and graph.
+//
+//	c, err := client.Dial("http://127.0.0.1:7400")
+//	defer c.Close()
+//	ops, err := c.List(ctx)
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	schedulerv1 "concord/gen/concord/scheduler/v1"
+	typesv1 "concord/gen/concord/types/v1"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/status"
+)
+
+// CallTimeout is the deadline of a call whose context has none: topology calls are quick, and
+// a stuck scheduler must not hang a program forever.
+const CallTimeout = 30 * time.Second
+
+// GrpcMessageBytesMax is the largest response accepted, in bytes (ProtocolLimits.GrpcMessageBytesMax).
+const GrpcMessageBytesMax = 64 * 1024 * 1024
+
+// Client talks to one scheduler.
+type Client struct {
+	conn *grpc.ClientConn
+	api  schedulerv1.SchedulerClient
+}
+
+// Dial connects (lazily) to the scheduler at address: "host:port" or "http://host:port", as
+// in scheduler.json and CONCORD_SCHEDULER_ADDRESS.
+func Dial(address string) (*Client, error) {
+	if strings.HasPrefix(address, "https://") {
+		return nil, fmt.Errorf("the scheduler serves plain HTTP/2; use http://host:port, not %s", address)
+	}
+	target := strings.TrimPrefix(address, "http://")
+	conn, err := grpc.Dial(target, grpc.WithInsecure(),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(GrpcMessageBytesMax)))
+	if err != nil {
+		return nil, fmt.Errorf("scheduler address %q: %w", address, err)
+	}
+	return &Client{conn: conn, api: schedulerv1.NewSchedulerClient(conn)}, nil
+}
+
+// Close releases the connection.
+func (c *Client) Close() error { return c.conn.Close() }
+
+// Error is a failed call: Code is the gRPC status code, Message the scheduler's explanation.
+type Error struct {
+	Method  string
+	Code    string
+	Message string
+}
+
+func (e *Error) Error() string { return fmt.Sprintf("%s failed: %s: %s", e.Method, e.Code, e.Message) }
+
+func bounded(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, CallTimeout)
+}
+
+func wrap(method string, err error) error {
+	if err == nil {
+		return nil
+	}
+	s := status.Convert(err)
+	return &Error{Method: method, Code: s.Code().String(), Message: s.Message()}
+}
+
+// Deploy adds an operator to the topology and returns it as stored.
+func (c *Client) Deploy(ctx context.Context, spec *typesv1.OperatorSpec) (*schedulerv1.OperatorStatus, error) {
+	ctx, cancel := bounded(ctx)
+	defer cancel()
+	r, err := c.api.Deploy(ctx, &schedulerv1.DeployRequest{Spec: spec})
+	if err != nil {
+		return nil, wrap("Deploy", err)
+	}
+	return r.Operator, nil
+}
+
+// Kill stops every instance of an operator and removes it from the topology.
+func (c *Client) Kill(ctx context.Context, name string) error {
+	ctx, cancel := bounded(ctx)
+	defer cancel()
+	_, err := c.api.Kill(ctx, &schedulerv1.KillRequest{Name: name})
+	return wrap("Kill", err)
+}
+
+// Scale changes the number of instances of an operator and returns it as stored.
+func (c *Client) Scale(ctx context.Context, name string, instances int) (*schedulerv1.OperatorStatus, error) {
+	ctx, cancel := bounded(ctx)
+	defer cancel()
+	r, err := c.api.Scale(ctx, &schedulerv1.ScaleRequest{Name: name, Instances: int32(instances)})
+	if err != nil {
+		return nil, wrap("Scale", err)
+	}
+	return r.Operator, nil
+}
+
+// List returns every deployed operator, ordered by name.
+func (c *Client) List(ctx context.Context) ([]*schedulerv1.OperatorStatus, error) {
+	ctx, cancel := bounded(ctx)
+	defer cancel()
+	r, err := c.api.List(ctx, &schedulerv1.ListRequest{})
+	if err != nil {
+		return nil, wrap("List", err)
+	}
+	return r.Operators, nil
+}
+
+// Graph returns the operators and one edge per (stream, producer, reader).
+func (c *Client) Graph(ctx context.Context) (*schedulerv1.GraphResponse, error) {
+	ctx, cancel := bounded(ctx)
+	defer cancel()
+	r, err := c.api.Graph(ctx, &schedulerv1.GraphRequest{})
+	return r, wrap("Graph", err)
+}
+
+// DeployFile is the JSON shape of a deploy file (see examples/wordcount/*.json).
+type DeployFile struct {
+	Name        string            `json:"name"`
+	Executable  string            `json:"executable"`
+	Args        []string          `json:"args"`
+	Instances   int32             `json:"instances"`
+	Cpus        float64           `json:"cpus"`
+	MemMb       int32             `json:"mem"`
+	Environment map[string]string `json:"environment"`
+	Files       []string          `json:"files"`
+	Inputs      []struct {
+		Stream   string `json:"stream"`
+		Grouping string `json:"grouping"`
+	} `json:"inputs"`
+	Outputs []string `json:"outputs"`
+	Builtin *struct {
+		Kind    string            `json:"kind"`
+		Options map[string]string `json:"options"`
+	} `json:"builtin"`
+}
+
+var groupings = map[string]typesv1.Grouping{
+	"":          typesv1.Grouping_GROUPING_SHUFFLE,
+	"shuffle":   typesv1.Grouping_GROUPING_SHUFFLE,
+	"group_by":  typesv1.Grouping_GROUPING_GROUP_BY,
+	"broadcast": typesv1.Grouping_GROUPING_BROADCAST,
+}
+
+// SpecFromDeployJSON parses a deploy file into an OperatorSpec. Unknown keys are rejected.
+// Paths are taken as given: make them absolute (the CLI resolves relative ones against the
+// deploy file's directory).
+func SpecFromDeployJSON(data []byte) (*typesv1.OperatorSpec, error) {
+	var f DeployFile
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&f); err != nil {
+		return nil, fmt.Errorf("deploy file: %w; allowed keys are name, executable, args, instances, "+
+			"cpus, mem, environment, files, inputs, outputs, builtin", err)
+	}
+	spec := &typesv1.OperatorSpec{Name: f.Name, Executable: f.Executable, Args: f.Args,
+		Instances: f.Instances, Cpus: f.Cpus, MemMb: f.MemMb, Environment: f.Environment,
+		Files: f.Files, ExpectedOutputs: f.Outputs}
+	if spec.Instances == 0 {
+		spec.Instances = 1
+	}
+	for _, in := range f.Inputs {
+		g, ok := groupings[in.Grouping]
+		if !ok {
+			names := make([]string, 0, len(groupings))
+			for n := range groupings {
+				if n != "" {
+					names = append(names, n)
+				}
+			}
+			sort.Strings(names)
+			return nil, fmt.Errorf("deploy file: input %q has grouping %q; use one of %s",
+				in.Stream, in.Grouping, strings.Join(names, ", "))
+		}
+		spec.ExpectedInputs = append(spec.ExpectedInputs, &typesv1.InputStream{Name: in.Stream, Grouping: g})
+	}
+	if f.Builtin != nil {
+		spec.Builtin = &typesv1.BuiltinOperator{Kind: f.Builtin.Kind, Options: f.Builtin.Options}
+	}
+	return spec, nil
+}

@@ -1,0 +1,129 @@
+package client_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"concord/client"
+	schedulerv1 "concord/gen/concord/scheduler/v1"
+	typesv1 "concord/gen/concord/types/v1"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+type fakeScheduler struct {
+	schedulerv1.UnimplementedSchedulerServer
+	ops map[string]*typesv1.OperatorSpec
+}
+
+func (f *fakeScheduler) statusOf(s *typesv1.OperatorSpec) *schedulerv1.OperatorStatus {
+	st := &schedulerv1.OperatorStatus{Spec: s, Version: 1}
+	for i := int32(0); i < s.Instances; i++ {
+		st.Instances = append(st.Instances, &schedulerv1.InstanceStatus{Index: i})
+	}
+	return st
+}
+
+func (f *fakeScheduler) Deploy(_ context.Context, r *schedulerv1.DeployRequest) (*schedulerv1.DeployResponse, error) {
+	if _, ok := f.ops[r.Spec.Name]; ok {
+		return nil, status.Errorf(codes.AlreadyExists, "operator %s is deployed", r.Spec.Name)
+	}
+	f.ops[r.Spec.Name] = r.Spec
+	return &schedulerv1.DeployResponse{Operator: f.statusOf(r.Spec)}, nil
+}
+
+func (f *fakeScheduler) Kill(_ context.Context, r *schedulerv1.KillRequest) (*schedulerv1.KillResponse, error) {
+	if _, ok := f.ops[r.Name]; !ok {
+		return nil, status.Errorf(codes.NotFound, "no operator %s", r.Name)
+	}
+	delete(f.ops, r.Name)
+	return &schedulerv1.KillResponse{}, nil
+}
+
+func (f *fakeScheduler) Scale(_ context.Context, r *schedulerv1.ScaleRequest) (*schedulerv1.ScaleResponse, error) {
+	s := f.ops[r.Name]
+	s.Instances = r.Instances
+	return &schedulerv1.ScaleResponse{Operator: f.statusOf(s)}, nil
+}
+
+func (f *fakeScheduler) List(context.Context, *schedulerv1.ListRequest) (*schedulerv1.ListResponse, error) {
+	r := &schedulerv1.ListResponse{}
+	for _, s := range f.ops {
+		r.Operators = append(r.Operators, f.statusOf(s))
+	}
+	return r, nil
+}
+
+func (f *fakeScheduler) Graph(context.Context, *schedulerv1.GraphRequest) (*schedulerv1.GraphResponse, error) {
+	return &schedulerv1.GraphResponse{Edges: []*schedulerv1.StreamEdge{{Stream: "words", FromOperator: "g", ToOperator: "counter"}}}, nil
+}
+
+func start(t *testing.T) (*client.Client, *fakeScheduler) {
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fake := &fakeScheduler{ops: map[string]*typesv1.OperatorSpec{}}
+	srv := grpc.NewServer()
+	schedulerv1.RegisterSchedulerServer(srv, fake)
+	go func() { _ = srv.Serve(lis) }()
+	t.Cleanup(srv.Stop)
+	c, err := client.Dial("http://" + lis.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c, fake
+}
+
+func TestDeploy_file_scale_list_graph_and_kill_round_trip(t *testing.T) {
+	c, fake := start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	spec, err := client.SpecFromDeployJSON([]byte(`{"name":"counter","executable":"/bin/c","instances":2,
+		"inputs":[{"stream":"words","grouping":"group_by"}],"outputs":["counts"]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := c.Deploy(ctx, spec)
+	if err != nil || len(st.Instances) != 2 {
+		t.Fatalf("Deploy = %v, %v", st, err)
+	}
+	if g := fake.ops["counter"].ExpectedInputs[0].Grouping; g != typesv1.Grouping_GROUPING_GROUP_BY {
+		t.Fatalf("grouping sent = %v", g)
+	}
+	if st, err = c.Scale(ctx, "counter", 3); err != nil || len(st.Instances) != 3 {
+		t.Fatalf("Scale = %v, %v", st, err)
+	}
+	if ops, err := c.List(ctx); err != nil || len(ops) != 1 {
+		t.Fatalf("List = %v, %v", ops, err)
+	}
+	if g, err := c.Graph(ctx); err != nil || len(g.Edges) != 1 {
+		t.Fatalf("Graph = %v, %v", g, err)
+	}
+	if err := c.Kill(ctx, "counter"); err != nil {
+		t.Fatal(err)
+	}
+	var cerr *client.Error
+	if err := c.Kill(ctx, "counter"); !errors.As(err, &cerr) || cerr.Code != "NotFound" ||
+		!strings.Contains(cerr.Message, "no operator counter") {
+		t.Fatalf("second Kill = %v; want NotFound naming the operator", err)
+	}
+}
+
+func TestDeploy_file_with_unknown_key_or_grouping_is_rejected_naming_it(t *testing.T) {
+	if _, err := client.SpecFromDeployJSON([]byte(`{"name":"x","instance":2}`)); err == nil ||
+		!strings.Contains(err.Error(), `"instance"`) {
+		t.Fatalf("unknown key: %v", err)
+	}
+	if _, err := client.SpecFromDeployJSON([]byte(`{"name":"x","inputs":[{"stream":"s","grouping":"keyed"}]}`)); err == nil ||
+		!strings.Contains(err.Error(), `"keyed"`) {
+		t.Fatalf("unknown grouping: %v", err)
+	}
+}

@@ -1,0 +1,73 @@
+package concord
+
+import "time"
+
+// Every limit and protocol constant of the Go SDK, each with its unit and why. Values shared
+// with the other SDKs mirror sdk/dotnet/Concord.Contracts/ProtocolLimits.cs and
+// Capabilities.cs; change them there first.
+const (
+	// ProtocolVersion is the operator session protocol version this SDK speaks.
+	ProtocolVersion = 1
+
+	// CapabilityBatchPipelining: more than one ProcessBatch may be unanswered at a time.
+	CapabilityBatchPipelining = "batch-pipelining.v1"
+	// CapabilityTimers: timers_fired in ProcessBatch, timers_set in BatchDone.
+	CapabilityTimers = "timers.v1"
+
+	// SDKName is sent in Metadata.sdk for the executor's logs.
+	SDKName = "concord-go/0.1.0"
+
+	// OperatorAddressVariable names the environment variable with the address to serve on.
+	OperatorAddressVariable = "CONCORD_OPERATOR_ADDRESS"
+
+	// GrpcMessageBytesMax is the largest gRPC message in bytes (64 MiB), as
+	// ProtocolLimits.GrpcMessageBytesMax: batches are flushed long before this, so it only
+	// guards against a broken peer.
+	GrpcMessageBytesMax = 64 * 1024 * 1024
+
+	// RecordBytesMaxDefault is the largest record (key + value) in bytes when Init leaves
+	// max_record_bytes at 0 (ProtocolLimits.RecordBytesMax, 1 MiB).
+	RecordBytesMaxDefault = 1024 * 1024
+
+	// UnixSocketPathBytesMax is the longest unix socket path Linux accepts (sun_path is 108
+	// bytes with the NUL).
+	UnixSocketPathBytesMax = 107
+
+	// SessionWindowBytes is the HTTP/2 flow-control window of the session, in bytes (4 MiB):
+	// large enough that Init.max_batches_in_flight batches of ~40 KB (1,000 small records)
+	// never wait for a window update, small enough to bound what a stalled operator buffers.
+	SessionWindowBytes = 4 * 1024 * 1024
+
+	// InboundBatchesMax bounds the batches read ahead of the one being processed when
+	// Init.max_batches_in_flight is 0 or larger than this: parsing the next batch on another
+	// core while the callbacks run is worth ~30%, more buys nothing.
+	InboundBatchesMax = 16
+
+	// ProducedSlabRecords is how many produced records one allocation of the produce arena
+	// holds; slabs are reused batch after batch, so a steady operator allocates nothing.
+	ProducedSlabRecords = 1024
+
+	// SessionOpenTimeout: how long to wait for the executor to open the session after the
+	// socket is served. The executor connects within its own bounded start-up wait, so a
+	// process that sees no session for this long has lost its executor and exits 1 instead of
+	// living on as an orphan.
+	SessionOpenTimeout = 120 * time.Second
+
+	// ShutdownGrace: how long the server may take to deliver the last message (BatchDone,
+	// Error) and the end of the stream before the process exits anyway.
+	ShutdownGrace = 5 * time.Second
+
+	// SchedulerCallTimeout is the deadline of a scheduler client call whose context has none.
+	SchedulerCallTimeout = 30 * time.Second
+)
+
+// Process exit codes: 0 after Shutdown, 1 after a fatal error, 2 for a usage error (the
+// address variable is missing or malformed) so supervisors can tell them apart.
+const (
+	ExitOK    = 0
+	ExitFatal = 1
+	ExitUsage = 2
+)
+
+// Capabilities lists everything this SDK supports; an Init requiring anything else is refused.
+var Capabilities = []string{CapabilityBatchPipelining, CapabilityTimers}

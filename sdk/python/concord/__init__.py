@@ -1,0 +1,34 @@
+"""Concord operator SDK and scheduler client for Python.
+
+    import concord
+
+    class Counter(concord.Computation):
+        def metadata(self):
+            return concord.Metadata(name="counter",
+                                    istreams=[("words", concord.StreamGrouping.GROUP_BY)],
+                                    ostreams=["counts"])
+        def process_record(self, ctx, record):
+            ctx.produce_record("counts", record.key, b"1")
+
+    concord.serve_computation(Counter())
+"""
+
+import os as _os
+
+# Generated modules are named after their proto packages (concord.types.v1, ...) and live in
+# concord/gen/concord; adding that directory to this package's path makes those names resolve
+# without editing generated code (see concord/gen/__init__.py).
+__path__.append(_os.path.join(_os.path.dirname(__file__), "gen", "concord"))
+
+from concord._session import Context, LOG_DEBUG, LOG_ERROR, LOG_INFO, LOG_WARNING  # noqa: E402
+from concord.computation import Computation, Metadata, ProduceError, StreamGrouping  # noqa: E402
+from concord.scheduler_client import SchedulerClient, SchedulerError  # noqa: E402
+from concord.server import run_computation, serve_computation  # noqa: E402
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Computation", "Context", "Metadata", "StreamGrouping", "ProduceError",
+    "serve_computation", "run_computation", "SchedulerClient", "SchedulerError",
+    "LOG_DEBUG", "LOG_INFO", "LOG_WARNING", "LOG_ERROR",
+]

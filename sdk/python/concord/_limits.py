@@ -1,0 +1,53 @@
+"""Every limit and protocol constant of the Python SDK, each with its unit and why.
+
+Values shared with the other SDKs mirror sdk/dotnet/Concord.Contracts/ProtocolLimits.cs and
+Capabilities.cs; change them there first.
+"""
+
+#: Operator session protocol version this SDK speaks (operator.proto is version 1).
+PROTOCOL_VERSION = 1
+
+#: Capabilities this SDK supports; an Init that requires anything else is refused.
+CAPABILITY_BATCH_PIPELINING = "batch-pipelining.v1"
+CAPABILITY_TIMERS = "timers.v1"
+CAPABILITIES = (CAPABILITY_BATCH_PIPELINING, CAPABILITY_TIMERS)
+
+#: SDK name and version sent in Metadata.sdk, for the executor's logs.
+SDK_NAME = "concord-python/0.1.0"
+
+#: Environment variable with the address to serve the session on.
+OPERATOR_ADDRESS_VARIABLE = "CONCORD_OPERATOR_ADDRESS"
+
+#: Largest gRPC message in bytes (64 MiB), as ProtocolLimits.GrpcMessageBytesMax: a batch is
+#: flushed long before this, so the cap only guards against a broken peer.
+GRPC_MESSAGE_BYTES_MAX = 64 * 1024 * 1024
+
+#: Largest record (key + value) in bytes when Init leaves max_record_bytes at 0
+#: (ProtocolLimits.RecordBytesMax, 1 MiB).
+RECORD_BYTES_MAX_DEFAULT = 1024 * 1024
+
+#: Longest unix socket path Linux accepts, in bytes (sun_path is 108 with the NUL).
+UNIX_SOCKET_PATH_BYTES_MAX = 107
+
+#: Seconds to wait for the executor to open the session after the socket is served. The
+#: executor connects within its own bounded start-up wait, so a process that sees no session
+#: for this long has lost its executor and exits 1 instead of living on as an orphan.
+SESSION_OPEN_TIMEOUT_S = 120.0
+
+#: Seconds the server keeps running after the session ended so the last message (BatchDone,
+#: Error) and the end of the stream reach the executor before the process exits.
+SHUTDOWN_GRACE_S = 5.0
+
+#: Worker threads of the gRPC server: one runs the session (callbacks are single-threaded),
+#: one more refuses a second concurrent session with a clear status.
+SERVER_THREADS = 2
+
+#: Deadline in seconds of each SchedulerClient call; topology calls are quick, and a stuck
+#: scheduler must not hang a script forever.
+SCHEDULER_CALL_TIMEOUT_S = 30.0
+
+#: Process exit codes: 0 after Shutdown, 1 after a fatal error, 2 for a usage error (the
+#: address variable is missing or malformed) so supervisors can tell them apart.
+EXIT_OK = 0
+EXIT_FATAL = 1
+EXIT_USAGE = 2

@@ -1,0 +1,227 @@
+"""One operator session: the protocol of operator.proto and docs/architecture.md
+("Operator session rules"), independent of the transport so it can be tested directly."""
+
+import sys
+import time
+import traceback
+
+from concord import _limits
+from concord import _wire
+from concord.computation import Metadata, ProduceError
+from concord.operator.v1 import operator_pb2
+
+_SMALL = _wire._SMALL
+_SMALL_MAX = _wire._SMALL_MAX
+_varint = _wire.varint
+
+LOG_DEBUG = operator_pb2.Log.LEVEL_DEBUG
+LOG_INFO = operator_pb2.Log.LEVEL_INFO
+LOG_WARNING = operator_pb2.Log.LEVEL_WARNING
+LOG_ERROR = operator_pb2.Log.LEVEL_ERROR
+
+
+class ProtocolError(Exception):
+    """The executor broke the session protocol (wrong first message, bad Init)."""
+
+
+def _to_bytes(data, what):
+    if isinstance(data, str):
+        return data.encode("utf-8")
+    if isinstance(data, (bytearray, memoryview)):
+        return bytes(data)
+    raise ProduceError(
+        "produce_record: %s must be bytes or str, got %s; encode it first (e.g. str(x).encode())"
+        % (what, type(data).__name__))
+
+
+class Context:
+    """What callbacks use to emit records and set timers. Everything they do is buffered and
+    sent to the executor in the BatchDone of the batch being processed."""
+
+    __slots__ = ("operator_name", "instance_index", "instance_count", "_streams",
+                 "_max_record_bytes", "_parts", "_timers", "_logs", "_current", "_suffix",
+                 "_now_us")
+
+    def __init__(self, init, metadata):
+        #: Operator name, instance index and instance count from the executor's Init.
+        self.operator_name = init.operator_name
+        self.instance_index = init.instance_index
+        self.instance_count = init.instance_count
+        self._streams = {s: _wire.stream_prefix(s) for s in metadata.ostreams}
+        self._max_record_bytes = init.max_record_bytes or _limits.RECORD_BYTES_MAX_DEFAULT
+        self._parts = []
+        self._timers = {}
+        self._logs = []
+        self._current = None
+        self._suffix = None
+        self._now_us = 0
+
+    def produce_record(self, stream, key, value, event_time_ms=0):
+        """Emit a record on ``stream`` (one of metadata().ostreams). ``key`` and ``value`` are
+        bytes or str (str is encoded as UTF-8). ``event_time_ms`` 0 inherits the event time of
+        the record being processed ("now" in init and timers)."""
+        prefix = self._streams.get(stream)
+        if prefix is None:
+            raise ProduceError(
+                "produce_record: stream %r is not in metadata().ostreams %r; add it to ostreams "
+                "or produce to a declared stream" % (stream, sorted(self._streams)))
+        if type(key) is not bytes:
+            key = _to_bytes(key, "key")
+        if type(value) is not bytes:
+            value = _to_bytes(value, "value")
+        k = len(key)
+        v = len(value)
+        if k + v > self._max_record_bytes:
+            raise ProduceError(
+                "produce_record: record of %d bytes (key %d + value %d) on stream %r exceeds the "
+                "limit of %d bytes; store large payloads elsewhere and send a reference"
+                % (k + v, k, v, stream, self._max_record_bytes))
+        if event_time_ms:
+            suffix = self._suffix_with_event_time(event_time_ms)
+        else:
+            suffix = self._suffix
+            if suffix is None:
+                suffix = self._suffix = _wire.suffix_of(self._current)
+        rec = b"\x0a%b%b\x12%b%b%b" % (
+            _SMALL[k] if k < _SMALL_MAX else _varint(k), key,
+            _SMALL[v] if v < _SMALL_MAX else _varint(v), value, suffix)
+        n = len(rec)
+        rec_len = _SMALL[n] if n < _SMALL_MAX else _varint(n)
+        self._parts.append(b"\x12%b%b%b%b" % (
+            _varint(len(prefix) + len(rec_len) + n), prefix, rec_len, rec))
+
+    def set_timer(self, key, time_ms):
+        """Ask for process_timer(ctx, key, time_ms) at ``time_ms`` (ms since the Unix epoch).
+        One pending timer per key: setting a key again replaces its time."""
+        if not isinstance(key, str):
+            raise TypeError("set_timer: key must be a str, got %s" % type(key).__name__)
+        self._timers[key] = int(time_ms)
+
+    def log(self, message, level=LOG_INFO):
+        """Send a log line to the executor's structured log (printing to stdout works too)."""
+        self._logs.append(operator_pb2.OperatorMessage(
+            log=operator_pb2.Log(level=level, message=str(message))).SerializeToString())
+
+    # ---- used by the session ----
+
+    def _suffix_with_event_time(self, event_time_ms):
+        current = self._current
+        if current is None:
+            return _wire.suffix_fields(event_time_ms, b"", self._now_us)
+        trace = current.trace.SerializeToString() if current.HasField("trace") else b""
+        return _wire.suffix_fields(event_time_ms, trace, current.ingest_time_unix_us)
+
+    def _enter_now(self):
+        """Before init and each timer: produced records get event and ingest time "now"."""
+        now_us = time.time_ns() // 1000
+        self._now_us = now_us
+        self._current = None
+        self._suffix = _wire.suffix_fields(now_us // 1000, b"", now_us)
+
+    def _take(self, seq):
+        """The serialized messages that finish batch ``seq``: logs, then BatchDone."""
+        out = self._logs
+        out.append(_wire.batch_done(seq, self._parts, self._timers))
+        self._logs = []
+        self._parts = []
+        self._timers = {}
+        return out
+
+
+def _error_message(exc, where):
+    return operator_pb2.OperatorMessage(error=operator_pb2.Error(
+        message="%s in %s: %s" % (type(exc).__name__, where, exc),
+        detail="".join(traceback.format_exception(type(exc), exc, exc.__traceback__)),
+        fatal=True)).SerializeToString()
+
+
+class Session:
+    """Runs one session over an iterator of ExecutorMessage; yields serialized OperatorMessage.
+
+    After the generator ends, ``exit_code`` says how the process should exit.
+    """
+
+    def __init__(self, computation):
+        self._computation = computation
+        self.exit_code = None
+
+    def run(self, requests):
+        where = "session start"
+        requests = iter(requests)
+        try:
+            where = "Init"
+            first = next(requests, None)
+            init = self._check_init(first)
+            where = "metadata()"
+            metadata = self._computation.metadata()
+            if not isinstance(metadata, Metadata):
+                raise TypeError("metadata() must return concord.Metadata, got %s"
+                                % type(metadata).__name__)
+            yield operator_pb2.OperatorMessage(metadata=operator_pb2.Metadata(
+                metadata=metadata.to_proto(),
+                protocol_version=_limits.PROTOCOL_VERSION,
+                capabilities=list(_limits.CAPABILITIES),
+                sdk=_limits.SDK_NAME)).SerializeToString()
+
+            ctx = Context(init, metadata)
+            where = "init()"
+            ctx._enter_now()
+            self._computation.init(ctx)
+            yield from ctx._take(0)
+
+            where = "session"
+            for message in requests:
+                kind = message.WhichOneof("message")
+                if kind == "process_batch":
+                    batch = message.process_batch
+                    where = "batch %d" % batch.seq
+                    yield from self._process(ctx, batch)
+                    where = "session"
+                elif kind == "shutdown":
+                    where = "destroy()"
+                    self._computation.destroy()
+                    self.exit_code = _limits.EXIT_OK
+                    return
+                else:
+                    raise ProtocolError(
+                        "unexpected %s message after Init; the executor must send ProcessBatch "
+                        "or Shutdown" % (kind or "empty"))
+            raise ProtocolError("the executor closed the session without Shutdown")
+        except Exception as exc:  # every failure is fatal for the session
+            sys.stderr.write("concord: fatal error in %s: %s: %s\n" % (where, type(exc).__name__, exc))
+            traceback.print_exc(file=sys.stderr)
+            self.exit_code = _limits.EXIT_FATAL
+            yield _error_message(exc, where)
+
+    def _check_init(self, message):
+        if message is None:
+            raise ProtocolError("the executor closed the session before sending Init")
+        if message.WhichOneof("message") != "init":
+            raise ProtocolError("the first message of a session must be Init, got %s"
+                                % (message.WhichOneof("message") or "an empty message"))
+        init = message.init
+        if init.protocol_version != _limits.PROTOCOL_VERSION:
+            raise ProtocolError(
+                "executor speaks operator protocol version %d, this SDK (%s) speaks %d; use an "
+                "SDK and executor of matching versions"
+                % (init.protocol_version, _limits.SDK_NAME, _limits.PROTOCOL_VERSION))
+        missing = [c for c in init.required_capabilities if c not in _limits.CAPABILITIES]
+        if missing:
+            raise ProtocolError(
+                "the executor requires capabilities %s that %s lacks (it supports %s); upgrade "
+                "the SDK" % (", ".join(missing), _limits.SDK_NAME, ", ".join(_limits.CAPABILITIES)))
+        return init
+
+    def _process(self, ctx, batch):
+        process_record = self._computation.process_record
+        for record in batch.records:
+            ctx._current = record
+            ctx._suffix = None
+            process_record(ctx, record)
+        if len(batch.timers_fired):
+            process_timer = self._computation.process_timer
+            for timer in batch.timers_fired:
+                ctx._enter_now()
+                process_timer(ctx, timer.key, timer.time_unix_ms)
+        ctx._current = None
+        return ctx._take(batch.seq)

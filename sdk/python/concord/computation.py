@@ -1,0 +1,101 @@
+"""The operator API: subclass Computation, describe it with Metadata, then serve_computation()."""
+
+import enum
+import re
+
+from concord.types.v1 import types_pb2
+
+__all__ = ["Computation", "Metadata", "StreamGrouping", "ProduceError"]
+
+_STREAM_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
+
+
+class StreamGrouping(enum.IntEnum):
+    """How a stream's records are spread over this operator's instances."""
+
+    #: Round-robin over the instances (the default).
+    SHUFFLE = types_pb2.GROUPING_SHUFFLE
+    #: Same key, same instance (the key is hashed into key groups).
+    GROUP_BY = types_pb2.GROUPING_GROUP_BY
+    #: Every instance receives every record.
+    BROADCAST = types_pb2.GROUPING_BROADCAST
+
+
+class ProduceError(ValueError):
+    """Raised in the user's callback by ctx.produce_record for a record the protocol forbids
+    (undeclared stream, too large, key or value not bytes/str). It is a bug in the operator, so
+    if it escapes the callback the session ends with a fatal error."""
+
+
+class Metadata:
+    """What the operator says about itself.
+
+    ``istreams`` items are a stream name (grouping SHUFFLE) or a ``(name, StreamGrouping)``
+    pair; ``ostreams`` are stream names the operator may produce to.
+    """
+
+    __slots__ = ("name", "istreams", "ostreams")
+
+    def __init__(self, name, istreams=(), ostreams=()):
+        if not isinstance(name, str) or not name:
+            raise ValueError("Metadata.name must be a non-empty str equal to the deploy file's name")
+        self.name = name
+        self.istreams = [_input_stream(s) for s in istreams]
+        self.ostreams = [_stream_name(s, "ostreams") for s in ostreams]
+
+    def __repr__(self):
+        return "Metadata(name=%r, istreams=%r, ostreams=%r)" % (self.name, self.istreams, self.ostreams)
+
+    def to_proto(self):
+        return types_pb2.OperatorMetadata(
+            name=self.name,
+            inputs=[types_pb2.InputStream(name=n, grouping=int(g)) for n, g in self.istreams],
+            outputs=list(self.ostreams),
+        )
+
+
+def _stream_name(name, where):
+    if not isinstance(name, str) or not _STREAM_NAME.match(name):
+        raise ValueError(
+            "%s: %r is not a stream name; use 1-128 characters from [A-Za-z0-9_.-]" % (where, name))
+    return name
+
+
+def _input_stream(item):
+    if isinstance(item, str):
+        return (_stream_name(item, "istreams"), StreamGrouping.SHUFFLE)
+    if isinstance(item, (tuple, list)) and len(item) == 2:
+        name, grouping = item
+        try:
+            grouping = StreamGrouping(grouping)
+        except ValueError:
+            raise ValueError(
+                "istreams: grouping %r of stream %r is not a StreamGrouping; use "
+                "StreamGrouping.SHUFFLE, GROUP_BY or BROADCAST" % (grouping, name)) from None
+        return (_stream_name(name, "istreams"), grouping)
+    raise ValueError(
+        "istreams: %r is neither a stream name nor a (name, StreamGrouping) pair" % (item,))
+
+
+class Computation:
+    """Base class of an operator. Every callback runs on one thread, in order.
+
+    Records handed to ``process_record`` are ``concord.types.v1.types_pb2.Record`` messages:
+    ``record.key`` and ``record.value`` are bytes, ``record.event_time_unix_ms`` an int.
+    """
+
+    def init(self, ctx):
+        """Called once before any record; may produce records and set timers."""
+
+    def process_record(self, ctx, record):
+        """Called for each input record."""
+
+    def process_timer(self, ctx, key, time_ms):
+        """Called when a timer set with ctx.set_timer(key, time_ms) is due."""
+
+    def destroy(self):
+        """Called once on Shutdown, before the process exits 0."""
+
+    def metadata(self):
+        """Return a Metadata naming the operator and its streams."""
+        raise NotImplementedError("%s must override metadata()" % type(self).__name__)

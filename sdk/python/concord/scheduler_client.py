@@ -1,0 +1,128 @@
+"""SchedulerClient: deploy, kill, scale, list and graph a running Concord scheduler."""
+
+import grpc
+from google.protobuf import json_format
+
+from concord import _limits
+from concord.scheduler.v1 import scheduler_pb2, scheduler_pb2_grpc
+from concord.types.v1 import types_pb2
+
+__all__ = ["SchedulerClient", "SchedulerError", "spec_from_deploy_dict"]
+
+_GROUPINGS = {
+    "shuffle": types_pb2.GROUPING_SHUFFLE,
+    "group_by": types_pb2.GROUPING_GROUP_BY,
+    "broadcast": types_pb2.GROUPING_BROADCAST,
+}
+
+# Deploy-file keys (as `concord deploy FILE.json` reads them) and OperatorSpec fields they fill.
+_DEPLOY_KEYS = {"name", "executable", "args", "instances", "cpus", "mem", "environment",
+                "files", "inputs", "outputs", "builtin"}
+
+
+class SchedulerError(Exception):
+    """A scheduler call failed; ``code`` is the grpc.StatusCode, the message says why."""
+
+    def __init__(self, method, code, details):
+        super().__init__("%s failed: %s: %s" % (method, code.name if code else "UNKNOWN", details))
+        self.code = code
+        self.details = details
+
+
+def spec_from_deploy_dict(spec):
+    """An OperatorSpec from a deploy-file shaped dict ({"name", "executable", "args",
+    "instances", "cpus", "mem" (MB), "inputs": [{"stream", "grouping"}], "outputs",
+    "environment", "files", "builtin": {"kind", "options"}}; see docs/deploy-file.md). Paths are sent as given: make them absolute (the CLI
+    resolves relative ones against the deploy file's directory; this client has no such file)."""
+    unknown = sorted(set(spec) - _DEPLOY_KEYS)
+    if unknown:
+        raise ValueError("deploy spec: unknown keys %s; allowed keys are %s"
+                         % (", ".join(unknown), ", ".join(sorted(_DEPLOY_KEYS))))
+    out = types_pb2.OperatorSpec(
+        name=spec.get("name", ""),
+        executable=spec.get("executable", ""),
+        args=list(spec.get("args", [])),
+        instances=int(spec.get("instances", 1)),
+        cpus=float(spec.get("cpus", 0)),
+        mem_mb=int(spec.get("mem", 0)),
+        environment=dict(spec.get("environment", {})),
+        files=list(spec.get("files", [])),
+        expected_outputs=list(spec.get("outputs", [])),
+    )
+    for item in spec.get("inputs", []):
+        if isinstance(item, str):
+            item = {"stream": item}
+        grouping = item.get("grouping", "shuffle")
+        if grouping not in _GROUPINGS:
+            raise ValueError("deploy spec: input %r has grouping %r; use one of %s"
+                             % (item.get("stream"), grouping, ", ".join(_GROUPINGS)))
+        out.expected_inputs.add(name=item.get("stream", ""), grouping=_GROUPINGS[grouping])
+    builtin = spec.get("builtin")
+    if builtin is not None:
+        out.builtin.kind = builtin.get("kind", "")
+        out.builtin.options.update({k: str(v) for k, v in builtin.get("options", {}).items()})
+    return out
+
+
+class SchedulerClient:
+    """Client of the scheduler's gRPC API.
+
+    ``address`` is "host:port" or "http://host:port" (what scheduler.json and
+    CONCORD_SCHEDULER_ADDRESS hold). Every call has a deadline of ``timeout_s`` seconds and
+    raises SchedulerError on failure. Use as a context manager or call close().
+    """
+
+    def __init__(self, address, timeout_s=_limits.SCHEDULER_CALL_TIMEOUT_S):
+        target = address
+        for scheme in ("http://", "dns:///"):
+            if target.startswith(scheme):
+                target = target[len(scheme):]
+        if target.startswith("https://"):
+            raise ValueError("the scheduler serves plain HTTP/2; use http://host:port, not %s" % address)
+        self._channel = grpc.insecure_channel(target, options=[
+            ("grpc.max_receive_message_length", _limits.GRPC_MESSAGE_BYTES_MAX)])
+        self._stub = scheduler_pb2_grpc.SchedulerStub(self._channel)
+        self._timeout_s = timeout_s
+
+    def close(self):
+        self._channel.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _call(self, name, request):
+        try:
+            return getattr(self._stub, name)(request, timeout=self._timeout_s)
+        except grpc.RpcError as exc:
+            raise SchedulerError(name, exc.code(), exc.details()) from None
+
+    def deploy(self, spec):
+        """Deploy an operator: ``spec`` is a types_pb2.OperatorSpec or a deploy-file dict
+        (see spec_from_deploy_dict). Returns the stored OperatorStatus."""
+        if isinstance(spec, dict):
+            spec = spec_from_deploy_dict(spec)
+        return self._call("Deploy", scheduler_pb2.DeployRequest(spec=spec)).operator
+
+    def kill(self, name):
+        """Stop every instance of ``name`` and remove it from the topology."""
+        self._call("Kill", scheduler_pb2.KillRequest(name=name))
+
+    def scale(self, name, instances):
+        """Change the number of instances of ``name``. Returns the stored OperatorStatus."""
+        return self._call("Scale", scheduler_pb2.ScaleRequest(name=name, instances=instances)).operator
+
+    def list(self):
+        """Every deployed operator (OperatorStatus), ordered by name."""
+        return list(self._call("List", scheduler_pb2.ListRequest()).operators)
+
+    def graph(self):
+        """The GraphResponse: operators and one edge per (stream, producer, reader)."""
+        return self._call("Graph", scheduler_pb2.GraphRequest())
+
+    @staticmethod
+    def to_dict(message):
+        """A protobuf message as a JSON-ready dict (enum names, camelCase keys)."""
+        return json_format.MessageToDict(message)

@@ -1,0 +1,85 @@
+"""SchedulerClient against an in-process fake scheduler."""
+
+import unittest
+from concurrent import futures
+
+import grpc
+
+import concord
+from concord.scheduler.v1 import scheduler_pb2, scheduler_pb2_grpc
+from concord.types.v1 import types_pb2
+
+
+class FakeScheduler(scheduler_pb2_grpc.SchedulerServicer):
+    def __init__(self):
+        self.operators = {}
+
+    def _status(self, spec):
+        return scheduler_pb2.OperatorStatus(spec=spec, version=1, instances=[
+            scheduler_pb2.InstanceStatus(index=i) for i in range(spec.instances)])
+
+    def Deploy(self, request, context):
+        if request.spec.name in self.operators:
+            context.abort(grpc.StatusCode.ALREADY_EXISTS, "operator %s is deployed" % request.spec.name)
+        self.operators[request.spec.name] = request.spec
+        return scheduler_pb2.DeployResponse(operator=self._status(request.spec))
+
+    def Kill(self, request, context):
+        if self.operators.pop(request.name, None) is None:
+            context.abort(grpc.StatusCode.NOT_FOUND, "no operator %s" % request.name)
+        return scheduler_pb2.KillResponse()
+
+    def Scale(self, request, context):
+        spec = self.operators[request.name]
+        spec.instances = request.instances
+        return scheduler_pb2.ScaleResponse(operator=self._status(spec))
+
+    def List(self, request, context):
+        return scheduler_pb2.ListResponse(operators=[self._status(s) for _, s in sorted(self.operators.items())])
+
+    def Graph(self, request, context):
+        return scheduler_pb2.GraphResponse(operators=[self._status(s) for s in self.operators.values()])
+
+
+class SchedulerClientTests(unittest.TestCase):
+
+    def setUp(self):
+        self.fake = FakeScheduler()
+        self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+        scheduler_pb2_grpc.add_SchedulerServicer_to_server(self.fake, self.server)
+        port = self.server.add_insecure_port("127.0.0.1:0")
+        self.server.start()
+        self.addCleanup(lambda: self.server.stop(0).wait())
+        self.client = concord.SchedulerClient("http://127.0.0.1:%d" % port, timeout_s=10)
+        self.addCleanup(self.client.close)
+
+    def test_deploy_dict_scale_list_graph_and_kill_round_trip(self):
+        status = self.client.deploy({
+            "name": "counter", "executable": "/usr/bin/python3", "args": ["counter.py"],
+            "instances": 2, "inputs": [{"stream": "words", "grouping": "group_by"}],
+            "outputs": ["counts"], "environment": {"A": "1"}})
+        self.assertEqual(2, len(status.instances))
+        spec = self.fake.operators["counter"]
+        self.assertEqual(types_pb2.GROUPING_GROUP_BY, spec.expected_inputs[0].grouping)
+        self.assertEqual(["counts"], list(spec.expected_outputs))
+        self.assertEqual(3, len(self.client.scale("counter", 3).instances))
+        self.assertEqual(["counter"], [o.spec.name for o in self.client.list()])
+        self.assertEqual(1, len(self.client.graph().operators))
+        self.client.kill("counter")
+        self.assertEqual([], self.client.list())
+
+    def test_errors_carry_the_status_code_and_the_schedulers_message(self):
+        with self.assertRaises(concord.SchedulerError) as caught:
+            self.client.kill("missing")
+        self.assertEqual(grpc.StatusCode.NOT_FOUND, caught.exception.code)
+        self.assertIn("no operator missing", str(caught.exception))
+
+    def test_unknown_deploy_key_is_rejected_naming_it(self):
+        with self.assertRaisesRegex(ValueError, "unknown keys instance"):
+            self.client.deploy({"name": "x", "instance": 2})
+        with self.assertRaisesRegex(ValueError, "grouping 'keyed'"):
+            self.client.deploy({"name": "x", "inputs": [{"stream": "s", "grouping": "keyed"}]})
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,60 @@
+using System.Globalization;
+using Concord.Contracts.Types.V1;
+
+namespace Concord.Executor.Builtins;
+
+/// <summary>Reads a built-in's string options, rejecting unknown ones with the list of known ones.</summary>
+internal sealed class BuiltinOptions
+{
+    private readonly BuiltinOperator _builtin;
+
+    public BuiltinOptions(BuiltinOperator builtin, params string[] known)
+    {
+        _builtin = builtin;
+        foreach (var key in builtin.Options.Keys)
+        {
+            if (!known.Contains(key, StringComparer.Ordinal))
+            {
+                throw new OperatorFailedException(
+                    $"built-in '{builtin.Kind}' has no option '{key}'; its options are: {string.Join(", ", known)}");
+            }
+        }
+    }
+
+    public string? String(string name) => _builtin.Options.TryGetValue(name, out var value) && value.Length > 0 ? value : null;
+
+    public string Required(string name, string why) => String(name) ?? throw new OperatorFailedException(
+        $"built-in '{_builtin.Kind}' needs option '{name}': {why}");
+
+    public double Double(string name, double defaultValue, double min)
+    {
+        var text = String(name);
+        if (text is null)
+        {
+            return defaultValue;
+        }
+        if (!double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var value) || value < min || double.IsInfinity(value))
+        {
+            throw new OperatorFailedException($"built-in '{_builtin.Kind}' option '{name}'='{text}' is not a number ≥ {min}");
+        }
+        return value;
+    }
+
+    public long Long(string name, long defaultValue, long min)
+    {
+        var text = String(name);
+        if (text is null)
+        {
+            return defaultValue;
+        }
+        if (!long.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var value) || value < min)
+        {
+            throw new OperatorFailedException($"built-in '{_builtin.Kind}' option '{name}'='{text}' is not an integer ≥ {min}");
+        }
+        return value;
+    }
+
+    /// <summary>A path option: relative paths resolve against the deploy file's directory, else the work directory.</summary>
+    public static string ResolvePath(OperatorSpec spec, string path, string workDir) =>
+        Path.IsPathRooted(path) ? path : Path.GetFullPath(Path.Combine(string.IsNullOrEmpty(spec.SourceDirectory) ? workDir : spec.SourceDirectory, path));
+}

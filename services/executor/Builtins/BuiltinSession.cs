@@ -1,0 +1,128 @@
+using System.Runtime.CompilerServices;
+using System.Threading.Channels;
+using Concord.Contracts;
+using Concord.Contracts.Operator.V1;
+using Concord.Contracts.Types.V1;
+using Concord.Executor.Session;
+
+namespace Concord.Executor.Builtins;
+
+/// <summary>
+/// Base of the operators that run inside the executor. They keep the session semantics of a
+/// user operator (Metadata, BatchDone{0}, BatchDone per batch in order, timers), so the pump,
+/// router and data plane do not know the difference. Callbacks run on the pump's thread.
+/// </summary>
+public abstract class BuiltinSession : IOperatorSession
+{
+    private readonly Channel<BatchDone> _answers = Channel.CreateBounded<BatchDone>(
+        new BoundedChannelOptions(ExecutorLimits.MaxBatchesInFlight + 1) { SingleReader = true });
+    private readonly TaskCompletionSource _exited = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    protected BuiltinSession(OperatorSpec spec, TimeProvider time)
+    {
+        Spec = spec;
+        Time = time;
+    }
+
+    protected OperatorSpec Spec { get; }
+
+    protected TimeProvider Time { get; }
+
+    public int OperatorPid => 0;
+
+    public Task Exited => _exited.Task;
+
+    /// <summary>What metadata() would return for this built-in.</summary>
+    protected abstract OperatorMetadata Describe();
+
+    /// <summary>init(ctx): may produce records and set timers into <paramref name="done"/>.</summary>
+    protected virtual void OnInit(BatchDone done)
+    {
+    }
+
+    /// <summary>The records and fired timers of one batch; results go into <paramref name="done"/>.</summary>
+    protected abstract void OnBatch(ProcessBatch batch, BatchDone done);
+
+    /// <summary>destroy(): flush and release resources.</summary>
+    protected virtual void OnShutdown()
+    {
+    }
+
+    public Task<Metadata> StartAsync(Init init, CancellationToken cancellationToken)
+    {
+        var metadata = Describe();
+        var done = new BatchDone { Seq = 0 };
+        OnInit(done);
+        _answers.Writer.TryWrite(done);
+        return Task.FromResult(new Metadata
+        {
+            Metadata_ = metadata,
+            ProtocolVersion = ProtocolLimits.ProtocolVersion,
+            Capabilities = { Capabilities.All },
+            Sdk = $"concord-executor-builtin/{Spec.Builtin.Kind}",
+        });
+    }
+
+    public async ValueTask SendAsync(ProcessBatch batch, CancellationToken cancellationToken)
+    {
+        var done = new BatchDone { Seq = batch.Seq };
+        try
+        {
+            OnBatch(batch, done);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            var failure = e as ExecutorFailureException
+                ?? new OperatorFailedException($"built-in operator '{Spec.Builtin.Kind}' failed: {e.Message}", e);
+            _answers.Writer.TryComplete(failure);
+            throw failure;
+        }
+        await _answers.Writer.WriteAsync(done, cancellationToken).ConfigureAwait(false);
+    }
+
+    public async IAsyncEnumerable<BatchDone> ReadAnswersAsync([EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        await foreach (var done in _answers.Reader.ReadAllAsync(cancellationToken).ConfigureAwait(false))
+        {
+            yield return done;
+        }
+    }
+
+    public Task SendShutdownAsync(string reason, CancellationToken cancellationToken)
+    {
+        Stop();
+        return Task.CompletedTask;
+    }
+
+    public void Kill() => Stop();
+
+    public ValueTask DisposeAsync()
+    {
+        Stop();
+        return ValueTask.CompletedTask;
+    }
+
+    private void Stop()
+    {
+        if (_exited.Task.IsCompleted)
+        {
+            return;
+        }
+        try
+        {
+            OnShutdown();
+        }
+        finally
+        {
+            _answers.Writer.TryComplete();
+            _exited.TrySetResult();
+        }
+    }
+
+    /// <summary>Record timestamps as an SDK sets them for records produced in init or a timer.</summary>
+    protected (long EventTimeMs, long IngestTimeUs) Now()
+    {
+        var now = Time.GetUtcNow();
+        return (now.ToUnixTimeMilliseconds(), (now - DateTimeOffset.UnixEpoch).Ticks / 10);
+    }
+}

@@ -1,0 +1,131 @@
+using Concord.Contracts.Operator.V1;
+using Concord.Contracts.Types.V1;
+using Google.Protobuf;
+
+namespace Concord.Executor.Builtins;
+
+/// <summary>
+/// Built-in source: random words from a dictionary on one stream, at a rate or as fast as
+/// credit allows. Driven by its own timer so backpressure works as for any operator: no
+/// batch in flight, no timer fired, no records produced. Key and value are both the word.
+/// Options: stream (default "words"), rate records/s (0 = unbounded), dictionary (required:
+/// a word list, one per line), count (stop after N records, 0 = never).
+/// </summary>
+public sealed class GeneratorOperator : BuiltinSession
+{
+    public const string Kind = "generator";
+    private const string TimerKey = "generate";
+
+    private readonly string _stream;
+    private readonly double _rate;
+    private readonly long _count;
+    private readonly ByteString[] _words;
+    private readonly Random _random = new();
+    private readonly int _recordsPerAnswerMax;
+    private long _produced;
+    private double _allowance;
+    private long _lastTickMs;
+
+    public GeneratorOperator(OperatorSpec spec, string workDir, TimeProvider time, int recordsPerAnswerMax = ExecutorLimits.BatchRowsMax)
+        : base(spec, time)
+    {
+        var options = new BuiltinOptions(spec.Builtin, "stream", "rate", "dictionary", "count");
+        _stream = options.String("stream") ?? "words";
+        _rate = options.Double("rate", 0, 0);
+        _count = options.Long("count", 0, 0);
+        _recordsPerAnswerMax = recordsPerAnswerMax;
+        var dictionary = BuiltinOptions.ResolvePath(spec, options.Required("dictionary",
+            "the path of a word list, one word per line (the demo uses examples/wordcount/words.txt)"), workDir);
+        _words = LoadWords(dictionary);
+    }
+
+    /// <summary>Records produced so far.</summary>
+    public long Produced => Interlocked.Read(ref _produced);
+
+    protected override OperatorMetadata Describe() => new() { Name = Spec.Name, Outputs = { _stream } };
+
+    protected override void OnInit(BatchDone done)
+    {
+        _lastTickMs = Now().EventTimeMs;
+        if (_count == 0 || _produced < _count)
+        {
+            done.TimersSet.Add(new TimerSet { Key = TimerKey, TimeUnixMs = _lastTickMs });
+        }
+    }
+
+    protected override void OnBatch(ProcessBatch batch, BatchDone done)
+    {
+        var fired = false;
+        foreach (var timer in batch.TimersFired)
+        {
+            fired |= timer.Key == TimerKey;
+        }
+        if (!fired)
+        {
+            return;
+        }
+        var (nowMs, nowUs) = Now();
+        long n;
+        if (_rate == 0)
+        {
+            n = _recordsPerAnswerMax;
+        }
+        else
+        {
+            // Token bucket: at most a tenth of a second of burst after a stall (backpressure).
+            _allowance = Math.Min(_allowance + _rate * (nowMs - _lastTickMs) / 1000.0, Math.Max(1, _rate / 10));
+            n = Math.Min((long)_allowance, _recordsPerAnswerMax);
+            _allowance -= n;
+        }
+        _lastTickMs = nowMs;
+        if (_count > 0)
+        {
+            n = Math.Min(n, _count - _produced);
+        }
+        for (var i = 0; i < n; i++)
+        {
+            var word = _words[_random.Next(_words.Length)];
+            done.Produced.Add(new ProducedRecord
+            {
+                Stream = _stream,
+                Record = new Record { Key = word, Value = word, EventTimeUnixMs = nowMs, IngestTimeUnixUs = nowUs },
+            });
+        }
+        Interlocked.Add(ref _produced, n);
+        if (_count > 0 && _produced >= _count)
+        {
+            return; // done: no more timers
+        }
+        var next = _rate == 0 || _allowance >= 1 ? nowMs : nowMs + ExecutorLimits.GeneratorTickMs;
+        done.TimersSet.Add(new TimerSet { Key = TimerKey, TimeUnixMs = next });
+    }
+
+    private static ByteString[] LoadWords(string path)
+    {
+        if (!File.Exists(path))
+        {
+            throw new OperatorFailedException($"generator dictionary '{path}' does not exist; pass a word list (one word per line) as option 'dictionary'");
+        }
+        var words = new List<ByteString>();
+        foreach (var line in File.ReadLines(path))
+        {
+            var word = line.Trim();
+            if (word.Length == 0)
+            {
+                continue;
+            }
+            if (words.Count == ExecutorLimits.GeneratorDictionaryWordsMax)
+            {
+                throw new OperatorFailedException(
+                    $"generator dictionary '{path}' has more than {ExecutorLimits.GeneratorDictionaryWordsMax} words (ExecutorLimits.GeneratorDictionaryWordsMax); use a smaller word list");
+            }
+            // Encoded once: every record shares the word's immutable ByteString.
+            words.Add(ByteString.CopyFromUtf8(word));
+        }
+        if (words.Count == 0)
+        {
+            throw new OperatorFailedException($"generator dictionary '{path}' has no words; put one word per line");
+        }
+        return [.. words];
+    }
+}

@@ -1,0 +1,91 @@
+using System.Threading.Channels;
+using Concord.Contracts.Types.V1;
+using Concord.Executor.DataPlane.Internal;
+using Google.Protobuf.Collections;
+
+namespace Concord.Executor.DataPlane;
+
+/// <summary>
+/// Records received from upstream executors, waiting for the batch pump. Bounded in rows and
+/// bytes by credit: every channel (at most <see cref="ExecutorLimits.InboundChannelsMax"/>)
+/// may hold at most its credit window here, and credit comes back only as the pump takes the
+/// records out. The channel's item capacity checks that invariant.
+/// </summary>
+public sealed class InboundQueue
+{
+    private readonly Channel<InboundItem> _items;
+    private readonly SemaphoreSlim _channelSlots;
+    private long _queuedRows;
+    private long _queuedBytes;
+
+    public InboundQueue(
+        int channelsMax = ExecutorLimits.InboundChannelsMax,
+        int channelCreditRows = ExecutorLimits.InboundChannelCreditRows,
+        int channelCreditBytes = ExecutorLimits.InboundChannelCreditBytes)
+    {
+        ChannelsMax = channelsMax;
+        ChannelCreditRows = channelCreditRows;
+        ChannelCreditBytes = channelCreditBytes;
+        RowsMax = (long)channelsMax * channelCreditRows;
+        BytesMax = (long)channelsMax * channelCreditBytes;
+        _channelSlots = new SemaphoreSlim(channelsMax, channelsMax);
+        // Every item holds at least one row, so rows bound items.
+        _items = Channel.CreateBounded<InboundItem>(new BoundedChannelOptions((int)Math.Min(RowsMax, int.MaxValue))
+        {
+            SingleReader = true,
+            FullMode = BoundedChannelFullMode.Wait,
+        });
+    }
+
+    public int ChannelsMax { get; }
+
+    public int ChannelCreditRows { get; }
+
+    public int ChannelCreditBytes { get; }
+
+    /// <summary>Most rows the queue can hold: channels × window.</summary>
+    public long RowsMax { get; }
+
+    /// <summary>Most serialized bytes the queue can hold: channels × window.</summary>
+    public long BytesMax { get; }
+
+    /// <summary>Rows queued now (a gauge).</summary>
+    public long QueuedRows => Interlocked.Read(ref _queuedRows);
+
+    /// <summary>Serialized bytes queued now (a gauge).</summary>
+    public long QueuedBytes => Interlocked.Read(ref _queuedBytes);
+
+    internal ChannelReader<InboundItem> Reader => _items.Reader;
+
+    /// <summary>Reserves a channel slot; false when <see cref="ChannelsMax"/> channels are open.</summary>
+    internal bool TryOpenChannel(string description, out InboundChannel channel)
+    {
+        if (!_channelSlots.Wait(0))
+        {
+            channel = null!;
+            return false;
+        }
+        channel = new InboundChannel(description, ChannelCreditRows, ChannelCreditBytes, () => _channelSlots.Release());
+        return true;
+    }
+
+    /// <summary>Adds records that <paramref name="source"/> had credit for.</summary>
+    internal void Enqueue(RepeatedField<Record> records, int[] sizes, long bytes, InboundChannel source)
+    {
+        Interlocked.Add(ref _queuedRows, records.Count);
+        Interlocked.Add(ref _queuedBytes, bytes);
+        if (!_items.Writer.TryWrite(new InboundItem(records, sizes, source)))
+        {
+            // Cannot happen while credit is honoured: each channel is checked before this.
+            throw new InvalidOperationException("inbound queue is full although every channel is within its credit: credit accounting is broken");
+        }
+    }
+
+    /// <summary>Called by the pump for records it took out; returns their credit to the sender.</summary>
+    internal void Release(InboundChannel source, int rows, long bytes)
+    {
+        Interlocked.Add(ref _queuedRows, -rows);
+        Interlocked.Add(ref _queuedBytes, -bytes);
+        source.Release(rows, bytes);
+    }
+}

@@ -1,0 +1,132 @@
+using Concord.Contracts.DataPlane.V1;
+using Concord.Contracts.Types.V1;
+using Google.Protobuf.Collections;
+
+namespace Concord.Executor.DataPlane.Internal;
+
+/// <summary>Records of one received RecordBatch, consumed by the pump from <see cref="Offset"/> on.</summary>
+internal sealed class InboundItem(RepeatedField<Record> records, int[] sizes, InboundChannel source)
+{
+    public RepeatedField<Record> Records { get; } = records;
+
+    /// <summary>Serialized size of each record, computed once on receipt.</summary>
+    public int[] Sizes { get; } = sizes;
+
+    public InboundChannel Source { get; } = source;
+
+    /// <summary>First record the pump has not taken yet.</summary>
+    public int Offset { get; set; }
+}
+
+/// <summary>
+/// Credit accounting of one Push call on the receiving side. The sender's footprint here
+/// (credit it holds + records queued) never exceeds the window; records taken by the pump
+/// become new credit, coalesced into one Credit message per wake-up of the writer.
+/// </summary>
+internal sealed class InboundChannel(string description, int windowRows, long windowBytes, Action releaseSlot)
+{
+    private readonly object _lock = new();
+    private readonly SemaphoreSlim _grantReady = new(1, 1); // starts set: the initial grant
+    private int _creditRows;
+    private long _creditBytes;
+    private int _grantRows = windowRows;
+    private long _grantBytes = windowBytes;
+    private int _queuedRows;
+    private bool _closed;
+    private bool _slotReleased;
+
+    public string Description { get; } = description;
+
+    /// <summary>
+    /// Accounts for a received batch. Returns an error message when the sender exceeded its
+    /// credit (a protocol violation that fails the call), null when it was within credit.
+    /// </summary>
+    public string? TryConsume(int rows, long bytes)
+    {
+        lock (_lock)
+        {
+            if (rows > _creditRows || bytes > _creditBytes)
+            {
+                return $"sender {Description} sent {rows} rows / {bytes} bytes but held credit for {_creditRows} rows / {_creditBytes} bytes; a sender must wait for Credit (dataplane.proto)";
+            }
+            _creditRows -= rows;
+            _creditBytes -= bytes;
+            _queuedRows += rows;
+            return null;
+        }
+    }
+
+    public void Release(int rows, long bytes)
+    {
+        bool releaseSlotNow;
+        lock (_lock)
+        {
+            _queuedRows -= rows;
+            _grantRows += rows;
+            _grantBytes += bytes;
+            releaseSlotNow = ShouldReleaseSlot();
+        }
+        if (releaseSlotNow)
+        {
+            releaseSlot();
+        }
+        else if (_grantReady.CurrentCount == 0)
+        {
+            try
+            {
+                _grantReady.Release();
+            }
+            catch (SemaphoreFullException)
+            {
+                // Already signalled by a concurrent release: one wake-up carries both grants.
+            }
+        }
+    }
+
+    /// <summary>Waits until there is credit to grant, then moves it to the sender's side.</summary>
+    public async Task<Credit> NextGrantAsync(CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            await _grantReady.WaitAsync(cancellationToken).ConfigureAwait(false);
+            lock (_lock)
+            {
+                if (_grantRows == 0 && _grantBytes == 0)
+                {
+                    continue;
+                }
+                var credit = new Credit { Rows = _grantRows, Bytes = _grantBytes };
+                _creditRows += _grantRows;
+                _creditBytes += _grantBytes;
+                _grantRows = 0;
+                _grantBytes = 0;
+                return credit;
+            }
+        }
+    }
+
+    /// <summary>The call ended; the slot is freed once its queued records are consumed.</summary>
+    public void Close()
+    {
+        bool releaseSlotNow;
+        lock (_lock)
+        {
+            _closed = true;
+            releaseSlotNow = ShouldReleaseSlot();
+        }
+        if (releaseSlotNow)
+        {
+            releaseSlot();
+        }
+    }
+
+    private bool ShouldReleaseSlot()
+    {
+        if (_closed && _queuedRows == 0 && !_slotReleased)
+        {
+            _slotReleased = true;
+            return true;
+        }
+        return false;
+    }
+}

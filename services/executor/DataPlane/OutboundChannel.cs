@@ -1,0 +1,318 @@
+using System.Threading.Channels;
+using Concord.Contracts.DataPlane.V1;
+using Concord.Contracts.Types.V1;
+using Concord.Executor.Internal;
+using Grpc.Core;
+using Grpc.Net.Client;
+using Microsoft.Extensions.Logging;
+
+namespace Concord.Executor.DataPlane;
+
+/// <summary>Where an outbound channel sends: a reader instance's address and incarnation; empty address = not running.</summary>
+public sealed record OutboundTarget(string Address, string Incarnation)
+{
+    public static readonly OutboundTarget None = new("", "");
+}
+
+/// <summary>
+/// The sending end of one data-plane channel: (stream, reading operator, instance). Records
+/// wait in a queue bounded in rows and bytes; one Push call sends them as credit allows. When
+/// the queue is full <see cref="EnqueueAsync"/> waits, which blocks the router, which stops
+/// the pump: backpressure. On failure it reconnects with back-off to whatever the routing
+/// table says now.
+/// </summary>
+public sealed class OutboundChannel : IAsyncDisposable
+{
+    private readonly Channel<OutboundEntry> _queue = Channel.CreateUnbounded<OutboundEntry>(
+        new UnboundedChannelOptions { SingleReader = true, SingleWriter = false });
+    private readonly RowByteBudget _budget;
+    private readonly DataPlaneClients _clients;
+    private readonly ILogger _logger;
+    private readonly TimeProvider _time;
+    private readonly AsyncSignal _wake = new();
+    private readonly CancellationTokenSource _stop = new();
+    private readonly Task _run;
+    private volatile OutboundTarget _target = OutboundTarget.None;
+    private long _sentRows;
+    private long _droppedRows;
+
+    public OutboundChannel(string stream, string readerOperator, int instanceIndex, string sender,
+        DataPlaneClients clients, ILogger logger, TimeProvider time,
+        int queueRowsMax = ExecutorLimits.OutboundQueueRowsMax, long queueBytesMax = ExecutorLimits.OutboundQueueBytesMax)
+    {
+        Stream = stream;
+        ReaderOperator = readerOperator;
+        InstanceIndex = instanceIndex;
+        Sender = sender;
+        _clients = clients;
+        _logger = logger;
+        _time = time;
+        _budget = new RowByteBudget(queueRowsMax, queueBytesMax);
+        _run = Task.Run(RunAsync);
+    }
+
+    public string Stream { get; }
+
+    public string ReaderOperator { get; }
+
+    public int InstanceIndex { get; }
+
+    public string Sender { get; }
+
+    public OutboundTarget Target => _target;
+
+    /// <summary>Rows waiting in the queue (a gauge).</summary>
+    public int QueuedRows => _budget.Rows;
+
+    /// <summary>Rows sent so far.</summary>
+    public long SentRows => Interlocked.Read(ref _sentRows);
+
+    /// <summary>Rows dropped: lost with a failed call, or queued when the channel was closed.</summary>
+    public long DroppedRows => Interlocked.Read(ref _droppedRows);
+
+    public override string ToString() => $"{Stream}->{ReaderOperator}/{InstanceIndex}";
+
+    /// <summary>Queues a record; waits while the queue is full. A closed channel drops it.</summary>
+    public async ValueTask EnqueueAsync(Record record, int serializedBytes, CancellationToken cancellationToken)
+    {
+        if (!await _budget.AcquireAsync(serializedBytes, cancellationToken).ConfigureAwait(false)
+            || !_queue.Writer.TryWrite(new OutboundEntry(record, serializedBytes)))
+        {
+            Interlocked.Increment(ref _droppedRows);
+        }
+    }
+
+    /// <summary>Points the channel at a (new) address/incarnation; a change reconnects.</summary>
+    public void SetTarget(OutboundTarget target)
+    {
+        if (_target == target)
+        {
+            return;
+        }
+        _target = target;
+        _wake.Set();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _budget.Close();
+        _queue.Writer.TryComplete();
+        await _stop.CancelAsync().ConfigureAwait(false);
+        await _run.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        while (_queue.Reader.TryRead(out _))
+        {
+            Interlocked.Increment(ref _droppedRows);
+        }
+        _stop.Dispose();
+    }
+
+    private async Task RunAsync()
+    {
+        var backoffMs = ExecutorLimits.OutboundReconnectBackoffInitialMs;
+        var token = _stop.Token;
+        while (!token.IsCancellationRequested)
+        {
+            var target = _target;
+            if (target.Address.Length == 0)
+            {
+                // The instance is not running: records wait (bounded) for the routing table.
+                await _wake.WaitAsync(token).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+                continue;
+            }
+            try
+            {
+                var connected = await SendToAsync(target, token).ConfigureAwait(false);
+                if (connected)
+                {
+                    backoffMs = ExecutorLimits.OutboundReconnectBackoffInitialMs;
+                }
+            }
+            catch (Exception e) when (!token.IsCancellationRequested)
+            {
+                var reason = e is RpcException r ? $"{r.StatusCode}: {r.Status.Detail}" : e.Message;
+                DataPlaneLog.OutboundFailed(_logger, ToString(), target.Address, reason, backoffMs);
+                // Wait out the back-off, but reconnect at once if the routing table moves the instance.
+                using var backoff = CancellationTokenSource.CreateLinkedTokenSource(token);
+                backoff.CancelAfter(TimeSpan.FromMilliseconds(backoffMs));
+                while (!backoff.IsCancellationRequested && _target == target)
+                {
+                    await _wake.WaitAsync(backoff.Token).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+                }
+                backoffMs = Math.Min(backoffMs * 2, ExecutorLimits.OutboundReconnectBackoffMaxMs);
+            }
+        }
+    }
+
+    /// <summary>One Push call to <paramref name="target"/>, until it fails or the target changes. True if credit was received.</summary>
+    private async Task<bool> SendToAsync(OutboundTarget target, CancellationToken token)
+    {
+        using var callStop = CancellationTokenSource.CreateLinkedTokenSource(token);
+        var client = new Contracts.DataPlane.V1.DataPlane.DataPlaneClient(_clients.Get(target.Address));
+        using var call = client.Push(cancellationToken: callStop.Token);
+        await call.RequestStream.WriteAsync(new DataFrame
+        {
+            Open = new ChannelOpen
+            {
+                Stream = Stream,
+                OperatorName = ReaderOperator,
+                InstanceIndex = InstanceIndex,
+                Sender = Sender,
+                ReceiverIncarnation = target.Incarnation,
+            },
+        }, token).ConfigureAwait(false);
+
+        var credit = new CreditState();
+        var creditReader = ReadCreditsAsync(call.ResponseStream, credit, callStop.Token);
+        var connectedLogged = false;
+        // At most one pending wait of each kind: an abandoned semaphore wait would swallow a
+        // later wake-up, so a wait is reused until it completes (all end with callStop).
+        Task wakeTask = Task.CompletedTask;
+        Task dataTask = Task.CompletedTask;
+        Task Wake() => wakeTask.IsCompleted ? wakeTask = _wake.WaitAsync(callStop.Token) : wakeTask;
+        Task Data() => dataTask.IsCompleted ? dataTask = _queue.Reader.WaitToReadAsync(callStop.Token).AsTask() : dataTask;
+        try
+        {
+            while (true)
+            {
+                token.ThrowIfCancellationRequested();
+                if (creditReader.IsCompleted)
+                {
+                    await creditReader.ConfigureAwait(false); // throws the call's failure
+                    throw new RpcException(new Status(StatusCode.Unavailable, "the receiver ended the channel"));
+                }
+                if (_target != target)
+                {
+                    await call.RequestStream.CompleteAsync().ConfigureAwait(false);
+                    return credit.EverGranted;
+                }
+                if (!connectedLogged && credit.EverGranted)
+                {
+                    connectedLogged = true;
+                    DataPlaneLog.OutboundConnected(_logger, ToString(), target.Address, target.Incarnation);
+                }
+                if (!_queue.Reader.TryPeek(out var next))
+                {
+                    await Task.WhenAny(Wake(), Data(), creditReader).ConfigureAwait(false);
+                    continue;
+                }
+                int rows;
+                long bytes;
+                lock (credit)
+                {
+                    rows = credit.Rows;
+                    bytes = credit.Bytes;
+                }
+                if (rows < 1 || bytes < next.Bytes)
+                {
+                    // No credit: wait for the receiver (or a target change); this is backpressure.
+                    await Task.WhenAny(Wake(), creditReader).ConfigureAwait(false);
+                    continue;
+                }
+                var batch = new RecordBatch();
+                long batchBytes = 0;
+                var rowsLimit = Math.Min(rows, ExecutorLimits.BatchRowsMax);
+                while (batch.Records.Count < rowsLimit
+                    && _queue.Reader.TryPeek(out next)
+                    && batchBytes + next.Bytes <= bytes
+                    && (batchBytes + next.Bytes <= ExecutorLimits.BatchBytesMax || batch.Records.Count == 0))
+                {
+                    _queue.Reader.TryRead(out next);
+                    batch.Records.Add(next.Record);
+                    batchBytes += next.Bytes;
+                }
+                lock (credit)
+                {
+                    credit.Rows -= batch.Records.Count;
+                    credit.Bytes -= batchBytes;
+                }
+                _budget.Release(batch.Records.Count, batchBytes);
+                try
+                {
+                    await call.RequestStream.WriteAsync(new DataFrame { Batch = batch }, token).ConfigureAwait(false);
+                }
+                catch
+                {
+                    // At-most-once: a batch that did not go out is lost with the call.
+                    Interlocked.Add(ref _droppedRows, batch.Records.Count);
+                    throw;
+                }
+                Interlocked.Add(ref _sentRows, batch.Records.Count);
+            }
+        }
+        finally
+        {
+            await callStop.CancelAsync().ConfigureAwait(false);
+            await creditReader.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        }
+    }
+
+    private async Task ReadCreditsAsync(IAsyncStreamReader<Credit> credits, CreditState state, CancellationToken token)
+    {
+        try
+        {
+            while (await credits.MoveNext(token).ConfigureAwait(false))
+            {
+                lock (state)
+                {
+                    state.Rows += credits.Current.Rows;
+                    state.Bytes += credits.Current.Bytes;
+                    state.EverGranted = true;
+                }
+                _wake.Set();
+            }
+        }
+        finally
+        {
+            _wake.Set();
+        }
+    }
+
+    private sealed class CreditState
+    {
+        public int Rows;
+        public long Bytes;
+        public bool EverGranted;
+    }
+
+    private readonly record struct OutboundEntry(Record Record, int Bytes);
+}
+
+/// <summary>One HTTP/2 connection per downstream executor, shared by all channels to it.</summary>
+public sealed class DataPlaneClients : IDisposable
+{
+    private readonly Dictionary<string, GrpcChannel> _channels = new(StringComparer.Ordinal);
+
+    public GrpcChannel Get(string address)
+    {
+        lock (_channels)
+        {
+            if (!_channels.TryGetValue(address, out var channel))
+            {
+                channel = GrpcChannel.ForAddress("http://" + address, new GrpcChannelOptions
+                {
+                    HttpHandler = new SocketsHttpHandler
+                    {
+                        ConnectTimeout = TimeSpan.FromMilliseconds(ExecutorLimits.OutboundConnectTimeoutMs),
+                        EnableMultipleHttp2Connections = true,
+                    },
+                    MaxReceiveMessageSize = Contracts.ProtocolLimits.GrpcMessageBytesMax,
+                    MaxSendMessageSize = Contracts.ProtocolLimits.GrpcMessageBytesMax,
+                });
+                _channels[address] = channel;
+            }
+            return channel;
+        }
+    }
+
+    public void Dispose()
+    {
+        lock (_channels)
+        {
+            foreach (var channel in _channels.Values)
+            {
+                channel.Dispose();
+            }
+            _channels.Clear();
+        }
+    }
+}

@@ -1,0 +1,187 @@
+using Concord.Contracts;
+using Concord.Contracts.Operator.V1;
+using Concord.Contracts.Scheduler.V1;
+using Concord.Executor.Builtins;
+using Concord.Executor.DataPlane;
+using Concord.Executor.Routing;
+using Concord.Executor.Scheduler;
+using Concord.Executor.Session;
+using Concord.Executor.Timers;
+using Microsoft.Extensions.Logging;
+
+namespace Concord.Executor;
+
+/// <summary>
+/// One executor run, start to exit code: operator session, metadata check, data plane,
+/// registration and routing, the pump; then either a drain on SIGTERM (exit 0) or a failure
+/// (ReportFailure, exit 1). The operator process is killed on every way out.
+/// </summary>
+public static class ExecutorHost
+{
+    public const int ExitOk = 0;
+    public const int ExitFailure = 1;
+    public const int ExitConfig = 2;
+
+    public static async Task<int> RunAsync(ExecutorOptions options, ILoggerFactory loggerFactory, TimeProvider time, CancellationToken stopRequested)
+    {
+        var logger = loggerFactory.CreateLogger("Concord.Executor");
+        using var scheduler = new SchedulerLink(options.SchedulerAddress, loggerFactory.CreateLogger<SchedulerLink>(), time);
+        using var clients = new DataPlaneClients();
+        using var runStop = new CancellationTokenSource();
+        using var sendStop = CancellationTokenSource.CreateLinkedTokenSource(runStop.Token);
+        IOperatorSession? session = null;
+        DataPlaneServer? server = null;
+        Router? router = null;
+        try
+        {
+            session = options.Spec.Builtin is not null
+                ? BuiltinOperators.Create(options.Spec, options.WorkDir, options.InstanceIndex, time)
+                : GrpcOperatorSession.ForProcess(options.Spec, options.WorkDir, loggerFactory.CreateLogger("Concord.Operator"), time);
+            var init = new Init
+            {
+                ProtocolVersion = ProtocolLimits.ProtocolVersion,
+                Capabilities = { Capabilities.All },
+                RequiredCapabilities = { MetadataValidator.RequiredCapabilities },
+                OperatorName = options.OperatorName,
+                InstanceIndex = options.InstanceIndex,
+                InstanceCount = Math.Max(1, options.Spec.Instances),
+                MaxBatchesInFlight = ExecutorLimits.MaxBatchesInFlight,
+                MaxRecordBytes = ProtocolLimits.RecordBytesMax,
+            };
+            var metadata = await session.StartAsync(init, stopRequested).ConfigureAwait(false);
+            MetadataValidator.Validate(options.Spec, metadata);
+
+            var inbound = new InboundQueue();
+            var identity = new DataPlaneIdentity(options.OperatorName, options.InstanceIndex, options.Incarnation,
+                metadata.Metadata_.Inputs.Select(i => i.Name).ToHashSet(StringComparer.Ordinal));
+            server = await DataPlaneServer.StartAsync(identity, inbound, loggerFactory, stopRequested).ConfigureAwait(false);
+
+            var outboundLogger = loggerFactory.CreateLogger<OutboundChannel>();
+            router = new Router(metadata.Metadata_.Outputs.ToHashSet(StringComparer.Ordinal),
+                (stream, reader, index) => new OutboundChannel(stream, reader, index, options.InstanceName, clients, outboundLogger, time),
+                loggerFactory.CreateLogger<Router>(), time);
+            var pump = new BatchPump(session, inbound, router, new TimerQueue(), time);
+
+            var answers = pump.RunAnswerLoopAsync(runStop.Token);
+            var sends = pump.RunSendLoopAsync(sendStop.Token);
+            var registration = new RegisterExecutorRequest
+            {
+                OperatorName = options.OperatorName,
+                InstanceIndex = options.InstanceIndex,
+                Incarnation = options.Incarnation,
+                DataAddress = server.Address,
+                Metadata = metadata.Metadata_,
+                OperatorPid = session.OperatorPid,
+            };
+            var watch = scheduler.RegisterAndWatchAsync(registration, router.ApplyAsync, runStop.Token);
+            var stop = Task.Delay(Timeout.Infinite, stopRequested);
+            ExecutorLog.Running(logger, server.Address, session.OperatorPid);
+
+            var first = await Task.WhenAny(answers, sends, watch, session.Exited, stop).ConfigureAwait(false);
+            if (first == stop)
+            {
+                await DrainAsync(session, pump, router, answers, sends, sendStop, logger, time).ConfigureAwait(false);
+                ExecutorLog.Stopped(logger);
+                return ExitOk;
+            }
+            // Whatever ended first ended the executor; a task that ended without an exception
+            // ended too early, which is a failure as well.
+            await first.ConfigureAwait(false);
+            throw new ExecutorFailureException(first == watch
+                ? "the scheduler link ended unexpectedly"
+                : "the operator session ended without being asked to shut down");
+        }
+        catch (OperationCanceledException) when (stopRequested.IsCancellationRequested)
+        {
+            // SIGTERM before the session was up: nothing to drain.
+            ExecutorLog.Stopped(logger);
+            return ExitOk;
+        }
+        catch (ExecutorFailureException e)
+        {
+            return await FailAsync(options, scheduler, logger, e.Message, null).ConfigureAwait(false);
+        }
+        catch (Exception e)
+        {
+            return await FailAsync(options, scheduler, logger, $"executor error: {e.GetType().Name}: {e.Message}", e).ConfigureAwait(false);
+        }
+        finally
+        {
+            session?.Kill();
+            await runStop.CancelAsync().ConfigureAwait(false);
+            if (router is not null)
+            {
+                await router.DisposeAsync().ConfigureAwait(false);
+            }
+            if (server is not null)
+            {
+                await server.DisposeAsync().ConfigureAwait(false);
+            }
+            if (session is not null)
+            {
+                await session.DisposeAsync().ConfigureAwait(false);
+            }
+        }
+    }
+
+    private static async Task DrainAsync(IOperatorSession session, BatchPump pump, Router router, Task answers, Task sends,
+        CancellationTokenSource sendStop, ILogger logger, TimeProvider time)
+    {
+        ExecutorLog.Draining(logger, pump.InFlight);
+        await sendStop.CancelAsync().ConfigureAwait(false);
+        await sends.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+
+        using var deadline = new CancellationTokenSource(TimeSpan.FromMilliseconds(ExecutorLimits.ShutdownTimeoutMs), time);
+        await session.SendShutdownAsync("the executor was asked to stop (SIGTERM)", deadline.Token).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        // Answers still in flight are routed while the operator finishes destroy() and exits.
+        var finished = Task.WhenAll(answers, session.Exited);
+        await ((Task)Task.WhenAny(finished, Task.Delay(Timeout.Infinite, deadline.Token))).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        if (!finished.IsCompleted)
+        {
+            SessionLog.OperatorKilled(logger, ExecutorLimits.ShutdownTimeoutMs);
+            session.Kill();
+        }
+        else if (finished.IsFaulted)
+        {
+            ExecutorLog.DrainProblem(logger, finished.Exception?.InnerException?.Message ?? "unknown");
+        }
+
+        using var drain = new CancellationTokenSource(TimeSpan.FromMilliseconds(ExecutorLimits.OutboundDrainTimeoutMs), time);
+        await router.DrainAsync(drain.Token).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+    }
+
+    private static async Task<int> FailAsync(ExecutorOptions options, SchedulerLink scheduler, ILogger logger, string message, Exception? exception)
+    {
+        ExecutorLog.Failed(logger, message, exception);
+        await scheduler.ReportFailureAsync(new ReportFailureRequest
+        {
+            OperatorName = options.OperatorName,
+            InstanceIndex = options.InstanceIndex,
+            Incarnation = options.Incarnation,
+            Message = message,
+        }).ConfigureAwait(false);
+        return ExitFailure;
+    }
+}
+
+/// <summary>Log events of the executor's lifecycle (event ids 1–99).</summary>
+internal static partial class ExecutorLog
+{
+    [LoggerMessage(1, LogLevel.Information, "Executor running: data plane {DataAddress}, operator pid {Pid}", EventName = "Running")]
+    public static partial void Running(ILogger logger, string dataAddress, int pid);
+
+    [LoggerMessage(2, LogLevel.Information, "Draining: stopping the pump ({InFlight} batches in flight) and sending Shutdown", EventName = "Draining")]
+    public static partial void Draining(ILogger logger, int inFlight);
+
+    [LoggerMessage(3, LogLevel.Information, "Executor stopped", EventName = "Stopped")]
+    public static partial void Stopped(ILogger logger);
+
+    [LoggerMessage(4, LogLevel.Error, "Executor failed: {Reason}", EventName = "Failed")]
+    public static partial void Failed(ILogger logger, string reason, Exception? exception);
+
+    [LoggerMessage(5, LogLevel.Warning, "Operator ended with a problem while draining: {Problem}", EventName = "DrainProblem")]
+    public static partial void DrainProblem(ILogger logger, string problem);
+
+    [LoggerMessage(6, LogLevel.Error, "Executor configuration is invalid: {Problem}", EventName = "ConfigInvalid")]
+    public static partial void ConfigInvalid(ILogger logger, string problem);
+}

@@ -1,0 +1,139 @@
+using Concord.Contracts.Types.V1;
+using Google.Protobuf;
+
+namespace Concord.Executor;
+
+/// <summary>
+/// The executor's configuration, read from the environment the cluster runtime sets
+/// (docs/architecture.md, "Processes"). Every variable is required.
+/// </summary>
+public sealed record ExecutorOptions
+{
+    public const string SchedulerAddressVariable = "CONCORD_SCHEDULER_ADDRESS";
+    public const string OperatorNameVariable = "CONCORD_OPERATOR_NAME";
+    public const string InstanceIndexVariable = "CONCORD_INSTANCE_INDEX";
+    public const string IncarnationVariable = "CONCORD_INCARNATION";
+    public const string SpecFileVariable = "CONCORD_SPEC_FILE";
+    public const string WorkDirVariable = "CONCORD_WORK_DIR";
+
+    /// <summary>Scheduler gRPC address, e.g. http://127.0.0.1:7400.</summary>
+    public required Uri SchedulerAddress { get; init; }
+
+    /// <summary>Operator name; equals <see cref="Spec"/>.Name.</summary>
+    public required string OperatorName { get; init; }
+
+    /// <summary>0-based instance index.</summary>
+    public required int InstanceIndex { get; init; }
+
+    /// <summary>Unique id of this launch, given by the scheduler.</summary>
+    public required string Incarnation { get; init; }
+
+    /// <summary>The operator's spec, parsed from <see cref="SpecFileVariable"/>.</summary>
+    public required OperatorSpec Spec { get; init; }
+
+    /// <summary>Working directory of the instance (the operator's cwd); an absolute path.</summary>
+    public required string WorkDir { get; init; }
+
+    /// <summary>"operator/index", for logs and ChannelOpen.sender.</summary>
+    public string InstanceName => $"{OperatorName}/{InstanceIndex}";
+
+    /// <summary>
+    /// Reads and checks the options from <paramref name="environment"/>. Throws
+    /// <see cref="ExecutorConfigException"/> naming the variable and the fix.
+    /// </summary>
+    public static ExecutorOptions FromEnvironment(Func<string, string?> environment)
+    {
+        string Require(string name)
+        {
+            var value = environment(name);
+            if (string.IsNullOrWhiteSpace(value))
+            {
+                throw new ExecutorConfigException(
+                    $"{name} is not set; the executor is started by the scheduler's cluster runtime, which sets it (see docs/architecture.md, \"Processes\")");
+            }
+            return value.Trim();
+        }
+
+        var schedulerText = Require(SchedulerAddressVariable);
+        if (!Uri.TryCreate(schedulerText, UriKind.Absolute, out var scheduler) || (scheduler.Scheme != "http" && scheduler.Scheme != "https"))
+        {
+            throw new ExecutorConfigException(
+                $"{SchedulerAddressVariable}='{schedulerText}' is not an address; expected e.g. http://127.0.0.1:7400");
+        }
+
+        var name = Require(OperatorNameVariable);
+        var indexText = Require(InstanceIndexVariable);
+        if (!int.TryParse(indexText, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var index)
+            || index >= Contracts.ProtocolLimits.InstancesMax)
+        {
+            throw new ExecutorConfigException(
+                $"{InstanceIndexVariable}='{indexText}' is not an instance index; expected an integer 0..{Contracts.ProtocolLimits.InstancesMax - 1}");
+        }
+        var incarnation = Require(IncarnationVariable);
+
+        var workDir = Require(WorkDirVariable);
+        if (!Path.IsPathFullyQualified(workDir) || !Directory.Exists(workDir))
+        {
+            throw new ExecutorConfigException(
+                $"{WorkDirVariable}='{workDir}' is not an existing absolute directory; create it before starting the executor");
+        }
+
+        var specFile = Require(SpecFileVariable);
+        var spec = ReadSpec(specFile);
+        if (spec.Name != name)
+        {
+            throw new ExecutorConfigException(
+                $"{SpecFileVariable} names operator '{spec.Name}' but {OperatorNameVariable} is '{name}'; they must be the same operator");
+        }
+        if (spec.Builtin is null && string.IsNullOrWhiteSpace(spec.Executable))
+        {
+            throw new ExecutorConfigException(
+                $"the spec in {specFile} has neither 'executable' nor 'builtin'; set one of them in the deploy file");
+        }
+        if (spec.Builtin is not null && !string.IsNullOrEmpty(spec.Executable))
+        {
+            throw new ExecutorConfigException(
+                $"the spec in {specFile} sets both 'executable' and 'builtin'; a built-in operator has no executable, remove one");
+        }
+        if (index >= Math.Max(1, spec.Instances))
+        {
+            throw new ExecutorConfigException(
+                $"{InstanceIndexVariable}={index} but the spec has {spec.Instances} instance(s); the index must be below the instance count");
+        }
+
+        return new ExecutorOptions
+        {
+            SchedulerAddress = scheduler,
+            OperatorName = name,
+            InstanceIndex = index,
+            Incarnation = incarnation,
+            Spec = spec,
+            WorkDir = workDir,
+        };
+    }
+
+    private static OperatorSpec ReadSpec(string path)
+    {
+        string json;
+        try
+        {
+            json = File.ReadAllText(path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new ExecutorConfigException($"{SpecFileVariable}='{path}' cannot be read ({e.Message}); point it at the OperatorSpec JSON file");
+        }
+        try
+        {
+            return JsonParser.Default.Parse<OperatorSpec>(json);
+        }
+        catch (Exception e) when (e is InvalidProtocolBufferException or InvalidJsonException or FormatException)
+        {
+            throw new ExecutorConfigException(
+                $"{SpecFileVariable}='{path}' is not an OperatorSpec in protobuf JSON ({e.Message}); write it with Google.Protobuf's JsonFormatter");
+        }
+    }
+}
+
+/// <summary>The executor's configuration is missing or wrong; the process exits with code 2.</summary>
+public sealed class ExecutorConfigException(string message) : Exception(message);

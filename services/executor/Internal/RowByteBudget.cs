@@ -1,0 +1,94 @@
+namespace Concord.Executor.Internal;
+
+/// <summary>
+/// An async admission gate bounded in rows and bytes. A single item larger than the byte
+/// bound is admitted when the budget is empty, so it cannot block forever.
+/// </summary>
+internal sealed class RowByteBudget(int rowsMax, long bytesMax)
+{
+    private readonly object _lock = new();
+    private int _rows;
+    private long _bytes;
+    private bool _closed;
+    private TaskCompletionSource? _changed;
+
+    public int Rows { get { lock (_lock) { return _rows; } } }
+
+    public long Bytes { get { lock (_lock) { return _bytes; } } }
+
+    /// <summary>Admits one row of <paramref name="bytes"/>; false when the budget was closed.</summary>
+    public ValueTask<bool> AcquireAsync(long bytes, CancellationToken cancellationToken)
+    {
+        lock (_lock)
+        {
+            if (TryTake(bytes))
+            {
+                return ValueTask.FromResult(true);
+            }
+            if (_closed)
+            {
+                return ValueTask.FromResult(false);
+            }
+        }
+        return AcquireSlowAsync(bytes, cancellationToken);
+    }
+
+    private async ValueTask<bool> AcquireSlowAsync(long bytes, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            Task changed;
+            lock (_lock)
+            {
+                if (_closed)
+                {
+                    return false;
+                }
+                if (TryTake(bytes))
+                {
+                    return true;
+                }
+                _changed ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                changed = _changed.Task;
+            }
+            await changed.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    public void Release(int rows, long bytes)
+    {
+        TaskCompletionSource? wake;
+        lock (_lock)
+        {
+            _rows -= rows;
+            _bytes -= bytes;
+            wake = _changed;
+            _changed = null;
+        }
+        wake?.TrySetResult();
+    }
+
+    /// <summary>Wakes every waiter with false; later acquisitions fail too.</summary>
+    public void Close()
+    {
+        TaskCompletionSource? wake;
+        lock (_lock)
+        {
+            _closed = true;
+            wake = _changed;
+            _changed = null;
+        }
+        wake?.TrySetResult();
+    }
+
+    private bool TryTake(long bytes)
+    {
+        if (_closed || _rows + 1 > rowsMax || (_bytes + bytes > bytesMax && _rows > 0))
+        {
+            return false;
+        }
+        _rows++;
+        _bytes += bytes;
+        return true;
+    }
+}

@@ -1,0 +1,139 @@
+using Concord.Contracts.Scheduler.V1;
+using Concord.Executor.Routing;
+using Grpc.Core;
+using Grpc.Net.Client;
+using Microsoft.Extensions.Logging;
+
+namespace Concord.Executor.Scheduler;
+
+/// <summary>
+/// The executor's connection to the scheduler: RegisterExecutor, then WatchRouting kept open
+/// (its being open is the liveness signal both ways). Reconnects with back-off; gives up with
+/// a failure after <see cref="ExecutorLimits.SchedulerLostTimeoutMs"/> without the scheduler.
+/// </summary>
+public sealed class SchedulerLink : IDisposable
+{
+    private readonly GrpcChannel _channel;
+    private readonly Contracts.Scheduler.V1.Scheduler.SchedulerClient _client;
+    private readonly ILogger _logger;
+    private readonly TimeProvider _time;
+    private readonly TimeSpan _lostTimeout;
+
+    public SchedulerLink(Uri address, ILogger logger, TimeProvider time, TimeSpan? lostTimeout = null)
+    {
+        _channel = GrpcChannel.ForAddress(address, new GrpcChannelOptions
+        {
+            HttpHandler = new SocketsHttpHandler
+            {
+                // A scheduler that vanished without closing the stream is noticed by pings.
+                KeepAlivePingDelay = TimeSpan.FromMilliseconds(ExecutorLimits.SchedulerKeepAlivePingMs),
+                KeepAlivePingTimeout = TimeSpan.FromMilliseconds(ExecutorLimits.SchedulerKeepAlivePingMs),
+                KeepAlivePingPolicy = HttpKeepAlivePingPolicy.Always,
+                ConnectTimeout = TimeSpan.FromMilliseconds(ExecutorLimits.SchedulerCallTimeoutMs),
+            },
+            MaxReceiveMessageSize = Contracts.ProtocolLimits.GrpcMessageBytesMax,
+        });
+        _client = new Contracts.Scheduler.V1.Scheduler.SchedulerClient(_channel);
+        _logger = logger;
+        _time = time;
+        _lostTimeout = lostTimeout ?? TimeSpan.FromMilliseconds(ExecutorLimits.SchedulerLostTimeoutMs);
+    }
+
+    /// <summary>
+    /// Registers and watches routing until cancelled, handing every table to
+    /// <paramref name="onTable"/>. Throws <see cref="ExecutorFailureException"/> when the
+    /// scheduler refuses this executor or stays unreachable for the lost timeout.
+    /// </summary>
+    public async Task RegisterAndWatchAsync(RegisterExecutorRequest registration, Func<RoutingTable, Task> onTable, CancellationToken cancellationToken)
+    {
+        var lostSince = _time.GetUtcNow();
+        var backoffMs = ExecutorLimits.SchedulerRetryBackoffInitialMs;
+        var watch = new WatchRoutingRequest
+        {
+            OperatorName = registration.OperatorName,
+            InstanceIndex = registration.InstanceIndex,
+            Incarnation = registration.Incarnation,
+        };
+        while (true)
+        {
+            var connected = false;
+            try
+            {
+                // Registering again after every reconnect lets a restarted scheduler relearn us.
+                await _client.RegisterExecutorAsync(registration,
+                    deadline: DateTime.UtcNow.AddMilliseconds(ExecutorLimits.SchedulerCallTimeoutMs),
+                    cancellationToken: cancellationToken).ConfigureAwait(false);
+                SchedulerLog.Registered(_logger, registration.DataAddress);
+                using var call = _client.WatchRouting(watch, cancellationToken: cancellationToken);
+                while (await call.ResponseStream.MoveNext(cancellationToken).ConfigureAwait(false))
+                {
+                    // Connected only once a table arrives: a watch that breaks at once counts as lost time.
+                    connected = true;
+                    backoffMs = ExecutorLimits.SchedulerRetryBackoffInitialMs;
+                    try
+                    {
+                        await onTable(call.ResponseStream.Current).ConfigureAwait(false);
+                    }
+                    catch (RoutingTableException e)
+                    {
+                        RoutingLog.TableRefused(_logger, e.Message);
+                    }
+                }
+                throw new RpcException(new Status(StatusCode.Unavailable, "the scheduler ended the WatchRouting stream"));
+            }
+            catch (RpcException e) when (IsTransient(e.StatusCode) && !cancellationToken.IsCancellationRequested)
+            {
+                var now = _time.GetUtcNow();
+                if (connected)
+                {
+                    lostSince = now;
+                }
+                if (now - lostSince >= _lostTimeout)
+                {
+                    throw new ExecutorFailureException(
+                        $"the scheduler has been unreachable for {(now - lostSince).TotalSeconds:0} s (ExecutorLimits.SchedulerLostTimeoutMs); exiting so no executor outlives its cluster. Last error: {e.Status.StatusCode}: {e.Status.Detail}");
+                }
+                SchedulerLog.Unreachable(_logger, $"{e.Status.StatusCode}: {e.Status.Detail}", backoffMs);
+                await Task.Delay(TimeSpan.FromMilliseconds(backoffMs), _time, cancellationToken).ConfigureAwait(false);
+                backoffMs = Math.Min(backoffMs * 2, ExecutorLimits.SchedulerRetryBackoffMaxMs);
+            }
+            catch (RpcException e) when (!cancellationToken.IsCancellationRequested)
+            {
+                throw new ExecutorFailureException(
+                    $"the scheduler refused executor {registration.OperatorName}/{registration.InstanceIndex} (incarnation {registration.Incarnation}): {e.Status.StatusCode}: {e.Status.Detail}");
+            }
+        }
+    }
+
+    /// <summary>Best effort, bounded by <see cref="ExecutorLimits.ReportFailureTimeoutMs"/>: tells the scheduler why this executor exits.</summary>
+    public async Task ReportFailureAsync(ReportFailureRequest request)
+    {
+        try
+        {
+            await _client.ReportFailureAsync(request,
+                deadline: DateTime.UtcNow.AddMilliseconds(ExecutorLimits.ReportFailureTimeoutMs)).ConfigureAwait(false);
+        }
+        catch (RpcException e)
+        {
+            SchedulerLog.ReportFailureFailed(_logger, $"{e.Status.StatusCode}: {e.Status.Detail}");
+        }
+    }
+
+    public void Dispose() => _channel.Dispose();
+
+    private static bool IsTransient(StatusCode code) => code is StatusCode.Unavailable or StatusCode.DeadlineExceeded
+        or StatusCode.Unknown or StatusCode.Internal or StatusCode.ResourceExhausted or StatusCode.Aborted or StatusCode.Cancelled;
+}
+
+/// <summary>Log events of the scheduler link (event ids 400–499).</summary>
+internal static partial class SchedulerLog
+{
+    [LoggerMessage(400, LogLevel.Information, "Registered with the scheduler; data plane at {DataAddress}", EventName = "Registered")]
+    public static partial void Registered(ILogger logger, string dataAddress);
+
+    [LoggerMessage(401, LogLevel.Warning, "Scheduler unreachable ({Reason}); retrying in {BackoffMs} ms", EventName = "SchedulerUnreachable")]
+    public static partial void Unreachable(ILogger logger, string reason, int backoffMs);
+
+    [LoggerMessage(402, LogLevel.Warning, "ReportFailure did not reach the scheduler: {Reason}", EventName = "ReportFailureFailed")]
+    public static partial void ReportFailureFailed(ILogger logger, string reason);
+}

@@ -1,0 +1,255 @@
+using Concord.Contracts.Operator.V1;
+using Concord.Executor.DataPlane;
+using Concord.Executor.DataPlane.Internal;
+using Concord.Executor.Internal;
+using Concord.Executor.Routing;
+using Concord.Executor.Timers;
+
+namespace Concord.Executor.Session;
+
+/// <summary>Batch sizes and pipelining depth of a <see cref="BatchPump"/>; defaults from <see cref="ExecutorLimits"/>.</summary>
+public sealed record BatchPumpOptions
+{
+    public int BatchRowsMax { get; init; } = ExecutorLimits.BatchRowsMax;
+
+    public int BatchBytesMax { get; init; } = ExecutorLimits.BatchBytesMax;
+
+    public TimeSpan BatchLinger { get; init; } = TimeSpan.FromMilliseconds(ExecutorLimits.BatchLingerMs);
+
+    public int MaxBatchesInFlight { get; init; } = ExecutorLimits.MaxBatchesInFlight;
+}
+
+/// <summary>
+/// Moves records from the inbound queue into ProcessBatch messages and answers into the
+/// router. Two loops: <see cref="RunSendLoopAsync"/> assembles a batch when it is full, has
+/// lingered, or timers are due, with at most MaxBatchesInFlight unanswered;
+/// <see cref="RunAnswerLoopAsync"/> checks answers come in seq order, routes what they
+/// produced and records the timers they set. A slow router holds answers, which holds the
+/// in-flight slots, which stops the send loop, which stops granting credit upstream.
+/// </summary>
+public sealed class BatchPump
+{
+    /// <summary>Longest single wait for a far-away timer; the loop re-evaluates after it.</summary>
+    private static readonly TimeSpan LongestWait = TimeSpan.FromMinutes(1);
+
+    private readonly IOperatorSession _session;
+    private readonly InboundQueue _inbound;
+    private readonly Router? _router;
+    private readonly TimerQueue _timers;
+    private readonly TimeProvider _time;
+    private readonly BatchPumpOptions _options;
+    private readonly SemaphoreSlim _inFlight;
+    private readonly AsyncSignal _timersChanged = new();
+    private readonly TaskCompletionSource _initAnswered = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private InboundItem? _pending;
+    private long _lastSentSeq;
+    private long _lastAnsweredSeq;
+    private long _batchesSent;
+
+    public BatchPump(IOperatorSession session, InboundQueue inbound, Router? router, TimerQueue timers, TimeProvider time, BatchPumpOptions? options = null)
+    {
+        _session = session;
+        _inbound = inbound;
+        _router = router;
+        _timers = timers;
+        _time = time;
+        _options = options ?? new BatchPumpOptions();
+        _inFlight = new SemaphoreSlim(_options.MaxBatchesInFlight, _options.MaxBatchesInFlight);
+    }
+
+    /// <summary>Batches sent so far.</summary>
+    public long BatchesSent => Interlocked.Read(ref _batchesSent);
+
+    /// <summary>Unanswered batches now.</summary>
+    public int InFlight => (int)(Interlocked.Read(ref _lastSentSeq) - Interlocked.Read(ref _lastAnsweredSeq));
+
+    /// <summary>Timers pending now.</summary>
+    public int TimersPending
+    {
+        get
+        {
+            lock (_timers)
+            {
+                return _timers.Count;
+            }
+        }
+    }
+
+    /// <summary>Completes once BatchDone{0} (init's products) has been routed.</summary>
+    public Task InitAnswered => _initAnswered.Task;
+
+    /// <summary>Sends batches until cancelled. Starts after the answer to Init.</summary>
+    public async Task RunSendLoopAsync(CancellationToken cancellationToken)
+    {
+        await _initAnswered.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+        while (true)
+        {
+            await _inFlight.WaitAsync(cancellationToken).ConfigureAwait(false);
+            var batch = await AssembleAsync(cancellationToken).ConfigureAwait(false);
+            batch.Seq = (ulong)Interlocked.Increment(ref _lastSentSeq);
+            await _session.SendAsync(batch, cancellationToken).ConfigureAwait(false);
+            Interlocked.Increment(ref _batchesSent);
+        }
+    }
+
+    /// <summary>
+    /// Reads answers until the session ends. Returns normally when the operator completed the
+    /// session (after Shutdown); throws when it broke the protocol.
+    /// </summary>
+    public async Task RunAnswerLoopAsync(CancellationToken cancellationToken)
+    {
+        ulong expected = 0;
+        await foreach (var done in _session.ReadAnswersAsync(cancellationToken).ConfigureAwait(false))
+        {
+            if (done.Seq != expected)
+            {
+                throw new OperatorProtocolException(
+                    $"the operator answered batch {done.Seq} but batch {expected} was due; BatchDone must answer batches in seq order (operator.proto)");
+            }
+            if (expected > (ulong)Interlocked.Read(ref _lastSentSeq))
+            {
+                throw new OperatorProtocolException(
+                    $"the operator answered batch {done.Seq}, which was never sent; BatchDone answers a ProcessBatch (or Init, seq 0)");
+            }
+            if (_router is not null)
+            {
+                await _router.RouteAsync(done, cancellationToken).ConfigureAwait(false);
+            }
+            if (done.TimersSet.Count > 0)
+            {
+                lock (_timers)
+                {
+                    _timers.Apply(done.TimersSet);
+                }
+                _timersChanged.Set();
+            }
+            if (expected == 0)
+            {
+                _initAnswered.TrySetResult();
+            }
+            else
+            {
+                Interlocked.Exchange(ref _lastAnsweredSeq, (long)expected);
+                _inFlight.Release();
+            }
+            expected++;
+        }
+    }
+
+    /// <summary>
+    /// Builds the next batch: returns when it is full, when it has waited the linger, or —
+    /// with no records — when timers are due. Due timers ride along in every batch.
+    /// </summary>
+    internal async Task<ProcessBatch> AssembleAsync(CancellationToken cancellationToken)
+    {
+        var batch = new ProcessBatch();
+        long bytes = 0;
+        DateTimeOffset? lingerUntil = null;
+        Task dataTask = Task.CompletedTask;
+        Task timersTask = Task.CompletedTask;
+        using var waitStop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        try
+        {
+            while (true)
+            {
+                var full = Fill(batch, ref bytes);
+                var now = _time.GetUtcNow();
+                var nowMs = now.ToUnixTimeMilliseconds();
+                long? nextTimerMs;
+                lock (_timers)
+                {
+                    nextTimerMs = _timers.NextDueMs;
+                }
+                var timersDue = nextTimerMs <= nowMs;
+                if (batch.Records.Count > 0 && lingerUntil is null)
+                {
+                    lingerUntil = now + _options.BatchLinger;
+                }
+                if (full || (lingerUntil is { } until && now >= until) || (batch.Records.Count == 0 && timersDue))
+                {
+                    lock (_timers)
+                    {
+                        _timers.TakeDue(nowMs, batch.TimersFired);
+                    }
+                    return batch;
+                }
+
+                // Wait for whichever comes first: records, the linger deadline, the next timer,
+                // or a newly set timer. At most one pending wait of each kind (see OutboundChannel).
+                var wait = LongestWait;
+                if (lingerUntil is { } l)
+                {
+                    wait = Min(wait, l - now);
+                }
+                if (nextTimerMs is { } t)
+                {
+                    wait = Min(wait, TimeSpan.FromMilliseconds(t - nowMs));
+                }
+                if (dataTask.IsCompleted)
+                {
+                    dataTask = _inbound.Reader.WaitToReadAsync(waitStop.Token).AsTask();
+                }
+                if (timersTask.IsCompleted)
+                {
+                    timersTask = _timersChanged.WaitAsync(waitStop.Token);
+                }
+                var delay = Task.Delay(Max(wait, TimeSpan.Zero), _time, waitStop.Token);
+                await Task.WhenAny(dataTask, timersTask, delay).ConfigureAwait(false);
+                cancellationToken.ThrowIfCancellationRequested();
+                if (dataTask.IsCompleted && !await ((Task<bool>)dataTask).ConfigureAwait(false))
+                {
+                    // The inbound queue never completes while the pump runs; guard against a busy loop.
+                    await delay.ConfigureAwait(false);
+                }
+            }
+        }
+        finally
+        {
+            // Ends the pending waits of this call (their results are not needed any more).
+            await waitStop.CancelAsync().ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Moves queued records into <paramref name="batch"/>; true when the batch is full.</summary>
+    private bool Fill(ProcessBatch batch, ref long bytes)
+    {
+        var records = batch.Records;
+        while (records.Count < _options.BatchRowsMax && bytes < _options.BatchBytesMax)
+        {
+            if (_pending is null && !_inbound.Reader.TryRead(out _pending))
+            {
+                return false;
+            }
+            var item = _pending;
+            var start = item.Offset;
+            long taken = 0;
+            var i = start;
+            for (; i < item.Records.Count; i++)
+            {
+                var size = item.Sizes[i];
+                if (records.Count >= _options.BatchRowsMax || (bytes + size > _options.BatchBytesMax && records.Count > 0))
+                {
+                    break;
+                }
+                records.Add(item.Records[i]);
+                bytes += size;
+                taken += size;
+            }
+            item.Offset = i;
+            _inbound.Release(item.Source, i - start, taken);
+            if (i == item.Records.Count)
+            {
+                _pending = null;
+            }
+            else
+            {
+                return true; // the item did not fit: the batch is full
+            }
+        }
+        return true;
+    }
+
+    private static TimeSpan Min(TimeSpan a, TimeSpan b) => a < b ? a : b;
+
+    private static TimeSpan Max(TimeSpan a, TimeSpan b) => a > b ? a : b;
+}

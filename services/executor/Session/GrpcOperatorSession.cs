@@ -1,0 +1,313 @@
+using System.Net.Sockets;
+using System.Runtime.CompilerServices;
+using System.Threading.Channels;
+using Concord.Contracts;
+using Concord.Contracts.Operator.V1;
+using Concord.Contracts.Types.V1;
+using Concord.Executor.Session.Internal;
+using Grpc.Core;
+using Metadata = Concord.Contracts.Operator.V1.Metadata;
+using Grpc.Net.Client;
+using Microsoft.Extensions.Logging;
+
+namespace Concord.Executor.Session;
+
+/// <summary>
+/// A user operator behind the gRPC session on a unix socket, optionally with its process
+/// (started and supervised here). Without a process (tests, or an operator started by
+/// someone else) it only connects.
+/// </summary>
+public sealed class GrpcOperatorSession : IOperatorSession
+{
+    private readonly OperatorSpec? _spec;
+    private readonly string _workDir;
+    private readonly string _socketPath;
+    private readonly ILogger _logger;
+    private readonly TimeProvider _time;
+    private readonly CancellationTokenSource _cts = new();
+    private readonly SemaphoreSlim _writeLock = new(1, 1);
+    private readonly Channel<BatchDone> _answers = Channel.CreateBounded<BatchDone>(
+        new BoundedChannelOptions(ExecutorLimits.SessionAnswersBufferedMax) { SingleReader = true, SingleWriter = true });
+    private readonly TaskCompletionSource _exitedWithoutProcess = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private OperatorProcess? _process;
+    private GrpcChannel? _channel;
+    private AsyncDuplexStreamingCall<ExecutorMessage, OperatorMessage>? _call;
+    private Task? _readLoop;
+    private Task? _exited;
+    private volatile bool _shutdownSent;
+
+    private GrpcOperatorSession(OperatorSpec? spec, string workDir, string socketPath, ILogger logger, TimeProvider time)
+    {
+        _spec = spec;
+        _workDir = workDir;
+        _socketPath = socketPath;
+        _logger = logger;
+        _time = time;
+    }
+
+    /// <summary>A session that starts <paramref name="spec"/>'s executable in <paramref name="workDir"/>.</summary>
+    public static GrpcOperatorSession ForProcess(OperatorSpec spec, string workDir, ILogger logger, TimeProvider time) =>
+        new(spec, workDir, Path.Combine(workDir, "operator.sock"), logger, time);
+
+    /// <summary>A session with an operator already serving <paramref name="socketPath"/>.</summary>
+    public static GrpcOperatorSession Connect(string socketPath, ILogger logger, TimeProvider time) =>
+        new(null, Path.GetDirectoryName(socketPath)!, socketPath, logger, time);
+
+    public int OperatorPid => _process?.Pid ?? 0;
+
+    public Task Exited => _exited ?? _exitedWithoutProcess.Task;
+
+    public async Task<Metadata> StartAsync(Init init, CancellationToken cancellationToken)
+    {
+        if (_spec is not null)
+        {
+            // Validates the path length (≤ 107 bytes) with a message that names the fix.
+            try
+            {
+                OperatorAddress.Parse(_socketPath);
+            }
+            catch (ArgumentException e)
+            {
+                throw new OperatorFailedException(e.Message);
+            }
+            File.Delete(_socketPath); // a stale socket from a previous incarnation would look ready
+            _process = OperatorProcess.Start(_spec, _workDir, _socketPath, _logger);
+            SessionLog.OperatorStarted(_logger, _process.Pid, _spec.Executable);
+            _exited = WatchProcessAsync(_process);
+            await _process.WaitForSocketAsync(
+                _socketPath, TimeSpan.FromMilliseconds(ExecutorLimits.OperatorStartTimeoutMs), _time, cancellationToken).ConfigureAwait(false);
+        }
+
+        _channel = CreateChannel(_socketPath);
+        _call = new Operator.OperatorClient(_channel).Session(cancellationToken: _cts.Token);
+        await _call.RequestStream.WriteAsync(new ExecutorMessage { Init = init }, cancellationToken).ConfigureAwait(false);
+
+        var metadata = await ReadMetadataAsync(cancellationToken).ConfigureAwait(false);
+        SessionLog.SessionOpen(_logger, metadata.Sdk, string.Join(", ", metadata.Capabilities));
+        _readLoop = Task.Run(ReadLoopAsync, CancellationToken.None);
+        return metadata;
+    }
+
+    public async ValueTask SendAsync(ProcessBatch batch, CancellationToken cancellationToken)
+    {
+        var call = _call ?? throw new InvalidOperationException("StartAsync first");
+        await _writeLock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await call.RequestStream.WriteAsync(new ExecutorMessage { ProcessBatch = batch }, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is RpcException or InvalidOperationException or IOException)
+        {
+            throw new OperatorFailedException($"the operator session broke while sending batch {batch.Seq}: {e.Message}{await ExitExplanationAsync().ConfigureAwait(false)}", e);
+        }
+        finally
+        {
+            _writeLock.Release();
+        }
+    }
+
+    public async IAsyncEnumerable<BatchDone> ReadAnswersAsync([EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        await foreach (var done in _answers.Reader.ReadAllAsync(cancellationToken).ConfigureAwait(false))
+        {
+            yield return done;
+        }
+    }
+
+    public async Task SendShutdownAsync(string reason, CancellationToken cancellationToken)
+    {
+        var call = _call;
+        if (call is null)
+        {
+            return;
+        }
+        _shutdownSent = true;
+        await _writeLock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await call.RequestStream.WriteAsync(new ExecutorMessage { Shutdown = new Shutdown { Reason = reason } }, cancellationToken).ConfigureAwait(false);
+            await call.RequestStream.CompleteAsync().ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is RpcException or InvalidOperationException or IOException)
+        {
+            // The session is already gone; the caller waits for the process (bounded) anyway.
+        }
+        finally
+        {
+            _writeLock.Release();
+        }
+    }
+
+    public void Kill() => _process?.Kill();
+
+    public async ValueTask DisposeAsync()
+    {
+        _process?.Kill();
+        await _cts.CancelAsync().ConfigureAwait(false);
+        if (_readLoop is not null)
+        {
+            await _readLoop.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        }
+        _call?.Dispose();
+        _channel?.Dispose();
+        _process?.Dispose();
+        _exitedWithoutProcess.TrySetResult();
+        _cts.Dispose();
+    }
+
+    private async Task<Metadata> ReadMetadataAsync(CancellationToken cancellationToken)
+    {
+        var timeout = TimeSpan.FromMilliseconds(ExecutorLimits.OperatorMetadataTimeoutMs);
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        deadline.CancelAfter(timeout);
+        try
+        {
+            while (true)
+            {
+                var next = _call!.ResponseStream.MoveNext(deadline.Token);
+                if (_exited is not null)
+                {
+                    await Task.WhenAny(next, _exited).ConfigureAwait(false);
+                    if (!next.IsCompleted)
+                    {
+                        throw new OperatorFailedException($"the operator exited before sending Metadata{await ExitExplanationAsync().ConfigureAwait(false)}");
+                    }
+                }
+                if (!await next.ConfigureAwait(false))
+                {
+                    throw new OperatorFailedException($"the operator closed the session before sending Metadata; it must answer Init with Metadata{await ExitExplanationAsync().ConfigureAwait(false)}");
+                }
+                var message = _call.ResponseStream.Current;
+                switch (message.MessageCase)
+                {
+                    case OperatorMessage.MessageOneofCase.Metadata:
+                        return message.Metadata;
+                    case OperatorMessage.MessageOneofCase.Log:
+                        SessionLog.OperatorLog(_logger, message.Log.Level, message.Log.Message);
+                        break;
+                    case OperatorMessage.MessageOneofCase.Error:
+                        throw new OperatorFailedException($"the operator failed before sending Metadata: {message.Error.Message}{Detail(message.Error)}");
+                    default:
+                        throw new OperatorProtocolException(
+                            $"the operator sent {message.MessageCase} before Metadata; Metadata must be its first message (operator.proto)");
+                }
+            }
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw new OperatorFailedException(
+                $"the operator did not answer Init with Metadata within {timeout.TotalSeconds:0} s (ExecutorLimits.OperatorMetadataTimeoutMs); is metadata() blocking?");
+        }
+        catch (RpcException e)
+        {
+            throw new OperatorFailedException($"the operator session failed before Metadata: {e.Status.Detail}{await ExitExplanationAsync().ConfigureAwait(false)}", e);
+        }
+    }
+
+    private async Task ReadLoopAsync()
+    {
+        Exception? failure = null;
+        try
+        {
+            var stream = _call!.ResponseStream;
+            while (await stream.MoveNext(_cts.Token).ConfigureAwait(false))
+            {
+                var message = stream.Current;
+                switch (message.MessageCase)
+                {
+                    case OperatorMessage.MessageOneofCase.BatchDone:
+                        // Bounded: when the router is slow this waits, and HTTP/2 flow control
+                        // stops the operator.
+                        await _answers.Writer.WriteAsync(message.BatchDone, _cts.Token).ConfigureAwait(false);
+                        break;
+                    case OperatorMessage.MessageOneofCase.Log:
+                        SessionLog.OperatorLog(_logger, message.Log.Level, message.Log.Message);
+                        break;
+                    case OperatorMessage.MessageOneofCase.Error when message.Error.Fatal:
+                        throw new OperatorFailedException($"the operator reported a fatal error: {message.Error.Message}{Detail(message.Error)}");
+                    case OperatorMessage.MessageOneofCase.Error:
+                        SessionLog.OperatorNonFatalError(_logger, message.Error.Message);
+                        break;
+                    default:
+                        throw new OperatorProtocolException(
+                            $"the operator sent {message.MessageCase} after Metadata; only BatchDone, Log and Error may follow it (operator.proto)");
+                }
+            }
+            if (!_shutdownSent)
+            {
+                failure = new OperatorFailedException(
+                    $"the operator closed the session without being asked to shut down{await ExitExplanationAsync().ConfigureAwait(false)}");
+            }
+        }
+        catch (ExecutorFailureException e)
+        {
+            failure = e;
+        }
+        catch (Exception e) when (e is RpcException or IOException or OperationCanceledException)
+        {
+            if (!_cts.IsCancellationRequested)
+            {
+                failure = new OperatorFailedException(
+                    $"the operator session broke: {(e is RpcException r ? r.Status.Detail : e.Message)}{await ExitExplanationAsync().ConfigureAwait(false)}", e);
+            }
+        }
+        _answers.Writer.TryComplete(failure);
+    }
+
+    /// <summary>When the process has exited (or does within a moment), its code and stderr tail.</summary>
+    private async Task<string> ExitExplanationAsync()
+    {
+        if (_process is null)
+        {
+            return "";
+        }
+        // A broken session usually means the process is dying: give it a moment to be reaped
+        // so the report can carry its exit code and last words.
+        await Task.WhenAny(_process.Exited, Task.Delay(TimeSpan.FromMilliseconds(500), _time)).ConfigureAwait(false);
+        return _process.Exited.IsCompletedSuccessfully
+            ? $"; the operator process exited with code {_process.Exited.Result}; its last stderr lines:{_process.StderrTail()}"
+            : $"; the operator's last stderr lines:{_process.StderrTail()}";
+    }
+
+    private async Task WatchProcessAsync(OperatorProcess process)
+    {
+        var code = await process.Exited.ConfigureAwait(false);
+        SessionLog.OperatorExited(_logger, code);
+        if (!_shutdownSent)
+        {
+            throw new OperatorFailedException(
+                $"the operator process exited with code {code} while running; its last stderr lines:{process.StderrTail()}");
+        }
+    }
+
+    private static string Detail(Error error) => string.IsNullOrEmpty(error.Detail) ? "" : "\n" + error.Detail;
+
+    /// <summary>A gRPC channel to a unix socket (RECIPES.md: ConnectCallback + http://localhost).</summary>
+    internal static GrpcChannel CreateChannel(string socketPath)
+    {
+        var endpoint = new UnixDomainSocketEndPoint(socketPath);
+        var handler = new SocketsHttpHandler
+        {
+            ConnectCallback = async (_, cancellationToken) =>
+            {
+                var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+                try
+                {
+                    await socket.ConnectAsync(endpoint, cancellationToken).ConfigureAwait(false);
+                    return new NetworkStream(socket, ownsSocket: true);
+                }
+                catch
+                {
+                    socket.Dispose();
+                    throw;
+                }
+            },
+        };
+        return GrpcChannel.ForAddress("http://localhost", new GrpcChannelOptions
+        {
+            HttpHandler = handler,
+            MaxReceiveMessageSize = ProtocolLimits.GrpcMessageBytesMax,
+            MaxSendMessageSize = ProtocolLimits.GrpcMessageBytesMax,
+        });
+    }
+}

@@ -1,0 +1,42 @@
+using Concord.Contracts.Operator.V1;
+
+namespace Concord.Executor.Session;
+
+/// <summary>
+/// One operator session, as the batch pump and router see it: a user operator behind gRPC or
+/// a built-in running in the executor. Same semantics either way (operator.proto): Init →
+/// Metadata → BatchDone{0}; ProcessBatch{seq} → BatchDone{seq} in order; Shutdown → end.
+/// </summary>
+public interface IOperatorSession : IAsyncDisposable
+{
+    /// <summary>Operator process id, 0 for built-ins.</summary>
+    int OperatorPid { get; }
+
+    /// <summary>
+    /// Starts the operator, sends <paramref name="init"/> and returns its Metadata message
+    /// (not yet validated). Throws <see cref="ExecutorFailureException"/> when the operator
+    /// cannot start or does not answer in time.
+    /// </summary>
+    Task<Metadata> StartAsync(Init init, CancellationToken cancellationToken);
+
+    /// <summary>Sends one batch. Callers never exceed Init.max_batches_in_flight unanswered batches.</summary>
+    ValueTask SendAsync(ProcessBatch batch, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// The answers, BatchDone{0} first. Completes when the operator ended the session after
+    /// Shutdown; throws <see cref="ExecutorFailureException"/> when it broke.
+    /// </summary>
+    IAsyncEnumerable<BatchDone> ReadAnswersAsync(CancellationToken cancellationToken);
+
+    /// <summary>Sends Shutdown; the answers then complete once the operator has finished.</summary>
+    Task SendShutdownAsync(string reason, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Completes when the operator is gone (process exited, built-in stopped). Faults with the
+    /// reason when it ended on its own.
+    /// </summary>
+    Task Exited { get; }
+
+    /// <summary>Ends the operator now (kills the process). Safe to call more than once.</summary>
+    void Kill();
+}

@@ -1,0 +1,114 @@
+using System.Text.RegularExpressions;
+using Concord.Contracts;
+using Concord.Contracts.Operator.V1;
+using Concord.Contracts.Types.V1;
+
+namespace Concord.Executor.Session;
+
+/// <summary>
+/// Checks the operator's Metadata against its spec before any record flows: name, streams,
+/// protocol version and capabilities. Every problem is reported with both sides and the fix.
+/// </summary>
+public static partial class MetadataValidator
+{
+    /// <summary>Capabilities this executor requires from every operator.</summary>
+    public static readonly IReadOnlyList<string> RequiredCapabilities = [Capabilities.BatchPipelining];
+
+    [GeneratedRegex("^[A-Za-z0-9_.-]{1,128}$")]
+    private static partial Regex StreamName();
+
+    /// <summary>The problems found; empty when the metadata is acceptable.</summary>
+    public static IReadOnlyList<string> Problems(OperatorSpec spec, Metadata message)
+    {
+        var problems = new List<string>();
+        if (message.ProtocolVersion != ProtocolLimits.ProtocolVersion)
+        {
+            problems.Add($"the operator speaks protocol version {message.ProtocolVersion} but this executor speaks {ProtocolLimits.ProtocolVersion}; use an SDK of the same Concord release");
+        }
+        foreach (var required in RequiredCapabilities)
+        {
+            if (!message.Capabilities.Contains(required))
+            {
+                problems.Add($"the operator's SDK lacks the required capability '{required}' (it has [{string.Join(", ", message.Capabilities)}]); upgrade the SDK");
+            }
+        }
+        var metadata = message.Metadata_;
+        if (metadata is null)
+        {
+            problems.Add("the operator's Metadata message has no metadata; metadata() must return the name, inputs and outputs");
+            return problems;
+        }
+        if (metadata.Name != spec.Name)
+        {
+            problems.Add($"the operator calls itself '{metadata.Name}' but the deploy file names it '{spec.Name}'; make metadata() return name '{spec.Name}' or rename the operator in the deploy file");
+        }
+
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var input in metadata.Inputs)
+        {
+            CheckStreamName(input.Name, "input", problems);
+            if (!seen.Add(input.Name))
+            {
+                problems.Add($"the operator lists input stream '{input.Name}' twice; list each input once");
+            }
+        }
+        seen.Clear();
+        foreach (var output in metadata.Outputs)
+        {
+            CheckStreamName(output, "output", problems);
+            if (!seen.Add(output))
+            {
+                problems.Add($"the operator lists output stream '{output}' twice; list each output once");
+            }
+        }
+
+        if (spec.ExpectedInputs.Count > 0)
+        {
+            var actual = Describe(metadata.Inputs);
+            var expected = Describe(spec.ExpectedInputs);
+            if (!actual.SetEquals(expected))
+            {
+                problems.Add($"the operator reads [{string.Join(", ", actual.Order(StringComparer.Ordinal))}] but the deploy file expects [{string.Join(", ", expected.Order(StringComparer.Ordinal))}]; change metadata() or 'expected_inputs' so they agree");
+            }
+        }
+        if (spec.ExpectedOutputs.Count > 0)
+        {
+            var actual = new SortedSet<string>(metadata.Outputs, StringComparer.Ordinal);
+            var expected = new SortedSet<string>(spec.ExpectedOutputs, StringComparer.Ordinal);
+            if (!actual.SetEquals(expected))
+            {
+                problems.Add($"the operator produces [{string.Join(", ", actual)}] but the deploy file expects [{string.Join(", ", expected)}]; change metadata() or 'expected_outputs' so they agree");
+            }
+        }
+        return problems;
+    }
+
+    /// <summary>Throws <see cref="OperatorFailedException"/> with every problem when the metadata is not acceptable.</summary>
+    public static void Validate(OperatorSpec spec, Metadata message)
+    {
+        var problems = Problems(spec, message);
+        if (problems.Count > 0)
+        {
+            throw new OperatorFailedException($"operator '{spec.Name}' reported metadata that does not match its deploy file: " + string.Join("; ", problems));
+        }
+    }
+
+    private static void CheckStreamName(string name, string role, List<string> problems)
+    {
+        if (!StreamName().IsMatch(name))
+        {
+            problems.Add($"{role} stream name '{name}' is not valid; stream names are 1..{ProtocolLimits.StreamNameLengthMax} characters of A-Z a-z 0-9 _ . -");
+        }
+    }
+
+    private static HashSet<string> Describe(IEnumerable<InputStream> inputs) =>
+        inputs.Select(i => $"{i.Name} ({GroupingName(i.Grouping)})").ToHashSet(StringComparer.Ordinal);
+
+    /// <summary>Deploy-file spelling of a grouping; unspecified means shuffle.</summary>
+    public static string GroupingName(Grouping grouping) => grouping switch
+    {
+        Grouping.GroupBy => "group_by",
+        Grouping.Broadcast => "broadcast",
+        _ => "shuffle",
+    };
+}

@@ -1,0 +1,145 @@
+using Concord.Contracts;
+using Concord.Contracts.Scheduler.V1;
+using Concord.Scheduler.Reconcile;
+using Concord.Scheduler.Runtime;
+using Grpc.Core;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace Concord.Scheduler.Api;
+
+/// <summary>
+/// The Scheduler gRPC service (proto/concord/scheduler/v1/scheduler.proto). It checks what
+/// can be checked without state (spec validation, ranges) and hands everything else to the
+/// <see cref="Reconciler"/>, whose errors are already gRPC statuses with a message that names
+/// the problem and the fix.
+/// </summary>
+public sealed partial class SchedulerService(
+    Reconciler reconciler,
+    IClusterRuntime runtime,
+    RoutingHub routing,
+    IHostApplicationLifetime lifetime,
+    ILogger<SchedulerService> logger) : Contracts.Scheduler.V1.Scheduler.SchedulerBase
+{
+    public override async Task<DeployResponse> Deploy(DeployRequest request, ServerCallContext context)
+    {
+        var spec = request.Spec
+            ?? throw Invalid("spec: is required; send the operator spec to deploy");
+        var problems = OperatorSpecValidator.Validate(spec);
+        if (problems.Count > 0)
+        {
+            throw Invalid(OperatorSpecValidator.Describe(spec, problems));
+        }
+        if (runtime.Validate(spec) is { } runtimeProblem)
+        {
+            throw Invalid($"invalid operator '{spec.Name}':\n  {runtimeProblem}");
+        }
+        var status = await reconciler.DeployAsync(spec, context.CancellationToken).ConfigureAwait(false);
+        return new DeployResponse { Operator = status };
+    }
+
+    public override async Task<KillResponse> Kill(KillRequest request, ServerCallContext context)
+    {
+        RequireName(request.Name);
+        await reconciler.KillAsync(request.Name, context.CancellationToken).ConfigureAwait(false);
+        return new KillResponse();
+    }
+
+    public override async Task<ScaleResponse> Scale(ScaleRequest request, ServerCallContext context)
+    {
+        RequireName(request.Name);
+        if (request.Instances < 1 || request.Instances > ProtocolLimits.InstancesMax)
+        {
+            throw Invalid($"instances: {request.Instances} is out of range; use 1..{ProtocolLimits.InstancesMax}");
+        }
+        var status = await reconciler.ScaleAsync(request.Name, request.Instances, context.CancellationToken).ConfigureAwait(false);
+        return new ScaleResponse { Operator = status };
+    }
+
+    public override async Task<ListResponse> List(ListRequest request, ServerCallContext context)
+    {
+        var response = new ListResponse();
+        response.Operators.AddRange(await reconciler.ListAsync(context.CancellationToken).ConfigureAwait(false));
+        return response;
+    }
+
+    public override Task<GraphResponse> Graph(GraphRequest request, ServerCallContext context) =>
+        reconciler.GraphAsync(context.CancellationToken);
+
+    public override async Task<RegisterExecutorResponse> RegisterExecutor(RegisterExecutorRequest request, ServerCallContext context)
+    {
+        RequireInstance(request.OperatorName, request.InstanceIndex, request.Incarnation);
+        if (string.IsNullOrEmpty(request.DataAddress))
+        {
+            throw Invalid("data_address: is required; send the host:port where this executor serves DataPlane");
+        }
+        if (request.Metadata is null)
+        {
+            throw Invalid("metadata: is required; send the metadata the operator reported");
+        }
+        await reconciler.RegisterAsync(request, context.CancellationToken).ConfigureAwait(false);
+        return new RegisterExecutorResponse();
+    }
+
+    public override async Task<ReportFailureResponse> ReportFailure(ReportFailureRequest request, ServerCallContext context)
+    {
+        RequireInstance(request.OperatorName, request.InstanceIndex, request.Incarnation);
+        await reconciler.ReportFailureAsync(request, context.CancellationToken).ConfigureAwait(false);
+        return new ReportFailureResponse();
+    }
+
+    public override async Task WatchRouting(WatchRoutingRequest request, IServerStreamWriter<RoutingTable> responseStream, ServerCallContext context)
+    {
+        // Watches end when the scheduler stops, so that shutdown does not wait for executors
+        // to hang up (they reconnect to the next scheduler).
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, lifetime.ApplicationStopping);
+        LogWatchOpened(request.OperatorName, request.InstanceIndex, request.Incarnation);
+        try
+        {
+            await foreach (var table in routing.WatchAsync(linked.Token).ConfigureAwait(false))
+            {
+                await responseStream.WriteAsync(table, linked.Token).ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException) when (linked.IsCancellationRequested)
+        {
+            // The executor hung up or the scheduler is stopping.
+        }
+        finally
+        {
+            LogWatchClosed(request.OperatorName, request.InstanceIndex, request.Incarnation);
+        }
+    }
+
+    private static void RequireName(string name)
+    {
+        if (string.IsNullOrEmpty(name))
+        {
+            throw Invalid("name: is required; give the operator's name (see `concord list`)");
+        }
+    }
+
+    private static void RequireInstance(string operatorName, int index, string incarnation)
+    {
+        if (string.IsNullOrEmpty(operatorName))
+        {
+            throw Invalid("operator_name: is required; send CONCORD_OPERATOR_NAME");
+        }
+        if (index < 0)
+        {
+            throw Invalid($"instance_index: {index} is negative; send CONCORD_INSTANCE_INDEX");
+        }
+        if (string.IsNullOrEmpty(incarnation))
+        {
+            throw Invalid("incarnation: is required; send CONCORD_INCARNATION");
+        }
+    }
+
+    private static RpcException Invalid(string message) => new(new Status(StatusCode.InvalidArgument, message));
+
+    [LoggerMessage(EventId = 300, Level = LogLevel.Debug, Message = "WatchRouting opened by {Operator}/{Index} ({Incarnation})")]
+    private partial void LogWatchOpened(string @operator, int index, string incarnation);
+
+    [LoggerMessage(EventId = 301, Level = LogLevel.Debug, Message = "WatchRouting closed by {Operator}/{Index} ({Incarnation})")]
+    private partial void LogWatchClosed(string @operator, int index, string incarnation);
+}

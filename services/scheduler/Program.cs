@@ -1,0 +1,50 @@
+using Concord.Scheduler;
+
+// Exit codes: 0 clean stop, 2 bad command line or home in use, 1 anything else.
+SchedulerOptions? options;
+try
+{
+    options = SchedulerCommandLine.Parse(args);
+}
+catch (UsageException e)
+{
+    Console.Error.WriteLine($"concord-scheduler: {e.Message}");
+    return 2;
+}
+if (options is null)
+{
+    Console.WriteLine(SchedulerCommandLine.Usage);
+    return 0;
+}
+
+SchedulerHome home;
+try
+{
+    home = SchedulerHome.Acquire(options.Home);
+}
+catch (HomeInUseException e)
+{
+    Console.Error.WriteLine($"concord-scheduler: {e.Message}");
+    return 2;
+}
+
+using (home)
+{
+    try
+    {
+        await using var app = SchedulerApp.Create(options, home);
+        await app.RunAsync();
+        return 0;
+    }
+    catch (InvalidDataException e)
+    {
+        // A topology file that cannot be read: the message names the file and the fix.
+        Console.Error.WriteLine($"concord-scheduler: {e.Message}");
+        return 2;
+    }
+    catch (IOException e) when (e.InnerException is System.Net.Sockets.SocketException or Microsoft.AspNetCore.Connections.AddressInUseException)
+    {
+        Console.Error.WriteLine($"concord-scheduler: cannot listen on 127.0.0.1:{options.Port} ({e.Message}); pass --port with a free port, or --port 0");
+        return 2;
+    }
+}

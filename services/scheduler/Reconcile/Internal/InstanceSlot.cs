@@ -1,0 +1,125 @@
+using Concord.Contracts.Scheduler.V1;
+using Concord.Contracts.Types.V1;
+using Concord.Scheduler.Lifecycle;
+using Concord.Scheduler.Runtime;
+using Concord.Scheduler.Store;
+
+namespace Concord.Scheduler.Reconcile.Internal;
+
+/// <summary>
+/// What the reconcile loop knows about one instance. Touched only by the loop's task, so it
+/// needs no locking.
+/// </summary>
+internal sealed class InstanceSlot(string operatorName, int index, DateTimeOffset now)
+{
+    public string OperatorName { get; } = operatorName;
+
+    public int Index { get; } = index;
+
+    public InstanceState State { get; private set; } = InstanceState.Pending;
+
+    public DateTimeOffset StateSince { get; private set; } = now;
+
+    /// <summary>Incarnation of the current (or last) launch; empty before the first.</summary>
+    public string Incarnation { get; set; } = "";
+
+    /// <summary>Bumped on every launch and stop so that timers of an older launch do nothing.</summary>
+    public long Generation { get; set; }
+
+    public IInstanceHandle? Handle { get; set; }
+
+    public string DataAddress { get; set; } = "";
+
+    public string MetricsAddress { get; set; } = "";
+
+    public int OperatorPid { get; set; }
+
+    public int Restarts { get; set; }
+
+    public string LastError { get; set; } = "";
+
+    /// <summary>Error the executor reported (or a timeout set) for the current launch, used when it exits.</summary>
+    public string? PendingError { get; set; }
+
+    public RestartBackoff Backoff { get; } = new();
+
+    /// <summary>Back-off or starting-timeout timer of the current generation.</summary>
+    public ITimer? Timer { get; set; }
+
+    public void MoveTo(InstanceState to, DateTimeOffset now)
+    {
+        State = InstanceLifecycle.Transition(State, to);
+        StateSince = now;
+        if (to != InstanceState.Running)
+        {
+            DataAddress = "";
+            MetricsAddress = "";
+        }
+    }
+
+    public void CancelTimer()
+    {
+        Timer?.Dispose();
+        Timer = null;
+    }
+
+    public RoutingInstance ToRouting() =>
+        new(Index, State == InstanceState.Running ? DataAddress : "", Incarnation);
+
+    public InstanceStatus ToStatus() => new()
+    {
+        Index = Index,
+        State = State,
+        ExecutorPid = InstanceLifecycle.HasProcess(State) ? Handle?.Pid ?? 0 : 0,
+        OperatorPid = State == InstanceState.Running ? OperatorPid : 0,
+        Incarnation = Incarnation,
+        DataAddress = State == InstanceState.Running ? DataAddress : "",
+        MetricsAddress = State == InstanceState.Running ? MetricsAddress : "",
+        Restarts = Restarts,
+        LastError = LastError,
+        StateSinceUnixMs = StateSince.ToUnixTimeMilliseconds(),
+    };
+}
+
+/// <summary>One deployed operator in the reconcile loop: the stored entry and its instances.</summary>
+internal sealed class OperatorSlot(OperatorEntry entry)
+{
+    public OperatorEntry Entry { get; set; } = entry;
+
+    public string Name => Entry.Name;
+
+    /// <summary>One per desired instance, ordered by index.</summary>
+    public List<InstanceSlot> Instances { get; } = [];
+
+    public string LastError { get; set; } = "";
+
+    public RoutingOperator ToRouting()
+    {
+        var (inputs, outputs) = RoutingOperator.StreamsOf(Entry.Spec, Entry.Metadata);
+        return new RoutingOperator(Name, inputs, outputs, Instances.Select(i => i.ToRouting()).ToList());
+    }
+
+    public OperatorStatus ToStatus()
+    {
+        var status = new OperatorStatus
+        {
+            Spec = Entry.Spec.Clone(),
+            Metadata = Entry.Metadata?.Clone(),
+            LastError = LastError,
+            Version = Entry.Version,
+        };
+        status.Instances.AddRange(Instances.Select(i => i.ToStatus()));
+        return status;
+    }
+
+    /// <summary>Metadata with inputs and outputs in a canonical order, for comparing two reports.</summary>
+    public static OperatorMetadata Canonical(OperatorMetadata metadata)
+    {
+        var canonical = new OperatorMetadata { Name = metadata.Name };
+        canonical.Inputs.AddRange(metadata.Inputs
+            .Select(i => new InputStream { Name = i.Name, Grouping = i.Grouping == Grouping.Unspecified ? Grouping.Shuffle : i.Grouping })
+            .OrderBy(i => i.Name, StringComparer.Ordinal));
+        canonical.Outputs.AddRange(metadata.Outputs.Order(StringComparer.Ordinal));
+        return canonical;
+    }
+}

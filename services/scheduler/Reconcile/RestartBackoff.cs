@@ -1,0 +1,63 @@
+namespace Concord.Scheduler.Reconcile;
+
+/// <summary>What to do after a failure.</summary>
+/// <param name="Delay">How long to wait before restarting.</param>
+/// <param name="CrashLooping">Whether the instance now counts as crash-looping.</param>
+/// <param name="FailuresInWindow">Failures within the crash-loop window, this one included.</param>
+public readonly record struct RestartDecision(TimeSpan Delay, bool CrashLooping, int FailuresInWindow);
+
+/// <summary>
+/// Failure history of one instance, and the restart back-off that follows from it: the n-th
+/// failure within <see cref="SchedulerLimits.CrashLoopWindowMs"/> waits
+/// <see cref="SchedulerLimits.RestartBackoffInitialMs"/> × 2^(n-1), at most
+/// <see cref="SchedulerLimits.RestartBackoffMaxMs"/>; from the
+/// <see cref="SchedulerLimits.CrashLoopFailuresMin"/>-th on the instance is crash-looping and
+/// waits the longest back-off. Failures older than the window are forgotten, so an instance
+/// that ran fine for a while starts again at the shortest back-off.
+/// </summary>
+public sealed class RestartBackoff
+{
+    /// <summary>
+    /// Failure times kept: 32. More than <see cref="SchedulerLimits.CrashLoopFailuresMin"/> and
+    /// more than the doublings to reach the longest back-off, so keeping more changes nothing.
+    /// </summary>
+    public const int FailureHistoryEntriesMax = 32;
+
+    private readonly Queue<DateTimeOffset> _failures = new();
+
+    /// <summary>Failures currently counted (within the window as of the last call).</summary>
+    public int FailuresInWindow => _failures.Count;
+
+    /// <summary>Records a failure at <paramref name="now"/> and returns when to restart.</summary>
+    public RestartDecision RecordFailure(DateTimeOffset now)
+    {
+        Prune(now);
+        _failures.Enqueue(now);
+        if (_failures.Count > FailureHistoryEntriesMax)
+        {
+            _failures.Dequeue();
+        }
+        var count = _failures.Count;
+        var crashLooping = count >= SchedulerLimits.CrashLoopFailuresMin;
+        return new RestartDecision(crashLooping ? TimeSpan.FromMilliseconds(SchedulerLimits.RestartBackoffMaxMs) : DelayFor(count), crashLooping, count);
+    }
+
+    /// <summary>The back-off after the <paramref name="failures"/>-th failure in the window (1-based).</summary>
+    public static TimeSpan DelayFor(int failures)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(failures, 1);
+        // Shift capped well below 63 bits; the Min does the real capping.
+        var shift = Math.Min(failures - 1, 30);
+        var ms = Math.Min((long)SchedulerLimits.RestartBackoffInitialMs << shift, SchedulerLimits.RestartBackoffMaxMs);
+        return TimeSpan.FromMilliseconds(ms);
+    }
+
+    private void Prune(DateTimeOffset now)
+    {
+        var windowStart = now - TimeSpan.FromMilliseconds(SchedulerLimits.CrashLoopWindowMs);
+        while (_failures.Count > 0 && _failures.Peek() <= windowStart)
+        {
+            _failures.Dequeue();
+        }
+    }
+}

@@ -1,0 +1,62 @@
+using Concord.Contracts.Types.V1;
+
+namespace Concord.Scheduler.Runtime;
+
+/// <summary>What a runtime needs to launch one instance.</summary>
+/// <param name="Incarnation">Unique id of this launch; a restart gets a new one.</param>
+/// <param name="SchedulerAddress">Where the executor calls back, e.g. http://127.0.0.1:7400.</param>
+public sealed record InstanceLaunch(string OperatorName, int Index, string Incarnation, OperatorSpec Spec, string SchedulerAddress);
+
+/// <summary>How an instance's process ended.</summary>
+/// <param name="ExitCode">The exit code; 128 + N when killed by signal N.</param>
+/// <param name="Description">For `list`: "exited with code 1", "killed by signal 9".</param>
+public sealed record InstanceExit(int ExitCode, string Description);
+
+/// <summary>A launched instance.</summary>
+public interface IInstanceHandle
+{
+    string OperatorName { get; }
+
+    int Index { get; }
+
+    string Incarnation { get; }
+
+    /// <summary>Executor process id where the runtime has one (local), else 0.</summary>
+    int Pid { get; }
+
+    /// <summary>Completes once when the instance has ended, however it ended. Never faults.</summary>
+    Task<InstanceExit> Exited { get; }
+}
+
+/// <summary>
+/// Where instances run. The scheduler decides what should run; a runtime only starts, stops
+/// and watches processes (local processes, pods, Mesos tasks), so the reconcile loop never
+/// cares which one it talks to.
+/// </summary>
+public interface IClusterRuntime
+{
+    /// <summary>Short name for logs: "local".</summary>
+    string Name { get; }
+
+    /// <summary>
+    /// Checks what only the runtime can check before a deploy is accepted (an executable that
+    /// exists, files to copy). Returns null when fine, else a message naming the field and the fix.
+    /// </summary>
+    string? Validate(OperatorSpec spec);
+
+    /// <summary>Starts one instance. Throws when it cannot be started at all.</summary>
+    Task<IInstanceHandle> LaunchAsync(InstanceLaunch launch, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Asks the instance to drain and exit (SIGTERM for a process), waits up to
+    /// <paramref name="timeout"/>, then kills it. Completes when it has exited.
+    /// </summary>
+    Task StopAsync(IInstanceHandle handle, TimeSpan timeout, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Stops instances that a previous scheduler run on the same home left behind, so that
+    /// relaunching never makes duplicates. Adopting them instead (no restart on scheduler
+    /// restart) needs a way to hand them a new scheduler connection and is left for later.
+    /// </summary>
+    Task ReapLeftoversAsync(CancellationToken cancellationToken);
+}

@@ -1,0 +1,308 @@
+using System.Diagnostics;
+using System.Text;
+using Concord.Contracts;
+using Concord.Contracts.Types.V1;
+using Concord.Scheduler.Runtime.Internal;
+using Concord.Scheduler.Store;
+using Google.Protobuf;
+using Microsoft.Extensions.Logging;
+
+namespace Concord.Scheduler.Runtime;
+
+/// <summary>
+/// The embedded runtime: every instance is an executor process on this machine, with its
+/// working directory <c>&lt;home&gt;/instances/&lt;operator&gt;/&lt;index&gt;/</c> holding
+/// <c>spec.json</c>, <c>executor.log</c> (stdout and stderr, appended across restarts) and
+/// <c>executor.pid</c> (pid and incarnation, so a restarted scheduler can stop leftovers).
+/// </summary>
+public sealed partial class LocalProcessRuntime(LocalProcessRuntimeOptions options, ILogger<LocalProcessRuntime> logger, TimeProvider timeProvider)
+    : IClusterRuntime
+{
+    /// <summary>File in the instance directory holding the executor's pid and incarnation.</summary>
+    public const string PidFileName = "executor.pid";
+
+    /// <summary>File in the instance directory the executor's stdout and stderr go to.</summary>
+    public const string LogFileName = "executor.log";
+
+    /// <summary>File in the instance directory holding the OperatorSpec as protobuf JSON.</summary>
+    public const string SpecFileName = "spec.json";
+
+    /// <summary>Socket file name the executor puts in the working directory (architecture.md).</summary>
+    private const string OperatorSocketFileName = "operator.sock";
+
+    /// <summary>
+    /// Poll interval while waiting for a leftover process (not our child, so no exit event) to
+    /// exit, in ms: 50. Short next to <see cref="SchedulerLimits.LeftoverStopTimeoutMs"/>.
+    /// </summary>
+    private const int LeftoverPollIntervalMs = 50;
+
+    /// <summary>
+    /// The shell line that starts the executor: stdout and stderr go straight to the log file
+    /// (not through a pipe to the scheduler, so the executor never dies of SIGPIPE when the
+    /// scheduler goes away), stdin is closed, and `exec` makes the executor keep this pid.
+    /// $1 is the log file; the rest is the command.
+    /// </summary>
+    private const string LaunchScript = "log=\"$1\"; shift; exec \"$@\" >>\"$log\" 2>&1 </dev/null";
+
+    public string Name => "local";
+
+    /// <summary>Instances directory: <c>&lt;home&gt;/instances</c>.</summary>
+    public string InstancesDirectory => Path.Combine(options.Home, "instances");
+
+    /// <summary>Working directory of one instance.</summary>
+    public string InstanceDirectory(string operatorName, int index) =>
+        Path.Combine(InstancesDirectory, operatorName, index.ToString(System.Globalization.CultureInfo.InvariantCulture));
+
+    public string? Validate(OperatorSpec spec)
+    {
+        if (spec.Builtin is null)
+        {
+            if (ResolveExecutable(spec.Executable) is { Error: { } error })
+            {
+                return error;
+            }
+        }
+        for (var i = 0; i < spec.Files.Count; i++)
+        {
+            if (!File.Exists(spec.Files[i]))
+            {
+                return $"files[{i}]: '{spec.Files[i]}' does not exist; create it or remove it from \"files\" in the deploy file";
+            }
+        }
+        var socket = Path.Combine(InstanceDirectory(spec.Name, Math.Max(0, spec.Instances - 1)), OperatorSocketFileName);
+        if (Encoding.UTF8.GetByteCount(socket) > OperatorAddress.UnixSocketPathBytesMax)
+        {
+            return $"operator socket path '{socket}' would be longer than {OperatorAddress.UnixSocketPathBytesMax} bytes; " +
+                   "start the scheduler with a shorter --home or give the operator a shorter name";
+        }
+        return null;
+    }
+
+    /// <summary>
+    /// Where an executable is: an absolute path must exist and be executable; a bare name is
+    /// looked up on PATH. Anything else is an error that says how to fix the deploy file.
+    /// </summary>
+    public static (string? Path, string? Error) ResolveExecutable(string executable)
+    {
+        if (string.IsNullOrEmpty(executable))
+        {
+            return (null, "executable: is required; name the program that runs the operator");
+        }
+        if (Path.IsPathFullyQualified(executable))
+        {
+            if (!File.Exists(executable))
+            {
+                return (null, $"executable '{executable}' does not exist; build it or fix \"executable\" in the deploy file");
+            }
+            if (!IsExecutable(executable))
+            {
+                return (null, $"executable '{executable}' is not executable; run `chmod +x {executable}` or fix \"executable\" in the deploy file");
+            }
+            return (executable, null);
+        }
+        if (executable.Contains('/'))
+        {
+            return (null, $"executable '{executable}' is a relative path; use an absolute path or a command on PATH (the CLI resolves paths relative to the deploy file)");
+        }
+        foreach (var directory in (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries))
+        {
+            var candidate = Path.Combine(directory, executable);
+            if (File.Exists(candidate) && IsExecutable(candidate))
+            {
+                return (candidate, null);
+            }
+        }
+        return (null, $"executable '{executable}' was not found on the scheduler's PATH; install it, use an absolute path, or fix \"executable\" in the deploy file");
+    }
+
+    public async Task<IInstanceHandle> LaunchAsync(InstanceLaunch launch, CancellationToken cancellationToken)
+    {
+        var directory = InstanceDirectory(launch.OperatorName, launch.Index);
+        Directory.CreateDirectory(directory);
+        // Never two executors for one instance: a leftover from a previous run (or a stop that
+        // timed out) is stopped before the new one starts.
+        await StopLeftoverAsync(directory, cancellationToken).ConfigureAwait(false);
+
+        foreach (var file in launch.Spec.Files)
+        {
+            File.Copy(file, Path.Combine(directory, Path.GetFileName(file)), overwrite: true);
+        }
+        var specFile = Path.Combine(directory, SpecFileName);
+        await AtomicFile.WriteAllTextAsync(specFile, JsonFormatter.Default.Format(launch.Spec), cancellationToken).ConfigureAwait(false);
+        var logFile = Path.Combine(directory, LogFileName);
+        await File.AppendAllTextAsync(
+            logFile,
+            $"---- {timeProvider.GetUtcNow():O} scheduler launches {launch.OperatorName}/{launch.Index} incarnation {launch.Incarnation}: {options.ExecutorCommand}\n",
+            cancellationToken).ConfigureAwait(false);
+
+        var start = new ProcessStartInfo("/bin/sh")
+        {
+            UseShellExecute = false,
+            WorkingDirectory = directory,
+        };
+        start.ArgumentList.Add("-c");
+        start.ArgumentList.Add(LaunchScript);
+        start.ArgumentList.Add("concord-executor"); // $0 of the script
+        start.ArgumentList.Add(logFile);
+        start.ArgumentList.Add(options.ExecutorCommand.FileName);
+        foreach (var argument in options.ExecutorCommand.Arguments)
+        {
+            start.ArgumentList.Add(argument);
+        }
+        start.Environment["CONCORD_SCHEDULER_ADDRESS"] = launch.SchedulerAddress;
+        start.Environment["CONCORD_OPERATOR_NAME"] = launch.OperatorName;
+        start.Environment["CONCORD_INSTANCE_INDEX"] = launch.Index.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        start.Environment["CONCORD_INCARNATION"] = launch.Incarnation;
+        start.Environment["CONCORD_SPEC_FILE"] = specFile;
+        start.Environment["CONCORD_WORK_DIR"] = directory;
+
+        var process = Process.Start(start)
+            ?? throw new InvalidOperationException($"could not start {options.ExecutorCommand} for {launch.OperatorName}/{launch.Index}");
+        var pidFile = Path.Combine(directory, PidFileName);
+        await AtomicFile.WriteAllTextAsync(pidFile, $"{process.Id}\n{launch.Incarnation}\n", CancellationToken.None).ConfigureAwait(false);
+        LogLaunched(launch.OperatorName, launch.Index, launch.Incarnation, process.Id, logFile);
+        return new LocalInstance(launch, process, pidFile);
+    }
+
+    public async Task StopAsync(IInstanceHandle handle, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        var instance = (LocalInstance)handle;
+        if (instance.Exited.IsCompleted)
+        {
+            return;
+        }
+        Posix.TrySignal(instance.Pid, Posix.SigTerm);
+        try
+        {
+            await instance.Exited.WaitAsync(timeout, timeProvider, cancellationToken).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            LogKilling(handle.OperatorName, handle.Index, handle.Pid, (int)timeout.TotalMilliseconds);
+            instance.Kill();
+            // SIGKILL cannot be ignored; the wait only guards against a process stuck in the kernel.
+            await instance.Exited.WaitAsync(TimeSpan.FromMilliseconds(SchedulerLimits.LeftoverStopTimeoutMs), timeProvider, cancellationToken)
+                .ConfigureAwait(false);
+        }
+    }
+
+    public async Task ReapLeftoversAsync(CancellationToken cancellationToken)
+    {
+        if (!Directory.Exists(InstancesDirectory))
+        {
+            return;
+        }
+        var stops = Directory.EnumerateFiles(InstancesDirectory, PidFileName, SearchOption.AllDirectories)
+            .Select(pidFile => StopLeftoverAsync(Path.GetDirectoryName(pidFile)!, cancellationToken));
+        await Task.WhenAll(stops).ConfigureAwait(false);
+    }
+
+    private async Task StopLeftoverAsync(string directory, CancellationToken cancellationToken)
+    {
+        var pidFile = Path.Combine(directory, PidFileName);
+        if (!File.Exists(pidFile))
+        {
+            return;
+        }
+        var lines = (await File.ReadAllTextAsync(pidFile, cancellationToken).ConfigureAwait(false)).Split('\n');
+        if (lines.Length >= 2 && int.TryParse(lines[0], out var pid) && pid > 0)
+        {
+            var deadline = timeProvider.GetUtcNow().AddMilliseconds(SchedulerLimits.LeftoverStopTimeoutMs);
+            // The pid may have been reused by an unrelated process since: only a process that
+            // carries the recorded incarnation in its environment is ours. A process caught
+            // mid-exec shows no environment for a moment, so that answer is asked again.
+            var ours = Posix.HasEnvironment(pid, "CONCORD_INCARNATION", lines[1].Trim());
+            while (ours is null && Posix.IsAlive(pid) && timeProvider.GetUtcNow() < deadline)
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(LeftoverPollIntervalMs), timeProvider, cancellationToken).ConfigureAwait(false);
+                ours = Posix.HasEnvironment(pid, "CONCORD_INCARNATION", lines[1].Trim());
+            }
+            if (ours == true && Posix.IsAlive(pid))
+            {
+                LogStoppingLeftover(pid, directory);
+                Posix.TrySignal(pid, Posix.SigTerm);
+                while (Posix.IsAlive(pid) && timeProvider.GetUtcNow() < deadline)
+                {
+                    await Task.Delay(TimeSpan.FromMilliseconds(LeftoverPollIntervalMs), timeProvider, cancellationToken).ConfigureAwait(false);
+                }
+                if (Posix.IsAlive(pid))
+                {
+                    Posix.TrySignal(pid, Posix.SigKill);
+                }
+            }
+        }
+        File.Delete(pidFile);
+    }
+
+    private static bool IsExecutable(string path) =>
+        OperatingSystem.IsWindows() ||
+        (File.GetUnixFileMode(path) & (UnixFileMode.UserExecute | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute)) != 0;
+
+    [LoggerMessage(EventId = 200, Level = LogLevel.Information, Message = "Launched {Operator}/{Index} incarnation {Incarnation} as pid {Pid}; log {LogFile}")]
+    private partial void LogLaunched(string @operator, int index, string incarnation, int pid, string logFile);
+
+    [LoggerMessage(EventId = 201, Level = LogLevel.Warning, Message = "{Operator}/{Index} (pid {Pid}) did not exit within {TimeoutMs} ms of SIGTERM; sending SIGKILL")]
+    private partial void LogKilling(string @operator, int index, int pid, int timeoutMs);
+
+    [LoggerMessage(EventId = 202, Level = LogLevel.Warning, Message = "Stopping leftover executor pid {Pid} from a previous scheduler run in {Directory}")]
+    private partial void LogStoppingLeftover(int pid, string directory);
+
+    /// <summary>One executor process.</summary>
+    private sealed class LocalInstance : IInstanceHandle
+    {
+        private readonly Process _process;
+
+        public LocalInstance(InstanceLaunch launch, Process process, string pidFile)
+        {
+            OperatorName = launch.OperatorName;
+            Index = launch.Index;
+            Incarnation = launch.Incarnation;
+            Pid = process.Id;
+            _process = process;
+            Exited = WaitAsync(pidFile);
+        }
+
+        public string OperatorName { get; }
+
+        public int Index { get; }
+
+        public string Incarnation { get; }
+
+        public int Pid { get; }
+
+        public Task<InstanceExit> Exited { get; }
+
+        public void Kill()
+        {
+            try
+            {
+                _process.Kill(entireProcessTree: false);
+            }
+            catch (InvalidOperationException)
+            {
+                // Already exited.
+            }
+        }
+
+        private async Task<InstanceExit> WaitAsync(string pidFile)
+        {
+            await _process.WaitForExitAsync().ConfigureAwait(false);
+            var code = _process.ExitCode;
+            _process.Dispose();
+            // Only our own pid file: a newer launch may already have written its own.
+            try
+            {
+                if (File.Exists(pidFile) && File.ReadAllText(pidFile).StartsWith($"{Pid}\n", StringComparison.Ordinal))
+                {
+                    File.Delete(pidFile);
+                }
+            }
+            catch (IOException)
+            {
+                // Best effort: a stale pid file is checked against the incarnation before use.
+            }
+            var description = code > 128 && code < 128 + 32 ? $"killed by signal {code - 128}" : $"exited with code {code}";
+            return new InstanceExit(code, description);
+        }
+    }
+}

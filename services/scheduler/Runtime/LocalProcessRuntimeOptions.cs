@@ -1,0 +1,34 @@
+namespace Concord.Scheduler.Runtime;
+
+/// <summary>A program and the arguments that come before anything the runtime adds.</summary>
+public sealed record LaunchCommand(string FileName, IReadOnlyList<string> Arguments)
+{
+    /// <summary>
+    /// `dotnet &lt;executor.dll&gt;` (using the dotnet host that runs this process when it is
+    /// one), or the file itself when it is not a .dll (an apphost or a wrapper script).
+    /// </summary>
+    public static LaunchCommand ForExecutor(string executor)
+    {
+        if (!executor.EndsWith(".dll", StringComparison.OrdinalIgnoreCase))
+        {
+            return new LaunchCommand(executor, []);
+        }
+        var host = Environment.ProcessPath is { } path && Path.GetFileNameWithoutExtension(path) == "dotnet" ? path : "dotnet";
+        return new LaunchCommand(host, [executor]);
+    }
+
+    public override string ToString() => string.Join(' ', [FileName, .. Arguments]);
+}
+
+/// <summary>Options of <see cref="LocalProcessRuntime"/>.</summary>
+public sealed class LocalProcessRuntimeOptions
+{
+    /// <summary>Required. The scheduler's home; instances live under <c>instances/</c> in it.</summary>
+    public required string Home { get; init; }
+
+    /// <summary>
+    /// Required. What to start for each instance: normally `dotnet Concord.Executor.dll`
+    /// (<see cref="LaunchCommand.ForExecutor"/>). Tests start a shell script instead.
+    /// </summary>
+    public required LaunchCommand ExecutorCommand { get; init; }
+}

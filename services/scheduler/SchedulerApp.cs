@@ -1,0 +1,81 @@
+using System.Net;
+using Concord.Contracts;
+using Concord.Scheduler.Api;
+using Concord.Scheduler.Internal;
+using Concord.Scheduler.Reconcile;
+using Concord.Scheduler.Runtime;
+using Concord.Scheduler.Store;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Hosting;
+using Serilog;
+using Serilog.Formatting.Compact;
+
+namespace Concord.Scheduler;
+
+/// <summary>
+/// Builds the scheduler's web application: Kestrel on 127.0.0.1 (HTTP/2 only, as gRPC without
+/// TLS needs), the Scheduler gRPC service, the file store, the local runtime and the reconcile
+/// loop. Program uses it as is; in-process tests replace the runtime and the clock.
+/// </summary>
+public static class SchedulerApp
+{
+    /// <summary>
+    /// Time the host waits for shutdown work, in ms: all instances stopping
+    /// (<see cref="SchedulerLimits.ShutdownTimeoutMs"/>) plus 5 s for Kestrel and the rest.
+    /// </summary>
+    public const int HostShutdownTimeoutMs = SchedulerLimits.ShutdownTimeoutMs + 5_000;
+
+    /// <param name="configureServices">Runs last, so it can replace any service (tests).</param>
+    public static WebApplication Create(SchedulerOptions options, SchedulerHome home, Action<IServiceCollection>? configureServices = null)
+    {
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
+        builder.WebHost.ConfigureKestrel(kestrel =>
+            kestrel.Listen(IPAddress.Loopback, options.Port, listen => listen.Protocols = HttpProtocols.Http2));
+        builder.Services.AddSerilog(logger =>
+        {
+            logger.MinimumLevel.Information()
+                .MinimumLevel.Override("Microsoft", Serilog.Events.LogEventLevel.Warning)
+                .MinimumLevel.Override("Grpc", Serilog.Events.LogEventLevel.Warning)
+                .Enrich.FromLogContext();
+            if (options.LogFormat == LogFormat.Json)
+            {
+                logger.WriteTo.Console(new RenderedCompactJsonFormatter());
+            }
+            else
+            {
+                logger.WriteTo.Console(outputTemplate: "{Timestamp:HH:mm:ss.fff} {Level:u3} {SourceContext}: {Message:lj}{NewLine}{Exception}");
+            }
+        });
+        builder.Services.Configure<HostOptions>(host => host.ShutdownTimeout = TimeSpan.FromMilliseconds(HostShutdownTimeoutMs));
+
+        builder.Services.AddSingleton(options);
+        builder.Services.AddSingleton(home);
+        builder.Services.TryAddSingleton(TimeProvider.System);
+        builder.Services.AddSingleton<ITopologyStore>(_ => FileTopologyStore.Open(home.TopologyFile));
+        builder.Services.AddSingleton<IClusterRuntime>(services => new LocalProcessRuntime(
+            new LocalProcessRuntimeOptions
+            {
+                Home = home.Directory,
+                ExecutorCommand = LaunchCommand.ForExecutor(options.ExecutorDll
+                    ?? throw new InvalidOperationException("SchedulerOptions.ExecutorDll is required by the local runtime")),
+            },
+            services.GetRequiredService<Microsoft.Extensions.Logging.ILogger<LocalProcessRuntime>>(),
+            services.GetRequiredService<TimeProvider>()));
+        builder.Services.AddSingleton<RoutingHub>();
+        builder.Services.AddSingleton<Reconciler>();
+        builder.Services.AddHostedService<SchedulerHostedService>();
+        builder.Services.AddGrpc(grpc =>
+        {
+            grpc.MaxReceiveMessageSize = ProtocolLimits.GrpcMessageBytesMax;
+            grpc.MaxSendMessageSize = ProtocolLimits.GrpcMessageBytesMax;
+        });
+        configureServices?.Invoke(builder.Services);
+
+        var app = builder.Build();
+        app.MapGrpcService<SchedulerService>();
+        return app;
+    }
+}

@@ -1,0 +1,30 @@
+namespace Concord.Scheduler;
+
+/// <summary>How log lines are written to the console.</summary>
+public enum LogFormat
+{
+    /// <summary>One human-readable line per event (the default).</summary>
+    Text,
+
+    /// <summary>One JSON object per line, for log shippers.</summary>
+    Json,
+}
+
+/// <summary>Options of one scheduler process (from the command line; see <see cref="SchedulerCommandLine"/>).</summary>
+public sealed class SchedulerOptions
+{
+    /// <summary>Required. The home directory: topology.json, scheduler.json, instances/.</summary>
+    public required string Home { get; init; }
+
+    /// <summary>TCP port on 127.0.0.1. Defaults to <see cref="SchedulerLimits.DefaultPort"/>; 0 picks a free one.</summary>
+    public int Port { get; init; } = SchedulerLimits.DefaultPort;
+
+    /// <summary>
+    /// Path of Concord.Executor.dll (started with dotnet), or of an executable that starts the
+    /// executor. Null only when a test replaces the runtime.
+    /// </summary>
+    public string? ExecutorDll { get; init; }
+
+    /// <summary>Console log format. Defaults to <see cref="LogFormat.Text"/>.</summary>
+    public LogFormat LogFormat { get; init; } = LogFormat.Text;
+}

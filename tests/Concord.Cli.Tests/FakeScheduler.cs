@@ -1,0 +1,147 @@
+using System.Collections.Concurrent;
+using System.Net;
+using Concord.Contracts.Scheduler.V1;
+using Grpc.Core;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace Concord.Cli.Tests;
+
+/// <summary>
+/// An in-memory scheduler served over real gRPC on a free port, so the CLI is tested end to end
+/// without the scheduler project. Instances start in STARTING and move to
+/// <see cref="StateAfterStart"/> on the first List after deploy.
+/// </summary>
+internal sealed class FakeScheduler : Scheduler.SchedulerBase
+{
+    private readonly ConcurrentDictionary<string, OperatorStatus> _operators = new();
+
+    public InstanceState StateAfterStart { get; set; } = InstanceState.Running;
+
+    public string ErrorAfterStart { get; set; } = "";
+
+    public int ListCalls;
+
+    public override Task<DeployResponse> Deploy(DeployRequest request, ServerCallContext context)
+    {
+        var status = new OperatorStatus { Spec = request.Spec, Version = 1 };
+        for (var i = 0; i < request.Spec.Instances; i++)
+        {
+            status.Instances.Add(new InstanceStatus { Index = i, State = InstanceState.Starting });
+        }
+        if (!_operators.TryAdd(request.Spec.Name, status))
+        {
+            throw new RpcException(new Status(StatusCode.AlreadyExists, $"operator '{request.Spec.Name}' is already deployed; kill it first (`concord kill {request.Spec.Name}`) or scale it"));
+        }
+        return Task.FromResult(new DeployResponse { Operator = status.Clone() });
+    }
+
+    public override Task<KillResponse> Kill(KillRequest request, ServerCallContext context) =>
+        _operators.TryRemove(request.Name, out _)
+            ? Task.FromResult(new KillResponse())
+            : throw new RpcException(new Status(StatusCode.NotFound, $"operator '{request.Name}' is not deployed; see `concord list`"));
+
+    public override Task<ScaleResponse> Scale(ScaleRequest request, ServerCallContext context)
+    {
+        if (!_operators.TryGetValue(request.Name, out var status))
+        {
+            throw new RpcException(new Status(StatusCode.NotFound, $"operator '{request.Name}' is not deployed; see `concord list`"));
+        }
+        lock (status)
+        {
+            status.Spec.Instances = request.Instances;
+            while (status.Instances.Count < request.Instances)
+            {
+                status.Instances.Add(new InstanceStatus { Index = status.Instances.Count, State = InstanceState.Starting });
+            }
+            while (status.Instances.Count > request.Instances)
+            {
+                status.Instances.RemoveAt(status.Instances.Count - 1);
+            }
+            return Task.FromResult(new ScaleResponse { Operator = status.Clone() });
+        }
+    }
+
+    public override Task<ListResponse> List(ListRequest request, ServerCallContext context)
+    {
+        Interlocked.Increment(ref ListCalls);
+        var response = new ListResponse();
+        foreach (var status in _operators.Values.OrderBy(o => o.Spec.Name, StringComparer.Ordinal))
+        {
+            lock (status)
+            {
+                foreach (var instance in status.Instances.Where(i => i.State == InstanceState.Starting))
+                {
+                    instance.State = StateAfterStart;
+                    instance.LastError = ErrorAfterStart;
+                }
+                response.Operators.Add(status.Clone());
+            }
+        }
+        return Task.FromResult(response);
+    }
+
+    public override Task<GraphResponse> Graph(GraphRequest request, ServerCallContext context)
+    {
+        var response = new GraphResponse();
+        var operators = _operators.Values.OrderBy(o => o.Spec.Name, StringComparer.Ordinal).ToList();
+        response.Operators.AddRange(operators.Select(o => o.Clone()));
+        foreach (var producer in operators)
+        {
+            foreach (var stream in producer.Spec.ExpectedOutputs)
+            {
+                foreach (var reader in operators)
+                {
+                    foreach (var input in reader.Spec.ExpectedInputs.Where(i => i.Name == stream))
+                    {
+                        response.Edges.Add(new StreamEdge { Stream = stream, FromOperator = producer.Spec.Name, ToOperator = reader.Spec.Name, Grouping = input.Grouping });
+                    }
+                }
+            }
+        }
+        return Task.FromResult(response);
+    }
+}
+
+/// <summary>Hosts a <see cref="FakeScheduler"/> on 127.0.0.1 with a free port.</summary>
+internal sealed class FakeSchedulerHost : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+
+    private FakeSchedulerHost(WebApplication app, FakeScheduler scheduler, string address)
+    {
+        _app = app;
+        Scheduler = scheduler;
+        Address = address;
+    }
+
+    public FakeScheduler Scheduler { get; }
+
+    public string Address { get; }
+
+    public static async Task<FakeSchedulerHost> StartAsync()
+    {
+        var scheduler = new FakeScheduler();
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, 0, o => o.Protocols = HttpProtocols.Http2));
+        builder.Services.AddGrpc();
+        builder.Services.AddSingleton(scheduler);
+        var app = builder.Build();
+        app.MapGrpcService<FakeScheduler>();
+        await app.StartAsync().WaitAsync(TimeSpan.FromSeconds(30));
+        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        return new FakeSchedulerHost(app, scheduler, address.Replace("[::1]", "127.0.0.1", StringComparison.Ordinal));
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _app.StopAsync().WaitAsync(TimeSpan.FromSeconds(30));
+        await _app.DisposeAsync();
+    }
+}

@@ -1,0 +1,121 @@
+using Concord.Cli.Internal;
+using Concord.Contracts.Scheduler.V1;
+using Concord.Contracts.Types.V1;
+
+namespace Concord.Cli.Tests;
+
+public sealed class RenderingTests
+{
+    internal static OperatorStatus Operator(string name, int desired, int running, string[]? inputs = null, string[]? outputs = null, Grouping grouping = Grouping.Shuffle)
+    {
+        var spec = new OperatorSpec { Name = name, Executable = "x", Instances = desired };
+        foreach (var input in inputs ?? [])
+        {
+            spec.ExpectedInputs.Add(new InputStream { Name = input, Grouping = grouping });
+        }
+        spec.ExpectedOutputs.AddRange(outputs ?? []);
+        var status = new OperatorStatus { Spec = spec, Version = 1 };
+        for (var i = 0; i < desired; i++)
+        {
+            status.Instances.Add(new InstanceStatus { Index = i, State = i < running ? InstanceState.Running : InstanceState.Starting });
+        }
+        return status;
+    }
+
+    private static GraphResponse WordCount()
+    {
+        var graph = new GraphResponse();
+        graph.Operators.Add(Operator("counter", 2, 2, ["words"], ["counts"], Grouping.GroupBy));
+        graph.Operators.Add(Operator("sink", 1, 1, ["counts"]));
+        graph.Operators.Add(Operator("source", 1, 0, outputs: ["words"]));
+        graph.Edges.Add(new StreamEdge { Stream = "words", FromOperator = "source", ToOperator = "counter", Grouping = Grouping.GroupBy });
+        graph.Edges.Add(new StreamEdge { Stream = "counts", FromOperator = "counter", ToOperator = "sink", Grouping = Grouping.Shuffle });
+        return graph;
+    }
+
+    [Fact]
+    public void Graph_text_shows_one_line_per_edge_with_stream_and_grouping()
+    {
+        var text = GraphRenderer.RenderText(WordCount());
+
+        Assert.Equal(
+            "counter --counts[shuffle]--> sink\n" +
+            "source --words[group_by]--> counter\n",
+            text);
+    }
+
+    [Fact]
+    public void Graph_text_shows_streams_without_reader_or_producer_and_lone_operators()
+    {
+        var graph = new GraphResponse();
+        graph.Operators.Add(Operator("lonely", 1, 1));
+        graph.Operators.Add(Operator("reader", 1, 1, ["orphan"], grouping: Grouping.Broadcast));
+        graph.Operators.Add(Operator("writer", 1, 1, outputs: ["nowhere"]));
+
+        var text = GraphRenderer.RenderText(graph);
+
+        Assert.Equal(
+            "lonely (no streams)\n" +
+            "(no producer) --orphan[broadcast]--> reader\n" +
+            "writer --nowhere--> (no reader: records are dropped)\n",
+            text);
+    }
+
+    [Fact]
+    public void Graph_text_of_an_empty_topology_says_how_to_deploy()
+    {
+        Assert.Contains("concord deploy", GraphRenderer.RenderText(new GraphResponse()));
+    }
+
+    [Fact]
+    public void Graph_dot_is_a_digraph_with_labelled_nodes_and_edges()
+    {
+        var dot = GraphRenderer.RenderDot(WordCount());
+
+        Assert.StartsWith("digraph concord {\n", dot);
+        Assert.EndsWith("}\n", dot);
+        Assert.Contains("  \"counter\" [label=\"counter\\n2/2 running\"];\n", dot);
+        Assert.Contains("  \"source\" [label=\"source\\n0/1 starting\"];\n", dot);
+        Assert.Contains("  \"source\" -> \"counter\" [label=\"words [group_by]\"];\n", dot);
+        Assert.Contains("  \"counter\" -> \"sink\" [label=\"counts [shuffle]\"];\n", dot);
+    }
+
+    [Theory]
+    [InlineData(new[] { InstanceState.Running, InstanceState.Running }, "running")]
+    [InlineData(new[] { InstanceState.Running, InstanceState.Starting }, "starting")]
+    [InlineData(new[] { InstanceState.Pending }, "starting")]
+    [InlineData(new[] { InstanceState.Running, InstanceState.Failed }, "failed")]
+    [InlineData(new[] { InstanceState.Failed, InstanceState.CrashLooping }, "crash-looping")]
+    [InlineData(new[] { InstanceState.Running, InstanceState.Draining }, "draining")]
+    [InlineData(new[] { InstanceState.Stopped }, "stopped")]
+    [InlineData(new[] { InstanceState.Running, InstanceState.Stopped }, "degraded")]
+    [InlineData(new InstanceState[0], "no instances")]
+    public void Aggregate_state_is_the_worst_instance_state(InstanceState[] states, string expected)
+    {
+        var status = new OperatorStatus { Spec = new OperatorSpec { Name = "x" } };
+        status.Instances.AddRange(states.Select((s, i) => new InstanceStatus { Index = i, State = s }));
+
+        Assert.Equal(expected, StatusText.Aggregate(status));
+    }
+
+    [Fact]
+    public void Truncate_keeps_the_first_line_and_marks_the_cut()
+    {
+        Assert.Equal("short", StatusText.Truncate("short", 10));
+        Assert.Equal("abcdefghi…", StatusText.Truncate("abcdefghijklmnop", 10));
+        Assert.Equal("first…", StatusText.Truncate("first\nsecond", 10));
+    }
+
+    [Fact]
+    public void List_json_is_the_protobuf_json_of_the_response()
+    {
+        var list = new ListResponse();
+        list.Operators.Add(Operator("counter", 1, 1, ["words"]));
+
+        var json = ListRenderer.RenderJson(list);
+
+        var parsed = ListResponse.Parser.ParseJson(json);
+        Assert.Equal(list, parsed);
+        Assert.Contains("\"INSTANCE_STATE_RUNNING\"", json);
+    }
+}

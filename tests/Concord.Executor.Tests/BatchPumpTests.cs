@@ -1,0 +1,156 @@
+using Concord.Contracts.Operator.V1;
+using Concord.Executor.DataPlane;
+using Concord.Executor.Session;
+using Concord.Executor.Timers;
+using Microsoft.Extensions.Time.Testing;
+using static Concord.Executor.Tests.TestSupport;
+
+namespace Concord.Executor.Tests;
+
+public class BatchPumpTests
+{
+    private readonly FakeTimeProvider _time = new(DateTimeOffset.FromUnixTimeMilliseconds(1_700_000_000_000));
+    private readonly InboundQueue _queue = new(channelsMax: 4, channelCreditRows: 100, channelCreditBytes: 100_000);
+    private readonly TimerQueue _timers = new();
+    private readonly ScriptedSession _session = new();
+
+    private BatchPump Pump(int rows = 4, int bytes = 1 << 20, int inFlight = 8) => new(_session, _queue, null, _timers, _time,
+        new BatchPumpOptions { BatchRowsMax = rows, BatchBytesMax = bytes, BatchLinger = TimeSpan.FromMilliseconds(1), MaxBatchesInFlight = inFlight });
+
+    private static ConcordRecord[] Records(int n) => Enumerable.Range(0, n).Select(i => Record($"k{i}")).ToArray();
+
+    [Fact]
+    public async Task Full_batch_flushes_without_waiting_for_the_linger()
+    {
+        var pump = Pump(rows: 4);
+        Push(_queue, Records(10));
+
+        var first = pump.AssembleAsync(CancellationToken.None);
+        Assert.True(first.IsCompleted);
+        Assert.Equal(["k0", "k1", "k2", "k3"], (await first).Records.Select(r => r.Key.ToStringUtf8()));
+        Assert.Equal(4, (await pump.AssembleAsync(CancellationToken.None).WaitAsync(Bound)).Records.Count);
+        // Taking records out of the queue returns their credit.
+        Assert.Equal(2, _queue.QueuedRows);
+    }
+
+    [Fact]
+    public async Task Partial_batch_waits_for_the_linger_then_flushes()
+    {
+        var pump = Pump(rows: 4);
+        Push(_queue, Records(2));
+
+        var assembling = pump.AssembleAsync(CancellationToken.None);
+        Assert.False(assembling.IsCompleted);
+        _time.Advance(TimeSpan.FromMilliseconds(1));
+        var batch = await assembling.WaitAsync(Bound);
+        Assert.Equal(2, batch.Records.Count);
+        Assert.Empty(batch.TimersFired);
+    }
+
+    [Fact]
+    public async Task Byte_bound_flushes_a_batch_before_the_row_bound()
+    {
+        var records = Records(10);
+        var pump = Pump(rows: 100, bytes: 3 * records[0].CalculateSize());
+        Push(_queue, records);
+
+        var batch = await pump.AssembleAsync(CancellationToken.None).WaitAsync(Bound);
+        Assert.Equal(3, batch.Records.Count);
+    }
+
+    [Fact]
+    public async Task Due_timers_are_sent_alone_when_no_records_wait()
+    {
+        var pump = Pump();
+        var now = _time.GetUtcNow().ToUnixTimeMilliseconds();
+        _timers.Set("later", now + 20);
+        _timers.Set("sooner", now + 10);
+
+        var assembling = pump.AssembleAsync(CancellationToken.None);
+        Assert.False(assembling.IsCompleted);
+        _time.Advance(TimeSpan.FromMilliseconds(10));
+        var batch = await assembling.WaitAsync(Bound);
+        Assert.Empty(batch.Records);
+        Assert.Equal("sooner", Assert.Single(batch.TimersFired).Key);
+        Assert.Equal(1, _timers.Count);
+    }
+
+    [Fact]
+    public async Task Due_timers_ride_along_after_the_records_of_a_batch()
+    {
+        var pump = Pump(rows: 2);
+        _timers.Set("t", _time.GetUtcNow().ToUnixTimeMilliseconds());
+        Push(_queue, Records(2));
+
+        var batch = await pump.AssembleAsync(CancellationToken.None).WaitAsync(Bound);
+        Assert.Equal(2, batch.Records.Count);
+        Assert.Equal("t", Assert.Single(batch.TimersFired).Key);
+    }
+
+    [Fact]
+    public async Task Unanswered_batches_are_bounded_by_max_batches_in_flight()
+    {
+        var pump = Pump(rows: 1, inFlight: 2);
+        Push(_queue, Records(5));
+        using var stop = new CancellationTokenSource();
+        var answers = pump.RunAnswerLoopAsync(stop.Token);
+        var sends = pump.RunSendLoopAsync(stop.Token);
+        await _session.Answers.Writer.WriteAsync(new BatchDone { Seq = 0 });
+
+        var b1 = await _session.Sent.Reader.ReadAsync().AsTask().WaitAsync(Bound);
+        var b2 = await _session.Sent.Reader.ReadAsync().AsTask().WaitAsync(Bound);
+        Assert.Equal([1UL, 2UL], new[] { b1.Seq, b2.Seq });
+        // Records are waiting, but two batches are unanswered: nothing more may go out. (An
+        // absence can only be checked by waiting a little.)
+        var third = _session.Sent.Reader.ReadAsync().AsTask();
+        await Task.WhenAny(third, Task.Delay(200));
+        Assert.False(third.IsCompleted);
+        Assert.Equal(2, pump.InFlight);
+
+        await _session.Answers.Writer.WriteAsync(new BatchDone { Seq = 1 });
+        Assert.Equal(3UL, (await third.WaitAsync(Bound)).Seq);
+
+        await stop.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => sends.WaitAsync(Bound));
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => answers.WaitAsync(Bound));
+    }
+
+    [Fact]
+    public async Task Answer_out_of_seq_order_is_a_protocol_error()
+    {
+        var pump = Pump(rows: 1);
+        Push(_queue, Records(3));
+        using var stop = new CancellationTokenSource();
+        var answers = pump.RunAnswerLoopAsync(stop.Token);
+        var sends = pump.RunSendLoopAsync(stop.Token);
+        await _session.Answers.Writer.WriteAsync(new BatchDone { Seq = 0 });
+        await _session.Sent.Reader.ReadAsync().AsTask().WaitAsync(Bound);
+        await _session.Sent.Reader.ReadAsync().AsTask().WaitAsync(Bound);
+
+        await _session.Answers.Writer.WriteAsync(new BatchDone { Seq = 2 });
+        var e = await Assert.ThrowsAsync<OperatorProtocolException>(() => answers.WaitAsync(Bound));
+        Assert.Contains("batch 2 but batch 1 was due", e.Message);
+        await stop.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => sends.WaitAsync(Bound));
+    }
+
+    [Fact]
+    public async Task Timers_set_in_an_answer_fire_in_a_later_batch()
+    {
+        var pump = Pump();
+        using var stop = new CancellationTokenSource();
+        var answers = pump.RunAnswerLoopAsync(stop.Token);
+        var sends = pump.RunSendLoopAsync(stop.Token);
+        var due = _time.GetUtcNow().ToUnixTimeMilliseconds() + 5;
+        await _session.Answers.Writer.WriteAsync(new BatchDone { Seq = 0, TimersSet = { new TimerSet { Key = "tick", TimeUnixMs = due } } });
+        await pump.InitAnswered.WaitAsync(Bound);
+        Assert.Equal(1, pump.TimersPending);
+
+        _time.Advance(TimeSpan.FromMilliseconds(5));
+        var batch = await _session.Sent.Reader.ReadAsync().AsTask().WaitAsync(Bound);
+        var fired = Assert.Single(batch.TimersFired);
+        Assert.Equal(("tick", due), (fired.Key, fired.TimeUnixMs));
+        await stop.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => Task.WhenAll(sends, answers).WaitAsync(Bound));
+    }
+}

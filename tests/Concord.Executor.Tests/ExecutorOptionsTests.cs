@@ -1,0 +1,74 @@
+using Concord.Contracts.Types.V1;
+using Google.Protobuf;
+using static Concord.Executor.Tests.TestSupport;
+
+namespace Concord.Executor.Tests;
+
+public sealed class ExecutorOptionsTests : IDisposable
+{
+    private readonly string _dir = ShortTempDir();
+    private readonly Dictionary<string, string> _env;
+
+    public ExecutorOptionsTests()
+    {
+        var spec = Path.Combine(_dir, "spec.json");
+        File.WriteAllText(spec, JsonFormatter.Default.Format(new OperatorSpec { Name = "counter", Executable = "/bin/true", Instances = 2 }));
+        _env = new Dictionary<string, string>
+        {
+            ["CONCORD_SCHEDULER_ADDRESS"] = "http://127.0.0.1:7400",
+            ["CONCORD_OPERATOR_NAME"] = "counter",
+            ["CONCORD_INSTANCE_INDEX"] = "1",
+            ["CONCORD_INCARNATION"] = "abc",
+            ["CONCORD_SPEC_FILE"] = spec,
+            ["CONCORD_WORK_DIR"] = _dir,
+        };
+    }
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    private ExecutorOptions Read() => ExecutorOptions.FromEnvironment(name => _env.GetValueOrDefault(name));
+
+    [Fact]
+    public void Complete_environment_is_read()
+    {
+        var options = Read();
+        Assert.Equal("counter/1", options.InstanceName);
+        Assert.Equal("/bin/true", options.Spec.Executable);
+        Assert.Equal(new Uri("http://127.0.0.1:7400"), options.SchedulerAddress);
+    }
+
+    [Theory]
+    [InlineData("CONCORD_SCHEDULER_ADDRESS")]
+    [InlineData("CONCORD_INCARNATION")]
+    [InlineData("CONCORD_WORK_DIR")]
+    public void Missing_variable_is_named(string variable)
+    {
+        _env.Remove(variable);
+        var e = Assert.Throws<ExecutorConfigException>(Read);
+        Assert.Contains($"{variable} is not set", e.Message);
+    }
+
+    [Fact]
+    public void Index_beyond_the_instance_count_is_refused()
+    {
+        _env["CONCORD_INSTANCE_INDEX"] = "2";
+        var e = Assert.Throws<ExecutorConfigException>(Read);
+        Assert.Contains("2 instance(s)", e.Message);
+    }
+
+    [Fact]
+    public void Spec_that_is_not_json_is_refused_naming_the_file()
+    {
+        File.WriteAllText(_env["CONCORD_SPEC_FILE"], "name: counter");
+        var e = Assert.Throws<ExecutorConfigException>(Read);
+        Assert.Contains("is not an OperatorSpec in protobuf JSON", e.Message);
+    }
+
+    [Fact]
+    public void Spec_of_another_operator_is_refused()
+    {
+        _env["CONCORD_OPERATOR_NAME"] = "sink";
+        var e = Assert.Throws<ExecutorConfigException>(Read);
+        Assert.Contains("names operator 'counter' but CONCORD_OPERATOR_NAME is 'sink'", e.Message);
+    }
+}

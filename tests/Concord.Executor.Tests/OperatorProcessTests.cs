@@ -1,0 +1,54 @@
+using Concord.Contracts;
+using Concord.Contracts.Operator.V1;
+using Concord.Contracts.Types.V1;
+using Concord.Executor.Session;
+using Microsoft.Extensions.Logging.Abstractions;
+using static Concord.Executor.Tests.TestSupport;
+
+namespace Concord.Executor.Tests;
+
+public sealed class OperatorProcessTests : IDisposable
+{
+    private readonly string _dir = ShortTempDir();
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    private static Init Init() => new() { ProtocolVersion = ProtocolLimits.ProtocolVersion, OperatorName = "op", MaxBatchesInFlight = 8 };
+
+    [Fact]
+    public async Task Missing_executable_fails_with_a_message_naming_it_and_the_fix()
+    {
+        var spec = new OperatorSpec { Name = "op", Executable = "concord-no-such-program" };
+        await using var session = GrpcOperatorSession.ForProcess(spec, _dir, NullLogger.Instance, TimeProvider.System);
+        var e = await Assert.ThrowsAsync<OperatorFailedException>(() => session.StartAsync(Init(), CancellationToken.None).WaitAsync(Bound));
+        Assert.Contains("'concord-no-such-program' was not found on PATH", e.Message);
+        Assert.Contains("absolute path", e.Message);
+    }
+
+    [Fact]
+    public async Task Operator_that_exits_before_serving_fails_fast_with_exit_code_and_stderr()
+    {
+        var spec = new OperatorSpec { Name = "op", Executable = "/bin/sh", Args = { "-c", "echo cannot import concord >&2; exit 3" } };
+        await using var session = GrpcOperatorSession.ForProcess(spec, _dir, NullLogger.Instance, TimeProvider.System);
+        var started = DateTime.UtcNow;
+        var e = await Assert.ThrowsAsync<OperatorFailedException>(() => session.StartAsync(Init(), CancellationToken.None).WaitAsync(Bound));
+        Assert.Contains("exited with code 3", e.Message);
+        Assert.Contains("cannot import concord", e.Message);
+        Assert.True(DateTime.UtcNow - started < TimeSpan.FromSeconds(10), "must fail fast, not wait for the start timeout");
+    }
+
+    [Fact]
+    public async Task Operator_gets_its_socket_address_environment_and_work_directory()
+    {
+        var spec = new OperatorSpec
+        {
+            Name = "op",
+            Executable = "/bin/sh",
+            Args = { "-c", "echo \"$CONCORD_OPERATOR_ADDRESS|$GREETING|$(pwd)\" > seen.txt; exit 4" },
+            Environment = { ["GREETING"] = "hi" },
+        };
+        await using var session = GrpcOperatorSession.ForProcess(spec, _dir, NullLogger.Instance, TimeProvider.System);
+        await Assert.ThrowsAsync<OperatorFailedException>(() => session.StartAsync(Init(), CancellationToken.None).WaitAsync(Bound));
+        Assert.Equal($"{_dir}/operator.sock|hi|{_dir}", File.ReadAllText(Path.Combine(_dir, "seen.txt")).Trim());
+    }
+}

@@ -1,0 +1,152 @@
+using Concord.Contracts.Types.V1;
+using Concord.Scheduler.Runtime;
+using Google.Protobuf;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Concord.Scheduler.Tests;
+
+/// <summary>The local runtime with real processes: a shell script stands in for the executor.</summary>
+public sealed class LocalProcessRuntimeTests : IDisposable
+{
+    private static readonly TimeSpan TestTimeout = TimeSpan.FromSeconds(15);
+    private readonly TempDirectory _home = new();
+
+    public void Dispose() => _home.Dispose();
+
+    private LocalProcessRuntime Runtime(string script) => new(
+        new LocalProcessRuntimeOptions { Home = _home.Path, ExecutorCommand = new LaunchCommand("/bin/sh", ["-c", script]) },
+        NullLogger<LocalProcessRuntime>.Instance,
+        TimeProvider.System);
+
+    /// <summary>
+    /// Waits for the script's "ready" file: a signal sent while the shell is still starting
+    /// would hit the shell, not the program the test means. No event exists for this, so poll.
+    /// </summary>
+    private async Task WaitUntilReadyAsync(string directory)
+    {
+        var deadline = DateTime.UtcNow + TestTimeout;
+        while (!File.Exists(Path.Combine(directory, "ready")))
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the script never became ready");
+            await Task.Delay(TimeSpan.FromMilliseconds(10));
+        }
+    }
+
+    private static InstanceLaunch Launch(string incarnation = "inc-1") =>
+        new("counter", 1, incarnation, new OperatorSpec { Name = "counter", Executable = "/bin/true", Instances = 2 }, "http://127.0.0.1:7400");
+
+    [Fact]
+    public async Task Launch_passes_the_environment_writes_spec_log_and_pid_and_detects_the_exit_code()
+    {
+        var runtime = Runtime("env | grep ^CONCORD_ | sort > env.txt; echo hello from the executor; exit 3");
+
+        var handle = await runtime.LaunchAsync(Launch(), default);
+        var exit = await handle.Exited.WaitAsync(TestTimeout);
+
+        var dir = _home.Combine("instances", "counter", "1");
+        Assert.Equal(runtime.InstanceDirectory("counter", 1), dir);
+        Assert.True(handle.Pid > 0);
+        Assert.Equal(new InstanceExit(3, "exited with code 3"), exit);
+        Assert.Equal(
+            [
+                "CONCORD_INCARNATION=inc-1",
+                "CONCORD_INSTANCE_INDEX=1",
+                "CONCORD_OPERATOR_NAME=counter",
+                "CONCORD_SCHEDULER_ADDRESS=http://127.0.0.1:7400",
+                $"CONCORD_SPEC_FILE={Path.Combine(dir, "spec.json")}",
+                $"CONCORD_WORK_DIR={dir}",
+            ],
+            File.ReadAllLines(Path.Combine(dir, "env.txt")));
+        var spec = JsonParser.Default.Parse<OperatorSpec>(File.ReadAllText(Path.Combine(dir, "spec.json")));
+        Assert.Equal(Launch().Spec, spec);
+        var log = File.ReadAllText(Path.Combine(dir, "executor.log"));
+        Assert.Contains("scheduler launches counter/1 incarnation inc-1", log);
+        Assert.Contains("hello from the executor", log);
+        Assert.False(File.Exists(Path.Combine(dir, "executor.pid")), "the pid file goes when the process exits");
+    }
+
+    [Fact]
+    public async Task Running_instance_has_a_pid_file_and_stop_ends_it_with_SIGTERM()
+    {
+        var runtime = Runtime("exec sleep 30");
+        var handle = await runtime.LaunchAsync(Launch(), default);
+        var pidFile = Path.Combine(runtime.InstanceDirectory("counter", 1), LocalProcessRuntime.PidFileName);
+
+        Assert.Equal($"{handle.Pid}\ninc-1\n", File.ReadAllText(pidFile));
+        Assert.False(handle.Exited.IsCompleted);
+        await runtime.StopAsync(handle, TimeSpan.FromSeconds(10), default).WaitAsync(TestTimeout);
+
+        var exit = await handle.Exited.WaitAsync(TestTimeout);
+        Assert.Equal("killed by signal 15", exit.Description);
+        Assert.False(File.Exists(pidFile));
+    }
+
+    [Fact]
+    public async Task Stop_kills_a_process_that_ignores_SIGTERM_after_the_timeout()
+    {
+        // An ignored signal stays ignored across exec, so sleep ignores SIGTERM.
+        var runtime = Runtime("trap '' TERM; touch ready; exec sleep 30");
+        var handle = await runtime.LaunchAsync(Launch(), default);
+        await WaitUntilReadyAsync(runtime.InstanceDirectory("counter", 1));
+
+        await runtime.StopAsync(handle, TimeSpan.FromMilliseconds(300), default).WaitAsync(TestTimeout);
+
+        Assert.Equal("killed by signal 9", (await handle.Exited.WaitAsync(TestTimeout)).Description);
+    }
+
+    [Fact]
+    public async Task A_restarted_scheduler_stops_the_leftover_executor_of_the_previous_run()
+    {
+        var previousRun = Runtime("touch ready; exec sleep 30");
+        var leftover = await previousRun.LaunchAsync(Launch("old"), default);
+        await WaitUntilReadyAsync(previousRun.InstanceDirectory("counter", 1));
+
+        var nextRun = Runtime("exec sleep 30");
+        await nextRun.ReapLeftoversAsync(default).WaitAsync(TestTimeout);
+
+        Assert.Equal("killed by signal 15", (await leftover.Exited.WaitAsync(TestTimeout)).Description);
+        Assert.False(File.Exists(Path.Combine(nextRun.InstanceDirectory("counter", 1), LocalProcessRuntime.PidFileName)));
+    }
+
+    [Fact]
+    public async Task A_pid_file_naming_an_unrelated_process_does_not_get_it_killed()
+    {
+        var runtime = Runtime("exec sleep 30");
+        var dir = runtime.InstanceDirectory("counter", 1);
+        Directory.CreateDirectory(dir);
+        // Our own pid with another incarnation: a reused pid must not be taken for a leftover.
+        await File.WriteAllTextAsync(Path.Combine(dir, LocalProcessRuntime.PidFileName), $"{Environment.ProcessId}\nsomeone-else\n");
+
+        await runtime.ReapLeftoversAsync(default).WaitAsync(TestTimeout);
+
+        Assert.False(File.Exists(Path.Combine(dir, LocalProcessRuntime.PidFileName)));
+    }
+
+    [Fact]
+    public void Validate_names_a_missing_executable_and_the_fix()
+    {
+        var runtime = Runtime("true");
+
+        Assert.Equal(
+            "executable '/x/y' does not exist; build it or fix \"executable\" in the deploy file",
+            runtime.Validate(new OperatorSpec { Name = "a", Executable = "/x/y", Instances = 1 }));
+        Assert.Contains("was not found on the scheduler's PATH", runtime.Validate(new OperatorSpec { Name = "a", Executable = "no-such-program-cc", Instances = 1 }));
+        Assert.Contains("is a relative path", runtime.Validate(new OperatorSpec { Name = "a", Executable = "bin/op", Instances = 1 }));
+        Assert.Null(runtime.Validate(new OperatorSpec { Name = "a", Executable = "sh", Instances = 1 }));
+        Assert.Null(runtime.Validate(new OperatorSpec { Name = "a", Executable = "/bin/sh", Instances = 1 }));
+        Assert.Null(runtime.Validate(new OperatorSpec { Name = "a", Builtin = new BuiltinOperator { Kind = "generator" }, Instances = 1 }));
+    }
+
+    [Fact]
+    public void Validate_rejects_a_file_without_execute_permission_and_a_missing_file_to_copy()
+    {
+        var runtime = Runtime("true");
+        var plain = _home.Combine("plain.txt");
+        File.WriteAllText(plain, "not a program");
+
+        Assert.Contains($"run `chmod +x {plain}`", runtime.Validate(new OperatorSpec { Name = "a", Executable = plain, Instances = 1 }));
+        Assert.Equal(
+            "files[0]: '/no/such/file' does not exist; create it or remove it from \"files\" in the deploy file",
+            runtime.Validate(new OperatorSpec { Name = "a", Executable = "/bin/sh", Instances = 1, Files = { "/no/such/file" } }));
+    }
+}
