@@ -36,7 +36,12 @@ public sealed class OperatorProcessTests
         while (!File.Exists(socketPath))
         {
             Assert.False(process.HasExited, $"the operator exited early: {await process.StandardError.ReadToEndAsync()}");
-            Assert.True(DateTime.UtcNow < deadline, $"the operator did not bind {socketPath} within {TestTimeouts.Step}");
+            if (DateTime.UtcNow > deadline)
+            {
+                process.Kill();
+                Assert.Fail($"the operator did not bind {socketPath} within {TestTimeouts.Step}: " +
+                    $"{await process.StandardOutput.ReadToEndAsync()} {await process.StandardError.ReadToEndAsync()}");
+            }
             await Task.Delay(20);
         }
         return ExecutorHarness.OpenSession(socketPath).Call;
