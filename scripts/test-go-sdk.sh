@@ -19,7 +19,7 @@ if [ -n "$unformatted" ]; then
   exit 1
 fi
 
-(cd "$ROOT/sdk/go/gopath/src/concord" && go vet ./sdk/... ./client/... && go test -count=1 ./sdk/... ./client/...)
+(cd "$ROOT/sdk/go/gopath/src/concord" && go vet ./sdk/... ./client/... && go test -count=1 -v ./sdk/... ./client/...)
 (cd "$ROOT/examples/wordcount/go/counter" && go vet . && go test -count=1 -v .)
 (cd "$ROOT/sdk/go/examples/list-topology" && go vet .)
 echo "test-go-sdk: all Go tests passed"

@@ -19,29 +19,35 @@ for project in tests/Concord.*.Tests/*.csproj; do
     printf '\033[1m==> %s\033[0m\n' "$name" >&2
     log="$results/$name.log"
     dotnet test "$project" -c Release --no-build -nologo --logger "console;verbosity=normal" \
-        --results-directory "$results/$name" 2>&1 | tee "$log" | grep -E '^\s*(Failed|Passed|Skipped) |Total tests|Passed!|Failed!|error' || true
-    summary="$(grep -E '(Passed|Failed)!\s+-\s+Failed:' "$log" | tail -n 1)"
-    if [[ -z "$summary" ]]; then
-        echo "$name: no test summary (build or host failure)" >&2
+        --results-directory "$results/$name" 2>&1 | tee "$log" | grep -E '^\s*Failed |Error Message|Total tests|^\s+(Passed|Failed): ' || true
+    total="$(grep -E '^Total tests: [0-9]+' "$log" | tail -n 1 | grep -oE '[0-9]+' || true)"
+    if [[ -z "$total" ]]; then
+        echo "$name: no test summary (build or test host failure); see $log" >&2
         failed=$((failed + 1)); status=1; continue
     fi
-    p="$(sed -E 's/.*Passed:\s+([0-9]+).*/\1/' <<<"$summary")"
-    f="$(sed -E 's/.*Failed:\s+([0-9]+).*/\1/' <<<"$summary")"
+    p="$(grep -E '^\s+Passed: [0-9]+' "$log" | tail -n 1 | grep -oE '[0-9]+' || echo 0)"
+    f="$(grep -E '^\s+Failed: [0-9]+' "$log" | tail -n 1 | grep -oE '[0-9]+' || echo 0)"
     passed=$((passed + p)); failed=$((failed + f))
-    [[ "$f" == 0 ]] || status=1
+    [[ "$f" == 0 && "$p" -gt 0 ]] || status=1
 done
 
-# SDK suites in their own languages.
+# SDK suites in their own languages; count their tests from unittest's and go test's output.
 for suite in scripts/test-python-sdk.sh scripts/test-go-sdk.sh; do
-    [[ -f "$suite" ]] || continue
     printf '\033[1m==> %s\033[0m\n' "$suite" >&2
-    if out="$(bash "$suite" 2>&1)"; then
-        echo "$out" | tail -n 5
-        passed=$((passed + 1))
-    else
-        echo "$out" | tail -n 40
-        failed=$((failed + 1)); status=1
+    log="$results/$(basename "$suite" .sh).log"
+    bash "$suite" >"$log" 2>&1
+    code=$?
+    tail -n 5 "$log"
+    py_ran="$(grep -oE '^Ran [0-9]+ test' "$log" | grep -oE '[0-9]+' | awk '{s+=$1} END {print s+0}')"
+    py_bad="$(grep -oE '^FAILED \((failures|errors)=[0-9]+(, (failures|errors)=[0-9]+)?' "$log" | grep -oE '[0-9]+' | awk '{s+=$1} END {print s+0}')"
+    go_pass="$(grep -cE '^\s*--- PASS' "$log" || true)"
+    go_fail="$(grep -cE '^\s*--- FAIL' "$log" || true)"
+    p=$(( ${py_ran:-0} - ${py_bad:-0} + ${go_pass:-0} )); f=$(( ${py_bad:-0} + ${go_fail:-0} ))
+    if [[ $code -ne 0 && $f -eq 0 ]]; then
+        f=1; echo "$suite exited $code; see $log" >&2
     fi
+    passed=$((passed + p)); failed=$((failed + f))
+    [[ $code -eq 0 ]] || status=1
 done
 
 echo

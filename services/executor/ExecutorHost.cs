@@ -63,7 +63,7 @@ public static class ExecutorHost
             var pump = new BatchPump(session, inbound, router, new TimerQueue(), time);
 
             var answers = pump.RunAnswerLoopAsync(runStop.Token);
-            var sends = pump.RunSendLoopAsync(sendStop.Token);
+            var sends = pump.RunSendLoopAsync(sendStop.Token, runStop.Token);
             var registration = new RegisterExecutorRequest
             {
                 OperatorName = options.OperatorName,
@@ -129,9 +129,9 @@ public static class ExecutorHost
     {
         ExecutorLog.Draining(logger, pump.InFlight);
         await sendStop.CancelAsync().ConfigureAwait(false);
-        await sends.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-
         using var deadline = new CancellationTokenSource(TimeSpan.FromMilliseconds(ExecutorLimits.ShutdownTimeoutMs), time);
+        // A batch being written finishes first, so Shutdown follows it on the same stream.
+        await ((Task)Task.WhenAny(sends, Task.Delay(Timeout.Infinite, deadline.Token))).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         await session.SendShutdownAsync("the executor was asked to stop (SIGTERM)", deadline.Token).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         // Answers still in flight are routed while the operator finishes destroy() and exits.
         var finished = Task.WhenAll(answers, session.Exited);

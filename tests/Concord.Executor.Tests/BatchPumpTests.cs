@@ -94,7 +94,7 @@ public class BatchPumpTests
         Push(_queue, Records(5));
         using var stop = new CancellationTokenSource();
         var answers = pump.RunAnswerLoopAsync(stop.Token);
-        var sends = pump.RunSendLoopAsync(stop.Token);
+        var sends = pump.RunSendLoopAsync(stop.Token, stop.Token);
         await _session.Answers.Writer.WriteAsync(new BatchDone { Seq = 0 });
 
         var b1 = await _session.Sent.Reader.ReadAsync().AsTask().WaitAsync(Bound);
@@ -122,7 +122,7 @@ public class BatchPumpTests
         Push(_queue, Records(3));
         using var stop = new CancellationTokenSource();
         var answers = pump.RunAnswerLoopAsync(stop.Token);
-        var sends = pump.RunSendLoopAsync(stop.Token);
+        var sends = pump.RunSendLoopAsync(stop.Token, stop.Token);
         await _session.Answers.Writer.WriteAsync(new BatchDone { Seq = 0 });
         await _session.Sent.Reader.ReadAsync().AsTask().WaitAsync(Bound);
         await _session.Sent.Reader.ReadAsync().AsTask().WaitAsync(Bound);
@@ -140,7 +140,7 @@ public class BatchPumpTests
         var pump = Pump();
         using var stop = new CancellationTokenSource();
         var answers = pump.RunAnswerLoopAsync(stop.Token);
-        var sends = pump.RunSendLoopAsync(stop.Token);
+        var sends = pump.RunSendLoopAsync(stop.Token, stop.Token);
         var due = _time.GetUtcNow().ToUnixTimeMilliseconds() + 5;
         await _session.Answers.Writer.WriteAsync(new BatchDone { Seq = 0, TimersSet = { new TimerSet { Key = "tick", TimeUnixMs = due } } });
         await pump.InitAnswered.WaitAsync(Bound);

@@ -35,7 +35,10 @@ public sealed class OperatorProcessTests
         var deadline = DateTime.UtcNow + TestTimeouts.Step;
         while (!File.Exists(socketPath))
         {
-            Assert.False(process.HasExited, $"the operator exited early: {await process.StandardError.ReadToEndAsync()}");
+            if (process.HasExited)
+            {
+                Assert.Fail($"the operator exited early with {process.ExitCode}: {await process.StandardError.ReadToEndAsync()}");
+            }
             if (DateTime.UtcNow > deadline)
             {
                 process.Kill();

@@ -78,8 +78,13 @@ public sealed class BatchPump
     /// <summary>Completes once BatchDone{0} (init's products) has been routed.</summary>
     public Task InitAnswered => _initAnswered.Task;
 
-    /// <summary>Sends batches until cancelled. Starts after the answer to Init.</summary>
-    public async Task RunSendLoopAsync(CancellationToken cancellationToken)
+    /// <summary>
+    /// Sends batches until <paramref name="cancellationToken"/> is cancelled. Starts after the
+    /// answer to Init. A write already under way is not cancelled by it (cancelling a gRPC write
+    /// aborts the whole call, and the operator would see its session torn down instead of a
+    /// Shutdown); only <paramref name="abortWrites"/> does that.
+    /// </summary>
+    public async Task RunSendLoopAsync(CancellationToken cancellationToken, CancellationToken abortWrites)
     {
         await _initAnswered.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
         while (true)
@@ -87,7 +92,7 @@ public sealed class BatchPump
             await _inFlight.WaitAsync(cancellationToken).ConfigureAwait(false);
             var batch = await AssembleAsync(cancellationToken).ConfigureAwait(false);
             batch.Seq = (ulong)Interlocked.Increment(ref _lastSentSeq);
-            await _session.SendAsync(batch, cancellationToken).ConfigureAwait(false);
+            await _session.SendAsync(batch, abortWrites).ConfigureAwait(false);
             Interlocked.Increment(ref _batchesSent);
         }
     }
