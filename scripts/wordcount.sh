@@ -9,7 +9,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
 seconds=20
-rate=20000
+rate=50000
 counter=python
 instances=2
 while [[ $# -gt 0 ]]; do
@@ -105,6 +105,13 @@ for line in open(sys.argv[1], encoding="utf-8", errors="replace"):
         final[word] = max(final.get(word, 0), int(count))
 for word, count in sorted(final.items(), key=lambda kv: (-kv[1], kv[0]))[:10]:
     print(f"  {word:<16} {count:>8}")
-print(f"  ({len(final)} distinct words, {sum(final.values())} words counted)")
+lines = sum(1 for _ in open(sys.argv[1], "rb"))
+total = sum(final.values())
+print(f"  ({len(final)} distinct words, {total} words counted)")
+# The counter emits the updated count for every word, so the final counts must add up to the
+# number of count records: a lost, duplicated or mis-grouped record would break the equality.
+verdict = "consistent" if total == lines else "INCONSISTENT"
+print(f"  check: sum of final counts {total} vs count records {lines}: {verdict}")
+sys.exit(0 if total == lines else 1)
 PY
 bold "==> shutting down"
