@@ -38,10 +38,17 @@ const (
 	// never wait for a window update, small enough to bound what a stalled operator buffers.
 	SessionWindowBytes = 4 * 1024 * 1024
 
-	// InboundBatchesMax bounds the batches read ahead of the one being processed when
-	// Init.max_batches_in_flight is 0 or larger than this: parsing the next batch on another
-	// core while the callbacks run is worth ~30%, more buys nothing.
+	// InboundBatchesMax bounds the executor messages read ahead of the one being processed
+	// (the executor itself leaves at most Init.max_batches_in_flight batches unanswered):
+	// parsing the next batch on another core while the callbacks run is worth ~30%, more buys
+	// nothing.
 	InboundBatchesMax = 16
+
+	// SessionLinger: after its last message (the end of the session, or a fatal Error) the
+	// operator keeps the session open until the executor closes its side, at most this long
+	// (SdkLimits.SessionLingerMs in C#). Exiting earlier closes the connection, and an HTTP/2
+	// client discards response data it has not read yet, so the final Error could be lost.
+	SessionLinger = 2 * time.Second
 
 	// ProducedSlabRecords is how many produced records one allocation of the produce arena
 	// holds; slabs are reused batch after batch, so a steady operator allocates nothing.

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"runtime/debug"
 	"strings"
+	"time"
 
 	operatorv1 "concord/gen/concord/operator/v1"
 	typesv1 "concord/gen/concord/types/v1"
@@ -55,18 +56,72 @@ type inbound struct {
 
 // runSession runs the protocol of operator.proto on stream and returns the exit code.
 func runSession(comp Computation, stream sessionStream, logf func(string, ...interface{})) int {
-	err := serveSession(comp, stream)
-	if err == nil {
-		return ExitOK
+	r := startReader(stream)
+	err := serveSession(comp, stream, r)
+	close(r.stop)
+	code := ExitOK
+	if err != nil {
+		logf("concord: fatal error: %s\n%s", err.message, err.detail)
+		_ = stream.Send(&operatorv1.OperatorMessage{Message: &operatorv1.OperatorMessage_Error{
+			Error: &operatorv1.Error{Message: err.message, Detail: err.detail, Fatal: true}}})
+		code = ExitFatal
 	}
-	logf("concord: fatal error: %s\n%s", err.message, err.detail)
-	_ = stream.Send(&operatorv1.OperatorMessage{Message: &operatorv1.OperatorMessage_Error{
-		Error: &operatorv1.Error{Message: err.message, Detail: err.detail, Fatal: true}}})
-	return ExitFatal
+	r.linger(SessionLinger)
+	return code
 }
 
-func serveSession(comp Computation, stream sessionStream) *fatalError {
-	first, err := stream.Recv()
+// sessionReader is the one goroutine that calls stream.Recv. During the session it parses the
+// executor's next messages while the callbacks run on the session goroutine; after the session
+// it keeps reading until the executor closes its side, which is how the operator knows its last
+// message was read (docs/architecture.md, "Operator session rules").
+type sessionReader struct {
+	in     chan inbound
+	stop   chan struct{}
+	closed chan struct{}
+}
+
+func startReader(stream sessionStream) *sessionReader {
+	r := &sessionReader{
+		in:     make(chan inbound, InboundBatchesMax),
+		stop:   make(chan struct{}),
+		closed: make(chan struct{}),
+	}
+	go func() {
+		defer close(r.closed)
+		for {
+			msg, err := stream.Recv()
+			select {
+			case r.in <- inbound{msg, err}:
+			case <-r.stop: // the session is over: discard, keep reading until the executor closes
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	return r
+}
+
+// next is the executor's next message, or the error that ended its side of the stream.
+func (r *sessionReader) next() (*operatorv1.ExecutorMessage, error) {
+	item := <-r.in
+	return item.msg, item.err
+}
+
+// linger keeps the session open after its last message until the executor closes its side
+// (ends its request stream or resets the call), at most d. Ending earlier lets the process exit
+// and close the connection before the executor has read the last message (a fatal Error).
+func (r *sessionReader) linger(d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-r.closed:
+	case <-t.C:
+	}
+}
+
+func serveSession(comp Computation, stream sessionStream, r *sessionReader) *fatalError {
+	first, err := r.next()
 	if err != nil {
 		return protocolError("the executor closed the session before sending Init: %v", err)
 	}
@@ -100,36 +155,15 @@ func serveSession(comp Computation, stream sessionStream) *fatalError {
 		return ferr
 	}
 
-	// Parse batches on another goroutine while the callbacks run on this one.
-	depth := int(init.MaxBatchesInFlight)
-	if depth <= 0 || depth > InboundBatchesMax {
-		depth = InboundBatchesMax
-	}
-	in := make(chan inbound, depth)
-	stop := make(chan struct{})
-	defer close(stop)
-	go func() {
-		for {
-			msg, err := stream.Recv()
-			select {
-			case in <- inbound{msg, err}:
-			case <-stop:
-				return
-			}
-			if err != nil {
-				return
-			}
-		}
-	}()
-
-	for item := range in {
-		if item.err != nil {
-			if errors.Is(item.err, io.EOF) {
+	for {
+		msg, err := r.next()
+		if err != nil {
+			if errors.Is(err, io.EOF) {
 				return protocolError("the executor closed the session without Shutdown")
 			}
-			return protocolError("the session broke: %v", item.err)
+			return protocolError("the session broke: %v", err)
 		}
-		switch m := item.msg.GetMessage().(type) {
+		switch m := msg.GetMessage().(type) {
 		case *operatorv1.ExecutorMessage_ProcessBatch:
 			if ferr := processBatch(comp, stream, ctx, m.ProcessBatch); ferr != nil {
 				return ferr
@@ -140,7 +174,6 @@ func serveSession(comp Computation, stream sessionStream) *fatalError {
 			return protocolError("unexpected %T after Init; the executor must send ProcessBatch or Shutdown", m)
 		}
 	}
-	return nil // unreachable: the reader sends an error before it stops
 }
 
 func processBatch(comp Computation, stream sessionStream, ctx *batchContext, b *operatorv1.ProcessBatch) *fatalError {

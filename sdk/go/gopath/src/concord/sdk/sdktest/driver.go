@@ -100,11 +100,15 @@ func ShutdownMessage() *operatorv1.ExecutorMessage {
 	return &operatorv1.ExecutorMessage{Message: &operatorv1.ExecutorMessage_Shutdown{Shutdown: &operatorv1.Shutdown{Reason: "test"}}}
 }
 
-// Send sends one message to the operator.
+// Send sends one message to the operator. After Shutdown it ends the executor's side of the
+// stream, as the executor does.
 func (d *Driver) Send(m *operatorv1.ExecutorMessage) {
 	d.t.Helper()
 	if err := d.stream.Send(m); err != nil {
 		d.t.Fatalf("send: %v", err)
+	}
+	if m.GetShutdown() != nil {
+		d.CloseSend()
 	}
 }
 
@@ -123,6 +127,9 @@ func (d *Driver) Recv() (msg *operatorv1.OperatorMessage, ok bool) {
 			return nil, false
 		}
 		d.t.Fatalf("recv: %v", err)
+	}
+	if m.GetError().GetFatal() {
+		d.CloseSend() // the executor ends its side once it has read a fatal Error
 	}
 	return m, true
 }

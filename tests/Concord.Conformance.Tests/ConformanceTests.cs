@@ -1,0 +1,257 @@
+using System.Globalization;
+using Concord.Conformance.Tests.Harness;
+using Concord.Contracts;
+using Concord.Contracts.Types.V1;
+using Concord.Executor;
+using Google.Protobuf;
+using static Concord.Conformance.Tests.Harness.ConformanceRig;
+
+namespace Concord.Conformance.Tests;
+
+/// <summary>
+/// The conformance suite: every case runs against every language's test operator
+/// (tests/operators), inside the real executor process, so the output is a case × language
+/// table. The cases and the test operator's behaviour per case are in docs/conformance.md.
+/// </summary>
+public sealed class ConformanceTests
+{
+    public static TheoryData<string> Languages => Harness.Languages.All;
+
+    private static ConcordRecord Record(string key, string value) => Record(ByteString.CopyFromUtf8(key), ByteString.CopyFromUtf8(value));
+
+    private static ConcordRecord Record(ByteString key, ByteString value) => new() { Key = key, Value = value };
+
+    [Theory, MemberData(nameof(Languages))]
+    public async Task Produce_to_several_streams(string language)
+    {
+        await using var rig = await ConformanceRig.StartAsync();
+        using var executor = rig.StartExecutor(language, "produce");
+        var registration = await rig.RegistrationAsync(executor);
+        Assert.Equal([OutputA, OutputB], registration.Metadata.Outputs);
+
+        await using var sender = await UpstreamSender.OpenAsync(registration);
+        await sender.SendAllAsync(Record("k1", "one"), Record("k2", "two"), Record("k3", "three"));
+
+        var received = await rig.Receiver.WaitUntilAsync(r => r.Count >= 6, "3 records on out-a and 3 on out-b");
+        string Values(string stream) => string.Join(",", received.Where(r => r.Stream == stream).Select(r => $"{r.Record.Key.ToStringUtf8()}={r.Record.Value.ToStringUtf8()}"));
+        Assert.Equal("k1=a:one,k2=a:two,k3=a:three", Values(OutputA));
+        Assert.Equal("k1=b:one,k2=b:two,k3=b:three", Values(OutputB));
+        Assert.All(received, r => Assert.Equal($"{OperatorName}/0", r.Sender));
+    }
+
+    [Theory, MemberData(nameof(Languages))]
+    public async Task Timers_fire_in_time_order_and_can_rearm(string language)
+    {
+        await using var rig = await ConformanceRig.StartAsync();
+        using var executor = rig.StartExecutor(language, "timers");
+        await rig.RegistrationAsync(executor);
+
+        // init() set t3 (+300 ms), t1 (+100), t2 (+200), rearm (+150) out of order; the first
+        // rearm fire sets rearm again 200 ms later (+350), after t3.
+        var fired = await rig.Receiver.WaitUntilAsync(r => r.Count >= 5, "five timer fires");
+        Assert.Equal(["t1", "rearm", "t2", "t3", "rearm"], fired.Select(r => r.Record.Key.ToStringUtf8()));
+        var times = fired.Select(r => long.Parse(r.Record.Value.ToStringUtf8(), CultureInfo.InvariantCulture)).ToList();
+        Assert.Equal(times.Order(), times);
+        Assert.Equal(times[1] + 200, times[4]);
+        Assert.All(fired, r => Assert.True(r.ReceivedUnixMs >= long.Parse(r.Record.Value.ToStringUtf8(), CultureInfo.InvariantCulture),
+            $"timer {r.Record.Key.ToStringUtf8()} due at {r.Record.Value.ToStringUtf8()} fired early, at {r.ReceivedUnixMs}"));
+        Assert.Equal(5, rig.Receiver.Snapshot().Count);
+    }
+
+    [Theory, MemberData(nameof(Languages))]
+    public async Task Group_by_delivers_each_key_to_one_instance(string language)
+    {
+        const int instances = 2;
+        await using var rig = await ConformanceRig.StartAsync();
+        var executors = Enumerable.Range(0, instances).Select(i => rig.StartExecutor(language, "group_by", i, instances)).ToList();
+        var registrations = new Dictionary<int, Contracts.Scheduler.V1.RegisterExecutorRequest>();
+        foreach (var executor in executors)
+        {
+            var registration = await rig.RegistrationAsync(executor);
+            registrations[registration.InstanceIndex] = registration;
+        }
+        Assert.Equal([0, 1], registrations.Keys.Order());
+        Assert.All(registrations.Values, r => Assert.Equal(Grouping.GroupBy, Assert.Single(r.Metadata.Inputs).Grouping));
+
+        // The harness is the upstream executor: it routes each key to the instance whose
+        // key-group range holds it, exactly as the routing table would.
+        var keys = Enumerable.Range(0, 200).Select(i => $"key-{i}").ToList();
+        int Owner(string key)
+        {
+            var group = KeyGroups.Of(System.Text.Encoding.UTF8.GetBytes(key));
+            return Enumerable.Range(0, instances).Single(i => KeyGroups.RangeOf(i, instances) is var (s, e) && group >= s && group < e);
+        }
+        Assert.All(Enumerable.Range(0, instances), i => Assert.Contains(keys, k => Owner(k) == i));
+        var senders = new List<UpstreamSender>();
+        try
+        {
+            foreach (var (index, registration) in registrations)
+            {
+                senders.Add(await UpstreamSender.OpenAsync(registration));
+                await senders[^1].SendAllAsync([.. keys.Where(k => Owner(k) == index).Select(k => Record(k, k))]);
+            }
+            await AssertEachKeyReachedItsOwnerAsync();
+        }
+        finally
+        {
+            foreach (var sender in senders)
+            {
+                await sender.DisposeAsync();
+            }
+        }
+
+        async Task AssertEachKeyReachedItsOwnerAsync()
+        {
+
+            var received = await rig.Receiver.WaitUntilAsync(r => r.Count >= keys.Count, $"{keys.Count} echoes");
+            Assert.Equal(keys.Order(StringComparer.Ordinal), received.Select(r => r.Record.Key.ToStringUtf8()).Order(StringComparer.Ordinal));
+            Assert.All(received, r =>
+            {
+                var owner = Owner(r.Record.Key.ToStringUtf8()).ToString(CultureInfo.InvariantCulture);
+                Assert.Equal(owner, r.Record.Value.ToStringUtf8()); // the operator echoes its instance index
+                Assert.Equal($"{OperatorName}/{owner}", r.Sender);
+            });
+        }
+    }
+
+    [Theory, MemberData(nameof(Languages))]
+    public async Task A_blocking_callback_applies_backpressure(string language)
+    {
+        const int total = 20_000;
+        await using var rig = await ConformanceRig.StartAsync();
+        using var executor = rig.StartExecutor(language, "backpressure");
+        var registration = await rig.RegistrationAsync(executor);
+
+        // The first callback blocks until the file "release" exists. Everything the executor
+        // accepts meanwhile sits in its inbound credit window or in batches in flight to the
+        // operator; nothing else may be granted.
+        const long boundRows = ExecutorLimits.InboundChannelCreditRows + (long)ExecutorLimits.MaxBatchesInFlight * ExecutorLimits.BatchRowsMax;
+        Assert.True(total > boundRows, "the case must offer more than the executor may accept");
+        await using var sender = await UpstreamSender.OpenAsync(registration);
+        var records = Enumerable.Range(0, total).Select(i => Record($"r{i:D5}", "0123456789abcdef")).ToList();
+        using var sendStop = new CancellationTokenSource(TimeSpan.FromMilliseconds(ConformanceLimits.StartTimeoutMs));
+        var sending = sender.SendAsync(records, sendStop.Token);
+
+        var deadline = Environment.TickCount64 + ConformanceLimits.StepTimeoutMs;
+        while (sender.WaitingForCreditMs < ConformanceLimits.CreditStallMs)
+        {
+            Assert.False(sending.IsCompleted, $"the sender sent all {total} records while the operator was blocked: no backpressure");
+            Assert.True(Environment.TickCount64 < deadline, "the sender never ran out of credit");
+            await Task.Delay(ConformanceLimits.PollIntervalMs);
+        }
+        var granted = sender.GrantedRows;
+        Assert.InRange(sender.SentRows, 1, granted);
+        Assert.True(granted <= boundRows,
+            $"the executor granted {granted} rows while its operator was blocked; at most {boundRows} (inbound window + batches in flight) may be held");
+        Assert.Empty(rig.Receiver.Snapshot());
+
+        File.WriteAllText(Path.Combine(executor.WorkDir, "release"), "");
+        await sending.WaitAsync(ConformanceLimits.StepTimeout);
+        var received = await rig.Receiver.WaitUntilAsync(r => r.Count >= total, $"all {total} records after the release");
+        Assert.Equal(records.Select(r => r.Key), received.Select(r => r.Record.Key)); // nothing lost, nothing reordered
+    }
+
+    [Theory, MemberData(nameof(Languages))]
+    public async Task An_exception_is_reported_and_the_exit_code_is_non_zero(string language)
+    {
+        await using var rig = await ConformanceRig.StartAsync();
+        using var executor = rig.StartExecutor(language, "exception");
+        var registration = await rig.RegistrationAsync(executor);
+        Assert.True(registration.OperatorPid > 0);
+
+        await using var sender = await UpstreamSender.OpenAsync(registration);
+        await sender.SendAllAsync(Record("boom", "x"));
+
+        Assert.Equal(ExecutorHost.ExitFailure, await executor.ExitCodeAsync());
+        var failure = await rig.FailureAsync(executor);
+        Assert.Equal(OperatorName, failure.OperatorName);
+        Assert.True(failure.Message.Contains("conformance failure on purpose", StringComparison.Ordinal),
+            $"ReportFailure does not carry the operator's exception: {failure.Message}\nexecutor output:\n{executor.Output}");
+        Assert.True(await GoneAsync(registration.OperatorPid), $"operator process {registration.OperatorPid} outlived its executor");
+        Assert.Empty(rig.Receiver.Snapshot());
+    }
+
+    [Theory, MemberData(nameof(Languages))]
+    public async Task Destroy_runs_on_shutdown(string language)
+    {
+        await using var rig = await ConformanceRig.StartAsync();
+        using var executor = rig.StartExecutor(language, "destroy");
+        var registration = await rig.RegistrationAsync(executor);
+        await using var sender = await UpstreamSender.OpenAsync(registration);
+        await sender.SendAllAsync(Record("k", "v"));
+        await rig.Receiver.WaitUntilAsync(r => r.Count == 1, "the echo of one record (the session is live)");
+        var marker = Path.Combine(executor.WorkDir, "destroyed");
+        Assert.False(File.Exists(marker));
+
+        executor.Terminate();
+
+        Assert.True(ExecutorHost.ExitOk == await executor.ExitCodeAsync(), executor.Output);
+        Assert.Equal("destroyed", File.ReadAllText(marker));
+        Assert.True(await GoneAsync(registration.OperatorPid), $"operator process {registration.OperatorPid} outlived its executor");
+        Assert.False(rig.Scheduler.Failures.Reader.TryRead(out var failure), $"a clean shutdown reported a failure: {failure?.Message}");
+    }
+
+    [Theory, MemberData(nameof(Languages))]
+    public async Task Records_up_to_the_size_limit_pass(string language)
+    {
+        await using var rig = await ConformanceRig.StartAsync();
+        using var executor = rig.StartExecutor(language, "size_limit");
+        var registration = await rig.RegistrationAsync(executor);
+        await using var sender = await UpstreamSender.OpenAsync(registration);
+
+        var key = ByteString.CopyFromUtf8("max");
+        var value = new byte[ProtocolLimits.RecordBytesMax - key.Length];
+        new Random(42).NextBytes(value);
+        await sender.SendAllAsync(Record(key, ByteString.CopyFrom(value)));
+        var echoed = Assert.Single(await rig.Receiver.WaitUntilAsync(r => r.Count >= 1, "the echo of the largest record"));
+        Assert.Equal(key, echoed.Record.Key);
+        Assert.True(value.AsSpan().SequenceEqual(echoed.Record.Value.Span), "the largest record came back changed");
+
+        // "grow" makes the operator produce a record one byte over the limit: its SDK must refuse.
+        await sender.SendAllAsync(Record("grow", "x"));
+        Assert.Equal(ExecutorHost.ExitFailure, await executor.ExitCodeAsync());
+        var failure = await rig.FailureAsync(executor);
+        Assert.Contains($"limit of {ProtocolLimits.RecordBytesMax} bytes", failure.Message);
+        Assert.Single(rig.Receiver.Snapshot());
+    }
+
+    [Theory, MemberData(nameof(Languages))]
+    public async Task Binary_and_non_utf8_keys_pass_unchanged(string language)
+    {
+        byte[][] keys =
+        [
+            [0x00],
+            [0xff],
+            [0x00, 0x01, 0xfe, 0xff],
+            [0xc3, 0x28],             // invalid 2-byte sequence
+            [0x80],                   // lone continuation byte
+            [0xed, 0xa0, 0x80],       // UTF-16 surrogate encoded in UTF-8
+            [0xf8, 0x88, 0x80, 0x80, 0x80], // 5-byte form, never valid
+            [],                       // no key
+        ];
+        var records = keys.Select(k => Record(ByteString.CopyFrom(k), ByteString.CopyFrom([.. k.Reverse(), 0x00, 0xff]))).ToList();
+        await using var rig = await ConformanceRig.StartAsync();
+        using var executor = rig.StartExecutor(language, "binary_keys");
+        var registration = await rig.RegistrationAsync(executor);
+        await using var sender = await UpstreamSender.OpenAsync(registration);
+        await sender.SendAllAsync([.. records]);
+
+        var received = await rig.Receiver.WaitUntilAsync(r => r.Count >= records.Count, $"{records.Count} echoes");
+        Assert.Equal(records.Select(r => Convert.ToHexString(r.Key.Span)), received.Select(r => Convert.ToHexString(r.Record.Key.Span)));
+        Assert.Equal(records.Select(r => Convert.ToHexString(r.Value.Span)), received.Select(r => Convert.ToHexString(r.Record.Value.Span)));
+    }
+
+    [Theory, MemberData(nameof(Languages))]
+    public async Task Invalid_metadata_is_rejected_with_a_clear_error(string language)
+    {
+        await using var rig = await ConformanceRig.StartAsync();
+        // metadata() names the operator "not-conformance" while the deploy file says "conformance".
+        using var executor = rig.StartExecutor(language, "invalid_metadata");
+
+        Assert.Equal(ExecutorHost.ExitFailure, await executor.ExitCodeAsync());
+        var failure = await rig.FailureAsync(executor);
+        Assert.Contains($"the operator calls itself 'not-{OperatorName}' but the deploy file names it '{OperatorName}'", failure.Message);
+        Assert.Contains($"make metadata() return name '{OperatorName}'", failure.Message); // the fix
+        Assert.False(rig.Scheduler.Registrations.Reader.TryRead(out _), "an executor with invalid metadata registered");
+    }
+}

@@ -1,0 +1,217 @@
+using System.Net;
+using Concord.Contracts;
+using Concord.Contracts.Scheduler.V1;
+using Concord.Contracts.Types.V1;
+using Google.Protobuf;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace Concord.Conformance.Tests.Harness;
+
+/// <summary>
+/// Everything one case needs around the operator under test: the executor's two neighbours on
+/// one in-process gRPC server (the <see cref="FakeScheduler"/> and the
+/// <see cref="DownstreamReceiver"/>, listed in the routing table as the one-instance reader
+/// "sink" of the operator's output streams), a short temp directory, and the executors it starts.
+/// Disposing kills every process it started and deletes the directory.
+/// </summary>
+public sealed class ConformanceRig : IAsyncDisposable
+{
+    /// <summary>The name the operator under test is deployed as.</summary>
+    public const string OperatorName = "conformance";
+
+    /// <summary>Streams the test operators read and write (the same in every language).</summary>
+    public const string InputStream = "in";
+
+    public const string OutputA = "out-a";
+
+    public const string OutputB = "out-b";
+
+    private const string SinkName = "sink";
+    private const string SinkIncarnation = "inc-sink";
+
+    private readonly WebApplication _app;
+    private readonly string _dir;
+    private readonly List<ExecutorProcess> _executors = [];
+    private readonly List<int> _operatorPids = [];
+
+    private ConformanceRig(WebApplication app, string dir, FakeScheduler scheduler, DownstreamReceiver receiver, string address)
+    {
+        _app = app;
+        _dir = dir;
+        Scheduler = scheduler;
+        Receiver = receiver;
+        Address = address;
+    }
+
+    public FakeScheduler Scheduler { get; }
+
+    public DownstreamReceiver Receiver { get; }
+
+    /// <summary>"http://127.0.0.1:port": where the executors find the scheduler (and the receiver).</summary>
+    public string Address { get; }
+
+    public static async Task<ConformanceRig> StartAsync()
+    {
+        var dir = Path.Combine("/tmp", "cc-" + Guid.NewGuid().ToString("N")[..8]);
+        Directory.CreateDirectory(dir);
+
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.Services.AddGrpc(o =>
+        {
+            o.MaxReceiveMessageSize = ProtocolLimits.GrpcMessageBytesMax;
+            o.MaxSendMessageSize = ProtocolLimits.GrpcMessageBytesMax;
+        });
+        builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, 0, o => o.Protocols = HttpProtocols.Http2));
+        var receiver = new DownstreamReceiver();
+        builder.Services.AddSingleton(receiver);
+        // The routing table needs the server's port, known only once it listens: the scheduler
+        // is created on first use, which is after StartAsync.
+        string? address = null;
+        builder.Services.AddSingleton(_ => new FakeScheduler(Routing(new Uri(address!).Authority)));
+        var app = builder.Build();
+        app.MapGrpcService<FakeScheduler>();
+        app.MapGrpcService<DownstreamReceiver>();
+        await app.StartAsync().WaitAsync(ConformanceLimits.StartTimeout);
+        address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        return new ConformanceRig(app, dir, app.Services.GetRequiredService<FakeScheduler>(), receiver, address);
+    }
+
+    /// <summary>
+    /// Starts instance <paramref name="index"/> of <paramref name="instances"/> of
+    /// <paramref name="language"/>'s test operator, behaving as <paramref name="conformanceCase"/>.
+    /// </summary>
+    public ExecutorProcess StartExecutor(string language, string conformanceCase, int index = 0, int instances = 1)
+    {
+        var workDir = Path.Combine(_dir, index.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        Directory.CreateDirectory(workDir);
+        var spec = new OperatorSpec
+        {
+            Name = OperatorName,
+            Executable = Languages.TestOperator(language),
+            Instances = instances,
+            Environment = { ["CONFORMANCE_CASE"] = conformanceCase },
+        };
+        var specFile = Path.Combine(workDir, "spec.json");
+        File.WriteAllText(specFile, JsonFormatter.Default.Format(spec));
+        var executor = new ExecutorProcess(Address, specFile, OperatorName, index, $"inc-{index}", workDir);
+        _executors.Add(executor);
+        return executor;
+    }
+
+    /// <summary>Waits (bounded) for the next executor to register; remembers its operator pid for clean-up.</summary>
+    public async Task<RegisterExecutorRequest> RegistrationAsync(ExecutorProcess executor)
+    {
+        RegisterExecutorRequest registration;
+        try
+        {
+            registration = await Scheduler.Registrations.Reader.ReadAsync().AsTask().WaitAsync(ConformanceLimits.StartTimeout);
+        }
+        catch (TimeoutException)
+        {
+            throw new TimeoutException($"no executor registered within {ConformanceLimits.StartTimeoutMs} ms; executor output:\n{executor.Output}");
+        }
+        lock (_operatorPids)
+        {
+            _operatorPids.Add(registration.OperatorPid);
+        }
+        return registration;
+    }
+
+    /// <summary>Waits (bounded) for the next ReportFailure.</summary>
+    public async Task<ReportFailureRequest> FailureAsync(ExecutorProcess executor)
+    {
+        try
+        {
+            return await Scheduler.Failures.Reader.ReadAsync().AsTask().WaitAsync(ConformanceLimits.StepTimeout);
+        }
+        catch (TimeoutException)
+        {
+            throw new TimeoutException($"no ReportFailure within {ConformanceLimits.StepTimeoutMs} ms; executor output:\n{executor.Output}");
+        }
+    }
+
+    /// <summary>Waits (polling, bounded) until <paramref name="pid"/> is gone; false if it is still alive at the deadline.</summary>
+    public static async Task<bool> GoneAsync(int pid)
+    {
+        var deadline = Environment.TickCount64 + ConformanceLimits.StepTimeoutMs;
+        while (ExecutorProcess.IsAlive(pid))
+        {
+            if (Environment.TickCount64 > deadline)
+            {
+                return false;
+            }
+            await Task.Delay(ConformanceLimits.PollIntervalMs);
+        }
+        return true;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var executor in _executors)
+        {
+            executor.Dispose();
+        }
+        foreach (var pid in _operatorPids.Where(p => p > 0 && ExecutorProcess.IsAlive(p)))
+        {
+            try
+            {
+                System.Diagnostics.Process.GetProcessById(pid).Kill(entireProcessTree: true);
+            }
+            catch (ArgumentException)
+            {
+                // Gone already.
+            }
+        }
+        using var stop = new CancellationTokenSource(ConformanceLimits.StepTimeout);
+        await _app.StopAsync(stop.Token).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        await _app.DisposeAsync();
+        try
+        {
+            Directory.Delete(_dir, recursive: true);
+        }
+        catch (IOException)
+        {
+            // A process that is still exiting may hold a file; the directory is in /tmp.
+        }
+    }
+
+    /// <summary>The operator's outputs are read by one instance of "sink": the downstream receiver.</summary>
+    private static RoutingTable Routing(string receiverAddress)
+    {
+        var table = new RoutingTable { Version = 1, KeyGroupCount = ProtocolLimits.KeyGroupCount };
+        foreach (var stream in new[] { OutputA, OutputB })
+        {
+            table.Streams.Add(new StreamRoute
+            {
+                Stream = stream,
+                Readers =
+                {
+                    new Reader
+                    {
+                        OperatorName = SinkName,
+                        Grouping = Grouping.Shuffle,
+                        Instances =
+                        {
+                            new ReaderInstance
+                            {
+                                Index = 0,
+                                DataAddress = receiverAddress,
+                                Incarnation = SinkIncarnation,
+                                KeyGroupStart = 0,
+                                KeyGroupEnd = ProtocolLimits.KeyGroupCount,
+                            },
+                        },
+                    },
+                },
+            });
+        }
+        return table;
+    }
+}

@@ -1,0 +1,99 @@
+// The C# test operator of the conformance suite. Every language has one like it, with the same
+// behaviours, selected by CONFORMANCE_CASE (the table is in docs/conformance.md). Keep it small:
+// it is what the author of a new language's SDK writes.
+using System.Globalization;
+using System.Text;
+using Concord.Contracts.Types.V1;
+using Concord.Sdk;
+using Google.Protobuf;
+
+ComputationHost.Serve(new TestOperator(
+    Environment.GetEnvironmentVariable("CONFORMANCE_CASE") ?? "",
+    Environment.GetEnvironmentVariable("CONCORD_OPERATOR_NAME") ?? "conformance"));
+
+internal sealed class TestOperator(string conformanceCase, string name) : Computation
+{
+    /// <summary>The documented record limit (ProtocolLimits.RecordBytesMax), key + value.</summary>
+    private const int RecordBytesMax = 1024 * 1024;
+
+    /// <summary>How long the backpressure case blocks at most before it gives up, in ms.</summary>
+    private const int GateTimeoutMs = 60_000;
+
+    private bool _gatePassed;
+    private bool _rearmed;
+
+    public override OperatorMetadata Metadata() =>
+        new MetadataBuilder(conformanceCase == "invalid_metadata" ? "not-" + name : name)
+            .Input("in", Grouping.GroupBy).Output("out-a").Output("out-b");
+
+    public override void Init(IComputationContext context)
+    {
+        if (conformanceCase == "timers")
+        {
+            var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+            context.SetTimer("t3", now + 300);
+            context.SetTimer("t1", now + 100);
+            context.SetTimer("t2", now + 200);
+            context.SetTimer("rearm", now + 150);
+        }
+    }
+
+    public override void ProcessRecord(IComputationContext context, Record record)
+    {
+        switch (conformanceCase)
+        {
+            case "produce":
+                context.ProduceRecord("out-a", record.Key, Prefixed("a:", record.Value));
+                context.ProduceRecord("out-b", record.Key, Prefixed("b:", record.Value));
+                return;
+            case "group_by":
+                context.ProduceRecord("out-a", record.Key, ByteString.CopyFromUtf8(context.InstanceIndex.ToString(CultureInfo.InvariantCulture)));
+                return;
+            case "backpressure":
+                WaitForGate();
+                break;
+            case "exception":
+                throw new InvalidOperationException("conformance failure on purpose");
+            case "size_limit" when record.Key.ToStringUtf8() == "grow":
+                context.ProduceRecord("out-a", record.Key, ByteString.CopyFrom(new byte[RecordBytesMax - record.Key.Length + 1]));
+                return;
+        }
+        context.ProduceRecord("out-a", record.Key, record.Value);
+    }
+
+    public override void ProcessTimer(IComputationContext context, string key, long timeUnixMs)
+    {
+        context.ProduceRecord("out-a", key, timeUnixMs.ToString(CultureInfo.InvariantCulture));
+        if (key == "rearm" && !_rearmed)
+        {
+            _rearmed = true;
+            context.SetTimer(key, timeUnixMs + 200);
+        }
+    }
+
+    public override void Destroy()
+    {
+        if (conformanceCase == "destroy")
+        {
+            File.WriteAllText("destroyed", "destroyed");
+        }
+    }
+
+    private static ByteString Prefixed(string prefix, ByteString value) =>
+        ByteString.CopyFrom([.. Encoding.UTF8.GetBytes(prefix), .. value.Span]);
+
+    /// <summary>Blocks the first callback until the harness creates the file "release" in the working directory.</summary>
+    private void WaitForGate()
+    {
+        var deadline = Environment.TickCount64 + GateTimeoutMs;
+        while (!_gatePassed && !File.Exists("release"))
+        {
+            if (Environment.TickCount64 > deadline)
+            {
+                throw new TimeoutException($"the harness did not create 'release' within {GateTimeoutMs} ms");
+            }
+            Thread.Sleep(10);
+        }
+        _gatePassed = true;
+    }
+}
