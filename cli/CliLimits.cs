@@ -26,6 +26,20 @@ public static class CliLimits
     /// </summary>
     public const int DeployWaitTimeoutSecondsDefault = 60;
 
+    /// <summary>
+    /// Longest time the new instances of <c>concord deploy --replace</c> may take to run, in
+    /// seconds: 60, the scheduler's own bound (SchedulerLimits.ReplaceRunningTimeoutMs); a larger
+    /// --timeout is capped to it.
+    /// </summary>
+    public const int ReplaceRunningTimeoutSecondsMax = 60;
+
+    /// <summary>
+    /// Deadline of the Replace call, in seconds: 120. It answers once the new instances run
+    /// (at most <see cref="ReplaceRunningTimeoutSecondsMax"/>) and the old ones have drained
+    /// (the scheduler bounds that at about 17 s), so 120 s only trips on a stuck scheduler.
+    /// </summary>
+    public const int ReplaceRpcDeadlineSeconds = 120;
+
     /// <summary>Largest accepted <c>--timeout</c> of deploy, in seconds: 1 hour.</summary>
     public const int DeployWaitTimeoutSecondsMax = 3600;
 

@@ -109,9 +109,17 @@ public static class ConcordCli
             Description = $"Seconds to wait for the instances to run (default {CliLimits.DeployWaitTimeoutSecondsDefault})",
             DefaultValueFactory = _ => CliLimits.DeployWaitTimeoutSecondsDefault,
         };
-        var deploy = new Command("deploy", "Deploy an operator from a deploy file and wait until its instances run") { file, wait, noWait, timeout };
+        var replaceFlag = new Option<bool>("--replace")
+        {
+            Description = "Rolling replace of the deployed operator of the same name: start the new version, move routing to it, stop the old one",
+        };
+        var deploy = new Command("deploy", "Deploy an operator from a deploy file and wait until its instances run") { file, wait, noWait, timeout, replaceFlag };
         deploy.Validators.Add(result =>
         {
+            if (result.GetValue(replaceFlag) && result.GetValue(noWait))
+            {
+                result.AddError("--replace always waits for the new version to run (it rolls back otherwise); drop --no-wait");
+            }
             if (result.GetValue(wait) && result.GetValue(noWait))
             {
                 result.AddError("--wait and --no-wait contradict each other; give one (waiting is the default)");
@@ -120,9 +128,27 @@ public static class ConcordCli
         SetAction(ctx, deploy, async (parse, ct) =>
         {
             using var scheduler = Connect(parse);
-            return await TopologyCommands.DeployAsync(ctx, scheduler, parse.GetValue(file)!, !parse.GetValue(noWait), parse.GetValue(timeout), ct);
+            return parse.GetValue(replaceFlag)
+                ? await TopologyCommands.ReplaceAsync(ctx, scheduler, parse.GetValue(file)!, parse.GetValue(timeout), ct)
+                : await TopologyCommands.DeployAsync(ctx, scheduler, parse.GetValue(file)!, !parse.GetValue(noWait), parse.GetValue(timeout), ct);
         });
         root.Add(deploy);
+
+        // ---- replace (same as deploy --replace) ----
+        var replaceFile = new Argument<string>("FILE") { Description = "Deploy file of the new version (same name as the deployed operator)" };
+        var replaceTimeout = new Option<int>("--timeout")
+        {
+            Description = $"Seconds the new instances may take to run, at most {CliLimits.ReplaceRunningTimeoutSecondsMax} (default {CliLimits.DeployWaitTimeoutSecondsDefault})",
+            DefaultValueFactory = _ => CliLimits.DeployWaitTimeoutSecondsDefault,
+        };
+        var replace = new Command("replace", "Rolling replace: start the new version of a deployed operator, move routing to it, stop the old one (same as deploy --replace)")
+            { replaceFile, replaceTimeout };
+        SetAction(ctx, replace, async (parse, ct) =>
+        {
+            using var scheduler = Connect(parse);
+            return await TopologyCommands.ReplaceAsync(ctx, scheduler, parse.GetValue(replaceFile)!, parse.GetValue(replaceTimeout), ct);
+        });
+        root.Add(replace);
 
         // ---- kill ----
         var killName = new Argument<string>("NAME") { Description = "Operator name" };
@@ -158,15 +184,34 @@ public static class ConcordCli
         root.Add(list);
 
         // ---- graph ----
-        var graphFormat = new Option<string>("--format") { Description = "text (default) or dot (Graphviz)", DefaultValueFactory = _ => "text" };
-        graphFormat.AcceptOnlyFromAmong("text", "dot");
+        var graphFormat = new Option<string>("--format") { Description = "text (default), dot (Graphviz) or svg (rendered by Graphviz dot, with current rates)", DefaultValueFactory = _ => "text" };
+        graphFormat.AcceptOnlyFromAmong("text", "dot", "svg");
         var graph = new Command("graph", "Show the topology: which operator feeds which, over which stream and grouping") { graphFormat };
         SetAction(ctx, graph, async (parse, ct) =>
         {
             using var scheduler = Connect(parse);
-            return await TopologyCommands.GraphAsync(ctx, scheduler, parse.GetValue(graphFormat)!, ct);
+            return parse.GetValue(graphFormat) == "svg"
+                ? await ObservabilityCommands.GraphSvgAsync(ctx, scheduler, ct)
+                : await TopologyCommands.GraphAsync(ctx, scheduler, parse.GetValue(graphFormat)!, ct);
         });
         root.Add(graph);
+
+        // ---- logs, top, trace ----
+        ObservabilityCommands.Register(root, ctx, Connect, (command, action) => SetAction(ctx, command, action));
+
+        // ---- kafka-dev ----
+        var kafkaPartitions = new Option<int>("--partitions") { Description = "Partitions of each topic created (default 16)", DefaultValueFactory = _ => 16 };
+        var kafkaTopics = new Option<string?>("--topics") { Description = "Topics to create, comma-separated (e.g. words,counts)" };
+        var kafkaBrokers = new Option<int>("--brokers") { Description = "Brokers in the mock cluster (default 3)", DefaultValueFactory = _ => 3 };
+        var kafkaDetach = new Option<bool>("--detach", "-d") { Description = "Start in the background (output to <home>/kafka-dev.log) and wait until it serves" };
+        var kafkaStop = new Option<bool>("--stop") { Description = "Stop the development Kafka recorded in <home>/kafka.json" };
+        var kafkaDev = new Command("kafka-dev", "Run an in-memory development Kafka (librdkafka's mock cluster; capped retention, nothing persisted) and write its address to <home>/kafka.json (docs/kafka.md)")
+        {
+            kafkaPartitions, kafkaTopics, kafkaBrokers, kafkaDetach, kafkaStop,
+        };
+        SetAction(ctx, kafkaDev, (parse, ct) => KafkaDevCommand.RunAsync(ctx, HomeOf(parse), parse.GetValue(kafkaPartitions), parse.GetValue(kafkaTopics),
+            parse.GetValue(kafkaBrokers), parse.GetValue(kafkaDetach), parse.GetValue(kafkaStop), ct));
+        root.Add(kafkaDev);
 
         return root;
     }

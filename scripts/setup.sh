@@ -17,9 +17,12 @@ fi
 log "toolchains: Python and Go operator SDKs"
 bash scripts/install-python.sh
 bash scripts/install-go.sh
+bash scripts/install-prometheus.sh
+bash scripts/install-graphviz.sh
 
 log "build: .NET (Release)"
 dotnet build Concord.sln -c Release -nologo -clp:ErrorsOnly -v:q
 
 log "build: Go examples"
 bash scripts/build-go-examples.sh
+bash scripts/build-test-operators.sh

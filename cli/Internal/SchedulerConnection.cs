@@ -34,11 +34,16 @@ internal sealed class SchedulerConnection : IDisposable
     public SchedulerClient Client { get; }
 
     /// <summary>Runs one unary call with the CLI's deadline, translating failures.</summary>
+    public Task<TResponse> CallAsync<TResponse>(
+        Func<SchedulerClient, CallOptions, AsyncUnaryCall<TResponse>> call, CancellationToken cancellationToken) =>
+        CallAsync(call, CliLimits.RpcDeadlineSeconds, cancellationToken);
+
+    /// <summary>Runs one unary call with a longer deadline (a call that waits for processes), translating failures.</summary>
     public async Task<TResponse> CallAsync<TResponse>(
-        Func<SchedulerClient, CallOptions, AsyncUnaryCall<TResponse>> call, CancellationToken cancellationToken)
+        Func<SchedulerClient, CallOptions, AsyncUnaryCall<TResponse>> call, int deadlineSeconds, CancellationToken cancellationToken)
     {
         var options = new CallOptions(
-            deadline: DateTime.UtcNow.AddSeconds(CliLimits.RpcDeadlineSeconds),
+            deadline: DateTime.UtcNow.AddSeconds(deadlineSeconds),
             cancellationToken: cancellationToken);
         try
         {

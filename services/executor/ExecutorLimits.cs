@@ -27,6 +27,15 @@ public static class ExecutorLimits
     /// </summary>
     public const int RecordObjectOverheadBytes = 160;
 
+    /// <summary>
+    /// Memory a parsed ProducedRecord costs beyond its Record, in bytes: the ProducedRecord
+    /// object and its stream name string (parsed anew for every record). Memory bound only.
+    /// </summary>
+    public const int ProducedRecordObjectOverheadBytes = 96;
+
+    /// <summary>Most records in one answer the executor accepts (the protocol's cap); memory bound only.</summary>
+    public const int AnswerRowsMax = ProtocolLimits.BatchDoneRecordsMax;
+
     // ---- operator session ----------------------------------------------------------------
 
     /// <summary>
@@ -48,10 +57,11 @@ public static class ExecutorLimits
     public const int BatchLingerMs = 1;
 
     /// <summary>
-    /// ProcessBatch messages left unanswered at once: 8. Pipelining hides the session round
-    /// trip; more only adds memory (each batch in flight holds its records).
+    /// ProcessBatch messages left unanswered at once: 4. Pipelining hides the session round
+    /// trip (one batch being processed, one being answered, two on the wire); measured in
+    /// bench/, 8 gained nothing over 4 and only added memory (each batch holds its records).
     /// </summary>
-    public const int MaxBatchesInFlight = 8;
+    public const int MaxBatchesInFlight = 4;
 
     /// <summary>
     /// How long the operator process has to start serving its socket, in ms: 30 s. dotnet and
@@ -75,11 +85,25 @@ public static class ExecutorLimits
     public const int ShutdownTimeoutMs = 10_000;
 
     /// <summary>
-    /// BatchDone answers read from the session and waiting for the router: 1. The router handles
-    /// one at a time; holding more would only add memory, and not reading makes HTTP/2 flow
-    /// control push back on the operator.
+    /// BatchDone answers parsed and not yet routed, counting the one being routed: 2. The
+    /// session reads (parses) the next answer only when one of these slots is free, so one
+    /// answer is parsed while the previous one is routed, and no more: not reading makes
+    /// HTTP/2 flow control push back on the operator.
     /// </summary>
-    public const int SessionAnswersBufferedMax = 1;
+    public const int SessionAnswersParsedMax = 2;
+
+    /// <summary>
+    /// Bytes an OperatorMessage adds around its BatchDone (oneof tag and length): at most 16;
+    /// 64 leaves room. The session accepts messages up to BatchDoneBytesMax plus this.
+    /// </summary>
+    public const int SessionMessageFramingBytesMax = 64;
+
+    /// <summary>
+    /// HTTP/2 receive window of the operator session, in bytes: 1 MiB. Answers the operator
+    /// sent and the executor has not read yet wait in it, so it bounds them; the 64 KiB default
+    /// costs ~5× throughput (bench/RESULTS.md).
+    /// </summary>
+    public const int SessionStreamWindowBytes = 1024 * 1024;
 
     /// <summary>Operator stderr lines kept to explain a failed start or crash.</summary>
     public const int OperatorStderrTailLinesMax = 20;
@@ -115,10 +139,11 @@ public static class ExecutorLimits
     public const int InboundChannelCreditRows = 2 * BatchRowsMax;
 
     /// <summary>
-    /// Bytes a channel may have outstanding: one largest record plus one full batch
-    /// (≈1.25 MiB), so a largest record can always be sent and small ones still pipeline.
+    /// Bytes a channel may have outstanding: one largest record, or two full batches if that
+    /// is more (≈1 MiB): a largest record can always be sent once the window is back, and
+    /// small records pipeline on the row credit (word-count batches are ~40 KB).
     /// </summary>
-    public const int InboundChannelCreditBytes = RecordSerializedBytesMax + BatchBytesMax;
+    public const int InboundChannelCreditBytes = RecordSerializedBytesMax > 2 * BatchBytesMax ? RecordSerializedBytesMax : 2 * BatchBytesMax;
 
     /// <summary>Rows the inbound queue can hold: every channel's full window.</summary>
     public const int InboundQueueRowsMax = InboundChannelsMax * InboundChannelCreditRows;
@@ -129,13 +154,17 @@ public static class ExecutorLimits
     // ---- outbound data plane -------------------------------------------------------------
 
     /// <summary>
-    /// Rows queued for one outbound channel (stream, reader, instance): 4,096. Full queue
-    /// blocks the router, which stops ProcessBatch: that is the backpressure path.
+    /// Rows queued for one outbound channel (stream, reader, instance): 2,048, two full
+    /// batches, so one can be assembled while the other is on the wire. A full queue blocks
+    /// the router, which stops ProcessBatch: that is the backpressure path.
     /// </summary>
-    public const int OutboundQueueRowsMax = 4 * BatchRowsMax;
+    public const int OutboundQueueRowsMax = 2 * BatchRowsMax;
 
-    /// <summary>Serialized bytes queued for one outbound channel: one largest record plus one batch (≈1.25 MiB).</summary>
-    public const int OutboundQueueBytesMax = RecordSerializedBytesMax + BatchBytesMax;
+    /// <summary>
+    /// Serialized bytes queued for one outbound channel: one largest record, or two batches
+    /// if that is more (≈1 MiB). A largest record is admitted into an empty queue regardless.
+    /// </summary>
+    public const int OutboundQueueBytesMax = InboundChannelCreditBytes;
 
     /// <summary>
     /// Outbound channels at once: 1,024 (e.g. 8 streams × 128 instances). A routing table
@@ -147,10 +176,19 @@ public static class ExecutorLimits
     public const int OutboundReconnectBackoffInitialMs = 100;
 
     /// <summary>
-    /// Longest wait between reconnects of a Push channel, in ms: 5 s. Retries continue at this
-    /// pace (records wait in the bounded queue) until the routing table moves the instance.
+    /// Longest wait between reconnects of a Push channel, in ms: 5 s. Records wait in the
+    /// bounded queue meanwhile (backpressure), so nothing is dropped while retrying.
     /// </summary>
     public const int OutboundReconnectBackoffMaxMs = 5_000;
+
+    /// <summary>
+    /// Failed connection attempts in a row to one target (address + incarnation) before the
+    /// channel stops retrying it: 12 (≈ 35 s with the back-off above). A target that stays
+    /// unreachable that long is gone; the scheduler restarts it under a new incarnation and
+    /// the routing table's change reconnects the channel at once. Records keep waiting
+    /// (bounded) meanwhile.
+    /// </summary>
+    public const int OutboundReconnectAttemptsMax = 12;
 
     /// <summary>Time to open a Push channel (TCP + HTTP/2), in ms.</summary>
     public const int OutboundConnectTimeoutMs = 5_000;
@@ -201,22 +239,36 @@ public static class ExecutorLimits
     /// <summary>csv-sink flushes its file at least this often while records arrive, in ms.</summary>
     public const int CsvSinkFlushIntervalMs = 100;
 
+    /// <summary>csv-sink rewrites its stats file (option stats) at most this often while records arrive, in ms: 1 s.</summary>
+    public const int CsvSinkStatsIntervalMs = 1_000;
+
     // ---- the memory bound ----------------------------------------------------------------
 
     /// <summary>
-    /// Worst-case bytes of records the executor buffers, one line per buffer. Every record
-    /// the executor holds is in exactly one of these places.
+    /// Worst-case bytes of records the executor buffers with <paramref name="inboundChannels"/>
+    /// Push channels open to it and <paramref name="outboundChannels"/> of its own, one line per
+    /// buffer (docs/data-plane.md states the same lines with the numbers). Every record the
+    /// executor holds is in exactly one of these places; the .NET runtime, Kestrel and the
+    /// HTTP/2 windows come on top (also in docs/data-plane.md).
     /// </summary>
-    public static long BufferedBytesMax(int outboundChannels = OutboundChannelsMax) =>
-        // inbound queue: every channel's credit window, serialized bytes + per-row object cost
-        InboundQueueBytesMax + (long)InboundQueueRowsMax * RecordObjectOverheadBytes
-        // ProcessBatch messages in flight to the operator (a batch may exceed BatchBytesMax by one record)
-        + (long)MaxBatchesInFlight * (BatchBytesMax + RecordSerializedBytesMax + (long)BatchRowsMax * RecordObjectOverheadBytes)
-        // answers read from the session and not yet routed: the buffered ones plus the one being
-        // routed; an answer's size is the operator's output per batch, capped by the gRPC message cap
-        + (long)(SessionAnswersBufferedMax + 1) * ProtocolLimits.GrpcMessageBytesMax
+    public static long BufferedBytesMax(int inboundChannels = InboundChannelsMax, int outboundChannels = OutboundChannelsMax) =>
+        // inbound queue: each open channel's credit window, serialized bytes + per-row object cost
+        InboundWindowBytes(inboundChannels)
+        // ProcessBatch messages in flight to the operator: a batch is at most BatchBytesMax, or one largest record
+        + (long)MaxBatchesInFlight * (Math.Max(BatchBytesMax, RecordSerializedBytesMax) + (long)BatchRowsMax * RecordObjectOverheadBytes)
+        // answers parsed and not yet routed (one routed, one waiting); an answer is capped by
+        // ProtocolLimits.BatchDoneBytesMax serialized and BatchDoneRecordsMax records
+        + SessionAnswersParsedMax * AnswerBytesMax
         // outbound queues, one per (stream, reader, instance)
         + (long)outboundChannels * (OutboundQueueBytesMax + (long)OutboundQueueRowsMax * RecordObjectOverheadBytes)
-        // one batch being sent per outbound channel (already out of its queue)
-        + (long)outboundChannels * (BatchBytesMax + RecordSerializedBytesMax);
+        // one batch being sent per outbound channel (out of its queue, serialized into its frame)
+        + (long)outboundChannels * Math.Max(BatchBytesMax, RecordSerializedBytesMax);
+
+    /// <summary>Bytes one parsed answer can take: its serialized bytes and the objects of its records.</summary>
+    public const long AnswerBytesMax = ProtocolLimits.BatchDoneBytesMax
+        + (long)AnswerRowsMax * (RecordObjectOverheadBytes + ProducedRecordObjectOverheadBytes);
+
+    /// <summary>Bytes the inbound queue can hold with <paramref name="channels"/> channels open.</summary>
+    public static long InboundWindowBytes(int channels) =>
+        (long)channels * (InboundChannelCreditBytes + (long)InboundChannelCreditRows * RecordObjectOverheadBytes);
 }

@@ -6,14 +6,22 @@ using Serilog.Extensions.Logging;
 
 // The executor sidecar. Configuration comes from the environment (ExecutorOptions); exit codes:
 // 0 stopped on request, 1 failed (reported to the scheduler), 2 configuration invalid.
-Log.Logger = new LoggerConfiguration()
+// Human-readable lines by default; CONCORD_LOG_FORMAT=json (set on the scheduler, which the
+// executors inherit) writes one JSON object per event for log shippers. Every event carries
+// the operator and instance, so the operator's own stdout/stderr lines (SessionLog) are
+// tagged too.
+var logConfiguration = new LoggerConfiguration()
     .MinimumLevel.Information()
     .MinimumLevel.Override("Microsoft", LogEventLevel.Warning)
     .MinimumLevel.Override("Grpc", LogEventLevel.Warning)
     .Enrich.WithProperty("instance", $"{Environment.GetEnvironmentVariable(ExecutorOptions.OperatorNameVariable)}/{Environment.GetEnvironmentVariable(ExecutorOptions.InstanceIndexVariable)}")
-    .WriteTo.Console(
-        outputTemplate: "{Timestamp:HH:mm:ss.fff} {Level:u3} {instance} {SourceContext}: {Message:lj}{NewLine}{Exception}",
-        standardErrorFromLevel: LogEventLevel.Verbose)
+    .Enrich.WithProperty("operator", Environment.GetEnvironmentVariable(ExecutorOptions.OperatorNameVariable) ?? "")
+    .Enrich.WithProperty("instanceIndex", Environment.GetEnvironmentVariable(ExecutorOptions.InstanceIndexVariable) ?? "");
+Log.Logger = (string.Equals(Environment.GetEnvironmentVariable("CONCORD_LOG_FORMAT"), "json", StringComparison.OrdinalIgnoreCase)
+        ? logConfiguration.WriteTo.Console(new Serilog.Formatting.Compact.RenderedCompactJsonFormatter(), standardErrorFromLevel: LogEventLevel.Verbose)
+        : logConfiguration.WriteTo.Console(
+            outputTemplate: "{Timestamp:HH:mm:ss.fff} {Level:u3} {instance} {SourceContext}: {Message:lj}{NewLine}{Exception}",
+            standardErrorFromLevel: LogEventLevel.Verbose))
     .CreateLogger();
 using var loggerFactory = new SerilogLoggerFactory(Log.Logger, dispose: false);
 

@@ -2,6 +2,7 @@ using System.Net;
 using Concord.Contracts;
 using Concord.Scheduler.Api;
 using Concord.Scheduler.Internal;
+using Concord.Scheduler.Observability;
 using Concord.Scheduler.Reconcile;
 using Concord.Scheduler.Runtime;
 using Concord.Scheduler.Store;
@@ -33,7 +34,7 @@ public static class SchedulerApp
     {
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
         builder.WebHost.ConfigureKestrel(kestrel =>
-            kestrel.Listen(IPAddress.Loopback, options.Port, listen => listen.Protocols = HttpProtocols.Http2));
+            kestrel.Listen(IPAddress.Loopback, PreviousAddress.PortFor(options.Port, home.Directory), listen => listen.Protocols = HttpProtocols.Http2));
         builder.Services.AddSerilog(logger =>
         {
             logger.MinimumLevel.Information()
@@ -67,6 +68,7 @@ public static class SchedulerApp
         builder.Services.AddSingleton<RoutingHub>();
         builder.Services.AddSingleton<Reconciler>();
         builder.Services.AddHostedService<SchedulerHostedService>();
+        builder.Services.AddSchedulerObservability();
         builder.Services.AddGrpc(grpc =>
         {
             grpc.MaxReceiveMessageSize = ProtocolLimits.GrpcMessageBytesMax;

@@ -13,12 +13,15 @@ public sealed class UsageException(string message) : Exception(message);
 public static class SchedulerCommandLine
 {
     public const string Usage = """
-        Usage: Concord.Scheduler [--home DIR] [--port N] [--executor PATH] [--log-format text|json]
+        Usage: Concord.Scheduler [--home DIR] [--port N] [--metrics-port N] [--executor PATH] [--log-format text|json]
 
           --home DIR         state directory (topology.json, scheduler.json, instances/);
                              default: $CONCORD_HOME, else ~/.concord
           --port N           gRPC port on 127.0.0.1; default 7400; 0 picks a free port
                              (read the address from <home>/scheduler.json)
+          --metrics-port N   HTTP/1.1 port on 127.0.0.1 for /metrics and Prometheus
+                             service discovery (/prometheus/targets); default: the
+                             gRPC port + 1 (7401), or a free one with --port 0
           --executor PATH    Concord.Executor.dll to launch per instance (with dotnet;
                              a path not ending in .dll is run directly); default:
                              $CONCORD_EXECUTOR_DLL, else the build next to this scheduler
@@ -32,6 +35,7 @@ public static class SchedulerCommandLine
     {
         string? home = null, executor = null;
         var port = SchedulerLimits.DefaultPort;
+        int? metricsPort = null;
         var format = LogFormat.Text;
         for (var i = 0; i < args.Count; i++)
         {
@@ -62,6 +66,14 @@ public static class SchedulerCommandLine
                         throw new UsageException($"--port '{text}' is not a port; use 0..65535 (0 picks a free one)");
                     }
                     break;
+                case "--metrics-port":
+                    var metricsText = Value();
+                    if (!int.TryParse(metricsText, NumberStyles.None, CultureInfo.InvariantCulture, out var parsedMetricsPort) || parsedMetricsPort > 65535)
+                    {
+                        throw new UsageException($"--metrics-port '{metricsText}' is not a port; use 0..65535 (0 picks a free one)");
+                    }
+                    metricsPort = parsedMetricsPort;
+                    break;
                 case "--executor":
                     executor = Value();
                     break;
@@ -82,6 +94,7 @@ public static class SchedulerCommandLine
         {
             Home = Path.GetFullPath(home ?? SchedulerHome.DefaultDirectory()),
             Port = port,
+            MetricsPort = metricsPort,
             ExecutorDll = FindExecutorDll(executor),
             LogFormat = format,
         };

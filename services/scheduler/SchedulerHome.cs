@@ -12,7 +12,13 @@ namespace Concord.Scheduler;
 public sealed record SchedulerInfo(
     [property: JsonPropertyName("address")] string Address,
     [property: JsonPropertyName("pid")] int Pid,
-    [property: JsonPropertyName("startedUnixMs")] long StartedUnixMs);
+    [property: JsonPropertyName("startedUnixMs")] long StartedUnixMs)
+{
+    /// <summary>"host:port" of the HTTP/1.1 endpoint serving /metrics and /prometheus/targets; null when unknown.</summary>
+    [JsonPropertyName("metricsAddress")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? MetricsAddress { get; init; }
+}
 
 /// <summary>The home directory does not belong to this process.</summary>
 public sealed class HomeInUseException(string message) : Exception(message);

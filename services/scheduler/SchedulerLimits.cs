@@ -90,10 +90,46 @@ public static class SchedulerLimits
     /// <summary>Longest error message kept per instance, in characters: 4,096.</summary>
     public const int LastErrorLengthMax = 4_096;
 
+    /// <summary>
+    /// Time the new instances of a rolling replace have to reach running, in ms: 60 s, the
+    /// same as <see cref="StartingTimeoutMs"/> (a new version starts like any instance). Past
+    /// it the replace is abandoned: the new instances are stopped, the old ones keep running.
+    /// A Replace call may ask for less (tests, impatient operators), never more.
+    /// </summary>
+    public const int ReplaceRunningTimeoutMs = StartingTimeoutMs;
+
+    /// <summary>
+    /// Time to wait, after a routing table that routes away from some instances (scale down,
+    /// replace), for every WatchRouting stream to have taken that table, before those
+    /// instances are sent SIGTERM, in ms: 2 s. Senders then no longer pick them for new
+    /// records; a watcher that is slower than this (stuck, or its executor gone) does not hold
+    /// up the change. Each watcher is written at once, so this is normally a few ms.
+    /// </summary>
+    public const int RoutingSwitchDeliveryTimeoutMs = 2_000;
+
+    /// <summary>
+    /// Time an executor adopted from a previous scheduler run (found alive, with the recorded
+    /// incarnation, the same spec and this scheduler's address) has to register again, in ms:
+    /// 20 s. It retries every at most 5 s (executor SchedulerRetryBackoffMaxMs) with calls
+    /// bounded at 10 s (SchedulerCallTimeoutMs), so 20 s covers one full retry; past it the
+    /// executor is stopped and the instance relaunched, like any failed start.
+    /// </summary>
+    public const int AdoptRegisterTimeoutMs = 20_000;
+
+    /// <summary>
+    /// Poll interval for the exit of an adopted executor, in ms: 100. It is not this
+    /// scheduler's child, so there is no exit event to wait for; 100 ms makes a crash of an
+    /// adopted instance noticed about as fast as one of a child, at a negligible cost.
+    /// </summary>
+    public const int AdoptedExitPollMs = 100;
+
     // Compile-time checks of the relationships above: a constant conversion of a negative
     // number to uint does not compile, so a bad edit fails the build (error CS0221).
     private const uint AssertBackoffInitialPositive = (uint)(RestartBackoffInitialMs - 1);
     private const uint AssertBackoffMaxAtLeastInitial = (uint)(RestartBackoffMaxMs - RestartBackoffInitialMs);
     private const uint AssertCrashLoopNeedsTwoFailures = (uint)(CrashLoopFailuresMin - 2);
     private const uint AssertShutdownOutlastsStop = (uint)(ShutdownTimeoutMs - StopTimeoutMs - 1);
+    private const uint AssertReplaceTimeoutPositive = (uint)(ReplaceRunningTimeoutMs - 1);
+    private const uint AssertSwitchDeliveryBelowStop = (uint)(StopTimeoutMs - RoutingSwitchDeliveryTimeoutMs - 1);
+    private const uint AssertAdoptPollBelowTimeout = (uint)(AdoptRegisterTimeoutMs - AdoptedExitPollMs - 1);
 }

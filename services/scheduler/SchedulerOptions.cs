@@ -25,6 +25,12 @@ public sealed class SchedulerOptions
     /// </summary>
     public string? ExecutorDll { get; init; }
 
+    /// <summary>
+    /// TCP port on 127.0.0.1 of the HTTP/1.1 endpoint (/metrics, /prometheus/targets). Null
+    /// means <see cref="Port"/> + 1, or a free port when <see cref="Port"/> is 0; 0 picks a free one.
+    /// </summary>
+    public int? MetricsPort { get; init; }
+
     /// <summary>Console log format. Defaults to <see cref="LogFormat.Text"/>.</summary>
     public LogFormat LogFormat { get; init; } = LogFormat.Text;
 }

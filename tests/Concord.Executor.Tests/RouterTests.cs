@@ -77,15 +77,6 @@ public sealed class RouterTests : IAsyncDisposable
     }
 
     [Fact]
-    public async Task Record_larger_than_the_protocol_limit_is_a_protocol_error()
-    {
-        await _router.ApplyAsync(RoutingTests.Table("words", Grouping.Shuffle, 1)).WaitAsync(Bound);
-        var big = new ConcordRecord { Value = ByteString.CopyFrom(new byte[ProtocolLimits.RecordBytesMax + 1]) };
-        var e = await Assert.ThrowsAsync<OperatorProtocolException>(() => _router.RouteAsync(Produced("words", big), CancellationToken.None).AsTask().WaitAsync(Bound));
-        Assert.Contains("RecordBytesMax", e.Message);
-    }
-
-    [Fact]
     public async Task A_new_table_keeps_channels_that_stay_and_closes_removed_ones()
     {
         await _router.ApplyAsync(RoutingTests.Table("words", Grouping.Shuffle, 3)).WaitAsync(Bound);

@@ -45,6 +45,31 @@ internal static class TopologyCommands
         return ExitCodes.Success;
     }
 
+    /// <summary>
+    /// <c>concord deploy --replace FILE</c> / <c>concord replace FILE</c>: rolling replace of the
+    /// deployed operator of the same name. Answers once routing has moved to the new instances
+    /// and the old ones have stopped, or with the scheduler's reason when it rolled back.
+    /// </summary>
+    public static async Task<int> ReplaceAsync(CliContext ctx, SchedulerConnection scheduler, string file, int timeoutSeconds, CancellationToken cancellationToken)
+    {
+        if (timeoutSeconds is < 1 or > CliLimits.DeployWaitTimeoutSecondsMax)
+        {
+            throw new CliException($"--timeout {timeoutSeconds} is out of range; use 1..{CliLimits.DeployWaitTimeoutSecondsMax} seconds (default {CliLimits.DeployWaitTimeoutSecondsDefault})");
+        }
+        var spec = DeployFile.Parse(file);
+        var runningTimeoutMs = Math.Min(timeoutSeconds, CliLimits.ReplaceRunningTimeoutSecondsMax) * 1000;
+        ctx.Out.WriteLine($"replacing '{spec.Name}': starting the new version beside the running one (up to {runningTimeoutMs / 1000} s to run)...");
+        var response = await scheduler.CallAsync(
+            (c, o) => c.ReplaceAsync(new ReplaceRequest { Spec = spec, RunningTimeoutMs = runningTimeoutMs }, o),
+            CliLimits.ReplaceRpcDeadlineSeconds, cancellationToken);
+        var instances = response.Operator?.Instances.Count ?? 0;
+        var note = spec.Instances != instances && instances > 0
+            ? $"; kept the running {Plural(instances, "instance")} (the file says {spec.Instances}: use `concord scale {spec.Name} {spec.Instances}`)"
+            : "";
+        ctx.Out.WriteLine($"replaced '{spec.Name}' ({Plural(instances, "instance")}): routing moved after {response.SwitchMs} ms, old instances stopped after {response.TotalMs} ms{note}");
+        return ExitCodes.Success;
+    }
+
     public static async Task<int> KillAsync(CliContext ctx, SchedulerConnection scheduler, string name, CancellationToken cancellationToken)
     {
         CheckName(name);

@@ -27,4 +27,7 @@ public static class WordCountLimits
 
     /// <summary>Sink file buffer: 64 KiB, about 4,000 lines of word,count between flushes.</summary>
     public const int SinkWriteBufferBytes = 64 * 1024;
+
+    /// <summary>Largest per-record delay of a slow sink (WORDCOUNT_SINK_DELAY_US), in µs: 10 s.</summary>
+    public const long SinkDelayMicrosMax = 10_000_000;
 }

@@ -29,9 +29,24 @@ public static partial class OperatorSpecValidator
     public static readonly IReadOnlyDictionary<string, IReadOnlySet<string>> BuiltinOptions =
         new Dictionary<string, IReadOnlySet<string>>
         {
-            ["generator"] = new HashSet<string> { "stream", "rate", "dictionary", "count" },
-            ["csv-sink"] = new HashSet<string> { "path" },
+            ["generator"] = new HashSet<string> { "stream", "rate", "dictionary", "count", "stats" },
+            ["csv-sink"] = new HashSet<string> { "path", "stats" },
+            // docs/kafka.md; options starting with KafkaPassThroughPrefix are handed to librdkafka.
+            ["kafka-source"] = new HashSet<string> { "topic", "bootstrap", "group", "start", "stream", "oversize" },
+            ["kafka-sink"] = new HashSet<string> { "topic", "bootstrap", "acks", "linger_ms", "compression" },
         };
+
+    /// <summary>Options of the Kafka built-ins with this prefix go to librdkafka as they are (without the prefix).</summary>
+    public const string KafkaPassThroughPrefix = "kafka.";
+
+    /// <summary>Values a Kafka built-in option accepts, where it accepts a fixed set (checked here so deploy fails early).</summary>
+    private static readonly IReadOnlyDictionary<string, string[]> KafkaOptionValues = new Dictionary<string, string[]>
+    {
+        ["start"] = ["earliest", "latest"],
+        ["oversize"] = ["fail", "skip"],
+        ["acks"] = ["all", "-1", "0", "1"],
+        ["compression"] = ["none", "gzip", "snappy", "lz4", "zstd"],
+    };
 
     [GeneratedRegex("^[a-z0-9][a-z0-9-]{0,62}$")]
     private static partial Regex OperatorNamePattern();
@@ -43,6 +58,13 @@ public static partial class OperatorSpecValidator
     private static partial Regex EnvironmentNamePattern();
 
     public static bool IsValidOperatorName(string name) => OperatorNamePattern().IsMatch(name);
+
+    /// <summary>
+    /// CONCORD_ variables a deploy file may set in "environment": per-operator Concord settings
+    /// the executor reads from the spec (CONCORD_TRACE_SAMPLE_EVERY: trace one record in N at a
+    /// source, docs/observability.md). Every other CONCORD_ name is reserved.
+    /// </summary>
+    public static readonly IReadOnlySet<string> OperatorSettableVariables = new HashSet<string>(StringComparer.Ordinal) { "CONCORD_TRACE_SAMPLE_EVERY" };
 
     public static bool IsValidStreamName(string name) => StreamNamePattern().IsMatch(name);
 
@@ -101,7 +123,7 @@ public static partial class OperatorSpecValidator
             {
                 problems.Add(new($"environment.{name}", "is not a valid variable name; use letters, digits and '_', not starting with a digit"));
             }
-            else if (name.StartsWith("CONCORD_", StringComparison.Ordinal))
+            else if (name.StartsWith("CONCORD_", StringComparison.Ordinal) && !OperatorSettableVariables.Contains(name))
             {
                 problems.Add(new($"environment.{name}", "names starting with CONCORD_ are reserved for Concord; rename the variable"));
             }
@@ -175,12 +197,57 @@ public static partial class OperatorSpecValidator
             problems.Add(new("builtin.kind", $"'{builtin.Kind}' is not a built-in operator; use one of: {string.Join(", ", BuiltinOptions.Keys)}"));
             return;
         }
-        foreach (var option in builtin.Options.Keys)
+        var isKafka = builtin.Kind.StartsWith("kafka-", StringComparison.Ordinal);
+        foreach (var (option, value) in builtin.Options)
         {
+            if (isKafka && option.StartsWith(KafkaPassThroughPrefix, StringComparison.Ordinal))
+            {
+                if (option.Length == KafkaPassThroughPrefix.Length)
+                {
+                    problems.Add(new($"builtin.options.{option}", "names no librdkafka property; write it as \"kafka.<property>\", e.g. \"kafka.fetch.max.bytes\""));
+                }
+                continue;
+            }
             if (!allowed.Contains(option))
             {
-                problems.Add(new($"builtin.options.{option}", $"is not an option of '{builtin.Kind}'; use one of: {string.Join(", ", allowed)}"));
+                var passThrough = isKafka ? $", or \"{KafkaPassThroughPrefix}<librdkafka property>\"" : "";
+                problems.Add(new($"builtin.options.{option}", $"is not an option of '{builtin.Kind}'; use one of: {string.Join(", ", allowed)}{passThrough}"));
+            }
+            else if (isKafka)
+            {
+                ValidateKafkaOption(option, value, problems);
             }
         }
+        if (isKafka && (!builtin.Options.TryGetValue("topic", out var topic) || topic.Length == 0))
+        {
+            problems.Add(new("builtin.options.topic", $"is required for '{builtin.Kind}'; name the Kafka topic, e.g. \"topic\": \"words\""));
+        }
     }
+
+    private static void ValidateKafkaOption(string option, string value, List<SpecProblem> problems)
+    {
+        if (KafkaOptionValues.TryGetValue(option, out var values) && !values.Contains(value, StringComparer.Ordinal))
+        {
+            problems.Add(new($"builtin.options.{option}", $"'{value}' is not accepted; use one of: {string.Join(", ", values)}"));
+        }
+        else if (option == "linger_ms" && (!int.TryParse(value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var linger) || linger > 900_000))
+        {
+            problems.Add(new($"builtin.options.{option}", $"'{value}' is not a whole number of milliseconds in 0..900000"));
+        }
+        else if (option == "topic" && !KafkaTopicPattern().IsMatch(value))
+        {
+            problems.Add(new($"builtin.options.{option}", $"'{value}' is not a valid Kafka topic name; use 1-249 of A-Z a-z 0-9 . _ -"));
+        }
+        else if (option == "stream" && !IsValidStreamName(value))
+        {
+            problems.Add(new($"builtin.options.{option}", $"'{value}' is not a valid stream name; use 1-128 of A-Z a-z 0-9 _ . -"));
+        }
+        else if (option == "bootstrap" && value.Length == 0)
+        {
+            problems.Add(new($"builtin.options.{option}", "is empty; give host:port[,host:port…], or \"dev\" for the development Kafka (docs/kafka.md)"));
+        }
+    }
+
+    [GeneratedRegex("^[A-Za-z0-9._-]{1,249}$")]
+    private static partial Regex KafkaTopicPattern();
 }

@@ -23,6 +23,22 @@ public static class ProtocolLimits
     public const int GrpcMessageBytesMax = 64 * 1024 * 1024;
 
     /// <summary>
+    /// Largest BatchDone (serialized) an executor accepts, in bytes: 4 MiB. It holds everything
+    /// one batch's callbacks produced; the executor keeps at most two parsed answers, so this
+    /// bounds their share of its memory (docs/data-plane.md). Room for one largest record and
+    /// ~100,000 small ones; an SDK rejects a callback that would exceed it (C#:
+    /// SdkLimits.ProducedBytesPerBatchMax), and the executor fails a session that sends more.
+    /// </summary>
+    public const int BatchDoneBytesMax = 4 * 1024 * 1024;
+
+    /// <summary>
+    /// Most records one BatchDone may carry: 65,536 (64 per 1,024-record batch), so the parsed
+    /// size of an answer is bounded too, whatever the size of its records. The executor fails
+    /// a session that sends more.
+    /// </summary>
+    public const int BatchDoneRecordsMax = 65_536;
+
+    /// <summary>
     /// Key groups of every group_by stream: 128. Rescaling moves whole key groups, so this is
     /// also the largest useful number of instances of a group_by reader.
     /// </summary>

@@ -26,11 +26,13 @@ public static class SdkLimits
 
     /// <summary>
     /// Bytes one batch's callbacks may produce, keys plus values plus
-    /// <see cref="ProducedRecordOverheadBytes"/> per record: 32 MiB, half of
-    /// <see cref="ProtocolLimits.GrpcMessageBytesMax"/>, so a BatchDone always fits in one gRPC
-    /// message with room for the framing. Exceeding it raises in the producing callback.
+    /// <see cref="ProducedRecordOverheadBytes"/> per record: 4 MiB − 64 KiB, so a BatchDone always
+    /// stays within <see cref="ProtocolLimits.BatchDoneBytesMax"/> (what the executor accepts) with
+    /// room for its framing, and — at 64 bytes counted per record — within
+    /// <see cref="ProtocolLimits.BatchDoneRecordsMax"/> records. Exceeding it raises in the
+    /// producing callback.
     /// </summary>
-    public const int ProducedBytesPerBatchMax = ProtocolLimits.GrpcMessageBytesMax / 2;
+    public const int ProducedBytesPerBatchMax = ProtocolLimits.BatchDoneBytesMax - 64 * 1024;
 
     /// <summary>
     /// Bytes counted per produced record on top of key and value (stream name, times, trace,

@@ -1,5 +1,8 @@
+using System.Globalization;
+using System.Text;
 using Concord.Contracts.Operator.V1;
 using Concord.Contracts.Types.V1;
+using Concord.Executor.Builtins.Internal;
 
 namespace Concord.Executor.Builtins;
 
@@ -8,7 +11,11 @@ namespace Concord.Executor.Builtins;
 /// bytes) to a file, appending, flushed at least every
 /// <see cref="ExecutorLimits.CsvSinkFlushIntervalMs"/> while records arrive (by its own
 /// timer) and on shutdown. Options: path (required; "{instance}" is replaced by the instance
-/// index so several instances do not share a file). Inputs come from expected_inputs.
+/// index so several instances do not share a file); stats (optional path, "{instance}" as for
+/// path): a JSON summary — records written and a histogram of source-to-sink latency
+/// (arrival time minus the record's ingest_time_unix_us) — rewritten every
+/// <see cref="ExecutorLimits.CsvSinkStatsIntervalMs"/> while records arrive and on shutdown;
+/// the benchmark reads it. Inputs come from expected_inputs.
 /// </summary>
 public sealed class CsvSinkOperator : BuiltinSession
 {
@@ -16,14 +23,19 @@ public sealed class CsvSinkOperator : BuiltinSession
     private const string FlushTimerKey = "flush";
 
     private readonly FileStream _file;
+    private readonly string? _statsPath;
+    private readonly LatencyHistogram _latency = new();
+    private long _records;
     private long _lastFlushMs;
+    private long _lastStatsMs;
     private bool _dirty;
+    private bool _statsDirty;
     private bool _flushTimerSet;
 
     public CsvSinkOperator(OperatorSpec spec, string workDir, int instanceIndex, TimeProvider time)
         : base(spec, time)
     {
-        var options = new BuiltinOptions(spec.Builtin, "path");
+        var options = new BuiltinOptions(spec.Builtin, "path", "stats");
         if (spec.ExpectedInputs.Count == 0)
         {
             throw new OperatorFailedException(
@@ -32,6 +44,9 @@ public sealed class CsvSinkOperator : BuiltinSession
         var path = BuiltinOptions.ResolvePath(spec, options.Required("path", "the file to write key,value lines to"), workDir)
             .Replace("{instance}", instanceIndex.ToString(System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal);
         Path = path;
+        _statsPath = options.String("stats") is { } stats
+            ? BuiltinOptions.ResolvePath(spec, stats, workDir).Replace("{instance}", instanceIndex.ToString(CultureInfo.InvariantCulture), StringComparison.Ordinal)
+            : null;
         try
         {
             Directory.CreateDirectory(System.IO.Path.GetDirectoryName(path)!);
@@ -46,19 +61,32 @@ public sealed class CsvSinkOperator : BuiltinSession
     /// <summary>The file written.</summary>
     public string Path { get; }
 
+    /// <summary>Records written so far.</summary>
+    public long Records => Interlocked.Read(ref _records);
+
     protected override OperatorMetadata Describe() => new() { Name = Spec.Name, Inputs = { Spec.ExpectedInputs } };
 
     protected override void OnBatch(ProcessBatch batch, BatchDone done)
     {
-        foreach (var record in batch.Records)
+        var (nowMs, nowUs) = Now();
+        var records = batch.Records;
+        if (records.Count > 0)
         {
-            _file.Write(record.Key.Span);
-            _file.WriteByte((byte)',');
-            _file.Write(record.Value.Span);
-            _file.WriteByte((byte)'\n');
+            foreach (var record in records)
+            {
+                _file.Write(record.Key.Span);
+                _file.WriteByte((byte)',');
+                _file.Write(record.Value.Span);
+                _file.WriteByte((byte)'\n');
+                if (_statsPath is not null && record.IngestTimeUnixUs > 0)
+                {
+                    _latency.Record(nowUs - record.IngestTimeUnixUs);
+                }
+            }
+            Interlocked.Add(ref _records, records.Count);
             _dirty = true;
+            _statsDirty = _statsPath is not null;
         }
-        var nowMs = Now().EventTimeMs;
         foreach (var timer in batch.TimersFired)
         {
             if (timer.Key == FlushTimerKey)
@@ -70,10 +98,15 @@ public sealed class CsvSinkOperator : BuiltinSession
         {
             Flush(nowMs);
         }
-        if (_dirty && !_flushTimerSet)
+        if (_statsDirty && nowMs - _lastStatsMs >= ExecutorLimits.CsvSinkStatsIntervalMs)
         {
-            // Records that arrive and then stop are still flushed within the interval.
-            done.TimersSet.Add(new TimerSet { Key = FlushTimerKey, TimeUnixMs = _lastFlushMs + ExecutorLimits.CsvSinkFlushIntervalMs });
+            WriteStats(nowMs);
+        }
+        if ((_dirty || _statsDirty) && !_flushTimerSet)
+        {
+            // Records that arrive and then stop are still flushed (and summarised) within the interval.
+            var due = _dirty ? _lastFlushMs + ExecutorLimits.CsvSinkFlushIntervalMs : _lastStatsMs + ExecutorLimits.CsvSinkStatsIntervalMs;
+            done.TimersSet.Add(new TimerSet { Key = FlushTimerKey, TimeUnixMs = due });
             _flushTimerSet = true;
         }
     }
@@ -82,6 +115,31 @@ public sealed class CsvSinkOperator : BuiltinSession
     {
         _file.Flush(flushToDisk: false);
         _file.Dispose();
+        if (_statsPath is not null)
+        {
+            WriteStats(Now().EventTimeMs);
+        }
+    }
+
+    /// <summary>Replaces the stats file atomically (write then rename) so a reader never sees half of it.</summary>
+    private void WriteStats(long nowMs)
+    {
+        var json = new StringBuilder(256);
+        json.Append("{\"records\":").Append(Records).Append(",\"updated_unix_ms\":").Append(nowMs).Append(",\"latency_us\":");
+        _latency.WriteJson(json);
+        json.Append('}');
+        try
+        {
+            var temp = _statsPath + ".tmp";
+            File.WriteAllText(temp, json.ToString());
+            File.Move(temp, _statsPath!, overwrite: true);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new OperatorFailedException($"csv-sink cannot write its stats file '{_statsPath}' ({e.Message}); fix option 'stats' or the directory's permissions");
+        }
+        _lastStatsMs = nowMs;
+        _statsDirty = false;
     }
 
     private void Flush(long nowMs)

@@ -9,7 +9,10 @@ namespace Concord.Executor.Builtins;
 /// credit allows. Driven by its own timer so backpressure works as for any operator: no
 /// batch in flight, no timer fired, no records produced. Key and value are both the word.
 /// Options: stream (default "words"), rate records/s (0 = unbounded), dictionary (required:
-/// a word list, one per line), count (stop after N records, 0 = never).
+/// a word list, one per line), count (stop after N records, 0 = never), stats (optional path:
+/// {"produced":N,"updated_unix_ms":T} rewritten every
+/// <see cref="ExecutorLimits.CsvSinkStatsIntervalMs"/> while producing and on shutdown, so a
+/// test or benchmark can watch the source's rate fall under backpressure).
 /// </summary>
 public sealed class GeneratorOperator : BuiltinSession
 {
@@ -25,11 +28,13 @@ public sealed class GeneratorOperator : BuiltinSession
     private long _produced;
     private double _allowance;
     private long _lastTickMs;
+    private readonly string? _statsPath;
+    private long _lastStatsMs;
 
     public GeneratorOperator(OperatorSpec spec, string workDir, TimeProvider time, int recordsPerAnswerMax = ExecutorLimits.BatchRowsMax)
         : base(spec, time)
     {
-        var options = new BuiltinOptions(spec.Builtin, "stream", "rate", "dictionary", "count");
+        var options = new BuiltinOptions(spec.Builtin, "stream", "rate", "dictionary", "count", "stats");
         _stream = options.String("stream") ?? "words";
         _rate = options.Double("rate", 0, 0);
         _count = options.Long("count", 0, 0);
@@ -37,6 +42,7 @@ public sealed class GeneratorOperator : BuiltinSession
         var dictionary = BuiltinOptions.ResolvePath(spec, options.Required("dictionary",
             "the path of a word list, one word per line (the demo uses examples/wordcount/words.txt)"), workDir);
         _words = LoadWords(dictionary);
+        _statsPath = options.String("stats") is { } stats ? BuiltinOptions.ResolvePath(spec, stats, workDir) : null;
     }
 
     /// <summary>Records produced so far.</summary>
@@ -92,12 +98,44 @@ public sealed class GeneratorOperator : BuiltinSession
             });
         }
         Interlocked.Add(ref _produced, n);
+        if (_statsPath is not null && nowMs - _lastStatsMs >= ExecutorLimits.CsvSinkStatsIntervalMs)
+        {
+            WriteStats(nowMs);
+        }
         if (_count > 0 && _produced >= _count)
         {
+            if (_statsPath is not null)
+            {
+                WriteStats(nowMs);
+            }
             return; // done: no more timers
         }
         var next = _rate == 0 || _allowance >= 1 ? nowMs : nowMs + ExecutorLimits.GeneratorTickMs;
         done.TimersSet.Add(new TimerSet { Key = TimerKey, TimeUnixMs = next });
+    }
+
+    protected override void OnShutdown()
+    {
+        if (_statsPath is not null)
+        {
+            WriteStats(Now().EventTimeMs);
+        }
+    }
+
+    /// <summary>Replaces the stats file atomically (write then rename) so a reader never sees half of it.</summary>
+    private void WriteStats(long nowMs)
+    {
+        try
+        {
+            var temp = _statsPath + ".tmp";
+            File.WriteAllText(temp, $"{{\"produced\":{Produced},\"updated_unix_ms\":{nowMs}}}");
+            File.Move(temp, _statsPath!, overwrite: true);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new OperatorFailedException($"generator cannot write its stats file '{_statsPath}' ({e.Message}); fix option 'stats' or the directory's permissions");
+        }
+        _lastStatsMs = nowMs;
     }
 
     private static ByteString[] LoadWords(string path)

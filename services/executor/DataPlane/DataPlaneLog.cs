@@ -20,6 +20,9 @@ internal static partial class DataPlaneLog
     [LoggerMessage(204, LogLevel.Warning, "Outbound channel {Channel} to {Address} failed: {Reason}; retrying in {BackoffMs} ms", EventName = "OutboundFailed")]
     public static partial void OutboundFailed(ILogger logger, string channel, string address, string reason, int backoffMs);
 
+    [LoggerMessage(206, LogLevel.Warning, "Outbound channel {Channel} gave up on {Address} after {Attempts} failed attempts in a row (ExecutorLimits.OutboundReconnectAttemptsMax); records wait until the routing table names a new address or incarnation", EventName = "OutboundGaveUp")]
+    public static partial void OutboundGaveUp(ILogger logger, string channel, string address, int attempts);
+
     [LoggerMessage(205, LogLevel.Information, "Data plane serving on {Address}", EventName = "DataPlaneServing")]
     public static partial void DataPlaneServing(ILogger logger, string address);
 }

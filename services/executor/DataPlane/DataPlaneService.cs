@@ -61,6 +61,7 @@ public sealed class DataPlaneService(DataPlaneIdentity identity, InboundQueue qu
                 {
                     throw new RpcException(new Status(StatusCode.FailedPrecondition, violation));
                 }
+                Metrics.ExecutorMetrics.Received(open.Stream, records);
                 queue.Enqueue(records, sizes, bytes, channel);
             }
         }

@@ -1,6 +1,7 @@
 using System.Threading.Channels;
 using Concord.Contracts.DataPlane.V1;
 using Concord.Contracts.Types.V1;
+using Concord.Executor.DataPlane.Internal;
 using Concord.Executor.Internal;
 using Grpc.Core;
 using Grpc.Net.Client;
@@ -19,13 +20,18 @@ public sealed record OutboundTarget(string Address, string Incarnation)
 /// wait in a queue bounded in rows and bytes; one Push call sends them as credit allows. When
 /// the queue is full <see cref="EnqueueAsync"/> waits, which blocks the router, which stops
 /// the pump: backpressure. On failure it reconnects with back-off to whatever the routing
-/// table says now.
+/// table says now: at most <see cref="ExecutorLimits.OutboundReconnectAttemptsMax"/> failed
+/// attempts in a row to one target, then it waits for the routing table to name a new one
+/// (a restarted instance has a new incarnation and often a new address), and reconnects at
+/// once when it does. Queued records wait (bounded) throughout.
 /// </summary>
 public sealed class OutboundChannel : IAsyncDisposable
 {
-    private readonly Channel<OutboundEntry> _queue = Channel.CreateUnbounded<OutboundEntry>(
+    // Chunks of records (one per answer and channel, see OutboundChunk); bounded by _budget in rows and bytes.
+    private readonly Channel<OutboundChunk> _queue = Channel.CreateUnbounded<OutboundChunk>(
         new UnboundedChannelOptions { SingleReader = true, SingleWriter = false });
     private readonly RowByteBudget _budget;
+    private readonly int _reconnectAttemptsMax;
     private readonly DataPlaneClients _clients;
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
@@ -35,11 +41,17 @@ public sealed class OutboundChannel : IAsyncDisposable
     private volatile OutboundTarget _target = OutboundTarget.None;
     private long _sentRows;
     private long _droppedRows;
+    private long _failedAttempts;
+    private volatile bool _waitingForNewTarget;
+    private bool _callConnected; // the current/last Push call received credit (RunAsync's task only)
+    private OutboundChunk? _current; // chunk being sent, taken out of _queue (RunAsync's task only)
 
     public OutboundChannel(string stream, string readerOperator, int instanceIndex, string sender,
         DataPlaneClients clients, ILogger logger, TimeProvider time,
-        int queueRowsMax = ExecutorLimits.OutboundQueueRowsMax, long queueBytesMax = ExecutorLimits.OutboundQueueBytesMax)
+        int queueRowsMax = ExecutorLimits.OutboundQueueRowsMax, long queueBytesMax = ExecutorLimits.OutboundQueueBytesMax,
+        int reconnectAttemptsMax = ExecutorLimits.OutboundReconnectAttemptsMax)
     {
+        _reconnectAttemptsMax = reconnectAttemptsMax;
         Stream = stream;
         ReaderOperator = readerOperator;
         InstanceIndex = instanceIndex;
@@ -70,15 +82,41 @@ public sealed class OutboundChannel : IAsyncDisposable
     /// <summary>Rows dropped: lost with a failed call, or queued when the channel was closed.</summary>
     public long DroppedRows => Interlocked.Read(ref _droppedRows);
 
+    /// <summary>Connection attempts that failed, in total (a counter).</summary>
+    public long FailedAttempts => Interlocked.Read(ref _failedAttempts);
+
+    /// <summary>
+    /// True while the channel has given up on its target after
+    /// <see cref="ExecutorLimits.OutboundReconnectAttemptsMax"/> failures and waits for the
+    /// routing table to name another one.
+    /// </summary>
+    public bool WaitingForNewTarget => _waitingForNewTarget;
+
     public override string ToString() => $"{Stream}->{ReaderOperator}/{InstanceIndex}";
 
     /// <summary>Queues a record; waits while the queue is full. A closed channel drops it.</summary>
-    public async ValueTask EnqueueAsync(Record record, int serializedBytes, CancellationToken cancellationToken)
+    public ValueTask EnqueueAsync(Record record, int serializedBytes, CancellationToken cancellationToken)
     {
-        if (!await _budget.AcquireAsync(serializedBytes, cancellationToken).ConfigureAwait(false)
-            || !_queue.Writer.TryWrite(new OutboundEntry(record, serializedBytes)))
+        var chunk = new OutboundChunk(1);
+        chunk.Add(record, serializedBytes);
+        return EnqueueAsync(chunk, cancellationToken);
+    }
+
+    /// <summary>
+    /// Queues a chunk of records (at most <see cref="ExecutorLimits.BatchRowsMax"/> rows, see
+    /// Router) in one step; waits while the queue has no room for it. A closed channel drops it.
+    /// </summary>
+    public async ValueTask EnqueueAsync(OutboundChunk chunk, CancellationToken cancellationToken)
+    {
+        if (chunk.Count == 0)
         {
-            Interlocked.Increment(ref _droppedRows);
+            return;
+        }
+        if (!await _budget.AcquireAsync(chunk.Count, chunk.Bytes, cancellationToken).ConfigureAwait(false)
+            || !_queue.Writer.TryWrite(chunk))
+        {
+            Interlocked.Add(ref _droppedRows, chunk.Count);
+            Metrics.ExecutorMetrics.Dropped(Stream, "channel_closed", chunk.Count);
         }
     }
 
@@ -99,9 +137,16 @@ public sealed class OutboundChannel : IAsyncDisposable
         _queue.Writer.TryComplete();
         await _stop.CancelAsync().ConfigureAwait(false);
         await _run.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-        while (_queue.Reader.TryRead(out _))
+        var dropped = _current?.Remaining ?? 0;
+        _current = null;
+        while (_queue.Reader.TryRead(out var chunk))
         {
-            Interlocked.Increment(ref _droppedRows);
+            dropped += chunk.Remaining;
+        }
+        if (dropped > 0)
+        {
+            Interlocked.Add(ref _droppedRows, dropped);
+            Metrics.ExecutorMetrics.Dropped(Stream, "channel_closed", dropped);
         }
         _stop.Dispose();
     }
@@ -109,6 +154,8 @@ public sealed class OutboundChannel : IAsyncDisposable
     private async Task RunAsync()
     {
         var backoffMs = ExecutorLimits.OutboundReconnectBackoffInitialMs;
+        var failuresInARow = 0;
+        OutboundTarget? failingTarget = null;
         var token = _stop.Token;
         while (!token.IsCancellationRequested)
         {
@@ -119,16 +166,48 @@ public sealed class OutboundChannel : IAsyncDisposable
                 await _wake.WaitAsync(token).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
                 continue;
             }
+            if (target != failingTarget)
+            {
+                // A new target (the routing table moved the instance): a fresh set of attempts, at once.
+                failingTarget = null;
+                failuresInARow = 0;
+                backoffMs = ExecutorLimits.OutboundReconnectBackoffInitialMs;
+            }
+            if (failuresInARow >= _reconnectAttemptsMax)
+            {
+                // Retries to this target are used up: it is gone. Wait for the routing table.
+                _waitingForNewTarget = true;
+                DataPlaneLog.OutboundGaveUp(_logger, ToString(), target.Address, failuresInARow);
+                while (!token.IsCancellationRequested && _target == target)
+                {
+                    await _wake.WaitAsync(token).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+                }
+                _waitingForNewTarget = false;
+                continue;
+            }
             try
             {
                 var connected = await SendToAsync(target, token).ConfigureAwait(false);
                 if (connected)
                 {
                     backoffMs = ExecutorLimits.OutboundReconnectBackoffInitialMs;
+                    failuresInARow = 0;
                 }
             }
             catch (Exception e) when (!token.IsCancellationRequested)
             {
+                Interlocked.Increment(ref _failedAttempts);
+                failingTarget = target;
+                if (_callConnected)
+                {
+                    // The call worked for a while: this is the first failure of a new series.
+                    failuresInARow = 1;
+                    backoffMs = ExecutorLimits.OutboundReconnectBackoffInitialMs;
+                }
+                else
+                {
+                    failuresInARow++;
+                }
                 var reason = e is RpcException r ? $"{r.StatusCode}: {r.Status.Detail}" : e.Message;
                 DataPlaneLog.OutboundFailed(_logger, ToString(), target.Address, reason, backoffMs);
                 // Wait out the back-off, but reconnect at once if the routing table moves the instance.
@@ -161,6 +240,7 @@ public sealed class OutboundChannel : IAsyncDisposable
             },
         }, token).ConfigureAwait(false);
 
+        _callConnected = false;
         var credit = new CreditState();
         var creditReader = ReadCreditsAsync(call.ResponseStream, credit, callStop.Token);
         var connectedLogged = false;
@@ -188,9 +268,10 @@ public sealed class OutboundChannel : IAsyncDisposable
                 if (!connectedLogged && credit.EverGranted)
                 {
                     connectedLogged = true;
+                    _callConnected = true;
                     DataPlaneLog.OutboundConnected(_logger, ToString(), target.Address, target.Incarnation);
                 }
-                if (!_queue.Reader.TryPeek(out var next))
+                if (!TryPeekChunk(out var next))
                 {
                     await Task.WhenAny(Wake(), Data(), creditReader).ConfigureAwait(false);
                     continue;
@@ -202,7 +283,7 @@ public sealed class OutboundChannel : IAsyncDisposable
                     rows = credit.Rows;
                     bytes = credit.Bytes;
                 }
-                if (rows < 1 || bytes < next.Bytes)
+                if (rows < 1 || bytes < next.SizeAt(next.Offset))
                 {
                     // No credit: wait for the receiver (or a target change); this is backpressure.
                     await Task.WhenAny(Wake(), creditReader).ConfigureAwait(false);
@@ -211,14 +292,32 @@ public sealed class OutboundChannel : IAsyncDisposable
                 var batch = new RecordBatch();
                 long batchBytes = 0;
                 var rowsLimit = Math.Min(rows, ExecutorLimits.BatchRowsMax);
-                while (batch.Records.Count < rowsLimit
-                    && _queue.Reader.TryPeek(out next)
-                    && batchBytes + next.Bytes <= bytes
-                    && (batchBytes + next.Bytes <= ExecutorLimits.BatchBytesMax || batch.Records.Count == 0))
+                var records = batch.Records;
+                while (records.Count < rowsLimit && TryPeekChunk(out next))
                 {
-                    _queue.Reader.TryRead(out next);
-                    batch.Records.Add(next.Record);
-                    batchBytes += next.Bytes;
+                    // Whole chunks at a time; a batch ends at the credit or at BatchBytesMax
+                    // (a single record larger than that still travels, alone).
+                    var i = next.Offset;
+                    for (; i < next.Count && records.Count < rowsLimit; i++)
+                    {
+                        var size = next.SizeAt(i);
+                        if (batchBytes + size > bytes || (batchBytes + size > ExecutorLimits.BatchBytesMax && records.Count > 0))
+                        {
+                            break;
+                        }
+                        records.Add(next.RecordAt(i));
+                        batchBytes += size;
+                    }
+                    var full = i < next.Count;
+                    next.Offset = i;
+                    if (!full)
+                    {
+                        _current = null;
+                    }
+                    else
+                    {
+                        break;
+                    }
                 }
                 lock (credit)
                 {
@@ -234,9 +333,11 @@ public sealed class OutboundChannel : IAsyncDisposable
                 {
                     // At-most-once: a batch that did not go out is lost with the call.
                     Interlocked.Add(ref _droppedRows, batch.Records.Count);
+                    Metrics.ExecutorMetrics.Dropped(Stream, "send_failed", batch.Records.Count);
                     throw;
                 }
                 Interlocked.Add(ref _sentRows, batch.Records.Count);
+                Tracing.ExecutorTracing.Current.Written(batch);
             }
         }
         finally
@@ -274,7 +375,17 @@ public sealed class OutboundChannel : IAsyncDisposable
         public bool EverGranted;
     }
 
-    private readonly record struct OutboundEntry(Record Record, int Bytes);
+    /// <summary>The chunk being sent, or the next queued one (RunAsync's task only).</summary>
+    private bool TryPeekChunk(out OutboundChunk chunk)
+    {
+        if (_current is null && !_queue.Reader.TryRead(out _current))
+        {
+            chunk = null!;
+            return false;
+        }
+        chunk = _current;
+        return true;
+    }
 }
 
 /// <summary>One HTTP/2 connection per downstream executor, shared by all channels to it.</summary>

@@ -17,11 +17,17 @@ internal sealed class RowByteBudget(int rowsMax, long bytesMax)
     public long Bytes { get { lock (_lock) { return _bytes; } } }
 
     /// <summary>Admits one row of <paramref name="bytes"/>; false when the budget was closed.</summary>
-    public ValueTask<bool> AcquireAsync(long bytes, CancellationToken cancellationToken)
+    public ValueTask<bool> AcquireAsync(long bytes, CancellationToken cancellationToken) => AcquireAsync(1, bytes, cancellationToken);
+
+    /// <summary>
+    /// Admits <paramref name="rows"/> rows of <paramref name="bytes"/> in all, at once; false when
+    /// the budget was closed. Rows beyond the bound are admitted into an empty budget, like a large item.
+    /// </summary>
+    public ValueTask<bool> AcquireAsync(int rows, long bytes, CancellationToken cancellationToken)
     {
         lock (_lock)
         {
-            if (TryTake(bytes))
+            if (TryTake(rows, bytes))
             {
                 return ValueTask.FromResult(true);
             }
@@ -30,10 +36,10 @@ internal sealed class RowByteBudget(int rowsMax, long bytesMax)
                 return ValueTask.FromResult(false);
             }
         }
-        return AcquireSlowAsync(bytes, cancellationToken);
+        return AcquireSlowAsync(rows, bytes, cancellationToken);
     }
 
-    private async ValueTask<bool> AcquireSlowAsync(long bytes, CancellationToken cancellationToken)
+    private async ValueTask<bool> AcquireSlowAsync(int rows, long bytes, CancellationToken cancellationToken)
     {
         while (true)
         {
@@ -44,7 +50,7 @@ internal sealed class RowByteBudget(int rowsMax, long bytesMax)
                 {
                     return false;
                 }
-                if (TryTake(bytes))
+                if (TryTake(rows, bytes))
                 {
                     return true;
                 }
@@ -81,13 +87,13 @@ internal sealed class RowByteBudget(int rowsMax, long bytesMax)
         wake?.TrySetResult();
     }
 
-    private bool TryTake(long bytes)
+    private bool TryTake(int rows, long bytes)
     {
-        if (_closed || _rows + 1 > rowsMax || (_bytes + bytes > bytesMax && _rows > 0))
+        if (_closed || (_rows > 0 && (_rows + rows > rowsMax || _bytes + bytes > bytesMax)))
         {
             return false;
         }
-        _rows++;
+        _rows += rows;
         _bytes += bytes;
         return true;
     }

@@ -41,6 +41,7 @@ public sealed class BatchPump
     private readonly SemaphoreSlim _inFlight;
     private readonly AsyncSignal _timersChanged = new();
     private readonly TaskCompletionSource _initAnswered = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly Metrics.BatchTelemetry _telemetry = new();
     private InboundItem? _pending;
     private long _lastSentSeq;
     private long _lastAnsweredSeq;
@@ -92,6 +93,7 @@ public sealed class BatchPump
             await _inFlight.WaitAsync(cancellationToken).ConfigureAwait(false);
             var batch = await AssembleAsync(cancellationToken).ConfigureAwait(false);
             batch.Seq = (ulong)Interlocked.Increment(ref _lastSentSeq);
+            _telemetry.Sent(batch);
             await _session.SendAsync(batch, abortWrites).ConfigureAwait(false);
             Interlocked.Increment(ref _batchesSent);
         }
@@ -116,9 +118,10 @@ public sealed class BatchPump
                 throw new OperatorProtocolException(
                     $"the operator answered batch {done.Seq}, which was never sent; BatchDone answers a ProcessBatch (or Init, seq 0)");
             }
+            _telemetry.Answered(done);
             if (_router is not null)
             {
-                await _router.RouteAsync(done, cancellationToken).ConfigureAwait(false);
+                await Metrics.ExecutorMetrics.Backpressure(_router.RouteAsync(done, cancellationToken)).ConfigureAwait(false);
             }
             if (done.TimersSet.Count > 0)
             {

@@ -56,6 +56,24 @@ public sealed partial class SchedulerService(
         return new ScaleResponse { Operator = status };
     }
 
+    public override async Task<ReplaceResponse> Replace(ReplaceRequest request, ServerCallContext context)
+    {
+        var spec = request.Spec
+            ?? throw Invalid("spec: is required; send the new version of the operator (same name as the deployed one)");
+        var problems = OperatorSpecValidator.Validate(spec);
+        if (problems.Count > 0)
+        {
+            throw Invalid(OperatorSpecValidator.Describe(spec, problems));
+        }
+        if (request.RunningTimeoutMs < 0 || request.RunningTimeoutMs > SchedulerLimits.ReplaceRunningTimeoutMs)
+        {
+            throw Invalid($"running_timeout_ms: {request.RunningTimeoutMs} is out of range; use 1..{SchedulerLimits.ReplaceRunningTimeoutMs}, or 0 for that default");
+        }
+        var timeout = TimeSpan.FromMilliseconds(request.RunningTimeoutMs == 0 ? SchedulerLimits.ReplaceRunningTimeoutMs : request.RunningTimeoutMs);
+        var result = await reconciler.ReplaceAsync(spec, timeout, context.CancellationToken).ConfigureAwait(false);
+        return new ReplaceResponse { Operator = result.Status, SwitchMs = result.SwitchMs, TotalMs = result.TotalMs };
+    }
+
     public override async Task<ListResponse> List(ListRequest request, ServerCallContext context)
     {
         var response = new ListResponse();

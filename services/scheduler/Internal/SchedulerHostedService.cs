@@ -16,6 +16,7 @@ internal sealed partial class SchedulerHostedService(
     SchedulerHome home,
     IServer server,
     TimeProvider time,
+    Observability.ObservabilityServer observability,
     ILogger<SchedulerHostedService> logger) : IHostedLifecycleService
 {
     public Task StartingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
@@ -30,7 +31,7 @@ internal sealed partial class SchedulerHostedService(
         var port = new Uri(bound).Port;
         var address = $"http://127.0.0.1:{port}";
         await reconciler.StartAsync(address, cancellationToken).ConfigureAwait(false);
-        await home.WriteInfoAsync(new SchedulerInfo(address, Environment.ProcessId, time.GetUtcNow().ToUnixTimeMilliseconds()), cancellationToken)
+        await home.WriteInfoAsync(new SchedulerInfo(address, Environment.ProcessId, time.GetUtcNow().ToUnixTimeMilliseconds()) { MetricsAddress = observability.Address }, cancellationToken)
             .ConfigureAwait(false);
         LogServing(address, home.Directory);
     }

@@ -40,6 +40,14 @@ public sealed partial class Reconciler : IAsyncDisposable
     private long _appliedRevision = -1;
     private bool _shuttingDown;
     private string _schedulerAddress = "";
+    /// <summary>True once the store has been applied at start: registrations before that are told to retry.</summary>
+    private bool _loaded;
+    /// <summary>Executors of a previous run taken over at start, until their slot is created.</summary>
+    private readonly Dictionary<(string Operator, int Index), AdoptedInstance> _adopted = [];
+    /// <summary>Adopted instances that have not registered again (nor failed) yet; routing waits for them.</summary>
+    private int _adoptionsPending;
+    /// <summary>Instances routed away from (scale down, replace) to stop once the next table is delivered.</summary>
+    private readonly List<IInstanceHandle> _stopsAfterRouting = [];
 
     private Task? _loop;
     private int _disposed;
@@ -55,8 +63,8 @@ public sealed partial class Reconciler : IAsyncDisposable
     }
 
     /// <summary>
-    /// Stops leftovers of a previous run, loads the topology, launches every desired
-    /// instance, and follows the store from then on.
+    /// Adopts (or stops) leftovers of a previous run, loads the topology, launches every
+    /// desired instance that is not adopted, and follows the store from then on.
     /// </summary>
     /// <param name="schedulerAddress">Address executors call back on, e.g. http://127.0.0.1:7400.</param>
     public async Task StartAsync(string schedulerAddress, CancellationToken cancellationToken)
@@ -66,7 +74,16 @@ public sealed partial class Reconciler : IAsyncDisposable
             throw new InvalidOperationException("the reconciler is already started");
         }
         _schedulerAddress = schedulerAddress;
-        await _runtime.ReapLeftoversAsync(cancellationToken).ConfigureAwait(false);
+        // Executors a previous run left behind keep running while the scheduler is away; those
+        // that run what the store still wants are adopted, every other one is stopped, so the
+        // store's instances never run twice.
+        var snapshot = await _store.ReadAsync(cancellationToken).ConfigureAwait(false);
+        var claimed = new HashSet<(string, int)>();
+        var adopted = await _runtime.AdoptLeftoversAsync(leftover => ShouldAdopt(snapshot, leftover, claimed), cancellationToken).ConfigureAwait(false);
+        foreach (var instance in adopted)
+        {
+            _adopted[(instance.Handle.OperatorName, instance.Handle.Index)] = instance;
+        }
         _loop = Task.Run(RunLoopAsync, CancellationToken.None);
         await AskAsync(async () =>
         {
@@ -115,6 +132,7 @@ public sealed partial class Reconciler : IAsyncDisposable
     {
         ThrowIfShuttingDown();
         var op = Find(name);
+        ThrowIfReplacing(op, "scale");
         if (op.Entry.Spec.Instances != instances)
         {
             var spec = op.Entry.Spec.Clone();
@@ -145,7 +163,17 @@ public sealed partial class Reconciler : IAsyncDisposable
     /// </summary>
     public Task RegisterAsync(RegisterExecutorRequest request, CancellationToken cancellationToken) => AskAsync(async () =>
     {
+        if (!_loaded)
+        {
+            throw new RpcException(new Status(StatusCode.Unavailable, "the scheduler is starting; retry in a moment"));
+        }
         var op = Find(request.OperatorName);
+        if (op.Replace is { } replace
+            && replace.Instances.Find(s => s.Index == request.InstanceIndex && s.Incarnation == request.Incarnation) is { } incoming)
+        {
+            await RegisterReplacementAsync(op, replace, incoming, request).ConfigureAwait(false);
+            return true;
+        }
         var slot = CurrentSlot(op, request.InstanceIndex, request.Incarnation);
         if (slot.State == InstanceState.Running)
         {
@@ -172,26 +200,34 @@ public sealed partial class Reconciler : IAsyncDisposable
             slot.PendingError = message;
             throw new RpcException(new Status(StatusCode.FailedPrecondition, message));
         }
-        slot.CancelTimer();
-        slot.MoveTo(InstanceState.Running, _time.GetUtcNow());
-        slot.DataAddress = request.DataAddress;
-        slot.MetricsAddress = request.MetricsAddress;
-        slot.OperatorPid = request.OperatorPid;
+        MarkRunning(slot, request);
         LogRunning(op.Name, slot.Index, slot.Incarnation, request.DataAddress);
         PublishRouting();
         return true;
     }, cancellationToken);
 
+    private void MarkRunning(InstanceSlot slot, RegisterExecutorRequest request)
+    {
+        slot.CancelTimer();
+        EndAdoption(slot);
+        slot.MoveTo(InstanceState.Running, _time.GetUtcNow());
+        slot.DataAddress = request.DataAddress;
+        slot.MetricsAddress = request.MetricsAddress;
+        slot.OperatorPid = request.OperatorPid;
+    }
+
     /// <summary>Remembers why an executor is about to exit, so `list` shows it.</summary>
     public Task ReportFailureAsync(ReportFailureRequest request, CancellationToken cancellationToken) => AskAsync(() =>
     {
-        if (_operators.TryGetValue(request.OperatorName, out var op)
-            && request.InstanceIndex >= 0 && request.InstanceIndex < op.Instances.Count
-            && op.Instances[request.InstanceIndex].Incarnation == request.Incarnation)
+        var slot = _operators.TryGetValue(request.OperatorName, out var op)
+            ? op.Instances.Concat(op.Replace?.Instances ?? [])
+                .FirstOrDefault(s => s.Index == request.InstanceIndex && s.Incarnation == request.Incarnation)
+            : null;
+        if (slot is not null)
         {
             var message = Truncate(request.Message);
-            op.Instances[request.InstanceIndex].PendingError = message;
-            LogFailureReported(op.Name, request.InstanceIndex, message);
+            slot.PendingError = message;
+            LogFailureReported(op!.Name, request.InstanceIndex, message);
         }
         else
         {
@@ -211,6 +247,10 @@ public sealed partial class Reconciler : IAsyncDisposable
             _shuttingDown = true;
             foreach (var op in _operators.Values)
             {
+                if (op.Replace is { } replace)
+                {
+                    AbortReplace(op, replace, "the scheduler is shutting down; start it again and retry the replace");
+                }
                 foreach (var slot in op.Instances)
                 {
                     StopSlot(slot);
@@ -325,6 +365,10 @@ public sealed partial class Reconciler : IAsyncDisposable
 
         foreach (var name in _operators.Keys.Where(n => !wanted.ContainsKey(n)).ToList())
         {
+            if (_operators[name].Replace is { } replace)
+            {
+                AbortReplace(_operators[name], replace, "the operator was killed during the replace");
+            }
             foreach (var slot in _operators[name].Instances)
             {
                 StopSlot(slot);
@@ -339,16 +383,35 @@ public sealed partial class Reconciler : IAsyncDisposable
             }
             op.Entry = entry;
             var desired = entry.Spec.Instances;
+            if (op.Instances.Count > 0 && desired > op.Instances.Count && op.RoutedCount is null)
+            {
+                // Scale up of a running operator: keep routing by the current instances until the new ones run.
+                op.RoutedCount = op.Instances.Count;
+            }
             while (op.Instances.Count < desired)
             {
-                op.Instances.Add(new InstanceSlot(entry.Name, op.Instances.Count, now));
+                var slot = new InstanceSlot(entry.Name, op.Instances.Count, now) { Release = op.Release };
+                op.Instances.Add(slot);
+                if (_adopted.Remove((entry.Name, slot.Index), out var adopted))
+                {
+                    Adopt(op, slot, adopted);
+                }
             }
             while (op.Instances.Count > desired)
             {
-                StopSlot(op.Instances[^1]);
+                // Scale down: routing moves away first, then the instance drains and stops.
+                StopSlot(op.Instances[^1], afterRouting: true);
                 op.Instances.RemoveAt(op.Instances.Count - 1);
             }
         }
+        foreach (var unclaimed in _adopted.Values)
+        {
+            // Adopted for an operator or index the store no longer has (it cannot normally
+            // happen: adoption checks the same store): stop it rather than leave it running.
+            _ = StopInBackgroundAsync(unclaimed.Handle);
+        }
+        _adopted.Clear();
+        _loaded = true;
         await LaunchPendingAsync().ConfigureAwait(false);
         PublishRouting();
     }
@@ -364,7 +427,7 @@ public sealed partial class Reconciler : IAsyncDisposable
         {
             foreach (var slot in op.Instances.Where(s => s.State == InstanceState.Pending).ToList())
             {
-                if (!_draining.Any(d => d.OperatorName == slot.OperatorName && d.Index == slot.Index))
+                if (!_draining.Any(d => SameDirectory(d, slot)))
                 {
                     await LaunchAsync(op, slot).ConfigureAwait(false);
                 }
@@ -372,7 +435,7 @@ public sealed partial class Reconciler : IAsyncDisposable
         }
     }
 
-    private async Task LaunchAsync(OperatorSlot op, InstanceSlot slot)
+    private async Task LaunchAsync(OperatorSlot op, InstanceSlot slot, OperatorSpec? spec = null)
     {
         if (slot.Incarnation.Length > 0)
         {
@@ -384,7 +447,7 @@ public sealed partial class Reconciler : IAsyncDisposable
         slot.PendingError = null;
         slot.Handle = null;
         slot.MoveTo(InstanceState.Starting, _time.GetUtcNow());
-        var launch = new InstanceLaunch(op.Name, slot.Index, slot.Incarnation, op.Entry.Spec, _schedulerAddress);
+        var launch = new InstanceLaunch(op.Name, slot.Index, slot.Incarnation, spec ?? op.Entry.Spec, _schedulerAddress, slot.Release);
         IInstanceHandle handle;
         try
         {
@@ -442,9 +505,18 @@ public sealed partial class Reconciler : IAsyncDisposable
     {
         if (slot.Generation == generation && slot.State == InstanceState.Starting && slot.Handle is { } handle)
         {
-            slot.PendingError = $"executor did not register within {SchedulerLimits.StartingTimeoutMs} ms of launch; " +
-                                "see its executor.log (the operator may be slow to start or failing before its session opens)";
-            LogStartingTimeout(slot.OperatorName, slot.Index, SchedulerLimits.StartingTimeoutMs);
+            if (slot.Adopted)
+            {
+                slot.PendingError = $"adopted executor (pid {handle.Pid}) did not register again within {SchedulerLimits.AdoptRegisterTimeoutMs} ms " +
+                                    "of the scheduler's restart; it is stopped and relaunched (see its executor.log)";
+                LogStartingTimeout(slot.OperatorName, slot.Index, SchedulerLimits.AdoptRegisterTimeoutMs);
+            }
+            else
+            {
+                slot.PendingError = $"executor did not register within {SchedulerLimits.StartingTimeoutMs} ms of launch; " +
+                                    "see its executor.log (the operator may be slow to start or failing before its session opens)";
+                LogStartingTimeout(slot.OperatorName, slot.Index, SchedulerLimits.StartingTimeoutMs);
+            }
             // The exit that follows turns the instance failed with the message above.
             _ = StopInBackgroundAsync(handle);
         }
@@ -456,6 +528,15 @@ public sealed partial class Reconciler : IAsyncDisposable
     {
         var now = _time.GetUtcNow();
         slot.CancelTimer();
+        EndAdoption(slot);
+        if (op.Replace is { } replace && replace.Instances.Contains(slot))
+        {
+            // A new version that fails while starting is not restarted: the replace is abandoned.
+            slot.LastError = Truncate(error);
+            slot.MoveTo(InstanceState.Failed, now);
+            AbortReplace(op, replace, $"new instance {op.Name}/{slot.Index} failed before the switch: {error}");
+            return;
+        }
         slot.LastError = op.LastError = Truncate(error);
         slot.MoveTo(InstanceState.Failed, now);
         var decision = slot.Backoff.RecordFailure(now);
@@ -483,11 +564,18 @@ public sealed partial class Reconciler : IAsyncDisposable
         PublishRouting();
     }
 
-    /// <summary>Any state → draining (live process) or stopped (none).</summary>
-    private void StopSlot(InstanceSlot slot)
+    /// <summary>
+    /// Any state → draining (live process) or stopped (none). With
+    /// <paramref name="afterRouting"/>, SIGTERM waits until the next routing table (which no
+    /// longer routes to the instance) has reached every watcher, bounded by
+    /// <see cref="SchedulerLimits.RoutingSwitchDeliveryTimeoutMs"/>: senders stop picking it
+    /// before it stops taking records.
+    /// </summary>
+    private void StopSlot(InstanceSlot slot, bool afterRouting = false)
     {
         slot.CancelTimer();
         slot.Generation++;
+        EndAdoption(slot);
         if (slot.Handle is { } handle && InstanceLifecycle.HasProcess(slot.State))
         {
             if (slot.State != InstanceState.Draining)
@@ -495,7 +583,14 @@ public sealed partial class Reconciler : IAsyncDisposable
                 slot.MoveTo(InstanceState.Draining, _time.GetUtcNow());
                 _draining.Add(slot);
             }
-            _ = StopInBackgroundAsync(handle);
+            if (afterRouting && !_shuttingDown)
+            {
+                _stopsAfterRouting.Add(handle);
+            }
+            else
+            {
+                _ = StopInBackgroundAsync(handle);
+            }
         }
         else if (slot.State != InstanceState.Stopped)
         {
@@ -519,6 +614,51 @@ public sealed partial class Reconciler : IAsyncDisposable
 
     private void PublishRouting()
     {
+        PublishRoutingCore();
+        if (_stopsAfterRouting.Count > 0)
+        {
+            var version = _routing.Current.Version;
+            foreach (var handle in _stopsAfterRouting)
+            {
+                _ = StopAfterRoutingAsync(handle, version);
+            }
+            _stopsAfterRouting.Clear();
+        }
+    }
+
+    private async Task StopAfterRoutingAsync(IInstanceHandle handle, long version)
+    {
+        try
+        {
+            var delivered = await _routing.WaitDeliveredAsync(version, TimeSpan.FromMilliseconds(SchedulerLimits.RoutingSwitchDeliveryTimeoutMs), _time, _stopping.Token)
+                .ConfigureAwait(false);
+            if (!delivered)
+            {
+                LogRoutingNotDelivered(handle.OperatorName, handle.Index, version, SchedulerLimits.RoutingSwitchDeliveryTimeoutMs);
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // Disposing: stop at once.
+        }
+        await StopInBackgroundAsync(handle).ConfigureAwait(false);
+    }
+
+    private void PublishRoutingCore()
+    {
+        if (_adoptionsPending > 0)
+        {
+            // Adopted executors still route by the table of the previous run; a table now would
+            // tell them their adopted peers have no address. Publish once they are all back.
+            return;
+        }
+        foreach (var op in _operators.Values)
+        {
+            if (op.AdvanceRouting())
+            {
+                LogScaleRouted(op.Name, op.Instances.Count);
+            }
+        }
         var table = RoutingTableBuilder.Build(_operators.Values.Select(o => o.ToRouting()), 0);
         if (_routingVersion > 0 && RoutingTableBuilder.SameRoutes(table, _routing.Current))
         {
@@ -586,6 +726,19 @@ public sealed partial class Reconciler : IAsyncDisposable
                 "the scheduler is shutting down; start it again (`concord up`) and retry"));
         }
     }
+
+    private void ThrowIfReplacing(OperatorSlot op, string command)
+    {
+        if (op.Replace is { } replace)
+        {
+            throw new RpcException(new Status(StatusCode.FailedPrecondition,
+                $"a replace of '{op.Name}' (release {replace.Release}) is in progress; {command} it once the replace has finished (`concord list` shows it)"));
+        }
+    }
+
+    /// <summary>Two instances that would share a working directory (same operator, index and release parity).</summary>
+    private static bool SameDirectory(InstanceSlot a, InstanceSlot b) =>
+        a.OperatorName == b.OperatorName && a.Index == b.Index && a.Release % 2 == b.Release % 2;
 
     private static RpcException AlreadyDeployed(string name) =>
         new(new Status(StatusCode.AlreadyExists, $"operator '{name}' is already deployed; kill it first or use scale"));

@@ -46,4 +46,25 @@ public sealed partial class Reconciler
 
     [LoggerMessage(EventId = 113, Level = LogLevel.Critical, Message = "Reconcile loop event failed; the loop goes on")]
     private partial void LogLoopError(Exception exception);
+
+    [LoggerMessage(EventId = 114, Level = LogLevel.Information, Message = "Replacing {Operator}: launching release {Release} ({Instances} instance(s)), {TimeoutMs} ms to reach running")]
+    private partial void LogReplaceStarted(string @operator, int release, int instances, long timeoutMs);
+
+    [LoggerMessage(EventId = 115, Level = LogLevel.Information, Message = "{Operator}/{Index} release {Release} running (data plane {DataAddress}), not routed to until the switch")]
+    private partial void LogReplacementRunning(string @operator, int index, int release, string dataAddress);
+
+    [LoggerMessage(EventId = 116, Level = LogLevel.Information, Message = "Replaced {Operator}: routing moved to release {Release} after {SwitchMs} ms; draining {Old} old instance(s)")]
+    private partial void LogReplaced(string @operator, int release, long switchMs, int old);
+
+    [LoggerMessage(EventId = 117, Level = LogLevel.Warning, Message = "Replace of {Operator} (release {Release}) rolled back: {Reason}")]
+    private partial void LogReplaceFailed(string @operator, int release, string reason);
+
+    [LoggerMessage(EventId = 118, Level = LogLevel.Information, Message = "Not adopting leftover {Operator}/{Index} (pid {Pid}): {Reason}; stopping it")]
+    private partial void LogNotAdopted(string @operator, int index, int pid, string reason);
+
+    [LoggerMessage(EventId = 119, Level = LogLevel.Warning, Message = "Routing table {Version} did not reach every watcher within {TimeoutMs} ms; stopping {Operator}/{Index} anyway")]
+    private partial void LogRoutingNotDelivered(string @operator, int index, long version, int timeoutMs);
+
+    [LoggerMessage(EventId = 120, Level = LogLevel.Information, Message = "Every added instance of {Operator} runs: routing now spreads its key groups over {Instances} instance(s)")]
+    private partial void LogScaleRouted(string @operator, int instances);
 }

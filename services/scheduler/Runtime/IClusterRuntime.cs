@@ -5,7 +5,20 @@ namespace Concord.Scheduler.Runtime;
 /// <summary>What a runtime needs to launch one instance.</summary>
 /// <param name="Incarnation">Unique id of this launch; a restart gets a new one.</param>
 /// <param name="SchedulerAddress">Where the executor calls back, e.g. http://127.0.0.1:7400.</param>
-public sealed record InstanceLaunch(string OperatorName, int Index, string Incarnation, OperatorSpec Spec, string SchedulerAddress);
+/// <param name="Release">
+/// Which version of the operator this is: 0 at deploy, +1 per rolling replace. During a replace
+/// the old and the new instance of one index run side by side, so a runtime keeps their
+/// working state apart by release (the local runtime alternates two directories).
+/// </param>
+public sealed record InstanceLaunch(string OperatorName, int Index, string Incarnation, OperatorSpec Spec, string SchedulerAddress, int Release = 0);
+
+/// <summary>An instance a previous scheduler run left running, offered for adoption.</summary>
+/// <param name="Spec">The spec it was launched with (instances as at its launch); null when unreadable.</param>
+/// <param name="SchedulerAddress">The scheduler address it calls back on.</param>
+public sealed record LeftoverInstance(string OperatorName, int Index, string Incarnation, int Release, int Pid, OperatorSpec? Spec, string SchedulerAddress);
+
+/// <summary>A leftover instance the scheduler took over, and the release it runs.</summary>
+public sealed record AdoptedInstance(IInstanceHandle Handle, int Release);
 
 /// <summary>How an instance's process ended.</summary>
 /// <param name="ExitCode">The exit code; 128 + N when killed by signal N.</param>
@@ -55,8 +68,19 @@ public interface IClusterRuntime
 
     /// <summary>
     /// Stops instances that a previous scheduler run on the same home left behind, so that
-    /// relaunching never makes duplicates. Adopting them instead (no restart on scheduler
-    /// restart) needs a way to hand them a new scheduler connection and is left for later.
+    /// relaunching never makes duplicates.
     /// </summary>
     Task ReapLeftoversAsync(CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Finds instances a previous scheduler run on the same home left running, hands each to
+    /// <paramref name="adopt"/>, and returns a handle for every one it accepted; the others
+    /// are stopped as <see cref="ReapLeftoversAsync"/> does. Adopted instances keep running and
+    /// register again with the new scheduler. A runtime that cannot adopt stops them all.
+    /// </summary>
+    async Task<IReadOnlyList<AdoptedInstance>> AdoptLeftoversAsync(Func<LeftoverInstance, bool> adopt, CancellationToken cancellationToken)
+    {
+        await ReapLeftoversAsync(cancellationToken).ConfigureAwait(false);
+        return [];
+    }
 }

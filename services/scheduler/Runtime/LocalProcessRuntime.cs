@@ -13,7 +13,9 @@ namespace Concord.Scheduler.Runtime;
 /// The embedded runtime: every instance is an executor process on this machine, with its
 /// working directory <c>&lt;home&gt;/instances/&lt;operator&gt;/&lt;index&gt;/</c> holding
 /// <c>spec.json</c>, <c>executor.log</c> (stdout and stderr, appended across restarts) and
-/// <c>executor.pid</c> (pid and incarnation, so a restarted scheduler can stop leftovers).
+/// <c>executor.pid</c> (pid, incarnation and release, so a restarted scheduler can adopt or
+/// stop leftovers). Odd releases (rolling replace) use <c>&lt;index&gt;.b</c> instead, so the
+/// old and the new instance of one index never share a directory (socket, pid file).
 /// </summary>
 public sealed partial class LocalProcessRuntime(LocalProcessRuntimeOptions options, ILogger<LocalProcessRuntime> logger, TimeProvider timeProvider)
     : IClusterRuntime
@@ -49,9 +51,13 @@ public sealed partial class LocalProcessRuntime(LocalProcessRuntimeOptions optio
     /// <summary>Instances directory: <c>&lt;home&gt;/instances</c>.</summary>
     public string InstancesDirectory => Path.Combine(options.Home, "instances");
 
-    /// <summary>Working directory of one instance.</summary>
-    public string InstanceDirectory(string operatorName, int index) =>
-        Path.Combine(InstancesDirectory, operatorName, index.ToString(System.Globalization.CultureInfo.InvariantCulture));
+    /// <summary>Suffix of the working directory of odd releases (see the class comment).</summary>
+    public const string OddReleaseSuffix = ".b";
+
+    /// <summary>Working directory of one instance of one release.</summary>
+    public string InstanceDirectory(string operatorName, int index, int release = 0) =>
+        Path.Combine(InstancesDirectory, operatorName,
+            index.ToString(System.Globalization.CultureInfo.InvariantCulture) + (release % 2 == 0 ? "" : OddReleaseSuffix));
 
     public string? Validate(OperatorSpec spec)
     {
@@ -69,7 +75,8 @@ public sealed partial class LocalProcessRuntime(LocalProcessRuntimeOptions optio
                 return $"files[{i}]: '{spec.Files[i]}' does not exist; create it or remove it from \"files\" in the deploy file";
             }
         }
-        var socket = Path.Combine(InstanceDirectory(spec.Name, Math.Max(0, spec.Instances - 1)), OperatorSocketFileName);
+        // The longest path: the highest index, in the directory of an odd release.
+        var socket = Path.Combine(InstanceDirectory(spec.Name, Math.Max(0, spec.Instances - 1), release: 1), OperatorSocketFileName);
         if (Encoding.UTF8.GetByteCount(socket) > OperatorAddress.UnixSocketPathBytesMax)
         {
             return $"operator socket path '{socket}' would be longer than {OperatorAddress.UnixSocketPathBytesMax} bytes; " +
@@ -117,7 +124,7 @@ public sealed partial class LocalProcessRuntime(LocalProcessRuntimeOptions optio
 
     public async Task<IInstanceHandle> LaunchAsync(InstanceLaunch launch, CancellationToken cancellationToken)
     {
-        var directory = InstanceDirectory(launch.OperatorName, launch.Index);
+        var directory = InstanceDirectory(launch.OperatorName, launch.Index, launch.Release);
         Directory.CreateDirectory(directory);
         // Never two executors for one instance: a leftover from a previous run (or a stop that
         // timed out) is stopped before the new one starts.
@@ -159,14 +166,16 @@ public sealed partial class LocalProcessRuntime(LocalProcessRuntimeOptions optio
         var process = Process.Start(start)
             ?? throw new InvalidOperationException($"could not start {options.ExecutorCommand} for {launch.OperatorName}/{launch.Index}");
         var pidFile = Path.Combine(directory, PidFileName);
-        await AtomicFile.WriteAllTextAsync(pidFile, $"{process.Id}\n{launch.Incarnation}\n", CancellationToken.None).ConfigureAwait(false);
+        // "<pid>\n<incarnation>\n", plus "<release>\n" after a rolling replace (absent means 0).
+        var releaseLine = launch.Release == 0 ? "" : $"{launch.Release}\n";
+        await AtomicFile.WriteAllTextAsync(pidFile, $"{process.Id}\n{launch.Incarnation}\n{releaseLine}", CancellationToken.None).ConfigureAwait(false);
         LogLaunched(launch.OperatorName, launch.Index, launch.Incarnation, process.Id, logFile);
         return new LocalInstance(launch, process, pidFile);
     }
 
     public async Task StopAsync(IInstanceHandle handle, TimeSpan timeout, CancellationToken cancellationToken)
     {
-        var instance = (LocalInstance)handle;
+        var instance = (ILocalInstance)handle;
         if (instance.Exited.IsCompleted)
         {
             return;
@@ -195,6 +204,87 @@ public sealed partial class LocalProcessRuntime(LocalProcessRuntimeOptions optio
         var stops = Directory.EnumerateFiles(InstancesDirectory, PidFileName, SearchOption.AllDirectories)
             .Select(pidFile => StopLeftoverAsync(Path.GetDirectoryName(pidFile)!, cancellationToken));
         await Task.WhenAll(stops).ConfigureAwait(false);
+    }
+
+    public async Task<IReadOnlyList<AdoptedInstance>> AdoptLeftoversAsync(Func<LeftoverInstance, bool> adopt, CancellationToken cancellationToken)
+    {
+        if (!Directory.Exists(InstancesDirectory))
+        {
+            return [];
+        }
+        var adopted = new List<AdoptedInstance>();
+        var stops = new List<Task>();
+        // One at a time: `adopt` decides between two leftovers of one index (a replace cut short).
+        foreach (var pidFile in Directory.EnumerateFiles(InstancesDirectory, PidFileName, SearchOption.AllDirectories).Order(StringComparer.Ordinal))
+        {
+            var directory = Path.GetDirectoryName(pidFile)!;
+            var leftover = await ReadLeftoverAsync(directory, cancellationToken).ConfigureAwait(false);
+            if (leftover is not null && adopt(leftover))
+            {
+                LogAdopted(leftover.OperatorName, leftover.Index, leftover.Incarnation, leftover.Pid, leftover.Release);
+                adopted.Add(new AdoptedInstance(new AdoptedProcess(leftover, pidFile, timeProvider), leftover.Release));
+            }
+            else
+            {
+                stops.Add(StopLeftoverAsync(directory, cancellationToken));
+            }
+        }
+        await Task.WhenAll(stops).ConfigureAwait(false);
+        return adopted;
+    }
+
+    /// <summary>
+    /// The live executor a pid file names, with what adoption needs to know about it; null when
+    /// the file is unreadable, the process is gone, or the pid now belongs to someone else.
+    /// </summary>
+    private async Task<LeftoverInstance?> ReadLeftoverAsync(string directory, CancellationToken cancellationToken)
+    {
+        var pidFile = Path.Combine(directory, PidFileName);
+        string[] lines;
+        try
+        {
+            lines = (await File.ReadAllTextAsync(pidFile, cancellationToken).ConfigureAwait(false)).Split('\n');
+        }
+        catch (IOException)
+        {
+            return null;
+        }
+        if (lines.Length < 2 || !int.TryParse(lines[0], out var pid) || pid <= 0 || !Posix.IsAlive(pid))
+        {
+            return null;
+        }
+        var incarnation = lines[1].Trim();
+        var release = lines.Length >= 3 && int.TryParse(lines[2], out var r) ? r : 0;
+        // A process caught mid-exec shows no environment for a moment: ask again, bounded.
+        var deadline = timeProvider.GetUtcNow().AddMilliseconds(SchedulerLimits.LeftoverStopTimeoutMs);
+        var environment = Posix.ReadEnvironment(pid);
+        while (environment is null && Posix.IsAlive(pid) && timeProvider.GetUtcNow() < deadline)
+        {
+            await Task.Delay(TimeSpan.FromMilliseconds(LeftoverPollIntervalMs), timeProvider, cancellationToken).ConfigureAwait(false);
+            environment = Posix.ReadEnvironment(pid);
+        }
+        if (environment is null || !environment.TryGetValue("CONCORD_INCARNATION", out var found) || found != incarnation)
+        {
+            return null;
+        }
+        OperatorSpec? spec = null;
+        try
+        {
+            spec = JsonParser.Default.Parse<OperatorSpec>(
+                await File.ReadAllTextAsync(Path.Combine(directory, SpecFileName), cancellationToken).ConfigureAwait(false));
+        }
+        catch (Exception e) when (e is IOException or InvalidProtocolBufferException or InvalidJsonException)
+        {
+            // Unknown spec: not adoptable, stopped like any leftover.
+        }
+        return new LeftoverInstance(
+            environment.GetValueOrDefault("CONCORD_OPERATOR_NAME", ""),
+            int.TryParse(environment.GetValueOrDefault("CONCORD_INSTANCE_INDEX"), out var index) ? index : -1,
+            incarnation,
+            release,
+            pid,
+            spec,
+            environment.GetValueOrDefault("CONCORD_SCHEDULER_ADDRESS", ""));
     }
 
     private async Task StopLeftoverAsync(string directory, CancellationToken cancellationToken)
@@ -247,8 +337,75 @@ public sealed partial class LocalProcessRuntime(LocalProcessRuntimeOptions optio
     [LoggerMessage(EventId = 202, Level = LogLevel.Warning, Message = "Stopping leftover executor pid {Pid} from a previous scheduler run in {Directory}")]
     private partial void LogStoppingLeftover(int pid, string directory);
 
+    [LoggerMessage(EventId = 203, Level = LogLevel.Information, Message = "Adopting {Operator}/{Index} incarnation {Incarnation} (pid {Pid}, release {Release}) from a previous scheduler run")]
+    private partial void LogAdopted(string @operator, int index, string incarnation, int pid, int release);
+
+    /// <summary>What StopAsync needs of either kind of instance.</summary>
+    private interface ILocalInstance : IInstanceHandle
+    {
+        void Kill();
+    }
+
+    /// <summary>
+    /// An executor a previous scheduler run launched: not our child, so its exit is noticed by
+    /// polling /proc (every <see cref="SchedulerLimits.AdoptedExitPollMs"/>) and its exit code
+    /// is unknown. The pid is only trusted while it carries the incarnation.
+    /// </summary>
+    private sealed class AdoptedProcess : ILocalInstance
+    {
+        private readonly TimeProvider _time;
+
+        public AdoptedProcess(LeftoverInstance leftover, string pidFile, TimeProvider time)
+        {
+            OperatorName = leftover.OperatorName;
+            Index = leftover.Index;
+            Incarnation = leftover.Incarnation;
+            Pid = leftover.Pid;
+            _time = time;
+            Exited = WaitAsync(pidFile);
+        }
+
+        public string OperatorName { get; }
+
+        public int Index { get; }
+
+        public string Incarnation { get; }
+
+        public int Pid { get; }
+
+        public Task<InstanceExit> Exited { get; }
+
+        public void Kill()
+        {
+            if (Posix.HasEnvironment(Pid, "CONCORD_INCARNATION", Incarnation) == true)
+            {
+                Posix.TrySignal(Pid, Posix.SigKill);
+            }
+        }
+
+        private async Task<InstanceExit> WaitAsync(string pidFile)
+        {
+            while (Posix.IsAlive(Pid) && Posix.HasEnvironment(Pid, "CONCORD_INCARNATION", Incarnation) != false)
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(SchedulerLimits.AdoptedExitPollMs), _time).ConfigureAwait(false);
+            }
+            try
+            {
+                if (File.Exists(pidFile) && File.ReadAllText(pidFile).StartsWith($"{Pid}\n", StringComparison.Ordinal))
+                {
+                    File.Delete(pidFile);
+                }
+            }
+            catch (IOException)
+            {
+                // Best effort, as for a child.
+            }
+            return new InstanceExit(-1, "exited (adopted from a previous scheduler run, so its exit code is unknown)");
+        }
+    }
+
     /// <summary>One executor process.</summary>
-    private sealed class LocalInstance : IInstanceHandle
+    private sealed class LocalInstance : ILocalInstance
     {
         private readonly Process _process;
 

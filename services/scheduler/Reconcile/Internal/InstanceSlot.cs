@@ -26,6 +26,18 @@ internal sealed class InstanceSlot(string operatorName, int index, DateTimeOffse
     /// <summary>Bumped on every launch and stop so that timers of an older launch do nothing.</summary>
     public long Generation { get; set; }
 
+    /// <summary>
+    /// Version of the operator this instance runs: 0 at deploy, +1 per rolling replace. The
+    /// runtime keeps two releases of one index apart (working directory).
+    /// </summary>
+    public int Release { get; set; }
+
+    /// <summary>
+    /// Starting because it was adopted from a previous scheduler run (its process runs; it has
+    /// to register again), not because it was launched. Routing waits for adopted instances.
+    /// </summary>
+    public bool Adopted { get; set; }
+
     public IInstanceHandle? Handle { get; set; }
 
     public string DataAddress { get; set; } = "";
@@ -93,10 +105,44 @@ internal sealed class OperatorSlot(OperatorEntry entry)
 
     public string LastError { get; set; } = "";
 
+    /// <summary>Highest release of its instances (see <see cref="InstanceSlot.Release"/>).</summary>
+    public int Release { get; set; }
+
+    /// <summary>The rolling replace in progress, if any (one at a time).</summary>
+    public ReplaceSlot? Replace { get; set; }
+
+    /// <summary>
+    /// How many instances routing spreads the key groups over (null: all of them, as at
+    /// deploy). A scale-up keeps the old count until every added instance runs, so records
+    /// never wait for an instance that is still starting: make before break.
+    /// </summary>
+    public int? RoutedCount { get; set; }
+
+    /// <summary>Instances routing covers now.</summary>
+    public int Routed => Math.Min(RoutedCount ?? Instances.Count, Instances.Count);
+
+    /// <summary>
+    /// Moves routing to every instance once the ones a scale-up added all run; a scale-down
+    /// (fewer instances than routed) takes effect at once. Returns whether the count changed.
+    /// </summary>
+    public bool AdvanceRouting()
+    {
+        if (RoutedCount is not { } routed)
+        {
+            return false;
+        }
+        if (routed >= Instances.Count || Instances.Skip(routed).All(i => i.State == Contracts.Scheduler.V1.InstanceState.Running))
+        {
+            RoutedCount = null;
+            return routed != Instances.Count;
+        }
+        return false;
+    }
+
     public RoutingOperator ToRouting()
     {
         var (inputs, outputs) = RoutingOperator.StreamsOf(Entry.Spec, Entry.Metadata);
-        return new RoutingOperator(Name, inputs, outputs, Instances.Select(i => i.ToRouting()).ToList());
+        return new RoutingOperator(Name, inputs, outputs, Instances.Take(Routed).Select(i => i.ToRouting()).ToList());
     }
 
     public OperatorStatus ToStatus()
@@ -123,3 +169,32 @@ internal sealed class OperatorSlot(OperatorEntry entry)
         return canonical;
     }
 }
+
+/// <summary>
+/// A rolling replace in progress: the new version's instances, launched beside the current
+/// ones and not routed to until all of them run.
+/// </summary>
+internal sealed class ReplaceSlot(OperatorSpec spec, int release, long startedTimestamp)
+{
+    /// <summary>The new spec, with the operator's current number of instances.</summary>
+    public OperatorSpec Spec { get; } = spec;
+
+    public int Release { get; } = release;
+
+    /// <summary>TimeProvider timestamp of the Replace call, for the switch and total times.</summary>
+    public long StartedTimestamp { get; } = startedTimestamp;
+
+    /// <summary>One per index, ordered by index.</summary>
+    public List<InstanceSlot> Instances { get; } = [];
+
+    /// <summary>Streams the first new instance reported, when the operator has none recorded yet.</summary>
+    public OperatorMetadata? Metadata { get; set; }
+
+    /// <summary>Fires when the new instances took too long to reach running.</summary>
+    public ITimer? Timer { get; set; }
+
+    public TaskCompletionSource<ReplaceSwitched> Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+}
+
+/// <summary>Routing has moved to the new instances; <paramref name="OldStopped"/> completes when the old ones have exited.</summary>
+internal sealed record ReplaceSwitched(OperatorStatus Status, long SwitchMs, Task OldStopped);

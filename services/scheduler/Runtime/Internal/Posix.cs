@@ -40,6 +40,38 @@ internal static partial class Posix
     }
 
     /// <summary>
+    /// The environment of a process from <c>/proc/pid/environ</c>; null when it cannot be read
+    /// now (gone, not ours, or in the middle of an exec).
+    /// </summary>
+    public static Dictionary<string, string>? ReadEnvironment(int pid)
+    {
+        byte[] environ;
+        try
+        {
+            environ = File.ReadAllBytes($"/proc/{pid}/environ");
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+        if (environ.Length == 0)
+        {
+            return null;
+        }
+        var variables = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var range in ((ReadOnlySpan<byte>)environ).Split((byte)0))
+        {
+            var entry = System.Text.Encoding.UTF8.GetString(environ.AsSpan(range));
+            var equals = entry.IndexOf('=', StringComparison.Ordinal);
+            if (equals > 0)
+            {
+                variables[entry[..equals]] = entry[(equals + 1)..];
+            }
+        }
+        return variables;
+    }
+
+    /// <summary>
     /// Whether <c>/proc/pid/environ</c> holds exactly <paramref name="variable"/>=<paramref name="value"/>;
     /// null when it cannot be read now (the process is gone, or in the middle of an exec,
     /// when the kernel shows an empty environment).

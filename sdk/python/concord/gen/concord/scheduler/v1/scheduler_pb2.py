@@ -14,7 +14,7 @@ _sym_db = _symbol_database.Default()
 from concord.types.v1 import types_pb2 as concord_dot_types_dot_v1_dot_types__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$concord/scheduler/v1/scheduler.proto\x12\x14\x63oncord.scheduler.v1\x1a\x1c\x63oncord/types/v1/types.proto\"=\n\rDeployRequest\x12,\n\x04spec\x18\x01 \x01(\x0b\x32\x1e.concord.types.v1.OperatorSpec\"H\n\x0e\x44\x65ployResponse\x12\x36\n\x08operator\x18\x01 \x01(\x0b\x32$.concord.scheduler.v1.OperatorStatus\"\x1b\n\x0bKillRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x0e\n\x0cKillResponse\"/\n\x0cScaleRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\tinstances\x18\x02 \x01(\x05\"G\n\rScaleResponse\x12\x36\n\x08operator\x18\x01 \x01(\x0b\x32$.concord.scheduler.v1.OperatorStatus\"\r\n\x0bListRequest\"G\n\x0cListResponse\x12\x37\n\toperators\x18\x01 \x03(\x0b\x32$.concord.scheduler.v1.OperatorStatus\"\x0e\n\x0cGraphRequest\"y\n\rGraphResponse\x12\x37\n\toperators\x18\x01 \x03(\x0b\x32$.concord.scheduler.v1.OperatorStatus\x12/\n\x05\x65\x64ges\x18\x02 \x03(\x0b\x32 .concord.scheduler.v1.StreamEdge\"v\n\nStreamEdge\x12\x0e\n\x06stream\x18\x01 \x01(\t\x12\x15\n\rfrom_operator\x18\x02 \x01(\t\x12\x13\n\x0bto_operator\x18\x03 \x01(\t\x12,\n\x08grouping\x18\x04 \x01(\x0e\x32\x1a.concord.types.v1.Grouping\"\x86\x02\n\x0eInstanceStatus\x12\r\n\x05index\x18\x01 \x01(\x05\x12\x32\n\x05state\x18\x02 \x01(\x0e\x32#.concord.scheduler.v1.InstanceState\x12\x14\n\x0c\x65xecutor_pid\x18\x03 \x01(\x05\x12\x14\n\x0coperator_pid\x18\x04 \x01(\x05\x12\x13\n\x0bincarnation\x18\x05 \x01(\t\x12\x14\n\x0c\x64\x61ta_address\x18\x06 \x01(\t\x12\x17\n\x0fmetrics_address\x18\x07 \x01(\t\x12\x10\n\x08restarts\x18\x08 \x01(\x05\x12\x12\n\nlast_error\x18\t \x01(\t\x12\x1b\n\x13state_since_unix_ms\x18\n \x01(\x03\"\xd2\x01\n\x0eOperatorStatus\x12,\n\x04spec\x18\x01 \x01(\x0b\x32\x1e.concord.types.v1.OperatorSpec\x12\x34\n\x08metadata\x18\x02 \x01(\x0b\x32\".concord.types.v1.OperatorMetadata\x12\x37\n\tinstances\x18\x03 \x03(\x0b\x32$.concord.scheduler.v1.InstanceStatus\x12\x12\n\nlast_error\x18\x04 \x01(\t\x12\x0f\n\x07version\x18\x05 \x01(\x03\"\xd8\x01\n\x17RegisterExecutorRequest\x12\x15\n\roperator_name\x18\x01 \x01(\t\x12\x16\n\x0einstance_index\x18\x02 \x01(\x05\x12\x13\n\x0bincarnation\x18\x03 \x01(\t\x12\x14\n\x0c\x64\x61ta_address\x18\x04 \x01(\t\x12\x17\n\x0fmetrics_address\x18\x05 \x01(\t\x12\x34\n\x08metadata\x18\x06 \x01(\x0b\x32\".concord.types.v1.OperatorMetadata\x12\x14\n\x0coperator_pid\x18\x07 \x01(\x05\"\x1a\n\x18RegisterExecutorResponse\"k\n\x14ReportFailureRequest\x12\x15\n\roperator_name\x18\x01 \x01(\t\x12\x16\n\x0einstance_index\x18\x02 \x01(\x05\x12\x13\n\x0bincarnation\x18\x03 \x01(\t\x12\x0f\n\x07message\x18\x04 \x01(\t\"\x17\n\x15ReportFailureResponse\"Y\n\x13WatchRoutingRequest\x12\x15\n\roperator_name\x18\x01 \x01(\t\x12\x16\n\x0einstance_index\x18\x02 \x01(\x05\x12\x13\n\x0bincarnation\x18\x03 \x01(\t\"l\n\x0cRoutingTable\x12\x0f\n\x07version\x18\x01 \x01(\x03\x12\x17\n\x0fkey_group_count\x18\x02 \x01(\x05\x12\x32\n\x07streams\x18\x03 \x03(\x0b\x32!.concord.scheduler.v1.StreamRoute\"L\n\x0bStreamRoute\x12\x0e\n\x06stream\x18\x01 \x01(\t\x12-\n\x07readers\x18\x02 \x03(\x0b\x32\x1c.concord.scheduler.v1.Reader\"\x86\x01\n\x06Reader\x12\x15\n\roperator_name\x18\x01 \x01(\t\x12,\n\x08grouping\x18\x02 \x01(\x0e\x32\x1a.concord.types.v1.Grouping\x12\x37\n\tinstances\x18\x03 \x03(\x0b\x32$.concord.scheduler.v1.ReaderInstance\"z\n\x0eReaderInstance\x12\r\n\x05index\x18\x01 \x01(\x05\x12\x14\n\x0c\x64\x61ta_address\x18\x02 \x01(\t\x12\x13\n\x0bincarnation\x18\x03 \x01(\t\x12\x17\n\x0fkey_group_start\x18\x04 \x01(\x05\x12\x15\n\rkey_group_end\x18\x05 \x01(\x05*\xfa\x01\n\rInstanceState\x12\x1e\n\x1aINSTANCE_STATE_UNSPECIFIED\x10\x00\x12\x1a\n\x16INSTANCE_STATE_PENDING\x10\x01\x12\x1b\n\x17INSTANCE_STATE_STARTING\x10\x02\x12\x1a\n\x16INSTANCE_STATE_RUNNING\x10\x03\x12\x1b\n\x17INSTANCE_STATE_DRAINING\x10\x04\x12\x1a\n\x16INSTANCE_STATE_STOPPED\x10\x05\x12\x19\n\x15INSTANCE_STATE_FAILED\x10\x06\x12 \n\x1cINSTANCE_STATE_CRASH_LOOPING\x10\x07\x32\xe0\x05\n\tScheduler\x12S\n\x06\x44\x65ploy\x12#.concord.scheduler.v1.DeployRequest\x1a$.concord.scheduler.v1.DeployResponse\x12M\n\x04Kill\x12!.concord.scheduler.v1.KillRequest\x1a\".concord.scheduler.v1.KillResponse\x12P\n\x05Scale\x12\".concord.scheduler.v1.ScaleRequest\x1a#.concord.scheduler.v1.ScaleResponse\x12M\n\x04List\x12!.concord.scheduler.v1.ListRequest\x1a\".concord.scheduler.v1.ListResponse\x12P\n\x05Graph\x12\".concord.scheduler.v1.GraphRequest\x1a#.concord.scheduler.v1.GraphResponse\x12q\n\x10RegisterExecutor\x12-.concord.scheduler.v1.RegisterExecutorRequest\x1a..concord.scheduler.v1.RegisterExecutorResponse\x12h\n\rReportFailure\x12*.concord.scheduler.v1.ReportFailureRequest\x1a+.concord.scheduler.v1.ReportFailureResponse\x12_\n\x0cWatchRouting\x12).concord.scheduler.v1.WatchRoutingRequest\x1a\".concord.scheduler.v1.RoutingTable0\x01\x42OZ,concord/gen/concord/scheduler/v1;schedulerv1\xaa\x02\x1e\x43oncord.Contracts.Scheduler.V1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$concord/scheduler/v1/scheduler.proto\x12\x14\x63oncord.scheduler.v1\x1a\x1c\x63oncord/types/v1/types.proto\"=\n\rDeployRequest\x12,\n\x04spec\x18\x01 \x01(\x0b\x32\x1e.concord.types.v1.OperatorSpec\"H\n\x0e\x44\x65ployResponse\x12\x36\n\x08operator\x18\x01 \x01(\x0b\x32$.concord.scheduler.v1.OperatorStatus\"\x1b\n\x0bKillRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x0e\n\x0cKillResponse\"/\n\x0cScaleRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\tinstances\x18\x02 \x01(\x05\"G\n\rScaleResponse\x12\x36\n\x08operator\x18\x01 \x01(\x0b\x32$.concord.scheduler.v1.OperatorStatus\"Z\n\x0eReplaceRequest\x12,\n\x04spec\x18\x01 \x01(\x0b\x32\x1e.concord.types.v1.OperatorSpec\x12\x1a\n\x12running_timeout_ms\x18\x02 \x01(\x05\"n\n\x0fReplaceResponse\x12\x36\n\x08operator\x18\x01 \x01(\x0b\x32$.concord.scheduler.v1.OperatorStatus\x12\x11\n\tswitch_ms\x18\x02 \x01(\x03\x12\x10\n\x08total_ms\x18\x03 \x01(\x03\"\r\n\x0bListRequest\"G\n\x0cListResponse\x12\x37\n\toperators\x18\x01 \x03(\x0b\x32$.concord.scheduler.v1.OperatorStatus\"\x0e\n\x0cGraphRequest\"y\n\rGraphResponse\x12\x37\n\toperators\x18\x01 \x03(\x0b\x32$.concord.scheduler.v1.OperatorStatus\x12/\n\x05\x65\x64ges\x18\x02 \x03(\x0b\x32 .concord.scheduler.v1.StreamEdge\"v\n\nStreamEdge\x12\x0e\n\x06stream\x18\x01 \x01(\t\x12\x15\n\rfrom_operator\x18\x02 \x01(\t\x12\x13\n\x0bto_operator\x18\x03 \x01(\t\x12,\n\x08grouping\x18\x04 \x01(\x0e\x32\x1a.concord.types.v1.Grouping\"\x86\x02\n\x0eInstanceStatus\x12\r\n\x05index\x18\x01 \x01(\x05\x12\x32\n\x05state\x18\x02 \x01(\x0e\x32#.concord.scheduler.v1.InstanceState\x12\x14\n\x0c\x65xecutor_pid\x18\x03 \x01(\x05\x12\x14\n\x0coperator_pid\x18\x04 \x01(\x05\x12\x13\n\x0bincarnation\x18\x05 \x01(\t\x12\x14\n\x0c\x64\x61ta_address\x18\x06 \x01(\t\x12\x17\n\x0fmetrics_address\x18\x07 \x01(\t\x12\x10\n\x08restarts\x18\x08 \x01(\x05\x12\x12\n\nlast_error\x18\t \x01(\t\x12\x1b\n\x13state_since_unix_ms\x18\n \x01(\x03\"\xd2\x01\n\x0eOperatorStatus\x12,\n\x04spec\x18\x01 \x01(\x0b\x32\x1e.concord.types.v1.OperatorSpec\x12\x34\n\x08metadata\x18\x02 \x01(\x0b\x32\".concord.types.v1.OperatorMetadata\x12\x37\n\tinstances\x18\x03 \x03(\x0b\x32$.concord.scheduler.v1.InstanceStatus\x12\x12\n\nlast_error\x18\x04 \x01(\t\x12\x0f\n\x07version\x18\x05 \x01(\x03\"\xd8\x01\n\x17RegisterExecutorRequest\x12\x15\n\roperator_name\x18\x01 \x01(\t\x12\x16\n\x0einstance_index\x18\x02 \x01(\x05\x12\x13\n\x0bincarnation\x18\x03 \x01(\t\x12\x14\n\x0c\x64\x61ta_address\x18\x04 \x01(\t\x12\x17\n\x0fmetrics_address\x18\x05 \x01(\t\x12\x34\n\x08metadata\x18\x06 \x01(\x0b\x32\".concord.types.v1.OperatorMetadata\x12\x14\n\x0coperator_pid\x18\x07 \x01(\x05\"\x1a\n\x18RegisterExecutorResponse\"k\n\x14ReportFailureRequest\x12\x15\n\roperator_name\x18\x01 \x01(\t\x12\x16\n\x0einstance_index\x18\x02 \x01(\x05\x12\x13\n\x0bincarnation\x18\x03 \x01(\t\x12\x0f\n\x07message\x18\x04 \x01(\t\"\x17\n\x15ReportFailureResponse\"Y\n\x13WatchRoutingRequest\x12\x15\n\roperator_name\x18\x01 \x01(\t\x12\x16\n\x0einstance_index\x18\x02 \x01(\x05\x12\x13\n\x0bincarnation\x18\x03 \x01(\t\"l\n\x0cRoutingTable\x12\x0f\n\x07version\x18\x01 \x01(\x03\x12\x17\n\x0fkey_group_count\x18\x02 \x01(\x05\x12\x32\n\x07streams\x18\x03 \x03(\x0b\x32!.concord.scheduler.v1.StreamRoute\"L\n\x0bStreamRoute\x12\x0e\n\x06stream\x18\x01 \x01(\t\x12-\n\x07readers\x18\x02 \x03(\x0b\x32\x1c.concord.scheduler.v1.Reader\"\x86\x01\n\x06Reader\x12\x15\n\roperator_name\x18\x01 \x01(\t\x12,\n\x08grouping\x18\x02 \x01(\x0e\x32\x1a.concord.types.v1.Grouping\x12\x37\n\tinstances\x18\x03 \x03(\x0b\x32$.concord.scheduler.v1.ReaderInstance\"z\n\x0eReaderInstance\x12\r\n\x05index\x18\x01 \x01(\x05\x12\x14\n\x0c\x64\x61ta_address\x18\x02 \x01(\t\x12\x13\n\x0bincarnation\x18\x03 \x01(\t\x12\x17\n\x0fkey_group_start\x18\x04 \x01(\x05\x12\x15\n\rkey_group_end\x18\x05 \x01(\x05\"e\n\x0eGetLogsRequest\x12\x15\n\roperator_name\x18\x01 \x01(\t\x12\x18\n\x10instance_indexes\x18\x02 \x03(\x05\x12\x12\n\ntail_lines\x18\x03 \x01(\x05\x12\x0e\n\x06\x66ollow\x18\x04 \x01(\x08\"F\n\x07LogLine\x12\x15\n\roperator_name\x18\x01 \x01(\t\x12\x16\n\x0einstance_index\x18\x02 \x01(\x05\x12\x0c\n\x04line\x18\x03 \x01(\t\"2\n\x19GetInstanceMetricsRequest\x12\x15\n\roperator_name\x18\x01 \x01(\t\"V\n\x1aGetInstanceMetricsResponse\x12\x38\n\tinstances\x18\x01 \x03(\x0b\x32%.concord.scheduler.v1.InstanceMetrics\"=\n\x0fHistogramBucket\x12\x1b\n\x13upper_bound_seconds\x18\x01 \x01(\x01\x12\r\n\x05\x63ount\x18\x02 \x01(\x01\"\xff\x03\n\x0fInstanceMetrics\x12\x15\n\roperator_name\x18\x01 \x01(\t\x12\x16\n\x0einstance_index\x18\x02 \x01(\x05\x12\x17\n\x0fmetrics_address\x18\x03 \x01(\t\x12\x17\n\x0fscraped_unix_ms\x18\x04 \x01(\x03\x12\r\n\x05\x65rror\x18\x05 \x01(\t\x12\x18\n\x10records_in_total\x18\x06 \x01(\x01\x12\x19\n\x11records_out_total\x18\x07 \x01(\x01\x12\x45\n\x16\x62\x61tch_duration_buckets\x18\x08 \x03(\x0b\x32%.concord.scheduler.v1.HistogramBucket\x12I\n\x1a\x65nd_to_end_latency_buckets\x18\t \x03(\x0b\x32%.concord.scheduler.v1.HistogramBucket\x12\x1a\n\x12inbound_queue_rows\x18\n \x01(\x01\x12\x1e\n\x16inbound_queue_rows_max\x18\x0b \x01(\x01\x12\x1b\n\x13outbound_queue_rows\x18\x0c \x01(\x01\x12\x19\n\x11\x63pu_seconds_total\x18\r \x01(\x01\x12\x1d\n\x15resident_memory_bytes\x18\x0e \x01(\x01\x12\"\n\x1a\x62\x61\x63kpressure_seconds_total\x18\x0f \x01(\x01\"\"\n\x11ListTracesRequest\x12\r\n\x05limit\x18\x01 \x01(\x05\"H\n\x12ListTracesResponse\x12\x32\n\x06traces\x18\x01 \x03(\x0b\x32\".concord.scheduler.v1.TraceSummary\"s\n\x0cTraceSummary\x12\x10\n\x08trace_id\x18\x01 \x01(\t\x12\x15\n\rstart_unix_us\x18\x02 \x01(\x03\x12\x13\n\x0b\x64uration_us\x18\x03 \x01(\x03\x12\x12\n\nspan_count\x18\x04 \x01(\x05\x12\x11\n\toperators\x18\x05 \x03(\t\"#\n\x0fGetTraceRequest\x12\x10\n\x08trace_id\x18\x01 \x01(\t\"=\n\x10GetTraceResponse\x12)\n\x05spans\x18\x01 \x03(\x0b\x32\x1a.concord.scheduler.v1.Span\"\xba\x01\n\x04Span\x12\x10\n\x08trace_id\x18\x01 \x01(\t\x12\x0f\n\x07span_id\x18\x02 \x01(\t\x12\x16\n\x0eparent_span_id\x18\x03 \x01(\t\x12\x0c\n\x04kind\x18\x04 \x01(\t\x12\x15\n\roperator_name\x18\x05 \x01(\t\x12\x16\n\x0einstance_index\x18\x06 \x01(\x05\x12\x0e\n\x06stream\x18\x07 \x01(\t\x12\x15\n\rstart_unix_us\x18\x08 \x01(\x03\x12\x13\n\x0b\x64uration_us\x18\t \x01(\x03*\xfa\x01\n\rInstanceState\x12\x1e\n\x1aINSTANCE_STATE_UNSPECIFIED\x10\x00\x12\x1a\n\x16INSTANCE_STATE_PENDING\x10\x01\x12\x1b\n\x17INSTANCE_STATE_STARTING\x10\x02\x12\x1a\n\x16INSTANCE_STATE_RUNNING\x10\x03\x12\x1b\n\x17INSTANCE_STATE_DRAINING\x10\x04\x12\x1a\n\x16INSTANCE_STATE_STOPPED\x10\x05\x12\x19\n\x15INSTANCE_STATE_FAILED\x10\x06\x12 \n\x1cINSTANCE_STATE_CRASH_LOOPING\x10\x07\x32\xbf\t\n\tScheduler\x12S\n\x06\x44\x65ploy\x12#.concord.scheduler.v1.DeployRequest\x1a$.concord.scheduler.v1.DeployResponse\x12M\n\x04Kill\x12!.concord.scheduler.v1.KillRequest\x1a\".concord.scheduler.v1.KillResponse\x12P\n\x05Scale\x12\".concord.scheduler.v1.ScaleRequest\x1a#.concord.scheduler.v1.ScaleResponse\x12M\n\x04List\x12!.concord.scheduler.v1.ListRequest\x1a\".concord.scheduler.v1.ListResponse\x12P\n\x05Graph\x12\".concord.scheduler.v1.GraphRequest\x1a#.concord.scheduler.v1.GraphResponse\x12V\n\x07Replace\x12$.concord.scheduler.v1.ReplaceRequest\x1a%.concord.scheduler.v1.ReplaceResponse\x12q\n\x10RegisterExecutor\x12-.concord.scheduler.v1.RegisterExecutorRequest\x1a..concord.scheduler.v1.RegisterExecutorResponse\x12h\n\rReportFailure\x12*.concord.scheduler.v1.ReportFailureRequest\x1a+.concord.scheduler.v1.ReportFailureResponse\x12_\n\x0cWatchRouting\x12).concord.scheduler.v1.WatchRoutingRequest\x1a\".concord.scheduler.v1.RoutingTable0\x01\x12P\n\x07GetLogs\x12$.concord.scheduler.v1.GetLogsRequest\x1a\x1d.concord.scheduler.v1.LogLine0\x01\x12w\n\x12GetInstanceMetrics\x12/.concord.scheduler.v1.GetInstanceMetricsRequest\x1a\x30.concord.scheduler.v1.GetInstanceMetricsResponse\x12_\n\nListTraces\x12\'.concord.scheduler.v1.ListTracesRequest\x1a(.concord.scheduler.v1.ListTracesResponse\x12Y\n\x08GetTrace\x12%.concord.scheduler.v1.GetTraceRequest\x1a&.concord.scheduler.v1.GetTraceResponseBOZ,concord/gen/concord/scheduler/v1;schedulerv1\xaa\x02\x1e\x43oncord.Contracts.Scheduler.V1b\x06proto3')
 
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, globals())
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'concord.scheduler.v1.scheduler_pb2', globals())
@@ -22,8 +22,8 @@ if _descriptor._USE_C_DESCRIPTORS == False:
 
   DESCRIPTOR._options = None
   DESCRIPTOR._serialized_options = b'Z,concord/gen/concord/scheduler/v1;schedulerv1\252\002\036Concord.Contracts.Scheduler.V1'
-  _INSTANCESTATE._serialized_start=2143
-  _INSTANCESTATE._serialized_end=2393
+  _INSTANCESTATE._serialized_start=3755
+  _INSTANCESTATE._serialized_end=4005
   _DEPLOYREQUEST._serialized_start=92
   _DEPLOYREQUEST._serialized_end=153
   _DEPLOYRESPONSE._serialized_start=155
@@ -36,38 +36,66 @@ if _descriptor._USE_C_DESCRIPTORS == False:
   _SCALEREQUEST._serialized_end=321
   _SCALERESPONSE._serialized_start=323
   _SCALERESPONSE._serialized_end=394
-  _LISTREQUEST._serialized_start=396
-  _LISTREQUEST._serialized_end=409
-  _LISTRESPONSE._serialized_start=411
-  _LISTRESPONSE._serialized_end=482
-  _GRAPHREQUEST._serialized_start=484
-  _GRAPHREQUEST._serialized_end=498
-  _GRAPHRESPONSE._serialized_start=500
-  _GRAPHRESPONSE._serialized_end=621
-  _STREAMEDGE._serialized_start=623
-  _STREAMEDGE._serialized_end=741
-  _INSTANCESTATUS._serialized_start=744
-  _INSTANCESTATUS._serialized_end=1006
-  _OPERATORSTATUS._serialized_start=1009
-  _OPERATORSTATUS._serialized_end=1219
-  _REGISTEREXECUTORREQUEST._serialized_start=1222
-  _REGISTEREXECUTORREQUEST._serialized_end=1438
-  _REGISTEREXECUTORRESPONSE._serialized_start=1440
-  _REGISTEREXECUTORRESPONSE._serialized_end=1466
-  _REPORTFAILUREREQUEST._serialized_start=1468
-  _REPORTFAILUREREQUEST._serialized_end=1575
-  _REPORTFAILURERESPONSE._serialized_start=1577
-  _REPORTFAILURERESPONSE._serialized_end=1600
-  _WATCHROUTINGREQUEST._serialized_start=1602
-  _WATCHROUTINGREQUEST._serialized_end=1691
-  _ROUTINGTABLE._serialized_start=1693
-  _ROUTINGTABLE._serialized_end=1801
-  _STREAMROUTE._serialized_start=1803
-  _STREAMROUTE._serialized_end=1879
-  _READER._serialized_start=1882
-  _READER._serialized_end=2016
-  _READERINSTANCE._serialized_start=2018
-  _READERINSTANCE._serialized_end=2140
-  _SCHEDULER._serialized_start=2396
-  _SCHEDULER._serialized_end=3132
+  _REPLACEREQUEST._serialized_start=396
+  _REPLACEREQUEST._serialized_end=486
+  _REPLACERESPONSE._serialized_start=488
+  _REPLACERESPONSE._serialized_end=598
+  _LISTREQUEST._serialized_start=600
+  _LISTREQUEST._serialized_end=613
+  _LISTRESPONSE._serialized_start=615
+  _LISTRESPONSE._serialized_end=686
+  _GRAPHREQUEST._serialized_start=688
+  _GRAPHREQUEST._serialized_end=702
+  _GRAPHRESPONSE._serialized_start=704
+  _GRAPHRESPONSE._serialized_end=825
+  _STREAMEDGE._serialized_start=827
+  _STREAMEDGE._serialized_end=945
+  _INSTANCESTATUS._serialized_start=948
+  _INSTANCESTATUS._serialized_end=1210
+  _OPERATORSTATUS._serialized_start=1213
+  _OPERATORSTATUS._serialized_end=1423
+  _REGISTEREXECUTORREQUEST._serialized_start=1426
+  _REGISTEREXECUTORREQUEST._serialized_end=1642
+  _REGISTEREXECUTORRESPONSE._serialized_start=1644
+  _REGISTEREXECUTORRESPONSE._serialized_end=1670
+  _REPORTFAILUREREQUEST._serialized_start=1672
+  _REPORTFAILUREREQUEST._serialized_end=1779
+  _REPORTFAILURERESPONSE._serialized_start=1781
+  _REPORTFAILURERESPONSE._serialized_end=1804
+  _WATCHROUTINGREQUEST._serialized_start=1806
+  _WATCHROUTINGREQUEST._serialized_end=1895
+  _ROUTINGTABLE._serialized_start=1897
+  _ROUTINGTABLE._serialized_end=2005
+  _STREAMROUTE._serialized_start=2007
+  _STREAMROUTE._serialized_end=2083
+  _READER._serialized_start=2086
+  _READER._serialized_end=2220
+  _READERINSTANCE._serialized_start=2222
+  _READERINSTANCE._serialized_end=2344
+  _GETLOGSREQUEST._serialized_start=2346
+  _GETLOGSREQUEST._serialized_end=2447
+  _LOGLINE._serialized_start=2449
+  _LOGLINE._serialized_end=2519
+  _GETINSTANCEMETRICSREQUEST._serialized_start=2521
+  _GETINSTANCEMETRICSREQUEST._serialized_end=2571
+  _GETINSTANCEMETRICSRESPONSE._serialized_start=2573
+  _GETINSTANCEMETRICSRESPONSE._serialized_end=2659
+  _HISTOGRAMBUCKET._serialized_start=2661
+  _HISTOGRAMBUCKET._serialized_end=2722
+  _INSTANCEMETRICS._serialized_start=2725
+  _INSTANCEMETRICS._serialized_end=3236
+  _LISTTRACESREQUEST._serialized_start=3238
+  _LISTTRACESREQUEST._serialized_end=3272
+  _LISTTRACESRESPONSE._serialized_start=3274
+  _LISTTRACESRESPONSE._serialized_end=3346
+  _TRACESUMMARY._serialized_start=3348
+  _TRACESUMMARY._serialized_end=3463
+  _GETTRACEREQUEST._serialized_start=3465
+  _GETTRACEREQUEST._serialized_end=3500
+  _GETTRACERESPONSE._serialized_start=3502
+  _GETTRACERESPONSE._serialized_end=3563
+  _SPAN._serialized_start=3566
+  _SPAN._serialized_end=3752
+  _SCHEDULER._serialized_start=4008
+  _SCHEDULER._serialized_end=5223
 # @@protoc_insertion_point(module_scope)

@@ -39,6 +39,11 @@ class SchedulerStub(object):
                 request_serializer=concord_dot_scheduler_dot_v1_dot_scheduler__pb2.GraphRequest.SerializeToString,
                 response_deserializer=concord_dot_scheduler_dot_v1_dot_scheduler__pb2.GraphResponse.FromString,
                 )
+        self.Replace = channel.unary_unary(
+                '/concord.scheduler.v1.Scheduler/Replace',
+                request_serializer=concord_dot_scheduler_dot_v1_dot_scheduler__pb2.ReplaceRequest.SerializeToString,
+                response_deserializer=concord_dot_scheduler_dot_v1_dot_scheduler__pb2.ReplaceResponse.FromString,
+                )
         self.RegisterExecutor = channel.unary_unary(
                 '/concord.scheduler.v1.Scheduler/RegisterExecutor',
                 request_serializer=concord_dot_scheduler_dot_v1_dot_scheduler__pb2.RegisterExecutorRequest.SerializeToString,
@@ -53,6 +58,26 @@ class SchedulerStub(object):
                 '/concord.scheduler.v1.Scheduler/WatchRouting',
                 request_serializer=concord_dot_scheduler_dot_v1_dot_scheduler__pb2.WatchRoutingRequest.SerializeToString,
                 response_deserializer=concord_dot_scheduler_dot_v1_dot_scheduler__pb2.RoutingTable.FromString,
+                )
+        self.GetLogs = channel.unary_stream(
+                '/concord.scheduler.v1.Scheduler/GetLogs',
+                request_serializer=concord_dot_scheduler_dot_v1_dot_scheduler__pb2.GetLogsRequest.SerializeToString,
+                response_deserializer=concord_dot_scheduler_dot_v1_dot_scheduler__pb2.LogLine.FromString,
+                )
+        self.GetInstanceMetrics = channel.unary_unary(
+                '/concord.scheduler.v1.Scheduler/GetInstanceMetrics',
+                request_serializer=concord_dot_scheduler_dot_v1_dot_scheduler__pb2.GetInstanceMetricsRequest.SerializeToString,
+                response_deserializer=concord_dot_scheduler_dot_v1_dot_scheduler__pb2.GetInstanceMetricsResponse.FromString,
+                )
+        self.ListTraces = channel.unary_unary(
+                '/concord.scheduler.v1.Scheduler/ListTraces',
+                request_serializer=concord_dot_scheduler_dot_v1_dot_scheduler__pb2.ListTracesRequest.SerializeToString,
+                response_deserializer=concord_dot_scheduler_dot_v1_dot_scheduler__pb2.ListTracesResponse.FromString,
+                )
+        self.GetTrace = channel.unary_unary(
+                '/concord.scheduler.v1.Scheduler/GetTrace',
+                request_serializer=concord_dot_scheduler_dot_v1_dot_scheduler__pb2.GetTraceRequest.SerializeToString,
+                response_deserializer=concord_dot_scheduler_dot_v1_dot_scheduler__pb2.GetTraceResponse.FromString,
                 )
 
 
@@ -90,6 +115,16 @@ class SchedulerServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Replace(self, request, context):
+        """Rolling replace: starts the new version's instances beside the old ones, waits (bounded)
+        until all are running, moves routing to them, then drains and stops the old ones. A new
+        version that fails to start is stopped and the old one keeps running (FAILED_PRECONDITION
+        naming why). Answers once the old instances have stopped. See docs/live-changes.md.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def RegisterExecutor(self, request, context):
         """---- executors ----
         Called once the operator session is open and its metadata checked.
@@ -108,6 +143,38 @@ class SchedulerServicer(object):
     def WatchRouting(self, request, context):
         """The current routing table at once, then a new one whenever it changes. The call staying
         open is the executor's liveness signal for the scheduler.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetLogs(self, request, context):
+        """---- observability: CLI (logs, top, trace) ----
+        Lines of the instances' executor.log (the executor's events and the operator's
+        stdout/stderr), oldest first; with follow, new lines as they are written until the call
+        is cancelled. NOT_FOUND for an operator that is not deployed.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetInstanceMetrics(self, request, context):
+        """Current figures of every running instance, scraped by the scheduler from the executors'
+        /metrics. Counters are totals: a client computes rates from two calls.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListTraces(self, request, context):
+        """Recent sampled traces known to the executors' in-memory span stores, newest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetTrace(self, request, context):
+        """Every span of one trace, by start time. NOT_FOUND when no executor holds the trace.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -141,6 +208,11 @@ def add_SchedulerServicer_to_server(servicer, server):
                     request_deserializer=concord_dot_scheduler_dot_v1_dot_scheduler__pb2.GraphRequest.FromString,
                     response_serializer=concord_dot_scheduler_dot_v1_dot_scheduler__pb2.GraphResponse.SerializeToString,
             ),
+            'Replace': grpc.unary_unary_rpc_method_handler(
+                    servicer.Replace,
+                    request_deserializer=concord_dot_scheduler_dot_v1_dot_scheduler__pb2.ReplaceRequest.FromString,
+                    response_serializer=concord_dot_scheduler_dot_v1_dot_scheduler__pb2.ReplaceResponse.SerializeToString,
+            ),
             'RegisterExecutor': grpc.unary_unary_rpc_method_handler(
                     servicer.RegisterExecutor,
                     request_deserializer=concord_dot_scheduler_dot_v1_dot_scheduler__pb2.RegisterExecutorRequest.FromString,
@@ -155,6 +227,26 @@ def add_SchedulerServicer_to_server(servicer, server):
                     servicer.WatchRouting,
                     request_deserializer=concord_dot_scheduler_dot_v1_dot_scheduler__pb2.WatchRoutingRequest.FromString,
                     response_serializer=concord_dot_scheduler_dot_v1_dot_scheduler__pb2.RoutingTable.SerializeToString,
+            ),
+            'GetLogs': grpc.unary_stream_rpc_method_handler(
+                    servicer.GetLogs,
+                    request_deserializer=concord_dot_scheduler_dot_v1_dot_scheduler__pb2.GetLogsRequest.FromString,
+                    response_serializer=concord_dot_scheduler_dot_v1_dot_scheduler__pb2.LogLine.SerializeToString,
+            ),
+            'GetInstanceMetrics': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetInstanceMetrics,
+                    request_deserializer=concord_dot_scheduler_dot_v1_dot_scheduler__pb2.GetInstanceMetricsRequest.FromString,
+                    response_serializer=concord_dot_scheduler_dot_v1_dot_scheduler__pb2.GetInstanceMetricsResponse.SerializeToString,
+            ),
+            'ListTraces': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListTraces,
+                    request_deserializer=concord_dot_scheduler_dot_v1_dot_scheduler__pb2.ListTracesRequest.FromString,
+                    response_serializer=concord_dot_scheduler_dot_v1_dot_scheduler__pb2.ListTracesResponse.SerializeToString,
+            ),
+            'GetTrace': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetTrace,
+                    request_deserializer=concord_dot_scheduler_dot_v1_dot_scheduler__pb2.GetTraceRequest.FromString,
+                    response_serializer=concord_dot_scheduler_dot_v1_dot_scheduler__pb2.GetTraceResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -252,6 +344,23 @@ class Scheduler(object):
             insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
 
     @staticmethod
+    def Replace(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/concord.scheduler.v1.Scheduler/Replace',
+            concord_dot_scheduler_dot_v1_dot_scheduler__pb2.ReplaceRequest.SerializeToString,
+            concord_dot_scheduler_dot_v1_dot_scheduler__pb2.ReplaceResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
     def RegisterExecutor(request,
             target,
             options=(),
@@ -299,5 +408,73 @@ class Scheduler(object):
         return grpc.experimental.unary_stream(request, target, '/concord.scheduler.v1.Scheduler/WatchRouting',
             concord_dot_scheduler_dot_v1_dot_scheduler__pb2.WatchRoutingRequest.SerializeToString,
             concord_dot_scheduler_dot_v1_dot_scheduler__pb2.RoutingTable.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def GetLogs(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(request, target, '/concord.scheduler.v1.Scheduler/GetLogs',
+            concord_dot_scheduler_dot_v1_dot_scheduler__pb2.GetLogsRequest.SerializeToString,
+            concord_dot_scheduler_dot_v1_dot_scheduler__pb2.LogLine.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def GetInstanceMetrics(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/concord.scheduler.v1.Scheduler/GetInstanceMetrics',
+            concord_dot_scheduler_dot_v1_dot_scheduler__pb2.GetInstanceMetricsRequest.SerializeToString,
+            concord_dot_scheduler_dot_v1_dot_scheduler__pb2.GetInstanceMetricsResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def ListTraces(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/concord.scheduler.v1.Scheduler/ListTraces',
+            concord_dot_scheduler_dot_v1_dot_scheduler__pb2.ListTracesRequest.SerializeToString,
+            concord_dot_scheduler_dot_v1_dot_scheduler__pb2.ListTracesResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def GetTrace(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/concord.scheduler.v1.Scheduler/GetTrace',
+            concord_dot_scheduler_dot_v1_dot_scheduler__pb2.GetTraceRequest.SerializeToString,
+            concord_dot_scheduler_dot_v1_dot_scheduler__pb2.GetTraceResponse.FromString,
             options, channel_credentials,
             insecure, call_credentials, compression, wait_for_ready, timeout, metadata)

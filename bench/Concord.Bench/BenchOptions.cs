@@ -1,0 +1,90 @@
+using System.Globalization;
+
+namespace Concord.Bench;
+
+/// <summary>Command line of the benchmark.</summary>
+public sealed record BenchOptions
+{
+    public const string Usage =
+        "usage: bench/run.sh [--seconds N] [--warmup N] [--counter dotnet|python|go|CMD|deploy.json] [--counter-instances N] [--results PATH|-] [--only echo|single|pipeline] [--keep-home] [--root DIR]";
+
+    /// <summary>Length of every measured window, in seconds (default 10).</summary>
+    public int Seconds { get; init; } = 10;
+
+    /// <summary>Warm-up before each pipeline window, in seconds (default 3).</summary>
+    public int WarmupSeconds { get; init; } = 3;
+
+    /// <summary>The counter: dotnet (C# WordCount), python, go, a deploy file, or a command line.</summary>
+    public string Counter { get; init; } = "dotnet";
+
+    public int CounterInstances { get; init; } = 1;
+
+    /// <summary>Keep the cluster's home directory (logs, stats, CSV) after the run, for diagnosis.</summary>
+    public bool KeepHome { get; init; }
+
+    /// <summary>Run only one part (echo, single or pipeline), for profiling; null runs all.</summary>
+    public string? Only { get; init; }
+
+    /// <summary>Markdown file the results go into (between markers), or null for none.</summary>
+    public string? ResultsPath { get; init; }
+
+    /// <summary>Repository root (the directory holding Concord.sln).</summary>
+    public string Root { get; init; } = FindRoot();
+
+    /// <summary>The command as the user typed it, for RESULTS.md.</summary>
+    public string Command { get; init; } = "bench/run.sh";
+
+    public static BenchOptions Parse(string[] args)
+    {
+        var options = new BenchOptions();
+        string? results = "bench/RESULTS.md";
+        for (var i = 0; i < args.Length; i++)
+        {
+            string Value() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value");
+            int Positive(string name)
+            {
+                var text = Value();
+                return int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var v) && v > 0
+                    ? v : throw new ArgumentException($"{name} '{text}' is not a positive integer");
+            }
+            options = args[i] switch
+            {
+                "--seconds" => options with { Seconds = Positive("--seconds") },
+                "--warmup" => options with { WarmupSeconds = Positive("--warmup") },
+                "--counter" => options with { Counter = Value() },
+                "--counter-instances" => options with { CounterInstances = Positive("--counter-instances") },
+                "--only" => options with { Only = Value() is var only && only is "echo" or "single" or "pipeline" ? only : throw new ArgumentException($"--only takes echo, single or pipeline, not '{only}'") },
+                "--keep-home" => options with { KeepHome = true },
+                "--root" => options with { Root = Path.GetFullPath(Value()) },
+                "--command" => options with { Command = Value() },
+                "--results" => SetResults(options, Value(), ref results),
+                _ => throw new ArgumentException($"unknown option '{args[i]}'"),
+            };
+        }
+        return options with
+        {
+            ResultsPath = results is null ? null : Path.IsPathRooted(results) ? results : Path.Combine(options.Root, results),
+        };
+    }
+
+    private static BenchOptions SetResults(BenchOptions options, string value, ref string? results)
+    {
+        results = value == "-" ? null : value;
+        return options;
+    }
+
+    private static string FindRoot()
+    {
+        foreach (var start in new[] { Environment.CurrentDirectory, AppContext.BaseDirectory })
+        {
+            for (var dir = new DirectoryInfo(start); dir is not null; dir = dir.Parent)
+            {
+                if (File.Exists(Path.Combine(dir.FullName, "Concord.sln")))
+                {
+                    return dir.FullName;
+                }
+            }
+        }
+        return Environment.CurrentDirectory;
+    }
+}

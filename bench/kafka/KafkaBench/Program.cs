@@ -1,0 +1,297 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using Concord.Bench.Kafka;
+using Confluent.Kafka;
+
+// bench/kafka/run.sh: prefill a topic with N random words, measure the mock broker's own consume
+// ceiling (a plain consumer), then kafka-source → counter (group_by) → csv-sink on a real local
+// cluster; check every final count equals the input count; print and record the results.
+var options = ParseArgs(args);
+var root = options["root"];
+var records = int.Parse(options.GetValueOrDefault("records", KafkaBenchLimits.RecordsDefault.ToString(CultureInfo.InvariantCulture)), CultureInfo.InvariantCulture);
+var partitions = int.Parse(options.GetValueOrDefault("partitions", KafkaBenchLimits.PartitionsDefault.ToString(CultureInfo.InvariantCulture)), CultureInfo.InvariantCulture);
+var sourceInstances = int.Parse(options.GetValueOrDefault("source-instances", "1"), CultureInfo.InvariantCulture);
+var counterInstances = int.Parse(options.GetValueOrDefault("counter-instances", "2"), CultureInfo.InvariantCulture);
+// counter-instances 0: kafka-source → csv-sink only (the source's own ceiling; no count check).
+var results = options.GetValueOrDefault("results", Path.Combine(root, "bench", "RESULTS.md"));
+var command = options.GetValueOrDefault("command", "bench/kafka/run.sh");
+var cli = Path.Combine(root, "artifacts", "bin", "concord", "release", "concord.dll");
+var executor = Path.Combine(root, "artifacts", "bin", "Concord.Executor", "release", "Concord.Executor.dll");
+var counterExe = Path.Combine(root, "artifacts", "bin", "WordCount", "release", "WordCount");
+var dictionary = Path.Combine(root, "examples", "wordcount", "words.txt");
+var home = Directory.CreateTempSubdirectory("cc-kb-").FullName;
+var topic = "words";
+Console.WriteLine($"home {home}; {records:N0} records, {partitions} partitions, {sourceInstances} source / {counterInstances} counter instance(s)");
+
+var exit = 1;
+try
+{
+    Cli("kafka-dev", "--detach", "--topics", topic, "--partitions", partitions.ToString(CultureInfo.InvariantCulture));
+    using var kafkaJson = JsonDocument.Parse(File.ReadAllText(Path.Combine(home, "kafka.json")));
+    var bootstrap = kafkaJson.RootElement.GetProperty("bootstrap").GetString()!;
+
+    // ---- prefill ----
+    var words = File.ReadAllLines(dictionary).Select(w => w.Trim()).Where(w => w.Length > 0).Select(Encoding.UTF8.GetBytes).ToArray();
+    var expected = new Dictionary<string, long>(StringComparer.Ordinal);
+    var prefill = Stopwatch.StartNew();
+    using (var producer = new ProducerBuilder<byte[], byte[]>(new ProducerConfig
+    {
+        BootstrapServers = bootstrap,
+        LingerMs = 5,
+        BatchNumMessages = 10_000,
+        QueueBufferingMaxMessages = 1_000_000,
+        Acks = Acks.Leader,
+    }).Build())
+    {
+        var random = new Random(20261123);
+        for (var i = 0; i < records; i++)
+        {
+            var word = words[random.Next(words.Length)];
+            var text = Encoding.UTF8.GetString(word);
+            expected[text] = expected.GetValueOrDefault(text) + 1;
+            while (true)
+            {
+                try
+                {
+                    producer.Produce(topic, new Message<byte[], byte[]> { Key = word, Value = word });
+                    break;
+                }
+                catch (ProduceException<byte[], byte[]> e) when (e.Error.Code == ErrorCode.Local_QueueFull)
+                {
+                    producer.Poll(TimeSpan.FromMilliseconds(10));
+                }
+            }
+        }
+        if (producer.Flush(TimeSpan.FromSeconds(KafkaBenchLimits.PrefillTimeoutSeconds)) > 0)
+        {
+            throw new InvalidOperationException("prefill did not finish in time");
+        }
+    }
+    var prefillRate = records / prefill.Elapsed.TotalSeconds;
+    Console.WriteLine($"prefill: {records:N0} records in {prefill.Elapsed.TotalSeconds:0.00} s = {prefillRate:N0}/s ({expected.Count:N0} distinct words)");
+
+    // ---- baseline: the broker's own consume ceiling, same consumer settings as kafka-source ----
+    var baselineRate = Baseline(bootstrap, topic, records);
+    Console.WriteLine($"baseline (plain consumer, one process): {baselineRate:N0} records/s");
+
+    // ---- pipeline ----
+    var env = new Dictionary<string, string> { ["CONCORD_EXECUTOR_DLL"] = executor };
+    CliWith(env, "up", "--detach", "--port", "0");
+    var sinkPattern = Path.Combine(home, "counts-{instance}.csv");
+    var sinkStream = counterInstances == 0 ? "words" : "counts";
+    Deploy("sink", $$$"""{"name":"sink","instances":1,"builtin":{"kind":"csv-sink","options":{"path":"{{{sinkPattern}}}"}},"inputs":[{"stream":"{{{sinkStream}}}","grouping":"shuffle"}]}""");
+    if (counterInstances > 0)
+    Deploy("counter", $$$"""{"name":"counter","executable":"{{{counterExe}}}","args":["counter"],"instances":{{{counterInstances}}},"inputs":[{"stream":"words","grouping":"group_by"}],"outputs":["counts"]}""");
+    var deployed = Stopwatch.StartNew();
+    Deploy("source", $$$"""{"name":"source","instances":{{{sourceInstances}}},"builtin":{"kind":"kafka-source","options":{"topic":"{{{topic}}}","start":"earliest","group":"bench-{{{Guid.NewGuid():N}}}"}},"outputs":["words"]}""");
+    var sinkFile = Path.Combine(home, "counts-0.csv");
+    TimeSpan? firstAt = null;
+    long firstLines = 0;
+    long lines = 0;
+    while (lines < records)
+    {
+        if (deployed.Elapsed > TimeSpan.FromSeconds(KafkaBenchLimits.PipelineTimeoutSeconds))
+        {
+            throw new TimeoutException($"the pipeline wrote {lines:N0} of {records:N0} counts in {KafkaBenchLimits.PipelineTimeoutSeconds} s; see {home}/instances/*/*/executor.log");
+        }
+        Thread.Sleep(KafkaBenchLimits.PollIntervalMs);
+        lines = CountLines(sinkFile);
+        if (lines > 0 && firstAt is null)
+        {
+            firstAt = deployed.Elapsed;
+            firstLines = lines;
+        }
+    }
+    var steady = deployed.Elapsed - firstAt!.Value;
+    var pipelineRate = (records - firstLines) / Math.Max(steady.TotalSeconds, 1e-3);
+    var endToEnd = deployed.Elapsed;
+    Console.WriteLine($"pipeline: {records:N0} counts; first after {firstAt.Value.TotalSeconds:0.00} s (start-up), then {pipelineRate:N0} records/s; {endToEnd.TotalSeconds:0.00} s from deploy");
+
+    // ---- verification ----
+    Thread.Sleep(300); // csv-sink flushes at least every 100 ms; lines were counted complete.
+    var final = new Dictionary<string, long>(StringComparer.Ordinal);
+    long total = 0;
+    foreach (var line in File.ReadLines(sinkFile))
+    {
+        var comma = line.LastIndexOf(',');
+        var word = line[..comma];
+        var count = counterInstances == 0 ? final.GetValueOrDefault(word) + 1 : long.Parse(line.AsSpan(comma + 1), CultureInfo.InvariantCulture);
+        final[word] = Math.Max(final.GetValueOrDefault(word), count);
+        total++;
+    }
+    var wrong = expected.Where(e => final.GetValueOrDefault(e.Key) != e.Value).Take(5).ToList();
+    var extra = final.Keys.Where(k => !expected.ContainsKey(k)).Take(5).ToList();
+    var ok = wrong.Count == 0 && extra.Count == 0 && total == records;
+    Console.WriteLine(ok
+        ? $"verified: all {expected.Count:N0} final counts equal the input counts; {total:N0} lines"
+        : $"VERIFICATION FAILED: {total:N0} lines; wrong counts e.g. {string.Join(", ", wrong.Select(w => $"{w.Key}={final.GetValueOrDefault(w.Key)} (expected {w.Value})"))}; unexpected words: {string.Join(", ", extra)}");
+
+    var ratio = pipelineRate / baselineRate;
+    var machine = $"{Environment.ProcessorCount} cores, {Environment.OSVersion}, .NET {Environment.Version}";
+    var section = new StringBuilder()
+        .AppendLine("<!-- kafka-bench:start (written by bench/kafka/run.sh; the section is replaced on each run) -->")
+        .AppendLine("## Kafka")
+        .AppendLine()
+        .AppendLine($"Run {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC on {machine}. Command: `{command}`.")
+        .AppendLine($"Topology: kafka-source ({sourceInstances} instance(s)) → WordCount counter in C# (`group_by`, {counterInstances} instances) → csv-sink, on the development Kafka (librdkafka mock, 3 brokers, {partitions} partitions, in the same machine).")
+        .AppendLine()
+        .AppendLine("| measure | records/s |")
+        .AppendLine("|---|---|")
+        .AppendLine($"| prefill (one producer, acks=1) | {prefillRate:N0} |")
+        .AppendLine($"| **baseline**: broker consume ceiling (plain consumer, kafka-source's settings) | {baselineRate:N0} |")
+        .AppendLine($"| **pipeline**: kafka-source → counter → csv-sink, steady state | {pipelineRate:N0} |")
+        .AppendLine($"| pipeline ÷ baseline | {ratio:0.00} |")
+        .AppendLine()
+        .AppendLine($"{records:N0} records; first count written {firstAt.Value.TotalSeconds:0.00} s after deploying the source (executor start-up and group join), all written {endToEnd.TotalSeconds:0.00} s after. Verification: {(ok ? $"every one of the {expected.Count:N0} final counts equals its input count; {total:N0} CSV lines" : "FAILED")}.")
+        .AppendLine("<!-- kafka-bench:end -->")
+        .ToString();
+    Console.WriteLine();
+    Console.Write(section);
+    if (results != "-")
+    {
+        WriteSection(results, section);
+        Console.WriteLine($"wrote the Kafka section of {results}");
+    }
+    exit = ok ? 0 : 1;
+}
+catch (Exception e)
+{
+    Console.Error.WriteLine($"error: {e.Message}");
+}
+finally
+{
+    TryCli("down");
+    TryCli("kafka-dev", "--stop");
+}
+return exit;
+
+double Baseline(string bootstrap, string topic, int count)
+{
+    var config = new ConsumerConfig
+    {
+        BootstrapServers = bootstrap,
+        GroupId = "baseline-" + Guid.NewGuid().ToString("N"),
+        AutoOffsetReset = AutoOffsetReset.Earliest,
+        EnableAutoCommit = false,
+        QueuedMinMessages = 1_000_000,
+        QueuedMaxMessagesKbytes = 64 * 1024,
+    };
+    config.Set("group.protocol", "consumer");
+    using var consumer = new ConsumerBuilder<byte[], byte[]>(config).Build();
+    consumer.Subscribe(topic);
+    var total = Stopwatch.StartNew();
+    Stopwatch? clock = null;
+    var got = 0;
+    while (got < count)
+    {
+        if (total.Elapsed > TimeSpan.FromSeconds(KafkaBenchLimits.BaselineTimeoutSeconds))
+        {
+            throw new TimeoutException($"the baseline consumer read {got:N0} of {count:N0} records in {KafkaBenchLimits.BaselineTimeoutSeconds} s");
+        }
+        var result = consumer.Consume(TimeSpan.FromMilliseconds(100));
+        if (result is null || result.IsPartitionEOF)
+        {
+            continue;
+        }
+        clock ??= Stopwatch.StartNew();
+        got++;
+    }
+    var rate = (count - 1) / clock!.Elapsed.TotalSeconds;
+    consumer.Close();
+    return rate;
+}
+
+long CountLines(string path)
+{
+    if (!File.Exists(path))
+    {
+        return 0;
+    }
+    using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+    var buffer = new byte[1 << 16];
+    long n = 0;
+    int read;
+    while ((read = stream.Read(buffer)) > 0)
+    {
+        n += buffer.AsSpan(0, read).Count((byte)'\n');
+    }
+    return n;
+}
+
+void Deploy(string name, string json)
+{
+    var file = Path.Combine(home, name + ".json");
+    File.WriteAllText(file, json);
+    Cli("deploy", file);
+}
+
+void Cli(params string[] arguments) => CliWith(null, arguments);
+
+void CliWith(Dictionary<string, string>? env, params string[] arguments)
+{
+    var start = new ProcessStartInfo("dotnet") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
+    start.ArgumentList.Add(cli);
+    start.ArgumentList.Add("--home");
+    start.ArgumentList.Add(home);
+    foreach (var a in arguments)
+    {
+        start.ArgumentList.Add(a);
+    }
+    foreach (var (k, v) in env ?? [])
+    {
+        start.Environment[k] = v;
+    }
+    using var process = Process.Start(start)!;
+    var output = process.StandardOutput.ReadToEndAsync();
+    var error = process.StandardError.ReadToEndAsync();
+    if (!process.WaitForExit(TimeSpan.FromSeconds(KafkaBenchLimits.CommandTimeoutSeconds)))
+    {
+        process.Kill();
+        throw new TimeoutException($"concord {string.Join(' ', arguments)} took longer than {KafkaBenchLimits.CommandTimeoutSeconds} s");
+    }
+    if (process.ExitCode != 0)
+    {
+        throw new InvalidOperationException($"concord {string.Join(' ', arguments)} failed ({process.ExitCode}): {output.Result}{error.Result}");
+    }
+}
+
+void TryCli(params string[] arguments)
+{
+    try
+    {
+        Cli(arguments);
+    }
+    catch (Exception e) when (e is InvalidOperationException or TimeoutException)
+    {
+        Console.Error.WriteLine($"cleanup: {e.Message}");
+    }
+}
+
+static void WriteSection(string path, string section)
+{
+    const string Start = "<!-- kafka-bench:start";
+    const string End = "<!-- kafka-bench:end -->";
+    var text = File.Exists(path) ? File.ReadAllText(path) : "# Benchmark results\n";
+    var s = text.IndexOf(Start, StringComparison.Ordinal);
+    var e = text.IndexOf(End, StringComparison.Ordinal);
+    text = s >= 0 && e > s
+        ? text[..s] + section + text[(e + End.Length)..].TrimStart('\n')
+        : text.TrimEnd('\n') + "\n\n" + section;
+    File.WriteAllText(path, text);
+}
+
+static Dictionary<string, string> ParseArgs(string[] args)
+{
+    var map = new Dictionary<string, string>(StringComparer.Ordinal);
+    for (var i = 0; i + 1 < args.Length; i += 2)
+    {
+        if (!args[i].StartsWith("--", StringComparison.Ordinal))
+        {
+            throw new ArgumentException($"unexpected argument '{args[i]}'; options are --records N --partitions N --source-instances N --counter-instances N --results PATH|-");
+        }
+        map[args[i][2..]] = args[i + 1];
+    }
+    return map;
+}

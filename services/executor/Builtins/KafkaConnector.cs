@@ -1,0 +1,262 @@
+using System.Globalization;
+using System.Text.Json;
+using Concord.Contracts;
+using Concord.Contracts.Types.V1;
+using Confluent.Kafka;
+using Microsoft.Extensions.Logging;
+
+namespace Concord.Executor.Builtins;
+
+/// <summary>
+/// What kafka-source and kafka-sink share: option parsing (named options plus "kafka.*"
+/// pass-through), the bootstrap address (including the development Kafka's kafka.json), the
+/// start-up topic check, and rate-limited routing of librdkafka's logs and errors.
+/// </summary>
+internal sealed class KafkaConnector
+{
+    /// <summary>The bootstrap value that means "the development Kafka of this home".</summary>
+    public const string DevBootstrap = "dev";
+
+    /// <summary>File a running `concord kafka-dev` writes in the home directory (tools/Concord.KafkaDev).</summary>
+    public const string DevFileName = "kafka.json";
+
+    /// <summary>Directories above the work dir searched for kafka.json (the work dir is &lt;home&gt;/instances/&lt;op&gt;/&lt;i&gt;).</summary>
+    private const int DevFileSearchDepthMax = 4;
+
+    private readonly BuiltinOperator _builtin;
+    private readonly ILogger _logger;
+    private readonly TimeProvider _time;
+    private readonly RateLimitedLog _clientLogs;
+    private readonly RateLimitedLog _clientErrors;
+    private long _allBrokersDownSinceTimestamp;
+    private Error? _fatal;
+
+    public KafkaConnector(OperatorSpec spec, string workDir, ILogger logger, TimeProvider time, params string[] known)
+    {
+        _builtin = spec.Builtin;
+        _logger = logger;
+        _time = time;
+        _clientLogs = new RateLimitedLog(time);
+        _clientErrors = new RateLimitedLog(time);
+        Kind = spec.Builtin.Kind;
+        foreach (var key in _builtin.Options.Keys)
+        {
+            if (!known.Contains(key, StringComparer.Ordinal) && !key.StartsWith(OperatorSpecValidator.KafkaPassThroughPrefix, StringComparison.Ordinal))
+            {
+                throw new OperatorFailedException(
+                    $"built-in '{Kind}' has no option '{key}'; its options are: {string.Join(", ", known)}, or \"kafka.<librdkafka property>\"");
+            }
+        }
+        Topic = Required("topic", "the Kafka topic to read or write, e.g. \"topic\": \"words\"");
+        (Bootstrap, BootstrapOrigin) = ResolveBootstrap(String("bootstrap"), workDir, Environment.GetEnvironmentVariable("CONCORD_HOME"));
+    }
+
+    public string Kind { get; }
+
+    public string Topic { get; }
+
+    public string Bootstrap { get; }
+
+    /// <summary>Where <see cref="Bootstrap"/> came from, for error messages.</summary>
+    public string BootstrapOrigin { get; }
+
+    public string? String(string name) => _builtin.Options.TryGetValue(name, out var value) && value.Length > 0 ? value : null;
+
+    public string Required(string name, string why) => String(name) ?? throw new OperatorFailedException(
+        $"built-in '{Kind}' needs option '{name}': {why}");
+
+    /// <summary>One of <paramref name="allowed"/>, else a clear error naming the option.</summary>
+    public string OneOf(string name, string defaultValue, params string[] allowed)
+    {
+        var value = String(name) ?? defaultValue;
+        return allowed.Contains(value, StringComparer.Ordinal) ? value : throw new OperatorFailedException(
+            $"built-in '{Kind}' option '{name}'='{value}' is not accepted; use one of: {string.Join(", ", allowed)}");
+    }
+
+    public int Int(string name, int defaultValue, int min, int max)
+    {
+        var text = String(name);
+        if (text is null)
+        {
+            return defaultValue;
+        }
+        return int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var value) && value >= min && value <= max
+            ? value
+            : throw new OperatorFailedException($"built-in '{Kind}' option '{name}'='{text}' is not a whole number in {min}..{max}");
+    }
+
+    /// <summary>Applies the "kafka.*" options last, so they override Concord's defaults.</summary>
+    public void ApplyPassThrough(ClientConfig config)
+    {
+        foreach (var (key, value) in _builtin.Options)
+        {
+            if (key.StartsWith(OperatorSpecValidator.KafkaPassThroughPrefix, StringComparison.Ordinal))
+            {
+                config.Set(key[OperatorSpecValidator.KafkaPassThroughPrefix.Length..], value);
+            }
+        }
+    }
+
+    /// <summary>Turns librdkafka's refusal of a configuration into an error naming the option.</summary>
+    public OperatorFailedException ConfigRejected(Exception e) => new(
+        $"{Kind}: librdkafka rejected the configuration: {e.Message}; fix or remove the \"kafka.*\" option it names (see https://github.com/confluentinc/librdkafka/blob/master/CONFIGURATION.md)", e);
+
+    /// <summary>librdkafka's log lines, warnings and worse only, rate-limited.</summary>
+    public void OnClientLog(LogMessage message)
+    {
+        if (message.Level <= SyslogLevel.Warning && _clientLogs.ShouldLog(message.Facility, out var suppressed))
+        {
+            KafkaLog.ClientLog(_logger, message.Facility, message.Message, suppressed);
+        }
+    }
+
+    /// <summary>Client errors: logged rate-limited; fatal ones and long outages end the connector (<see cref="ThrowIfBroken"/>).</summary>
+    public void OnClientError(Error error)
+    {
+        if (error.IsFatal)
+        {
+            Volatile.Write(ref _fatal, error);
+        }
+        if (error.Code == ErrorCode.Local_AllBrokersDown)
+        {
+            Interlocked.CompareExchange(ref _allBrokersDownSinceTimestamp, _time.GetTimestamp(), 0);
+        }
+        if (_clientErrors.ShouldLog(error.Code.ToString(), out var suppressed))
+        {
+            KafkaLog.ClientError(_logger, error.Code.ToString(), error.Reason, suppressed);
+        }
+    }
+
+    /// <summary>Called when a request succeeded: the cluster is reachable again.</summary>
+    public void Reachable() => Interlocked.Exchange(ref _allBrokersDownSinceTimestamp, 0);
+
+    /// <summary>Throws when the client hit a fatal error or every broker has been down too long.</summary>
+    public void ThrowIfBroken()
+    {
+        if (Volatile.Read(ref _fatal) is { } fatal)
+        {
+            throw new OperatorFailedException($"{Kind}: fatal Kafka client error {fatal.Code}: {fatal.Reason}; the connector cannot continue (it restarts with back-off)");
+        }
+        var since = Interlocked.Read(ref _allBrokersDownSinceTimestamp);
+        if (since != 0 && _time.GetElapsedTime(since).TotalMilliseconds >= KafkaLimits.AllBrokersDownFailMs)
+        {
+            throw new OperatorFailedException(
+                $"{Kind}: every Kafka broker at {Bootstrap} ({BootstrapOrigin}) has been unreachable for {KafkaLimits.AllBrokersDownFailMs / 1000} s (KafkaLimits.AllBrokersDownFailMs); check that the cluster is up and option 'bootstrap' is right");
+        }
+    }
+
+    /// <summary>
+    /// Waits (bounded by <see cref="KafkaLimits.StartupMetadataTimeoutMs"/>) until the cluster
+    /// answers and knows the topic; returns its partition count. Runs once at start, so a wrong
+    /// address or topic fails the instance with a message saying what to fix.
+    /// </summary>
+    public int CheckTopic(Handle handle)
+    {
+        using var admin = new DependentAdminClientBuilder(handle).Build();
+        var started = _time.GetTimestamp();
+        string? lastProblem = null;
+        var missing = false;
+        while (true)
+        {
+            var left = KafkaLimits.StartupMetadataTimeoutMs - (int)_time.GetElapsedTime(started).TotalMilliseconds;
+            if (left <= 0)
+            {
+                break;
+            }
+            try
+            {
+                var metadata = admin.GetMetadata(Topic, TimeSpan.FromMilliseconds(Math.Min(left, KafkaLimits.MetadataRequestTimeoutMs)));
+                var topic = metadata.Topics.FirstOrDefault(t => t.Topic == Topic);
+                if (topic is not null && topic.Error.Code == ErrorCode.NoError && topic.Partitions.Count > 0)
+                {
+                    Reachable();
+                    KafkaLog.Connected(_logger, Kind, Bootstrap, Topic, topic.Partitions.Count);
+                    return topic.Partitions.Count;
+                }
+                if (!missing)
+                {
+                    KafkaLog.TopicMissing(_logger, Kind, Topic, Bootstrap);
+                }
+                missing = true;
+                lastProblem = topic?.Error.Reason ?? "not in the metadata";
+            }
+            catch (KafkaException e)
+            {
+                missing = false;
+                lastProblem = e.Error.Reason;
+            }
+            Thread.Sleep(KafkaLimits.MetadataRetryMs);
+        }
+        throw missing
+            ? new OperatorFailedException(
+                $"{Kind}: topic '{Topic}' does not exist on {Bootstrap} ({BootstrapOrigin}): {lastProblem}; create it (on the development Kafka: `concord kafka-dev --topics {Topic}`) or fix option 'topic'")
+            : new OperatorFailedException(
+                $"{Kind}: cannot reach Kafka at {Bootstrap} ({BootstrapOrigin}) within {KafkaLimits.StartupMetadataTimeoutMs / 1000} s ({lastProblem ?? "no answer"}); check option 'bootstrap' and that the cluster is up (for development: `concord kafka-dev`)");
+    }
+
+    /// <summary>
+    /// The bootstrap servers: the option, or — when it is unset or "dev" — the development
+    /// Kafka's kafka.json in $CONCORD_HOME or a directory above the work dir (the home).
+    /// </summary>
+    internal static (string Servers, string Origin) ResolveBootstrap(string? option, string workDir, string? concordHome)
+    {
+        if (option is not null && option != DevBootstrap)
+        {
+            return (option, "option 'bootstrap'");
+        }
+        var candidates = new List<string>();
+        if (!string.IsNullOrEmpty(concordHome))
+        {
+            candidates.Add(Path.Combine(concordHome, DevFileName));
+        }
+        var dir = new DirectoryInfo(workDir);
+        for (var i = 0; dir is not null && i <= DevFileSearchDepthMax; i++, dir = dir.Parent)
+        {
+            candidates.Add(Path.Combine(dir.FullName, DevFileName));
+        }
+        foreach (var file in candidates)
+        {
+            if (!File.Exists(file))
+            {
+                continue;
+            }
+            try
+            {
+                using var doc = JsonDocument.Parse(File.ReadAllText(file));
+                if (doc.RootElement.TryGetProperty("bootstrap", out var servers) && servers.GetString() is { Length: > 0 } text)
+                {
+                    return (text, $"the development Kafka in {file}");
+                }
+            }
+            catch (Exception e) when (e is IOException or JsonException or InvalidOperationException)
+            {
+                throw new OperatorFailedException($"the development Kafka file {file} cannot be read ({e.Message}); restart `concord kafka-dev` or set option 'bootstrap'");
+            }
+        }
+        throw new OperatorFailedException(
+            $"option 'bootstrap' is {(option is null ? "unset" : "\"dev\"")} and no development Kafka is running (no {DevFileName} in $CONCORD_HOME or above {workDir}); start one with `concord kafka-dev`, or set 'bootstrap' to your cluster's host:port list");
+    }
+
+    /// <summary>At most one line per key per <see cref="KafkaLimits.ClientLogIntervalMs"/>, counting the rest.</summary>
+    private sealed class RateLimitedLog(TimeProvider time)
+    {
+        private readonly Dictionary<string, (long Timestamp, long Suppressed)> _last = new(StringComparer.Ordinal);
+
+        public bool ShouldLog(string key, out long suppressed)
+        {
+            lock (_last)
+            {
+                var now = time.GetTimestamp();
+                if (_last.TryGetValue(key, out var last) && time.GetElapsedTime(last.Timestamp, now).TotalMilliseconds < KafkaLimits.ClientLogIntervalMs)
+                {
+                    _last[key] = (last.Timestamp, last.Suppressed + 1);
+                    suppressed = 0;
+                    return false;
+                }
+                suppressed = last.Suppressed;
+                _last[key] = (now, 0);
+                return true;
+            }
+        }
+    }
+}

@@ -1,0 +1,102 @@
+namespace Concord.Executor.Builtins;
+
+/// <summary>
+/// Bounds of the Kafka built-ins (kafka-source, kafka-sink), in one place. Units are the last
+/// word of each name. librdkafka settings derived from them can be overridden per operator
+/// with "kafka.&lt;property&gt;" options (docs/kafka.md).
+/// </summary>
+public static class KafkaLimits
+{
+    // ---- both ----------------------------------------------------------------------------
+
+    /// <summary>
+    /// How long a connector keeps asking for the topic's metadata at start before it fails, in
+    /// ms: 5 s. A reachable cluster answers in milliseconds; the executor then exits with a
+    /// clear error and the scheduler's restart back-off (and crash-loop detection) bounds the
+    /// retries from there.
+    /// </summary>
+    public const int StartupMetadataTimeoutMs = 5_000;
+
+    /// <summary>Longest single metadata request during start-up, in ms.</summary>
+    public const int MetadataRequestTimeoutMs = 2_000;
+
+    /// <summary>Wait between metadata requests while the topic is missing, in ms.</summary>
+    public const int MetadataRetryMs = 250;
+
+    /// <summary>
+    /// How long every broker may stay unreachable while the connector runs before it fails, in
+    /// ms: 30 s. librdkafka reconnects on its own meanwhile; a failure makes the outage visible
+    /// in `concord list` and lets the scheduler's back-off take over.
+    /// </summary>
+    public const int AllBrokersDownFailMs = 30_000;
+
+    /// <summary>
+    /// librdkafka log lines and client errors are logged at most once per this period per kind,
+    /// in ms: 5 s. A down broker makes librdkafka report every reconnect (every ~50 ms).
+    /// </summary>
+    public const int ClientLogIntervalMs = 5_000;
+
+    /// <summary>How long closing a client (final commit or flush) may take on shutdown, in ms: 5 s (within ExecutorLimits.ShutdownTimeoutMs).</summary>
+    public const int CloseTimeoutMs = 5_000;
+
+    // ---- kafka-source --------------------------------------------------------------------
+
+    /// <summary>
+    /// Records handed to the topology per poll, at most: 4,096 (four ProcessBatch loads). One
+    /// poll is one timer round trip through the pump; more per poll means fewer trips, and the
+    /// bound keeps an answer far below ProtocolLimits.BatchDoneRecordsMax.
+    /// </summary>
+    public const int SourceRecordsPerPollMax = 4 * ExecutorLimits.BatchRowsMax;
+
+    /// <summary>Key+value bytes handed over per poll, at most: 1 MiB (plus one record).</summary>
+    public const int SourceBytesPerPollMax = 1024 * 1024;
+
+    /// <summary>
+    /// Wait before polling again after a poll found nothing, in ms: 5. Bounds the latency an
+    /// idle source adds and keeps an idle source from spinning.
+    /// </summary>
+    public const int SourceIdlePollMs = 5;
+
+    /// <summary>
+    /// librdkafka queued.min.messages for the source: 1,000,000. With the default (100,000)
+    /// the mock cluster serves ~120k records/s, with this ~1.5M/s (measured; docs/kafka.md).
+    /// Memory stays bounded by <see cref="SourcePrefetchKbytesMax"/>.
+    /// </summary>
+    public const int SourcePrefetchMessagesMin = 1_000_000;
+
+    /// <summary>librdkafka queued.max.messages.kbytes: prefetched records held per consumer, at most 64 MiB.</summary>
+    public const int SourcePrefetchKbytesMax = 64 * 1024;
+
+    /// <summary>
+    /// How often offsets of records handed to the topology are committed, in ms: 1 s. This is
+    /// the most a crashed source replays (KafkaCommitPolicy, docs/kafka.md).
+    /// </summary>
+    public const int SourceCommitIntervalMs = 1_000;
+
+    // ---- kafka-sink ----------------------------------------------------------------------
+
+    /// <summary>
+    /// How long librdkafka may try to deliver a record, in ms: 30 s (librdkafka's default is
+    /// 300 s). Then the record fails and the sink fails with the reason.
+    /// </summary>
+    public const int SinkDeliveryTimeoutMs = 30_000;
+
+    /// <summary>Records queued in the producer, at most: 100,000. A full queue blocks the sink, which backpressures the topology.</summary>
+    public const int SinkQueueMessagesMax = 100_000;
+
+    /// <summary>Bytes queued in the producer, at most: 64 MiB (librdkafka's default is 1 GiB).</summary>
+    public const int SinkQueueKbytesMax = 64 * 1024;
+
+    /// <summary>Wait for the producer queue to drain a little when it is full, in ms, per try.</summary>
+    public const int SinkQueueFullWaitMs = 50;
+
+    /// <summary>
+    /// How long one record may wait for room in a full producer queue before the sink fails,
+    /// in ms: the delivery timeout plus 5 s (by then queued records have either gone out or
+    /// failed, so a queue still full means the cluster is not accepting records).
+    /// </summary>
+    public const int SinkQueueFullFailMs = SinkDeliveryTimeoutMs + 5_000;
+
+    /// <summary>Default linger.ms of the sink: 5 ms (batches well at high rates, adds little latency).</summary>
+    public const int SinkLingerMsDefault = 5;
+}

@@ -1,0 +1,233 @@
+using Concord.Contracts;
+using Concord.Contracts.Operator.V1;
+using Concord.Contracts.Types.V1;
+using Confluent.Kafka;
+using Google.Protobuf;
+using Microsoft.Extensions.Logging;
+
+namespace Concord.Executor.Builtins;
+
+/// <summary>
+/// Built-in Kafka source (docs/kafka.md). Polls a topic in a consumer group shared by all its
+/// instances (so scaling spreads partitions; group.protocol=consumer, KIP-848) and emits each
+/// message on one stream, key and value as bytes, the message timestamp as event time and the
+/// poll time as ingest time. Driven by its own timer like the generator: a poll happens only
+/// when the pump fires the timer, which needs a free in-flight slot, and the next timer is set
+/// by an answer that the router has already taken. A slow topology therefore stops polling;
+/// librdkafka's prefetch (bounded by <see cref="KafkaLimits.SourcePrefetchKbytesMax"/>) then
+/// fills and it stops fetching. Nothing is dropped in between.
+/// Options: topic (required), bootstrap, group, start, stream, oversize, kafka.*.
+/// </summary>
+public sealed class KafkaSourceOperator : BuiltinSession
+{
+    public const string Kind = "kafka-source";
+    private const string PollTimerKey = "poll";
+
+    private readonly KafkaConnector _connector;
+    private readonly ILogger _logger;
+    private readonly ConsumerConfig _config;
+    private readonly string _stream;
+    private readonly bool _skipOversize;
+    private readonly KafkaCommitPolicy _commit = new();
+    private readonly Lock _lock = new();
+    private IConsumer<byte[], byte[]>? _consumer;
+    private long _records;
+    private long _skipped;
+    private bool _closed;
+
+    public KafkaSourceOperator(OperatorSpec spec, string workDir, int instanceIndex, TimeProvider time, ILogger logger)
+        : base(spec, time)
+    {
+        _logger = logger;
+        _connector = new KafkaConnector(spec, workDir, logger, time, "topic", "bootstrap", "group", "start", "stream", "oversize");
+        _stream = _connector.String("stream") ?? _connector.Topic;
+        if (!Contracts.OperatorSpecValidator.IsValidStreamName(_stream))
+        {
+            throw new OperatorFailedException(
+                $"kafka-source: the output stream '{_stream}' (option 'stream', default the topic name) is not a valid stream name; set option 'stream' to 1-128 of A-Z a-z 0-9 _ . -");
+        }
+        _skipOversize = _connector.OneOf("oversize", "fail", "fail", "skip") == "skip";
+        _config = new ConsumerConfig
+        {
+            BootstrapServers = _connector.Bootstrap,
+            GroupId = _connector.String("group") ?? $"concord-{spec.Name}",
+            ClientId = $"concord-{spec.Name}-{instanceIndex}",
+            AutoOffsetReset = _connector.OneOf("start", "earliest", "earliest", "latest") == "earliest" ? AutoOffsetReset.Earliest : AutoOffsetReset.Latest,
+            AllowAutoCreateTopics = false,
+            QueuedMinMessages = KafkaLimits.SourcePrefetchMessagesMin,
+            QueuedMaxMessagesKbytes = KafkaLimits.SourcePrefetchKbytesMax,
+        };
+        // KIP-848: a restarted or added member gets partitions in ~0.5 s instead of waiting a
+        // session timeout (RECIPES.md, Kafka).
+        _config.Set("group.protocol", "consumer");
+        KafkaCommitPolicy.Configure(_config);
+        _connector.ApplyPassThrough(_config);
+    }
+
+    /// <summary>Records handed to the topology so far.</summary>
+    public long Records => Interlocked.Read(ref _records);
+
+    protected override OperatorMetadata Describe() => new() { Name = Spec.Name, Outputs = { _stream } };
+
+    protected override void OnInit(BatchDone done)
+    {
+        try
+        {
+            _consumer = new ConsumerBuilder<byte[], byte[]>(_config)
+                .SetLogHandler((_, message) => _connector.OnClientLog(message))
+                .SetErrorHandler((_, error) => _connector.OnClientError(error))
+                .SetPartitionsAssignedHandler((_, partitions) => KafkaLog.PartitionsAssigned(_logger, Describe(partitions.Select(p => p.Partition))))
+                .SetPartitionsRevokedHandler((_, partitions) => KafkaLog.PartitionsRevoked(_logger, Describe(partitions.Select(p => p.Partition))))
+                .SetPartitionsLostHandler((_, partitions) => KafkaLog.PartitionsRevoked(_logger, Describe(partitions.Select(p => p.Partition))))
+                .Build();
+        }
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException or KafkaException)
+        {
+            throw _connector.ConfigRejected(e);
+        }
+        _connector.CheckTopic(_consumer.Handle);
+        _consumer.Subscribe(_connector.Topic);
+        done.TimersSet.Add(new TimerSet { Key = PollTimerKey, TimeUnixMs = Now().EventTimeMs });
+    }
+
+    private static string Describe(IEnumerable<Partition> partitions)
+    {
+        var list = string.Join(",", partitions.Select(p => p.Value).Order());
+        return list.Length == 0 ? "none" : list;
+    }
+
+    protected override void OnBatch(ProcessBatch batch, BatchDone done)
+    {
+        var fired = false;
+        foreach (var timer in batch.TimersFired)
+        {
+            fired |= timer.Key == PollTimerKey;
+        }
+        if (!fired)
+        {
+            return;
+        }
+        lock (_lock)
+        {
+            if (_closed || _consumer is null)
+            {
+                return;
+            }
+            _connector.ThrowIfBroken();
+            // This timer was set by the previous answer, which the router has taken by now.
+            _commit.HandedOver(_consumer);
+            var n = Poll(_consumer, done);
+            var nowMs = Now().EventTimeMs;
+            done.TimersSet.Add(new TimerSet { Key = PollTimerKey, TimeUnixMs = n > 0 ? nowMs : nowMs + KafkaLimits.SourceIdlePollMs });
+        }
+    }
+
+    private int Poll(IConsumer<byte[], byte[]> consumer, BatchDone done)
+    {
+        var (nowMs, nowUs) = Now();
+        var n = 0;
+        long bytes = 0;
+        while (n < KafkaLimits.SourceRecordsPerPollMax && bytes < KafkaLimits.SourceBytesPerPollMax)
+        {
+            ConsumeResult<byte[], byte[]>? result;
+            try
+            {
+                result = consumer.Consume(TimeSpan.Zero);
+            }
+            catch (ConsumeException e)
+            {
+                _connector.OnClientError(e.Error);
+                break;
+            }
+            if (result is null)
+            {
+                break;
+            }
+            if (result.IsPartitionEOF)
+            {
+                continue;
+            }
+            _connector.Reachable();
+            var key = result.Message.Key;
+            var value = result.Message.Value;
+            var size = (long)(key?.Length ?? 0) + (value?.Length ?? 0);
+            if (size > ProtocolLimits.RecordBytesMax)
+            {
+                if (!_skipOversize)
+                {
+                    throw new OperatorFailedException(
+                        $"kafka-source: the message at {result.TopicPartitionOffset} has key+value of {size} bytes, more than the {ProtocolLimits.RecordBytesMax} a Concord record may have (ProtocolLimits.RecordBytesMax); set option \"oversize\": \"skip\" to skip such messages (logged and counted), or keep them out of the topic");
+                }
+                _commit.Consumed(result.TopicPartitionOffset);
+                KafkaLog.OversizeSkipped(_logger, result.TopicPartitionOffset.ToString(), size, ProtocolLimits.RecordBytesMax, ++_skipped);
+                continue;
+            }
+            var timestamp = result.Message.Timestamp;
+            done.Produced.Add(new ProducedRecord
+            {
+                Stream = _stream,
+                Record = new Record
+                {
+                    // librdkafka hands over fresh arrays that nothing else touches: wrap, do not copy.
+                    Key = key is null ? ByteString.Empty : UnsafeByteOperations.UnsafeWrap(key),
+                    Value = value is null ? ByteString.Empty : UnsafeByteOperations.UnsafeWrap(value),
+                    EventTimeUnixMs = timestamp.Type == TimestampType.NotAvailable ? nowMs : timestamp.UnixTimestampMs,
+                    IngestTimeUnixUs = nowUs,
+                },
+            });
+            _commit.Consumed(result.TopicPartitionOffset);
+            bytes += size;
+            n++;
+        }
+        Interlocked.Add(ref _records, n);
+        return n;
+    }
+
+    protected override void OnShutdown()
+    {
+        IConsumer<byte[], byte[]>? consumer;
+        lock (_lock)
+        {
+            if (_closed)
+            {
+                return;
+            }
+            _closed = true;
+            consumer = _consumer;
+        }
+        if (consumer is null)
+        {
+            return;
+        }
+        // Commit and leave the group, bounded: a cluster that is gone must not hold the drain.
+        var close = Task.Run(() =>
+        {
+            try
+            {
+                var committed = _commit.CommitOnShutdown(consumer);
+                if (committed.Count > 0)
+                {
+                    KafkaLog.FinalCommit(_logger, string.Join(", ", committed.Select(c => $"{c.Partition.Value}@{c.Offset.Value}")));
+                }
+            }
+            catch (KafkaException e)
+            {
+                KafkaLog.FinalCommitFailed(_logger, e.Error.Reason, KafkaLimits.SourceCommitIntervalMs);
+            }
+            try
+            {
+                consumer.Close();
+            }
+            catch (KafkaException)
+            {
+                // Leaving the group failed (cluster gone): the group drops the member by itself.
+            }
+            consumer.Dispose();
+        });
+        if (!close.Wait(TimeSpan.FromMilliseconds(KafkaLimits.CloseTimeoutMs)))
+        {
+            KafkaLog.FinalCommitFailed(_logger, $"closing the consumer took longer than {KafkaLimits.CloseTimeoutMs} ms", KafkaLimits.SourceCommitIntervalMs);
+        }
+        KafkaLog.Closed(_logger, Kind, Records);
+    }
+}

@@ -1,0 +1,48 @@
+using System.Diagnostics;
+using Concord.Contracts.Operator.V1;
+using Concord.Executor.Tracing;
+
+namespace Concord.Executor.Metrics;
+
+/// <summary>
+/// The batch pump's two hooks: <see cref="Sent"/> before a ProcessBatch goes out and
+/// <see cref="Answered"/> when its BatchDone comes back. Times batches for
+/// <c>concord_batch_duration_seconds</c>, counts produced records, and drives tracing.
+/// Sent runs on the send loop, Answered on the answer loop; a slot is written before its
+/// batch is sent and read after its answer arrived, so the session orders the two.
+/// </summary>
+public sealed class BatchTelemetry
+{
+    /// <summary>
+    /// Send times remembered, in batches: 64, a power of two above any MaxBatchesInFlight
+    /// (8 by default): a batch's slot cannot be reused before it is answered.
+    /// </summary>
+    public const int SlotsMax = 64;
+
+    private readonly long[] _sentTimestamps = new long[SlotsMax];
+    private readonly long[] _sentUnixUs = new long[SlotsMax];
+    private readonly ulong[] _sentSeqs = new ulong[SlotsMax];
+
+    public void Sent(ProcessBatch batch)
+    {
+        var slot = (int)(batch.Seq % SlotsMax);
+        var nowUs = ExecutorMetrics.NowUnixUs();
+        _sentTimestamps[slot] = Stopwatch.GetTimestamp();
+        _sentUnixUs[slot] = nowUs;
+        _sentSeqs[slot] = batch.Seq;
+        ExecutorTracing.Current.Sent(batch, nowUs);
+    }
+
+    public void Answered(BatchDone done)
+    {
+        var slot = (int)(done.Seq % SlotsMax);
+        long sentUs = 0;
+        if (done.Seq > 0 && _sentSeqs[slot] == done.Seq)
+        {
+            ExecutorMetrics.BatchDuration.Observe(Stopwatch.GetElapsedTime(_sentTimestamps[slot]).TotalSeconds);
+            sentUs = _sentUnixUs[slot];
+        }
+        ExecutorTracing.Current.Answered(done, sentUs);
+        ExecutorMetrics.Produced(done);
+    }
+}

@@ -1,0 +1,315 @@
+using System.Diagnostics;
+using Concord.Contracts.DataPlane.V1;
+using Concord.Contracts.Operator.V1;
+using Concord.Contracts.Types.V1;
+using Concord.Executor.Metrics;
+using Google.Protobuf;
+using Google.Protobuf.Collections;
+using Span = Concord.Contracts.Scheduler.V1.Span;
+
+namespace Concord.Executor.Tracing;
+
+/// <summary>
+/// Dapper-style tracing inside one executor. Sources sample one produced record in N and give
+/// it a <see cref="TraceContext"/>; every executor follows records that carry one and records
+/// three kinds of span (docs/observability.md):
+/// <list type="bullet">
+/// <item><c>queue</c>: received on the data plane → sent to the operator in a ProcessBatch;</item>
+/// <item><c>operator</c>: ProcessBatch sent → BatchDone received;</item>
+/// <item><c>send</c>: produced (BatchDone received) → written to the downstream executor.</item>
+/// </list>
+/// A produced record's <c>parent_span_id</c> is rewritten to its send span, so the next
+/// executor's queue span hangs under it; the scheduler derives the network hop between them.
+/// </summary>
+/// <remarks>
+/// Hooks scan a batch for traced records (a null check per record) and take the lock only
+/// when they find one; with the default sampling that is about one batch in a thousand.
+/// Everything followed is bounded by <see cref="ObservabilityLimits.TracePendingRecordsMax"/>.
+/// </remarks>
+public sealed class ExecutorTracing
+{
+    private readonly object _lock = new();
+    private readonly Dictionary<Record, Pending> _received = new(ReferenceEqualityComparer.Instance);
+    private readonly Dictionary<Record, Pending> _sending = new(ReferenceEqualityComparer.Instance);
+    private readonly Dictionary<ulong, List<Pending>> _inOperator = [];
+    private readonly int _sampleEvery;
+    private int _untilSample;
+    /// <summary>Entries in _received, _sending and _inOperator together (lock held to change it).</summary>
+    private int _followed;
+
+    public ExecutorTracing(string operatorName, int instanceIndex, int sampleEvery, bool isSource, SpanStore? store = null, OtlpExport? export = null)
+    {
+        OperatorName = operatorName;
+        InstanceIndex = instanceIndex;
+        _sampleEvery = isSource ? Math.Max(0, sampleEvery) : 0;
+        // Start at a random point so several sources do not sample in lockstep.
+        _untilSample = _sampleEvery > 0 ? Random.Shared.Next(1, _sampleEvery + 1) : int.MaxValue;
+        Store = store ?? new SpanStore();
+        Export = export;
+    }
+
+    /// <summary>The tracer the data-path hooks use. Until the host configures one: a tracer that samples nothing.</summary>
+    public static ExecutorTracing Current { get; set; } = new("", 0, 0, isSource: false);
+
+    public string OperatorName { get; }
+
+    public int InstanceIndex { get; }
+
+    public SpanStore Store { get; }
+
+    /// <summary>OTLP export of every span, when OTEL_EXPORTER_OTLP_ENDPOINT is set; null otherwise.</summary>
+    public OtlpExport? Export { get; }
+
+    /// <summary>One record in this many is sampled at this (source) executor; 0 when it does not sample.</summary>
+    public int SampleEvery => _sampleEvery;
+
+    /// <summary>The sampling from the environment: <see cref="ObservabilityLimits.TraceSampleEveryVariable"/>, else the default.</summary>
+    public static int SampleEveryFrom(Func<string, string?> environment, IReadOnlyDictionary<string, string>? operatorEnvironment = null)
+    {
+        var text = operatorEnvironment?.GetValueOrDefault(ObservabilityLimits.TraceSampleEveryVariable)
+            ?? environment(ObservabilityLimits.TraceSampleEveryVariable);
+        return int.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var every)
+            ? every
+            : ObservabilityLimits.TraceSampleEveryDefault;
+    }
+
+    /// <summary>Records arrived on <paramref name="stream"/>: starts a queue span for each traced one.</summary>
+    public void Received(string stream, RepeatedField<Record> records)
+    {
+        for (var i = 0; i < records.Count; i++)
+        {
+            if (records[i].Trace is { } trace)
+            {
+                var now = ExecutorMetrics.NowUnixUs();
+                lock (_lock)
+                {
+                    if (Reserve(now))
+                    {
+                        _received[records[i]] = Begin("queue", Hex(trace.TraceId), Hex(trace.ParentSpanId), stream, now);
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>A ProcessBatch goes to the operator: ends the queue spans of its traced records, starts their operator spans.</summary>
+    public void Sent(ProcessBatch batch, long sentUnixUs)
+    {
+        if (Volatile.Read(ref _followed) == 0)
+        {
+            return;
+        }
+        List<Pending>? started = null;
+        foreach (var record in batch.Records)
+        {
+            if (record.Trace is null)
+            {
+                continue;
+            }
+            lock (_lock)
+            {
+                if (!_received.Remove(record, out var queued))
+                {
+                    continue;
+                }
+                Record(queued, sentUnixUs);
+                started ??= [];
+                // The operator span keeps the follow slot the queue span had.
+                started.Add(Begin("operator", queued.TraceId, queued.SpanId, queued.Stream, sentUnixUs));
+            }
+        }
+        if (started is not null)
+        {
+            lock (_lock)
+            {
+                _inOperator[batch.Seq] = started;
+            }
+        }
+    }
+
+    /// <summary>
+    /// The operator answered batch <paramref name="done"/>: ends its operator spans, samples
+    /// (sources), and starts a send span for every traced record it produced, pointing the
+    /// record's parent_span_id at it. Runs before routing, so nothing else holds the records yet.
+    /// </summary>
+    public void Answered(BatchDone done, long sentUnixUs)
+    {
+        List<Pending>? operatorSpans = null;
+        if (Volatile.Read(ref _followed) > 0)
+        {
+            lock (_lock)
+            {
+                if (_inOperator.Remove(done.Seq, out operatorSpans))
+                {
+                    _followed -= operatorSpans.Count;
+                }
+            }
+        }
+        var now = ExecutorMetrics.NowUnixUs();
+        if (operatorSpans is not null)
+        {
+            foreach (var span in operatorSpans)
+            {
+                Record(span, now);
+            }
+        }
+        var sampled = _sampleEvery > 0 && Sample(done.Produced);
+        if (operatorSpans is null && !sampled)
+        {
+            return;
+        }
+        foreach (var produced in done.Produced)
+        {
+            if (produced.Record?.Trace is not { } trace)
+            {
+                continue;
+            }
+            var traceId = Hex(trace.TraceId);
+            string? parent = null;
+            if (trace.ParentSpanId.IsEmpty)
+            {
+                // Sampled here: the root span is this batch in the source operator.
+                var root = Begin("operator", traceId, "", "", sentUnixUs > 0 ? sentUnixUs : now);
+                Record(root, now);
+                parent = root.SpanId;
+            }
+            else if (operatorSpans?.Find(s => s.TraceId == traceId) is { } op)
+            {
+                parent = op.SpanId;
+            }
+            if (parent is null)
+            {
+                continue; // a trace this executor did not follow (its pending store was full)
+            }
+            lock (_lock)
+            {
+                if (!Reserve(now))
+                {
+                    continue;
+                }
+                var send = Begin("send", traceId, parent, produced.Stream, now);
+                produced.Record.Trace = new TraceContext { TraceId = trace.TraceId, ParentSpanId = ByteString.CopyFrom(Convert.FromHexString(send.SpanId)) };
+                _sending[produced.Record] = send;
+            }
+        }
+    }
+
+    /// <summary>A batch went out to a downstream executor: ends the send spans of its traced records.</summary>
+    public void Written(RecordBatch batch)
+    {
+        if (Volatile.Read(ref _followed) == 0)
+        {
+            return;
+        }
+        var now = ExecutorMetrics.NowUnixUs();
+        foreach (var record in batch.Records)
+        {
+            if (record.Trace is null)
+            {
+                continue;
+            }
+            lock (_lock)
+            {
+                if (_sending.Remove(record, out var send))
+                {
+                    _followed--;
+                    Record(send, now);
+                }
+            }
+        }
+    }
+
+    /// <summary>Samples one record in N of <paramref name="produced"/>; true when any was sampled.</summary>
+    private bool Sample(RepeatedField<ProducedRecord> produced)
+    {
+        var n = produced.Count;
+        var offset = 0;
+        var any = false;
+        while (_untilSample <= n - offset)
+        {
+            var i = offset + _untilSample - 1;
+            if (produced[i].Record is { Trace: null } record)
+            {
+                record.Trace = new TraceContext { TraceId = ByteString.CopyFrom(RandomBytes(16)) };
+                ExecutorMetrics.TracesSampled.Inc();
+                any = true;
+            }
+            offset = i + 1;
+            _untilSample = _sampleEvery;
+        }
+        _untilSample -= n - offset;
+        return any;
+    }
+
+    /// <summary>Takes a follow slot (lock held); frees stale ones when full. False when none is free.</summary>
+    private bool Reserve(long nowUs)
+    {
+        if (_followed >= ObservabilityLimits.TracePendingRecordsMax)
+        {
+            var staleBefore = nowUs - ObservabilityLimits.TracePendingTimeoutMs * 1000L;
+            foreach (var map in new[] { _received, _sending })
+            {
+                foreach (var key in map.Where(e => e.Value.StartUnixUs < staleBefore).Select(e => e.Key).ToList())
+                {
+                    map.Remove(key);
+                    _followed--;
+                }
+            }
+            foreach (var seq in _inOperator.Where(e => e.Value[0].StartUnixUs < staleBefore).Select(e => e.Key).ToList())
+            {
+                _followed -= _inOperator[seq].Count;
+                _inOperator.Remove(seq);
+            }
+            if (_followed >= ObservabilityLimits.TracePendingRecordsMax)
+            {
+                return false;
+            }
+        }
+        _followed++;
+        return true;
+    }
+
+    /// <summary>
+    /// Starts a span. With OTLP export the span is an <see cref="Activity"/> whose id becomes
+    /// the span id (Activity ids cannot be chosen), so the store and the exporter agree.
+    /// </summary>
+    private Pending Begin(string kind, string traceId, string parentSpanId, string stream, long startUnixUs)
+    {
+        var activity = Export?.Start(kind, traceId, parentSpanId, startUnixUs);
+        return new Pending(kind, traceId, parentSpanId, activity?.SpanId.ToHexString() ?? NewSpanId(), stream, startUnixUs, activity);
+    }
+
+    private void Record(Pending pending, long endUs)
+    {
+        var span = new Span
+        {
+            TraceId = pending.TraceId,
+            SpanId = pending.SpanId,
+            ParentSpanId = pending.ParentSpanId,
+            Kind = pending.Kind,
+            Stream = pending.Stream,
+            StartUnixUs = pending.StartUnixUs,
+            DurationUs = Math.Max(0, endUs - pending.StartUnixUs),
+            OperatorName = OperatorName,
+            InstanceIndex = InstanceIndex,
+        };
+        Store.Add(span);
+        if (pending.Activity is { } activity)
+        {
+            Export!.End(activity, span);
+        }
+    }
+
+    private static string NewSpanId() => Convert.ToHexStringLower(RandomBytes(8));
+
+    private static byte[] RandomBytes(int count)
+    {
+        var bytes = new byte[count];
+        Random.Shared.NextBytes(bytes);
+        return bytes;
+    }
+
+    private static string Hex(ByteString bytes) => bytes.IsEmpty ? "" : Convert.ToHexStringLower(bytes.Span);
+
+    private sealed record Pending(string Kind, string TraceId, string ParentSpanId, string SpanId, string Stream, long StartUnixUs, Activity? Activity);
+}

@@ -1,0 +1,293 @@
+using System.Globalization;
+using System.Text;
+using Concord.Contracts.Scheduler.V1;
+using Concord.Scheduler.Reconcile;
+using Google.Protobuf;
+using Grpc.Core;
+
+namespace Concord.Scheduler.Observability;
+
+/// <summary>
+/// What the observability RPCs do: read instance logs from the home directory, and query the
+/// running executors' HTTP endpoints (/metrics, /traces) in parallel, each bounded by
+/// <see cref="ObservabilityLimits.ExecutorQueryTimeoutMs"/>.
+/// </summary>
+public sealed class ObservabilityQueries(Reconciler reconciler, SchedulerHome home) : IDisposable
+{
+    private readonly HttpClient _http = new(new SocketsHttpHandler { ConnectTimeout = TimeSpan.FromMilliseconds(ObservabilityLimits.ExecutorQueryTimeoutMs) })
+    {
+        Timeout = TimeSpan.FromMilliseconds(ObservabilityLimits.ExecutorQueryTimeoutMs),
+    };
+
+    // ================================ logs ================================
+
+    /// <summary>The tail (and with follow, the growth) of the instances' executor.log.</summary>
+    public async Task StreamLogsAsync(GetLogsRequest request, Func<LogLine, Task> write, CancellationToken cancellationToken)
+    {
+        var op = await FindAsync(request.OperatorName, cancellationToken).ConfigureAwait(false);
+        var count = op.Spec.Instances;
+        var indexes = request.InstanceIndexes.Count == 0 ? Enumerable.Range(0, count).ToList() : request.InstanceIndexes.Distinct().Order().ToList();
+        foreach (var index in indexes)
+        {
+            if (index < 0 || index >= count)
+            {
+                throw new RpcException(new Status(StatusCode.InvalidArgument,
+                    $"instance {index} of '{op.Spec.Name}' does not exist; it has {count} instance(s), 0..{count - 1}"));
+            }
+        }
+        var tail = request.TailLines switch
+        {
+            0 => ObservabilityLimits.LogTailLinesDefault,
+            -1 => 0,
+            < 0 => throw new RpcException(new Status(StatusCode.InvalidArgument, $"tail_lines: {request.TailLines} is out of range; use -1 (none), 0 (default) .. {ObservabilityLimits.LogTailLinesMax}")),
+            _ => Math.Min(request.TailLines, ObservabilityLimits.LogTailLinesMax),
+        };
+        var files = indexes.Select(i => new LogFile(op.Spec.Name, i, LogPath(op.Spec.Name, i))).ToList();
+        foreach (var file in files)
+        {
+            // Reading the tail also sets where following starts: the end of the file now.
+            foreach (var line in file.ReadTail(tail))
+            {
+                await write(file.Line(line)).ConfigureAwait(false);
+            }
+        }
+        if (!request.Follow)
+        {
+            return;
+        }
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            await Task.Delay(ObservabilityLimits.LogFollowPollMs, cancellationToken).ConfigureAwait(false);
+            foreach (var file in files)
+            {
+                foreach (var line in file.ReadNew())
+                {
+                    await write(file.Line(line)).ConfigureAwait(false);
+                }
+            }
+        }
+    }
+
+    private string LogPath(string operatorName, int index) =>
+        Path.Combine(home.Directory, "instances", operatorName, index.ToString(CultureInfo.InvariantCulture), "executor.log");
+
+    /// <summary>One followed log file: where reading stopped, and a partial last line kept for the next read.</summary>
+    private sealed class LogFile(string operatorName, int index, string path)
+    {
+        private long _position;
+        private string _partial = "";
+
+        public LogLine Line(string text) => new()
+        {
+            OperatorName = operatorName,
+            InstanceIndex = index,
+            Line = text.Length <= ObservabilityLimits.LogLineCharsMax ? text : text[..ObservabilityLimits.LogLineCharsMax] + "…",
+        };
+
+        public List<string> ReadTail(int lines)
+        {
+            if (!File.Exists(path))
+            {
+                return [];
+            }
+            using var stream = Open();
+            var start = Math.Max(0, stream.Length - ObservabilityLimits.LogTailBytesMax);
+            var all = Read(stream, start);
+            if (start > 0 && all.Count > 0)
+            {
+                all.RemoveAt(0); // the read began mid-line
+            }
+            return all.Count <= lines ? all : all.GetRange(all.Count - lines, lines);
+        }
+
+        public List<string> ReadNew()
+        {
+            if (!File.Exists(path))
+            {
+                return [];
+            }
+            using var stream = Open();
+            if (stream.Length < _position)
+            {
+                // Truncated or replaced: start again from its beginning.
+                _position = 0;
+                _partial = "";
+            }
+            return stream.Length == _position ? [] : Read(stream, _position);
+        }
+
+        private FileStream Open() => new(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+
+        private List<string> Read(FileStream stream, long from)
+        {
+            stream.Position = from;
+            var length = (int)Math.Min(stream.Length - from, ObservabilityLimits.LogTailBytesMax);
+            var buffer = new byte[length];
+            stream.ReadExactly(buffer);
+            _position = from + length;
+            var text = _partial + Encoding.UTF8.GetString(buffer);
+            var end = text.LastIndexOf('\n');
+            _partial = end < 0 ? text : text[(end + 1)..];
+            if (end < 0)
+            {
+                return [];
+            }
+            return text[..end].Split('\n').Select(l => l.TrimEnd('\r')).ToList();
+        }
+    }
+
+    // ================================ metrics ================================
+
+    /// <summary>Scrapes every running instance (of one operator, or all) and extracts the figures `concord top` shows.</summary>
+    public async Task<GetInstanceMetricsResponse> InstanceMetricsAsync(GetInstanceMetricsRequest request, CancellationToken cancellationToken)
+    {
+        var operators = await reconciler.ListAsync(cancellationToken).ConfigureAwait(false);
+        if (request.OperatorName.Length > 0)
+        {
+            operators = [await FindAsync(request.OperatorName, cancellationToken).ConfigureAwait(false)];
+        }
+        var scrapes = operators
+            .SelectMany(o => o.Instances.Where(i => i.State == InstanceState.Running && i.MetricsAddress.Length > 0)
+                .Select(i => ScrapeAsync(o.Spec.Name, i.Index, i.MetricsAddress, cancellationToken)))
+            .ToList();
+        var response = new GetInstanceMetricsResponse();
+        response.Instances.AddRange(await Task.WhenAll(scrapes).ConfigureAwait(false));
+        return response;
+    }
+
+    private async Task<InstanceMetrics> ScrapeAsync(string operatorName, int index, string address, CancellationToken cancellationToken)
+    {
+        var figures = new InstanceMetrics { OperatorName = operatorName, InstanceIndex = index, MetricsAddress = address };
+        try
+        {
+            var text = await _http.GetStringAsync($"http://{address}/metrics", cancellationToken).ConfigureAwait(false);
+            PrometheusText.Fill(figures, text);
+        }
+        catch (Exception e) when (e is HttpRequestException or TaskCanceledException && !cancellationToken.IsCancellationRequested)
+        {
+            figures.Error = $"scrape of http://{address}/metrics failed: {e.Message}";
+        }
+        figures.ScrapedUnixMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        return figures;
+    }
+
+    // ================================ traces ================================
+
+    public async Task<ListTracesResponse> ListTracesAsync(ListTracesRequest request, CancellationToken cancellationToken)
+    {
+        var limit = request.Limit switch
+        {
+            0 => ObservabilityLimits.TraceListDefault,
+            < 0 => throw new RpcException(new Status(StatusCode.InvalidArgument, $"limit: {request.Limit} is negative; use 0 (default {ObservabilityLimits.TraceListDefault}) .. {ObservabilityLimits.TraceListMax}")),
+            _ => Math.Min(request.Limit, ObservabilityLimits.TraceListMax),
+        };
+        var spans = await CollectSpansAsync(null, cancellationToken).ConfigureAwait(false);
+        var response = new ListTracesResponse();
+        response.Traces.AddRange(spans
+            .GroupBy(s => s.TraceId, StringComparer.Ordinal)
+            .Select(g => Summarize(g.Key, g.OrderBy(s => s.StartUnixUs).ToList()))
+            .OrderByDescending(t => t.StartUnixUs)
+            .Take(limit));
+        return response;
+    }
+
+    public async Task<GetTraceResponse> GetTraceAsync(GetTraceRequest request, CancellationToken cancellationToken)
+    {
+        var id = request.TraceId.Trim().ToLowerInvariant();
+        if (id.Length != 32 || !id.All(Uri.IsHexDigit))
+        {
+            throw new RpcException(new Status(StatusCode.InvalidArgument,
+                $"trace id '{request.TraceId}' is not 32 hex digits; copy one from `concord trace`"));
+        }
+        var spans = await CollectSpansAsync(id, cancellationToken).ConfigureAwait(false);
+        if (spans.Count == 0)
+        {
+            throw new RpcException(new Status(StatusCode.NotFound,
+                $"trace {id} is not in any running executor's span store (each keeps its most recent spans only); run `concord trace` to list recent traces"));
+        }
+        var response = new GetTraceResponse();
+        response.Spans.AddRange(WithNetworkHops(spans).OrderBy(s => s.StartUnixUs).ThenBy(s => s.Kind == "network" ? 0 : 1));
+        return response;
+    }
+
+    /// <summary>
+    /// Adds a derived "network" span between each send span and the queue span under it in the
+    /// next executor: from the end of the sender's write to the receiver's receipt.
+    /// </summary>
+    public static List<Span> WithNetworkHops(List<Span> spans)
+    {
+        var sends = spans.Where(s => s.Kind == "send").ToDictionary(s => s.SpanId, StringComparer.Ordinal);
+        var result = new List<Span>(spans);
+        foreach (var queue in spans.Where(s => s.Kind == "queue"))
+        {
+            if (sends.TryGetValue(queue.ParentSpanId, out var send))
+            {
+                var sentEnd = send.StartUnixUs + send.DurationUs;
+                var id = Convert.FromHexString(queue.SpanId);
+                id[0] ^= 0xff;
+                result.Add(new Span
+                {
+                    TraceId = queue.TraceId,
+                    SpanId = Convert.ToHexStringLower(id),
+                    ParentSpanId = send.SpanId,
+                    Kind = "network",
+                    OperatorName = queue.OperatorName,
+                    InstanceIndex = queue.InstanceIndex,
+                    Stream = queue.Stream,
+                    StartUnixUs = Math.Min(sentEnd, queue.StartUnixUs),
+                    DurationUs = Math.Max(0, queue.StartUnixUs - sentEnd),
+                });
+            }
+        }
+        return result;
+    }
+
+    private static TraceSummary Summarize(string traceId, List<Span> spans)
+    {
+        var start = spans.Min(s => s.StartUnixUs);
+        var end = spans.Max(s => s.StartUnixUs + s.DurationUs);
+        var summary = new TraceSummary { TraceId = traceId, StartUnixUs = start, DurationUs = end - start, SpanCount = spans.Count };
+        summary.Operators.AddRange(spans.Select(s => s.OperatorName).Distinct(StringComparer.Ordinal));
+        return summary;
+    }
+
+    private async Task<List<Span>> CollectSpansAsync(string? traceId, CancellationToken cancellationToken)
+    {
+        var operators = await reconciler.ListAsync(cancellationToken).ConfigureAwait(false);
+        var query = traceId is null ? "" : $"?trace_id={traceId}";
+        var fetches = operators
+            .SelectMany(o => o.Instances.Where(i => i.State == InstanceState.Running && i.MetricsAddress.Length > 0))
+            .Select(async i =>
+            {
+                try
+                {
+                    var json = await _http.GetStringAsync($"http://{i.MetricsAddress}/traces{query}", cancellationToken).ConfigureAwait(false);
+                    return JsonParser.Default.Parse<GetTraceResponse>(json).Spans.ToList();
+                }
+                catch (Exception e) when (e is HttpRequestException or InvalidProtocolBufferException or InvalidJsonException
+                    or TaskCanceledException && !cancellationToken.IsCancellationRequested)
+                {
+                    // An executor that does not answer just contributes nothing.
+                    return [];
+                }
+            })
+            .ToList();
+        return (await Task.WhenAll(fetches).ConfigureAwait(false)).SelectMany(s => s).ToList();
+    }
+
+    // ================================ helpers ================================
+
+    private async Task<OperatorStatus> FindAsync(string name, CancellationToken cancellationToken)
+    {
+        if (string.IsNullOrEmpty(name))
+        {
+            throw new RpcException(new Status(StatusCode.InvalidArgument, "operator_name: is required; give the operator's name (see `concord list`)"));
+        }
+        var operators = await reconciler.ListAsync(cancellationToken).ConfigureAwait(false);
+        return operators.FirstOrDefault(o => o.Spec.Name == name)
+            ?? throw new RpcException(new Status(StatusCode.NotFound,
+                $"operator '{name}' is not deployed; deployed: " + (operators.Count == 0 ? "none" : string.Join(", ", operators.Select(o => o.Spec.Name)))));
+    }
+
+    public void Dispose() => _http.Dispose();
+}

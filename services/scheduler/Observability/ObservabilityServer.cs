@@ -1,0 +1,142 @@
+using System.Net;
+using System.Text.Json;
+using Concord.Contracts.Scheduler.V1;
+using Concord.Scheduler.Reconcile;
+using Grpc.AspNetCore.Server;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Prometheus;
+
+namespace Concord.Scheduler.Observability;
+
+/// <summary>
+/// The scheduler's HTTP/1.1 endpoint (the gRPC port is HTTP/2-only, which Prometheus does not
+/// speak): <c>GET /metrics</c> (<see cref="SchedulerMetrics"/>) and
+/// <c>GET /prometheus/targets</c>, Prometheus HTTP service discovery listing this scheduler
+/// and every running executor's metrics endpoint with labels operator and instance. Started
+/// before the scheduler publishes scheduler.json, which records its address as "metricsAddress".
+/// </summary>
+public sealed partial class ObservabilityServer(
+    SchedulerOptions options,
+    SchedulerMetrics metrics,
+    Reconciler reconciler,
+    ILogger<ObservabilityServer> logger) : IHostedService, IAsyncDisposable
+{
+    private WebApplication? _app;
+
+    /// <summary>"127.0.0.1:port" once started; empty before.</summary>
+    public string Address { get; private set; } = "";
+
+    /// <summary>The port to listen on: --metrics-port, else the gRPC port + 1, else (gRPC port 0) a free one.</summary>
+    public static int PortFor(SchedulerOptions options) =>
+        options.MetricsPort ?? (options.Port == 0 ? 0 : options.Port + ObservabilityLimits.MetricsPortOffset);
+
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        var port = PortFor(options);
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.Services.AddSingleton<IHostLifetime, ManualLifetime>();
+        builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, port, o => o.Protocols = HttpProtocols.Http1));
+        var app = builder.Build();
+        app.MapMetrics("/metrics", metrics.Registry);
+        app.MapGet("/prometheus/targets", async (HttpContext http) =>
+        {
+            var groups = await TargetsAsync(http.RequestAborted).ConfigureAwait(false);
+            return Results.Text(JsonSerializer.Serialize(groups), "application/json");
+        });
+        try
+        {
+            await app.StartAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (IOException e) when (e.InnerException is System.Net.Sockets.SocketException or AddressInUseException)
+        {
+            await app.DisposeAsync().ConfigureAwait(false);
+            throw new IOException($"the metrics port 127.0.0.1:{port} is taken ({e.Message}); pass --metrics-port with a free port, or 0", e);
+        }
+        _app = app;
+        var bound = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        Address = new Uri(bound).Authority;
+        LogServing(Address);
+    }
+
+    /// <summary>The service-discovery document: one target group per running executor, plus the scheduler.</summary>
+    public async Task<List<TargetGroup>> TargetsAsync(CancellationToken cancellationToken)
+    {
+        var groups = new List<TargetGroup>
+        {
+            new([Address], new Dictionary<string, string> { ["component"] = "scheduler" }),
+        };
+        foreach (var op in await reconciler.ListAsync(cancellationToken).ConfigureAwait(false))
+        {
+            foreach (var instance in op.Instances)
+            {
+                if (instance.State == InstanceState.Running && instance.MetricsAddress.Length > 0)
+                {
+                    groups.Add(new([instance.MetricsAddress], new Dictionary<string, string>
+                    {
+                        ["component"] = "executor",
+                        ["operator"] = op.Spec.Name,
+                        ["instance"] = instance.Index.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                    }));
+                }
+            }
+        }
+        return groups;
+    }
+
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        if (_app is { } app)
+        {
+            using var stop = new CancellationTokenSource(TimeSpan.FromMilliseconds(ObservabilityLimits.MetricsServerStopTimeoutMs));
+            await app.StopAsync(stop.Token).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _app, null) is { } app)
+        {
+            await app.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    [LoggerMessage(EventId = 600, Level = LogLevel.Information, Message = "Metrics and Prometheus service discovery on http://{Address}/metrics and /prometheus/targets")]
+    private partial void LogServing(string address);
+
+    private sealed class ManualLifetime : IHostLifetime
+    {
+        public Task WaitForStartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+        public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    }
+}
+
+/// <summary>One entry of Prometheus HTTP SD: targets ("host:port") and the labels they get.</summary>
+public sealed record TargetGroup(
+    [property: System.Text.Json.Serialization.JsonPropertyName("targets")] IReadOnlyList<string> Targets,
+    [property: System.Text.Json.Serialization.JsonPropertyName("labels")] IReadOnlyDictionary<string, string> Labels);
+
+/// <summary>Registers the scheduler's metrics, its HTTP endpoint and the observability RPCs' backend.</summary>
+public static class ObservabilityServiceCollectionExtensions
+{
+    public static IServiceCollection AddSchedulerObservability(this IServiceCollection services)
+    {
+        services.AddSingleton<SchedulerMetrics>();
+        services.AddSingleton<TopologyCallCounter>();
+        services.AddSingleton<ObservabilityServer>();
+        services.AddHostedService(s => s.GetRequiredService<ObservabilityServer>());
+        services.AddSingleton<ObservabilityQueries>();
+        services.Configure<GrpcServiceOptions>(grpc => grpc.Interceptors.Add<TopologyCallCounter>());
+        return services;
+    }
+}

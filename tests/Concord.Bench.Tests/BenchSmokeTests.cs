@@ -1,0 +1,79 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.RegularExpressions;
+
+namespace Concord.Bench.Tests;
+
+/// <summary>The benchmark runs end to end for a few seconds and reports every figure (values are not judged).</summary>
+public class BenchSmokeTests
+{
+    /// <summary>Whole short run: baselines, three pipeline phases, cluster start and stop on a loaded 2-core machine.</summary>
+    private static readonly TimeSpan RunTimeout = TimeSpan.FromMinutes(4);
+
+    [Fact]
+    public async Task A_short_benchmark_run_reports_every_figure_into_the_results_file()
+    {
+        var root = FindRoot();
+        var bench = Path.Combine(root, "artifacts", "bin", "Concord.Bench", "release", "Concord.Bench.dll");
+        Assert.True(File.Exists(bench), $"{bench} is missing: build the solution in Release (scripts/setup.sh)");
+        var dir = Directory.CreateTempSubdirectory("cc-benchtest-").FullName;
+        var results = Path.Combine(dir, "RESULTS.md");
+        File.WriteAllText(results, "# Results\n\nhand-written analysis stays\n");
+        try
+        {
+            var info = new ProcessStartInfo("dotnet", [bench, "--root", root, "--seconds", "2", "--warmup", "1", "--results", results, "--command", "test"])
+            {
+                RedirectStandardOutput = true,
+                RedirectStandardError = true,
+            };
+            using var process = Process.Start(info)!;
+            var stdout = process.StandardOutput.ReadToEndAsync();
+            var stderr = process.StandardError.ReadToEndAsync();
+            using var timeout = new CancellationTokenSource(RunTimeout);
+            try
+            {
+                await process.WaitForExitAsync(timeout.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                process.Kill(entireProcessTree: true);
+                throw;
+            }
+            var output = await stdout.WaitAsync(TimeSpan.FromSeconds(10)) + await stderr.WaitAsync(TimeSpan.FromSeconds(10));
+            Assert.True(process.ExitCode == 0, $"the benchmark exited {process.ExitCode}:\n{output}");
+
+            var text = File.ReadAllText(results);
+            Assert.Contains("hand-written analysis stays", text);
+            Assert.True(Figure(text, "pipeline, records/s through the counter") > 0, text);
+            Assert.True(Figure(text, "transport ceiling") > 0, text);
+            Assert.True(Figure(text, "word count in one thread") > 0, text);
+            Assert.Matches(@"\| latency at half rate p50 / p99 / max, ms \| [0-9.]+ / [0-9.]+ / [0-9.]+", text);
+            Assert.Matches(@"\| stalled sink: largest executor RSS, MB[^|]*\| [1-9][0-9]* ", text);
+            Assert.Matches(@"\| counter/0 operator \| [0-9]+ \| [1-9][0-9]* \|", text);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    /// <summary>The number in the value column of the table row starting with <paramref name="figure"/>.</summary>
+    private static double Figure(string markdown, string figure)
+    {
+        var match = Regex.Match(markdown, @"\| " + Regex.Escape(figure) + @"[^|]*\| ([0-9,.]+) \|");
+        Assert.True(match.Success, $"no row '{figure}' in:\n{markdown}");
+        return double.Parse(match.Groups[1].Value.Replace(",", ""), CultureInfo.InvariantCulture);
+    }
+
+    private static string FindRoot()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            if (File.Exists(Path.Combine(dir.FullName, "Concord.sln")))
+            {
+                return dir.FullName;
+            }
+        }
+        throw new InvalidOperationException("Concord.sln not found above " + AppContext.BaseDirectory);
+    }
+}
