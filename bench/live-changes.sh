@@ -31,6 +31,8 @@ if [[ $build == 1 ]]; then
     done
 fi
 
+# Other work on the machine skews every figure here: record how busy it was.
+load="$(cut -d' ' -f1-3 /proc/loadavg)"
 rows="$(mktemp /tmp/cc-live-XXXXXX)"
 trap 'rm -f "$rows"' EXIT
 CONCORD_LIVE_RESULTS="$rows" dotnet test tests/Concord.EndToEnd.Tests/Concord.EndToEnd.Tests.csproj -c Release --no-build \
@@ -40,7 +42,7 @@ section="$(cat <<MD
 <!-- live-changes:begin (bench/live-changes.sh writes this section) -->
 ## Live changes under load
 
-\`bench/live-changes.sh\`, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores. Word source at 5,000 words/s → C# counter
+\`bench/live-changes.sh\`, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, load average before the run: ${load}. Word source at 5,000 words/s → C# counter
 (group_by) → built-in CSV sink, all on one machine, while the change happens. *Took effect*: from the
 command to the new state (instances running, or routing moved); *before*: sink lines/s over the 2 s
 before the change; *lowest*: lowest 500 ms window after it (until the next change); *recovered*: last
@@ -57,7 +59,9 @@ if [[ "$results" == "-" ]]; then
     printf '%s\n' "$section"
     exit 0
 fi
-touch "$results"
+if [[ ! -s "$results" ]]; then
+    printf '# Benchmark results\n' > "$results" # the title bench/run.sh gives a new file
+fi
 if grep -q '<!-- live-changes:begin' "$results"; then
     python3 - "$results" "$section" <<'PY'
 import re, sys

@@ -13,13 +13,23 @@ passed=0
 failed=0
 status=0
 
+# The lines of a test run worth showing live: failures, their messages, the counts.
+summarize() { grep -E '^\s*Failed |Error Message|Total tests|^\s+(Passed|Failed): ' || true; }
+
+# For each failed test: its message and the top of its stack trace, bounded per failure.
+failure_details() {
+    awk '/^\s*Failed / {n = 14} n > 0 {print "    | " $0; n--}' "$1" | head -n 200 >&2
+}
+
 # .NET test projects, one after another (2-core machines: parallel test hosts only contend).
 for project in tests/Concord.*.Tests/*.csproj; do
     name="$(basename "$project" .csproj)"
     printf '\033[1m==> %s\033[0m\n' "$name" >&2
     log="$results/$name.log"
     dotnet test "$project" -c Release --no-build -nologo --logger "console;verbosity=normal" \
-        --results-directory "$results/$name" 2>&1 | tee "$log" | grep -E '^\s*Failed |Error Message|Total tests|^\s+(Passed|Failed): ' || true
+        --results-directory "$results/$name" 2>&1 | tee "$log" | summarize
+    # CI keeps only this output: the first lines of each failure's message and stack say why.
+    [[ -n "$(grep -E '^\s*Failed ' "$log" || true)" ]] && failure_details "$log"
     total="$(grep -E '^Total tests: [0-9]+' "$log" | tail -n 1 | grep -oE '[0-9]+' || true)"
     if [[ -z "$total" ]]; then
         echo "$name: no test summary (build or test host failure); see $log" >&2

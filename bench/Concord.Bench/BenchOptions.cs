@@ -6,7 +6,7 @@ namespace Concord.Bench;
 public sealed record BenchOptions
 {
     public const string Usage =
-        "usage: bench/run.sh [--seconds N] [--warmup N] [--counter dotnet|python|go|CMD|deploy.json] [--counter-instances N] [--results PATH|-] [--only echo|single|pipeline] [--keep-home] [--root DIR]";
+        "usage: bench/run.sh [--seconds N] [--warmup N] [--counter dotnet|python|go|CMD|deploy.json] [--counter-instances N] [--results PATH|-] [--only echo|single|pipeline|half] [--half-rate N] [--keep-home] [--root DIR]";
 
     /// <summary>Length of every measured window, in seconds (default 10).</summary>
     public int Seconds { get; init; } = 10;
@@ -18,6 +18,9 @@ public sealed record BenchOptions
     public string Counter { get; init; } = "dotnet";
 
     public int CounterInstances { get; init; } = 1;
+
+    /// <summary>Rate of the half-rate phase in records/s; 0 = half of the measured full speed.</summary>
+    public int HalfRate { get; init; }
 
     /// <summary>Keep the cluster's home directory (logs, stats, CSV) after the run, for diagnosis.</summary>
     public bool KeepHome { get; init; }
@@ -53,7 +56,8 @@ public sealed record BenchOptions
                 "--warmup" => options with { WarmupSeconds = Positive("--warmup") },
                 "--counter" => options with { Counter = Value() },
                 "--counter-instances" => options with { CounterInstances = Positive("--counter-instances") },
-                "--only" => options with { Only = Value() is var only && only is "echo" or "single" or "pipeline" ? only : throw new ArgumentException($"--only takes echo, single or pipeline, not '{only}'") },
+                "--only" => options with { Only = Value() is var only && only is "echo" or "single" or "pipeline" or "half" ? only : throw new ArgumentException($"--only takes echo, single, pipeline or half, not '{only}'") },
+                "--half-rate" => options with { HalfRate = Positive("--half-rate") },
                 "--keep-home" => options with { KeepHome = true },
                 "--root" => options with { Root = Path.GetFullPath(Value()) },
                 "--command" => options with { Command = Value() },

@@ -34,7 +34,7 @@ catch (OnlyPartException e)
     Console.WriteLine(e.Message);
     return 0;
 }
-catch (Exception e) when (e is TimeoutException or InvalidOperationException or FileNotFoundException)
+catch (Exception e) when (e is TimeoutException or InvalidOperationException or FileNotFoundException or Grpc.Core.RpcException)
 {
     Console.Error.WriteLine($"bench failed: {e.Message}");
     return 1;

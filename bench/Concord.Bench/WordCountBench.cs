@@ -46,7 +46,7 @@ public static class WordCountBench
                 single = SingleThreadBaseline.Run(words, duration, Path.Combine(home, "single.csv"));
                 progress.WriteLine($"  {single.RecordsPerSecond:N0} records/s, {single.CpuMicrosPerRecord:0.00} µs CPU per record");
             }
-            if (options.Only is not (null or "pipeline"))
+            if (options.Only is not (null or "pipeline" or "half"))
             {
                 throw new OnlyPartException(echo.RecordsPerSecond, single.RecordsPerSecond);
             }
@@ -78,7 +78,7 @@ public static class WordCountBench
 
     private sealed record ProcessFigures(string Role, int Pid, double RssMb, double RssMaxMb, double CpuPercent, double RssFirstMb, double RssLastMb);
 
-    private sealed record PipelineFigures(Phase Full, Phase Half, double HalfRateTarget, Phase Stalled);
+    private sealed record PipelineFigures(Phase Full, Phase Half, double HalfRateTarget, Phase Stalled, string? HalfProblem);
 
     private static async Task<PipelineFigures> RunPipelineAsync(BenchOptions options, string dictionary, string home, TextWriter progress)
     {
@@ -87,42 +87,70 @@ public static class WordCountBench
             var path = Path.Combine(options.Root, "artifacts", "bin", project, "release", file);
             return File.Exists(path) ? path : throw new FileNotFoundException($"{path} is missing: build in Release first (bench/run.sh does)");
         }
-        await using var cluster = await BenchCluster.StartAsync(home, Artifact("Concord.Scheduler", "Concord.Scheduler.dll"), Artifact("Concord.Executor", "Concord.Executor.dll"));
-        var stats = Path.Combine(home, "sink-stats.json");
-        progress.WriteLine($"pipeline: generator → counter ({options.Counter} × {options.CounterInstances}) → csv-sink; cluster home {home}");
-
-        // Readers before writers: records on a stream nobody reads yet are dropped.
-        await cluster.DeployAsync(new OperatorSpec
+        // Each phase on a fresh cluster (its own home and scheduler), so one phase's leftovers
+        // (a draining source, a slow reader) cannot colour the next.
+        async Task<BenchCluster> StartClusterAsync(string phase)
         {
-            Name = "sink",
-            Instances = 1,
-            Builtin = new BuiltinOperator { Kind = "csv-sink", Options = { ["path"] = Path.Combine(home, "counts.csv"), ["stats"] = stats } },
-            ExpectedInputs = { new InputStream { Name = "counts", Grouping = Grouping.Shuffle } },
-        });
-        await cluster.DeployAsync(CounterSpec(options));
-        await cluster.DeployAsync(Generator("source", dictionary, rate: 0));
+            var phaseHome = Path.Combine(home, phase);
+            Directory.CreateDirectory(phaseHome);
+            var cluster = await BenchCluster.StartAsync(phaseHome, Artifact("Concord.Scheduler", "Concord.Scheduler.dll"), Artifact("Concord.Executor", "Concord.Executor.dll"));
+            // Readers before writers: records on a stream nobody reads yet are dropped.
+            await cluster.DeployAsync(new OperatorSpec
+            {
+                Name = "sink",
+                Instances = 1,
+                Builtin = new BuiltinOperator { Kind = "csv-sink", Options = { ["path"] = Path.Combine(phaseHome, "counts.csv"), ["stats"] = Path.Combine(phaseHome, "sink-stats.json") } },
+                ExpectedInputs = { new InputStream { Name = "counts", Grouping = Grouping.Shuffle } },
+            });
+            await cluster.DeployAsync(CounterSpec(options));
+            return cluster;
+        }
+        progress.WriteLine($"pipeline: generator → counter ({options.Counter} × {options.CounterInstances}) → csv-sink; cluster homes under {home}");
 
-        progress.WriteLine($"  full speed: warm-up {options.WarmupSeconds} s, window {options.Seconds} s");
-        var full = await MeasureAsync(cluster, stats, options, progress);
-        progress.WriteLine($"  {full.Window.RecordsPerSecond:N0} records/s, p50 {full.Window.PercentileMs(0.5):0.##} ms, p99 {full.Window.PercentileMs(0.99):0.##} ms");
+        Phase full = new(new Window(0, 0, []), []);
+        if (options.Only != "half")
+        {
+            await using var cluster = await StartClusterAsync("full");
+            await cluster.DeployAsync(Generator("source", dictionary, rate: 0));
+            progress.WriteLine($"  full speed: warm-up {options.WarmupSeconds} s, window {options.Seconds} s");
+            full = await MeasureAsync(cluster, Path.Combine(cluster.Home, "sink-stats.json"), options, progress);
+            progress.WriteLine($"  {full.Window.RecordsPerSecond:N0} records/s, p50 {full.Window.PercentileMs(0.5):0.##} ms, p99 {full.Window.PercentileMs(0.99):0.##} ms");
+        }
 
-        var halfRate = Math.Max(1, Math.Round(full.Window.RecordsPerSecond / 2));
-        await cluster.KillAsync("source");
-        await cluster.DeployAsync(Generator("source-half", dictionary, rate: halfRate));
-        progress.WriteLine($"  half rate ({halfRate:N0} records/s): warm-up {options.WarmupSeconds} s, window {options.Seconds} s");
-        var half = await MeasureAsync(cluster, stats, options, progress);
-        progress.WriteLine($"  {half.Window.RecordsPerSecond:N0} records/s, p50 {half.Window.PercentileMs(0.5):0.##} ms, p99 {half.Window.PercentileMs(0.99):0.##} ms");
+        var halfRate = options.HalfRate > 0 ? options.HalfRate : Math.Max(1, Math.Round(full.Window.RecordsPerSecond / 2));
+        Phase half;
+        string? halfProblem = null;
+        await using (var cluster = await StartClusterAsync("half"))
+        {
+            await cluster.DeployAsync(Generator("source", dictionary, rate: halfRate));
+            progress.WriteLine($"  half rate ({halfRate:N0} records/s): warm-up {options.WarmupSeconds} s, window {options.Seconds} s");
+            try
+            {
+                half = await MeasureAsync(cluster, Path.Combine(cluster.Home, "sink-stats.json"), options, progress);
+                progress.WriteLine($"  {half.Window.RecordsPerSecond:N0} records/s, p50 {half.Window.PercentileMs(0.5):0.##} ms, p99 {half.Window.PercentileMs(0.99):0.##} ms");
+            }
+            catch (Exception e) when (e is TimeoutException or Grpc.Core.RpcException)
+            {
+                // Reported in the table (a finding), and the run goes on to the memory phase.
+                halfProblem = e.Message;
+                half = new Phase(new Window(0, 0, []), []);
+                progress.WriteLine($"  half-rate phase failed: {e.Message}");
+            }
+        }
 
         // A second reader of counts that takes 100 ms per record: the whole pipeline stalls
         // behind it (credit), and the executors' memory must stay flat and bounded.
-        await cluster.KillAsync("source-half");
-        await cluster.DeployAsync(StalledSink(options, home));
-        await cluster.DeployAsync(Generator("source-stall", dictionary, rate: 0));
-        progress.WriteLine($"  stalled sink: settle {options.WarmupSeconds} s, sample memory {options.Seconds} s");
-        await Task.Delay(TimeSpan.FromSeconds(options.WarmupSeconds));
-        var stalled = await SampleAsync(cluster, TimeSpan.FromSeconds(options.Seconds));
-        progress.WriteLine($"  executors' resident memory, largest: {stalled.Where(p => p.Role.Contains("executor")).Select(p => p.RssMaxMb).DefaultIfEmpty(0).Max():0} MB");
-        return new PipelineFigures(full, half, halfRate, new Phase(new Window(0, 0, []), stalled));
+        IReadOnlyList<ProcessFigures> stalled;
+        await using (var cluster = await StartClusterAsync("stalled"))
+        {
+            await cluster.DeployAsync(StalledSink(options, cluster.Home));
+            await cluster.DeployAsync(Generator("source", dictionary, rate: 0));
+            progress.WriteLine($"  stalled sink: settle {options.WarmupSeconds} s, sample memory {options.Seconds} s");
+            await Task.Delay(TimeSpan.FromSeconds(options.WarmupSeconds));
+            stalled = await SampleAsync(cluster, TimeSpan.FromSeconds(options.Seconds));
+            progress.WriteLine($"  executors' resident memory, largest: {stalled.Where(p => p.Role.Contains("executor")).Select(p => p.RssMaxMb).DefaultIfEmpty(0).Max():0} MB");
+        }
+        return new PipelineFigures(full, half, halfRate, new Phase(new Window(0, 0, []), stalled), halfProblem);
     }
 
     private static OperatorSpec Generator(string name, string dictionary, double rate) => new()
@@ -302,7 +330,7 @@ public static class WordCountBench
         md.AppendLine($"## Run of {started:yyyy-MM-dd HH:mm} UTC");
         md.AppendLine();
         md.AppendLine($"* command: `{options.Command}`");
-        md.AppendLine($"* machine: {Machine.Describe()}");
+        md.AppendLine($"* machine: {Machine.Describe()}; load average at the end of the run: {Machine.LoadAverage()} (other builds and tests share these cores)");
         md.AppendLine($"* counter: {options.Counter} × {options.CounterInstances}; windows of {options.Seconds} s after {options.WarmupSeconds} s warm-up");
         md.AppendLine();
         md.AppendLine("| figure | value | goal | |");
@@ -314,7 +342,9 @@ public static class WordCountBench
         md.AppendLine($"| pipeline / one thread | {full.RecordsPerSecond / single:0.00} | | |");
         md.AppendLine($"| latency at full speed p50 / p99 / max, ms | {full.PercentileMs(0.5):0.0} / {full.PercentileMs(0.99):0.0} / {full.MaxMs:0.0} | | |");
         md.AppendLine($"| half rate: target / achieved records/s | {p.HalfRateTarget:N0} / {half.RecordsPerSecond:N0} | | |");
-        md.AppendLine($"| latency at half rate p50 / p99 / max, ms | {half.PercentileMs(0.5):0.0} / {half.PercentileMs(0.99):0.0} / {half.MaxMs:0.0} | p99 ≤ 10 | {Ok(half.PercentileMs(0.99) <= 10)} |");
+        md.AppendLine(p.HalfProblem is null
+            ? $"| latency at half rate p50 / p99 / max, ms | {half.PercentileMs(0.5):0.0} / {half.PercentileMs(0.99):0.0} / {half.MaxMs:0.0} | p99 ≤ 10 | {Ok(half.PercentileMs(0.99) <= 10)} |"
+            : $"| latency at half rate p50 / p99 / max, ms | failed: {p.HalfProblem.Replace("|", "/")} | p99 ≤ 10 | **missed** |");
         md.AppendLine($"| stalled sink: largest executor RSS, MB (growth over the window) | {stalledMax:0} ({stalledGrowth:+0.0;-0.0} MB) | ≤ 150, flat | {Ok(stalledMax <= 150)} |");
         md.AppendLine();
         md.AppendLine("Processes at full speed (RSS at the end / largest in the window; CPU % of one core over the window;");

@@ -58,8 +58,8 @@ public static class ExecutorLimits
 
     /// <summary>
     /// ProcessBatch messages left unanswered at once: 4. Pipelining hides the session round
-    /// trip (one batch being processed, one being answered, two on the wire); measured in
-    /// bench/, 8 gained nothing over 4 and only added memory (each batch holds its records).
+    /// trip (one batch being processed, one being answered, two on the wire); each batch in
+    /// flight holds up to 1,024 records, so deeper pipelining only adds to the memory bound.
     /// </summary>
     public const int MaxBatchesInFlight = 4;
 

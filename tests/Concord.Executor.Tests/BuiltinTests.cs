@@ -93,9 +93,9 @@ public sealed class BuiltinTests : IDisposable
     [Fact]
     public void Unknown_kind_is_refused_listing_the_kinds()
     {
-        var spec = new OperatorSpec { Name = "x", Builtin = new BuiltinOperator { Kind = "kafka-source" } };
+        var spec = new OperatorSpec { Name = "x", Builtin = new BuiltinOperator { Kind = "http-source" } };
         var e = Assert.Throws<OperatorFailedException>(() => BuiltinOperators.Create(spec, _dir, 0, _time));
-        Assert.Contains("'kafka-source'", e.Message);
+        Assert.Contains("'http-source'", e.Message);
         Assert.Contains("generator, csv-sink", e.Message);
     }
 

@@ -164,5 +164,36 @@ public class KafkaConnectorTests
         await bed.Cluster.DeployAsync(bed.Source("lenient", "big", stream: "lenient-out", extra: new() { ["oversize"] = "skip" }));
         await Wait.UntilAsync(() => Csv.Lines(output) >= 1, Deadline, () => $"the small record in {output}");
         Assert.Equal(["k,small"], Csv.ReadLines(output));
+
+        // The skip is counted where Prometheus scrapes the instance.
+        var address = (await bed.Cluster.WaitRunningAsync("lenient", 1)).Instances[0].MetricsAddress;
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
+        var metrics = await http.GetStringAsync($"http://{address}/metrics");
+        Assert.Contains("concord_kafka_oversize_skipped_total{", metrics);
+        Assert.Matches(@"concord_kafka_oversize_skipped_total\{[^}]*\} 1\b", metrics);
+        Assert.Matches(@"concord_kafka_records_total\{[^}]*direction=""in""[^}]*\} 1\b", metrics);
+    }
+
+    [Fact]
+    public async Task Source_without_bootstrap_finds_the_development_kafka_in_the_scheduler_home_or_says_how_to_start_one()
+    {
+        await using var bed = await KafkaTestBed.StartAsync("words");
+        var expected = bed.Produce("words", KafkaTestBed.RandomWords(300, seed: 5));
+        var devFile = Path.Combine(bed.Cluster.Home, "kafka.json");
+        File.WriteAllText(devFile, $$"""{"bootstrap": "{{bed.Bootstrap}}", "pid": {{Environment.ProcessId}}}""");
+        var output = Path.Combine(bed.Cluster.Home, "words.csv");
+        await bed.Cluster.DeployAsync(Specs.CsvSink("sink", "words", output));
+        var dev = bed.Source("source", "words");
+        dev.Builtin.Options.Remove("bootstrap");
+        await bed.Cluster.DeployAsync(dev);
+        await Wait.UntilAsync(() => Csv.Lines(output) >= 300, Deadline, () => $"300 lines in {output}");
+        Assert.Equal(expected.ToDictionary(e => $"{e.Key},{e.Key}", e => e.Value).OrderBy(e => e.Key), Csv.CountWords(output).OrderBy(e => e.Key));
+
+        File.Delete(devFile);
+        var missing = bed.Source("nodev", "words", stream: "other");
+        missing.Builtin.Options["bootstrap"] = "dev";
+        await bed.Cluster.DeployAsync(missing, waitRunning: false);
+        var failed = await bed.Cluster.WaitForAsync("nodev", o => o.LastError.Contains("no development Kafka", StringComparison.Ordinal), "an error about the development Kafka");
+        Assert.Contains("concord kafka-dev", failed.LastError);
     }
 }

@@ -35,6 +35,10 @@ internal readonly record struct ProcSample(long RssBytes, double CpuSeconds, boo
 /// <summary>The machine, as RESULTS.md records it.</summary>
 internal static class Machine
 {
+    /// <summary>The 1, 5 and 15 minute load averages from /proc/loadavg: how much else ran meanwhile.</summary>
+    public static string LoadAverage() =>
+        File.Exists("/proc/loadavg") ? string.Join(" ", File.ReadAllText("/proc/loadavg").Split(' ').Take(3)) : "unknown";
+
     public static string Describe()
     {
         var model = File.Exists("/proc/cpuinfo")

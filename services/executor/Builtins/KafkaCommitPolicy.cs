@@ -62,6 +62,9 @@ internal sealed class KafkaCommitPolicy
         }
     }
 
+    /// <summary>The answer being built failed and is never delivered: forget what it consumed, so it is read again.</summary>
+    public void Abandon() => _consumed.Clear();
+
     /// <summary>
     /// On shutdown: everything consumed is being handed over (the executor routes the last
     /// answers while it drains), so store it and commit synchronously. Returns what was committed.

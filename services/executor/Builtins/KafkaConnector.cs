@@ -117,6 +117,7 @@ internal sealed class KafkaConnector
         {
             Volatile.Write(ref _fatal, error);
         }
+        KafkaMetrics.ClientErrors.WithLabels(error.Code.ToString()).Inc();
         if (error.Code == ErrorCode.Local_AllBrokersDown)
         {
             Interlocked.CompareExchange(ref _allBrokersDownSinceTimestamp, _time.GetTimestamp(), 0);
@@ -130,8 +131,12 @@ internal sealed class KafkaConnector
     /// <summary>Called when a request succeeded: the cluster is reachable again.</summary>
     public void Reachable() => Interlocked.Exchange(ref _allBrokersDownSinceTimestamp, 0);
 
-    /// <summary>Throws when the client hit a fatal error or every broker has been down too long.</summary>
-    public void ThrowIfBroken()
+    /// <summary>
+    /// Throws when the client hit a fatal error or every broker has been down too long.
+    /// librdkafka reports "all brokers down" but not their return, so before failing one
+    /// bounded metadata request checks whether the cluster answers again.
+    /// </summary>
+    public void ThrowIfBroken(Handle handle)
     {
         if (Volatile.Read(ref _fatal) is { } fatal)
         {
@@ -140,6 +145,17 @@ internal sealed class KafkaConnector
         var since = Interlocked.Read(ref _allBrokersDownSinceTimestamp);
         if (since != 0 && _time.GetElapsedTime(since).TotalMilliseconds >= KafkaLimits.AllBrokersDownFailMs)
         {
+            try
+            {
+                using var admin = new DependentAdminClientBuilder(handle).Build();
+                admin.GetMetadata(Topic, TimeSpan.FromMilliseconds(KafkaLimits.MetadataRequestTimeoutMs));
+                Reachable();
+                return;
+            }
+            catch (KafkaException)
+            {
+                // Still down: fail below.
+            }
             throw new OperatorFailedException(
                 $"{Kind}: every Kafka broker at {Bootstrap} ({BootstrapOrigin}) has been unreachable for {KafkaLimits.AllBrokersDownFailMs / 1000} s (KafkaLimits.AllBrokersDownFailMs); check that the cluster is up and option 'bootstrap' is right");
         }
@@ -196,7 +212,7 @@ internal sealed class KafkaConnector
 
     /// <summary>
     /// The bootstrap servers: the option, or — when it is unset or "dev" — the development
-    /// Kafka's kafka.json in $CONCORD_HOME or a directory above the work dir (the home).
+    /// Kafka's kafka.json in a directory above the work dir (the scheduler's home), else in $CONCORD_HOME.
     /// </summary>
     internal static (string Servers, string Origin) ResolveBootstrap(string? option, string workDir, string? concordHome)
     {
@@ -204,15 +220,16 @@ internal sealed class KafkaConnector
         {
             return (option, "option 'bootstrap'");
         }
+        // The scheduler's own home (above the work dir) first: $CONCORD_HOME may name another one.
         var candidates = new List<string>();
-        if (!string.IsNullOrEmpty(concordHome))
-        {
-            candidates.Add(Path.Combine(concordHome, DevFileName));
-        }
         var dir = new DirectoryInfo(workDir);
         for (var i = 0; dir is not null && i <= DevFileSearchDepthMax; i++, dir = dir.Parent)
         {
             candidates.Add(Path.Combine(dir.FullName, DevFileName));
+        }
+        if (!string.IsNullOrEmpty(concordHome))
+        {
+            candidates.Add(Path.Combine(concordHome, DevFileName));
         }
         foreach (var file in candidates)
         {
@@ -234,7 +251,7 @@ internal sealed class KafkaConnector
             }
         }
         throw new OperatorFailedException(
-            $"option 'bootstrap' is {(option is null ? "unset" : "\"dev\"")} and no development Kafka is running (no {DevFileName} in $CONCORD_HOME or above {workDir}); start one with `concord kafka-dev`, or set 'bootstrap' to your cluster's host:port list");
+            $"option 'bootstrap' is {(option is null ? "unset" : "\"dev\"")} and no development Kafka is running (no {DevFileName} above {workDir} or in $CONCORD_HOME); start one with `concord kafka-dev`, or set 'bootstrap' to your cluster's host:port list");
     }
 
     /// <summary>At most one line per key per <see cref="KafkaLimits.ClientLogIntervalMs"/>, counting the rest.</summary>

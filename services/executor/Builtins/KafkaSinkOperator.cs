@@ -92,7 +92,7 @@ public sealed class KafkaSinkOperator : BuiltinSession
                 return;
             }
             ThrowIfDeliveryFailed();
-            _connector.ThrowIfBroken();
+            _connector.ThrowIfBroken(_producer.Handle);
             foreach (var record in batch.Records)
             {
                 var message = new Message<byte[]?, byte[]?>
@@ -104,6 +104,10 @@ public sealed class KafkaSinkOperator : BuiltinSession
                 Produce(_producer, message);
             }
             Interlocked.Add(ref _records, batch.Records.Count);
+            if (batch.Records.Count > 0)
+            {
+                KafkaMetrics.Records.WithLabels("out", _connector.Topic).Inc(batch.Records.Count);
+            }
         }
     }
 
@@ -127,7 +131,7 @@ public sealed class KafkaSinkOperator : BuiltinSession
                 }
                 producer.Poll(TimeSpan.FromMilliseconds(KafkaLimits.SinkQueueFullWaitMs));
                 ThrowIfDeliveryFailed();
-                _connector.ThrowIfBroken();
+                _connector.ThrowIfBroken(producer.Handle);
             }
             catch (ProduceException<byte[]?, byte[]?> e)
             {
@@ -141,6 +145,7 @@ public sealed class KafkaSinkOperator : BuiltinSession
         if (report.Error.IsError)
         {
             Interlocked.Increment(ref _deliveryFailures);
+            KafkaMetrics.DeliveryFailures.WithLabels(_connector.Topic).Inc();
             Interlocked.CompareExchange(ref _deliveryFailure, report.Error, null);
         }
         else

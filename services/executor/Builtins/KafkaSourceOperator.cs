@@ -33,6 +33,7 @@ public sealed class KafkaSourceOperator : BuiltinSession
     private IConsumer<byte[], byte[]>? _consumer;
     private long _records;
     private long _skipped;
+    private int _idleWaitMs;
     private bool _closed;
 
     public KafkaSourceOperator(OperatorSpec spec, string workDir, int instanceIndex, TimeProvider time, ILogger logger)
@@ -113,12 +114,22 @@ public sealed class KafkaSourceOperator : BuiltinSession
             {
                 return;
             }
-            _connector.ThrowIfBroken();
+            _connector.ThrowIfBroken(_consumer.Handle);
             // This timer was set by the previous answer, which the router has taken by now.
             _commit.HandedOver(_consumer);
-            var n = Poll(_consumer, done);
-            var nowMs = Now().EventTimeMs;
-            done.TimersSet.Add(new TimerSet { Key = PollTimerKey, TimeUnixMs = n > 0 ? nowMs : nowMs + KafkaLimits.SourceIdlePollMs });
+            int n;
+            try
+            {
+                n = Poll(_consumer, done);
+            }
+            catch
+            {
+                // This answer is never delivered: its records must not be committed on the way out.
+                _commit.Abandon();
+                throw;
+            }
+            _idleWaitMs = n > 0 ? 0 : Math.Clamp(_idleWaitMs * 2, KafkaLimits.SourceIdlePollMs, KafkaLimits.SourceIdlePollMaxMs);
+            done.TimersSet.Add(new TimerSet { Key = PollTimerKey, TimeUnixMs = Now().EventTimeMs + _idleWaitMs });
         }
     }
 
@@ -159,6 +170,7 @@ public sealed class KafkaSourceOperator : BuiltinSession
                         $"kafka-source: the message at {result.TopicPartitionOffset} has key+value of {size} bytes, more than the {ProtocolLimits.RecordBytesMax} a Concord record may have (ProtocolLimits.RecordBytesMax); set option \"oversize\": \"skip\" to skip such messages (logged and counted), or keep them out of the topic");
                 }
                 _commit.Consumed(result.TopicPartitionOffset);
+                KafkaMetrics.OversizeSkipped.WithLabels(_connector.Topic).Inc();
                 KafkaLog.OversizeSkipped(_logger, result.TopicPartitionOffset.ToString(), size, ProtocolLimits.RecordBytesMax, ++_skipped);
                 continue;
             }
@@ -180,6 +192,10 @@ public sealed class KafkaSourceOperator : BuiltinSession
             n++;
         }
         Interlocked.Add(ref _records, n);
+        if (n > 0)
+        {
+            KafkaMetrics.Records.WithLabels("in", _connector.Topic).Inc(n);
+        }
         return n;
     }
 

@@ -29,8 +29,13 @@ public sealed record BatchPumpOptions
 /// </summary>
 public sealed class BatchPump
 {
-    /// <summary>Longest single wait for a far-away timer; the loop re-evaluates after it.</summary>
-    private static readonly TimeSpan LongestWait = TimeSpan.FromMinutes(1);
+    /// <summary>
+    /// Longest single wait (for a far-away timer, or for nothing); the loop re-evaluates after
+    /// it: 1 s. Also the bound on how long a missed wake-up can hold the pump — under heavy load
+    /// a timer-driven source was seen idle for exactly the former 1 min with its timer due — at
+    /// the cost of one idle loop a second.
+    /// </summary>
+    private static readonly TimeSpan LongestWait = TimeSpan.FromSeconds(1);
 
     private readonly IOperatorSession _session;
     private readonly InboundQueue _inbound;
@@ -43,6 +48,7 @@ public sealed class BatchPump
     private readonly TaskCompletionSource _initAnswered = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly Metrics.BatchTelemetry _telemetry = new();
     private InboundItem? _pending;
+    private Task _timersWait = Task.CompletedTask; // AssembleAsync's pending timers wake-up, kept across calls
     private long _lastSentSeq;
     private long _lastAnsweredSeq;
     private long _batchesSent;
@@ -154,7 +160,6 @@ public sealed class BatchPump
         long bytes = 0;
         DateTimeOffset? lingerUntil = null;
         Task dataTask = Task.CompletedTask;
-        Task timersTask = Task.CompletedTask;
         using var waitStop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         try
         {
@@ -197,12 +202,16 @@ public sealed class BatchPump
                 {
                     dataTask = _inbound.Reader.WaitToReadAsync(waitStop.Token).AsTask();
                 }
-                if (timersTask.IsCompleted)
+                // The timers wait outlives this call and is reused until it completes: a wait
+                // cancelled at the end of every assembly once lost the Set that raced its
+                // cancellation (a rate-limited generator slept LongestWait with a timer due;
+                // AsyncSignal's remarks). A wait that is never abandoned cannot lose one.
+                if (_timersWait.IsCompleted)
                 {
-                    timersTask = _timersChanged.WaitAsync(waitStop.Token);
+                    _timersWait = _timersChanged.WaitAsync(cancellationToken);
                 }
                 var delay = Task.Delay(Max(wait, TimeSpan.Zero), _time, waitStop.Token);
-                await Task.WhenAny(dataTask, timersTask, delay).ConfigureAwait(false);
+                await Task.WhenAny(dataTask, _timersWait, delay).ConfigureAwait(false);
                 cancellationToken.ThrowIfCancellationRequested();
                 if (dataTask.IsCompleted && !await ((Task<bool>)dataTask).ConfigureAwait(false))
                 {

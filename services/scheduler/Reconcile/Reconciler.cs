@@ -163,9 +163,12 @@ public sealed partial class Reconciler : IAsyncDisposable
     /// </summary>
     public Task RegisterAsync(RegisterExecutorRequest request, CancellationToken cancellationToken) => AskAsync(async () =>
     {
-        if (!_loaded)
+        if (!_loaded || _shuttingDown)
         {
-            throw new RpcException(new Status(StatusCode.Unavailable, "the scheduler is starting; retry in a moment"));
+            // Unavailable, which executors retry: one re-registering while the scheduler stops
+            // gets its SIGTERM and drains, rather than failing on "not deployed".
+            throw new RpcException(new Status(StatusCode.Unavailable,
+                _shuttingDown ? "the scheduler is shutting down" : "the scheduler is starting; retry in a moment"));
         }
         var op = Find(request.OperatorName);
         if (op.Replace is { } replace
