@@ -62,7 +62,7 @@ public static class ExecutorHost
             metricsServer = await Metrics.MetricsServer.StartAsync(loggerFactory, stopRequested).ConfigureAwait(false);
 
             var outboundLogger = loggerFactory.CreateLogger<OutboundChannel>();
-            router = new Router(metadata.Metadata_.Outputs.ToHashSet(StringComparer.Ordinal),
+            router = new Router(session.Outputs,
                 (stream, reader, index) => new OutboundChannel(stream, reader, index, options.InstanceName, clients, outboundLogger, time),
                 loggerFactory.CreateLogger<Router>(), time);
             var pump = new BatchPump(session, inbound, router, new TimerQueue(), time);

@@ -22,16 +22,40 @@ public static class ExecutorLimits
     public const int RecordSerializedBytesMax = ProtocolLimits.RecordBytesMax + RecordOverheadBytesMax;
 
     /// <summary>
-    /// Memory a parsed record costs beyond its serialized bytes, in bytes: the Record object,
-    /// two ByteStrings and their arrays' headers. Used only for the memory bound.
+    /// Memory a record held by the executor costs beyond its serialized bytes, in bytes: 64.
+    /// Records travel as bytes (services/executor/Records): each is a <c>RawRecord</c> struct of
+    /// 56 bytes in its batch's array, plus its tag and length prefix (≤ 6 bytes) in the buffer
+    /// it sits in. No object per record. Used only for the memory bound; a test checks the
+    /// struct still fits.
     /// </summary>
-    public const int RecordObjectOverheadBytes = 160;
+    public const int RecordObjectOverheadBytes = 64;
 
     /// <summary>
-    /// Memory a parsed ProducedRecord costs beyond its Record, in bytes: the ProducedRecord
-    /// object and its stream name string (parsed anew for every record). Memory bound only.
+    /// Memory a produced record costs beyond its record, in bytes: 8, the stream index next to
+    /// the RawRecord (the stream name stays in the answer's bytes). Memory bound only.
     /// </summary>
-    public const int ProducedRecordObjectOverheadBytes = 96;
+    public const int ProducedRecordObjectOverheadBytes = 8;
+
+    /// <summary>
+    /// Size of the segments the executor copies or writes records into (outbound chunks,
+    /// built-ins' answers), in bytes: 32 KiB, under the 85 KB large-object-heap threshold so
+    /// segments die young in gen0. A record over half a segment gets an array of its own.
+    /// </summary>
+    public const int RecordArenaSegmentBytes = 32 * 1024;
+
+    /// <summary>
+    /// First segment of a record arena, in bytes: 256; each next one doubles up to
+    /// <see cref="RecordArenaSegmentBytes"/>. An arena so holds at most twice its records'
+    /// bytes plus this, and a chunk of one small record costs 256 bytes, not 32 KiB.
+    /// </summary>
+    public const int RecordArenaFirstSegmentBytes = 256;
+
+    /// <summary>
+    /// Memory a record waiting in an outbound queue costs beyond its bytes, in bytes: 48, its
+    /// 24-byte <c>RecordSlice</c> in the chunk's list, twice for the list's doubling growth.
+    /// Memory bound only; a test checks the struct still fits.
+    /// </summary>
+    public const int OutboundRecordOverheadBytes = 48;
 
     /// <summary>Most records in one answer the executor accepts (the protocol's cap); memory bound only.</summary>
     public const int AnswerRowsMax = ProtocolLimits.BatchDoneRecordsMax;
@@ -259,14 +283,19 @@ public static class ExecutorLimits
         // answers parsed and not yet routed (one routed, one waiting); an answer is capped by
         // ProtocolLimits.BatchDoneBytesMax serialized and BatchDoneRecordsMax records
         + SessionAnswersParsedMax * AnswerBytesMax
-        // outbound queues, one per (stream, reader, instance)
-        + (long)outboundChannels * (OutboundQueueBytesMax + (long)OutboundQueueRowsMax * RecordObjectOverheadBytes)
+        // outbound queues, one per (stream, reader, instance): records copied into chunk arenas
+        // (at most twice their bytes, plus a first segment per chunk, and a chunk holds ≥ 1 row)
+        + (long)outboundChannels * OutboundQueueHeldBytesMax
         // one batch being sent per outbound channel (out of its queue, serialized into its frame)
         + (long)outboundChannels * Math.Max(BatchBytesMax, RecordSerializedBytesMax);
 
     /// <summary>Bytes one parsed answer can take: its serialized bytes and the objects of its records.</summary>
     public const long AnswerBytesMax = ProtocolLimits.BatchDoneBytesMax
         + (long)AnswerRowsMax * (RecordObjectOverheadBytes + ProducedRecordObjectOverheadBytes);
+
+    /// <summary>Bytes one outbound queue can hold, records and their bookkeeping.</summary>
+    public const long OutboundQueueHeldBytesMax =
+        2L * OutboundQueueBytesMax + (long)OutboundQueueRowsMax * (OutboundRecordOverheadBytes + RecordArenaFirstSegmentBytes);
 
     /// <summary>Bytes the inbound queue can hold with <paramref name="channels"/> channels open.</summary>
     public static long InboundWindowBytes(int channels) =>

@@ -26,7 +26,7 @@ public sealed class BuiltinTests : IDisposable
         return spec;
     }
 
-    private static async Task<BatchDone> Answer(BuiltinSession session, ProcessBatch batch)
+    private static async Task<Concord.Executor.Records.RawAnswer> Answer(BuiltinSession session, ProcessBatch batch)
     {
         await session.SendAsync(batch, CancellationToken.None).AsTask().WaitAsync(Bound);
         await using var answers = session.ReadAnswersAsync(CancellationToken.None).GetAsyncEnumerator();

@@ -5,6 +5,7 @@ using Concord.Contracts.Types.V1;
 using Concord.Executor.Builtins;
 using Concord.Executor.Builtins.Internal;
 using Concord.Executor.DataPlane;
+using Concord.Executor.Records;
 using Concord.Executor.Routing;
 using Concord.Executor.Session;
 using Google.Protobuf;
@@ -50,7 +51,7 @@ public sealed class DataPlaneAtSpeedTests : IAsyncDisposable
     public async Task Record_larger_than_the_limit_is_rejected_and_counted_while_the_rest_of_the_answer_is_routed()
     {
         var created = new List<OutboundChannel>();
-        await using var router = new Router(new HashSet<string> { "words" }, (stream, reader, index) =>
+        await using var router = new Router(new StreamTable(["words"]), (stream, reader, index) =>
         {
             var channel = new OutboundChannel(stream, reader, index, "source/0", _clients, NullLogger.Instance, TimeProvider.System);
             created.Add(channel);
@@ -60,11 +61,14 @@ public sealed class DataPlaneAtSpeedTests : IAsyncDisposable
         table.Streams[0].Readers[0].Instances[0].DataAddress = ""; // not running: routed records wait in the queue
         await router.ApplyAsync(table).WaitAsync(Bound);
         var big = new ConcordRecord { Key = ByteString.CopyFromUtf8("big"), Value = ByteString.CopyFrom(new byte[ProtocolLimits.RecordBytesMax]) };
+        var metric = Metrics.ExecutorMetrics.RecordsDropped.WithLabels("words", "too_large");
+        var countedBefore = metric.Value;
 
         await router.RouteAsync(Produced("words", Record("before"), big, Record("after")), CancellationToken.None).AsTask().WaitAsync(Bound);
         await router.RouteAsync(Produced("words", big, Record("next-batch")), CancellationToken.None).AsTask().WaitAsync(Bound);
 
         Assert.Equal(2, router.RejectedTooLargeTotal);
+        Assert.Equal(2, metric.Value - countedBefore); // concord_records_dropped_total{reason="too_large"}
         Assert.Equal(3, Assert.Single(created).QueuedRows); // before, after, next-batch: the stream went on
     }
 
@@ -76,15 +80,15 @@ public sealed class DataPlaneAtSpeedTests : IAsyncDisposable
         var first = await DataPlaneServer.StartAsync(identity1, queue1, NullLoggerFactory.Instance, CancellationToken.None).WaitAsync(Bound);
         await using var sender = new OutboundChannel("words", "counter", 0, "source/0", _clients, NullLogger.Instance, TimeProvider.System);
         sender.SetTarget(new OutboundTarget(first.Address, "inc-1"));
-        await sender.EnqueueAsync(Record("one"), Record("one").CalculateSize(), CancellationToken.None).AsTask().WaitAsync(Bound);
+        await sender.EnqueueAsync(Raw("one"), CancellationToken.None).AsTask().WaitAsync(Bound);
         Assert.Equal(["one"], await TakeAsync(queue1, 1));
 
         // The downstream executor disappears. What was on the wire is lost with it (at-most-once);
         // once the sender has noticed, records wait in its bounded queue while it retries.
         await first.DisposeAsync();
         await Eventually(() => sender.FailedAttempts >= 1, "the sender to notice the receiver is gone");
-        await sender.EnqueueAsync(Record("two"), Record("two").CalculateSize(), CancellationToken.None).AsTask().WaitAsync(Bound);
-        await sender.EnqueueAsync(Record("three"), Record("three").CalculateSize(), CancellationToken.None).AsTask().WaitAsync(Bound);
+        await sender.EnqueueAsync(Raw("two"), CancellationToken.None).AsTask().WaitAsync(Bound);
+        await sender.EnqueueAsync(Raw("three"), CancellationToken.None).AsTask().WaitAsync(Bound);
 
         // It comes back restarted (new incarnation, new port) and the routing table says so.
         var queue2 = new InboundQueue(channelsMax: 2, channelCreditRows: 100, channelCreditBytes: 100_000);
@@ -107,7 +111,7 @@ public sealed class DataPlaneAtSpeedTests : IAsyncDisposable
         await using var sender = new OutboundChannel("words", "counter", 0, "source/0", _clients, NullLogger.Instance, TimeProvider.System,
             reconnectAttemptsMax: 3);
         sender.SetTarget(new OutboundTarget(deadAddress, "inc-1"));
-        await sender.EnqueueAsync(Record("waits"), Record("waits").CalculateSize(), CancellationToken.None).AsTask().WaitAsync(Bound);
+        await sender.EnqueueAsync(Raw("waits"), CancellationToken.None).AsTask().WaitAsync(Bound);
 
         await Eventually(() => sender.WaitingForNewTarget, "the channel to give up after 3 attempts");
         Assert.Equal(3, sender.FailedAttempts);
@@ -250,7 +254,7 @@ public sealed class DataPlaneAtSpeedTests : IAsyncDisposable
         {
             var item = await queue.Reader.ReadAsync().AsTask().WaitAsync(Bound);
             keys.AddRange(item.Records.Select(r => r.Key.ToStringUtf8()));
-            queue.Release(item.Source, item.Records.Count, item.Sizes.Sum(s => (long)s));
+            queue.Release(item.Source, item.Records.Length, item.Records.Sum(r => (long)r.Length));
         }
         return keys;
     }

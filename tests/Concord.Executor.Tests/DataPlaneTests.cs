@@ -1,5 +1,6 @@
 using Concord.Contracts.DataPlane.V1;
 using Concord.Executor.DataPlane;
+using Concord.Executor.Records;
 using Concord.Executor.DataPlane.Internal;
 using Grpc.Core;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -45,7 +46,7 @@ public sealed class DataPlaneTests : IAsyncLifetime
         {
             var item = await _queue.Reader.ReadAsync().AsTask().WaitAsync(Bound);
             keys.AddRange(item.Records.Select(r => r.Key.ToStringUtf8()));
-            _queue.Release(item.Source, item.Records.Count, item.Sizes.Sum(s => (long)s));
+            _queue.Release(item.Source, item.Records.Length, item.Records.Sum(r => (long)r.Length));
         }
         return keys;
     }
@@ -58,7 +59,7 @@ public sealed class DataPlaneTests : IAsyncLifetime
         for (var i = 0; i < 50; i++)
         {
             var record = Record($"k{i:00}");
-            await sender.EnqueueAsync(record, record.CalculateSize(), CancellationToken.None).AsTask().WaitAsync(Bound);
+            await sender.EnqueueAsync(RawRecord.From(record), CancellationToken.None).AsTask().WaitAsync(Bound);
         }
 
         await Eventually(() => _queue.QueuedRows == 10, "the first window of 10 rows");
@@ -84,7 +85,7 @@ public sealed class DataPlaneTests : IAsyncLifetime
         var big = Record("big", new string('x', 1_000)); // ~1,010 bytes: three fit in 3,500
         for (var i = 0; i < 10; i++)
         {
-            await sender.EnqueueAsync(big, big.CalculateSize(), CancellationToken.None).AsTask().WaitAsync(Bound);
+            await sender.EnqueueAsync(RawRecord.From(big), CancellationToken.None).AsTask().WaitAsync(Bound);
         }
         await Eventually(() => queue.QueuedRows == 3, "three large records");
         await Task.Delay(200);
@@ -99,10 +100,10 @@ public sealed class DataPlaneTests : IAsyncLifetime
         for (var i = 0; i < 5; i++)
         {
             var r = Record($"k{i}");
-            await sender.EnqueueAsync(r, r.CalculateSize(), CancellationToken.None).AsTask().WaitAsync(Bound);
+            await sender.EnqueueAsync(RawRecord.From(r), CancellationToken.None).AsTask().WaitAsync(Bound);
         }
         var sixth = Record("k5");
-        var blocked = sender.EnqueueAsync(sixth, sixth.CalculateSize(), CancellationToken.None).AsTask();
+        var blocked = sender.EnqueueAsync(RawRecord.From(sixth), CancellationToken.None).AsTask();
         Assert.False(blocked.IsCompleted);
 
         sender.SetTarget(new OutboundTarget(_server.Address, "inc-1"));

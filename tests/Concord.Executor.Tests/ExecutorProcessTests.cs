@@ -6,6 +6,7 @@ using Concord.Contracts;
 using Concord.Contracts.Scheduler.V1;
 using Concord.Contracts.Types.V1;
 using Concord.Executor.DataPlane;
+using Concord.Executor.Records;
 using Google.Protobuf;
 using Grpc.Core;
 using Microsoft.AspNetCore.Builder;
@@ -181,8 +182,8 @@ public sealed class ExecutorProcessTests : IAsyncLifetime
         {
             var item = await _sinkQueue.Reader.ReadAsync().AsTask().WaitAsync(Bound);
             Assert.All(item.Records, r => Assert.Contains(r.Key.ToStringUtf8(), new[] { "alpha", "beta", "gamma" }));
-            received += item.Records.Count;
-            _sinkQueue.Release(item.Source, item.Records.Count, item.Sizes.Sum(s => (long)s));
+            received += item.Records.Length;
+            _sinkQueue.Release(item.Source, item.Records.Length, item.Records.Sum(r => (long)r.Length));
         }
         Assert.Equal(5_000, received);
 

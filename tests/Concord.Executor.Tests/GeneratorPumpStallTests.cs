@@ -2,6 +2,7 @@ using Concord.Contracts.Operator.V1;
 using Concord.Contracts.Types.V1;
 using Concord.Executor.Builtins;
 using Concord.Executor.DataPlane;
+using Concord.Executor.Records;
 using Concord.Executor.Routing;
 using Concord.Executor.Session;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -36,7 +37,7 @@ public sealed class GeneratorPumpStallTests
         var queue = new InboundQueue();
         await using var server = await DataPlaneServer.StartAsync(identity, queue, NullLoggerFactory.Instance, CancellationToken.None);
         using var clients = new DataPlaneClients();
-        await using var router = new Router(new HashSet<string> { "words" },
+        await using var router = new Router(new StreamTable(["words"]),
             (stream, reader, index) => new OutboundChannel(stream, reader, index, "gen/0", clients, NullLogger.Instance, TimeProvider.System),
             NullLogger.Instance, TimeProvider.System);
         var table = RoutingTests.Table("words", Grouping.GroupBy, 1);
@@ -49,7 +50,7 @@ public sealed class GeneratorPumpStallTests
             while (!drainStop.IsCancellationRequested)
             {
                 var item = await queue.Reader.ReadAsync(drainStop.Token);
-                queue.Release(item.Source, item.Records.Count, item.Sizes.Sum(x => (long)x));
+                queue.Release(item.Source, item.Records.Length, item.Records.Sum(r => (long)r.Length));
                 await Task.Delay(1);
             }
         });

@@ -2,6 +2,7 @@ using Concord.Contracts;
 using Concord.Contracts.Operator.V1;
 using Concord.Contracts.Types.V1;
 using Concord.Executor.DataPlane;
+using Concord.Executor.Records;
 using Concord.Executor.Routing;
 using Google.Protobuf;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -17,7 +18,7 @@ public sealed class RouterTests : IAsyncDisposable
 
     public RouterTests()
     {
-        _router = new Router(new HashSet<string> { "words", "unread" }, (stream, reader, index) =>
+        _router = new Router(new StreamTable(["words", "unread"]), (stream, reader, index) =>
         {
             var channel = new OutboundChannel(stream, reader, index, "source/0", _clients, NullLogger.Instance, TimeProvider.System);
             _created.Add(channel);

@@ -5,6 +5,7 @@ using Concord.Contracts.Operator.V1;
 using Concord.Contracts.Scheduler.V1;
 using Concord.Contracts.Types.V1;
 using Concord.Executor.Metrics;
+using Concord.Executor.Records;
 using Concord.Executor.Tracing;
 using scheduler::Concord.Scheduler;
 using scheduler::Concord.Scheduler.Observability;
@@ -122,8 +123,8 @@ public sealed class ExecutorTracingTests
         for (ulong seq = 1; seq <= 100; seq++)
         {
             var done = Produce(seq, "words", 37);
-            tracing.Answered(done, sentUnixUs: 0);
-            sampled += done.Produced.Count(p => p.Record.Trace is not null);
+            tracing.Answered(done, Outputs("words"), sentUnixUs: 0);
+            sampled += done.Produced.Count(p => p.Record.HasTrace && p.Record.ToRecord().Trace is not null);
         }
 
         // 3,700 records, one in 10 (the first at a random offset below 10).
@@ -136,9 +137,9 @@ public sealed class ExecutorTracingTests
         var tracing = new ExecutorTracing("counter", 0, sampleEvery: 1, isSource: false);
         var done = Produce(1, "counts", 100);
 
-        tracing.Answered(done, 0);
+        tracing.Answered(done, Outputs("counts"), 0);
 
-        Assert.All(done.Produced, p => Assert.Null(p.Record.Trace));
+        Assert.All(done.Produced, p => Assert.Null(p.Record.ToRecord().Trace));
         Assert.Equal(0, tracing.SampleEvery);
     }
 
@@ -149,13 +150,22 @@ public sealed class ExecutorTracingTests
         var traceId = ByteString.CopyFrom(Enumerable.Range(1, 16).Select(i => (byte)i).ToArray());
         var upstreamSpan = ByteString.CopyFrom([9, 9, 9, 9, 9, 9, 9, 9]);
         var traced = new ConcordRecord { Key = ByteString.CopyFromUtf8("w"), Trace = new TraceContext { TraceId = traceId, ParentSpanId = upstreamSpan } };
-        var received = new RepeatedField<ConcordRecord> { new ConcordRecord(), traced };
+        RawRecord[] received = [RawRecord.From(new ConcordRecord()), RawRecord.From(traced)];
 
         tracing.Received("words", received);
-        tracing.Sent(new ProcessBatch { Seq = 7, Records = { received } }, ExecutorMetrics.NowUnixUs());
-        var produced = new ConcordRecord { Key = ByteString.CopyFromUtf8("w"), Trace = traced.Trace.Clone() };
-        tracing.Answered(new BatchDone { Seq = 7, Produced = { new ProducedRecord { Stream = "counts", Record = produced } } }, 0);
-        tracing.Written(new RecordBatch { Records = { produced } });
+        var batch = new RawBatch { Seq = 7 };
+        batch.Add(received[0]);
+        batch.Add(received[1]);
+        tracing.Sent(batch, ExecutorMetrics.NowUnixUs());
+        var outputs = Outputs("counts");
+        var answer = RawAnswer.From(new BatchDone
+        {
+            Seq = 7,
+            Produced = { new ProducedRecord { Stream = "counts", Record = new ConcordRecord { Key = ByteString.CopyFromUtf8("w"), Trace = traced.Trace.Clone() } } },
+        }, outputs);
+        tracing.Answered(answer, outputs, 0);
+        tracing.Written([answer.Produced[0].Record.Slice]);
+        var produced = answer.Produced[0].Record.ToRecord();
 
         var spans = tracing.Store.Snapshot();
         Assert.Equal(["queue", "operator", "send"], spans.Select(s => s.Kind));
@@ -203,15 +213,17 @@ public sealed class ExecutorTracingTests
         Assert.Equal(1024, ExecutorTracing.SampleEveryFrom(_ => "lots"));
     }
 
-    private static BatchDone Produce(ulong seq, string stream, int count)
+    private static RawAnswer Produce(ulong seq, string stream, int count)
     {
         var done = new BatchDone { Seq = seq };
         for (var i = 0; i < count; i++)
         {
             done.Produced.Add(new ProducedRecord { Stream = stream, Record = new ConcordRecord { Key = ByteString.CopyFromUtf8("k") } });
         }
-        return done;
+        return RawAnswer.From(done, Outputs(stream));
     }
+
+    private static StreamTable Outputs(params string[] streams) => new(streams);
 }
 
 public sealed class ProcessFiguresTests
@@ -274,9 +286,12 @@ public sealed class OtlpExportTests
         var traceId = Enumerable.Range(100, 16).Select(i => (byte)i).ToArray();
         var traced = new ConcordRecord { Trace = new TraceContext { TraceId = ByteString.CopyFrom(traceId), ParentSpanId = ByteString.CopyFrom([1, 2, 3, 4, 5, 6, 7, 8]) } };
 
-        tracing.Received("words", [traced]);
-        tracing.Sent(new ProcessBatch { Seq = 1, Records = { traced } }, ExecutorMetrics.NowUnixUs());
-        tracing.Answered(new BatchDone { Seq = 1 }, 0);
+        var raw = RawRecord.From(traced);
+        tracing.Received("words", [raw]);
+        var batch = new RawBatch { Seq = 1 };
+        batch.Add(raw);
+        tracing.Sent(batch, ExecutorMetrics.NowUnixUs());
+        tracing.Answered(new RawAnswer(1), StreamTable.Empty, 0);
         export.Dispose(); // flushes
 
         var (path, body) = await received.WaitAsync(TimeSpan.FromSeconds(30));

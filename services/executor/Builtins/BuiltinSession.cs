@@ -3,6 +3,7 @@ using System.Threading.Channels;
 using Concord.Contracts;
 using Concord.Contracts.Operator.V1;
 using Concord.Contracts.Types.V1;
+using Concord.Executor.Records;
 using Concord.Executor.Session;
 
 namespace Concord.Executor.Builtins;
@@ -14,7 +15,7 @@ namespace Concord.Executor.Builtins;
 /// </summary>
 public abstract class BuiltinSession : IOperatorSession
 {
-    private readonly Channel<BatchDone> _answers = Channel.CreateBounded<BatchDone>(
+    private readonly Channel<RawAnswer> _answers = Channel.CreateBounded<RawAnswer>(
         new BoundedChannelOptions(ExecutorLimits.MaxBatchesInFlight + 1) { SingleReader = true });
     private readonly TaskCompletionSource _exited = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
@@ -32,16 +33,21 @@ public abstract class BuiltinSession : IOperatorSession
 
     public Task Exited => _exited.Task;
 
+    public StreamTable Outputs { get; private set; } = StreamTable.Empty;
+
     /// <summary>What metadata() would return for this built-in.</summary>
     protected abstract OperatorMetadata Describe();
 
     /// <summary>init(ctx): may produce records and set timers into <paramref name="done"/>.</summary>
-    protected virtual void OnInit(BatchDone done)
+    protected virtual void OnInit(AnswerWriter done)
     {
     }
 
-    /// <summary>The records and fired timers of one batch; results go into <paramref name="done"/>.</summary>
-    protected abstract void OnBatch(ProcessBatch batch, BatchDone done);
+    /// <summary>
+    /// The records (as bytes, read in place) and fired timers of one batch; results go into
+    /// <paramref name="done"/>, produced records to streams by their index in <see cref="Outputs"/>.
+    /// </summary>
+    protected abstract void OnBatch(RawBatch batch, AnswerWriter done);
 
     /// <summary>destroy(): flush and release resources.</summary>
     protected virtual void OnShutdown()
@@ -51,9 +57,10 @@ public abstract class BuiltinSession : IOperatorSession
     public Task<Metadata> StartAsync(Init init, CancellationToken cancellationToken)
     {
         var metadata = Describe();
-        var done = new BatchDone { Seq = 0 };
+        Outputs = new StreamTable(metadata.Outputs);
+        var done = new AnswerWriter(0);
         OnInit(done);
-        _answers.Writer.TryWrite(done);
+        _answers.Writer.TryWrite(done.Answer);
         return Task.FromResult(new Metadata
         {
             Metadata_ = metadata,
@@ -63,9 +70,9 @@ public abstract class BuiltinSession : IOperatorSession
         });
     }
 
-    public async ValueTask SendAsync(ProcessBatch batch, CancellationToken cancellationToken)
+    public async ValueTask SendAsync(RawBatch batch, CancellationToken cancellationToken)
     {
-        var done = new BatchDone { Seq = batch.Seq };
+        var done = new AnswerWriter(batch.Seq);
         try
         {
             OnBatch(batch, done);
@@ -77,10 +84,10 @@ public abstract class BuiltinSession : IOperatorSession
             _answers.Writer.TryComplete(failure);
             throw failure;
         }
-        await _answers.Writer.WriteAsync(done, cancellationToken).ConfigureAwait(false);
+        await _answers.Writer.WriteAsync(done.Answer, cancellationToken).ConfigureAwait(false);
     }
 
-    public async IAsyncEnumerable<BatchDone> ReadAnswersAsync([EnumeratorCancellation] CancellationToken cancellationToken)
+    public async IAsyncEnumerable<RawAnswer> ReadAnswersAsync([EnumeratorCancellation] CancellationToken cancellationToken)
     {
         await foreach (var done in _answers.Reader.ReadAllAsync(cancellationToken).ConfigureAwait(false))
         {

@@ -3,6 +3,7 @@ using System.Text;
 using Concord.Contracts.Operator.V1;
 using Concord.Contracts.Types.V1;
 using Concord.Executor.Builtins.Internal;
+using Concord.Executor.Records;
 
 namespace Concord.Executor.Builtins;
 
@@ -66,7 +67,7 @@ public sealed class CsvSinkOperator : BuiltinSession
 
     protected override OperatorMetadata Describe() => new() { Name = Spec.Name, Inputs = { Spec.ExpectedInputs } };
 
-    protected override void OnBatch(ProcessBatch batch, BatchDone done)
+    protected override void OnBatch(RawBatch batch, AnswerWriter done)
     {
         var (nowMs, nowUs) = Now();
         var records = batch.Records;
@@ -74,9 +75,9 @@ public sealed class CsvSinkOperator : BuiltinSession
         {
             foreach (var record in records)
             {
-                _file.Write(record.Key.Span);
+                _file.Write(record.Key);
                 _file.WriteByte((byte)',');
-                _file.Write(record.Value.Span);
+                _file.Write(record.Value);
                 _file.WriteByte((byte)'\n');
                 if (_statsPath is not null && record.IngestTimeUnixUs > 0)
                 {

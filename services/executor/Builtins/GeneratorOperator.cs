@@ -1,6 +1,7 @@
+using System.Text;
 using Concord.Contracts.Operator.V1;
 using Concord.Contracts.Types.V1;
-using Google.Protobuf;
+using Concord.Executor.Records;
 
 namespace Concord.Executor.Builtins;
 
@@ -22,7 +23,7 @@ public sealed class GeneratorOperator : BuiltinSession
     private readonly string _stream;
     private readonly double _rate;
     private readonly long _count;
-    private readonly ByteString[] _words;
+    private readonly byte[][] _words;
     private readonly Random _random = new();
     private readonly int _recordsPerAnswerMax;
     private long _produced;
@@ -50,7 +51,7 @@ public sealed class GeneratorOperator : BuiltinSession
 
     protected override OperatorMetadata Describe() => new() { Name = Spec.Name, Outputs = { _stream } };
 
-    protected override void OnInit(BatchDone done)
+    protected override void OnInit(AnswerWriter done)
     {
         _lastTickMs = Now().EventTimeMs;
         if (_count == 0 || _produced < _count)
@@ -59,7 +60,7 @@ public sealed class GeneratorOperator : BuiltinSession
         }
     }
 
-    protected override void OnBatch(ProcessBatch batch, BatchDone done)
+    protected override void OnBatch(RawBatch batch, AnswerWriter done)
     {
         var fired = false;
         foreach (var timer in batch.TimersFired)
@@ -91,11 +92,7 @@ public sealed class GeneratorOperator : BuiltinSession
         for (var i = 0; i < n; i++)
         {
             var word = _words[_random.Next(_words.Length)];
-            done.Produced.Add(new ProducedRecord
-            {
-                Stream = _stream,
-                Record = new Record { Key = word, Value = word, EventTimeUnixMs = nowMs, IngestTimeUnixUs = nowUs },
-            });
+            done.Produce(0, word, word, nowMs, nowUs); // its one output stream
         }
         Interlocked.Add(ref _produced, n);
         if (_statsPath is not null && nowMs - _lastStatsMs >= ExecutorLimits.CsvSinkStatsIntervalMs)
@@ -138,13 +135,13 @@ public sealed class GeneratorOperator : BuiltinSession
         _lastStatsMs = nowMs;
     }
 
-    private static ByteString[] LoadWords(string path)
+    private static byte[][] LoadWords(string path)
     {
         if (!File.Exists(path))
         {
             throw new OperatorFailedException($"generator dictionary '{path}' does not exist; pass a word list (one word per line) as option 'dictionary'");
         }
-        var words = new List<ByteString>();
+        var words = new List<byte[]>();
         foreach (var line in File.ReadLines(path))
         {
             var word = line.Trim();
@@ -157,8 +154,8 @@ public sealed class GeneratorOperator : BuiltinSession
                 throw new OperatorFailedException(
                     $"generator dictionary '{path}' has more than {ExecutorLimits.GeneratorDictionaryWordsMax} words (ExecutorLimits.GeneratorDictionaryWordsMax); use a smaller word list");
             }
-            // Encoded once: every record shares the word's immutable ByteString.
-            words.Add(ByteString.CopyFromUtf8(word));
+            // Encoded once: every record copies the word's bytes.
+            words.Add(Encoding.UTF8.GetBytes(word));
         }
         if (words.Count == 0)
         {

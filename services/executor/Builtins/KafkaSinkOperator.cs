@@ -1,5 +1,6 @@
 using Concord.Contracts.Operator.V1;
 using Concord.Contracts.Types.V1;
+using Concord.Executor.Records;
 using Confluent.Kafka;
 using Microsoft.Extensions.Logging;
 using Error = Confluent.Kafka.Error;
@@ -67,7 +68,7 @@ public sealed class KafkaSinkOperator : BuiltinSession
 
     protected override OperatorMetadata Describe() => new() { Name = Spec.Name, Inputs = { Spec.ExpectedInputs } };
 
-    protected override void OnInit(BatchDone done)
+    protected override void OnInit(AnswerWriter done)
     {
         try
         {
@@ -83,7 +84,7 @@ public sealed class KafkaSinkOperator : BuiltinSession
         _connector.CheckTopic(_producer.Handle);
     }
 
-    protected override void OnBatch(ProcessBatch batch, BatchDone done)
+    protected override void OnBatch(RawBatch batch, AnswerWriter done)
     {
         lock (_lock)
         {
@@ -97,8 +98,8 @@ public sealed class KafkaSinkOperator : BuiltinSession
             {
                 var message = new Message<byte[]?, byte[]?>
                 {
-                    Key = record.Key.IsEmpty ? null : record.Key.ToByteArray(),
-                    Value = record.Value.ToByteArray(),
+                    Key = record.Key.IsEmpty ? null : record.Key.ToArray(),
+                    Value = record.Value.ToArray(),
                     Timestamp = record.EventTimeUnixMs > 0 ? new Timestamp(record.EventTimeUnixMs, TimestampType.CreateTime) : Timestamp.Default,
                 };
                 Produce(_producer, message);

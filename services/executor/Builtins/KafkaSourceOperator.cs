@@ -2,7 +2,7 @@ using Concord.Contracts;
 using Concord.Contracts.Operator.V1;
 using Concord.Contracts.Types.V1;
 using Confluent.Kafka;
-using Google.Protobuf;
+using Concord.Executor.Records;
 using Microsoft.Extensions.Logging;
 
 namespace Concord.Executor.Builtins;
@@ -70,7 +70,7 @@ public sealed class KafkaSourceOperator : BuiltinSession
 
     protected override OperatorMetadata Describe() => new() { Name = Spec.Name, Outputs = { _stream } };
 
-    protected override void OnInit(BatchDone done)
+    protected override void OnInit(AnswerWriter done)
     {
         try
         {
@@ -97,7 +97,7 @@ public sealed class KafkaSourceOperator : BuiltinSession
         return list.Length == 0 ? "none" : list;
     }
 
-    protected override void OnBatch(ProcessBatch batch, BatchDone done)
+    protected override void OnBatch(RawBatch batch, AnswerWriter done)
     {
         var fired = false;
         foreach (var timer in batch.TimersFired)
@@ -133,7 +133,7 @@ public sealed class KafkaSourceOperator : BuiltinSession
         }
     }
 
-    private int Poll(IConsumer<byte[], byte[]> consumer, BatchDone done)
+    private int Poll(IConsumer<byte[], byte[]> consumer, AnswerWriter done)
     {
         var (nowMs, nowUs) = Now();
         var n = 0;
@@ -175,18 +175,7 @@ public sealed class KafkaSourceOperator : BuiltinSession
                 continue;
             }
             var timestamp = result.Message.Timestamp;
-            done.Produced.Add(new ProducedRecord
-            {
-                Stream = _stream,
-                Record = new Record
-                {
-                    // librdkafka hands over fresh arrays that nothing else touches: wrap, do not copy.
-                    Key = key is null ? ByteString.Empty : UnsafeByteOperations.UnsafeWrap(key),
-                    Value = value is null ? ByteString.Empty : UnsafeByteOperations.UnsafeWrap(value),
-                    EventTimeUnixMs = timestamp.Type == TimestampType.NotAvailable ? nowMs : timestamp.UnixTimestampMs,
-                    IngestTimeUnixUs = nowUs,
-                },
-            });
+            done.Produce(0, key, value, timestamp.Type == TimestampType.NotAvailable ? nowMs : timestamp.UnixTimestampMs, nowUs); // its one output stream
             _commit.Consumed(result.TopicPartitionOffset);
             bytes += size;
             n++;

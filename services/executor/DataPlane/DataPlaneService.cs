@@ -1,5 +1,8 @@
 using Concord.Contracts.DataPlane.V1;
 using Concord.Executor.DataPlane.Internal;
+using Concord.Executor.Records;
+using Concord.Executor.Records.Internal;
+using Google.Protobuf;
 using Grpc.Core;
 using Microsoft.Extensions.Logging;
 
@@ -12,16 +15,25 @@ public sealed record DataPlaneIdentity(string OperatorName, int InstanceIndex, s
 /// The receiving end of the data plane: validates ChannelOpen, grants credit from the
 /// channel's window, checks every batch against it and queues the records for the pump.
 /// </summary>
-public sealed class DataPlaneService(DataPlaneIdentity identity, InboundQueue queue, ILogger<DataPlaneService> logger) : Contracts.DataPlane.V1.DataPlane.DataPlaneBase
+public sealed class DataPlaneService(DataPlaneIdentity identity, InboundQueue queue, ILogger<DataPlaneService> logger) : RawDataPlaneBase
 {
-    public override async Task Push(IAsyncStreamReader<DataFrame> requestStream, IServerStreamWriter<Credit> responseStream, ServerCallContext context)
+    public override async Task Push(IAsyncStreamReader<byte[]> requestStream, IServerStreamWriter<Credit> responseStream, ServerCallContext context)
     {
         var cancellationToken = context.CancellationToken;
         if (!await requestStream.MoveNext(cancellationToken).ConfigureAwait(false))
         {
             return;
         }
-        var open = requestStream.Current.Open ?? throw new RpcException(new Status(
+        DataFrame first;
+        try
+        {
+            first = DataFrame.Parser.ParseFrom(requestStream.Current);
+        }
+        catch (InvalidProtocolBufferException e)
+        {
+            throw new RpcException(new Status(StatusCode.InvalidArgument, $"the first frame of a Push call is not a DataFrame ({e.Message}); it must be ChannelOpen (dataplane.proto)"));
+        }
+        var open = first.Open ?? throw new RpcException(new Status(
             StatusCode.InvalidArgument, "the first frame of a Push call must be ChannelOpen (dataplane.proto)"));
         Validate(open);
 
@@ -38,31 +50,31 @@ public sealed class DataPlaneService(DataPlaneIdentity identity, InboundQueue qu
         {
             while (await requestStream.MoveNext(cancellationToken).ConfigureAwait(false))
             {
-                var frame = requestStream.Current;
-                if (frame.FrameCase != DataFrame.FrameOneofCase.Batch)
+                RawRecord[] records;
+                try
                 {
-                    throw new RpcException(new Status(StatusCode.InvalidArgument,
-                        $"after ChannelOpen only RecordBatch frames may follow, got {frame.FrameCase} (dataplane.proto)"));
+                    records = DataPlaneWire.ReadBatch(requestStream.Current);
                 }
-                var records = frame.Batch.Records;
-                if (records.Count == 0)
+                catch (WireFormatException e)
+                {
+                    throw new RpcException(new Status(StatusCode.InvalidArgument, $"malformed RecordBatch from {open.Sender}: {e.Message} (dataplane.proto)"));
+                }
+                if (records.Length == 0)
                 {
                     continue;
                 }
-                var sizes = new int[records.Count];
                 long bytes = 0;
-                for (var i = 0; i < sizes.Length; i++)
+                foreach (var record in records)
                 {
-                    sizes[i] = records[i].CalculateSize();
-                    bytes += sizes[i];
+                    bytes += record.Length;
                 }
-                var violation = channel.TryConsume(records.Count, bytes);
+                var violation = channel.TryConsume(records.Length, bytes);
                 if (violation is not null)
                 {
                     throw new RpcException(new Status(StatusCode.FailedPrecondition, violation));
                 }
                 Metrics.ExecutorMetrics.Received(open.Stream, records);
-                queue.Enqueue(records, sizes, bytes, channel);
+                queue.Enqueue(records, bytes, channel);
             }
         }
         finally

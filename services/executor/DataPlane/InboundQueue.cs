@@ -1,7 +1,6 @@
 using System.Threading.Channels;
-using Concord.Contracts.Types.V1;
 using Concord.Executor.DataPlane.Internal;
-using Google.Protobuf.Collections;
+using Concord.Executor.Records;
 
 namespace Concord.Executor.DataPlane;
 
@@ -70,11 +69,11 @@ public sealed class InboundQueue
     }
 
     /// <summary>Adds records that <paramref name="source"/> had credit for.</summary>
-    internal void Enqueue(RepeatedField<Record> records, int[] sizes, long bytes, InboundChannel source)
+    internal void Enqueue(RawRecord[] records, long bytes, InboundChannel source)
     {
-        Interlocked.Add(ref _queuedRows, records.Count);
+        Interlocked.Add(ref _queuedRows, records.Length);
         Interlocked.Add(ref _queuedBytes, bytes);
-        if (!_items.Writer.TryWrite(new InboundItem(records, sizes, source)))
+        if (!_items.Writer.TryWrite(new InboundItem(records, source)))
         {
             // Cannot happen while credit is honoured: each channel is checked before this.
             throw new InvalidOperationException("inbound queue is full although every channel is within its credit: credit accounting is broken");

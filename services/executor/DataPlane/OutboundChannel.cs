@@ -1,8 +1,9 @@
 using System.Threading.Channels;
 using Concord.Contracts.DataPlane.V1;
-using Concord.Contracts.Types.V1;
 using Concord.Executor.DataPlane.Internal;
 using Concord.Executor.Internal;
+using Concord.Executor.Records;
+using Concord.Executor.Records.Internal;
 using Grpc.Core;
 using Grpc.Net.Client;
 using Microsoft.Extensions.Logging;
@@ -95,10 +96,10 @@ public sealed class OutboundChannel : IAsyncDisposable
     public override string ToString() => $"{Stream}->{ReaderOperator}/{InstanceIndex}";
 
     /// <summary>Queues a record; waits while the queue is full. A closed channel drops it.</summary>
-    public ValueTask EnqueueAsync(Record record, int serializedBytes, CancellationToken cancellationToken)
+    public ValueTask EnqueueAsync(in RawRecord record, CancellationToken cancellationToken)
     {
         var chunk = new OutboundChunk(1);
-        chunk.Add(record, serializedBytes);
+        chunk.Add(record);
         return EnqueueAsync(chunk, cancellationToken);
     }
 
@@ -226,9 +227,9 @@ public sealed class OutboundChannel : IAsyncDisposable
     private async Task<bool> SendToAsync(OutboundTarget target, CancellationToken token)
     {
         using var callStop = CancellationTokenSource.CreateLinkedTokenSource(token);
-        var client = new Contracts.DataPlane.V1.DataPlane.DataPlaneClient(_clients.Get(target.Address));
-        using var call = client.Push(cancellationToken: callStop.Token);
-        await call.RequestStream.WriteAsync(new DataFrame
+        using var call = _clients.Get(target.Address).CreateCallInvoker()
+            .AsyncDuplexStreamingCall(DataPlaneWire.PushClient, null, new CallOptions(cancellationToken: callStop.Token));
+        await call.RequestStream.WriteAsync(new ProtoWireMessage(new DataFrame
         {
             Open = new ChannelOpen
             {
@@ -238,7 +239,7 @@ public sealed class OutboundChannel : IAsyncDisposable
                 Sender = Sender,
                 ReceiverIncarnation = target.Incarnation,
             },
-        }, token).ConfigureAwait(false);
+        }), token).ConfigureAwait(false);
 
         _callConnected = false;
         var credit = new CreditState();
@@ -250,6 +251,8 @@ public sealed class OutboundChannel : IAsyncDisposable
         Task dataTask = Task.CompletedTask;
         Task Wake() => wakeTask.IsCompleted ? wakeTask = _wake.WaitAsync(callStop.Token) : wakeTask;
         Task Data() => dataTask.IsCompleted ? dataTask = _queue.Reader.WaitToReadAsync(callStop.Token).AsTask() : dataTask;
+        // One frame object per call, refilled for every batch: the call is done with it once WriteAsync returns.
+        var batch = new OutgoingBatch();
         try
         {
             while (true)
@@ -289,7 +292,7 @@ public sealed class OutboundChannel : IAsyncDisposable
                     await Task.WhenAny(Wake(), creditReader).ConfigureAwait(false);
                     continue;
                 }
-                var batch = new RecordBatch();
+                batch.Clear();
                 long batchBytes = 0;
                 var rowsLimit = Math.Min(rows, ExecutorLimits.BatchRowsMax);
                 var records = batch.Records;
@@ -305,7 +308,7 @@ public sealed class OutboundChannel : IAsyncDisposable
                         {
                             break;
                         }
-                        records.Add(next.RecordAt(i));
+                        batch.Add(next.RecordAt(i));
                         batchBytes += size;
                     }
                     var full = i < next.Count;
@@ -327,7 +330,7 @@ public sealed class OutboundChannel : IAsyncDisposable
                 _budget.Release(batch.Records.Count, batchBytes);
                 try
                 {
-                    await call.RequestStream.WriteAsync(new DataFrame { Batch = batch }, token).ConfigureAwait(false);
+                    await call.RequestStream.WriteAsync(batch, token).ConfigureAwait(false);
                 }
                 catch
                 {
@@ -337,7 +340,7 @@ public sealed class OutboundChannel : IAsyncDisposable
                     throw;
                 }
                 Interlocked.Add(ref _sentRows, batch.Records.Count);
-                Tracing.ExecutorTracing.Current.Written(batch);
+                Tracing.ExecutorTracing.Current.Written(batch.Records);
             }
         }
         finally

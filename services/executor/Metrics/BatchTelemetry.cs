@@ -1,5 +1,5 @@
 using System.Diagnostics;
-using Concord.Contracts.Operator.V1;
+using Concord.Executor.Records;
 using Concord.Executor.Tracing;
 
 namespace Concord.Executor.Metrics;
@@ -11,7 +11,7 @@ namespace Concord.Executor.Metrics;
 /// Sent runs on the send loop, Answered on the answer loop; a slot is written before its
 /// batch is sent and read after its answer arrived, so the session orders the two.
 /// </summary>
-public sealed class BatchTelemetry
+public sealed class BatchTelemetry(StreamTable outputs)
 {
     /// <summary>
     /// Send times remembered, in batches: 64, a power of two above any MaxBatchesInFlight
@@ -23,7 +23,7 @@ public sealed class BatchTelemetry
     private readonly long[] _sentUnixUs = new long[SlotsMax];
     private readonly ulong[] _sentSeqs = new ulong[SlotsMax];
 
-    public void Sent(ProcessBatch batch)
+    public void Sent(RawBatch batch)
     {
         var slot = (int)(batch.Seq % SlotsMax);
         var nowUs = ExecutorMetrics.NowUnixUs();
@@ -33,7 +33,7 @@ public sealed class BatchTelemetry
         ExecutorTracing.Current.Sent(batch, nowUs);
     }
 
-    public void Answered(BatchDone done)
+    public void Answered(RawAnswer done)
     {
         var slot = (int)(done.Seq % SlotsMax);
         long sentUs = 0;
@@ -42,7 +42,7 @@ public sealed class BatchTelemetry
             ExecutorMetrics.BatchDuration.Observe(Stopwatch.GetElapsedTime(_sentTimestamps[slot]).TotalSeconds);
             sentUs = _sentUnixUs[slot];
         }
-        ExecutorTracing.Current.Answered(done, sentUs);
-        ExecutorMetrics.Produced(done);
+        ExecutorTracing.Current.Answered(done, outputs, sentUs);
+        ExecutorMetrics.Produced(done, outputs);
     }
 }

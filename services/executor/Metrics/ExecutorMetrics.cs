@@ -1,10 +1,8 @@
 using System.Diagnostics;
-using Concord.Contracts.Operator.V1;
-using Concord.Contracts.Types.V1;
 using Concord.Executor.DataPlane;
+using Concord.Executor.Records;
 using Concord.Executor.Routing;
 using Concord.Executor.Session;
-using Google.Protobuf.Collections;
 using Prometheus;
 
 namespace Concord.Executor.Metrics;
@@ -110,13 +108,13 @@ public static class ExecutorMetrics
     }
 
     /// <summary>A batch arrived on <paramref name="stream"/>: counts it, and observes the source-to-here latency of its first record.</summary>
-    public static void Received(string stream, RepeatedField<Record> records)
+    public static void Received(string stream, RawRecord[] records)
     {
-        if (records.Count == 0)
+        if (records.Length == 0)
         {
             return;
         }
-        RecordsIn.WithLabels(stream).Inc(records.Count);
+        RecordsIn.WithLabels(stream).Inc(records.Length);
         // Before the records are queued: the pump may take them at once.
         Tracing.ExecutorTracing.Current.Received(stream, records);
         var ingestUs = records[0].IngestTimeUnixUs;
@@ -128,27 +126,27 @@ public static class ExecutorMetrics
     }
 
     /// <summary>Counts what one BatchDone produced, per stream: one increment per stream per batch.</summary>
-    public static void Produced(BatchDone done)
+    public static void Produced(RawAnswer done, StreamTable outputs)
     {
-        var produced = done.Produced;
-        if (produced.Count == 0)
+        var produced = System.Runtime.InteropServices.CollectionsMarshal.AsSpan(done.Produced);
+        if (produced.Length == 0)
         {
             return;
         }
-        // Operators usually produce to one stream: count runs of the same stream name.
+        // Operators usually produce to one stream: count runs of the same stream.
         var stream = produced[0].Stream;
         var run = 0;
         foreach (var p in produced)
         {
-            if (!string.Equals(p.Stream, stream, StringComparison.Ordinal))
+            if (p.Stream != stream)
             {
-                RecordsOut.WithLabels(stream).Inc(run);
+                RecordsOut.WithLabels(outputs[stream]).Inc(run);
                 stream = p.Stream;
                 run = 0;
             }
             run++;
         }
-        RecordsOut.WithLabels(stream).Inc(run);
+        RecordsOut.WithLabels(outputs[stream]).Inc(run);
     }
 
     /// <summary>Counts <paramref name="rows"/> records of <paramref name="stream"/> dropped for <paramref name="reason"/>.</summary>

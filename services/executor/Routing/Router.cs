@@ -1,8 +1,9 @@
+using System.Runtime.InteropServices;
 using Concord.Contracts;
-using Concord.Contracts.Operator.V1;
 using Concord.Contracts.Scheduler.V1;
 using Concord.Executor.DataPlane;
 using Concord.Executor.DataPlane.Internal;
+using Concord.Executor.Records;
 using Microsoft.Extensions.Logging;
 
 namespace Concord.Executor.Routing;
@@ -14,17 +15,20 @@ namespace Concord.Executor.Routing;
 /// </summary>
 public sealed class Router : IAsyncDisposable
 {
-    private readonly IReadOnlySet<string> _outputs;
+    private readonly StreamTable _outputs;
     private readonly Func<string, string, int, OutboundChannel> _createChannel;
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
     private readonly int _channelsMax;
     private readonly object _applyLock = new();
     private readonly Dictionary<(string Stream, string Reader, int Index), OutboundChannel> _channels = [];
-    private readonly Dictionary<string, DropCounter> _dropped = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, DropCounter> _tooLarge = new(StringComparer.Ordinal);
+    private readonly DropCounter[] _dropped;
+    private readonly DropCounter[] _tooLarge;
     private readonly TaskCompletionSource _firstTable = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private volatile RoutingTableView<OutboundChannel> _view = RoutingTableView<OutboundChannel>.Empty;
+
+    // The readers of each output stream (by StreamTable index) under _view; null: nobody reads it. Swapped with _view.
+    private volatile ReaderRoute<OutboundChannel>[]?[] _readersByStream;
     private long _droppedNoReaderTotal;
     private long _rejectedTooLargeTotal;
 
@@ -32,15 +36,21 @@ public sealed class Router : IAsyncDisposable
     private readonly Dictionary<OutboundChannel, OutboundChunk> _pending = new(ReferenceEqualityComparer.Instance);
     private readonly List<KeyValuePair<OutboundChannel, OutboundChunk>> _flush = [];
 
-    public Router(IReadOnlySet<string> outputs, Func<string, string, int, OutboundChannel> createChannel,
+    public Router(StreamTable outputs, Func<string, string, int, OutboundChannel> createChannel,
         ILogger logger, TimeProvider time, int channelsMax = ExecutorLimits.OutboundChannelsMax)
     {
         _outputs = outputs;
+        _readersByStream = new ReaderRoute<OutboundChannel>[]?[outputs.Count];
+        _dropped = [.. Enumerable.Range(0, outputs.Count).Select(_ => new DropCounter())];
+        _tooLarge = [.. Enumerable.Range(0, outputs.Count).Select(_ => new DropCounter())];
         _createChannel = createChannel;
         _logger = logger;
         _time = time;
         _channelsMax = channelsMax;
     }
+
+    /// <summary>The operator's output streams; produced records name them by index.</summary>
+    public StreamTable Outputs => _outputs;
 
     /// <summary>Completes when the first routing table has been applied; routing waits for it.</summary>
     public Task FirstTable => _firstTable.Task;
@@ -53,7 +63,7 @@ public sealed class Router : IAsyncDisposable
     /// <summary>
     /// Records the operator produced larger than <see cref="ProtocolLimits.RecordBytesMax"/>
     /// (key + value), rejected here at the producing side and counted, while the stream goes on
-    /// (concord_records_rejected_total{reason="too_large"}).
+    /// (concord_records_dropped_total{reason="too_large"}).
     /// </summary>
     public long RejectedTooLargeTotal => Interlocked.Read(ref _rejectedTooLargeTotal);
 
@@ -80,7 +90,7 @@ public sealed class Router : IAsyncDisposable
         // Only the streams this operator produces: channels to the readers of other streams
         // would cost the readers inbound channel slots and credit windows for nothing.
         var produced = new RoutingTable { Version = table.Version, KeyGroupCount = table.KeyGroupCount };
-        produced.Streams.AddRange(table.Streams.Where(s => _outputs.Contains(s.Stream)));
+        produced.Streams.AddRange(table.Streams.Where(s => _outputs.IndexOf(s.Stream) >= 0));
         table = produced;
         lock (_applyLock)
         {
@@ -124,6 +134,7 @@ public sealed class Router : IAsyncDisposable
             {
                 _channels.Remove((channel.Stream, channel.ReaderOperator, channel.InstanceIndex));
             }
+            _readersByStream = [.. _outputs.Names.Select(stream => view.TryGetReaders(stream, out var readers) ? readers : null)];
             _view = view;
         }
         RoutingLog.TableApplied(_logger, table.Version, table.Streams.Count);
@@ -142,11 +153,11 @@ public sealed class Router : IAsyncDisposable
 
     /// <summary>
     /// Routes the records of one answer, in order. Waits while an outbound queue is full:
-    /// that is how backpressure reaches the pump. Throws <see cref="OperatorProtocolException"/>
-    /// for a record on a stream the operator does not declare; a record over the size limit is
-    /// rejected, counted and logged instead, and the rest of the answer is routed.
+    /// that is how backpressure reaches the pump. A record over the size limit is rejected,
+    /// counted and logged, and the rest of the answer is routed. (A record on a stream the
+    /// operator does not declare never gets here: the answer's scan refuses it.)
     /// </summary>
-    public async ValueTask RouteAsync(BatchDone done, CancellationToken cancellationToken)
+    public async ValueTask RouteAsync(RawAnswer done, CancellationToken cancellationToken)
     {
         if (done.Produced.Count == 0)
         {
@@ -156,53 +167,41 @@ public sealed class Router : IAsyncDisposable
         {
             await _firstTable.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
         }
-        var view = _view;
+        var readersByStream = _readersByStream;
         var pending = _pending;
+        var count = done.Produced.Count;
         try
         {
-            // The stream name is parsed anew for every record: check and look it up only when it changes.
-            string? stream = null;
-            ReaderRoute<OutboundChannel>[]? readers = null;
-            foreach (var produced in done.Produced)
+            for (var p = 0; p < count; p++)
             {
-                var record = produced.Record ?? throw new OperatorProtocolException(
-                    $"the operator produced to stream '{produced.Stream}' without a record in batch {done.Seq}; ProducedRecord.record is required");
-                if (!string.Equals(produced.Stream, stream, StringComparison.Ordinal))
-                {
-                    if (!_outputs.Contains(produced.Stream))
-                    {
-                        throw new OperatorProtocolException(
-                            $"the operator produced to stream '{produced.Stream}', which is not among its metadata outputs [{string.Join(", ", _outputs)}]; add it to metadata() outputs (the SDK should have refused this)");
-                    }
-                    stream = produced.Stream;
-                    readers = view.TryGetReaders(stream, out var found) ? found : null;
-                }
-                var keyValueBytes = record.Key.Length + record.Value.Length;
-                if (keyValueBytes > ProtocolLimits.RecordBytesMax)
+                // By index, not a span: the loop awaits, and the list is not changed while routing.
+                var (stream, record) = done.Produced[p];
+                if (record.KeyValueBytes > ProtocolLimits.RecordBytesMax)
                 {
                     // One bad record must not tear down a stream carrying good ones: reject it here,
                     // before it takes any downstream credit, and say why.
-                    CountTooLarge(produced.Stream, keyValueBytes);
+                    CountTooLarge(stream, record.KeyValueBytes);
                     continue;
                 }
+                var readers = readersByStream[stream];
                 if (readers is null)
                 {
-                    CountDropped(produced.Stream);
+                    CountDropped(stream);
                     continue;
                 }
-                var size = record.CalculateSize();
                 foreach (var reader in readers)
                 {
-                    var slot = reader.Select(record.Key.Span);
+                    var slot = reader.Select(record.Key);
                     if (slot >= 0)
                     {
-                        await AddAsync(pending, reader.Targets[slot], record, size, done.Produced.Count, cancellationToken).ConfigureAwait(false);
+                        // A keyed or round-robin record goes to one of the targets: each chunk gets about its share.
+                        await AddAsync(pending, reader.Targets[slot], record, count / reader.Targets.Length, cancellationToken).ConfigureAwait(false);
                     }
                     else
                     {
                         foreach (var target in reader.Targets)
                         {
-                            await AddAsync(pending, target, record, size, done.Produced.Count, cancellationToken).ConfigureAwait(false);
+                            await AddAsync(pending, target, record, count, cancellationToken).ConfigureAwait(false);
                         }
                     }
                 }
@@ -229,15 +228,15 @@ public sealed class Router : IAsyncDisposable
     /// Adds a record to its channel's chunk of this answer; a chunk that reaches a batch's rows or
     /// bytes is queued at once (waiting for room: backpressure), so chunks stay batch-sized.
     /// </summary>
-    private static ValueTask AddAsync(Dictionary<OutboundChannel, OutboundChunk> pending, OutboundChannel target, Concord.Contracts.Types.V1.Record record, int size,
-        int answerRows, CancellationToken cancellationToken)
+    private static ValueTask AddAsync(Dictionary<OutboundChannel, OutboundChunk> pending, OutboundChannel target, RawRecord record,
+        int expectedRows, CancellationToken cancellationToken)
     {
         if (!pending.TryGetValue(target, out var chunk))
         {
-            chunk = new OutboundChunk(Math.Min(answerRows, ExecutorLimits.BatchRowsMax));
+            chunk = new OutboundChunk(Math.Min(expectedRows, ExecutorLimits.BatchRowsMax));
             pending[target] = chunk;
         }
-        chunk.Add(record, size);
+        chunk.Add(record);
         if (chunk.Count < ExecutorLimits.BatchRowsMax && chunk.Bytes < ExecutorLimits.BatchBytesMax)
         {
             return ValueTask.CompletedTask;
@@ -264,6 +263,7 @@ public sealed class Router : IAsyncDisposable
             channels = [.. _channels.Values];
             _channels.Clear();
             _view = RoutingTableView<OutboundChannel>.Empty;
+            _readersByStream = new ReaderRoute<OutboundChannel>[]?[_outputs.Count];
         }
         foreach (var channel in channels)
         {
@@ -271,38 +271,31 @@ public sealed class Router : IAsyncDisposable
         }
     }
 
-    private void CountDropped(string stream)
+    private void CountDropped(int stream)
     {
         Interlocked.Increment(ref _droppedNoReaderTotal);
-        Metrics.ExecutorMetrics.Dropped(stream, "no_reader");
-        if (!_dropped.TryGetValue(stream, out var counter))
-        {
-            counter = new DropCounter();
-            _dropped[stream] = counter;
-        }
+        Metrics.ExecutorMetrics.Dropped(_outputs[stream], "no_reader");
+        var counter = _dropped[stream];
         counter.Total++;
         var now = _time.GetUtcNow();
         if (now - counter.LastLogged >= TimeSpan.FromMilliseconds(ExecutorLimits.DroppedLogIntervalMs))
         {
             counter.LastLogged = now;
-            RoutingLog.DroppedNoReader(_logger, stream, counter.Total);
+            RoutingLog.DroppedNoReader(_logger, _outputs[stream], counter.Total);
         }
     }
 
-    private void CountTooLarge(string stream, int bytes)
+    private void CountTooLarge(int stream, long bytes)
     {
         Interlocked.Increment(ref _rejectedTooLargeTotal);
-        if (!_tooLarge.TryGetValue(stream, out var counter))
-        {
-            counter = new DropCounter();
-            _tooLarge[stream] = counter;
-        }
+        Metrics.ExecutorMetrics.Dropped(_outputs[stream], "too_large");
+        var counter = _tooLarge[stream];
         counter.Total++;
         var now = _time.GetUtcNow();
         if (now - counter.LastLogged >= TimeSpan.FromMilliseconds(ExecutorLimits.DroppedLogIntervalMs))
         {
             counter.LastLogged = now;
-            RoutingLog.RecordTooLarge(_logger, stream, bytes, ProtocolLimits.RecordBytesMax, counter.Total);
+            RoutingLog.RecordTooLarge(_logger, _outputs[stream], bytes, ProtocolLimits.RecordBytesMax, counter.Total);
         }
     }
 

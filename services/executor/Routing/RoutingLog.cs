@@ -12,7 +12,7 @@ internal static partial class RoutingLog
     public static partial void DroppedNoReader(ILogger logger, string stream, long total);
 
     [LoggerMessage(303, LogLevel.Error, "Rejected a record of {Bytes} bytes (key + value) produced to stream {Stream}: the limit is {LimitBytes} bytes (ProtocolLimits.RecordBytesMax); put large payloads in a blob store and send a reference. The stream goes on; {Total} rejected so far (logged at most once a minute per stream)", EventName = "RecordTooLarge")]
-    public static partial void RecordTooLarge(ILogger logger, string stream, int bytes, int limitBytes, long total);
+    public static partial void RecordTooLarge(ILogger logger, string stream, long bytes, int limitBytes, long total);
 
     [LoggerMessage(302, LogLevel.Error, "Routing table refused, keeping the previous one: {Problem}", EventName = "TableRefused")]
     public static partial void TableRefused(ILogger logger, string problem);

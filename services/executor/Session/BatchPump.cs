@@ -1,7 +1,7 @@
-using Concord.Contracts.Operator.V1;
 using Concord.Executor.DataPlane;
 using Concord.Executor.DataPlane.Internal;
 using Concord.Executor.Internal;
+using Concord.Executor.Records;
 using Concord.Executor.Routing;
 using Concord.Executor.Timers;
 
@@ -46,7 +46,7 @@ public sealed class BatchPump
     private readonly SemaphoreSlim _inFlight;
     private readonly AsyncSignal _timersChanged = new();
     private readonly TaskCompletionSource _initAnswered = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private readonly Metrics.BatchTelemetry _telemetry = new();
+    private readonly Metrics.BatchTelemetry _telemetry;
     private InboundItem? _pending;
     private Task _timersWait = Task.CompletedTask; // AssembleAsync's pending timers wake-up, kept across calls
     private long _lastSentSeq;
@@ -61,6 +61,7 @@ public sealed class BatchPump
         _timers = timers;
         _time = time;
         _options = options ?? new BatchPumpOptions();
+        _telemetry = new Metrics.BatchTelemetry(session.Outputs);
         _inFlight = new SemaphoreSlim(_options.MaxBatchesInFlight, _options.MaxBatchesInFlight);
     }
 
@@ -154,9 +155,10 @@ public sealed class BatchPump
     /// Builds the next batch: returns when it is full, when it has waited the linger, or —
     /// with no records — when timers are due. Due timers ride along in every batch.
     /// </summary>
-    internal async Task<ProcessBatch> AssembleAsync(CancellationToken cancellationToken)
+    internal async Task<RawBatch> AssembleAsync(CancellationToken cancellationToken)
     {
-        var batch = new ProcessBatch();
+        // Sized for what is queued now (a timer-only batch holds no records); it grows if more arrive while it lingers.
+        var batch = new RawBatch((int)Math.Clamp(_inbound.QueuedRows, 0, _options.BatchRowsMax));
         long bytes = 0;
         DateTimeOffset? lingerUntil = null;
         Task dataTask = Task.CompletedTask;
@@ -228,7 +230,7 @@ public sealed class BatchPump
     }
 
     /// <summary>Moves queued records into <paramref name="batch"/>; true when the batch is full.</summary>
-    private bool Fill(ProcessBatch batch, ref long bytes)
+    private bool Fill(RawBatch batch, ref long bytes)
     {
         var records = batch.Records;
         while (records.Count < _options.BatchRowsMax && bytes < _options.BatchBytesMax)
@@ -241,20 +243,21 @@ public sealed class BatchPump
             var start = item.Offset;
             long taken = 0;
             var i = start;
-            for (; i < item.Records.Count; i++)
+            var itemRecords = item.Records;
+            for (; i < itemRecords.Length; i++)
             {
-                var size = item.Sizes[i];
+                var size = itemRecords[i].Length;
                 if (records.Count >= _options.BatchRowsMax || (bytes + size > _options.BatchBytesMax && records.Count > 0))
                 {
                     break;
                 }
-                records.Add(item.Records[i]);
+                batch.Add(itemRecords[i]);
                 bytes += size;
                 taken += size;
             }
             item.Offset = i;
             _inbound.Release(item.Source, i - start, taken);
-            if (i == item.Records.Count)
+            if (i == itemRecords.Length)
             {
                 _pending = null;
             }

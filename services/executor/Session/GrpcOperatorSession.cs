@@ -4,7 +4,10 @@ using System.Threading.Channels;
 using Concord.Contracts;
 using Concord.Contracts.Operator.V1;
 using Concord.Contracts.Types.V1;
+using Concord.Executor.Records;
+using Concord.Executor.Records.Internal;
 using Concord.Executor.Session.Internal;
+using Google.Protobuf;
 using Grpc.Core;
 using Metadata = Concord.Contracts.Operator.V1.Metadata;
 using Grpc.Net.Client;
@@ -19,6 +22,15 @@ namespace Concord.Executor.Session;
 /// </summary>
 public sealed class GrpcOperatorSession : IOperatorSession
 {
+    /// <summary>
+    /// <c>concord.operator.v1.Operator/Session</c> with records as bytes: ExecutorMessages are
+    /// written by the executor (<see cref="RawBatch"/>, or a generated message), OperatorMessages
+    /// arrive as bytes and BatchDone is scanned in place (<see cref="RawAnswer"/>). Same wire
+    /// format as the generated client; SDKs see no difference.
+    /// </summary>
+    private static readonly Method<IWireMessage, byte[]> SessionMethod = new(
+        MethodType.DuplexStreaming, "concord.operator.v1.Operator", "Session", WireMarshallers.Writer, WireMarshallers.Bytes);
+
     private readonly OperatorSpec? _spec;
     private readonly string _workDir;
     private readonly string _socketPath;
@@ -26,7 +38,7 @@ public sealed class GrpcOperatorSession : IOperatorSession
     private readonly TimeProvider _time;
     private readonly CancellationTokenSource _cts = new();
     private readonly SemaphoreSlim _writeLock = new(1, 1);
-    private readonly Channel<BatchDone> _answers = Channel.CreateBounded<BatchDone>(
+    private readonly Channel<RawAnswer> _answers = Channel.CreateBounded<RawAnswer>(
         new BoundedChannelOptions(ExecutorLimits.SessionAnswersParsedMax) { SingleReader = true, SingleWriter = true });
 
     // A slot per answer parsed and not yet routed: the read loop takes one before it reads the
@@ -36,7 +48,7 @@ public sealed class GrpcOperatorSession : IOperatorSession
     private readonly TaskCompletionSource _exitedWithoutProcess = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private OperatorProcess? _process;
     private GrpcChannel? _channel;
-    private AsyncDuplexStreamingCall<ExecutorMessage, OperatorMessage>? _call;
+    private AsyncDuplexStreamingCall<IWireMessage, byte[]>? _call;
     private Task? _readLoop;
     private Task? _exited;
     private volatile bool _shutdownSent;
@@ -62,6 +74,8 @@ public sealed class GrpcOperatorSession : IOperatorSession
 
     public Task Exited => _exited ?? _exitedWithoutProcess.Task;
 
+    public StreamTable Outputs { get; private set; } = StreamTable.Empty;
+
     public async Task<Metadata> StartAsync(Init init, CancellationToken cancellationToken)
     {
         if (_spec is not null)
@@ -84,22 +98,23 @@ public sealed class GrpcOperatorSession : IOperatorSession
         }
 
         _channel = CreateChannel(_socketPath);
-        _call = new Operator.OperatorClient(_channel).Session(cancellationToken: _cts.Token);
-        await _call.RequestStream.WriteAsync(new ExecutorMessage { Init = init }, cancellationToken).ConfigureAwait(false);
+        _call = _channel.CreateCallInvoker().AsyncDuplexStreamingCall(SessionMethod, null, new CallOptions(cancellationToken: _cts.Token));
+        await _call.RequestStream.WriteAsync(new ProtoWireMessage(new ExecutorMessage { Init = init }), cancellationToken).ConfigureAwait(false);
 
         var metadata = await ReadMetadataAsync(cancellationToken).ConfigureAwait(false);
+        Outputs = new StreamTable(metadata.Metadata_?.Outputs ?? []);
         SessionLog.SessionOpen(_logger, metadata.Sdk, string.Join(", ", metadata.Capabilities));
         _readLoop = Task.Run(ReadLoopAsync, CancellationToken.None);
         return metadata;
     }
 
-    public async ValueTask SendAsync(ProcessBatch batch, CancellationToken cancellationToken)
+    public async ValueTask SendAsync(RawBatch batch, CancellationToken cancellationToken)
     {
         var call = _call ?? throw new InvalidOperationException("StartAsync first");
         await _writeLock.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            await call.RequestStream.WriteAsync(new ExecutorMessage { ProcessBatch = batch }, cancellationToken).ConfigureAwait(false);
+            await call.RequestStream.WriteAsync(batch, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception e) when (e is RpcException or InvalidOperationException or IOException)
         {
@@ -111,7 +126,7 @@ public sealed class GrpcOperatorSession : IOperatorSession
         }
     }
 
-    public async IAsyncEnumerable<BatchDone> ReadAnswersAsync([EnumeratorCancellation] CancellationToken cancellationToken)
+    public async IAsyncEnumerable<RawAnswer> ReadAnswersAsync([EnumeratorCancellation] CancellationToken cancellationToken)
     {
         await foreach (var done in _answers.Reader.ReadAllAsync(cancellationToken).ConfigureAwait(false))
         {
@@ -131,7 +146,7 @@ public sealed class GrpcOperatorSession : IOperatorSession
         await _writeLock.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            await call.RequestStream.WriteAsync(new ExecutorMessage { Shutdown = new Shutdown { Reason = reason } }, cancellationToken).ConfigureAwait(false);
+            await call.RequestStream.WriteAsync(new ProtoWireMessage(new ExecutorMessage { Shutdown = new Shutdown { Reason = reason } }), cancellationToken).ConfigureAwait(false);
             await call.RequestStream.CompleteAsync().ConfigureAwait(false);
         }
         catch (Exception e) when (e is RpcException or InvalidOperationException or IOException)
@@ -183,7 +198,7 @@ public sealed class GrpcOperatorSession : IOperatorSession
                 {
                     throw new OperatorFailedException($"the operator closed the session before sending Metadata; it must answer Init with Metadata{await ExitExplanationAsync().ConfigureAwait(false)}");
                 }
-                var message = _call.ResponseStream.Current;
+                var message = ParseWhole(_call.ResponseStream.Current);
                 switch (message.MessageCase)
                 {
                     case OperatorMessage.MessageOneofCase.Metadata:
@@ -225,21 +240,25 @@ public sealed class GrpcOperatorSession : IOperatorSession
                 {
                     break;
                 }
-                var message = stream.Current;
-                if (message.MessageCase != OperatorMessage.MessageOneofCase.BatchDone)
+                var bytes = stream.Current;
+                RawAnswer? answer;
+                try
                 {
-                    _answerSlots.Release(); // only answers hold a slot
+                    answer = RawAnswer.TryScanOperatorMessage(bytes, Outputs);
                 }
+                catch (WireFormatException e)
+                {
+                    throw new OperatorProtocolException($"the operator sent a malformed BatchDone ({e.Message}); it must be a concord.operator.v1.OperatorMessage (operator.proto)");
+                }
+                if (answer is not null)
+                {
+                    _answers.Writer.TryWrite(answer); // a slot guarantees room
+                    continue;
+                }
+                _answerSlots.Release(); // only answers hold a slot
+                var message = ParseWhole(bytes);
                 switch (message.MessageCase)
                 {
-                    case OperatorMessage.MessageOneofCase.BatchDone:
-                        if (message.BatchDone.Produced.Count > ProtocolLimits.BatchDoneRecordsMax)
-                        {
-                            throw new OperatorProtocolException(
-                                $"the operator answered batch {message.BatchDone.Seq} with {message.BatchDone.Produced.Count} records; one BatchDone may carry at most {ProtocolLimits.BatchDoneRecordsMax} (ProtocolLimits.BatchDoneRecordsMax): produce less per batch, e.g. emit from a timer in smaller steps");
-                        }
-                        _answers.Writer.TryWrite(message.BatchDone); // a slot guarantees room
-                        break;
                     case OperatorMessage.MessageOneofCase.Log:
                         SessionLog.OperatorLog(_logger, message.Log.Level, message.Log.Message);
                         break;
@@ -302,6 +321,19 @@ public sealed class GrpcOperatorSession : IOperatorSession
         {
             throw new OperatorFailedException(
                 $"the operator process exited with code {code} while running; its last stderr lines:{process.StderrTail()}");
+        }
+    }
+
+    /// <summary>An OperatorMessage other than BatchDone (Metadata, Log, Error), parsed with the generated parser.</summary>
+    private static OperatorMessage ParseWhole(byte[] bytes)
+    {
+        try
+        {
+            return OperatorMessage.Parser.ParseFrom(bytes);
+        }
+        catch (InvalidProtocolBufferException e)
+        {
+            throw new OperatorProtocolException($"the operator sent a message that is not a concord.operator.v1.OperatorMessage ({e.Message}); check the SDK's generated code against proto/");
         }
     }
 

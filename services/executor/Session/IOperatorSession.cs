@@ -1,4 +1,5 @@
 using Concord.Contracts.Operator.V1;
+using Concord.Executor.Records;
 
 namespace Concord.Executor.Session;
 
@@ -19,14 +20,23 @@ public interface IOperatorSession : IAsyncDisposable
     /// </summary>
     Task<Metadata> StartAsync(Init init, CancellationToken cancellationToken);
 
-    /// <summary>Sends one batch. Callers never exceed Init.max_batches_in_flight unanswered batches.</summary>
-    ValueTask SendAsync(ProcessBatch batch, CancellationToken cancellationToken);
+    /// <summary>
+    /// The operator's output streams, in its metadata's order: produced records in answers
+    /// name their stream by index into this table. Set by <see cref="StartAsync"/>.
+    /// </summary>
+    StreamTable Outputs { get; }
+
+    /// <summary>
+    /// Sends one batch. Callers never exceed Init.max_batches_in_flight unanswered batches.
+    /// The session is done with <paramref name="batch"/> when the returned task completes.
+    /// </summary>
+    ValueTask SendAsync(RawBatch batch, CancellationToken cancellationToken);
 
     /// <summary>
     /// The answers, BatchDone{0} first. Completes when the operator ended the session after
     /// Shutdown; throws <see cref="ExecutorFailureException"/> when it broke.
     /// </summary>
-    IAsyncEnumerable<BatchDone> ReadAnswersAsync(CancellationToken cancellationToken);
+    IAsyncEnumerable<RawAnswer> ReadAnswersAsync(CancellationToken cancellationToken);
 
     /// <summary>Sends Shutdown; the answers then complete once the operator has finished.</summary>
     Task SendShutdownAsync(string reason, CancellationToken cancellationToken);

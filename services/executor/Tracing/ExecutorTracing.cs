@@ -1,10 +1,9 @@
 using System.Diagnostics;
-using Concord.Contracts.DataPlane.V1;
-using Concord.Contracts.Operator.V1;
+using System.Runtime.InteropServices;
 using Concord.Contracts.Types.V1;
 using Concord.Executor.Metrics;
+using Concord.Executor.Records;
 using Google.Protobuf;
-using Google.Protobuf.Collections;
 using Span = Concord.Contracts.Scheduler.V1.Span;
 
 namespace Concord.Executor.Tracing;
@@ -22,15 +21,18 @@ namespace Concord.Executor.Tracing;
 /// executor's queue span hangs under it; the scheduler derives the network hop between them.
 /// </summary>
 /// <remarks>
-/// Hooks scan a batch for traced records (a null check per record) and take the lock only
-/// when they find one; with the default sampling that is about one batch in a thousand.
-/// Everything followed is bounded by <see cref="ObservabilityLimits.TracePendingRecordsMax"/>.
+/// Hooks scan a batch for traced records (a flag per record, set when the record's bytes were
+/// scanned) and parse and lock only when they find one; with the default sampling that is
+/// about one batch in a thousand. A followed record is known by its trace context (trace id
+/// and parent span id, unique per hop because every send rewrites the parent), not by where
+/// its bytes are, so following it never keeps a buffer alive. Everything followed is bounded
+/// by <see cref="ObservabilityLimits.TracePendingRecordsMax"/>.
 /// </remarks>
 public sealed class ExecutorTracing
 {
     private readonly object _lock = new();
-    private readonly Dictionary<Record, Pending> _received = new(ReferenceEqualityComparer.Instance);
-    private readonly Dictionary<Record, Pending> _sending = new(ReferenceEqualityComparer.Instance);
+    private readonly Dictionary<(string TraceId, string ParentSpanId), Pending> _received = [];
+    private readonly Dictionary<(string TraceId, string ParentSpanId), Pending> _sending = [];
     private readonly Dictionary<ulong, List<Pending>> _inOperator = [];
     private readonly int _sampleEvery;
     private int _untilSample;
@@ -74,41 +76,43 @@ public sealed class ExecutorTracing
     }
 
     /// <summary>Records arrived on <paramref name="stream"/>: starts a queue span for each traced one.</summary>
-    public void Received(string stream, RepeatedField<Record> records)
+    public void Received(string stream, RawRecord[] records)
     {
-        for (var i = 0; i < records.Count; i++)
+        foreach (var record in records)
         {
-            if (records[i].Trace is { } trace)
+            if (!record.HasTrace || record.ToRecord().Trace is not { } trace)
             {
-                var now = ExecutorMetrics.NowUnixUs();
-                lock (_lock)
+                continue;
+            }
+            var now = ExecutorMetrics.NowUnixUs();
+            var key = KeyOf(trace);
+            lock (_lock)
+            {
+                if (Reserve(now))
                 {
-                    if (Reserve(now))
-                    {
-                        _received[records[i]] = Begin("queue", Hex(trace.TraceId), Hex(trace.ParentSpanId), stream, now);
-                    }
+                    _received[key] = Begin("queue", key.TraceId, key.ParentSpanId, stream, now);
                 }
             }
         }
     }
 
     /// <summary>A ProcessBatch goes to the operator: ends the queue spans of its traced records, starts their operator spans.</summary>
-    public void Sent(ProcessBatch batch, long sentUnixUs)
+    public void Sent(RawBatch batch, long sentUnixUs)
     {
         if (Volatile.Read(ref _followed) == 0)
         {
             return;
         }
         List<Pending>? started = null;
-        foreach (var record in batch.Records)
+        foreach (var record in CollectionsMarshal.AsSpan(batch.Records))
         {
-            if (record.Trace is null)
+            if (!record.HasTrace || record.ToRecord().Trace is not { } trace)
             {
                 continue;
             }
             lock (_lock)
             {
-                if (!_received.Remove(record, out var queued))
+                if (!_received.Remove(KeyOf(trace), out var queued))
                 {
                     continue;
                 }
@@ -130,9 +134,10 @@ public sealed class ExecutorTracing
     /// <summary>
     /// The operator answered batch <paramref name="done"/>: ends its operator spans, samples
     /// (sources), and starts a send span for every traced record it produced, pointing the
-    /// record's parent_span_id at it. Runs before routing, so nothing else holds the records yet.
+    /// record's parent_span_id at it (the record's bytes are rewritten). Runs before routing,
+    /// so nothing else holds the records yet.
     /// </summary>
-    public void Answered(BatchDone done, long sentUnixUs)
+    public void Answered(RawAnswer done, StreamTable outputs, long sentUnixUs)
     {
         List<Pending>? operatorSpans = null;
         if (Volatile.Read(ref _followed) > 0)
@@ -158,12 +163,15 @@ public sealed class ExecutorTracing
         {
             return;
         }
-        foreach (var produced in done.Produced)
+        var produced = done.Produced;
+        for (var i = 0; i < produced.Count; i++)
         {
-            if (produced.Record?.Trace is not { } trace)
+            if (!produced[i].Record.HasTrace)
             {
                 continue;
             }
+            var record = produced[i].Record.ToRecord();
+            var trace = record.Trace;
             var traceId = Hex(trace.TraceId);
             string? parent = null;
             if (trace.ParentSpanId.IsEmpty)
@@ -187,30 +195,31 @@ public sealed class ExecutorTracing
                 {
                     continue;
                 }
-                var send = Begin("send", traceId, parent, produced.Stream, now);
-                produced.Record.Trace = new TraceContext { TraceId = trace.TraceId, ParentSpanId = ByteString.CopyFrom(Convert.FromHexString(send.SpanId)) };
-                _sending[produced.Record] = send;
+                var send = Begin("send", traceId, parent, outputs[produced[i].Stream], now);
+                record.Trace = new TraceContext { TraceId = trace.TraceId, ParentSpanId = ByteString.CopyFrom(Convert.FromHexString(send.SpanId)) };
+                produced[i] = produced[i] with { Record = RawRecord.From(record) };
+                _sending[KeyOf(record.Trace)] = send;
             }
         }
     }
 
     /// <summary>A batch went out to a downstream executor: ends the send spans of its traced records.</summary>
-    public void Written(RecordBatch batch)
+    public void Written(List<RecordSlice> records)
     {
         if (Volatile.Read(ref _followed) == 0)
         {
             return;
         }
         var now = ExecutorMetrics.NowUnixUs();
-        foreach (var record in batch.Records)
+        foreach (var record in CollectionsMarshal.AsSpan(records))
         {
-            if (record.Trace is null)
+            if (!record.HasTrace || record.ToRecord().Trace is not { } trace)
             {
                 continue;
             }
             lock (_lock)
             {
-                if (_sending.Remove(record, out var send))
+                if (_sending.Remove(KeyOf(trace), out var send))
                 {
                     _followed--;
                     Record(send, now);
@@ -220,7 +229,7 @@ public sealed class ExecutorTracing
     }
 
     /// <summary>Samples one record in N of <paramref name="produced"/>; true when any was sampled.</summary>
-    private bool Sample(RepeatedField<ProducedRecord> produced)
+    private bool Sample(List<RawProduced> produced)
     {
         var n = produced.Count;
         var offset = 0;
@@ -228,9 +237,11 @@ public sealed class ExecutorTracing
         while (_untilSample <= n - offset)
         {
             var i = offset + _untilSample - 1;
-            if (produced[i].Record is { Trace: null } record)
+            if (!produced[i].Record.HasTrace)
             {
+                var record = produced[i].Record.ToRecord();
                 record.Trace = new TraceContext { TraceId = ByteString.CopyFrom(RandomBytes(16)) };
+                produced[i] = produced[i] with { Record = RawRecord.From(record) };
                 ExecutorMetrics.TracesSampled.Inc();
                 any = true;
             }
@@ -240,6 +251,8 @@ public sealed class ExecutorTracing
         _untilSample -= n - offset;
         return any;
     }
+
+    private static (string TraceId, string ParentSpanId) KeyOf(TraceContext trace) => (Hex(trace.TraceId), Hex(trace.ParentSpanId));
 
     /// <summary>Takes a follow slot (lock held); frees stale ones when full. False when none is free.</summary>
     private bool Reserve(long nowUs)

@@ -1,16 +1,12 @@
 using Concord.Contracts.DataPlane.V1;
-using Concord.Contracts.Types.V1;
-using Google.Protobuf.Collections;
+using Concord.Executor.Records;
 
 namespace Concord.Executor.DataPlane.Internal;
 
-/// <summary>Records of one received RecordBatch, consumed by the pump from <see cref="Offset"/> on.</summary>
-internal sealed class InboundItem(RepeatedField<Record> records, int[] sizes, InboundChannel source)
+/// <summary>Records of one received RecordBatch (as bytes, in the frame they came in), consumed by the pump from <see cref="Offset"/> on.</summary>
+internal sealed class InboundItem(RawRecord[] records, InboundChannel source)
 {
-    public RepeatedField<Record> Records { get; } = records;
-
-    /// <summary>Serialized size of each record, computed once on receipt.</summary>
-    public int[] Sizes { get; } = sizes;
+    public RawRecord[] Records { get; } = records;
 
     public InboundChannel Source { get; } = source;
 

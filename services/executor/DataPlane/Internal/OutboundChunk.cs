@@ -1,4 +1,5 @@
-using Concord.Contracts.Types.V1;
+using Concord.Executor.Records;
+using Concord.Executor.Records.Internal;
 
 namespace Concord.Executor.DataPlane.Internal;
 
@@ -8,10 +9,22 @@ namespace Concord.Executor.DataPlane.Internal;
 /// record), and the sender sees them together, so they leave in one RecordBatch instead of
 /// in whatever trickle the sender caught. The sender consumes it from <see cref="Offset"/> on.
 /// </summary>
+/// <remarks>
+/// Records are copied into the chunk's own segments as they are added, so a queued chunk holds
+/// exactly its records' bytes and never the rest of the answer they came in (an answer of up
+/// to 4 MiB could otherwise stay alive for one slow channel's single record).
+/// </remarks>
 public sealed class OutboundChunk(int capacity)
 {
-    private readonly List<Record> _records = new(capacity);
-    private readonly List<int> _sizes = new(capacity);
+    /// <summary>
+    /// Largest initial capacity of the record list, in records: 64. The list grows as records
+    /// come; a larger start could hold far more than the chunk ever gets (a group_by share is
+    /// only an estimate), and memory bounds count what is held.
+    /// </summary>
+    private const int InitialCapacityMax = 64;
+
+    private readonly List<RecordSlice> _records = new(Math.Min(capacity, InitialCapacityMax));
+    private readonly RecordArena _arena = new();
 
     public int Count => _records.Count;
 
@@ -23,14 +36,14 @@ public sealed class OutboundChunk(int capacity)
 
     internal int Remaining => _records.Count - Offset;
 
-    internal Record RecordAt(int index) => _records[index];
+    internal RecordSlice RecordAt(int index) => _records[index];
 
-    internal int SizeAt(int index) => _sizes[index];
+    internal int SizeAt(int index) => _records[index].Length;
 
-    public void Add(Record record, int serializedBytes)
+    /// <summary>Copies <paramref name="record"/> into the chunk.</summary>
+    public void Add(in RawRecord record)
     {
-        _records.Add(record);
-        _sizes.Add(serializedBytes);
-        Bytes += serializedBytes;
+        _records.Add(_arena.CopySlice(record));
+        Bytes += record.Length;
     }
 }
