@@ -18,7 +18,8 @@ summarize() { grep -E '^\s*Failed |Error Message|Total tests|^\s+(Passed|Failed)
 
 # For each failed test: its message and the top of its stack trace, bounded per failure.
 failure_details() {
-    awk '/^\s*Failed / {n = 14} n > 0 {print "    | " $0; n--}' "$1" | head -n 200 >&2
+    # [ \t] not \s: Debian's awk is mawk.
+    awk '/^[ \t]*Failed / {n = 14} n > 0 {print "    | " $0; n--}' "$1" | head -n 200 >&2
 }
 
 # .NET test projects, one after another (2-core machines: parallel test hosts only contend).

@@ -75,8 +75,10 @@ public static class ExecutorLimits
     public const int BatchBytesMax = 256 * 1024;
 
     /// <summary>
-    /// How long a partly filled batch waits for more records, in ms: 1. A lone record is not
-    /// held noticeably, while a flood still travels in full batches.
+    /// How long a partly filled batch waits for more records while its operator is busy (a
+    /// batch in flight), in ms: 1; a batch for an idle operator goes at once (BatchPump). A
+    /// flood still travels in full batches. Timers fire at the kernel's tick, ~4 ms here, so the
+    /// real wait can be longer — which is why an idle operator does not wait at all.
     /// </summary>
     public const int BatchLingerMs = 1;
 
@@ -255,7 +257,7 @@ public static class ExecutorLimits
     // ---- built-ins -----------------------------------------------------------------------
 
     /// <summary>Generator tick when a rate is set, in ms: 10 (100 ticks/s keeps output smooth).</summary>
-    public const int GeneratorTickMs = 10;
+    public const int GeneratorTickMs = 1;
 
     /// <summary>Words a generator dictionary may have: 10,000,000 (a dictionary, not a data set).</summary>
     public const int GeneratorDictionaryWordsMax = 10_000_000;

@@ -34,17 +34,51 @@ public class BatchPumpTests
     }
 
     [Fact]
-    public async Task Partial_batch_waits_for_the_linger_then_flushes()
+    public async Task Partial_batch_goes_at_once_when_the_operator_has_nothing_in_flight()
     {
         var pump = Pump(rows: 4);
         Push(_queue, Records(2));
 
         var assembling = pump.AssembleAsync(CancellationToken.None);
-        Assert.False(assembling.IsCompleted);
-        _time.Advance(TimeSpan.FromMilliseconds(1));
-        var batch = await assembling.WaitAsync(Bound);
+
+        Assert.True(assembling.IsCompleted, "an idle operator gets what is there without waiting for the linger");
+        var batch = await assembling;
         Assert.Equal(2, batch.Records.Count);
         Assert.Empty(batch.TimersFired);
+    }
+
+    [Fact]
+    public async Task Partial_batch_waits_while_a_batch_is_in_flight_until_the_linger_or_the_answer()
+    {
+        var pump = Pump(rows: 4);
+        using var stop = new CancellationTokenSource();
+        var answers = pump.RunAnswerLoopAsync(stop.Token);
+        var sends = pump.RunSendLoopAsync(stop.Token, stop.Token);
+        await _session.Answers.Writer.WriteAsync(new BatchDone { Seq = 0 });
+        Push(_queue, Records(1));
+        var first = await _session.Sent.Reader.ReadAsync().AsTask().WaitAsync(Bound);
+        Assert.Single(first.Records); // idle operator: at once
+
+        // Batch 1 is unanswered: the next records linger (fake time does not move)...
+        Push(_queue, Records(2));
+        var second = _session.Sent.Reader.ReadAsync().AsTask();
+        await Task.WhenAny(second, Task.Delay(200)); // an absence can only be checked by waiting a little
+        Assert.False(second.IsCompleted, "a partial batch for a busy operator waits for the linger");
+        // ...until the linger ends.
+        _time.Advance(TimeSpan.FromMilliseconds(1));
+        Assert.Equal(2, (await second.WaitAsync(Bound)).Records.Count);
+
+        // And an answer that leaves the operator idle sends what waits at once.
+        Push(_queue, Records(3));
+        var third = _session.Sent.Reader.ReadAsync().AsTask();
+        await Task.WhenAny(third, Task.Delay(200));
+        Assert.False(third.IsCompleted);
+        await _session.Answers.Writer.WriteAsync(new BatchDone { Seq = 1 });
+        await _session.Answers.Writer.WriteAsync(new BatchDone { Seq = 2 });
+        Assert.Equal(3, (await third.WaitAsync(Bound)).Records.Count);
+
+        await stop.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => Task.WhenAll(sends, answers).WaitAsync(Bound));
     }
 
     [Fact]
