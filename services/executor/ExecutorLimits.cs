@@ -225,6 +225,15 @@ public static class ExecutorLimits
     /// </summary>
     public const int OutboundDrainTimeoutMs = 5_000;
 
+    /// <summary>
+    /// Environment variable that bounds how long an idle .NET thread-pool thread spins before
+    /// it sleeps; the executor sets it to 0 for its operator (unless already set) and the
+    /// project's own programs set the same in their runtimeconfig (Directory.Build.props).
+    /// Spinning saves a few µs of wake-up per hand-off but costs CPU between batches: with it,
+    /// a 5,000 records/s word count took 1.3 cores, without it 0.9 (2-core VM).
+    /// </summary>
+    public const string DotnetThreadPoolSpinVariable = "DOTNET_ThreadPool_UnfairSemaphoreSpinLimit";
+
     /// <summary>Records dropped for lack of readers are logged at most once per stream per this period, in ms.</summary>
     public const int DroppedLogIntervalMs = 60_000;
 
@@ -257,7 +266,7 @@ public static class ExecutorLimits
     // ---- built-ins -----------------------------------------------------------------------
 
     /// <summary>Generator tick when a rate is set, in ms: 10 (100 ticks/s keeps output smooth).</summary>
-    public const int GeneratorTickMs = 1;
+    public const int GeneratorTickMs = 10;
 
     /// <summary>Words a generator dictionary may have: 10,000,000 (a dictionary, not a data set).</summary>
     public const int GeneratorDictionaryWordsMax = 10_000_000;

@@ -51,4 +51,24 @@ public sealed class OperatorProcessTests : IDisposable
         await Assert.ThrowsAsync<OperatorFailedException>(() => session.StartAsync(Init(), CancellationToken.None).WaitAsync(Bound));
         Assert.Equal($"{_dir}/operator.sock|hi|{_dir}", File.ReadAllText(Path.Combine(_dir, "seen.txt")).Trim());
     }
+
+    [Theory]
+    [InlineData(null, "0")]
+    [InlineData("50", "50")]
+    public async Task A_dotnet_operator_gets_thread_pool_spinning_off_unless_its_deploy_file_sets_it(string? fromDeployFile, string expected)
+    {
+        var spec = new OperatorSpec
+        {
+            Name = "op",
+            Executable = "/bin/sh",
+            Args = { "-c", $"echo \"${ExecutorLimits.DotnetThreadPoolSpinVariable}\" > seen.txt; exit 4" },
+        };
+        if (fromDeployFile is not null)
+        {
+            spec.Environment[ExecutorLimits.DotnetThreadPoolSpinVariable] = fromDeployFile;
+        }
+        await using var session = GrpcOperatorSession.ForProcess(spec, _dir, NullLogger.Instance, TimeProvider.System);
+        await Assert.ThrowsAsync<OperatorFailedException>(() => session.StartAsync(Init(), CancellationToken.None).WaitAsync(Bound));
+        Assert.Equal(expected, File.ReadAllText(Path.Combine(_dir, "seen.txt")).Trim());
+    }
 }

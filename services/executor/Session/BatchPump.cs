@@ -228,7 +228,7 @@ public sealed class BatchPump
                 {
                     _answeredWait = _answered.WaitAsync(cancellationToken);
                 }
-                var delay = Task.Delay(Max(wait, TimeSpan.Zero), _time, waitStop.Token);
+                var delay = Task.Delay(WholeMilliseconds(wait), _time, waitStop.Token);
                 await Task.WhenAny(dataTask, _timersWait, _answeredWait, delay).ConfigureAwait(false);
                 cancellationToken.ThrowIfCancellationRequested();
                 if (dataTask.IsCompleted && !await ((Task<bool>)dataTask).ConfigureAwait(false))
@@ -287,5 +287,12 @@ public sealed class BatchPump
 
     private static TimeSpan Min(TimeSpan a, TimeSpan b) => a < b ? a : b;
 
-    private static TimeSpan Max(TimeSpan a, TimeSpan b) => a > b ? a : b;
+    /// <summary>
+    /// A wait rounded up to whole milliseconds: Task.Delay truncates to whole milliseconds, so a
+    /// wait of 0.3 ms would complete at once and the loop would spin until the deadline (seen:
+    /// every executor at 20–40 % CPU for 5,000 records/s).
+    /// </summary>
+    internal static TimeSpan WholeMilliseconds(TimeSpan wait) =>
+        wait <= TimeSpan.Zero ? TimeSpan.Zero : TimeSpan.FromMilliseconds(Math.Ceiling(wait.TotalMilliseconds));
+
 }

@@ -53,6 +53,13 @@ internal sealed class OperatorProcess : IDisposable
         {
             psi.ArgumentList.Add(arg);
         }
+        // A .NET operator's thread pool spins (sched_yield) waiting for work between batches:
+        // measured, that cost ~30 % more CPU at moderate rates on 2 cores, CPU the other
+        // processes need. Off unless the deploy file or the environment says otherwise.
+        if (!psi.Environment.ContainsKey(ExecutorLimits.DotnetThreadPoolSpinVariable))
+        {
+            psi.Environment[ExecutorLimits.DotnetThreadPoolSpinVariable] = "0";
+        }
         foreach (var (key, value) in spec.Environment)
         {
             psi.Environment[key] = value;
