@@ -190,6 +190,31 @@ public sealed class RecordWireTests
         Assert.Contains("without a record in batch 4", e.Message);
     }
 
+    [Fact]
+    public void A_batch_done_with_a_malformed_timer_is_refused_as_bad_wire_format_naming_the_batch()
+    {
+        // BatchDone{seq: 5, timers_set: [bytes that are not a TimerSet (a truncated string)]}
+        byte[] bytes = [0x08, 0x05, 0x1A, 0x02, 0x0A, 0x09];
+
+        var e = Assert.Throws<WireFormatException>(() => RawAnswer.Scan(bytes, 0, bytes.Length, StreamTable.Empty));
+
+        Assert.Contains("timers_set entry of batch 5", e.Message);
+    }
+
+    [Fact]
+    public void A_traced_record_whose_trace_does_not_parse_is_not_followed_and_does_not_fail_the_data_path()
+    {
+        // Record{key: "k", trace: <a truncated nested message>}: scans (the trace is length-delimited) but does not parse.
+        byte[] bytes = [0x0A, 0x01, (byte)'k', 0x22, 0x02, 0x0A, 0x10];
+        var raw = RecordWire.ScanRecord(bytes, 0, bytes.Length);
+        Assert.True(raw.HasTrace);
+        var tracing = new Concord.Executor.Tracing.ExecutorTracing("counter", 0, sampleEvery: 0, isSource: false);
+
+        tracing.Received("words", [raw]);
+
+        Assert.Empty(tracing.Store.Snapshot());
+    }
+
     [Theory]
     [InlineData(new byte[] { 0x0A, 0x05, 0x01 }, "runs past the end")]
     [InlineData(new byte[] { 0x18, 0xff }, "truncated varint")]

@@ -105,7 +105,14 @@ public sealed class RawAnswer
                     break;
                 case TimersSetTag:
                     var (to, tl) = reader.ReadLengthDelimited();
-                    answer.TimersSet.Add(TimerSet.Parser.ParseFrom(buffer, to, tl));
+                    try
+                    {
+                        answer.TimersSet.Add(TimerSet.Parser.ParseFrom(buffer, to, tl));
+                    }
+                    catch (InvalidProtocolBufferException e)
+                    {
+                        throw new WireFormatException($"timers_set entry of batch {seq} is not a TimerSet: {e.Message}");
+                    }
                     break;
                 default:
                     reader.Skip(wireType);

@@ -80,7 +80,7 @@ public sealed class ExecutorTracing
     {
         foreach (var record in records)
         {
-            if (!record.HasTrace || record.ToRecord().Trace is not { } trace)
+            if (TraceOf(record) is not { } trace)
             {
                 continue;
             }
@@ -106,7 +106,7 @@ public sealed class ExecutorTracing
         List<Pending>? started = null;
         foreach (var record in CollectionsMarshal.AsSpan(batch.Records))
         {
-            if (!record.HasTrace || record.ToRecord().Trace is not { } trace)
+            if (TraceOf(record) is not { } trace)
             {
                 continue;
             }
@@ -166,12 +166,11 @@ public sealed class ExecutorTracing
         var produced = done.Produced;
         for (var i = 0; i < produced.Count; i++)
         {
-            if (!produced[i].Record.HasTrace)
+            if (!produced[i].Record.HasTrace
+                || ParseOrNull(produced[i].Record.Buffer, produced[i].Record.Offset, produced[i].Record.Length) is not { Trace: { } trace } record)
             {
                 continue;
             }
-            var record = produced[i].Record.ToRecord();
-            var trace = record.Trace;
             var traceId = Hex(trace.TraceId);
             string? parent = null;
             if (trace.ParentSpanId.IsEmpty)
@@ -213,7 +212,7 @@ public sealed class ExecutorTracing
         var now = ExecutorMetrics.NowUnixUs();
         foreach (var record in CollectionsMarshal.AsSpan(records))
         {
-            if (!record.HasTrace || record.ToRecord().Trace is not { } trace)
+            if (TraceOf(record) is not { } trace)
             {
                 continue;
             }
@@ -237,9 +236,9 @@ public sealed class ExecutorTracing
         while (_untilSample <= n - offset)
         {
             var i = offset + _untilSample - 1;
-            if (!produced[i].Record.HasTrace)
+            if (!produced[i].Record.HasTrace
+                && ParseOrNull(produced[i].Record.Buffer, produced[i].Record.Offset, produced[i].Record.Length) is { } record)
             {
-                var record = produced[i].Record.ToRecord();
                 record.Trace = new TraceContext { TraceId = ByteString.CopyFrom(RandomBytes(16)) };
                 produced[i] = produced[i] with { Record = RawRecord.From(record) };
                 ExecutorMetrics.TracesSampled.Inc();
@@ -250,6 +249,26 @@ public sealed class ExecutorTracing
         }
         _untilSample -= n - offset;
         return any;
+    }
+
+    /// <summary>
+    /// The record's trace context, or null when it has none — or when its bytes do not parse:
+    /// tracing never fails the data path; such a record is simply not followed.
+    /// </summary>
+    private static TraceContext? TraceOf(in RawRecord record) => record.HasTrace ? ParseOrNull(record.Buffer, record.Offset, record.Length)?.Trace : null;
+
+    private static TraceContext? TraceOf(in RecordSlice record) => record.HasTrace ? ParseOrNull(record.Buffer, record.Offset, record.Length)?.Trace : null;
+
+    private static Contracts.Types.V1.Record? ParseOrNull(byte[] buffer, int offset, int length)
+    {
+        try
+        {
+            return Contracts.Types.V1.Record.Parser.ParseFrom(buffer, offset, length);
+        }
+        catch (InvalidProtocolBufferException)
+        {
+            return null;
+        }
     }
 
     private static (string TraceId, string ParentSpanId) KeyOf(TraceContext trace) => (Hex(trace.TraceId), Hex(trace.ParentSpanId));
