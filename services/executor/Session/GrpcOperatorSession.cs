@@ -295,6 +295,12 @@ public sealed class GrpcOperatorSession : IOperatorSession
                     $"the operator session broke: {(e is RpcException r ? r.Status.Detail : e.Message)}{await ExitExplanationAsync().ConfigureAwait(false)}", e);
             }
         }
+        catch (Exception e)
+        {
+            // Anything else is a bug here, but the answer loop must still learn that no answer
+            // will come, or the executor would hang instead of failing fast.
+            failure = new ExecutorFailureException($"executor error while reading the operator session: {e.GetType().Name}: {e.Message}", e);
+        }
         _answers.Writer.TryComplete(failure);
     }
 
