@@ -2,6 +2,7 @@ using System.Threading.Channels;
 using Concord.Contracts.Scheduler.V1;
 using Concord.Contracts.Types.V1;
 using Concord.Scheduler.Reconcile.Core;
+using Concord.Scheduler.Reconcile.Internal;
 using Concord.Scheduler.Runtime;
 using Concord.Scheduler.Store;
 using Microsoft.Extensions.Logging;
@@ -429,7 +430,7 @@ public sealed class Reconciler : IAsyncDisposable
         _core.Launched(launch, handle);
     }
 
-    private async Task WatchExitAsync(Internal.InstanceSlot slot, IInstanceHandle handle)
+    private async Task WatchExitAsync(InstanceSlot slot, IInstanceHandle handle)
     {
         var exit = await handle.Exited.ConfigureAwait(false);
         PostToCore(core => core.OnExited(slot, handle, exit));

@@ -3,7 +3,6 @@ using Concord.Contracts.Types.V1;
 using Concord.Scheduler.Reconcile.Internal;
 using Concord.Scheduler.Runtime;
 using Concord.Scheduler.Store;
-using static Concord.Scheduler.Reconcile.ReconcileLog;
 
 namespace Concord.Scheduler.Reconcile.Core;
 

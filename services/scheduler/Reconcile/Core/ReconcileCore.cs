@@ -2,7 +2,6 @@ using System.Diagnostics.CodeAnalysis;
 using Concord.Contracts.Scheduler.V1;
 using Concord.Scheduler.Lifecycle;
 using Concord.Scheduler.Reconcile.Internal;
-using Concord.Scheduler.Runtime;
 using Microsoft.Extensions.Logging;
 
 namespace Concord.Scheduler.Reconcile.Core;
