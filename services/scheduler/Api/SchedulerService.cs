@@ -11,7 +11,8 @@ namespace Concord.Scheduler.Api;
 /// <summary>
 /// The Scheduler gRPC service (proto/concord/scheduler/v1/scheduler.proto). It checks what
 /// can be checked without state (spec validation, ranges) and hands everything else to the
-/// <see cref="Reconciler"/>, whose errors are already gRPC statuses with a message that names
+/// <see cref="Reconciler"/>, whose refusals (<see cref="ReconcileException"/>) become gRPC
+/// statuses here and only here (<see cref="ToStatus"/>), with their message unchanged: it names
 /// the problem and the fix.
 /// </summary>
 public sealed partial class SchedulerService(
@@ -34,14 +35,14 @@ public sealed partial class SchedulerService(
         {
             throw Invalid($"invalid operator '{spec.Name}':\n  {runtimeProblem}");
         }
-        var status = await reconciler.DeployAsync(spec, context.CancellationToken).ConfigureAwait(false);
+        var status = await Reconciled(() => reconciler.DeployAsync(spec, context.CancellationToken)).ConfigureAwait(false);
         return new DeployResponse { Operator = status };
     }
 
     public override async Task<KillResponse> Kill(KillRequest request, ServerCallContext context)
     {
         RequireName(request.Name);
-        await reconciler.KillAsync(request.Name, context.CancellationToken).ConfigureAwait(false);
+        await Reconciled(() => reconciler.KillAsync(request.Name, context.CancellationToken)).ConfigureAwait(false);
         return new KillResponse();
     }
 
@@ -52,7 +53,7 @@ public sealed partial class SchedulerService(
         {
             throw Invalid($"instances: {request.Instances} is out of range; use 1..{ProtocolLimits.InstancesMax}");
         }
-        var status = await reconciler.ScaleAsync(request.Name, request.Instances, context.CancellationToken).ConfigureAwait(false);
+        var status = await Reconciled(() => reconciler.ScaleAsync(request.Name, request.Instances, context.CancellationToken)).ConfigureAwait(false);
         return new ScaleResponse { Operator = status };
     }
 
@@ -70,19 +71,19 @@ public sealed partial class SchedulerService(
             throw Invalid($"running_timeout_ms: {request.RunningTimeoutMs} is out of range; use 1..{SchedulerLimits.ReplaceRunningTimeoutMs}, or 0 for that default");
         }
         var timeout = TimeSpan.FromMilliseconds(request.RunningTimeoutMs == 0 ? SchedulerLimits.ReplaceRunningTimeoutMs : request.RunningTimeoutMs);
-        var result = await reconciler.ReplaceAsync(spec, timeout, context.CancellationToken).ConfigureAwait(false);
+        var result = await Reconciled(() => reconciler.ReplaceAsync(spec, timeout, context.CancellationToken)).ConfigureAwait(false);
         return new ReplaceResponse { Operator = result.Status, SwitchMs = result.SwitchMs, TotalMs = result.TotalMs };
     }
 
     public override async Task<ListResponse> List(ListRequest request, ServerCallContext context)
     {
         var response = new ListResponse();
-        response.Operators.AddRange(await reconciler.ListAsync(context.CancellationToken).ConfigureAwait(false));
+        response.Operators.AddRange(await Reconciled(() => reconciler.ListAsync(context.CancellationToken)).ConfigureAwait(false));
         return response;
     }
 
     public override Task<GraphResponse> Graph(GraphRequest request, ServerCallContext context) =>
-        reconciler.GraphAsync(context.CancellationToken);
+        Reconciled(() => reconciler.GraphAsync(context.CancellationToken));
 
     public override async Task<RegisterExecutorResponse> RegisterExecutor(RegisterExecutorRequest request, ServerCallContext context)
     {
@@ -95,14 +96,14 @@ public sealed partial class SchedulerService(
         {
             throw Invalid("metadata: is required; send the metadata the operator reported");
         }
-        await reconciler.RegisterAsync(request, context.CancellationToken).ConfigureAwait(false);
+        await Reconciled(() => reconciler.RegisterAsync(request, context.CancellationToken)).ConfigureAwait(false);
         return new RegisterExecutorResponse();
     }
 
     public override async Task<ReportFailureResponse> ReportFailure(ReportFailureRequest request, ServerCallContext context)
     {
         RequireInstance(request.OperatorName, request.InstanceIndex, request.Incarnation);
-        await reconciler.ReportFailureAsync(request, context.CancellationToken).ConfigureAwait(false);
+        await Reconciled(() => reconciler.ReportFailureAsync(request, context.CancellationToken)).ConfigureAwait(false);
         return new ReportFailureResponse();
     }
 
@@ -154,6 +155,35 @@ public sealed partial class SchedulerService(
     }
 
     private static RpcException Invalid(string message) => new(new Status(StatusCode.InvalidArgument, message));
+
+    /// <summary>The one mapping of reconcile errors to gRPC: each kind to its status code, the message as the detail.</summary>
+    internal static Status ToStatus(ReconcileException error) => new(error.Kind switch
+    {
+        ReconcileErrorKind.InvalidArgument => StatusCode.InvalidArgument,
+        ReconcileErrorKind.NotFound => StatusCode.NotFound,
+        ReconcileErrorKind.AlreadyExists => StatusCode.AlreadyExists,
+        ReconcileErrorKind.FailedPrecondition => StatusCode.FailedPrecondition,
+        ReconcileErrorKind.Unavailable => StatusCode.Unavailable,
+        _ => StatusCode.Internal,
+    }, error.Message);
+
+    private static async Task<T> Reconciled<T>(Func<Task<T>> call)
+    {
+        try
+        {
+            return await call().ConfigureAwait(false);
+        }
+        catch (ReconcileException e)
+        {
+            throw new RpcException(ToStatus(e));
+        }
+    }
+
+    private static Task Reconciled(Func<Task> call) => Reconciled(async () =>
+    {
+        await call().ConfigureAwait(false);
+        return true;
+    });
 
     [LoggerMessage(EventId = 300, Level = LogLevel.Debug, Message = "WatchRouting opened by {Operator}/{Index} ({Incarnation})")]
     private partial void LogWatchOpened(string @operator, int index, string incarnation);

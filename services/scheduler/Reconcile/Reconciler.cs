@@ -1,65 +1,63 @@
 using System.Threading.Channels;
 using Concord.Contracts.Scheduler.V1;
 using Concord.Contracts.Types.V1;
-using Concord.Scheduler.Lifecycle;
+using Concord.Scheduler.Reconcile.Core;
 using Concord.Scheduler.Reconcile.Internal;
 using Concord.Scheduler.Runtime;
 using Concord.Scheduler.Store;
-using Grpc.Core;
 using Microsoft.Extensions.Logging;
+using static Concord.Scheduler.Reconcile.ReconcileLog;
 
 namespace Concord.Scheduler.Reconcile;
 
 /// <summary>
-/// The one loop that makes the runtime match the store. It is a single-threaded actor: every
-/// request (deploy, register, ...) and every event (process exit, timer, store change) is a
-/// work item in one bounded mailbox, run one at a time by one task, so the state below needs
-/// no locks and every transition happens in a known order.
+/// The one loop that makes the runtime match the store: the effects layer around the
+/// decisions of <see cref="ReconcileCore"/>. It is a single-threaded actor: every request
+/// (deploy, register, ...) and every event (process exit, timer, store change) is a work item
+/// in one bounded mailbox, run one at a time by one task; each hands its input to the core and
+/// then carries out the actions the core decided (launch, stop, timers, routing) against
+/// <see cref="IClusterRuntime"/>, <see cref="ITopologyStore"/> and the <see cref="RoutingHub"/>.
 /// </summary>
 /// <remarks>
 /// Writes go to the store first (compare-and-set), then the loop applies the store's new
 /// content, exactly as it does when the store's watch reports a change made elsewhere: the
 /// runtime always follows the store, never the other way round. Slow work (stopping a
-/// process) runs beside the loop and reports back through the mailbox.
+/// process) runs beside the loop and reports back through the mailbox. Refused requests throw
+/// <see cref="ReconcileException"/>; the API maps them to gRPC statuses.
 /// </remarks>
-public sealed partial class Reconciler : IAsyncDisposable
+public sealed class Reconciler : IAsyncDisposable
 {
     private readonly ITopologyStore _store;
     private readonly IClusterRuntime _runtime;
     private readonly RoutingHub _routing;
     private readonly TimeProvider _time;
     private readonly ILogger<Reconciler> _logger;
+    private readonly ReconcileCore _core;
     private readonly Channel<Func<Task>> _mailbox = Channel.CreateBounded<Func<Task>>(
         new BoundedChannelOptions(SchedulerLimits.ReconcileQueueCommandsMax) { SingleReader = true, FullMode = BoundedChannelFullMode.Wait });
     private readonly CancellationTokenSource _stopping = new();
-
-    // ---- state owned by the loop task ----
-    private readonly SortedDictionary<string, OperatorSlot> _operators = new(StringComparer.Ordinal);
-    /// <summary>Instances of killed operators or scaled-away indexes that are still draining.</summary>
-    private readonly List<InstanceSlot> _draining = [];
-    private long _appliedRevision = -1;
-    private bool _shuttingDown;
-    private string _schedulerAddress = "";
-    /// <summary>True once the store has been applied at start: registrations before that are told to retry.</summary>
-    private bool _loaded;
-    /// <summary>Executors of a previous run taken over at start, until their slot is created.</summary>
-    private readonly Dictionary<(string Operator, int Index), AdoptedInstance> _adopted = [];
-    /// <summary>Adopted instances that have not registered again (nor failed) yet; routing waits for them.</summary>
-    private int _adoptionsPending;
-    /// <summary>Instances routed away from (scale down, replace) to stop once the next table is delivered.</summary>
-    private readonly List<IInstanceHandle> _stopsAfterRouting = [];
+    /// <summary>Armed timers by owner (slot or replace); touched only by the loop.</summary>
+    private readonly Dictionary<object, ITimer> _timers = [];
 
     private Task? _loop;
     private int _disposed;
     private Task? _storeWatch;
 
     public Reconciler(ITopologyStore store, IClusterRuntime runtime, RoutingHub routing, TimeProvider time, ILogger<Reconciler> logger)
+        : this(store, runtime, routing, time, logger, static () => new RestartBackoffAdapter())
+    {
+    }
+
+    /// <param name="newBackoff">Makes the failure history of each new instance (the back-off policy seam).</param>
+    internal Reconciler(ITopologyStore store, IClusterRuntime runtime, RoutingHub routing, TimeProvider time, ILogger<Reconciler> logger,
+        Func<IRestartBackoff> newBackoff)
     {
         _store = store;
         _runtime = runtime;
         _routing = routing;
         _time = time;
         _logger = logger;
+        _core = new ReconcileCore(time, logger, newBackoff);
     }
 
     /// <summary>
@@ -73,17 +71,14 @@ public sealed partial class Reconciler : IAsyncDisposable
         {
             throw new InvalidOperationException("the reconciler is already started");
         }
-        _schedulerAddress = schedulerAddress;
+        _core.Start(schedulerAddress);
         // Executors a previous run left behind keep running while the scheduler is away; those
         // that run what the store still wants are adopted, every other one is stopped, so the
         // store's instances never run twice.
         var snapshot = await _store.ReadAsync(cancellationToken).ConfigureAwait(false);
         var claimed = new HashSet<(string, int)>();
-        var adopted = await _runtime.AdoptLeftoversAsync(leftover => ShouldAdopt(snapshot, leftover, claimed), cancellationToken).ConfigureAwait(false);
-        foreach (var instance in adopted)
-        {
-            _adopted[(instance.Handle.OperatorName, instance.Handle.Index)] = instance;
-        }
+        var adopted = await _runtime.AdoptLeftoversAsync(leftover => _core.ShouldAdopt(snapshot, leftover, claimed), cancellationToken).ConfigureAwait(false);
+        _core.AddAdopted(adopted);
         _loop = Task.Run(RunLoopAsync, CancellationToken.None);
         await AskAsync(async () =>
         {
@@ -98,31 +93,25 @@ public sealed partial class Reconciler : IAsyncDisposable
     /// <summary>Stores a new operator and launches its instances. Spec already validated.</summary>
     public Task<OperatorStatus> DeployAsync(OperatorSpec spec, CancellationToken cancellationToken) => AskAsync(async () =>
     {
-        ThrowIfShuttingDown();
-        if (_operators.ContainsKey(spec.Name))
-        {
-            throw AlreadyDeployed(spec.Name);
-        }
+        var write = _core.PlanDeploy(spec);
         try
         {
-            await _store.CompareAndSetAsync(spec.Name, TopologyStoreVersions.Absent, spec, null, CancellationToken.None).ConfigureAwait(false);
+            await _store.CompareAndSetAsync(write.Name, write.ExpectedVersion, write.Spec, write.Metadata, CancellationToken.None).ConfigureAwait(false);
         }
         catch (TopologyConflictException)
         {
-            throw AlreadyDeployed(spec.Name);
+            throw ReconcileCore.AlreadyDeployed(spec.Name);
         }
-        LogDeployed(spec.Name, spec.Instances);
+        _core.Deployed(write);
         await ApplyStoreAsync().ConfigureAwait(false);
-        return Status(spec.Name);
+        return _core.Status(spec.Name);
     }, cancellationToken);
 
     /// <summary>Removes an operator from the store and stops its instances.</summary>
     public Task KillAsync(string name, CancellationToken cancellationToken) => AskAsync(async () =>
     {
-        ThrowIfShuttingDown();
-        var op = Find(name);
-        await WriteAsync(name, op.Entry.Version, null, null).ConfigureAwait(false);
-        LogKilled(name);
+        await WriteAsync(_core.PlanKill(name)).ConfigureAwait(false);
+        _core.Killed(name);
         await ApplyStoreAsync().ConfigureAwait(false);
         return true;
     }, cancellationToken);
@@ -130,32 +119,60 @@ public sealed partial class Reconciler : IAsyncDisposable
     /// <summary>Changes the number of instances. <paramref name="instances"/> already range-checked.</summary>
     public Task<OperatorStatus> ScaleAsync(string name, int instances, CancellationToken cancellationToken) => AskAsync(async () =>
     {
-        ThrowIfShuttingDown();
-        var op = Find(name);
-        ThrowIfReplacing(op, "scale");
-        if (op.Entry.Spec.Instances != instances)
+        if (_core.PlanScale(name, instances) is { } write)
         {
-            var spec = op.Entry.Spec.Clone();
-            spec.Instances = instances;
-            await WriteAsync(name, op.Entry.Version, spec, op.Entry.Metadata).ConfigureAwait(false);
-            LogScaled(name, op.Entry.Spec.Instances, instances);
+            await WriteAsync(write).ConfigureAwait(false);
+            _core.Scaled(write);
             await ApplyStoreAsync().ConfigureAwait(false);
         }
-        return Status(name);
+        return _core.Status(name);
     }, cancellationToken);
+
+    /// <summary>
+    /// Rolling replace of <paramref name="spec"/>.Name: launches the new version's instances
+    /// (new release, new incarnations) beside the old ones, waits until all run (bounded by
+    /// <paramref name="runningTimeout"/>), moves routing to them, then drains and stops the old
+    /// ones. Any failure before the switch stops the new instances and leaves the old ones
+    /// untouched. Spec already validated (except what depends on the running operator).
+    /// </summary>
+    public async Task<ReplaceResult> ReplaceAsync(OperatorSpec spec, TimeSpan runningTimeout, CancellationToken cancellationToken)
+    {
+        var started = _time.GetTimestamp();
+        var switched = await AskAsync(async () =>
+        {
+            var next = _core.PrepareReplace(spec);
+            if (_runtime.Validate(next) is { } problem)
+            {
+                throw new ReconcileException(ReconcileErrorKind.InvalidArgument, $"invalid operator '{spec.Name}':\n  {problem}");
+            }
+            var done = _core.StartReplace(next, runningTimeout, started);
+            await CarryOutAsync().ConfigureAwait(false);
+            return done;
+        }, cancellationToken).ConfigureAwait(false);
+
+        // Bounded: the loop completes it when the new instances run, fail, or time out.
+        var result = await switched.WaitAsync(runningTimeout + TimeSpan.FromMilliseconds(SchedulerLimits.CommandTimeoutMs), _time, cancellationToken)
+            .ConfigureAwait(false);
+        try
+        {
+            await result.OldStopped.WaitAsync(
+                TimeSpan.FromMilliseconds(SchedulerLimits.RoutingSwitchDeliveryTimeoutMs + SchedulerLimits.StopTimeoutMs + SchedulerLimits.LeftoverStopTimeoutMs),
+                _time, cancellationToken).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            // SIGKILL follows the stop timeout; the switch itself is done, which is what matters.
+        }
+        return new ReplaceResult(result.Status, result.SwitchMs, (long)_time.GetElapsedTime(started).TotalMilliseconds);
+    }
 
     /// <summary>Every operator, ordered by name.</summary>
     public Task<IReadOnlyList<OperatorStatus>> ListAsync(CancellationToken cancellationToken) =>
-        AskAsync(() => Task.FromResult<IReadOnlyList<OperatorStatus>>(_operators.Values.Select(o => o.ToStatus()).ToList()), cancellationToken);
+        AskAsync(() => Task.FromResult(_core.List()), cancellationToken);
 
     /// <summary>Every operator and the edges between them.</summary>
-    public Task<GraphResponse> GraphAsync(CancellationToken cancellationToken) => AskAsync(() =>
-    {
-        var response = new GraphResponse();
-        response.Operators.AddRange(_operators.Values.Select(o => o.ToStatus()));
-        response.Edges.AddRange(RoutingTableBuilder.Edges(_operators.Values.Select(o => o.ToRouting())));
-        return Task.FromResult(response);
-    }, cancellationToken);
+    public Task<GraphResponse> GraphAsync(CancellationToken cancellationToken) =>
+        AskAsync(() => Task.FromResult(_core.Graph()), cancellationToken);
 
     /// <summary>
     /// An executor's session is open: record the metadata (first instance) or check it against
@@ -163,79 +180,52 @@ public sealed partial class Reconciler : IAsyncDisposable
     /// </summary>
     public Task RegisterAsync(RegisterExecutorRequest request, CancellationToken cancellationToken) => AskAsync(async () =>
     {
-        if (!_loaded || _shuttingDown)
+        var outcome = _core.Register(request);
+        if (outcome is RecordMetadata recording)
         {
-            // Unavailable, which executors retry: one re-registering while the scheduler stops
-            // gets its SIGTERM and drains, rather than failing on "not deployed".
-            throw new RpcException(new Status(StatusCode.Unavailable,
-                _shuttingDown ? "the scheduler is shutting down" : "the scheduler is starting; retry in a moment"));
-        }
-        var op = Find(request.OperatorName);
-        if (op.Replace is { } replace
-            && replace.Instances.Find(s => s.Index == request.InstanceIndex && s.Incarnation == request.Incarnation) is { } incoming)
-        {
-            await RegisterReplacementAsync(op, replace, incoming, request).ConfigureAwait(false);
-            return true;
-        }
-        var slot = CurrentSlot(op, request.InstanceIndex, request.Incarnation);
-        if (slot.State == InstanceState.Running)
-        {
-            return true; // A retried call after a lost response: nothing changes.
-        }
-        if (slot.State != InstanceState.Starting)
-        {
-            throw new RpcException(new Status(StatusCode.FailedPrecondition,
-                $"instance {op.Name}/{slot.Index} is {InstanceLifecycle.Describe(slot.State)}, not starting; the executor should exit"));
-        }
-        var reported = request.Metadata ?? new OperatorMetadata { Name = op.Name };
-        if (op.Entry.Metadata is null)
-        {
-            // The first registration records the streams for routing and for every later instance.
-            await WriteAsync(op.Name, op.Entry.Version, op.Entry.Spec, OperatorSlot.Canonical(reported)).ConfigureAwait(false);
+            await WriteAsync(recording.Write).ConfigureAwait(false);
             await ApplyStoreAsync().ConfigureAwait(false);
-            LogMetadataRecorded(op.Name, reported.Inputs.Count, reported.Outputs.Count);
+            _core.MetadataRecorded(recording);
+            // Now checked against the recorded metadata, which is what this instance reported.
+            outcome = _core.Register(request);
+            if (outcome is RecordMetadata)
+            {
+                throw new ReconcileException(ReconcileErrorKind.FailedPrecondition,
+                    $"the metadata of '{request.OperatorName}' changed in the store while {request.OperatorName}/{request.InstanceIndex} registered; retry");
+            }
         }
-        else if (!OperatorSlot.Canonical(reported).Equals(op.Entry.Metadata))
+        if (outcome is SwitchReplace switching)
         {
-            var message = $"instance {op.Name}/{slot.Index} reported metadata {OperatorSlot.Canonical(reported)} but the operator's " +
-                          $"instances registered with {op.Entry.Metadata}; every instance must report the same streams: " +
-                          "make metadata() deterministic, or kill the operator and deploy it again";
-            slot.PendingError = message;
-            throw new RpcException(new Status(StatusCode.FailedPrecondition, message));
+            await SwitchAsync(switching).ConfigureAwait(false);
         }
-        MarkRunning(slot, request);
-        LogRunning(op.Name, slot.Index, slot.Incarnation, request.DataAddress);
-        PublishRouting();
+        await CarryOutAsync().ConfigureAwait(false);
         return true;
     }, cancellationToken);
 
-    private void MarkRunning(InstanceSlot slot, RegisterExecutorRequest request)
+    /// <summary>Every new instance runs: store the new spec, route to the new instances, stop the old ones.</summary>
+    private async Task SwitchAsync(SwitchReplace switching)
     {
-        slot.CancelTimer();
-        EndAdoption(slot);
-        slot.MoveTo(InstanceState.Running, _time.GetUtcNow());
-        slot.DataAddress = request.DataAddress;
-        slot.MetricsAddress = request.MetricsAddress;
-        slot.OperatorPid = request.OperatorPid;
+        await CarryOutAsync().ConfigureAwait(false);
+        try
+        {
+            await WriteAsync(switching.Write).ConfigureAwait(false);
+        }
+        catch (ReconcileException e)
+        {
+            _core.SwitchFailed(switching, e.Message);
+            return;
+        }
+        var pending = _core.Switch(switching);
+        // Reads the new entry back and publishes routing to the new instances, which also
+        // starts the old ones' stops once that table is delivered.
+        await ApplyStoreAsync().ConfigureAwait(false);
+        _core.CompleteSwitch(switching, pending);
     }
 
     /// <summary>Remembers why an executor is about to exit, so `list` shows it.</summary>
     public Task ReportFailureAsync(ReportFailureRequest request, CancellationToken cancellationToken) => AskAsync(() =>
     {
-        var slot = _operators.TryGetValue(request.OperatorName, out var op)
-            ? op.Instances.Concat(op.Replace?.Instances ?? [])
-                .FirstOrDefault(s => s.Index == request.InstanceIndex && s.Incarnation == request.Incarnation)
-            : null;
-        if (slot is not null)
-        {
-            var message = Truncate(request.Message);
-            slot.PendingError = message;
-            LogFailureReported(op!.Name, request.InstanceIndex, message);
-        }
-        else
-        {
-            LogStaleFailureReport(request.OperatorName, request.InstanceIndex, request.Incarnation);
-        }
+        _core.ReportFailure(request);
         return Task.FromResult(true);
     }, cancellationToken);
 
@@ -245,24 +235,11 @@ public sealed partial class Reconciler : IAsyncDisposable
     /// </summary>
     public async Task StopAllAsync(CancellationToken cancellationToken)
     {
-        var exits = await AskAsync(() =>
+        var exits = await AskAsync(async () =>
         {
-            _shuttingDown = true;
-            foreach (var op in _operators.Values)
-            {
-                if (op.Replace is { } replace)
-                {
-                    AbortReplace(op, replace, "the scheduler is shutting down; start it again and retry the replace");
-                }
-                foreach (var slot in op.Instances)
-                {
-                    StopSlot(slot);
-                }
-                op.Instances.Clear();
-            }
-            _operators.Clear();
-            PublishRouting();
-            return Task.FromResult(_draining.Select(s => s.Handle!.Exited).ToList());
+            var exits = _core.StopAll();
+            await CarryOutAsync().ConfigureAwait(false);
+            return exits;
         }, cancellationToken).ConfigureAwait(false);
         await Task.WhenAll(exits).WaitAsync(cancellationToken).ConfigureAwait(false);
     }
@@ -282,6 +259,12 @@ public sealed partial class Reconciler : IAsyncDisposable
                 await task.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
             }
         }
+        // The loop has ended: nothing touches the timers any more.
+        foreach (var timer in _timers.Values)
+        {
+            await timer.DisposeAsync().ConfigureAwait(false);
+        }
+        _timers.Clear();
         _stopping.Dispose();
     }
 
@@ -299,7 +282,7 @@ public sealed partial class Reconciler : IAsyncDisposable
             {
                 // Work items of requests hand their exceptions to the caller; this is an event
                 // handler's bug. The loop must outlive it, or nothing would be supervised.
-                LogLoopError(e);
+                LogLoopError(_logger, e);
             }
         }
     }
@@ -332,6 +315,13 @@ public sealed partial class Reconciler : IAsyncDisposable
         }
     }
 
+    /// <summary>Queues an event for the core, then carries out what it decided.</summary>
+    private void PostToCore(Action<ReconcileCore> report) => Post(async () =>
+    {
+        report(_core);
+        await CarryOutAsync().ConfigureAwait(false);
+    });
+
     private async Task FollowStoreAsync(CancellationToken cancellationToken)
     {
         try
@@ -340,7 +330,7 @@ public sealed partial class Reconciler : IAsyncDisposable
             {
                 Post(async () =>
                 {
-                    if (revision > _appliedRevision)
+                    if (revision > _core.AppliedRevision)
                     {
                         await ApplyStoreAsync().ConfigureAwait(false);
                     }
@@ -352,253 +342,107 @@ public sealed partial class Reconciler : IAsyncDisposable
         }
     }
 
-    // ============================ reconciliation =============================
+    // ================================ effects ================================
 
     /// <summary>Reads the store and makes the instances match it. Runs on the loop.</summary>
     private async Task ApplyStoreAsync()
     {
-        if (_shuttingDown)
+        if (!_core.CanApply)
         {
             return;
         }
         var snapshot = await _store.ReadAsync(CancellationToken.None).ConfigureAwait(false);
-        _appliedRevision = snapshot.Revision;
-        var now = _time.GetUtcNow();
-        var wanted = snapshot.Operators.ToDictionary(e => e.Name, StringComparer.Ordinal);
-
-        foreach (var name in _operators.Keys.Where(n => !wanted.ContainsKey(n)).ToList())
-        {
-            if (_operators[name].Replace is { } replace)
-            {
-                AbortReplace(_operators[name], replace, "the operator was killed during the replace");
-            }
-            foreach (var slot in _operators[name].Instances)
-            {
-                StopSlot(slot);
-            }
-            _operators.Remove(name);
-        }
-        foreach (var entry in snapshot.Operators)
-        {
-            if (!_operators.TryGetValue(entry.Name, out var op))
-            {
-                _operators[entry.Name] = op = new OperatorSlot(entry);
-            }
-            op.Entry = entry;
-            var desired = entry.Spec.Instances;
-            if (op.Instances.Count > 0 && desired > op.Instances.Count && op.RoutedCount is null)
-            {
-                // Scale up of a running operator: keep routing by the current instances until the new ones run.
-                op.RoutedCount = op.Instances.Count;
-            }
-            while (op.Instances.Count < desired)
-            {
-                var slot = new InstanceSlot(entry.Name, op.Instances.Count, now) { Release = op.Release };
-                op.Instances.Add(slot);
-                if (_adopted.Remove((entry.Name, slot.Index), out var adopted))
-                {
-                    Adopt(op, slot, adopted);
-                }
-            }
-            while (op.Instances.Count > desired)
-            {
-                // Scale down: routing moves away first, then the instance drains and stops.
-                StopSlot(op.Instances[^1], afterRouting: true);
-                op.Instances.RemoveAt(op.Instances.Count - 1);
-            }
-        }
-        foreach (var unclaimed in _adopted.Values)
-        {
-            // Adopted for an operator or index the store no longer has (it cannot normally
-            // happen: adoption checks the same store): stop it rather than leave it running.
-            _ = StopInBackgroundAsync(unclaimed.Handle);
-        }
-        _adopted.Clear();
-        _loaded = true;
-        await LaunchPendingAsync().ConfigureAwait(false);
-        PublishRouting();
+        _core.Apply(snapshot);
+        await CarryOutAsync().ConfigureAwait(false);
     }
 
-    /// <summary>
-    /// Launches every pending instance, except one whose previous process (same operator and
-    /// index, e.g. before a kill and redeploy) is still draining: it waits for that exit, so an
-    /// instance never runs twice.
-    /// </summary>
-    private async Task LaunchPendingAsync()
+    private async Task WriteAsync(StoreWrite write)
     {
-        foreach (var op in _operators.Values)
+        try
         {
-            foreach (var slot in op.Instances.Where(s => s.State == InstanceState.Pending).ToList())
+            await _store.CompareAndSetAsync(write.Name, write.ExpectedVersion, write.Spec, write.Metadata, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (TopologyConflictException e)
+        {
+            // Someone else changed the store since the loop last read it: catch up, then let
+            // the caller retry against the new state.
+            await ApplyStoreAsync().ConfigureAwait(false);
+            throw new ReconcileException(ReconcileErrorKind.FailedPrecondition, $"{e.Message}; retry the command");
+        }
+        catch (IOException e)
+        {
+            throw new ReconcileException(ReconcileErrorKind.FailedPrecondition,
+                $"the topology store could not be written ({e.Message}); check the scheduler home's disk space and permissions");
+        }
+    }
+
+    /// <summary>Carries out every action the core has decided, in order, until it decides no more.</summary>
+    private async Task CarryOutAsync()
+    {
+        while (_core.TryTakeAction(out var action))
+        {
+            switch (action)
             {
-                if (!_draining.Any(d => SameDirectory(d, slot)))
-                {
-                    await LaunchAsync(op, slot).ConfigureAwait(false);
-                }
+                case LaunchInstance launch:
+                    await LaunchAsync(launch).ConfigureAwait(false);
+                    break;
+                case StopInstance stop:
+                    _ = StopInBackgroundAsync(stop.Handle);
+                    break;
+                case WatchExit watch:
+                    _ = WatchExitAsync(watch.Slot, watch.Handle);
+                    break;
+                case ArmTimer arm:
+                    Arm(arm.Event, arm.Delay);
+                    break;
+                case CancelTimer cancel:
+                    if (_timers.Remove(cancel.Owner, out var timer))
+                    {
+                        timer.Dispose();
+                    }
+                    break;
+                case PublishRouting:
+                    Publish();
+                    break;
+                default:
+                    throw new InvalidOperationException($"unknown reconcile action {action}");
             }
         }
     }
 
-    private async Task LaunchAsync(OperatorSlot op, InstanceSlot slot, OperatorSpec? spec = null)
+    private async Task LaunchAsync(LaunchInstance launch)
     {
-        if (slot.Incarnation.Length > 0)
+        if (!ReconcileCore.IsCurrent(launch))
         {
-            slot.Restarts++;
+            return; // Decided earlier in this work item, then overtaken (e.g. its replace rolled back).
         }
-        slot.CancelTimer();
-        slot.Generation++;
-        slot.Incarnation = Guid.NewGuid().ToString("N");
-        slot.PendingError = null;
-        slot.Handle = null;
-        slot.MoveTo(InstanceState.Starting, _time.GetUtcNow());
-        var launch = new InstanceLaunch(op.Name, slot.Index, slot.Incarnation, spec ?? op.Entry.Spec, _schedulerAddress, slot.Release);
         IInstanceHandle handle;
         try
         {
-            handle = await _runtime.LaunchAsync(launch, _stopping.Token).ConfigureAwait(false);
+            handle = await _runtime.LaunchAsync(launch.Launch, _stopping.Token).ConfigureAwait(false);
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
-            LogLaunchFailed(op.Name, slot.Index, e);
-            Fail(op, slot, $"could not launch: {e.Message}");
+            LogLaunchFailed(_logger, launch.Launch.OperatorName, launch.Launch.Index, e);
+            _core.LaunchFailed(launch, e.Message);
             return;
         }
-        slot.Handle = handle;
-        var generation = slot.Generation;
-        slot.Timer = _time.CreateTimer(_ => Post(() => OnStartingTimeout(slot, generation)), null,
-            TimeSpan.FromMilliseconds(SchedulerLimits.StartingTimeoutMs), Timeout.InfiniteTimeSpan);
-        _ = WatchExitAsync(slot, handle);
+        _core.Launched(launch, handle);
     }
 
     private async Task WatchExitAsync(InstanceSlot slot, IInstanceHandle handle)
     {
         var exit = await handle.Exited.ConfigureAwait(false);
-        Post(() => OnExitedAsync(slot, handle, exit));
+        PostToCore(core => core.OnExited(slot, handle, exit));
     }
 
-    private async Task OnExitedAsync(InstanceSlot slot, IInstanceHandle handle, InstanceExit exit)
+    private void Arm(TimerEvent timerEvent, TimeSpan delay)
     {
-        if (!ReferenceEquals(slot.Handle, handle))
+        if (_timers.Remove(timerEvent.Owner, out var previous))
         {
-            return; // An older launch of a slot that has moved on.
+            previous.Dispose();
         }
-        slot.Handle = null;
-        if (slot.State == InstanceState.Draining)
-        {
-            slot.MoveTo(InstanceState.Stopped, _time.GetUtcNow());
-            _draining.Remove(slot);
-            LogStopped(slot.OperatorName, slot.Index, exit.Description);
-            if (!_shuttingDown)
-            {
-                await LaunchPendingAsync().ConfigureAwait(false);
-                PublishRouting();
-            }
-            return;
-        }
-        if (slot.State is not (InstanceState.Starting or InstanceState.Running)
-            || !_operators.TryGetValue(slot.OperatorName, out var op))
-        {
-            return;
-        }
-        var error = slot.PendingError ?? $"executor {exit.Description}; see its executor.log";
-        Fail(op, slot, error);
-        PublishRouting();
-    }
-
-    private Task OnStartingTimeout(InstanceSlot slot, long generation)
-    {
-        if (slot.Generation == generation && slot.State == InstanceState.Starting && slot.Handle is { } handle)
-        {
-            if (slot.Adopted)
-            {
-                slot.PendingError = $"adopted executor (pid {handle.Pid}) did not register again within {SchedulerLimits.AdoptRegisterTimeoutMs} ms " +
-                                    "of the scheduler's restart; it is stopped and relaunched (see its executor.log)";
-                LogStartingTimeout(slot.OperatorName, slot.Index, SchedulerLimits.AdoptRegisterTimeoutMs);
-            }
-            else
-            {
-                slot.PendingError = $"executor did not register within {SchedulerLimits.StartingTimeoutMs} ms of launch; " +
-                                    "see its executor.log (the operator may be slow to start or failing before its session opens)";
-                LogStartingTimeout(slot.OperatorName, slot.Index, SchedulerLimits.StartingTimeoutMs);
-            }
-            // The exit that follows turns the instance failed with the message above.
-            _ = StopInBackgroundAsync(handle);
-        }
-        return Task.CompletedTask;
-    }
-
-    /// <summary>starting|running → failed (→ crash-looping), and a timer for the restart.</summary>
-    private void Fail(OperatorSlot op, InstanceSlot slot, string error)
-    {
-        var now = _time.GetUtcNow();
-        slot.CancelTimer();
-        EndAdoption(slot);
-        if (op.Replace is { } replace && replace.Instances.Contains(slot))
-        {
-            // A new version that fails while starting is not restarted: the replace is abandoned.
-            slot.LastError = Truncate(error);
-            slot.MoveTo(InstanceState.Failed, now);
-            AbortReplace(op, replace, $"new instance {op.Name}/{slot.Index} failed before the switch: {error}");
-            return;
-        }
-        slot.LastError = op.LastError = Truncate(error);
-        slot.MoveTo(InstanceState.Failed, now);
-        var decision = slot.Backoff.RecordFailure(now);
-        if (decision.CrashLooping)
-        {
-            slot.MoveTo(InstanceState.CrashLooping, now);
-        }
-        LogFailed(op.Name, slot.Index, decision.FailuresInWindow, (long)decision.Delay.TotalMilliseconds, error);
-        if (_shuttingDown)
-        {
-            return;
-        }
-        var generation = ++slot.Generation;
-        slot.Timer = _time.CreateTimer(_ => Post(() => OnBackoffElapsed(slot, generation)), null, decision.Delay, Timeout.InfiniteTimeSpan);
-    }
-
-    private async Task OnBackoffElapsed(InstanceSlot slot, long generation)
-    {
-        if (_shuttingDown || slot.Generation != generation || slot.State is not (InstanceState.Failed or InstanceState.CrashLooping)
-            || !_operators.TryGetValue(slot.OperatorName, out var op) || !op.Instances.Contains(slot))
-        {
-            return;
-        }
-        await LaunchAsync(op, slot).ConfigureAwait(false);
-        PublishRouting();
-    }
-
-    /// <summary>
-    /// Any state → draining (live process) or stopped (none). With
-    /// <paramref name="afterRouting"/>, SIGTERM waits until the next routing table (which no
-    /// longer routes to the instance) has reached every watcher, bounded by
-    /// <see cref="SchedulerLimits.RoutingSwitchDeliveryTimeoutMs"/>: senders stop picking it
-    /// before it stops taking records.
-    /// </summary>
-    private void StopSlot(InstanceSlot slot, bool afterRouting = false)
-    {
-        slot.CancelTimer();
-        slot.Generation++;
-        EndAdoption(slot);
-        if (slot.Handle is { } handle && InstanceLifecycle.HasProcess(slot.State))
-        {
-            if (slot.State != InstanceState.Draining)
-            {
-                slot.MoveTo(InstanceState.Draining, _time.GetUtcNow());
-                _draining.Add(slot);
-            }
-            if (afterRouting && !_shuttingDown)
-            {
-                _stopsAfterRouting.Add(handle);
-            }
-            else
-            {
-                _ = StopInBackgroundAsync(handle);
-            }
-        }
-        else if (slot.State != InstanceState.Stopped)
-        {
-            slot.MoveTo(InstanceState.Stopped, _time.GetUtcNow());
-        }
+        _timers[timerEvent.Owner] = _time.CreateTimer(_ => PostToCore(core => core.OnTimer(timerEvent)), null, delay, Timeout.InfiniteTimeSpan);
     }
 
     private async Task StopInBackgroundAsync(IInstanceHandle handle)
@@ -609,23 +453,25 @@ public sealed partial class Reconciler : IAsyncDisposable
         }
         catch (Exception e)
         {
-            LogStopFailed(handle.OperatorName, handle.Index, e);
+            LogStopFailed(_logger, handle.OperatorName, handle.Index, e);
         }
     }
 
-    private long _routingVersion;
-
-    private void PublishRouting()
+    private void Publish()
     {
-        PublishRoutingCore();
-        if (_stopsAfterRouting.Count > 0)
+        var plan = _core.PlanRouting(_routing.Current);
+        if (plan.Table is { } table)
+        {
+            _routing.Publish(table);
+            LogRoutingPublished(_logger, table.Version, table.Streams.Count, _routing.WatcherCount);
+        }
+        if (plan.StopsAfterRouting.Count > 0)
         {
             var version = _routing.Current.Version;
-            foreach (var handle in _stopsAfterRouting)
+            foreach (var handle in plan.StopsAfterRouting)
             {
                 _ = StopAfterRoutingAsync(handle, version);
             }
-            _stopsAfterRouting.Clear();
         }
     }
 
@@ -637,7 +483,7 @@ public sealed partial class Reconciler : IAsyncDisposable
                 .ConfigureAwait(false);
             if (!delivered)
             {
-                LogRoutingNotDelivered(handle.OperatorName, handle.Index, version, SchedulerLimits.RoutingSwitchDeliveryTimeoutMs);
+                LogRoutingNotDelivered(_logger, handle.OperatorName, handle.Index, version, SchedulerLimits.RoutingSwitchDeliveryTimeoutMs);
             }
         }
         catch (OperationCanceledException)
@@ -646,106 +492,4 @@ public sealed partial class Reconciler : IAsyncDisposable
         }
         await StopInBackgroundAsync(handle).ConfigureAwait(false);
     }
-
-    private void PublishRoutingCore()
-    {
-        if (_adoptionsPending > 0)
-        {
-            // Adopted executors still route by the table of the previous run; a table now would
-            // tell them their adopted peers have no address. Publish once they are all back.
-            return;
-        }
-        foreach (var op in _operators.Values)
-        {
-            if (op.AdvanceRouting())
-            {
-                LogScaleRouted(op.Name, op.Instances.Count);
-            }
-        }
-        var table = RoutingTableBuilder.Build(_operators.Values.Select(o => o.ToRouting()), 0);
-        if (_routingVersion > 0 && RoutingTableBuilder.SameRoutes(table, _routing.Current))
-        {
-            return;
-        }
-        // Versions start at the wall clock in ms so they keep increasing across scheduler
-        // restarts: an executor that outlives a scheduler never sees a table "go back".
-        _routingVersion = Math.Max(_routingVersion + 1, _time.GetUtcNow().ToUnixTimeMilliseconds());
-        table.Version = _routingVersion;
-        _routing.Publish(table);
-        LogRoutingPublished(_routingVersion, table.Streams.Count, _routing.WatcherCount);
-    }
-
-    // ================================ helpers ================================
-
-    private OperatorSlot Find(string name) =>
-        _operators.TryGetValue(name, out var op)
-            ? op
-            : throw new RpcException(new Status(StatusCode.NotFound,
-                $"operator '{name}' is not deployed; deployed: " + (_operators.Count == 0 ? "none" : string.Join(", ", _operators.Keys))));
-
-    private InstanceSlot CurrentSlot(OperatorSlot op, int index, string incarnation)
-    {
-        if (index < 0 || index >= op.Instances.Count)
-        {
-            throw new RpcException(new Status(StatusCode.FailedPrecondition,
-                $"operator '{op.Name}' has {op.Instances.Count} instances; index {index} is not one of them (scaled down?); the executor should exit"));
-        }
-        var slot = op.Instances[index];
-        if (slot.Incarnation != incarnation)
-        {
-            throw new RpcException(new Status(StatusCode.FailedPrecondition,
-                $"incarnation '{incarnation}' of {op.Name}/{index} is stale (current is '{slot.Incarnation}'); this executor was replaced and should exit"));
-        }
-        return slot;
-    }
-
-    private async Task WriteAsync(string name, long expectedVersion, OperatorSpec? spec, OperatorMetadata? metadata)
-    {
-        try
-        {
-            await _store.CompareAndSetAsync(name, expectedVersion, spec, metadata, CancellationToken.None).ConfigureAwait(false);
-        }
-        catch (TopologyConflictException e)
-        {
-            // Someone else changed the store since the loop last read it: catch up, then let
-            // the caller retry against the new state.
-            await ApplyStoreAsync().ConfigureAwait(false);
-            throw new RpcException(new Status(StatusCode.FailedPrecondition, $"{e.Message}; retry the command"));
-        }
-        catch (IOException e)
-        {
-            throw new RpcException(new Status(StatusCode.FailedPrecondition,
-                $"the topology store could not be written ({e.Message}); check the scheduler home's disk space and permissions"));
-        }
-    }
-
-    private OperatorStatus Status(string name) => _operators[name].ToStatus();
-
-    private void ThrowIfShuttingDown()
-    {
-        if (_shuttingDown)
-        {
-            throw new RpcException(new Status(StatusCode.Unavailable,
-                "the scheduler is shutting down; start it again (`concord up`) and retry"));
-        }
-    }
-
-    private void ThrowIfReplacing(OperatorSlot op, string command)
-    {
-        if (op.Replace is { } replace)
-        {
-            throw new RpcException(new Status(StatusCode.FailedPrecondition,
-                $"a replace of '{op.Name}' (release {replace.Release}) is in progress; {command} it once the replace has finished (`concord list` shows it)"));
-        }
-    }
-
-    /// <summary>Two instances that would share a working directory (same operator, index and release parity).</summary>
-    private static bool SameDirectory(InstanceSlot a, InstanceSlot b) =>
-        a.OperatorName == b.OperatorName && a.Index == b.Index && a.Release % 2 == b.Release % 2;
-
-    private static RpcException AlreadyDeployed(string name) =>
-        new(new Status(StatusCode.AlreadyExists, $"operator '{name}' is already deployed; kill it first or use scale"));
-
-    private static string Truncate(string text) =>
-        text.Length <= SchedulerLimits.LastErrorLengthMax ? text : text[..SchedulerLimits.LastErrorLengthMax] + "…";
 }

@@ -1,16 +1,17 @@
 using Concord.Contracts.Scheduler.V1;
 using Concord.Contracts.Types.V1;
 using Concord.Scheduler.Lifecycle;
+using Concord.Scheduler.Reconcile.Core;
 using Concord.Scheduler.Runtime;
 using Concord.Scheduler.Store;
 
 namespace Concord.Scheduler.Reconcile.Internal;
 
 /// <summary>
-/// What the reconcile loop knows about one instance. Touched only by the loop's task, so it
+/// What the reconcile core knows about one instance. Touched only by the loop's task, so it
 /// needs no locking.
 /// </summary>
-internal sealed class InstanceSlot(string operatorName, int index, DateTimeOffset now)
+internal sealed class InstanceSlot(string operatorName, int index, DateTimeOffset now, IRestartBackoff backoff)
 {
     public string OperatorName { get; } = operatorName;
 
@@ -53,10 +54,8 @@ internal sealed class InstanceSlot(string operatorName, int index, DateTimeOffse
     /// <summary>Error the executor reported (or a timeout set) for the current launch, used when it exits.</summary>
     public string? PendingError { get; set; }
 
-    public RestartBackoff Backoff { get; } = new();
-
-    /// <summary>Back-off or starting-timeout timer of the current generation.</summary>
-    public ITimer? Timer { get; set; }
+    /// <summary>This instance's failure history (see <see cref="IRestartBackoff"/>).</summary>
+    public IRestartBackoff Backoff { get; } = backoff;
 
     public void MoveTo(InstanceState to, DateTimeOffset now)
     {
@@ -67,12 +66,6 @@ internal sealed class InstanceSlot(string operatorName, int index, DateTimeOffse
             DataAddress = "";
             MetricsAddress = "";
         }
-    }
-
-    public void CancelTimer()
-    {
-        Timer?.Dispose();
-        Timer = null;
     }
 
     public RoutingInstance ToRouting() =>
@@ -189,9 +182,6 @@ internal sealed class ReplaceSlot(OperatorSpec spec, int release, long startedTi
 
     /// <summary>Streams the first new instance reported, when the operator has none recorded yet.</summary>
     public OperatorMetadata? Metadata { get; set; }
-
-    /// <summary>Fires when the new instances took too long to reach running.</summary>
-    public ITimer? Timer { get; set; }
 
     public TaskCompletionSource<ReplaceSwitched> Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 }
