@@ -10,8 +10,8 @@ namespace Concord.Scheduler.Tests;
 /// </summary>
 public sealed class FileTopologyStoreTests : IDisposable
 {
-    /// <summary>A pid no process has (above the kernel's pid_max limit of 2^22).</summary>
-    private const int DeadPid = 2147483;
+    /// <summary>A pid no process has: Linux pids stop at pid_max, at most 2^22.</summary>
+    private const int DeadPid = int.MaxValue;
 
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(10);
     private readonly TempDirectory _dir = new();
