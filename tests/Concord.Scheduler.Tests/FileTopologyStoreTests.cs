@@ -157,4 +157,15 @@ public sealed class FileTopologyStoreTests : IDisposable
         await using var reopened = FileTopologyStore.Open(path);
         Assert.Equal(updated, await reopened.GetAsync("a", default));
     }
+
+    [Fact]
+    public void Syncing_a_directory_that_is_gone_fails_naming_it()
+    {
+        var gone = _dir.Combine("gone");
+
+        Concord.Scheduler.Store.Internal.DirectorySync.Sync(_dir.Path);
+        var error = Assert.Throws<IOException>(() => Concord.Scheduler.Store.Internal.DirectorySync.Sync(gone));
+
+        Assert.Contains($"'{gone}'", error.Message);
+    }
 }

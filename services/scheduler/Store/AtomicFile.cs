@@ -9,6 +9,9 @@ namespace Concord.Scheduler.Store;
 /// </summary>
 public static class AtomicFile
 {
+    /// <summary>Suffix of temp files: <c>&lt;target&gt;.&lt;pid&gt;.&lt;guid&gt;.tmp</c>.</summary>
+    public const string TempSuffix = ".tmp";
+
     public static async Task WriteAllTextAsync(string path, string contents, CancellationToken cancellationToken)
     {
         // Unique temp name: two writers of different files in one directory never collide, and
@@ -30,11 +33,10 @@ public static class AtomicFile
             File.Delete(temp);
             throw;
         }
+        // Failing here, the new content is in place but may not survive a power loss; the
+        // caller treats the write as failed, and its next write replaces the file whole.
         Internal.DirectorySync.Sync(Path.GetDirectoryName(Path.GetFullPath(path))!);
     }
-
-    /// <summary>Suffix of temp files: <c>&lt;target&gt;.&lt;pid&gt;.&lt;guid&gt;.tmp</c>.</summary>
-    public const string TempSuffix = ".tmp";
 
     /// <summary>
     /// Deletes the temp files of <paramref name="path"/> that a writer which has died left behind
