@@ -435,6 +435,49 @@ public abstract class TopologyStoreContract : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Watches_opened_while_writes_go_on_never_repeat_or_go_back_a_revision()
+    {
+        var store = await OpenAsync();
+        var peer = await PeerAsync(store);
+        using var cancel = new CancellationTokenSource(Timeout);
+        var watches = new List<(WatchReader Watch, long First)>();
+        var writer = Task.Run(async () =>
+        {
+            var version = TopologyStoreVersions.Absent;
+            for (var i = 1; i <= ManyKeysCount; i++)
+            {
+                version = (await peer.CompareAndSetAsync("a", version, Spec("a", i), null, default).WaitAsync(Timeout))!.Version;
+            }
+        });
+        try
+        {
+            // Each watch starts at some point of the writes: the race between "current revision"
+            // and "the change just made" is what this exercises.
+            while (!writer.IsCompleted && watches.Count < ManyKeysCount)
+            {
+                var watch = new WatchReader(store, cancel.Token);
+                watches.Add((watch, await watch.NextAsync()));
+            }
+            await writer.WaitAsync(Timeout);
+            var newest = (await store.ReadAsync(default).WaitAsync(Timeout)).Revision;
+
+            foreach (var (watch, first) in watches)
+            {
+                var seen = first < newest ? await watch.UntilAsync(newest) : [];
+                AssertStrictlyIncreasing([first, .. seen]);
+            }
+            Assert.NotEmpty(watches);
+        }
+        finally
+        {
+            foreach (var (watch, _) in watches)
+            {
+                await watch.DisposeAsync();
+            }
+        }
+    }
+
+    [Fact]
     public async Task Every_watcher_sees_the_change()
     {
         var store = await OpenAsync();
