@@ -151,8 +151,9 @@ public sealed class FileTopologyStore : ITopologyStore
         });
         lock (_watchersLock)
         {
-            // Under the lock Notify takes, so no change can slip in between and be queued
-            // before the older current revision.
+            // Under the lock Notify takes: a change notified between reading the revision and
+            // queueing it would otherwise be pushed out by the older revision (the queue keeps
+            // one), and the watcher would miss it until the next change.
             _watchers.Add(channel);
             channel.Writer.TryWrite(Interlocked.Read(ref _revision));
         }
