@@ -36,6 +36,12 @@ using (home)
         await app.RunAsync();
         return 0;
     }
+    catch (UsageException e)
+    {
+        // A --store or --runtime the parser accepted but the registry cannot build.
+        Console.Error.WriteLine($"concord-scheduler: {e.Message}");
+        return 2;
+    }
     catch (InvalidDataException e)
     {
         // A topology file that cannot be read: the message names the file and the fix.

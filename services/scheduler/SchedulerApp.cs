@@ -1,6 +1,7 @@
 using System.Net;
 using Concord.Contracts;
 using Concord.Scheduler.Api;
+using Concord.Scheduler.Backends;
 using Concord.Scheduler.Internal;
 using Concord.Scheduler.Observability;
 using Concord.Scheduler.Reconcile;
@@ -18,8 +19,9 @@ namespace Concord.Scheduler;
 
 /// <summary>
 /// Builds the scheduler's web application: Kestrel on 127.0.0.1 (HTTP/2 only, as gRPC without
-/// TLS needs), the Scheduler gRPC service, the file store, the local runtime and the reconcile
-/// loop. Program uses it as is; in-process tests replace the runtime and the clock.
+/// TLS needs), the Scheduler gRPC service, the store and the runtime named in the options (see
+/// <see cref="SchedulerBackends"/>) and the reconcile loop. Program uses it as is; in-process
+/// tests replace the runtime and the clock.
 /// </summary>
 public static class SchedulerApp
 {
@@ -30,8 +32,12 @@ public static class SchedulerApp
     public const int HostShutdownTimeoutMs = SchedulerLimits.ShutdownTimeoutMs + 5_000;
 
     /// <param name="configureServices">Runs last, so it can replace any service (tests).</param>
+    /// <exception cref="UsageException">The options name a store or runtime that does not exist.</exception>
     public static WebApplication Create(SchedulerOptions options, SchedulerHome home, Action<IServiceCollection>? configureServices = null)
     {
+        // Resolved now, not when the services are first asked for: an unknown name fails here.
+        var createStore = SchedulerBackends.Store(options.Store);
+        var createRuntime = SchedulerBackends.Runtime(options.Runtime);
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
         builder.WebHost.ConfigureKestrel(kestrel =>
             kestrel.Listen(IPAddress.Loopback, PreviousAddress.PortFor(options.Port, home.Directory), listen => listen.Protocols = HttpProtocols.Http2));
@@ -55,16 +61,8 @@ public static class SchedulerApp
         builder.Services.AddSingleton(options);
         builder.Services.AddSingleton(home);
         builder.Services.TryAddSingleton(TimeProvider.System);
-        builder.Services.AddSingleton<ITopologyStore>(_ => FileTopologyStore.Open(home.TopologyFile));
-        builder.Services.AddSingleton<IClusterRuntime>(services => new LocalProcessRuntime(
-            new LocalProcessRuntimeOptions
-            {
-                Home = home.Directory,
-                ExecutorCommand = LaunchCommand.ForExecutor(options.ExecutorDll
-                    ?? throw new InvalidOperationException("SchedulerOptions.ExecutorDll is required by the local runtime")),
-            },
-            services.GetRequiredService<Microsoft.Extensions.Logging.ILogger<LocalProcessRuntime>>(),
-            services.GetRequiredService<TimeProvider>()));
+        builder.Services.AddSingleton<ITopologyStore>(services => createStore(new BackendContext(options, home, services)));
+        builder.Services.AddSingleton<IClusterRuntime>(services => createRuntime(new BackendContext(options, home, services)));
         builder.Services.AddSingleton<RoutingHub>();
         builder.Services.AddSingleton<Reconciler>();
         builder.Services.AddHostedService<SchedulerHostedService>();

@@ -33,4 +33,16 @@ public sealed class SchedulerOptions
 
     /// <summary>Console log format. Defaults to <see cref="LogFormat.Text"/>.</summary>
     public LogFormat LogFormat { get; init; } = LogFormat.Text;
+
+    /// <summary>
+    /// Where the topology lives: a name in <see cref="Backends.SchedulerBackends.Stores"/>.
+    /// Defaults to <see cref="Backends.SchedulerBackends.DefaultStore"/> (the file in the home).
+    /// </summary>
+    public string Store { get; init; } = Backends.SchedulerBackends.DefaultStore;
+
+    /// <summary>
+    /// Where instances run: a name in <see cref="Backends.SchedulerBackends.Runtimes"/>.
+    /// Defaults to <see cref="Backends.SchedulerBackends.DefaultRuntime"/> (processes on this machine).
+    /// </summary>
+    public string Runtime { get; init; } = Backends.SchedulerBackends.DefaultRuntime;
 }

@@ -1,3 +1,5 @@
+using Concord.Scheduler.Backends;
+
 namespace Concord.Scheduler.Tests;
 
 public sealed class SchedulerCommandLineTests : IDisposable
@@ -65,5 +67,130 @@ public sealed class SchedulerCommandLineTests : IDisposable
 
         Assert.Contains($"executor '{missing}' does not exist (from --executor)", error.Message);
         Assert.Contains("dotnet build services/executor", error.Message);
+    }
+
+    [Fact]
+    public void Backends_default_to_the_file_store_and_the_local_runtime_and_can_be_named()
+    {
+        var defaults = SchedulerCommandLine.Parse(["--home", _dir.Path, "--executor", FakeExecutor()])!;
+        var named = SchedulerCommandLine.Parse(["--home", _dir.Path, "--executor", FakeExecutor(), "--store", "file", "--runtime=local"])!;
+
+        Assert.Equal(("file", "local"), (defaults.Store, defaults.Runtime));
+        Assert.Equal(("file", "local"), (named.Store, named.Runtime));
+        Assert.Null(defaults.MetricsPort);
+    }
+
+    [Theory]
+    [InlineData("--store", "zookeeper", "--store 'zookeeper' is not a store this scheduler knows; use file")]
+    [InlineData("--runtime", "kubernetes", "--runtime 'kubernetes' is not a runtime this scheduler knows; use local")]
+    [InlineData("--store", "File", "--store 'File' is not a store this scheduler knows; use file")]
+    public void Unknown_backends_are_reported_with_the_accepted_names(string option, string value, string message)
+    {
+        var error = Assert.Throws<UsageException>(() => SchedulerCommandLine.Parse(["--home", _dir.Path, option, value]));
+
+        Assert.Equal(message, error.Message);
+    }
+
+    [Theory]
+    [InlineData("--home")]
+    [InlineData("--port")]
+    [InlineData("--metrics-port")]
+    [InlineData("--executor")]
+    [InlineData("--log-format")]
+    [InlineData("--store")]
+    [InlineData("--runtime")]
+    public void An_option_without_its_value_is_named_with_the_usage(string option)
+    {
+        var error = Assert.Throws<UsageException>(() => SchedulerCommandLine.Parse([option]));
+
+        Assert.StartsWith($"{option} needs a value\n", error.Message);
+        Assert.Contains("Usage: Concord.Scheduler", error.Message);
+    }
+
+    [Theory]
+    [InlineData("-h")]
+    [InlineData("-?")]
+    [InlineData("--help")]
+    public void Help_wins_over_everything_else_on_the_line(string help)
+    {
+        Assert.Null(SchedulerCommandLine.Parse([help]));
+        // No executor lookup and no value checks: help must work on a machine without a build.
+        Assert.Null(SchedulerCommandLine.Parse(["--port", "http", help, "--executor", _dir.Combine("missing.dll")]));
+    }
+
+    [Fact]
+    public void Help_and_the_synopsis_list_every_option()
+    {
+        string[] options = ["--home", "--port", "--metrics-port", "--executor", "--log-format", "--store", "--runtime", "--help"];
+
+        var usage = SchedulerCommandLine.Usage;
+
+        Assert.All(options, option => Assert.Contains(option, usage));
+        Assert.Contains("Concord.Scheduler [options]", usage);
+        Assert.All(options.SkipLast(1), option => Assert.Contains($"[{option} ", SchedulerCommandLine.Synopsis));
+    }
+
+    [Theory]
+    [InlineData("extra")]
+    [InlineData("@response.rsp")]
+    [InlineData("-p")]
+    public void Positional_arguments_response_files_and_unknown_short_options_are_unknown(string argument)
+    {
+        var error = Assert.Throws<UsageException>(() => SchedulerCommandLine.Parse(["--home", _dir.Path, argument]));
+
+        Assert.StartsWith($"unknown argument '{argument}'", error.Message);
+    }
+
+    [Fact]
+    public void An_option_given_twice_is_refused_instead_of_one_value_silently_winning()
+    {
+        var error = Assert.Throws<UsageException>(() => SchedulerCommandLine.Parse(["--port", "1", "--port", "2"]));
+
+        Assert.Equal("--port is given 2 times; give it once", error.Message);
+    }
+
+    [Fact]
+    public void Every_bad_value_on_the_line_is_reported_at_once()
+    {
+        var error = Assert.Throws<UsageException>(() => SchedulerCommandLine.Parse(["--port", "-1", "--metrics-port", "65536", "--log-format", "JSON"]));
+
+        Assert.Equal(
+            [
+                "--port '-1' is not a port; use 0..65535 (0 picks a free one)",
+                "--metrics-port '65536' is not a port; use 0..65535 (0 picks a free one)",
+                "--log-format 'JSON' is not a format; use text or json",
+            ],
+            error.Message.Split('\n'));
+    }
+
+    [Fact]
+    public void Ports_at_the_ends_of_the_range_and_an_inline_metrics_port_are_accepted()
+    {
+        var options = SchedulerCommandLine.Parse(["--home", _dir.Path, "--executor", FakeExecutor(), "--port", "65535", "--metrics-port=0"])!;
+
+        Assert.Equal(65535, options.Port);
+        Assert.Equal(0, options.MetricsPort);
+    }
+
+    [Fact]
+    public void The_home_is_made_absolute()
+    {
+        var options = SchedulerCommandLine.Parse(["--home", "relative/home", "--executor", FakeExecutor()])!;
+
+        Assert.Equal(Path.GetFullPath("relative/home"), options.Home);
+    }
+
+    [Fact]
+    public void The_registry_refuses_an_unknown_backend_before_anything_starts()
+    {
+        Assert.Equal(["file"], SchedulerBackends.Stores.Keys);
+        Assert.Equal(["local"], SchedulerBackends.Runtimes.Keys);
+        using var home = SchedulerHome.Acquire(_dir.Path);
+
+        var store = Assert.Throws<UsageException>(() => SchedulerApp.Create(new SchedulerOptions { Home = _dir.Path, Store = "etcd" }, home));
+        var runtime = Assert.Throws<UsageException>(() => SchedulerApp.Create(new SchedulerOptions { Home = _dir.Path, Runtime = "mesos" }, home));
+
+        Assert.Equal("--store 'etcd' is not a store this scheduler knows; use file", store.Message);
+        Assert.Equal("--runtime 'mesos' is not a runtime this scheduler knows; use local", runtime.Message);
     }
 }

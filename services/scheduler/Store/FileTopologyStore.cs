@@ -48,6 +48,9 @@ public sealed class FileTopologyStore : ITopologyStore
     {
         var full = Path.GetFullPath(path);
         Directory.CreateDirectory(Path.GetDirectoryName(full)!);
+        // A crash mid-write leaves a temp file beside the topology (never a torn topology):
+        // harmless, but it would pile up over many crashes.
+        AtomicFile.DeleteLeftoverTempFiles(full);
         if (!File.Exists(full))
         {
             return new FileTopologyStore(full, new SortedDictionary<string, OperatorEntry>(StringComparer.Ordinal), 0);
@@ -148,14 +151,24 @@ public sealed class FileTopologyStore : ITopologyStore
         });
         lock (_watchersLock)
         {
+            // Under the lock Notify takes: a change notified between reading the revision and
+            // queueing it would otherwise be pushed out by the older revision (the queue keeps
+            // one), and the watcher would miss it until the next change.
             _watchers.Add(channel);
+            channel.Writer.TryWrite(Interlocked.Read(ref _revision));
         }
         try
         {
-            channel.Writer.TryWrite(Interlocked.Read(ref _revision));
+            // A change made while the watch was being added can arrive twice (as the current
+            // revision and as its notification); watchers see each revision once, in order.
+            var last = long.MinValue;
             await foreach (var revision in channel.Reader.ReadAllAsync(cancellationToken).ConfigureAwait(false))
             {
-                yield return revision;
+                if (revision > last)
+                {
+                    last = revision;
+                    yield return revision;
+                }
             }
         }
         finally

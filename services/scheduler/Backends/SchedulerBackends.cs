@@ -1,0 +1,64 @@
+using Concord.Scheduler.Runtime;
+using Concord.Scheduler.Store;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace Concord.Scheduler.Backends;
+
+/// <summary>What a backend factory may use: the scheduler's options, its home and its services (logging, clock).</summary>
+public sealed record BackendContext(SchedulerOptions Options, SchedulerHome Home, IServiceProvider Services);
+
+/// <summary>
+/// The one place that maps backend names (<c>--store</c>, <c>--runtime</c>) to factories, so a new
+/// backend (ZooKeeper or etcd store; Kubernetes or Mesos runtime) is one line here and nothing
+/// else in the scheduler changes. Names are lower case and matched exactly.
+/// </summary>
+public static class SchedulerBackends
+{
+    /// <summary>Store used when <c>--store</c> is not given: one JSON file in the home.</summary>
+    public const string DefaultStore = "file";
+
+    /// <summary>Runtime used when <c>--runtime</c> is not given: executor processes on this machine.</summary>
+    public const string DefaultRuntime = "local";
+
+    /// <summary>Every topology store, by name.</summary>
+    public static IReadOnlyDictionary<string, Func<BackendContext, ITopologyStore>> Stores { get; } =
+        new Dictionary<string, Func<BackendContext, ITopologyStore>>(StringComparer.Ordinal)
+        {
+            [DefaultStore] = context => FileTopologyStore.Open(context.Home.TopologyFile),
+        };
+
+    /// <summary>Every cluster runtime, by name.</summary>
+    public static IReadOnlyDictionary<string, Func<BackendContext, IClusterRuntime>> Runtimes { get; } =
+        new Dictionary<string, Func<BackendContext, IClusterRuntime>>(StringComparer.Ordinal)
+        {
+            [DefaultRuntime] = context => new LocalProcessRuntime(
+                new LocalProcessRuntimeOptions
+                {
+                    Home = context.Home.Directory,
+                    ExecutorCommand = LaunchCommand.ForExecutor(context.Options.ExecutorDll
+                        ?? throw new InvalidOperationException("SchedulerOptions.ExecutorDll is required by the local runtime")),
+                },
+                context.Services.GetRequiredService<ILogger<LocalProcessRuntime>>(),
+                context.Services.GetRequiredService<TimeProvider>()),
+        };
+
+    /// <summary>The factory of store <paramref name="name"/>.</summary>
+    /// <exception cref="UsageException">No store has that name; the message lists the names there are.</exception>
+    public static Func<BackendContext, ITopologyStore> Store(string name) =>
+        Stores.GetValueOrDefault(name) ?? throw new UsageException(UnknownStore(name));
+
+    /// <summary>The factory of runtime <paramref name="name"/>.</summary>
+    /// <exception cref="UsageException">No runtime has that name; the message lists the names there are.</exception>
+    public static Func<BackendContext, IClusterRuntime> Runtime(string name) =>
+        Runtimes.GetValueOrDefault(name) ?? throw new UsageException(UnknownRuntime(name));
+
+    /// <summary>Error for a store name not in <see cref="Stores"/>.</summary>
+    public static string UnknownStore(string name) => Unknown("--store", name, "store", Stores.Keys);
+
+    /// <summary>Error for a runtime name not in <see cref="Runtimes"/>.</summary>
+    public static string UnknownRuntime(string name) => Unknown("--runtime", name, "runtime", Runtimes.Keys);
+
+    private static string Unknown(string option, string name, string kind, IEnumerable<string> names) =>
+        $"{option} '{name}' is not a {kind} this scheduler knows; use {string.Join(" or ", names.Order(StringComparer.Ordinal))}";
+}
