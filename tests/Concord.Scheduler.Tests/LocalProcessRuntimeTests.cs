@@ -8,7 +8,7 @@ namespace Concord.Scheduler.Tests;
 /// <summary>The local runtime with real processes: a shell script stands in for the executor.</summary>
 public sealed class LocalProcessRuntimeTests : IDisposable
 {
-    private static readonly TimeSpan TestTimeout = TimeSpan.FromSeconds(15);
+    private static readonly TimeSpan TestTimeout = TestTimeouts.Step;
     private readonly TempDirectory _home = new();
 
     public void Dispose() => _home.Dispose();

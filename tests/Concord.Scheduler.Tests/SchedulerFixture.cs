@@ -15,7 +15,7 @@ namespace Concord.Scheduler.Tests;
 /// </summary>
 public sealed class SchedulerFixture : IAsyncDisposable
 {
-    public static readonly TimeSpan TestTimeout = TimeSpan.FromSeconds(15);
+    public static readonly TimeSpan TestTimeout = TestTimeouts.Step;
 
     private readonly bool _ownsHome;
     private WebApplication? _app;

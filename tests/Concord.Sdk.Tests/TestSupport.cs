@@ -9,13 +9,6 @@ using Grpc.Net.Client;
 
 namespace Concord.Sdk.Tests;
 
-/// <summary>Bounds for every await in these tests.</summary>
-internal static class TestTimeouts
-{
-    /// <summary>One step of a session (a message, a completion): generous for a loaded 2-core CI box.</summary>
-    public static readonly TimeSpan Step = TimeSpan.FromSeconds(20);
-}
-
 /// <summary>A clock that moves only when told to.</summary>
 internal sealed class ManualTimeProvider(DateTimeOffset start) : TimeProvider
 {
