@@ -13,48 +13,41 @@ public class BenchSmokeTests
     [Fact]
     public async Task A_short_benchmark_run_reports_every_figure_into_the_results_file()
     {
-        var root = FindRoot();
-        var bench = Path.Combine(root, "artifacts", "bin", "Concord.Bench", "release", "Concord.Bench.dll");
+        var root = RepoPaths.Root;
+        var bench = RepoPaths.Artifact("Concord.Bench", "Concord.Bench.dll");
         Assert.True(File.Exists(bench), $"{bench} is missing: build the solution in Release (scripts/setup.sh)");
-        var dir = Directory.CreateTempSubdirectory("cc-benchtest-").FullName;
-        var results = Path.Combine(dir, "RESULTS.md");
+        using var dir = new TempDirectory("cc-benchtest-");
+        var results = dir.Combine("RESULTS.md");
         File.WriteAllText(results, "# Results\n\nhand-written analysis stays\n");
+        var info = new ProcessStartInfo("dotnet", [bench, "--root", root, "--seconds", "2", "--warmup", "1", "--results", results, "--command", "test"])
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        using var process = Process.Start(info)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        using var timeout = new CancellationTokenSource(RunTimeout);
         try
         {
-            var info = new ProcessStartInfo("dotnet", [bench, "--root", root, "--seconds", "2", "--warmup", "1", "--results", results, "--command", "test"])
-            {
-                RedirectStandardOutput = true,
-                RedirectStandardError = true,
-            };
-            using var process = Process.Start(info)!;
-            var stdout = process.StandardOutput.ReadToEndAsync();
-            var stderr = process.StandardError.ReadToEndAsync();
-            using var timeout = new CancellationTokenSource(RunTimeout);
-            try
-            {
-                await process.WaitForExitAsync(timeout.Token);
-            }
-            catch (OperationCanceledException)
-            {
-                process.Kill(entireProcessTree: true);
-                throw;
-            }
-            var output = await stdout.WaitAsync(TimeSpan.FromSeconds(10)) + await stderr.WaitAsync(TimeSpan.FromSeconds(10));
-            Assert.True(process.ExitCode == 0, $"the benchmark exited {process.ExitCode}:\n{output}");
-
-            var text = File.ReadAllText(results);
-            Assert.Contains("hand-written analysis stays", text);
-            Assert.True(Figure(text, "pipeline, records/s through the counter") > 0, text);
-            Assert.True(Figure(text, "transport ceiling") > 0, text);
-            Assert.True(Figure(text, "word count in one thread") > 0, text);
-            Assert.Matches(@"\| latency at half rate p50 / p99 / max, ms \| [0-9.]+ / [0-9.]+ / [0-9.]+", text);
-            Assert.Matches(@"\| stalled sink: largest executor RSS, MB[^|]*\| [1-9][0-9]* ", text);
-            Assert.Matches(@"\| counter/0 operator \| [0-9]+ \| [1-9][0-9]* \|", text);
+            await process.WaitForExitAsync(timeout.Token);
         }
-        finally
+        catch (OperationCanceledException)
         {
-            Directory.Delete(dir, recursive: true);
+            process.Kill(entireProcessTree: true);
+            throw;
         }
+        var output = await stdout.WaitAsync(TimeSpan.FromSeconds(10)) + await stderr.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.True(process.ExitCode == 0, $"the benchmark exited {process.ExitCode}:\n{output}");
+
+        var text = File.ReadAllText(results);
+        Assert.Contains("hand-written analysis stays", text);
+        Assert.True(Figure(text, "pipeline, records/s through the counter") > 0, text);
+        Assert.True(Figure(text, "transport ceiling") > 0, text);
+        Assert.True(Figure(text, "word count in one thread") > 0, text);
+        Assert.Matches(@"\| latency at half rate p50 / p99 / max, ms \| [0-9.]+ / [0-9.]+ / [0-9.]+", text);
+        Assert.Matches(@"\| stalled sink: largest executor RSS, MB[^|]*\| [1-9][0-9]* ", text);
+        Assert.Matches(@"\| counter/0 operator \| [0-9]+ \| [1-9][0-9]* \|", text);
     }
 
     /// <summary>The number in the value column of the table row starting with <paramref name="figure"/>.</summary>
@@ -63,17 +56,5 @@ public class BenchSmokeTests
         var match = Regex.Match(markdown, @"\| " + Regex.Escape(figure) + @"[^|]*\| ([0-9,.]+) \|");
         Assert.True(match.Success, $"no row '{figure}' in:\n{markdown}");
         return double.Parse(match.Groups[1].Value.Replace(",", ""), CultureInfo.InvariantCulture);
-    }
-
-    private static string FindRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "Concord.sln")))
-            {
-                return dir.FullName;
-            }
-        }
-        throw new InvalidOperationException("Concord.sln not found above " + AppContext.BaseDirectory);
     }
 }

@@ -7,7 +7,7 @@ namespace Concord.Cli.Tests;
 /// <summary>The whole CLI run in-process, against no scheduler or a fake one over real gRPC.</summary>
 public sealed class CliInvocationTests : IDisposable
 {
-    private static readonly TimeSpan CommandTimeout = TimeSpan.FromSeconds(30);
+    private static readonly TimeSpan CommandTimeout = TestTimeouts.Process;
 
     private readonly TempDirectory _dir = new();
 

@@ -280,7 +280,7 @@ public sealed class DeployFileTests : IDisposable
     public void The_word_count_example_deploy_files_parse()
     {
         // The examples name binaries that exist only after a build: copy them next to fakes.
-        var examples = Path.Combine(RepoRoot(), "examples", "wordcount");
+        var examples = Path.Combine(RepoPaths.Root, "examples", "wordcount");
         foreach (var file in new[] { "source.json", "counter.json", "sink.json" })
         {
             _dir.Write(Path.Combine("examples", "wordcount", file), File.ReadAllText(Path.Combine(examples, file)));
@@ -305,15 +305,5 @@ public sealed class DeployFileTests : IDisposable
     public void Closest_name_suggests_only_near_misses(string unknown, string? expected)
     {
         Assert.Equal(expected, DeployFile.ClosestName(unknown, DeployFile.Fields));
-    }
-
-    internal static string RepoRoot()
-    {
-        var dir = new DirectoryInfo(AppContext.BaseDirectory);
-        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Directory.Build.props")))
-        {
-            dir = dir.Parent;
-        }
-        return dir?.FullName ?? throw new InvalidOperationException("repository root not found above " + AppContext.BaseDirectory);
     }
 }

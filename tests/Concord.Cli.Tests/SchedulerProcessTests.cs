@@ -78,7 +78,7 @@ public sealed class SchedulerProcessTests : IDisposable
     [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
     public async Task Launcher_script_is_executable_valid_bash()
     {
-        var script = Path.Combine(DeployFileTests.RepoRoot(), "concord");
+        var script = Path.Combine(RepoPaths.Root, "concord");
 
         Assert.True(File.GetUnixFileMode(script).HasFlag(UnixFileMode.UserExecute), "./concord must be executable (chmod +x concord)");
         using var bash = Process.Start(new ProcessStartInfo("bash", ["-n", script]) { RedirectStandardError = true })!;

@@ -65,7 +65,7 @@ public class BackpressureTests(ITestOutputHelper output)
         // and the upstream executors' resident memory.
         var samples = new List<Sample>();
         var clock = Stopwatch.StartNew();
-        await Wait.UntilAsync(() =>
+        await Eventually.UntilAsync(() =>
         {
             var (produced, producedAtMs) = ReadProduced(stats);
             var consumed = Csv.Lines(counts);

@@ -56,7 +56,7 @@ public sealed class LiveChangeTests(ITestOutputHelper output)
         var four = await cluster.WaitRunningAsync("counter", 4);
         await ScaleAsync(cluster, 2, probe, "scale counter 4 → 2");
         var gone = four.Instances.Skip(2).SelectMany(i => new[] { i.ExecutorPid, i.OperatorPid }).ToList();
-        await Wait.UntilAsync(() => gone.All(pid => !Processes.IsAlive(pid)), FlowTimeout,
+        await Eventually.UntilAsync(() => gone.All(pid => !Processes.IsAlive(pid)), FlowTimeout,
             () => $"the processes of counter/2 and counter/3 ({string.Join(", ", gone.Where(Processes.IsAlive))}) to exit");
         await AssertOneCounterPerWordAfterSettlingAsync(cluster, sink, "after scale 4 → 2");
 
@@ -103,7 +103,7 @@ public sealed class LiveChangeTests(ITestOutputHelper output)
             "a new running incarnation of counter/1");
         Report(probe, "SIGKILL counter executor", change, started.Elapsed);
         Assert.Contains("killed by signal 9", afterExecutorKill.Instances[1].LastError);
-        await Wait.UntilAsync(() => !Processes.IsAlive(victim.OperatorPid), TimeSpan.FromSeconds(30),
+        await Eventually.UntilAsync(() => !Processes.IsAlive(victim.OperatorPid), TimeSpan.FromSeconds(30),
             () => $"the operator (pid {victim.OperatorPid}) of the killed executor to exit rather than live on as an orphan");
         await AssertOneCounterPerWordAfterSettlingAsync(cluster, sink, "after SIGKILL of an executor");
         WriteReports(probe);
@@ -127,17 +127,17 @@ public sealed class LiveChangeTests(ITestOutputHelper output)
         var started = Stopwatch.StartNew();
         var change = probe.Now;
         Processes.Kill(first.SchedulerPid, hard: true);
-        await Wait.UntilAsync(() => !Processes.IsAlive(first.SchedulerPid), TimeSpan.FromSeconds(10), () => "the scheduler to die");
+        await Eventually.UntilAsync(() => !Processes.IsAlive(first.SchedulerPid), TimeSpan.FromSeconds(10), () => "the scheduler to die");
         // A killed process shows as a zombie while its other threads still exit and hold its
         // files; the next scheduler needs the home's lock, so wait until the kernel released it.
-        await Wait.UntilAsync(() => LockIsFree(Path.Combine(first.Home, "scheduler.lock")), TimeSpan.FromSeconds(30),
+        await Eventually.UntilAsync(() => LockIsFree(Path.Combine(first.Home, "scheduler.lock")), TimeSpan.FromSeconds(30),
             () => "the killed scheduler's lock on its home to be released");
         // Executors keep routing by their last table while no scheduler runs: the sink keeps growing.
         var atDeath = new FileInfo(sink).Length;
-        await Wait.UntilAsync(() => new FileInfo(sink).Length > atDeath + 20_000, FlowTimeout, () => "records to keep flowing without a scheduler");
+        await Eventually.UntilAsync(() => new FileInfo(sink).Length > atDeath + 20_000, FlowTimeout, () => "records to keep flowing without a scheduler");
 
         await using var second = await Cluster.StartAsync(first.Home);
-        var adopted = await Wait.UntilAsync(async () =>
+        var adopted = await Eventually.UntilAsync(async () =>
         {
             var list = await ListAsync(second);
             return list.Operators.Count == 3 && list.Operators.All(o => o.Instances.All(i => i.State == InstanceState.Running)) ? list : null;
@@ -363,7 +363,7 @@ public sealed class LiveChangeTests(ITestOutputHelper output)
     private static Task WaitGrowthAsync(Cluster cluster, string sink, long bytes)
     {
         var from = File.Exists(sink) ? new FileInfo(sink).Length : 0;
-        return Wait.UntilAsync(() => File.Exists(sink) && new FileInfo(sink).Length >= from + bytes, FlowTimeout,
+        return Eventually.UntilAsync(() => File.Exists(sink) && new FileInfo(sink).Length >= from + bytes, FlowTimeout,
             () => $"{bytes} more bytes in {sink} (from {from}, now {(File.Exists(sink) ? new FileInfo(sink).Length : 0)})\n" +
                   $"{cluster.InstanceLogs("source", 15)}\n{cluster.InstanceLogs("sink", 15)}\n{cluster.InstanceLogs("counter", 10)}\n" +
                   $"scheduler:\n{Cluster.Tail(cluster.SchedulerOutput, 30)}");

@@ -9,7 +9,7 @@ namespace Concord.EndToEnd.Tests;
 /// </summary>
 public class WordCountTests
 {
-    private static readonly TimeSpan FlowTimeout = TimeSpan.FromSeconds(90);
+    private static readonly TimeSpan FlowTimeout = TestTimeouts.Flow;
 
     [Fact]
     public async Task Sink_counts_equal_the_counts_of_the_words_the_source_emitted()
@@ -24,7 +24,7 @@ public class WordCountTests
         await cluster.DeployAsync(Specs.Counter(instances: 2));
         await cluster.DeployAsync(Specs.Source(rate: 30_000, limit: words, emittedLog: emitted));
 
-        await Wait.UntilAsync(() => Csv.Lines(output) >= words && Csv.Lines(emitted) >= words, FlowTimeout,
+        await Eventually.UntilAsync(() => Csv.Lines(output) >= words && Csv.Lines(emitted) >= words, FlowTimeout,
             () => $"{words} lines in {output} (have {Csv.Lines(output)}) and in {emitted} (have {Csv.Lines(emitted)})\n{cluster.InstanceLogs("counter")}");
 
         // The counter emits the updated count for every record, so one line per word, and the
@@ -49,16 +49,16 @@ public class WordCountTests
         await cluster.DeployAsync(Specs.Sink(output));
         await cluster.DeployAsync(Specs.Counter(instances: 2));
         await cluster.DeployAsync(Specs.Source(rate: 5_000));
-        await Wait.UntilAsync(() => Csv.Lines(output) > 1_000, FlowTimeout, () => $"counts flowing into {output}");
+        await Eventually.UntilAsync(() => Csv.Lines(output) > 1_000, FlowTimeout, () => $"counts flowing into {output}");
         var before = await Snapshot(cluster);
 
         // A second reader of `words`: the built-in CSV sink, deployed while everything runs.
         var tap = Path.Combine(cluster.Home, "tap.csv");
         await cluster.DeployAsync(Specs.CsvSink("tap", "words", tap));
-        await Wait.UntilAsync(() => Csv.Lines(tap) > 1_000, FlowTimeout, () => $"words reaching the new reader's file {tap}\n{cluster.InstanceLogs("tap")}");
+        await Eventually.UntilAsync(() => Csv.Lines(tap) > 1_000, FlowTimeout, () => $"words reaching the new reader's file {tap}\n{cluster.InstanceLogs("tap")}");
 
         var countsAtTap = Csv.Lines(output);
-        await Wait.UntilAsync(() => Csv.Lines(output) > countsAtTap + 1_000, FlowTimeout, () => "the first reader to keep receiving");
+        await Eventually.UntilAsync(() => Csv.Lines(output) > countsAtTap + 1_000, FlowTimeout, () => "the first reader to keep receiving");
 
         var after = await Snapshot(cluster);
         Assert.Equal(before, after);
@@ -86,7 +86,7 @@ public class WordCountTests
         Assert.False(Processes.IsAlive(victim.ExecutorPid), "the old executor must have exited with its operator");
 
         var lines = Csv.Lines(output);
-        await Wait.UntilAsync(() => Csv.Lines(output) > lines + 1_000, FlowTimeout, () => "counts to flow again after the restart");
+        await Eventually.UntilAsync(() => Csv.Lines(output) > lines + 1_000, FlowTimeout, () => "counts to flow again after the restart");
     }
 
     [Fact]
@@ -102,7 +102,7 @@ public class WordCountTests
 
         await cluster.Client.KillAsync(new KillRequest { Name = "counter" }, cluster.Call());
 
-        await Wait.UntilAsync(() => pids.All(pid => !Processes.IsAlive(pid)), TimeSpan.FromSeconds(30),
+        await Eventually.UntilAsync(() => pids.All(pid => !Processes.IsAlive(pid)), TimeSpan.FromSeconds(30),
             () => $"pids {string.Join(",", pids.Where(Processes.IsAlive))} to exit");
         Assert.Null(await cluster.FindAsync("counter"));
         var sinkNow = await cluster.WaitRunningAsync("sink", 1);

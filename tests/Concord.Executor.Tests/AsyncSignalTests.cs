@@ -10,7 +10,7 @@ namespace Concord.Executor.Tests;
 /// </summary>
 public sealed class AsyncSignalTests
 {
-    private static readonly TimeSpan TestTimeout = TimeSpan.FromSeconds(10);
+    private static readonly TimeSpan TestTimeout = TestTimeouts.Step;
 
     [Fact]
     public async Task A_Set_after_a_cancelled_wait_wakes_the_next_wait()

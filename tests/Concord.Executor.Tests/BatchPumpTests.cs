@@ -2,20 +2,20 @@ using Concord.Contracts.Operator.V1;
 using Concord.Executor.DataPlane;
 using Concord.Executor.Session;
 using Concord.Executor.Timers;
-using Microsoft.Extensions.Time.Testing;
 using static Concord.Executor.Tests.TestSupport;
 
 namespace Concord.Executor.Tests;
 
 public class BatchPumpTests
 {
-    private readonly FakeTimeProvider _time = new(DateTimeOffset.FromUnixTimeMilliseconds(1_700_000_000_000));
+    private static readonly TimeSpan Linger = TimeSpan.FromMilliseconds(1);
+    private readonly WaitWatchingTimeProvider _time = new(DateTimeOffset.FromUnixTimeMilliseconds(1_700_000_000_000));
     private readonly InboundQueue _queue = new(channelsMax: 4, channelCreditRows: 100, channelCreditBytes: 100_000);
     private readonly TimerQueue _timers = new();
     private readonly ScriptedSession _session = new();
 
     private BatchPump Pump(int rows = 4, int bytes = 1 << 20, int inFlight = 8) => new(_session, _queue, null, _timers, _time,
-        new BatchPumpOptions { BatchRowsMax = rows, BatchBytesMax = bytes, BatchLinger = TimeSpan.FromMilliseconds(1), MaxBatchesInFlight = inFlight });
+        new BatchPumpOptions { BatchRowsMax = rows, BatchBytesMax = bytes, BatchLinger = Linger, MaxBatchesInFlight = inFlight });
 
     private static ConcordRecord[] Records(int n) => Enumerable.Range(0, n).Select(i => Record($"k{i}")).ToArray();
 
@@ -59,19 +59,22 @@ public class BatchPumpTests
         var first = await _session.Sent.Reader.ReadAsync().AsTask().WaitAsync(Bound);
         Assert.Single(first.Records); // idle operator: at once
 
-        // Batch 1 is unanswered: the next records linger (fake time does not move)...
+        // Batch 1 is unanswered: the next records linger — the pump arms the linger's timer and
+        // waits on fake time, which does not move...
+        var lingering = _time.TimerArmedAsync(Linger);
         Push(_queue, Records(2));
         var second = _session.Sent.Reader.ReadAsync().AsTask();
-        await Task.WhenAny(second, Task.Delay(200)); // an absence can only be checked by waiting a little
+        await lingering.WaitAsync(Bound);
         Assert.False(second.IsCompleted, "a partial batch for a busy operator waits for the linger");
         // ...until the linger ends.
-        _time.Advance(TimeSpan.FromMilliseconds(1));
+        _time.Advance(Linger);
         Assert.Equal(2, (await second.WaitAsync(Bound)).Records.Count);
 
         // And an answer that leaves the operator idle sends what waits at once.
+        lingering = _time.TimerArmedAsync(Linger);
         Push(_queue, Records(3));
         var third = _session.Sent.Reader.ReadAsync().AsTask();
-        await Task.WhenAny(third, Task.Delay(200));
+        await lingering.WaitAsync(Bound);
         Assert.False(third.IsCompleted);
         await _session.Answers.Writer.WriteAsync(new BatchDone { Seq = 1 });
         await _session.Answers.Writer.WriteAsync(new BatchDone { Seq = 2 });
@@ -126,18 +129,22 @@ public class BatchPumpTests
     {
         var pump = Pump(rows: 1, inFlight: 2);
         Push(_queue, Records(5));
+        // The pump is held as it sends batch 2; released, it runs on this thread to its next wait.
+        var sendingSecond = new SyncPoint();
+        _session.BeforeSend = batch => batch.Seq == 2 ? sendingSecond.WaitToContinue() : Task.CompletedTask;
         using var stop = new CancellationTokenSource();
         var answers = pump.RunAnswerLoopAsync(stop.Token);
         var sends = pump.RunSendLoopAsync(stop.Token, stop.Token);
         await _session.Answers.Writer.WriteAsync(new BatchDone { Seq = 0 });
 
+        await sendingSecond.WaitForSyncPointAsync(Bound);
+        sendingSecond.Continue();
         var b1 = await _session.Sent.Reader.ReadAsync().AsTask().WaitAsync(Bound);
         var b2 = await _session.Sent.Reader.ReadAsync().AsTask().WaitAsync(Bound);
         Assert.Equal([1UL, 2UL], new[] { b1.Seq, b2.Seq });
-        // Records are waiting, but two batches are unanswered: nothing more may go out. (An
-        // absence can only be checked by waiting a little.)
+        // Records are waiting, but two batches are unanswered: the pump went on to wait for a
+        // slot, and nothing more went out.
         var third = _session.Sent.Reader.ReadAsync().AsTask();
-        await Task.WhenAny(third, Task.Delay(200));
         Assert.False(third.IsCompleted);
         Assert.Equal(2, pump.InFlight);
 

@@ -9,14 +9,14 @@ namespace Concord.Executor.Tests;
 
 public sealed class BuiltinTests : IDisposable
 {
-    private readonly string _dir = ShortTempDir();
+    private readonly TempDirectory _dir = new();
     private readonly FakeTimeProvider _time = new(DateTimeOffset.FromUnixTimeMilliseconds(1_700_000_000_000));
 
-    public void Dispose() => Directory.Delete(_dir, recursive: true);
+    public void Dispose() => _dir.Dispose();
 
     private OperatorSpec GeneratorSpec(params (string Key, string Value)[] options)
     {
-        var words = Path.Combine(_dir, "words.txt");
+        var words = Path.Combine(_dir.Path, "words.txt");
         File.WriteAllLines(words, ["one", "", "two"]);
         var spec = new OperatorSpec { Name = "gen", Builtin = new BuiltinOperator { Kind = "generator", Options = { ["dictionary"] = words } } };
         foreach (var (key, value) in options)
@@ -37,7 +37,7 @@ public sealed class BuiltinTests : IDisposable
     [Fact]
     public async Task Generator_produces_words_on_its_timer_and_stops_after_count()
     {
-        var generator = new GeneratorOperator(GeneratorSpec(("count", "1500")), _dir, _time);
+        var generator = new GeneratorOperator(GeneratorSpec(("count", "1500")), _dir.Path, _time);
         var metadata = await generator.StartAsync(new Init(), CancellationToken.None).WaitAsync(Bound);
         Assert.Equal(["words"], metadata.Metadata_.Outputs);
         await using var answers = generator.ReadAnswersAsync(CancellationToken.None).GetAsyncEnumerator();
@@ -62,7 +62,7 @@ public sealed class BuiltinTests : IDisposable
     [Fact]
     public async Task Generator_with_a_rate_produces_in_proportion_to_elapsed_time()
     {
-        var generator = new GeneratorOperator(GeneratorSpec(("rate", "1000")), _dir, _time);
+        var generator = new GeneratorOperator(GeneratorSpec(("rate", "1000")), _dir.Path, _time);
         await generator.StartAsync(new Init(), CancellationToken.None).WaitAsync(Bound);
         await using var answers = generator.ReadAnswersAsync(CancellationToken.None).GetAsyncEnumerator();
         Assert.True(await answers.MoveNextAsync().AsTask().WaitAsync(Bound));
@@ -78,14 +78,14 @@ public sealed class BuiltinTests : IDisposable
     public void Generator_without_dictionary_is_refused_naming_the_option()
     {
         var spec = new OperatorSpec { Name = "gen", Builtin = new BuiltinOperator { Kind = "generator" } };
-        var e = Assert.Throws<OperatorFailedException>(() => new GeneratorOperator(spec, _dir, _time));
+        var e = Assert.Throws<OperatorFailedException>(() => new GeneratorOperator(spec, _dir.Path, _time));
         Assert.Contains("needs option 'dictionary'", e.Message);
     }
 
     [Fact]
     public void Unknown_option_is_refused_listing_the_known_ones()
     {
-        var e = Assert.Throws<OperatorFailedException>(() => new GeneratorOperator(GeneratorSpec(("speed", "9")), _dir, _time));
+        var e = Assert.Throws<OperatorFailedException>(() => new GeneratorOperator(GeneratorSpec(("speed", "9")), _dir.Path, _time));
         Assert.Contains("no option 'speed'", e.Message);
         Assert.Contains("stream, rate, dictionary, count", e.Message);
     }
@@ -94,7 +94,7 @@ public sealed class BuiltinTests : IDisposable
     public void Unknown_kind_is_refused_listing_the_kinds()
     {
         var spec = new OperatorSpec { Name = "x", Builtin = new BuiltinOperator { Kind = "http-source" } };
-        var e = Assert.Throws<OperatorFailedException>(() => BuiltinOperators.Create(spec, _dir, 0, _time));
+        var e = Assert.Throws<OperatorFailedException>(() => BuiltinOperators.Create(spec, _dir.Path, 0, _time));
         Assert.Contains("'http-source'", e.Message);
         Assert.Contains("generator, csv-sink", e.Message);
     }
@@ -108,8 +108,8 @@ public sealed class BuiltinTests : IDisposable
             ExpectedInputs = { new InputStream { Name = "counts" } },
             Builtin = new BuiltinOperator { Kind = "csv-sink", Options = { ["path"] = "out/counts-{instance}.csv" } },
         };
-        var sink = new CsvSinkOperator(spec, _dir, 3, _time);
-        Assert.Equal(Path.Combine(_dir, "out", "counts-3.csv"), sink.Path);
+        var sink = new CsvSinkOperator(spec, _dir.Path, 3, _time);
+        Assert.Equal(Path.Combine(_dir.Path, "out", "counts-3.csv"), sink.Path);
         var metadata = await sink.StartAsync(new Init(), CancellationToken.None).WaitAsync(Bound);
         Assert.Equal("counts", Assert.Single(metadata.Metadata_.Inputs).Name);
         await using var answers = sink.ReadAnswersAsync(CancellationToken.None).GetAsyncEnumerator();

@@ -129,7 +129,8 @@ public sealed class DataPlaneAtSpeedTests : IAsyncDisposable
     [Fact]
     public async Task An_answer_over_the_protocol_cap_fails_the_session_naming_the_limit()
     {
-        var dir = ShortTempDir();
+        using var temp = new TempDirectory();
+        var dir = temp.Path;
         var socket = Path.Combine(dir, "op.sock");
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
@@ -154,7 +155,6 @@ public sealed class DataPlaneAtSpeedTests : IAsyncDisposable
         {
             await app.StopAsync().WaitAsync(Bound);
             await app.DisposeAsync();
-            Directory.Delete(dir, recursive: true);
         }
     }
 
@@ -216,7 +216,8 @@ public sealed class DataPlaneAtSpeedTests : IAsyncDisposable
     [Fact]
     public async Task Csv_sink_with_stats_summarises_records_and_source_to_sink_latency()
     {
-        var dir = ShortTempDir();
+        using var temp = new TempDirectory();
+        var dir = temp.Path;
         var time = new FakeTimeProvider(DateTimeOffset.FromUnixTimeMilliseconds(1_700_000_000_000));
         var spec = new OperatorSpec
         {
@@ -244,7 +245,6 @@ public sealed class DataPlaneAtSpeedTests : IAsyncDisposable
         Assert.Equal(50_000, latency.GetProperty("max_us").GetInt64());
         var buckets = latency.GetProperty("buckets").EnumerateArray().Select(b => (Lower: b[0].GetInt64(), Count: b[1].GetInt64())).ToList();
         Assert.Equal(99, buckets.Single(b => b.Lower <= 2_000 && 2_000 < b.Lower * 1.04).Count);
-        Directory.Delete(dir, recursive: true);
     }
 
     private static async Task<List<string>> TakeAsync(InboundQueue queue, int rows)

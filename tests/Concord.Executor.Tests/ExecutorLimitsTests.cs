@@ -14,13 +14,6 @@ public class ExecutorLimitsTests
     }
 
     [Fact]
-    public void Inbound_queue_bound_is_every_channel_window()
-    {
-        Assert.Equal((long)ExecutorLimits.InboundChannelsMax * ExecutorLimits.InboundChannelCreditRows, ExecutorLimits.InboundQueueRowsMax);
-        Assert.Equal((long)ExecutorLimits.InboundChannelsMax * ExecutorLimits.InboundChannelCreditBytes, ExecutorLimits.InboundQueueBytesMax);
-    }
-
-    [Fact]
     public void Memory_bound_grows_with_outbound_channels_and_is_finite()
     {
         var small = ExecutorLimits.BufferedBytesMax(outboundChannels: 4);

@@ -6,12 +6,12 @@ namespace Concord.Executor.Tests;
 
 public sealed class ExecutorOptionsTests : IDisposable
 {
-    private readonly string _dir = ShortTempDir();
+    private readonly TempDirectory _dir = new();
     private readonly Dictionary<string, string> _env;
 
     public ExecutorOptionsTests()
     {
-        var spec = Path.Combine(_dir, "spec.json");
+        var spec = Path.Combine(_dir.Path, "spec.json");
         File.WriteAllText(spec, JsonFormatter.Default.Format(new OperatorSpec { Name = "counter", Executable = "/bin/true", Instances = 2 }));
         _env = new Dictionary<string, string>
         {
@@ -20,11 +20,11 @@ public sealed class ExecutorOptionsTests : IDisposable
             ["CONCORD_INSTANCE_INDEX"] = "1",
             ["CONCORD_INCARNATION"] = "abc",
             ["CONCORD_SPEC_FILE"] = spec,
-            ["CONCORD_WORK_DIR"] = _dir,
+            ["CONCORD_WORK_DIR"] = _dir.Path,
         };
     }
 
-    public void Dispose() => Directory.Delete(_dir, recursive: true);
+    public void Dispose() => _dir.Dispose();
 
     private ExecutorOptions Read() => ExecutorOptions.FromEnvironment(name => _env.GetValueOrDefault(name));
 

@@ -21,36 +21,10 @@ using static Concord.Executor.Tests.TestSupport;
 
 namespace Concord.Executor.Tests;
 
-/// <summary>A scheduler that records registrations and failures and serves one fixed routing table.</summary>
-internal sealed class FakeScheduler(RoutingTable table) : Contracts.Scheduler.V1.Scheduler.SchedulerBase
-{
-    public Channel<RegisterExecutorRequest> Registrations { get; } = Channel.CreateUnbounded<RegisterExecutorRequest>();
-
-    public Channel<ReportFailureRequest> Failures { get; } = Channel.CreateUnbounded<ReportFailureRequest>();
-
-    public override Task<RegisterExecutorResponse> RegisterExecutor(RegisterExecutorRequest request, ServerCallContext context)
-    {
-        Registrations.Writer.TryWrite(request);
-        return Task.FromResult(new RegisterExecutorResponse());
-    }
-
-    public override Task<ReportFailureResponse> ReportFailure(ReportFailureRequest request, ServerCallContext context)
-    {
-        Failures.Writer.TryWrite(request);
-        return Task.FromResult(new ReportFailureResponse());
-    }
-
-    public override async Task WatchRouting(WatchRoutingRequest request, IServerStreamWriter<RoutingTable> responseStream, ServerCallContext context)
-    {
-        await responseStream.WriteAsync(table);
-        await Task.Delay(Timeout.Infinite, context.CancellationToken).ContinueWith(_ => { }, TaskScheduler.Default);
-    }
-}
-
 /// <summary>The built executor as a process, with a fake scheduler and a real downstream data plane.</summary>
 public sealed class ExecutorProcessTests : IAsyncLifetime
 {
-    private readonly string _dir = ShortTempDir();
+    private readonly TempDirectory _dir = new();
     private readonly InboundQueue _sinkQueue = new(channelsMax: 4, channelCreditRows: 2_048, channelCreditBytes: 1 << 20);
     private DataPlaneServer _sink = null!;
     private WebApplication _schedulerApp = null!;
@@ -99,7 +73,7 @@ public sealed class ExecutorProcessTests : IAsyncLifetime
         await _schedulerApp.StopAsync().WaitAsync(Bound);
         await _schedulerApp.DisposeAsync();
         await _sink.DisposeAsync();
-        Directory.Delete(_dir, recursive: true);
+        _dir.Dispose();
     }
 
     [DllImport("libc", SetLastError = true)]
@@ -136,10 +110,10 @@ public sealed class ExecutorProcessTests : IAsyncLifetime
         psi.Environment["CONCORD_OPERATOR_NAME"] = spec?.Name ?? "source";
         psi.Environment["CONCORD_INSTANCE_INDEX"] = "0";
         psi.Environment["CONCORD_INCARNATION"] = "inc-source";
-        psi.Environment["CONCORD_WORK_DIR"] = _dir;
+        psi.Environment["CONCORD_WORK_DIR"] = _dir.Path;
         if (withSpec && spec is not null)
         {
-            var specFile = Path.Combine(_dir, "spec.json");
+            var specFile = Path.Combine(_dir.Path, "spec.json");
             File.WriteAllText(specFile, JsonFormatter.Default.Format(spec));
             psi.Environment["CONCORD_SPEC_FILE"] = specFile;
         }
@@ -155,7 +129,7 @@ public sealed class ExecutorProcessTests : IAsyncLifetime
 
     private OperatorSpec Generator(long count)
     {
-        var words = Path.Combine(_dir, "words.txt");
+        var words = Path.Combine(_dir.Path, "words.txt");
         File.WriteAllLines(words, ["alpha", "beta", "gamma"]);
         return new OperatorSpec
         {

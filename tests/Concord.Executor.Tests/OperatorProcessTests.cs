@@ -9,9 +9,9 @@ namespace Concord.Executor.Tests;
 
 public sealed class OperatorProcessTests : IDisposable
 {
-    private readonly string _dir = ShortTempDir();
+    private readonly TempDirectory _dir = new();
 
-    public void Dispose() => Directory.Delete(_dir, recursive: true);
+    public void Dispose() => _dir.Dispose();
 
     private static Init Init() => new() { ProtocolVersion = ProtocolLimits.ProtocolVersion, OperatorName = "op", MaxBatchesInFlight = 8 };
 
@@ -19,7 +19,7 @@ public sealed class OperatorProcessTests : IDisposable
     public async Task Missing_executable_fails_with_a_message_naming_it_and_the_fix()
     {
         var spec = new OperatorSpec { Name = "op", Executable = "concord-no-such-program" };
-        await using var session = GrpcOperatorSession.ForProcess(spec, _dir, NullLogger.Instance, TimeProvider.System);
+        await using var session = GrpcOperatorSession.ForProcess(spec, _dir.Path, NullLogger.Instance, TimeProvider.System);
         var e = await Assert.ThrowsAsync<OperatorFailedException>(() => session.StartAsync(Init(), CancellationToken.None).WaitAsync(Bound));
         Assert.Contains("'concord-no-such-program' was not found on PATH", e.Message);
         Assert.Contains("absolute path", e.Message);
@@ -29,7 +29,7 @@ public sealed class OperatorProcessTests : IDisposable
     public async Task Operator_that_exits_before_serving_fails_fast_with_exit_code_and_stderr()
     {
         var spec = new OperatorSpec { Name = "op", Executable = "/bin/sh", Args = { "-c", "echo cannot import concord >&2; exit 3" } };
-        await using var session = GrpcOperatorSession.ForProcess(spec, _dir, NullLogger.Instance, TimeProvider.System);
+        await using var session = GrpcOperatorSession.ForProcess(spec, _dir.Path, NullLogger.Instance, TimeProvider.System);
         var started = DateTime.UtcNow;
         var e = await Assert.ThrowsAsync<OperatorFailedException>(() => session.StartAsync(Init(), CancellationToken.None).WaitAsync(Bound));
         Assert.Contains("exited with code 3", e.Message);
@@ -47,9 +47,9 @@ public sealed class OperatorProcessTests : IDisposable
             Args = { "-c", "echo \"$CONCORD_OPERATOR_ADDRESS|$GREETING|$(pwd)\" > seen.txt; exit 4" },
             Environment = { ["GREETING"] = "hi" },
         };
-        await using var session = GrpcOperatorSession.ForProcess(spec, _dir, NullLogger.Instance, TimeProvider.System);
+        await using var session = GrpcOperatorSession.ForProcess(spec, _dir.Path, NullLogger.Instance, TimeProvider.System);
         await Assert.ThrowsAsync<OperatorFailedException>(() => session.StartAsync(Init(), CancellationToken.None).WaitAsync(Bound));
-        Assert.Equal($"{_dir}/operator.sock|hi|{_dir}", File.ReadAllText(Path.Combine(_dir, "seen.txt")).Trim());
+        Assert.Equal($"{_dir.Path}/operator.sock|hi|{_dir.Path}", File.ReadAllText(Path.Combine(_dir.Path, "seen.txt")).Trim());
     }
 
     [Theory]
@@ -67,8 +67,8 @@ public sealed class OperatorProcessTests : IDisposable
         {
             spec.Environment[ExecutorLimits.DotnetThreadPoolSpinVariable] = fromDeployFile;
         }
-        await using var session = GrpcOperatorSession.ForProcess(spec, _dir, NullLogger.Instance, TimeProvider.System);
+        await using var session = GrpcOperatorSession.ForProcess(spec, _dir.Path, NullLogger.Instance, TimeProvider.System);
         await Assert.ThrowsAsync<OperatorFailedException>(() => session.StartAsync(Init(), CancellationToken.None).WaitAsync(Bound));
-        Assert.Equal(expected, File.ReadAllText(Path.Combine(_dir, "seen.txt")).Trim());
+        Assert.Equal(expected, File.ReadAllText(Path.Combine(_dir.Path, "seen.txt")).Trim());
     }
 }

@@ -71,10 +71,10 @@ internal sealed class FakeOperator(string name) : Operator.OperatorBase
 
 public sealed class OperatorSessionTests : IAsyncLifetime
 {
-    private readonly string _dir = ShortTempDir();
+    private readonly TempDirectory _dir = new();
     private WebApplication _app = null!;
 
-    private string SocketPath => Path.Combine(_dir, "op.sock");
+    private string SocketPath => Path.Combine(_dir.Path, "op.sock");
 
     public async Task InitializeAsync()
     {
@@ -92,7 +92,7 @@ public sealed class OperatorSessionTests : IAsyncLifetime
     {
         await _app.StopAsync().WaitAsync(Bound);
         await _app.DisposeAsync();
-        Directory.Delete(_dir, recursive: true);
+        _dir.Dispose();
     }
 
     private static Init Init() => new()

@@ -11,7 +11,8 @@ namespace Concord.Executor.Tests;
 
 internal static class TestSupport
 {
-    public static readonly TimeSpan Bound = TimeSpan.FromSeconds(20);
+    /// <summary>Every await in these tests (the test kit's one in-process step).</summary>
+    public static readonly TimeSpan Bound = TestTimeouts.Step;
 
     public static ConcordRecord Record(string key, string? value = null) => new()
     {
@@ -67,14 +68,6 @@ internal static class TestSupport
 
     /// <summary>The value as a string (UTF-8).</summary>
     public static string ValueString(this RawRecord record) => Encoding.UTF8.GetString(record.Value);
-
-    /// <summary>A short temp directory (unix socket paths must stay under 108 bytes).</summary>
-    public static string ShortTempDir()
-    {
-        var dir = Path.Combine("/tmp", "cc-" + Guid.NewGuid().ToString("N")[..8]);
-        Directory.CreateDirectory(dir);
-        return dir;
-    }
 }
 
 /// <summary>
@@ -96,7 +89,18 @@ internal sealed class ScriptedSession(params string[] outputs) : IOperatorSessio
 
     public Task<Metadata> StartAsync(Init init, CancellationToken cancellationToken) => Task.FromResult(new Metadata());
 
-    public ValueTask SendAsync(RawBatch batch, CancellationToken cancellationToken) => Sent.Writer.WriteAsync(batch.ToProcessBatch(), cancellationToken);
+    /// <summary>Awaited before a batch is recorded as sent: a test holds the pump there (a <see cref="SyncPoint"/>).</summary>
+    public Func<ProcessBatch, Task>? BeforeSend { get; set; }
+
+    public async ValueTask SendAsync(RawBatch batch, CancellationToken cancellationToken)
+    {
+        var message = batch.ToProcessBatch();
+        if (BeforeSend is { } hook)
+        {
+            await hook(message).ConfigureAwait(false);
+        }
+        await Sent.Writer.WriteAsync(message, cancellationToken).ConfigureAwait(false);
+    }
 
     public async IAsyncEnumerable<RawAnswer> ReadAnswersAsync([EnumeratorCancellation] CancellationToken cancellationToken)
     {

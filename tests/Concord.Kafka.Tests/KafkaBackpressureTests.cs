@@ -47,7 +47,7 @@ public partial class KafkaBackpressureTests
 
         // The source reads until the queues towards the blocked operator are full, then stops.
         long last = -1;
-        await Wait.UntilAsync(async () =>
+        await Eventually.UntilAsync(async () =>
         {
             var now = await ReadAsync();
             var stalled = now > 0 && now == last;
@@ -59,7 +59,7 @@ public partial class KafkaBackpressureTests
         Assert.Equal(0, Csv.Lines(output));
 
         File.WriteAllText(Path.Combine(bed.Cluster.Home, "instances", "blocker", "0", "release"), "");
-        await Wait.UntilAsync(() => Csv.Lines(output) >= Records, TimeSpan.FromSeconds(90), () => $"{Records} lines in {output} (have {Csv.Lines(output)})");
+        await Eventually.UntilAsync(() => Csv.Lines(output) >= Records, TimeSpan.FromSeconds(90), () => $"{Records} lines in {output} (have {Csv.Lines(output)})");
 
         var got = Csv.ReadLines(output).Select(l => l[..l.IndexOf(',')]).GroupBy(w => w).ToDictionary(g => g.Key, g => (long)g.Count());
         Assert.Equal(expected.OrderBy(e => e.Key), got.OrderBy(e => e.Key));

@@ -24,7 +24,7 @@ public class KafkaConnectorTests
         // Two source instances share the consumer group: each gets some of the 8 partitions.
         await bed.Cluster.DeployAsync(bed.Source("source", "words", instances: 2));
 
-        await Wait.UntilAsync(() => Csv.Lines(output) >= 5_000, Deadline, () => $"5,000 counts in {output} (have {Csv.Lines(output)})\n{bed.Cluster.InstanceLogs("source")}");
+        await Eventually.UntilAsync(() => Csv.Lines(output) >= 5_000, Deadline, () => $"5,000 counts in {output} (have {Csv.Lines(output)})\n{bed.Cluster.InstanceLogs("source")}");
 
         Assert.Equal(expected.OrderBy(e => e.Key), Csv.FinalCounts(output).OrderBy(e => e.Key));
         Assert.Equal(5_000, Csv.Lines(output));
@@ -80,15 +80,15 @@ public class KafkaConnectorTests
         var output = Path.Combine(bed.Cluster.Home, "words.csv");
         await bed.Cluster.DeployAsync(Specs.CsvSink("sink", "words", output));
         await bed.Cluster.DeployAsync(bed.Source("source", "words", group: "resume"));
-        await Wait.UntilAsync(() => Csv.Lines(output) >= 1_000, Deadline, () => $"1,000 lines in {output}");
+        await Eventually.UntilAsync(() => Csv.Lines(output) >= 1_000, Deadline, () => $"1,000 lines in {output}");
 
         // A clean stop (SIGTERM, drain) commits the offsets of everything handed over.
         await bed.Cluster.Client.KillAsync(new KillRequest { Name = "source" }, bed.Cluster.Call());
         var marker = $"CONCORD_WORK_DIR={Path.Combine(bed.Cluster.Home, "instances", "source")}";
-        await Wait.UntilAsync(() => Processes.WithEnvironment(marker).Count == 0, Deadline, () => "the source's executor to exit");
+        await Eventually.UntilAsync(() => Processes.WithEnvironment(marker).Count == 0, Deadline, () => "the source's executor to exit");
         var second = bed.Produce("words", KafkaTestBed.RandomWords(500, seed: 3));
         await bed.Cluster.DeployAsync(bed.Source("source", "words", group: "resume"));
-        await Wait.UntilAsync(() => Csv.Lines(output) >= 1_500, Deadline, () => $"1,500 lines in {output} (have {Csv.Lines(output)})");
+        await Eventually.UntilAsync(() => Csv.Lines(output) >= 1_500, Deadline, () => $"1,500 lines in {output} (have {Csv.Lines(output)})");
 
         // A replay would come before the new records of its partition, so it would be here by now.
         // csv-sink writes "key,value" and the source passes each word as both.
@@ -162,7 +162,7 @@ public class KafkaConnectorTests
         var output = Path.Combine(bed.Cluster.Home, "skipped.csv");
         await bed.Cluster.DeployAsync(Specs.CsvSink("sink", "lenient-out", output));
         await bed.Cluster.DeployAsync(bed.Source("lenient", "big", stream: "lenient-out", extra: new() { ["oversize"] = "skip" }));
-        await Wait.UntilAsync(() => Csv.Lines(output) >= 1, Deadline, () => $"the small record in {output}");
+        await Eventually.UntilAsync(() => Csv.Lines(output) >= 1, Deadline, () => $"the small record in {output}");
         Assert.Equal(["k,small"], Csv.ReadLines(output));
 
         // The skip is counted where Prometheus scrapes the instance.
@@ -186,7 +186,7 @@ public class KafkaConnectorTests
         var dev = bed.Source("source", "words");
         dev.Builtin.Options.Remove("bootstrap");
         await bed.Cluster.DeployAsync(dev);
-        await Wait.UntilAsync(() => Csv.Lines(output) >= 300, Deadline, () => $"300 lines in {output}");
+        await Eventually.UntilAsync(() => Csv.Lines(output) >= 300, Deadline, () => $"300 lines in {output}");
         Assert.Equal(expected.ToDictionary(e => $"{e.Key},{e.Key}", e => e.Value).OrderBy(e => e.Key), Csv.CountWords(output).OrderBy(e => e.Key));
 
         File.Delete(devFile);

@@ -76,7 +76,7 @@ public sealed partial class CliObservabilityTests(ObservabilityCluster fixture)
     public async Task Trace_lists_recent_traces_and_shows_one_hop_by_hop_through_every_operator()
     {
         // A trace is complete once the sink has recorded its operator span.
-        var id = await Wait.UntilAsync(async () =>
+        var id = await Eventually.UntilAsync(async () =>
         {
             var list = await fixture.CliAsync("trace", "--limit", "50");
             return list.Out.Split('\n').Where(l => l.EndsWith("source -> counter -> sink", StringComparison.Ordinal))

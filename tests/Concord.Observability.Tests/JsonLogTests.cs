@@ -37,7 +37,7 @@ public sealed class JsonLogTests
         sink.Executable = wrapper;
         await cluster.DeployAsync(sink);
 
-        var line = await Wait.UntilAsync(async () =>
+        var line = await Eventually.UntilAsync(async () =>
         {
             var run = await ObservabilityCluster.RunCliAsync(["--scheduler", cluster.Address, "logs", "chatty", "--instance", "0"]);
             return run.Out.Split('\n').FirstOrDefault(l => l.Contains(ObservabilityCluster.StdoutMarker));

@@ -23,7 +23,7 @@ public sealed class ObservabilityCluster : IAsyncLifetime
     public const string StdoutMarker = "chatty sink says hello on stdout";
     public const string StderrMarker = "chatty sink complains on stderr";
 
-    public static readonly TimeSpan FlowTimeout = TimeSpan.FromSeconds(90);
+    public static readonly TimeSpan FlowTimeout = TestTimeouts.Flow;
 
     private Cluster? _cluster;
 
@@ -57,7 +57,7 @@ public sealed class ObservabilityCluster : IAsyncLifetime
         await Cluster.DeployAsync(sink);
         await Cluster.DeployAsync(Specs.Counter(instances: 2));
         await Cluster.DeployAsync(source);
-        await Wait.UntilAsync(() => Csv.Lines(CountsFile) > 1_000, FlowTimeout,
+        await Eventually.UntilAsync(() => Csv.Lines(CountsFile) > 1_000, FlowTimeout,
             () => $"counts flowing into {CountsFile} (have {Csv.Lines(CountsFile)})\n{Cluster.InstanceLogs("sink")}");
     }
 

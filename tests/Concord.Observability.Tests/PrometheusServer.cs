@@ -84,7 +84,7 @@ public sealed class PrometheusServer : IAsyncDisposable
         process.ErrorDataReceived += (_, e) => server.Append(e.Data);
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
-        await Wait.UntilAsync(async () =>
+        await Eventually.UntilAsync(async () =>
         {
             if (process.HasExited)
             {

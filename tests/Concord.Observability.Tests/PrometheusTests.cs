@@ -23,7 +23,7 @@ public sealed class PrometheusTests(ObservabilityCluster fixture)
         await using var prometheus = await PrometheusServer.StartAsync(fixture.SchedulerMetricsAddress);
 
         // Discovery: every executor is an active, healthy target labelled by operator and instance.
-        var targets = await Wait.UntilAsync(async () =>
+        var targets = await Eventually.UntilAsync(async () =>
         {
             var active = await prometheus.TargetsAsync();
             var up = active.Where(t => t.Labels.ContainsKey("operator") && t.Health == "up").ToList();
@@ -33,7 +33,7 @@ public sealed class PrometheusTests(ObservabilityCluster fixture)
             targets.Select(t => $"{t.Labels["operator"]}/{t.Labels["instance"]}").Order().ToList());
 
         // Scraping: the counter's records-in counter grows, so its rate is positive.
-        var rate = await Wait.UntilAsync(async () =>
+        var rate = await Eventually.UntilAsync(async () =>
         {
             var result = await prometheus.QueryAsync("sum by (operator) (rate(concord_records_in_total{operator=\"counter\",stream=\"words\"}[5s]))");
             return result.Count == 1 && result[0].Value > 0 ? Tuple.Create(result[0].Labels, result[0].Value) : null;
@@ -42,7 +42,7 @@ public sealed class PrometheusTests(ObservabilityCluster fixture)
         Assert.True(rate.Item2 > 0, $"rate {rate.Item2}");
 
         // The scheduler scrapes too (it lists itself in discovery).
-        var operators = await Wait.UntilAsync(async () =>
+        var operators = await Eventually.UntilAsync(async () =>
         {
             var result = await prometheus.QueryAsync("concord_operators");
             return result.Count == 1 ? result : null;

@@ -12,7 +12,7 @@ namespace Concord.Scheduler.Tests;
 /// </summary>
 public sealed class LiveChangeRoutingTests
 {
-    private static readonly TimeSpan TestTimeout = TimeSpan.FromSeconds(10);
+    private static readonly TimeSpan TestTimeout = TestTimeouts.Step;
 
     private static RoutingTable Table(long version) => new() { Version = version, KeyGroupCount = 128 };
 

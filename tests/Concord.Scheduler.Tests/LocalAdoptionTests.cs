@@ -11,7 +11,7 @@ namespace Concord.Scheduler.Tests;
 /// </summary>
 public sealed class LocalAdoptionTests : IDisposable
 {
-    private static readonly TimeSpan TestTimeout = TimeSpan.FromSeconds(15);
+    private static readonly TimeSpan TestTimeout = TestTimeouts.Step;
     private readonly TempDirectory _home = new();
 
     public void Dispose() => _home.Dispose();

@@ -8,7 +8,7 @@ namespace Concord.Scheduler.Tests;
 /// <summary>The local runtime with real processes: a shell script stands in for the executor.</summary>
 public sealed class LocalProcessRuntimeTests : IDisposable
 {
-    private static readonly TimeSpan TestTimeout = TimeSpan.FromSeconds(15);
+    private static readonly TimeSpan TestTimeout = TestTimeouts.Step;
     private readonly TempDirectory _home = new();
 
     public void Dispose() => _home.Dispose();
@@ -22,15 +22,8 @@ public sealed class LocalProcessRuntimeTests : IDisposable
     /// Waits for the script's "ready" file: a signal sent while the shell is still starting
     /// would hit the shell, not the program the test means. No event exists for this, so poll.
     /// </summary>
-    private async Task WaitUntilReadyAsync(string directory)
-    {
-        var deadline = DateTime.UtcNow + TestTimeout;
-        while (!File.Exists(Path.Combine(directory, "ready")))
-        {
-            Assert.True(DateTime.UtcNow < deadline, "the script never became ready");
-            await Task.Delay(TimeSpan.FromMilliseconds(10));
-        }
-    }
+    private Task WaitUntilReadyAsync(string directory) =>
+        Eventually.UntilAsync(() => File.Exists(Path.Combine(directory, "ready")), TestTimeout, () => "the script to become ready");
 
     private static InstanceLaunch Launch(string incarnation = "inc-1") =>
         new("counter", 1, incarnation, new OperatorSpec { Name = "counter", Executable = "/bin/true", Instances = 2 }, "http://127.0.0.1:7400");

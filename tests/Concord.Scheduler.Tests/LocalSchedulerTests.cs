@@ -14,7 +14,7 @@ namespace Concord.Scheduler.Tests;
 [System.Runtime.Versioning.SupportedOSPlatform("linux")]
 public sealed class LocalSchedulerTests : IDisposable
 {
-    private static readonly TimeSpan TestTimeout = TimeSpan.FromSeconds(20);
+    private static readonly TimeSpan TestTimeout = TestTimeouts.Step;
     private readonly TempDirectory _home = new();
 
     public void Dispose() => _home.Dispose();

@@ -113,16 +113,14 @@ public sealed class ReplaceTests
         await using var scheduler = await StartAsync();
         var (old, _) = await RunningTopologyAsync(scheduler);
 
+        var runningTimeout = TimeSpan.FromMilliseconds(1_000);
+        var armed = scheduler.Time.TimerArmedAsync(runningTimeout);
         var replace = ReplaceAsync(scheduler, Counter(version: "slow"), runningTimeoutMs: 1_000);
         var incoming = new[] { await scheduler.Runtime.NextLaunchAsync(TestTimeout), await scheduler.Runtime.NextLaunchAsync(TestTimeout) };
         await scheduler.RegisterAsync(incoming[0]);
-        // The timer is set once both launches are done; advance the fake clock until it fires.
-        var deadline = DateTime.UtcNow + TestTimeout;
-        while (!replace.IsCompleted && DateTime.UtcNow < deadline)
-        {
-            scheduler.Time.Advance(TimeSpan.FromMilliseconds(1_000));
-            await Task.WhenAny(replace, Task.Delay(TimeSpan.FromMilliseconds(20)));
-        }
+        // The timer is set once both launches are done; then the fake clock passes it.
+        await armed.WaitAsync(TestTimeout);
+        scheduler.Time.Advance(runningTimeout);
 
         var error = await Assert.ThrowsAsync<RpcException>(() => replace.WaitAsync(TestTimeout));
         Assert.Equal(StatusCode.FailedPrecondition, error.StatusCode);

@@ -11,18 +11,18 @@ namespace Concord.Scheduler.Tests;
 
 /// <summary>
 /// A real scheduler in this process (Kestrel on a free port, the real file store in a temp
-/// home) with <see cref="FakeClusterRuntime"/> and a <see cref="FakeTimeProvider"/>.
+/// home) with <see cref="FakeClusterRuntime"/> and fake time (<see cref="WaitWatchingTimeProvider"/>).
 /// </summary>
 public sealed class SchedulerFixture : IAsyncDisposable
 {
-    public static readonly TimeSpan TestTimeout = TimeSpan.FromSeconds(15);
+    public static readonly TimeSpan TestTimeout = TestTimeouts.Step;
 
     private readonly bool _ownsHome;
     private WebApplication? _app;
     private SchedulerHome? _home;
     private GrpcChannel? _channel;
 
-    private SchedulerFixture(TempDirectory home, bool ownsHome, FakeClusterRuntime runtime, FakeTimeProvider time)
+    private SchedulerFixture(TempDirectory home, bool ownsHome, FakeClusterRuntime runtime, WaitWatchingTimeProvider time)
     {
         Home = home;
         _ownsHome = ownsHome;
@@ -34,7 +34,7 @@ public sealed class SchedulerFixture : IAsyncDisposable
 
     public FakeClusterRuntime Runtime { get; }
 
-    public FakeTimeProvider Time { get; }
+    public WaitWatchingTimeProvider Time { get; }
 
     public SchedulerClient Client { get; private set; } = null!;
 
@@ -45,7 +45,7 @@ public sealed class SchedulerFixture : IAsyncDisposable
     /// <summary>Starts a scheduler on an existing home (a restart).</summary>
     public static async Task<SchedulerFixture> StartAsync(TempDirectory home, bool ownsHome)
     {
-        var fixture = new SchedulerFixture(home, ownsHome, new FakeClusterRuntime(), new FakeTimeProvider(DateTimeOffset.UtcNow));
+        var fixture = new SchedulerFixture(home, ownsHome, new FakeClusterRuntime(), new WaitWatchingTimeProvider(DateTimeOffset.UtcNow));
         await fixture.StartCoreAsync();
         return fixture;
     }

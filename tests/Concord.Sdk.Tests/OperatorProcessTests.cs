@@ -65,9 +65,9 @@ public sealed class OperatorProcessTests
     [Fact]
     public async Task Counter_process_counts_words_and_exits_0_after_Shutdown()
     {
-        var directory = Directory.CreateTempSubdirectory("cc-");
-        var socket = Path.Combine(directory.FullName, "op.sock");
-        using var process = StartWordCount("counter", socket, directory.FullName);
+        using var directory = new TempDirectory();
+        var socket = Path.Combine(directory.Path, "op.sock");
+        using var process = StartWordCount("counter", socket, directory.Path);
         try
         {
             using var call = await ConnectAsync(socket, process);
@@ -102,9 +102,9 @@ public sealed class OperatorProcessTests
     [Fact]
     public async Task Counter_process_exits_1_after_a_fatal_error()
     {
-        var directory = Directory.CreateTempSubdirectory("cc-");
-        var socket = Path.Combine(directory.FullName, "op.sock");
-        using var process = StartWordCount("counter", socket, directory.FullName);
+        using var directory = new TempDirectory();
+        var socket = Path.Combine(directory.Path, "op.sock");
+        using var process = StartWordCount("counter", socket, directory.Path);
         try
         {
             using var call = await ConnectAsync(socket, process);
@@ -128,8 +128,8 @@ public sealed class OperatorProcessTests
     [Fact]
     public async Task Operator_started_without_an_address_exits_2_naming_the_variable()
     {
-        var directory = Directory.CreateTempSubdirectory("cc-");
-        using var process = StartWordCount("counter", address: null, directory.FullName);
+        using var directory = new TempDirectory();
+        using var process = StartWordCount("counter", address: null, directory.Path);
         try
         {
             await process.WaitForExitAsync().WaitAsync(TestTimeouts.Step);
@@ -143,12 +143,12 @@ public sealed class OperatorProcessTests
         }
     }
 
-    private static void Cleanup(Process process, DirectoryInfo directory)
+    private static void Cleanup(Process process, TempDirectory directory)
     {
         if (!process.HasExited)
         {
             process.Kill();
         }
-        directory.Delete(recursive: true);
+        directory.Dispose();
     }
 }

@@ -9,13 +9,6 @@ using Grpc.Net.Client;
 
 namespace Concord.Sdk.Tests;
 
-/// <summary>Bounds for every await in these tests.</summary>
-internal static class TestTimeouts
-{
-    /// <summary>One step of a session (a message, a completion): generous for a loaded 2-core CI box.</summary>
-    public static readonly TimeSpan Step = TimeSpan.FromSeconds(20);
-}
-
 /// <summary>A clock that moves only when told to.</summary>
 internal sealed class ManualTimeProvider(DateTimeOffset start) : TimeProvider
 {
@@ -84,11 +77,11 @@ internal sealed class ScriptedComputation : Computation
 /// </summary>
 internal sealed class ExecutorHarness : IAsyncDisposable
 {
-    private readonly DirectoryInfo _directory;
+    private readonly TempDirectory _directory;
     private readonly GrpcChannel _channel;
     private readonly CancellationTokenSource _stop;
 
-    private ExecutorHarness(DirectoryInfo directory, GrpcChannel channel, CancellationTokenSource stop,
+    private ExecutorHarness(TempDirectory directory, GrpcChannel channel, CancellationTokenSource stop,
         Task<SessionOutcome> serving, AsyncDuplexStreamingCall<ExecutorMessage, OperatorMessage> call)
     {
         _directory = directory;
@@ -105,8 +98,8 @@ internal sealed class ExecutorHarness : IAsyncDisposable
     public static async Task<ExecutorHarness> StartAsync(Computation computation, TimeProvider? time = null)
     {
         // /tmp/cc-XXXXXX/op.sock stays far below the 107-byte unix socket limit.
-        var directory = Directory.CreateTempSubdirectory("cc-");
-        var socketPath = Path.Combine(directory.FullName, "op.sock");
+        var directory = new TempDirectory();
+        var socketPath = directory.Combine("op.sock");
         var stop = new CancellationTokenSource();
         var serving = ComputationHost.ServeAsync(computation, socketPath, stop.Token, time);
 
@@ -262,12 +255,6 @@ internal sealed class ExecutorHarness : IAsyncDisposable
         }
         _channel.Dispose();
         _stop.Dispose();
-        try
-        {
-            _directory.Delete(recursive: true);
-        }
-        catch (IOException)
-        {
-        }
+        _directory.Dispose();
     }
 }

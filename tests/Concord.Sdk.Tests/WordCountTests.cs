@@ -55,12 +55,12 @@ public sealed class WordCountTests
     [Fact]
     public void Source_emits_at_its_rate_stops_at_its_limit_and_logs_every_word()
     {
-        var directory = Directory.CreateTempSubdirectory("cc-");
+        var directory = new TempDirectory();
         try
         {
-            var dictionary = Path.Combine(directory.FullName, "words.txt");
+            var dictionary = Path.Combine(directory.Path, "words.txt");
             File.WriteAllLines(dictionary, ["alpha", "beta", "", "gamma"]);
-            var emittedLog = Path.Combine(directory.FullName, "emitted.txt");
+            var emittedLog = Path.Combine(directory.Path, "emitted.txt");
             var time = new ManualTimeProvider(Start);
             var source = new WordSource(new WordSourceOptions(dictionary, RateWordsPerSecond: 1000, LimitWords: 25, emittedLog), time, new Random(7));
             var context = new RecordingContext();
@@ -84,7 +84,7 @@ public sealed class WordCountTests
         }
         finally
         {
-            directory.Delete(recursive: true);
+            directory.Dispose();
         }
     }
 
@@ -108,10 +108,10 @@ public sealed class WordCountTests
     [Fact]
     public void Sink_writes_word_count_lines_and_flushes_on_its_timer()
     {
-        var directory = Directory.CreateTempSubdirectory("cc-");
+        var directory = new TempDirectory();
         try
         {
-            var output = Path.Combine(directory.FullName, "counts.csv");
+            var output = Path.Combine(directory.Path, "counts.csv");
             var time = new ManualTimeProvider(Start);
             var sink = new CountSink(output, time);
             var context = new RecordingContext();
@@ -131,7 +131,7 @@ public sealed class WordCountTests
         }
         finally
         {
-            directory.Delete(recursive: true);
+            directory.Dispose();
         }
     }
 }

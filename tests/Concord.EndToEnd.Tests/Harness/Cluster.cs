@@ -62,7 +62,7 @@ public sealed class Cluster : IAsyncDisposable
         var output = new StringBuilder();
         var process = StartScheduler(home, output);
         var schedulerJson = Path.Combine(home, "scheduler.json");
-        var address = await Wait.UntilAsync(
+        var address = await Eventually.UntilAsync(
             () =>
             {
                 if (process.HasExited)
@@ -152,7 +152,7 @@ public sealed class Cluster : IAsyncDisposable
     public async Task<OperatorStatus> WaitForAsync(string name, Func<OperatorStatus, bool> condition, string what)
     {
         OperatorStatus? last = null;
-        return await Wait.UntilAsync(
+        return await Eventually.UntilAsync(
             async () =>
             {
                 last = await FindAsync(name);

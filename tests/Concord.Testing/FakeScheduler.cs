@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Net;
+using System.Threading.Channels;
 using Concord.Contracts.Scheduler.V1;
 using Grpc.Core;
 using Microsoft.AspNetCore.Builder;
@@ -10,14 +11,16 @@ using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
-namespace Concord.Cli.Tests;
+namespace Concord.Testing;
 
 /// <summary>
-/// An in-memory scheduler served over real gRPC on a free port, so the CLI is tested end to end
-/// without the scheduler project. Instances start in STARTING and move to
+/// A test double standing in for the scheduler, served over real gRPC, for both of its clients.
+/// The executor's side: records every RegisterExecutor and ReportFailure and serves one fixed
+/// routing table on WatchRouting, so a test controls routing exactly. The CLI's side: an
+/// in-memory Deploy/Kill/Scale/List/Graph where instances start in STARTING and move to
 /// <see cref="StateAfterStart"/> on the first List after deploy.
 /// </summary>
-internal sealed class FakeScheduler : Scheduler.SchedulerBase
+public sealed class FakeScheduler(RoutingTable? routing = null) : Scheduler.SchedulerBase
 {
     private readonly ConcurrentDictionary<string, OperatorStatus> _operators = new();
 
@@ -26,6 +29,33 @@ internal sealed class FakeScheduler : Scheduler.SchedulerBase
     public string ErrorAfterStart { get; set; } = "";
 
     public int ListCalls;
+
+    // The executor's side: registrations and failures recorded, one fixed routing table served.
+
+    public Channel<RegisterExecutorRequest> Registrations { get; } = Channel.CreateUnbounded<RegisterExecutorRequest>();
+
+    public Channel<ReportFailureRequest> Failures { get; } = Channel.CreateUnbounded<ReportFailureRequest>();
+
+    public override Task<RegisterExecutorResponse> RegisterExecutor(RegisterExecutorRequest request, ServerCallContext context)
+    {
+        Registrations.Writer.TryWrite(request);
+        return Task.FromResult(new RegisterExecutorResponse());
+    }
+
+    public override Task<ReportFailureResponse> ReportFailure(ReportFailureRequest request, ServerCallContext context)
+    {
+        Failures.Writer.TryWrite(request);
+        return Task.FromResult(new ReportFailureResponse());
+    }
+
+    /// <summary>Sends the routing table given at construction and holds the call open (the executor's liveness link) until either side ends it.</summary>
+    public override async Task WatchRouting(WatchRoutingRequest request, IServerStreamWriter<RoutingTable> responseStream, ServerCallContext context)
+    {
+        await responseStream.WriteAsync(routing ?? throw new RpcException(new Status(StatusCode.FailedPrecondition, "this FakeScheduler was made without a routing table; pass one to its constructor")));
+        await Task.Delay(Timeout.Infinite, context.CancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+    }
+
+    // The client's side (concord deploy/kill/scale/list/graph), in memory.
 
     public override Task<DeployResponse> Deploy(DeployRequest request, ServerCallContext context)
     {
@@ -108,8 +138,8 @@ internal sealed class FakeScheduler : Scheduler.SchedulerBase
     }
 }
 
-/// <summary>Hosts a <see cref="FakeScheduler"/> on 127.0.0.1 with a free port.</summary>
-internal sealed class FakeSchedulerHost : IAsyncDisposable
+/// <summary>Hosts a <see cref="FakeScheduler"/> on 127.0.0.1 with a free port; <see cref="Address"/> is http://127.0.0.1:port.</summary>
+public sealed class FakeSchedulerHost : IAsyncDisposable
 {
     private readonly WebApplication _app;
 
@@ -124,9 +154,10 @@ internal sealed class FakeSchedulerHost : IAsyncDisposable
 
     public string Address { get; }
 
-    public static async Task<FakeSchedulerHost> StartAsync()
+    /// <summary>Serves <paramref name="scheduler"/> (a fresh one without routing table by default).</summary>
+    public static async Task<FakeSchedulerHost> StartAsync(FakeScheduler? scheduler = null)
     {
-        var scheduler = new FakeScheduler();
+        scheduler ??= new FakeScheduler();
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
         builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, 0, o => o.Protocols = HttpProtocols.Http2));
@@ -134,14 +165,14 @@ internal sealed class FakeSchedulerHost : IAsyncDisposable
         builder.Services.AddSingleton(scheduler);
         var app = builder.Build();
         app.MapGrpcService<FakeScheduler>();
-        await app.StartAsync().WaitAsync(TimeSpan.FromSeconds(30));
+        await app.StartAsync().WaitAsync(TestTimeouts.Step);
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
         return new FakeSchedulerHost(app, scheduler, address.Replace("[::1]", "127.0.0.1", StringComparison.Ordinal));
     }
 
     public async ValueTask DisposeAsync()
     {
-        await _app.StopAsync().WaitAsync(TimeSpan.FromSeconds(30));
+        await _app.StopAsync().WaitAsync(TestTimeouts.Step);
         await _app.DisposeAsync();
     }
 }

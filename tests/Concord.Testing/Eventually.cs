@@ -1,14 +1,16 @@
-namespace Concord.EndToEnd.Tests.Harness;
+namespace Concord.Testing;
 
 /// <summary>
-/// Polls a condition until it holds or a deadline passes. Used only where the thing waited for
-/// lives in another process and sends no event we could await (a file filling, a pid dying).
+/// Polls a condition until it holds or a deadline passes. Only for state that lives in another
+/// process and sends no event we could await (a file filling, a pid dying, a port answering);
+/// in-process code is awaited (a task, a channel, a <see cref="SyncPoint"/>, fake time).
 /// </summary>
-public static class Wait
+public static class Eventually
 {
     /// <summary>Interval between polls, in ms: short against the seconds the tests wait.</summary>
     public const int PollIntervalMs = 50;
 
+    /// <summary>The first non-null value of <paramref name="probe"/>; a probe that throws is retried (the last error is reported).</summary>
     public static async Task<T> UntilAsync<T>(Func<Task<T?>> probe, TimeSpan timeout, Func<string> describe)
         where T : class
     {
