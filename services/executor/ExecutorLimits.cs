@@ -64,7 +64,7 @@ public static class ExecutorLimits
 
     /// <summary>
     /// Records per ProcessBatch, at most: 1,024. Batching is worth ~30× over one record per
-    /// message (RECIPES.md); beyond ~1,000 the gain is small and latency per batch grows.
+    /// message; beyond ~1,000 the gain is small and latency per batch grows.
     /// </summary>
     public const int BatchRowsMax = 1024;
 

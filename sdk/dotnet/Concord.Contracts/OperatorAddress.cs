@@ -1,6 +1,3 @@
-using System.Net;
-using System.Net.Sockets;
-
 namespace Concord.Contracts;
 
 /// <summary>
@@ -38,10 +35,6 @@ public sealed record OperatorAddress(string? UnixSocketPath, string? Host, int P
         }
         return new OperatorAddress(null, text[..colon], port);
     }
-
-    public EndPoint ToEndPoint() => IsUnixSocket
-        ? new UnixDomainSocketEndPoint(UnixSocketPath!)
-        : new DnsEndPoint(Host!, Port);
 
     public override string ToString() => IsUnixSocket ? $"unix://{UnixSocketPath}" : $"{Host}:{Port}";
 }

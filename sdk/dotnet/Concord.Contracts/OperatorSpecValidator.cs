@@ -48,10 +48,10 @@ public static partial class OperatorSpecValidator
         ["compression"] = ["none", "gzip", "snappy", "lz4", "zstd"],
     };
 
-    [GeneratedRegex("^[a-z0-9][a-z0-9-]{0,62}$")]
+    [GeneratedRegex(ProtocolLimits.OperatorNamePattern)]
     private static partial Regex OperatorNamePattern();
 
-    [GeneratedRegex("^[A-Za-z0-9_.-]{1,128}$")]
+    [GeneratedRegex(ProtocolLimits.StreamNamePattern)]
     private static partial Regex StreamNamePattern();
 
     [GeneratedRegex("^[A-Za-z_][A-Za-z0-9_]*$")]
@@ -80,7 +80,7 @@ public static partial class OperatorSpecValidator
         }
         else if (!IsValidOperatorName(spec.Name))
         {
-            problems.Add(new("name", $"'{spec.Name}' is not a valid operator name; use 1-63 lower-case letters, digits and '-', starting with a letter or digit"));
+            problems.Add(new("name", $"'{spec.Name}' is not a valid operator name; use 1-{ProtocolLimits.OperatorNameCharsMax} lower-case letters, digits and '-', starting with a letter or digit"));
         }
 
         var isBuiltin = spec.Builtin is not null;
@@ -146,7 +146,7 @@ public static partial class OperatorSpecValidator
             var input = spec.ExpectedInputs[i];
             if (!IsValidStreamName(input.Name))
             {
-                problems.Add(new($"inputs[{i}].stream", $"'{input.Name}' is not a valid stream name; use 1-128 of A-Z a-z 0-9 _ . -"));
+                problems.Add(new($"inputs[{i}].stream", $"'{input.Name}' is not a valid stream name; use {ProtocolLimits.StreamNameRule}"));
             }
             else if (!seenInputs.Add(input.Name))
             {
@@ -163,7 +163,7 @@ public static partial class OperatorSpecValidator
             var output = spec.ExpectedOutputs[i];
             if (!IsValidStreamName(output))
             {
-                problems.Add(new($"outputs[{i}]", $"'{output}' is not a valid stream name; use 1-128 of A-Z a-z 0-9 _ . -"));
+                problems.Add(new($"outputs[{i}]", $"'{output}' is not a valid stream name; use {ProtocolLimits.StreamNameRule}"));
             }
             else if (!seenOutputs.Add(output))
             {
@@ -171,16 +171,6 @@ public static partial class OperatorSpecValidator
             }
         }
         return problems;
-    }
-
-    /// <summary>Throws <see cref="ArgumentException"/> listing every problem, one per line.</summary>
-    public static void ThrowIfInvalid(OperatorSpec spec)
-    {
-        var problems = Validate(spec);
-        if (problems.Count > 0)
-        {
-            throw new ArgumentException(Describe(spec, problems));
-        }
     }
 
     /// <summary>A message listing every problem, one per line, for CLI and gRPC errors.</summary>
@@ -240,7 +230,7 @@ public static partial class OperatorSpecValidator
         }
         else if (option == "stream" && !IsValidStreamName(value))
         {
-            problems.Add(new($"builtin.options.{option}", $"'{value}' is not a valid stream name; use 1-128 of A-Z a-z 0-9 _ . -"));
+            problems.Add(new($"builtin.options.{option}", $"'{value}' is not a valid stream name; use {ProtocolLimits.StreamNameRule}"));
         }
         else if (option == "bootstrap" && value.Length == 0)
         {

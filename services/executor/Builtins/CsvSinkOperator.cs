@@ -36,7 +36,7 @@ public sealed class CsvSinkOperator : BuiltinSession
     public CsvSinkOperator(OperatorSpec spec, string workDir, int instanceIndex, TimeProvider time)
         : base(spec, time)
     {
-        var options = new BuiltinOptions(spec.Builtin, "path", "stats");
+        var options = new BuiltinOptions(spec.Builtin);
         if (spec.ExpectedInputs.Count == 0)
         {
             throw new OperatorFailedException(

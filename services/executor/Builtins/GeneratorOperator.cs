@@ -35,7 +35,7 @@ public sealed class GeneratorOperator : BuiltinSession
     public GeneratorOperator(OperatorSpec spec, string workDir, TimeProvider time, int recordsPerAnswerMax = ExecutorLimits.BatchRowsMax)
         : base(spec, time)
     {
-        var options = new BuiltinOptions(spec.Builtin, "stream", "rate", "dictionary", "count", "stats");
+        var options = new BuiltinOptions(spec.Builtin);
         _stream = options.String("stream") ?? "words";
         _rate = options.Double("rate", 0, 0);
         _count = options.Long("count", 0, 0);

@@ -34,7 +34,7 @@ public sealed class KafkaSinkOperator : BuiltinSession
         : base(spec, time)
     {
         _logger = logger;
-        _connector = new KafkaConnector(spec, workDir, logger, time, "topic", "bootstrap", "acks", "linger_ms", "compression");
+        _connector = new KafkaConnector(spec, workDir, logger, time);
         if (spec.ExpectedInputs.Count == 0)
         {
             throw new OperatorFailedException(

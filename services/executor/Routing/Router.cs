@@ -52,9 +52,6 @@ public sealed class Router : IAsyncDisposable
     /// <summary>The operator's output streams; produced records name them by index.</summary>
     public StreamTable Outputs => _outputs;
 
-    /// <summary>Completes when the first routing table has been applied; routing waits for it.</summary>
-    public Task FirstTable => _firstTable.Task;
-
     public long Version => _view.Version;
 
     /// <summary>Records dropped because no operator reads their stream (concord_records_dropped_total{reason="no_reader"}).</summary>

@@ -53,7 +53,6 @@ public sealed class BatchPump
     private Task _answeredWait = Task.CompletedTask; // and its pending answer wake-up
     private long _lastSentSeq;
     private long _lastAnsweredSeq;
-    private long _batchesSent;
 
     public BatchPump(IOperatorSession session, InboundQueue inbound, Router? router, TimerQueue timers, TimeProvider time, BatchPumpOptions? options = null)
     {
@@ -66,9 +65,6 @@ public sealed class BatchPump
         _telemetry = new Metrics.BatchTelemetry(session.Outputs);
         _inFlight = new SemaphoreSlim(_options.MaxBatchesInFlight, _options.MaxBatchesInFlight);
     }
-
-    /// <summary>Batches sent so far.</summary>
-    public long BatchesSent => Interlocked.Read(ref _batchesSent);
 
     /// <summary>Unanswered batches now.</summary>
     public int InFlight => (int)(Interlocked.Read(ref _lastSentSeq) - Interlocked.Read(ref _lastAnsweredSeq));
@@ -104,7 +100,6 @@ public sealed class BatchPump
             batch.Seq = (ulong)Interlocked.Increment(ref _lastSentSeq);
             _telemetry.Sent(batch);
             await _session.SendAsync(batch, abortWrites).ConfigureAwait(false);
-            Interlocked.Increment(ref _batchesSent);
         }
     }
 

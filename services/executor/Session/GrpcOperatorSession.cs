@@ -345,7 +345,7 @@ public sealed class GrpcOperatorSession : IOperatorSession
 
     private static string Detail(Error error) => string.IsNullOrEmpty(error.Detail) ? "" : "\n" + error.Detail;
 
-    /// <summary>A gRPC channel to a unix socket (RECIPES.md: ConnectCallback + http://localhost).</summary>
+    /// <summary>A gRPC channel to a unix socket: .NET gRPC reaches one through a ConnectCallback, with http://localhost as the nominal address.</summary>
     internal static GrpcChannel CreateChannel(string socketPath)
     {
         var endpoint = new UnixDomainSocketEndPoint(socketPath);
