@@ -71,14 +71,37 @@ public class ProtocolLimitsFileTests
         };
         var literal = new Regex(@"\[A-Za-z0-9_\.-\]\{1,\d+\}");
         var copies = new[] { "sdk", "services", "cli", "examples", "tools" }
-            .SelectMany(dir => Directory.EnumerateFiles(Path.Combine(root, dir), "*", SearchOption.AllDirectories))
-            .Where(f => f.EndsWith(".cs", StringComparison.Ordinal) || f.EndsWith(".py", StringComparison.Ordinal) || f.EndsWith(".go", StringComparison.Ordinal))
-            .Where(f => !f.Contains($"{Path.DirectorySeparatorChar}obj{Path.DirectorySeparatorChar}", StringComparison.Ordinal)
-                        && !f.Contains($"{Path.DirectorySeparatorChar}bin{Path.DirectorySeparatorChar}", StringComparison.Ordinal))
+            .SelectMany(dir => SourceFiles(Path.Combine(root, dir)))
             .Select(f => Path.GetRelativePath(root, f))
             .Where(f => !allowed.Contains(f) && literal.IsMatch(File.ReadAllText(Path.Combine(root, f))))
             .ToList();
         Assert.True(copies.Count == 0, "these files spell out the stream name pattern; use the language's limits constant instead: " + string.Join(", ", copies));
+    }
+
+    /// <summary>
+    /// Hand-written C#, Python and Go files under <paramref name="directory"/>: build output,
+    /// generated code (it repeats the proto comments) and vendored Go sources are skipped.
+    /// </summary>
+    private static IEnumerable<string> SourceFiles(string directory)
+    {
+        string[] skipped = ["obj", "bin", "gen", "vendor", "__pycache__"];
+        foreach (var file in Directory.EnumerateFiles(directory))
+        {
+            if (file.EndsWith(".cs", StringComparison.Ordinal) || file.EndsWith(".py", StringComparison.Ordinal) || file.EndsWith(".go", StringComparison.Ordinal))
+            {
+                yield return file;
+            }
+        }
+        foreach (var child in Directory.EnumerateDirectories(directory))
+        {
+            if (!skipped.Contains(Path.GetFileName(child)) && new DirectoryInfo(child).LinkTarget is null)
+            {
+                foreach (var file in SourceFiles(child))
+                {
+                    yield return file;
+                }
+            }
+        }
     }
 
     private static int Int(string name) => Limits.GetProperty(name).GetInt32();

@@ -11,8 +11,13 @@
 //
 //	func main() { concord.Serve(&counter{counts: map[string]*int64{}}) }
 //
-// Import it as `concord "concord/sdk"` (GOPATH mode, see docs/sdk-go.md).
+// Import it as `concord "concord/sdk"` from module concord (sdk/go/go.mod, see docs/sdk-go.md).
 package concord
+
+// The generated proto code (../gen) and the offline vendor/ directory are not committed:
+// `go generate ./sdk` in sdk/go writes both, as the build scripts do.
+//go:generate bash ../../../scripts/gen-go.sh
+//go:generate bash ../../../scripts/go-vendor.sh ..
 
 import (
 	typesv1 "concord/gen/concord/types/v1"
