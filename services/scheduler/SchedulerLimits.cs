@@ -91,6 +91,15 @@ public static class SchedulerLimits
     public const int LastErrorLengthMax = 4_096;
 
     /// <summary>
+    /// Most files copied into one instance's working directory, in files: 4,096, counting each
+    /// file inside a directory listed in "files" (the list itself has at most
+    /// OperatorSpecValidator.ListEntriesMax entries). Every instance gets its own copy at every
+    /// start, so a directory listed by mistake (a home directory) must fail the deploy rather
+    /// than fill the disk; data sets that large belong on a path the operator reads in place.
+    /// </summary>
+    public const int CopiedFilesMax = 4_096;
+
+    /// <summary>
     /// Time the new instances of a rolling replace have to reach running, in ms: 60 s, the
     /// same as <see cref="StartingTimeoutMs"/> (a new version starts like any instance). Past
     /// it the replace is abandoned: the new instances are stopped, the old ones keep running.

@@ -36,6 +36,12 @@ public static partial class OperatorSpecValidator
             ["kafka-sink"] = new HashSet<string> { "topic", "bootstrap", "acks", "linger_ms", "compression" },
         };
 
+    /// <summary>
+    /// Largest linger_ms of a kafka-sink, in ms: 900,000 (15 minutes), librdkafka's own maximum
+    /// for linger.ms, so a value it would refuse is rejected at deploy instead of at start.
+    /// </summary>
+    public const int KafkaLingerMsMax = 900_000;
+
     /// <summary>Options of the Kafka built-ins with this prefix go to librdkafka as they are (without the prefix).</summary>
     public const string KafkaPassThroughPrefix = "kafka.";
 
@@ -220,9 +226,9 @@ public static partial class OperatorSpecValidator
         {
             problems.Add(new($"builtin.options.{option}", $"'{value}' is not accepted; use one of: {string.Join(", ", values)}"));
         }
-        else if (option == "linger_ms" && (!int.TryParse(value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var linger) || linger > 900_000))
+        else if (option == "linger_ms" && (!int.TryParse(value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var linger) || linger > KafkaLingerMsMax))
         {
-            problems.Add(new($"builtin.options.{option}", $"'{value}' is not a whole number of milliseconds in 0..900000"));
+            problems.Add(new($"builtin.options.{option}", $"'{value}' is not a whole number of milliseconds in 0..{KafkaLingerMsMax}"));
         }
         else if (option == "topic" && !KafkaTopicPattern().IsMatch(value))
         {
