@@ -47,7 +47,7 @@ public static class ExecutorHost
                 OperatorName = options.OperatorName,
                 InstanceIndex = options.InstanceIndex,
                 InstanceCount = Math.Max(1, options.Spec.Instances),
-                MaxBatchesInFlight = ExecutorLimits.MaxBatchesInFlight,
+                MaxBatchesInFlight = ExecutorLimits.BatchesInFlightMax,
                 MaxRecordBytes = ProtocolLimits.RecordBytesMax,
             };
             var metadata = await session.StartAsync(init, stopRequested).ConfigureAwait(false);

@@ -87,7 +87,7 @@ public static class ExecutorLimits
     /// trip (one batch being processed, one being answered, two on the wire); each batch in
     /// flight holds up to 1,024 records, so deeper pipelining only adds to the memory bound.
     /// </summary>
-    public const int MaxBatchesInFlight = 4;
+    public const int BatchesInFlightMax = 4;
 
     /// <summary>
     /// How long the operator process has to start serving its socket, in ms: 30 s. dotnet and
@@ -205,7 +205,7 @@ public static class ExecutorLimits
     /// Longest wait between reconnects of a Push channel, in ms: 5 s. Records wait in the
     /// bounded queue meanwhile (backpressure), so nothing is dropped while retrying.
     /// </summary>
-    public const int OutboundReconnectBackoffMaxMs = 5_000;
+    public const int OutboundReconnectBackoffMsMax = 5_000;
 
     /// <summary>
     /// Failed connection attempts in a row to one target (address + incarnation) before the
@@ -249,7 +249,7 @@ public static class ExecutorLimits
     public const int SchedulerRetryBackoffInitialMs = 200;
 
     /// <summary>Longest wait between scheduler retries, in ms.</summary>
-    public const int SchedulerRetryBackoffMaxMs = 5_000;
+    public const int SchedulerRetryBackoffMsMax = 5_000;
 
     /// <summary>Deadline of one RegisterExecutor call, in ms.</summary>
     public const int SchedulerCallTimeoutMs = 10_000;
@@ -290,7 +290,7 @@ public static class ExecutorLimits
         // inbound queue: each open channel's credit window, serialized bytes + per-row object cost
         InboundWindowBytes(inboundChannels)
         // ProcessBatch messages in flight to the operator: a batch is at most BatchBytesMax, or one largest record
-        + (long)MaxBatchesInFlight * (Math.Max(BatchBytesMax, RecordSerializedBytesMax) + (long)BatchRowsMax * RecordObjectOverheadBytes)
+        + (long)BatchesInFlightMax * (Math.Max(BatchBytesMax, RecordSerializedBytesMax) + (long)BatchRowsMax * RecordObjectOverheadBytes)
         // answers parsed and not yet routed (one routed, one waiting); an answer is capped by
         // ProtocolLimits.BatchDoneBytesMax serialized and BatchDoneRecordsMax records
         + SessionAnswersParsedMax * AnswerBytesMax

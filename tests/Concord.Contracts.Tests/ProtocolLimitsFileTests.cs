@@ -21,7 +21,7 @@ public class ProtocolLimitsFileTests
         Assert.Equal(ProtocolLimits.BatchDoneBytesMax, Int("batchDoneBytesMax"));
         Assert.Equal(ProtocolLimits.BatchDoneRecordsMax, Int("batchDoneRecordsMax"));
         Assert.Equal(ProtocolLimits.KeyGroupCount, Int("keyGroupCount"));
-        Assert.Equal(OperatorAddress.UnixSocketPathBytesMax, Int("unixSocketPathBytesMax"));
+        Assert.Equal(ProtocolLimits.UnixSocketPathBytesMax, Int("unixSocketPathBytesMax"));
         Assert.Equal(ProtocolLimits.StreamNameCharsMax, Int("streamNameCharsMax"));
         Assert.Equal(ProtocolLimits.OperatorNameCharsMax, Int("operatorNameCharsMax"));
     }
@@ -55,6 +55,15 @@ public class ProtocolLimitsFileTests
         Assert.False(OperatorSpecValidator.IsValidOperatorName(""));
         Assert.False(OperatorSpecValidator.IsValidOperatorName("-a"));
         Assert.False(OperatorSpecValidator.IsValidOperatorName("Upper"));
+    }
+
+    [Fact]
+    public void Kafka_topic_pattern_allows_exactly_up_to_its_bound()
+    {
+        Assert.True(OperatorSpecValidator.IsValidKafkaTopic(new string('t', ProtocolLimits.KafkaTopicCharsMax)));
+        Assert.False(OperatorSpecValidator.IsValidKafkaTopic(new string('t', ProtocolLimits.KafkaTopicCharsMax + 1)));
+        Assert.True(OperatorSpecValidator.IsValidKafkaTopic("orders.eu_v2-x"));
+        Assert.False(OperatorSpecValidator.IsValidKafkaTopic(""));
     }
 
     [Fact]

@@ -79,6 +79,35 @@ public static class ProtocolLimits
     /// <summary>The stream name rule as users read it in error messages.</summary>
     public static string StreamNameRule => $"1..{StreamNameCharsMax} characters from A-Z a-z 0-9 _ . -";
 
+    /// <summary>Longest unix socket path Linux accepts, in bytes: 107 (sun_path is 108 with the NUL).</summary>
+    public const int UnixSocketPathBytesMax = 107;
+
+    // ---- deploy spec bounds (OperatorSpecValidator: CLI, client SDKs and scheduler) ----------
+
+    /// <summary>
+    /// Largest cpus value accepted per instance, in cores: 256, more than any single machine
+    /// Concord places an instance on; a larger value is a typo (mem in cpus).
+    /// </summary>
+    public const double CpusMax = 256;
+
+    /// <summary>Largest mem accepted per instance, in MB: 1,048,576 (1 TiB), for the same reason.</summary>
+    public const int MemMbMax = 1024 * 1024;
+
+    /// <summary>
+    /// Most arguments, environment variables or files in one spec, in entries: 256. A spec is
+    /// stored and sent whole on every topology change; real operators need a handful.
+    /// </summary>
+    public const int ListEntriesMax = 256;
+
+    /// <summary>
+    /// Largest linger_ms of a kafka-sink, in ms: 900,000 (15 minutes), librdkafka's own maximum
+    /// for linger.ms, so a value it would refuse is rejected at deploy instead of at start.
+    /// </summary>
+    public const int KafkaLingerMsMax = 900_000;
+
+    /// <summary>Longest Kafka topic name, in characters: 249, Kafka's own limit.</summary>
+    public const int KafkaTopicCharsMax = 249;
+
     /// <summary>Environment variable holding the operator's listen address.</summary>
     public const string OperatorAddressVariable = "CONCORD_OPERATOR_ADDRESS";
 }

@@ -27,10 +27,10 @@ internal sealed class BuiltinOptions
         }
     }
 
-    /// <summary>The options of built-in <paramref name="kind"/>, in a stable order for messages.</summary>
+    /// <summary>The options of built-in <paramref name="kind"/>, listed as the validator lists them.</summary>
     public static string[] KnownOptions(string kind) =>
         OperatorSpecValidator.BuiltinOptions.TryGetValue(kind, out var known)
-            ? [.. known.Order(StringComparer.Ordinal)]
+            ? [.. known]
             : throw new OperatorFailedException($"'{kind}' is not a built-in operator; use one of: {string.Join(", ", OperatorSpecValidator.BuiltinOptions.Keys)}");
 
     public string? String(string name) => _builtin.Options.TryGetValue(name, out var value) && value.Length > 0 ? value : null;

@@ -50,7 +50,7 @@ public sealed class KafkaSinkOperator : BuiltinSession
                 "1" => Acks.Leader,
                 _ => Acks.All,
             },
-            LingerMs = _connector.Int("linger_ms", KafkaLimits.SinkLingerMsDefault, 0, Contracts.OperatorSpecValidator.KafkaLingerMsMax),
+            LingerMs = _connector.Int("linger_ms", KafkaLimits.SinkLingerMsDefault, 0, Contracts.ProtocolLimits.KafkaLingerMsMax),
             CompressionType = Enum.Parse<CompressionType>(_connector.OneOf("compression", "none", "none", "gzip", "snappy", "lz4", "zstd"), ignoreCase: true),
             AllowAutoCreateTopics = false,
             MessageTimeoutMs = KafkaLimits.SinkDeliveryTimeoutMs,

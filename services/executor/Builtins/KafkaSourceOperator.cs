@@ -128,7 +128,7 @@ public sealed class KafkaSourceOperator : BuiltinSession
                 _commit.Abandon();
                 throw;
             }
-            _idleWaitMs = n > 0 ? 0 : Math.Clamp(_idleWaitMs * 2, KafkaLimits.SourceIdlePollMs, KafkaLimits.SourceIdlePollMaxMs);
+            _idleWaitMs = n > 0 ? 0 : Math.Clamp(_idleWaitMs * 2, KafkaLimits.SourceIdlePollMs, KafkaLimits.SourceIdlePollMsMax);
             done.TimersSet.Add(new TimerSet { Key = PollTimerKey, TimeUnixMs = Now().EventTimeMs + _idleWaitMs });
         }
     }

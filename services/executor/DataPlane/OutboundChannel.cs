@@ -212,7 +212,7 @@ public sealed class OutboundChannel : IAsyncDisposable
                 {
                     await _wake.WaitAsync(backoff.Token).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
                 }
-                backoffMs = Math.Min(backoffMs * 2, ExecutorLimits.OutboundReconnectBackoffMaxMs);
+                backoffMs = Math.Min(backoffMs * 2, ExecutorLimits.OutboundReconnectBackoffMsMax);
             }
         }
     }

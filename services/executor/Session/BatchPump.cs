@@ -16,7 +16,7 @@ public sealed record BatchPumpOptions
 
     public TimeSpan BatchLinger { get; init; } = TimeSpan.FromMilliseconds(ExecutorLimits.BatchLingerMs);
 
-    public int MaxBatchesInFlight { get; init; } = ExecutorLimits.MaxBatchesInFlight;
+    public int MaxBatchesInFlight { get; init; } = ExecutorLimits.BatchesInFlightMax;
 }
 
 /// <summary>

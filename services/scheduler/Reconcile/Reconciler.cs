@@ -747,5 +747,5 @@ public sealed partial class Reconciler : IAsyncDisposable
         new(new Status(StatusCode.AlreadyExists, $"operator '{name}' is already deployed; kill it first or use scale"));
 
     private static string Truncate(string text) =>
-        text.Length <= SchedulerLimits.LastErrorLengthMax ? text : text[..SchedulerLimits.LastErrorLengthMax] + "…";
+        text.Length <= SchedulerLimits.LastErrorCharsMax ? text : text[..SchedulerLimits.LastErrorCharsMax] + "…";
 }

@@ -92,9 +92,9 @@ public sealed partial class LocalProcessRuntime(LocalProcessRuntimeOptions optio
         }
         // The longest path: the highest index, in the directory of an odd release.
         var socket = Path.Combine(InstanceDirectory(spec.Name, Math.Max(0, spec.Instances - 1), release: 1), OperatorSocketFileName);
-        if (Encoding.UTF8.GetByteCount(socket) > OperatorAddress.UnixSocketPathBytesMax)
+        if (Encoding.UTF8.GetByteCount(socket) > ProtocolLimits.UnixSocketPathBytesMax)
         {
-            return $"operator socket path '{socket}' would be longer than {OperatorAddress.UnixSocketPathBytesMax} bytes; " +
+            return $"operator socket path '{socket}' would be longer than {ProtocolLimits.UnixSocketPathBytesMax} bytes; " +
                    "start the scheduler with a shorter --home or give the operator a shorter name";
         }
         return null;
