@@ -55,6 +55,7 @@ for requirement in "${REQUIRES[@]}"; do
   go_version="$(awk '$1 == "go" { print $2; exit }' "$target/go.mod" 2>/dev/null || true)"
   mkdir -p "$TMP/$(dirname "$module")"
   ln -s "$target" "$TMP/$module"
+  echo "$module $target" >>"$TMP/.links"
   {
     echo "$header"
     echo "## explicit${go_version:+; go $go_version}"
@@ -65,6 +66,10 @@ for module in "${!REPLACED[@]}"; do
   echo "# $module => ${REPLACED[$module]}" >>"$TMP/modules.txt"
 done
 
+# Unchanged (the usual case): keep the old tree, so a concurrent `go build` never sees it vanish.
+if cmp -s "$TMP/modules.txt" "$MOD_DIR/vendor/modules.txt" && cmp -s "$TMP/.links" "$MOD_DIR/vendor/.links"; then
+  exit 0
+fi
 rm -rf "$MOD_DIR/vendor"
 mv "$TMP" "$MOD_DIR/vendor"
 chmod 755 "$MOD_DIR/vendor"
