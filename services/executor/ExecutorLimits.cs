@@ -135,6 +135,21 @@ public static class ExecutorLimits
     public const int OperatorStderrTailLinesMax = 20;
 
     /// <summary>
+    /// How long a broken session waits for the operator process to exit before reporting, in
+    /// ms: 500. A broken session usually means the process is dying; once reaped, the report
+    /// carries its exit code and last words, and a process that lives on costs only this wait.
+    /// </summary>
+    public const int OperatorExitWaitMs = 500;
+
+    /// <summary>
+    /// Longest single wait of the batch pump (for a far-away timer, or for nothing), in ms: 1 s;
+    /// the loop re-evaluates after it. Also the bound on how long a missed wake-up can hold the
+    /// pump — under heavy load a timer-driven source was seen idle for exactly the former 1 min
+    /// with its timer due — at the cost of one idle loop a second.
+    /// </summary>
+    public const int BatchPumpWaitMsMax = 1_000;
+
+    /// <summary>
     /// Longest operator stdout/stderr line logged, in characters: 8,192. Longer lines are cut
     /// so one runaway print cannot flood the log pipeline.
     /// </summary>
@@ -226,6 +241,19 @@ public static class ExecutorLimits
     public const int OutboundDrainTimeoutMs = 5_000;
 
     /// <summary>
+    /// How often the drain after shutdown looks whether the outbound queues are empty, in ms: 10.
+    /// Queues expose no "empty" event; the drain is bounded by OutboundDrainTimeoutMs.
+    /// </summary>
+    public const int OutboundDrainPollMs = 10;
+
+    /// <summary>
+    /// Largest key_group_count a routing table may carry, in key groups: 131,072 (1,024 × the
+    /// protocol's). Only a corrupt table exceeds it; the bound keeps such a table from making
+    /// the executor allocate per-key-group arrays of any size.
+    /// </summary>
+    public const int RoutingKeyGroupsMax = ProtocolLimits.KeyGroupCount * 1024;
+
+    /// <summary>
     /// Environment variable that bounds how long an idle .NET thread-pool thread spins before
     /// it sleeps; the executor sets it to 0 for its operator (unless already set) and the
     /// project's own programs set the same in their runtimeconfig (Directory.Build.props).
@@ -271,8 +299,17 @@ public static class ExecutorLimits
     /// <summary>Words a generator dictionary may have: 10,000,000 (a dictionary, not a data set).</summary>
     public const int GeneratorDictionaryWordsMax = 10_000_000;
 
+    /// <summary>
+    /// Generator burst after a stall (backpressure), in ms of its rate: 100. The token bucket
+    /// holds at most this much, so a released generator catches up smoothly instead of flooding.
+    /// </summary>
+    public const int GeneratorBurstMs = 100;
+
     /// <summary>csv-sink flushes its file at least this often while records arrive, in ms.</summary>
     public const int CsvSinkFlushIntervalMs = 100;
+
+    /// <summary>csv-sink's file buffer, in bytes: 64 KiB, a few hundred lines per write call.</summary>
+    public const int CsvSinkBufferBytes = 64 * 1024;
 
     /// <summary>csv-sink rewrites its stats file (option stats) at most this often while records arrive, in ms: 1 s.</summary>
     public const int CsvSinkStatsIntervalMs = 1_000;

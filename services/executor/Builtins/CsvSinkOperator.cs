@@ -51,7 +51,7 @@ public sealed class CsvSinkOperator : BuiltinSession
         try
         {
             Directory.CreateDirectory(System.IO.Path.GetDirectoryName(path)!);
-            _file = new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.Read, bufferSize: 64 * 1024);
+            _file = new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.Read, bufferSize: ExecutorLimits.CsvSinkBufferBytes);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {

@@ -248,7 +248,7 @@ public sealed class Router : IAsyncDisposable
         while (QueuedRows > 0)
         {
             // Queues expose no "empty" event; poll briefly until the deadline cancels.
-            await Task.Delay(TimeSpan.FromMilliseconds(10), _time, cancellationToken).ConfigureAwait(false);
+            await Task.Delay(TimeSpan.FromMilliseconds(ExecutorLimits.OutboundDrainPollMs), _time, cancellationToken).ConfigureAwait(false);
         }
     }
 

@@ -29,13 +29,8 @@ public sealed record BatchPumpOptions
 /// </summary>
 public sealed class BatchPump
 {
-    /// <summary>
-    /// Longest single wait (for a far-away timer, or for nothing); the loop re-evaluates after
-    /// it: 1 s. Also the bound on how long a missed wake-up can hold the pump — under heavy load
-    /// a timer-driven source was seen idle for exactly the former 1 min with its timer due — at
-    /// the cost of one idle loop a second.
-    /// </summary>
-    private static readonly TimeSpan LongestWait = TimeSpan.FromSeconds(1);
+    /// <summary>Longest single wait: <see cref="ExecutorLimits.BatchPumpWaitMsMax"/>.</summary>
+    private static readonly TimeSpan LongestWait = TimeSpan.FromMilliseconds(ExecutorLimits.BatchPumpWaitMsMax);
 
     private readonly IOperatorSession _session;
     private readonly InboundQueue _inbound;

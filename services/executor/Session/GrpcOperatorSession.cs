@@ -313,7 +313,7 @@ public sealed class GrpcOperatorSession : IOperatorSession
         }
         // A broken session usually means the process is dying: give it a moment to be reaped
         // so the report can carry its exit code and last words.
-        await Task.WhenAny(_process.Exited, Task.Delay(TimeSpan.FromMilliseconds(500), _time)).ConfigureAwait(false);
+        await Task.WhenAny(_process.Exited, Task.Delay(TimeSpan.FromMilliseconds(ExecutorLimits.OperatorExitWaitMs), _time)).ConfigureAwait(false);
         return _process.Exited.IsCompletedSuccessfully
             ? $"; the operator process exited with code {_process.Exited.Result}; its last stderr lines:{_process.StderrTail()}"
             : $"; the operator's last stderr lines:{_process.StderrTail()}";
