@@ -2,7 +2,7 @@
 # Generates the Go protobuf and gRPC packages from proto/ into the SDK's module (sdk/go, module
 # concord): sdk/go/gen/concord/<area>/v1 (import path concord/gen/concord/<area>/v1, from each
 # proto's go_package). The output is not committed (sdk/go/.gitignore): every Go build runs
-# this first (scripts/build-go-examples.sh, scripts/test-go-sdk.sh, `go generate` in sdk/go),
+# this first (scripts/build-go-examples.sh, scripts/test-go-sdk.sh, scripts/build-test-operators.sh),
 # so Go code can never drift from proto/. Uses Debian's protoc, protoc-gen-go and
 # protoc-gen-go-grpc.
 #

@@ -14,10 +14,9 @@
 // Import it as `concord "concord/sdk"` from module concord (sdk/go/go.mod, see docs/sdk-go.md).
 package concord
 
-// The generated proto code (../gen) and the offline vendor/ directory are not committed:
-// `go generate ./sdk` in sdk/go writes both, as the build scripts do.
-//go:generate bash ../../../scripts/gen-go.sh
-//go:generate bash ../../../scripts/go-vendor.sh ..
+// The generated proto code (sdk/go/gen) and the offline vendor/ directory are not committed:
+// scripts/gen-go.sh and scripts/go-vendor.sh write them, and every Go build script runs both.
+// (Not `go generate`: it must load the module first, which needs vendor/ or a module proxy.)
 
 import (
 	typesv1 "concord/gen/concord/types/v1"
