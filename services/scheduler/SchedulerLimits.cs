@@ -87,6 +87,12 @@ public static class SchedulerLimits
     /// </summary>
     public const int LeftoverStopTimeoutMs = 5_000;
 
+    /// <summary>
+    /// Poll interval while waiting for a leftover process (not our child, so no exit event) to
+    /// exit, in ms: 50. Short next to <see cref="LeftoverStopTimeoutMs"/>.
+    /// </summary>
+    public const int LeftoverPollMs = 50;
+
     /// <summary>Longest error message kept per instance, in characters: 4,096.</summary>
     public const int LastErrorCharsMax = 4_096;
 

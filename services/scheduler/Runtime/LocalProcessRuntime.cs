@@ -33,12 +33,6 @@ public sealed partial class LocalProcessRuntime(LocalProcessRuntimeOptions optio
     private const string OperatorSocketFileName = "operator.sock";
 
     /// <summary>
-    /// Poll interval while waiting for a leftover process (not our child, so no exit event) to
-    /// exit, in ms: 50. Short next to <see cref="SchedulerLimits.LeftoverStopTimeoutMs"/>.
-    /// </summary>
-    private const int LeftoverPollIntervalMs = 50;
-
-    /// <summary>
     /// The shell line that starts the executor: stdout and stderr go straight to the log file
     /// (not through a pipe to the scheduler, so the executor never dies of SIGPIPE when the
     /// scheduler goes away), stdin is closed, and `exec` makes the executor keep this pid.
@@ -320,7 +314,7 @@ public sealed partial class LocalProcessRuntime(LocalProcessRuntimeOptions optio
         var environment = Posix.ReadEnvironment(pid);
         while (environment is null && Posix.IsAlive(pid) && timeProvider.GetUtcNow() < deadline)
         {
-            await Task.Delay(TimeSpan.FromMilliseconds(LeftoverPollIntervalMs), timeProvider, cancellationToken).ConfigureAwait(false);
+            await Task.Delay(TimeSpan.FromMilliseconds(SchedulerLimits.LeftoverPollMs), timeProvider, cancellationToken).ConfigureAwait(false);
             environment = Posix.ReadEnvironment(pid);
         }
         if (environment is null || !environment.TryGetValue("CONCORD_INCARNATION", out var found) || found != incarnation)
@@ -364,7 +358,7 @@ public sealed partial class LocalProcessRuntime(LocalProcessRuntimeOptions optio
             var ours = Posix.HasEnvironment(pid, "CONCORD_INCARNATION", lines[1].Trim());
             while (ours is null && Posix.IsAlive(pid) && timeProvider.GetUtcNow() < deadline)
             {
-                await Task.Delay(TimeSpan.FromMilliseconds(LeftoverPollIntervalMs), timeProvider, cancellationToken).ConfigureAwait(false);
+                await Task.Delay(TimeSpan.FromMilliseconds(SchedulerLimits.LeftoverPollMs), timeProvider, cancellationToken).ConfigureAwait(false);
                 ours = Posix.HasEnvironment(pid, "CONCORD_INCARNATION", lines[1].Trim());
             }
             if (ours == true && Posix.IsAlive(pid))
@@ -373,7 +367,7 @@ public sealed partial class LocalProcessRuntime(LocalProcessRuntimeOptions optio
                 Posix.TrySignal(pid, Posix.SigTerm);
                 while (Posix.IsAlive(pid) && timeProvider.GetUtcNow() < deadline)
                 {
-                    await Task.Delay(TimeSpan.FromMilliseconds(LeftoverPollIntervalMs), timeProvider, cancellationToken).ConfigureAwait(false);
+                    await Task.Delay(TimeSpan.FromMilliseconds(SchedulerLimits.LeftoverPollMs), timeProvider, cancellationToken).ConfigureAwait(false);
                 }
                 if (Posix.IsAlive(pid))
                 {
