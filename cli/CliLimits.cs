@@ -3,7 +3,10 @@ namespace Concord.Cli;
 /// <summary>
 /// Every timeout, poll interval and size limit of the <c>concord</c> command line, in one place,
 /// unit last in the name. The CLI is interactive: each bound is chosen so a person waits at most
-/// a few seconds for an answer or an error, never forever.
+/// a few seconds for an answer or an error, never forever. Timeouts are in seconds, unlike the
+/// milliseconds of the rest of Concord, because the user sets and reads them in seconds
+/// (<c>concord deploy --timeout 60</c>, "no answer within 10 s"); poll intervals, which nobody
+/// sees, are in milliseconds.
 /// </summary>
 public static class CliLimits
 {

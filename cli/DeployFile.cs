@@ -315,7 +315,7 @@ public static class DeployFile
 
         private void ReadFiles(OperatorSpec spec, JsonElement value)
         {
-            var files = StringArray("files", value, "[\"model.bin\", \"../shared/words.txt\"]");
+            var files = StringArray("files", value, "[\"model.bin\", \"data/words.txt\"]");
             for (var i = 0; i < files.Count; i++)
             {
                 var resolved = System.IO.Path.GetFullPath(System.IO.Path.Combine(directory, files[i]));

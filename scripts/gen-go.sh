@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
-# Generates the Go protobuf and gRPC packages from proto/ into the SDK's GOPATH:
-# sdk/go/gopath/src/concord/gen/concord/<area>/v1 (import path concord/gen/concord/<area>/v1,
-# from each proto's go_package). The output is not committed (sdk/go/.gitignore): every Go
-# build runs this first (scripts/build-go-examples.sh, scripts/test-go-sdk.sh), so Go code can
-# never drift from proto/. Uses Debian's protoc, protoc-gen-go and protoc-gen-go-grpc.
+# Generates the Go protobuf and gRPC packages from proto/ into the SDK's module (sdk/go, module
+# concord): sdk/go/gen/concord/<area>/v1 (import path concord/gen/concord/<area>/v1, from each
+# proto's go_package). The output is not committed (sdk/go/.gitignore): every Go build runs
+# this first (scripts/build-go-examples.sh, scripts/test-go-sdk.sh, scripts/build-test-operators.sh),
+# so Go code can never drift from proto/. Uses Debian's protoc, protoc-gen-go and
+# protoc-gen-go-grpc.
 #
-# Usage: scripts/gen-go.sh [OUT_DIR]   (default: sdk/go/gopath/src/concord/gen)
+# Usage: scripts/gen-go.sh [OUT_DIR]   (default: sdk/go/gen)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-OUT="${1:-$ROOT/sdk/go/gopath/src/concord/gen}"
+OUT="$(realpath -m "${1:-$ROOT/sdk/go/gen}")"
 
 for tool in protoc protoc-gen-go protoc-gen-go-grpc; do
   if ! command -v "$tool" >/dev/null 2>&1; then

@@ -1,16 +1,15 @@
 #!/usr/bin/env bash
 # Installs the Go SDK's Debian packages, generates the proto code, checks formatting, vets,
-# builds the examples and runs the Go tests (SDK session, scheduler client, word-count
-# counter). Exits non-zero on any failure.
+# builds the examples and runs the Go tests (SDK session, scheduler client, limits against
+# proto/concord/limits.json, word-count counter). Exits non-zero on any failure.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 "$ROOT/scripts/build-go-examples.sh"
+source "$ROOT/scripts/go-env.sh"
 
-export GO111MODULE=off
-export GOPATH="$ROOT/sdk/go/gopath:/usr/share/gocode"
-DIRS=("$ROOT/sdk/go/gopath/src/concord/sdk" "$ROOT/sdk/go/gopath/src/concord/client"
-      "$ROOT/sdk/go/examples" "$ROOT/examples/wordcount/go")
+DIRS=("$ROOT/sdk/go/sdk" "$ROOT/sdk/go/client" "$ROOT/sdk/go/examples"
+      "$ROOT/examples/wordcount/go" "$ROOT/tests/operators/go")
 
 unformatted="$(gofmt -l "${DIRS[@]}")"
 if [ -n "$unformatted" ]; then
@@ -19,7 +18,6 @@ if [ -n "$unformatted" ]; then
   exit 1
 fi
 
-(cd "$ROOT/sdk/go/gopath/src/concord" && go vet ./sdk/... ./client/... && go test -count=1 -v ./sdk/... ./client/...)
+(cd "$ROOT/sdk/go" && go vet ./sdk/... ./client/... ./examples/... && go test -count=1 -v ./sdk/... ./client/...)
 (cd "$ROOT/examples/wordcount/go/counter" && go vet . && go test -count=1 -v .)
-(cd "$ROOT/sdk/go/examples/list-topology" && go vet .)
 echo "test-go-sdk: all Go tests passed"

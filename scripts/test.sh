@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: installs and builds what it needs (scripts/setup.sh), then runs every
 # layer — unit, in-process gRPC, multi-process end-to-end, SDK conformance — and prints one
-# closing line "N passed, N failed". Slow tests stay behind CONCORD_SLOW_TESTS=1.
+# closing line "N passed, N failed".
 set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"

@@ -6,7 +6,7 @@ public static class BenchLimits
     /// <summary>Records per echo message: 1,000, the batch size the issue names for the transport ceiling.</summary>
     public const int EchoBatchRecords = 1_000;
 
-    /// <summary>Echo messages unanswered at once: 4, as the executor's MaxBatchesInFlight.</summary>
+    /// <summary>Echo messages unanswered at once: 4, as the executor's ExecutorLimits.BatchesInFlightMax.</summary>
     public const int EchoBatchesInFlight = 4;
 
     /// <summary>How long the scheduler may take to start serving, in ms (cold JIT on 2 cores).</summary>

@@ -47,7 +47,7 @@ public static class ExecutorHost
                 OperatorName = options.OperatorName,
                 InstanceIndex = options.InstanceIndex,
                 InstanceCount = Math.Max(1, options.Spec.Instances),
-                MaxBatchesInFlight = ExecutorLimits.MaxBatchesInFlight,
+                MaxBatchesInFlight = ExecutorLimits.BatchesInFlightMax,
                 MaxRecordBytes = ProtocolLimits.RecordBytesMax,
             };
             var metadata = await session.StartAsync(init, stopRequested).ConfigureAwait(false);
@@ -192,7 +192,4 @@ internal static partial class ExecutorLog
 
     [LoggerMessage(5, LogLevel.Warning, "Operator ended with a problem while draining: {Problem}", EventName = "DrainProblem")]
     public static partial void DrainProblem(ILogger logger, string problem);
-
-    [LoggerMessage(6, LogLevel.Error, "Executor configuration is invalid: {Problem}", EventName = "ConfigInvalid")]
-    public static partial void ConfigInvalid(ILogger logger, string problem);
 }

@@ -64,7 +64,7 @@ public static class ExecutorLimits
 
     /// <summary>
     /// Records per ProcessBatch, at most: 1,024. Batching is worth ~30× over one record per
-    /// message (RECIPES.md); beyond ~1,000 the gain is small and latency per batch grows.
+    /// message; beyond ~1,000 the gain is small and latency per batch grows.
     /// </summary>
     public const int BatchRowsMax = 1024;
 
@@ -87,7 +87,7 @@ public static class ExecutorLimits
     /// trip (one batch being processed, one being answered, two on the wire); each batch in
     /// flight holds up to 1,024 records, so deeper pipelining only adds to the memory bound.
     /// </summary>
-    public const int MaxBatchesInFlight = 4;
+    public const int BatchesInFlightMax = 4;
 
     /// <summary>
     /// How long the operator process has to start serving its socket, in ms: 30 s. dotnet and
@@ -133,6 +133,21 @@ public static class ExecutorLimits
 
     /// <summary>Operator stderr lines kept to explain a failed start or crash.</summary>
     public const int OperatorStderrTailLinesMax = 20;
+
+    /// <summary>
+    /// How long a broken session waits for the operator process to exit before reporting, in
+    /// ms: 500. A broken session usually means the process is dying; once reaped, the report
+    /// carries its exit code and last words, and a process that lives on costs only this wait.
+    /// </summary>
+    public const int OperatorExitWaitMs = 500;
+
+    /// <summary>
+    /// Longest single wait of the batch pump (for a far-away timer, or for nothing), in ms: 1 s;
+    /// the loop re-evaluates after it. Also the bound on how long a missed wake-up can hold the
+    /// pump — under heavy load a timer-driven source was seen idle for exactly the former 1 min
+    /// with its timer due — at the cost of one idle loop a second.
+    /// </summary>
+    public const int BatchPumpWaitMsMax = 1_000;
 
     /// <summary>
     /// Longest operator stdout/stderr line logged, in characters: 8,192. Longer lines are cut
@@ -205,7 +220,7 @@ public static class ExecutorLimits
     /// Longest wait between reconnects of a Push channel, in ms: 5 s. Records wait in the
     /// bounded queue meanwhile (backpressure), so nothing is dropped while retrying.
     /// </summary>
-    public const int OutboundReconnectBackoffMaxMs = 5_000;
+    public const int OutboundReconnectBackoffMsMax = 5_000;
 
     /// <summary>
     /// Failed connection attempts in a row to one target (address + incarnation) before the
@@ -224,6 +239,19 @@ public static class ExecutorLimits
     /// shut down, in ms: 5 s. Then they are dropped (at-most-once).
     /// </summary>
     public const int OutboundDrainTimeoutMs = 5_000;
+
+    /// <summary>
+    /// How often the drain after shutdown looks whether the outbound queues are empty, in ms: 10.
+    /// Queues expose no "empty" event; the drain is bounded by OutboundDrainTimeoutMs.
+    /// </summary>
+    public const int OutboundDrainPollMs = 10;
+
+    /// <summary>
+    /// Largest key_group_count a routing table may carry, in key groups: 131,072 (1,024 × the
+    /// protocol's). Only a corrupt table exceeds it; the bound keeps such a table from making
+    /// the executor allocate per-key-group arrays of any size.
+    /// </summary>
+    public const int RoutingKeyGroupsMax = ProtocolLimits.KeyGroupCount * 1024;
 
     /// <summary>
     /// Environment variable that bounds how long an idle .NET thread-pool thread spins before
@@ -249,7 +277,7 @@ public static class ExecutorLimits
     public const int SchedulerRetryBackoffInitialMs = 200;
 
     /// <summary>Longest wait between scheduler retries, in ms.</summary>
-    public const int SchedulerRetryBackoffMaxMs = 5_000;
+    public const int SchedulerRetryBackoffMsMax = 5_000;
 
     /// <summary>Deadline of one RegisterExecutor call, in ms.</summary>
     public const int SchedulerCallTimeoutMs = 10_000;
@@ -271,8 +299,17 @@ public static class ExecutorLimits
     /// <summary>Words a generator dictionary may have: 10,000,000 (a dictionary, not a data set).</summary>
     public const int GeneratorDictionaryWordsMax = 10_000_000;
 
+    /// <summary>
+    /// Generator burst after a stall (backpressure), in ms of its rate: 100. The token bucket
+    /// holds at most this much, so a released generator catches up smoothly instead of flooding.
+    /// </summary>
+    public const int GeneratorBurstMs = 100;
+
     /// <summary>csv-sink flushes its file at least this often while records arrive, in ms.</summary>
     public const int CsvSinkFlushIntervalMs = 100;
+
+    /// <summary>csv-sink's file buffer, in bytes: 64 KiB, a few hundred lines per write call.</summary>
+    public const int CsvSinkBufferBytes = 64 * 1024;
 
     /// <summary>csv-sink rewrites its stats file (option stats) at most this often while records arrive, in ms: 1 s.</summary>
     public const int CsvSinkStatsIntervalMs = 1_000;
@@ -290,7 +327,7 @@ public static class ExecutorLimits
         // inbound queue: each open channel's credit window, serialized bytes + per-row object cost
         InboundWindowBytes(inboundChannels)
         // ProcessBatch messages in flight to the operator: a batch is at most BatchBytesMax, or one largest record
-        + (long)MaxBatchesInFlight * (Math.Max(BatchBytesMax, RecordSerializedBytesMax) + (long)BatchRowsMax * RecordObjectOverheadBytes)
+        + (long)BatchesInFlightMax * (Math.Max(BatchBytesMax, RecordSerializedBytesMax) + (long)BatchRowsMax * RecordObjectOverheadBytes)
         // answers parsed and not yet routed (one routed, one waiting); an answer is capped by
         // ProtocolLimits.BatchDoneBytesMax serialized and BatchDoneRecordsMax records
         + SessionAnswersParsedMax * AnswerBytesMax

@@ -21,7 +21,7 @@ public static class SchedulerLimits
     /// <see cref="RestartBackoffInitialMs"/> up to this, and a crash-looping instance restarts at
     /// this pace forever: a fixed bug is picked up within 10 s without hammering the machine.
     /// </summary>
-    public const int RestartBackoffMaxMs = 10_000;
+    public const int RestartBackoffMsMax = 10_000;
 
     /// <summary>
     /// Failures within <see cref="CrashLoopWindowMs"/> that make an instance crash-looping: 5.
@@ -87,8 +87,23 @@ public static class SchedulerLimits
     /// </summary>
     public const int LeftoverStopTimeoutMs = 5_000;
 
+    /// <summary>
+    /// Poll interval while waiting for a leftover process (not our child, so no exit event) to
+    /// exit, in ms: 50. Short next to <see cref="LeftoverStopTimeoutMs"/>.
+    /// </summary>
+    public const int LeftoverPollMs = 50;
+
     /// <summary>Longest error message kept per instance, in characters: 4,096.</summary>
-    public const int LastErrorLengthMax = 4_096;
+    public const int LastErrorCharsMax = 4_096;
+
+    /// <summary>
+    /// Most files copied into one instance's working directory, in files: 4,096, counting each
+    /// file inside a directory listed in "files" (the list itself has at most
+    /// ProtocolLimits.ListEntriesMax entries). Every instance gets its own copy at every
+    /// start, so a directory listed by mistake (a home directory) must fail the deploy rather
+    /// than fill the disk; data sets that large belong on a path the operator reads in place.
+    /// </summary>
+    public const int CopiedFilesMax = 4_096;
 
     /// <summary>
     /// Time the new instances of a rolling replace have to reach running, in ms: 60 s, the
@@ -110,7 +125,7 @@ public static class SchedulerLimits
     /// <summary>
     /// Time an executor adopted from a previous scheduler run (found alive, with the recorded
     /// incarnation, the same spec and this scheduler's address) has to register again, in ms:
-    /// 20 s. It retries every at most 5 s (executor SchedulerRetryBackoffMaxMs) with calls
+    /// 20 s. It retries every at most 5 s (executor SchedulerRetryBackoffMsMax) with calls
     /// bounded at 10 s (SchedulerCallTimeoutMs), so 20 s covers one full retry; past it the
     /// executor is stopped and the instance relaunched, like any failed start.
     /// </summary>
@@ -126,7 +141,7 @@ public static class SchedulerLimits
     // Compile-time checks of the relationships above: a constant conversion of a negative
     // number to uint does not compile, so a bad edit fails the build (error CS0221).
     private const uint AssertBackoffInitialPositive = (uint)(RestartBackoffInitialMs - 1);
-    private const uint AssertBackoffMaxAtLeastInitial = (uint)(RestartBackoffMaxMs - RestartBackoffInitialMs);
+    private const uint AssertBackoffMaxAtLeastInitial = (uint)(RestartBackoffMsMax - RestartBackoffInitialMs);
     private const uint AssertCrashLoopNeedsTwoFailures = (uint)(CrashLoopFailuresMin - 2);
     private const uint AssertShutdownOutlastsStop = (uint)(ShutdownTimeoutMs - StopTimeoutMs - 1);
     private const uint AssertReplaceTimeoutPositive = (uint)(ReplaceRunningTimeoutMs - 1);

@@ -125,7 +125,7 @@ public sealed class ConformanceTests
         // The first callback blocks until the file "release" exists. Everything the executor
         // accepts meanwhile sits in its inbound credit window or in batches in flight to the
         // operator; nothing else may be granted.
-        const long boundRows = ExecutorLimits.InboundChannelCreditRows + (long)ExecutorLimits.MaxBatchesInFlight * ExecutorLimits.BatchRowsMax;
+        const long boundRows = ExecutorLimits.InboundChannelCreditRows + (long)ExecutorLimits.BatchesInFlightMax * ExecutorLimits.BatchRowsMax;
         Assert.True(total > boundRows, "the case must offer more than the executor may accept");
         await using var sender = await UpstreamSender.OpenAsync(registration);
         var records = Enumerable.Range(0, total).Select(i => Record($"r{i:D5}", "0123456789abcdef")).ToList();

@@ -191,7 +191,7 @@ public sealed class DataPlaneAtSpeedTests : IAsyncDisposable
         Assert.True(ExecutorLimits.InboundChannelCreditBytes >= ExecutorLimits.RecordSerializedBytesMax, "a largest record must fit a credit window");
         Assert.True(ExecutorLimits.OutboundQueueBytesMax >= ExecutorLimits.RecordSerializedBytesMax, "a largest record must fit an outbound queue");
         Assert.True(ProtocolLimits.BatchDoneBytesMax >= ProtocolLimits.RecordBytesMax + ExecutorLimits.RecordOverheadBytesMax, "an answer must hold a largest record");
-        Assert.True(ProtocolLimits.BatchDoneRecordsMax >= ExecutorLimits.MaxBatchesInFlight * ExecutorLimits.BatchRowsMax, "a one-to-one operator's answer must fit");
+        Assert.True(ProtocolLimits.BatchDoneRecordsMax >= ExecutorLimits.BatchesInFlightMax * ExecutorLimits.BatchRowsMax, "a one-to-one operator's answer must fit");
     }
 
     [Fact]

@@ -142,4 +142,54 @@ public sealed class LocalProcessRuntimeTests : IDisposable
             "files[0]: '/no/such/file' does not exist; create it or remove it from \"files\" in the deploy file",
             runtime.Validate(new OperatorSpec { Name = "a", Executable = "/bin/sh", Instances = 1, Files = { "/no/such/file" } }));
     }
+
+    [Fact]
+    public async Task Files_entries_that_are_directories_are_copied_recursively_next_to_plain_files()
+    {
+        var model = _home.Combine("src", "model");
+        Directory.CreateDirectory(Path.Combine(model, "layers", "deep"));
+        Directory.CreateDirectory(Path.Combine(model, "empty"));
+        File.WriteAllText(Path.Combine(model, "config.json"), "{}");
+        File.WriteAllText(Path.Combine(model, "layers", "deep", "w.bin"), "weights");
+        var words = _home.Combine("src", "words.txt");
+        File.WriteAllText(words, "a\nb\n");
+        var spec = new OperatorSpec { Name = "counter", Executable = "/bin/true", Instances = 2, Files = { model + "/", words } };
+        var runtime = Runtime("exit 0");
+
+        Assert.Null(runtime.Validate(spec));
+        var handle = await runtime.LaunchAsync(new InstanceLaunch("counter", 1, "inc-1", spec, "http://127.0.0.1:7400"), default);
+        await handle.Exited.WaitAsync(TestTimeout);
+
+        var dir = runtime.InstanceDirectory("counter", 1);
+        Assert.Equal("{}", File.ReadAllText(Path.Combine(dir, "model", "config.json")));
+        Assert.Equal("weights", File.ReadAllText(Path.Combine(dir, "model", "layers", "deep", "w.bin")));
+        Assert.True(Directory.Exists(Path.Combine(dir, "model", "empty")), "empty directories are copied too");
+        Assert.Equal("a\nb\n", File.ReadAllText(Path.Combine(dir, "words.txt")));
+    }
+
+    [Fact]
+    public void Validate_rejects_a_directory_with_too_many_files_or_a_link_to_a_directory_inside()
+    {
+        var runtime = Runtime("true");
+        var big = _home.Combine("big");
+        Directory.CreateDirectory(Path.Combine(big, "sub"));
+        for (var i = 0; i < SchedulerLimits.CopiedFilesMax; i++)
+        {
+            File.WriteAllText(Path.Combine(big, "sub", $"f{i}"), "");
+        }
+        var exactlyMax = new OperatorSpec { Name = "a", Executable = "/bin/sh", Instances = 1, Files = { big } };
+        Assert.Null(runtime.Validate(exactlyMax));
+
+        var extra = _home.Combine("extra.txt");
+        File.WriteAllText(extra, "");
+        var oneMore = new OperatorSpec { Name = "a", Executable = "/bin/sh", Instances = 1, Files = { big, extra } };
+        Assert.StartsWith($"files: the entries hold more than {SchedulerLimits.CopiedFilesMax} files", runtime.Validate(oneMore));
+
+        var linked = _home.Combine("linked");
+        Directory.CreateDirectory(linked);
+        Directory.CreateSymbolicLink(Path.Combine(linked, "loop"), linked);
+        Assert.StartsWith(
+            $"files[0]: '{Path.Combine(linked, "loop")}' is a symbolic link to a directory",
+            runtime.Validate(new OperatorSpec { Name = "a", Executable = "/bin/sh", Instances = 1, Files = { linked } }));
+    }
 }

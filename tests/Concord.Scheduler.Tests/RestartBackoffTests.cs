@@ -45,8 +45,8 @@ public sealed class RestartBackoffTests
     [Fact]
     public void Back_off_never_exceeds_the_maximum_however_many_failures()
     {
-        Assert.Equal(TimeSpan.FromMilliseconds(SchedulerLimits.RestartBackoffMaxMs), RestartBackoff.DelayFor(1_000));
-        Assert.Equal(TimeSpan.FromMilliseconds(SchedulerLimits.RestartBackoffMaxMs), RestartBackoff.DelayFor(7));
+        Assert.Equal(TimeSpan.FromMilliseconds(SchedulerLimits.RestartBackoffMsMax), RestartBackoff.DelayFor(1_000));
+        Assert.Equal(TimeSpan.FromMilliseconds(SchedulerLimits.RestartBackoffMsMax), RestartBackoff.DelayFor(7));
         Assert.Equal(TimeSpan.FromMilliseconds(8_000), RestartBackoff.DelayFor(6));
     }
 

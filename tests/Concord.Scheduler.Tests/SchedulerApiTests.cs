@@ -270,7 +270,7 @@ public sealed class SchedulerApiTests
 
         instance.Exit(1);
         var looping = await scheduler.WaitForStatusAsync("counter", s => s.Instances[0].State == InstanceState.CrashLooping);
-        scheduler.Time.Advance(TimeSpan.FromMilliseconds(SchedulerLimits.RestartBackoffMaxMs - 1));
+        scheduler.Time.Advance(TimeSpan.FromMilliseconds(SchedulerLimits.RestartBackoffMsMax - 1));
         Assert.False(scheduler.Runtime.Launches.Reader.TryRead(out _));
         scheduler.Time.Advance(TimeSpan.FromMilliseconds(1));
         var relaunched = await scheduler.Runtime.NextLaunchAsync(TestTimeout);

@@ -1,6 +1,3 @@
-using System.Net;
-using System.Net.Sockets;
-
 namespace Concord.Contracts;
 
 /// <summary>
@@ -9,9 +6,6 @@ namespace Concord.Contracts;
 /// </summary>
 public sealed record OperatorAddress(string? UnixSocketPath, string? Host, int Port)
 {
-    /// <summary>Longest unix socket path Linux accepts, in bytes (sun_path is 108 with the NUL).</summary>
-    public const int UnixSocketPathBytesMax = 107;
-
     public bool IsUnixSocket => UnixSocketPath is not null;
 
     public static OperatorAddress Parse(string text)
@@ -23,10 +17,10 @@ public sealed record OperatorAddress(string? UnixSocketPath, string? Host, int P
         }
         if (text.StartsWith('/') || text.StartsWith("./", StringComparison.Ordinal))
         {
-            if (System.Text.Encoding.UTF8.GetByteCount(text) > UnixSocketPathBytesMax)
+            if (System.Text.Encoding.UTF8.GetByteCount(text) > ProtocolLimits.UnixSocketPathBytesMax)
             {
                 throw new ArgumentException(
-                    $"unix socket path '{text}' is longer than {UnixSocketPathBytesMax} bytes; use a shorter working directory or a host:port address");
+                    $"unix socket path '{text}' is longer than {ProtocolLimits.UnixSocketPathBytesMax} bytes; use a shorter working directory or a host:port address");
             }
             return new OperatorAddress(text, null, 0);
         }
@@ -38,10 +32,6 @@ public sealed record OperatorAddress(string? UnixSocketPath, string? Host, int P
         }
         return new OperatorAddress(null, text[..colon], port);
     }
-
-    public EndPoint ToEndPoint() => IsUnixSocket
-        ? new UnixDomainSocketEndPoint(UnixSocketPath!)
-        : new DnsEndPoint(Host!, Port);
 
     public override string ToString() => IsUnixSocket ? $"unix://{UnixSocketPath}" : $"{Host}:{Port}";
 }

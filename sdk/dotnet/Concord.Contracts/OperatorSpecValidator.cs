@@ -16,15 +16,6 @@ public sealed record SpecProblem(string Field, string Message)
 /// </summary>
 public static partial class OperatorSpecValidator
 {
-    /// <summary>Largest cpus value accepted per instance.</summary>
-    public const double CpusMax = 256;
-
-    /// <summary>Largest mem accepted per instance, in MB (1 TiB).</summary>
-    public const int MemMbMax = 1024 * 1024;
-
-    /// <summary>Most arguments, environment variables or files in one spec.</summary>
-    public const int ListEntriesMax = 256;
-
     /// <summary>Built-in operator kinds and the options each accepts.</summary>
     public static readonly IReadOnlyDictionary<string, IReadOnlySet<string>> BuiltinOptions =
         new Dictionary<string, IReadOnlySet<string>>
@@ -48,10 +39,10 @@ public static partial class OperatorSpecValidator
         ["compression"] = ["none", "gzip", "snappy", "lz4", "zstd"],
     };
 
-    [GeneratedRegex("^[a-z0-9][a-z0-9-]{0,62}$")]
+    [GeneratedRegex(ProtocolLimits.OperatorNamePattern)]
     private static partial Regex OperatorNamePattern();
 
-    [GeneratedRegex("^[A-Za-z0-9_.-]{1,128}$")]
+    [GeneratedRegex(ProtocolLimits.StreamNamePattern)]
     private static partial Regex StreamNamePattern();
 
     [GeneratedRegex("^[A-Za-z_][A-Za-z0-9_]*$")]
@@ -80,7 +71,7 @@ public static partial class OperatorSpecValidator
         }
         else if (!IsValidOperatorName(spec.Name))
         {
-            problems.Add(new("name", $"'{spec.Name}' is not a valid operator name; use 1-63 lower-case letters, digits and '-', starting with a letter or digit"));
+            problems.Add(new("name", $"'{spec.Name}' is not a valid operator name; use 1-{ProtocolLimits.OperatorNameCharsMax} lower-case letters, digits and '-', starting with a letter or digit"));
         }
 
         var isBuiltin = spec.Builtin is not null;
@@ -101,21 +92,21 @@ public static partial class OperatorSpecValidator
         {
             problems.Add(new("instances", $"{spec.Instances} is out of range; use 1..{ProtocolLimits.InstancesMax}"));
         }
-        if (double.IsNaN(spec.Cpus) || spec.Cpus < 0 || spec.Cpus > CpusMax)
+        if (double.IsNaN(spec.Cpus) || spec.Cpus < 0 || spec.Cpus > ProtocolLimits.CpusMax)
         {
-            problems.Add(new("cpus", $"{spec.Cpus} is out of range; use a number of cores greater than 0 and at most {CpusMax} (fractions allowed)"));
+            problems.Add(new("cpus", $"{spec.Cpus} is out of range; use a number of cores greater than 0 and at most {ProtocolLimits.CpusMax} (fractions allowed)"));
         }
-        if (spec.MemMb < 0 || spec.MemMb > MemMbMax)
+        if (spec.MemMb < 0 || spec.MemMb > ProtocolLimits.MemMbMax)
         {
-            problems.Add(new("mem", $"{spec.MemMb} is out of range; use megabytes between 1 and {MemMbMax}"));
+            problems.Add(new("mem", $"{spec.MemMb} is out of range; use megabytes between 1 and {ProtocolLimits.MemMbMax}"));
         }
-        if (spec.Args.Count > ListEntriesMax)
+        if (spec.Args.Count > ProtocolLimits.ListEntriesMax)
         {
-            problems.Add(new("args", $"has {spec.Args.Count} entries; at most {ListEntriesMax} are allowed"));
+            problems.Add(new("args", $"has {spec.Args.Count} entries; at most {ProtocolLimits.ListEntriesMax} are allowed"));
         }
-        if (spec.Environment.Count > ListEntriesMax)
+        if (spec.Environment.Count > ProtocolLimits.ListEntriesMax)
         {
-            problems.Add(new("environment", $"has {spec.Environment.Count} entries; at most {ListEntriesMax} are allowed"));
+            problems.Add(new("environment", $"has {spec.Environment.Count} entries; at most {ProtocolLimits.ListEntriesMax} are allowed"));
         }
         foreach (var name in spec.Environment.Keys)
         {
@@ -128,9 +119,9 @@ public static partial class OperatorSpecValidator
                 problems.Add(new($"environment.{name}", "names starting with CONCORD_ are reserved for Concord; rename the variable"));
             }
         }
-        if (spec.Files.Count > ListEntriesMax)
+        if (spec.Files.Count > ProtocolLimits.ListEntriesMax)
         {
-            problems.Add(new("files", $"has {spec.Files.Count} entries; at most {ListEntriesMax} are allowed"));
+            problems.Add(new("files", $"has {spec.Files.Count} entries; at most {ProtocolLimits.ListEntriesMax} are allowed"));
         }
         for (var i = 0; i < spec.Files.Count; i++)
         {
@@ -146,7 +137,7 @@ public static partial class OperatorSpecValidator
             var input = spec.ExpectedInputs[i];
             if (!IsValidStreamName(input.Name))
             {
-                problems.Add(new($"inputs[{i}].stream", $"'{input.Name}' is not a valid stream name; use 1-128 of A-Z a-z 0-9 _ . -"));
+                problems.Add(new($"inputs[{i}].stream", $"'{input.Name}' is not a valid stream name; use {ProtocolLimits.StreamNameRule}"));
             }
             else if (!seenInputs.Add(input.Name))
             {
@@ -163,7 +154,7 @@ public static partial class OperatorSpecValidator
             var output = spec.ExpectedOutputs[i];
             if (!IsValidStreamName(output))
             {
-                problems.Add(new($"outputs[{i}]", $"'{output}' is not a valid stream name; use 1-128 of A-Z a-z 0-9 _ . -"));
+                problems.Add(new($"outputs[{i}]", $"'{output}' is not a valid stream name; use {ProtocolLimits.StreamNameRule}"));
             }
             else if (!seenOutputs.Add(output))
             {
@@ -171,16 +162,6 @@ public static partial class OperatorSpecValidator
             }
         }
         return problems;
-    }
-
-    /// <summary>Throws <see cref="ArgumentException"/> listing every problem, one per line.</summary>
-    public static void ThrowIfInvalid(OperatorSpec spec)
-    {
-        var problems = Validate(spec);
-        if (problems.Count > 0)
-        {
-            throw new ArgumentException(Describe(spec, problems));
-        }
     }
 
     /// <summary>A message listing every problem, one per line, for CLI and gRPC errors.</summary>
@@ -230,17 +211,17 @@ public static partial class OperatorSpecValidator
         {
             problems.Add(new($"builtin.options.{option}", $"'{value}' is not accepted; use one of: {string.Join(", ", values)}"));
         }
-        else if (option == "linger_ms" && (!int.TryParse(value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var linger) || linger > 900_000))
+        else if (option == "linger_ms" && (!int.TryParse(value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var linger) || linger > ProtocolLimits.KafkaLingerMsMax))
         {
-            problems.Add(new($"builtin.options.{option}", $"'{value}' is not a whole number of milliseconds in 0..900000"));
+            problems.Add(new($"builtin.options.{option}", $"'{value}' is not a whole number of milliseconds in 0..{ProtocolLimits.KafkaLingerMsMax}"));
         }
         else if (option == "topic" && !KafkaTopicPattern().IsMatch(value))
         {
-            problems.Add(new($"builtin.options.{option}", $"'{value}' is not a valid Kafka topic name; use 1-249 of A-Z a-z 0-9 . _ -"));
+            problems.Add(new($"builtin.options.{option}", $"'{value}' is not a valid Kafka topic name; use 1-{ProtocolLimits.KafkaTopicCharsMax} of A-Z a-z 0-9 . _ -"));
         }
         else if (option == "stream" && !IsValidStreamName(value))
         {
-            problems.Add(new($"builtin.options.{option}", $"'{value}' is not a valid stream name; use 1-128 of A-Z a-z 0-9 _ . -"));
+            problems.Add(new($"builtin.options.{option}", $"'{value}' is not a valid stream name; use {ProtocolLimits.StreamNameRule}"));
         }
         else if (option == "bootstrap" && value.Length == 0)
         {
@@ -248,6 +229,11 @@ public static partial class OperatorSpecValidator
         }
     }
 
+    // The bound is ProtocolLimits.KafkaTopicCharsMax, written out because the attribute needs a
+    // constant string (Contracts tests check they agree).
     [GeneratedRegex("^[A-Za-z0-9._-]{1,249}$")]
     private static partial Regex KafkaTopicPattern();
+
+    /// <summary>Whether <paramref name="topic"/> is a name Kafka accepts for a topic.</summary>
+    public static bool IsValidKafkaTopic(string topic) => KafkaTopicPattern().IsMatch(topic);
 }

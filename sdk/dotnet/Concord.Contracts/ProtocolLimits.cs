@@ -2,7 +2,10 @@ namespace Concord.Contracts;
 
 /// <summary>
 /// Limits that every side of the protocol must agree on. Component-specific limits live with
-/// the component (ExecutorLimits, SchedulerLimits); these are the ones SDKs see too.
+/// the component (ExecutorLimits, SchedulerLimits); these are the ones SDKs see too. The single
+/// source of these values is proto/concord/limits.json: this class, the Python SDK's _limits.py
+/// and the Go SDK's limits.go are copies, and a test in each language fails when its copy
+/// differs from the file (tests/Concord.Contracts.Tests/ProtocolLimitsFileTests.cs).
 /// </summary>
 public static class ProtocolLimits
 {
@@ -47,11 +50,63 @@ public static class ProtocolLimits
     /// <summary>Most instances of one operator: 128 (one key group each at most).</summary>
     public const int InstancesMax = KeyGroupCount;
 
-    /// <summary>Longest stream name in characters.</summary>
-    public const int StreamNameLengthMax = 128;
+    /// <summary>
+    /// Longest stream name in characters: 128, enough for dotted namespaces ("orders.eu.v2")
+    /// while keeping stream names short in logs, metrics labels and routing tables.
+    /// </summary>
+    public const int StreamNameCharsMax = 128;
 
-    /// <summary>Longest operator name in characters.</summary>
-    public const int OperatorNameLengthMax = 63;
+    /// <summary>
+    /// What a stream name is: 1..<see cref="StreamNameCharsMax"/> of A-Z a-z 0-9 _ . - (safe in
+    /// file names, metric labels and URLs without escaping). The bound is written out because a
+    /// regex attribute needs a constant string; the limits file test checks the two agree.
+    /// </summary>
+    public const string StreamNamePattern = "^[A-Za-z0-9_.-]{1,128}$";
+
+    /// <summary>
+    /// Longest operator name in characters: 63, the DNS label limit, so an operator name can be
+    /// a host or service name wherever it is deployed.
+    /// </summary>
+    public const int OperatorNameCharsMax = 63;
+
+    /// <summary>
+    /// What an operator name is: a DNS label of 1..<see cref="OperatorNameCharsMax"/> lower-case
+    /// letters, digits and '-', starting with a letter or digit (the bound is written out as in
+    /// <see cref="StreamNamePattern"/>).
+    /// </summary>
+    public const string OperatorNamePattern = "^[a-z0-9][a-z0-9-]{0,62}$";
+
+    /// <summary>The stream name rule as users read it in error messages.</summary>
+    public static string StreamNameRule => $"1..{StreamNameCharsMax} characters from A-Z a-z 0-9 _ . -";
+
+    /// <summary>Longest unix socket path Linux accepts, in bytes: 107 (sun_path is 108 with the NUL).</summary>
+    public const int UnixSocketPathBytesMax = 107;
+
+    // ---- deploy spec bounds (OperatorSpecValidator: CLI, client SDKs and scheduler) ----------
+
+    /// <summary>
+    /// Largest cpus value accepted per instance, in cores: 256, more than any single machine
+    /// Concord places an instance on; a larger value is a typo (mem in cpus).
+    /// </summary>
+    public const double CpusMax = 256;
+
+    /// <summary>Largest mem accepted per instance, in MB: 1,048,576 (1 TiB), for the same reason.</summary>
+    public const int MemMbMax = 1024 * 1024;
+
+    /// <summary>
+    /// Most arguments, environment variables or files in one spec, in entries: 256. A spec is
+    /// stored and sent whole on every topology change; real operators need a handful.
+    /// </summary>
+    public const int ListEntriesMax = 256;
+
+    /// <summary>
+    /// Largest linger_ms of a kafka-sink, in ms: 900,000 (15 minutes), librdkafka's own maximum
+    /// for linger.ms, so a value it would refuse is rejected at deploy instead of at start.
+    /// </summary>
+    public const int KafkaLingerMsMax = 900_000;
+
+    /// <summary>Longest Kafka topic name, in characters: 249, Kafka's own limit.</summary>
+    public const int KafkaTopicCharsMax = 249;
 
     /// <summary>Environment variable holding the operator's listen address.</summary>
     public const string OperatorAddressVariable = "CONCORD_OPERATOR_ADDRESS";

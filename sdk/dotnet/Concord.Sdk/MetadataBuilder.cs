@@ -1,4 +1,3 @@
-using System.Text.RegularExpressions;
 using Concord.Contracts;
 using Concord.Contracts.Types.V1;
 
@@ -10,7 +9,7 @@ namespace Concord.Sdk;
 /// converts implicitly to <see cref="OperatorMetadata"/>. Names are checked as they are added,
 /// so a typo fails at session start with the bad name in the message.
 /// </summary>
-public sealed partial class MetadataBuilder
+public sealed class MetadataBuilder
 {
     private readonly OperatorMetadata _metadata;
 
@@ -53,15 +52,11 @@ public sealed partial class MetadataBuilder
     private static void CheckStreamName(string stream)
     {
         ArgumentNullException.ThrowIfNull(stream);
-        if (!StreamName().IsMatch(stream))
+        if (!OperatorSpecValidator.IsValidStreamName(stream))
         {
             throw new ArgumentException(
-                $"'{stream}' is not a valid stream name; use 1..{ProtocolLimits.StreamNameLengthMax} characters from A-Z a-z 0-9 _ . -",
+                $"'{stream}' is not a valid stream name; use {ProtocolLimits.StreamNameRule}",
                 nameof(stream));
         }
     }
-
-    // Same rule as types.proto InputStream.name.
-    [GeneratedRegex("^[A-Za-z0-9_.-]{1,128}$")]
-    private static partial Regex StreamName();
 }

@@ -1,7 +1,10 @@
 """Every limit and protocol constant of the Python SDK, each with its unit and why.
 
-Values shared with the other SDKs mirror sdk/dotnet/Concord.Contracts/ProtocolLimits.cs and
-Capabilities.cs; change them there first.
+Values shared with the other SDKs are copies of proto/concord/limits.json, the one source of
+the protocol constants; tests/test_limits.py fails when a copy differs. Change the file first.
+
+Durations are in seconds (suffix _S), not milliseconds as elsewhere in Concord, because every
+Python API they are passed to (grpc deadlines, threading waits, time.monotonic) takes seconds.
 """
 
 #: Operator session protocol version this SDK speaks (operator.proto is version 1).
@@ -28,6 +31,13 @@ RECORD_BYTES_MAX_DEFAULT = 1024 * 1024
 
 #: Longest unix socket path Linux accepts, in bytes (sun_path is 108 with the NUL).
 UNIX_SOCKET_PATH_BYTES_MAX = 107
+
+#: Longest stream name in characters (ProtocolLimits.StreamNameCharsMax).
+STREAM_NAME_CHARS_MAX = 128
+
+#: What a stream name is: 1..STREAM_NAME_CHARS_MAX of A-Z a-z 0-9 _ . - (the bound is written
+#: out in the pattern; tests/test_limits.py checks the two agree).
+STREAM_NAME_PATTERN = r"^[A-Za-z0-9_.-]{1,128}$"
 
 #: Seconds to wait for the executor to open the session after the socket is served. The
 #: executor connects within its own bounded start-up wait, so a process that sees no session

@@ -3,11 +3,12 @@
 import enum
 import re
 
+from concord import _limits
 from concord.types.v1 import types_pb2
 
 __all__ = ["Computation", "Metadata", "StreamGrouping", "ProduceError"]
 
-_STREAM_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
+_STREAM_NAME = re.compile(_limits.STREAM_NAME_PATTERN)
 
 
 class StreamGrouping(enum.IntEnum):
@@ -57,7 +58,8 @@ class Metadata:
 def _stream_name(name, where):
     if not isinstance(name, str) or not _STREAM_NAME.match(name):
         raise ValueError(
-            "%s: %r is not a stream name; use 1-128 characters from [A-Za-z0-9_.-]" % (where, name))
+            "%s: %r is not a stream name; use 1-%d characters from [A-Za-z0-9_.-]"
+            % (where, name, _limits.STREAM_NAME_CHARS_MAX))
     return name
 
 

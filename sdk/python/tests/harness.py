@@ -57,7 +57,9 @@ class OperatorProcess:
         self.wait_for_socket()
         self.channel = grpc.insecure_channel("unix://" + self.socket)
         stub = operator_pb2_grpc.OperatorStub(self.channel)
-        return stub.Session(self._requests(), timeout=TEST_TIMEOUT_S)
+        # The socket file appears at bind(), a moment before listen(): wait_for_ready makes the
+        # call retry a refused connection (within the timeout) instead of failing at once.
+        return stub.Session(self._requests(), timeout=TEST_TIMEOUT_S, wait_for_ready=True)
 
     def wait_for_socket(self):
         deadline = time.monotonic() + TEST_TIMEOUT_S

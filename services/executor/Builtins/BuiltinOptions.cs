@@ -1,16 +1,22 @@
 using System.Globalization;
+using Concord.Contracts;
 using Concord.Contracts.Types.V1;
 
 namespace Concord.Executor.Builtins;
 
-/// <summary>Reads a built-in's string options, rejecting unknown ones with the list of known ones.</summary>
+/// <summary>
+/// Reads a built-in's string options, rejecting unknown ones with the list of known ones. The
+/// known options are <see cref="OperatorSpecValidator.BuiltinOptions"/>, the one list the
+/// CLI and the scheduler check deploy files against.
+/// </summary>
 internal sealed class BuiltinOptions
 {
     private readonly BuiltinOperator _builtin;
 
-    public BuiltinOptions(BuiltinOperator builtin, params string[] known)
+    public BuiltinOptions(BuiltinOperator builtin)
     {
         _builtin = builtin;
+        var known = KnownOptions(builtin.Kind);
         foreach (var key in builtin.Options.Keys)
         {
             if (!known.Contains(key, StringComparer.Ordinal))
@@ -20,6 +26,12 @@ internal sealed class BuiltinOptions
             }
         }
     }
+
+    /// <summary>The options of built-in <paramref name="kind"/>, listed as the validator lists them.</summary>
+    public static string[] KnownOptions(string kind) =>
+        OperatorSpecValidator.BuiltinOptions.TryGetValue(kind, out var known)
+            ? [.. known]
+            : throw new OperatorFailedException($"'{kind}' is not a built-in operator; use one of: {string.Join(", ", OperatorSpecValidator.BuiltinOptions.Keys)}");
 
     public string? String(string name) => _builtin.Options.TryGetValue(name, out var value) && value.Length > 0 ? value : null;
 

@@ -16,7 +16,7 @@ namespace Concord.Executor.Builtins;
 public abstract class BuiltinSession : IOperatorSession
 {
     private readonly Channel<RawAnswer> _answers = Channel.CreateBounded<RawAnswer>(
-        new BoundedChannelOptions(ExecutorLimits.MaxBatchesInFlight + 1) { SingleReader = true });
+        new BoundedChannelOptions(ExecutorLimits.BatchesInFlightMax + 1) { SingleReader = true });
     private readonly TaskCompletionSource _exited = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     protected BuiltinSession(OperatorSpec spec, TimeProvider time)

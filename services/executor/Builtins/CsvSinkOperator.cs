@@ -36,7 +36,7 @@ public sealed class CsvSinkOperator : BuiltinSession
     public CsvSinkOperator(OperatorSpec spec, string workDir, int instanceIndex, TimeProvider time)
         : base(spec, time)
     {
-        var options = new BuiltinOptions(spec.Builtin, "path", "stats");
+        var options = new BuiltinOptions(spec.Builtin);
         if (spec.ExpectedInputs.Count == 0)
         {
             throw new OperatorFailedException(
@@ -51,7 +51,7 @@ public sealed class CsvSinkOperator : BuiltinSession
         try
         {
             Directory.CreateDirectory(System.IO.Path.GetDirectoryName(path)!);
-            _file = new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.Read, bufferSize: 64 * 1024);
+            _file = new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.Read, bufferSize: ExecutorLimits.CsvSinkBufferBytes);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {

@@ -35,7 +35,7 @@ public sealed class GeneratorOperator : BuiltinSession
     public GeneratorOperator(OperatorSpec spec, string workDir, TimeProvider time, int recordsPerAnswerMax = ExecutorLimits.BatchRowsMax)
         : base(spec, time)
     {
-        var options = new BuiltinOptions(spec.Builtin, "stream", "rate", "dictionary", "count", "stats");
+        var options = new BuiltinOptions(spec.Builtin);
         _stream = options.String("stream") ?? "words";
         _rate = options.Double("rate", 0, 0);
         _count = options.Long("count", 0, 0);
@@ -79,8 +79,8 @@ public sealed class GeneratorOperator : BuiltinSession
         }
         else
         {
-            // Token bucket: at most a tenth of a second of burst after a stall (backpressure).
-            _allowance = Math.Min(_allowance + _rate * (nowMs - _lastTickMs) / 1000.0, Math.Max(1, _rate / 10));
+            // Token bucket: at most GeneratorBurstMs of records after a stall (backpressure).
+            _allowance = Math.Min(_allowance + _rate * (nowMs - _lastTickMs) / 1000.0, Math.Max(1, _rate * ExecutorLimits.GeneratorBurstMs / 1000.0));
             n = Math.Min((long)_allowance, _recordsPerAnswerMax);
             _allowance -= n;
         }

@@ -31,7 +31,7 @@ internal sealed class KafkaConnector
     private long _allBrokersDownSinceTimestamp;
     private Error? _fatal;
 
-    public KafkaConnector(OperatorSpec spec, string workDir, ILogger logger, TimeProvider time, params string[] known)
+    public KafkaConnector(OperatorSpec spec, string workDir, ILogger logger, TimeProvider time)
     {
         _builtin = spec.Builtin;
         _logger = logger;
@@ -39,6 +39,7 @@ internal sealed class KafkaConnector
         _clientLogs = new RateLimitedLog(time);
         _clientErrors = new RateLimitedLog(time);
         Kind = spec.Builtin.Kind;
+        var known = BuiltinOptions.KnownOptions(Kind);
         foreach (var key in _builtin.Options.Keys)
         {
             if (!known.Contains(key, StringComparer.Ordinal) && !key.StartsWith(OperatorSpecValidator.KafkaPassThroughPrefix, StringComparison.Ordinal))

@@ -53,7 +53,7 @@ public static class KafkaLimits
 
     /// <summary>
     /// Wait before polling again after a poll found nothing, in ms: 1, doubling with each
-    /// further empty poll up to <see cref="SourceIdlePollMaxMs"/>. A momentarily empty
+    /// further empty poll up to <see cref="SourceIdlePollMsMax"/>. A momentarily empty
     /// prefetch queue (a fetch in flight) costs only a millisecond at full speed.
     /// </summary>
     public const int SourceIdlePollMs = 1;
@@ -62,7 +62,7 @@ public static class KafkaLimits
     /// Longest wait between polls of an idle source, in ms: 10. Bounds the latency an idle
     /// source adds to the first new record, and keeps an idle source from spinning (≤ 100 polls/s).
     /// </summary>
-    public const int SourceIdlePollMaxMs = 10;
+    public const int SourceIdlePollMsMax = 10;
 
     /// <summary>
     /// librdkafka queued.min.messages for the source: 1,000,000. With the default (100,000)

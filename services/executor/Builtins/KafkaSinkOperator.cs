@@ -34,7 +34,7 @@ public sealed class KafkaSinkOperator : BuiltinSession
         : base(spec, time)
     {
         _logger = logger;
-        _connector = new KafkaConnector(spec, workDir, logger, time, "topic", "bootstrap", "acks", "linger_ms", "compression");
+        _connector = new KafkaConnector(spec, workDir, logger, time);
         if (spec.ExpectedInputs.Count == 0)
         {
             throw new OperatorFailedException(
@@ -50,7 +50,7 @@ public sealed class KafkaSinkOperator : BuiltinSession
                 "1" => Acks.Leader,
                 _ => Acks.All,
             },
-            LingerMs = _connector.Int("linger_ms", KafkaLimits.SinkLingerMsDefault, 0, 900_000),
+            LingerMs = _connector.Int("linger_ms", KafkaLimits.SinkLingerMsDefault, 0, Contracts.ProtocolLimits.KafkaLingerMsMax),
             CompressionType = Enum.Parse<CompressionType>(_connector.OneOf("compression", "none", "none", "gzip", "snappy", "lz4", "zstd"), ignoreCase: true),
             AllowAutoCreateTopics = false,
             MessageTimeoutMs = KafkaLimits.SinkDeliveryTimeoutMs,

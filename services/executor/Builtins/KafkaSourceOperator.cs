@@ -40,12 +40,12 @@ public sealed class KafkaSourceOperator : BuiltinSession
         : base(spec, time)
     {
         _logger = logger;
-        _connector = new KafkaConnector(spec, workDir, logger, time, "topic", "bootstrap", "group", "start", "stream", "oversize");
+        _connector = new KafkaConnector(spec, workDir, logger, time);
         _stream = _connector.String("stream") ?? _connector.Topic;
         if (!Contracts.OperatorSpecValidator.IsValidStreamName(_stream))
         {
             throw new OperatorFailedException(
-                $"kafka-source: the output stream '{_stream}' (option 'stream', default the topic name) is not a valid stream name; set option 'stream' to 1-128 of A-Z a-z 0-9 _ . -");
+                $"kafka-source: the output stream '{_stream}' (option 'stream', default the topic name) is not a valid stream name; set option 'stream' to {Contracts.ProtocolLimits.StreamNameRule}");
         }
         _skipOversize = _connector.OneOf("oversize", "fail", "fail", "skip") == "skip";
         _config = new ConsumerConfig
@@ -59,7 +59,7 @@ public sealed class KafkaSourceOperator : BuiltinSession
             QueuedMaxMessagesKbytes = KafkaLimits.SourcePrefetchKbytesMax,
         };
         // KIP-848: a restarted or added member gets partitions in ~0.5 s instead of waiting a
-        // session timeout (RECIPES.md, Kafka).
+        // session timeout (docs/kafka.md, option "group").
         _config.Set("group.protocol", "consumer");
         KafkaCommitPolicy.Configure(_config);
         _connector.ApplyPassThrough(_config);
@@ -128,7 +128,7 @@ public sealed class KafkaSourceOperator : BuiltinSession
                 _commit.Abandon();
                 throw;
             }
-            _idleWaitMs = n > 0 ? 0 : Math.Clamp(_idleWaitMs * 2, KafkaLimits.SourceIdlePollMs, KafkaLimits.SourceIdlePollMaxMs);
+            _idleWaitMs = n > 0 ? 0 : Math.Clamp(_idleWaitMs * 2, KafkaLimits.SourceIdlePollMs, KafkaLimits.SourceIdlePollMsMax);
             done.TimersSet.Add(new TimerSet { Key = PollTimerKey, TimeUnixMs = Now().EventTimeMs + _idleWaitMs });
         }
     }

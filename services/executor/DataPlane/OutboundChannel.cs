@@ -41,7 +41,6 @@ public sealed class OutboundChannel : IAsyncDisposable
     private readonly Task _run;
     private volatile OutboundTarget _target = OutboundTarget.None;
     private long _sentRows;
-    private long _droppedRows;
     private long _failedAttempts;
     private volatile bool _waitingForNewTarget;
     private bool _callConnected; // the current/last Push call received credit (RunAsync's task only)
@@ -80,9 +79,6 @@ public sealed class OutboundChannel : IAsyncDisposable
     /// <summary>Rows sent so far.</summary>
     public long SentRows => Interlocked.Read(ref _sentRows);
 
-    /// <summary>Rows dropped: lost with a failed call, or queued when the channel was closed.</summary>
-    public long DroppedRows => Interlocked.Read(ref _droppedRows);
-
     /// <summary>Connection attempts that failed, in total (a counter).</summary>
     public long FailedAttempts => Interlocked.Read(ref _failedAttempts);
 
@@ -116,7 +112,6 @@ public sealed class OutboundChannel : IAsyncDisposable
         if (!await _budget.AcquireAsync(chunk.Count, chunk.Bytes, cancellationToken).ConfigureAwait(false)
             || !_queue.Writer.TryWrite(chunk))
         {
-            Interlocked.Add(ref _droppedRows, chunk.Count);
             Metrics.ExecutorMetrics.Dropped(Stream, "channel_closed", chunk.Count);
         }
     }
@@ -146,7 +141,6 @@ public sealed class OutboundChannel : IAsyncDisposable
         }
         if (dropped > 0)
         {
-            Interlocked.Add(ref _droppedRows, dropped);
             Metrics.ExecutorMetrics.Dropped(Stream, "channel_closed", dropped);
         }
         _stop.Dispose();
@@ -218,7 +212,7 @@ public sealed class OutboundChannel : IAsyncDisposable
                 {
                     await _wake.WaitAsync(backoff.Token).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
                 }
-                backoffMs = Math.Min(backoffMs * 2, ExecutorLimits.OutboundReconnectBackoffMaxMs);
+                backoffMs = Math.Min(backoffMs * 2, ExecutorLimits.OutboundReconnectBackoffMsMax);
             }
         }
     }
@@ -335,7 +329,6 @@ public sealed class OutboundChannel : IAsyncDisposable
                 catch
                 {
                     // At-most-once: a batch that did not go out is lost with the call.
-                    Interlocked.Add(ref _droppedRows, batch.Records.Count);
                     Metrics.ExecutorMetrics.Dropped(Stream, "send_failed", batch.Records.Count);
                     throw;
                 }

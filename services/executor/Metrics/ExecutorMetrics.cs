@@ -9,7 +9,7 @@ namespace Concord.Executor.Metrics;
 
 /// <summary>
 /// Every metric of the executor, in one registry (docs/observability.md is the catalogue).
-/// Names follow ../shared/ARCHITECTURE.md: prefix <c>concord_</c>, unit suffix, labels
+/// Names follow the metric naming rule (docs/observability.md): prefix <c>concord_</c>, unit suffix, labels
 /// <c>operator</c>, <c>instance</c> (static, from the executor's environment) and
 /// <c>stream</c>. Hooks in the data path are one call per batch, never per record; gauges
 /// (queues, CPU, memory) are read only when Prometheus scrapes.

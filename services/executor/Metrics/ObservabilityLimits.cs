@@ -38,9 +38,6 @@ public static class ObservabilityLimits
     /// </summary>
     public const int TracePendingTimeoutMs = 60_000;
 
-    /// <summary>Spans a /traces query returns at most, in spans: the whole store.</summary>
-    public const int SpansPerQueryMax = SpanStoreSpansMax;
-
     /// <summary>
     /// Grace period for the metrics server to stop, in ms: 2 s. A scrape in progress is short;
     /// the executor must not linger on exit for it.

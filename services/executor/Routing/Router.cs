@@ -52,9 +52,6 @@ public sealed class Router : IAsyncDisposable
     /// <summary>The operator's output streams; produced records name them by index.</summary>
     public StreamTable Outputs => _outputs;
 
-    /// <summary>Completes when the first routing table has been applied; routing waits for it.</summary>
-    public Task FirstTable => _firstTable.Task;
-
     public long Version => _view.Version;
 
     /// <summary>Records dropped because no operator reads their stream (concord_records_dropped_total{reason="no_reader"}).</summary>
@@ -251,7 +248,7 @@ public sealed class Router : IAsyncDisposable
         while (QueuedRows > 0)
         {
             // Queues expose no "empty" event; poll briefly until the deadline cancels.
-            await Task.Delay(TimeSpan.FromMilliseconds(10), _time, cancellationToken).ConfigureAwait(false);
+            await Task.Delay(TimeSpan.FromMilliseconds(ExecutorLimits.OutboundDrainPollMs), _time, cancellationToken).ConfigureAwait(false);
         }
     }
 

@@ -37,7 +37,7 @@ public sealed class RoutingTableView<T>
     public static RoutingTableView<T> Compile(RoutingTable table, Func<string, string, ReaderInstance, T> bind)
     {
         var keyGroupCount = table.KeyGroupCount == 0 ? ProtocolLimits.KeyGroupCount : table.KeyGroupCount;
-        if (keyGroupCount < 1 || keyGroupCount > ProtocolLimits.KeyGroupCount * 1024)
+        if (keyGroupCount < 1 || keyGroupCount > ExecutorLimits.RoutingKeyGroupsMax)
         {
             throw new RoutingTableException($"routing table {table.Version} has key_group_count {table.KeyGroupCount}");
         }

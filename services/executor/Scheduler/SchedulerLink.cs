@@ -95,7 +95,7 @@ public sealed class SchedulerLink : IDisposable
                 }
                 SchedulerLog.Unreachable(_logger, $"{e.Status.StatusCode}: {e.Status.Detail}", backoffMs);
                 await Task.Delay(TimeSpan.FromMilliseconds(backoffMs), _time, cancellationToken).ConfigureAwait(false);
-                backoffMs = Math.Min(backoffMs * 2, ExecutorLimits.SchedulerRetryBackoffMaxMs);
+                backoffMs = Math.Min(backoffMs * 2, ExecutorLimits.SchedulerRetryBackoffMsMax);
             }
             catch (RpcException e) when (!cancellationToken.IsCancellationRequested)
             {

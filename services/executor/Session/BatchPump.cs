@@ -16,7 +16,7 @@ public sealed record BatchPumpOptions
 
     public TimeSpan BatchLinger { get; init; } = TimeSpan.FromMilliseconds(ExecutorLimits.BatchLingerMs);
 
-    public int MaxBatchesInFlight { get; init; } = ExecutorLimits.MaxBatchesInFlight;
+    public int MaxBatchesInFlight { get; init; } = ExecutorLimits.BatchesInFlightMax;
 }
 
 /// <summary>
@@ -29,13 +29,8 @@ public sealed record BatchPumpOptions
 /// </summary>
 public sealed class BatchPump
 {
-    /// <summary>
-    /// Longest single wait (for a far-away timer, or for nothing); the loop re-evaluates after
-    /// it: 1 s. Also the bound on how long a missed wake-up can hold the pump — under heavy load
-    /// a timer-driven source was seen idle for exactly the former 1 min with its timer due — at
-    /// the cost of one idle loop a second.
-    /// </summary>
-    private static readonly TimeSpan LongestWait = TimeSpan.FromSeconds(1);
+    /// <summary>Longest single wait: <see cref="ExecutorLimits.BatchPumpWaitMsMax"/>.</summary>
+    private static readonly TimeSpan LongestWait = TimeSpan.FromMilliseconds(ExecutorLimits.BatchPumpWaitMsMax);
 
     private readonly IOperatorSession _session;
     private readonly InboundQueue _inbound;
@@ -53,7 +48,6 @@ public sealed class BatchPump
     private Task _answeredWait = Task.CompletedTask; // and its pending answer wake-up
     private long _lastSentSeq;
     private long _lastAnsweredSeq;
-    private long _batchesSent;
 
     public BatchPump(IOperatorSession session, InboundQueue inbound, Router? router, TimerQueue timers, TimeProvider time, BatchPumpOptions? options = null)
     {
@@ -66,9 +60,6 @@ public sealed class BatchPump
         _telemetry = new Metrics.BatchTelemetry(session.Outputs);
         _inFlight = new SemaphoreSlim(_options.MaxBatchesInFlight, _options.MaxBatchesInFlight);
     }
-
-    /// <summary>Batches sent so far.</summary>
-    public long BatchesSent => Interlocked.Read(ref _batchesSent);
 
     /// <summary>Unanswered batches now.</summary>
     public int InFlight => (int)(Interlocked.Read(ref _lastSentSeq) - Interlocked.Read(ref _lastAnsweredSeq));
@@ -104,7 +95,6 @@ public sealed class BatchPump
             batch.Seq = (ulong)Interlocked.Increment(ref _lastSentSeq);
             _telemetry.Sent(batch);
             await _session.SendAsync(batch, abortWrites).ConfigureAwait(false);
-            Interlocked.Increment(ref _batchesSent);
         }
     }
 

@@ -313,7 +313,7 @@ public sealed class GrpcOperatorSession : IOperatorSession
         }
         // A broken session usually means the process is dying: give it a moment to be reaped
         // so the report can carry its exit code and last words.
-        await Task.WhenAny(_process.Exited, Task.Delay(TimeSpan.FromMilliseconds(500), _time)).ConfigureAwait(false);
+        await Task.WhenAny(_process.Exited, Task.Delay(TimeSpan.FromMilliseconds(ExecutorLimits.OperatorExitWaitMs), _time)).ConfigureAwait(false);
         return _process.Exited.IsCompletedSuccessfully
             ? $"; the operator process exited with code {_process.Exited.Result}; its last stderr lines:{_process.StderrTail()}"
             : $"; the operator's last stderr lines:{_process.StderrTail()}";
@@ -345,7 +345,7 @@ public sealed class GrpcOperatorSession : IOperatorSession
 
     private static string Detail(Error error) => string.IsNullOrEmpty(error.Detail) ? "" : "\n" + error.Detail;
 
-    /// <summary>A gRPC channel to a unix socket (RECIPES.md: ConnectCallback + http://localhost).</summary>
+    /// <summary>A gRPC channel to a unix socket: .NET gRPC reaches one through a ConnectCallback, with http://localhost as the nominal address.</summary>
     internal static GrpcChannel CreateChannel(string socketPath)
     {
         var endpoint = new UnixDomainSocketEndPoint(socketPath);

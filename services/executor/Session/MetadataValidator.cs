@@ -1,4 +1,3 @@
-using System.Text.RegularExpressions;
 using Concord.Contracts;
 using Concord.Contracts.Operator.V1;
 using Concord.Contracts.Types.V1;
@@ -9,13 +8,10 @@ namespace Concord.Executor.Session;
 /// Checks the operator's Metadata against its spec before any record flows: name, streams,
 /// protocol version and capabilities. Every problem is reported with both sides and the fix.
 /// </summary>
-public static partial class MetadataValidator
+public static class MetadataValidator
 {
     /// <summary>Capabilities this executor requires from every operator.</summary>
     public static readonly IReadOnlyList<string> RequiredCapabilities = [Capabilities.BatchPipelining];
-
-    [GeneratedRegex("^[A-Za-z0-9_.-]{1,128}$")]
-    private static partial Regex StreamName();
 
     /// <summary>The problems found; empty when the metadata is acceptable.</summary>
     public static IReadOnlyList<string> Problems(OperatorSpec spec, Metadata message)
@@ -95,9 +91,9 @@ public static partial class MetadataValidator
 
     private static void CheckStreamName(string name, string role, List<string> problems)
     {
-        if (!StreamName().IsMatch(name))
+        if (!OperatorSpecValidator.IsValidStreamName(name))
         {
-            problems.Add($"{role} stream name '{name}' is not valid; stream names are 1..{ProtocolLimits.StreamNameLengthMax} characters of A-Z a-z 0-9 _ . -");
+            problems.Add($"{role} stream name '{name}' is not valid; stream names are {ProtocolLimits.StreamNameRule}");
         }
     }
 

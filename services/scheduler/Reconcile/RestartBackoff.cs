@@ -10,7 +10,7 @@ public readonly record struct RestartDecision(TimeSpan Delay, bool CrashLooping,
 /// Failure history of one instance, and the restart back-off that follows from it: the n-th
 /// failure within <see cref="SchedulerLimits.CrashLoopWindowMs"/> waits
 /// <see cref="SchedulerLimits.RestartBackoffInitialMs"/> × 2^(n-1), at most
-/// <see cref="SchedulerLimits.RestartBackoffMaxMs"/>; from the
+/// <see cref="SchedulerLimits.RestartBackoffMsMax"/>; from the
 /// <see cref="SchedulerLimits.CrashLoopFailuresMin"/>-th on the instance is crash-looping and
 /// waits the longest back-off. Failures older than the window are forgotten, so an instance
 /// that ran fine for a while starts again at the shortest back-off.
@@ -39,7 +39,7 @@ public sealed class RestartBackoff
         }
         var count = _failures.Count;
         var crashLooping = count >= SchedulerLimits.CrashLoopFailuresMin;
-        return new RestartDecision(crashLooping ? TimeSpan.FromMilliseconds(SchedulerLimits.RestartBackoffMaxMs) : DelayFor(count), crashLooping, count);
+        return new RestartDecision(crashLooping ? TimeSpan.FromMilliseconds(SchedulerLimits.RestartBackoffMsMax) : DelayFor(count), crashLooping, count);
     }
 
     /// <summary>The back-off after the <paramref name="failures"/>-th failure in the window (1-based).</summary>
@@ -48,7 +48,7 @@ public sealed class RestartBackoff
         ArgumentOutOfRangeException.ThrowIfLessThan(failures, 1);
         // Shift capped well below 63 bits; the Min does the real capping.
         var shift = Math.Min(failures - 1, 30);
-        var ms = Math.Min((long)SchedulerLimits.RestartBackoffInitialMs << shift, SchedulerLimits.RestartBackoffMaxMs);
+        var ms = Math.Min((long)SchedulerLimits.RestartBackoffInitialMs << shift, SchedulerLimits.RestartBackoffMsMax);
         return TimeSpan.FromMilliseconds(ms);
     }
 

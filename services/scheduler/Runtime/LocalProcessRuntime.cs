@@ -33,12 +33,6 @@ public sealed partial class LocalProcessRuntime(LocalProcessRuntimeOptions optio
     private const string OperatorSocketFileName = "operator.sock";
 
     /// <summary>
-    /// Poll interval while waiting for a leftover process (not our child, so no exit event) to
-    /// exit, in ms: 50. Short next to <see cref="SchedulerLimits.LeftoverStopTimeoutMs"/>.
-    /// </summary>
-    private const int LeftoverPollIntervalMs = 50;
-
-    /// <summary>
     /// The shell line that starts the executor: stdout and stderr go straight to the log file
     /// (not through a pipe to the scheduler, so the executor never dies of SIGPIPE when the
     /// scheduler goes away), stdin is closed, and `exec` makes the executor keep this pid.
@@ -68,18 +62,33 @@ public sealed partial class LocalProcessRuntime(LocalProcessRuntimeOptions optio
                 return error;
             }
         }
+        var copied = 0;
         for (var i = 0; i < spec.Files.Count; i++)
         {
-            if (!File.Exists(spec.Files[i]))
+            var entry = spec.Files[i];
+            if (!File.Exists(entry) && !Directory.Exists(entry))
             {
-                return $"files[{i}]: '{spec.Files[i]}' does not exist; create it or remove it from \"files\" in the deploy file";
+                return $"files[{i}]: '{entry}' does not exist; create it or remove it from \"files\" in the deploy file";
+            }
+            foreach (var (source, _, isDirectory) in EntriesToCopy(entry))
+            {
+                if (isDirectory && new DirectoryInfo(source).LinkTarget is not null)
+                {
+                    return $"files[{i}]: '{source}' is a symbolic link to a directory, and links inside a directory are not followed; " +
+                           "list the link's target in \"files\" instead, or replace the link with the directory";
+                }
+                if (!isDirectory && ++copied > SchedulerLimits.CopiedFilesMax)
+                {
+                    return $"files: the entries hold more than {SchedulerLimits.CopiedFilesMax} files, each copied into every instance's directory; " +
+                           "list fewer files, or keep large data sets where the operator can read them in place (an absolute path in \"args\" or \"environment\")";
+                }
             }
         }
         // The longest path: the highest index, in the directory of an odd release.
         var socket = Path.Combine(InstanceDirectory(spec.Name, Math.Max(0, spec.Instances - 1), release: 1), OperatorSocketFileName);
-        if (Encoding.UTF8.GetByteCount(socket) > OperatorAddress.UnixSocketPathBytesMax)
+        if (Encoding.UTF8.GetByteCount(socket) > ProtocolLimits.UnixSocketPathBytesMax)
         {
-            return $"operator socket path '{socket}' would be longer than {OperatorAddress.UnixSocketPathBytesMax} bytes; " +
+            return $"operator socket path '{socket}' would be longer than {ProtocolLimits.UnixSocketPathBytesMax} bytes; " +
                    "start the scheduler with a shorter --home or give the operator a shorter name";
         }
         return null;
@@ -122,6 +131,40 @@ public sealed partial class LocalProcessRuntime(LocalProcessRuntimeOptions optio
         return (null, $"executable '{executable}' was not found on the scheduler's PATH; install it, use an absolute path, or fix \"executable\" in the deploy file");
     }
 
+    /// <summary>
+    /// What one "files" entry copies into an instance's directory, parents before children:
+    /// a file as itself; a directory as itself and everything below it, recursively (a link to
+    /// a directory inside it is reported, never followed, so a cycle cannot make this endless).
+    /// Target paths are relative to the instance's directory.
+    /// </summary>
+    private static IEnumerable<(string Source, string Target, bool IsDirectory)> EntriesToCopy(string entry)
+    {
+        var root = Path.TrimEndingDirectorySeparator(entry);
+        var name = Path.GetFileName(root);
+        if (!Directory.Exists(root))
+        {
+            yield return (root, name, false);
+            yield break;
+        }
+        yield return (root, name, true);
+        var pending = new Stack<string>([root]);
+        while (pending.TryPop(out var directory))
+        {
+            foreach (var file in Directory.EnumerateFiles(directory).Order(StringComparer.Ordinal))
+            {
+                yield return (file, Path.Combine(name, Path.GetRelativePath(root, file)), false);
+            }
+            foreach (var child in Directory.EnumerateDirectories(directory).Order(StringComparer.Ordinal))
+            {
+                yield return (child, Path.Combine(name, Path.GetRelativePath(root, child)), true);
+                if (new DirectoryInfo(child).LinkTarget is null)
+                {
+                    pending.Push(child);
+                }
+            }
+        }
+    }
+
     public async Task<IInstanceHandle> LaunchAsync(InstanceLaunch launch, CancellationToken cancellationToken)
     {
         var directory = InstanceDirectory(launch.OperatorName, launch.Index, launch.Release);
@@ -130,9 +173,20 @@ public sealed partial class LocalProcessRuntime(LocalProcessRuntimeOptions optio
         // timed out) is stopped before the new one starts.
         await StopLeftoverAsync(directory, cancellationToken).ConfigureAwait(false);
 
-        foreach (var file in launch.Spec.Files)
+        foreach (var entry in launch.Spec.Files)
         {
-            File.Copy(file, Path.Combine(directory, Path.GetFileName(file)), overwrite: true);
+            foreach (var (source, target, isDirectory) in EntriesToCopy(entry))
+            {
+                var destination = Path.Combine(directory, target);
+                if (isDirectory)
+                {
+                    Directory.CreateDirectory(destination);
+                }
+                else
+                {
+                    File.Copy(source, destination, overwrite: true);
+                }
+            }
         }
         var specFile = Path.Combine(directory, SpecFileName);
         await AtomicFile.WriteAllTextAsync(specFile, JsonFormatter.Default.Format(launch.Spec), cancellationToken).ConfigureAwait(false);
@@ -260,7 +314,7 @@ public sealed partial class LocalProcessRuntime(LocalProcessRuntimeOptions optio
         var environment = Posix.ReadEnvironment(pid);
         while (environment is null && Posix.IsAlive(pid) && timeProvider.GetUtcNow() < deadline)
         {
-            await Task.Delay(TimeSpan.FromMilliseconds(LeftoverPollIntervalMs), timeProvider, cancellationToken).ConfigureAwait(false);
+            await Task.Delay(TimeSpan.FromMilliseconds(SchedulerLimits.LeftoverPollMs), timeProvider, cancellationToken).ConfigureAwait(false);
             environment = Posix.ReadEnvironment(pid);
         }
         if (environment is null || !environment.TryGetValue("CONCORD_INCARNATION", out var found) || found != incarnation)
@@ -304,7 +358,7 @@ public sealed partial class LocalProcessRuntime(LocalProcessRuntimeOptions optio
             var ours = Posix.HasEnvironment(pid, "CONCORD_INCARNATION", lines[1].Trim());
             while (ours is null && Posix.IsAlive(pid) && timeProvider.GetUtcNow() < deadline)
             {
-                await Task.Delay(TimeSpan.FromMilliseconds(LeftoverPollIntervalMs), timeProvider, cancellationToken).ConfigureAwait(false);
+                await Task.Delay(TimeSpan.FromMilliseconds(SchedulerLimits.LeftoverPollMs), timeProvider, cancellationToken).ConfigureAwait(false);
                 ours = Posix.HasEnvironment(pid, "CONCORD_INCARNATION", lines[1].Trim());
             }
             if (ours == true && Posix.IsAlive(pid))
@@ -313,7 +367,7 @@ public sealed partial class LocalProcessRuntime(LocalProcessRuntimeOptions optio
                 Posix.TrySignal(pid, Posix.SigTerm);
                 while (Posix.IsAlive(pid) && timeProvider.GetUtcNow() < deadline)
                 {
-                    await Task.Delay(TimeSpan.FromMilliseconds(LeftoverPollIntervalMs), timeProvider, cancellationToken).ConfigureAwait(false);
+                    await Task.Delay(TimeSpan.FromMilliseconds(SchedulerLimits.LeftoverPollMs), timeProvider, cancellationToken).ConfigureAwait(false);
                 }
                 if (Posix.IsAlive(pid))
                 {

@@ -197,7 +197,7 @@ public sealed class ReconcileCoreTests
         Assert.Equal(InstanceState.CrashLooping, _driver.Status("counter").Instances.Single().State);
         var backoff = _driver.Actions.OfType<ArmTimer>().Last();
         Assert.IsType<BackoffElapsed>(backoff.Event);
-        Assert.Equal(TimeSpan.FromMilliseconds(SchedulerLimits.RestartBackoffMaxMs), backoff.Delay);
+        Assert.Equal(TimeSpan.FromMilliseconds(SchedulerLimits.RestartBackoffMsMax), backoff.Delay);
     }
 
     [Fact]
@@ -350,7 +350,7 @@ public sealed class ReconcileCoreTests
         {
             OperatorName = "counter", InstanceIndex = 0, Incarnation = instance.Incarnation, DataAddress = "127.0.0.1:1",
         }));
-        _driver.Advance(TimeSpan.FromMilliseconds(SchedulerLimits.RestartBackoffMaxMs));
+        _driver.Advance(TimeSpan.FromMilliseconds(SchedulerLimits.RestartBackoffMsMax));
         Assert.Single(_driver.Launches);
     }
 

@@ -8,7 +8,7 @@ namespace Concord.KafkaDev.Internal;
 /// The rd_kafka_mock_* entry points of the librdkafka that Confluent.Kafka loaded. Confluent.Kafka
 /// does not expose them, and on Debian it loads its bundled centos8 build (the default one needs
 /// libsasl2.so.3), so the path is taken from /proc/self/maps after forcing the load; calling
-/// Library.Load(path) instead would P/Invoke "libdl" and throw (RECIPES.md, Kafka).
+/// Library.Load(path) instead would P/Invoke "libdl" and throw.
 /// </summary>
 internal static unsafe class RdKafkaMockNative
 {

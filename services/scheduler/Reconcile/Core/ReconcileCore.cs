@@ -155,7 +155,7 @@ internal sealed partial class ReconcileCore(TimeProvider time, ILogger logger, F
         a.OperatorName == b.OperatorName && a.Index == b.Index && a.Release % 2 == b.Release % 2;
 
     internal static string Truncate(string text) =>
-        text.Length <= SchedulerLimits.LastErrorLengthMax ? text : text[..SchedulerLimits.LastErrorLengthMax] + "…";
+        text.Length <= SchedulerLimits.LastErrorCharsMax ? text : text[..SchedulerLimits.LastErrorCharsMax] + "…";
 
     /// <summary>starting → running with the addresses the executor registered.</summary>
     private void MarkRunning(InstanceSlot slot, RegisterExecutorRequest request)

@@ -13,7 +13,7 @@ import (
 	typesv1 "concord/gen/concord/types/v1"
 )
 
-var streamNamePattern = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,128}$`)
+var streamNamePattern = regexp.MustCompile(StreamNamePattern)
 
 // fatalError is what ends a session: it becomes Error{fatal=true} and exit code 1.
 type fatalError struct {
@@ -251,7 +251,7 @@ func (md Metadata) toProto() (*typesv1.OperatorMetadata, error) {
 	out := &typesv1.OperatorMetadata{Name: md.Name, Outputs: md.Outputs}
 	for _, in := range md.Inputs {
 		if !streamNamePattern.MatchString(in.Name) {
-			return nil, fmt.Errorf("input stream %q is not a stream name; use 1-128 characters from [A-Za-z0-9_.-]", in.Name)
+			return nil, fmt.Errorf("input stream %q is not a stream name; use 1-%d characters from [A-Za-z0-9_.-]", in.Name, StreamNameCharsMax)
 		}
 		g := in.Grouping
 		if g == 0 {
@@ -264,7 +264,7 @@ func (md Metadata) toProto() (*typesv1.OperatorMetadata, error) {
 	}
 	for _, s := range md.Outputs {
 		if !streamNamePattern.MatchString(s) {
-			return nil, fmt.Errorf("output stream %q is not a stream name; use 1-128 characters from [A-Za-z0-9_.-]", s)
+			return nil, fmt.Errorf("output stream %q is not a stream name; use 1-%d characters from [A-Za-z0-9_.-]", s, StreamNameCharsMax)
 		}
 	}
 	return out, nil

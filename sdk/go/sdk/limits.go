@@ -3,8 +3,10 @@ package concord
 import "time"
 
 // Every limit and protocol constant of the Go SDK, each with its unit and why. Values shared
-// with the other SDKs mirror sdk/dotnet/Concord.Contracts/ProtocolLimits.cs and
-// Capabilities.cs; change them there first.
+// with the other SDKs are copies of proto/concord/limits.json, their one source; limits_test.go
+// fails when a copy differs, so change the file first. Durations are time.Duration values, not
+// milliseconds as elsewhere in Concord: the type carries the unit, and every Go API they are
+// passed to takes one.
 const (
 	// ProtocolVersion is the operator session protocol version this SDK speaks.
 	ProtocolVersion = 1
@@ -32,6 +34,14 @@ const (
 	// UnixSocketPathBytesMax is the longest unix socket path Linux accepts (sun_path is 108
 	// bytes with the NUL).
 	UnixSocketPathBytesMax = 107
+
+	// StreamNameCharsMax is the longest stream name in characters
+	// (ProtocolLimits.StreamNameCharsMax).
+	StreamNameCharsMax = 128
+
+	// StreamNamePattern is what a stream name is: 1..StreamNameCharsMax of A-Z a-z 0-9 _ . -
+	// (the bound is written out; limits_test.go checks the two agree).
+	StreamNamePattern = `^[A-Za-z0-9_.-]{1,128}$`
 
 	// SessionWindowBytes is the HTTP/2 flow-control window of the session, in bytes (4 MiB):
 	// large enough that Init.max_batches_in_flight batches of ~40 KB (1,000 small records)

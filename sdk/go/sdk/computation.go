@@ -11,8 +11,12 @@
 //
 //	func main() { concord.Serve(&counter{counts: map[string]*int64{}}) }
 //
-// Import it as `concord "concord/sdk"` (GOPATH mode, see docs/sdk-go.md).
+// Import it as `concord "concord/sdk"` from module concord (sdk/go/go.mod, see docs/sdk-go.md).
 package concord
+
+// The generated proto code (sdk/go/gen) and the offline vendor/ directory are not committed:
+// scripts/gen-go.sh and scripts/go-vendor.sh write them, and every Go build script runs both.
+// (Not `go generate`: it must load the module first, which needs vendor/ or a module proxy.)
 
 import (
 	typesv1 "concord/gen/concord/types/v1"

@@ -12,21 +12,22 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"time"
 
 	schedulerv1 "concord/gen/concord/scheduler/v1"
 	typesv1 "concord/gen/concord/types/v1"
+	concord "concord/sdk"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/status"
 )
 
 // CallTimeout is the deadline of a call whose context has none: topology calls are quick, and
-// a stuck scheduler must not hang a program forever.
-const CallTimeout = 30 * time.Second
+// a stuck scheduler must not hang a program forever (concord/sdk limits.go, with the SDK's
+// other limits).
+const CallTimeout = concord.SchedulerCallTimeout
 
 // GrpcMessageBytesMax is the largest response accepted, in bytes (ProtocolLimits.GrpcMessageBytesMax).
-const GrpcMessageBytesMax = 64 * 1024 * 1024
+const GrpcMessageBytesMax = concord.GrpcMessageBytesMax
 
 // Client talks to one scheduler.
 type Client struct {
