@@ -35,11 +35,13 @@ public sealed class GeneratorPumpStallTests
         await generator.StartAsync(new Init(), CancellationToken.None);
         var identity = new DataPlaneIdentity("counter", 0, "inc-1", new HashSet<string> { "words" });
         var queue = new InboundQueue();
-        await using var server = await DataPlaneServer.StartAsync(identity, queue, NullLoggerFactory.Instance, CancellationToken.None);
+        await using var server = await TestTelemetry.StartServerAsync(identity, queue);
         using var clients = new DataPlaneClients();
+        var metrics = TestTelemetry.Metrics();
+        var tracing = TestTelemetry.Tracing(metrics);
         await using var router = new Router(new StreamTable(["words"]),
-            (stream, reader, index) => new OutboundChannel(stream, reader, index, "gen/0", clients, NullLogger.Instance, TimeProvider.System),
-            NullLogger.Instance, TimeProvider.System);
+            (stream, reader, index) => new OutboundChannel(stream, reader, index, "gen/0", clients, NullLogger.Instance, TimeProvider.System, metrics, tracing),
+            NullLogger.Instance, TimeProvider.System, metrics);
         var table = RoutingTests.Table("words", Grouping.GroupBy, 1);
         table.Streams[0].Readers[0].Instances[0].DataAddress = server.Address;
         table.Streams[0].Readers[0].Instances[0].Incarnation = "inc-1";
@@ -54,7 +56,7 @@ public sealed class GeneratorPumpStallTests
                 await Task.Delay(1);
             }
         });
-        var pump = new BatchPump(generator, new InboundQueue(), router, new TimerQueue(), TimeProvider.System);
+        var pump = new BatchPump(generator, new InboundQueue(), router, new TimerQueue(), TimeProvider.System, metrics, tracing);
         using var stop = new CancellationTokenSource();
         var answers = pump.RunAnswerLoopAsync(stop.Token);
         var sends = pump.RunSendLoopAsync(stop.Token, stop.Token);
