@@ -8,10 +8,10 @@ using Concord.Executor.DataPlane;
 using Concord.Executor.Records;
 using Concord.Executor.Routing;
 using Concord.Executor.Session;
+using Concord.Hosting;
+using Microsoft.AspNetCore.Builder;
 using Google.Protobuf;
 using Grpc.Core;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
@@ -132,13 +132,10 @@ public sealed class DataPlaneAtSpeedTests : IAsyncDisposable
     {
         var dir = ShortTempDir();
         var socket = Path.Combine(dir, "op.sock");
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
-        builder.Services.AddGrpc(o => o.MaxSendMessageSize = ProtocolLimits.GrpcMessageBytesMax);
-        builder.WebHost.ConfigureKestrel(k => k.ListenUnixSocket(socket, o => o.Protocols = HttpProtocols.Http2));
-        var app = builder.Build();
-        app.MapGrpcService<OversizedAnswerOperator>();
-        await app.StartAsync().WaitAsync(Bound);
+        var host = new LoopbackHost(null, LoopbackEndpoint.UnixSocket("operator", socket, HttpProtocols.Http2));
+        host.Builder.Services.AddGrpc(o => o.MaxSendMessageSize = ProtocolLimits.GrpcMessageBytesMax);
+        host.Build().MapGrpcService<OversizedAnswerOperator>();
+        await host.StartAsync().WaitAsync(Bound);
         try
         {
             await using var session = GrpcOperatorSession.Connect(socket, NullLogger.Instance, TimeProvider.System);
@@ -153,8 +150,7 @@ public sealed class DataPlaneAtSpeedTests : IAsyncDisposable
         }
         finally
         {
-            await app.StopAsync().WaitAsync(Bound);
-            await app.DisposeAsync();
+            await host.DisposeAsync().AsTask().WaitAsync(Bound);
             Directory.Delete(dir, recursive: true);
         }
     }

@@ -15,8 +15,11 @@ public sealed class ExecutorMetricsTests
         metrics.Dropped("words", "no_reader", 2);
         var text = await ScrapeAsync(metrics);
 
-        Assert.Contains("concord_records_dropped_total{operator=\"counter\",instance=\"3\",stream=\"words\",reason=\"no_reader\"} 2", text);
-        Assert.Contains("concord_executor_start_time_seconds{operator=\"counter\",instance=\"3\"}", text);
+        var dropped = Assert.Single(Samples(text, "concord_records_dropped_total"));
+        Assert.Equal(["instance=\"3\"", "operator=\"counter\"", "reason=\"no_reader\"", "stream=\"words\""], dropped.Labels);
+        Assert.Equal("2", dropped.Value);
+        var started = Assert.Single(Samples(text, "concord_executor_start_time_seconds"));
+        Assert.Equal(["instance=\"3\"", "operator=\"counter\""], started.Labels);
     }
 
     [Fact]
@@ -41,6 +44,17 @@ public sealed class ExecutorMetricsTests
         Spec = new OperatorSpec { Name = name, Instances = index + 1 },
         WorkDir = "/",
     };
+
+    /// <summary>The samples of <paramref name="name"/> in Prometheus text: labels sorted (their order is not part of the format), and the value.</summary>
+    private static IEnumerable<(string[] Labels, string Value)> Samples(string text, string name) =>
+        text.Split('\n')
+            .Where(line => line.StartsWith(name + "{", StringComparison.Ordinal))
+            .Select(line =>
+            {
+                var close = line.IndexOf('}');
+                var labels = line[(name.Length + 1)..close].Split(',').Order(StringComparer.Ordinal).ToArray();
+                return (labels, line[(close + 2)..]);
+            });
 
     private static async Task<string> ScrapeAsync(ExecutorMetrics metrics)
     {
