@@ -7,10 +7,12 @@ using Concord.Contracts.Scheduler.V1;
 using Concord.Contracts.Types.V1;
 using Concord.Executor.DataPlane;
 using Concord.Executor.Records;
-using Concord.Hosting;
-using Microsoft.AspNetCore.Builder;
 using Google.Protobuf;
 using Grpc.Core;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
@@ -51,7 +53,7 @@ public sealed class ExecutorProcessTests : IAsyncLifetime
     private readonly string _dir = ShortTempDir();
     private readonly InboundQueue _sinkQueue = new(channelsMax: 4, channelCreditRows: 2_048, channelCreditBytes: 1 << 20);
     private ExecutorServer _sink = null!;
-    private LoopbackHost _schedulerHost = null!;
+    private WebApplication _schedulerApp = null!;
     private FakeScheduler _scheduler = null!;
     private string _schedulerAddress = "";
 
@@ -81,17 +83,21 @@ public sealed class ExecutorProcessTests : IAsyncLifetime
             },
         };
         _scheduler = new FakeScheduler(table);
-        _schedulerHost = new LoopbackHost(null, new LoopbackEndpoint("grpc", HttpProtocols.Http2));
-        _schedulerHost.Builder.Services.AddGrpc();
-        _schedulerHost.Builder.Services.AddSingleton(_scheduler);
-        _schedulerHost.Build().MapGrpcService<FakeScheduler>();
-        await _schedulerHost.StartAsync().WaitAsync(Bound);
-        _schedulerAddress = $"http://{_schedulerHost.AddressOf("grpc")}";
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.Services.AddGrpc();
+        builder.Services.AddSingleton(_scheduler);
+        builder.WebHost.ConfigureKestrel(k => k.Listen(System.Net.IPAddress.Loopback, 0, o => o.Protocols = HttpProtocols.Http2));
+        _schedulerApp = builder.Build();
+        _schedulerApp.MapGrpcService<FakeScheduler>();
+        await _schedulerApp.StartAsync().WaitAsync(Bound);
+        _schedulerAddress = _schedulerApp.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
     }
 
     public async Task DisposeAsync()
     {
-        await _schedulerHost.DisposeAsync().AsTask().WaitAsync(Bound);
+        await _schedulerApp.StopAsync().WaitAsync(Bound);
+        await _schedulerApp.DisposeAsync();
         await _sink.DisposeAsync();
         Directory.Delete(_dir, recursive: true);
     }
