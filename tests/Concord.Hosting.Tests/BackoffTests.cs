@@ -94,6 +94,16 @@ public sealed class BackoffTests
     }
 
     [Fact]
+    public void The_ceiling_expresses_the_schedulers_restart_policy_of_250_ms_doubling_to_10_s()
+    {
+        // SchedulerLimits.RestartBackoffInitialMs / RestartBackoffMaxMs and RestartBackoff.DelayFor's sequence.
+        var delays = Enumerable.Range(1, 8).Select(n => Backoff.Ceiling(n, TimeSpan.FromMilliseconds(250), TimeSpan.FromMilliseconds(10_000)).TotalMilliseconds);
+
+        Assert.Equal([250.0, 500, 1_000, 2_000, 4_000, 8_000, 10_000, 10_000], delays);
+        Assert.Throws<ArgumentOutOfRangeException>(() => Backoff.Ceiling(0, TimeSpan.FromMilliseconds(250), TimeSpan.FromMilliseconds(10_000)));
+    }
+
+    [Fact]
     public void A_large_initial_delay_does_not_overflow_the_ceiling()
     {
         var hour = TimeSpan.FromMilliseconds(HostingLimits.BackoffDelayMaxMs);
