@@ -38,7 +38,7 @@ public static class ExecutorHost
         {
             session = options.Spec.Builtin is not null
                 ? BuiltinOperators.Create(options.Spec, options.WorkDir, options.InstanceIndex, time, metrics, loggerFactory, options.ConcordHome)
-                : GrpcOperatorSession.ForProcess(options.Spec, options.WorkDir, loggerFactory.CreateLogger("Concord.Operator"), time);
+                : GrpcOperatorSession.ForProcess(options.Spec, options.WorkDir, loggerFactory.CreateLogger("Concord.Operator"), time, options.SearchPath);
             var init = new Init
             {
                 ProtocolVersion = ProtocolLimits.ProtocolVersion,

@@ -18,6 +18,7 @@ public sealed record ExecutorOptions
     public const string SpecFileVariable = "CONCORD_SPEC_FILE";
     public const string WorkDirVariable = "CONCORD_WORK_DIR";
     public const string ConcordHomeVariable = "CONCORD_HOME";
+    public const string SearchPathVariable = "PATH";
 
     /// <summary>Scheduler gRPC address, e.g. http://127.0.0.1:7400.</summary>
     public required Uri SchedulerAddress { get; init; }
@@ -48,6 +49,9 @@ public sealed record ExecutorOptions
 
     /// <summary>$CONCORD_HOME, where the Kafka built-ins look for a development Kafka last; null when unset.</summary>
     public string? ConcordHome { get; init; }
+
+    /// <summary>$PATH: where a bare operator executable name (e.g. "python3") is looked for; empty when unset.</summary>
+    public string SearchPath { get; init; } = "";
 
     /// <summary>"operator/index", for logs and ChannelOpen.sender.</summary>
     public string InstanceName => $"{OperatorName}/{InstanceIndex}";
@@ -127,6 +131,7 @@ public sealed record ExecutorOptions
             TraceSampleEvery = Tracing.ExecutorTracing.SampleEveryFrom(environment, spec.Environment),
             OtlpEndpoint = Optional(environment, Tracing.OtlpExport.EndpointVariable),
             ConcordHome = Optional(environment, ConcordHomeVariable),
+            SearchPath = environment(SearchPathVariable) ?? "",
         };
     }
 

@@ -9,7 +9,7 @@ namespace Concord.Executor.Metrics;
 
 /// <summary>
 /// Every metric of one executor, in its own registry (docs/observability.md is the catalogue).
-/// Names follow docs/observability.md: prefix <c>concord_</c>, unit suffix, labels
+/// Names: prefix <c>concord_</c>, unit suffix, labels
 /// <c>operator</c>, <c>instance</c> (static, from <see cref="ExecutorOptions"/>) and
 /// <c>stream</c>. One instance per executor, made by the host and handed to what counts
 /// (constructor injection, held in fields). Hooks in the data path are one call per batch,
