@@ -3,10 +3,13 @@ using Concord.Contracts;
 using Concord.Contracts.Operator.V1;
 using Concord.Contracts.Scheduler.V1;
 using Concord.Contracts.Types.V1;
+using Concord.Executor;
 using Concord.Executor.Builtins;
 using Concord.Executor.DataPlane;
+using Concord.Executor.Metrics;
 using Concord.Executor.Records;
 using Concord.Executor.Routing;
+using Concord.Executor.Tracing;
 using Concord.Executor.Session;
 using Concord.Executor.Timers;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -58,11 +61,13 @@ try
     await generator.StartAsync(new Init(), CancellationToken.None);
     var identity = new DataPlaneIdentity("counter", 0, "inc-1", new HashSet<string> { "words" });
     var queue = new InboundQueue();
-    await using var server = await DataPlaneServer.StartAsync(identity, queue, NullLoggerFactory.Instance, CancellationToken.None);
+    var metrics = new ExecutorMetrics();
+    var tracing = new ExecutorTracing("gen", 0, sampleEvery: 0, isSource: true, metrics);
+    await using var server = await ExecutorServer.StartAsync(identity, queue, metrics, tracing, NullLoggerFactory.Instance, CancellationToken.None);
     using var clients = new DataPlaneClients();
     await using var router = new Router(new StreamTable(["words"]),
-        (stream, reader, index) => new OutboundChannel(stream, reader, index, "gen/0", clients, NullLogger.Instance, TimeProvider.System),
-        NullLogger.Instance, TimeProvider.System);
+        (stream, reader, index) => new OutboundChannel(stream, reader, index, "gen/0", clients, NullLogger.Instance, TimeProvider.System, metrics, tracing),
+        NullLogger.Instance, TimeProvider.System, metrics);
     var readers = new Reader { OperatorName = "counter", Grouping = Grouping.GroupBy };
     readers.Instances.Add(new ReaderInstance { Index = 0, DataAddress = server.Address, Incarnation = "inc-1", KeyGroupStart = 0, KeyGroupEnd = ProtocolLimits.KeyGroupCount });
     await router.ApplyAsync(new RoutingTable { Version = 1, KeyGroupCount = ProtocolLimits.KeyGroupCount, Streams = { new StreamRoute { Stream = "words", Readers = { readers } } } });
@@ -78,7 +83,7 @@ try
             await Task.Delay(1);
         }
     });
-    var pump = new BatchPump(generator, new InboundQueue(), router, new TimerQueue(), TimeProvider.System);
+    var pump = new BatchPump(generator, new InboundQueue(), router, new TimerQueue(), TimeProvider.System, metrics, tracing);
     using var stop = new CancellationTokenSource();
     var answers = pump.RunAnswerLoopAsync(stop.Token);
     var sends = pump.RunSendLoopAsync(stop.Token, stop.Token);

@@ -30,15 +30,15 @@ public static class ExecutorHost
         using var runStop = new CancellationTokenSource();
         using var sendStop = CancellationTokenSource.CreateLinkedTokenSource(runStop.Token);
         IOperatorSession? session = null;
-        DataPlaneServer? server = null;
-        Metrics.MetricsServer? metricsServer = null;
-        using var otlp = Tracing.OtlpExport.FromEnvironment(Environment.GetEnvironmentVariable, options.OperatorName, options.InstanceIndex);
+        ExecutorServer? server = null;
+        var metrics = new Metrics.ExecutorMetrics(options);
+        using var otlp = Tracing.OtlpExport.For(options);
         Router? router = null;
         try
         {
             session = options.Spec.Builtin is not null
-                ? BuiltinOperators.Create(options.Spec, options.WorkDir, options.InstanceIndex, time, loggerFactory)
-                : GrpcOperatorSession.ForProcess(options.Spec, options.WorkDir, loggerFactory.CreateLogger("Concord.Operator"), time);
+                ? BuiltinOperators.Create(options.Spec, options.WorkDir, options.InstanceIndex, time, metrics, loggerFactory, options.ConcordHome)
+                : GrpcOperatorSession.ForProcess(options.Spec, options.WorkDir, loggerFactory.CreateLogger("Concord.Operator"), time, options.SearchPath);
             var init = new Init
             {
                 ProtocolVersion = ProtocolLimits.ProtocolVersion,
@@ -56,17 +56,16 @@ public static class ExecutorHost
             var inbound = new InboundQueue();
             var identity = new DataPlaneIdentity(options.OperatorName, options.InstanceIndex, options.Incarnation,
                 metadata.Metadata_.Inputs.Select(i => i.Name).ToHashSet(StringComparer.Ordinal));
-            server = await DataPlaneServer.StartAsync(identity, inbound, loggerFactory, stopRequested).ConfigureAwait(false);
-            Tracing.ExecutorTracing.Current = new Tracing.ExecutorTracing(options.OperatorName, options.InstanceIndex,
-                Tracing.ExecutorTracing.SampleEveryFrom(Environment.GetEnvironmentVariable, options.Spec.Environment), isSource: identity.InputStreams.Count == 0, export: otlp);
-            metricsServer = await Metrics.MetricsServer.StartAsync(loggerFactory, stopRequested).ConfigureAwait(false);
+            var tracing = new Tracing.ExecutorTracing(options.OperatorName, options.InstanceIndex, options.TraceSampleEvery,
+                isSource: identity.InputStreams.Count == 0, metrics, export: otlp);
+            server = await ExecutorServer.StartAsync(identity, inbound, metrics, tracing, loggerFactory, stopRequested).ConfigureAwait(false);
 
             var outboundLogger = loggerFactory.CreateLogger<OutboundChannel>();
             router = new Router(session.Outputs,
-                (stream, reader, index) => new OutboundChannel(stream, reader, index, options.InstanceName, clients, outboundLogger, time),
-                loggerFactory.CreateLogger<Router>(), time);
-            var pump = new BatchPump(session, inbound, router, new TimerQueue(), time);
-            Metrics.ExecutorMetrics.Observe(inbound, router, pump, session.OperatorPid);
+                (stream, reader, index) => new OutboundChannel(stream, reader, index, options.InstanceName, clients, outboundLogger, time, metrics, tracing),
+                loggerFactory.CreateLogger<Router>(), time, metrics);
+            var pump = new BatchPump(session, inbound, router, new TimerQueue(), time, metrics, tracing);
+            metrics.Observe(inbound, router, pump, session.OperatorPid);
 
             var answers = pump.RunAnswerLoopAsync(runStop.Token);
             var sends = pump.RunSendLoopAsync(sendStop.Token, runStop.Token);
@@ -76,7 +75,7 @@ public static class ExecutorHost
                 InstanceIndex = options.InstanceIndex,
                 Incarnation = options.Incarnation,
                 DataAddress = server.Address,
-                MetricsAddress = metricsServer.Address,
+                MetricsAddress = server.MetricsAddress,
                 Metadata = metadata.Metadata_,
                 OperatorPid = session.OperatorPid,
             };
@@ -123,10 +122,6 @@ public static class ExecutorHost
             if (server is not null)
             {
                 await server.DisposeAsync().ConfigureAwait(false);
-            }
-            if (metricsServer is not null)
-            {
-                await metricsServer.DisposeAsync().ConfigureAwait(false);
             }
             if (session is not null)
             {

@@ -5,7 +5,9 @@ namespace Concord.Executor;
 
 /// <summary>
 /// The executor's configuration, read from the environment the cluster runtime sets
-/// (docs/architecture.md, "Processes"). Every variable is required.
+/// (docs/architecture.md, "Processes"). The only reader of the environment in the executor:
+/// everything else gets its settings from here. The identity variables are required; the
+/// observability and Kafka ones are optional.
 /// </summary>
 public sealed record ExecutorOptions
 {
@@ -15,6 +17,8 @@ public sealed record ExecutorOptions
     public const string IncarnationVariable = "CONCORD_INCARNATION";
     public const string SpecFileVariable = "CONCORD_SPEC_FILE";
     public const string WorkDirVariable = "CONCORD_WORK_DIR";
+    public const string ConcordHomeVariable = "CONCORD_HOME";
+    public const string SearchPathVariable = "PATH";
 
     /// <summary>Scheduler gRPC address, e.g. http://127.0.0.1:7400.</summary>
     public required Uri SchedulerAddress { get; init; }
@@ -33,6 +37,21 @@ public sealed record ExecutorOptions
 
     /// <summary>Working directory of the instance (the operator's cwd); an absolute path.</summary>
     public required string WorkDir { get; init; }
+
+    /// <summary>
+    /// Trace one produced record in this many at a source (0: none): the operator's
+    /// <see cref="Metrics.ObservabilityLimits.TraceSampleEveryVariable"/>, else the executor's, else the default.
+    /// </summary>
+    public int TraceSampleEvery { get; init; } = Metrics.ObservabilityLimits.TraceSampleEveryDefault;
+
+    /// <summary><see cref="Tracing.OtlpExport.EndpointVariable"/>: spans are also exported over OTLP when set; null otherwise.</summary>
+    public string? OtlpEndpoint { get; init; }
+
+    /// <summary>$CONCORD_HOME, where the Kafka built-ins look for a development Kafka last; null when unset.</summary>
+    public string? ConcordHome { get; init; }
+
+    /// <summary>$PATH: where a bare operator executable name (e.g. "python3") is looked for; empty when unset.</summary>
+    public string SearchPath { get; init; } = "";
 
     /// <summary>"operator/index", for logs and ChannelOpen.sender.</summary>
     public string InstanceName => $"{OperatorName}/{InstanceIndex}";
@@ -109,8 +128,38 @@ public sealed record ExecutorOptions
             Incarnation = incarnation,
             Spec = spec,
             WorkDir = workDir,
+            TraceSampleEvery = Tracing.ExecutorTracing.SampleEveryFrom(environment, spec.Environment),
+            OtlpEndpoint = Optional(environment, Tracing.OtlpExport.EndpointVariable),
+            ConcordHome = Optional(environment, ConcordHomeVariable),
+            SearchPath = environment(SearchPathVariable) ?? "",
         };
     }
+
+    /// <summary>
+    /// The log set-up, read before (and even without) valid options, so that a configuration
+    /// error is logged like everything else: tagged with the operator and instance as far as
+    /// they are known, in JSON when <see cref="Hosting.ConcordLogging.LogFormatVariable"/> says so.
+    /// </summary>
+    public static Hosting.ConcordLogSettings LogSettingsFromEnvironment(Func<string, string?> environment)
+    {
+        var name = environment(OperatorNameVariable) ?? "";
+        var index = environment(InstanceIndexVariable) ?? "";
+        return new Hosting.ConcordLogSettings
+        {
+            Json = Hosting.ConcordLogging.IsJson(environment(Hosting.ConcordLogging.LogFormatVariable)),
+            Properties =
+            [
+                new("instance", $"{name}/{index}"),
+                new("operator", name),
+                new("instanceIndex", index),
+            ],
+            TextLineProperty = "instance",
+            StandardError = true,
+        };
+    }
+
+    private static string? Optional(Func<string, string?> environment, string name) =>
+        environment(name) is { } value && !string.IsNullOrWhiteSpace(value) ? value.Trim() : null;
 
     private static OperatorSpec ReadSpec(string path)
     {

@@ -1,7 +1,7 @@
 using System.Runtime.InteropServices;
 using Concord.Executor;
+using Concord.Hosting;
 using Serilog;
-using Serilog.Events;
 using Serilog.Extensions.Logging;
 
 // The executor sidecar. Configuration comes from the environment (ExecutorOptions); exit codes:
@@ -9,19 +9,10 @@ using Serilog.Extensions.Logging;
 // Human-readable lines by default; CONCORD_LOG_FORMAT=json (set on the scheduler, which the
 // executors inherit) writes one JSON object per event for log shippers. Every event carries
 // the operator and instance, so the operator's own stdout/stderr lines (SessionLog) are
-// tagged too.
-var logConfiguration = new LoggerConfiguration()
-    .MinimumLevel.Information()
-    .MinimumLevel.Override("Microsoft", LogEventLevel.Warning)
-    .MinimumLevel.Override("Grpc", LogEventLevel.Warning)
-    .Enrich.WithProperty("instance", $"{Environment.GetEnvironmentVariable(ExecutorOptions.OperatorNameVariable)}/{Environment.GetEnvironmentVariable(ExecutorOptions.InstanceIndexVariable)}")
-    .Enrich.WithProperty("operator", Environment.GetEnvironmentVariable(ExecutorOptions.OperatorNameVariable) ?? "")
-    .Enrich.WithProperty("instanceIndex", Environment.GetEnvironmentVariable(ExecutorOptions.InstanceIndexVariable) ?? "");
-Log.Logger = (string.Equals(Environment.GetEnvironmentVariable("CONCORD_LOG_FORMAT"), "json", StringComparison.OrdinalIgnoreCase)
-        ? logConfiguration.WriteTo.Console(new Serilog.Formatting.Compact.RenderedCompactJsonFormatter(), standardErrorFromLevel: LogEventLevel.Verbose)
-        : logConfiguration.WriteTo.Console(
-            outputTemplate: "{Timestamp:HH:mm:ss.fff} {Level:u3} {instance} {SourceContext}: {Message:lj}{NewLine}{Exception}",
-            standardErrorFromLevel: LogEventLevel.Verbose))
+// tagged too. ExecutorOptions reads the environment; this is the one place that hands it over.
+Func<string, string?> environment = Environment.GetEnvironmentVariable;
+Log.Logger = new LoggerConfiguration()
+    .ConfigureConcord(ExecutorOptions.LogSettingsFromEnvironment(environment))
     .CreateLogger();
 using var loggerFactory = new SerilogLoggerFactory(Log.Logger, dispose: false);
 
@@ -31,7 +22,7 @@ try
     ExecutorOptions options;
     try
     {
-        options = ExecutorOptions.FromEnvironment(Environment.GetEnvironmentVariable);
+        options = ExecutorOptions.FromEnvironment(environment);
     }
     catch (ExecutorConfigException e)
     {

@@ -12,8 +12,8 @@ using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
+using Concord.Hosting;
 using Serilog;
-using Serilog.Formatting.Compact;
 
 namespace Concord.Scheduler;
 
@@ -41,21 +41,7 @@ public static class SchedulerApp
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
         builder.WebHost.ConfigureKestrel(kestrel =>
             kestrel.Listen(IPAddress.Loopback, PreviousAddress.PortFor(options.Port, home.Directory), listen => listen.Protocols = HttpProtocols.Http2));
-        builder.Services.AddSerilog(logger =>
-        {
-            logger.MinimumLevel.Information()
-                .MinimumLevel.Override("Microsoft", Serilog.Events.LogEventLevel.Warning)
-                .MinimumLevel.Override("Grpc", Serilog.Events.LogEventLevel.Warning)
-                .Enrich.FromLogContext();
-            if (options.LogFormat == LogFormat.Json)
-            {
-                logger.WriteTo.Console(new RenderedCompactJsonFormatter());
-            }
-            else
-            {
-                logger.WriteTo.Console(outputTemplate: "{Timestamp:HH:mm:ss.fff} {Level:u3} {SourceContext}: {Message:lj}{NewLine}{Exception}");
-            }
-        });
+        builder.Services.AddSerilog(logger => logger.ConfigureConcord(new ConcordLogSettings { Json = options.LogFormat == LogFormat.Json }));
         builder.Services.Configure<HostOptions>(host => host.ShutdownTimeout = TimeSpan.FromMilliseconds(HostShutdownTimeoutMs));
 
         builder.Services.AddSingleton(options);

@@ -14,7 +14,7 @@ public class BatchPumpTests
     private readonly TimerQueue _timers = new();
     private readonly ScriptedSession _session = new();
 
-    private BatchPump Pump(int rows = 4, int bytes = 1 << 20, int inFlight = 8) => new(_session, _queue, null, _timers, _time,
+    private BatchPump Pump(int rows = 4, int bytes = 1 << 20, int inFlight = 8) => new(_session, _queue, null, _timers, _time, TestTelemetry.Metrics(), TestTelemetry.Tracing(),
         new BatchPumpOptions { BatchRowsMax = rows, BatchBytesMax = bytes, BatchLinger = Linger, MaxBatchesInFlight = inFlight });
 
     private static ConcordRecord[] Records(int n) => Enumerable.Range(0, n).Select(i => Record($"k{i}")).ToArray();

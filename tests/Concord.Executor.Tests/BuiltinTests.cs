@@ -94,7 +94,7 @@ public sealed class BuiltinTests : IDisposable
     public void Unknown_kind_is_refused_listing_the_kinds()
     {
         var spec = new OperatorSpec { Name = "x", Builtin = new BuiltinOperator { Kind = "http-source" } };
-        var e = Assert.Throws<OperatorFailedException>(() => BuiltinOperators.Create(spec, _dir.Path, 0, _time));
+        var e = Assert.Throws<OperatorFailedException>(() => BuiltinOperators.Create(spec, _dir.Path, 0, _time, TestTelemetry.Metrics()));
         Assert.Contains("'http-source'", e.Message);
         Assert.Contains("generator, csv-sink", e.Message);
     }

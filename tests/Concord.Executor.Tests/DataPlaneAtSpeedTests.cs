@@ -8,10 +8,10 @@ using Concord.Executor.DataPlane;
 using Concord.Executor.Records;
 using Concord.Executor.Routing;
 using Concord.Executor.Session;
+using Concord.Hosting;
+using Microsoft.AspNetCore.Builder;
 using Google.Protobuf;
 using Grpc.Core;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
@@ -51,17 +51,18 @@ public sealed class DataPlaneAtSpeedTests : IAsyncDisposable
     public async Task Record_larger_than_the_limit_is_rejected_and_counted_while_the_rest_of_the_answer_is_routed()
     {
         var created = new List<OutboundChannel>();
+        var metrics = TestTelemetry.Metrics();
         await using var router = new Router(new StreamTable(["words"]), (stream, reader, index) =>
         {
-            var channel = new OutboundChannel(stream, reader, index, "source/0", _clients, NullLogger.Instance, TimeProvider.System);
+            var channel = new OutboundChannel(stream, reader, index, "source/0", _clients, NullLogger.Instance, TimeProvider.System, metrics, TestTelemetry.Tracing(metrics));
             created.Add(channel);
             return channel;
-        }, NullLogger.Instance, TimeProvider.System);
+        }, NullLogger.Instance, TimeProvider.System, metrics);
         var table = RoutingTests.Table("words", Grouping.Shuffle, 1);
         table.Streams[0].Readers[0].Instances[0].DataAddress = ""; // not running: routed records wait in the queue
         await router.ApplyAsync(table).WaitAsync(Bound);
         var big = new ConcordRecord { Key = ByteString.CopyFromUtf8("big"), Value = ByteString.CopyFrom(new byte[ProtocolLimits.RecordBytesMax]) };
-        var metric = Metrics.ExecutorMetrics.RecordsDropped.WithLabels("words", "too_large");
+        var metric = metrics.RecordsDropped.WithLabels("words", "too_large");
         var countedBefore = metric.Value;
 
         await router.RouteAsync(Produced("words", Record("before"), big, Record("after")), CancellationToken.None).AsTask().WaitAsync(Bound);
@@ -77,8 +78,8 @@ public sealed class DataPlaneAtSpeedTests : IAsyncDisposable
     {
         var identity1 = new DataPlaneIdentity("counter", 0, "inc-1", new HashSet<string> { "words" });
         var queue1 = new InboundQueue(channelsMax: 2, channelCreditRows: 100, channelCreditBytes: 100_000);
-        var first = await DataPlaneServer.StartAsync(identity1, queue1, NullLoggerFactory.Instance, CancellationToken.None).WaitAsync(Bound);
-        await using var sender = new OutboundChannel("words", "counter", 0, "source/0", _clients, NullLogger.Instance, TimeProvider.System);
+        var first = await TestTelemetry.StartServerAsync(identity1, queue1).WaitAsync(Bound);
+        await using var sender = new OutboundChannel("words", "counter", 0, "source/0", _clients, NullLogger.Instance, TimeProvider.System, TestTelemetry.Metrics(), TestTelemetry.Tracing());
         sender.SetTarget(new OutboundTarget(first.Address, "inc-1"));
         await sender.EnqueueAsync(Raw("one"), CancellationToken.None).AsTask().WaitAsync(Bound);
         Assert.Equal(["one"], await TakeAsync(queue1, 1));
@@ -92,7 +93,7 @@ public sealed class DataPlaneAtSpeedTests : IAsyncDisposable
 
         // It comes back restarted (new incarnation, new port) and the routing table says so.
         var queue2 = new InboundQueue(channelsMax: 2, channelCreditRows: 100, channelCreditBytes: 100_000);
-        var second = await DataPlaneServer.StartAsync(identity1 with { Incarnation = "inc-2" }, queue2, NullLoggerFactory.Instance, CancellationToken.None).WaitAsync(Bound);
+        var second = await TestTelemetry.StartServerAsync(identity1 with { Incarnation = "inc-2" }, queue2).WaitAsync(Bound);
         _disposables.Add(second);
         sender.SetTarget(new OutboundTarget(second.Address, "inc-2"));
 
@@ -108,7 +109,7 @@ public sealed class DataPlaneAtSpeedTests : IAsyncDisposable
         listener.Start();
         var deadAddress = listener.LocalEndpoint.ToString()!;
         listener.Stop();
-        await using var sender = new OutboundChannel("words", "counter", 0, "source/0", _clients, NullLogger.Instance, TimeProvider.System,
+        await using var sender = new OutboundChannel("words", "counter", 0, "source/0", _clients, NullLogger.Instance, TimeProvider.System, TestTelemetry.Metrics(), TestTelemetry.Tracing(),
             reconnectAttemptsMax: 3);
         sender.SetTarget(new OutboundTarget(deadAddress, "inc-1"));
         await sender.EnqueueAsync(Raw("waits"), CancellationToken.None).AsTask().WaitAsync(Bound);
@@ -119,7 +120,7 @@ public sealed class DataPlaneAtSpeedTests : IAsyncDisposable
 
         var identity = new DataPlaneIdentity("counter", 0, "inc-2", new HashSet<string> { "words" });
         var queue = new InboundQueue(channelsMax: 2, channelCreditRows: 100, channelCreditBytes: 100_000);
-        var server = await DataPlaneServer.StartAsync(identity, queue, NullLoggerFactory.Instance, CancellationToken.None).WaitAsync(Bound);
+        var server = await TestTelemetry.StartServerAsync(identity, queue).WaitAsync(Bound);
         _disposables.Add(server);
         sender.SetTarget(new OutboundTarget(server.Address, "inc-2"));
         Assert.Equal(["waits"], await TakeAsync(queue, 1));
@@ -132,13 +133,10 @@ public sealed class DataPlaneAtSpeedTests : IAsyncDisposable
         using var temp = new TempDirectory();
         var dir = temp.Path;
         var socket = Path.Combine(dir, "op.sock");
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
-        builder.Services.AddGrpc(o => o.MaxSendMessageSize = ProtocolLimits.GrpcMessageBytesMax);
-        builder.WebHost.ConfigureKestrel(k => k.ListenUnixSocket(socket, o => o.Protocols = HttpProtocols.Http2));
-        var app = builder.Build();
-        app.MapGrpcService<OversizedAnswerOperator>();
-        await app.StartAsync().WaitAsync(Bound);
+        var host = new LoopbackHost(null, LoopbackEndpoint.UnixSocket("operator", socket, HttpProtocols.Http2));
+        host.Builder.Services.AddGrpc(o => o.MaxSendMessageSize = ProtocolLimits.GrpcMessageBytesMax);
+        host.Build().MapGrpcService<OversizedAnswerOperator>();
+        await host.StartAsync().WaitAsync(Bound);
         try
         {
             await using var session = GrpcOperatorSession.Connect(socket, NullLogger.Instance, TimeProvider.System);
@@ -153,8 +151,7 @@ public sealed class DataPlaneAtSpeedTests : IAsyncDisposable
         }
         finally
         {
-            await app.StopAsync().WaitAsync(Bound);
-            await app.DisposeAsync();
+            await host.DisposeAsync().AsTask().WaitAsync(Bound);
         }
     }
 

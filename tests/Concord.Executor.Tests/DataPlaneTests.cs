@@ -8,16 +8,16 @@ using static Concord.Executor.Tests.TestSupport;
 
 namespace Concord.Executor.Tests;
 
-/// <summary>In-process gRPC: a real DataPlaneServer on 127.0.0.1 and real Push clients.</summary>
+/// <summary>In-process gRPC: a real ExecutorServer on 127.0.0.1 and real Push clients.</summary>
 public sealed class DataPlaneTests : IAsyncLifetime
 {
     private readonly DataPlaneIdentity _identity = new("counter", 0, "inc-1", new HashSet<string> { "words" });
     private readonly InboundQueue _queue = new(channelsMax: 2, channelCreditRows: 10, channelCreditBytes: 1_000_000);
     private readonly DataPlaneClients _clients = new();
-    private DataPlaneServer _server = null!;
+    private ExecutorServer _server = null!;
 
     public async Task InitializeAsync() =>
-        _server = await DataPlaneServer.StartAsync(_identity, _queue, NullLoggerFactory.Instance, CancellationToken.None).WaitAsync(Bound);
+        _server = await TestTelemetry.StartServerAsync(_identity, _queue).WaitAsync(Bound);
 
     public async Task DisposeAsync()
     {
@@ -26,7 +26,7 @@ public sealed class DataPlaneTests : IAsyncLifetime
     }
 
     private OutboundChannel Sender(int queueRowsMax = 1_000) =>
-        new("words", "counter", 0, "source/0", _clients, NullLogger.Instance, TimeProvider.System, queueRowsMax: queueRowsMax);
+        new("words", "counter", 0, "source/0", _clients, NullLogger.Instance, TimeProvider.System, TestTelemetry.Metrics(), TestTelemetry.Tracing(), queueRowsMax: queueRowsMax);
 
     /// <summary>Polls a condition that has no event to await, with a deadline.</summary>
     private static async Task Eventually(Func<bool> condition, string what)
@@ -80,7 +80,7 @@ public sealed class DataPlaneTests : IAsyncLifetime
     public async Task Byte_credit_bounds_a_sender_of_large_records()
     {
         var queue = new InboundQueue(channelsMax: 1, channelCreditRows: 100, channelCreditBytes: 3_500);
-        await using var server = await DataPlaneServer.StartAsync(_identity, queue, NullLoggerFactory.Instance, CancellationToken.None).WaitAsync(Bound);
+        await using var server = await TestTelemetry.StartServerAsync(_identity, queue).WaitAsync(Bound);
         await using var sender = Sender();
         sender.SetTarget(new OutboundTarget(server.Address, "inc-1"));
         var big = Record("big", new string('x', 1_000)); // ~1,010 bytes: three fit in 3,500

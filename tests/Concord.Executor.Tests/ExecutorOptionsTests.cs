@@ -71,4 +71,48 @@ public sealed class ExecutorOptionsTests : IDisposable
         var e = Assert.Throws<ExecutorConfigException>(Read);
         Assert.Contains("names operator 'counter' but CONCORD_OPERATOR_NAME is 'sink'", e.Message);
     }
+
+    [Fact]
+    public void Optional_settings_have_their_defaults_when_unset()
+    {
+        var options = Read();
+
+        Assert.Equal(Metrics.ObservabilityLimits.TraceSampleEveryDefault, options.TraceSampleEvery);
+        Assert.Null(options.OtlpEndpoint);
+        Assert.Null(options.ConcordHome);
+        Assert.Equal("", options.SearchPath);
+    }
+
+    [Fact]
+    public void Optional_settings_are_read_from_the_environment_with_the_operators_sampling_first()
+    {
+        _env["CONCORD_TRACE_SAMPLE_EVERY"] = "3";
+        _env["OTEL_EXPORTER_OTLP_ENDPOINT"] = "http://127.0.0.1:4318";
+        _env["CONCORD_HOME"] = "/srv/concord";
+        _env["PATH"] = "/usr/bin:/bin";
+
+        var options = Read();
+
+        Assert.Equal(3, options.TraceSampleEvery);
+        Assert.Equal("http://127.0.0.1:4318", options.OtlpEndpoint);
+        Assert.Equal("/srv/concord", options.ConcordHome);
+        Assert.Equal("/usr/bin:/bin", options.SearchPath);
+    }
+
+    [Fact]
+    public void Log_settings_tag_every_event_with_the_operator_and_instance_even_without_valid_options()
+    {
+        var settings = ExecutorOptions.LogSettingsFromEnvironment(name => name switch
+        {
+            "CONCORD_OPERATOR_NAME" => "counter",
+            "CONCORD_INSTANCE_INDEX" => "1",
+            "CONCORD_LOG_FORMAT" => "json",
+            _ => null,
+        });
+
+        Assert.True(settings.Json);
+        Assert.True(settings.StandardError);
+        Assert.Equal("instance", settings.TextLineProperty);
+        Assert.Equal([new("instance", "counter/1"), new("operator", "counter"), new("instanceIndex", "1")], settings.Properties);
+    }
 }

@@ -26,15 +26,15 @@ public sealed class ExecutorProcessTests : IAsyncLifetime
 {
     private readonly TempDirectory _dir = new();
     private readonly InboundQueue _sinkQueue = new(channelsMax: 4, channelCreditRows: 2_048, channelCreditBytes: 1 << 20);
-    private DataPlaneServer _sink = null!;
+    private ExecutorServer _sink = null!;
     private WebApplication _schedulerApp = null!;
     private FakeScheduler _scheduler = null!;
     private string _schedulerAddress = "";
 
     public async Task InitializeAsync()
     {
-        _sink = await DataPlaneServer.StartAsync(new DataPlaneIdentity("sink", 0, "inc-sink", new HashSet<string> { "words" }),
-            _sinkQueue, NullLoggerFactory.Instance, CancellationToken.None).WaitAsync(Bound);
+        _sink = await TestTelemetry.StartServerAsync(new DataPlaneIdentity("sink", 0, "inc-sink", new HashSet<string> { "words" }),
+            _sinkQueue).WaitAsync(Bound);
         var table = new RoutingTable
         {
             Version = 1,

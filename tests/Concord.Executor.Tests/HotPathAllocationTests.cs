@@ -29,10 +29,12 @@ public sealed class HotPathAllocationTests(ITestOutputHelper output)
     public async Task Routing_an_answer_allocates_per_chunk_not_per_record()
     {
         using var clients = new DataPlaneClients();
+        var metrics = TestTelemetry.Metrics();
+        var tracing = TestTelemetry.Tracing(metrics);
         await using var router = new Router(new StreamTable(["counts"]),
-            (stream, reader, index) => new OutboundChannel(stream, reader, index, "counter/0", clients, NullLogger.Instance, TimeProvider.System,
+            (stream, reader, index) => new OutboundChannel(stream, reader, index, "counter/0", clients, NullLogger.Instance, TimeProvider.System, metrics, tracing,
                 queueRowsMax: 10_000_000, queueBytesMax: 1L << 40),
-            NullLogger.Instance, TimeProvider.System);
+            NullLogger.Instance, TimeProvider.System, metrics);
         var table = RoutingTests.Table("counts", Grouping.GroupBy, 2);
         foreach (var instance in table.Streams[0].Readers[0].Instances)
         {

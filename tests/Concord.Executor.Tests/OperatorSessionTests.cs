@@ -2,11 +2,11 @@ using Concord.Contracts;
 using Concord.Contracts.Operator.V1;
 using Concord.Contracts.Types.V1;
 using Concord.Executor.Session;
+using Concord.Hosting;
+using Microsoft.AspNetCore.Builder;
 using Google.Protobuf;
 using Grpc.Core;
 using Metadata = Concord.Contracts.Operator.V1.Metadata;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
@@ -72,26 +72,22 @@ internal sealed class FakeOperator(string name) : Operator.OperatorBase
 public sealed class OperatorSessionTests : IAsyncLifetime
 {
     private readonly TempDirectory _dir = new();
-    private WebApplication _app = null!;
+    private LoopbackHost _host = null!;
 
     private string SocketPath => Path.Combine(_dir.Path, "op.sock");
 
     public async Task InitializeAsync()
     {
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
-        builder.Services.AddGrpc();
-        builder.Services.AddSingleton(new FakeOperator("upper"));
-        builder.WebHost.ConfigureKestrel(k => k.ListenUnixSocket(SocketPath, o => o.Protocols = HttpProtocols.Http2));
-        _app = builder.Build();
-        _app.MapGrpcService<FakeOperator>();
-        await _app.StartAsync().WaitAsync(Bound);
+        _host = new LoopbackHost(null, LoopbackEndpoint.UnixSocket("operator", SocketPath, HttpProtocols.Http2));
+        _host.Builder.Services.AddGrpc();
+        _host.Builder.Services.AddSingleton(new FakeOperator("upper"));
+        _host.Build().MapGrpcService<FakeOperator>();
+        await _host.StartAsync().WaitAsync(Bound);
     }
 
     public async Task DisposeAsync()
     {
-        await _app.StopAsync().WaitAsync(Bound);
-        await _app.DisposeAsync();
+        await _host.DisposeAsync().AsTask().WaitAsync(Bound);
         _dir.Dispose();
     }
 

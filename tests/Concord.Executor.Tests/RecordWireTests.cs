@@ -208,7 +208,7 @@ public sealed class RecordWireTests
         byte[] bytes = [0x0A, 0x01, (byte)'k', 0x22, 0x02, 0x0A, 0x10];
         var raw = RecordWire.ScanRecord(bytes, 0, bytes.Length);
         Assert.True(raw.HasTrace);
-        var tracing = new Concord.Executor.Tracing.ExecutorTracing("counter", 0, sampleEvery: 0, isSource: false);
+        var tracing = new Concord.Executor.Tracing.ExecutorTracing("counter", 0, sampleEvery: 0, isSource: false, TestTelemetry.Metrics());
 
         tracing.Received("words", [raw]);
 

@@ -14,16 +14,17 @@ public sealed class RouterTests : IAsyncDisposable
 {
     private readonly DataPlaneClients _clients = new();
     private readonly List<OutboundChannel> _created = [];
+    private readonly Metrics.ExecutorMetrics _metrics = TestTelemetry.Metrics();
     private readonly Router _router;
 
     public RouterTests()
     {
         _router = new Router(new StreamTable(["words", "unread"]), (stream, reader, index) =>
         {
-            var channel = new OutboundChannel(stream, reader, index, "source/0", _clients, NullLogger.Instance, TimeProvider.System);
+            var channel = new OutboundChannel(stream, reader, index, "source/0", _clients, NullLogger.Instance, TimeProvider.System, _metrics, TestTelemetry.Tracing(_metrics));
             _created.Add(channel);
             return channel;
-        }, NullLogger.Instance, TimeProvider.System);
+        }, NullLogger.Instance, TimeProvider.System, _metrics);
     }
 
     public async ValueTask DisposeAsync()

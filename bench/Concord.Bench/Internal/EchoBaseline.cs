@@ -3,6 +3,7 @@ using System.Net.Sockets;
 using Concord.Contracts;
 using Concord.Contracts.Operator.V1;
 using Concord.Contracts.Types.V1;
+using Concord.Hosting;
 using Google.Protobuf;
 using Grpc.Core;
 using Grpc.Net.Client;
@@ -26,17 +27,14 @@ internal static class EchoBaseline
         var dir = Path.Combine("/tmp", "cc-echo-" + Guid.NewGuid().ToString("N")[..8]);
         Directory.CreateDirectory(dir);
         var socket = Path.Combine(dir, "echo.sock");
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
-        builder.Services.AddGrpc(o =>
+        await using var host = new LoopbackHost(null, LoopbackEndpoint.UnixSocket("operator", socket, HttpProtocols.Http2));
+        host.Builder.Services.AddGrpc(o =>
         {
             o.MaxReceiveMessageSize = ProtocolLimits.GrpcMessageBytesMax;
             o.MaxSendMessageSize = ProtocolLimits.GrpcMessageBytesMax;
         });
-        builder.WebHost.ConfigureKestrel(k => k.ListenUnixSocket(socket, o => o.Protocols = HttpProtocols.Http2));
-        await using var app = builder.Build();
-        app.MapGrpcService<EchoOperator>();
-        await app.StartAsync(cancellationToken);
+        host.Build().MapGrpcService<EchoOperator>();
+        await host.StartAsync(cancellationToken);
         try
         {
             using var channel = UnixChannel(socket);
@@ -47,7 +45,7 @@ internal static class EchoBaseline
         }
         finally
         {
-            await app.StopAsync(CancellationToken.None);
+            await host.StopAsync();
             Directory.Delete(dir, recursive: true);
         }
     }

@@ -26,13 +26,16 @@ internal sealed class KafkaConnector
     private readonly BuiltinOperator _builtin;
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
+    private readonly KafkaMetrics _metrics;
     private readonly RateLimitedLog _clientLogs;
     private readonly RateLimitedLog _clientErrors;
     private long _allBrokersDownSinceTimestamp;
     private Error? _fatal;
 
-    public KafkaConnector(OperatorSpec spec, string workDir, ILogger logger, TimeProvider time)
+    /// <param name="concordHome">$CONCORD_HOME (<see cref="ExecutorOptions.ConcordHome"/>): where a development Kafka is looked for last.</param>
+    public KafkaConnector(OperatorSpec spec, string workDir, ILogger logger, TimeProvider time, KafkaMetrics metrics, string? concordHome)
     {
+        _metrics = metrics;
         _builtin = spec.Builtin;
         _logger = logger;
         _time = time;
@@ -49,7 +52,7 @@ internal sealed class KafkaConnector
             }
         }
         Topic = Required("topic", "the Kafka topic to read or write, e.g. \"topic\": \"words\"");
-        (Bootstrap, BootstrapOrigin) = ResolveBootstrap(String("bootstrap"), workDir, Environment.GetEnvironmentVariable("CONCORD_HOME"));
+        (Bootstrap, BootstrapOrigin) = ResolveBootstrap(String("bootstrap"), workDir, concordHome);
     }
 
     public string Kind { get; }
@@ -118,7 +121,7 @@ internal sealed class KafkaConnector
         {
             Volatile.Write(ref _fatal, error);
         }
-        KafkaMetrics.ClientErrors.WithLabels(error.Code.ToString()).Inc();
+        _metrics.ClientErrors.WithLabels(error.Code.ToString()).Inc();
         if (error.Code == ErrorCode.Local_AllBrokersDown)
         {
             Interlocked.CompareExchange(ref _allBrokersDownSinceTimestamp, _time.GetTimestamp(), 0);

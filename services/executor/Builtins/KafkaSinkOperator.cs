@@ -20,6 +20,7 @@ public sealed class KafkaSinkOperator : BuiltinSession
     public const string Kind = "kafka-sink";
 
     private readonly KafkaConnector _connector;
+    private readonly KafkaMetrics _metrics;
     private readonly ILogger _logger;
     private readonly ProducerConfig _config;
     private readonly Action<DeliveryReport<byte[]?, byte[]?>> _onDelivery;
@@ -30,11 +31,12 @@ public sealed class KafkaSinkOperator : BuiltinSession
     private bool _closed;
     private readonly Lock _lock = new();
 
-    public KafkaSinkOperator(OperatorSpec spec, string workDir, TimeProvider time, ILogger logger)
+    public KafkaSinkOperator(OperatorSpec spec, string workDir, TimeProvider time, ILogger logger, KafkaMetrics metrics, string? concordHome)
         : base(spec, time)
     {
+        _metrics = metrics;
         _logger = logger;
-        _connector = new KafkaConnector(spec, workDir, logger, time);
+        _connector = new KafkaConnector(spec, workDir, logger, time, metrics, concordHome);
         if (spec.ExpectedInputs.Count == 0)
         {
             throw new OperatorFailedException(
@@ -107,7 +109,7 @@ public sealed class KafkaSinkOperator : BuiltinSession
             Interlocked.Add(ref _records, batch.Records.Count);
             if (batch.Records.Count > 0)
             {
-                KafkaMetrics.Records.WithLabels("out", _connector.Topic).Inc(batch.Records.Count);
+                _metrics.Records.WithLabels("out", _connector.Topic).Inc(batch.Records.Count);
             }
         }
     }
@@ -146,7 +148,7 @@ public sealed class KafkaSinkOperator : BuiltinSession
         if (report.Error.IsError)
         {
             Interlocked.Increment(ref _deliveryFailures);
-            KafkaMetrics.DeliveryFailures.WithLabels(_connector.Topic).Inc();
+            _metrics.DeliveryFailures.WithLabels(_connector.Topic).Inc();
             Interlocked.CompareExchange(ref _deliveryFailure, report.Error, null);
         }
         else

@@ -24,6 +24,7 @@ public sealed class KafkaSourceOperator : BuiltinSession
     private const string PollTimerKey = "poll";
 
     private readonly KafkaConnector _connector;
+    private readonly KafkaMetrics _metrics;
     private readonly ILogger _logger;
     private readonly ConsumerConfig _config;
     private readonly string _stream;
@@ -36,11 +37,12 @@ public sealed class KafkaSourceOperator : BuiltinSession
     private int _idleWaitMs;
     private bool _closed;
 
-    public KafkaSourceOperator(OperatorSpec spec, string workDir, int instanceIndex, TimeProvider time, ILogger logger)
+    public KafkaSourceOperator(OperatorSpec spec, string workDir, int instanceIndex, TimeProvider time, ILogger logger, KafkaMetrics metrics, string? concordHome)
         : base(spec, time)
     {
+        _metrics = metrics;
         _logger = logger;
-        _connector = new KafkaConnector(spec, workDir, logger, time);
+        _connector = new KafkaConnector(spec, workDir, logger, time, metrics, concordHome);
         _stream = _connector.String("stream") ?? _connector.Topic;
         if (!Contracts.OperatorSpecValidator.IsValidStreamName(_stream))
         {
@@ -170,7 +172,7 @@ public sealed class KafkaSourceOperator : BuiltinSession
                         $"kafka-source: the message at {result.TopicPartitionOffset} has key+value of {size} bytes, more than the {ProtocolLimits.RecordBytesMax} a Concord record may have (ProtocolLimits.RecordBytesMax); set option \"oversize\": \"skip\" to skip such messages (logged and counted), or keep them out of the topic");
                 }
                 _commit.Consumed(result.TopicPartitionOffset);
-                KafkaMetrics.OversizeSkipped.WithLabels(_connector.Topic).Inc();
+                _metrics.OversizeSkipped.WithLabels(_connector.Topic).Inc();
                 KafkaLog.OversizeSkipped(_logger, result.TopicPartitionOffset.ToString(), size, ProtocolLimits.RecordBytesMax, ++_skipped);
                 continue;
             }
@@ -183,7 +185,7 @@ public sealed class KafkaSourceOperator : BuiltinSession
         Interlocked.Add(ref _records, n);
         if (n > 0)
         {
-            KafkaMetrics.Records.WithLabels("in", _connector.Topic).Inc(n);
+            _metrics.Records.WithLabels("in", _connector.Topic).Inc(n);
         }
         return n;
     }

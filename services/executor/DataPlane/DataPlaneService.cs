@@ -15,7 +15,8 @@ public sealed record DataPlaneIdentity(string OperatorName, int InstanceIndex, s
 /// The receiving end of the data plane: validates ChannelOpen, grants credit from the
 /// channel's window, checks every batch against it and queues the records for the pump.
 /// </summary>
-public sealed class DataPlaneService(DataPlaneIdentity identity, InboundQueue queue, ILogger<DataPlaneService> logger) : RawDataPlaneBase
+public sealed class DataPlaneService(DataPlaneIdentity identity, InboundQueue queue, Metrics.ExecutorMetrics metrics, Tracing.ExecutorTracing tracing,
+    ILogger<DataPlaneService> logger) : RawDataPlaneBase
 {
     public override async Task Push(IAsyncStreamReader<byte[]> requestStream, IServerStreamWriter<Credit> responseStream, ServerCallContext context)
     {
@@ -73,7 +74,9 @@ public sealed class DataPlaneService(DataPlaneIdentity identity, InboundQueue qu
                 {
                     throw new RpcException(new Status(StatusCode.FailedPrecondition, violation));
                 }
-                Metrics.ExecutorMetrics.Received(open.Stream, records);
+                metrics.Received(open.Stream, records);
+                // Before the records are queued: the pump may take them at once.
+                tracing.Received(open.Stream, records);
                 queue.Enqueue(records, bytes, channel);
             }
         }

@@ -4,6 +4,7 @@ using Concord.Executor.DataPlane.Internal;
 using Concord.Executor.Internal;
 using Concord.Executor.Records;
 using Concord.Executor.Records.Internal;
+using Concord.Hosting;
 using Grpc.Core;
 using Grpc.Net.Client;
 using Microsoft.Extensions.Logging;
@@ -36,6 +37,8 @@ public sealed class OutboundChannel : IAsyncDisposable
     private readonly DataPlaneClients _clients;
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
+    private readonly Metrics.ExecutorMetrics _metrics;
+    private readonly Tracing.ExecutorTracing _tracing;
     private readonly AsyncSignal _wake = new();
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _run;
@@ -47,7 +50,7 @@ public sealed class OutboundChannel : IAsyncDisposable
     private OutboundChunk? _current; // chunk being sent, taken out of _queue (RunAsync's task only)
 
     public OutboundChannel(string stream, string readerOperator, int instanceIndex, string sender,
-        DataPlaneClients clients, ILogger logger, TimeProvider time,
+        DataPlaneClients clients, ILogger logger, TimeProvider time, Metrics.ExecutorMetrics metrics, Tracing.ExecutorTracing tracing,
         int queueRowsMax = ExecutorLimits.OutboundQueueRowsMax, long queueBytesMax = ExecutorLimits.OutboundQueueBytesMax,
         int reconnectAttemptsMax = ExecutorLimits.OutboundReconnectAttemptsMax)
     {
@@ -59,6 +62,8 @@ public sealed class OutboundChannel : IAsyncDisposable
         _clients = clients;
         _logger = logger;
         _time = time;
+        _metrics = metrics;
+        _tracing = tracing;
         _budget = new RowByteBudget(queueRowsMax, queueBytesMax);
         _run = Task.Run(RunAsync);
     }
@@ -112,7 +117,7 @@ public sealed class OutboundChannel : IAsyncDisposable
         if (!await _budget.AcquireAsync(chunk.Count, chunk.Bytes, cancellationToken).ConfigureAwait(false)
             || !_queue.Writer.TryWrite(chunk))
         {
-            Metrics.ExecutorMetrics.Dropped(Stream, "channel_closed", chunk.Count);
+            _metrics.Dropped(Stream, "channel_closed", chunk.Count);
         }
     }
 
@@ -141,14 +146,15 @@ public sealed class OutboundChannel : IAsyncDisposable
         }
         if (dropped > 0)
         {
-            Metrics.ExecutorMetrics.Dropped(Stream, "channel_closed", dropped);
+            _metrics.Dropped(Stream, "channel_closed", dropped);
         }
         _stop.Dispose();
     }
 
     private async Task RunAsync()
     {
-        var backoffMs = ExecutorLimits.OutboundReconnectBackoffInitialMs;
+        // Full jitter: the senders of a restarted reader do not all reconnect at the same moment.
+        var backoff = Backoff.FromMs(ExecutorLimits.OutboundReconnectBackoffInitialMs, ExecutorLimits.OutboundReconnectBackoffMsMax, BackoffJitter.Full);
         var failuresInARow = 0;
         OutboundTarget? failingTarget = null;
         var token = _stop.Token;
@@ -166,7 +172,7 @@ public sealed class OutboundChannel : IAsyncDisposable
                 // A new target (the routing table moved the instance): a fresh set of attempts, at once.
                 failingTarget = null;
                 failuresInARow = 0;
-                backoffMs = ExecutorLimits.OutboundReconnectBackoffInitialMs;
+                backoff.Reset();
             }
             if (failuresInARow >= _reconnectAttemptsMax)
             {
@@ -185,7 +191,7 @@ public sealed class OutboundChannel : IAsyncDisposable
                 var connected = await SendToAsync(target, token).ConfigureAwait(false);
                 if (connected)
                 {
-                    backoffMs = ExecutorLimits.OutboundReconnectBackoffInitialMs;
+                    backoff.Reset();
                     failuresInARow = 0;
                 }
             }
@@ -197,22 +203,22 @@ public sealed class OutboundChannel : IAsyncDisposable
                 {
                     // The call worked for a while: this is the first failure of a new series.
                     failuresInARow = 1;
-                    backoffMs = ExecutorLimits.OutboundReconnectBackoffInitialMs;
+                    backoff.Reset();
                 }
                 else
                 {
                     failuresInARow++;
                 }
                 var reason = e is RpcException r ? $"{r.StatusCode}: {r.Status.Detail}" : e.Message;
-                DataPlaneLog.OutboundFailed(_logger, ToString(), target.Address, reason, backoffMs);
-                // Wait out the back-off, but reconnect at once if the routing table moves the instance.
-                using var backoff = CancellationTokenSource.CreateLinkedTokenSource(token);
-                backoff.CancelAfter(TimeSpan.FromMilliseconds(backoffMs));
-                while (!backoff.IsCancellationRequested && _target == target)
+                var delay = backoff.Next();
+                DataPlaneLog.OutboundFailed(_logger, ToString(), target.Address, reason, (int)delay.TotalMilliseconds);
+                // Wait out the back-off (on the channel's clock), but reconnect at once if the routing table moves the instance.
+                using var waited = new CancellationTokenSource(delay, _time);
+                using var wait = CancellationTokenSource.CreateLinkedTokenSource(token, waited.Token);
+                while (!wait.IsCancellationRequested && _target == target)
                 {
-                    await _wake.WaitAsync(backoff.Token).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+                    await _wake.WaitAsync(wait.Token).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
                 }
-                backoffMs = Math.Min(backoffMs * 2, ExecutorLimits.OutboundReconnectBackoffMsMax);
             }
         }
     }
@@ -329,11 +335,11 @@ public sealed class OutboundChannel : IAsyncDisposable
                 catch
                 {
                     // At-most-once: a batch that did not go out is lost with the call.
-                    Metrics.ExecutorMetrics.Dropped(Stream, "send_failed", batch.Records.Count);
+                    _metrics.Dropped(Stream, "send_failed", batch.Records.Count);
                     throw;
                 }
                 Interlocked.Add(ref _sentRows, batch.Records.Count);
-                Tracing.ExecutorTracing.Current.Written(batch.Records);
+                _tracing.Written(batch.Records);
             }
         }
         finally

@@ -11,7 +11,7 @@ namespace Concord.Executor.Metrics;
 /// Sent runs on the send loop, Answered on the answer loop; a slot is written before its
 /// batch is sent and read after its answer arrived, so the session orders the two.
 /// </summary>
-public sealed class BatchTelemetry(StreamTable outputs)
+public sealed class BatchTelemetry(StreamTable outputs, ExecutorMetrics metrics, ExecutorTracing tracing)
 {
     /// <summary>
     /// Send times remembered, in batches: 64, a power of two above any MaxBatchesInFlight
@@ -30,7 +30,7 @@ public sealed class BatchTelemetry(StreamTable outputs)
         _sentTimestamps[slot] = Stopwatch.GetTimestamp();
         _sentUnixUs[slot] = nowUs;
         _sentSeqs[slot] = batch.Seq;
-        ExecutorTracing.Current.Sent(batch, nowUs);
+        tracing.Sent(batch, nowUs);
     }
 
     public void Answered(RawAnswer done)
@@ -39,10 +39,10 @@ public sealed class BatchTelemetry(StreamTable outputs)
         long sentUs = 0;
         if (done.Seq > 0 && _sentSeqs[slot] == done.Seq)
         {
-            ExecutorMetrics.BatchDuration.Observe(Stopwatch.GetElapsedTime(_sentTimestamps[slot]).TotalSeconds);
+            metrics.BatchDuration.Observe(Stopwatch.GetElapsedTime(_sentTimestamps[slot]).TotalSeconds);
             sentUs = _sentUnixUs[slot];
         }
-        ExecutorTracing.Current.Answered(done, outputs, sentUs);
-        ExecutorMetrics.Produced(done, outputs);
+        tracing.Answered(done, outputs, sentUs);
+        metrics.Produced(done, outputs);
     }
 }

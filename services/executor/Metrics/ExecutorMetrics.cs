@@ -8,115 +8,117 @@ using Prometheus;
 namespace Concord.Executor.Metrics;
 
 /// <summary>
-/// Every metric of the executor, in one registry (docs/observability.md is the catalogue).
+/// Every metric of one executor, in its own registry (docs/observability.md is the catalogue).
 /// Names follow the metric naming rule (docs/observability.md): prefix <c>concord_</c>, unit suffix, labels
-/// <c>operator</c>, <c>instance</c> (static, from the executor's environment) and
-/// <c>stream</c>. Hooks in the data path are one call per batch, never per record; gauges
-/// (queues, CPU, memory) are read only when Prometheus scrapes.
+/// <c>operator</c>, <c>instance</c> (static, from <see cref="ExecutorOptions"/>) and
+/// <c>stream</c>. One instance per executor, made by the host and handed to what counts
+/// (constructor injection, held in fields). Hooks in the data path are one call per batch,
+/// never per record; gauges (queues, CPU, memory) are read only when Prometheus scrapes.
 /// </summary>
-public static class ExecutorMetrics
+public sealed class ExecutorMetrics
 {
-    /// <summary>The executor's registry; /metrics serves it. Not the default registry, so no .NET runtime series are mixed in.</summary>
-    public static readonly CollectorRegistry Registry = Prometheus.Metrics.NewCustomRegistry();
+    private volatile Sources? _sources;
 
-    private static readonly IMetricFactory Factory;
-    private static volatile Sources? _sources;
-
-    public static readonly Counter RecordsIn;
-    public static readonly Counter RecordsOut;
-    public static readonly Counter RecordsDropped;
-    public static readonly Histogram BatchDuration;
-    public static readonly Histogram EndToEndLatency;
-    public static readonly Gauge InboundQueueRows;
-    public static readonly Gauge InboundQueueBytes;
-    public static readonly Gauge InboundQueueRowsMax;
-    public static readonly Gauge OutboundQueueRows;
-    public static readonly Gauge BatchesInFlight;
-    public static readonly Gauge TimersPending;
-    public static readonly Counter BackpressureSeconds;
-    public static readonly Counter OperatorCpuSeconds;
-    public static readonly Gauge OperatorResidentMemory;
-    public static readonly Counter ExecutorCpuSeconds;
-    public static readonly Gauge ExecutorResidentMemory;
-    public static readonly Gauge StartTime;
-    public static readonly Counter TracesSampled;
-    public static readonly Counter SpansRecorded;
-
-    /// <summary>
-    /// Sets the static labels before the first metric exists (the registry refuses them
-    /// later), from the variables the cluster runtime sets; in tests they are absent.
-    /// </summary>
-    static ExecutorMetrics()
+    /// <summary>Metrics without the static labels (tests; a registry of their own, so nothing is shared).</summary>
+    public ExecutorMetrics()
+        : this(new Dictionary<string, string>())
     {
-        var labels = new Dictionary<string, string>();
-        if (Environment.GetEnvironmentVariable(ExecutorOptions.OperatorNameVariable) is { Length: > 0 } op)
-        {
-            labels["operator"] = op;
-        }
-        if (Environment.GetEnvironmentVariable(ExecutorOptions.InstanceIndexVariable) is { Length: > 0 } index)
-        {
-            labels["instance"] = index;
-        }
-        if (labels.Count > 0)
-        {
-            Registry.SetStaticLabels(labels);
-        }
-        Factory = Prometheus.Metrics.WithCustomRegistry(Registry);
+    }
 
-        RecordsIn = Factory.CreateCounter("concord_records_in_total",
+    /// <summary>The metrics of the executor that <paramref name="options"/> configure: labelled with its operator and instance.</summary>
+    public ExecutorMetrics(ExecutorOptions options)
+        : this(new Dictionary<string, string>
+        {
+            ["operator"] = options.OperatorName,
+            ["instance"] = options.InstanceIndex.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        })
+    {
+    }
+
+    private ExecutorMetrics(Dictionary<string, string> staticLabels)
+    {
+        // The static labels go on before the first metric exists: the registry refuses them later.
+        if (staticLabels.Count > 0)
+        {
+            Registry.SetStaticLabels(staticLabels);
+        }
+        var factory = Prometheus.Metrics.WithCustomRegistry(Registry);
+
+        RecordsIn = factory.CreateCounter("concord_records_in_total",
             "Records received from upstream executors, per input stream.", ["stream"]);
-        RecordsOut = Factory.CreateCounter("concord_records_out_total",
+        RecordsOut = factory.CreateCounter("concord_records_out_total",
             "Records the operator produced, per output stream (before fan-out to readers).", ["stream"]);
-        RecordsDropped = Factory.CreateCounter("concord_records_dropped_total",
+        RecordsDropped = factory.CreateCounter("concord_records_dropped_total",
             "Records dropped (at-most-once), per stream and reason: no_reader, send_failed, channel_closed.", ["stream", "reason"]);
-        BatchDuration = Factory.CreateHistogram("concord_batch_duration_seconds",
+        BatchDuration = factory.CreateHistogram("concord_batch_duration_seconds",
             "Time from sending a ProcessBatch to the operator to receiving its BatchDone.",
             new HistogramConfiguration { Buckets = Histogram.ExponentialBuckets(0.0001, 2, 18) });
-        EndToEndLatency = Factory.CreateHistogram("concord_end_to_end_latency_seconds",
+        EndToEndLatency = factory.CreateHistogram("concord_end_to_end_latency_seconds",
             "Source-to-here latency of received records (now minus ingest_time_unix_us), one observation per received batch.",
             new HistogramConfiguration { LabelNames = ["stream"], Buckets = Histogram.ExponentialBuckets(0.0005, 2, 16) });
-        InboundQueueRows = Factory.CreateGauge("concord_inbound_queue_rows", "Records waiting in the inbound queue for the operator.");
-        InboundQueueBytes = Factory.CreateGauge("concord_inbound_queue_bytes", "Serialized bytes waiting in the inbound queue.");
-        InboundQueueRowsMax = Factory.CreateGauge("concord_inbound_queue_rows_max", "Capacity of the inbound queue in records (channels x credit window).");
-        OutboundQueueRows = Factory.CreateGauge("concord_outbound_queue_rows", "Records waiting in all outbound queues for downstream executors.");
-        BatchesInFlight = Factory.CreateGauge("concord_batches_in_flight", "ProcessBatch messages the operator has not answered yet.");
-        TimersPending = Factory.CreateGauge("concord_timers_pending", "Timers set by the operator and not fired yet.");
-        BackpressureSeconds = Factory.CreateCounter("concord_backpressure_seconds_total",
+        InboundQueueRows = factory.CreateGauge("concord_inbound_queue_rows", "Records waiting in the inbound queue for the operator.");
+        InboundQueueBytes = factory.CreateGauge("concord_inbound_queue_bytes", "Serialized bytes waiting in the inbound queue.");
+        InboundQueueRowsMax = factory.CreateGauge("concord_inbound_queue_rows_max", "Capacity of the inbound queue in records (channels x credit window).");
+        OutboundQueueRows = factory.CreateGauge("concord_outbound_queue_rows", "Records waiting in all outbound queues for downstream executors.");
+        BatchesInFlight = factory.CreateGauge("concord_batches_in_flight", "ProcessBatch messages the operator has not answered yet.");
+        TimersPending = factory.CreateGauge("concord_timers_pending", "Timers set by the operator and not fired yet.");
+        BackpressureSeconds = factory.CreateCounter("concord_backpressure_seconds_total",
             "Seconds the executor waited to hand produced records to full outbound queues (or for the first routing table).");
-        OperatorCpuSeconds = Factory.CreateCounter("concord_operator_cpu_seconds_total",
+        OperatorCpuSeconds = factory.CreateCounter("concord_operator_cpu_seconds_total",
             "CPU seconds (user + system) of the operator process, from /proc; the executor's own for built-ins.");
-        OperatorResidentMemory = Factory.CreateGauge("concord_operator_resident_memory_bytes",
+        OperatorResidentMemory = factory.CreateGauge("concord_operator_resident_memory_bytes",
             "Resident memory of the operator process, from /proc; the executor's own for built-ins.");
-        ExecutorCpuSeconds = Factory.CreateCounter("concord_executor_cpu_seconds_total", "CPU seconds of the executor process, from /proc.");
-        ExecutorResidentMemory = Factory.CreateGauge("concord_executor_resident_memory_bytes", "Resident memory of the executor process, from /proc.");
-        StartTime = Factory.CreateGauge("concord_executor_start_time_seconds", "When this executor started, seconds since the Unix epoch (a change means a restart).");
-        TracesSampled = Factory.CreateCounter("concord_traces_sampled_total", "Records this executor sampled to start a trace (sources only).");
-        SpansRecorded = Factory.CreateCounter("concord_spans_total", "Spans recorded into this executor's span store.");
+        ExecutorCpuSeconds = factory.CreateCounter("concord_executor_cpu_seconds_total", "CPU seconds of the executor process, from /proc.");
+        ExecutorResidentMemory = factory.CreateGauge("concord_executor_resident_memory_bytes", "Resident memory of the executor process, from /proc.");
+        StartTime = factory.CreateGauge("concord_executor_start_time_seconds", "When this executor started, seconds since the Unix epoch (a change means a restart).");
+        TracesSampled = factory.CreateCounter("concord_traces_sampled_total", "Records this executor sampled to start a trace (sources only).");
+        SpansRecorded = factory.CreateCounter("concord_spans_total", "Spans recorded into this executor's span store.");
 
         StartTime.SetToCurrentTimeUtc();
         Registry.AddBeforeCollectCallback(Refresh);
     }
 
+    /// <summary>This executor's registry; /metrics serves it. Not the default registry, so no .NET runtime series are mixed in.</summary>
+    public CollectorRegistry Registry { get; } = Prometheus.Metrics.NewCustomRegistry();
+
+    public Counter RecordsIn { get; }
+    public Counter RecordsOut { get; }
+    public Counter RecordsDropped { get; }
+    public Histogram BatchDuration { get; }
+    public Histogram EndToEndLatency { get; }
+    public Gauge InboundQueueRows { get; }
+    public Gauge InboundQueueBytes { get; }
+    public Gauge InboundQueueRowsMax { get; }
+    public Gauge OutboundQueueRows { get; }
+    public Gauge BatchesInFlight { get; }
+    public Gauge TimersPending { get; }
+    public Counter BackpressureSeconds { get; }
+    public Counter OperatorCpuSeconds { get; }
+    public Gauge OperatorResidentMemory { get; }
+    public Counter ExecutorCpuSeconds { get; }
+    public Gauge ExecutorResidentMemory { get; }
+    public Gauge StartTime { get; }
+    public Counter TracesSampled { get; }
+    public Counter SpansRecorded { get; }
+
     /// <summary>
     /// Points the scrape-time gauges at this executor's queues and processes. Called once by
     /// the host; <paramref name="operatorPid"/> 0 (a built-in) reports the executor's own figures.
     /// </summary>
-    public static void Observe(InboundQueue inbound, Router router, BatchPump pump, int operatorPid)
+    public void Observe(InboundQueue inbound, Router router, BatchPump pump, int operatorPid)
     {
         InboundQueueRowsMax.Set(inbound.RowsMax);
         _sources = new Sources(inbound, router, pump, operatorPid > 0 ? operatorPid : Environment.ProcessId);
     }
 
     /// <summary>A batch arrived on <paramref name="stream"/>: counts it, and observes the source-to-here latency of its first record.</summary>
-    public static void Received(string stream, RawRecord[] records)
+    public void Received(string stream, RawRecord[] records)
     {
         if (records.Length == 0)
         {
             return;
         }
         RecordsIn.WithLabels(stream).Inc(records.Length);
-        // Before the records are queued: the pump may take them at once.
-        Tracing.ExecutorTracing.Current.Received(stream, records);
         var ingestUs = records[0].IngestTimeUnixUs;
         if (ingestUs > 0)
         {
@@ -126,7 +128,7 @@ public static class ExecutorMetrics
     }
 
     /// <summary>Counts what one BatchDone produced, per stream: one increment per stream per batch.</summary>
-    public static void Produced(RawAnswer done, StreamTable outputs)
+    public void Produced(RawAnswer done, StreamTable outputs)
     {
         var produced = System.Runtime.InteropServices.CollectionsMarshal.AsSpan(done.Produced);
         if (produced.Length == 0)
@@ -150,7 +152,7 @@ public static class ExecutorMetrics
     }
 
     /// <summary>Counts <paramref name="rows"/> records of <paramref name="stream"/> dropped for <paramref name="reason"/>.</summary>
-    public static void Dropped(string stream, string reason, long rows = 1)
+    public void Dropped(string stream, string reason, long rows = 1)
     {
         if (rows > 0)
         {
@@ -162,10 +164,10 @@ public static class ExecutorMetrics
     /// Awaits routing and counts the time as backpressure when it did not complete at once
     /// (an outbound queue was full). The common, synchronous case costs one check.
     /// </summary>
-    public static ValueTask Backpressure(ValueTask routing) =>
+    public ValueTask Backpressure(ValueTask routing) =>
         routing.IsCompletedSuccessfully ? routing : TimeAsync(routing);
 
-    private static async ValueTask TimeAsync(ValueTask routing)
+    private async ValueTask TimeAsync(ValueTask routing)
     {
         var start = Stopwatch.GetTimestamp();
         try
@@ -181,7 +183,7 @@ public static class ExecutorMetrics
     /// <summary>Now in µs since the Unix epoch, the unit of ingest_time_unix_us.</summary>
     public static long NowUnixUs() => (DateTimeOffset.UtcNow - DateTimeOffset.UnixEpoch).Ticks / 10;
 
-    private static void Refresh()
+    private void Refresh()
     {
         var self = ProcStat.Read(Environment.ProcessId);
         if (self is { } s)

@@ -38,11 +38,6 @@ public static class ObservabilityLimits
     /// </summary>
     public const int TracePendingTimeoutMs = 60_000;
 
-    /// <summary>
-    /// Grace period for the metrics server to stop, in ms: 2 s. A scrape in progress is short;
-    /// the executor must not linger on exit for it.
-    /// </summary>
-    public const int MetricsServerStopTimeoutMs = 2_000;
 
     /// <summary>Linux clock ticks per second (sysconf(_SC_CLK_TCK)), the unit of /proc/PID/stat's utime and stime: 100 on every Linux ABI .NET runs on.</summary>
     public const double ProcClockTicksPerSecond = 100.0;

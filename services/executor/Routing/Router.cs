@@ -19,6 +19,7 @@ public sealed class Router : IAsyncDisposable
     private readonly Func<string, string, int, OutboundChannel> _createChannel;
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
+    private readonly Metrics.ExecutorMetrics _metrics;
     private readonly int _channelsMax;
     private readonly object _applyLock = new();
     private readonly Dictionary<(string Stream, string Reader, int Index), OutboundChannel> _channels = [];
@@ -37,8 +38,9 @@ public sealed class Router : IAsyncDisposable
     private readonly List<KeyValuePair<OutboundChannel, OutboundChunk>> _flush = [];
 
     public Router(StreamTable outputs, Func<string, string, int, OutboundChannel> createChannel,
-        ILogger logger, TimeProvider time, int channelsMax = ExecutorLimits.OutboundChannelsMax)
+        ILogger logger, TimeProvider time, Metrics.ExecutorMetrics metrics, int channelsMax = ExecutorLimits.OutboundChannelsMax)
     {
+        _metrics = metrics;
         _outputs = outputs;
         _readersByStream = new ReaderRoute<OutboundChannel>[]?[outputs.Count];
         _dropped = [.. Enumerable.Range(0, outputs.Count).Select(_ => new DropCounter())];
@@ -271,7 +273,7 @@ public sealed class Router : IAsyncDisposable
     private void CountDropped(int stream)
     {
         Interlocked.Increment(ref _droppedNoReaderTotal);
-        Metrics.ExecutorMetrics.Dropped(_outputs[stream], "no_reader");
+        _metrics.Dropped(_outputs[stream], "no_reader");
         var counter = _dropped[stream];
         counter.Total++;
         var now = _time.GetUtcNow();
@@ -285,7 +287,7 @@ public sealed class Router : IAsyncDisposable
     private void CountTooLarge(int stream, long bytes)
     {
         Interlocked.Increment(ref _rejectedTooLargeTotal);
-        Metrics.ExecutorMetrics.Dropped(_outputs[stream], "too_large");
+        _metrics.Dropped(_outputs[stream], "too_large");
         var counter = _tooLarge[stream];
         counter.Total++;
         var now = _time.GetUtcNow();

@@ -1,5 +1,6 @@
 using Concord.Contracts.Scheduler.V1;
 using Concord.Executor.Routing;
+using Concord.Hosting;
 using Grpc.Core;
 using Grpc.Net.Client;
 using Microsoft.Extensions.Logging;
@@ -47,7 +48,8 @@ public sealed class SchedulerLink : IDisposable
     public async Task RegisterAndWatchAsync(RegisterExecutorRequest registration, Func<RoutingTable, Task> onTable, CancellationToken cancellationToken)
     {
         var lostSince = _time.GetUtcNow();
-        var backoffMs = ExecutorLimits.SchedulerRetryBackoffInitialMs;
+        // Decorrelated jitter: the executors of a restarted scheduler do not all come back at once.
+        var backoff = Backoff.FromMs(ExecutorLimits.SchedulerRetryBackoffInitialMs, ExecutorLimits.SchedulerRetryBackoffMsMax, BackoffJitter.Decorrelated);
         var watch = new WatchRoutingRequest
         {
             OperatorName = registration.OperatorName,
@@ -69,7 +71,7 @@ public sealed class SchedulerLink : IDisposable
                 {
                     // Connected only once a table arrives: a watch that breaks at once counts as lost time.
                     connected = true;
-                    backoffMs = ExecutorLimits.SchedulerRetryBackoffInitialMs;
+                    backoff.Reset();
                     try
                     {
                         await onTable(call.ResponseStream.Current).ConfigureAwait(false);
@@ -93,9 +95,9 @@ public sealed class SchedulerLink : IDisposable
                     throw new ExecutorFailureException(
                         $"the scheduler has been unreachable for {(now - lostSince).TotalSeconds:0} s (ExecutorLimits.SchedulerLostTimeoutMs); exiting so no executor outlives its cluster. Last error: {e.Status.StatusCode}: {e.Status.Detail}");
                 }
-                SchedulerLog.Unreachable(_logger, $"{e.Status.StatusCode}: {e.Status.Detail}", backoffMs);
-                await Task.Delay(TimeSpan.FromMilliseconds(backoffMs), _time, cancellationToken).ConfigureAwait(false);
-                backoffMs = Math.Min(backoffMs * 2, ExecutorLimits.SchedulerRetryBackoffMsMax);
+                var delay = backoff.Next();
+                SchedulerLog.Unreachable(_logger, $"{e.Status.StatusCode}: {e.Status.Detail}", (int)delay.TotalMilliseconds);
+                await Task.Delay(delay, _time, cancellationToken).ConfigureAwait(false);
             }
             catch (RpcException e) when (!cancellationToken.IsCancellationRequested)
             {

@@ -43,21 +43,24 @@ public sealed class BatchPump
     private readonly AsyncSignal _answered = new(); // an answer came back: the operator may be idle now
     private readonly TaskCompletionSource _initAnswered = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly Metrics.BatchTelemetry _telemetry;
+    private readonly Metrics.ExecutorMetrics _metrics;
     private InboundItem? _pending;
     private Task _timersWait = Task.CompletedTask; // AssembleAsync's pending timers wake-up, kept across calls
     private Task _answeredWait = Task.CompletedTask; // and its pending answer wake-up
     private long _lastSentSeq;
     private long _lastAnsweredSeq;
 
-    public BatchPump(IOperatorSession session, InboundQueue inbound, Router? router, TimerQueue timers, TimeProvider time, BatchPumpOptions? options = null)
+    public BatchPump(IOperatorSession session, InboundQueue inbound, Router? router, TimerQueue timers, TimeProvider time,
+        Metrics.ExecutorMetrics metrics, Tracing.ExecutorTracing tracing, BatchPumpOptions? options = null)
     {
+        _metrics = metrics;
         _session = session;
         _inbound = inbound;
         _router = router;
         _timers = timers;
         _time = time;
         _options = options ?? new BatchPumpOptions();
-        _telemetry = new Metrics.BatchTelemetry(session.Outputs);
+        _telemetry = new Metrics.BatchTelemetry(session.Outputs, metrics, tracing);
         _inFlight = new SemaphoreSlim(_options.MaxBatchesInFlight, _options.MaxBatchesInFlight);
     }
 
@@ -120,7 +123,7 @@ public sealed class BatchPump
             _telemetry.Answered(done);
             if (_router is not null)
             {
-                await Metrics.ExecutorMetrics.Backpressure(_router.RouteAsync(done, cancellationToken)).ConfigureAwait(false);
+                await _metrics.Backpressure(_router.RouteAsync(done, cancellationToken)).ConfigureAwait(false);
             }
             if (done.TimersSet.Count > 0)
             {

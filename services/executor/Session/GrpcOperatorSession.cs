@@ -46,6 +46,7 @@ public sealed class GrpcOperatorSession : IOperatorSession
     // answer (the previous one is routed). Bounds parsed answers to SessionAnswersParsedMax.
     private readonly SemaphoreSlim _answerSlots = new(ExecutorLimits.SessionAnswersParsedMax, ExecutorLimits.SessionAnswersParsedMax);
     private readonly TaskCompletionSource _exitedWithoutProcess = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly string _searchPath;
     private OperatorProcess? _process;
     private GrpcChannel? _channel;
     private AsyncDuplexStreamingCall<IWireMessage, byte[]>? _call;
@@ -53,8 +54,9 @@ public sealed class GrpcOperatorSession : IOperatorSession
     private Task? _exited;
     private volatile bool _shutdownSent;
 
-    private GrpcOperatorSession(OperatorSpec? spec, string workDir, string socketPath, ILogger logger, TimeProvider time)
+    private GrpcOperatorSession(OperatorSpec? spec, string workDir, string socketPath, ILogger logger, TimeProvider time, string searchPath = "")
     {
+        _searchPath = searchPath;
         _spec = spec;
         _workDir = workDir;
         _socketPath = socketPath;
@@ -63,8 +65,9 @@ public sealed class GrpcOperatorSession : IOperatorSession
     }
 
     /// <summary>A session that starts <paramref name="spec"/>'s executable in <paramref name="workDir"/>.</summary>
-    public static GrpcOperatorSession ForProcess(OperatorSpec spec, string workDir, ILogger logger, TimeProvider time) =>
-        new(spec, workDir, Path.Combine(workDir, "operator.sock"), logger, time);
+    /// <param name="searchPath">Where a bare executable name is looked for: <see cref="ExecutorOptions.SearchPath"/> (PATH); empty: nowhere.</param>
+    public static GrpcOperatorSession ForProcess(OperatorSpec spec, string workDir, ILogger logger, TimeProvider time, string searchPath = "") =>
+        new(spec, workDir, Path.Combine(workDir, "operator.sock"), logger, time, searchPath);
 
     /// <summary>A session with an operator already serving <paramref name="socketPath"/>.</summary>
     public static GrpcOperatorSession Connect(string socketPath, ILogger logger, TimeProvider time) =>
@@ -90,7 +93,7 @@ public sealed class GrpcOperatorSession : IOperatorSession
                 throw new OperatorFailedException(e.Message);
             }
             File.Delete(_socketPath); // a stale socket from a previous incarnation would look ready
-            _process = OperatorProcess.Start(_spec, _workDir, _socketPath, _logger);
+            _process = OperatorProcess.Start(_spec, _workDir, _socketPath, _searchPath, _logger);
             SessionLog.OperatorStarted(_logger, _process.Pid, _spec.Executable);
             _exited = WatchProcessAsync(_process);
             await _process.WaitForSocketAsync(

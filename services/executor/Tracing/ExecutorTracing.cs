@@ -35,12 +35,15 @@ public sealed class ExecutorTracing
     private readonly Dictionary<(string TraceId, string ParentSpanId), Pending> _sending = [];
     private readonly Dictionary<ulong, List<Pending>> _inOperator = [];
     private readonly int _sampleEvery;
+    private readonly ExecutorMetrics _metrics;
     private int _untilSample;
     /// <summary>Entries in _received, _sending and _inOperator together (lock held to change it).</summary>
     private int _followed;
 
-    public ExecutorTracing(string operatorName, int instanceIndex, int sampleEvery, bool isSource, SpanStore? store = null, OtlpExport? export = null)
+    /// <param name="metrics">The executor's metrics: sampled traces and recorded spans are counted there.</param>
+    public ExecutorTracing(string operatorName, int instanceIndex, int sampleEvery, bool isSource, ExecutorMetrics metrics, SpanStore? store = null, OtlpExport? export = null)
     {
+        _metrics = metrics;
         OperatorName = operatorName;
         InstanceIndex = instanceIndex;
         _sampleEvery = isSource ? Math.Max(0, sampleEvery) : 0;
@@ -49,9 +52,6 @@ public sealed class ExecutorTracing
         Store = store ?? new SpanStore();
         Export = export;
     }
-
-    /// <summary>The tracer the data-path hooks use. Until the host configures one: a tracer that samples nothing.</summary>
-    public static ExecutorTracing Current { get; set; } = new("", 0, 0, isSource: false);
 
     public string OperatorName { get; }
 
@@ -241,7 +241,7 @@ public sealed class ExecutorTracing
             {
                 record.Trace = new TraceContext { TraceId = ByteString.CopyFrom(RandomBytes(16)) };
                 produced[i] = produced[i] with { Record = RawRecord.From(record) };
-                ExecutorMetrics.TracesSampled.Inc();
+                _metrics.TracesSampled.Inc();
                 any = true;
             }
             offset = i + 1;
@@ -326,6 +326,7 @@ public sealed class ExecutorTracing
             InstanceIndex = InstanceIndex,
         };
         Store.Add(span);
+        _metrics.SpansRecorded.Inc();
         if (pending.Activity is { } activity)
         {
             Export!.End(activity, span);

@@ -35,9 +35,9 @@ public sealed class OtlpExport : IDisposable
             .Build()!;
     }
 
-    /// <summary>An exporter when <see cref="EndpointVariable"/> is set in <paramref name="environment"/>; null otherwise.</summary>
-    public static OtlpExport? FromEnvironment(Func<string, string?> environment, string operatorName, int instanceIndex) =>
-        string.IsNullOrWhiteSpace(environment(EndpointVariable)) ? null : new OtlpExport(operatorName, instanceIndex);
+    /// <summary>An exporter when <see cref="ExecutorOptions.OtlpEndpoint"/> is set; null otherwise.</summary>
+    public static OtlpExport? For(ExecutorOptions options) =>
+        options.OtlpEndpoint is null ? null : new OtlpExport(options.OperatorName, options.InstanceIndex);
 
     /// <summary>Starts the Activity of a span; null if nothing listens (then the caller makes its own id).</summary>
     public Activity? Start(string kind, string traceIdHex, string parentSpanIdHex, long startUnixUs)

@@ -22,7 +22,6 @@ public sealed class SpanStore(int capacity = ObservabilityLimits.SpanStoreSpansM
             _ring[_written % _ring.Length] = span;
             _written++;
         }
-        ExecutorMetrics.SpansRecorded.Inc();
     }
 
     /// <summary>The stored spans, oldest first; only those of <paramref name="traceIdHex"/> when given.</summary>

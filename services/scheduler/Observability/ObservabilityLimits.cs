@@ -42,7 +42,4 @@ public static class ObservabilityLimits
     /// port is free too and is read from scheduler.json ("metricsAddress").
     /// </summary>
     public const int MetricsPortOffset = 1;
-
-    /// <summary>Grace period for the metrics server to stop, in ms: 2 s.</summary>
-    public const int MetricsServerStopTimeoutMs = 2_000;
 }

@@ -1,13 +1,10 @@
-using System.Net;
 using System.Text.Json;
 using Concord.Contracts.Scheduler.V1;
+using Concord.Hosting;
 using Concord.Scheduler.Reconcile;
 using Grpc.AspNetCore.Server;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Connections;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
@@ -30,10 +27,12 @@ public sealed partial class ObservabilityServer(
     Reconciler reconciler,
     ILogger<ObservabilityServer> logger) : IHostedService, IAsyncDisposable
 {
-    private WebApplication? _app;
+    private LoopbackHost? _host;
 
     /// <summary>"127.0.0.1:port" once started; empty before.</summary>
     public string Address { get; private set; } = "";
+
+    private const string Endpoint = "metrics";
 
     /// <summary>The port to listen on: --metrics-port, else the gRPC port + 1, else (gRPC port 0) a free one.</summary>
     public static int PortFor(SchedulerOptions options) =>
@@ -42,11 +41,8 @@ public sealed partial class ObservabilityServer(
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         var port = PortFor(options);
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
-        builder.Services.AddSingleton<IHostLifetime, ManualLifetime>();
-        builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, port, o => o.Protocols = HttpProtocols.Http1));
-        var app = builder.Build();
+        var host = new LoopbackHost(null, new LoopbackEndpoint(Endpoint, HttpProtocols.Http1, port));
+        var app = host.Build();
         app.MapMetrics("/metrics", metrics.Registry);
         app.MapGet("/prometheus/targets", async (HttpContext http) =>
         {
@@ -55,16 +51,15 @@ public sealed partial class ObservabilityServer(
         });
         try
         {
-            await app.StartAsync(cancellationToken).ConfigureAwait(false);
+            await host.StartAsync(cancellationToken).ConfigureAwait(false);
         }
         catch (IOException e) when (e.InnerException is System.Net.Sockets.SocketException or AddressInUseException)
         {
-            await app.DisposeAsync().ConfigureAwait(false);
+            await host.DisposeAsync().ConfigureAwait(false);
             throw new IOException($"the metrics port 127.0.0.1:{port} is taken ({e.Message}); pass --metrics-port with a free port, or 0", e);
         }
-        _app = app;
-        var bound = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-        Address = new Uri(bound).Authority;
+        _host = host;
+        Address = host.AddressOf(Endpoint);
         LogServing(Address);
     }
 
@@ -95,30 +90,22 @@ public sealed partial class ObservabilityServer(
 
     public async Task StopAsync(CancellationToken cancellationToken)
     {
-        if (_app is { } app)
+        if (_host is { } host)
         {
-            using var stop = new CancellationTokenSource(TimeSpan.FromMilliseconds(ObservabilityLimits.MetricsServerStopTimeoutMs));
-            await app.StopAsync(stop.Token).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            await host.StopAsync().ConfigureAwait(false);
         }
     }
 
     public async ValueTask DisposeAsync()
     {
-        if (Interlocked.Exchange(ref _app, null) is { } app)
+        if (Interlocked.Exchange(ref _host, null) is { } host)
         {
-            await app.DisposeAsync().ConfigureAwait(false);
+            await host.DisposeAsync().ConfigureAwait(false);
         }
     }
 
     [LoggerMessage(EventId = 600, Level = LogLevel.Information, Message = "Metrics and Prometheus service discovery on http://{Address}/metrics and /prometheus/targets")]
     private partial void LogServing(string address);
-
-    private sealed class ManualLifetime : IHostLifetime
-    {
-        public Task WaitForStartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
-
-        public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
-    }
 }
 
 /// <summary>One entry of Prometheus HTTP SD: targets ("host:port") and the labels they get.</summary>

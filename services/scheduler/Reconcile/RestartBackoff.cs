@@ -1,3 +1,4 @@
+using Concord.Hosting;
 namespace Concord.Scheduler.Reconcile;
 
 /// <summary>What to do after a failure.</summary>
@@ -43,14 +44,13 @@ public sealed class RestartBackoff
     }
 
     /// <summary>The back-off after the <paramref name="failures"/>-th failure in the window (1-based).</summary>
-    public static TimeSpan DelayFor(int failures)
-    {
-        ArgumentOutOfRangeException.ThrowIfLessThan(failures, 1);
-        // Shift capped well below 63 bits; the Min does the real capping.
-        var shift = Math.Min(failures - 1, 30);
-        var ms = Math.Min((long)SchedulerLimits.RestartBackoffInitialMs << shift, SchedulerLimits.RestartBackoffMsMax);
-        return TimeSpan.FromMilliseconds(ms);
-    }
+    /// <remarks>
+    /// The shared <see cref="Backoff"/> ceiling without jitter: restarts are per instance and
+    /// already spread by when each instance failed, and an exact delay keeps the schedule
+    /// readable in `concord list` and testable.
+    /// </remarks>
+    public static TimeSpan DelayFor(int failures) =>
+        Backoff.Ceiling(failures, TimeSpan.FromMilliseconds(SchedulerLimits.RestartBackoffInitialMs), TimeSpan.FromMilliseconds(SchedulerLimits.RestartBackoffMsMax));
 
     private void Prune(DateTimeOffset now)
     {

@@ -1,12 +1,9 @@
-using System.Net;
 using Concord.Contracts;
 using Concord.Contracts.Scheduler.V1;
 using Concord.Contracts.Types.V1;
+using Concord.Hosting;
 using Google.Protobuf;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
@@ -35,14 +32,14 @@ public sealed class ConformanceRig : IAsyncDisposable
     private const string SinkName = "sink";
     private const string SinkIncarnation = "inc-sink";
 
-    private readonly WebApplication _app;
+    private readonly LoopbackHost _host;
     private readonly string _dir;
     private readonly List<ExecutorProcess> _executors = [];
     private readonly List<int> _operatorPids = [];
 
-    private ConformanceRig(WebApplication app, string dir, FakeScheduler scheduler, DownstreamReceiver receiver, string address)
+    private ConformanceRig(LoopbackHost host, string dir, FakeScheduler scheduler, DownstreamReceiver receiver, string address)
     {
-        _app = app;
+        _host = host;
         _dir = dir;
         Scheduler = scheduler;
         Receiver = receiver;
@@ -61,26 +58,25 @@ public sealed class ConformanceRig : IAsyncDisposable
         var dir = Path.Combine("/tmp", "cc-" + Guid.NewGuid().ToString("N")[..8]);
         Directory.CreateDirectory(dir);
 
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
+        var host = new LoopbackHost(null, new LoopbackEndpoint("grpc", HttpProtocols.Http2));
+        var builder = host.Builder;
         builder.Services.AddGrpc(o =>
         {
             o.MaxReceiveMessageSize = ProtocolLimits.GrpcMessageBytesMax;
             o.MaxSendMessageSize = ProtocolLimits.GrpcMessageBytesMax;
         });
-        builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, 0, o => o.Protocols = HttpProtocols.Http2));
         var receiver = new DownstreamReceiver();
         builder.Services.AddSingleton(receiver);
         // The routing table needs the server's port, known only once it listens: the scheduler
         // is created on first use, which is after StartAsync.
         string? address = null;
         builder.Services.AddSingleton(_ => new FakeScheduler(Routing(new Uri(address!).Authority)));
-        var app = builder.Build();
+        var app = host.Build();
         app.MapGrpcService<FakeScheduler>();
         app.MapGrpcService<DownstreamReceiver>();
-        await app.StartAsync().WaitAsync(ConformanceLimits.StartTimeout);
-        address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-        return new ConformanceRig(app, dir, app.Services.GetRequiredService<FakeScheduler>(), receiver, address);
+        await host.StartAsync().WaitAsync(ConformanceLimits.StartTimeout);
+        address = $"http://{host.AddressOf("grpc")}";
+        return new ConformanceRig(host, dir, app.Services.GetRequiredService<FakeScheduler>(), receiver, address);
     }
 
     /// <summary>
@@ -169,9 +165,7 @@ public sealed class ConformanceRig : IAsyncDisposable
                 // Gone already.
             }
         }
-        using var stop = new CancellationTokenSource(ConformanceLimits.StepTimeout);
-        await _app.StopAsync(stop.Token).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-        await _app.DisposeAsync();
+        await _host.DisposeAsync();
         try
         {
             Directory.Delete(_dir, recursive: true);

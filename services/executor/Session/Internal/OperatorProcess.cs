@@ -35,9 +35,9 @@ internal sealed class OperatorProcess : IDisposable
     public Task<int> Exited => _exited;
 
     /// <summary>Copies the spec's files into the work directory and starts the executable.</summary>
-    public static OperatorProcess Start(OperatorSpec spec, string workDir, string socketPath, ILogger logger)
+    public static OperatorProcess Start(OperatorSpec spec, string workDir, string socketPath, string searchPath, ILogger logger)
     {
-        var executable = ResolveExecutable(spec.Executable);
+        var executable = ResolveExecutable(spec.Executable, searchPath);
         CopyFiles(spec, workDir);
 
         var psi = new ProcessStartInfo(executable)
@@ -190,7 +190,7 @@ internal sealed class OperatorProcess : IDisposable
         }
     }
 
-    private static string ResolveExecutable(string executable)
+    private static string ResolveExecutable(string executable, string path)
     {
         if (executable.Contains('/'))
         {
@@ -201,7 +201,6 @@ internal sealed class OperatorProcess : IDisposable
             }
             return executable;
         }
-        var path = Environment.GetEnvironmentVariable("PATH") ?? "";
         foreach (var dir in path.Split(':', StringSplitOptions.RemoveEmptyEntries))
         {
             var candidate = Path.Combine(dir, executable);

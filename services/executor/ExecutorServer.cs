@@ -1,0 +1,87 @@
+using Concord.Contracts;
+using Concord.Contracts.Scheduler.V1;
+using Concord.Executor.DataPlane;
+using Concord.Executor.Metrics;
+using Concord.Executor.Tracing;
+using Concord.Hosting;
+using Google.Protobuf;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Prometheus;
+
+namespace Concord.Executor;
+
+/// <summary>
+/// The executor's one Kestrel host, on 127.0.0.1 with two free ports:
+/// <list type="bullet">
+/// <item>the data plane (<see cref="DataPlaneService"/>): HTTP/2 without TLS, as gRPC needs;</item>
+/// <item>observability: HTTP/1.1 (what Prometheus speaks), <c>GET /metrics</c> (Prometheus
+/// text) and <c>GET /traces[?trace_id=HEX]</c> (the span store as a GetTraceResponse in
+/// protobuf JSON, which the scheduler reads for ListTraces/GetTrace).</item>
+/// </list>
+/// The executor drives its lifetime (drain on SIGTERM): the host stops only when disposed.
+/// </summary>
+public sealed class ExecutorServer : IAsyncDisposable
+{
+    private const string DataEndpoint = "data";
+    private const string MetricsEndpoint = "metrics";
+
+    private readonly LoopbackHost _host;
+
+    private ExecutorServer(LoopbackHost host)
+    {
+        _host = host;
+        Address = host.AddressOf(DataEndpoint);
+        MetricsAddress = host.AddressOf(MetricsEndpoint);
+    }
+
+    /// <summary>The data plane's "127.0.0.1:port".</summary>
+    public string Address { get; }
+
+    /// <summary>The observability endpoint's "127.0.0.1:port" (RegisterExecutorRequest.metrics_address).</summary>
+    public string MetricsAddress { get; }
+
+    public static async Task<ExecutorServer> StartAsync(DataPlaneIdentity identity, InboundQueue queue, ExecutorMetrics metrics, ExecutorTracing tracing,
+        ILoggerFactory loggerFactory, CancellationToken cancellationToken)
+    {
+        var host = new LoopbackHost(loggerFactory,
+            new LoopbackEndpoint(DataEndpoint, HttpProtocols.Http2),
+            new LoopbackEndpoint(MetricsEndpoint, HttpProtocols.Http1));
+        try
+        {
+            host.Builder.Services.AddSingleton(identity);
+            host.Builder.Services.AddSingleton(queue);
+            host.Builder.Services.AddSingleton(metrics);
+            host.Builder.Services.AddSingleton(tracing);
+            host.Builder.Services.AddGrpc(o =>
+            {
+                o.MaxReceiveMessageSize = ProtocolLimits.GrpcMessageBytesMax;
+                o.MaxSendMessageSize = ProtocolLimits.GrpcMessageBytesMax;
+            });
+            var app = host.Build();
+            app.MapGrpcService<DataPlaneService>();
+            app.MapMetrics("/metrics", metrics.Registry);
+            app.MapGet("/traces", (HttpContext http) =>
+            {
+                var traceId = http.Request.Query["trace_id"].FirstOrDefault();
+                var response = new GetTraceResponse();
+                response.Spans.AddRange(tracing.Store.Snapshot(string.IsNullOrEmpty(traceId) ? null : traceId));
+                return Results.Text(JsonFormatter.Default.Format(response), "application/json");
+            });
+            await host.StartAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            await host.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+        var server = new ExecutorServer(host);
+        DataPlaneLog.DataPlaneServing(loggerFactory.CreateLogger<ExecutorServer>(), server.Address);
+        return server;
+    }
+
+    public ValueTask DisposeAsync() => _host.DisposeAsync();
+}
