@@ -1,5 +1,6 @@
 using System.Net;
 using Concord.Contracts;
+using Concord.Hosting;
 using Concord.Scheduler.Api;
 using Concord.Scheduler.Backends;
 using Concord.Scheduler.Internal;
@@ -12,7 +13,6 @@ using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
-using Concord.Hosting;
 using Serilog;
 
 namespace Concord.Scheduler;

@@ -1,7 +1,7 @@
 using Concord.Contracts.DataPlane.V1;
 using Concord.Executor.DataPlane;
-using Concord.Executor.Records;
 using Concord.Executor.DataPlane.Internal;
+using Concord.Executor.Records;
 using Grpc.Core;
 using Microsoft.Extensions.Logging.Abstractions;
 using static Concord.Executor.Tests.TestSupport;

@@ -9,9 +9,9 @@ using Concord.Executor.Records.Internal;
 using Concord.Executor.Session.Internal;
 using Google.Protobuf;
 using Grpc.Core;
-using Metadata = Concord.Contracts.Operator.V1.Metadata;
 using Grpc.Net.Client;
 using Microsoft.Extensions.Logging;
+using Metadata = Concord.Contracts.Operator.V1.Metadata;
 
 namespace Concord.Executor.Session;
 
