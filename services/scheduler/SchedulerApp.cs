@@ -5,6 +5,7 @@ using Concord.Scheduler.Internal;
 using Concord.Scheduler.Observability;
 using Concord.Scheduler.Reconcile;
 using Concord.Scheduler.Runtime;
+using Concord.Scheduler.Runtime.Containment;
 using Concord.Scheduler.Store;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
@@ -62,6 +63,7 @@ public static class SchedulerApp
                 Home = home.Directory,
                 ExecutorCommand = LaunchCommand.ForExecutor(options.ExecutorDll
                     ?? throw new InvalidOperationException("SchedulerOptions.ExecutorDll is required by the local runtime")),
+                Containment = options.NoContainment ? InstanceContainment.None : InstanceContainment.Detect(home.Directory),
             },
             services.GetRequiredService<Microsoft.Extensions.Logging.ILogger<LocalProcessRuntime>>(),
             services.GetRequiredService<TimeProvider>()));

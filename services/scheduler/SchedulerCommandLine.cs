@@ -7,13 +7,13 @@ public sealed class UsageException(string message) : Exception(message);
 
 /// <summary>
 /// The scheduler's command line:
-/// <c>Concord.Scheduler [--home DIR] [--port N] [--executor PATH] [--log-format text|json]</c>.
+/// <c>Concord.Scheduler [--home DIR] [--port N] [--executor PATH] [--log-format text|json] [--no-containment]</c>.
 /// Hand-written: four options do not need a parser library, and errors can name the fix.
 /// </summary>
 public static class SchedulerCommandLine
 {
     public const string Usage = """
-        Usage: Concord.Scheduler [--home DIR] [--port N] [--metrics-port N] [--executor PATH] [--log-format text|json]
+        Usage: Concord.Scheduler [--home DIR] [--port N] [--metrics-port N] [--executor PATH] [--log-format text|json] [--no-containment]
 
           --home DIR         state directory (topology.json, scheduler.json, instances/);
                              default: $CONCORD_HOME, else ~/.concord
@@ -27,6 +27,9 @@ public static class SchedulerCommandLine
                              $CONCORD_EXECUTOR_DLL, else the build next to this scheduler
                              (artifacts/bin/Concord.Executor/<config>/Concord.Executor.dll)
           --log-format F     text (default) or json
+          --no-containment   run instances without cgroups: mem/cpus not enforced and
+                             processes an operator forks not killed on stop; only where
+                             the host has no writable cgroup v1/v2 (docs/security.md)
         """;
 
     /// <summary>Parses <paramref name="args"/>; null when help was asked for.</summary>
@@ -37,6 +40,7 @@ public static class SchedulerCommandLine
         var port = SchedulerLimits.DefaultPort;
         int? metricsPort = null;
         var format = LogFormat.Text;
+        var noContainment = false;
         for (var i = 0; i < args.Count; i++)
         {
             var (name, inlineValue) = args[i].Split('=', 2) is [var n, var v] && n.StartsWith("--", StringComparison.Ordinal) ? (n, v) : (args[i], null);
@@ -86,6 +90,9 @@ public static class SchedulerCommandLine
                         _ => throw new UsageException($"--log-format '{f}' is not a format; use text or json"),
                     };
                     break;
+                case "--no-containment":
+                    noContainment = true;
+                    break;
                 default:
                     throw new UsageException($"unknown argument '{args[i]}'\n\n{Usage}");
             }
@@ -97,6 +104,7 @@ public static class SchedulerCommandLine
             MetricsPort = metricsPort,
             ExecutorDll = FindExecutorDll(executor),
             LogFormat = format,
+            NoContainment = noContainment,
         };
     }
 

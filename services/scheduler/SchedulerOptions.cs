@@ -33,4 +33,11 @@ public sealed class SchedulerOptions
 
     /// <summary>Console log format. Defaults to <see cref="LogFormat.Text"/>.</summary>
     public LogFormat LogFormat { get; init; } = LogFormat.Text;
+
+    /// <summary>
+    /// Run instances without containment (no cgroup: mem and cpus not enforced, processes an
+    /// operator forks not killed on stop). Off by default; --no-containment turns it on where
+    /// the host has no writable cgroups (docs/security.md, "Containment").
+    /// </summary>
+    public bool NoContainment { get; init; }
 }
