@@ -271,6 +271,7 @@ public sealed partial class LocalProcessRuntime(LocalProcessRuntimeOptions optio
                 }
             });
         await Task.WhenAll(removals).ConfigureAwait(false);
+        options.Containment.RemoveParentIfEmpty();
     }
 
     public async Task<IReadOnlyList<AdoptedInstance>> AdoptLeftoversAsync(Func<LeftoverInstance, bool> adopt, CancellationToken cancellationToken)
@@ -440,6 +441,7 @@ public sealed partial class LocalProcessRuntime(LocalProcessRuntimeOptions optio
         {
             LogGroupNotRemoved($"{group.Name} of {operatorName}/{index} ({e.Message})", ContainmentLimits.GroupKillTimeoutMs);
         }
+        options.Containment.RemoveParentIfEmpty();
         return oom;
     }
 

@@ -38,6 +38,12 @@ public interface IInstanceContainment
 
     /// <summary>Names of the groups of this scheduler home that exist now.</summary>
     IReadOnlyList<string> List();
+
+    /// <summary>
+    /// Removes the home's parent group once no instance group is left in it, so stopped
+    /// clusters leave nothing behind in the cgroup tree. Safe beside <see cref="Create"/>.
+    /// </summary>
+    void RemoveParentIfEmpty();
 }
 
 /// <summary>One instance's group.</summary>

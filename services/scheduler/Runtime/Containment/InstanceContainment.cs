@@ -27,6 +27,10 @@ public static class InstanceContainment
         public IContainmentGroup? Open(string name) => null;
 
         public IReadOnlyList<string> List() => [];
+
+        public void RemoveParentIfEmpty()
+        {
+        }
     }
 
     private sealed class NoGroup(string name) : IContainmentGroup

@@ -14,6 +14,10 @@ internal sealed class CgroupContainment : IInstanceContainment
     private readonly bool _v2;
     private readonly IReadOnlyDictionary<string, string> _parents;
 
+    // A parent is created by Create and removed by RemoveParentIfEmpty: never both at once,
+    // or a new instance's mkdir could meet a parent being removed.
+    private readonly Lock _parentLock = new();
+
     /// <param name="parents">
     /// Controller ("memory", "pids", "cpu"; for v2 the key "unified") → the home's parent group
     /// directory in that hierarchy. In v1 several controllers may share one hierarchy.
@@ -31,6 +35,35 @@ internal sealed class CgroupContainment : IInstanceContainment
     public IReadOnlyCollection<string> ParentDirectories => [.. _parents.Values.Distinct(StringComparer.Ordinal)];
 
     public IContainmentGroup Create(string name, InstanceResources resources)
+    {
+        lock (_parentLock)
+        {
+            return CreateLocked(name, resources);
+        }
+    }
+
+    public void RemoveParentIfEmpty()
+    {
+        lock (_parentLock)
+        {
+            foreach (var parent in ParentDirectories)
+            {
+                if (_fs.DirectoryExists(parent) && !_fs.ListDirectories(parent).Any())
+                {
+                    try
+                    {
+                        _fs.RemoveDirectory(parent);
+                    }
+                    catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                    {
+                        // Busy (a group appeared, or a process is still being reaped): kept for the next time.
+                    }
+                }
+            }
+        }
+    }
+
+    private IContainmentGroup CreateLocked(string name, InstanceResources resources)
     {
         var group = GroupFor(name);
         foreach (var directory in group.Directories)
