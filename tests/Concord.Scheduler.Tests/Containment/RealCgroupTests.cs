@@ -9,7 +9,7 @@ namespace Concord.Scheduler.Tests.Containment;
 /// a forking group is killed to the last process and removed. Needs root and cgroups; fails
 /// saying so otherwise. Every group created is removed, also when an assertion fails.
 /// </summary>
-public sealed class RealCgroupTests : IAsyncDisposable
+public sealed class RealCgroupTests : IAsyncLifetime
 {
     private static readonly TimeSpan TestTimeout = TimeSpan.FromSeconds(20);
 
@@ -26,7 +26,9 @@ public sealed class RealCgroupTests : IAsyncDisposable
         _containment = InstanceContainment.Detect(_home.Path);
     }
 
-    public async ValueTask DisposeAsync()
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    public async Task DisposeAsync()
     {
         foreach (var group in _groups)
         {
