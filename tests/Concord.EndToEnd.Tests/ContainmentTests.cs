@@ -14,7 +14,7 @@ namespace Concord.EndToEnd.Tests;
 /// restart; and `mem` is enforced. These tests need root and cgroups (v1 or v2), as the
 /// scheduler does without --no-containment.
 /// </summary>
-public class ContainmentTests
+public sealed class ContainmentTests : IDisposable
 {
     /// <summary>
     /// How long every process of a stopped instance may take to be gone, in seconds: the
@@ -24,6 +24,57 @@ public class ContainmentTests
 
     /// <summary>Memory the hog is deployed with, in MiB: enough for the executor, far below what the hog takes.</summary>
     private const int HogMemMb = 256;
+
+    /// <summary>Homes of the clusters of this test, whose groups Dispose removes whatever happened.</summary>
+    private readonly List<string> _homes = [];
+
+    /// <summary>
+    /// Removes what a failed test may have left in the cgroup tree (the clusters' own disposal
+    /// already killed their processes by environment): any process still in a group is
+    /// SIGKILLed, then the groups and their parents are removed.
+    /// </summary>
+    public void Dispose()
+    {
+        foreach (var parent in _homes.SelectMany(ParentGroups).Where(Directory.Exists))
+        {
+            foreach (var group in Directory.EnumerateDirectories(parent))
+            {
+                var deadline = DateTime.UtcNow.AddSeconds(GoneTimeoutSeconds);
+                while (Directory.Exists(group) && DateTime.UtcNow < deadline)
+                {
+                    foreach (var pid in File.ReadAllLines(Path.Combine(group, "cgroup.procs")).Where(l => l.Length > 0).Select(int.Parse))
+                    {
+                        Processes.Kill(pid, hard: true);
+                    }
+                    try
+                    {
+                        Directory.Delete(group);
+                    }
+                    catch (IOException)
+                    {
+                        // Busy until the killed processes are reaped: poll, bounded.
+                        Thread.Sleep(Wait.PollIntervalMs);
+                    }
+                }
+            }
+            try
+            {
+                Directory.Delete(parent);
+            }
+            catch (IOException)
+            {
+                // Another group is still there; the scheduler's next start on that home retries.
+            }
+        }
+    }
+
+    private async Task<Cluster> StartClusterAsync(string? home = null)
+    {
+        RequireContainment();
+        var cluster = await Cluster.StartAsync(home);
+        _homes.Add(cluster.Home);
+        return cluster;
+    }
 
     private static string OperatorScript => Path.Combine(Repo.Root, "tests", "operators", "python", "containment_operator.py");
 
@@ -46,7 +97,6 @@ public class ContainmentTests
     /// <summary>The instance's executor, operator and the operator's two children, once all run.</summary>
     private static async Task<int[]> StubbornInstanceAsync(Cluster cluster, string name)
     {
-        RequireContainment();
         await cluster.DeployAsync(Misbehaving(name, "stubborn"));
         var status = await cluster.WaitRunningAsync(name, 1);
         var children = Path.Combine(cluster.Home, "instances", name, "0", "children");
@@ -73,7 +123,7 @@ public class ContainmentTests
     [Fact]
     public async Task Kill_ends_every_process_of_a_stubborn_operator_and_removes_its_group()
     {
-        await using var cluster = await Cluster.StartAsync();
+        await using var cluster = await StartClusterAsync();
         var pids = await StubbornInstanceAsync(cluster, "stubborn");
 
         await cluster.Client.KillAsync(new KillRequest { Name = "stubborn" }, cluster.Call());
@@ -85,7 +135,7 @@ public class ContainmentTests
     [Fact]
     public async Task Down_ends_every_process_of_a_stubborn_operator()
     {
-        await using var cluster = await Cluster.StartAsync();
+        await using var cluster = await StartClusterAsync();
         var pids = await StubbornInstanceAsync(cluster, "stubborn");
 
         // What `concord down` does: SIGTERM to the scheduler, which stops every instance.
@@ -100,7 +150,7 @@ public class ContainmentTests
     [Fact]
     public async Task Sigkill_of_the_executor_ends_its_operator_and_the_operators_children()
     {
-        await using var cluster = await Cluster.StartAsync();
+        await using var cluster = await StartClusterAsync();
         var pids = await StubbornInstanceAsync(cluster, "stubborn");
 
         Processes.Kill(pids[0], hard: true);
@@ -113,8 +163,7 @@ public class ContainmentTests
     [Fact]
     public async Task Scheduler_restart_after_sigkill_of_scheduler_and_executor_ends_the_orphans()
     {
-        RequireContainment();
-        var first = await Cluster.StartAsync();
+        var first = await StartClusterAsync();
         await using var __ = first;
         var pids = await StubbornInstanceAsync(first, "stubborn");
 
@@ -128,7 +177,7 @@ public class ContainmentTests
         // A stale scheduler.json would make the new cluster talk to the dead address; the executor
         // is dead, so there is nothing to adopt and any port will do.
         File.Delete(Path.Combine(first.Home, "scheduler.json"));
-        await using var second = await Cluster.StartAsync(first.Home);
+        await using var second = await StartClusterAsync(first.Home);
 
         await AssertAllGoneAsync(pids, "a scheduler restart", second);
         await second.WaitRunningAsync("stubborn", 1);
@@ -137,8 +186,7 @@ public class ContainmentTests
     [Fact]
     public async Task An_operator_allocating_past_mem_is_oom_killed_and_the_instance_fails_saying_so()
     {
-        RequireContainment();
-        await using var cluster = await Cluster.StartAsync();
+        await using var cluster = await StartClusterAsync();
 
         await cluster.DeployAsync(Misbehaving("hog", "hog", HogMemMb), waitRunning: false);
 

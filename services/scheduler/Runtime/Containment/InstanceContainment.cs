@@ -7,10 +7,15 @@ public static class InstanceContainment
 {
     /// <summary>
     /// cgroup v2 where it is usable, else cgroup v1; throws <see cref="ContainmentException"/>
-    /// when neither is (the message names --no-containment as the explicit way out).
+    /// when neither is mounted or the scheduler may not create groups there (the message names
+    /// --no-containment as the explicit way out).
     /// </summary>
-    public static IInstanceContainment Detect(string home) =>
-        CgroupDetection.Detect(File.ReadAllText("/proc/self/mountinfo"), File.ReadAllText("/proc/self/cgroup"), SystemCgroupFs.Instance, home);
+    public static IInstanceContainment Detect(string home)
+    {
+        var containment = CgroupDetection.Detect(File.ReadAllText("/proc/self/mountinfo"), File.ReadAllText("/proc/self/cgroup"), SystemCgroupFs.Instance, home);
+        (containment as CgroupContainment)?.CheckWritable();
+        return containment;
+    }
 
     /// <summary>
     /// No containment: instances get no limits and only the executor is killed on stop (it

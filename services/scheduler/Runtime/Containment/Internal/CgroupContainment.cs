@@ -42,6 +42,31 @@ internal sealed class CgroupContainment : IInstanceContainment
         }
     }
 
+    /// <summary>
+    /// Fails now, at the scheduler's start, rather than at the first launch when the groups
+    /// cannot be created (not root, read-only cgroupfs): makes and removes the home's parent.
+    /// </summary>
+    public void CheckWritable()
+    {
+        lock (_parentLock)
+        {
+            foreach (var parent in ParentDirectories)
+            {
+                try
+                {
+                    _fs.CreateDirectory(parent);
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                {
+                    throw new ContainmentException(
+                        $"cannot create {Name} groups under {Path.GetDirectoryName(parent)}: {e.Message.TrimEnd('.')}; run the scheduler as root or in a cgroup " +
+                        "it may write (e.g. a systemd unit with Delegate=yes), or start it with --no-containment to run instances without limits", e);
+                }
+            }
+        }
+        RemoveParentIfEmpty();
+    }
+
     public void RemoveParentIfEmpty()
     {
         lock (_parentLock)
@@ -83,7 +108,7 @@ internal sealed class CgroupContainment : IInstanceContainment
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
                 throw new ContainmentException(
-                    $"cannot create the instance's {Name} group {directory}: {e.Message}; run the scheduler as root or in a cgroup it may write " +
+                    $"cannot create the instance's {Name} group {directory}: {e.Message.TrimEnd('.')}; run the scheduler as root or in a cgroup it may write " +
                     "(e.g. a systemd unit with Delegate=yes), or start it with --no-containment to run instances without limits", e);
             }
         }
@@ -154,7 +179,7 @@ internal sealed class CgroupContainment : IInstanceContainment
         {
             // EBUSY: v2 delegates controllers only from a group without processes of its own.
             throw new ContainmentException(
-                $"cannot enable the {string.Join(", ", missing)} controllers in {file}: {e.Message}; " +
+                $"cannot enable the {string.Join(", ", missing)} controllers in {file}: {e.Message.TrimEnd('.')}; " +
                 "cgroup v2 delegates controllers only from a group that holds no processes: start the scheduler in a group " +
                 "of its own (e.g. `systemd-run --scope -p Delegate=yes ...`), or with --no-containment to run instances without limits", e);
         }
@@ -169,7 +194,7 @@ internal sealed class CgroupContainment : IInstanceContainment
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             throw new ContainmentException(
-                $"cannot set {file} = {value} in {directory}: {e.Message}; the {Name} controller may be missing or read-only; " +
+                $"cannot set {file} = {value} in {directory}: {e.Message.TrimEnd('.')}; the {Name} controller may be missing or read-only; " +
                 "run the scheduler as root (or delegate the group to it), or start it with --no-containment to run instances without limits", e);
         }
     }
