@@ -121,6 +121,13 @@ public static class ExecutorLimits
     public const int OperatorStopGraceMs = 1_000;
 
     /// <summary>
+    /// The operator's oom_score_adj: 1,000, the highest. The executor and its operator share
+    /// one memory limit (the instance's cgroup, from `mem`); when it is reached the kernel must
+    /// kill the operator, not the executor, so that the executor can report the OOM kill.
+    /// </summary>
+    public const int OperatorOomScoreAdj = 1_000;
+
+    /// <summary>
     /// What the executor needs after a SIGTERM besides the bounds it waits on, in ms: 500
     /// (closing sockets and servers that do not wait, runtime exit).
     /// </summary>

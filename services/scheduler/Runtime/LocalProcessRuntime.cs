@@ -421,14 +421,15 @@ public sealed partial class LocalProcessRuntime(LocalProcessRuntimeOptions optio
     /// ignored SIGTERM, its forks) and removes the group. Returns " (…OOM…)" when the kernel
     /// OOM-killed a process of the group, for the exit description.
     /// </summary>
-    private async Task<string> EndGroupAsync(IContainmentGroup? group, string operatorName, int index)
+    private async Task<string> EndGroupAsync(IContainmentGroup? group, OperatorSpec? spec, string operatorName, int index)
     {
         if (group is null)
         {
             return "";
         }
+        var limit = spec is null ? "its" : $"{InstanceResources.For(spec).MemoryBytes / (1024 * 1024)} MiB";
         var oom = group.OomKills() > 0
-            ? $"; the kernel OOM-killed a process of the instance: it used more than its memory limit (mem in the deploy file, default {ContainmentLimits.DefaultMemMb} MiB, covers executor and operator)"
+            ? $"; the kernel OOM-killed a process of the instance: it used more memory than `mem` allows ({limit}, executor and operator together); raise `mem` in the deploy file or make the operator use less"
             : "";
         try
         {
@@ -461,6 +462,7 @@ public sealed partial class LocalProcessRuntime(LocalProcessRuntimeOptions optio
         private readonly TimeProvider _time;
         private readonly IContainmentGroup? _group;
         private readonly LocalProcessRuntime _runtime;
+        private readonly OperatorSpec? _spec;
 
         public AdoptedProcess(LeftoverInstance leftover, string pidFile, IContainmentGroup? group, LocalProcessRuntime runtime)
         {
@@ -471,6 +473,7 @@ public sealed partial class LocalProcessRuntime(LocalProcessRuntimeOptions optio
             _time = runtime.Time;
             _group = group;
             _runtime = runtime;
+            _spec = leftover.Spec;
             Exited = WaitAsync(pidFile);
         }
 
@@ -510,7 +513,7 @@ public sealed partial class LocalProcessRuntime(LocalProcessRuntimeOptions optio
             {
                 // Best effort, as for a child.
             }
-            var oom = await _runtime.EndGroupAsync(_group, OperatorName, Index).ConfigureAwait(false);
+            var oom = await _runtime.EndGroupAsync(_group, _spec, OperatorName, Index).ConfigureAwait(false);
             return new InstanceExit(-1, "exited (adopted from a previous scheduler run, so its exit code is unknown)" + oom);
         }
     }
@@ -521,11 +524,13 @@ public sealed partial class LocalProcessRuntime(LocalProcessRuntimeOptions optio
         private readonly Process _process;
         private readonly IContainmentGroup _group;
         private readonly LocalProcessRuntime _runtime;
+        private readonly OperatorSpec _spec;
 
         public LocalInstance(InstanceLaunch launch, Process process, string pidFile, IContainmentGroup group, LocalProcessRuntime runtime)
         {
             _group = group;
             _runtime = runtime;
+            _spec = launch.Spec;
             OperatorName = launch.OperatorName;
             Index = launch.Index;
             Incarnation = launch.Incarnation;
@@ -574,7 +579,7 @@ public sealed partial class LocalProcessRuntime(LocalProcessRuntimeOptions optio
             {
                 // Best effort: a stale pid file is checked against the incarnation before use.
             }
-            var oom = await _runtime.EndGroupAsync(_group, OperatorName, Index).ConfigureAwait(false);
+            var oom = await _runtime.EndGroupAsync(_group, _spec, OperatorName, Index).ConfigureAwait(false);
             var description = code > 128 && code < 128 + 32 ? $"killed by signal {code - 128}" : $"exited with code {code}";
             if (code == EnterGroupFailedExitCode && _group.ProcsFiles.Count > 0)
             {

@@ -107,6 +107,19 @@ public sealed class CgroupContainmentTests : IDisposable
     }
 
     [Fact]
+    public void A_limit_that_cannot_be_set_fails_the_create_and_leaves_no_half_made_group()
+    {
+        var containment = DetectV2();
+        var directory = Path.Combine(OwnDirectory, CgroupDetection.ParentGroupName(Home), "wc-0-abc");
+        _fs.Refused.Add(Path.Combine(directory, "memory.max"));
+
+        var error = Assert.Throws<ContainmentException>(() => containment.Create("wc-0-abc", Resources(256, 1)));
+
+        Assert.Contains("memory.max", error.Message, StringComparison.Ordinal);
+        Assert.False(Directory.Exists(directory));
+    }
+
+    [Fact]
     public void V1_is_chosen_on_a_hybrid_host_whose_v2_has_no_controllers_with_one_group_per_hierarchy()
     {
         var containment = (CgroupContainment)CgroupDetection.Detect(V1Mountinfo, V1SelfCgroup, _fs, Home);

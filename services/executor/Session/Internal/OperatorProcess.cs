@@ -107,6 +107,7 @@ internal sealed class OperatorProcess : IDisposable
                 $"cannot start operator executable '{executable}': {e.Message}; check that the file exists and is executable (chmod +x), or fix 'executable' in the deploy file");
         }
         op.Pid = process.Id;
+        PreferForOomKill(process.Id);
         process.StandardInput.Close();
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
@@ -149,6 +150,23 @@ internal sealed class OperatorProcess : IDisposable
         thread.Start();
         // Process.Start itself is synchronous (fork + exec), so this waits milliseconds.
         started.Task.GetAwaiter().GetResult()?.Throw();
+    }
+
+    /// <summary>
+    /// Makes the kernel's OOM killer pick the operator (and what it forks after this) before
+    /// the executor when the instance's memory group is full, so the executor survives to
+    /// report why the operator died. Raising one's own child's score needs no privilege.
+    /// </summary>
+    private static void PreferForOomKill(int pid)
+    {
+        try
+        {
+            File.WriteAllText($"/proc/{pid}/oom_score_adj", ExecutorLimits.OperatorOomScoreAdj.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // Gone already, or no /proc: the memory limit holds either way, only the report is vaguer.
+        }
     }
 
     /// <summary>A util-linux program the operator is started through; an error names the fix when missing.</summary>

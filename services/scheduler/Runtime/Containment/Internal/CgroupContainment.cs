@@ -38,7 +38,26 @@ internal sealed class CgroupContainment : IInstanceContainment
     {
         lock (_parentLock)
         {
-            return CreateLocked(name, resources);
+            try
+            {
+                return CreateLocked(name, resources);
+            }
+            catch (ContainmentException)
+            {
+                // Nothing runs in it yet: a half-made group is removed at once, not left behind.
+                foreach (var directory in GroupFor(name).Directories.Where(_fs.DirectoryExists))
+                {
+                    try
+                    {
+                        _fs.RemoveDirectory(directory);
+                    }
+                    catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                    {
+                        // The next scheduler start removes it with the other leftovers.
+                    }
+                }
+                throw;
+            }
         }
     }
 
