@@ -184,6 +184,37 @@ public sealed class ContainmentTests : IDisposable
     }
 
     [Fact]
+    public async Task An_instance_adopted_after_a_scheduler_sigkill_keeps_its_group_and_kill_still_ends_all_of_it()
+    {
+        var first = await StartClusterAsync();
+        await using var __ = first;
+        var pids = await StubbornInstanceAsync(first, "stubborn");
+        var incarnation = (await first.FindAsync("stubborn"))!.Instances[0].Incarnation;
+
+        Processes.Kill(first.SchedulerPid, hard: true);
+        await Wait.UntilAsync(() => !Processes.IsAlive(first.SchedulerPid), TimeSpan.FromSeconds(GoneTimeoutSeconds), () => "the scheduler to die");
+        // The stale scheduler.json stays: the new scheduler takes its port, so the executor finds it.
+        await using var second = await StartClusterAsync(first.Home);
+        var schedulerJson = Path.Combine(first.Home, "scheduler.json");
+        await Wait.UntilAsync(
+            () => File.Exists(schedulerJson)
+                  && System.Text.Json.JsonDocument.Parse(File.ReadAllText(schedulerJson)).RootElement.GetProperty("pid").GetInt32() == second.SchedulerPid,
+            TimeSpan.FromSeconds(Cluster.StartTimeoutSeconds), () => "the restarted scheduler to write scheduler.json");
+        // The client talks to the address of the stale file; the new scheduler must serve there.
+        Assert.Equal(first.Address, System.Text.Json.JsonDocument.Parse(File.ReadAllText(schedulerJson)).RootElement.GetProperty("address").GetString());
+        var adopted = await second.WaitRunningAsync("stubborn", 1);
+
+        Assert.Equal(incarnation, adopted.Instances[0].Incarnation);
+        Assert.All(pids, pid => Assert.True(Processes.IsAlive(pid), $"pid {pid} of the adopted instance should still run: its group is not a leftover"));
+        Assert.NotEmpty(InstanceGroups(first.Home));
+
+        await second.Client.KillAsync(new KillRequest { Name = "stubborn" }, second.Call());
+
+        await AssertAllGoneAsync(pids, "kill of the adopted instance", second);
+        await AssertNoGroupsAsync(first.Home);
+    }
+
+    [Fact]
     public async Task An_operator_allocating_past_mem_is_oom_killed_and_the_instance_fails_saying_so()
     {
         await using var cluster = await StartClusterAsync();
