@@ -138,9 +138,11 @@ internal sealed class OperatorProcess : IDisposable
             {
                 process.WaitForExit();
             }
-            catch (InvalidOperationException)
+            catch (Exception)
             {
-                // Disposed meanwhile: the process was killed, nothing to hold on to.
+                // Disposed meanwhile (the process was killed): this thread's only job was to
+                // stay alive as the operator's parent, and an exception escaping a thread
+                // would end the executor.
             }
         })
         {
