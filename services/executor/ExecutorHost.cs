@@ -144,6 +144,7 @@ public static class ExecutorHost
         await ((Task)Task.WhenAny(finished, Task.Delay(Timeout.Infinite, deadline.Token))).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         if (!finished.IsCompleted)
         {
+            // SIGTERM to the operator's process group, OperatorStopGraceMs, then SIGKILL.
             SessionLog.OperatorKilled(logger, ExecutorLimits.ShutdownTimeoutMs);
             session.Kill();
         }

@@ -7,6 +7,7 @@ using Concord.Scheduler.Internal;
 using Concord.Scheduler.Observability;
 using Concord.Scheduler.Reconcile;
 using Concord.Scheduler.Runtime;
+using Concord.Scheduler.Runtime.Containment;
 using Concord.Scheduler.Store;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Server.Kestrel.Core;

@@ -45,4 +45,11 @@ public sealed class SchedulerOptions
     /// Defaults to <see cref="Backends.SchedulerBackends.DefaultRuntime"/> (processes on this machine).
     /// </summary>
     public string Runtime { get; init; } = Backends.SchedulerBackends.DefaultRuntime;
+
+    /// <summary>
+    /// Run instances without containment (no cgroup: mem and cpus not enforced, processes an
+    /// operator forks not killed on stop). Off by default; --no-containment turns it on where
+    /// the host has no writable cgroups (docs/security.md, "Containment").
+    /// </summary>
+    public bool NoContainment { get; init; }
 }

@@ -31,4 +31,11 @@ public sealed class LocalProcessRuntimeOptions
     /// (<see cref="LaunchCommand.ForExecutor"/>). Tests start a shell script instead.
     /// </summary>
     public required LaunchCommand ExecutorCommand { get; init; }
+
+    /// <summary>
+    /// Required. The group each instance runs in: <see cref="Containment.InstanceContainment.Detect"/>
+    /// (cgroups), or <see cref="Containment.InstanceContainment.None"/> only when explicitly asked
+    /// for (--no-containment), never as a silent fallback.
+    /// </summary>
+    public required Containment.IInstanceContainment Containment { get; init; }
 }
