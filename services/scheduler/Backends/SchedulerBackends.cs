@@ -38,6 +38,9 @@ public static class SchedulerBackends
                     Home = context.Home.Directory,
                     ExecutorCommand = LaunchCommand.ForExecutor(context.Options.ExecutorDll
                         ?? throw new InvalidOperationException("SchedulerOptions.ExecutorDll is required by the local runtime")),
+                    FilesRoots = context.Options.FilesRoots,
+                    ExecutablesRoots = context.Options.ExecutablesRoots,
+                    DataRoots = context.Options.DataRoots,
                 },
                 context.Services.GetRequiredService<ILogger<LocalProcessRuntime>>(),
                 context.Services.GetRequiredService<TimeProvider>()),

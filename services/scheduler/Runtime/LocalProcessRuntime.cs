@@ -46,6 +46,18 @@ public sealed partial class LocalProcessRuntime(LocalProcessRuntimeOptions optio
     /// </summary>
     private const string LaunchScript = "log=\"$1\"; shift; exec \"$@\" >>\"$log\" 2>&1 </dev/null";
 
+    /// <summary>
+    /// Variable telling the executor where built-ins may read and write besides the instance's
+    /// directory (the scheduler's --data-root, joined with ':'); empty: the deploy file's directory.
+    /// </summary>
+    public const string DataRootsVariable = "CONCORD_DATA_ROOTS";
+
+    /// <summary>Files this runtime keeps in an instance directory: no file of "files" may take their name.</summary>
+    private static readonly IReadOnlySet<string> ReservedFileNames = new HashSet<string>(StringComparer.Ordinal)
+    {
+        PidFileName, LogFileName, SpecFileName, OperatorSocketFileName,
+    };
+
     public string Name => "local";
 
     /// <summary>Instances directory: <c>&lt;home&gt;/instances</c>.</summary>
@@ -63,17 +75,15 @@ public sealed partial class LocalProcessRuntime(LocalProcessRuntimeOptions optio
     {
         if (spec.Builtin is null)
         {
-            if (ResolveExecutable(spec.Executable) is { Error: { } error })
+            var (executable, error) = ResolveExecutable(spec.Executable);
+            if ((error ?? InputConfinement.CheckExecutable(executable!, options.ExecutablesRoots)) is { } problem)
             {
-                return error;
+                return problem;
             }
         }
-        for (var i = 0; i < spec.Files.Count; i++)
+        if (InstanceFiles.Check(spec, options.FilesRoots, ReservedFileNames) is { } filesProblem)
         {
-            if (!File.Exists(spec.Files[i]))
-            {
-                return $"files[{i}]: '{spec.Files[i]}' does not exist; create it or remove it from \"files\" in the deploy file";
-            }
+            return filesProblem;
         }
         // The longest path: the highest index, in the directory of an odd release.
         var socket = Path.Combine(InstanceDirectory(spec.Name, Math.Max(0, spec.Instances - 1), release: 1), OperatorSocketFileName);
@@ -130,10 +140,7 @@ public sealed partial class LocalProcessRuntime(LocalProcessRuntimeOptions optio
         // timed out) is stopped before the new one starts.
         await StopLeftoverAsync(directory, cancellationToken).ConfigureAwait(false);
 
-        foreach (var file in launch.Spec.Files)
-        {
-            File.Copy(file, Path.Combine(directory, Path.GetFileName(file)), overwrite: true);
-        }
+        await InstanceFiles.CopyAsync(launch.Spec, options.FilesRoots, ReservedFileNames, directory, timeProvider, cancellationToken).ConfigureAwait(false);
         var specFile = Path.Combine(directory, SpecFileName);
         await AtomicFile.WriteAllTextAsync(specFile, JsonFormatter.Default.Format(launch.Spec), cancellationToken).ConfigureAwait(false);
         var logFile = Path.Combine(directory, LogFileName);
@@ -162,6 +169,7 @@ public sealed partial class LocalProcessRuntime(LocalProcessRuntimeOptions optio
         start.Environment["CONCORD_INCARNATION"] = launch.Incarnation;
         start.Environment["CONCORD_SPEC_FILE"] = specFile;
         start.Environment["CONCORD_WORK_DIR"] = directory;
+        start.Environment[DataRootsVariable] = string.Join(Path.PathSeparator, options.DataRoots);
 
         var process = Process.Start(start)
             ?? throw new InvalidOperationException($"could not start {options.ExecutorCommand} for {launch.OperatorName}/{launch.Index}");
