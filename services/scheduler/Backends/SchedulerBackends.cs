@@ -25,7 +25,11 @@ public static class SchedulerBackends
     public static IReadOnlyDictionary<string, Func<BackendContext, ITopologyStore>> Stores { get; } =
         new Dictionary<string, Func<BackendContext, ITopologyStore>>(StringComparer.Ordinal)
         {
-            [DefaultStore] = context => FileTopologyStore.Open(context.Home.TopologyFile),
+            [DefaultStore] = context => FileTopologyStore.Open(
+                context.Home.TopologyFile,
+                // Stored specs are checked as a deploy is, the runtime's checks included.
+                context.Services.GetService<IClusterRuntime>() is { } runtime ? runtime.Validate : null,
+                context.Services.GetService<ILogger<FileTopologyStore>>()),
         };
 
     /// <summary>Every cluster runtime, by name.</summary>

@@ -87,6 +87,8 @@ internal static partial class InstanceFiles
         {
             return;
         }
+        // Beside the caller from here on: the reconcile loop never waits for a copy.
+        await Task.Yield();
         using var timeout = new CancellationTokenSource(TimeSpan.FromMilliseconds(SchedulerLimits.FilesCopyTimeoutMs), time);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(timeout.Token, cancellationToken);
         var files = OpenAll(spec, filesRoots, reservedNames);
