@@ -40,10 +40,10 @@ public sealed class GeneratorOperator : BuiltinSession
         _rate = options.Double("rate", 0, 0);
         _count = options.Long("count", 0, 0);
         _recordsPerAnswerMax = recordsPerAnswerMax;
-        var dictionary = BuiltinOptions.ResolvePath(spec, options.Required("dictionary",
+        var dictionary = BuiltinOptions.ResolvePath(spec, "dictionary", options.Required("dictionary",
             "the path of a word list, one word per line (the demo uses examples/wordcount/words.txt)"), workDir);
         _words = LoadWords(dictionary);
-        _statsPath = options.String("stats") is { } stats ? BuiltinOptions.ResolvePath(spec, stats, workDir) : null;
+        _statsPath = options.String("stats") is { } stats ? BuiltinOptions.ResolvePath(spec, "stats", stats, workDir) : null;
     }
 
     /// <summary>Records produced so far.</summary>
