@@ -169,7 +169,10 @@ public sealed partial class LocalProcessRuntime(LocalProcessRuntimeOptions optio
         start.Environment["CONCORD_INCARNATION"] = launch.Incarnation;
         start.Environment["CONCORD_SPEC_FILE"] = specFile;
         start.Environment["CONCORD_WORK_DIR"] = directory;
-        start.Environment[DataRootsVariable] = string.Join(Path.PathSeparator, options.DataRoots);
+        if (options.DataRoots.Count > 0)
+        {
+            start.Environment[DataRootsVariable] = string.Join(Path.PathSeparator, options.DataRoots);
+        }
 
         var process = Process.Start(start)
             ?? throw new InvalidOperationException($"could not start {options.ExecutorCommand} for {launch.OperatorName}/{launch.Index}");
