@@ -116,4 +116,16 @@ public sealed class BuiltinPathTests : IDisposable
         Assert.Null(BuiltinPaths.RealPath(_work.Combine("a")));
         Assert.Throws<OperatorFailedException>(() => BuiltinPaths.Resolve(Generator("a"), "dictionary", _work.Combine("a"), _work.Path, null));
     }
+
+    [Fact]
+    public async Task A_dictionary_that_never_ends_fails_the_generator_after_a_bounded_read()
+    {
+        // /dev/zero: no line ends, no end of file; a deploy directory of /dev lets the path through.
+        var spec = Generator("/dev/zero", sourceDirectory: "/dev");
+
+        var e = await Assert.ThrowsAsync<OperatorFailedException>(() =>
+            Task.Run(() => new GeneratorOperator(spec, _work.Path, _time)).WaitAsync(TestTimeouts.Process));
+
+        Assert.Contains($"has more than {ExecutorLimits.GeneratorDictionaryBytesMax} bytes (ExecutorLimits.GeneratorDictionaryBytesMax), or is not a regular file", e.Message);
+    }
 }
