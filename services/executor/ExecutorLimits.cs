@@ -337,6 +337,13 @@ public static class ExecutorLimits
     /// </summary>
     public const int GeneratorBurstMs = 100;
 
+    /// <summary>
+    /// Bytes a generator dictionary may have: 256 MiB (10 M words of ~25 bytes). Reading stops
+    /// past it, so a path to a device that never ends (/dev/zero: no lines, no end) fails the
+    /// instance instead of filling its memory.
+    /// </summary>
+    public const long GeneratorDictionaryBytesMax = 256L * 1024 * 1024;
+
     /// <summary>csv-sink flushes its file at least this often while records arrive, in ms.</summary>
     public const int CsvSinkFlushIntervalMs = 100;
 

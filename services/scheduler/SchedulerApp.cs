@@ -41,7 +41,12 @@ public static class SchedulerApp
         var createRuntime = SchedulerBackends.Runtime(options.Runtime);
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
         builder.WebHost.ConfigureKestrel(kestrel =>
-            kestrel.Listen(IPAddress.Loopback, PreviousAddress.PortFor(options.Port, home.Directory), listen => listen.Protocols = HttpProtocols.Http2));
+        {
+            kestrel.Listen(IPAddress.Loopback, PreviousAddress.PortFor(options.Port, home.Directory), listen => listen.Protocols = HttpProtocols.Http2);
+            // Above gRPC's limit, so an oversized request meets RequestSizeGate (a clean
+            // RESOURCE_EXHAUSTED), never Kestrel's cut-off (which gRPC reports as UNKNOWN).
+            kestrel.Limits.MaxRequestBodySize = SchedulerLimits.RequestBytesMax + SchedulerLimits.GrpcFrameHeaderBytes;
+        });
         builder.Services.AddSerilog(logger => logger.ConfigureConcord(new ConcordLogSettings { Json = options.LogFormat == LogFormat.Json }));
         builder.Services.Configure<HostOptions>(host => host.ShutdownTimeout = TimeSpan.FromMilliseconds(HostShutdownTimeoutMs));
 
@@ -56,12 +61,13 @@ public static class SchedulerApp
         builder.Services.AddSchedulerObservability();
         builder.Services.AddGrpc(grpc =>
         {
-            grpc.MaxReceiveMessageSize = ProtocolLimits.GrpcMessageBytesMax;
+            grpc.MaxReceiveMessageSize = SchedulerLimits.RequestBytesMax;
             grpc.MaxSendMessageSize = ProtocolLimits.GrpcMessageBytesMax;
         });
         configureServices?.Invoke(builder.Services);
 
         var app = builder.Build();
+        app.Use(RequestSizeGate.InvokeAsync);
         app.MapGrpcService<SchedulerService>();
         return app;
     }

@@ -75,6 +75,9 @@ public static class SchedulerCommandLine
             Store = parse.GetValue(o.Store)!,
             Runtime = parse.GetValue(o.Runtime)!,
             NoContainment = parse.GetValue(o.NoContainment),
+            FilesRoots = parse.GetValue(o.FilesRoots) ?? [],
+            ExecutablesRoots = parse.GetValue(o.ExecutablesRoots) ?? [],
+            DataRoots = parse.GetValue(o.DataRoots) ?? [],
         };
     }
 
@@ -87,7 +90,7 @@ public static class SchedulerCommandLine
         {
             ArgumentResult { Parent: OptionResult option } when option.Tokens.Count == 0 => MissingValue(option.Option),
             OptionResult option when option.Tokens.Count == 0 => MissingValue(option.Option),
-            OptionResult option when option.Tokens.Count > 1 => $"{option.Option.Name} is given {option.Tokens.Count} times; give it once",
+            OptionResult option when option.Tokens.Count > 1 && option.Option is not Option<string[]> => $"{option.Option.Name} is given {option.Tokens.Count} times; give it once",
             _ => error.Message,
         };
 
@@ -101,7 +104,10 @@ public static class SchedulerCommandLine
         Option<LogFormat> LogFormat,
         Option<string> Store,
         Option<string> Runtime,
-        Option<bool> NoContainment);
+        Option<bool> NoContainment,
+        Option<string[]> FilesRoots,
+        Option<string[]> ExecutablesRoots,
+        Option<string[]> DataRoots);
 
     private static (Command Command, Options Options) Build()
     {
@@ -164,14 +170,51 @@ public static class SchedulerCommandLine
             Description = "Run instances without cgroups: mem/cpus not enforced and processes an operator forks not killed on stop; " +
                 "only where the host has no writable cgroup v1/v2 (docs/security.md)",
         };
+        var filesRoot = RootOption("--files-root",
+            "Directory the \"files\" of a deploy may come from (links resolved); repeat for several. Default: the deploy file's directory, as the client sends it");
+        var executablesRoot = RootOption("--executables-root",
+            "Directory operator executables must be in (links resolved); repeat for several. Default: any program the scheduler's user may run");
+        var dataRoot = RootOption("--data-root",
+            "Directory built-in operators may read and write (generator.dictionary, csv-sink.path, stats) besides the instance's own; repeat for several. " +
+            "Default: the deploy file's directory, as the client sends it");
         // A Command, not a RootCommand: no directives, no --version, and the name does not
         // depend on the host executable (a test host parses too).
         var command = new Command(ProgramName, "The Concord scheduler: keeps the deployed topology running and serves the gRPC API the CLI and the executors use.")
         {
-            home, port, metricsPort, executor, logFormat, store, runtime, noContainment, new HelpOption(),
+            home, port, metricsPort, executor, logFormat, store, runtime, noContainment, filesRoot, executablesRoot, dataRoot, new HelpOption(),
         };
-        return (command, new Options(home, port, metricsPort, executor, logFormat, store, runtime, noContainment));
+        return (command, new Options(home, port, metricsPort, executor, logFormat, store, runtime, noContainment, filesRoot, executablesRoot, dataRoot));
     }
+
+    /// <summary>
+    /// A repeatable directory option (one directory per occurrence): made absolute, and it must
+    /// exist now, since a root that does not exist would silently allow nothing.
+    /// </summary>
+    private static Option<string[]> RootOption(string name, string description) => new(name)
+    {
+        HelpName = "DIR",
+        Description = description,
+        Arity = ArgumentArity.OneOrMore,
+        AllowMultipleArgumentsPerToken = false,
+        CustomParser = result =>
+        {
+            var roots = new List<string>();
+            foreach (var token in result.Tokens)
+            {
+                var full = Path.GetFullPath(token.Value);
+                if (!Directory.Exists(full))
+                {
+                    return Error(result, $"{name} '{token.Value}' is not a directory; create it or fix the path", Array.Empty<string>());
+                }
+                if (full.Contains(Path.PathSeparator, StringComparison.Ordinal))
+                {
+                    return Error(result, $"{name} '{token.Value}' contains '{Path.PathSeparator}', which separates directories in CONCORD_DATA_ROOTS; use a path without it", Array.Empty<string>());
+                }
+                roots.Add(full);
+            }
+            return roots.ToArray();
+        },
+    };
 
     private static int ParsePort(string option, ArgumentResult result)
     {

@@ -52,4 +52,13 @@ public sealed class SchedulerOptions
     /// the host has no writable cgroups (docs/security.md, "Containment").
     /// </summary>
     public bool NoContainment { get; init; }
+
+    /// <summary>--files-root: directories a spec's "files" may come from; empty: the deploy file's directory.</summary>
+    public IReadOnlyList<string> FilesRoots { get; init; } = [];
+
+    /// <summary>--executables-root: directories executables may be in; empty: any.</summary>
+    public IReadOnlyList<string> ExecutablesRoots { get; init; } = [];
+
+    /// <summary>--data-root: directories built-ins may read and write besides the instance's own; empty: the deploy file's directory.</summary>
+    public IReadOnlyList<string> DataRoots { get; init; } = [];
 }

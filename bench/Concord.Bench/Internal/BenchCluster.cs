@@ -31,7 +31,8 @@ internal sealed class BenchCluster : IAsyncDisposable
 
     public static async Task<BenchCluster> StartAsync(string home, string schedulerDll, string executorDll)
     {
-        var info = new ProcessStartInfo("dotnet", [schedulerDll, "--home", home, "--port", "0"])
+        // A benchmark's own cluster: its built-ins may read and write anywhere (the word list, the phase's directory).
+        var info = new ProcessStartInfo("dotnet", [schedulerDll, "--home", home, "--port", "0", "--data-root", "/"])
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,

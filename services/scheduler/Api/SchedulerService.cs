@@ -26,6 +26,7 @@ public sealed partial class SchedulerService(
     {
         var spec = request.Spec
             ?? throw Invalid("spec: is required; send the operator spec to deploy");
+        RequireSpecSize(spec);
         var problems = OperatorSpecValidator.Validate(spec);
         if (problems.Count > 0)
         {
@@ -61,6 +62,7 @@ public sealed partial class SchedulerService(
     {
         var spec = request.Spec
             ?? throw Invalid("spec: is required; send the new version of the operator (same name as the deployed one)");
+        RequireSpecSize(spec);
         var problems = OperatorSpecValidator.Validate(spec);
         if (problems.Count > 0)
         {
@@ -130,6 +132,17 @@ public sealed partial class SchedulerService(
         }
     }
 
+    /// <summary>A spec larger than <see cref="SchedulerLimits.SpecBytesMax"/> would grow the topology and every `list` answer.</summary>
+    private static void RequireSpecSize(Contracts.Types.V1.OperatorSpec spec)
+    {
+        if (spec.CalculateSize() is var bytes && bytes > SchedulerLimits.SpecBytesMax)
+        {
+            throw new RpcException(new Status(StatusCode.ResourceExhausted,
+                $"spec: {bytes} bytes is more than the scheduler accepts ({SchedulerLimits.SpecBytesMax} bytes, SchedulerLimits.SpecBytesMax); " +
+                "shorten args and environment, and pass large data through \"files\""));
+        }
+    }
+
     private static void RequireName(string name)
     {
         if (string.IsNullOrEmpty(name))
@@ -164,6 +177,7 @@ public sealed partial class SchedulerService(
         ReconcileErrorKind.AlreadyExists => StatusCode.AlreadyExists,
         ReconcileErrorKind.FailedPrecondition => StatusCode.FailedPrecondition,
         ReconcileErrorKind.Unavailable => StatusCode.Unavailable,
+        ReconcileErrorKind.ResourceExhausted => StatusCode.ResourceExhausted,
         _ => StatusCode.Internal,
     }, error.Message);
 

@@ -26,7 +26,11 @@ public static class SchedulerBackends
     public static IReadOnlyDictionary<string, Func<BackendContext, ITopologyStore>> Stores { get; } =
         new Dictionary<string, Func<BackendContext, ITopologyStore>>(StringComparer.Ordinal)
         {
-            [DefaultStore] = context => FileTopologyStore.Open(context.Home.TopologyFile),
+            [DefaultStore] = context => FileTopologyStore.Open(
+                context.Home.TopologyFile,
+                // Stored specs are checked as a deploy is, the runtime's checks included.
+                context.Services.GetService<IClusterRuntime>() is { } runtime ? runtime.Validate : null,
+                context.Services.GetService<ILogger<FileTopologyStore>>()),
         };
 
     /// <summary>Every cluster runtime, by name.</summary>
@@ -40,6 +44,9 @@ public static class SchedulerBackends
                     ExecutorCommand = LaunchCommand.ForExecutor(context.Options.ExecutorDll
                         ?? throw new InvalidOperationException("SchedulerOptions.ExecutorDll is required by the local runtime")),
                     Containment = context.Options.NoContainment ? InstanceContainment.None : InstanceContainment.Detect(context.Home.Directory),
+                    FilesRoots = context.Options.FilesRoots,
+                    ExecutablesRoots = context.Options.ExecutablesRoots,
+                    DataRoots = context.Options.DataRoots,
                 },
                 context.Services.GetRequiredService<ILogger<LocalProcessRuntime>>(),
                 context.Services.GetRequiredService<TimeProvider>()),

@@ -20,6 +20,9 @@ public enum ReconcileErrorKind
 
     /// <summary>The scheduler cannot act right now (starting, stopping); retrying later works (gRPC Unavailable).</summary>
     Unavailable,
+
+    /// <summary>The request would take the scheduler past one of its limits (gRPC ResourceExhausted).</summary>
+    ResourceExhausted,
 }
 
 /// <summary>A request the reconciler refused; the message names the problem and the fix.</summary>

@@ -63,6 +63,18 @@ public sealed partial class LocalProcessRuntime(LocalProcessRuntimeOptions optio
     /// <summary>The incarnation a group name ends with.</summary>
     public static string IncarnationOfGroup(string groupName) => groupName[(groupName.LastIndexOf('-') + 1)..];
 
+    /// <summary>
+    /// Variable telling the executor where built-ins may read and write besides the instance's
+    /// directory (the scheduler's --data-root, joined with ':'); empty: the deploy file's directory.
+    /// </summary>
+    public const string DataRootsVariable = "CONCORD_DATA_ROOTS";
+
+    /// <summary>Files this runtime keeps in an instance directory: no file of "files" may take their name.</summary>
+    private static readonly IReadOnlySet<string> ReservedFileNames = new HashSet<string>(StringComparer.Ordinal)
+    {
+        PidFileName, LogFileName, SpecFileName, OperatorSocketFileName,
+    };
+
     public string Name => "local";
 
     private TimeProvider Time => timeProvider;
@@ -82,32 +94,15 @@ public sealed partial class LocalProcessRuntime(LocalProcessRuntimeOptions optio
     {
         if (spec.Builtin is null)
         {
-            if (ResolveExecutable(spec.Executable) is { Error: { } error })
+            var (executable, error) = ResolveExecutable(spec.Executable);
+            if ((error ?? InputConfinement.CheckExecutable(executable!, options.ExecutablesRoots)) is { } problem)
             {
-                return error;
+                return problem;
             }
         }
-        var copied = 0;
-        for (var i = 0; i < spec.Files.Count; i++)
+        if (InstanceFiles.Check(spec, options.FilesRoots, ReservedFileNames) is { } filesProblem)
         {
-            var entry = spec.Files[i];
-            if (!File.Exists(entry) && !Directory.Exists(entry))
-            {
-                return $"files[{i}]: '{entry}' does not exist; create it or remove it from \"files\" in the deploy file";
-            }
-            foreach (var (source, _, isDirectory) in EntriesToCopy(entry))
-            {
-                if (isDirectory && new DirectoryInfo(source).LinkTarget is not null)
-                {
-                    return $"files[{i}]: '{source}' is a symbolic link to a directory, and links inside a directory are not followed; " +
-                           "list the link's target in \"files\" instead, or replace the link with the directory";
-                }
-                if (!isDirectory && ++copied > SchedulerLimits.CopiedFilesMax)
-                {
-                    return $"files: the entries hold more than {SchedulerLimits.CopiedFilesMax} files, each copied into every instance's directory; " +
-                           "list fewer files, or keep large data sets where the operator can read them in place (an absolute path in \"args\" or \"environment\")";
-                }
-            }
+            return filesProblem;
         }
         // The longest path: the highest index, in the directory of an odd release.
         var socket = Path.Combine(InstanceDirectory(spec.Name, Math.Max(0, spec.Instances - 1), release: 1), OperatorSocketFileName);
@@ -198,21 +193,7 @@ public sealed partial class LocalProcessRuntime(LocalProcessRuntimeOptions optio
         // timed out) is stopped before the new one starts.
         await StopLeftoverAsync(directory, cancellationToken).ConfigureAwait(false);
 
-        foreach (var entry in launch.Spec.Files)
-        {
-            foreach (var (source, target, isDirectory) in EntriesToCopy(entry))
-            {
-                var destination = Path.Combine(directory, target);
-                if (isDirectory)
-                {
-                    Directory.CreateDirectory(destination);
-                }
-                else
-                {
-                    File.Copy(source, destination, overwrite: true);
-                }
-            }
-        }
+        await InstanceFiles.CopyAsync(launch.Spec, options.FilesRoots, ReservedFileNames, directory, timeProvider, cancellationToken).ConfigureAwait(false);
         var specFile = Path.Combine(directory, SpecFileName);
         await AtomicFile.WriteAllTextAsync(specFile, JsonFormatter.Default.Format(launch.Spec), cancellationToken).ConfigureAwait(false);
         var logFile = Path.Combine(directory, LogFileName);
@@ -247,6 +228,10 @@ public sealed partial class LocalProcessRuntime(LocalProcessRuntimeOptions optio
         start.Environment["CONCORD_INCARNATION"] = launch.Incarnation;
         start.Environment["CONCORD_SPEC_FILE"] = specFile;
         start.Environment["CONCORD_WORK_DIR"] = directory;
+        if (options.DataRoots.Count > 0)
+        {
+            start.Environment[DataRootsVariable] = string.Join(Path.PathSeparator, options.DataRoots);
+        }
 
         Process process;
         try

@@ -38,4 +38,23 @@ public sealed class LocalProcessRuntimeOptions
     /// for (--no-containment), never as a silent fallback.
     /// </summary>
     public required Containment.IInstanceContainment Containment { get; init; }
+
+    /// <summary>
+    /// Directories the "files" of a spec may come from (links resolved). Empty (the default):
+    /// the deploy file's directory the client sends as source_directory. docs/security.md.
+    /// </summary>
+    public IReadOnlyList<string> FilesRoots { get; init; } = [];
+
+    /// <summary>
+    /// Directories executables may be in (links resolved). Empty (the default): any
+    /// executable the scheduler's user may run. docs/security.md.
+    /// </summary>
+    public IReadOnlyList<string> ExecutablesRoots { get; init; } = [];
+
+    /// <summary>
+    /// Directories built-in operators may read and write besides the instance's own directory,
+    /// passed to each executor as CONCORD_DATA_ROOTS. Empty (the default): the deploy file's
+    /// directory (source_directory). docs/security.md.
+    /// </summary>
+    public IReadOnlyList<string> DataRoots { get; init; } = [];
 }
