@@ -21,7 +21,7 @@ public sealed class KafkaPassThroughTests : IDisposable
             Name = "src",
             Builtin = new BuiltinOperator { Kind = "kafka-source", Options = { ["topic"] = "t", ["bootstrap"] = "127.0.0.1:9", [key] = value } },
         },
-        _work.Path, NullLogger.Instance, TimeProvider.System, "topic", "bootstrap");
+        _work.Path, NullLogger.Instance, TimeProvider.System, new KafkaMetrics(TestTelemetry.Metrics()), concordHome: null);
 
     [Theory]
     [InlineData("kafka.plugin.library.paths", "/tmp/evil.so")]

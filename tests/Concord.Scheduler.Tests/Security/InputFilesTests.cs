@@ -1,3 +1,4 @@
+using Concord.Scheduler.Runtime.Containment;
 using System.Diagnostics;
 using Concord.Contracts.Types.V1;
 using Concord.Scheduler.Runtime;
@@ -27,6 +28,7 @@ public sealed class InputFilesTests : IDisposable
         {
             Home = _home.Path,
             ExecutorCommand = new LaunchCommand("/bin/sh", ["-c", "exit 0"]),
+            Containment = InstanceContainment.None,
             FilesRoots = filesRoots ?? [],
             ExecutablesRoots = executablesRoots ?? [],
         },
