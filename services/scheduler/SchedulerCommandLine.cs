@@ -13,7 +13,7 @@ public sealed class UsageException(string message) : Exception(message);
 /// <summary>
 /// The scheduler's command line, parsed with System.CommandLine (as the <c>concord</c> CLI is):
 /// <c>Concord.Scheduler [--home DIR] [--port N] [--metrics-port N] [--executor PATH]
-/// [--log-format text|json] [--store NAME] [--runtime NAME]</c>. Values are checked here, with
+/// [--log-format text|json] [--store NAME] [--runtime NAME] [--token TOKEN]</c>. Values are checked here, with
 /// messages that name the fix, so a bad command line fails before anything starts.
 /// </summary>
 public static class SchedulerCommandLine
@@ -74,6 +74,7 @@ public static class SchedulerCommandLine
             LogFormat = parse.GetValue(o.LogFormat),
             Store = parse.GetValue(o.Store)!,
             Runtime = parse.GetValue(o.Runtime)!,
+            Token = parse.GetValue(o.Token) is { Length: > 0 } token ? token : Environment.GetEnvironmentVariable(Contracts.Credentials.TokenVariable),
         };
     }
 
@@ -99,7 +100,8 @@ public static class SchedulerCommandLine
         Option<string?> Executor,
         Option<LogFormat> LogFormat,
         Option<string> Store,
-        Option<string> Runtime);
+        Option<string> Runtime,
+        Option<string?> Token);
 
     private static (Command Command, Options Options) Build()
     {
@@ -157,13 +159,19 @@ public static class SchedulerCommandLine
                 ? name
                 : Error(result, SchedulerBackends.UnknownRuntime(name), SchedulerBackends.DefaultRuntime),
         };
+        var token = new Option<string?>("--token")
+        {
+            HelpName = "TOKEN",
+            Description = $"Operator token clients must send (at least {SchedulerLimits.TokenCharsMin} characters; visible in `ps`, so prefer ${Contracts.Credentials.TokenVariable}); " +
+                $"default: ${Contracts.Credentials.TokenVariable}, else <home>/{Contracts.Credentials.TokenFileName}, made with a random token on first start",
+        };
         // A Command, not a RootCommand: no directives, no --version, and the name does not
         // depend on the host executable (a test host parses too).
         var command = new Command(ProgramName, "The Concord scheduler: keeps the deployed topology running and serves the gRPC API the CLI and the executors use.")
         {
-            home, port, metricsPort, executor, logFormat, store, runtime, new HelpOption(),
+            home, port, metricsPort, executor, logFormat, store, runtime, token, new HelpOption(),
         };
-        return (command, new Options(home, port, metricsPort, executor, logFormat, store, runtime));
+        return (command, new Options(home, port, metricsPort, executor, logFormat, store, runtime, token));
     }
 
     private static int ParsePort(string option, ArgumentResult result)

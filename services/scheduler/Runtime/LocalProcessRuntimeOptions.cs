@@ -31,4 +31,10 @@ public sealed class LocalProcessRuntimeOptions
     /// (<see cref="LaunchCommand.ForExecutor"/>). Tests start a shell script instead.
     /// </summary>
     public required LaunchCommand ExecutorCommand { get; init; }
+
+    /// <summary>
+    /// Optional. Variables added to (a null value: removed from) each executor's environment
+    /// only: the launch's secrets (<see cref="Security.SchedulerSecrets.ExecutorEnvironment"/>).
+    /// </summary>
+    public Func<InstanceLaunch, IReadOnlyDictionary<string, string?>>? PrivateEnvironment { get; init; }
 }
