@@ -66,6 +66,7 @@ public sealed class PrometheusServer : IAsyncDisposable
                   - url: http://{schedulerMetricsAddress}/prometheus/targets
                     refresh_interval: 1s
                     authorization:
+                      type: Bearer
                       credentials_file: {tokenFile}
             """;
         var configFile = Path.Combine(directory, "prometheus.yml");
