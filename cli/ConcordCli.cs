@@ -79,13 +79,23 @@ public static class ConcordCli
             Recursive = true,
         };
 
+        var tokenOption = new Option<string?>("--token")
+        {
+            Description = $"Operator token for the scheduler API (default: ${Contracts.Credentials.TokenVariable}, else <home>/{Contracts.Credentials.TokenFileName}); visible in `ps`, so prefer the variable",
+            Recursive = true,
+        };
+
         var root = new RootCommand("Concord: deploy and run stream-processing operators written in any language.");
         root.Add(home);
         root.Add(schedulerOption);
+        root.Add(tokenOption);
 
         string HomeOf(ParseResult parse) => ConcordHome.Resolve(parse.GetValue(home), ctx.Environment);
-        SchedulerConnection Connect(ParseResult parse) =>
-            new(SchedulerAddress.Resolve(parse.GetValue(schedulerOption), ctx.Environment, HomeOf(parse)).Address);
+        SchedulerConnection Connect(ParseResult parse)
+        {
+            var (token, source) = SchedulerToken.Resolve(parse.GetValue(tokenOption), ctx.Environment, HomeOf(parse));
+            return new(SchedulerAddress.Resolve(parse.GetValue(schedulerOption), ctx.Environment, HomeOf(parse)).Address, token, source);
+        }
 
         // ---- up ----
         var port = new Option<int?>("--port") { Description = "Port to serve on (default 7400; 0 picks a free port)" };

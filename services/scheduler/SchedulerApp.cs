@@ -8,6 +8,7 @@ using Concord.Scheduler.Observability;
 using Concord.Scheduler.Reconcile;
 using Concord.Scheduler.Runtime;
 using Concord.Scheduler.Runtime.Containment;
+using Concord.Scheduler.Security;
 using Concord.Scheduler.Store;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
@@ -33,7 +34,7 @@ public static class SchedulerApp
     public const int HostShutdownTimeoutMs = SchedulerLimits.ShutdownTimeoutMs + 5_000;
 
     /// <param name="configureServices">Runs last, so it can replace any service (tests).</param>
-    /// <exception cref="UsageException">The options name a store or runtime that does not exist.</exception>
+    /// <exception cref="UsageException">The options name a store or runtime that does not exist, or a token that is too short.</exception>
     public static WebApplication Create(SchedulerOptions options, SchedulerHome home, Action<IServiceCollection>? configureServices = null)
     {
         // Resolved now, not when the services are first asked for: an unknown name fails here.
@@ -52,6 +53,7 @@ public static class SchedulerApp
 
         builder.Services.AddSingleton(options);
         builder.Services.AddSingleton(home);
+        builder.Services.AddSingleton(SchedulerSecrets.Load(home.Directory, options.Token));
         builder.Services.TryAddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<ITopologyStore>(services => createStore(new BackendContext(options, home, services)));
         builder.Services.AddSingleton<IClusterRuntime>(services => createRuntime(new BackendContext(options, home, services)));
@@ -63,6 +65,7 @@ public static class SchedulerApp
         {
             grpc.MaxReceiveMessageSize = SchedulerLimits.RequestBytesMax;
             grpc.MaxSendMessageSize = ProtocolLimits.GrpcMessageBytesMax;
+            grpc.Interceptors.Add<AuthInterceptor>();
         });
         configureServices?.Invoke(builder.Services);
 

@@ -13,7 +13,7 @@ public sealed class UsageException(string message) : Exception(message);
 /// <summary>
 /// The scheduler's command line, parsed with System.CommandLine (as the <c>concord</c> CLI is):
 /// <c>Concord.Scheduler [--home DIR] [--port N] [--metrics-port N] [--executor PATH]
-/// [--log-format text|json] [--store NAME] [--runtime NAME] [--no-containment]</c>. Values are checked here, with
+/// [--log-format text|json] [--store NAME] [--runtime NAME] [--no-containment] [--token TOKEN]</c>. Values are checked here, with
 /// messages that name the fix, so a bad command line fails before anything starts.
 /// </summary>
 public static class SchedulerCommandLine
@@ -78,6 +78,7 @@ public static class SchedulerCommandLine
             FilesRoots = parse.GetValue(o.FilesRoots) ?? [],
             ExecutablesRoots = parse.GetValue(o.ExecutablesRoots) ?? [],
             DataRoots = parse.GetValue(o.DataRoots) ?? [],
+            Token = parse.GetValue(o.Token) is { Length: > 0 } token ? token : Environment.GetEnvironmentVariable(Contracts.Credentials.TokenVariable),
         };
     }
 
@@ -107,7 +108,8 @@ public static class SchedulerCommandLine
         Option<bool> NoContainment,
         Option<string[]> FilesRoots,
         Option<string[]> ExecutablesRoots,
-        Option<string[]> DataRoots);
+        Option<string[]> DataRoots,
+        Option<string?> Token);
 
     private static (Command Command, Options Options) Build()
     {
@@ -177,13 +179,19 @@ public static class SchedulerCommandLine
         var dataRoot = RootOption("--data-root",
             "Directory built-in operators may read and write (generator.dictionary, csv-sink.path, stats) besides the instance's own; repeat for several. " +
             "Default: the deploy file's directory, as the client sends it");
+        var token = new Option<string?>("--token")
+        {
+            HelpName = "TOKEN",
+            Description = $"Operator token clients must send (at least {SchedulerLimits.TokenCharsMin} characters; visible in `ps`, so prefer ${Contracts.Credentials.TokenVariable}); " +
+                $"default: ${Contracts.Credentials.TokenVariable}, else <home>/{Contracts.Credentials.TokenFileName}, made with a random token on first start",
+        };
         // A Command, not a RootCommand: no directives, no --version, and the name does not
         // depend on the host executable (a test host parses too).
         var command = new Command(ProgramName, "The Concord scheduler: keeps the deployed topology running and serves the gRPC API the CLI and the executors use.")
         {
-            home, port, metricsPort, executor, logFormat, store, runtime, noContainment, filesRoot, executablesRoot, dataRoot, new HelpOption(),
+            home, port, metricsPort, executor, logFormat, store, runtime, noContainment, filesRoot, executablesRoot, dataRoot, token, new HelpOption(),
         };
-        return (command, new Options(home, port, metricsPort, executor, logFormat, store, runtime, noContainment, filesRoot, executablesRoot, dataRoot));
+        return (command, new Options(home, port, metricsPort, executor, logFormat, store, runtime, noContainment, filesRoot, executablesRoot, dataRoot, token));
     }
 
     /// <summary>

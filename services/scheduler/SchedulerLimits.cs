@@ -190,6 +190,19 @@ public static class SchedulerLimits
     /// </summary>
     public const int GrpcFrameHeaderBytes = 5;
 
+    /// <summary>
+    /// Size of every random secret the scheduler makes (operator token, cluster key), in bytes:
+    /// 32 = 256 bits, beyond guessing for any attacker, and the size of an HMAC-SHA256 key.
+    /// </summary>
+    public const int SecretBytes = 32;
+
+    /// <summary>
+    /// Shortest operator token the scheduler accepts from --token or CONCORD_TOKEN, in
+    /// characters: 16. A made-up short token would be guessable over the network; the
+    /// scheduler's own tokens have 43 (32 bytes base64url).
+    /// </summary>
+    public const int TokenCharsMin = 16;
+
     // Compile-time checks of the relationships above: a constant conversion of a negative
     // number to uint does not compile, so a bad edit fails the build (error CS0221).
     private const uint AssertBackoffInitialPositive = (uint)(RestartBackoffInitialMs - 1);

@@ -31,6 +31,12 @@ public sealed class SchedulerOptions
     /// </summary>
     public int? MetricsPort { get; init; }
 
+    /// <summary>
+    /// The operator token clients must present (--token, else CONCORD_TOKEN); null means the one
+    /// in the home's token file, made on first start (docs/security.md).
+    /// </summary>
+    public string? Token { get; init; }
+
     /// <summary>Console log format. Defaults to <see cref="LogFormat.Text"/>.</summary>
     public LogFormat LogFormat { get; init; } = LogFormat.Text;
 

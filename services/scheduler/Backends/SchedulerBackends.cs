@@ -47,6 +47,7 @@ public static class SchedulerBackends
                     FilesRoots = context.Options.FilesRoots,
                     ExecutablesRoots = context.Options.ExecutablesRoots,
                     DataRoots = context.Options.DataRoots,
+                    PrivateEnvironment = context.Services.GetRequiredService<Security.SchedulerSecrets>().ExecutorEnvironment,
                 },
                 context.Services.GetRequiredService<ILogger<LocalProcessRuntime>>(),
                 context.Services.GetRequiredService<TimeProvider>()),

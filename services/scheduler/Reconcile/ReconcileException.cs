@@ -23,6 +23,8 @@ public enum ReconcileErrorKind
 
     /// <summary>The request would take the scheduler past one of its limits (gRPC ResourceExhausted).</summary>
     ResourceExhausted,
+    /// <summary>The caller is not the one the request claims to be (gRPC PermissionDenied).</summary>
+    PermissionDenied,
 }
 
 /// <summary>A request the reconciler refused; the message names the problem and the fix.</summary>

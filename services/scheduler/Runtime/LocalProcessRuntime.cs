@@ -189,6 +189,8 @@ public sealed partial class LocalProcessRuntime(LocalProcessRuntimeOptions optio
     {
         var directory = InstanceDirectory(launch.OperatorName, launch.Index, launch.Release);
         Directory.CreateDirectory(directory);
+        // Owner only, set explicitly (not left to the umask): it holds the operator's socket.
+        Security.SchedulerSecrets.RestrictDirectory(directory);
         // Never two executors for one instance: a leftover from a previous run (or a stop that
         // timed out) is stopped before the new one starts.
         await StopLeftoverAsync(directory, cancellationToken).ConfigureAwait(false);
@@ -231,6 +233,18 @@ public sealed partial class LocalProcessRuntime(LocalProcessRuntimeOptions optio
         if (options.DataRoots.Count > 0)
         {
             start.Environment[DataRootsVariable] = string.Join(Path.PathSeparator, options.DataRoots);
+        }
+        // Secrets go in the environment, which only the executor's user can read, never on its command line.
+        foreach (var (name, value) in options.PrivateEnvironment?.Invoke(launch) ?? new Dictionary<string, string?>())
+        {
+            if (value is null)
+            {
+                start.Environment.Remove(name);
+            }
+            else
+            {
+                start.Environment[name] = value;
+            }
         }
 
         Process process;

@@ -57,4 +57,10 @@ public sealed class LocalProcessRuntimeOptions
     /// directory (source_directory). docs/security.md.
     /// </summary>
     public IReadOnlyList<string> DataRoots { get; init; } = [];
+
+    /// <summary>
+    /// Optional. Variables added to (a null value: removed from) each executor's environment
+    /// only: the launch's secrets (<see cref="Security.SchedulerSecrets.ExecutorEnvironment"/>).
+    /// </summary>
+    public Func<InstanceLaunch, IReadOnlyDictionary<string, string?>>? PrivateEnvironment { get; init; }
 }

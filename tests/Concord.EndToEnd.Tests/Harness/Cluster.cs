@@ -34,7 +34,7 @@ public sealed class Cluster : IAsyncDisposable
         _scheduler = scheduler;
         Address = address;
         _channel = GrpcChannel.ForAddress(address);
-        Client = new Scheduler.SchedulerClient(_channel);
+        Client = new Scheduler.SchedulerClient(_channel.CreateCallInvoker().WithToken(home));
     }
 
     public string Home { get; }

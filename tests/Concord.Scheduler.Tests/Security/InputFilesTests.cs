@@ -1,7 +1,7 @@
-using Concord.Scheduler.Runtime.Containment;
 using System.Diagnostics;
 using Concord.Contracts.Types.V1;
 using Concord.Scheduler.Runtime;
+using Concord.Scheduler.Runtime.Containment;
 using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Concord.Scheduler.Tests.Security;

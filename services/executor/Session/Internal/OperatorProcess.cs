@@ -93,6 +93,10 @@ internal sealed class OperatorProcess : IDisposable
         {
             psi.Environment[key] = value;
         }
+        // The executor's secrets stay with the executor (docs/security.md): the operator runs
+        // user code that has no business calling the scheduler or the data plane directly.
+        psi.Environment.Remove(Contracts.Credentials.LaunchSecretVariable);
+        psi.Environment.Remove(Contracts.Credentials.DataPlaneKeyVariable);
         psi.Environment[ProtocolLimits.OperatorAddressVariable] = socketPath;
 
         var process = new Process { StartInfo = psi, EnableRaisingEvents = true };
