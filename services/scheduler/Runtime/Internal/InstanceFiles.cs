@@ -225,7 +225,7 @@ internal static partial class InstanceFiles
                         case SIfLnk:
                             throw LinkInside(i, childPath);
                         default:
-                            // Regular files; anything else is refused by the type check before opening.
+                            // A FIFO, device or socket is refused here, before anything could open it.
                             CheckRegular(i, childPath, childMode, nested: true);
                             CountFile(i, ref files);
                             yield return new Entry(childTarget, new Source(i, childPath, Nested: true, roots, rootsText));
@@ -394,7 +394,7 @@ internal static partial class InstanceFiles
         var what = (mode & SIfMt) switch
         {
             SIfReg => null,
-            SIfDir => "a directory where a file was expected (it changed since it was listed); list it again",
+            SIfDir => "a directory where a file was expected (it changed since it was checked); deploy again",
             SIfIfo => $"a FIFO (named pipe); {fix}",
             SIfChr or SIfBlk => $"a device; {fix}",
             SIfSock => $"a socket; {fix}",
