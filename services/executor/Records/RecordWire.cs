@@ -73,7 +73,8 @@ public static class RecordWire
     /// Scans the body of a RecordBatch (or any message whose field <paramref name="recordsField"/>
     /// is <c>repeated Record</c> and whose other fields are to be ignored) into its records.
     /// </summary>
-    public static RawRecord[] ScanRecords(byte[] buffer, int offset, int length, int recordsField = 1)
+    /// <param name="recordsMax">Most records accepted: more throws a <see cref="WireFormatException"/> before anything is allocated.</param>
+    public static RawRecord[] ScanRecords(byte[] buffer, int offset, int length, int recordsField = 1, int recordsMax = int.MaxValue)
     {
         var tag = (recordsField << 3) | WireReader.WireLengthDelimited;
         // Two passes: count, then scan into an array of the exact size (one allocation).
@@ -84,7 +85,10 @@ public static class RecordWire
             if (((field << 3) | wireType) == tag)
             {
                 reader.ReadLengthDelimited();
-                count++;
+                if (++count > recordsMax)
+                {
+                    throw new WireFormatException($"more than {recordsMax} records in one message, more than any credit window admits");
+                }
             }
             else
             {

@@ -207,7 +207,7 @@ public sealed class GrpcOperatorSession : IOperatorSession
                     case OperatorMessage.MessageOneofCase.Metadata:
                         return message.Metadata;
                     case OperatorMessage.MessageOneofCase.Log:
-                        SessionLog.OperatorLog(_logger, message.Log.Level, message.Log.Message);
+                        SessionLog.OperatorLog(_logger, message.Log.Level, OperatorOutput.Cap(message.Log.Message));
                         break;
                     case OperatorMessage.MessageOneofCase.Error:
                         throw new OperatorFailedException($"the operator failed before sending Metadata: {message.Error.Message}{Detail(message.Error)}");
@@ -263,12 +263,12 @@ public sealed class GrpcOperatorSession : IOperatorSession
                 switch (message.MessageCase)
                 {
                     case OperatorMessage.MessageOneofCase.Log:
-                        SessionLog.OperatorLog(_logger, message.Log.Level, message.Log.Message);
+                        SessionLog.OperatorLog(_logger, message.Log.Level, OperatorOutput.Cap(message.Log.Message));
                         break;
                     case OperatorMessage.MessageOneofCase.Error when message.Error.Fatal:
                         throw new OperatorFailedException($"the operator reported a fatal error: {message.Error.Message}{Detail(message.Error)}");
                     case OperatorMessage.MessageOneofCase.Error:
-                        SessionLog.OperatorNonFatalError(_logger, message.Error.Message);
+                        SessionLog.OperatorNonFatalError(_logger, OperatorOutput.Cap(message.Error.Message));
                         break;
                     default:
                         throw new OperatorProtocolException(
