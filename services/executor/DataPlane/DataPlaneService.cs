@@ -68,6 +68,11 @@ public sealed class DataPlaneService(DataPlaneIdentity identity, InboundQueue qu
                 {
                     throw new RpcException(new Status(StatusCode.InvalidArgument, $"malformed RecordBatch from {open.Sender}: {e.Message} (dataplane.proto)"));
                 }
+                catch (RecordCountExceededException e)
+                {
+                    // More rows than a whole window: a credit violation, whatever the sender holds.
+                    throw new RpcException(new Status(StatusCode.FailedPrecondition, channel.TryConsume(e.RecordsMax + 1, 0)!));
+                }
                 if (records.Length == 0)
                 {
                     continue;

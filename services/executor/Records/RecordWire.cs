@@ -73,7 +73,7 @@ public static class RecordWire
     /// Scans the body of a RecordBatch (or any message whose field <paramref name="recordsField"/>
     /// is <c>repeated Record</c> and whose other fields are to be ignored) into its records.
     /// </summary>
-    /// <param name="recordsMax">Most records accepted: more throws a <see cref="WireFormatException"/> before anything is allocated.</param>
+    /// <param name="recordsMax">Most records accepted: more throws a <see cref="RecordCountExceededException"/> before anything is allocated.</param>
     public static RawRecord[] ScanRecords(byte[] buffer, int offset, int length, int recordsField = 1, int recordsMax = int.MaxValue)
     {
         var tag = (recordsField << 3) | WireReader.WireLengthDelimited;
@@ -87,7 +87,7 @@ public static class RecordWire
                 reader.ReadLengthDelimited();
                 if (++count > recordsMax)
                 {
-                    throw new WireFormatException($"more than {recordsMax} records in one message, more than any credit window admits");
+                    throw new RecordCountExceededException(recordsMax);
                 }
             }
             else
@@ -173,4 +173,11 @@ public static class RecordWire
             WriteVarint(destination[n..], (ulong)ingestTimeUnixUs);
         }
     }
+}
+
+/// <summary>A message holds more records than its reader admits (a credit window): found while counting, before anything is allocated.</summary>
+public sealed class RecordCountExceededException(int recordsMax)
+    : Exception($"more than {recordsMax} records in one message")
+{
+    public int RecordsMax { get; } = recordsMax;
 }
