@@ -415,6 +415,9 @@ public static class ExecutorLimits
     public static long BufferedBytesMax(int inboundChannels = InboundChannelsMax, int outboundChannels = OutboundChannelsMax) =>
         // inbound queue: each open channel's credit window, serialized bytes + per-row object cost
         InboundWindowBytes(inboundChannels)
+        // one frame being received per channel beyond its credit (a sender that breaks the
+        // protocol): capped by its length prefix at DataFrameBytesMax, then the call fails
+        + (long)inboundChannels * DataFrameBytesMax
         // ProcessBatch messages in flight to the operator: a batch is at most BatchBytesMax, or one largest record
         + (long)BatchesInFlightMax * (Math.Max(BatchBytesMax, RecordSerializedBytesMax) + (long)BatchRowsMax * RecordObjectOverheadBytes)
         // answers parsed and not yet routed (one routed, one waiting); an answer is capped by
@@ -425,6 +428,12 @@ public static class ExecutorLimits
         + (long)outboundChannels * OutboundQueueHeldBytesMax
         // one batch being sent per outbound channel (out of its queue, serialized into its frame)
         + (long)outboundChannels * Math.Max(BatchBytesMax, RecordSerializedBytesMax);
+
+    /// <summary>
+    /// Bytes the executor's HTTP/2 connections can hold unread on top of <see cref="BufferedBytesMax"/>:
+    /// every connection's receive window (80 MiB). Like the session window, it is Kestrel's buffer, not records.
+    /// </summary>
+    public const long ServerReceiveWindowsBytesMax = (long)ServerConnectionsMax * ServerConnectionWindowBytes;
 
     /// <summary>Bytes one parsed answer can take: its serialized bytes and the objects of its records.</summary>
     public const long AnswerBytesMax = ProtocolLimits.BatchDoneBytesMax

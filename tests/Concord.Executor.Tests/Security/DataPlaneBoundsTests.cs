@@ -64,6 +64,9 @@ public sealed class DataPlaneBoundsTests : IAsyncDisposable
         Assert.True(ExecutorLimits.DataFrameBytesMax >= ExecutorLimits.InboundChannelCreditBytes + ExecutorLimits.BatchRowsMax * ExecutorLimits.DataFrameRecordFramingBytesMax);
         Assert.True(ExecutorLimits.DataFrameBytesMax < 2 * ExecutorLimits.InboundChannelCreditBytes, "the cap must stay near the credit window");
         Assert.True(ExecutorLimits.DataFrameBytesMax < ProtocolLimits.GrpcMessageBytesMax);
+        // The memory bound counts, per inbound channel, its window and one frame beyond it.
+        Assert.Equal(ExecutorLimits.InboundWindowBytes(1) + ExecutorLimits.DataFrameBytesMax,
+            ExecutorLimits.BufferedBytesMax(inboundChannels: 2, outboundChannels: 1) - ExecutorLimits.BufferedBytesMax(inboundChannels: 1, outboundChannels: 1));
     }
 
     [Fact]
