@@ -223,6 +223,10 @@ public sealed partial class LocalProcessRuntime(LocalProcessRuntimeOptions optio
         start.Environment["CONCORD_INCARNATION"] = launch.Incarnation;
         start.Environment["CONCORD_SPEC_FILE"] = specFile;
         start.Environment["CONCORD_WORK_DIR"] = directory;
+        if (options.OperatorPythonPath is { } sdk)
+        {
+            start.Environment["PYTHONPATH"] = start.Environment.TryGetValue("PYTHONPATH", out var inherited) && !string.IsNullOrEmpty(inherited) ? $"{sdk}:{inherited}" : sdk;
+        }
 
         var process = Process.Start(start)
             ?? throw new InvalidOperationException($"could not start {options.ExecutorCommand} for {launch.OperatorName}/{launch.Index}");
