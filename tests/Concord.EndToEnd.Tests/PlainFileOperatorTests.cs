@@ -4,14 +4,15 @@ using Concord.EndToEnd.Tests.Harness;
 namespace Concord.EndToEnd.Tests;
 
 /// <summary>
-/// A plain .py file is an operator: "executable": "python3", "args": ["counter.py"] with the
-/// file listed in "files", and no wrapper script: the local runtime puts the repository's
-/// sdk/python on PYTHONPATH, so `import concord` works (docs/sdk-python.md).
+/// A plain .py file is an operator: "executable": "/usr/bin/python3" (Debian's interpreter, which
+/// has grpcio and protobuf; a bare "python3" may be a pyenv one without them), "args":
+/// ["counter.py"] with the file listed in "files", and no wrapper script: the local runtime puts
+/// the repository's sdk/python on PYTHONPATH, so `import concord` works (docs/sdk-python.md).
 /// </summary>
 public class PlainFileOperatorTests
 {
     [Fact]
-    public async Task A_python_file_run_by_python3_counts_words_without_a_wrapper_or_PYTHONPATH()
+    public async Task A_python_file_run_by_the_interpreter_counts_words_without_a_wrapper_or_PYTHONPATH()
     {
         await using var cluster = await Cluster.StartAsync();
         var output = Path.Combine(cluster.Home, "counts.csv");
@@ -20,7 +21,7 @@ public class PlainFileOperatorTests
         await cluster.DeployAsync(new OperatorSpec
         {
             Name = "counter",
-            Executable = "python3",
+            Executable = "/usr/bin/python3",
             Args = { "counter.py" },
             Instances = 1,
             Files = { counterPy },

@@ -40,7 +40,7 @@ public sealed class CsvSinkOperator : BuiltinSession
         if (spec.ExpectedInputs.Count == 0)
         {
             throw new OperatorFailedException(
-                "built-in 'csv-sink' reads the streams listed in 'expected_inputs', and none are listed; add the streams to write");
+                "built-in 'csv-sink' reads the streams listed in \"inputs\", and none are listed; add the streams to write");
         }
         var path = BuiltinOptions.ResolvePath(spec, options.Required("path", "the file to write key,value lines to"), workDir)
             .Replace("{instance}", instanceIndex.ToString(System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal);
