@@ -318,6 +318,11 @@ public static class DeployFile
 
         private void ReadCpus(OperatorSpec spec, JsonElement value)
         {
+            if (value.ValueKind == JsonValueKind.Number && (!value.TryGetDouble(out var parsed) || !double.IsFinite(parsed)))
+            {
+                Problems.Add(new("cpus", $"{value.GetRawText()} is out of range; use a number of cores greater than 0 and at most {ProtocolLimits.CpusMax} (fractions allowed)"));
+                return;
+            }
             if (value.ValueKind != JsonValueKind.Number || !value.TryGetDouble(out var cpus))
             {
                 Problems.Add(new("cpus", $"expected a number of cores such as 0.5 or 2, got {Describe(value.ValueKind)}"));

@@ -21,6 +21,9 @@ public sealed class DeployFileErrorTests : IDisposable
     [InlineData("instances", "99999999999", "99999999999 is out of range; use 1..128")]
     [InlineData("mem", "99999999999", "99999999999 is out of range; use 1..1048576")]
     [InlineData("mem", "1e20", "1e20 is out of range; use 1..1048576")]
+    [InlineData("mem", "2000000", "2000000 is out of range; use 1..1048576 (megabytes per instance)")]
+    [InlineData("instances", "129", "129 is out of range; use 1..128")]
+    [InlineData("cpus", "1e400", "1e400 is out of range; use a number of cores greater than 0 and at most 256 (fractions allowed)")]
     public void A_whole_number_too_large_is_out_of_range_with_the_range(string field, string value, string message)
     {
         var error = Fails($$"""{"name": "c", "executable": "x", "{{field}}": {{value}}}""");

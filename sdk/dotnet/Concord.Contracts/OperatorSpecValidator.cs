@@ -99,7 +99,7 @@ public static partial class OperatorSpecValidator
         }
         if (spec.MemMb < 0 || spec.MemMb > ProtocolLimits.MemMbMax)
         {
-            problems.Add(new("mem", $"{spec.MemMb} is out of range; use megabytes between 1 and {ProtocolLimits.MemMbMax}"));
+            problems.Add(new("mem", $"{spec.MemMb} is out of range; use 1..{ProtocolLimits.MemMbMax} (megabytes per instance)"));
         }
         if (spec.Args.Count > ProtocolLimits.ListEntriesMax)
         {
