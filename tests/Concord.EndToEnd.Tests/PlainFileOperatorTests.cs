@@ -25,6 +25,8 @@ public class PlainFileOperatorTests
             Args = { "counter.py" },
             Instances = 1,
             Files = { counterPy },
+            // As the CLI sends it: files are confined to the deploy file's directory (docs/security.md).
+            SourceDirectory = Path.GetDirectoryName(counterPy)!,
             ExpectedInputs = { new InputStream { Name = "words", Grouping = Grouping.GroupBy } },
             ExpectedOutputs = { "counts" },
         });
