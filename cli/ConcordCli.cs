@@ -75,17 +75,21 @@ public static class ConcordCli
         };
         var schedulerOption = new Option<string?>("--scheduler")
         {
-            Description = "Scheduler address, http://HOST:PORT (default: $CONCORD_SCHEDULER, else <home>/scheduler.json, else http://127.0.0.1:7400)",
+            Description = "Scheduler address, http://HOST:PORT or https://HOST:PORT (with --tls-*) (default: $CONCORD_SCHEDULER, else <home>/scheduler.json, else http://127.0.0.1:7400)",
             Recursive = true,
         };
 
         var root = new RootCommand("Concord: deploy and run stream-processing operators written in any language.");
         root.Add(home);
         root.Add(schedulerOption);
+        var tls = CliTls.Register(root);
 
         string HomeOf(ParseResult parse) => ConcordHome.Resolve(parse.GetValue(home), ctx.Environment);
-        SchedulerConnection Connect(ParseResult parse) =>
-            new(SchedulerAddress.Resolve(parse.GetValue(schedulerOption), ctx.Environment, HomeOf(parse)).Address);
+        SchedulerConnection Connect(ParseResult parse)
+        {
+            var address = SchedulerAddress.Resolve(parse.GetValue(schedulerOption), ctx.Environment, HomeOf(parse)).Address;
+            return new(address, tls.For(address, parse, ctx.Environment));
+        }
 
         // ---- up ----
         var port = new Option<int?>("--port") { Description = "Port to serve on (default 7400; 0 picks a free port)" };
@@ -198,6 +202,9 @@ public static class ConcordCli
 
         // ---- logs, top, trace ----
         ObservabilityCommands.Register(root, ctx, Connect, (command, action) => SetAction(ctx, command, action));
+
+        // ---- certs ----
+        CertsCommand.Register(root, ctx, (command, action) => SetAction(ctx, command, action));
 
         // ---- kafka-dev ----
         var kafkaPartitions = new Option<int>("--partitions") { Description = "Partitions of each topic created (default 16)", DefaultValueFactory = _ => 16 };

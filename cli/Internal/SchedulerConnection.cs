@@ -13,16 +13,20 @@ namespace Concord.Cli.Internal;
 internal sealed class SchedulerConnection : IDisposable
 {
     private readonly GrpcChannel _channel;
+    private readonly Hosting.TlsCredentials? _tls;
 
-    public SchedulerConnection(string address)
+    /// <param name="tls">For an https:// address: the client certificate and CA (<see cref="CliTls"/>); owned and disposed by the connection.</param>
+    public SchedulerConnection(string address, Hosting.TlsCredentials? tls = null)
     {
         Address = address;
+        _tls = tls;
+        var handler = new SocketsHttpHandler
+        {
+            ConnectTimeout = TimeSpan.FromSeconds(CliLimits.ConnectTimeoutSeconds),
+        };
         _channel = GrpcChannel.ForAddress(address, new GrpcChannelOptions
         {
-            HttpHandler = new SocketsHttpHandler
-            {
-                ConnectTimeout = TimeSpan.FromSeconds(CliLimits.ConnectTimeoutSeconds),
-            },
+            HttpHandler = tls?.ConfigureClient(handler) ?? handler,
             MaxReceiveMessageSize = ProtocolLimits.GrpcMessageBytesMax,
             MaxSendMessageSize = ProtocolLimits.GrpcMessageBytesMax,
         });
@@ -62,6 +66,10 @@ internal sealed class SchedulerConnection : IDisposable
         {
             return new CliException("interrupted", ExitCodes.Interrupted);
         }
+        if (CliTls.HandshakeFailure(e.Status.DebugException, address) is { } handshake)
+        {
+            return handshake;
+        }
         return e.StatusCode switch
         {
             StatusCode.Unavailable => new CliException(NoSchedulerMessage(address)),
@@ -77,5 +85,9 @@ internal sealed class SchedulerConnection : IDisposable
     public static string NoSchedulerMessage(string address) =>
         $"no scheduler at {address}: start one with `concord up`";
 
-    public void Dispose() => _channel.Dispose();
+    public void Dispose()
+    {
+        _channel.Dispose();
+        _tls?.Dispose();
+    }
 }

@@ -53,6 +53,14 @@ public sealed record ExecutorOptions
     /// <summary>$PATH: where a bare operator executable name (e.g. "python3") is looked for; empty when unset.</summary>
     public string SearchPath { get; init; } = "";
 
+    /// <summary>
+    /// TLS from <see cref="Hosting.TlsOptions.CertVariable"/>, <see cref="Hosting.TlsOptions.KeyVariable"/> and
+    /// <see cref="Hosting.TlsOptions.CaVariable"/>, loaded: the data plane and metrics serve HTTPS requiring client
+    /// certificates from the CA, and calls to the scheduler and downstream executors present this certificate.
+    /// Null: plain HTTP (loopback only).
+    /// </summary>
+    public Hosting.TlsCredentials? Tls { get; init; }
+
     /// <summary>"operator/index", for logs and ChannelOpen.sender.</summary>
     public string InstanceName => $"{OperatorName}/{InstanceIndex}";
 
@@ -120,6 +128,8 @@ public sealed record ExecutorOptions
                 $"{InstanceIndexVariable}={index} but the spec has {spec.Instances} instance(s); the index must be below the instance count");
         }
 
+        var tls = LoadTls(environment, scheduler);
+
         return new ExecutorOptions
         {
             SchedulerAddress = scheduler,
@@ -132,7 +142,33 @@ public sealed record ExecutorOptions
             OtlpEndpoint = Optional(environment, Tracing.OtlpExport.EndpointVariable),
             ConcordHome = Optional(environment, ConcordHomeVariable),
             SearchPath = environment(SearchPathVariable) ?? "",
+            Tls = tls,
         };
+    }
+
+    /// <summary>TLS and the scheduler's scheme go together: the scheduler serves HTTPS exactly when it gives its executors TLS files.</summary>
+    private static Hosting.TlsCredentials? LoadTls(Func<string, string?> environment, Uri scheduler)
+    {
+        try
+        {
+            var options = Hosting.TlsOptions.FromEnvironment(environment);
+            if (options is null && scheduler.Scheme == "https")
+            {
+                throw new ExecutorConfigException(
+                    $"{SchedulerAddressVariable}='{scheduler}' is https but {Hosting.TlsOptions.CertVariable}, {Hosting.TlsOptions.KeyVariable} and {Hosting.TlsOptions.CaVariable} are not set; " +
+                    "set them to this host's certificate, key and CA (`concord certs`), as the scheduler's runtime does when it has TLS");
+            }
+            if (options is not null && scheduler.Scheme != "https")
+            {
+                throw new ExecutorConfigException(
+                    $"{Hosting.TlsOptions.CertVariable} is set but {SchedulerAddressVariable}='{scheduler}' is not https; a scheduler with TLS gives an https address, so start the scheduler with --tls-cert, --tls-key and --tls-ca or unset the TLS variables");
+            }
+            return options?.Load();
+        }
+        catch (Hosting.TlsConfigurationException e)
+        {
+            throw new ExecutorConfigException(e.Message);
+        }
     }
 
     /// <summary>

@@ -38,14 +38,34 @@ public static class SchedulerApp
         // Resolved now, not when the services are first asked for: an unknown name fails here.
         var createStore = SchedulerBackends.Store(options.Store);
         var createRuntime = SchedulerBackends.Runtime(options.Runtime);
+        var tls = SchedulerTls.Load(options);
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
+        // The one place the gRPC listen address is chosen: a later non-loopback address passes the TLS rule here.
+        var listenAddress = IPAddress.Loopback;
+        try
+        {
+            ListenPolicy.Check(listenAddress, tls.Credentials is not null, "the scheduler's gRPC endpoint", SchedulerTls.OptionsHint);
+        }
+        catch (TlsConfigurationException e)
+        {
+            tls.Dispose();
+            throw new UsageException(e.Message);
+        }
         builder.WebHost.ConfigureKestrel(kestrel =>
-            kestrel.Listen(IPAddress.Loopback, PreviousAddress.PortFor(options.Port, home.Directory), listen => listen.Protocols = HttpProtocols.Http2));
+            kestrel.Listen(listenAddress, PreviousAddress.PortFor(options.Port, home.Directory), listen =>
+            {
+                listen.Protocols = HttpProtocols.Http2;
+                if (tls.Credentials is { } credentials)
+                {
+                    listen.UseHttps(credentials.ServerOptions());
+                }
+            }));
         builder.Services.AddSerilog(logger => logger.ConfigureConcord(new ConcordLogSettings { Json = options.LogFormat == LogFormat.Json }));
         builder.Services.Configure<HostOptions>(host => host.ShutdownTimeout = TimeSpan.FromMilliseconds(HostShutdownTimeoutMs));
 
         builder.Services.AddSingleton(options);
         builder.Services.AddSingleton(home);
+        builder.Services.AddSingleton(tls);
         builder.Services.TryAddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<ITopologyStore>(services => createStore(new BackendContext(options, home, services)));
         builder.Services.AddSingleton<IClusterRuntime>(services => createRuntime(new BackendContext(options, home, services)));

@@ -74,6 +74,7 @@ public static class SchedulerCommandLine
             LogFormat = parse.GetValue(o.LogFormat),
             Store = parse.GetValue(o.Store)!,
             Runtime = parse.GetValue(o.Runtime)!,
+            Tls = TlsFrom(parse, o),
         };
     }
 
@@ -99,7 +100,10 @@ public static class SchedulerCommandLine
         Option<string?> Executor,
         Option<LogFormat> LogFormat,
         Option<string> Store,
-        Option<string> Runtime);
+        Option<string> Runtime,
+        Option<string?> TlsCert,
+        Option<string?> TlsKey,
+        Option<string?> TlsCa);
 
     private static (Command Command, Options Options) Build()
     {
@@ -157,13 +161,33 @@ public static class SchedulerCommandLine
                 ? name
                 : Error(result, SchedulerBackends.UnknownRuntime(name), SchedulerBackends.DefaultRuntime),
         };
+        var (tlsCert, tlsKey, tlsCa) = TlsOptions();
         // A Command, not a RootCommand: no directives, no --version, and the name does not
         // depend on the host executable (a test host parses too).
         var command = new Command(ProgramName, "The Concord scheduler: keeps the deployed topology running and serves the gRPC API the CLI and the executors use.")
         {
-            home, port, metricsPort, executor, logFormat, store, runtime, new HelpOption(),
+            home, port, metricsPort, executor, logFormat, store, runtime, tlsCert, tlsKey, tlsCa, new HelpOption(),
         };
-        return (command, new Options(home, port, metricsPort, executor, logFormat, store, runtime));
+        return (command, new Options(home, port, metricsPort, executor, logFormat, store, runtime, tlsCert, tlsKey, tlsCa));
+    }
+
+    private static (Option<string?> Cert, Option<string?> Key, Option<string?> Ca) TlsOptions() =>
+    (
+        new Option<string?>("--tls-cert") { HelpName = "PATH", Description = "This host's certificate (PEM, from `concord certs`): serve HTTPS with client certificates required, on every endpoint; needs --tls-key and --tls-ca" },
+        new Option<string?>("--tls-key") { HelpName = "PATH", Description = "The private key of --tls-cert (PEM)" },
+        new Option<string?>("--tls-ca") { HelpName = "PATH", Description = "The CA certificate (PEM) every client and executor certificate must chain to" }
+    );
+
+    private static Hosting.TlsOptions? TlsFrom(ParseResult parse, Options o)
+    {
+        try
+        {
+            return Hosting.TlsOptions.FromParts(parse.GetValue(o.TlsCert), parse.GetValue(o.TlsKey), parse.GetValue(o.TlsCa), ("--tls-cert", "--tls-key", "--tls-ca"));
+        }
+        catch (Hosting.TlsConfigurationException e)
+        {
+            throw new UsageException(e.Message);
+        }
     }
 
     private static int ParsePort(string option, ArgumentResult result)

@@ -45,4 +45,7 @@ public sealed class SchedulerOptions
     /// Defaults to <see cref="Backends.SchedulerBackends.DefaultRuntime"/> (processes on this machine).
     /// </summary>
     public string Runtime { get; init; } = Backends.SchedulerBackends.DefaultRuntime;
+
+    /// <summary>TLS for every endpoint (--tls-cert, --tls-key, --tls-ca); null: plain HTTP, loopback only. See <see cref="SchedulerTls"/>.</summary>
+    public Hosting.TlsOptions? Tls { get; init; }
 }

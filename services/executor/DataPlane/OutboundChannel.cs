@@ -391,7 +391,8 @@ public sealed class OutboundChannel : IAsyncDisposable
 }
 
 /// <summary>One HTTP/2 connection per downstream executor, shared by all channels to it.</summary>
-public sealed class DataPlaneClients : IDisposable
+/// <param name="tls">With TLS, https with this certificate presented and the downstream's checked against the CA; null: plain http (loopback).</param>
+public sealed class DataPlaneClients(Hosting.TlsCredentials? tls = null) : IDisposable
 {
     private readonly Dictionary<string, GrpcChannel> _channels = new(StringComparer.Ordinal);
 
@@ -401,13 +402,14 @@ public sealed class DataPlaneClients : IDisposable
         {
             if (!_channels.TryGetValue(address, out var channel))
             {
-                channel = GrpcChannel.ForAddress("http://" + address, new GrpcChannelOptions
+                var handler = new SocketsHttpHandler
                 {
-                    HttpHandler = new SocketsHttpHandler
-                    {
-                        ConnectTimeout = TimeSpan.FromMilliseconds(ExecutorLimits.OutboundConnectTimeoutMs),
-                        EnableMultipleHttp2Connections = true,
-                    },
+                    ConnectTimeout = TimeSpan.FromMilliseconds(ExecutorLimits.OutboundConnectTimeoutMs),
+                    EnableMultipleHttp2Connections = true,
+                };
+                channel = GrpcChannel.ForAddress((tls is null ? "http://" : "https://") + address, new GrpcChannelOptions
+                {
+                    HttpHandler = tls?.ConfigureClient(handler) ?? handler,
                     MaxReceiveMessageSize = Contracts.ProtocolLimits.GrpcMessageBytesMax,
                     MaxSendMessageSize = Contracts.ProtocolLimits.GrpcMessageBytesMax,
                 });

@@ -20,18 +20,20 @@ public sealed class SchedulerLink : IDisposable
     private readonly TimeProvider _time;
     private readonly TimeSpan _lostTimeout;
 
-    public SchedulerLink(Uri address, ILogger logger, TimeProvider time, TimeSpan? lostTimeout = null)
+    /// <param name="tls">Presents this certificate and checks the scheduler's against the CA (an https address); null: plain.</param>
+    public SchedulerLink(Uri address, ILogger logger, TimeProvider time, TimeSpan? lostTimeout = null, TlsCredentials? tls = null)
     {
+        var handler = new SocketsHttpHandler
+        {
+                // A scheduler that vanished without closing the stream is noticed by pings.
+            KeepAlivePingDelay = TimeSpan.FromMilliseconds(ExecutorLimits.SchedulerKeepAlivePingMs),
+            KeepAlivePingTimeout = TimeSpan.FromMilliseconds(ExecutorLimits.SchedulerKeepAlivePingMs),
+            KeepAlivePingPolicy = HttpKeepAlivePingPolicy.Always,
+            ConnectTimeout = TimeSpan.FromMilliseconds(ExecutorLimits.SchedulerCallTimeoutMs),
+        };
         _channel = GrpcChannel.ForAddress(address, new GrpcChannelOptions
         {
-            HttpHandler = new SocketsHttpHandler
-            {
-                // A scheduler that vanished without closing the stream is noticed by pings.
-                KeepAlivePingDelay = TimeSpan.FromMilliseconds(ExecutorLimits.SchedulerKeepAlivePingMs),
-                KeepAlivePingTimeout = TimeSpan.FromMilliseconds(ExecutorLimits.SchedulerKeepAlivePingMs),
-                KeepAlivePingPolicy = HttpKeepAlivePingPolicy.Always,
-                ConnectTimeout = TimeSpan.FromMilliseconds(ExecutorLimits.SchedulerCallTimeoutMs),
-            },
+            HttpHandler = tls?.ConfigureClient(handler) ?? handler,
             MaxReceiveMessageSize = Contracts.ProtocolLimits.GrpcMessageBytesMax,
         });
         _client = new Contracts.Scheduler.V1.Scheduler.SchedulerClient(_channel);

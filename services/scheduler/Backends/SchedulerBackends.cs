@@ -38,6 +38,7 @@ public static class SchedulerBackends
                     Home = context.Home.Directory,
                     ExecutorCommand = LaunchCommand.ForExecutor(context.Options.ExecutorDll
                         ?? throw new InvalidOperationException("SchedulerOptions.ExecutorDll is required by the local runtime")),
+                    Tls = context.Options.Tls,
                 },
                 context.Services.GetRequiredService<ILogger<LocalProcessRuntime>>(),
                 context.Services.GetRequiredService<TimeProvider>()),

@@ -31,4 +31,10 @@ public sealed class LocalProcessRuntimeOptions
     /// (<see cref="LaunchCommand.ForExecutor"/>). Tests start a shell script instead.
     /// </summary>
     public required LaunchCommand ExecutorCommand { get; init; }
+
+    /// <summary>
+    /// TLS files given to every executor (CONCORD_TLS_CERT, _KEY, _CA): they run on this host, so
+    /// the host's certificate is theirs too. Null: none (plain HTTP on loopback).
+    /// </summary>
+    public Hosting.TlsOptions? Tls { get; init; }
 }
