@@ -93,6 +93,16 @@ public sealed class MutualTlsTests : IDisposable
     }
 
     [Fact]
+    public void Loopback_may_be_plain_and_any_address_may_listen_with_tls()
+    {
+        ListenPolicy.Check(IPAddress.Loopback, tls: false, "e", "hint");
+        ListenPolicy.Check(IPAddress.IPv6Loopback, tls: false, "e", "hint");
+        ListenPolicy.Check(IPAddress.Any, tls: true, "e", "hint");
+        var refused = Assert.Throws<TlsConfigurationException>(() => ListenPolicy.Check(IPAddress.Parse("10.0.0.5"), tls: false, "the scheduler's gRPC endpoint", "--tls-cert, --tls-key and --tls-ca"));
+        Assert.StartsWith("the scheduler's gRPC endpoint would listen on 10.0.0.5 without TLS", refused.Message);
+    }
+
+    [Fact]
     public void Partial_tls_settings_and_a_certificate_from_another_CA_are_refused_with_the_fix()
     {
         var partial = Assert.Throws<TlsConfigurationException>(() => TlsOptions.FromParts("a.crt", null, "ca.crt", ("--tls-cert", "--tls-key", "--tls-ca")));
