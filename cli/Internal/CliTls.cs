@@ -70,18 +70,31 @@ internal sealed class CliTls
         }
     }
 
-    /// <summary>The one-line error for a call that failed in the TLS handshake; null when it failed otherwise.</summary>
-    public static CliException? HandshakeFailure(Exception? error, string address)
+    /// <summary>
+    /// The one-line error for a call that failed in the TLS handshake; null when it failed
+    /// otherwise. With TLS 1.3 a server that refuses the client's certificate does so after the
+    /// client has finished its side, so the call just finds the connection gone: an https
+    /// scheduler that is unavailable gets the TLS causes named beside "not running".
+    /// </summary>
+    public static CliException? HandshakeFailure(Exception? error, Grpc.Core.StatusCode status, string address)
     {
         for (var e = error; e is not null; e = e.InnerException)
         {
-            if (e is AuthenticationException)
+            if (e is AuthenticationException or HttpRequestException { HttpRequestError: HttpRequestError.SecureConnectionError })
             {
                 return new CliException(
-                    $"the TLS handshake with the scheduler at {address} failed ({e.Message}); check that --tls-ca is the CA that issued the scheduler's certificate, " +
-                    "that the scheduler's certificate names the host you dial, and that your --tls-cert is from the same CA (`concord certs`)");
+                    $"the TLS handshake with the scheduler at {address} failed ({e.Message}); {Checks}");
             }
+        }
+        if (status == Grpc.Core.StatusCode.Unavailable && address.StartsWith("https://", StringComparison.Ordinal))
+        {
+            return new CliException(
+                $"no scheduler at {address}, or it refused this client's certificate: start one, or {Checks}");
         }
         return null;
     }
+
+    private const string Checks =
+        "check that --tls-ca is the CA that issued the scheduler's certificate, that the scheduler's certificate names the host you dial, " +
+        "and that your --tls-cert is from the same CA (`concord certs --client NAME`)";
 }

@@ -66,7 +66,7 @@ internal sealed class SchedulerConnection : IDisposable
         {
             return new CliException("interrupted", ExitCodes.Interrupted);
         }
-        if (CliTls.HandshakeFailure(e.Status.DebugException, address) is { } handshake)
+        if (CliTls.HandshakeFailure(e.Status.DebugException, e.StatusCode, address) is { } handshake)
         {
             return handshake;
         }

@@ -19,7 +19,7 @@ namespace Concord.Scheduler;
 
 /// <summary>
 /// Builds the scheduler's web application: Kestrel on 127.0.0.1 (HTTP/2 only, as gRPC without
-/// TLS needs), the Scheduler gRPC service, the store and the runtime named in the options (see
+/// TLS needs; HTTPS with mutual TLS when the options give TLS files), the Scheduler gRPC service, the store and the runtime named in the options (see
 /// <see cref="SchedulerBackends"/>) and the reconcile loop. Program uses it as is; in-process
 /// tests replace the runtime and the clock.
 /// </summary>

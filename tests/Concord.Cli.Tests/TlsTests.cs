@@ -173,6 +173,12 @@ public sealed class TlsTests : IDisposable
                 "--tls-cert", _dir.Combine("other", "mallory.crt"), "--tls-key", _dir.Combine("other", "mallory.key"), "--tls-ca", _dir.Combine("other", "ca.crt"));
             Assert.Equal(1, otherCa.Code);
             Assert.Contains("TLS handshake with the scheduler", otherCa.Err);
+
+            // A client certificate from another CA is refused before dialling (the server would refuse it too: Concord.Hosting.Tests).
+            var foreignCertificate = await RunAsync("list", "--home", home,
+                "--tls-cert", _dir.Combine("other", "mallory.crt"), "--tls-key", _dir.Combine("other", "mallory.key"), "--tls-ca", Path.Combine(certs, "ca.crt"));
+            Assert.Equal(1, foreignCertificate.Code);
+            Assert.Contains("does not chain to the CA", foreignCertificate.Err);
         }
         finally
         {

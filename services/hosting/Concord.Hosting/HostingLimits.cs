@@ -1,6 +1,6 @@
 namespace Concord.Hosting;
 
-/// <summary>Bounds of the shared hosting pieces (<see cref="LoopbackHost"/>, <see cref="Backoff"/>).</summary>
+/// <summary>Bounds of the shared hosting pieces (<see cref="LoopbackHost"/>, <see cref="Backoff"/>, <see cref="TlsCertificates"/>).</summary>
 public static class HostingLimits
 {
     /// <summary>
