@@ -164,6 +164,16 @@ public sealed class TlsTests : IDisposable
             Assert.True(list.Code == 0, list.Err);
             Assert.Contains("sink", list.Out);
 
+            // The scheduler scrapes the executors' /metrics over TLS with its own certificate.
+            using (var connection = new Cli.Internal.SchedulerConnection(address,
+                new Hosting.TlsOptions(Path.Combine(certs, "alice.crt"), Path.Combine(certs, "alice.key"), Path.Combine(certs, "ca.crt")).Load()))
+            {
+                var metrics = await connection.CallAsync(
+                    (client, call) => client.GetInstanceMetricsAsync(new Contracts.Scheduler.V1.GetInstanceMetricsRequest(), call), CancellationToken.None);
+                Assert.Equal(2, metrics.Instances.Count);
+                Assert.All(metrics.Instances, i => Assert.True(i.Error.Length == 0, i.Error));
+            }
+
             var noCertificate = await RunAsync("list", "--home", home);
             Assert.Equal(1, noCertificate.Code);
             Assert.Contains("needs a client certificate", noCertificate.Err);
