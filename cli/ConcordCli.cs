@@ -79,16 +79,24 @@ public static class ConcordCli
             Recursive = true,
         };
 
+        var tokenOption = new Option<string?>("--token")
+        {
+            Description = $"Operator token for the scheduler API (default: ${Contracts.Credentials.TokenVariable}, else <home>/{Contracts.Credentials.TokenFileName}); visible in `ps`, so prefer the variable",
+            Recursive = true,
+        };
+
         var root = new RootCommand("Concord: deploy and run stream-processing operators written in any language.");
         root.Add(home);
         root.Add(schedulerOption);
+        root.Add(tokenOption);
         var tls = CliTls.Register(root);
 
         string HomeOf(ParseResult parse) => ConcordHome.Resolve(parse.GetValue(home), ctx.Environment);
         SchedulerConnection Connect(ParseResult parse)
         {
+            var (token, source) = SchedulerToken.Resolve(parse.GetValue(tokenOption), ctx.Environment, HomeOf(parse));
             var address = SchedulerAddress.Resolve(parse.GetValue(schedulerOption), ctx.Environment, HomeOf(parse)).Address;
-            return new(address, tls.For(address, parse, ctx.Environment));
+            return new(address, token, source, tls.For(address, parse, ctx.Environment));
         }
 
         // ---- up ----

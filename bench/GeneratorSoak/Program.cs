@@ -9,9 +9,9 @@ using Concord.Executor.DataPlane;
 using Concord.Executor.Metrics;
 using Concord.Executor.Records;
 using Concord.Executor.Routing;
-using Concord.Executor.Tracing;
 using Concord.Executor.Session;
 using Concord.Executor.Timers;
+using Concord.Executor.Tracing;
 using Microsoft.Extensions.Logging.Abstractions;
 
 // bench/soak.sh [--seconds N] [--rate N]: runs a rate-limited generator through the real pump,

@@ -100,3 +100,32 @@ internal static class SchedulerAddress
         return $"{uri.Scheme}://{uri.Authority}";
     }
 }
+
+/// <summary>
+/// The operator token the CLI sends (docs/security.md): <c>--token</c> &gt; <c>CONCORD_TOKEN</c>
+/// &gt; &lt;home&gt;/token (which the scheduler makes on first start) &gt; none.
+/// </summary>
+internal static class SchedulerToken
+{
+    /// <summary>The token (null when there is none) and where it came from (for messages; never the token itself).</summary>
+    public static (string? Token, string Source) Resolve(string? option, Func<string, string?> environment, string home)
+    {
+        if (!string.IsNullOrWhiteSpace(option))
+        {
+            return (option.Trim(), "--token");
+        }
+        if (environment(Contracts.Credentials.TokenVariable) is { } fromEnvironment && !string.IsNullOrWhiteSpace(fromEnvironment))
+        {
+            return (fromEnvironment.Trim(), Contracts.Credentials.TokenVariable);
+        }
+        var file = Path.Combine(home, Contracts.Credentials.TokenFileName);
+        try
+        {
+            return (File.ReadAllText(file).Trim(), file);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return (null, $"no token (none in --token, {Contracts.Credentials.TokenVariable} or {file})");
+        }
+    }
+}

@@ -1,5 +1,6 @@
 using Concord.Contracts;
 using Grpc.Core;
+using Grpc.Core.Interceptors;
 using Grpc.Net.Client;
 using SchedulerClient = Concord.Contracts.Scheduler.V1.Scheduler.SchedulerClient;
 
@@ -15,10 +16,15 @@ internal sealed class SchedulerConnection : IDisposable
     private readonly GrpcChannel _channel;
     private readonly Hosting.TlsCredentials? _tls;
 
+    private readonly string _tokenSource;
+
+    /// <param name="token">The operator token sent on every call (null: none; the scheduler then refuses with the fix).</param>
+    /// <param name="tokenSource">Where the token came from, for the message when the scheduler refuses it.</param>
     /// <param name="tls">For an https:// address: the client certificate and CA (<see cref="CliTls"/>); owned and disposed by the connection.</param>
-    public SchedulerConnection(string address, Hosting.TlsCredentials? tls = null)
+    public SchedulerConnection(string address, string? token = null, string tokenSource = "no token", Hosting.TlsCredentials? tls = null)
     {
         Address = address;
+        _tokenSource = tokenSource;
         _tls = tls;
         var handler = new SocketsHttpHandler
         {
@@ -30,7 +36,13 @@ internal sealed class SchedulerConnection : IDisposable
             MaxReceiveMessageSize = ProtocolLimits.GrpcMessageBytesMax,
             MaxSendMessageSize = ProtocolLimits.GrpcMessageBytesMax,
         });
-        Client = new SchedulerClient(_channel);
+        Client = token is null
+            ? new SchedulerClient(_channel)
+            : new SchedulerClient(_channel.Intercept(metadata =>
+            {
+                metadata.Add(Credentials.AuthorizationHeader, Credentials.BearerPrefix + token);
+                return metadata;
+            }));
     }
 
     public string Address { get; }
@@ -55,12 +67,12 @@ internal sealed class SchedulerConnection : IDisposable
         }
         catch (RpcException e)
         {
-            throw Translate(e, Address, cancellationToken);
+            throw Translate(e, Address, cancellationToken, _tokenSource);
         }
     }
 
     /// <summary>The one-line error for a failed scheduler call.</summary>
-    public static CliException Translate(RpcException e, string address, CancellationToken cancellationToken)
+    public static CliException Translate(RpcException e, string address, CancellationToken cancellationToken, string tokenSource = "no token")
     {
         if (cancellationToken.IsCancellationRequested || e.StatusCode == StatusCode.Cancelled)
         {
@@ -75,6 +87,7 @@ internal sealed class SchedulerConnection : IDisposable
             StatusCode.Unavailable => new CliException(NoSchedulerMessage(address)),
             StatusCode.DeadlineExceeded => new CliException(
                 $"the scheduler at {address} did not answer within {CliLimits.RpcDeadlineSeconds} s; it may be overloaded or stuck: check its log (<home>/scheduler.log) or restart it with `concord down` and `concord up`"),
+            StatusCode.Unauthenticated => new CliException($"{e.Status.Detail} (this CLI sent: {tokenSource})"),
             StatusCode.Unimplemented => new CliException(
                 $"{address} does not serve the Concord scheduler API; point --scheduler (or CONCORD_SCHEDULER) at a scheduler started with `concord up`"),
             _ when !string.IsNullOrEmpty(e.Status.Detail) => new CliException(e.Status.Detail),

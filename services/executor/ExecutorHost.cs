@@ -25,8 +25,8 @@ public static class ExecutorHost
     public static async Task<int> RunAsync(ExecutorOptions options, ILoggerFactory loggerFactory, TimeProvider time, CancellationToken stopRequested)
     {
         var logger = loggerFactory.CreateLogger("Concord.Executor");
-        using var scheduler = new SchedulerLink(options.SchedulerAddress, loggerFactory.CreateLogger<SchedulerLink>(), time, tls: options.Tls);
-        using var clients = new DataPlaneClients(options.Tls);
+        using var scheduler = new SchedulerLink(options.SchedulerAddress, loggerFactory.CreateLogger<SchedulerLink>(), time, launchSecret: options.LaunchSecret, tls: options.Tls);
+        using var clients = new DataPlaneClients(options.DataPlaneKey, options.Tls);
         using var runStop = new CancellationTokenSource();
         using var sendStop = CancellationTokenSource.CreateLinkedTokenSource(runStop.Token);
         IOperatorSession? session = null;
@@ -55,7 +55,7 @@ public static class ExecutorHost
 
             var inbound = new InboundQueue();
             var identity = new DataPlaneIdentity(options.OperatorName, options.InstanceIndex, options.Incarnation,
-                metadata.Metadata_.Inputs.Select(i => i.Name).ToHashSet(StringComparer.Ordinal));
+                metadata.Metadata_.Inputs.Select(i => i.Name).ToHashSet(StringComparer.Ordinal), options.DataPlaneKey);
             var tracing = new Tracing.ExecutorTracing(options.OperatorName, options.InstanceIndex, options.TraceSampleEvery,
                 isSource: identity.InputStreams.Count == 0, metrics, export: otlp);
             server = await ExecutorServer.StartAsync(identity, inbound, metrics, tracing, loggerFactory, stopRequested, options.Tls).ConfigureAwait(false);
@@ -144,6 +144,7 @@ public static class ExecutorHost
         await ((Task)Task.WhenAny(finished, Task.Delay(Timeout.Infinite, deadline.Token))).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         if (!finished.IsCompleted)
         {
+            // SIGTERM to the operator's process group, OperatorStopGraceMs, then SIGKILL.
             SessionLog.OperatorKilled(logger, ExecutorLimits.ShutdownTimeoutMs);
             session.Kill();
         }

@@ -105,10 +105,42 @@ public static class ExecutorLimits
     public const int OperatorMetadataTimeoutMs = 30_000;
 
     /// <summary>
-    /// After Shutdown, how long the operator has to finish destroy() and exit, in ms: 10 s.
-    /// Then it is killed so the instance stops within a predictable time.
+    /// After Shutdown, how long the operator has to finish destroy() and exit, in ms: 6 s.
+    /// Then its process group is stopped (<see cref="OperatorStopGraceMs"/>) so the instance
+    /// stops within a predictable time. Sized so that <see cref="ShutdownBoundMs"/> stays
+    /// inside the scheduler's stop timeout (SchedulerLimits.StopTimeoutMs, 15 s): the executor
+    /// must have killed its operator before the scheduler kills the executor.
     /// </summary>
-    public const int ShutdownTimeoutMs = 10_000;
+    public const int ShutdownTimeoutMs = 6_000;
+
+    /// <summary>
+    /// After SIGTERM to the operator's process group, how long it (and what it forked) has to
+    /// exit before SIGKILL to the group, in ms: 1 s. The operator already had
+    /// <see cref="ShutdownTimeoutMs"/> to end on Shutdown; this is the last, short chance.
+    /// </summary>
+    public const int OperatorStopGraceMs = 1_000;
+
+    /// <summary>
+    /// The operator's oom_score_adj: 1,000, the highest. The executor and its operator share
+    /// one memory limit (the instance's cgroup, from `mem`); when it is reached the kernel must
+    /// kill the operator, not the executor, so that the executor can report the OOM kill.
+    /// </summary>
+    public const int OperatorOomScoreAdj = 1_000;
+
+    /// <summary>
+    /// What the executor needs after a SIGTERM besides the bounds it waits on, in ms: 500
+    /// (closing sockets and servers that do not wait, runtime exit).
+    /// </summary>
+    public const int ShutdownSlackMs = 500;
+
+    /// <summary>
+    /// Longest time from SIGTERM to the executor's exit, in ms: 14.5 s: the operator's
+    /// shutdown, its group's stop, the outbound drain, the metrics server's stop, and slack,
+    /// one after the other. Must be below the scheduler's StopTimeoutMs (checked by a test,
+    /// since the scheduler does not reference the executor).
+    /// </summary>
+    public const int ShutdownBoundMs = ShutdownTimeoutMs + OperatorStopGraceMs + OutboundDrainTimeoutMs
+        + Concord.Hosting.HostingLimits.StopTimeoutMs + ShutdownSlackMs;
 
     /// <summary>
     /// BatchDone answers parsed and not yet routed, counting the one being routed: 2. The
@@ -304,6 +336,13 @@ public static class ExecutorLimits
     /// holds at most this much, so a released generator catches up smoothly instead of flooding.
     /// </summary>
     public const int GeneratorBurstMs = 100;
+
+    /// <summary>
+    /// Bytes a generator dictionary may have: 256 MiB (10 M words of ~25 bytes). Reading stops
+    /// past it, so a path to a device that never ends (/dev/zero: no lines, no end) fails the
+    /// instance instead of filling its memory.
+    /// </summary>
+    public const long GeneratorDictionaryBytesMax = 256L * 1024 * 1024;
 
     /// <summary>csv-sink flushes its file at least this often while records arrive, in ms.</summary>
     public const int CsvSinkFlushIntervalMs = 100;

@@ -61,6 +61,20 @@ public sealed record ExecutorOptions
     /// </summary>
     public Hosting.TlsCredentials? Tls { get; init; }
 
+    /// <summary>
+    /// Secret of this launch, sent on every call to the scheduler (docs/security.md); null
+    /// when <see cref="Contracts.Credentials.LaunchSecretVariable"/> is not set (an executor
+    /// started by hand, which the scheduler refuses).
+    /// </summary>
+    public string? LaunchSecret { get; init; }
+
+    /// <summary>
+    /// The cluster's data-plane key (<see cref="Contracts.Credentials.DataPlaneKeyVariable"/>):
+    /// senders present a credential made with it and this executor checks it; null (started
+    /// by hand, tests) means no credential is sent nor asked for.
+    /// </summary>
+    public byte[]? DataPlaneKey { get; init; }
+
     /// <summary>"operator/index", for logs and ChannelOpen.sender.</summary>
     public string InstanceName => $"{OperatorName}/{InstanceIndex}";
 
@@ -128,10 +142,27 @@ public sealed record ExecutorOptions
                 $"{InstanceIndexVariable}={index} but the spec has {spec.Instances} instance(s); the index must be below the instance count");
         }
 
+        byte[]? dataPlaneKey = null;
+        if (environment(Contracts.Credentials.DataPlaneKeyVariable) is { Length: > 0 } keyText)
+        {
+            try
+            {
+                dataPlaneKey = System.Buffers.Text.Base64Url.DecodeFromChars(keyText.Trim());
+            }
+            catch (FormatException)
+            {
+                // Never echoes the value: it is a secret.
+                throw new ExecutorConfigException(
+                    $"{Contracts.Credentials.DataPlaneKeyVariable} is not base64url; the scheduler's runtime sets it, do not set it by hand");
+            }
+        }
+
         var tls = LoadTls(environment, scheduler);
 
         return new ExecutorOptions
         {
+            LaunchSecret = environment(Contracts.Credentials.LaunchSecretVariable) is { Length: > 0 } secret ? secret.Trim() : null,
+            DataPlaneKey = dataPlaneKey,
             SchedulerAddress = scheduler,
             OperatorName = name,
             InstanceIndex = index,

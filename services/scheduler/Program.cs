@@ -1,6 +1,6 @@
 using Concord.Scheduler;
 
-// Exit codes: 0 clean stop, 2 bad command line or home in use, 1 anything else.
+// Exit codes: 0 clean stop, 2 bad command line, home in use or no usable cgroups, 1 anything else.
 SchedulerOptions? options;
 try
 {
@@ -35,6 +35,12 @@ using (home)
         await using var app = SchedulerApp.Create(options, home);
         await app.RunAsync();
         return 0;
+    }
+    catch (Concord.Scheduler.Runtime.Containment.ContainmentException e)
+    {
+        // No usable cgroups: the message names the cause, and --no-containment as the explicit way out.
+        Console.Error.WriteLine($"concord-scheduler: {e.Message}");
+        return 2;
     }
     catch (UsageException e)
     {

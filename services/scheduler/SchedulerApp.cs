@@ -1,18 +1,20 @@
 using System.Net;
 using Concord.Contracts;
+using Concord.Hosting;
 using Concord.Scheduler.Api;
 using Concord.Scheduler.Backends;
 using Concord.Scheduler.Internal;
 using Concord.Scheduler.Observability;
 using Concord.Scheduler.Reconcile;
 using Concord.Scheduler.Runtime;
+using Concord.Scheduler.Runtime.Containment;
+using Concord.Scheduler.Security;
 using Concord.Scheduler.Store;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
-using Concord.Hosting;
 using Serilog;
 
 namespace Concord.Scheduler;
@@ -32,7 +34,7 @@ public static class SchedulerApp
     public const int HostShutdownTimeoutMs = SchedulerLimits.ShutdownTimeoutMs + 5_000;
 
     /// <param name="configureServices">Runs last, so it can replace any service (tests).</param>
-    /// <exception cref="UsageException">The options name a store or runtime that does not exist.</exception>
+    /// <exception cref="UsageException">The options name a store or runtime that does not exist, or a token that is too short.</exception>
     public static WebApplication Create(SchedulerOptions options, SchedulerHome home, Action<IServiceCollection>? configureServices = null)
     {
         // Resolved now, not when the services are first asked for: an unknown name fails here.
@@ -52,6 +54,7 @@ public static class SchedulerApp
             throw new UsageException(e.Message);
         }
         builder.WebHost.ConfigureKestrel(kestrel =>
+        {
             kestrel.Listen(listenAddress, PreviousAddress.PortFor(options.Port, home.Directory), listen =>
             {
                 listen.Protocols = HttpProtocols.Http2;
@@ -59,13 +62,18 @@ public static class SchedulerApp
                 {
                     listen.UseHttps(credentials.ServerOptions());
                 }
-            }));
+            });
+            // Above gRPC's limit, so an oversized request meets RequestSizeGate (a clean
+            // RESOURCE_EXHAUSTED), never Kestrel's cut-off (which gRPC reports as UNKNOWN).
+            kestrel.Limits.MaxRequestBodySize = SchedulerLimits.RequestBytesMax + SchedulerLimits.GrpcFrameHeaderBytes;
+        });
         builder.Services.AddSerilog(logger => logger.ConfigureConcord(new ConcordLogSettings { Json = options.LogFormat == LogFormat.Json }));
         builder.Services.Configure<HostOptions>(host => host.ShutdownTimeout = TimeSpan.FromMilliseconds(HostShutdownTimeoutMs));
 
         builder.Services.AddSingleton(options);
         builder.Services.AddSingleton(home);
         builder.Services.AddSingleton(tls);
+        builder.Services.AddSingleton(SchedulerSecrets.Load(home.Directory, options.Token));
         builder.Services.TryAddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<ITopologyStore>(services => createStore(new BackendContext(options, home, services)));
         builder.Services.AddSingleton<IClusterRuntime>(services => createRuntime(new BackendContext(options, home, services)));
@@ -75,12 +83,14 @@ public static class SchedulerApp
         builder.Services.AddSchedulerObservability();
         builder.Services.AddGrpc(grpc =>
         {
-            grpc.MaxReceiveMessageSize = ProtocolLimits.GrpcMessageBytesMax;
+            grpc.MaxReceiveMessageSize = SchedulerLimits.RequestBytesMax;
             grpc.MaxSendMessageSize = ProtocolLimits.GrpcMessageBytesMax;
+            grpc.Interceptors.Add<AuthInterceptor>();
         });
         configureServices?.Invoke(builder.Services);
 
         var app = builder.Build();
+        app.Use(RequestSizeGate.InvokeAsync);
         app.MapGrpcService<SchedulerService>();
         return app;
     }

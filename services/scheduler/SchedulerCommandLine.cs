@@ -13,7 +13,7 @@ public sealed class UsageException(string message) : Exception(message);
 /// <summary>
 /// The scheduler's command line, parsed with System.CommandLine (as the <c>concord</c> CLI is):
 /// <c>Concord.Scheduler [--home DIR] [--port N] [--metrics-port N] [--executor PATH]
-/// [--log-format text|json] [--store NAME] [--runtime NAME] [--tls-cert PATH --tls-key PATH --tls-ca PATH]</c>. Values are checked here, with
+/// [--log-format text|json] [--store NAME] [--runtime NAME] [--no-containment] [--token TOKEN] [--tls-cert PATH --tls-key PATH --tls-ca PATH]</c>. Values are checked here, with
 /// messages that name the fix, so a bad command line fails before anything starts.
 /// </summary>
 public static class SchedulerCommandLine
@@ -74,6 +74,11 @@ public static class SchedulerCommandLine
             LogFormat = parse.GetValue(o.LogFormat),
             Store = parse.GetValue(o.Store)!,
             Runtime = parse.GetValue(o.Runtime)!,
+            NoContainment = parse.GetValue(o.NoContainment),
+            FilesRoots = parse.GetValue(o.FilesRoots) ?? [],
+            ExecutablesRoots = parse.GetValue(o.ExecutablesRoots) ?? [],
+            DataRoots = parse.GetValue(o.DataRoots) ?? [],
+            Token = parse.GetValue(o.Token) is { Length: > 0 } token ? token : Environment.GetEnvironmentVariable(Contracts.Credentials.TokenVariable),
             Tls = TlsFrom(parse, o),
         };
     }
@@ -87,7 +92,7 @@ public static class SchedulerCommandLine
         {
             ArgumentResult { Parent: OptionResult option } when option.Tokens.Count == 0 => MissingValue(option.Option),
             OptionResult option when option.Tokens.Count == 0 => MissingValue(option.Option),
-            OptionResult option when option.Tokens.Count > 1 => $"{option.Option.Name} is given {option.Tokens.Count} times; give it once",
+            OptionResult option when option.Tokens.Count > 1 && option.Option is not Option<string[]> => $"{option.Option.Name} is given {option.Tokens.Count} times; give it once",
             _ => error.Message,
         };
 
@@ -101,6 +106,11 @@ public static class SchedulerCommandLine
         Option<LogFormat> LogFormat,
         Option<string> Store,
         Option<string> Runtime,
+        Option<bool> NoContainment,
+        Option<string[]> FilesRoots,
+        Option<string[]> ExecutablesRoots,
+        Option<string[]> DataRoots,
+        Option<string?> Token,
         Option<string?> TlsCert,
         Option<string?> TlsKey,
         Option<string?> TlsCa);
@@ -162,13 +172,31 @@ public static class SchedulerCommandLine
                 : Error(result, SchedulerBackends.UnknownRuntime(name), SchedulerBackends.DefaultRuntime),
         };
         var (tlsCert, tlsKey, tlsCa) = TlsOptions();
+        var noContainment = new Option<bool>("--no-containment")
+        {
+            Description = "Run instances without cgroups: mem/cpus not enforced and processes an operator forks not killed on stop; " +
+                "only where the host has no writable cgroup v1/v2 (docs/security.md)",
+        };
+        var filesRoot = RootOption("--files-root",
+            "Directory the \"files\" of a deploy may come from (links resolved); repeat for several. Default: the deploy file's directory, as the client sends it");
+        var executablesRoot = RootOption("--executables-root",
+            "Directory operator executables must be in (links resolved); repeat for several. Default: any program the scheduler's user may run");
+        var dataRoot = RootOption("--data-root",
+            "Directory built-in operators may read and write (generator.dictionary, csv-sink.path, stats) besides the instance's own; repeat for several. " +
+            "Default: the deploy file's directory, as the client sends it");
+        var token = new Option<string?>("--token")
+        {
+            HelpName = "TOKEN",
+            Description = $"Operator token clients must send (at least {SchedulerLimits.TokenCharsMin} characters; visible in `ps`, so prefer ${Contracts.Credentials.TokenVariable}); " +
+                $"default: ${Contracts.Credentials.TokenVariable}, else <home>/{Contracts.Credentials.TokenFileName}, made with a random token on first start",
+        };
         // A Command, not a RootCommand: no directives, no --version, and the name does not
         // depend on the host executable (a test host parses too).
         var command = new Command(ProgramName, "The Concord scheduler: keeps the deployed topology running and serves the gRPC API the CLI and the executors use.")
         {
-            home, port, metricsPort, executor, logFormat, store, runtime, tlsCert, tlsKey, tlsCa, new HelpOption(),
+            home, port, metricsPort, executor, logFormat, store, runtime, noContainment, filesRoot, executablesRoot, dataRoot, token, tlsCert, tlsKey, tlsCa, new HelpOption(),
         };
-        return (command, new Options(home, port, metricsPort, executor, logFormat, store, runtime, tlsCert, tlsKey, tlsCa));
+        return (command, new Options(home, port, metricsPort, executor, logFormat, store, runtime, noContainment, filesRoot, executablesRoot, dataRoot, token, tlsCert, tlsKey, tlsCa));
     }
 
     private static (Option<string?> Cert, Option<string?> Key, Option<string?> Ca) TlsOptions() =>
@@ -189,6 +217,36 @@ public static class SchedulerCommandLine
             throw new UsageException(e.Message);
         }
     }
+
+    /// <summary>
+    /// A repeatable directory option (one directory per occurrence): made absolute, and it must
+    /// exist now, since a root that does not exist would silently allow nothing.
+    /// </summary>
+    private static Option<string[]> RootOption(string name, string description) => new(name)
+    {
+        HelpName = "DIR",
+        Description = description,
+        Arity = ArgumentArity.OneOrMore,
+        AllowMultipleArgumentsPerToken = false,
+        CustomParser = result =>
+        {
+            var roots = new List<string>();
+            foreach (var token in result.Tokens)
+            {
+                var full = Path.GetFullPath(token.Value);
+                if (!Directory.Exists(full))
+                {
+                    return Error(result, $"{name} '{token.Value}' is not a directory; create it or fix the path", Array.Empty<string>());
+                }
+                if (full.Contains(Path.PathSeparator, StringComparison.Ordinal))
+                {
+                    return Error(result, $"{name} '{token.Value}' contains '{Path.PathSeparator}', which separates directories in CONCORD_DATA_ROOTS; use a path without it", Array.Empty<string>());
+                }
+                roots.Add(full);
+            }
+            return roots.ToArray();
+        },
+    };
 
     private static int ParsePort(string option, ArgumentResult result)
     {

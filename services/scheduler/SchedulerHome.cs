@@ -60,6 +60,9 @@ public sealed class SchedulerHome : IDisposable
     {
         var full = Path.GetFullPath(directory);
         System.IO.Directory.CreateDirectory(full);
+        // Owner only, set explicitly (an existing home too, whatever the umask made it): it holds
+        // the operator token, the cluster key and every spec (docs/security.md).
+        Security.SchedulerSecrets.RestrictDirectory(full);
         var info = ReadInfo(full);
         FileStream lockFile;
         try

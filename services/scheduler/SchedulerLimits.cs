@@ -44,10 +44,12 @@ public static class SchedulerLimits
     public const int StartingTimeoutMs = 60_000;
 
     /// <summary>
-    /// Time an executor has to drain and exit after SIGTERM before it is SIGKILLed, in ms:
-    /// 10 s. The executor itself bounds the operator's shutdown below this.
+    /// Time an executor has to drain and exit after SIGTERM before its whole instance group is
+    /// SIGKILLed, in ms: 15 s. Strictly above the executor's own bound (ExecutorLimits.
+    /// ShutdownBoundMs, 14.5 s: operator shutdown, its group's stop, outbound drain), so a
+    /// well-behaved executor always gets to kill its operator itself; a test checks this.
     /// </summary>
-    public const int StopTimeoutMs = 10_000;
+    public const int StopTimeoutMs = 15_000;
 
     /// <summary>
     /// Time the scheduler waits for every instance to stop when it shuts down, in ms: 15 s:
@@ -138,6 +140,69 @@ public static class SchedulerLimits
     /// </summary>
     public const int AdoptedExitPollMs = 100;
 
+    // ---- Inputs: what a deploy may make the scheduler read, copy and store (docs/security.md) ----
+
+    /// <summary>
+    /// Largest file in a spec's "files", in bytes: 64 MiB. Enough for word lists, configs and
+    /// small models; every instance gets its own copy, so a larger input belongs on shared
+    /// storage the operator reads itself. Checked at deploy and again while copying.
+    /// </summary>
+    public const long FileBytesMax = 64L * 1024 * 1024;
+
+    /// <summary>
+    /// Largest total of a spec's "files", in bytes, copied per instance: 256 MiB. Bounds the
+    /// disk one deploy can fill (times its instances) and the time one launch spends copying.
+    /// </summary>
+    public const long FilesBytesMax = 256L * 1024 * 1024;
+
+    /// <summary>
+    /// Time one launch may spend copying its "files", in ms: 60 s. 256 MiB at a slow 10 MB/s
+    /// takes 27 s; past this the launch fails (and is retried with back-off) instead of
+    /// occupying a launch slot forever on a stalled disk or network mount.
+    /// </summary>
+    public const int FilesCopyTimeoutMs = 60_000;
+
+    /// <summary>
+    /// Largest operator spec the scheduler accepts, in bytes (protobuf): 1 MiB. A spec is a
+    /// command line, an environment and lists of at most 256 entries each, normally a few KB;
+    /// the bound keeps one deploy from growing topology.json and every `list` answer.
+    /// </summary>
+    public const int SpecBytesMax = 1024 * 1024;
+
+    /// <summary>
+    /// Largest topology.json, in bytes: 16 MiB, i.e. at least 16 operators of the largest spec
+    /// and thousands of ordinary ones. A deploy that would grow the topology past it is refused,
+    /// so `list` and the store's rewrite on every change stay bounded.
+    /// </summary>
+    public const int TopologyBytesMax = 16 * 1024 * 1024;
+
+    /// <summary>
+    /// Largest gRPC request message the scheduler reads, in bytes: 4 MiB. Its largest request
+    /// is a deploy or replace of one spec (<see cref="SpecBytesMax"/>); Kestrel's request body
+    /// limit is set just above it, so an oversized request is refused by the scheduler with
+    /// RESOURCE_EXHAUSTED naming this limit, never cut off by Kestrel (UNKNOWN).
+    /// </summary>
+    public const int RequestBytesMax = 4 * 1024 * 1024;
+
+    /// <summary>
+    /// Bytes of gRPC framing before a message (1 flag byte, 4 length bytes): Kestrel's body
+    /// limit is <see cref="RequestBytesMax"/> plus this, so gRPC's own check fires first.
+    /// </summary>
+    public const int GrpcFrameHeaderBytes = 5;
+
+    /// <summary>
+    /// Size of every random secret the scheduler makes (operator token, cluster key), in bytes:
+    /// 32 = 256 bits, beyond guessing for any attacker, and the size of an HMAC-SHA256 key.
+    /// </summary>
+    public const int SecretBytes = 32;
+
+    /// <summary>
+    /// Shortest operator token the scheduler accepts from --token or CONCORD_TOKEN, in
+    /// characters: 16. A made-up short token would be guessable over the network; the
+    /// scheduler's own tokens have 43 (32 bytes base64url).
+    /// </summary>
+    public const int TokenCharsMin = 16;
+
     // Compile-time checks of the relationships above: a constant conversion of a negative
     // number to uint does not compile, so a bad edit fails the build (error CS0221).
     private const uint AssertBackoffInitialPositive = (uint)(RestartBackoffInitialMs - 1);
@@ -146,5 +211,9 @@ public static class SchedulerLimits
     private const uint AssertShutdownOutlastsStop = (uint)(ShutdownTimeoutMs - StopTimeoutMs - 1);
     private const uint AssertReplaceTimeoutPositive = (uint)(ReplaceRunningTimeoutMs - 1);
     private const uint AssertSwitchDeliveryBelowStop = (uint)(StopTimeoutMs - RoutingSwitchDeliveryTimeoutMs - 1);
+    private const uint AssertSpecFitsRequest = (uint)(RequestBytesMax - SpecBytesMax - 1);
+    private const uint AssertSpecFitsTopology = (uint)(TopologyBytesMax - SpecBytesMax - 1);
+    private const ulong AssertFileFitsFiles = (ulong)(FilesBytesMax - FileBytesMax);
+    private const uint AssertRequestBelowProtocol = (uint)(Concord.Contracts.ProtocolLimits.GrpcMessageBytesMax - RequestBytesMax - 1);
     private const uint AssertAdoptPollBelowTimeout = (uint)(AdoptRegisterTimeoutMs - AdoptedExitPollMs - 1);
 }

@@ -31,6 +31,12 @@ public sealed class SchedulerOptions
     /// </summary>
     public int? MetricsPort { get; init; }
 
+    /// <summary>
+    /// The operator token clients must present (--token, else CONCORD_TOKEN); null means the one
+    /// in the home's token file, made on first start (docs/security.md).
+    /// </summary>
+    public string? Token { get; init; }
+
     /// <summary>Console log format. Defaults to <see cref="LogFormat.Text"/>.</summary>
     public LogFormat LogFormat { get; init; } = LogFormat.Text;
 
@@ -48,4 +54,20 @@ public sealed class SchedulerOptions
 
     /// <summary>TLS for every endpoint (--tls-cert, --tls-key, --tls-ca); null: plain HTTP, loopback only. See <see cref="SchedulerTls"/>.</summary>
     public Hosting.TlsOptions? Tls { get; init; }
+
+    /// <summary>
+    /// Run instances without containment (no cgroup: mem and cpus not enforced, processes an
+    /// operator forks not killed on stop). Off by default; --no-containment turns it on where
+    /// the host has no writable cgroups (docs/security.md, "Containment").
+    /// </summary>
+    public bool NoContainment { get; init; }
+
+    /// <summary>--files-root: directories a spec's "files" may come from; empty: the deploy file's directory.</summary>
+    public IReadOnlyList<string> FilesRoots { get; init; } = [];
+
+    /// <summary>--executables-root: directories executables may be in; empty: any.</summary>
+    public IReadOnlyList<string> ExecutablesRoots { get; init; } = [];
+
+    /// <summary>--data-root: directories built-ins may read and write besides the instance's own; empty: the deploy file's directory.</summary>
+    public IReadOnlyList<string> DataRoots { get; init; } = [];
 }

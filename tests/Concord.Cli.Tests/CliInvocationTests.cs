@@ -279,4 +279,34 @@ public sealed class CliInvocationTests : IDisposable
         Assert.Equal(1, result.ExitCode);
         Assert.Contains("CONCORD_SCHEDULER_DLL is '/nonexistent/Concord.Scheduler.dll', which does not exist", Assert.Single(result.ErrLines));
     }
+
+    [Fact]
+    public async Task Every_call_carries_the_token_from_the_option_then_CONCORD_TOKEN_then_the_homes_token_file()
+    {
+        await using var host = await FakeSchedulerHost.StartAsync();
+        _dir.Write("token", "from-the-home-file\n");
+
+        var fromOption = await RunAsync(["list", "--scheduler", host.Address, "--token", "from-the-option"], ("CONCORD_TOKEN", "from-the-environment"));
+        var fromEnvironment = await RunAsync(["list", "--scheduler", host.Address], ("CONCORD_TOKEN", "from-the-environment"));
+        var fromHome = await RunAsync(["list", "--scheduler", host.Address]);
+
+        Assert.All([fromOption, fromEnvironment, fromHome], r => Assert.Equal(0, r.ExitCode));
+        Assert.Equal(["Bearer from-the-option", "Bearer from-the-environment", "Bearer from-the-home-file"], host.Scheduler.ListAuthorizations);
+    }
+
+    [Fact]
+    public async Task A_refused_token_prints_the_schedulers_fix_and_where_the_CLI_took_the_token_from_never_the_token()
+    {
+        await using var host = await FakeSchedulerHost.StartAsync();
+        host.Scheduler.RefuseListWith = new Grpc.Core.Status(Grpc.Core.StatusCode.Unauthenticated,
+            "the call carries a wrong operator token; send `authorization: Bearer <token>` with the token in /x/token");
+
+        var result = await RunAsync(["list", "--scheduler", host.Address], ("CONCORD_TOKEN", "a-wrong-token-value"));
+
+        Assert.Equal(1, result.ExitCode);
+        var line = Assert.Single(result.ErrLines);
+        Assert.Contains("with the token in /x/token", line);
+        Assert.Contains("(this CLI sent: CONCORD_TOKEN)", line);
+        Assert.DoesNotContain("a-wrong-token-value", line);
+    }
 }

@@ -9,16 +9,16 @@ using Concord.Executor.Records;
 using Concord.Executor.Routing;
 using Concord.Executor.Session;
 using Concord.Hosting;
-using Microsoft.AspNetCore.Builder;
 using Google.Protobuf;
 using Grpc.Core;
+using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Time.Testing;
-using Metadata = Concord.Contracts.Operator.V1.Metadata;
 using static Concord.Executor.Tests.TestSupport;
+using Metadata = Concord.Contracts.Operator.V1.Metadata;
 
 namespace Concord.Executor.Tests;
 

@@ -1,7 +1,7 @@
 using Concord.Contracts.DataPlane.V1;
 using Concord.Executor.DataPlane;
-using Concord.Executor.Records;
 using Concord.Executor.DataPlane.Internal;
+using Concord.Executor.Records;
 using Grpc.Core;
 using Microsoft.Extensions.Logging.Abstractions;
 using static Concord.Executor.Tests.TestSupport;
@@ -126,7 +126,10 @@ public sealed class DataPlaneTests : IAsyncLifetime
         });
         var e = await Assert.ThrowsAsync<RpcException>(() => call.ResponseStream.MoveNext(CancellationToken.None).WaitAsync(Bound));
         Assert.Equal(StatusCode.FailedPrecondition, e.StatusCode);
-        Assert.Contains("incarnation 'inc-1', not 'inc-0'", e.Status.Detail);
+        Assert.Contains("is not this executor's launch", e.Status.Detail);
+        Assert.Contains("re-read the routing table", e.Status.Detail);
+        // The refusal must not teach a stranger the real incarnation (docs/security.md).
+        Assert.DoesNotContain("inc-1", e.Status.Detail);
     }
 
     [Fact]

@@ -3,15 +3,15 @@ using Concord.Contracts.Operator.V1;
 using Concord.Contracts.Types.V1;
 using Concord.Executor.Session;
 using Concord.Hosting;
-using Microsoft.AspNetCore.Builder;
 using Google.Protobuf;
 using Grpc.Core;
-using Metadata = Concord.Contracts.Operator.V1.Metadata;
+using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using static Concord.Executor.Tests.TestSupport;
+using Metadata = Concord.Contracts.Operator.V1.Metadata;
 
 namespace Concord.Executor.Tests;
 

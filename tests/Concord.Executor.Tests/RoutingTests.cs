@@ -16,7 +16,11 @@ public class RoutingTests
             var (start, end) = KeyGroups.RangeOf(i, instances);
             r.Instances.Add(new ReaderInstance
             {
-                Index = i, DataAddress = $"127.0.0.1:{7000 + i}", Incarnation = $"inc-{i}", KeyGroupStart = start, KeyGroupEnd = end,
+                Index = i,
+                DataAddress = $"127.0.0.1:{7000 + i}",
+                Incarnation = $"inc-{i}",
+                KeyGroupStart = start,
+                KeyGroupEnd = end,
             });
         }
         return new RoutingTable { Version = 1, KeyGroupCount = ProtocolLimits.KeyGroupCount, Streams = { new StreamRoute { Stream = stream, Readers = { r } } } };

@@ -1,7 +1,7 @@
 using System.Runtime.CompilerServices;
+using System.Text;
 using System.Threading.Channels;
 using Concord.Contracts.Operator.V1;
-using System.Text;
 using Concord.Executor.DataPlane;
 using Concord.Executor.Records;
 using Concord.Executor.Session;

@@ -42,7 +42,7 @@ public sealed partial class CliObservabilityTests(ObservabilityCluster fixture)
         var marker = $"appended-by-the-test-{Guid.NewGuid():N}";
         // The follow ends on its own timeout (as Ctrl-C would end it). Nothing tells us when it
         // has attached, so the marker is appended until then and after.
-        var follow = ObservabilityCluster.RunCliAsync(["--scheduler", fixture.Cluster.Address, "logs", "sink", "-i", "0", "-f", "--tail", "0"],
+        var follow = ObservabilityCluster.RunCliAsync(["--scheduler", fixture.Cluster.Address, "--home", fixture.Cluster.Home, "logs", "sink", "-i", "0", "-f", "--tail", "0"],
             timeout: TimeSpan.FromSeconds(6));
         while (!follow.IsCompleted)
         {

@@ -39,7 +39,7 @@ public sealed class JsonLogTests
 
         var line = await Eventually.UntilAsync(async () =>
         {
-            var run = await ObservabilityCluster.RunCliAsync(["--scheduler", cluster.Address, "logs", "chatty", "--instance", "0"]);
+            var run = await ObservabilityCluster.RunCliAsync(["--scheduler", cluster.Address, "--home", cluster.Home, "logs", "chatty", "--instance", "0"]);
             return run.Out.Split('\n').FirstOrDefault(l => l.Contains(ObservabilityCluster.StdoutMarker));
         }, TimeSpan.FromSeconds(30), () => $"the operator's stdout line in `concord logs chatty`\n{cluster.InstanceLogs("chatty")}");
 

@@ -73,7 +73,11 @@ public sealed class MetricsAndDiscoveryTests(ObservabilityCluster fixture)
     private async Task<List<TargetGroup>> TargetsAsync()
     {
         // Instances are running once the fixture starts; SD shows them from then on.
-        var json = await Http.GetStringAsync($"http://{fixture.SchedulerMetricsAddress}/prometheus/targets");
+        using var request = new HttpRequestMessage(HttpMethod.Get, $"http://{fixture.SchedulerMetricsAddress}/prometheus/targets");
+        request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", SchedulerAuth.ReadToken(fixture.Cluster.Home));
+        using var response = await Http.SendAsync(request);
+        response.EnsureSuccessStatusCode();
+        var json = await response.Content.ReadAsStringAsync();
         return JsonSerializer.Deserialize<List<TargetGroup>>(json)!;
     }
 

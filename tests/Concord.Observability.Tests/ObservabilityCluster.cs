@@ -70,7 +70,7 @@ public sealed class ObservabilityCluster : IAsyncLifetime
     }
 
     /// <summary>Runs the CLI in-process against this cluster's scheduler.</summary>
-    public Task<CliRun> CliAsync(params string[] args) => RunCliAsync(["--scheduler", Cluster.Address, .. args]);
+    public Task<CliRun> CliAsync(params string[] args) => RunCliAsync(["--scheduler", Cluster.Address, "--home", Cluster.Home, .. args]);
 
     /// <summary>Runs the CLI in-process with an empty environment (nothing leaks in from the test host).</summary>
     public static async Task<CliRun> RunCliAsync(string[] args, TimeSpan? timeout = null)

@@ -44,7 +44,8 @@ public sealed class PrometheusServer : IAsyncDisposable
         }
     }
 
-    public static async Task<PrometheusServer> StartAsync(string schedulerMetricsAddress)
+    /// <param name="tokenFile">The scheduler's token file: discovery needs the operator token (docs/security.md).</param>
+    public static async Task<PrometheusServer> StartAsync(string schedulerMetricsAddress, string tokenFile)
     {
         if (!File.Exists(Executable))
         {
@@ -64,6 +65,9 @@ public sealed class PrometheusServer : IAsyncDisposable
                 http_sd_configs:
                   - url: http://{schedulerMetricsAddress}/prometheus/targets
                     refresh_interval: 1s
+                    authorization:
+                      type: Bearer
+                      credentials_file: {tokenFile}
             """;
         var configFile = Path.Combine(directory, "prometheus.yml");
         await File.WriteAllTextAsync(configFile, config);

@@ -20,7 +20,7 @@ public sealed class PrometheusTests(ObservabilityCluster fixture)
     [Fact]
     public async Task Prometheus_discovers_the_executors_through_the_scheduler_and_sees_a_non_zero_record_rate()
     {
-        await using var prometheus = await PrometheusServer.StartAsync(fixture.SchedulerMetricsAddress);
+        await using var prometheus = await PrometheusServer.StartAsync(fixture.SchedulerMetricsAddress, Path.Combine(fixture.Cluster.Home, "token"));
 
         // Discovery: every executor is an active, healthy target labelled by operator and instance.
         var targets = await Eventually.UntilAsync(async () =>

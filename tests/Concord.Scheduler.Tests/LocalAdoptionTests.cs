@@ -1,5 +1,6 @@
 using Concord.Contracts.Types.V1;
 using Concord.Scheduler.Runtime;
+using Concord.Scheduler.Runtime.Containment;
 using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Concord.Scheduler.Tests;
@@ -17,7 +18,7 @@ public sealed class LocalAdoptionTests : IDisposable
     public void Dispose() => _home.Dispose();
 
     private LocalProcessRuntime Runtime() => new(
-        new LocalProcessRuntimeOptions { Home = _home.Path, ExecutorCommand = new LaunchCommand("/bin/sh", ["-c", "exec sleep 30"]) },
+        new LocalProcessRuntimeOptions { Home = _home.Path, ExecutorCommand = new LaunchCommand("/bin/sh", ["-c", "exec sleep 30"]), Containment = InstanceContainment.None },
         NullLogger<LocalProcessRuntime>.Instance,
         TimeProvider.System);
 

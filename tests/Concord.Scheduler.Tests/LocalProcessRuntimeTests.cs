@@ -1,5 +1,6 @@
 using Concord.Contracts.Types.V1;
 using Concord.Scheduler.Runtime;
+using Concord.Scheduler.Runtime.Containment;
 using Google.Protobuf;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -14,7 +15,7 @@ public sealed class LocalProcessRuntimeTests : IDisposable
     public void Dispose() => _home.Dispose();
 
     private LocalProcessRuntime Runtime(string script) => new(
-        new LocalProcessRuntimeOptions { Home = _home.Path, ExecutorCommand = new LaunchCommand("/bin/sh", ["-c", script]) },
+        new LocalProcessRuntimeOptions { Home = _home.Path, ExecutorCommand = new LaunchCommand("/bin/sh", ["-c", script]), Containment = InstanceContainment.None },
         NullLogger<LocalProcessRuntime>.Instance,
         TimeProvider.System);
 

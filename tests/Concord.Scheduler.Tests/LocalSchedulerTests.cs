@@ -33,7 +33,7 @@ public sealed class LocalSchedulerTests : IDisposable
         var app = SchedulerApp.Create(new SchedulerOptions { Home = _home.Path, Port = 0, ExecutorDll = executor }, home);
         await app.StartAsync().WaitAsync(TestTimeout);
         var channel = GrpcChannel.ForAddress(SchedulerHome.ReadInfo(_home.Path)!.Address);
-        return (app, home, new SchedulerClient(channel), channel);
+        return (app, home, new SchedulerClient(channel.CreateCallInvoker().WithToken(_home.Path)), channel);
     }
 
     private static async Task<OperatorStatus> WaitForAsync(SchedulerClient client, Func<OperatorStatus, bool> condition)

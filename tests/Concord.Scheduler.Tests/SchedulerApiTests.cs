@@ -236,7 +236,10 @@ public sealed class SchedulerApiTests
         await scheduler.RegisterAsync(first);
         await scheduler.Client.ReportFailureAsync(new ReportFailureRequest
         {
-            OperatorName = "counter", InstanceIndex = 0, Incarnation = first.Incarnation, Message = "operator exited with code 3",
+            OperatorName = "counter",
+            InstanceIndex = 0,
+            Incarnation = first.Incarnation,
+            Message = "operator exited with code 3",
         }).ResponseAsync.WaitAsync(TestTimeout);
 
         first.Exit(1);

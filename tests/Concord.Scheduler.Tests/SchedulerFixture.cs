@@ -1,6 +1,7 @@
 using Concord.Contracts.Scheduler.V1;
 using Concord.Contracts.Types.V1;
 using Concord.Scheduler.Runtime;
+using Grpc.Core.Interceptors;
 using Grpc.Net.Client;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
@@ -40,6 +41,12 @@ public sealed class SchedulerFixture : IAsyncDisposable
 
     public string Address { get; private set; } = "";
 
+    /// <summary>The running scheduler's secrets (to act as the executor of a launch, or not).</summary>
+    public global::Concord.Scheduler.Security.SchedulerSecrets Secrets { get; private set; } = null!;
+
+    /// <summary>The channel without credentials, for calls that must show what a stranger gets.</summary>
+    public GrpcChannel Channel { get; private set; } = null!;
+
     public static Task<SchedulerFixture> StartAsync() => StartAsync(new TempDirectory(), ownsHome: true);
 
     /// <summary>Starts a scheduler on an existing home (a restart).</summary>
@@ -63,7 +70,9 @@ public sealed class SchedulerFixture : IAsyncDisposable
         var info = SchedulerHome.ReadInfo(Home.Path) ?? throw new InvalidOperationException("scheduler.json was not written");
         Address = info.Address;
         _channel = GrpcChannel.ForAddress(Address);
-        Client = new SchedulerClient(_channel);
+        Secrets = _app.Services.GetRequiredService<global::Concord.Scheduler.Security.SchedulerSecrets>();
+        Client = new SchedulerClient(_channel.Intercept(new SchedulerCallerCredentials(Secrets, SchedulerAuth.ReadToken(Home.Path))));
+        Channel = _channel;
     }
 
     /// <summary>Stops the scheduler the way SIGTERM does; the home is kept.</summary>

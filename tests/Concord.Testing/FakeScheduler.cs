@@ -97,9 +97,20 @@ public sealed class FakeScheduler(RoutingTable? routing = null) : Scheduler.Sche
         }
     }
 
+    /// <summary>When set, List fails with this status (after recording the call).</summary>
+    public Status? RefuseListWith { get; set; }
+
+    /// <summary>The <c>authorization</c> header of every List call ("" when absent), in order: what a client sent as its token.</summary>
+    public System.Collections.Concurrent.ConcurrentQueue<string> ListAuthorizations { get; } = new();
+
     public override Task<ListResponse> List(ListRequest request, ServerCallContext context)
     {
         Interlocked.Increment(ref ListCalls);
+        ListAuthorizations.Enqueue(context.RequestHeaders.GetValue(Contracts.Credentials.AuthorizationHeader) ?? "");
+        if (RefuseListWith is { } refusal)
+        {
+            throw new RpcException(refusal);
+        }
         var response = new ListResponse();
         foreach (var status in _operators.Values.OrderBy(o => o.Spec.Name, StringComparer.Ordinal))
         {

@@ -3,6 +3,7 @@ using System.Text.Json;
 using Concord.Contracts.Scheduler.V1;
 using Concord.Contracts.Types.V1;
 using Grpc.Core;
+using Grpc.Core.Interceptors;
 using Grpc.Net.Client;
 
 namespace Concord.Bench.Internal;
@@ -22,7 +23,13 @@ internal sealed class BenchCluster : IAsyncDisposable
         Home = home;
         _scheduler = scheduler;
         _channel = GrpcChannel.ForAddress(address);
-        Client = new Scheduler.SchedulerClient(_channel);
+        // The scheduler's operator token, which it keeps in its home (docs/security.md).
+        var token = File.ReadAllText(Path.Combine(home, Concord.Contracts.Credentials.TokenFileName)).Trim();
+        Client = new Scheduler.SchedulerClient(_channel.Intercept(metadata =>
+        {
+            metadata.Add(Concord.Contracts.Credentials.AuthorizationHeader, Concord.Contracts.Credentials.BearerPrefix + token);
+            return metadata;
+        }));
     }
 
     public string Home { get; }
@@ -31,7 +38,8 @@ internal sealed class BenchCluster : IAsyncDisposable
 
     public static async Task<BenchCluster> StartAsync(string home, string schedulerDll, string executorDll)
     {
-        var info = new ProcessStartInfo("dotnet", [schedulerDll, "--home", home, "--port", "0"])
+        // A benchmark's own cluster: its built-ins may read and write anywhere (the word list, the phase's directory).
+        var info = new ProcessStartInfo("dotnet", [schedulerDll, "--home", home, "--port", "0", "--data-root", "/"])
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,

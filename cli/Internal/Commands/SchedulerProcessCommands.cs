@@ -25,7 +25,7 @@ internal static class SchedulerProcessCommands
         {
             if (ProcessControl.IsAlive(existing.Pid) && ProcessControl.LooksLikeScheduler(existing.Pid))
             {
-                if (await IsServingAsync(existing.Address, cancellationToken))
+                if (await IsServingAsync(ctx, home, existing.Address, cancellationToken))
                 {
                     ctx.Out.WriteLine($"scheduler already running at {existing.Address} (pid {existing.Pid}, home {home})");
                     return ExitCodes.Success;
@@ -171,7 +171,7 @@ internal static class SchedulerProcessCommands
             }
             if (ConcordHome.ReadSchedulerInfo(home) is { } info
                 && (info.Pid == process.Id || info.StartedUnixMs >= startedUnixMs)
-                && await IsServingAsync(info.Address, cancellationToken))
+                && await IsServingAsync(ctx, home, info.Address, cancellationToken))
             {
                 ctx.Out.WriteLine($"scheduler running at {info.Address} (pid {info.Pid}, home {home}, log {log}); stop it with `concord down`");
                 return ExitCodes.Success;
@@ -194,11 +194,13 @@ internal static class SchedulerProcessCommands
         }
     }
 
-    private static async Task<bool> IsServingAsync(string address, CancellationToken cancellationToken)
+    private static async Task<bool> IsServingAsync(CliContext ctx, string home, string address, CancellationToken cancellationToken)
     {
         try
         {
-            using var connection = new SchedulerConnection(address);
+            // The token is read at each try: the scheduler makes its token file as it starts.
+            var (token, source) = SchedulerToken.Resolve(null, ctx.Environment, home);
+            using var connection = new SchedulerConnection(address, token, source);
             await connection.CallAsync((c, o) => c.ListAsync(new(), o), cancellationToken);
             return true;
         }

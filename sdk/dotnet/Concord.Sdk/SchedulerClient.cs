@@ -2,6 +2,7 @@ using Concord.Contracts;
 using Concord.Contracts.Scheduler.V1;
 using Concord.Contracts.Types.V1;
 using Grpc.Core;
+using Grpc.Core.Interceptors;
 using Grpc.Net.Client;
 
 namespace Concord.Sdk;
@@ -18,7 +19,11 @@ public sealed class SchedulerClient : IDisposable
     private readonly string _address;
 
     /// <param name="address">"http://127.0.0.1:7400" or "127.0.0.1:7400" (http is assumed).</param>
-    public SchedulerClient(string address)
+    /// <param name="token">
+    /// The scheduler's operator token (docs/security.md); null: $CONCORD_TOKEN, else the token
+    /// file of the scheduler home ($CONCORD_HOME, else ~/.concord), else none.
+    /// </param>
+    public SchedulerClient(string address, string? token = null)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(address);
         _address = address.Contains("://", StringComparison.Ordinal) ? address : $"http://{address}";
@@ -32,7 +37,34 @@ public sealed class SchedulerClient : IDisposable
             MaxReceiveMessageSize = ProtocolLimits.GrpcMessageBytesMax,
             MaxSendMessageSize = ProtocolLimits.GrpcMessageBytesMax,
         });
-        _client = new Scheduler.SchedulerClient(_channel);
+        var bearer = token ?? DefaultToken();
+        _client = bearer is null
+            ? new Scheduler.SchedulerClient(_channel)
+            : new Scheduler.SchedulerClient(_channel.Intercept(metadata =>
+            {
+                metadata.Add(Credentials.AuthorizationHeader, Credentials.BearerPrefix + bearer);
+                return metadata;
+            }));
+    }
+
+    /// <summary>The token a client uses when given none: $CONCORD_TOKEN, else &lt;home&gt;/token; null when neither exists.</summary>
+    public static string? DefaultToken()
+    {
+        if (Environment.GetEnvironmentVariable(Credentials.TokenVariable) is { } fromEnvironment && !string.IsNullOrWhiteSpace(fromEnvironment))
+        {
+            return fromEnvironment.Trim();
+        }
+        var home = Environment.GetEnvironmentVariable("CONCORD_HOME") is { Length: > 0 } configured
+            ? configured
+            : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".concord");
+        try
+        {
+            return File.ReadAllText(Path.Combine(home, Credentials.TokenFileName)).Trim();
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
     }
 
     /// <summary>Uses an existing call invoker (tests, custom channels); the caller owns it.</summary>

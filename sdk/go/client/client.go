@@ -10,6 +10,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 
@@ -18,7 +20,15 @@ import (
 	concord "concord/sdk"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+)
+
+// TokenVariable and TokenFileName say where the scheduler's operator token is found when none
+// is given (docs/security.md): the environment, else the token file in the scheduler home.
+const (
+	TokenVariable = "CONCORD_TOKEN"
+	TokenFileName = "token"
 )
 
 // CallTimeout is the deadline of a call whose context has none: topology calls are quick, and
@@ -36,13 +46,44 @@ type Client struct {
 }
 
 // Dial connects (lazily) to the scheduler at address: "host:port" or "http://host:port", as
-// in scheduler.json and CONCORD_SCHEDULER_ADDRESS.
-func Dial(address string) (*Client, error) {
+// in scheduler.json and CONCORD_SCHEDULER_ADDRESS, with the token of DefaultToken.
+func Dial(address string) (*Client, error) { return DialWithToken(address, DefaultToken()) }
+
+// DefaultToken is the operator token a client uses when given none: $CONCORD_TOKEN, else the
+// token file of the scheduler home ($CONCORD_HOME, else ~/.concord); "" when neither exists.
+func DefaultToken() string {
+	if token := strings.TrimSpace(os.Getenv(TokenVariable)); token != "" {
+		return token
+	}
+	home := os.Getenv("CONCORD_HOME")
+	if home == "" {
+		user, err := os.UserHomeDir()
+		if err != nil {
+			return ""
+		}
+		home = filepath.Join(user, ".concord")
+	}
+	data, err := os.ReadFile(filepath.Join(home, TokenFileName))
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(data))
+}
+
+// DialWithToken is Dial with an explicit operator token, sent on every call as
+// "authorization: Bearer <token>" ("" sends none).
+func DialWithToken(address, token string) (*Client, error) {
 	if strings.HasPrefix(address, "https://") {
 		return nil, fmt.Errorf("the scheduler serves plain HTTP/2; use http://host:port, not %s", address)
 	}
 	target := strings.TrimPrefix(address, "http://")
-	conn, err := grpc.Dial(target, grpc.WithInsecure(),
+	withToken := func(ctx context.Context, method string, req, reply interface{}, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+		if token != "" {
+			ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+token)
+		}
+		return invoker(ctx, method, req, reply, cc, opts...)
+	}
+	conn, err := grpc.Dial(target, grpc.WithInsecure(), grpc.WithUnaryInterceptor(withToken),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(GrpcMessageBytesMax)))
 	if err != nil {
 		return nil, fmt.Errorf("scheduler address %q: %w", address, err)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -14,12 +16,15 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 )
 
 type fakeScheduler struct {
 	schedulerv1.UnimplementedSchedulerServer
-	ops map[string]*typesv1.OperatorSpec
+	ops            map[string]*typesv1.OperatorSpec
+	authorizations []string
+	address        string
 }
 
 func (f *fakeScheduler) statusOf(s *typesv1.OperatorSpec) *schedulerv1.OperatorStatus {
@@ -52,7 +57,9 @@ func (f *fakeScheduler) Scale(_ context.Context, r *schedulerv1.ScaleRequest) (*
 	return &schedulerv1.ScaleResponse{Operator: f.statusOf(s)}, nil
 }
 
-func (f *fakeScheduler) List(context.Context, *schedulerv1.ListRequest) (*schedulerv1.ListResponse, error) {
+func (f *fakeScheduler) List(ctx context.Context, _ *schedulerv1.ListRequest) (*schedulerv1.ListResponse, error) {
+	md, _ := metadata.FromIncomingContext(ctx)
+	f.authorizations = append(f.authorizations, strings.Join(md.Get("authorization"), ","))
 	r := &schedulerv1.ListResponse{}
 	for _, s := range f.ops {
 		r.Operators = append(r.Operators, f.statusOf(s))
@@ -64,12 +71,40 @@ func (f *fakeScheduler) Graph(context.Context, *schedulerv1.GraphRequest) (*sche
 	return &schedulerv1.GraphResponse{Edges: []*schedulerv1.StreamEdge{{Stream: "words", FromOperator: "g", ToOperator: "counter"}}}, nil
 }
 
+func TestEvery_call_carries_the_token_given_or_found_in_CONCORD_TOKEN_then_the_home(t *testing.T) {
+	_, fake := start(t)
+	address := "http://" + fake.address
+	home := t.TempDir()
+	if err := os.WriteFile(filepath.Join(home, client.TokenFileName), []byte("from-the-home-file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("CONCORD_HOME", home)
+	t.Setenv(client.TokenVariable, "from-the-environment")
+	list := func(c *client.Client, err error) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if _, err := c.List(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	list(client.DialWithToken(address, "given-explicitly"))
+	list(client.Dial(address))
+	t.Setenv(client.TokenVariable, "")
+	list(client.Dial(address))
+	want := []string{"Bearer given-explicitly", "Bearer from-the-environment", "Bearer from-the-home-file"}
+	if strings.Join(fake.authorizations, "|") != strings.Join(want, "|") {
+		t.Fatalf("authorization headers %q, want %q", fake.authorizations, want)
+	}
+}
+
 func start(t *testing.T) (*client.Client, *fakeScheduler) {
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	fake := &fakeScheduler{ops: map[string]*typesv1.OperatorSpec{}}
+	fake := &fakeScheduler{ops: map[string]*typesv1.OperatorSpec{}, address: lis.Addr().String()}
 	srv := grpc.NewServer()
 	schedulerv1.RegisterSchedulerServer(srv, fake)
 	go func() { _ = srv.Serve(lis) }()

@@ -1,5 +1,7 @@
 """SchedulerClient: deploy, kill, scale, list and graph a running Concord scheduler."""
 
+import os
+
 import grpc
 from google.protobuf import json_format
 
@@ -18,6 +20,25 @@ _GROUPINGS = {
 # Deploy-file keys (as `concord deploy FILE.json` reads them) and OperatorSpec fields they fill.
 _DEPLOY_KEYS = {"name", "executable", "args", "instances", "cpus", "mem", "environment",
                 "files", "inputs", "outputs", "builtin"}
+
+
+# docs/security.md: the operator token every API call carries, and where clients find it.
+TOKEN_VARIABLE = "CONCORD_TOKEN"
+TOKEN_FILE_NAME = "token"
+
+
+def default_token():
+    """The token a client uses when given none: $CONCORD_TOKEN, else the token file of the
+    scheduler home ($CONCORD_HOME, else ~/.concord); None when neither exists."""
+    token = os.environ.get(TOKEN_VARIABLE, "").strip()
+    if token:
+        return token
+    home = os.environ.get("CONCORD_HOME") or os.path.join(os.path.expanduser("~"), ".concord")
+    try:
+        with open(os.path.join(home, TOKEN_FILE_NAME), encoding="utf-8") as f:
+            return f.read().strip() or None
+    except OSError:
+        return None
 
 
 class SchedulerError(Exception):
@@ -68,11 +89,13 @@ class SchedulerClient:
     """Client of the scheduler's gRPC API.
 
     ``address`` is "host:port" or "http://host:port" (what scheduler.json and
-    CONCORD_SCHEDULER_ADDRESS hold). Every call has a deadline of ``timeout_s`` seconds and
-    raises SchedulerError on failure. Use as a context manager or call close().
+    CONCORD_SCHEDULER_ADDRESS hold). ``token`` is the scheduler's operator token, sent as
+    ``authorization: Bearer``; None means default_token() ($CONCORD_TOKEN, else the home's
+    token file). Every call has a deadline of ``timeout_s`` seconds and raises SchedulerError
+    on failure. Use as a context manager or call close().
     """
 
-    def __init__(self, address, timeout_s=_limits.SCHEDULER_CALL_TIMEOUT_S):
+    def __init__(self, address, timeout_s=_limits.SCHEDULER_CALL_TIMEOUT_S, token=None):
         target = address
         for scheme in ("http://", "dns:///"):
             if target.startswith(scheme):
@@ -83,6 +106,8 @@ class SchedulerClient:
             ("grpc.max_receive_message_length", _limits.GRPC_MESSAGE_BYTES_MAX)])
         self._stub = scheduler_pb2_grpc.SchedulerStub(self._channel)
         self._timeout_s = timeout_s
+        token = token if token is not None else default_token()
+        self._metadata = (("authorization", "Bearer " + token),) if token else ()
 
     def close(self):
         self._channel.close()
@@ -95,7 +120,7 @@ class SchedulerClient:
 
     def _call(self, name, request):
         try:
-            return getattr(self._stub, name)(request, timeout=self._timeout_s)
+            return getattr(self._stub, name)(request, timeout=self._timeout_s, metadata=self._metadata)
         except grpc.RpcError as exc:
             raise SchedulerError(name, exc.code(), exc.details()) from None
 

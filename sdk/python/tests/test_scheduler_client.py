@@ -1,5 +1,7 @@
 """SchedulerClient against an in-process fake scheduler."""
 
+import os
+import tempfile
 import unittest
 from concurrent import futures
 
@@ -13,6 +15,7 @@ from concord.types.v1 import types_pb2
 class FakeScheduler(scheduler_pb2_grpc.SchedulerServicer):
     def __init__(self):
         self.operators = {}
+        self.authorizations = []
 
     def _status(self, spec):
         return scheduler_pb2.OperatorStatus(spec=spec, version=1, instances=[
@@ -35,6 +38,7 @@ class FakeScheduler(scheduler_pb2_grpc.SchedulerServicer):
         return scheduler_pb2.ScaleResponse(operator=self._status(spec))
 
     def List(self, request, context):
+        self.authorizations.append(dict(context.invocation_metadata()).get("authorization"))
         return scheduler_pb2.ListResponse(operators=[self._status(s) for _, s in sorted(self.operators.items())])
 
     def Graph(self, request, context):
@@ -50,7 +54,8 @@ class SchedulerClientTests(unittest.TestCase):
         port = self.server.add_insecure_port("127.0.0.1:0")
         self.server.start()
         self.addCleanup(lambda: self.server.stop(0).wait())
-        self.client = concord.SchedulerClient("http://127.0.0.1:%d" % port, timeout_s=10)
+        self.address = "http://127.0.0.1:%d" % port
+        self.client = concord.SchedulerClient(self.address, timeout_s=10, token="test-token")
         self.addCleanup(self.client.close)
 
     def test_deploy_dict_scale_list_graph_and_kill_round_trip(self):
@@ -67,6 +72,27 @@ class SchedulerClientTests(unittest.TestCase):
         self.assertEqual(1, len(self.client.graph().operators))
         self.client.kill("counter")
         self.assertEqual([], self.client.list())
+
+    def test_every_call_carries_the_given_token_as_a_bearer(self):
+        with concord.SchedulerClient(self.address, timeout_s=10, token="t0ken-given-explicitly") as client:
+            client.list()
+        self.assertEqual(["Bearer t0ken-given-explicitly"], self.fake.authorizations)
+
+    def test_without_a_token_the_client_reads_CONCORD_TOKEN_then_the_homes_token_file(self):
+        saved = {k: os.environ.get(k) for k in ("CONCORD_TOKEN", "CONCORD_HOME")}
+        self.addCleanup(lambda: [os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
+                                 for k, v in saved.items()])
+        with tempfile.TemporaryDirectory(prefix="cc-") as home:
+            with open(os.path.join(home, "token"), "w", encoding="utf-8") as f:
+                f.write("from-the-home-file\n")
+            os.environ["CONCORD_HOME"] = home
+            os.environ["CONCORD_TOKEN"] = "from-the-environment"
+            with concord.SchedulerClient(self.address, timeout_s=10) as client:
+                client.list()
+            del os.environ["CONCORD_TOKEN"]
+            with concord.SchedulerClient(self.address, timeout_s=10) as client:
+                client.list()
+        self.assertEqual(["Bearer from-the-environment", "Bearer from-the-home-file"], self.fake.authorizations)
 
     def test_errors_carry_the_status_code_and_the_schedulers_message(self):
         with self.assertRaises(concord.SchedulerError) as caught:

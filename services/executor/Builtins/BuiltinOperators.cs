@@ -16,12 +16,12 @@ public static class BuiltinOperators
     /// <param name="concordHome">$CONCORD_HOME (<see cref="ExecutorOptions.ConcordHome"/>), where Kafka built-ins look for a development Kafka.</param>
     public static IOperatorSession Create(OperatorSpec spec, string workDir, int instanceIndex, TimeProvider time, ExecutorMetrics metrics,
         ILoggerFactory? loggerFactory = null, string? concordHome = null) => spec.Builtin.Kind switch
-    {
-        GeneratorOperator.Kind => new GeneratorOperator(spec, workDir, time),
-        CsvSinkOperator.Kind => new CsvSinkOperator(spec, workDir, instanceIndex, time),
-        KafkaSourceOperator.Kind => new KafkaSourceOperator(spec, workDir, instanceIndex, time, (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger<KafkaSourceOperator>(), new KafkaMetrics(metrics), concordHome),
-        KafkaSinkOperator.Kind => new KafkaSinkOperator(spec, workDir, time, (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger<KafkaSinkOperator>(), new KafkaMetrics(metrics), concordHome),
-        _ => throw new OperatorFailedException(
-            $"unknown built-in operator kind '{spec.Builtin.Kind}'; the kinds are: {string.Join(", ", Kinds)}"),
-    };
+        {
+            GeneratorOperator.Kind => new GeneratorOperator(spec, workDir, time),
+            CsvSinkOperator.Kind => new CsvSinkOperator(spec, workDir, instanceIndex, time),
+            KafkaSourceOperator.Kind => new KafkaSourceOperator(spec, workDir, instanceIndex, time, (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger<KafkaSourceOperator>(), new KafkaMetrics(metrics), concordHome),
+            KafkaSinkOperator.Kind => new KafkaSinkOperator(spec, workDir, time, (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger<KafkaSinkOperator>(), new KafkaMetrics(metrics), concordHome),
+            _ => throw new OperatorFailedException(
+                $"unknown built-in operator kind '{spec.Builtin.Kind}'; the kinds are: {string.Join(", ", Kinds)}"),
+        };
 }

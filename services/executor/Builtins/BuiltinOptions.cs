@@ -66,7 +66,11 @@ internal sealed class BuiltinOptions
         return value;
     }
 
-    /// <summary>A path option: relative paths resolve against the deploy file's directory, else the work directory.</summary>
-    public static string ResolvePath(OperatorSpec spec, string path, string workDir) =>
-        Path.IsPathRooted(path) ? path : Path.GetFullPath(Path.Combine(string.IsNullOrEmpty(spec.SourceDirectory) ? workDir : spec.SourceDirectory, path));
+    /// <summary>
+    /// A path option: relative paths resolve against the deploy file's directory, else the work
+    /// directory; the result must be inside the work directory or a data directory
+    /// (<see cref="Internal.BuiltinPaths"/>, docs/security.md).
+    /// </summary>
+    public static string ResolvePath(OperatorSpec spec, string option, string path, string workDir) =>
+        Internal.BuiltinPaths.Resolve(spec, option, path, workDir, Environment.GetEnvironmentVariable(Internal.BuiltinPaths.DataRootsVariable));
 }

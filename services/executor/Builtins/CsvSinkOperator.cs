@@ -42,11 +42,13 @@ public sealed class CsvSinkOperator : BuiltinSession
             throw new OperatorFailedException(
                 "built-in 'csv-sink' reads the streams listed in 'expected_inputs', and none are listed; add the streams to write");
         }
-        var path = BuiltinOptions.ResolvePath(spec, options.Required("path", "the file to write key,value lines to"), workDir)
-            .Replace("{instance}", instanceIndex.ToString(System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal);
+        // {instance} is filled in before the path is checked: the check is of the file really written.
+        var instance = instanceIndex.ToString(CultureInfo.InvariantCulture);
+        var path = BuiltinOptions.ResolvePath(spec, "path",
+            options.Required("path", "the file to write key,value lines to").Replace("{instance}", instance, StringComparison.Ordinal), workDir);
         Path = path;
         _statsPath = options.String("stats") is { } stats
-            ? BuiltinOptions.ResolvePath(spec, stats, workDir).Replace("{instance}", instanceIndex.ToString(CultureInfo.InvariantCulture), StringComparison.Ordinal)
+            ? BuiltinOptions.ResolvePath(spec, "stats", stats.Replace("{instance}", instance, StringComparison.Ordinal), workDir)
             : null;
         try
         {

@@ -40,10 +40,10 @@ public sealed class GeneratorOperator : BuiltinSession
         _rate = options.Double("rate", 0, 0);
         _count = options.Long("count", 0, 0);
         _recordsPerAnswerMax = recordsPerAnswerMax;
-        var dictionary = BuiltinOptions.ResolvePath(spec, options.Required("dictionary",
+        var dictionary = BuiltinOptions.ResolvePath(spec, "dictionary", options.Required("dictionary",
             "the path of a word list, one word per line (the demo uses examples/wordcount/words.txt)"), workDir);
         _words = LoadWords(dictionary);
-        _statsPath = options.String("stats") is { } stats ? BuiltinOptions.ResolvePath(spec, stats, workDir) : null;
+        _statsPath = options.String("stats") is { } stats ? BuiltinOptions.ResolvePath(spec, "stats", stats, workDir) : null;
     }
 
     /// <summary>Records produced so far.</summary>
@@ -142,7 +142,10 @@ public sealed class GeneratorOperator : BuiltinSession
             throw new OperatorFailedException($"generator dictionary '{path}' does not exist; pass a word list (one word per line) as option 'dictionary'");
         }
         var words = new List<byte[]>();
-        foreach (var line in File.ReadLines(path))
+        using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read);
+        using var bounded = new BoundedReadStream(file, ExecutorLimits.GeneratorDictionaryBytesMax, path);
+        using var reader = new StreamReader(bounded, Encoding.UTF8);
+        while (reader.ReadLine() is { } line)
         {
             var word = line.Trim();
             if (word.Length == 0)
@@ -163,4 +166,45 @@ public sealed class GeneratorOperator : BuiltinSession
         }
         return [.. words];
     }
+}
+
+/// <summary>
+/// Reads at most <paramref name="bytesMax"/> bytes of <paramref name="inner"/>, then fails the
+/// generator: a dictionary that never ends (/dev/zero) must not be read for ever.
+/// </summary>
+internal sealed class BoundedReadStream(Stream inner, long bytesMax, string path) : Stream
+{
+    private long _read;
+
+    public override bool CanRead => true;
+
+    public override bool CanSeek => false;
+
+    public override bool CanWrite => false;
+
+    public override long Length => throw new NotSupportedException();
+
+    public override long Position { get => _read; set => throw new NotSupportedException(); }
+
+    public override int Read(byte[] buffer, int offset, int count)
+    {
+        var read = inner.Read(buffer, offset, (int)Math.Min(count, bytesMax + 1 - _read));
+        _read += read;
+        if (_read > bytesMax)
+        {
+            throw new OperatorFailedException(
+                $"generator dictionary '{path}' has more than {bytesMax} bytes (ExecutorLimits.GeneratorDictionaryBytesMax), or is not a regular file; use a smaller word list");
+        }
+        return read;
+    }
+
+    public override void Flush()
+    {
+    }
+
+    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+    public override void SetLength(long value) => throw new NotSupportedException();
+
+    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 }

@@ -51,8 +51,49 @@ internal sealed class KafkaConnector
                     $"built-in '{Kind}' has no option '{key}'; its options are: {string.Join(", ", known)}, or \"kafka.<librdkafka property>\"");
             }
         }
+        ConfinePassThrough(spec, workDir);
         Topic = Required("topic", "the Kafka topic to read or write, e.g. \"topic\": \"words\"");
         (Bootstrap, BootstrapOrigin) = ResolveBootstrap(String("bootstrap"), workDir, concordHome);
+    }
+
+    /// <summary>
+    /// librdkafka properties that make it load a library or run a command: never from a deploy,
+    /// since a built-in runs inside the executor with its rights (and would get round the
+    /// scheduler's --executables-root).
+    /// </summary>
+    private static readonly IReadOnlySet<string> ProgramProperties = new HashSet<string>(StringComparer.Ordinal)
+    {
+        "plugin.library.paths", "sasl.kerberos.kinit.cmd", "ssl.engine.location",
+    };
+
+    /// <summary>Pass-through file properties, resolved and confined like any built-in path; by "kafka.*" key.</summary>
+    private readonly Dictionary<string, string> _confinedPaths = new(StringComparer.Ordinal);
+
+    /// <summary>
+    /// Refuses the program properties and confines the file ones (*.location, the keytab) to the
+    /// instance's directory and the data directories (docs/security.md), handing librdkafka the
+    /// checked absolute path.
+    /// </summary>
+    private void ConfinePassThrough(OperatorSpec spec, string workDir)
+    {
+        foreach (var (key, value) in _builtin.Options)
+        {
+            if (!key.StartsWith(OperatorSpecValidator.KafkaPassThroughPrefix, StringComparison.Ordinal))
+            {
+                continue;
+            }
+            var property = key[OperatorSpecValidator.KafkaPassThroughPrefix.Length..];
+            if (ProgramProperties.Contains(property))
+            {
+                throw new OperatorFailedException(
+                    $"built-in '{Kind}' option '{key}' makes librdkafka load or run a program, which a built-in may not; remove it " +
+                    "(a Kafka client that needs it can run as an operator program)");
+            }
+            if (value.Length > 0 && (property.EndsWith(".location", StringComparison.Ordinal) || property == "sasl.kerberos.keytab"))
+            {
+                _confinedPaths[key] = BuiltinOptions.ResolvePath(spec, key, value, workDir);
+            }
+        }
     }
 
     public string Kind { get; }
@@ -96,7 +137,7 @@ internal sealed class KafkaConnector
         {
             if (key.StartsWith(OperatorSpecValidator.KafkaPassThroughPrefix, StringComparison.Ordinal))
             {
-                config.Set(key[OperatorSpecValidator.KafkaPassThroughPrefix.Length..], value);
+                config.Set(key[OperatorSpecValidator.KafkaPassThroughPrefix.Length..], _confinedPaths.GetValueOrDefault(key, value));
             }
         }
     }

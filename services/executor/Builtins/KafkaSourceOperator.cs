@@ -1,8 +1,8 @@
 using Concord.Contracts;
 using Concord.Contracts.Operator.V1;
 using Concord.Contracts.Types.V1;
-using Confluent.Kafka;
 using Concord.Executor.Records;
+using Confluent.Kafka;
 using Microsoft.Extensions.Logging;
 
 namespace Concord.Executor.Builtins;

@@ -9,7 +9,8 @@ using Microsoft.Extensions.Logging;
 namespace Concord.Executor.DataPlane;
 
 /// <summary>Who this executor is, as upstream senders must address it in ChannelOpen.</summary>
-public sealed record DataPlaneIdentity(string OperatorName, int InstanceIndex, string Incarnation, IReadOnlySet<string> InputStreams);
+/// <param name="DataPlaneKey">The cluster's data-plane key: senders must present the credential it makes for <paramref name="Incarnation"/>; null accepts any sender (an executor started by hand, tests).</param>
+public sealed record DataPlaneIdentity(string OperatorName, int InstanceIndex, string Incarnation, IReadOnlySet<string> InputStreams, byte[]? DataPlaneKey = null);
 
 /// <summary>
 /// The receiving end of the data plane: validates ChannelOpen, grants credit from the
@@ -21,6 +22,7 @@ public sealed class DataPlaneService(DataPlaneIdentity identity, InboundQueue qu
     public override async Task Push(IAsyncStreamReader<byte[]> requestStream, IServerStreamWriter<Credit> responseStream, ServerCallContext context)
     {
         var cancellationToken = context.CancellationToken;
+        Authenticate(context);
         if (!await requestStream.MoveNext(cancellationToken).ConfigureAwait(false))
         {
             return;
@@ -89,6 +91,27 @@ public sealed class DataPlaneService(DataPlaneIdentity identity, InboundQueue qu
         }
     }
 
+    /// <summary>
+    /// The sender must hold the cluster's data-plane key, shown by the credential it makes for
+    /// this launch. Checked before anything is read, and the refusal says nothing about this
+    /// executor (no incarnation, no operator): a stranger learns only that it is refused.
+    /// </summary>
+    private void Authenticate(ServerCallContext context)
+    {
+        if (identity.DataPlaneKey is not { } key)
+        {
+            return;
+        }
+        var presented = context.RequestHeaders.GetValue(Contracts.Credentials.DataPlaneCredentialHeader);
+        if (!Contracts.Credentials.SecretEquals(presented, Contracts.Credentials.DataPlaneCredential(key, identity.Incarnation)))
+        {
+            DataPlaneLog.ChannelRejected(logger, context.Peer, presented is null ? "no data-plane credential" : "a wrong data-plane credential");
+            throw new RpcException(new Status(StatusCode.PermissionDenied,
+                "the Push call carries no valid data-plane credential for this executor; only executors of this cluster may send to it " +
+                "(if you are one, the routing table you used is out of date: re-read it)"));
+        }
+    }
+
     private void Validate(ChannelOpen open)
     {
         string? problem = null;
@@ -102,7 +125,8 @@ public sealed class DataPlaneService(DataPlaneIdentity identity, InboundQueue qu
         }
         else if (open.ReceiverIncarnation != identity.Incarnation)
         {
-            problem = $"this executor is incarnation '{identity.Incarnation}', not '{open.ReceiverIncarnation}' (the instance was restarted); re-read the routing table";
+            // Names neither incarnation: the one a sender did not know is not for it to learn.
+            problem = "ChannelOpen.receiver_incarnation is not this executor's launch (the instance was restarted); re-read the routing table";
         }
         else if (!identity.InputStreams.Contains(open.Stream))
         {

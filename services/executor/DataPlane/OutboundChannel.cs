@@ -228,7 +228,7 @@ public sealed class OutboundChannel : IAsyncDisposable
     {
         using var callStop = CancellationTokenSource.CreateLinkedTokenSource(token);
         using var call = _clients.Get(target.Address).CreateCallInvoker()
-            .AsyncDuplexStreamingCall(DataPlaneWire.PushClient, null, new CallOptions(cancellationToken: callStop.Token));
+            .AsyncDuplexStreamingCall(DataPlaneWire.PushClient, null, new CallOptions(_clients.HeadersFor(target.Incarnation), cancellationToken: callStop.Token));
         await call.RequestStream.WriteAsync(new ProtoWireMessage(new DataFrame
         {
             Open = new ChannelOpen
@@ -391,10 +391,17 @@ public sealed class OutboundChannel : IAsyncDisposable
 }
 
 /// <summary>One HTTP/2 connection per downstream executor, shared by all channels to it.</summary>
+/// <param name="dataPlaneKey">The cluster's data-plane key; null sends no credential (an executor started by hand).</param>
 /// <param name="tls">With TLS, https with this certificate presented and the downstream's checked against the CA; null: plain http (loopback).</param>
-public sealed class DataPlaneClients(Hosting.TlsCredentials? tls = null) : IDisposable
+public sealed class DataPlaneClients(byte[]? dataPlaneKey = null, Hosting.TlsCredentials? tls = null) : IDisposable
 {
     private readonly Dictionary<string, GrpcChannel> _channels = new(StringComparer.Ordinal);
+
+    /// <summary>Headers of a Push call to the launch <paramref name="receiverIncarnation"/>: its data-plane credential (docs/security.md).</summary>
+    public Metadata? HeadersFor(string receiverIncarnation) =>
+        dataPlaneKey is null
+            ? null
+            : new Metadata { { Contracts.Credentials.DataPlaneCredentialHeader, Contracts.Credentials.DataPlaneCredential(dataPlaneKey, receiverIncarnation) } };
 
     public GrpcChannel Get(string address)
     {

@@ -20,12 +20,19 @@ public sealed class SchedulerLink : IDisposable
     private readonly TimeProvider _time;
     private readonly TimeSpan _lostTimeout;
 
+    private readonly Metadata _headers = [];
+
+    /// <param name="launchSecret">Sent on every call (docs/security.md); null sends none (the scheduler then refuses).</param>
     /// <param name="tls">Presents this certificate and checks the scheduler's against the CA (an https address); null: plain.</param>
-    public SchedulerLink(Uri address, ILogger logger, TimeProvider time, TimeSpan? lostTimeout = null, TlsCredentials? tls = null)
+    public SchedulerLink(Uri address, ILogger logger, TimeProvider time, TimeSpan? lostTimeout = null, string? launchSecret = null, TlsCredentials? tls = null)
     {
+        if (launchSecret is not null)
+        {
+            _headers.Add(Contracts.Credentials.LaunchSecretHeader, launchSecret);
+        }
         var handler = new SocketsHttpHandler
         {
-                // A scheduler that vanished without closing the stream is noticed by pings.
+            // A scheduler that vanished without closing the stream is noticed by pings.
             KeepAlivePingDelay = TimeSpan.FromMilliseconds(ExecutorLimits.SchedulerKeepAlivePingMs),
             KeepAlivePingTimeout = TimeSpan.FromMilliseconds(ExecutorLimits.SchedulerKeepAlivePingMs),
             KeepAlivePingPolicy = HttpKeepAlivePingPolicy.Always,
@@ -64,11 +71,11 @@ public sealed class SchedulerLink : IDisposable
             try
             {
                 // Registering again after every reconnect lets a restarted scheduler relearn us.
-                await _client.RegisterExecutorAsync(registration,
+                await _client.RegisterExecutorAsync(registration, _headers,
                     deadline: DateTime.UtcNow.AddMilliseconds(ExecutorLimits.SchedulerCallTimeoutMs),
                     cancellationToken: cancellationToken).ConfigureAwait(false);
                 SchedulerLog.Registered(_logger, registration.DataAddress);
-                using var call = _client.WatchRouting(watch, cancellationToken: cancellationToken);
+                using var call = _client.WatchRouting(watch, _headers, cancellationToken: cancellationToken);
                 while (await call.ResponseStream.MoveNext(cancellationToken).ConfigureAwait(false))
                 {
                     // Connected only once a table arrives: a watch that breaks at once counts as lost time.
@@ -114,7 +121,7 @@ public sealed class SchedulerLink : IDisposable
     {
         try
         {
-            await _client.ReportFailureAsync(request,
+            await _client.ReportFailureAsync(request, _headers,
                 deadline: DateTime.UtcNow.AddMilliseconds(ExecutorLimits.ReportFailureTimeoutMs)).ConfigureAwait(false);
         }
         catch (RpcException e)

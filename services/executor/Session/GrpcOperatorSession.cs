@@ -9,9 +9,9 @@ using Concord.Executor.Records.Internal;
 using Concord.Executor.Session.Internal;
 using Google.Protobuf;
 using Grpc.Core;
-using Metadata = Concord.Contracts.Operator.V1.Metadata;
 using Grpc.Net.Client;
 using Microsoft.Extensions.Logging;
+using Metadata = Concord.Contracts.Operator.V1.Metadata;
 
 namespace Concord.Executor.Session;
 
@@ -318,7 +318,7 @@ public sealed class GrpcOperatorSession : IOperatorSession
         // so the report can carry its exit code and last words.
         await Task.WhenAny(_process.Exited, Task.Delay(TimeSpan.FromMilliseconds(ExecutorLimits.OperatorExitWaitMs), _time)).ConfigureAwait(false);
         return _process.Exited.IsCompletedSuccessfully
-            ? $"; the operator process exited with code {_process.Exited.Result}; its last stderr lines:{_process.StderrTail()}"
+            ? $"; the operator process {OperatorProcess.DescribeExit(_process.Exited.Result)}; its last stderr lines:{_process.StderrTail()}"
             : $"; the operator's last stderr lines:{_process.StderrTail()}";
     }
 
@@ -329,7 +329,7 @@ public sealed class GrpcOperatorSession : IOperatorSession
         if (!_shutdownSent)
         {
             throw new OperatorFailedException(
-                $"the operator process exited with code {code} while running; its last stderr lines:{process.StderrTail()}");
+                $"the operator process {OperatorProcess.DescribeExit(code)} while running; its last stderr lines:{process.StderrTail()}");
         }
     }
 

@@ -2,6 +2,7 @@ using Concord.Contracts;
 using Concord.Contracts.Scheduler.V1;
 using Concord.Scheduler.Reconcile;
 using Concord.Scheduler.Runtime;
+using Concord.Scheduler.Security;
 using Grpc.Core;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -26,6 +27,7 @@ public sealed partial class SchedulerService(
     {
         var spec = request.Spec
             ?? throw Invalid("spec: is required; send the operator spec to deploy");
+        RequireSpecSize(spec);
         var problems = OperatorSpecValidator.Validate(spec);
         if (problems.Count > 0)
         {
@@ -36,7 +38,7 @@ public sealed partial class SchedulerService(
             throw Invalid($"invalid operator '{spec.Name}':\n  {runtimeProblem}");
         }
         var status = await Reconciled(() => reconciler.DeployAsync(spec, context.CancellationToken)).ConfigureAwait(false);
-        return new DeployResponse { Operator = status };
+        return new DeployResponse { Operator = Redaction.Redact(status) };
     }
 
     public override async Task<KillResponse> Kill(KillRequest request, ServerCallContext context)
@@ -54,13 +56,14 @@ public sealed partial class SchedulerService(
             throw Invalid($"instances: {request.Instances} is out of range; use 1..{ProtocolLimits.InstancesMax}");
         }
         var status = await Reconciled(() => reconciler.ScaleAsync(request.Name, request.Instances, context.CancellationToken)).ConfigureAwait(false);
-        return new ScaleResponse { Operator = status };
+        return new ScaleResponse { Operator = Redaction.Redact(status) };
     }
 
     public override async Task<ReplaceResponse> Replace(ReplaceRequest request, ServerCallContext context)
     {
         var spec = request.Spec
             ?? throw Invalid("spec: is required; send the new version of the operator (same name as the deployed one)");
+        RequireSpecSize(spec);
         var problems = OperatorSpecValidator.Validate(spec);
         if (problems.Count > 0)
         {
@@ -72,18 +75,24 @@ public sealed partial class SchedulerService(
         }
         var timeout = TimeSpan.FromMilliseconds(request.RunningTimeoutMs == 0 ? SchedulerLimits.ReplaceRunningTimeoutMs : request.RunningTimeoutMs);
         var result = await Reconciled(() => reconciler.ReplaceAsync(spec, timeout, context.CancellationToken)).ConfigureAwait(false);
-        return new ReplaceResponse { Operator = result.Status, SwitchMs = result.SwitchMs, TotalMs = result.TotalMs };
+        return new ReplaceResponse { Operator = Redaction.Redact(result.Status), SwitchMs = result.SwitchMs, TotalMs = result.TotalMs };
     }
 
     public override async Task<ListResponse> List(ListRequest request, ServerCallContext context)
     {
         var response = new ListResponse();
-        response.Operators.AddRange(await Reconciled(() => reconciler.ListAsync(context.CancellationToken)).ConfigureAwait(false));
+        response.Operators.AddRange((await Reconciled(() => reconciler.ListAsync(context.CancellationToken)).ConfigureAwait(false))
+            .Select(Redaction.Redact));
         return response;
     }
 
-    public override Task<GraphResponse> Graph(GraphRequest request, ServerCallContext context) =>
-        Reconciled(() => reconciler.GraphAsync(context.CancellationToken));
+    public override async Task<GraphResponse> Graph(GraphRequest request, ServerCallContext context)
+    {
+        var graph = await Reconciled(() => reconciler.GraphAsync(context.CancellationToken)).ConfigureAwait(false);
+        var redacted = new GraphResponse { Edges = { graph.Edges } };
+        redacted.Operators.AddRange(graph.Operators.Select(Redaction.Redact));
+        return redacted;
+    }
 
     public override async Task<RegisterExecutorResponse> RegisterExecutor(RegisterExecutorRequest request, ServerCallContext context)
     {
@@ -130,6 +139,17 @@ public sealed partial class SchedulerService(
         }
     }
 
+    /// <summary>A spec larger than <see cref="SchedulerLimits.SpecBytesMax"/> would grow the topology and every `list` answer.</summary>
+    private static void RequireSpecSize(Contracts.Types.V1.OperatorSpec spec)
+    {
+        if (spec.CalculateSize() is var bytes && bytes > SchedulerLimits.SpecBytesMax)
+        {
+            throw new RpcException(new Status(StatusCode.ResourceExhausted,
+                $"spec: {bytes} bytes is more than the scheduler accepts ({SchedulerLimits.SpecBytesMax} bytes, SchedulerLimits.SpecBytesMax); " +
+                "shorten args and environment, and pass large data through \"files\""));
+        }
+    }
+
     private static void RequireName(string name)
     {
         if (string.IsNullOrEmpty(name))
@@ -164,6 +184,8 @@ public sealed partial class SchedulerService(
         ReconcileErrorKind.AlreadyExists => StatusCode.AlreadyExists,
         ReconcileErrorKind.FailedPrecondition => StatusCode.FailedPrecondition,
         ReconcileErrorKind.Unavailable => StatusCode.Unavailable,
+        ReconcileErrorKind.ResourceExhausted => StatusCode.ResourceExhausted,
+        ReconcileErrorKind.PermissionDenied => StatusCode.PermissionDenied,
         _ => StatusCode.Internal,
     }, error.Message);
 

@@ -1,4 +1,5 @@
 using Concord.Scheduler.Runtime;
+using Concord.Scheduler.Runtime.Containment;
 using Concord.Scheduler.Store;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
@@ -25,7 +26,11 @@ public static class SchedulerBackends
     public static IReadOnlyDictionary<string, Func<BackendContext, ITopologyStore>> Stores { get; } =
         new Dictionary<string, Func<BackendContext, ITopologyStore>>(StringComparer.Ordinal)
         {
-            [DefaultStore] = context => FileTopologyStore.Open(context.Home.TopologyFile),
+            [DefaultStore] = context => FileTopologyStore.Open(
+                context.Home.TopologyFile,
+                // Stored specs are checked as a deploy is, the runtime's checks included.
+                context.Services.GetService<IClusterRuntime>() is { } runtime ? runtime.Validate : null,
+                context.Services.GetService<ILogger<FileTopologyStore>>()),
         };
 
     /// <summary>Every cluster runtime, by name.</summary>
@@ -39,6 +44,11 @@ public static class SchedulerBackends
                     ExecutorCommand = LaunchCommand.ForExecutor(context.Options.ExecutorDll
                         ?? throw new InvalidOperationException("SchedulerOptions.ExecutorDll is required by the local runtime")),
                     Tls = context.Options.Tls,
+                    Containment = context.Options.NoContainment ? InstanceContainment.None : InstanceContainment.Detect(context.Home.Directory),
+                    FilesRoots = context.Options.FilesRoots,
+                    ExecutablesRoots = context.Options.ExecutablesRoots,
+                    DataRoots = context.Options.DataRoots,
+                    PrivateEnvironment = context.Services.GetRequiredService<Security.SchedulerSecrets>().ExecutorEnvironment,
                 },
                 context.Services.GetRequiredService<ILogger<LocalProcessRuntime>>(),
                 context.Services.GetRequiredService<TimeProvider>()),

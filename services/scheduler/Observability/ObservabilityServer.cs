@@ -26,6 +26,7 @@ public sealed partial class ObservabilityServer(
     SchedulerTls tls,
     SchedulerMetrics metrics,
     Reconciler reconciler,
+    Security.SchedulerSecrets secrets,
     ILogger<ObservabilityServer> logger) : IHostedService, IAsyncDisposable
 {
     private LoopbackHost? _host;
@@ -47,6 +48,21 @@ public sealed partial class ObservabilityServer(
         app.MapMetrics("/metrics", metrics.Registry);
         app.MapGet("/prometheus/targets", async (HttpContext http) =>
         {
+            // Discovery lists the topology, so it wants the operator token like the gRPC API
+            // (Prometheus: http_sd_configs.authorization.credentials_file; docs/security.md).
+            // /metrics stays open: counters only, no spec, no environment.
+            var header = http.Request.Headers.Authorization.ToString();
+            var token = header.StartsWith(Contracts.Credentials.BearerPrefix, StringComparison.OrdinalIgnoreCase)
+                ? header[Contracts.Credentials.BearerPrefix.Length..].Trim()
+                : null;
+            if (!secrets.IsToken(token))
+            {
+                http.Response.Headers.WWWAuthenticate = "Bearer";
+                return Results.Text(
+                    $"service discovery needs the operator token: send `Authorization: Bearer <token>` with the token in {secrets.TokenFile} " +
+                    "(Prometheus: http_sd_configs with authorization.credentials_file; see docs/prometheus.yml)\n",
+                    "text/plain", statusCode: StatusCodes.Status401Unauthorized);
+            }
             var groups = await TargetsAsync(http.RequestAborted).ConfigureAwait(false);
             return Results.Text(JsonSerializer.Serialize(groups), "application/json");
         });

@@ -38,6 +38,14 @@ public sealed class Reconciler : IAsyncDisposable
     private readonly CancellationTokenSource _stopping = new();
     /// <summary>Armed timers by owner (slot or replace); touched only by the loop.</summary>
     private readonly Dictionary<object, ITimer> _timers = [];
+    /// <summary>
+    /// Launches the runtime is still carrying out (copying files, starting the process) beside
+    /// the loop, each with what cancels it once the core no longer wants it (kill, scale down,
+    /// shutdown); touched only by the loop.
+    /// </summary>
+    private readonly Dictionary<LaunchInstance, CancellationTokenSource> _launching = new(ReferenceEqualityComparer.Instance);
+    /// <summary>The last launch per working directory (operator, index, release parity), so two never overlap; loop only.</summary>
+    private readonly Dictionary<(string, int, int), Task> _launchesByDirectory = [];
 
     private Task? _loop;
     private int _disposed;
@@ -101,6 +109,10 @@ public sealed class Reconciler : IAsyncDisposable
         catch (TopologyConflictException)
         {
             throw ReconcileCore.AlreadyDeployed(spec.Name);
+        }
+        catch (TopologyTooLargeException e)
+        {
+            throw new ReconcileException(ReconcileErrorKind.ResourceExhausted, $"operator '{spec.Name}' was not deployed: {e.Message}");
         }
         _core.Deployed(write);
         await ApplyStoreAsync().ConfigureAwait(false);
@@ -369,6 +381,10 @@ public sealed class Reconciler : IAsyncDisposable
             await ApplyStoreAsync().ConfigureAwait(false);
             throw new ReconcileException(ReconcileErrorKind.FailedPrecondition, $"{e.Message}; retry the command");
         }
+        catch (TopologyTooLargeException e)
+        {
+            throw new ReconcileException(ReconcileErrorKind.ResourceExhausted, $"operator '{write.Name}' was not changed: {e.Message}");
+        }
         catch (IOException e)
         {
             throw new ReconcileException(ReconcileErrorKind.FailedPrecondition,
@@ -408,26 +424,96 @@ public sealed class Reconciler : IAsyncDisposable
                     throw new InvalidOperationException($"unknown reconcile action {action}");
             }
         }
+        // A launch still running beside the loop that the core no longer wants is cut short.
+        foreach (var (launch, cancel) in _launching)
+        {
+            if (!ReconcileCore.IsCurrent(launch))
+            {
+                cancel.Cancel();
+            }
+        }
     }
 
-    private async Task LaunchAsync(LaunchInstance launch)
+    /// <summary>
+    /// Asks the runtime to launch. A launch that completes at once is reported to the core at
+    /// once; a slow one (copying files) goes on beside the loop — so it never holds up other
+    /// commands, `list` or `kill` — and reports back through the mailbox. Launches of one
+    /// working directory never overlap: a relaunch waits for the one before.
+    /// </summary>
+    private Task LaunchAsync(LaunchInstance launch)
     {
         if (!ReconcileCore.IsCurrent(launch))
         {
-            return; // Decided earlier in this work item, then overtaken (e.g. its replace rolled back).
+            return Task.CompletedTask; // Decided earlier in this work item, then overtaken (e.g. its replace rolled back).
         }
-        IInstanceHandle handle;
-        try
+        var cancel = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token);
+        var key = (launch.Launch.OperatorName, launch.Launch.Index, launch.Launch.Release % 2);
+        Task<IInstanceHandle> task;
+        if (_launchesByDirectory.TryGetValue(key, out var previous))
         {
-            handle = await _runtime.LaunchAsync(launch.Launch, _stopping.Token).ConfigureAwait(false);
+            task = LaunchAfterAsync(previous, launch.Launch, cancel.Token);
         }
-        catch (Exception e) when (e is not OperationCanceledException)
+        else
         {
-            LogLaunchFailed(_logger, launch.Launch.OperatorName, launch.Launch.Index, e);
-            _core.LaunchFailed(launch, e.Message);
+            try
+            {
+                task = _runtime.LaunchAsync(launch.Launch, cancel.Token);
+            }
+            catch (Exception e)
+            {
+                task = Task.FromException<IInstanceHandle>(e);
+            }
+        }
+        if (task.IsCompleted)
+        {
+            cancel.Dispose();
+            Complete(launch, task);
+            return Task.CompletedTask;
+        }
+        _launching[launch] = cancel;
+        _launchesByDirectory[key] = task;
+        _ = ReportLaunchAsync(launch, task, key, cancel);
+        return Task.CompletedTask;
+    }
+
+    private async Task<IInstanceHandle> LaunchAfterAsync(Task previous, InstanceLaunch launch, CancellationToken cancellationToken)
+    {
+        await previous.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        cancellationToken.ThrowIfCancellationRequested();
+        return await _runtime.LaunchAsync(launch, cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task ReportLaunchAsync(LaunchInstance launch, Task<IInstanceHandle> task, (string, int, int) key, CancellationTokenSource cancel)
+    {
+        await ((Task)task).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        Post(async () =>
+        {
+            _launching.Remove(launch);
+            if (_launchesByDirectory.TryGetValue(key, out var last) && last == task)
+            {
+                _launchesByDirectory.Remove(key);
+            }
+            cancel.Dispose();
+            Complete(launch, task);
+            await CarryOutAsync().ConfigureAwait(false);
+        });
+    }
+
+    /// <summary>Tells the core how a finished launch went (it stops a process it no longer wants).</summary>
+    private void Complete(LaunchInstance launch, Task<IInstanceHandle> task)
+    {
+        if (task.IsCompletedSuccessfully)
+        {
+            _core.Launched(launch, task.Result);
             return;
         }
-        _core.Launched(launch, handle);
+        var error = task.Exception?.GetBaseException();
+        if (error is not null and not OperationCanceledException)
+        {
+            LogLaunchFailed(_logger, launch.Launch.OperatorName, launch.Launch.Index, error);
+        }
+        // A cancelled launch is one the core no longer wants, so this changes nothing then.
+        _core.LaunchFailed(launch, error is null or OperationCanceledException ? "the launch was cancelled" : error.Message);
     }
 
     private async Task WatchExitAsync(InstanceSlot slot, IInstanceHandle handle)

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Text;
 using Concord.Contracts;
 using Concord.Contracts.Types.V1;
+using Concord.Scheduler.Runtime.Containment;
 using Concord.Scheduler.Runtime.Internal;
 using Concord.Scheduler.Store;
 using Google.Protobuf;
@@ -16,6 +17,10 @@ namespace Concord.Scheduler.Runtime;
 /// <c>executor.pid</c> (pid, incarnation and release, so a restarted scheduler can adopt or
 /// stop leftovers). Odd releases (rolling replace) use <c>&lt;index&gt;.b</c> instead, so the
 /// old and the new instance of one index never share a directory (socket, pid file).
+/// Every instance runs in a group of its own (<see cref="LocalProcessRuntimeOptions.Containment"/>:
+/// a cgroup limited by the spec's mem and cpus) that it enters before the executor starts; when
+/// the executor has exited, however it ended, whatever is left in the group is killed and the
+/// group removed, so no process of an instance outlives it (docs/security.md, "Containment").
 /// </summary>
 public sealed partial class LocalProcessRuntime(LocalProcessRuntimeOptions options, ILogger<LocalProcessRuntime> logger, TimeProvider timeProvider)
     : IClusterRuntime
@@ -33,14 +38,46 @@ public sealed partial class LocalProcessRuntime(LocalProcessRuntimeOptions optio
     private const string OperatorSocketFileName = "operator.sock";
 
     /// <summary>
-    /// The shell line that starts the executor: stdout and stderr go straight to the log file
-    /// (not through a pipe to the scheduler, so the executor never dies of SIGPIPE when the
-    /// scheduler goes away), stdin is closed, and `exec` makes the executor keep this pid.
-    /// $1 is the log file; the rest is the command.
+    /// The shell line that starts the executor: it first writes its own pid to each of the
+    /// instance group's cgroup.procs files (the arguments up to "--"), so the executor and
+    /// everything it starts are inside the group from their first instruction (no window in
+    /// which a fork could escape); stdout and stderr go straight to the log file (not through a
+    /// pipe to the scheduler, so the executor never dies of SIGPIPE when the scheduler goes
+    /// away), stdin is closed, and `exec` makes the executor keep this pid.
+    /// $1 is the log file; then the procs files, "--", and the command.
     /// </summary>
-    private const string LaunchScript = "log=\"$1\"; shift; exec \"$@\" >>\"$log\" 2>&1 </dev/null";
+    private const string LaunchScript =
+        "log=\"$1\"; shift; " +
+        "while [ \"$1\" != -- ]; do echo $$ >\"$1\" || { echo \"concord: cannot enter the instance's group ($1)\" >>\"$log\"; exit " + EnterGroupFailedExitCodeText + "; }; shift; done; shift; " +
+        "exec \"$@\" >>\"$log\" 2>&1 </dev/null";
+
+    /// <summary>Exit code of the launch shell when it cannot enter the instance's group.</summary>
+    public const int EnterGroupFailedExitCode = 125;
+
+    private const string EnterGroupFailedExitCodeText = "125";
+
+    /// <summary>The instance's group: <c>&lt;operator&gt;-&lt;index&gt;-&lt;incarnation&gt;</c> (the incarnation last, without '-').</summary>
+    public static string GroupName(string operatorName, int index, string incarnation) =>
+        $"{operatorName}-{index.ToString(System.Globalization.CultureInfo.InvariantCulture)}-{incarnation}";
+
+    /// <summary>The incarnation a group name ends with.</summary>
+    public static string IncarnationOfGroup(string groupName) => groupName[(groupName.LastIndexOf('-') + 1)..];
+
+    /// <summary>
+    /// Variable telling the executor where built-ins may read and write besides the instance's
+    /// directory (the scheduler's --data-root, joined with ':'); empty: the deploy file's directory.
+    /// </summary>
+    public const string DataRootsVariable = "CONCORD_DATA_ROOTS";
+
+    /// <summary>Files this runtime keeps in an instance directory: no file of "files" may take their name.</summary>
+    private static readonly IReadOnlySet<string> ReservedFileNames = new HashSet<string>(StringComparer.Ordinal)
+    {
+        PidFileName, LogFileName, SpecFileName, OperatorSocketFileName,
+    };
 
     public string Name => "local";
+
+    private TimeProvider Time => timeProvider;
 
     /// <summary>Instances directory: <c>&lt;home&gt;/instances</c>.</summary>
     public string InstancesDirectory => Path.Combine(options.Home, "instances");
@@ -57,32 +94,15 @@ public sealed partial class LocalProcessRuntime(LocalProcessRuntimeOptions optio
     {
         if (spec.Builtin is null)
         {
-            if (ResolveExecutable(spec.Executable) is { Error: { } error })
+            var (executable, error) = ResolveExecutable(spec.Executable);
+            if ((error ?? InputConfinement.CheckExecutable(executable!, options.ExecutablesRoots)) is { } problem)
             {
-                return error;
+                return problem;
             }
         }
-        var copied = 0;
-        for (var i = 0; i < spec.Files.Count; i++)
+        if (InstanceFiles.Check(spec, options.FilesRoots, ReservedFileNames) is { } filesProblem)
         {
-            var entry = spec.Files[i];
-            if (!File.Exists(entry) && !Directory.Exists(entry))
-            {
-                return $"files[{i}]: '{entry}' does not exist; create it or remove it from \"files\" in the deploy file";
-            }
-            foreach (var (source, _, isDirectory) in EntriesToCopy(entry))
-            {
-                if (isDirectory && new DirectoryInfo(source).LinkTarget is not null)
-                {
-                    return $"files[{i}]: '{source}' is a symbolic link to a directory, and links inside a directory are not followed; " +
-                           "list the link's target in \"files\" instead, or replace the link with the directory";
-                }
-                if (!isDirectory && ++copied > SchedulerLimits.CopiedFilesMax)
-                {
-                    return $"files: the entries hold more than {SchedulerLimits.CopiedFilesMax} files, each copied into every instance's directory; " +
-                           "list fewer files, or keep large data sets where the operator can read them in place (an absolute path in \"args\" or \"environment\")";
-                }
-            }
+            return filesProblem;
         }
         // The longest path: the highest index, in the directory of an odd release.
         var socket = Path.Combine(InstanceDirectory(spec.Name, Math.Max(0, spec.Instances - 1), release: 1), OperatorSocketFileName);
@@ -169,25 +189,13 @@ public sealed partial class LocalProcessRuntime(LocalProcessRuntimeOptions optio
     {
         var directory = InstanceDirectory(launch.OperatorName, launch.Index, launch.Release);
         Directory.CreateDirectory(directory);
+        // Owner only, set explicitly (not left to the umask): it holds the operator's socket.
+        Security.SchedulerSecrets.RestrictDirectory(directory);
         // Never two executors for one instance: a leftover from a previous run (or a stop that
         // timed out) is stopped before the new one starts.
         await StopLeftoverAsync(directory, cancellationToken).ConfigureAwait(false);
 
-        foreach (var entry in launch.Spec.Files)
-        {
-            foreach (var (source, target, isDirectory) in EntriesToCopy(entry))
-            {
-                var destination = Path.Combine(directory, target);
-                if (isDirectory)
-                {
-                    Directory.CreateDirectory(destination);
-                }
-                else
-                {
-                    File.Copy(source, destination, overwrite: true);
-                }
-            }
-        }
+        await InstanceFiles.CopyAsync(launch.Spec, options.FilesRoots, ReservedFileNames, directory, timeProvider, cancellationToken).ConfigureAwait(false);
         var specFile = Path.Combine(directory, SpecFileName);
         await AtomicFile.WriteAllTextAsync(specFile, JsonFormatter.Default.Format(launch.Spec), cancellationToken).ConfigureAwait(false);
         var logFile = Path.Combine(directory, LogFileName);
@@ -196,6 +204,7 @@ public sealed partial class LocalProcessRuntime(LocalProcessRuntimeOptions optio
             $"---- {timeProvider.GetUtcNow():O} scheduler launches {launch.OperatorName}/{launch.Index} incarnation {launch.Incarnation}: {options.ExecutorCommand}\n",
             cancellationToken).ConfigureAwait(false);
 
+        var group = options.Containment.Create(GroupName(launch.OperatorName, launch.Index, launch.Incarnation), InstanceResources.For(launch.Spec));
         var start = new ProcessStartInfo("/bin/sh")
         {
             UseShellExecute = false,
@@ -205,6 +214,11 @@ public sealed partial class LocalProcessRuntime(LocalProcessRuntimeOptions optio
         start.ArgumentList.Add(LaunchScript);
         start.ArgumentList.Add("concord-executor"); // $0 of the script
         start.ArgumentList.Add(logFile);
+        foreach (var procs in group.ProcsFiles)
+        {
+            start.ArgumentList.Add(procs);
+        }
+        start.ArgumentList.Add("--");
         start.ArgumentList.Add(options.ExecutorCommand.FileName);
         foreach (var argument in options.ExecutorCommand.Arguments)
         {
@@ -229,15 +243,40 @@ public sealed partial class LocalProcessRuntime(LocalProcessRuntimeOptions optio
             start.Environment.Remove(Hosting.TlsOptions.KeyVariable);
             start.Environment.Remove(Hosting.TlsOptions.CaVariable);
         }
+        if (options.DataRoots.Count > 0)
+        {
+            start.Environment[DataRootsVariable] = string.Join(Path.PathSeparator, options.DataRoots);
+        }
+        // Secrets go in the environment, which only the executor's user can read, never on its command line.
+        foreach (var (name, value) in options.PrivateEnvironment?.Invoke(launch) ?? new Dictionary<string, string?>())
+        {
+            if (value is null)
+            {
+                start.Environment.Remove(name);
+            }
+            else
+            {
+                start.Environment[name] = value;
+            }
+        }
 
-        var process = Process.Start(start)
-            ?? throw new InvalidOperationException($"could not start {options.ExecutorCommand} for {launch.OperatorName}/{launch.Index}");
+        Process process;
+        try
+        {
+            process = Process.Start(start)
+                ?? throw new InvalidOperationException($"could not start {options.ExecutorCommand} for {launch.OperatorName}/{launch.Index}");
+        }
+        catch
+        {
+            await group.KillAndRemoveAsync(timeProvider, CancellationToken.None).ConfigureAwait(false);
+            throw;
+        }
         var pidFile = Path.Combine(directory, PidFileName);
         // "<pid>\n<incarnation>\n", plus "<release>\n" after a rolling replace (absent means 0).
         var releaseLine = launch.Release == 0 ? "" : $"{launch.Release}\n";
         await AtomicFile.WriteAllTextAsync(pidFile, $"{process.Id}\n{launch.Incarnation}\n{releaseLine}", CancellationToken.None).ConfigureAwait(false);
         LogLaunched(launch.OperatorName, launch.Index, launch.Incarnation, process.Id, logFile);
-        return new LocalInstance(launch, process, pidFile);
+        return new LocalInstance(launch, process, pidFile, group, this);
     }
 
     public async Task StopAsync(IInstanceHandle handle, TimeSpan timeout, CancellationToken cancellationToken)
@@ -255,6 +294,7 @@ public sealed partial class LocalProcessRuntime(LocalProcessRuntimeOptions optio
         catch (TimeoutException)
         {
             LogKilling(handle.OperatorName, handle.Index, handle.Pid, (int)timeout.TotalMilliseconds);
+            // The whole group: an operator the executor could not stop dies with it.
             instance.Kill();
             // SIGKILL cannot be ignored; the wait only guards against a process stuck in the kernel.
             await instance.Exited.WaitAsync(TimeSpan.FromMilliseconds(SchedulerLimits.LeftoverStopTimeoutMs), timeProvider, cancellationToken)
@@ -271,6 +311,33 @@ public sealed partial class LocalProcessRuntime(LocalProcessRuntimeOptions optio
         var stops = Directory.EnumerateFiles(InstancesDirectory, PidFileName, SearchOption.AllDirectories)
             .Select(pidFile => StopLeftoverAsync(Path.GetDirectoryName(pidFile)!, cancellationToken));
         await Task.WhenAll(stops).ConfigureAwait(false);
+        await RemoveLeftoverGroupsAsync(new HashSet<string>(), cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Kills and removes the groups of a previous run, except those of adopted instances: what
+    /// an operator forked (or an executor SIGKILLed with the scheduler) left there dies here.
+    /// </summary>
+    private async Task RemoveLeftoverGroupsAsync(IReadOnlySet<string> keep, CancellationToken cancellationToken)
+    {
+        var removals = options.Containment.List()
+            .Where(name => !keep.Contains(IncarnationOfGroup(name)))
+            .Select(name => options.Containment.Open(name))
+            .OfType<IContainmentGroup>()
+            .Select(async group =>
+            {
+                var pids = group.Pids().Count;
+                if (pids > 0)
+                {
+                    LogKillingLeftoverGroup(group.Name, pids);
+                }
+                if (!await group.KillAndRemoveAsync(timeProvider, cancellationToken).ConfigureAwait(false))
+                {
+                    LogGroupNotRemoved(group.Name, ContainmentLimits.GroupKillTimeoutMs);
+                }
+            });
+        await Task.WhenAll(removals).ConfigureAwait(false);
+        options.Containment.RemoveParentIfEmpty();
     }
 
     public async Task<IReadOnlyList<AdoptedInstance>> AdoptLeftoversAsync(Func<LeftoverInstance, bool> adopt, CancellationToken cancellationToken)
@@ -289,7 +356,8 @@ public sealed partial class LocalProcessRuntime(LocalProcessRuntimeOptions optio
             if (leftover is not null && adopt(leftover))
             {
                 LogAdopted(leftover.OperatorName, leftover.Index, leftover.Incarnation, leftover.Pid, leftover.Release);
-                adopted.Add(new AdoptedInstance(new AdoptedProcess(leftover, pidFile, timeProvider), leftover.Release));
+                var group = options.Containment.Open(GroupName(leftover.OperatorName, leftover.Index, leftover.Incarnation));
+                adopted.Add(new AdoptedInstance(new AdoptedProcess(leftover, pidFile, group, this), leftover.Release));
             }
             else
             {
@@ -297,6 +365,7 @@ public sealed partial class LocalProcessRuntime(LocalProcessRuntimeOptions optio
             }
         }
         await Task.WhenAll(stops).ConfigureAwait(false);
+        await RemoveLeftoverGroupsAsync(adopted.Select(a => a.Handle.Incarnation).ToHashSet(StringComparer.Ordinal), cancellationToken).ConfigureAwait(false);
         return adopted;
     }
 
@@ -407,6 +476,42 @@ public sealed partial class LocalProcessRuntime(LocalProcessRuntimeOptions optio
     [LoggerMessage(EventId = 203, Level = LogLevel.Information, Message = "Adopting {Operator}/{Index} incarnation {Incarnation} (pid {Pid}, release {Release}) from a previous scheduler run")]
     private partial void LogAdopted(string @operator, int index, string incarnation, int pid, int release);
 
+    [LoggerMessage(EventId = 204, Level = LogLevel.Warning, Message = "Killing {Pids} leftover processes in instance group {Group} from a previous scheduler run")]
+    private partial void LogKillingLeftoverGroup(string group, int pids);
+
+    [LoggerMessage(EventId = 205, Level = LogLevel.Warning, Message = "Instance group {Group} still had processes {TimeoutMs} ms after SIGKILL (stuck in the kernel?); left in place, the next scheduler start retries")]
+    private partial void LogGroupNotRemoved(string group, int timeoutMs);
+
+    /// <summary>
+    /// After the executor has exited: kills what is left of the instance (an operator that
+    /// ignored SIGTERM, its forks) and removes the group. Returns " (…OOM…)" when the kernel
+    /// OOM-killed a process of the group, for the exit description.
+    /// </summary>
+    private async Task<string> EndGroupAsync(IContainmentGroup? group, OperatorSpec? spec, string operatorName, int index)
+    {
+        if (group is null)
+        {
+            return "";
+        }
+        var limit = spec is null ? "its" : $"{InstanceResources.For(spec).MemoryBytes / (1024 * 1024)} MiB";
+        var oom = group.OomKills() > 0
+            ? $"; the kernel OOM-killed a process of the instance: it used more memory than `mem` allows ({limit}, executor and operator together); raise `mem` in the deploy file or make the operator use less"
+            : "";
+        try
+        {
+            if (!await group.KillAndRemoveAsync(timeProvider, CancellationToken.None).ConfigureAwait(false))
+            {
+                LogGroupNotRemoved(group.Name, ContainmentLimits.GroupKillTimeoutMs);
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            LogGroupNotRemoved($"{group.Name} of {operatorName}/{index} ({e.Message})", ContainmentLimits.GroupKillTimeoutMs);
+        }
+        options.Containment.RemoveParentIfEmpty();
+        return oom;
+    }
+
     /// <summary>What StopAsync needs of either kind of instance.</summary>
     private interface ILocalInstance : IInstanceHandle
     {
@@ -421,14 +526,20 @@ public sealed partial class LocalProcessRuntime(LocalProcessRuntimeOptions optio
     private sealed class AdoptedProcess : ILocalInstance
     {
         private readonly TimeProvider _time;
+        private readonly IContainmentGroup? _group;
+        private readonly LocalProcessRuntime _runtime;
+        private readonly OperatorSpec? _spec;
 
-        public AdoptedProcess(LeftoverInstance leftover, string pidFile, TimeProvider time)
+        public AdoptedProcess(LeftoverInstance leftover, string pidFile, IContainmentGroup? group, LocalProcessRuntime runtime)
         {
             OperatorName = leftover.OperatorName;
             Index = leftover.Index;
             Incarnation = leftover.Incarnation;
             Pid = leftover.Pid;
-            _time = time;
+            _time = runtime.Time;
+            _group = group;
+            _runtime = runtime;
+            _spec = leftover.Spec;
             Exited = WaitAsync(pidFile);
         }
 
@@ -444,6 +555,7 @@ public sealed partial class LocalProcessRuntime(LocalProcessRuntimeOptions optio
 
         public void Kill()
         {
+            _group?.Signal();
             if (Posix.HasEnvironment(Pid, "CONCORD_INCARNATION", Incarnation) == true)
             {
                 Posix.TrySignal(Pid, Posix.SigKill);
@@ -467,7 +579,8 @@ public sealed partial class LocalProcessRuntime(LocalProcessRuntimeOptions optio
             {
                 // Best effort, as for a child.
             }
-            return new InstanceExit(-1, "exited (adopted from a previous scheduler run, so its exit code is unknown)");
+            var oom = await _runtime.EndGroupAsync(_group, _spec, OperatorName, Index).ConfigureAwait(false);
+            return new InstanceExit(-1, "exited (adopted from a previous scheduler run, so its exit code is unknown)" + oom);
         }
     }
 
@@ -475,9 +588,15 @@ public sealed partial class LocalProcessRuntime(LocalProcessRuntimeOptions optio
     private sealed class LocalInstance : ILocalInstance
     {
         private readonly Process _process;
+        private readonly IContainmentGroup _group;
+        private readonly LocalProcessRuntime _runtime;
+        private readonly OperatorSpec _spec;
 
-        public LocalInstance(InstanceLaunch launch, Process process, string pidFile)
+        public LocalInstance(InstanceLaunch launch, Process process, string pidFile, IContainmentGroup group, LocalProcessRuntime runtime)
         {
+            _group = group;
+            _runtime = runtime;
+            _spec = launch.Spec;
             OperatorName = launch.OperatorName;
             Index = launch.Index;
             Incarnation = launch.Incarnation;
@@ -498,6 +617,7 @@ public sealed partial class LocalProcessRuntime(LocalProcessRuntimeOptions optio
 
         public void Kill()
         {
+            _group.Signal();
             try
             {
                 _process.Kill(entireProcessTree: false);
@@ -525,8 +645,13 @@ public sealed partial class LocalProcessRuntime(LocalProcessRuntimeOptions optio
             {
                 // Best effort: a stale pid file is checked against the incarnation before use.
             }
+            var oom = await _runtime.EndGroupAsync(_group, _spec, OperatorName, Index).ConfigureAwait(false);
             var description = code > 128 && code < 128 + 32 ? $"killed by signal {code - 128}" : $"exited with code {code}";
-            return new InstanceExit(code, description);
+            if (code == EnterGroupFailedExitCode && _group.ProcsFiles.Count > 0)
+            {
+                description += $" (it could not enter its group {_group.Name}; see {LogFileName})";
+            }
+            return new InstanceExit(code, description + oom);
         }
     }
 }

@@ -37,4 +37,36 @@ public sealed class LocalProcessRuntimeOptions
     /// the host's certificate is theirs too. Null: none (plain HTTP on loopback).
     /// </summary>
     public Hosting.TlsOptions? Tls { get; init; }
+
+    /// <summary>
+    /// Required. The group each instance runs in: <see cref="Containment.InstanceContainment.Detect"/>
+    /// (cgroups), or <see cref="Containment.InstanceContainment.None"/> only when explicitly asked
+    /// for (--no-containment), never as a silent fallback.
+    /// </summary>
+    public required Containment.IInstanceContainment Containment { get; init; }
+
+    /// <summary>
+    /// Directories the "files" of a spec may come from (links resolved). Empty (the default):
+    /// the deploy file's directory the client sends as source_directory. docs/security.md.
+    /// </summary>
+    public IReadOnlyList<string> FilesRoots { get; init; } = [];
+
+    /// <summary>
+    /// Directories executables may be in (links resolved). Empty (the default): any
+    /// executable the scheduler's user may run. docs/security.md.
+    /// </summary>
+    public IReadOnlyList<string> ExecutablesRoots { get; init; } = [];
+
+    /// <summary>
+    /// Directories built-in operators may read and write besides the instance's own directory,
+    /// passed to each executor as CONCORD_DATA_ROOTS. Empty (the default): the deploy file's
+    /// directory (source_directory). docs/security.md.
+    /// </summary>
+    public IReadOnlyList<string> DataRoots { get; init; } = [];
+
+    /// <summary>
+    /// Optional. Variables added to (a null value: removed from) each executor's environment
+    /// only: the launch's secrets (<see cref="Security.SchedulerSecrets.ExecutorEnvironment"/>).
+    /// </summary>
+    public Func<InstanceLaunch, IReadOnlyDictionary<string, string?>>? PrivateEnvironment { get; init; }
 }

@@ -2,8 +2,10 @@ using System.Runtime.CompilerServices;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Threading.Channels;
+using Concord.Contracts;
 using Concord.Contracts.Types.V1;
 using Google.Protobuf;
+using Microsoft.Extensions.Logging;
 
 namespace Concord.Scheduler.Store;
 
@@ -16,8 +18,11 @@ namespace Concord.Scheduler.Store;
 /// <remarks>
 /// Thread-safe: writes are serialized by one semaphore. Meant for one scheduler per home;
 /// the scheduler's home lock (see <see cref="SchedulerHome"/>) makes sure of that.
+/// The file is not trusted: every entry is checked on load as a deploy is (see
+/// <see cref="Open"/>), and one that fails is quarantined — never read, never run, kept in
+/// the file as it was — instead of being executed.
 /// </remarks>
-public sealed class FileTopologyStore : ITopologyStore
+public sealed partial class FileTopologyStore : ITopologyStore
 {
     /// <summary>File format version written in the file; a reader refuses a newer one.</summary>
     public const int FormatVersion = 1;
@@ -31,20 +36,36 @@ public sealed class FileTopologyStore : ITopologyStore
     private readonly List<Channel<long>> _watchers = [];
     private SortedDictionary<string, OperatorEntry> _entries;
     private long _revision;
+    /// <summary>Entries refused at load, by name; written back as they were until that name is written anew.</summary>
+    private List<QuarantinedEntry> _quarantined;
 
-    private FileTopologyStore(string path, SortedDictionary<string, OperatorEntry> entries, long revision)
+    private FileTopologyStore(string path, SortedDictionary<string, OperatorEntry> entries, long revision, List<QuarantinedEntry> quarantined)
     {
         _path = path;
         _entries = entries;
         _revision = revision;
+        _quarantined = quarantined;
     }
 
     /// <summary>Path of the file.</summary>
     public string FilePath => _path;
 
-    /// <summary>Opens the store at <paramref name="path"/>, empty if the file does not exist.</summary>
+    /// <summary>Entries of the file refused at load (never run), with the reason; empty when all were good.</summary>
+    public IReadOnlyList<QuarantinedEntry> Quarantined => Volatile.Read(ref _quarantined);
+
+    /// <summary>
+    /// Opens the store at <paramref name="path"/>, empty if the file does not exist. Every
+    /// entry is checked as a deploy is: <see cref="OperatorSpecValidator"/> (which also keeps
+    /// names to ones that cannot leave the home), the spec size
+    /// (<see cref="SchedulerLimits.SpecBytesMax"/>), its stored name against its spec's name,
+    /// a name stored twice, and <paramref name="validate"/> (the runtime's checks). An entry
+    /// that fails is quarantined: left out of the topology, logged as an error naming it and
+    /// why, and kept in the file unchanged so it can be fixed by hand (it is checked again at
+    /// the next start), until an operator of that name is deployed anew.
+    /// </summary>
+    /// <param name="validate">More checks of a spec: null when fine, else the problem (the runtime's Validate).</param>
     /// <exception cref="InvalidDataException">The file exists but cannot be read as a topology.</exception>
-    public static FileTopologyStore Open(string path)
+    public static FileTopologyStore Open(string path, Func<OperatorSpec, string?>? validate = null, ILogger? logger = null)
     {
         var full = Path.GetFullPath(path);
         Directory.CreateDirectory(Path.GetDirectoryName(full)!);
@@ -53,10 +74,16 @@ public sealed class FileTopologyStore : ITopologyStore
         AtomicFile.DeleteLeftoverTempFiles(full);
         if (!File.Exists(full))
         {
-            return new FileTopologyStore(full, new SortedDictionary<string, OperatorEntry>(StringComparer.Ordinal), 0);
+            return new FileTopologyStore(full, new SortedDictionary<string, OperatorEntry>(StringComparer.Ordinal), 0, []);
         }
         try
         {
+            // Bounded before it is read: a file grown past the limit (by hand, or by an older
+            // scheduler without it) is refused, not loaded into memory whole.
+            if (new FileInfo(full).Length is var fileBytes && fileBytes > SchedulerLimits.TopologyBytesMax)
+            {
+                throw new InvalidDataException($"it has {fileBytes} bytes, more than {SchedulerLimits.TopologyBytesMax} (SchedulerLimits.TopologyBytesMax)");
+            }
             var root = JsonNode.Parse(File.ReadAllText(full))?.AsObject()
                 ?? throw new InvalidDataException("the file is empty");
             var format = root["format"]?.GetValue<int>() ?? 0;
@@ -65,7 +92,7 @@ public sealed class FileTopologyStore : ITopologyStore
                 throw new InvalidDataException($"it has format {format}, newer than this scheduler's {FormatVersion}; use a newer scheduler");
             }
             var revision = root["revision"]?.GetValue<long>() ?? 0;
-            var entries = new SortedDictionary<string, OperatorEntry>(StringComparer.Ordinal);
+            var loaded = new List<(JsonObject Item, OperatorEntry Entry, string? Problem)>();
             foreach (var node in root["operators"]?.AsArray() ?? [])
             {
                 var item = node!.AsObject();
@@ -73,10 +100,30 @@ public sealed class FileTopologyStore : ITopologyStore
                 var metadataNode = item["metadata"];
                 var metadata = metadataNode is null ? null : ProtoParser.Parse<OperatorMetadata>(metadataNode.ToJsonString());
                 var version = item["version"]!.GetValue<long>();
-                entries[spec.Name] = new OperatorEntry(spec.Name, spec, metadata, version);
+                var storedName = item["name"]?.GetValue<string>() ?? "";
                 revision = Math.Max(revision, version);
+                loaded.Add((item, new OperatorEntry(spec.Name, spec, metadata, version), Check(storedName, spec, version, validate)));
             }
-            return new FileTopologyStore(full, entries, revision);
+            var entries = new SortedDictionary<string, OperatorEntry>(StringComparer.Ordinal);
+            var quarantined = new List<QuarantinedEntry>();
+            var counts = loaded.GroupBy(l => l.Entry.Name, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Count(), StringComparer.Ordinal);
+            foreach (var (item, entry, checkProblem) in loaded)
+            {
+                var problem = counts[entry.Name] > 1
+                    ? $"operator '{entry.Name}' is stored {counts[entry.Name]} times; keep one of its entries (or deploy it again, which replaces them all)"
+                    : checkProblem;
+                if (problem is null)
+                {
+                    entries[entry.Name] = entry;
+                    continue;
+                }
+                quarantined.Add(new QuarantinedEntry(entry.Name, problem, item.DeepClone().AsObject()));
+                if (logger is not null)
+                {
+                    LogQuarantined(logger, entry.Name, full, problem);
+                }
+            }
+            return new FileTopologyStore(full, entries, revision, quarantined);
         }
         catch (Exception e) when (e is JsonException or InvalidOperationException or InvalidDataException or InvalidProtocolBufferException or NullReferenceException or FormatException)
         {
@@ -129,9 +176,12 @@ public sealed class FileTopologyStore : ITopologyStore
                 written = new OperatorEntry(name, spec.Clone(), metadata?.Clone(), revision);
                 next[name] = written;
             }
+            // A write of a name settles it: a quarantined entry of that name is dropped.
+            var quarantined = spec is null ? _quarantined : _quarantined.Where(q => q.Name != name).ToList();
             // Durable first, visible second: a reader never sees a change a crash could undo.
-            await WriteFileAsync(next, revision, cancellationToken).ConfigureAwait(false);
+            await WriteFileAsync(next, quarantined, revision, cancellationToken).ConfigureAwait(false);
             Volatile.Write(ref _entries, next);
+            Volatile.Write(ref _quarantined, quarantined);
             Interlocked.Exchange(ref _revision, revision);
             Notify(revision);
             return written;
@@ -204,7 +254,8 @@ public sealed class FileTopologyStore : ITopologyStore
         }
     }
 
-    private async Task WriteFileAsync(SortedDictionary<string, OperatorEntry> entries, long revision, CancellationToken cancellationToken)
+    private async Task WriteFileAsync(SortedDictionary<string, OperatorEntry> entries, IReadOnlyList<QuarantinedEntry> quarantined, long revision,
+        CancellationToken cancellationToken)
     {
         var operators = new JsonArray();
         foreach (var entry in entries.Values)
@@ -221,12 +272,54 @@ public sealed class FileTopologyStore : ITopologyStore
             }
             operators.Add(item);
         }
+        foreach (var entry in quarantined)
+        {
+            operators.Add(entry.Stored.DeepClone());
+        }
         var root = new JsonObject
         {
             ["format"] = FormatVersion,
             ["revision"] = revision,
             ["operators"] = operators,
         };
-        await AtomicFile.WriteAllTextAsync(_path, root.ToJsonString(Indented), cancellationToken).ConfigureAwait(false);
+        var text = root.ToJsonString(Indented);
+        if (System.Text.Encoding.UTF8.GetByteCount(text) is var bytes && bytes > SchedulerLimits.TopologyBytesMax)
+        {
+            throw new TopologyTooLargeException(bytes, SchedulerLimits.TopologyBytesMax);
+        }
+        await AtomicFile.WriteAllTextAsync(_path, text, cancellationToken).ConfigureAwait(false);
     }
+
+    /// <summary>Why a stored entry may not be loaded; null when it is as good as a deploy.</summary>
+    private static string? Check(string storedName, OperatorSpec spec, long version, Func<OperatorSpec, string?>? validate)
+    {
+        var problems = OperatorSpecValidator.Validate(spec);
+        if (problems.Count > 0)
+        {
+            return OperatorSpecValidator.Describe(spec, problems);
+        }
+        if (storedName != spec.Name)
+        {
+            return $"the entry is stored as '{storedName}' but its spec is named '{spec.Name}'; make \"name\" equal the spec's name";
+        }
+        if (version <= TopologyStoreVersions.Absent)
+        {
+            return $"version {version} is not a stored version; use a number above 0";
+        }
+        if (spec.CalculateSize() is var size && size > SchedulerLimits.SpecBytesMax)
+        {
+            return $"the spec has {size} bytes, more than {SchedulerLimits.SpecBytesMax} (SchedulerLimits.SpecBytesMax); shorten it";
+        }
+        return validate?.Invoke(spec) is { } problem ? $"invalid operator '{spec.Name}':\n  {problem}" : null;
+    }
+
+    [LoggerMessage(EventId = 400, Level = LogLevel.Error,
+        Message = "Operator {Operator} in {File} is quarantined (not run): {Problem}\nFix the entry by hand while the scheduler is stopped (it is checked again at the next start), or deploy the operator again")]
+    private static partial void LogQuarantined(ILogger logger, string @operator, string file, string problem);
 }
+
+/// <summary>An entry of the topology file refused at load: never run, kept in the file as it was.</summary>
+/// <param name="Name">The spec's name as stored (may be invalid).</param>
+/// <param name="Reason">Why it was refused: the problem and the fix.</param>
+/// <param name="Stored">The entry as it was in the file, written back unchanged.</param>
+public sealed record QuarantinedEntry(string Name, string Reason, JsonObject Stored);

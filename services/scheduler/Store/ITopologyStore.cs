@@ -72,3 +72,12 @@ public sealed class TopologyConflictException(string name, long expectedVersion,
             _ => $"operator '{name}' changed: expected version {expected}, found {actual}; re-read and retry",
         };
 }
+
+/// <summary>A write would make the stored topology larger than the store allows.</summary>
+public sealed class TopologyTooLargeException(long bytes, long bytesMax)
+    : Exception($"the topology would grow to {bytes} bytes, more than {bytesMax} (SchedulerLimits.TopologyBytesMax); kill operators you no longer need, or shorten their specs")
+{
+    public long Bytes { get; } = bytes;
+
+    public long BytesMax { get; } = bytesMax;
+}

@@ -34,7 +34,7 @@ public sealed class Cluster : IAsyncDisposable
         _scheduler = scheduler;
         Address = address;
         _channel = GrpcChannel.ForAddress(address);
-        Client = new Scheduler.SchedulerClient(_channel);
+        Client = new Scheduler.SchedulerClient(_channel.CreateCallInvoker().WithToken(home));
     }
 
     public string Home { get; }
@@ -102,7 +102,8 @@ public sealed class Cluster : IAsyncDisposable
 
     private static Process StartScheduler(string home, StringBuilder output)
     {
-        var info = new ProcessStartInfo("dotnet", [Repo.SchedulerDll, "--home", home, "--port", "0"])
+        // Built-ins in these tests read the repository's word list and write under the temp directory.
+        var info = new ProcessStartInfo("dotnet", [Repo.SchedulerDll, "--home", home, "--port", "0", "--data-root", Path.GetTempPath(), "--data-root", Repo.Root])
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,

@@ -128,7 +128,10 @@ public sealed class ReconcileCoreTests
 
         var error = Refused(ReconcileErrorKind.NotFound, () => _driver.Core.Register(new RegisterExecutorRequest
         {
-            OperatorName = "cuonter", InstanceIndex = 0, Incarnation = "x", DataAddress = "127.0.0.1:1",
+            OperatorName = "cuonter",
+            InstanceIndex = 0,
+            Incarnation = "x",
+            DataAddress = "127.0.0.1:1",
         }));
 
         Assert.Contains("'cuonter' is not deployed; deployed: counter", error.Message);
@@ -153,7 +156,10 @@ public sealed class ReconcileCoreTests
     {
         var error = Refused(ReconcileErrorKind.Unavailable, () => _driver.Core.Register(new RegisterExecutorRequest
         {
-            OperatorName = "counter", InstanceIndex = 0, Incarnation = "x", DataAddress = "127.0.0.1:1",
+            OperatorName = "counter",
+            InstanceIndex = 0,
+            Incarnation = "x",
+            DataAddress = "127.0.0.1:1",
         }));
 
         Assert.Contains("starting; retry", error.Message);
@@ -327,7 +333,10 @@ public sealed class ReconcileCoreTests
 
         _driver.Core.ReportFailure(new ReportFailureRequest
         {
-            OperatorName = "counter", InstanceIndex = 0, Incarnation = instance.Incarnation, Message = "division by zero in process()",
+            OperatorName = "counter",
+            InstanceIndex = 0,
+            Incarnation = instance.Incarnation,
+            Message = "division by zero in process()",
         });
         _driver.Exit(instance);
 
@@ -348,7 +357,10 @@ public sealed class ReconcileCoreTests
         Refused(ReconcileErrorKind.Unavailable, () => _driver.Core.PlanDeploy(Spec("other")));
         Refused(ReconcileErrorKind.Unavailable, () => _driver.Core.Register(new RegisterExecutorRequest
         {
-            OperatorName = "counter", InstanceIndex = 0, Incarnation = instance.Incarnation, DataAddress = "127.0.0.1:1",
+            OperatorName = "counter",
+            InstanceIndex = 0,
+            Incarnation = instance.Incarnation,
+            DataAddress = "127.0.0.1:1",
         }));
         _driver.Advance(TimeSpan.FromMilliseconds(SchedulerLimits.RestartBackoffMsMax));
         Assert.Single(_driver.Launches);

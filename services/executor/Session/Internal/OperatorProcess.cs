@@ -1,6 +1,8 @@
 using System.ComponentModel;
 using System.Diagnostics;
 using System.Net.Sockets;
+using System.Runtime.ExceptionServices;
+using System.Runtime.InteropServices;
 using Concord.Contracts;
 using Concord.Contracts.Types.V1;
 using Microsoft.Extensions.Logging;
@@ -12,8 +14,28 @@ namespace Concord.Executor.Session.Internal;
 /// CONCORD_OPERATOR_ADDRESS set, its stdout/stderr turned into log events, killed on every
 /// exit path of the executor.
 /// </summary>
+/// <remarks>
+/// Started as <c>setsid setpriv --pdeathsig KILL -- &lt;executable&gt; &lt;args&gt;</c> (both
+/// util-linux, both exec in place, so the operator keeps the pid .NET sees):
+/// <list type="bullet">
+/// <item>setsid makes the operator lead a process group (and session) of its own, so a stop
+/// reaches what it forked: SIGTERM to the group, a bounded wait, SIGKILL to the group.</item>
+/// <item>setpriv sets PR_SET_PDEATHSIG = SIGKILL, so the operator dies when the executor dies,
+/// even by SIGKILL. .NET cannot run code between fork and exec (P/Invoking fork in a managed
+/// process is unsafe), hence the exec shim.</item>
+/// </list>
+/// The parent-death signal fires when the parent *thread* ends, not the process: .NET forks
+/// from the calling thread, which for async code is a pool thread that may retire while the
+/// operator runs (and the operator would be SIGKILLed). So the process is started from a
+/// dedicated thread that stays until the operator has exited. What the operator's own forks do
+/// after the executor is gone (the parent-death signal is not inherited) is the scheduler's
+/// instance group's job (docs/security.md, "Containment").
+/// </remarks>
 internal sealed class OperatorProcess : IDisposable
 {
+    private const int SigTerm = 15;
+    private const int SigKill = 9;
+
     private readonly Process _process;
     private readonly ILogger _logger;
     private readonly Queue<string> _stderrTail = new();
@@ -39,8 +61,10 @@ internal sealed class OperatorProcess : IDisposable
     {
         var executable = ResolveExecutable(spec.Executable, searchPath);
         CopyFiles(spec, workDir);
+        var setsid = FindShim("setsid");
+        var setpriv = FindShim("setpriv");
 
-        var psi = new ProcessStartInfo(executable)
+        var psi = new ProcessStartInfo(setsid)
         {
             WorkingDirectory = workDir,
             UseShellExecute = false,
@@ -49,6 +73,11 @@ internal sealed class OperatorProcess : IDisposable
             // The operator talks over its socket; stdin at EOF keeps a stray read from hanging.
             RedirectStandardInput = true,
         };
+        psi.ArgumentList.Add(setpriv);
+        psi.ArgumentList.Add("--pdeathsig");
+        psi.ArgumentList.Add("KILL");
+        psi.ArgumentList.Add("--");
+        psi.ArgumentList.Add(executable);
         foreach (var arg in spec.Args)
         {
             psi.ArgumentList.Add(arg);
@@ -64,13 +93,17 @@ internal sealed class OperatorProcess : IDisposable
         {
             psi.Environment[key] = value;
         }
+        // The executor's secrets stay with the executor (docs/security.md): the operator runs
+        // user code that has no business calling the scheduler or the data plane directly.
+        psi.Environment.Remove(Contracts.Credentials.LaunchSecretVariable);
+        psi.Environment.Remove(Contracts.Credentials.DataPlaneKeyVariable);
         psi.Environment[ProtocolLimits.OperatorAddressVariable] = socketPath;
 
         var process = new Process { StartInfo = psi, EnableRaisingEvents = true };
         var op = new OperatorProcess(process, logger);
         try
         {
-            process.Start();
+            StartOnOwnThread(process);
         }
         catch (Win32Exception e)
         {
@@ -78,11 +111,83 @@ internal sealed class OperatorProcess : IDisposable
                 $"cannot start operator executable '{executable}': {e.Message}; check that the file exists and is executable (chmod +x), or fix 'executable' in the deploy file");
         }
         op.Pid = process.Id;
+        PreferForOomKill(process.Id);
         process.StandardInput.Close();
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
         op._startedWaiting.TrySetResult();
         return op;
+    }
+
+    /// <summary>
+    /// Starts <paramref name="process"/> from a thread that lives until it has exited, so the
+    /// parent-death signal fires only when the executor dies (see the class remarks).
+    /// </summary>
+    private static void StartOnOwnThread(Process process)
+    {
+        var started = new TaskCompletionSource<ExceptionDispatchInfo?>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var thread = new Thread(() =>
+        {
+            try
+            {
+                process.Start();
+            }
+            catch (Exception e)
+            {
+                started.SetResult(ExceptionDispatchInfo.Capture(e));
+                return;
+            }
+            started.SetResult(null);
+            try
+            {
+                process.WaitForExit();
+            }
+            catch (Exception)
+            {
+                // Disposed meanwhile (the process was killed): this thread's only job was to
+                // stay alive as the operator's parent, and an exception escaping a thread
+                // would end the executor.
+            }
+        })
+        {
+            IsBackground = true,
+            Name = "operator-parent",
+        };
+        thread.Start();
+        // Process.Start itself is synchronous (fork + exec), so this waits milliseconds.
+        started.Task.GetAwaiter().GetResult()?.Throw();
+    }
+
+    /// <summary>
+    /// Makes the kernel's OOM killer pick the operator (and what it forks after this) before
+    /// the executor when the instance's memory group is full, so the executor survives to
+    /// report why the operator died. Raising one's own child's score needs no privilege.
+    /// </summary>
+    private static void PreferForOomKill(int pid)
+    {
+        try
+        {
+            File.WriteAllText($"/proc/{pid}/oom_score_adj", ExecutorLimits.OperatorOomScoreAdj.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // Gone already, or no /proc: the memory limit holds either way, only the report is vaguer.
+        }
+    }
+
+    /// <summary>A util-linux program the operator is started through; an error names the fix when missing.</summary>
+    private static string FindShim(string name)
+    {
+        foreach (var dir in new[] { "/usr/bin", "/bin", "/usr/sbin", "/sbin" }.Concat((Environment.GetEnvironmentVariable("PATH") ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries)))
+        {
+            var candidate = Path.Combine(dir, name);
+            if (File.Exists(candidate))
+            {
+                return candidate;
+            }
+        }
+        throw new OperatorFailedException(
+            $"'{name}' was not found; the executor starts operators through setsid and setpriv (package util-linux) so that they run in a process group of their own and die with the executor; install util-linux");
     }
 
     private async Task<int> WaitForExitAsync()
@@ -106,7 +211,7 @@ internal sealed class OperatorProcess : IDisposable
             {
                 var code = await _exited.ConfigureAwait(false);
                 throw new OperatorFailedException(
-                    $"the operator process exited with code {code} before serving {socketPath}; its last stderr lines:{StderrTail()}");
+                    $"the operator process {DescribeExit(code)} before serving {socketPath}; its last stderr lines:{StderrTail()}");
             }
             if (File.Exists(socketPath))
             {
@@ -141,8 +246,25 @@ internal sealed class OperatorProcess : IDisposable
         }
     }
 
+    /// <summary>
+    /// Stops the operator's process group: SIGTERM, up to
+    /// <see cref="ExecutorLimits.OperatorStopGraceMs"/> for it (and whatever it forked, which
+    /// holds its output pipes) to end, then SIGKILL. Also when the operator itself has already
+    /// exited: its forks may still be running in its group.
+    /// </summary>
     public void Kill()
     {
+        if (Pid <= 0)
+        {
+            return;
+        }
+        // The group id stays reserved while any member lives, so signalling it never reaches a
+        // stranger while there is something of ours to kill.
+        if (SignalGroup(SigTerm))
+        {
+            _exited.Wait(TimeSpan.FromMilliseconds(ExecutorLimits.OperatorStopGraceMs));
+        }
+        SignalGroup(SigKill);
         try
         {
             if (!_process.HasExited)
@@ -155,6 +277,81 @@ internal sealed class OperatorProcess : IDisposable
             // Not started or already gone: nothing left to kill.
         }
     }
+
+    /// <summary>
+    /// How the operator ended, for errors: the exit code, the signal, and when the kernel
+    /// OOM-killed it (the instance's memory group says so), that the memory limit was hit.
+    /// </summary>
+    public static string DescribeExit(int code)
+    {
+        if (code <= 128 || code >= 128 + 32)
+        {
+            return $"exited with code {code}";
+        }
+        var text = $"was killed by signal {code - 128} (exit code {code})";
+        if (code - 128 == SigKill && OwnMemoryGroup() is { } group && OomKills(group) > 0)
+        {
+            var limit = File.Exists(Path.Combine(group, "memory.max")) ? ReadOrEmpty(Path.Combine(group, "memory.max")) : ReadOrEmpty(Path.Combine(group, "memory.limit_in_bytes"));
+            var mib = long.TryParse(limit, out var bytes) ? $"{bytes / (1024 * 1024)} MiB" : "its limit";
+            text += $": the kernel's OOM killer stopped it because the instance used more memory than `mem` allows ({mib}, executor and operator together); " +
+                    "raise `mem` in the deploy file or make the operator use less";
+        }
+        return text;
+    }
+
+    private static string? OwnMemoryGroup()
+    {
+        try
+        {
+            foreach (var line in File.ReadAllLines("/proc/self/cgroup"))
+            {
+                var parts = line.Split(':', 3);
+                if (parts.Length == 3 && (parts[1].Split(',').Contains("memory") || (parts[1] == "" && File.Exists("/sys/fs/cgroup/cgroup.controllers"))))
+                {
+                    var root = parts[1] == "" ? "/sys/fs/cgroup" : "/sys/fs/cgroup/memory";
+                    return root + parts[2];
+                }
+            }
+        }
+        catch (IOException)
+        {
+        }
+        return null;
+    }
+
+    private static long OomKills(string group)
+    {
+        var text = File.Exists(Path.Combine(group, "memory.events")) ? ReadOrEmpty(Path.Combine(group, "memory.events")) : ReadOrEmpty(Path.Combine(group, "memory.oom_control"));
+        foreach (var line in text.Split('\n'))
+        {
+            if (line.StartsWith("oom_kill ", StringComparison.Ordinal) && long.TryParse(line.AsSpan(9), out var n))
+            {
+                return n;
+            }
+        }
+        return 0;
+    }
+
+    private static string ReadOrEmpty(string path)
+    {
+        try
+        {
+            return File.ReadAllText(path).Trim();
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return "";
+        }
+    }
+
+    /// <summary>Signals the operator's process group; false when no member is left.</summary>
+    private bool SignalGroup(int signal) => KillGroup(-Pid, signal) == 0;
+
+    // DllImport rather than LibraryImport: all arguments are blittable ints, and the executor
+    // is not compiled with unsafe code, which the LibraryImport generator needs.
+    [DllImport("libc", EntryPoint = "kill")]
+    [DefaultDllImportSearchPaths(DllImportSearchPath.SafeDirectories)]
+    private static extern int KillGroup(int pid, int signal);
 
     public void Dispose()
     {

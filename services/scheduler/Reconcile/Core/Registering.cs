@@ -45,6 +45,7 @@ internal sealed partial class ReconcileCore
         var slot = CurrentSlot(op, request.InstanceIndex, request.Incarnation);
         if (slot.State == InstanceState.Running)
         {
+            RequireSameCaller(op.Name, slot, request);
             return RegisterOutcome.Done; // A retried call after a lost response: nothing changes.
         }
         if (slot.State != InstanceState.Starting)
@@ -70,6 +71,21 @@ internal sealed partial class ReconcileCore
         LogRunning(_logger, op.Name, slot.Index, slot.Incarnation, request.DataAddress);
         Emit(new PublishRouting());
         return RegisterOutcome.Done;
+    }
+
+    /// <summary>
+    /// A launch registers once: a repeat (a retry, a reconnect) must come from the same
+    /// executor, i.e. name the same data-plane and metrics addresses and operator pid. Any
+    /// other caller with that launch's secret is refused rather than allowed to take over its
+    /// routing (docs/security.md).
+    /// </summary>
+    private static void RequireSameCaller(string operatorName, InstanceSlot slot, RegisterExecutorRequest request)
+    {
+        if (slot.DataAddress != request.DataAddress || slot.MetricsAddress != request.MetricsAddress || slot.OperatorPid != request.OperatorPid)
+        {
+            throw new ReconcileException(ReconcileErrorKind.PermissionDenied,
+                $"instance {operatorName}/{slot.Index} is already registered by another executor of this launch; a launch registers once, so this caller should exit");
+        }
     }
 
     /// <summary>The metadata write of <paramref name="recorded"/> succeeded (and the store was applied).</summary>

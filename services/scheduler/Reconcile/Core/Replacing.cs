@@ -63,6 +63,7 @@ internal sealed partial class ReconcileCore
     {
         if (slot.State == InstanceState.Running)
         {
+            RequireSameCaller(op.Name, slot, request);
             return RegisterOutcome.Done;
         }
         if (slot.State != InstanceState.Starting)
