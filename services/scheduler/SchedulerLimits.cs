@@ -108,6 +108,14 @@ public static class SchedulerLimits
     public const int CopiedFilesMax = 4_096;
 
     /// <summary>
+    /// Most directories recreated in one instance's working directory, in directories: 1,024,
+    /// counting each listed directory and each directory inside one. A tree of empty
+    /// directories has no files for <see cref="CopiedFilesMax"/> to count, and a directory
+    /// swapped for a link while it is walked could make the walk loop: this bounds both.
+    /// </summary>
+    public const int CopiedDirectoriesMax = 1_024;
+
+    /// <summary>
     /// Time the new instances of a rolling replace have to reach running, in ms: 60 s, the
     /// same as <see cref="StartingTimeoutMs"/> (a new version starts like any instance). Past
     /// it the replace is abandoned: the new instances are stopped, the old ones keep running.

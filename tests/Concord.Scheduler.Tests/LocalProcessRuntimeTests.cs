@@ -154,7 +154,8 @@ public sealed class LocalProcessRuntimeTests : IDisposable
         File.WriteAllText(Path.Combine(model, "layers", "deep", "w.bin"), "weights");
         var words = _home.Combine("src", "words.txt");
         File.WriteAllText(words, "a\nb\n");
-        var spec = new OperatorSpec { Name = "counter", Executable = "/bin/true", Instances = 2, Files = { model + "/", words } };
+        // The files lie in the deploy file's directory, as the runtime's confinement requires.
+        var spec = new OperatorSpec { Name = "counter", Executable = "/bin/true", Instances = 2, SourceDirectory = _home.Combine("src"), Files = { model + "/", words } };
         var runtime = Runtime("exit 0");
 
         Assert.Null(runtime.Validate(spec));
@@ -178,12 +179,12 @@ public sealed class LocalProcessRuntimeTests : IDisposable
         {
             File.WriteAllText(Path.Combine(big, "sub", $"f{i}"), "");
         }
-        var exactlyMax = new OperatorSpec { Name = "a", Executable = "/bin/sh", Instances = 1, Files = { big } };
+        var exactlyMax = new OperatorSpec { Name = "a", Executable = "/bin/sh", Instances = 1, SourceDirectory = _home.Path, Files = { big } };
         Assert.Null(runtime.Validate(exactlyMax));
 
         var extra = _home.Combine("extra.txt");
         File.WriteAllText(extra, "");
-        var oneMore = new OperatorSpec { Name = "a", Executable = "/bin/sh", Instances = 1, Files = { big, extra } };
+        var oneMore = new OperatorSpec { Name = "a", Executable = "/bin/sh", Instances = 1, SourceDirectory = _home.Path, Files = { big, extra } };
         Assert.StartsWith($"files: the entries hold more than {SchedulerLimits.CopiedFilesMax} files", runtime.Validate(oneMore));
 
         var linked = _home.Combine("linked");
@@ -191,6 +192,6 @@ public sealed class LocalProcessRuntimeTests : IDisposable
         Directory.CreateSymbolicLink(Path.Combine(linked, "loop"), linked);
         Assert.StartsWith(
             $"files[0]: '{Path.Combine(linked, "loop")}' is a symbolic link to a directory",
-            runtime.Validate(new OperatorSpec { Name = "a", Executable = "/bin/sh", Instances = 1, Files = { linked } }));
+            runtime.Validate(new OperatorSpec { Name = "a", Executable = "/bin/sh", Instances = 1, SourceDirectory = _home.Path, Files = { linked } }));
     }
 }

@@ -151,40 +151,6 @@ public sealed partial class LocalProcessRuntime(LocalProcessRuntimeOptions optio
         return (null, $"executable '{executable}' was not found on the scheduler's PATH; install it, use an absolute path, or fix \"executable\" in the deploy file");
     }
 
-    /// <summary>
-    /// What one "files" entry copies into an instance's directory, parents before children:
-    /// a file as itself; a directory as itself and everything below it, recursively (a link to
-    /// a directory inside it is reported, never followed, so a cycle cannot make this endless).
-    /// Target paths are relative to the instance's directory.
-    /// </summary>
-    private static IEnumerable<(string Source, string Target, bool IsDirectory)> EntriesToCopy(string entry)
-    {
-        var root = Path.TrimEndingDirectorySeparator(entry);
-        var name = Path.GetFileName(root);
-        if (!Directory.Exists(root))
-        {
-            yield return (root, name, false);
-            yield break;
-        }
-        yield return (root, name, true);
-        var pending = new Stack<string>([root]);
-        while (pending.TryPop(out var directory))
-        {
-            foreach (var file in Directory.EnumerateFiles(directory).Order(StringComparer.Ordinal))
-            {
-                yield return (file, Path.Combine(name, Path.GetRelativePath(root, file)), false);
-            }
-            foreach (var child in Directory.EnumerateDirectories(directory).Order(StringComparer.Ordinal))
-            {
-                yield return (child, Path.Combine(name, Path.GetRelativePath(root, child)), true);
-                if (new DirectoryInfo(child).LinkTarget is null)
-                {
-                    pending.Push(child);
-                }
-            }
-        }
-    }
-
     public async Task<IInstanceHandle> LaunchAsync(InstanceLaunch launch, CancellationToken cancellationToken)
     {
         var directory = InstanceDirectory(launch.OperatorName, launch.Index, launch.Release);

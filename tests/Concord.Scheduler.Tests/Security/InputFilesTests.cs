@@ -31,6 +31,7 @@ public sealed class InputFilesTests : IDisposable
             Containment = InstanceContainment.None,
             FilesRoots = filesRoots ?? [],
             ExecutablesRoots = executablesRoots ?? [],
+            Containment = InstanceContainment.None,
         },
         NullLogger<LocalProcessRuntime>.Instance,
         TimeProvider.System);
@@ -86,16 +87,154 @@ public sealed class InputFilesTests : IDisposable
     }
 
     [Fact]
-    public async Task A_fifo_a_device_and_a_directory_are_refused_without_hanging()
+    public async Task A_fifo_and_a_device_are_refused_without_hanging()
     {
         var fifo = _deployDir.Combine("pipe");
         MakeFifo(fifo);
-        var directory = _deployDir.Combine("folder");
-        Directory.CreateDirectory(directory);
 
         Assert.Equal($"files[0]: '{fifo}' is a FIFO (named pipe); list regular files only", await ValidateAsync(Runtime(), Spec(fifo)));
         Assert.Equal("files[0]: '/dev/zero' is a device; list regular files only", await ValidateAsync(Runtime(filesRoots: ["/dev"]), Spec("/dev/zero")));
-        Assert.Equal($"files[0]: '{directory}' is a directory; list the files in it one by one", await ValidateAsync(Runtime(), Spec(directory)));
+    }
+
+    [Fact]
+    public async Task A_listed_directory_is_copied_with_its_nested_files_under_its_own_name_never_through_a_link_in_the_instance_directory()
+    {
+        _deployDir.Write(Path.Combine("data", "model", "config.json"), "{}");
+        _deployDir.Write(Path.Combine("data", "model", "layers", "deep", "w.bin"), "weights");
+        Directory.CreateDirectory(_deployDir.Combine("data", "model", "empty"));
+        var model = _deployDir.Combine("data", "model");
+        using var elsewhere = new TempDirectory();
+        var runtime = Runtime();
+        var directory = runtime.InstanceDirectory("op", 0);
+        Directory.CreateDirectory(Path.Combine(directory, "model"));
+        // Left by an earlier incarnation: a link where the copy puts a directory.
+        Directory.CreateSymbolicLink(Path.Combine(directory, "model", "layers"), elsewhere.Path);
+
+        Assert.Null(await ValidateAsync(runtime, Spec(model)));
+        var handle = await runtime.LaunchAsync(new InstanceLaunch("op", 0, "inc-1", Spec(model), "http://127.0.0.1:7400"), default).WaitAsync(TestTimeout);
+        await handle.Exited.WaitAsync(TestTimeout);
+
+        Assert.Empty(Directory.EnumerateFileSystemEntries(elsewhere.Path));
+        Assert.Equal("{}", File.ReadAllText(Path.Combine(directory, "model", "config.json")));
+        Assert.Null(new DirectoryInfo(Path.Combine(directory, "model", "layers")).LinkTarget);
+        Assert.Equal("weights", File.ReadAllText(Path.Combine(directory, "model", "layers", "deep", "w.bin")));
+        Assert.True(Directory.Exists(Path.Combine(directory, "model", "empty")), "empty directories are recreated too");
+        Assert.Empty(Directory.GetFiles(directory, ".concord-copy-*", SearchOption.AllDirectories));
+    }
+
+    [Fact]
+    public async Task A_directory_outside_the_deploy_directory_or_reached_through_a_link_leading_out_is_refused()
+    {
+        using var outside = new TempDirectory();
+        outside.Write("secret.txt", "s");
+        var link = _deployDir.Combine("innocent");
+        Directory.CreateSymbolicLink(link, outside.Path);
+
+        Assert.StartsWith($"files[0]: '{outside.Path}' is outside the deploy file's directory ('{_deployDir.Path}')", await ValidateAsync(Runtime(), Spec(outside.Path)));
+        Assert.StartsWith($"files[0]: '{link}' (really '{outside.Path}') is outside the deploy file's directory", await ValidateAsync(Runtime(), Spec(link)));
+    }
+
+    [Fact]
+    public async Task A_symbolic_link_inside_a_listed_directory_is_refused_even_one_that_stays_inside()
+    {
+        var data = _deployDir.Combine("data");
+        var inside = _deployDir.Write(Path.Combine("data", "words.txt"), "w");
+        var leadsOut = Path.Combine(data, "passwd");
+        File.CreateSymbolicLink(leadsOut, "/etc/passwd");
+        var alias = _deployDir.Combine("other", "alias.txt");
+        Directory.CreateDirectory(_deployDir.Combine("other"));
+        File.CreateSymbolicLink(alias, inside);
+
+        Assert.Equal(
+            $"files[0]: '{leadsOut}' is a symbolic link, and links inside a directory are not followed; " +
+            "list the link's target in \"files\" instead, or replace the link with the file",
+            await ValidateAsync(Runtime(), Spec(data)));
+        Assert.StartsWith($"files[0]: '{alias}' is a symbolic link, and links inside a directory are not followed", await ValidateAsync(Runtime(), Spec(_deployDir.Combine("other"))));
+    }
+
+    [Fact]
+    public async Task A_fifo_inside_a_listed_directory_is_refused_without_hanging_at_deploy_and_at_launch()
+    {
+        var data = _deployDir.Combine("data");
+        var fifo = Path.Combine(data, "nested", "pipe");
+        _deployDir.Write(Path.Combine("data", "nested", "words.txt"), "w");
+        var runtime = Runtime();
+        Assert.Null(await ValidateAsync(runtime, Spec(data)));
+
+        MakeFifo(fifo);
+        var expected = $"files[0]: '{fifo}' is a FIFO (named pipe); only regular files and directories are copied, so remove it from the directory";
+        Assert.Equal(expected, await ValidateAsync(runtime, Spec(data)));
+        var error = await Assert.ThrowsAnyAsync<IOException>(() =>
+            runtime.LaunchAsync(new InstanceLaunch("op", 0, "inc-1", Spec(data), "http://127.0.0.1:7400"), default).WaitAsync(TestTimeout));
+
+        Assert.Equal(expected, error.Message);
+        Assert.False(File.Exists(Path.Combine(runtime.InstanceDirectory("op", 0), LocalProcessRuntime.PidFileName)), "nothing was started");
+    }
+
+    [Fact]
+    public async Task The_file_count_is_counted_across_listed_directories_and_files()
+    {
+        var half = SchedulerLimits.CopiedFilesMax / 2;
+        foreach (var name in new[] { "a", "b" })
+        {
+            Directory.CreateDirectory(_deployDir.Combine(name, "sub"));
+            for (var i = 0; i < half; i++)
+            {
+                File.WriteAllText(_deployDir.Combine(name, "sub", $"f{i}"), "");
+            }
+        }
+        var extra = _deployDir.Write("extra.txt", "");
+
+        Assert.Null(await ValidateAsync(Runtime(), Spec(_deployDir.Combine("a"), _deployDir.Combine("b"))));
+        Assert.StartsWith(
+            $"files: the entries hold more than {SchedulerLimits.CopiedFilesMax} files up to files[2] (SchedulerLimits.CopiedFilesMax)",
+            await ValidateAsync(Runtime(), Spec(_deployDir.Combine("a"), _deployDir.Combine("b"), extra)));
+    }
+
+    [Fact]
+    public async Task The_directory_count_bounds_a_tree_of_empty_directories()
+    {
+        var tree = _deployDir.Combine("tree");
+        for (var i = 0; i < SchedulerLimits.CopiedDirectoriesMax; i++)
+        {
+            Directory.CreateDirectory(Path.Combine(tree, $"d{i:D5}"));
+        }
+
+        // The listed directory itself counts: the last of its subdirectories is one too many.
+        Assert.StartsWith(
+            $"files[0]: '{Path.Combine(tree, $"d{SchedulerLimits.CopiedDirectoriesMax - 1:D5}")}' is one directory too many: " +
+            $"the entries hold more than {SchedulerLimits.CopiedDirectoriesMax} directories",
+            await ValidateAsync(Runtime(), Spec(tree)));
+        Directory.Delete(Path.Combine(tree, $"d{SchedulerLimits.CopiedDirectoriesMax - 1:D5}"));
+        Assert.Null(await ValidateAsync(Runtime(), Spec(tree)));
+    }
+
+    [Fact]
+    public async Task The_byte_caps_hold_for_files_inside_directories_and_across_them()
+    {
+        // Sparse files: the size is what counts, nothing is written.
+        string Sparse(string relative, long bytes)
+        {
+            var path = _deployDir.Combine(relative);
+            Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+            using var file = File.Create(path);
+            file.SetLength(bytes);
+            return path;
+        }
+        var big = Sparse(Path.Combine("big", "nested", "big.bin"), SchedulerLimits.FileBytesMax + 1);
+        var parts = (int)(SchedulerLimits.FilesBytesMax / SchedulerLimits.FileBytesMax) + 1;
+        for (var i = 0; i < parts; i++)
+        {
+            Sparse(Path.Combine(i % 2 == 0 ? "even" : "odd", $"part{i}.bin"), SchedulerLimits.FileBytesMax);
+        }
+
+        Assert.Equal(
+            $"files[0]: '{big}' has {SchedulerLimits.FileBytesMax + 1} bytes, more than {SchedulerLimits.FileBytesMax} (SchedulerLimits.FileBytesMax); " +
+            "put large data where the operator can read it instead of in \"files\"",
+            await ValidateAsync(Runtime(), Spec(_deployDir.Combine("big"))));
+        Assert.StartsWith(
+            $"files: {SchedulerLimits.FileBytesMax * parts} bytes up to files[1] is more than {SchedulerLimits.FilesBytesMax} bytes in all",
+            await ValidateAsync(Runtime(), Spec(_deployDir.Combine("even"), _deployDir.Combine("odd"))));
     }
 
     [Fact]

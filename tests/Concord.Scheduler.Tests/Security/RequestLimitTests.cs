@@ -67,7 +67,7 @@ public sealed class RequestLimitTests
         // As the CLI reads it (ProtocolLimits.GrpcMessageBytesMax): the capped topology fits one answer.
         using var channel = Grpc.Net.Client.GrpcChannel.ForAddress(scheduler.Address,
             new Grpc.Net.Client.GrpcChannelOptions { MaxReceiveMessageSize = Concord.Contracts.ProtocolLimits.GrpcMessageBytesMax });
-        var list = await new SchedulerClient(channel).ListAsync(new ListRequest()).ResponseAsync.WaitAsync(Timeout);
+        var list = await new SchedulerClient(channel.CreateCallInvoker().WithToken(scheduler.Home.Path)).ListAsync(new ListRequest()).ResponseAsync.WaitAsync(Timeout);
         Assert.Equal(deployed, list.Operators.Count);
     }
 }

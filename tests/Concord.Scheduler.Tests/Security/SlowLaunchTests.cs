@@ -30,7 +30,7 @@ public sealed class SlowLaunchTests : IAsyncLifetime
             services => services.AddSingleton<IClusterRuntime>(_runtime));
         await _app.StartAsync().WaitAsync(Timeout);
         _channel = GrpcChannel.ForAddress(SchedulerHome.ReadInfo(_home.Path)!.Address);
-        _client = new SchedulerClient(_channel);
+        _client = new SchedulerClient(_channel.CreateCallInvoker().WithToken(_home.Path));
     }
 
     public async Task DisposeAsync()

@@ -56,11 +56,14 @@ internal sealed class OperatorProcess : IDisposable
     /// <summary>The exit code once the process (and its output pipes) ended.</summary>
     public Task<int> Exited => _exited;
 
-    /// <summary>Copies the spec's files into the work directory and starts the executable.</summary>
+    /// <summary>
+    /// Starts the executable. The spec's "files" are already in the work directory: the
+    /// scheduler's runtime copied them, checked and confined (docs/security.md); copying them
+    /// again here would read them unchecked and write through links left in the directory.
+    /// </summary>
     public static OperatorProcess Start(OperatorSpec spec, string workDir, string socketPath, string searchPath, ILogger logger)
     {
         var executable = ResolveExecutable(spec.Executable, searchPath);
-        CopyFiles(spec, workDir);
         var setsid = FindShim("setsid");
         var setpriv = FindShim("setpriv");
 
@@ -408,18 +411,5 @@ internal sealed class OperatorProcess : IDisposable
         }
         throw new OperatorFailedException(
             $"operator executable '{executable}' was not found on PATH ({path}); install it, or give its absolute path as 'executable' in the deploy file");
-    }
-
-    private static void CopyFiles(OperatorSpec spec, string workDir)
-    {
-        foreach (var file in spec.Files)
-        {
-            if (!File.Exists(file))
-            {
-                throw new OperatorFailedException(
-                    $"file '{file}' listed in the deploy file's 'files' does not exist; fix the path (relative paths resolve against the deploy file's directory)");
-            }
-            File.Copy(file, Path.Combine(workDir, Path.GetFileName(file)), overwrite: true);
-        }
     }
 }
