@@ -165,8 +165,9 @@ public sealed class TlsTests : IDisposable
             Assert.Contains("sink", list.Out);
 
             // The scheduler scrapes the executors' /metrics over TLS with its own certificate.
-            using (var connection = new Cli.Internal.SchedulerConnection(address,
-                new Hosting.TlsOptions(Path.Combine(certs, "alice.crt"), Path.Combine(certs, "alice.key"), Path.Combine(certs, "ca.crt")).Load()))
+            var token = (await File.ReadAllTextAsync(Path.Combine(home, Contracts.Credentials.TokenFileName))).Trim();
+            using (var connection = new Cli.Internal.SchedulerConnection(address, token,
+                tls: new Hosting.TlsOptions(Path.Combine(certs, "alice.crt"), Path.Combine(certs, "alice.key"), Path.Combine(certs, "ca.crt")).Load()))
             {
                 var metrics = await connection.CallAsync(
                     (client, call) => client.GetInstanceMetricsAsync(new Contracts.Scheduler.V1.GetInstanceMetricsRequest(), call), CancellationToken.None);
