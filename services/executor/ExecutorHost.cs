@@ -64,11 +64,13 @@ public static class ExecutorHost
             router = new Router(session.Outputs,
                 (stream, reader, index) => new OutboundChannel(stream, reader, index, options.InstanceName, clients, outboundLogger, time, metrics, tracing),
                 loggerFactory.CreateLogger<Router>(), time, metrics);
-            var pump = new BatchPump(session, inbound, router, new TimerQueue(), time, metrics, tracing);
+            var pump = new BatchPump(session, inbound, router, new TimerQueue(), time, metrics, tracing,
+                new BatchPumpOptions { BatchAnswerTimeout = TimeSpan.FromMilliseconds(options.BatchAnswerTimeoutMs) });
             metrics.Observe(inbound, router, pump, session.OperatorPid);
 
             var answers = pump.RunAnswerLoopAsync(runStop.Token);
             var sends = pump.RunSendLoopAsync(sendStop.Token, runStop.Token);
+            var liveness = pump.RunLivenessAsync(sendStop.Token);
             var registration = new RegisterExecutorRequest
             {
                 OperatorName = options.OperatorName,
@@ -83,7 +85,7 @@ public static class ExecutorHost
             var stop = Task.Delay(Timeout.Infinite, stopRequested);
             ExecutorLog.Running(logger, server.Address, session.OperatorPid);
 
-            var first = await Task.WhenAny(answers, sends, watch, session.Exited, stop).ConfigureAwait(false);
+            var first = await Task.WhenAny(answers, sends, watch, session.Exited, stop, liveness).ConfigureAwait(false);
             if (first == stop)
             {
                 await DrainAsync(session, pump, router, answers, sends, sendStop, logger, time).ConfigureAwait(false);

@@ -90,6 +90,29 @@ public static class ExecutorLimits
     public const int BatchesInFlightMax = 4;
 
     /// <summary>
+    /// How long the operator may take to answer a ProcessBatch (or Init with BatchDone{0}), in
+    /// ms, by default: 120 s. An operator that takes longer is taken as hung: the executor
+    /// fails the instance ("operator did not answer batch N within T ms") and the scheduler
+    /// restarts it with back-off, instead of the instance staying "running" while the whole
+    /// pipeline stalls behind it. 1,024 records of a slow operator (an external call of
+    /// ~100 ms each) take ~100 s, hence the margin. Per operator: the deploy file's
+    /// <c>env</c> entry <see cref="BatchAnswerTimeoutVariable"/>.
+    /// </summary>
+    public const int BatchAnswerTimeoutMs = 120_000;
+
+    /// <summary>Smallest BatchAnswerTimeoutMs an operator may set, in ms: 100 (below that a busy machine fails healthy operators).</summary>
+    public const int BatchAnswerTimeoutMsMin = 100;
+
+    /// <summary>Largest BatchAnswerTimeoutMs an operator may set, in ms: 1 hour (longer is no liveness check at all).</summary>
+    public const int BatchAnswerTimeoutMsMax = 3_600_000;
+
+    /// <summary>
+    /// Environment variable overriding <see cref="BatchAnswerTimeoutMs"/>, in ms: read from the
+    /// deploy file's <c>env</c> of the operator first, then the executor's environment.
+    /// </summary>
+    public const string BatchAnswerTimeoutVariable = "CONCORD_BATCH_TIMEOUT_MS";
+
+    /// <summary>
     /// How long the operator process has to start serving its socket, in ms: 30 s. dotnet and
     /// python operators take seconds to start on a loaded 2-core machine.
     /// </summary>
@@ -182,10 +205,14 @@ public static class ExecutorLimits
     public const int BatchPumpWaitMsMax = 1_000;
 
     /// <summary>
-    /// Longest operator stdout/stderr line logged, in characters: 8,192. Longer lines are cut
-    /// so one runaway print cannot flood the log pipeline.
+    /// Longest operator stdout/stderr line, or Log message, logged, in characters: 8,192.
+    /// Longer ones are cut (a marker says how much) so one runaway print cannot flood the log
+    /// pipeline; output is read in chunks, so a long line is never held whole either.
     /// </summary>
     public const int OperatorLogLineCharsMax = 8192;
+
+    /// <summary>Characters read from the operator's stdout or stderr at a time: 4,096 (the pipe's page).</summary>
+    public const int OperatorOutputChunkChars = 4096;
 
     /// <summary>
     /// Timers pending at once, at most: 1,000,000 (~100 MB of keys at worst). One per key is
@@ -218,6 +245,60 @@ public static class ExecutorLimits
     /// </summary>
     public const int InboundChannelCreditBytes = RecordSerializedBytesMax > 2 * BatchBytesMax ? RecordSerializedBytesMax : 2 * BatchBytesMax;
 
+    /// <summary>
+    /// Bytes a RecordBatch adds around each record it carries: its tag (1) and length varint
+    /// (≤ 3 for a record up to <see cref="RecordSerializedBytesMax"/>, which is below 2^21): 4.
+    /// </summary>
+    public const int DataFrameRecordFramingBytesMax = 4;
+
+    /// <summary>
+    /// Bytes a DataFrame adds around its RecordBatch (oneof tag and length ≤ 5): 16 leaves room.
+    /// A ChannelOpen (a few names) is far smaller than a frame of records.
+    /// </summary>
+    public const int DataFrameFramingBytesMax = 16;
+
+    /// <summary>
+    /// Largest data-plane message the executor accepts, in bytes: one channel's whole credit
+    /// window with the framing of its most records (≈ 1 MiB + 8 KiB). It is the gRPC max
+    /// receive size of the data-plane endpoint, checked against the message's length prefix
+    /// before its body is buffered: a frame larger than any credit can allow is refused
+    /// without holding it (it used to be ProtocolLimits.GrpcMessageBytesMax, 64 MiB, taken in
+    /// whole before the credit check).
+    /// </summary>
+    public const int DataFrameBytesMax = InboundChannelCreditBytes + InboundChannelCreditRows * DataFrameRecordFramingBytesMax + DataFrameFramingBytesMax;
+
+    /// <summary>
+    /// HTTP/2 streams one connection may have open to the data plane (Kestrel's
+    /// MaxStreamsPerConnection): 64, the channel cap, since one connection per peer carries
+    /// all of its channels; Kestrel's default (100) would only admit calls refused anyway.
+    /// </summary>
+    public const int InboundStreamsPerConnectionMax = InboundChannelsMax;
+
+    /// <summary>
+    /// Connections the executor's host (data plane and /metrics) accepts at once: 64 peers
+    /// (each upstream executor uses one connection, and no more than InboundChannelsMax can
+    /// hold a channel) plus 16 for scrapes and the scheduler. Each connection can hold up to
+    /// Kestrel's HTTP/2 connection window of unread bytes, so this bounds them.
+    /// </summary>
+    public const int ServerConnectionsMax = InboundChannelsMax + 16;
+
+    /// <summary>
+    /// HTTP/2 connection receive window of the executor's host, in bytes: 1 MiB (Kestrel's
+    /// default, stated so the memory bound can count it): what one connection can hold unread.
+    /// </summary>
+    public const int ServerConnectionWindowBytes = 1024 * 1024;
+
+    /// <summary>
+    /// How long an inbound channel may stay idle (no frame received and none of its records
+    /// queued) before the receiver closes it, in ms: 60 s. It frees the channel's slot, so
+    /// channels that no longer carry anything cannot hold the cap for good. Twice
+    /// <see cref="OutboundChannelIdleMs"/>: a live sender closes its idle channel first, in
+    /// order; this bound is for a sender that does not (stuck or hostile). A slot is taken
+    /// when the call arrives, before its ChannelOpen, so a call that never sends one is closed
+    /// by the same bound.
+    /// </summary>
+    public const int InboundChannelIdleMs = 60_000;
+
     /// <summary>Rows the inbound queue can hold: every channel's full window.</summary>
     public const int InboundQueueRowsMax = InboundChannelsMax * InboundChannelCreditRows;
 
@@ -244,6 +325,14 @@ public static class ExecutorLimits
     /// needing more is refused (the executor keeps its previous table and logs why).
     /// </summary>
     public const int OutboundChannelsMax = 1024;
+
+    /// <summary>
+    /// How long an outbound channel keeps its Push call open with nothing to send, in ms: 30 s.
+    /// Then it completes the call in order (every record written is read by the receiver) and
+    /// opens a new one when records arrive, so an idle sender does not hold one of the
+    /// receiver's <see cref="InboundChannelsMax"/> slots. Half of InboundChannelIdleMs.
+    /// </summary>
+    public const int OutboundChannelIdleMs = InboundChannelIdleMs / 2;
 
     /// <summary>First wait before reconnecting a failed Push channel, in ms.</summary>
     public const int OutboundReconnectBackoffInitialMs = 100;
@@ -365,6 +454,9 @@ public static class ExecutorLimits
     public static long BufferedBytesMax(int inboundChannels = InboundChannelsMax, int outboundChannels = OutboundChannelsMax) =>
         // inbound queue: each open channel's credit window, serialized bytes + per-row object cost
         InboundWindowBytes(inboundChannels)
+        // one frame being received per channel beyond its credit (a sender that breaks the
+        // protocol): capped by its length prefix at DataFrameBytesMax, then the call fails
+        + (long)inboundChannels * DataFrameBytesMax
         // ProcessBatch messages in flight to the operator: a batch is at most BatchBytesMax, or one largest record
         + (long)BatchesInFlightMax * (Math.Max(BatchBytesMax, RecordSerializedBytesMax) + (long)BatchRowsMax * RecordObjectOverheadBytes)
         // answers parsed and not yet routed (one routed, one waiting); an answer is capped by
@@ -375,6 +467,12 @@ public static class ExecutorLimits
         + (long)outboundChannels * OutboundQueueHeldBytesMax
         // one batch being sent per outbound channel (out of its queue, serialized into its frame)
         + (long)outboundChannels * Math.Max(BatchBytesMax, RecordSerializedBytesMax);
+
+    /// <summary>
+    /// Bytes the executor's HTTP/2 connections can hold unread on top of <see cref="BufferedBytesMax"/>:
+    /// every connection's receive window (80 MiB). Like the session window, it is Kestrel's buffer, not records.
+    /// </summary>
+    public const long ServerReceiveWindowsBytesMax = (long)ServerConnectionsMax * ServerConnectionWindowBytes;
 
     /// <summary>Bytes one parsed answer can take: its serialized bytes and the objects of its records.</summary>
     public const long AnswerBytesMax = ProtocolLimits.BatchDoneBytesMax

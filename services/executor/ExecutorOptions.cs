@@ -75,6 +75,12 @@ public sealed record ExecutorOptions
     /// </summary>
     public byte[]? DataPlaneKey { get; init; }
 
+    /// <summary>
+    /// How long the operator may take to answer a batch, in ms: <see cref="ExecutorLimits.BatchAnswerTimeoutVariable"/>
+    /// from the spec's environment, else the executor's, else <see cref="ExecutorLimits.BatchAnswerTimeoutMs"/>.
+    /// </summary>
+    public int BatchAnswerTimeoutMs { get; init; } = ExecutorLimits.BatchAnswerTimeoutMs;
+
     /// <summary>"operator/index", for logs and ChannelOpen.sender.</summary>
     public string InstanceName => $"{OperatorName}/{InstanceIndex}";
 
@@ -174,7 +180,25 @@ public sealed record ExecutorOptions
             ConcordHome = Optional(environment, ConcordHomeVariable),
             SearchPath = environment(SearchPathVariable) ?? "",
             Tls = tls,
+            BatchAnswerTimeoutMs = BatchAnswerTimeoutFrom(environment, spec.Environment),
         };
+    }
+
+    private static int BatchAnswerTimeoutFrom(Func<string, string?> environment, IReadOnlyDictionary<string, string> operatorEnvironment)
+    {
+        var text = operatorEnvironment.GetValueOrDefault(ExecutorLimits.BatchAnswerTimeoutVariable)
+            ?? environment(ExecutorLimits.BatchAnswerTimeoutVariable);
+        if (text is null)
+        {
+            return ExecutorLimits.BatchAnswerTimeoutMs;
+        }
+        if (!int.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var ms)
+            || ms < ExecutorLimits.BatchAnswerTimeoutMsMin || ms > ExecutorLimits.BatchAnswerTimeoutMsMax)
+        {
+            throw new ExecutorConfigException(
+                $"{ExecutorLimits.BatchAnswerTimeoutVariable}='{text}' is out of range; use whole milliseconds {ExecutorLimits.BatchAnswerTimeoutMsMin}..{ExecutorLimits.BatchAnswerTimeoutMsMax} in the operator's env in the deploy file");
+        }
+        return ms;
     }
 
     /// <summary>TLS and the scheduler's scheme go together: the scheduler serves HTTPS exactly when it gives its executors TLS files.</summary>

@@ -57,10 +57,20 @@ public sealed class ExecutorServer : IAsyncDisposable
             host.Builder.Services.AddSingleton(queue);
             host.Builder.Services.AddSingleton(metrics);
             host.Builder.Services.AddSingleton(tracing);
+            // Bounds checked before a byte of a message is held (docs/data-plane.md, "Bounds of
+            // what a peer can make the executor hold"): a data-plane message is refused by its
+            // length prefix when it exceeds one credit window, and streams, connections and
+            // their windows are capped.
             host.Builder.Services.AddGrpc(o =>
             {
-                o.MaxReceiveMessageSize = ProtocolLimits.GrpcMessageBytesMax;
+                o.MaxReceiveMessageSize = ExecutorLimits.DataFrameBytesMax;
                 o.MaxSendMessageSize = ProtocolLimits.GrpcMessageBytesMax;
+            });
+            host.Builder.WebHost.ConfigureKestrel(kestrel =>
+            {
+                kestrel.Limits.MaxConcurrentConnections = ExecutorLimits.ServerConnectionsMax;
+                kestrel.Limits.Http2.MaxStreamsPerConnection = ExecutorLimits.InboundStreamsPerConnectionMax;
+                kestrel.Limits.Http2.InitialConnectionWindowSize = ExecutorLimits.ServerConnectionWindowBytes;
             });
             var app = host.Build();
             app.MapGrpcService<DataPlaneService>();

@@ -53,9 +53,10 @@ public static partial class OperatorSpecValidator
     /// <summary>
     /// CONCORD_ variables a deploy file may set in "environment": per-operator Concord settings
     /// the executor reads from the spec (CONCORD_TRACE_SAMPLE_EVERY: trace one record in N at a
-    /// source, docs/observability.md). Every other CONCORD_ name is reserved.
+    /// source, docs/observability.md; CONCORD_BATCH_TIMEOUT_MS: how long the operator may take to
+    /// answer a batch, docs/data-plane.md). Every other CONCORD_ name is reserved.
     /// </summary>
-    public static readonly IReadOnlySet<string> OperatorSettableVariables = new HashSet<string>(StringComparer.Ordinal) { "CONCORD_TRACE_SAMPLE_EVERY" };
+    public static readonly IReadOnlySet<string> OperatorSettableVariables = new HashSet<string>(StringComparer.Ordinal) { "CONCORD_TRACE_SAMPLE_EVERY", "CONCORD_BATCH_TIMEOUT_MS" };
 
     public static bool IsValidStreamName(string name) => StreamNamePattern().IsMatch(name);
 

@@ -23,6 +23,9 @@ internal static partial class DataPlaneLog
     [LoggerMessage(206, LogLevel.Warning, "Outbound channel {Channel} gave up on {Address} after {Attempts} failed attempts in a row (ExecutorLimits.OutboundReconnectAttemptsMax); records wait until the routing table names a new address or incarnation", EventName = "OutboundGaveUp")]
     public static partial void OutboundGaveUp(ILogger logger, string channel, string address, int attempts);
 
+    [LoggerMessage(207, LogLevel.Debug, "Outbound channel {Channel} to {Address} closed after {IdleMs} ms without records (ExecutorLimits.OutboundChannelIdleMs); it reconnects when records come", EventName = "OutboundIdleClosed")]
+    public static partial void OutboundIdleClosed(ILogger logger, string channel, string address, int idleMs);
+
     [LoggerMessage(205, LogLevel.Information, "Data plane serving on {Address}", EventName = "DataPlaneServing")]
     public static partial void DataPlaneServing(ILogger logger, string address);
 }

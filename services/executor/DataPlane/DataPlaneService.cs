@@ -1,3 +1,4 @@
+using Concord.Contracts;
 using Concord.Contracts.DataPlane.V1;
 using Concord.Executor.DataPlane.Internal;
 using Concord.Executor.Records;
@@ -23,44 +24,56 @@ public sealed class DataPlaneService(DataPlaneIdentity identity, InboundQueue qu
     {
         var cancellationToken = context.CancellationToken;
         Authenticate(context);
-        if (!await requestStream.MoveNext(cancellationToken).ConfigureAwait(false))
-        {
-            return;
-        }
-        DataFrame first;
-        try
-        {
-            first = DataFrame.Parser.ParseFrom(requestStream.Current);
-        }
-        catch (InvalidProtocolBufferException e)
-        {
-            throw new RpcException(new Status(StatusCode.InvalidArgument, $"the first frame of a Push call is not a DataFrame ({e.Message}); it must be ChannelOpen (dataplane.proto)"));
-        }
-        var open = first.Open ?? throw new RpcException(new Status(
-            StatusCode.InvalidArgument, "the first frame of a Push call must be ChannelOpen (dataplane.proto)"));
-        Validate(open);
-
-        if (!queue.TryOpenChannel($"{open.Sender} -> {open.Stream}", out var channel))
+        // The slot is taken before the first frame is read: every call that can make the
+        // executor hold a frame counts against InboundChannelsMax (docs/data-plane.md, "Bounds").
+        if (!queue.TryOpenChannel("(before ChannelOpen)", out var channel))
         {
             throw new RpcException(new Status(StatusCode.ResourceExhausted,
                 $"executor {identity.OperatorName}/{identity.InstanceIndex} already has {queue.ChannelsMax} inbound channels open (ExecutorLimits.InboundChannelsMax); retry later"));
         }
-        DataPlaneLog.ChannelOpened(logger, open.Sender, open.Stream);
-
+        using var readStop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var idleWatch = CloseWhenIdleAsync(channel, readStop);
+        ChannelOpen? open = null;
         using var writerStop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        var writer = WriteCreditsAsync(channel, responseStream, writerStop.Token);
+        var writer = Task.CompletedTask;
         try
         {
-            while (await requestStream.MoveNext(cancellationToken).ConfigureAwait(false))
+            if (!await requestStream.MoveNext(readStop.Token).ConfigureAwait(false))
+            {
+                return;
+            }
+            DataFrame first;
+            try
+            {
+                first = DataFrame.Parser.ParseFrom(requestStream.Current);
+            }
+            catch (InvalidProtocolBufferException e)
+            {
+                throw new RpcException(new Status(StatusCode.InvalidArgument, $"the first frame of a Push call is not a DataFrame ({e.Message}); it must be ChannelOpen (dataplane.proto)"));
+            }
+            open = first.Open ?? throw new RpcException(new Status(
+                StatusCode.InvalidArgument, "the first frame of a Push call must be ChannelOpen (dataplane.proto)"));
+            Validate(open);
+            channel.Description = $"{open.Sender} -> {open.Stream}";
+            DataPlaneLog.ChannelOpened(logger, open.Sender, open.Stream);
+
+            writer = WriteCreditsAsync(channel, responseStream, writerStop.Token);
+            while (await requestStream.MoveNext(readStop.Token).ConfigureAwait(false))
             {
                 RawRecord[] records;
                 try
                 {
-                    records = DataPlaneWire.ReadBatch(requestStream.Current);
+                    // No frame can hold more records than a credit window: checked before the records' array is allocated.
+                    records = DataPlaneWire.ReadBatch(requestStream.Current, queue.ChannelCreditRows);
                 }
                 catch (WireFormatException e)
                 {
                     throw new RpcException(new Status(StatusCode.InvalidArgument, $"malformed RecordBatch from {open.Sender}: {e.Message} (dataplane.proto)"));
+                }
+                catch (RecordCountExceededException e)
+                {
+                    // More rows than a whole window: a credit violation, whatever the sender holds.
+                    throw new RpcException(new Status(StatusCode.FailedPrecondition, channel.TryConsume(e.RecordsMax + 1, 0)!));
                 }
                 if (records.Length == 0)
                 {
@@ -70,6 +83,13 @@ public sealed class DataPlaneService(DataPlaneIdentity identity, InboundQueue qu
                 foreach (var record in records)
                 {
                     bytes += record.Length;
+                    if (record.KeyLength + record.ValueLength > ProtocolLimits.RecordBytesMax)
+                    {
+                        // A sending executor rejects such a record in its router: only a broken or hostile peer sends one.
+                        metrics.Dropped(open.Stream, "too_large");
+                        throw new RpcException(new Status(StatusCode.InvalidArgument,
+                            $"{open.Sender} sent a record of {record.KeyLength + record.ValueLength} bytes (key + value) on '{open.Stream}', more than {ProtocolLimits.RecordBytesMax} (ProtocolLimits.RecordBytesMax); the sender must reject such records before sending (docs/data-plane.md)"));
+                    }
                 }
                 var violation = channel.TryConsume(records.Length, bytes);
                 if (violation is not null)
@@ -82,12 +102,38 @@ public sealed class DataPlaneService(DataPlaneIdentity identity, InboundQueue qu
                 queue.Enqueue(records, bytes, channel);
             }
         }
+        catch (OperationCanceledException) when (readStop.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        {
+            throw new RpcException(new Status(StatusCode.Unavailable,
+                $"channel {channel.Description} was idle for {queue.ChannelIdle.TotalMilliseconds:0} ms and is closed to free its slot (ExecutorLimits.InboundChannelIdleMs); open a new one when there are records to send"));
+        }
         finally
         {
             channel.Close();
+            await readStop.CancelAsync().ConfigureAwait(false);
+            await idleWatch.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
             await writerStop.CancelAsync().ConfigureAwait(false);
             await writer.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-            DataPlaneLog.ChannelClosed(logger, open.Sender, open.Stream);
+            if (open is not null)
+            {
+                DataPlaneLog.ChannelClosed(logger, open.Sender, open.Stream);
+            }
+        }
+    }
+
+    /// <summary>Cancels <paramref name="readStop"/> once the channel has been idle for <see cref="InboundQueue.ChannelIdle"/>.</summary>
+    private async Task CloseWhenIdleAsync(InboundChannel channel, CancellationTokenSource readStop)
+    {
+        var token = readStop.Token;
+        while (!token.IsCancellationRequested)
+        {
+            var left = queue.ChannelIdle - channel.IdleFor();
+            if (left <= TimeSpan.Zero)
+            {
+                await readStop.CancelAsync().ConfigureAwait(false);
+                return;
+            }
+            await Task.Delay(left, queue.Time, token).ConfigureAwait(false);
         }
     }
 

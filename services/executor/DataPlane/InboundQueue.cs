@@ -20,8 +20,12 @@ public sealed class InboundQueue
     public InboundQueue(
         int channelsMax = ExecutorLimits.InboundChannelsMax,
         int channelCreditRows = ExecutorLimits.InboundChannelCreditRows,
-        int channelCreditBytes = ExecutorLimits.InboundChannelCreditBytes)
+        int channelCreditBytes = ExecutorLimits.InboundChannelCreditBytes,
+        TimeSpan? channelIdle = null,
+        TimeProvider? time = null)
     {
+        ChannelIdle = channelIdle ?? TimeSpan.FromMilliseconds(ExecutorLimits.InboundChannelIdleMs);
+        Time = time ?? TimeProvider.System;
         ChannelsMax = channelsMax;
         ChannelCreditRows = channelCreditRows;
         ChannelCreditBytes = channelCreditBytes;
@@ -37,6 +41,12 @@ public sealed class InboundQueue
     }
 
     public int ChannelsMax { get; }
+
+    /// <summary>How long a channel may stay idle before the receiver closes it (<see cref="ExecutorLimits.InboundChannelIdleMs"/>).</summary>
+    public TimeSpan ChannelIdle { get; }
+
+    /// <summary>The clock of the idle bound.</summary>
+    public TimeProvider Time { get; }
 
     public int ChannelCreditRows { get; }
 
@@ -64,7 +74,7 @@ public sealed class InboundQueue
             channel = null!;
             return false;
         }
-        channel = new InboundChannel(description, ChannelCreditRows, ChannelCreditBytes, () => _channelSlots.Release());
+        channel = new InboundChannel(description, ChannelCreditRows, ChannelCreditBytes, () => _channelSlots.Release(), Time);
         return true;
     }
 

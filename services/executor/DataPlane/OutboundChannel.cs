@@ -34,6 +34,7 @@ public sealed class OutboundChannel : IAsyncDisposable
         new UnboundedChannelOptions { SingleReader = true, SingleWriter = false });
     private readonly RowByteBudget _budget;
     private readonly int _reconnectAttemptsMax;
+    private readonly TimeSpan _idleClose;
     private readonly DataPlaneClients _clients;
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
@@ -47,14 +48,16 @@ public sealed class OutboundChannel : IAsyncDisposable
     private long _failedAttempts;
     private volatile bool _waitingForNewTarget;
     private bool _callConnected; // the current/last Push call received credit (RunAsync's task only)
+    private bool _idleClosed; // the last Push call was completed for lack of records (RunAsync's task only)
     private OutboundChunk? _current; // chunk being sent, taken out of _queue (RunAsync's task only)
 
     public OutboundChannel(string stream, string readerOperator, int instanceIndex, string sender,
         DataPlaneClients clients, ILogger logger, TimeProvider time, Metrics.ExecutorMetrics metrics, Tracing.ExecutorTracing tracing,
         int queueRowsMax = ExecutorLimits.OutboundQueueRowsMax, long queueBytesMax = ExecutorLimits.OutboundQueueBytesMax,
-        int reconnectAttemptsMax = ExecutorLimits.OutboundReconnectAttemptsMax)
+        int reconnectAttemptsMax = ExecutorLimits.OutboundReconnectAttemptsMax, TimeSpan? idleClose = null)
     {
         _reconnectAttemptsMax = reconnectAttemptsMax;
+        _idleClose = idleClose ?? TimeSpan.FromMilliseconds(ExecutorLimits.OutboundChannelIdleMs);
         Stream = stream;
         ReaderOperator = readerOperator;
         InstanceIndex = instanceIndex;
@@ -194,6 +197,15 @@ public sealed class OutboundChannel : IAsyncDisposable
                     backoff.Reset();
                     failuresInARow = 0;
                 }
+                if (_idleClosed)
+                {
+                    // Closed for lack of records: the next call opens when records are queued.
+                    _idleClosed = false;
+                    if (!await _queue.Reader.WaitToReadAsync(token).ConfigureAwait(false))
+                    {
+                        return; // disposed
+                    }
+                }
             }
             catch (Exception e) when (!token.IsCancellationRequested)
             {
@@ -251,6 +263,13 @@ public sealed class OutboundChannel : IAsyncDisposable
         Task dataTask = Task.CompletedTask;
         Task Wake() => wakeTask.IsCompleted ? wakeTask = _wake.WaitAsync(callStop.Token) : wakeTask;
         Task Data() => dataTask.IsCompleted ? dataTask = _queue.Reader.WaitToReadAsync(callStop.Token).AsTask() : dataTask;
+        // One idle timer at a time, re-armed for what is left since the last batch went out:
+        // no timer per batch.
+        var lastSent = _time.GetTimestamp();
+        Task idleTask = Task.CompletedTask;
+        Task Idle() => idleTask.IsCompleted
+            ? idleTask = Task.Delay(Session.BatchPump.WholeMilliseconds(_idleClose - _time.GetElapsedTime(lastSent)), _time, callStop.Token)
+            : idleTask;
         // One frame object per call, refilled for every batch: the call is done with it once WriteAsync returns.
         var batch = new OutgoingBatch();
         try
@@ -276,7 +295,17 @@ public sealed class OutboundChannel : IAsyncDisposable
                 }
                 if (!TryPeekChunk(out var next))
                 {
-                    await Task.WhenAny(Wake(), Data(), creditReader).ConfigureAwait(false);
+                    if (_time.GetElapsedTime(lastSent) >= _idleClose)
+                    {
+                        // Nothing to send for a while: end the call in order (the receiver reads
+                        // every frame written before the end) to free the receiver's slot.
+                        await call.RequestStream.CompleteAsync().ConfigureAwait(false);
+                        await creditReader.WaitAsync(TimeSpan.FromMilliseconds(ExecutorLimits.OutboundConnectTimeoutMs), _time, token).ConfigureAwait(false);
+                        _idleClosed = true;
+                        DataPlaneLog.OutboundIdleClosed(_logger, ToString(), target.Address, (int)_idleClose.TotalMilliseconds);
+                        return credit.EverGranted;
+                    }
+                    await Task.WhenAny(Wake(), Data(), creditReader, Idle()).ConfigureAwait(false);
                     continue;
                 }
                 int rows;
@@ -339,6 +368,7 @@ public sealed class OutboundChannel : IAsyncDisposable
                     throw;
                 }
                 Interlocked.Add(ref _sentRows, batch.Records.Count);
+                lastSent = _time.GetTimestamp();
                 _tracing.Written(batch.Records);
             }
         }

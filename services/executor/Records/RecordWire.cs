@@ -73,7 +73,8 @@ public static class RecordWire
     /// Scans the body of a RecordBatch (or any message whose field <paramref name="recordsField"/>
     /// is <c>repeated Record</c> and whose other fields are to be ignored) into its records.
     /// </summary>
-    public static RawRecord[] ScanRecords(byte[] buffer, int offset, int length, int recordsField = 1)
+    /// <param name="recordsMax">Most records accepted: more throws a <see cref="RecordCountExceededException"/> before anything is allocated.</param>
+    public static RawRecord[] ScanRecords(byte[] buffer, int offset, int length, int recordsField = 1, int recordsMax = int.MaxValue)
     {
         var tag = (recordsField << 3) | WireReader.WireLengthDelimited;
         // Two passes: count, then scan into an array of the exact size (one allocation).
@@ -84,7 +85,10 @@ public static class RecordWire
             if (((field << 3) | wireType) == tag)
             {
                 reader.ReadLengthDelimited();
-                count++;
+                if (++count > recordsMax)
+                {
+                    throw new RecordCountExceededException(recordsMax);
+                }
             }
             else
             {
@@ -169,4 +173,11 @@ public static class RecordWire
             WriteVarint(destination[n..], (ulong)ingestTimeUnixUs);
         }
     }
+}
+
+/// <summary>A message holds more records than its reader admits (a credit window): found while counting, before anything is allocated.</summary>
+public sealed class RecordCountExceededException(int recordsMax)
+    : Exception($"more than {recordsMax} records in one message")
+{
+    public int RecordsMax { get; } = recordsMax;
 }

@@ -17,6 +17,9 @@ public sealed record BatchPumpOptions
     public TimeSpan BatchLinger { get; init; } = TimeSpan.FromMilliseconds(ExecutorLimits.BatchLingerMs);
 
     public int MaxBatchesInFlight { get; init; } = ExecutorLimits.BatchesInFlightMax;
+
+    /// <summary>How long the operator may take to answer a batch (<see cref="ExecutorLimits.BatchAnswerTimeoutMs"/>).</summary>
+    public TimeSpan BatchAnswerTimeout { get; init; } = TimeSpan.FromMilliseconds(ExecutorLimits.BatchAnswerTimeoutMs);
 }
 
 /// <summary>
@@ -49,6 +52,8 @@ public sealed class BatchPump
     private Task _answeredWait = Task.CompletedTask; // and its pending answer wake-up
     private long _lastSentSeq;
     private long _lastAnsweredSeq;
+    private readonly long[] _sentTimestamps; // when each batch in flight was sent, at seq % MaxBatchesInFlight
+    private readonly long _startTimestamp; // Init's answer (seq 0) is due from here
 
     public BatchPump(IOperatorSession session, InboundQueue inbound, Router? router, TimerQueue timers, TimeProvider time,
         Metrics.ExecutorMetrics metrics, Tracing.ExecutorTracing tracing, BatchPumpOptions? options = null)
@@ -62,6 +67,8 @@ public sealed class BatchPump
         _options = options ?? new BatchPumpOptions();
         _telemetry = new Metrics.BatchTelemetry(session.Outputs, metrics, tracing);
         _inFlight = new SemaphoreSlim(_options.MaxBatchesInFlight, _options.MaxBatchesInFlight);
+        _sentTimestamps = new long[_options.MaxBatchesInFlight];
+        _startTimestamp = time.GetTimestamp();
     }
 
     /// <summary>Unanswered batches now.</summary>
@@ -95,6 +102,9 @@ public sealed class BatchPump
         {
             await _inFlight.WaitAsync(cancellationToken).ConfigureAwait(false);
             var batch = await AssembleAsync(cancellationToken).ConfigureAwait(false);
+            // The send time is in its slot before the seq counts as sent (RunLivenessAsync reads it).
+            var seq = Interlocked.Read(ref _lastSentSeq) + 1;
+            Volatile.Write(ref _sentTimestamps[seq % _sentTimestamps.Length], _time.GetTimestamp());
             batch.Seq = (ulong)Interlocked.Increment(ref _lastSentSeq);
             _telemetry.Sent(batch);
             await _session.SendAsync(batch, abortWrites).ConfigureAwait(false);
@@ -144,6 +154,46 @@ public sealed class BatchPump
                 _answered.Set();
             }
             expected++;
+        }
+    }
+
+    /// <summary>
+    /// Fails with an <see cref="OperatorFailedException"/> when the oldest unanswered batch
+    /// (Init's, seq 0, first) has waited <see cref="BatchPumpOptions.BatchAnswerTimeout"/>: a
+    /// hung operator must fail its instance, not stall the pipeline behind it. One timer at a
+    /// time, armed for the oldest batch's deadline (or a whole timeout while none is out), so
+    /// the data path pays one timestamp per batch.
+    /// </summary>
+    public async Task RunLivenessAsync(CancellationToken cancellationToken)
+    {
+        var timeout = _options.BatchAnswerTimeout;
+        while (true)
+        {
+            TimeSpan waited;
+            long seq;
+            if (!_initAnswered.Task.IsCompleted)
+            {
+                seq = 0;
+                waited = _time.GetElapsedTime(_startTimestamp);
+            }
+            else
+            {
+                var answered = Interlocked.Read(ref _lastAnsweredSeq);
+                if (Interlocked.Read(ref _lastSentSeq) <= answered)
+                {
+                    // Nothing out: a batch sent from now on is due a whole timeout later at the earliest.
+                    await Task.Delay(timeout, _time, cancellationToken).ConfigureAwait(false);
+                    continue;
+                }
+                seq = answered + 1;
+                waited = _time.GetElapsedTime(Volatile.Read(ref _sentTimestamps[seq % _sentTimestamps.Length]));
+            }
+            if (waited >= timeout)
+            {
+                throw new OperatorFailedException(
+                    $"operator did not answer batch {seq} within {timeout.TotalMilliseconds:0} ms; it is hung or far too slow. Make it answer faster, or raise the bound with env {ExecutorLimits.BatchAnswerTimeoutVariable} in the deploy file ({ExecutorLimits.BatchAnswerTimeoutMsMin}..{ExecutorLimits.BatchAnswerTimeoutMsMax} ms, default {ExecutorLimits.BatchAnswerTimeoutMs})");
+            }
+            await Task.Delay(WholeMilliseconds(timeout - waited), _time, cancellationToken).ConfigureAwait(false);
         }
     }
 

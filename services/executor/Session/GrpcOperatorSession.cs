@@ -207,10 +207,10 @@ public sealed class GrpcOperatorSession : IOperatorSession
                     case OperatorMessage.MessageOneofCase.Metadata:
                         return message.Metadata;
                     case OperatorMessage.MessageOneofCase.Log:
-                        SessionLog.OperatorLog(_logger, message.Log.Level, message.Log.Message);
+                        SessionLog.OperatorLog(_logger, message.Log.Level, OperatorOutput.Cap(message.Log.Message));
                         break;
                     case OperatorMessage.MessageOneofCase.Error:
-                        throw new OperatorFailedException($"the operator failed before sending Metadata: {message.Error.Message}{Detail(message.Error)}");
+                        throw new OperatorFailedException($"the operator failed before sending Metadata: {OperatorOutput.Cap(message.Error.Message)}{Detail(message.Error)}");
                     default:
                         throw new OperatorProtocolException(
                             $"the operator sent {message.MessageCase} before Metadata; Metadata must be its first message (operator.proto)");
@@ -263,12 +263,12 @@ public sealed class GrpcOperatorSession : IOperatorSession
                 switch (message.MessageCase)
                 {
                     case OperatorMessage.MessageOneofCase.Log:
-                        SessionLog.OperatorLog(_logger, message.Log.Level, message.Log.Message);
+                        SessionLog.OperatorLog(_logger, message.Log.Level, OperatorOutput.Cap(message.Log.Message));
                         break;
                     case OperatorMessage.MessageOneofCase.Error when message.Error.Fatal:
-                        throw new OperatorFailedException($"the operator reported a fatal error: {message.Error.Message}{Detail(message.Error)}");
+                        throw new OperatorFailedException($"the operator reported a fatal error: {OperatorOutput.Cap(message.Error.Message)}{Detail(message.Error)}");
                     case OperatorMessage.MessageOneofCase.Error:
-                        SessionLog.OperatorNonFatalError(_logger, message.Error.Message);
+                        SessionLog.OperatorNonFatalError(_logger, OperatorOutput.Cap(message.Error.Message));
                         break;
                     default:
                         throw new OperatorProtocolException(
@@ -346,7 +346,7 @@ public sealed class GrpcOperatorSession : IOperatorSession
         }
     }
 
-    private static string Detail(Error error) => string.IsNullOrEmpty(error.Detail) ? "" : "\n" + error.Detail;
+    private static string Detail(Error error) => string.IsNullOrEmpty(error.Detail) ? "" : "\n" + OperatorOutput.Cap(error.Detail);
 
     /// <summary>A gRPC channel to a unix socket: .NET gRPC reaches one through a ConnectCallback, with http://localhost as the nominal address.</summary>
     internal static GrpcChannel CreateChannel(string socketPath)

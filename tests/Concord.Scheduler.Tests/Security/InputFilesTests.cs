@@ -31,7 +31,6 @@ public sealed class InputFilesTests : IDisposable
             Containment = InstanceContainment.None,
             FilesRoots = filesRoots ?? [],
             ExecutablesRoots = executablesRoots ?? [],
-            Containment = InstanceContainment.None,
         },
         NullLogger<LocalProcessRuntime>.Instance,
         TimeProvider.System);

@@ -31,7 +31,8 @@ internal static class DataPlaneWire
     /// Reads a data frame after ChannelOpen: the records of its RecordBatch, or an error that
     /// says what else it was.
     /// </summary>
-    public static RawRecord[] ReadBatch(byte[] frame)
+    /// <param name="recordsMax">Most records the frame may hold (a channel's credit window): more fails before the records' array is allocated.</param>
+    public static RawRecord[] ReadBatch(byte[] frame, int recordsMax = int.MaxValue)
     {
         var reader = new WireReader(frame, 0, frame.Length);
         RawRecord[]? records = null;
@@ -41,7 +42,7 @@ internal static class DataPlaneWire
             if (field == 2 && wireType == WireReader.WireLengthDelimited)
             {
                 var (offset, length) = reader.ReadLengthDelimited();
-                records = RecordWire.ScanRecords(frame, offset, length);
+                records = RecordWire.ScanRecords(frame, offset, length, recordsMax: recordsMax);
                 other = null;
                 continue;
             }

@@ -19,7 +19,7 @@ internal sealed class InboundItem(RawRecord[] records, InboundChannel source)
 /// (credit it holds + records queued) never exceeds the window; records taken by the pump
 /// become new credit, coalesced into one Credit message per wake-up of the writer.
 /// </summary>
-internal sealed class InboundChannel(string description, int windowRows, long windowBytes, Action releaseSlot)
+internal sealed class InboundChannel(string description, int windowRows, long windowBytes, Action releaseSlot, TimeProvider time)
 {
     private readonly object _lock = new();
     private readonly SemaphoreSlim _grantReady = new(1, 1); // starts set: the initial grant
@@ -30,8 +30,22 @@ internal sealed class InboundChannel(string description, int windowRows, long wi
     private int _queuedRows;
     private bool _closed;
     private bool _slotReleased;
+    private long _activeTimestamp = time.GetTimestamp(); // last frame received, or last queued record taken
 
-    public string Description { get; } = description;
+    /// <summary>Who sends on the channel; set once its ChannelOpen is read (the slot is taken before).</summary>
+    public string Description { get; set; } = description;
+
+    /// <summary>
+    /// How long the channel has been idle: nothing received and nothing of it queued (a
+    /// channel whose records wait for the pump is not idle; its sender waits for credit).
+    /// </summary>
+    public TimeSpan IdleFor()
+    {
+        lock (_lock)
+        {
+            return _queuedRows > 0 ? TimeSpan.Zero : time.GetElapsedTime(_activeTimestamp);
+        }
+    }
 
     /// <summary>
     /// Accounts for a received batch. Returns an error message when the sender exceeded its
@@ -48,6 +62,7 @@ internal sealed class InboundChannel(string description, int windowRows, long wi
             _creditRows -= rows;
             _creditBytes -= bytes;
             _queuedRows += rows;
+            _activeTimestamp = time.GetTimestamp();
             return null;
         }
     }
@@ -58,6 +73,10 @@ internal sealed class InboundChannel(string description, int windowRows, long wi
         lock (_lock)
         {
             _queuedRows -= rows;
+            if (_queuedRows == 0)
+            {
+                _activeTimestamp = time.GetTimestamp();
+            }
             _grantRows += rows;
             _grantBytes += bytes;
             releaseSlotNow = ShouldReleaseSlot();

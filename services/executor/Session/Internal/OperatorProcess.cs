@@ -41,13 +41,12 @@ internal sealed class OperatorProcess : IDisposable
     private readonly Queue<string> _stderrTail = new();
     private readonly Task<int> _exited;
     private readonly TaskCompletionSource _startedWaiting = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private Task _outputRead = Task.CompletedTask; // stdout and stderr read to their ends (OperatorOutput)
 
     private OperatorProcess(Process process, ILogger logger)
     {
         _process = process;
         _logger = logger;
-        _process.OutputDataReceived += (_, e) => OnLine(e.Data, isError: false);
-        _process.ErrorDataReceived += (_, e) => OnLine(e.Data, isError: true);
         _exited = WaitForExitAsync();
     }
 
@@ -116,8 +115,10 @@ internal sealed class OperatorProcess : IDisposable
         op.Pid = process.Id;
         PreferForOomKill(process.Id);
         process.StandardInput.Close();
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
+        // Bounded chunks, not BeginOutputReadLine: that holds a line whole, however long.
+        op._outputRead = Task.WhenAll(
+            Task.Run(() => OperatorOutput.PumpAsync(process.StandardOutput, line => op.OnLine(line, isError: false))),
+            Task.Run(() => OperatorOutput.PumpAsync(process.StandardError, line => op.OnLine(line, isError: true))));
         op._startedWaiting.TrySetResult();
         return op;
     }
@@ -198,6 +199,7 @@ internal sealed class OperatorProcess : IDisposable
         await _startedWaiting.Task.ConfigureAwait(false);
         // Waits for the pipes' EOF too, so the last stderr lines are in the tail when this completes.
         await _process.WaitForExitAsync().ConfigureAwait(false);
+        await _outputRead.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         return _process.ExitCode;
     }
 
@@ -362,16 +364,8 @@ internal sealed class OperatorProcess : IDisposable
         _process.Dispose();
     }
 
-    private void OnLine(string? line, bool isError)
+    private void OnLine(string line, bool isError)
     {
-        if (line is null)
-        {
-            return;
-        }
-        if (line.Length > ExecutorLimits.OperatorLogLineCharsMax)
-        {
-            line = string.Concat(line.AsSpan(0, ExecutorLimits.OperatorLogLineCharsMax), "…");
-        }
         if (isError)
         {
             lock (_stderrTail)
