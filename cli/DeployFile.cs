@@ -45,7 +45,7 @@ public static class DeployFile
 
     /// <summary>Top-level fields, in the order the docs list them.</summary>
     public static readonly IReadOnlyList<string> Fields =
-        ["name", "executable", "args", "instances", "cpus", "mem", "environment", "files", "inputs", "outputs", "builtin"];
+        ["name", "executable", "args", "instances", "cpus", "mem", "environment", "files", "inputs", "outputs", "builtin", "allow_cycles"];
 
     private static readonly IReadOnlyList<string> InputFields = ["stream", "grouping"];
     private static readonly IReadOnlyList<string> BuiltinFields = ["kind", "options"];
@@ -75,7 +75,7 @@ public static class DeployFile
         {
             throw new DeployFileException(path, [new("file", $"is larger than {CliLimits.DeployFileBytesMax} bytes; a deploy file describes one operator and is a few hundred bytes")]);
         }
-        var text = File.ReadAllText(fullPath);
+        var text = DecodeUtf8(path, File.ReadAllBytes(fullPath));
         var directory = System.IO.Path.GetDirectoryName(fullPath)!;
         return ParseText(text, directory, path);
     }
@@ -103,11 +103,17 @@ public static class DeployFile
             var spec = reader.Read(document.RootElement);
             var problems = reader.Problems;
             // The shared validator checks names, ranges and the executable/builtin rule; skip its
-            // problems for fields already reported here so each mistake is named once.
-            var reported = problems.Select(p => RootField(p.Field)).ToHashSet(StringComparer.Ordinal);
+            // problems for fields already reported here so each mistake is named once. A field is
+            // the same field by its full name (environment.PORT is not environment.CONCORD_X), but
+            // an array whose entry was dropped here has shifted indexes, so there the whole array counts.
+            var reported = problems.Select(p => p.Field).ToHashSet(StringComparer.Ordinal);
+            var shiftedArrays = problems.Where(p => p.Field.Contains('[', StringComparison.Ordinal)).Select(p => RootField(p.Field)).ToHashSet(StringComparer.Ordinal);
             if (!reported.Contains("json"))
             {
-                problems.AddRange(OperatorSpecValidator.Validate(spec).Where(p => !reported.Contains(RootField(p.Field))));
+                problems.AddRange(OperatorSpecValidator.Validate(spec).Where(p =>
+                    !reported.Contains(p.Field)
+                    && !reported.Contains(RootField(p.Field)) // the whole field had the wrong type
+                    && !(p.Field.Contains('[', StringComparison.Ordinal) && shiftedArrays.Contains(RootField(p.Field)))));
             }
             if (problems.Count > 0)
             {
@@ -115,6 +121,31 @@ public static class DeployFile
             }
             return spec;
         }
+    }
+
+    /// <summary>
+    /// The file's text, refusing bytes that are not UTF-8: decoding them would put U+FFFD into
+    /// names and arguments, and the operator would run with text nobody wrote.
+    /// </summary>
+    private static string DecodeUtf8(string displayName, byte[] bytes)
+    {
+        ReadOnlySpan<byte> content = bytes;
+        if (content.StartsWith((ReadOnlySpan<byte>)[0xEF, 0xBB, 0xBF]))
+        {
+            content = content[3..]; // A UTF-8 byte order mark, as some editors write.
+        }
+        var chars = new char[content.Length];
+        var status = System.Text.Unicode.Utf8.ToUtf16(content, chars, out var bytesRead, out var charsWritten, replaceInvalidSequences: false);
+        if (status == System.Buffers.OperationStatus.Done)
+        {
+            return new string(chars, 0, charsWritten);
+        }
+        var offset = bytesRead + (bytes.Length - content.Length);
+        var before = bytes.AsSpan(0, offset);
+        var line = before.Count((byte)'\n') + 1;
+        var column = offset - (before.LastIndexOf((byte)'\n') + 1) + 1;
+        throw new DeployFileException(displayName, [new("encoding",
+            $"byte 0x{bytes[offset]:X2} at byte offset {offset} (line {line}, column {column}) is not valid UTF-8; save the deploy file as UTF-8 (e.g. `iconv -f latin1 -t utf-8`)")]);
     }
 
     /// <summary>The known name closest to <paramref name="unknown"/>, or null if none is close.</summary>
@@ -218,7 +249,7 @@ public static class DeployFile
                         spec.Args.AddRange(StringArray("args", value, "[\"--verbose\", \"input.txt\"]"));
                         break;
                     case "instances":
-                        if (Integer("instances", value, "4") is { } instances)
+                        if (Integer("instances", value, "4", 1, ProtocolLimits.InstancesMax) is { } instances)
                         {
                             spec.Instances = instances;
                         }
@@ -227,11 +258,11 @@ public static class DeployFile
                         ReadCpus(spec, value);
                         break;
                     case "mem":
-                        if (Integer("mem", value, "1024") is { } mem)
+                        if (Integer("mem", value, "1024", 1, ProtocolLimits.MemMbMax) is { } mem)
                         {
                             if (mem <= 0)
                             {
-                                Problems.Add(new("mem", $"{mem} is out of range; give the memory per instance in MB, greater than 0 (default 512)"));
+                                Problems.Add(new("mem", $"{mem} is out of range; use 1..{ProtocolLimits.MemMbMax}: the memory per instance in MB, greater than 0 (default 512)"));
                             }
                             else
                             {
@@ -253,6 +284,16 @@ public static class DeployFile
                         break;
                     case "builtin":
                         spec.Builtin = ReadBuiltin(value);
+                        break;
+                    case "allow_cycles":
+                        if (value.ValueKind is JsonValueKind.True or JsonValueKind.False)
+                        {
+                            spec.AllowCycles = value.GetBoolean();
+                        }
+                        else
+                        {
+                            Problems.Add(new("allow_cycles", $"expected true or false, got {Describe(value.ValueKind)}"));
+                        }
                         break;
                 }
             }
@@ -277,6 +318,11 @@ public static class DeployFile
 
         private void ReadCpus(OperatorSpec spec, JsonElement value)
         {
+            if (value.ValueKind == JsonValueKind.Number && (!value.TryGetDouble(out var parsed) || !double.IsFinite(parsed)))
+            {
+                Problems.Add(new("cpus", $"{value.GetRawText()} is out of range; use a number of cores greater than 0 and at most {ProtocolLimits.CpusMax} (fractions allowed)"));
+                return;
+            }
             if (value.ValueKind != JsonValueKind.Number || !value.TryGetDouble(out var cpus))
             {
                 Problems.Add(new("cpus", $"expected a number of cores such as 0.5 or 2, got {Describe(value.ValueKind)}"));
@@ -427,6 +473,15 @@ public static class DeployFile
                 var kinds = string.Join(", ", OperatorSpecValidator.BuiltinOptions.Keys);
                 Problems.Add(new("builtin.kind", $"is required; use one of: {kinds}"));
             }
+            if (builtin.Kind == "generator" && builtin.Options.TryGetValue("dictionary", out var dictionary) && dictionary.Length > 0)
+            {
+                // The executor reads it at start; a missing one would only show as a crash loop.
+                var resolved = System.IO.Path.GetFullPath(System.IO.Path.Combine(directory, dictionary));
+                if (!File.Exists(resolved))
+                {
+                    Problems.Add(new("builtin.options.dictionary", $"'{resolved}' does not exist (relative paths are resolved against the deploy file's directory); give a word list, one word per line"));
+                }
+            }
             return builtin;
         }
 
@@ -464,11 +519,20 @@ public static class DeployFile
             return null;
         }
 
-        private int? Integer(string field, JsonElement value, string example)
+        /// <summary>
+        /// A whole number; one too large for the spec ("instances": 1e20) is out of range, not
+        /// "not a whole number". In-range values of the type are left to the validator's range check.
+        /// </summary>
+        private int? Integer(string field, JsonElement value, string example, int min, int max)
         {
             if (value.ValueKind == JsonValueKind.Number && value.TryGetInt32(out var result))
             {
                 return result;
+            }
+            if (value.ValueKind == JsonValueKind.Number && value.TryGetDouble(out var number) && double.IsFinite(number) && Math.Floor(number) == number)
+            {
+                Problems.Add(new(field, $"{value.GetRawText()} is out of range; use {min}..{max}"));
+                return null;
             }
             var got = value.ValueKind == JsonValueKind.Number ? $"{value.GetRawText()}, which is not a whole number" : Describe(value.ValueKind);
             Problems.Add(new(field, $"expected a whole number such as {example}, got {got}"));

@@ -17,9 +17,11 @@ internal static class GraphRenderer
             return "no operators deployed; deploy one with `concord deploy FILE.json`\n";
         }
         var text = new StringBuilder();
+        var loops = CycleEdges(graph);
         foreach (var edge in OrderedEdges(graph))
         {
-            text.Append($"{edge.FromOperator} --{edge.Stream}[{StatusText.Of(edge.Grouping)}]--> {edge.ToOperator}\n");
+            var mark = loops.Contains(edge) ? CycleMark : "";
+            text.Append($"{edge.FromOperator} --{edge.Stream}[{StatusText.Of(edge.Grouping)}]--> {edge.ToOperator}{mark}\n");
         }
         foreach (var op in graph.Operators.OrderBy(o => o.Spec.Name, StringComparer.Ordinal))
         {
@@ -43,6 +45,10 @@ internal static class GraphRenderer
             {
                 text.Append($"{name} (no streams)\n");
             }
+        }
+        if (loops.Count > 0)
+        {
+            text.Append(CycleNote + "\n");
         }
         return text.ToString();
     }
@@ -73,13 +79,55 @@ internal static class GraphRenderer
                 : $"{name}\\n{StatusText.RunningCount(op)}/{op.Instances.Count} {StatusText.Aggregate(op)}";
             dot.Append($"  {Quote(name)} [label={Quote(label, escapeBackslash: false)}];\n");
         }
+        var loops = CycleEdges(graph);
         foreach (var edge in OrderedEdges(graph))
         {
             var label = $"{edge.Stream} [{StatusText.Of(edge.Grouping)}]";
-            dot.Append($"  {Quote(edge.FromOperator)} -> {Quote(edge.ToOperator)} [label={Quote(label)}];\n");
+            dot.Append($"  {Quote(edge.FromOperator)} -> {Quote(edge.ToOperator)} [label={Quote(label + (loops.Contains(edge) ? CycleMark : ""))}{(loops.Contains(edge) ? DotCycleStyle : "")}];\n");
         }
         dot.Append("}\n");
         return dot.ToString();
+    }
+
+    /// <summary>Appended to the label of an edge that is part of a loop.</summary>
+    public const string CycleMark = " (cycle)";
+
+    /// <summary>DOT attributes of an edge in a loop, so the loop stands out in the picture.</summary>
+    public const string DotCycleStyle = ", color=\"red\", fontcolor=\"red\", penwidth=2";
+
+    /// <summary>The last line of the text graph when it has a loop.</summary>
+    public const string CycleNote =
+        "edges marked (cycle) form a loop: records going round it can deadlock the topology under backpressure (deployed with \"allow_cycles\": true)";
+
+    /// <summary>
+    /// The edges that lie on a loop: those whose reader can reach their producer again (an
+    /// operator reading its own output is a loop of one).
+    /// </summary>
+    public static HashSet<StreamEdge> CycleEdges(GraphResponse graph)
+    {
+        var next = graph.Edges.GroupBy(e => e.FromOperator, StringComparer.Ordinal)
+            .ToDictionary(g => g.Key, g => g.Select(e => e.ToOperator).Distinct(StringComparer.Ordinal).ToList(), StringComparer.Ordinal);
+        bool Reaches(string from, string to)
+        {
+            var seen = new HashSet<string>(StringComparer.Ordinal) { from };
+            var pending = new Stack<string>([from]);
+            while (pending.TryPop(out var at))
+            {
+                if (at == to)
+                {
+                    return true;
+                }
+                foreach (var reader in next.GetValueOrDefault(at) ?? [])
+                {
+                    if (seen.Add(reader))
+                    {
+                        pending.Push(reader);
+                    }
+                }
+            }
+            return false;
+        }
+        return graph.Edges.Where(e => Reaches(e.ToOperator, e.FromOperator)).ToHashSet();
     }
 
     private static IEnumerable<StreamEdge> OrderedEdges(GraphResponse graph) =>

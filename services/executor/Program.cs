@@ -23,6 +23,7 @@ try
     try
     {
         options = ExecutorOptions.FromEnvironment(environment);
+        CheckLabels(args, options);
     }
     catch (ExecutorConfigException e)
     {
@@ -47,3 +48,25 @@ finally
     await Log.CloseAndFlushAsync();
 }
 return exitCode;
+
+// The local runtime adds `--operator NAME --instance N --home DIR` so `ps` tells clusters and
+// instances apart; they only label the process (the environment configures it), but labels
+// that contradict the environment would mislead whoever reads `ps`, so they are checked.
+static void CheckLabels(string[] args, ExecutorOptions options)
+{
+    for (var i = 0; i < args.Length; i += 2)
+    {
+        var value = i + 1 < args.Length ? args[i + 1] : null;
+        var expected = args[i] switch
+        {
+            "--operator" => options.OperatorName,
+            "--instance" => options.InstanceIndex.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            "--home" => value, // The scheduler's home; the executor has no use for it.
+            _ => throw new ExecutorConfigException($"unknown argument '{args[i]}'; the executor accepts only --operator NAME --instance N --home DIR (labels for ps) and reads its configuration from the environment"),
+        };
+        if (value is null || value != expected)
+        {
+            throw new ExecutorConfigException($"argument {args[i]} is '{value}' but the environment says '{expected}'; the labels must match CONCORD_OPERATOR_NAME and CONCORD_INSTANCE_INDEX");
+        }
+    }
+}

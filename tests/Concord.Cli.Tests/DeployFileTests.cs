@@ -73,14 +73,15 @@ public sealed class DeployFileTests : IDisposable
     [Fact]
     public void Builtin_operator_options_accept_numbers_as_written()
     {
+        _dir.Write("words.txt", "a\n");
         var spec = ParseJson("""
-            {"name": "gen", "builtin": {"kind": "generator", "options": {"stream": "words", "rate": 1000, "count": 2.5}}, "outputs": ["words"]}
+            {"name": "gen", "builtin": {"kind": "generator", "options": {"stream": "words", "rate": 2.5, "count": 1000, "dictionary": "words.txt"}}, "outputs": ["words"]}
             """);
 
         Assert.Equal("generator", spec.Builtin.Kind);
         Assert.Equal("words", spec.Builtin.Options["stream"]);
-        Assert.Equal("1000", spec.Builtin.Options["rate"]);
-        Assert.Equal("2.5", spec.Builtin.Options["count"]);
+        Assert.Equal("1000", spec.Builtin.Options["count"]);
+        Assert.Equal("2.5", spec.Builtin.Options["rate"]);
         Assert.Equal("", spec.Executable);
     }
 
@@ -114,7 +115,7 @@ public sealed class DeployFileTests : IDisposable
     [InlineData("""{"name": "c", "executable": "x", "environment": {"PORT": 8080}}""", "environment.PORT", "quote it: \"PORT\": \"8080\"")]
     [InlineData("""{"name": 7, "executable": "x"}""", "name", "expected a string, got a number")]
     [InlineData("""{"name": "c", "executable": "x", "inputs": "words"}""", "inputs", "expected an array")]
-    [InlineData("""{"name": "c", "builtin": {"kind": "generator", "options": {"rate": true}}}""", "builtin.options.rate", "expected a string or a number")]
+    [InlineData("""{"name": "c", "builtin": {"kind": "csv-sink", "options": {"path": "out.csv", "stats": true}}, "inputs": ["counts"]}""", "builtin.options.stats", "expected a string or a number")]
     public void Wrong_type_names_the_field_and_the_expected_type(string json, string field, string message)
     {
         var error = Fails(json);
@@ -189,7 +190,8 @@ public sealed class DeployFileTests : IDisposable
     [Fact]
     public void Executable_and_builtin_together_are_rejected_with_the_fix()
     {
-        var error = Fails("""{"name": "gen", "executable": "python3", "builtin": {"kind": "generator"}}""");
+        _dir.Write("words.txt", "a\n");
+        var error = Fails("""{"name": "gen", "executable": "python3", "builtin": {"kind": "generator", "options": {"dictionary": "words.txt"}}}""");
 
         var problem = Assert.Single(error.Problems);
         Assert.Equal("executable", problem.Field);

@@ -80,6 +80,49 @@ public sealed class RenderingTests
         Assert.Contains("  \"counter\" -> \"sink\" [label=\"counts [shuffle]\"];\n", dot);
     }
 
+    private static GraphResponse WordCountWithLoop()
+    {
+        var graph = WordCount();
+        graph.Operators.Add(Operator("loop", 1, 1, ["counts"], ["words"]));
+        graph.Edges.Add(new StreamEdge { Stream = "counts", FromOperator = "counter", ToOperator = "loop", Grouping = Grouping.Shuffle });
+        graph.Edges.Add(new StreamEdge { Stream = "words", FromOperator = "loop", ToOperator = "counter", Grouping = Grouping.GroupBy });
+        return graph;
+    }
+
+    [Fact]
+    public void Graph_text_marks_the_edges_of_a_loop_and_says_what_a_loop_does()
+    {
+        var text = GraphRenderer.RenderText(WordCountWithLoop());
+
+        Assert.Equal(
+            "counter --counts[shuffle]--> loop (cycle)\n" +
+            "counter --counts[shuffle]--> sink\n" +
+            "loop --words[group_by]--> counter (cycle)\n" +
+            "source --words[group_by]--> counter\n" +
+            GraphRenderer.CycleNote + "\n",
+            text);
+    }
+
+    [Fact]
+    public void Graph_dot_draws_the_edges_of_a_loop_in_red_and_only_those()
+    {
+        var dot = GraphRenderer.RenderDot(WordCountWithLoop());
+
+        Assert.Contains("  \"loop\" -> \"counter\" [label=\"words [group_by] (cycle)\", color=\"red\", fontcolor=\"red\", penwidth=2];\n", dot);
+        Assert.Contains("  \"counter\" -> \"loop\" [label=\"counts [shuffle] (cycle)\", color=\"red\"", dot);
+        Assert.Contains("  \"counter\" -> \"sink\" [label=\"counts [shuffle]\"];\n", dot);
+        Assert.DoesNotContain("cycle", GraphRenderer.RenderDot(WordCount()));
+    }
+
+    [Fact]
+    public void Graph_svg_input_marks_the_loop_like_dot()
+    {
+        var dot = Concord.Cli.Internal.Commands.ObservabilityCommands.RenderDotWithRates(WordCountWithLoop(), new Dictionary<string, double> { ["loop"] = 5 });
+
+        Assert.Contains("\"loop\" -> \"counter\" [label=\"words [group_by] (cycle)\\n5 rec/s\", color=\"red\"", dot);
+        Assert.Contains("\"source\" -> \"counter\" [label=\"words [group_by]\\n? rec/s\"];", dot);
+    }
+
     [Theory]
     [InlineData(new[] { InstanceState.Running, InstanceState.Running }, "running")]
     [InlineData(new[] { InstanceState.Running, InstanceState.Starting }, "starting")]

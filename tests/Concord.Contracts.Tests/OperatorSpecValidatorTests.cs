@@ -52,7 +52,9 @@ public class OperatorSpecValidatorTests
     public void Executable_and_builtin_together_are_rejected()
     {
         var spec = Valid();
-        spec.Builtin = new BuiltinOperator { Kind = "generator" };
+        spec.Builtin = new BuiltinOperator { Kind = "generator", Options = { ["dictionary"] = "/words.txt" } };
+        spec.ExpectedInputs.Clear();
+        spec.ExpectedOutputs[0] = "words";
         var problem = Assert.Single(OperatorSpecValidator.Validate(spec));
         Assert.Equal("executable", problem.Field);
         Assert.Contains("built-in", problem.Message);

@@ -37,6 +37,7 @@ public class KafkaDevCommandTests
             var bootstrap = doc.RootElement.GetProperty("bootstrap").GetString()!;
             var pid = doc.RootElement.GetProperty("pid").GetInt32();
             Assert.Contains(bootstrap, output);
+            Assert.Contains("warning: each partition keeps at most 5 MiB", output);
             Assert.True(Processes.IsAlive(pid), "the development Kafka runs as its own process");
 
             using var admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = bootstrap }).Build();

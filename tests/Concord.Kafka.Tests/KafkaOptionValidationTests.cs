@@ -9,6 +9,10 @@ public class KafkaOptionValidationTests
     private static OperatorSpec Spec(string kind, params (string Key, string Value)[] options)
     {
         var spec = new OperatorSpec { Name = "k", Instances = 1, Builtin = new BuiltinOperator { Kind = kind } };
+        if (kind == "kafka-sink")
+        {
+            spec.ExpectedInputs.Add(new InputStream { Name = "words" }); // A sink writes its inputs: it needs one.
+        }
         foreach (var (key, value) in options)
         {
             spec.Builtin.Options[key] = value;

@@ -84,6 +84,13 @@ internal sealed class BenchCluster : IAsyncDisposable
 
     public async Task<OperatorStatus> DeployAsync(OperatorSpec spec)
     {
+        // The benchmark measures the framework, not the deploy file's limits: without a `cpus`
+        // of its own an instance would be held to the default CFS quota of one core (executor
+        // and operator together), so each may use the whole machine, as before containment.
+        if (spec.Cpus <= 0)
+        {
+            spec.Cpus = Environment.ProcessorCount;
+        }
         await Client.DeployAsync(new DeployRequest { Spec = spec }, Call());
         return await WaitAsync(spec.Name, o => o.Instances.Count == spec.Instances && o.Instances.All(i => i.State == InstanceState.Running),
             $"{spec.Instances} running instance(s)");

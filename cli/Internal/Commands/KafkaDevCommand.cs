@@ -26,6 +26,14 @@ internal static class KafkaDevCommand
     /// <summary>How long the development Kafka has to exit after SIGTERM, in seconds; then it is killed.</summary>
     private const int StopTimeoutSeconds = 10;
 
+    /// <summary>
+    /// Printed whenever the CLI reports a running development Kafka: its retention cap drops
+    /// records without an error, which a newcomer prefilling one hot key would never suspect.
+    /// </summary>
+    public const string RetentionWarning =
+        "warning: each partition keeps at most 5 MiB or 100,000 message sets and silently drops the oldest; " +
+        "a prefill skewed onto few partitions (one hot key) loses records: create more partitions (--partitions), spread the keys, or consume while producing (docs/kafka.md)";
+
     public static async Task<int> RunAsync(CliContext ctx, string home, int partitions, string? topics, int brokers, bool detach, bool stop, CancellationToken cancellationToken)
     {
         if (stop)
@@ -44,6 +52,7 @@ internal static class KafkaDevCommand
         if (Read(home) is { } existing && ProcessControl.IsAlive(existing.Pid))
         {
             ctx.Out.WriteLine($"development Kafka already running at {existing.Bootstrap} (pid {existing.Pid}, home {home}); stop it with `concord kafka-dev --stop`");
+            ctx.Out.WriteLine(RetentionWarning);
             return ExitCodes.Success;
         }
         var arguments = new List<string> { FindDll(ctx.Environment, AppContext.BaseDirectory), "--home", home,
@@ -93,6 +102,7 @@ internal static class KafkaDevCommand
             if (Read(home) is { } info && info.StartedUnixMs >= startedUnixMs && ProcessControl.IsAlive(info.Pid))
             {
                 ctx.Out.WriteLine($"development Kafka (in memory, capped retention) at {info.Bootstrap} (pid {info.Pid}, {KafkaFileName} and log in {home}); stop it with `concord kafka-dev --stop`");
+                ctx.Out.WriteLine(RetentionWarning);
                 return ExitCodes.Success;
             }
             if (process.HasExited)

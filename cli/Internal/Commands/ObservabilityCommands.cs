@@ -239,11 +239,13 @@ internal static class ObservabilityCommands
             var label = op is null ? name : $"{name}\\n{StatusText.RunningCount(op)}/{op.Instances.Count} {StatusText.Aggregate(op)}";
             dot.Append(CultureInfo.InvariantCulture, $"  {Quote(name)} [label={Quote(label)}];\n");
         }
+        var loops = GraphRenderer.CycleEdges(graph);
         foreach (var edge in graph.Edges.OrderBy(e => e.FromOperator, StringComparer.Ordinal).ThenBy(e => e.Stream, StringComparer.Ordinal).ThenBy(e => e.ToOperator, StringComparer.Ordinal))
         {
             var rate = outPerSecond.TryGetValue(edge.FromOperator, out var r) ? r.ToString("0", CultureInfo.InvariantCulture) + " rec/s" : "? rec/s";
-            var label = $"{edge.Stream} [{StatusText.Of(edge.Grouping)}]\\n{rate}";
-            dot.Append(CultureInfo.InvariantCulture, $"  {Quote(edge.FromOperator)} -> {Quote(edge.ToOperator)} [label={Quote(label)}];\n");
+            var inLoop = loops.Contains(edge);
+            var label = $"{edge.Stream} [{StatusText.Of(edge.Grouping)}]{(inLoop ? GraphRenderer.CycleMark : "")}\\n{rate}";
+            dot.Append(CultureInfo.InvariantCulture, $"  {Quote(edge.FromOperator)} -> {Quote(edge.ToOperator)} [label={Quote(label)}{(inLoop ? GraphRenderer.DotCycleStyle : "")}];\n");
         }
         dot.Append("}\n");
         return dot.ToString();

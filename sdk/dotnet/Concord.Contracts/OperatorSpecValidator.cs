@@ -87,6 +87,7 @@ public static partial class OperatorSpecValidator
         if (isBuiltin)
         {
             ValidateBuiltin(spec.Builtin!, problems);
+            ValidateBuiltinStreams(spec, problems);
         }
 
         if (spec.Instances < 1 || spec.Instances > ProtocolLimits.InstancesMax)
@@ -99,7 +100,7 @@ public static partial class OperatorSpecValidator
         }
         if (spec.MemMb < 0 || spec.MemMb > ProtocolLimits.MemMbMax)
         {
-            problems.Add(new("mem", $"{spec.MemMb} is out of range; use megabytes between 1 and {ProtocolLimits.MemMbMax}"));
+            problems.Add(new("mem", $"{spec.MemMb} is out of range; use 1..{ProtocolLimits.MemMbMax} (megabytes per instance)"));
         }
         if (spec.Args.Count > ProtocolLimits.ListEntriesMax)
         {
@@ -203,6 +204,97 @@ public static partial class OperatorSpecValidator
         if (isKafka && (!builtin.Options.TryGetValue("topic", out var topic) || topic.Length == 0))
         {
             problems.Add(new("builtin.options.topic", $"is required for '{builtin.Kind}'; name the Kafka topic, e.g. \"topic\": \"words\""));
+        }
+    }
+
+    /// <summary>The stream a built-in source produces to, or null for a sink or an unknown kind.</summary>
+    public static string? BuiltinOutputStream(BuiltinOperator builtin)
+    {
+        string? Option(string name) => builtin.Options.TryGetValue(name, out var value) && value.Length > 0 ? value : null;
+        return builtin.Kind switch
+        {
+            "generator" => Option("stream") ?? GeneratorStreamDefault,
+            "kafka-source" => Option("stream") ?? Option("topic"),
+            _ => null,
+        };
+    }
+
+    /// <summary>The generator's stream when option "stream" is not given (the executor's default too).</summary>
+    public const string GeneratorStreamDefault = "words";
+
+    /// <summary>
+    /// What the executor would refuse when the instance starts, checked at deploy instead with the
+    /// deploy file's names: required and numeric options, and the streams a built-in reads and
+    /// produces (a source reads none and produces exactly its stream; a sink produces none and
+    /// reads what "inputs" lists). The executor keeps its own checks for specs sent without this.
+    /// </summary>
+    private static void ValidateBuiltinStreams(OperatorSpec spec, List<SpecProblem> problems)
+    {
+        var builtin = spec.Builtin;
+        if (!BuiltinOptions.ContainsKey(builtin.Kind))
+        {
+            return;
+        }
+        string? Option(string name) => builtin.Options.TryGetValue(name, out var value) && value.Length > 0 ? value : null;
+        switch (builtin.Kind)
+        {
+            case "generator":
+                if (Option("dictionary") is null)
+                {
+                    problems.Add(new("builtin.options.dictionary", "is required for 'generator'; give a word list, one word per line, e.g. \"dictionary\": \"words.txt\" (relative to the deploy file)"));
+                }
+                if (Option("rate") is { } rate
+                    && (!double.TryParse(rate, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var perSecond)
+                        || !double.IsFinite(perSecond) || perSecond < 0))
+                {
+                    problems.Add(new("builtin.options.rate", $"'{rate}' is not a number of records per second ≥ 0; use e.g. 1000 (0 = as fast as credit allows)"));
+                }
+                if (Option("count") is { } count
+                    && (!long.TryParse(count, System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out var records) || records < 0))
+                {
+                    problems.Add(new("builtin.options.count", $"'{count}' is not a whole number of records ≥ 0; use e.g. 10000 (0 = never stop)"));
+                }
+                if (Option("stream") is { } stream && !IsValidStreamName(stream))
+                {
+                    problems.Add(new("builtin.options.stream", $"'{stream}' is not a valid stream name; use {ProtocolLimits.StreamNameRule}"));
+                }
+                break;
+            case "csv-sink":
+                if (Option("path") is null)
+                {
+                    problems.Add(new("builtin.options.path", "is required for 'csv-sink'; name the file to append key,value lines to, e.g. \"path\": \"counts.csv\""));
+                }
+                break;
+            case "kafka-source":
+                if (Option("stream") is null && Option("topic") is { } topic && IsValidKafkaTopic(topic) && !IsValidStreamName(topic))
+                {
+                    problems.Add(new("builtin.options.stream", $"is needed: the topic '{topic}' is not a valid stream name, so it cannot be the default; set \"stream\" to {ProtocolLimits.StreamNameRule}"));
+                }
+                break;
+        }
+        if (builtin.Kind is "generator" or "kafka-source")
+        {
+            if (spec.ExpectedInputs.Count > 0)
+            {
+                problems.Add(new("inputs", $"'{builtin.Kind}' is a source and reads no streams; remove \"inputs\""));
+            }
+            if (BuiltinOutputStream(builtin) is { } produces && spec.ExpectedOutputs.Count > 0 && IsValidStreamName(produces)
+                && (spec.ExpectedOutputs.Count != 1 || spec.ExpectedOutputs[0] != produces))
+            {
+                problems.Add(new("outputs", $"'{builtin.Kind}' produces only stream '{produces}' (builtin.options.stream) but \"outputs\" lists [{string.Join(", ", spec.ExpectedOutputs)}]; " +
+                    $"set \"outputs\": [\"{produces}\"], or change builtin.options.stream"));
+            }
+        }
+        else
+        {
+            if (spec.ExpectedInputs.Count == 0)
+            {
+                problems.Add(new("inputs", $"'{builtin.Kind}' writes the streams listed in \"inputs\", and none are listed; add them, e.g. \"inputs\": [\"counts\"]"));
+            }
+            if (spec.ExpectedOutputs.Count > 0)
+            {
+                problems.Add(new("outputs", $"'{builtin.Kind}' is a sink and produces no streams; remove \"outputs\""));
+            }
         }
     }
 

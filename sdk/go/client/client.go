@@ -186,6 +186,7 @@ type DeployFile struct {
 		Kind    string            `json:"kind"`
 		Options map[string]string `json:"options"`
 	} `json:"builtin"`
+	AllowCycles bool `json:"allow_cycles"`
 }
 
 var groupings = map[string]typesv1.Grouping{
@@ -204,11 +205,11 @@ func SpecFromDeployJSON(data []byte) (*typesv1.OperatorSpec, error) {
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&f); err != nil {
 		return nil, fmt.Errorf("deploy file: %w; allowed keys are name, executable, args, instances, "+
-			"cpus, mem, environment, files, inputs, outputs, builtin", err)
+			"cpus, mem, environment, files, inputs, outputs, builtin, allow_cycles", err)
 	}
 	spec := &typesv1.OperatorSpec{Name: f.Name, Executable: f.Executable, Args: f.Args,
 		Instances: f.Instances, Cpus: f.Cpus, MemMb: f.MemMb, Environment: f.Environment,
-		Files: f.Files, ExpectedOutputs: f.Outputs}
+		Files: f.Files, ExpectedOutputs: f.Outputs, AllowCycles: f.AllowCycles}
 	if spec.Instances == 0 {
 		spec.Instances = 1
 	}

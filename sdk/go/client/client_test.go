@@ -152,6 +152,13 @@ func TestDeploy_file_scale_list_graph_and_kill_round_trip(t *testing.T) {
 	}
 }
 
+func TestDeploy_file_allow_cycles_is_read(t *testing.T) {
+	spec, err := client.SpecFromDeployJSON([]byte(`{"name":"loop","executable":"/bin/c","allow_cycles":true}`))
+	if err != nil || !spec.AllowCycles {
+		t.Fatalf("allow_cycles: %v, %v", spec, err)
+	}
+}
+
 func TestDeploy_file_with_unknown_key_or_grouping_is_rejected_naming_it(t *testing.T) {
 	if _, err := client.SpecFromDeployJSON([]byte(`{"name":"x","instance":2}`)); err == nil ||
 		!strings.Contains(err.Error(), `"instance"`) {

@@ -19,7 +19,7 @@ _GROUPINGS = {
 
 # Deploy-file keys (as `concord deploy FILE.json` reads them) and OperatorSpec fields they fill.
 _DEPLOY_KEYS = {"name", "executable", "args", "instances", "cpus", "mem", "environment",
-                "files", "inputs", "outputs", "builtin"}
+                "files", "inputs", "outputs", "builtin", "allow_cycles"}
 
 
 # docs/security.md: the operator token every API call carries, and where clients find it.
@@ -53,7 +53,7 @@ class SchedulerError(Exception):
 def spec_from_deploy_dict(spec):
     """An OperatorSpec from a deploy-file shaped dict ({"name", "executable", "args",
     "instances", "cpus", "mem" (MB), "inputs": [{"stream", "grouping"}], "outputs",
-    "environment", "files", "builtin": {"kind", "options"}}; see docs/deploy-file.md). Paths are sent as given: make them absolute (the CLI
+    "environment", "files", "builtin": {"kind", "options"}, "allow_cycles"}; see docs/deploy-file.md). Paths are sent as given: make them absolute (the CLI
     resolves relative ones against the deploy file's directory; this client has no such file)."""
     unknown = sorted(set(spec) - _DEPLOY_KEYS)
     if unknown:
@@ -70,6 +70,10 @@ def spec_from_deploy_dict(spec):
         files=list(spec.get("files", [])),
         expected_outputs=list(spec.get("outputs", [])),
     )
+    allow_cycles = spec.get("allow_cycles", False)
+    if not isinstance(allow_cycles, bool):
+        raise ValueError("deploy spec: allow_cycles is %r; use True or False" % (allow_cycles,))
+    out.allow_cycles = allow_cycles
     for item in spec.get("inputs", []):
         if isinstance(item, str):
             item = {"stream": item}

@@ -106,6 +106,13 @@ class SchedulerClientTests(unittest.TestCase):
         with self.assertRaisesRegex(ValueError, "grouping 'keyed'"):
             self.client.deploy({"name": "x", "inputs": [{"stream": "s", "grouping": "keyed"}]})
 
+    def test_allow_cycles_is_a_deploy_key_and_must_be_a_boolean(self):
+        from concord.scheduler_client import spec_from_deploy_dict
+        self.assertTrue(spec_from_deploy_dict({"name": "x", "allow_cycles": True}).allow_cycles)
+        self.assertFalse(spec_from_deploy_dict({"name": "x"}).allow_cycles)
+        with self.assertRaisesRegex(ValueError, "allow_cycles is 'yes'"):
+            spec_from_deploy_dict({"name": "x", "allow_cycles": "yes"})
+
 
 if __name__ == "__main__":
     unittest.main()

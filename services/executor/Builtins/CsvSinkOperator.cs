@@ -40,7 +40,7 @@ public sealed class CsvSinkOperator : BuiltinSession
         if (spec.ExpectedInputs.Count == 0)
         {
             throw new OperatorFailedException(
-                "built-in 'csv-sink' reads the streams listed in 'expected_inputs', and none are listed; add the streams to write");
+                "built-in 'csv-sink' reads the streams listed in \"inputs\", and none are listed; add the streams to write");
         }
         // {instance} is filled in before the path is checked: the check is of the file really written.
         var instance = instanceIndex.ToString(CultureInfo.InvariantCulture);

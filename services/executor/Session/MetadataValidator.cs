@@ -64,7 +64,7 @@ public static class MetadataValidator
             var expected = Describe(spec.ExpectedInputs);
             if (!actual.SetEquals(expected))
             {
-                problems.Add($"the operator reads [{string.Join(", ", actual.Order(StringComparer.Ordinal))}] but the deploy file expects [{string.Join(", ", expected.Order(StringComparer.Ordinal))}]; change metadata() or 'expected_inputs' so they agree");
+                problems.Add($"the operator reads [{string.Join(", ", actual.Order(StringComparer.Ordinal))}] but the deploy file expects [{string.Join(", ", expected.Order(StringComparer.Ordinal))}]; change metadata() or \"inputs\" in the deploy file so they agree");
             }
         }
         if (spec.ExpectedOutputs.Count > 0)
@@ -73,7 +73,7 @@ public static class MetadataValidator
             var expected = new SortedSet<string>(spec.ExpectedOutputs, StringComparer.Ordinal);
             if (!actual.SetEquals(expected))
             {
-                problems.Add($"the operator produces [{string.Join(", ", actual)}] but the deploy file expects [{string.Join(", ", expected)}]; change metadata() or 'expected_outputs' so they agree");
+                problems.Add($"the operator produces [{string.Join(", ", actual)}] but the deploy file expects [{string.Join(", ", expected)}]; change metadata() or \"outputs\" in the deploy file so they agree");
             }
         }
         return problems;

@@ -49,6 +49,7 @@ public static class SchedulerBackends
                     ExecutablesRoots = context.Options.ExecutablesRoots,
                     DataRoots = context.Options.DataRoots,
                     PrivateEnvironment = context.Services.GetRequiredService<Security.SchedulerSecrets>().ExecutorEnvironment,
+                    OperatorPythonPath = LocalProcessRuntimeOptions.FindPythonSdk(AppContext.BaseDirectory),
                 },
                 context.Services.GetRequiredService<ILogger<LocalProcessRuntime>>(),
                 context.Services.GetRequiredService<TimeProvider>()),

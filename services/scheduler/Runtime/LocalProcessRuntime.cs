@@ -190,6 +190,13 @@ public sealed partial class LocalProcessRuntime(LocalProcessRuntimeOptions optio
         {
             start.ArgumentList.Add(argument);
         }
+        // Labels only (the environment below configures the executor): `ps` tells clusters and instances apart.
+        start.ArgumentList.Add("--operator");
+        start.ArgumentList.Add(launch.OperatorName);
+        start.ArgumentList.Add("--instance");
+        start.ArgumentList.Add(launch.Index.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        start.ArgumentList.Add("--home");
+        start.ArgumentList.Add(options.Home);
         start.Environment["CONCORD_SCHEDULER_ADDRESS"] = launch.SchedulerAddress;
         start.Environment["CONCORD_OPERATOR_NAME"] = launch.OperatorName;
         start.Environment["CONCORD_INSTANCE_INDEX"] = launch.Index.ToString(System.Globalization.CultureInfo.InvariantCulture);
@@ -224,6 +231,10 @@ public sealed partial class LocalProcessRuntime(LocalProcessRuntimeOptions optio
             {
                 start.Environment[name] = value;
             }
+        }
+        if (options.OperatorPythonPath is { } sdk)
+        {
+            start.Environment["PYTHONPATH"] = start.Environment.TryGetValue("PYTHONPATH", out var inherited) && !string.IsNullOrEmpty(inherited) ? $"{sdk}:{inherited}" : sdk;
         }
 
         Process process;

@@ -69,4 +69,29 @@ public sealed class LocalProcessRuntimeOptions
     /// only: the launch's secrets (<see cref="Security.SchedulerSecrets.ExecutorEnvironment"/>).
     /// </summary>
     public Func<InstanceLaunch, IReadOnlyDictionary<string, string?>>? PrivateEnvironment { get; init; }
+
+    /// <summary>
+    /// Optional. A directory put first on PYTHONPATH of every instance (its executor, and so its
+    /// operator): the repository's sdk/python, so a plain <c>"executable": "python3", "args":
+    /// ["op.py"]</c> imports <c>concord</c> without a wrapper script. Null adds nothing; a
+    /// deploy file's own "environment" PYTHONPATH replaces it (docs/sdk-python.md).
+    /// </summary>
+    public string? OperatorPythonPath { get; init; }
+
+    /// <summary>
+    /// The repository's sdk/python found from <paramref name="baseDirectory"/> (a build under
+    /// artifacts/bin/…) upwards, or null when this build is not inside a Concord checkout.
+    /// </summary>
+    public static string? FindPythonSdk(string baseDirectory)
+    {
+        for (var directory = new DirectoryInfo(baseDirectory); directory is not null; directory = directory.Parent)
+        {
+            var sdk = Path.Combine(directory.FullName, "sdk", "python");
+            if (File.Exists(Path.Combine(sdk, "concord", "__init__.py")))
+            {
+                return sdk;
+            }
+        }
+        return null;
+    }
 }

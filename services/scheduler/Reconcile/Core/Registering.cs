@@ -56,7 +56,13 @@ internal sealed partial class ReconcileCore
         var reported = OperatorSlot.Canonical(request.Metadata ?? new OperatorMetadata { Name = op.Name });
         if (op.Entry.Metadata is null)
         {
-            // The first registration records the streams for routing and for every later instance.
+            // The first registration records the streams for routing and for every later instance;
+            // a user operator's streams are known only now, so this is where its loop shows.
+            if (CycleMessage(op.Entry.Spec, reported, "operator") is { } cycle)
+            {
+                slot.PendingError = cycle;
+                throw new ReconcileException(ReconcileErrorKind.FailedPrecondition, cycle);
+            }
             return new RecordMetadata(new StoreWrite(op.Name, op.Entry.Version, op.Entry.Spec, reported), reported.Inputs.Count, reported.Outputs.Count);
         }
         if (!reported.Equals(op.Entry.Metadata))

@@ -24,6 +24,7 @@ internal sealed partial class ReconcileCore
         var op = Find(spec.Name);
         ThrowIfReplacing(op, "replace");
         CheckSameStreams(op, spec);
+        RefuseCycle(spec, spec.ExpectedInputs.Count + spec.ExpectedOutputs.Count > 0 ? null : op.Entry.Metadata, "the new version of");
         var next = spec.Clone();
         next.Instances = op.Entry.Spec.Instances;
         return next;
@@ -75,6 +76,11 @@ internal sealed partial class ReconcileCore
         var recorded = op.Entry.Metadata ?? replace.Metadata;
         if (recorded is null)
         {
+            if (CycleMessage(replace.Spec, reported, "the new version of") is { } cycle)
+            {
+                slot.PendingError = cycle;
+                throw new ReconcileException(ReconcileErrorKind.FailedPrecondition, cycle);
+            }
             replace.Metadata = reported;
         }
         else if (!SameStreams(reported, recorded))
