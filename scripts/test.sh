@@ -22,6 +22,17 @@ failure_details() {
     awk '/^[ \t]*Failed / {n = 14} n > 0 {print "    | " $0; n--}' "$1" | head -n 200 >&2
 }
 
+# Style, as CI enforces it (CONTRIBUTING.md): whitespace and the usings. A failure names the fix.
+printf '\033[1m==> %s\033[0m\n' "dotnet format (verify)" >&2
+if dotnet format whitespace Concord.sln --verify-no-changes -v:q >"$results/format.log" 2>&1 \
+    && dotnet format style Concord.sln --no-restore --verify-no-changes --diagnostics IDE0005 IDE0065 -v:q >>"$results/format.log" 2>&1; then
+    passed=$((passed + 1))
+else
+    grep -E 'error (WHITESPACE|IMPORTS|IDE)' "$results/format.log" | head -n 20 >&2
+    echo "format: files differ from the style; run: dotnet format whitespace Concord.sln && dotnet format style Concord.sln --diagnostics IDE0005 IDE0065" >&2
+    failed=$((failed + 1)); status=1
+fi
+
 # .NET test projects, one after another (2-core machines: parallel test hosts only contend).
 for project in tests/Concord.*.Tests/*.csproj; do
     name="$(basename "$project" .csproj)"
