@@ -75,7 +75,7 @@ public static class ConcordCli
         };
         var schedulerOption = new Option<string?>("--scheduler")
         {
-            Description = "Scheduler address, http://HOST:PORT (default: $CONCORD_SCHEDULER, else <home>/scheduler.json, else http://127.0.0.1:7400)",
+            Description = "Scheduler address, http://HOST:PORT or https://HOST:PORT (with --tls-*) (default: $CONCORD_SCHEDULER, else <home>/scheduler.json, else http://127.0.0.1:7400)",
             Recursive = true,
         };
 
@@ -89,12 +89,14 @@ public static class ConcordCli
         root.Add(home);
         root.Add(schedulerOption);
         root.Add(tokenOption);
+        var tls = CliTls.Register(root);
 
         string HomeOf(ParseResult parse) => ConcordHome.Resolve(parse.GetValue(home), ctx.Environment);
         SchedulerConnection Connect(ParseResult parse)
         {
             var (token, source) = SchedulerToken.Resolve(parse.GetValue(tokenOption), ctx.Environment, HomeOf(parse));
-            return new(SchedulerAddress.Resolve(parse.GetValue(schedulerOption), ctx.Environment, HomeOf(parse)).Address, token, source);
+            var address = SchedulerAddress.Resolve(parse.GetValue(schedulerOption), ctx.Environment, HomeOf(parse)).Address;
+            return new(address, token, source, tls.For(address, parse, ctx.Environment));
         }
 
         // ---- up ----
@@ -208,6 +210,9 @@ public static class ConcordCli
 
         // ---- logs, top, trace ----
         ObservabilityCommands.Register(root, ctx, Connect, (command, action) => SetAction(ctx, command, action));
+
+        // ---- certs ----
+        CertsCommand.Register(root, ctx, (command, action) => SetAction(ctx, command, action));
 
         // ---- kafka-dev ----
         var kafkaPartitions = new Option<int>("--partitions") { Description = "Partitions of each topic created (default 16)", DefaultValueFactory = _ => 16 };

@@ -14,21 +14,25 @@ namespace Concord.Cli.Internal;
 internal sealed class SchedulerConnection : IDisposable
 {
     private readonly GrpcChannel _channel;
+    private readonly Hosting.TlsCredentials? _tls;
 
     private readonly string _tokenSource;
 
     /// <param name="token">The operator token sent on every call (null: none; the scheduler then refuses with the fix).</param>
     /// <param name="tokenSource">Where the token came from, for the message when the scheduler refuses it.</param>
-    public SchedulerConnection(string address, string? token = null, string tokenSource = "no token")
+    /// <param name="tls">For an https:// address: the client certificate and CA (<see cref="CliTls"/>); owned and disposed by the connection.</param>
+    public SchedulerConnection(string address, string? token = null, string tokenSource = "no token", Hosting.TlsCredentials? tls = null)
     {
         Address = address;
         _tokenSource = tokenSource;
+        _tls = tls;
+        var handler = new SocketsHttpHandler
+        {
+            ConnectTimeout = TimeSpan.FromSeconds(CliLimits.ConnectTimeoutSeconds),
+        };
         _channel = GrpcChannel.ForAddress(address, new GrpcChannelOptions
         {
-            HttpHandler = new SocketsHttpHandler
-            {
-                ConnectTimeout = TimeSpan.FromSeconds(CliLimits.ConnectTimeoutSeconds),
-            },
+            HttpHandler = tls?.ConfigureClient(handler) ?? handler,
             MaxReceiveMessageSize = ProtocolLimits.GrpcMessageBytesMax,
             MaxSendMessageSize = ProtocolLimits.GrpcMessageBytesMax,
         });
@@ -74,6 +78,10 @@ internal sealed class SchedulerConnection : IDisposable
         {
             return new CliException("interrupted", ExitCodes.Interrupted);
         }
+        if (CliTls.HandshakeFailure(e.Status.DebugException, e.StatusCode, address) is { } handshake)
+        {
+            return handshake;
+        }
         return e.StatusCode switch
         {
             StatusCode.Unavailable => new CliException(NoSchedulerMessage(address)),
@@ -90,5 +98,9 @@ internal sealed class SchedulerConnection : IDisposable
     public static string NoSchedulerMessage(string address) =>
         $"no scheduler at {address}: start one with `concord up`";
 
-    public void Dispose() => _channel.Dispose();
+    public void Dispose()
+    {
+        _channel.Dispose();
+        _tls?.Dispose();
+    }
 }

@@ -25,8 +25,8 @@ public static class ExecutorHost
     public static async Task<int> RunAsync(ExecutorOptions options, ILoggerFactory loggerFactory, TimeProvider time, CancellationToken stopRequested)
     {
         var logger = loggerFactory.CreateLogger("Concord.Executor");
-        using var scheduler = new SchedulerLink(options.SchedulerAddress, loggerFactory.CreateLogger<SchedulerLink>(), time, launchSecret: options.LaunchSecret);
-        using var clients = new DataPlaneClients(options.DataPlaneKey);
+        using var scheduler = new SchedulerLink(options.SchedulerAddress, loggerFactory.CreateLogger<SchedulerLink>(), time, launchSecret: options.LaunchSecret, tls: options.Tls);
+        using var clients = new DataPlaneClients(options.DataPlaneKey, options.Tls);
         using var runStop = new CancellationTokenSource();
         using var sendStop = CancellationTokenSource.CreateLinkedTokenSource(runStop.Token);
         IOperatorSession? session = null;
@@ -58,7 +58,7 @@ public static class ExecutorHost
                 metadata.Metadata_.Inputs.Select(i => i.Name).ToHashSet(StringComparer.Ordinal), options.DataPlaneKey);
             var tracing = new Tracing.ExecutorTracing(options.OperatorName, options.InstanceIndex, options.TraceSampleEvery,
                 isSource: identity.InputStreams.Count == 0, metrics, export: otlp);
-            server = await ExecutorServer.StartAsync(identity, inbound, metrics, tracing, loggerFactory, stopRequested).ConfigureAwait(false);
+            server = await ExecutorServer.StartAsync(identity, inbound, metrics, tracing, loggerFactory, stopRequested, options.Tls).ConfigureAwait(false);
 
             var outboundLogger = loggerFactory.CreateLogger<OutboundChannel>();
             router = new Router(session.Outputs,

@@ -54,6 +54,14 @@ public sealed record ExecutorOptions
     public string SearchPath { get; init; } = "";
 
     /// <summary>
+    /// TLS from <see cref="Hosting.TlsOptions.CertVariable"/>, <see cref="Hosting.TlsOptions.KeyVariable"/> and
+    /// <see cref="Hosting.TlsOptions.CaVariable"/>, loaded: the data plane and metrics serve HTTPS requiring client
+    /// certificates from the CA, and calls to the scheduler and downstream executors present this certificate.
+    /// Null: plain HTTP (loopback only).
+    /// </summary>
+    public Hosting.TlsCredentials? Tls { get; init; }
+
+    /// <summary>
     /// Secret of this launch, sent on every call to the scheduler (docs/security.md); null
     /// when <see cref="Contracts.Credentials.LaunchSecretVariable"/> is not set (an executor
     /// started by hand, which the scheduler refuses).
@@ -155,6 +163,8 @@ public sealed record ExecutorOptions
             }
         }
 
+        var tls = LoadTls(environment, scheduler);
+
         return new ExecutorOptions
         {
             LaunchSecret = environment(Contracts.Credentials.LaunchSecretVariable) is { Length: > 0 } secret ? secret.Trim() : null,
@@ -169,6 +179,7 @@ public sealed record ExecutorOptions
             OtlpEndpoint = Optional(environment, Tracing.OtlpExport.EndpointVariable),
             ConcordHome = Optional(environment, ConcordHomeVariable),
             SearchPath = environment(SearchPathVariable) ?? "",
+            Tls = tls,
             BatchAnswerTimeoutMs = BatchAnswerTimeoutFrom(environment, spec.Environment),
         };
     }
@@ -188,6 +199,31 @@ public sealed record ExecutorOptions
                 $"{ExecutorLimits.BatchAnswerTimeoutVariable}='{text}' is out of range; use whole milliseconds {ExecutorLimits.BatchAnswerTimeoutMsMin}..{ExecutorLimits.BatchAnswerTimeoutMsMax} in the operator's env in the deploy file");
         }
         return ms;
+    }
+
+    /// <summary>TLS and the scheduler's scheme go together: the scheduler serves HTTPS exactly when it gives its executors TLS files.</summary>
+    private static Hosting.TlsCredentials? LoadTls(Func<string, string?> environment, Uri scheduler)
+    {
+        try
+        {
+            var options = Hosting.TlsOptions.FromEnvironment(environment);
+            if (options is null && scheduler.Scheme == "https")
+            {
+                throw new ExecutorConfigException(
+                    $"{SchedulerAddressVariable}='{scheduler}' is https but {Hosting.TlsOptions.CertVariable}, {Hosting.TlsOptions.KeyVariable} and {Hosting.TlsOptions.CaVariable} are not set; " +
+                    "set them to this host's certificate, key and CA (`concord certs`), as the scheduler's runtime does when it has TLS");
+            }
+            if (options is not null && scheduler.Scheme != "https")
+            {
+                throw new ExecutorConfigException(
+                    $"{Hosting.TlsOptions.CertVariable} is set but {SchedulerAddressVariable}='{scheduler}' is not https; a scheduler with TLS gives an https address, so start the scheduler with --tls-cert, --tls-key and --tls-ca or unset the TLS variables");
+            }
+            return options?.Load();
+        }
+        catch (Hosting.TlsConfigurationException e)
+        {
+            throw new ExecutorConfigException(e.Message);
+        }
     }
 
     /// <summary>

@@ -17,7 +17,7 @@ namespace Concord.Executor;
 /// <summary>
 /// The executor's one Kestrel host, on 127.0.0.1 with two free ports:
 /// <list type="bullet">
-/// <item>the data plane (<see cref="DataPlaneService"/>): HTTP/2 without TLS, as gRPC needs;</item>
+/// <item>the data plane (<see cref="DataPlaneService"/>): HTTP/2 (with mutual TLS when configured, else plain on loopback);</item>
 /// <item>observability: HTTP/1.1 (what Prometheus speaks), <c>GET /metrics</c> (Prometheus
 /// text) and <c>GET /traces[?trace_id=HEX]</c> (the span store as a GetTraceResponse in
 /// protobuf JSON, which the scheduler reads for ListTraces/GetTrace).</item>
@@ -45,11 +45,12 @@ public sealed class ExecutorServer : IAsyncDisposable
     public string MetricsAddress { get; }
 
     public static async Task<ExecutorServer> StartAsync(DataPlaneIdentity identity, InboundQueue queue, ExecutorMetrics metrics, ExecutorTracing tracing,
-        ILoggerFactory loggerFactory, CancellationToken cancellationToken)
+        ILoggerFactory loggerFactory, CancellationToken cancellationToken, TlsCredentials? tls = null)
     {
+        // With TLS both endpoints require a client certificate from the cluster's CA (the scheduler scrapes /metrics with its own).
         var host = new LoopbackHost(loggerFactory,
-            new LoopbackEndpoint(DataEndpoint, HttpProtocols.Http2),
-            new LoopbackEndpoint(MetricsEndpoint, HttpProtocols.Http1));
+            new LoopbackEndpoint(DataEndpoint, HttpProtocols.Http2) { Tls = tls },
+            new LoopbackEndpoint(MetricsEndpoint, HttpProtocols.Http1) { Tls = tls });
         try
         {
             host.Builder.Services.AddSingleton(identity);

@@ -21,7 +21,7 @@ namespace Concord.Scheduler;
 
 /// <summary>
 /// Builds the scheduler's web application: Kestrel on 127.0.0.1 (HTTP/2 only, as gRPC without
-/// TLS needs), the Scheduler gRPC service, the store and the runtime named in the options (see
+/// TLS needs; HTTPS with mutual TLS when the options give TLS files), the Scheduler gRPC service, the store and the runtime named in the options (see
 /// <see cref="SchedulerBackends"/>) and the reconcile loop. Program uses it as is; in-process
 /// tests replace the runtime and the clock.
 /// </summary>
@@ -40,10 +40,29 @@ public static class SchedulerApp
         // Resolved now, not when the services are first asked for: an unknown name fails here.
         var createStore = SchedulerBackends.Store(options.Store);
         var createRuntime = SchedulerBackends.Runtime(options.Runtime);
+        var tls = SchedulerTls.Load(options);
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
+        // The one place the gRPC listen address is chosen: a later non-loopback address passes the TLS rule here.
+        var listenAddress = IPAddress.Loopback;
+        try
+        {
+            ListenPolicy.Check(listenAddress, tls.Credentials is not null, "the scheduler's gRPC endpoint", SchedulerTls.OptionsHint);
+        }
+        catch (TlsConfigurationException e)
+        {
+            tls.Dispose();
+            throw new UsageException(e.Message);
+        }
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
-            kestrel.Listen(IPAddress.Loopback, PreviousAddress.PortFor(options.Port, home.Directory), listen => listen.Protocols = HttpProtocols.Http2);
+            kestrel.Listen(listenAddress, PreviousAddress.PortFor(options.Port, home.Directory), listen =>
+            {
+                listen.Protocols = HttpProtocols.Http2;
+                if (tls.Credentials is { } credentials)
+                {
+                    listen.UseHttps(credentials.ServerOptions());
+                }
+            });
             // Above gRPC's limit, so an oversized request meets RequestSizeGate (a clean
             // RESOURCE_EXHAUSTED), never Kestrel's cut-off (which gRPC reports as UNKNOWN).
             kestrel.Limits.MaxRequestBodySize = SchedulerLimits.RequestBytesMax + SchedulerLimits.GrpcFrameHeaderBytes;
@@ -53,6 +72,7 @@ public static class SchedulerApp
 
         builder.Services.AddSingleton(options);
         builder.Services.AddSingleton(home);
+        builder.Services.AddSingleton(tls);
         builder.Services.AddSingleton(SchedulerSecrets.Load(home.Directory, options.Token));
         builder.Services.TryAddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<ITopologyStore>(services => createStore(new BackendContext(options, home, services)));

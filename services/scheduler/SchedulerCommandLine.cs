@@ -13,7 +13,7 @@ public sealed class UsageException(string message) : Exception(message);
 /// <summary>
 /// The scheduler's command line, parsed with System.CommandLine (as the <c>concord</c> CLI is):
 /// <c>Concord.Scheduler [--home DIR] [--port N] [--metrics-port N] [--executor PATH]
-/// [--log-format text|json] [--store NAME] [--runtime NAME] [--no-containment] [--token TOKEN]</c>. Values are checked here, with
+/// [--log-format text|json] [--store NAME] [--runtime NAME] [--no-containment] [--token TOKEN] [--tls-cert PATH --tls-key PATH --tls-ca PATH]</c>. Values are checked here, with
 /// messages that name the fix, so a bad command line fails before anything starts.
 /// </summary>
 public static class SchedulerCommandLine
@@ -79,6 +79,7 @@ public static class SchedulerCommandLine
             ExecutablesRoots = parse.GetValue(o.ExecutablesRoots) ?? [],
             DataRoots = parse.GetValue(o.DataRoots) ?? [],
             Token = parse.GetValue(o.Token) is { Length: > 0 } token ? token : Environment.GetEnvironmentVariable(Contracts.Credentials.TokenVariable),
+            Tls = TlsFrom(parse, o),
         };
     }
 
@@ -109,7 +110,10 @@ public static class SchedulerCommandLine
         Option<string[]> FilesRoots,
         Option<string[]> ExecutablesRoots,
         Option<string[]> DataRoots,
-        Option<string?> Token);
+        Option<string?> Token,
+        Option<string?> TlsCert,
+        Option<string?> TlsKey,
+        Option<string?> TlsCa);
 
     private static (Command Command, Options Options) Build()
     {
@@ -167,6 +171,7 @@ public static class SchedulerCommandLine
                 ? name
                 : Error(result, SchedulerBackends.UnknownRuntime(name), SchedulerBackends.DefaultRuntime),
         };
+        var (tlsCert, tlsKey, tlsCa) = TlsOptions();
         var noContainment = new Option<bool>("--no-containment")
         {
             Description = "Run instances without cgroups: mem/cpus not enforced and processes an operator forks not killed on stop; " +
@@ -189,9 +194,28 @@ public static class SchedulerCommandLine
         // depend on the host executable (a test host parses too).
         var command = new Command(ProgramName, "The Concord scheduler: keeps the deployed topology running and serves the gRPC API the CLI and the executors use.")
         {
-            home, port, metricsPort, executor, logFormat, store, runtime, noContainment, filesRoot, executablesRoot, dataRoot, token, new HelpOption(),
+            home, port, metricsPort, executor, logFormat, store, runtime, noContainment, filesRoot, executablesRoot, dataRoot, token, tlsCert, tlsKey, tlsCa, new HelpOption(),
         };
-        return (command, new Options(home, port, metricsPort, executor, logFormat, store, runtime, noContainment, filesRoot, executablesRoot, dataRoot, token));
+        return (command, new Options(home, port, metricsPort, executor, logFormat, store, runtime, noContainment, filesRoot, executablesRoot, dataRoot, token, tlsCert, tlsKey, tlsCa));
+    }
+
+    private static (Option<string?> Cert, Option<string?> Key, Option<string?> Ca) TlsOptions() =>
+    (
+        new Option<string?>("--tls-cert") { HelpName = "PATH", Description = "This host's certificate (PEM, from `concord certs`): serve HTTPS with client certificates required, on every endpoint; needs --tls-key and --tls-ca" },
+        new Option<string?>("--tls-key") { HelpName = "PATH", Description = "The private key of --tls-cert (PEM)" },
+        new Option<string?>("--tls-ca") { HelpName = "PATH", Description = "The CA certificate (PEM) every client and executor certificate must chain to" }
+    );
+
+    private static Hosting.TlsOptions? TlsFrom(ParseResult parse, Options o)
+    {
+        try
+        {
+            return Hosting.TlsOptions.FromParts(parse.GetValue(o.TlsCert), parse.GetValue(o.TlsKey), parse.GetValue(o.TlsCa), ("--tls-cert", "--tls-key", "--tls-ca"));
+        }
+        catch (Hosting.TlsConfigurationException e)
+        {
+            throw new UsageException(e.Message);
+        }
     }
 
     /// <summary>

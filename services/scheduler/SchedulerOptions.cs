@@ -52,6 +52,9 @@ public sealed class SchedulerOptions
     /// </summary>
     public string Runtime { get; init; } = Backends.SchedulerBackends.DefaultRuntime;
 
+    /// <summary>TLS for every endpoint (--tls-cert, --tls-key, --tls-ca); null: plain HTTP, loopback only. See <see cref="SchedulerTls"/>.</summary>
+    public Hosting.TlsOptions? Tls { get; init; }
+
     /// <summary>
     /// Run instances without containment (no cgroup: mem and cpus not enforced, processes an
     /// operator forks not killed on stop). Off by default; --no-containment turns it on where

@@ -422,7 +422,8 @@ public sealed class OutboundChannel : IAsyncDisposable
 
 /// <summary>One HTTP/2 connection per downstream executor, shared by all channels to it.</summary>
 /// <param name="dataPlaneKey">The cluster's data-plane key; null sends no credential (an executor started by hand).</param>
-public sealed class DataPlaneClients(byte[]? dataPlaneKey = null) : IDisposable
+/// <param name="tls">With TLS, https with this certificate presented and the downstream's checked against the CA; null: plain http (loopback).</param>
+public sealed class DataPlaneClients(byte[]? dataPlaneKey = null, Hosting.TlsCredentials? tls = null) : IDisposable
 {
     private readonly Dictionary<string, GrpcChannel> _channels = new(StringComparer.Ordinal);
 
@@ -438,13 +439,14 @@ public sealed class DataPlaneClients(byte[]? dataPlaneKey = null) : IDisposable
         {
             if (!_channels.TryGetValue(address, out var channel))
             {
-                channel = GrpcChannel.ForAddress("http://" + address, new GrpcChannelOptions
+                var handler = new SocketsHttpHandler
                 {
-                    HttpHandler = new SocketsHttpHandler
-                    {
-                        ConnectTimeout = TimeSpan.FromMilliseconds(ExecutorLimits.OutboundConnectTimeoutMs),
-                        EnableMultipleHttp2Connections = true,
-                    },
+                    ConnectTimeout = TimeSpan.FromMilliseconds(ExecutorLimits.OutboundConnectTimeoutMs),
+                    EnableMultipleHttp2Connections = true,
+                };
+                channel = GrpcChannel.ForAddress((tls is null ? "http://" : "https://") + address, new GrpcChannelOptions
+                {
+                    HttpHandler = tls?.ConfigureClient(handler) ?? handler,
                     MaxReceiveMessageSize = Contracts.ProtocolLimits.GrpcMessageBytesMax,
                     MaxSendMessageSize = Contracts.ProtocolLimits.GrpcMessageBytesMax,
                 });

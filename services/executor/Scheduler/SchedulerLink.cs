@@ -23,22 +23,24 @@ public sealed class SchedulerLink : IDisposable
     private readonly Metadata _headers = [];
 
     /// <param name="launchSecret">Sent on every call (docs/security.md); null sends none (the scheduler then refuses).</param>
-    public SchedulerLink(Uri address, ILogger logger, TimeProvider time, TimeSpan? lostTimeout = null, string? launchSecret = null)
+    /// <param name="tls">Presents this certificate and checks the scheduler's against the CA (an https address); null: plain.</param>
+    public SchedulerLink(Uri address, ILogger logger, TimeProvider time, TimeSpan? lostTimeout = null, string? launchSecret = null, TlsCredentials? tls = null)
     {
         if (launchSecret is not null)
         {
             _headers.Add(Contracts.Credentials.LaunchSecretHeader, launchSecret);
         }
+        var handler = new SocketsHttpHandler
+        {
+            // A scheduler that vanished without closing the stream is noticed by pings.
+            KeepAlivePingDelay = TimeSpan.FromMilliseconds(ExecutorLimits.SchedulerKeepAlivePingMs),
+            KeepAlivePingTimeout = TimeSpan.FromMilliseconds(ExecutorLimits.SchedulerKeepAlivePingMs),
+            KeepAlivePingPolicy = HttpKeepAlivePingPolicy.Always,
+            ConnectTimeout = TimeSpan.FromMilliseconds(ExecutorLimits.SchedulerCallTimeoutMs),
+        };
         _channel = GrpcChannel.ForAddress(address, new GrpcChannelOptions
         {
-            HttpHandler = new SocketsHttpHandler
-            {
-                // A scheduler that vanished without closing the stream is noticed by pings.
-                KeepAlivePingDelay = TimeSpan.FromMilliseconds(ExecutorLimits.SchedulerKeepAlivePingMs),
-                KeepAlivePingTimeout = TimeSpan.FromMilliseconds(ExecutorLimits.SchedulerKeepAlivePingMs),
-                KeepAlivePingPolicy = HttpKeepAlivePingPolicy.Always,
-                ConnectTimeout = TimeSpan.FromMilliseconds(ExecutorLimits.SchedulerCallTimeoutMs),
-            },
+            HttpHandler = tls?.ConfigureClient(handler) ?? handler,
             MaxReceiveMessageSize = Contracts.ProtocolLimits.GrpcMessageBytesMax,
         });
         _client = new Contracts.Scheduler.V1.Scheduler.SchedulerClient(_channel);

@@ -1,6 +1,6 @@
 namespace Concord.Hosting;
 
-/// <summary>Bounds of the shared hosting pieces (<see cref="LoopbackHost"/>, <see cref="Backoff"/>).</summary>
+/// <summary>Bounds of the shared hosting pieces (<see cref="LoopbackHost"/>, <see cref="Backoff"/>, <see cref="TlsCertificates"/>).</summary>
 public static class HostingLimits
 {
     /// <summary>
@@ -27,4 +27,23 @@ public static class HostingLimits
     /// loop spin on a failure that is immediate (a refused connection).
     /// </summary>
     public const int BackoffDelayMinMs = 1;
+
+    /// <summary>
+    /// How long a CA made by `concord certs` is valid, in days (certificates are reasoned about
+    /// in days, not ms): 10 years. Replacing a CA means re-issuing every certificate, so it
+    /// should outlive the host certificates by far.
+    /// </summary>
+    public const int CaValidityDays = 3_650;
+
+    /// <summary>
+    /// How long a host or client certificate made by `concord certs` is valid, in days: 825, the
+    /// longest life browsers ever accepted for a server certificate; re-issuing is one command.
+    /// </summary>
+    public const int CertificateValidityDays = 825;
+
+    /// <summary>
+    /// How far before "now" a new certificate becomes valid, in ms: 1 hour, so a peer whose
+    /// clock is a little behind does not refuse a certificate made a moment ago.
+    /// </summary>
+    public const int CertificateClockSkewMs = 3_600_000;
 }

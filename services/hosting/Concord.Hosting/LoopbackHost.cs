@@ -8,15 +8,28 @@ using Microsoft.Extensions.Logging;
 
 namespace Concord.Hosting;
 
-/// <summary>One listening endpoint of a <see cref="LoopbackHost"/>: 127.0.0.1 and a port (0: a free one), or a unix socket.</summary>
+/// <summary>
+/// One listening endpoint of a <see cref="LoopbackHost"/>: an address (127.0.0.1 unless set) and
+/// a port (0: a free one), or a unix socket; plain, or HTTPS with mutual TLS when
+/// <see cref="Tls"/> is set. A non-loopback address without TLS is refused (<see cref="ListenPolicy"/>).
+/// </summary>
 public sealed record LoopbackEndpoint(string Name, HttpProtocols Protocols, int Port = 0, string? UnixSocketPath = null)
 {
+    /// <summary>Where a TCP endpoint listens; 127.0.0.1 by default.</summary>
+    public IPAddress Address { get; init; } = IPAddress.Loopback;
+
+    /// <summary>HTTPS requiring a client certificate from the CA (<see cref="TlsCredentials.ServerOptions"/>); null: plain.</summary>
+    public TlsCredentials? Tls { get; init; }
+
+    /// <summary>How the owner's user passes TLS material, named in the refusal to listen beyond loopback without it.</summary>
+    public string TlsOptionsHint { get; init; } = $"{TlsOptions.CertVariable}, {TlsOptions.KeyVariable} and {TlsOptions.CaVariable}";
+
     /// <summary>A unix-socket endpoint (operator sessions, tests).</summary>
     public static LoopbackEndpoint UnixSocket(string name, string path, HttpProtocols protocols) => new(name, protocols, 0, path);
 }
 
 /// <summary>
-/// A Kestrel host on loopback only, with one or more endpoints (e.g. the executor's HTTP/2 data
+/// A Kestrel host, on loopback unless an endpoint says otherwise (and then only with TLS), with one or more endpoints (e.g. the executor's HTTP/2 data
 /// plane and its HTTP/1.1 metrics in one host). The owner drives its lifetime: the host's
 /// console lifetime (SIGTERM, Ctrl-C) is replaced, so a service drains in its own order and
 /// stops the host when it is done. Use: <see cref="Builder"/> to add services,
@@ -50,6 +63,10 @@ public sealed class LoopbackHost : IAsyncDisposable
         {
             throw new ArgumentException("a loopback host needs at least one endpoint", nameof(endpoints));
         }
+        foreach (var endpoint in _endpoints.Values.Where(e => e.UnixSocketPath is null))
+        {
+            ListenPolicy.Check(endpoint.Address, endpoint.Tls is not null, $"endpoint '{endpoint.Name}'", endpoint.TlsOptionsHint);
+        }
         Builder.WebHost.ConfigureKestrel(kestrel =>
         {
             foreach (var endpoint in _endpoints.Values)
@@ -57,6 +74,10 @@ public sealed class LoopbackHost : IAsyncDisposable
                 void Configure(ListenOptions listen)
                 {
                     listen.Protocols = endpoint.Protocols;
+                    if (endpoint.Tls is { } tls)
+                    {
+                        listen.UseHttps(tls.ServerOptions());
+                    }
                     _listens[endpoint.Name] = listen;
                 }
                 if (endpoint.UnixSocketPath is { } path)
@@ -65,7 +86,7 @@ public sealed class LoopbackHost : IAsyncDisposable
                 }
                 else
                 {
-                    kestrel.Listen(IPAddress.Loopback, endpoint.Port, Configure);
+                    kestrel.Listen(endpoint.Address, endpoint.Port, Configure);
                 }
             }
         });
@@ -86,7 +107,7 @@ public sealed class LoopbackHost : IAsyncDisposable
         _started = true;
     }
 
-    /// <summary>"127.0.0.1:port" of a TCP endpoint (the bound port when it asked for 0), or a unix endpoint's socket path.</summary>
+    /// <summary>"address:port" of a TCP endpoint (the bound port when it asked for 0), or a unix endpoint's socket path.</summary>
     public string AddressOf(string endpointName)
     {
         if (!_started)
@@ -97,7 +118,8 @@ public sealed class LoopbackHost : IAsyncDisposable
         {
             throw new ArgumentException($"this host has no endpoint '{endpointName}'; its endpoints are: {string.Join(", ", _endpoints.Keys)}", nameof(endpointName));
         }
-        return _endpoints[endpointName].UnixSocketPath ?? $"{IPAddress.Loopback}:{listen.IPEndPoint!.Port}";
+        var endpoint = _endpoints[endpointName];
+        return endpoint.UnixSocketPath ?? new IPEndPoint(endpoint.Address, listen.IPEndPoint!.Port).ToString();
     }
 
     /// <summary>Stops serving, waiting at most <see cref="HostingLimits.StopTimeoutMs"/> for requests in progress.</summary>

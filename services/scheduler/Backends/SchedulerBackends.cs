@@ -43,6 +43,7 @@ public static class SchedulerBackends
                     Home = context.Home.Directory,
                     ExecutorCommand = LaunchCommand.ForExecutor(context.Options.ExecutorDll
                         ?? throw new InvalidOperationException("SchedulerOptions.ExecutorDll is required by the local runtime")),
+                    Tls = context.Options.Tls,
                     Containment = context.Options.NoContainment ? InstanceContainment.None : InstanceContainment.Detect(context.Home.Directory),
                     FilesRoots = context.Options.FilesRoots,
                     ExecutablesRoots = context.Options.ExecutablesRoots,

@@ -17,6 +17,7 @@ internal sealed partial class SchedulerHostedService(
     IServer server,
     TimeProvider time,
     Observability.ObservabilityServer observability,
+    SchedulerTls tls,
     ILogger<SchedulerHostedService> logger) : IHostedLifecycleService
 {
     public Task StartingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
@@ -29,7 +30,7 @@ internal sealed partial class SchedulerHostedService(
             ?? throw new InvalidOperationException("Kestrel reported no address");
         // Kestrel reports the address it bound; normalize to the form clients dial.
         var port = new Uri(bound).Port;
-        var address = $"http://127.0.0.1:{port}";
+        var address = $"{tls.Scheme}://127.0.0.1:{port}";
         await reconciler.StartAsync(address, cancellationToken).ConfigureAwait(false);
         await home.WriteInfoAsync(new SchedulerInfo(address, Environment.ProcessId, time.GetUtcNow().ToUnixTimeMilliseconds()) { MetricsAddress = observability.Address }, cancellationToken)
             .ConfigureAwait(false);

@@ -12,9 +12,11 @@ namespace Concord.Scheduler.Observability;
 /// running executors' HTTP endpoints (/metrics, /traces) in parallel, each bounded by
 /// <see cref="ObservabilityLimits.ExecutorQueryTimeoutMs"/>.
 /// </summary>
-public sealed class ObservabilityQueries(Reconciler reconciler, SchedulerHome home) : IDisposable
+public sealed class ObservabilityQueries(Reconciler reconciler, SchedulerHome home, SchedulerTls tls) : IDisposable
 {
-    private readonly HttpClient _http = new(new SocketsHttpHandler { ConnectTimeout = TimeSpan.FromMilliseconds(ObservabilityLimits.ExecutorQueryTimeoutMs) })
+    private readonly string _scheme = tls.Scheme;
+
+    private readonly HttpClient _http = new(tls.ConfigureClient(new SocketsHttpHandler { ConnectTimeout = TimeSpan.FromMilliseconds(ObservabilityLimits.ExecutorQueryTimeoutMs) }))
     {
         Timeout = TimeSpan.FromMilliseconds(ObservabilityLimits.ExecutorQueryTimeoutMs),
     };
@@ -160,12 +162,12 @@ public sealed class ObservabilityQueries(Reconciler reconciler, SchedulerHome ho
         var figures = new InstanceMetrics { OperatorName = operatorName, InstanceIndex = index, MetricsAddress = address };
         try
         {
-            var text = await _http.GetStringAsync($"http://{address}/metrics", cancellationToken).ConfigureAwait(false);
+            var text = await _http.GetStringAsync($"{_scheme}://{address}/metrics", cancellationToken).ConfigureAwait(false);
             PrometheusText.Fill(figures, text);
         }
         catch (Exception e) when (e is HttpRequestException or TaskCanceledException && !cancellationToken.IsCancellationRequested)
         {
-            figures.Error = $"scrape of http://{address}/metrics failed: {e.Message}";
+            figures.Error = $"scrape of {_scheme}://{address}/metrics failed: {e.Message}";
         }
         figures.ScrapedUnixMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
         return figures;
@@ -261,7 +263,7 @@ public sealed class ObservabilityQueries(Reconciler reconciler, SchedulerHome ho
             {
                 try
                 {
-                    var json = await _http.GetStringAsync($"http://{i.MetricsAddress}/traces{query}", cancellationToken).ConfigureAwait(false);
+                    var json = await _http.GetStringAsync($"{_scheme}://{i.MetricsAddress}/traces{query}", cancellationToken).ConfigureAwait(false);
                     return JsonParser.Default.Parse<GetTraceResponse>(json).Spans.ToList();
                 }
                 catch (Exception e) when (e is HttpRequestException or InvalidProtocolBufferException or InvalidJsonException

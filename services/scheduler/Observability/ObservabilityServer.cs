@@ -23,6 +23,7 @@ namespace Concord.Scheduler.Observability;
 /// </summary>
 public sealed partial class ObservabilityServer(
     SchedulerOptions options,
+    SchedulerTls tls,
     SchedulerMetrics metrics,
     Reconciler reconciler,
     Security.SchedulerSecrets secrets,
@@ -42,7 +43,7 @@ public sealed partial class ObservabilityServer(
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         var port = PortFor(options);
-        var host = new LoopbackHost(null, new LoopbackEndpoint(Endpoint, HttpProtocols.Http1, port));
+        var host = new LoopbackHost(null, new LoopbackEndpoint(Endpoint, HttpProtocols.Http1, port) { Tls = tls.Credentials, TlsOptionsHint = SchedulerTls.OptionsHint });
         var app = host.Build();
         app.MapMetrics("/metrics", metrics.Registry);
         app.MapGet("/prometheus/targets", async (HttpContext http) =>
@@ -76,7 +77,7 @@ public sealed partial class ObservabilityServer(
         }
         _host = host;
         Address = host.AddressOf(Endpoint);
-        LogServing(Address);
+        LogServing(tls.Scheme, Address);
     }
 
     /// <summary>The service-discovery document: one target group per running executor, plus the scheduler.</summary>
@@ -120,8 +121,8 @@ public sealed partial class ObservabilityServer(
         }
     }
 
-    [LoggerMessage(EventId = 600, Level = LogLevel.Information, Message = "Metrics and Prometheus service discovery on http://{Address}/metrics and /prometheus/targets")]
-    private partial void LogServing(string address);
+    [LoggerMessage(EventId = 600, Level = LogLevel.Information, Message = "Metrics and Prometheus service discovery on {Scheme}://{Address}/metrics and /prometheus/targets")]
+    private partial void LogServing(string scheme, string address);
 }
 
 /// <summary>One entry of Prometheus HTTP SD: targets ("host:port") and the labels they get.</summary>

@@ -203,6 +203,19 @@ public sealed partial class LocalProcessRuntime(LocalProcessRuntimeOptions optio
         start.Environment["CONCORD_INCARNATION"] = launch.Incarnation;
         start.Environment["CONCORD_SPEC_FILE"] = specFile;
         start.Environment["CONCORD_WORK_DIR"] = directory;
+        if (options.Tls is { } tls)
+        {
+            start.Environment[Hosting.TlsOptions.CertVariable] = tls.CertPath;
+            start.Environment[Hosting.TlsOptions.KeyVariable] = tls.KeyPath;
+            start.Environment[Hosting.TlsOptions.CaVariable] = tls.CaPath;
+        }
+        else
+        {
+            // Not inherited from the scheduler's own environment: an executor with TLS would not be reachable by a plain scheduler.
+            start.Environment.Remove(Hosting.TlsOptions.CertVariable);
+            start.Environment.Remove(Hosting.TlsOptions.KeyVariable);
+            start.Environment.Remove(Hosting.TlsOptions.CaVariable);
+        }
         if (options.DataRoots.Count > 0)
         {
             start.Environment[DataRootsVariable] = string.Join(Path.PathSeparator, options.DataRoots);

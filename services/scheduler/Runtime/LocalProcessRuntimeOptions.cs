@@ -33,6 +33,12 @@ public sealed class LocalProcessRuntimeOptions
     public required LaunchCommand ExecutorCommand { get; init; }
 
     /// <summary>
+    /// TLS files given to every executor (CONCORD_TLS_CERT, _KEY, _CA): they run on this host, so
+    /// the host's certificate is theirs too. Null: none (plain HTTP on loopback).
+    /// </summary>
+    public Hosting.TlsOptions? Tls { get; init; }
+
+    /// <summary>
     /// Required. The group each instance runs in: <see cref="Containment.InstanceContainment.Detect"/>
     /// (cgroups), or <see cref="Containment.InstanceContainment.None"/> only when explicitly asked
     /// for (--no-containment), never as a silent fallback.
