@@ -69,7 +69,7 @@ public static class DeployFile
         if (!File.Exists(fullPath))
         {
             var what = Directory.Exists(fullPath) ? "is a directory" : "does not exist";
-            throw new DeployFileException(path, [new("file", $"'{fullPath}' {what}; give the path of a deploy file (.json)")]);
+            throw new DeployFileException(path, [new("file", $"'{OperatorSpecValidator.Echo(fullPath)}' {what}; give the path of a deploy file (.json)")]);
         }
         if (new FileInfo(fullPath).Length > CliLimits.DeployFileBytesMax)
         {
@@ -95,12 +95,24 @@ public static class DeployFile
         {
             var line = (e.LineNumber ?? 0) + 1;
             var column = (e.BytePositionInLine ?? 0) + 1;
-            throw new DeployFileException(displayName, [new("json", $"invalid JSON at line {line}, column {column}: {FirstSentence(e.Message)}; fix the syntax (strings in double quotes, commas between fields)")]);
+            // The parser's message quotes the offending character as it is (a newline, an escape): echo it escaped.
+            throw new DeployFileException(displayName, [new("json", $"invalid JSON at line {line}, column {column}: {OperatorSpecValidator.Echo(FirstSentence(e.Message))}; fix the syntax (strings in double quotes, commas between fields)")]);
         }
         using (document)
         {
             var reader = new Reader(directory);
-            var spec = reader.Read(document.RootElement);
+            OperatorSpec spec;
+            try
+            {
+                spec = reader.Read(document.RootElement);
+            }
+            catch (InvalidOperationException e) when (e.Message.Contains("UTF-16", StringComparison.Ordinal))
+            {
+                // Valid JSON, yet a string or name escapes half a surrogate pair ("\ud800"), which
+                // is no character: GetString refuses it, and protobuf would store U+FFFD instead.
+                throw new DeployFileException(displayName, [new("json",
+                    "a string escapes half of a surrogate pair (such as \"\\ud800\" without its low half), which is no character; escape whole characters (\"\\ud83d\\ude00\") or write them as UTF-8")]);
+            }
             var problems = reader.Problems;
             // The shared validator checks names, ranges and the executable/builtin rule; skip its
             // problems for fields already reported here so each mistake is named once. A field is
@@ -308,19 +320,36 @@ public static class DeployFile
             {
                 return executable;
             }
-            var resolved = System.IO.Path.GetFullPath(System.IO.Path.Combine(directory, executable));
+            if (Resolve("executable", executable) is not { } resolved)
+            {
+                return executable;
+            }
             if (!File.Exists(resolved))
             {
-                Problems.Add(new("executable", $"'{resolved}' does not exist (relative paths are resolved against the deploy file's directory); build the operator first or fix the path"));
+                Problems.Add(new("executable", $"'{OperatorSpecValidator.Echo(resolved)}' does not exist (relative paths are resolved against the deploy file's directory); build the operator first or fix the path"));
             }
             return resolved;
+        }
+
+        /// <summary>
+        /// <paramref name="path"/> made absolute against the deploy file's directory, or null (a
+        /// problem reported) when no path can hold it: Path.GetFullPath throws on a NUL character.
+        /// </summary>
+        private string? Resolve(string field, string path)
+        {
+            if (path.Contains('\0', StringComparison.Ordinal))
+            {
+                Problems.Add(new(field, "contains a NUL character (\\u0000), which no path can hold; remove it"));
+                return null;
+            }
+            return System.IO.Path.GetFullPath(System.IO.Path.Combine(directory, path));
         }
 
         private void ReadCpus(OperatorSpec spec, JsonElement value)
         {
             if (value.ValueKind == JsonValueKind.Number && (!value.TryGetDouble(out var parsed) || !double.IsFinite(parsed)))
             {
-                Problems.Add(new("cpus", $"{value.GetRawText()} is out of range; use a number of cores greater than 0 and at most {ProtocolLimits.CpusMax} (fractions allowed)"));
+                Problems.Add(new("cpus", $"{OperatorSpecValidator.Echo(value.GetRawText())} is out of range; use a number of cores greater than 0 and at most {ProtocolLimits.CpusMax} (fractions allowed)"));
                 return;
             }
             if (value.ValueKind != JsonValueKind.Number || !value.TryGetDouble(out var cpus))
@@ -352,9 +381,9 @@ public static class DeployFile
                 else
                 {
                     var quoted = variable.Value.ValueKind is JsonValueKind.Number or JsonValueKind.True or JsonValueKind.False
-                        ? $"; quote it: \"{variable.Name}\": \"{variable.Value.GetRawText()}\""
+                        ? $"; quote it: \"{OperatorSpecValidator.Echo(variable.Name)}\": \"{OperatorSpecValidator.Echo(variable.Value.GetRawText())}\""
                         : "";
-                    Problems.Add(new($"environment.{variable.Name}", $"expected a string, got {Describe(variable.Value.ValueKind)}{quoted}"));
+                    Problems.Add(new($"environment.{OperatorSpecValidator.Echo(variable.Name)}", $"expected a string, got {Describe(variable.Value.ValueKind)}{quoted}"));
                 }
             }
         }
@@ -364,10 +393,14 @@ public static class DeployFile
             var files = StringArray("files", value, "[\"model.bin\", \"data/words.txt\"]");
             for (var i = 0; i < files.Count; i++)
             {
-                var resolved = System.IO.Path.GetFullPath(System.IO.Path.Combine(directory, files[i]));
+                if (Resolve($"files[{i}]", files[i]) is not { } resolved)
+                {
+                    spec.Files.Add(files[i]);
+                    continue;
+                }
                 if (!File.Exists(resolved) && !Directory.Exists(resolved))
                 {
-                    Problems.Add(new($"files[{i}]", $"'{resolved}' does not exist (relative paths are resolved against the deploy file's directory); create it or fix the path"));
+                    Problems.Add(new($"files[{i}]", $"'{OperatorSpecValidator.Echo(resolved)}' does not exist (relative paths are resolved against the deploy file's directory); create it or fix the path"));
                 }
                 spec.Files.Add(resolved);
             }
@@ -408,7 +441,7 @@ public static class DeployFile
                             else
                             {
                                 var hint = ClosestName(grouping, Groupings.Keys) is { } close ? $"did you mean \"{close}\"? " : "";
-                                Problems.Add(new(field + ".grouping", $"\"{grouping}\" is not a grouping; {hint}use one of: {string.Join(", ", Groupings.Keys)} (default shuffle)"));
+                                Problems.Add(new(field + ".grouping", $"\"{OperatorSpecValidator.Echo(grouping)}\" is not a grouping; {hint}use one of: {string.Join(", ", Groupings.Keys)} (default shuffle)"));
                             }
                         }
                     }
@@ -463,7 +496,7 @@ public static class DeployFile
                             builtin.Options[option.Name] = option.Value.GetRawText();
                             break;
                         default:
-                            Problems.Add(new($"builtin.options.{option.Name}", $"expected a string or a number, got {Describe(option.Value.ValueKind)}"));
+                            Problems.Add(new($"builtin.options.{OperatorSpecValidator.Echo(option.Name)}", $"expected a string or a number, got {Describe(option.Value.ValueKind)}"));
                             break;
                     }
                 }
@@ -476,10 +509,9 @@ public static class DeployFile
             if (builtin.Kind == "generator" && builtin.Options.TryGetValue("dictionary", out var dictionary) && dictionary.Length > 0)
             {
                 // The executor reads it at start; a missing one would only show as a crash loop.
-                var resolved = System.IO.Path.GetFullPath(System.IO.Path.Combine(directory, dictionary));
-                if (!File.Exists(resolved))
+                if (Resolve("builtin.options.dictionary", dictionary) is { } resolved && !File.Exists(resolved))
                 {
-                    Problems.Add(new("builtin.options.dictionary", $"'{resolved}' does not exist (relative paths are resolved against the deploy file's directory); give a word list, one word per line"));
+                    Problems.Add(new("builtin.options.dictionary", $"'{OperatorSpecValidator.Echo(resolved)}' does not exist (relative paths are resolved against the deploy file's directory); give a word list, one word per line"));
                 }
             }
             return builtin;
@@ -496,13 +528,13 @@ public static class DeployFile
             {
                 if (!seen.Add(property.Name))
                 {
-                    Problems.Add(new(prefix + property.Name, "appears twice; keep one"));
+                    Problems.Add(new(prefix + OperatorSpecValidator.Echo(property.Name), "appears twice; keep one"));
                     continue;
                 }
                 if (allowed is not null && !allowed.Contains(property.Name))
                 {
                     var hint = ClosestName(property.Name, allowed) is { } close ? $"did you mean \"{close}\"? " : "";
-                    Problems.Add(new(prefix + property.Name, $"is not a known field; {hint}valid fields: {string.Join(", ", allowed)}"));
+                    Problems.Add(new(prefix + OperatorSpecValidator.Echo(property.Name), $"is not a known field; {hint}valid fields: {string.Join(", ", allowed)}"));
                     continue;
                 }
                 yield return property;
@@ -515,7 +547,7 @@ public static class DeployFile
             {
                 return value.GetString();
             }
-            Problems.Add(new(field, $"expected a string, got {Describe(value.ValueKind)}{(value.ValueKind == JsonValueKind.Number ? $"; quote it: \"{value.GetRawText()}\"" : "")}"));
+            Problems.Add(new(field, $"expected a string, got {Describe(value.ValueKind)}{(value.ValueKind == JsonValueKind.Number ? $"; quote it: \"{OperatorSpecValidator.Echo(value.GetRawText())}\"" : "")}"));
             return null;
         }
 
@@ -531,10 +563,10 @@ public static class DeployFile
             }
             if (value.ValueKind == JsonValueKind.Number && value.TryGetDouble(out var number) && double.IsFinite(number) && Math.Floor(number) == number)
             {
-                Problems.Add(new(field, $"{value.GetRawText()} is out of range; use {min}..{max}"));
+                Problems.Add(new(field, $"{OperatorSpecValidator.Echo(value.GetRawText())} is out of range; use {min}..{max}"));
                 return null;
             }
-            var got = value.ValueKind == JsonValueKind.Number ? $"{value.GetRawText()}, which is not a whole number" : Describe(value.ValueKind);
+            var got = value.ValueKind == JsonValueKind.Number ? $"{OperatorSpecValidator.Echo(value.GetRawText())}, which is not a whole number" : Describe(value.ValueKind);
             Problems.Add(new(field, $"expected a whole number such as {example}, got {got}"));
             return null;
         }

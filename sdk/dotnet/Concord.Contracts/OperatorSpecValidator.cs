@@ -1,3 +1,5 @@
+using System.Globalization;
+using System.Text;
 using System.Text.RegularExpressions;
 using Concord.Contracts.Types.V1;
 
@@ -60,6 +62,35 @@ public static partial class OperatorSpecValidator
 
     public static bool IsValidStreamName(string name) => StreamNamePattern().IsMatch(name);
 
+    /// <summary>
+    /// <paramref name="value"/> as quoted in a problem: at most <see cref="ProtocolLimits.ProblemEchoCharsMax"/>
+    /// characters (then "…"), control characters written as \uXXXX. Specs come from untrusted
+    /// requests and their problems reach logs and terminals: a huge value must not come back
+    /// whole, and an escape sequence must not reach a terminal.
+    /// </summary>
+    public static string Echo(string value)
+    {
+        var text = new StringBuilder(Math.Min(value.Length, ProtocolLimits.ProblemEchoCharsMax) + 8);
+        for (var i = 0; i < value.Length; i++)
+        {
+            if (i == ProtocolLimits.ProblemEchoCharsMax)
+            {
+                text.Append('…');
+                break;
+            }
+            var c = value[i];
+            if (char.IsControl(c) || char.IsSurrogate(c) || c is '\u2028' or '\u2029')
+            {
+                text.Append(CultureInfo.InvariantCulture, $"\\u{(int)c:x4}");
+            }
+            else
+            {
+                text.Append(c);
+            }
+        }
+        return text.ToString();
+    }
+
     /// <summary>Every problem with <paramref name="spec"/>; empty when it is valid.</summary>
     public static IReadOnlyList<SpecProblem> Validate(OperatorSpec spec)
     {
@@ -72,7 +103,7 @@ public static partial class OperatorSpecValidator
         }
         else if (!IsValidOperatorName(spec.Name))
         {
-            problems.Add(new("name", $"'{spec.Name}' is not a valid operator name; use 1-{ProtocolLimits.OperatorNameCharsMax} lower-case letters, digits and '-', starting with a letter or digit"));
+            problems.Add(new("name", $"'{Echo(spec.Name)}' is not a valid operator name; use 1-{ProtocolLimits.OperatorNameCharsMax} lower-case letters, digits and '-', starting with a letter or digit"));
         }
 
         var isBuiltin = spec.Builtin is not null;
@@ -83,6 +114,10 @@ public static partial class OperatorSpecValidator
         if (!isBuiltin && string.IsNullOrEmpty(spec.Executable))
         {
             problems.Add(new("executable", "is required; name the program that runs the operator (an absolute path, a path relative to the deploy file, or a command on PATH)"));
+        }
+        if (TextProblem(spec.Executable) is { } executableProblem)
+        {
+            problems.Add(new("executable", executableProblem));
         }
         if (isBuiltin)
         {
@@ -110,15 +145,26 @@ public static partial class OperatorSpecValidator
         {
             problems.Add(new("environment", $"has {spec.Environment.Count} entries; at most {ProtocolLimits.ListEntriesMax} are allowed"));
         }
-        foreach (var name in spec.Environment.Keys)
+        for (var i = 0; i < spec.Args.Count; i++)
         {
+            if (TextProblem(spec.Args[i]) is { } argProblem)
+            {
+                problems.Add(new($"args[{i}]", argProblem));
+            }
+        }
+        foreach (var (name, value) in spec.Environment)
+        {
+            if (TextProblem(value) is { } valueProblem)
+            {
+                problems.Add(new($"environment.{Echo(name)}", valueProblem));
+            }
             if (!EnvironmentNamePattern().IsMatch(name))
             {
-                problems.Add(new($"environment.{name}", "is not a valid variable name; use letters, digits and '_', not starting with a digit"));
+                problems.Add(new($"environment.{Echo(name)}", "is not a valid variable name; use letters, digits and '_', not starting with a digit"));
             }
             else if (name.StartsWith("CONCORD_", StringComparison.Ordinal) && !OperatorSettableVariables.Contains(name))
             {
-                problems.Add(new($"environment.{name}", "names starting with CONCORD_ are reserved for Concord; rename the variable"));
+                problems.Add(new($"environment.{Echo(name)}", "names starting with CONCORD_ are reserved for Concord; rename the variable"));
             }
         }
         if (spec.Files.Count > ProtocolLimits.ListEntriesMax)
@@ -127,9 +173,13 @@ public static partial class OperatorSpecValidator
         }
         for (var i = 0; i < spec.Files.Count; i++)
         {
-            if (!Path.IsPathFullyQualified(spec.Files[i]))
+            if (TextProblem(spec.Files[i]) is { } fileProblem)
             {
-                problems.Add(new($"files[{i}]", $"'{spec.Files[i]}' must be an absolute path once resolved; the CLI resolves paths relative to the deploy file"));
+                problems.Add(new($"files[{i}]", fileProblem));
+            }
+            else if (!Path.IsPathFullyQualified(spec.Files[i]))
+            {
+                problems.Add(new($"files[{i}]", $"'{Echo(spec.Files[i])}' must be an absolute path once resolved; the CLI resolves paths relative to the deploy file"));
             }
         }
 
@@ -139,11 +189,11 @@ public static partial class OperatorSpecValidator
             var input = spec.ExpectedInputs[i];
             if (!IsValidStreamName(input.Name))
             {
-                problems.Add(new($"inputs[{i}].stream", $"'{input.Name}' is not a valid stream name; use {ProtocolLimits.StreamNameRule}"));
+                problems.Add(new($"inputs[{i}].stream", $"'{Echo(input.Name)}' is not a valid stream name; use {ProtocolLimits.StreamNameRule}"));
             }
             else if (!seenInputs.Add(input.Name))
             {
-                problems.Add(new($"inputs[{i}].stream", $"'{input.Name}' is listed twice; list each input stream once"));
+                problems.Add(new($"inputs[{i}].stream", $"'{Echo(input.Name)}' is listed twice; list each input stream once"));
             }
             if (!Enum.IsDefined(input.Grouping))
             {
@@ -156,20 +206,46 @@ public static partial class OperatorSpecValidator
             var output = spec.ExpectedOutputs[i];
             if (!IsValidStreamName(output))
             {
-                problems.Add(new($"outputs[{i}]", $"'{output}' is not a valid stream name; use {ProtocolLimits.StreamNameRule}"));
+                problems.Add(new($"outputs[{i}]", $"'{Echo(output)}' is not a valid stream name; use {ProtocolLimits.StreamNameRule}"));
             }
             else if (!seenOutputs.Add(output))
             {
-                problems.Add(new($"outputs[{i}]", $"'{output}' is listed twice; list each output stream once"));
+                problems.Add(new($"outputs[{i}]", $"'{Echo(output)}' is listed twice; list each output stream once"));
             }
         }
         return problems;
     }
 
+    /// <summary>
+    /// Why free text (executable, args, environment values, files, built-in options) is refused,
+    /// or null. A NUL: the operating system takes these as C strings, so the launch would fail
+    /// (or run a truncated path) after the spec was stored. Half a surrogate pair: no character,
+    /// protobuf stores U+FFFD instead, so the spec the store reloads is not the one validated.
+    /// </summary>
+    private static string? TextProblem(string text)
+    {
+        if (text.Contains('\0', StringComparison.Ordinal))
+        {
+            return "contains a NUL character (\\u0000), which a program path, argument, variable or option cannot hold; remove it";
+        }
+        for (var i = 0; i < text.Length; i++)
+        {
+            if (char.IsHighSurrogate(text[i]) && i + 1 < text.Length && char.IsLowSurrogate(text[i + 1]))
+            {
+                i++;
+            }
+            else if (char.IsSurrogate(text[i]))
+            {
+                return $"contains half of a surrogate pair (\\u{(int)text[i]:x4} at character {i}), which is no character and would be stored as U+FFFD; remove it or write the whole character";
+            }
+        }
+        return null;
+    }
+
     /// <summary>A message listing every problem, one per line, for CLI and gRPC errors.</summary>
     public static string Describe(OperatorSpec spec, IReadOnlyList<SpecProblem> problems)
     {
-        var who = string.IsNullOrEmpty(spec.Name) ? "operator spec" : $"operator '{spec.Name}'";
+        var who = string.IsNullOrEmpty(spec.Name) ? "operator spec" : $"operator '{Echo(spec.Name)}'";
         return $"invalid {who}:" + string.Concat(problems.Select(p => "\n  " + p));
     }
 
@@ -177,24 +253,29 @@ public static partial class OperatorSpecValidator
     {
         if (!BuiltinOptions.TryGetValue(builtin.Kind, out var allowed))
         {
-            problems.Add(new("builtin.kind", $"'{builtin.Kind}' is not a built-in operator; use one of: {string.Join(", ", BuiltinOptions.Keys)}"));
+            problems.Add(new("builtin.kind", $"'{Echo(builtin.Kind)}' is not a built-in operator; use one of: {string.Join(", ", BuiltinOptions.Keys)}"));
             return;
         }
         var isKafka = builtin.Kind.StartsWith("kafka-", StringComparison.Ordinal);
         foreach (var (option, value) in builtin.Options)
         {
+            if ((TextProblem(option) ?? TextProblem(value)) is { } textProblem)
+            {
+                problems.Add(new($"builtin.options.{Echo(option)}", textProblem));
+                continue;
+            }
             if (isKafka && option.StartsWith(KafkaPassThroughPrefix, StringComparison.Ordinal))
             {
                 if (option.Length == KafkaPassThroughPrefix.Length)
                 {
-                    problems.Add(new($"builtin.options.{option}", "names no librdkafka property; write it as \"kafka.<property>\", e.g. \"kafka.fetch.max.bytes\""));
+                    problems.Add(new($"builtin.options.{Echo(option)}", "names no librdkafka property; write it as \"kafka.<property>\", e.g. \"kafka.fetch.max.bytes\""));
                 }
                 continue;
             }
             if (!allowed.Contains(option))
             {
                 var passThrough = isKafka ? $", or \"{KafkaPassThroughPrefix}<librdkafka property>\"" : "";
-                problems.Add(new($"builtin.options.{option}", $"is not an option of '{builtin.Kind}'; use one of: {string.Join(", ", allowed)}{passThrough}"));
+                problems.Add(new($"builtin.options.{Echo(option)}", $"is not an option of '{builtin.Kind}'; use one of: {string.Join(", ", allowed)}{passThrough}"));
             }
             else if (isKafka)
             {
@@ -247,16 +328,16 @@ public static partial class OperatorSpecValidator
                     && (!double.TryParse(rate, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var perSecond)
                         || !double.IsFinite(perSecond) || perSecond < 0))
                 {
-                    problems.Add(new("builtin.options.rate", $"'{rate}' is not a number of records per second ≥ 0; use e.g. 1000 (0 = as fast as credit allows)"));
+                    problems.Add(new("builtin.options.rate", $"'{Echo(rate)}' is not a number of records per second ≥ 0; use e.g. 1000 (0 = as fast as credit allows)"));
                 }
                 if (Option("count") is { } count
                     && (!long.TryParse(count, System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out var records) || records < 0))
                 {
-                    problems.Add(new("builtin.options.count", $"'{count}' is not a whole number of records ≥ 0; use e.g. 10000 (0 = never stop)"));
+                    problems.Add(new("builtin.options.count", $"'{Echo(count)}' is not a whole number of records ≥ 0; use e.g. 10000 (0 = never stop)"));
                 }
                 if (Option("stream") is { } stream && !IsValidStreamName(stream))
                 {
-                    problems.Add(new("builtin.options.stream", $"'{stream}' is not a valid stream name; use {ProtocolLimits.StreamNameRule}"));
+                    problems.Add(new("builtin.options.stream", $"'{Echo(stream)}' is not a valid stream name; use {ProtocolLimits.StreamNameRule}"));
                 }
                 break;
             case "csv-sink":
@@ -268,7 +349,7 @@ public static partial class OperatorSpecValidator
             case "kafka-source":
                 if (Option("stream") is null && Option("topic") is { } topic && IsValidKafkaTopic(topic) && !IsValidStreamName(topic))
                 {
-                    problems.Add(new("builtin.options.stream", $"is needed: the topic '{topic}' is not a valid stream name, so it cannot be the default; set \"stream\" to {ProtocolLimits.StreamNameRule}"));
+                    problems.Add(new("builtin.options.stream", $"is needed: the topic '{Echo(topic)}' is not a valid stream name, so it cannot be the default; set \"stream\" to {ProtocolLimits.StreamNameRule}"));
                 }
                 break;
         }
@@ -281,8 +362,8 @@ public static partial class OperatorSpecValidator
             if (BuiltinOutputStream(builtin) is { } produces && spec.ExpectedOutputs.Count > 0 && IsValidStreamName(produces)
                 && (spec.ExpectedOutputs.Count != 1 || spec.ExpectedOutputs[0] != produces))
             {
-                problems.Add(new("outputs", $"'{builtin.Kind}' produces only stream '{produces}' (builtin.options.stream) but \"outputs\" lists [{string.Join(", ", spec.ExpectedOutputs)}]; " +
-                    $"set \"outputs\": [\"{produces}\"], or change builtin.options.stream"));
+                problems.Add(new("outputs", $"'{builtin.Kind}' produces only stream '{Echo(produces)}' (builtin.options.stream) but \"outputs\" lists [{Echo(string.Join(", ", spec.ExpectedOutputs))}]; " +
+                    $"set \"outputs\": [\"{Echo(produces)}\"], or change builtin.options.stream"));
             }
         }
         else
@@ -302,19 +383,19 @@ public static partial class OperatorSpecValidator
     {
         if (KafkaOptionValues.TryGetValue(option, out var values) && !values.Contains(value, StringComparer.Ordinal))
         {
-            problems.Add(new($"builtin.options.{option}", $"'{value}' is not accepted; use one of: {string.Join(", ", values)}"));
+            problems.Add(new($"builtin.options.{option}", $"'{Echo(value)}' is not accepted; use one of: {string.Join(", ", values)}"));
         }
         else if (option == "linger_ms" && (!int.TryParse(value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var linger) || linger > ProtocolLimits.KafkaLingerMsMax))
         {
-            problems.Add(new($"builtin.options.{option}", $"'{value}' is not a whole number of milliseconds in 0..{ProtocolLimits.KafkaLingerMsMax}"));
+            problems.Add(new($"builtin.options.{option}", $"'{Echo(value)}' is not a whole number of milliseconds in 0..{ProtocolLimits.KafkaLingerMsMax}"));
         }
         else if (option == "topic" && !KafkaTopicPattern().IsMatch(value))
         {
-            problems.Add(new($"builtin.options.{option}", $"'{value}' is not a valid Kafka topic name; use 1-{ProtocolLimits.KafkaTopicCharsMax} of A-Z a-z 0-9 . _ -"));
+            problems.Add(new($"builtin.options.{option}", $"'{Echo(value)}' is not a valid Kafka topic name; use 1-{ProtocolLimits.KafkaTopicCharsMax} of A-Z a-z 0-9 . _ -"));
         }
         else if (option == "stream" && !IsValidStreamName(value))
         {
-            problems.Add(new($"builtin.options.{option}", $"'{value}' is not a valid stream name; use {ProtocolLimits.StreamNameRule}"));
+            problems.Add(new($"builtin.options.{option}", $"'{Echo(value)}' is not a valid stream name; use {ProtocolLimits.StreamNameRule}"));
         }
         else if (option == "bootstrap" && value.Length == 0)
         {

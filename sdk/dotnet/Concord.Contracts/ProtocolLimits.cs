@@ -108,6 +108,13 @@ public static class ProtocolLimits
     /// <summary>Longest Kafka topic name, in characters: 249, Kafka's own limit.</summary>
     public const int KafkaTopicCharsMax = 249;
 
+    /// <summary>
+    /// Most characters of one user-supplied value quoted in a spec problem: 128, a whole stream
+    /// name. A deploy request is untrusted; its errors go to logs and terminals, so a 25 MB name
+    /// must not come back whole (OperatorSpecValidator.Echo).
+    /// </summary>
+    public const int ProblemEchoCharsMax = 128;
+
     /// <summary>Environment variable holding the operator's listen address.</summary>
     public const string OperatorAddressVariable = "CONCORD_OPERATOR_ADDRESS";
 }
