@@ -95,6 +95,27 @@ public static class SchedulerLimits
     /// </summary>
     public const int LeftoverPollMs = 50;
 
+    /// <summary>
+    /// Size at which an instance's executor.log is rolled to executor.log.1, in bytes: 16 MiB.
+    /// Enough for days of a normal executor's log, and the tail `concord logs` reads
+    /// (ObservabilityLimits.LogTailBytesMax) fits in it; an operator printing in a loop cannot
+    /// fill the disk.
+    /// </summary>
+    public const long ExecutorLogBytesMax = 16L * 1024 * 1024;
+
+    /// <summary>
+    /// Rolled executor logs kept per instance (executor.log.1 … .2), files: 2. With the current
+    /// file at most 3 × <see cref="ExecutorLogBytesMax"/> = 48 MiB per instance directory.
+    /// </summary>
+    public const int ExecutorLogFilesKept = 2;
+
+    /// <summary>
+    /// How often the size of a running instance's executor.log is checked, in ms: 1 s. The file
+    /// may pass <see cref="ExecutorLogBytesMax"/> by what the executor writes in this time; a
+    /// stat per instance per second costs nothing.
+    /// </summary>
+    public const int ExecutorLogCheckMs = 1_000;
+
     /// <summary>Longest error message kept per instance, in characters: 4,096.</summary>
     public const int LastErrorCharsMax = 4_096;
 

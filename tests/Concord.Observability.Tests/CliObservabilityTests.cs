@@ -56,6 +56,29 @@ public sealed partial class CliObservabilityTests(ObservabilityCluster fixture)
     }
 
     [Fact]
+    public async Task Logs_tail_continues_into_the_rolled_file_when_the_current_one_is_shorter()
+    {
+        // As the runtime leaves it right after a roll (copytruncate): the older lines in executor.log.1.
+        var rolled = Path.Combine(fixture.Cluster.Home, "instances", "sink", "0", "executor.log.1");
+        var marker = $"rolled-line-{Guid.NewGuid():N}";
+        await File.WriteAllTextAsync(rolled, $"older\n{marker}\n");
+        try
+        {
+            var run = await fixture.CliAsync("logs", "sink", "-i", "0", "--tail", "10000");
+
+            Assert.Equal(0, run.ExitCode);
+            var lines = run.Out.Split('\n');
+            var rolledAt = Array.FindIndex(lines, l => l.Contains(marker, StringComparison.Ordinal));
+            var currentAt = Array.FindIndex(lines, l => l.Contains(ObservabilityCluster.StdoutMarker, StringComparison.Ordinal));
+            Assert.True(rolledAt >= 0 && currentAt > rolledAt, $"the rolled line before the current file's lines:\n{run.Out}");
+        }
+        finally
+        {
+            File.Delete(rolled);
+        }
+    }
+
+    [Fact]
     public async Task Top_once_shows_every_operator_with_its_rates_latency_cpu_and_memory()
     {
         var run = await fixture.CliAsync("top", "--once");

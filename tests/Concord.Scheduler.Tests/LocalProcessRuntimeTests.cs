@@ -60,6 +60,45 @@ public sealed class LocalProcessRuntimeTests : IDisposable
     }
 
     [Fact]
+    public async Task An_executor_writing_far_more_than_the_log_cap_leaves_at_most_the_cap_times_the_kept_files_on_disk()
+    {
+        const int capBytes = 64 * 1024;
+        const int filesKept = 2;
+        // 2,048 lines of ~1 KiB = 2 MiB, 32 times the cap; paced (8 KiB per 10 ms at most) so a
+        // file passes the cap only by what is written until the next check (20 ms, later on a
+        // loaded machine: up to 3 caps = 240 ms are allowed for).
+        var runtime = new LocalProcessRuntime(
+            new LocalProcessRuntimeOptions
+            {
+                Home = _home.Path,
+                ExecutorCommand = new LaunchCommand("/bin/sh", ["-c",
+                    "pad=$(printf '%01000d' 0); i=1; while [ $i -le 2048 ]; do printf 'line %06d %s\\n' $i \"$pad\"; " +
+                    "[ $((i % 8)) -eq 0 ] && sleep 0.01; i=$((i+1)); done; echo the last line"]),
+                Containment = InstanceContainment.None,
+                ExecutorLogBytesMax = capBytes,
+                ExecutorLogFilesKept = filesKept,
+                ExecutorLogCheckMs = 20,
+            },
+            NullLogger<LocalProcessRuntime>.Instance,
+            TimeProvider.System);
+
+        var handle = await runtime.LaunchAsync(Launch(), default);
+        Assert.Equal(0, (await handle.Exited.WaitAsync(TestTimeout)).ExitCode);
+
+        var dir = runtime.InstanceDirectory("counter", 1);
+        var logs = Directory.GetFiles(dir, "executor.log*").Order(StringComparer.Ordinal).ToList();
+        Assert.Equal([Path.Combine(dir, "executor.log"), Path.Combine(dir, "executor.log.1"), Path.Combine(dir, "executor.log.2")], logs);
+        Assert.All(logs, log => Assert.True(new FileInfo(log).Length <= 4 * capBytes, $"{log} has {new FileInfo(log).Length} bytes"));
+        // Without the roll all 2 MiB would be on disk.
+        Assert.True(logs.Sum(log => new FileInfo(log).Length) <= 4 * capBytes * (filesKept + 1));
+        // The newest lines are where `concord logs` reads them: the end of executor.log, or of executor.log.1 just after a roll.
+        var current = File.ReadAllLines(Path.Combine(dir, "executor.log"));
+        var lastLine = current.Length > 0 ? current[^1] : File.ReadAllLines(Path.Combine(dir, "executor.log.1"))[^1];
+        Assert.Equal("the last line", lastLine);
+        Assert.DoesNotContain(File.ReadAllLines(Path.Combine(dir, "executor.log.2")), l => l.StartsWith("line 000001 ", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task Running_instance_has_a_pid_file_and_stop_ends_it_with_SIGTERM()
     {
         var runtime = Runtime("exec sleep 30");

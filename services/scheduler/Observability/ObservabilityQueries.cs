@@ -92,14 +92,51 @@ public sealed class ObservabilityQueries(Reconciler reconciler, SchedulerHome ho
             {
                 return [];
             }
-            using var stream = Open();
-            var start = Math.Max(0, stream.Length - ObservabilityLimits.LogTailBytesMax);
-            var all = Read(stream, start);
-            if (start > 0 && all.Count > 0)
+            List<string> all;
+            using (var stream = Open(path))
             {
-                all.RemoveAt(0); // the read began mid-line
+                var start = Math.Max(0, stream.Length - ObservabilityLimits.LogTailBytesMax);
+                all = Read(stream, start);
+                if (start > 0 && all.Count > 0)
+                {
+                    all.RemoveAt(0); // the read began mid-line
+                }
+            }
+            if (all.Count < lines && File.Exists(RolledPath))
+            {
+                // Just rolled: the lines before are the end of executor.log.1 (the runtime's copy).
+                all.InsertRange(0, ReadRolledTail(lines - all.Count));
             }
             return all.Count <= lines ? all : all.GetRange(all.Count - lines, lines);
+        }
+
+        /// <summary>The newest rolled file the local runtime keeps (LocalProcessRuntime: executor.log.1).</summary>
+        private string RolledPath => path + ".1";
+
+        private List<string> ReadRolledTail(int lines)
+        {
+            try
+            {
+                using var stream = Open(RolledPath);
+                var start = Math.Max(0, stream.Length - ObservabilityLimits.LogTailBytesMax);
+                stream.Position = start;
+                var buffer = new byte[(int)(stream.Length - start)];
+                stream.ReadExactly(buffer);
+                var all = Encoding.UTF8.GetString(buffer).Split('\n').Select(l => l.TrimEnd('\r')).ToList();
+                if (all.Count > 0 && all[^1].Length == 0)
+                {
+                    all.RemoveAt(all.Count - 1);
+                }
+                if (start > 0 && all.Count > 0)
+                {
+                    all.RemoveAt(0); // the read began mid-line
+                }
+                return all.Count <= lines ? all : all.GetRange(all.Count - lines, lines);
+            }
+            catch (IOException)
+            {
+                return []; // rolled again meanwhile
+            }
         }
 
         public List<string> ReadNew()
@@ -108,7 +145,7 @@ public sealed class ObservabilityQueries(Reconciler reconciler, SchedulerHome ho
             {
                 return [];
             }
-            using var stream = Open();
+            using var stream = Open(path);
             if (stream.Length < _position)
             {
                 // Truncated or replaced: start again from its beginning.
@@ -118,7 +155,7 @@ public sealed class ObservabilityQueries(Reconciler reconciler, SchedulerHome ho
             return stream.Length == _position ? [] : Read(stream, _position);
         }
 
-        private FileStream Open() => new(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+        private static FileStream Open(string file) => new(file, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
 
         private List<string> Read(FileStream stream, long from)
         {

@@ -13,7 +13,8 @@ namespace Concord.Scheduler.Runtime;
 /// <summary>
 /// The embedded runtime: every instance is an executor process on this machine, with its
 /// working directory <c>&lt;home&gt;/instances/&lt;operator&gt;/&lt;index&gt;/</c> holding
-/// <c>spec.json</c>, <c>executor.log</c> (stdout and stderr, appended across restarts) and
+/// <c>spec.json</c>, <c>executor.log</c> (stdout and stderr, appended across restarts, rolled to
+/// <c>executor.log.1</c>, <c>.2</c> past <see cref="LocalProcessRuntimeOptions.ExecutorLogBytesMax"/>) and
 /// <c>executor.pid</c> (pid, incarnation and release, so a restarted scheduler can adopt or
 /// stop leftovers). Odd releases (rolling replace) use <c>&lt;index&gt;.b</c> instead, so the
 /// old and the new instance of one index never share a directory (socket, pid file).
@@ -70,10 +71,12 @@ public sealed partial class LocalProcessRuntime(LocalProcessRuntimeOptions optio
     public const string DataRootsVariable = "CONCORD_DATA_ROOTS";
 
     /// <summary>Files this runtime keeps in an instance directory: no file of "files" may take their name.</summary>
-    private static readonly IReadOnlySet<string> ReservedFileNames = new HashSet<string>(StringComparer.Ordinal)
-    {
-        PidFileName, LogFileName, SpecFileName, OperatorSocketFileName,
-    };
+    private static readonly IReadOnlySet<string> ReservedFileNames = new HashSet<string>(
+        [
+            PidFileName, LogFileName, SpecFileName, OperatorSocketFileName,
+            .. Enumerable.Range(1, SchedulerLimits.ExecutorLogFilesKept).Select(i => ExecutorLogRotation.Rolled(LogFileName, i)),
+        ],
+        StringComparer.Ordinal);
 
     public string Name => "local";
 
@@ -165,6 +168,8 @@ public sealed partial class LocalProcessRuntime(LocalProcessRuntimeOptions optio
         var specFile = Path.Combine(directory, SpecFileName);
         await AtomicFile.WriteAllTextAsync(specFile, JsonFormatter.Default.Format(launch.Spec), cancellationToken).ConfigureAwait(false);
         var logFile = Path.Combine(directory, LogFileName);
+        // An instance failing in a loop appends a launch line and its error at every start.
+        ExecutorLogRotation.RotateIfOver(logFile, options.ExecutorLogBytesMax, options.ExecutorLogFilesKept);
         await File.AppendAllTextAsync(
             logFile,
             $"---- {timeProvider.GetUtcNow():O} scheduler launches {launch.OperatorName}/{launch.Index} incarnation {launch.Incarnation}: {options.ExecutorCommand}\n",
@@ -489,6 +494,14 @@ public sealed partial class LocalProcessRuntime(LocalProcessRuntimeOptions optio
         return oom;
     }
 
+    /// <summary>The roller of the executor.log beside <paramref name="pidFile"/>.</summary>
+    private ExecutorLogRotation LogRotation(string pidFile) =>
+        new(Path.Combine(Path.GetDirectoryName(pidFile)!, LogFileName), options.ExecutorLogBytesMax, options.ExecutorLogFilesKept);
+
+    /// <summary>Keeps the log bounded while the instance runs.</summary>
+    private void WatchLog(ExecutorLogRotation log, Task exited) =>
+        _ = log.WatchAsync(TimeSpan.FromMilliseconds(options.ExecutorLogCheckMs), exited, timeProvider);
+
     /// <summary>What StopAsync needs of either kind of instance.</summary>
     private interface ILocalInstance : IInstanceHandle
     {
@@ -506,6 +519,7 @@ public sealed partial class LocalProcessRuntime(LocalProcessRuntimeOptions optio
         private readonly IContainmentGroup? _group;
         private readonly LocalProcessRuntime _runtime;
         private readonly OperatorSpec? _spec;
+        private readonly ExecutorLogRotation _log;
 
         public AdoptedProcess(LeftoverInstance leftover, string pidFile, IContainmentGroup? group, LocalProcessRuntime runtime)
         {
@@ -517,7 +531,9 @@ public sealed partial class LocalProcessRuntime(LocalProcessRuntimeOptions optio
             _group = group;
             _runtime = runtime;
             _spec = leftover.Spec;
+            _log = runtime.LogRotation(pidFile);
             Exited = WaitAsync(pidFile);
+            runtime.WatchLog(_log, Exited);
         }
 
         public string OperatorName { get; }
@@ -557,6 +573,8 @@ public sealed partial class LocalProcessRuntime(LocalProcessRuntimeOptions optio
                 // Best effort, as for a child.
             }
             var oom = await _runtime.EndGroupAsync(_group, _spec, OperatorName, Index).ConfigureAwait(false);
+            // What the executor wrote after the last check: bounded before anyone reads it.
+            _log.RotateIfOver();
             return new InstanceExit(-1, "exited (adopted from a previous scheduler run, so its exit code is unknown)" + oom);
         }
     }
@@ -568,6 +586,7 @@ public sealed partial class LocalProcessRuntime(LocalProcessRuntimeOptions optio
         private readonly IContainmentGroup _group;
         private readonly LocalProcessRuntime _runtime;
         private readonly OperatorSpec _spec;
+        private readonly ExecutorLogRotation _log;
 
         public LocalInstance(InstanceLaunch launch, Process process, string pidFile, IContainmentGroup group, LocalProcessRuntime runtime)
         {
@@ -579,7 +598,9 @@ public sealed partial class LocalProcessRuntime(LocalProcessRuntimeOptions optio
             Incarnation = launch.Incarnation;
             Pid = process.Id;
             _process = process;
+            _log = runtime.LogRotation(pidFile);
             Exited = WaitAsync(pidFile);
+            runtime.WatchLog(_log, Exited);
         }
 
         public string OperatorName { get; }
@@ -623,6 +644,8 @@ public sealed partial class LocalProcessRuntime(LocalProcessRuntimeOptions optio
                 // Best effort: a stale pid file is checked against the incarnation before use.
             }
             var oom = await _runtime.EndGroupAsync(_group, _spec, OperatorName, Index).ConfigureAwait(false);
+            // What the executor wrote after the last check: bounded before anyone reads it.
+            _log.RotateIfOver();
             var description = code > 128 && code < 128 + 32 ? $"killed by signal {code - 128}" : $"exited with code {code}";
             if (code == EnterGroupFailedExitCode && _group.ProcsFiles.Count > 0)
             {

@@ -70,6 +70,15 @@ public sealed class LocalProcessRuntimeOptions
     /// </summary>
     public Func<InstanceLaunch, IReadOnlyDictionary<string, string?>>? PrivateEnvironment { get; init; }
 
+    /// <summary>Size at which executor.log is rolled, in bytes (tests use a small one).</summary>
+    public long ExecutorLogBytesMax { get; init; } = SchedulerLimits.ExecutorLogBytesMax;
+
+    /// <summary>Rolled executor logs kept per instance (executor.log.1, .2, …).</summary>
+    public int ExecutorLogFilesKept { get; init; } = SchedulerLimits.ExecutorLogFilesKept;
+
+    /// <summary>How often a running instance's executor.log size is checked, in ms.</summary>
+    public int ExecutorLogCheckMs { get; init; } = SchedulerLimits.ExecutorLogCheckMs;
+
     /// <summary>
     /// Optional. A directory put first on PYTHONPATH of every instance (its executor, and so its
     /// operator): the repository's sdk/python, so a plain <c>"executable": "python3", "args":
