@@ -514,6 +514,14 @@ public static class DeployFile
                     Problems.Add(new("builtin.options.dictionary", $"'{OperatorSpecValidator.Echo(resolved)}' does not exist (relative paths are resolved against the deploy file's directory); give a word list, one word per line"));
                 }
             }
+            if (builtin.Kind == "file-source" && builtin.Options.TryGetValue("path", out var sourcePath) && sourcePath.Length > 0)
+            {
+                // The executor reads it at start; a missing one would only show as a crash loop.
+                if (Resolve("builtin.options.path", sourcePath) is { } resolved && !File.Exists(resolved) && !Directory.Exists(resolved))
+                {
+                    Problems.Add(new("builtin.options.path", $"'{OperatorSpecValidator.Echo(resolved)}' does not exist (relative paths are resolved against the deploy file's directory); give a file, or a directory of files, to read"));
+                }
+            }
             return builtin;
         }
 

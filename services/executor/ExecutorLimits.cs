@@ -433,6 +433,19 @@ public static class ExecutorLimits
     /// </summary>
     public const long GeneratorDictionaryBytesMax = 256L * 1024 * 1024;
 
+    /// <summary>
+    /// Bytes a file-source line may have: 64 KiB. Key and value are both the line (or a column
+    /// of it), so a record stays far under ProtocolLimits.RecordBytesMax; a longer line is
+    /// dropped and counted (never cut: half a line would be a wrong record).
+    /// </summary>
+    public const int FileSourceLineBytesMax = 64 * 1024;
+
+    /// <summary>file-source's read buffer per open file, in bytes: 64 KiB.</summary>
+    public const int FileSourceReadBufferBytes = 64 * 1024;
+
+    /// <summary>Files a file-source directory may hold: 100,000 (their names are listed and sorted in memory at start).</summary>
+    public const int FileSourceFilesMax = 100_000;
+
     /// <summary>csv-sink flushes its file at least this often while records arrive, in ms.</summary>
     public const int CsvSinkFlushIntervalMs = 100;
 

@@ -70,4 +70,36 @@ public class BuiltinSpecValidationTests
 
         Assert.Equal("builtin.options.stream", problem.Field);
     }
+
+    [Fact]
+    public void A_complete_file_source_has_no_problems_and_produces_lines_by_default()
+    {
+        Assert.Empty(OperatorSpecValidator.Validate(Builtin("file-source", outputs: ["lines"], options: [("path", "/data/in.txt")])));
+        Assert.Empty(OperatorSpecValidator.Validate(Builtin("file-source", outputs: ["rows"],
+            options: [("path", "/data"), ("stream", "rows"), ("format", "csv"), ("key_column", "2"), ("rate", "100"), ("stats", "/s.json")])));
+        Assert.Equal("lines", OperatorSpecValidator.BuiltinOutputStream(new BuiltinOperator { Kind = "file-source" }));
+    }
+
+    [Fact]
+    public void A_file_source_lists_every_problem_with_the_deploy_file_names()
+    {
+        var spec = Builtin("file-source", inputs: ["x"], outputs: ["counts"], options: [("rate", "-1"), ("format", "xml"), ("key_column", "one"), ("stream", "bad stream")]);
+        var fields = OperatorSpecValidator.Validate(spec).Select(p => p.Field).ToList();
+        Assert.Contains("builtin.options.path", fields);
+        Assert.Contains("builtin.options.rate", fields);
+        Assert.Contains("builtin.options.format", fields);
+        Assert.Equal(2, fields.Count(f => f == "builtin.options.key_column")); // not a number, and no csv format
+        Assert.Contains("builtin.options.stream", fields);
+        Assert.Contains("inputs", fields);
+    }
+
+    [Fact]
+    public void A_file_source_whose_outputs_are_not_its_stream_says_which_stream_it_produces()
+    {
+        var problem = Assert.Single(OperatorSpecValidator.Validate(Builtin("file-source", outputs: ["counts"], options: [("path", "/in.txt")])));
+        Assert.Equal("outputs", problem.Field);
+        Assert.Contains("'lines'", problem.Message);
+        var unknown = Assert.Single(OperatorSpecValidator.Validate(Builtin("file-source", options: [("path", "/in.txt"), ("dictionary", "/w.txt")])));
+        Assert.Equal("builtin.options.dictionary", unknown.Field);
+    }
 }

@@ -27,6 +27,7 @@ public static partial class OperatorSpecValidator
             // docs/kafka.md; options starting with KafkaPassThroughPrefix are handed to librdkafka.
             ["kafka-source"] = new HashSet<string> { "topic", "bootstrap", "group", "start", "stream", "oversize" },
             ["kafka-sink"] = new HashSet<string> { "topic", "bootstrap", "acks", "linger_ms", "compression" },
+            ["file-source"] = new HashSet<string> { "path", "stream", "format", "key_column", "rate", "stats" },
         };
 
     /// <summary>Options of the Kafka built-ins with this prefix go to librdkafka as they are (without the prefix).</summary>
@@ -295,6 +296,7 @@ public static partial class OperatorSpecValidator
         return builtin.Kind switch
         {
             "generator" => Option("stream") ?? GeneratorStreamDefault,
+            "file-source" => Option("stream") ?? FileSourceStreamDefault,
             "kafka-source" => Option("stream") ?? Option("topic"),
             _ => null,
         };
@@ -302,6 +304,9 @@ public static partial class OperatorSpecValidator
 
     /// <summary>The generator's stream when option "stream" is not given (the executor's default too).</summary>
     public const string GeneratorStreamDefault = "words";
+
+    /// <summary>The file-source's stream when option "stream" is not given (the executor's default too).</summary>
+    public const string FileSourceStreamDefault = "lines";
 
     /// <summary>
     /// What the executor would refuse when the instance starts, checked at deploy instead with the
@@ -340,6 +345,37 @@ public static partial class OperatorSpecValidator
                     problems.Add(new("builtin.options.stream", $"'{Echo(stream)}' is not a valid stream name; use {ProtocolLimits.StreamNameRule}"));
                 }
                 break;
+            case "file-source":
+                if (Option("path") is null)
+                {
+                    problems.Add(new("builtin.options.path", "is required for 'file-source'; name the file, or directory of files, to read, e.g. \"path\": \"words.txt\" (relative to the deploy file)"));
+                }
+                if (Option("rate") is { } fileRate
+                    && (!double.TryParse(fileRate, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var linesPerSecond)
+                        || !double.IsFinite(linesPerSecond) || linesPerSecond < 0))
+                {
+                    problems.Add(new("builtin.options.rate", $"'{Echo(fileRate)}' is not a number of records per second ≥ 0; use e.g. 1000 (0 = as fast as credit allows)"));
+                }
+                if (Option("format") is { } format && format is not ("lines" or "csv"))
+                {
+                    problems.Add(new("builtin.options.format", $"'{Echo(format)}' is not a format; use \"lines\" (default) or \"csv\""));
+                }
+                if (Option("key_column") is { } keyColumn)
+                {
+                    if (!int.TryParse(keyColumn, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out _))
+                    {
+                        problems.Add(new("builtin.options.key_column", $"'{Echo(keyColumn)}' is not a 0-based column number; use e.g. 0"));
+                    }
+                    if (Option("format") != "csv")
+                    {
+                        problems.Add(new("builtin.options.key_column", "needs \"format\": \"csv\"; add it, or remove key_column to key records by the whole line"));
+                    }
+                }
+                if (Option("stream") is { } fileStream && !IsValidStreamName(fileStream))
+                {
+                    problems.Add(new("builtin.options.stream", $"'{Echo(fileStream)}' is not a valid stream name; use {ProtocolLimits.StreamNameRule}"));
+                }
+                break;
             case "csv-sink":
                 if (Option("path") is null)
                 {
@@ -353,7 +389,7 @@ public static partial class OperatorSpecValidator
                 }
                 break;
         }
-        if (builtin.Kind is "generator" or "kafka-source")
+        if (builtin.Kind is "generator" or "file-source" or "kafka-source")
         {
             if (spec.ExpectedInputs.Count > 0)
             {

@@ -9,7 +9,7 @@ namespace Concord.Executor.Builtins;
 /// <summary>The built-in operators by kind.</summary>
 public static class BuiltinOperators
 {
-    public static readonly IReadOnlyList<string> Kinds = [GeneratorOperator.Kind, CsvSinkOperator.Kind, KafkaSourceOperator.Kind, KafkaSinkOperator.Kind];
+    public static readonly IReadOnlyList<string> Kinds = [GeneratorOperator.Kind, CsvSinkOperator.Kind, KafkaSourceOperator.Kind, KafkaSinkOperator.Kind, FileSourceOperator.Kind];
 
     /// <summary>The session of <paramref name="spec"/>'s built-in; a clear error for an unknown kind or option.</summary>
     /// <param name="metrics">The executor's metrics; Kafka built-ins add theirs to its registry.</param>
@@ -18,6 +18,7 @@ public static class BuiltinOperators
         ILoggerFactory? loggerFactory = null, string? concordHome = null) => spec.Builtin.Kind switch
         {
             GeneratorOperator.Kind => new GeneratorOperator(spec, workDir, time),
+            FileSourceOperator.Kind => new FileSourceOperator(spec, workDir, time, (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger<FileSourceOperator>()),
             CsvSinkOperator.Kind => new CsvSinkOperator(spec, workDir, instanceIndex, time),
             KafkaSourceOperator.Kind => new KafkaSourceOperator(spec, workDir, instanceIndex, time, (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger<KafkaSourceOperator>(), new KafkaMetrics(metrics), concordHome),
             KafkaSinkOperator.Kind => new KafkaSinkOperator(spec, workDir, time, (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger<KafkaSinkOperator>(), new KafkaMetrics(metrics), concordHome),

@@ -44,6 +44,15 @@ public static class Specs
         ExpectedInputs = { new InputStream { Name = stream, Grouping = Grouping.Shuffle } },
     };
 
+    /// <summary>The built-in file source: the lines of <paramref name="path"/> (a file or directory) on <paramref name="stream"/>, once.</summary>
+    public static OperatorSpec FileSource(string name, string stream, string path) => new()
+    {
+        Name = name,
+        Instances = 1,
+        Builtin = new BuiltinOperator { Kind = "file-source", Options = { ["path"] = path, ["stream"] = stream } },
+        ExpectedOutputs = { stream },
+    };
+
     private static OperatorSpec WordCount(string name, string mode, int instances) => new()
     {
         Name = name,

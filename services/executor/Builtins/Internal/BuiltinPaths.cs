@@ -3,7 +3,7 @@ using Concord.Contracts.Types.V1;
 namespace Concord.Executor.Builtins.Internal;
 
 /// <summary>
-/// Where a built-in's path options (generator.dictionary, generator.stats, csv-sink.path,
+/// Where a built-in's path options (generator.dictionary, generator.stats, file-source.path and .stats, csv-sink.path,
 /// csv-sink.stats) may point: inside the instance's working directory, or inside a data
 /// directory — the scheduler's --data-root directories (passed as CONCORD_DATA_ROOTS), or, when
 /// it has none, the deploy file's directory (source_directory). Links are resolved before the
