@@ -175,5 +175,9 @@ public sealed class RenderingTests
         Assert.Equal("hello\twörld\na\\tb\t0xff00\n\tcut…\n", Concord.Cli.Internal.Commands.ObservabilityCommands.RenderTail(response, seen));
         response.Records.Add(new TailRecord { OperatorName = "source", InstanceIndex = 0, Seq = 3, Key = ByteString.CopyFromUtf8("new"), Value = ByteString.Empty });
         Assert.Equal("new\t\n", Concord.Cli.Internal.Commands.ObservabilityCommands.RenderTail(response, seen));
+
+        var cutInsideUtf8 = new TailStreamResponse();
+        cutInsideUtf8.Records.Add(new TailRecord { OperatorName = "x", Seq = 1, Key = ByteString.CopyFromUtf8("k"), Value = ByteString.CopyFrom(0x61, 0xc3), ValueTruncated = true });
+        Assert.Equal("k\ta…\n", Concord.Cli.Internal.Commands.ObservabilityCommands.RenderTail(cutInsideUtf8, []));
     }
 }

@@ -269,6 +269,21 @@ internal static class ObservabilityCommands
 
     private static readonly System.Text.UTF8Encoding StrictUtf8 = new(false, true);
 
+    // A cut value may end inside a UTF-8 sequence (at most 3 bytes of one): drop those, not the text.
+    private static string Utf8Prefix(ReadOnlySpan<byte> bytes, bool cut)
+    {
+        for (var drop = 0; ; drop++)
+        {
+            try
+            {
+                return StrictUtf8.GetString(bytes[..(bytes.Length - drop)]);
+            }
+            catch (DecoderFallbackException) when (cut && drop < 3 && drop < bytes.Length)
+            {
+            }
+        }
+    }
+
     private static string Shown(ReadOnlySpan<byte> bytes, bool truncated)
     {
         var cut = truncated || bytes.Length > ObservabilityCliLimits.TailShownBytesMax;
@@ -276,7 +291,7 @@ internal static class ObservabilityCommands
         string text;
         try
         {
-            text = StrictUtf8.GetString(bytes);
+            text = Utf8Prefix(bytes, cut);
             // Tabs and newlines would break the one-line-per-record shape: shown escaped.
             text = text.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\t", "\\t", StringComparison.Ordinal)
                 .Replace("\n", "\\n", StringComparison.Ordinal).Replace("\r", "\\r", StringComparison.Ordinal);
