@@ -498,4 +498,22 @@ public static class ExecutorLimits
     /// <summary>Bytes the inbound queue can hold with <paramref name="channels"/> channels open.</summary>
     public static long InboundWindowBytes(int channels) =>
         (long)channels * (InboundChannelCreditBytes + (long)InboundChannelCreditRows * RecordObjectOverheadBytes);
+
+    // ---- concord tail ---------------------------------------------------------------------
+
+    /// <summary>
+    /// Records kept per output stream for <c>concord tail</c>, and most one /tail answers: 100.
+    /// Enough to see what flows; copied only from the last answer, so the data path pays at most
+    /// this many small copies per answer while a tail is asked for, and nothing otherwise.
+    /// </summary>
+    public const int TailRecordsMax = 100;
+
+    /// <summary>Bytes of a key or value kept per tailed record: 256. A tail is for eyes; 100 records stay under ~51 KiB per stream.</summary>
+    public const int TailValueBytesMax = 256;
+
+    /// <summary>How long one /tail request keeps the executor copying records: 10 s, longer than the CLI's follow poll, so following keeps it armed.</summary>
+    public const int TailArmedMs = 10_000;
+
+    /// <summary>How long /tail waits for the records asked for when the ring holds fewer: 1 s, well inside the scheduler's 2 s executor query timeout.</summary>
+    public const int TailWaitMs = 1_000;
 }

@@ -20,7 +20,8 @@ namespace Concord.Executor;
 /// <item>the data plane (<see cref="DataPlaneService"/>): HTTP/2 (with mutual TLS when configured, else plain on loopback);</item>
 /// <item>observability: HTTP/1.1 (what Prometheus speaks), <c>GET /metrics</c> (Prometheus
 /// text) and <c>GET /traces[?trace_id=HEX]</c> (the span store as a GetTraceResponse in
-/// protobuf JSON, which the scheduler reads for ListTraces/GetTrace).</item>
+/// protobuf JSON, which the scheduler reads for ListTraces/GetTrace) and <c>GET /tail?stream=S&amp;n=N</c>
+/// (the last records produced on an output stream as a TailStreamResponse, for TailStream).</item>
 /// </list>
 /// The executor drives its lifetime (drain on SIGTERM): the host stops only when disposed.
 /// </summary>
@@ -80,6 +81,24 @@ public sealed class ExecutorServer : IAsyncDisposable
                 var traceId = http.Request.Query["trace_id"].FirstOrDefault();
                 var response = new GetTraceResponse();
                 response.Spans.AddRange(tracing.Store.Snapshot(string.IsNullOrEmpty(traceId) ? null : traceId));
+                return Results.Text(JsonFormatter.Default.Format(response), "application/json");
+            });
+            app.MapGet("/tail", async (HttpContext http) =>
+            {
+                var stream = http.Request.Query["stream"].FirstOrDefault() ?? "";
+                var count = int.TryParse(http.Request.Query["n"].FirstOrDefault(), System.Globalization.CultureInfo.InvariantCulture, out var n) ? n : ExecutorLimits.TailRecordsMax;
+                var records = await metrics.Tail.TakeAsync(stream, count, ExecutorLimits.TailWaitMs, http.RequestAborted).ConfigureAwait(false);
+                var response = new TailStreamResponse();
+                response.Records.AddRange(records.Select(r => new TailRecord
+                {
+                    OperatorName = tracing.OperatorName,
+                    InstanceIndex = tracing.InstanceIndex,
+                    Stream = r.Stream,
+                    Key = ByteString.CopyFrom(r.Key),
+                    Value = ByteString.CopyFrom(r.Value),
+                    ValueTruncated = r.ValueTruncated,
+                    Seq = r.Seq,
+                }));
                 return Results.Text(JsonFormatter.Default.Format(response), "application/json");
             });
             await host.StartAsync(cancellationToken).ConfigureAwait(false);

@@ -1,3 +1,4 @@
+using Google.Protobuf;
 using Concord.Cli.Internal;
 using Concord.Contracts.Scheduler.V1;
 using Concord.Contracts.Types.V1;
@@ -160,5 +161,23 @@ public sealed class RenderingTests
         var parsed = ListResponse.Parser.ParseJson(json);
         Assert.Equal(list, parsed);
         Assert.Contains("\"INSTANCE_STATE_RUNNING\"", json);
+    }
+
+    [Fact]
+    public void Tail_prints_key_tab_value_utf8_or_hex_and_skips_records_already_printed()
+    {
+        var response = new TailStreamResponse();
+        response.Records.Add(new TailRecord { OperatorName = "source", InstanceIndex = 0, Seq = 1, Key = ByteString.CopyFromUtf8("hello"), Value = ByteString.CopyFromUtf8("wörld") });
+        response.Records.Add(new TailRecord { OperatorName = "source", InstanceIndex = 0, Seq = 2, Key = ByteString.CopyFromUtf8("a\tb"), Value = ByteString.CopyFrom(0xff, 0x00) });
+        response.Records.Add(new TailRecord { OperatorName = "source", InstanceIndex = 1, Seq = 1, Key = ByteString.Empty, Value = ByteString.CopyFromUtf8("cut"), ValueTruncated = true });
+        var seen = new Dictionary<(string, int), ulong>();
+
+        Assert.Equal("hello\twörld\na\\tb\t0xff00\n\tcut…\n", Concord.Cli.Internal.Commands.ObservabilityCommands.RenderTail(response, seen));
+        response.Records.Add(new TailRecord { OperatorName = "source", InstanceIndex = 0, Seq = 3, Key = ByteString.CopyFromUtf8("new"), Value = ByteString.Empty });
+        Assert.Equal("new\t\n", Concord.Cli.Internal.Commands.ObservabilityCommands.RenderTail(response, seen));
+
+        var cutInsideUtf8 = new TailStreamResponse();
+        cutInsideUtf8.Records.Add(new TailRecord { OperatorName = "x", Seq = 1, Key = ByteString.CopyFromUtf8("k"), Value = ByteString.CopyFrom(0x61, 0xc3), ValueTruncated = true });
+        Assert.Equal("k\ta…\n", Concord.Cli.Internal.Commands.ObservabilityCommands.RenderTail(cutInsideUtf8, []));
     }
 }

@@ -31,6 +31,26 @@ public class CliTests
     }
 
     [Fact]
+    public async Task Tail_prints_the_last_records_on_a_stream_and_names_the_streams_for_an_unknown_one()
+    {
+        await using var cluster = await Cluster.StartAsync();
+        await cluster.DeployAsync(Specs.Counter(instances: 1));
+        await cluster.DeployAsync(Specs.Source(rate: 5_000));
+
+        var tail = await Concord(cluster.Home, "tail", "words", "-n", "5");
+        Assert.True(tail.ExitCode == 0, $"tail failed: {tail.Err}{tail.Out}");
+        var lines = tail.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.True(lines.Length == 5, $"expected 5 records, got:\n{tail.Out}");
+        // The source emits each word as the key (what group_by hashes) with an empty value.
+        Assert.All(lines, l => Assert.Matches("^[^\\t]+\t$", l));
+
+        var unknown = await Concord(cluster.Home, "tail", "no-such-stream");
+        Assert.NotEqual(0, unknown.ExitCode);
+        Assert.Contains("no-such-stream", unknown.Err);
+        Assert.Contains("words", unknown.Err);
+    }
+
+    [Fact]
     public async Task Up_deploy_list_graph_scale_kill_down_with_the_example_deploy_files()
     {
         var home = Directory.CreateTempSubdirectory("cc-").FullName;

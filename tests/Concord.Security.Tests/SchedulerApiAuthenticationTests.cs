@@ -73,6 +73,7 @@ public sealed class SchedulerApiAuthenticationTests
             ("GetInstanceMetrics", () => stranger.GetInstanceMetricsAsync(new GetInstanceMetricsRequest()).ResponseAsync),
             ("ListTraces", () => stranger.ListTracesAsync(new ListTracesRequest()).ResponseAsync),
             ("GetTrace", () => stranger.GetTraceAsync(new GetTraceRequest { TraceId = "00" }).ResponseAsync),
+            ("TailStream", () => stranger.TailStreamAsync(new TailStreamRequest { Stream = "words" }).ResponseAsync),
             ("GetLogs", async () =>
             {
                 using var logs = stranger.GetLogs(new GetLogsRequest { OperatorName = "x" });

@@ -26,4 +26,16 @@ internal static class ObservabilityCliLimits
     /// operators renders in milliseconds; more means dot is stuck.
     /// </summary>
     public const int DotTimeoutSeconds = 10;
+
+    /// <summary>Records <c>concord tail</c> shows by default: 10, a screenful.</summary>
+    public const int TailRecordsDefault = 10;
+
+    /// <summary>Most records <c>concord tail -n</c> accepts: 100 (what each executor keeps per stream).</summary>
+    public const int TailRecordsMax = 100;
+
+    /// <summary>Poll period of <c>concord tail --follow</c>, in ms: 1 s; each poll also keeps the executors' tail armed (they keep it 10 s).</summary>
+    public const int TailFollowPollMs = 1_000;
+
+    /// <summary>Bytes of a key or value <c>concord tail</c> prints: 256 (what executors keep), longer ones end in "…".</summary>
+    public const int TailShownBytesMax = 256;
 }

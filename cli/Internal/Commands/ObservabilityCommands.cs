@@ -60,6 +60,18 @@ internal static class ObservabilityCommands
             return await TraceAsync(ctx, scheduler, parse.GetValue(traceId), parse.GetValue(limit), ct);
         });
         root.Add(trace);
+
+        // ---- tail ----
+        var tailStream = new Argument<string>("STREAM") { Description = "Stream name (see `concord graph`)" };
+        var tailCount = new Option<int>("-n") { Description = $"Records to show, 1..{ObservabilityCliLimits.TailRecordsMax} (default {ObservabilityCliLimits.TailRecordsDefault})", DefaultValueFactory = _ => ObservabilityCliLimits.TailRecordsDefault };
+        var tailFollow = new Option<bool>("--follow", "-f") { Description = "Keep printing new records until Ctrl-C" };
+        var tailCommand = new Command("tail", "Show the last records on a stream as key<TAB>value (deploys nothing)") { tailStream, tailCount, tailFollow };
+        setAction(tailCommand, async (parse, ct) =>
+        {
+            using var scheduler = connect(parse);
+            return await TailAsync(ctx, scheduler, parse.GetValue(tailStream)!, parse.GetValue(tailCount), parse.GetValue(tailFollow), ct);
+        });
+        root.Add(tailCommand);
     }
 
     // ================================ logs ================================
@@ -205,6 +217,92 @@ internal static class ObservabilityCommands
     }
 
     private static string Ms(long microseconds) => (microseconds / 1000.0).ToString("0.000", CultureInfo.InvariantCulture) + " ms";
+
+    // ================================ tail ================================
+
+    public static async Task<int> TailAsync(CliContext ctx, SchedulerConnection scheduler, string stream, int count, bool follow, CancellationToken cancellationToken)
+    {
+        if (count is < 1 or > ObservabilityCliLimits.TailRecordsMax)
+        {
+            throw new CliException($"-n {count} is out of range; use 1..{ObservabilityCliLimits.TailRecordsMax}");
+        }
+        var request = new TailStreamRequest { Stream = stream, RecordsMax = count };
+        var seen = new Dictionary<(string, int), ulong>();
+        try
+        {
+            while (true)
+            {
+                var response = await scheduler.CallAsync((c, o) => c.TailStreamAsync(request, o), cancellationToken);
+                await ctx.Out.WriteAsync(RenderTail(response, seen));
+                if (!follow)
+                {
+                    return ExitCodes.Success;
+                }
+                await Task.Delay(TimeSpan.FromMilliseconds(ObservabilityCliLimits.TailFollowPollMs), ctx.Time, cancellationToken);
+            }
+        }
+        catch (OperationCanceledException) when (follow && cancellationToken.IsCancellationRequested)
+        {
+            return ExitCodes.Success;
+        }
+    }
+
+    /// <summary>
+    /// One <c>key&lt;TAB&gt;value</c> line per record not yet in <paramref name="seen"/> (the last
+    /// seq printed per instance, updated), UTF-8 when valid, else hex.
+    /// </summary>
+    public static string RenderTail(TailStreamResponse response, Dictionary<(string, int), ulong> seen)
+    {
+        var text = new StringBuilder();
+        foreach (var r in response.Records)
+        {
+            var instance = (r.OperatorName, r.InstanceIndex);
+            if (seen.TryGetValue(instance, out var last) && r.Seq <= last)
+            {
+                continue;
+            }
+            seen[instance] = r.Seq;
+            text.Append(Shown(r.Key.Span, false)).Append('\t').Append(Shown(r.Value.Span, r.ValueTruncated)).Append('\n');
+        }
+        return text.ToString();
+    }
+
+    private static readonly System.Text.UTF8Encoding StrictUtf8 = new(false, true);
+
+    // A cut value may end inside a UTF-8 sequence (at most 3 bytes of one): drop those, not the text.
+    private static string Utf8Prefix(ReadOnlySpan<byte> bytes, bool cut)
+    {
+        for (var drop = 0; ; drop++)
+        {
+            try
+            {
+                return StrictUtf8.GetString(bytes[..(bytes.Length - drop)]);
+            }
+            catch (DecoderFallbackException) when (cut && drop < 3 && drop < bytes.Length)
+            {
+            }
+        }
+    }
+
+    private static string Shown(ReadOnlySpan<byte> bytes, bool truncated)
+    {
+        var cut = truncated || bytes.Length > ObservabilityCliLimits.TailShownBytesMax;
+        bytes = bytes[..Math.Min(bytes.Length, ObservabilityCliLimits.TailShownBytesMax)];
+        string text;
+        try
+        {
+            text = Utf8Prefix(bytes, cut);
+            // Tabs and newlines would break the one-line-per-record shape: shown escaped.
+            text = text.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\t", "\\t", StringComparison.Ordinal)
+                .Replace("\n", "\\n", StringComparison.Ordinal).Replace("\r", "\\r", StringComparison.Ordinal);
+        }
+        catch (DecoderFallbackException)
+        {
+            // A cut may split a UTF-8 sequence, or the bytes are binary: hex says exactly what is there.
+            text = "0x" + Convert.ToHexStringLower(bytes);
+        }
+        return cut ? text + "…" : text;
+    }
 
     // ================================ graph svg ================================
 

@@ -19,6 +19,9 @@ public sealed class ExecutorMetrics
 {
     private volatile Sources? _sources;
 
+    /// <summary>The last records per output stream for `concord tail` (served on /tail beside /metrics); copies nothing until asked.</summary>
+    public Tracing.StreamTail Tail { get; } = new();
+
     /// <summary>Metrics without the static labels (tests; a registry of their own, so nothing is shared).</summary>
     public ExecutorMetrics()
         : this(new Dictionary<string, string>())

@@ -166,6 +166,8 @@ public sealed class Router : IAsyncDisposable
         {
             await _firstTable.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
         }
+        // One volatile read per answer unless `concord tail` is watching (StreamTail).
+        _metrics.Tail.Offer(_outputs, done.Produced);
         var readersByStream = _readersByStream;
         var pending = _pending;
         var count = done.Produced.Count;

@@ -30,6 +30,12 @@ public static class ObservabilityLimits
     /// </summary>
     public const int ExecutorQueryTimeoutMs = 2_000;
 
+    /// <summary>Records TailStream returns when asked for 0: 10, a screenful.</summary>
+    public const int TailRecordsDefault = 10;
+
+    /// <summary>Most records TailStream returns: 100, what each executor keeps per stream (ExecutorLimits.TailRecordsMax).</summary>
+    public const int TailRecordsMax = 100;
+
     /// <summary>Traces ListTraces returns when asked for 0: 20.</summary>
     public const int TraceListDefault = 20;
 

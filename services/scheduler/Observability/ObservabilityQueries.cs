@@ -314,7 +314,58 @@ public sealed class ObservabilityQueries(Reconciler reconciler, SchedulerHome ho
         return (await Task.WhenAll(fetches).ConfigureAwait(false)).SelectMany(s => s).ToList();
     }
 
+    // ================================ tail ================================
+
+    /// <summary>The last records on one stream, from every running instance of the operators that write it.</summary>
+    public async Task<TailStreamResponse> TailStreamAsync(TailStreamRequest request, CancellationToken cancellationToken)
+    {
+        var count = request.RecordsMax switch
+        {
+            0 => ObservabilityLimits.TailRecordsDefault,
+            < 0 => throw new RpcException(new Status(StatusCode.InvalidArgument, $"records_max: {request.RecordsMax} is negative; use 0 (default {ObservabilityLimits.TailRecordsDefault}) .. {ObservabilityLimits.TailRecordsMax}")),
+            _ => Math.Min(request.RecordsMax, ObservabilityLimits.TailRecordsMax),
+        };
+        if (string.IsNullOrEmpty(request.Stream))
+        {
+            throw new RpcException(new Status(StatusCode.InvalidArgument, "stream: is required; give a stream's name (see `concord graph`)"));
+        }
+        var operators = await reconciler.ListAsync(cancellationToken).ConfigureAwait(false);
+        var writers = operators.Where(o => OutputsOf(o).Contains(request.Stream)).ToList();
+        if (writers.Count == 0)
+        {
+            var streams = operators.SelectMany(OutputsOf).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToList();
+            throw new RpcException(new Status(StatusCode.NotFound,
+                $"no deployed operator writes stream '{request.Stream}'; streams: " + (streams.Count == 0 ? "none" : string.Join(", ", streams))));
+        }
+        var query = $"/tail?stream={Uri.EscapeDataString(request.Stream)}&n={count}";
+        var fetches = writers
+            .SelectMany(o => o.Instances.Where(i => i.State == InstanceState.Running && i.MetricsAddress.Length > 0))
+            .Select(async i =>
+            {
+                try
+                {
+                    var json = await _http.GetStringAsync($"{_scheme}://{i.MetricsAddress}{query}", cancellationToken).ConfigureAwait(false);
+                    return JsonParser.Default.Parse<TailStreamResponse>(json).Records.ToList();
+                }
+                catch (Exception e) when (e is HttpRequestException or InvalidProtocolBufferException or InvalidJsonException
+                    or TaskCanceledException && !cancellationToken.IsCancellationRequested)
+                {
+                    // An executor that does not answer just contributes nothing.
+                    return [];
+                }
+            })
+            .ToList();
+        var all = (await Task.WhenAll(fetches).ConfigureAwait(false)).SelectMany(r => r).ToList();
+        var response = new TailStreamResponse();
+        response.Records.AddRange(all.Skip(Math.Max(0, all.Count - count)));
+        return response;
+    }
+
     // ================================ helpers ================================
+
+    // What the operator said it writes (metadata), else what its deploy file declares.
+    private static IEnumerable<string> OutputsOf(OperatorStatus o) =>
+        o.Metadata is { Outputs.Count: > 0 } ? o.Metadata.Outputs : o.Spec.ExpectedOutputs;
 
     private async Task<OperatorStatus> FindAsync(string name, CancellationToken cancellationToken)
     {

@@ -37,6 +37,9 @@ public sealed partial class SchedulerService
     public override Task<GetTraceResponse> GetTrace(GetTraceRequest request, ServerCallContext context) =>
         Queries(context).GetTraceAsync(request, context.CancellationToken);
 
+    public override Task<TailStreamResponse> TailStream(TailStreamRequest request, ServerCallContext context) =>
+        Queries(context).TailStreamAsync(request, context.CancellationToken);
+
     private static ObservabilityQueries Queries(ServerCallContext context) =>
         context.GetHttpContext().RequestServices.GetRequiredService<ObservabilityQueries>();
 }
