@@ -136,6 +136,30 @@ public sealed partial class CliObservabilityTests(ObservabilityCluster fixture)
         Assert.Matches(@"[1-9][0-9]* rec/s", run.Out);
     }
 
+    [Fact]
+    public async Task Logs_of_a_killed_operator_or_a_scaled_away_index_show_the_kept_failed_log()
+    {
+        // What the local runtime leaves when it forgets a failed instance (LocalRuntimeForgetTests).
+        KeepFailedLog("departed", 0, "operator crashed: broker unreachable");
+        KeepFailedLog("counter", 5, "operator crashed: out of memory");
+
+        var killed = await fixture.CliAsync("logs", "departed");
+        var scaledAway = await fixture.CliAsync("logs", "counter", "--instance", "5");
+
+        Assert.Equal(0, killed.ExitCode);
+        Assert.Contains("departed/0 | operator crashed: broker unreachable", killed.Out);
+        Assert.Equal(0, scaledAway.ExitCode);
+        Assert.Contains("operator crashed: out of memory", scaledAway.Out);
+    }
+
+    private void KeepFailedLog(string op, int index, string line)
+    {
+        var kept = Path.Combine(fixture.Cluster.Home, "instances", op, "last-failed");
+        Directory.CreateDirectory(kept);
+        File.WriteAllText(Path.Combine(kept, "executor.log"), line + "\n");
+        File.WriteAllText(Path.Combine(kept, "index"), index.ToString(CultureInfo.InvariantCulture));
+    }
+
     [Theory]
     [InlineData("trace 0123456789abcdef0123456789abcdef", "trace 0123456789abcdef0123456789abcdef is not in any running executor's span store")]
     [InlineData("trace not-a-trace-id", "'not-a-trace-id' is not a trace id (32 hex digits); run `concord trace`")]

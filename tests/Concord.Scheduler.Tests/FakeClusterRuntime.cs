@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Threading.Channels;
 using Concord.Contracts.Types.V1;
 using Concord.Scheduler.Runtime;
@@ -42,6 +43,21 @@ public sealed class FakeClusterRuntime : IClusterRuntime
         // A well-behaved executor drains and exits 0 on SIGTERM.
         instance.Exit(0);
         return instance.Exited;
+    }
+
+    /// <summary>Every forget asked for, in order: (operator, index, release, keepLog); index -1 for a whole operator.</summary>
+    public ConcurrentQueue<(string Operator, int Index, int Release, bool KeepLog)> Forgotten { get; } = new();
+
+    public Task ForgetInstanceAsync(string operatorName, int index, int release, bool keepLog, CancellationToken cancellationToken)
+    {
+        Forgotten.Enqueue((operatorName, index, release, keepLog));
+        return Task.CompletedTask;
+    }
+
+    public Task ForgetOperatorAsync(string operatorName, CancellationToken cancellationToken)
+    {
+        Forgotten.Enqueue((operatorName, -1, 0, false));
+        return Task.CompletedTask;
     }
 
     public Task ReapLeftoversAsync(CancellationToken cancellationToken)

@@ -26,9 +26,24 @@ public sealed class ObservabilityQueries(Reconciler reconciler, SchedulerHome ho
     /// <summary>The tail (and with follow, the growth) of the instances' executor.log.</summary>
     public async Task StreamLogsAsync(GetLogsRequest request, Func<LogLine, Task> write, CancellationToken cancellationToken)
     {
-        var op = await FindAsync(request.OperatorName, cancellationToken).ConfigureAwait(false);
+        OperatorStatus op;
+        try
+        {
+            op = await FindAsync(request.OperatorName, cancellationToken).ConfigureAwait(false);
+        }
+        catch (RpcException e) when (e.StatusCode == StatusCode.NotFound && KeptFailedLog(request.OperatorName) is { } killed)
+        {
+            // No longer deployed: the log of its last failed instance still says why it died.
+            await WriteKeptAsync(killed, request, write).ConfigureAwait(false);
+            return;
+        }
         var count = op.Spec.Instances;
         var indexes = request.InstanceIndexes.Count == 0 ? Enumerable.Range(0, count).ToList() : request.InstanceIndexes.Distinct().Order().ToList();
+        if (indexes.Count == 1 && indexes[0] >= count && KeptFailedLog(op.Spec.Name) is { } scaledAway && scaledAway.Index == indexes[0])
+        {
+            await WriteKeptAsync(scaledAway, request, write).ConfigureAwait(false);
+            return;
+        }
         foreach (var index in indexes)
         {
             if (index < 0 || index >= count)
@@ -70,6 +85,46 @@ public sealed class ObservabilityQueries(Reconciler reconciler, SchedulerHome ho
         }
     }
 
+    /// <summary>
+    /// The log the local runtime kept of the operator's last failed instance it removed
+    /// (LocalProcessRuntime.LastFailedDirectoryName), with its index; null when there is none.
+    /// </summary>
+    private LogFile? KeptFailedLog(string operatorName)
+    {
+        // The name comes from the request: only a plain directory name may reach the path.
+        if (operatorName.Length == 0 || operatorName[0] == '.' || !operatorName.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.'))
+        {
+            return null;
+        }
+        var kept = Path.Combine(home.Directory, "instances", operatorName, "last-failed");
+        var log = Path.Combine(kept, "executor.log");
+        try
+        {
+            return File.Exists(log) && int.TryParse(File.ReadAllText(Path.Combine(kept, "index")), NumberStyles.None, CultureInfo.InvariantCulture, out var index)
+                ? new LogFile(operatorName, index, log)
+                : null;
+        }
+        catch (IOException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>The tail of a kept log; it no longer grows, so following ends at once.</summary>
+    private static async Task WriteKeptAsync(LogFile file, GetLogsRequest request, Func<LogLine, Task> write)
+    {
+        var tail = request.TailLines switch
+        {
+            > 0 => Math.Min(request.TailLines, ObservabilityLimits.LogTailLinesMax),
+            -1 => 0,
+            _ => ObservabilityLimits.LogTailLinesDefault,
+        };
+        foreach (var line in file.ReadTail(tail))
+        {
+            await write(file.Line(line)).ConfigureAwait(false);
+        }
+    }
+
     private string LogPath(string operatorName, int index) =>
         Path.Combine(home.Directory, "instances", operatorName, index.ToString(CultureInfo.InvariantCulture), "executor.log");
 
@@ -78,6 +133,8 @@ public sealed class ObservabilityQueries(Reconciler reconciler, SchedulerHome ho
     {
         private long _position;
         private string _partial = "";
+
+        public int Index => index;
 
         public LogLine Line(string text) => new()
         {

@@ -70,4 +70,7 @@ internal static partial class ReconcileLog
 
     [LoggerMessage(EventId = 120, Level = LogLevel.Information, Message = "Every added instance of {Operator} runs: routing now spreads its key groups over {Instances} instance(s)")]
     public static partial void LogScaleRouted(ILogger logger, string @operator, int instances);
+
+    [LoggerMessage(EventId = 121, Level = LogLevel.Warning, Message = "Removing the working state of a stopped instance failed; it stays on disk")]
+    public static partial void LogForgetFailed(ILogger logger, Exception exception);
 }

@@ -405,6 +405,13 @@ public sealed class Reconciler : IAsyncDisposable
                 case StopInstance stop:
                     _ = StopInBackgroundAsync(stop.Handle);
                     break;
+                case ForgetInstance forget:
+                    // Awaited in order: a launch into the same directory comes after it.
+                    await ForgetAsync(() => _runtime.ForgetInstanceAsync(forget.OperatorName, forget.Index, forget.Release, forget.KeepLog, _stopping.Token)).ConfigureAwait(false);
+                    break;
+                case ForgetOperator forgetOperator:
+                    await ForgetAsync(() => _runtime.ForgetOperatorAsync(forgetOperator.OperatorName, _stopping.Token)).ConfigureAwait(false);
+                    break;
                 case WatchExit watch:
                     _ = WatchExitAsync(watch.Slot, watch.Handle);
                     break;
@@ -431,6 +438,23 @@ public sealed class Reconciler : IAsyncDisposable
             {
                 cancel.Cancel();
             }
+        }
+    }
+
+    /// <summary>Removing working state is housekeeping: a failure is logged, never fatal to the loop.</summary>
+    private async Task ForgetAsync(Func<Task> forget)
+    {
+        try
+        {
+            await forget().ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            LogForgetFailed(_logger, e);
+        }
+        catch (OperationCanceledException)
+        {
+            // The scheduler is stopping; what is left is removed by the next forget.
         }
     }
 

@@ -67,6 +67,20 @@ public interface IClusterRuntime
     Task StopAsync(IInstanceHandle handle, TimeSpan timeout, CancellationToken cancellationToken);
 
     /// <summary>
+    /// Removes the working state of an instance the topology no longer wants (killed, scaled
+    /// away, replaced) once its process has exited. With <paramref name="keepLog"/> (it had
+    /// failed) its log is kept as the operator's last failed one, replacing an older one, so
+    /// `concord logs` can still say why it died. Best effort: never throws for a missing directory.
+    /// </summary>
+    Task ForgetInstanceAsync(string operatorName, int index, int release, bool keepLog, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Removes what is left of a killed operator once all its instances were forgotten, except
+    /// the last failed log (see <see cref="ForgetInstanceAsync"/>).
+    /// </summary>
+    Task ForgetOperatorAsync(string operatorName, CancellationToken cancellationToken);
+
+    /// <summary>
     /// Stops instances that a previous scheduler run on the same home left behind, so that
     /// relaunching never makes duplicates.
     /// </summary>

@@ -96,5 +96,9 @@ public sealed class SlowLaunchTests : IAsyncLifetime
         public Task StopAsync(IInstanceHandle handle, TimeSpan timeout, CancellationToken cancellationToken) => Task.CompletedTask;
 
         public Task ReapLeftoversAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+        public Task ForgetInstanceAsync(string operatorName, int index, int release, bool keepLog, CancellationToken cancellationToken) => Task.CompletedTask;
+
+        public Task ForgetOperatorAsync(string operatorName, CancellationToken cancellationToken) => Task.CompletedTask;
     }
 }

@@ -32,11 +32,13 @@ internal sealed partial class ReconcileCore
             {
                 AbortReplace(_operators[name], replace, "the operator was killed during the replace");
             }
-            foreach (var slot in _operators[name].Instances)
+            var killed = _operators[name].Instances;
+            _operators.Remove(name); // First, so that the last instance forgotten takes the operator's directory with it.
+            foreach (var slot in killed)
             {
-                StopSlot(slot);
+                StopSlot(slot, forget: true);
             }
-            _operators.Remove(name);
+            ForgetOperatorIfGone(name);
         }
         foreach (var entry in snapshot.Operators)
         {

@@ -19,6 +19,15 @@ internal sealed record LaunchInstance(OperatorSlot Operator, InstanceSlot Slot, 
 /// <summary>Ask an instance to drain and exit now (SIGTERM, SIGKILL after the stop timeout).</summary>
 internal sealed record StopInstance(IInstanceHandle Handle) : ReconcileAction;
 
+/// <summary>
+/// Remove the working state of a stopped instance the topology no longer wants; with
+/// <paramref name="KeepLog"/> its log is kept as the operator's last failed one.
+/// </summary>
+internal sealed record ForgetInstance(string OperatorName, int Index, int Release, bool KeepLog) : ReconcileAction;
+
+/// <summary>Remove what is left of a killed operator whose instances have all been forgotten (keeps the last failed log).</summary>
+internal sealed record ForgetOperator(string OperatorName) : ReconcileAction;
+
 /// <summary>Report the exit of <paramref name="Handle"/> with <see cref="ReconcileCore.OnExited"/>.</summary>
 internal sealed record WatchExit(InstanceSlot Slot, IInstanceHandle Handle) : ReconcileAction;
 

@@ -118,7 +118,7 @@ internal sealed partial class ReconcileCore
         var exits = new List<Task>();
         foreach (var slot in old)
         {
-            StopSlot(slot, afterRouting: true);
+            StopSlot(slot, afterRouting: true, forget: true);
             if (slot.State == InstanceState.Draining && slot.Handle is { } handle)
             {
                 exits.Add(handle.Exited);
@@ -154,7 +154,7 @@ internal sealed partial class ReconcileCore
         CancelTimerOf(replace);
         foreach (var slot in replace.Instances)
         {
-            StopSlot(slot);
+            StopSlot(slot, forget: !ShuttingDown);
         }
         var message = $"replace of '{op.Name}' failed and was rolled back; the old version keeps running: {reason}";
         op.LastError = Truncate(message);

@@ -49,7 +49,7 @@ internal sealed partial class ReconcileCore
         while (op.Instances.Count > desired)
         {
             // Scale down: routing moves away first, then the instance drains and stops.
-            StopSlot(op.Instances[^1], afterRouting: true);
+            StopSlot(op.Instances[^1], afterRouting: true, forget: true);
             op.Instances.RemoveAt(op.Instances.Count - 1);
         }
     }

@@ -43,8 +43,18 @@ internal sealed partial class ReconcileCore
     /// <see cref="SchedulerLimits.RoutingSwitchDeliveryTimeoutMs"/>: senders stop picking it
     /// before it stops taking records.
     /// </summary>
-    private void StopSlot(InstanceSlot slot, bool afterRouting = false)
+    /// <remarks>
+    /// With <paramref name="forget"/> (the topology no longer wants the instance) its working
+    /// state is removed once it has stopped; the log is kept when it was failing.
+    /// </remarks>
+    private void StopSlot(InstanceSlot slot, bool afterRouting = false, bool forget = false)
     {
+        // A launch still on its way will write into the directory: left in place rather than raced.
+        if (forget && !slot.ForgetWhenStopped && !(slot.State == InstanceState.Starting && slot.Handle is null))
+        {
+            slot.ForgetWhenStopped = true;
+            slot.KeepLogWhenForgotten = WasFailing(slot);
+        }
         CancelTimerOf(slot);
         slot.Generation++;
         EndAdoption(slot);
@@ -64,9 +74,51 @@ internal sealed partial class ReconcileCore
                 Emit(new StopInstance(handle));
             }
         }
-        else if (slot.State != InstanceState.Stopped)
+        else
         {
-            slot.MoveTo(InstanceState.Stopped, _time.GetUtcNow());
+            if (slot.State != InstanceState.Stopped)
+            {
+                slot.MoveTo(InstanceState.Stopped, _time.GetUtcNow());
+            }
+            ForgetIfUnwanted(slot, operatorToo: false);
+        }
+    }
+
+    /// <summary>Failed, crash-looping, or restarting after a failure: its log says why.</summary>
+    private static bool WasFailing(InstanceSlot slot) =>
+        slot.State is InstanceState.Failed or InstanceState.CrashLooping ||
+        (slot.State == InstanceState.Starting && slot.Restarts > 0);
+
+    /// <summary>
+    /// A stopped instance the topology no longer wants: its working state goes (before any
+    /// launch into the same directory, which the effects carry out after it, in order). With
+    /// <paramref name="operatorToo"/>, the last one of a killed operator takes the operator's
+    /// directory with it.
+    /// </summary>
+    private void ForgetIfUnwanted(InstanceSlot slot, bool operatorToo)
+    {
+        if (!slot.ForgetWhenStopped || ShuttingDown)
+        {
+            return;
+        }
+        slot.ForgetWhenStopped = false;
+        // Another instance draining in the same directory still uses it: its own forget takes it.
+        if (!_draining.Any(d => d != slot && SameDirectory(d, slot)))
+        {
+            Emit(new ForgetInstance(slot.OperatorName, slot.Index, slot.Release, slot.KeepLogWhenForgotten));
+        }
+        if (operatorToo)
+        {
+            ForgetOperatorIfGone(slot.OperatorName);
+        }
+    }
+
+    /// <summary>A killed operator none of whose instances still drains: what is left of its directory goes.</summary>
+    private void ForgetOperatorIfGone(string name)
+    {
+        if (!ShuttingDown && !_operators.ContainsKey(name) && !_draining.Any(s => s.OperatorName == name))
+        {
+            Emit(new ForgetOperator(name));
         }
     }
 
@@ -78,6 +130,7 @@ internal sealed partial class ReconcileCore
         LogStopped(_logger, slot.OperatorName, slot.Index, exit.Description);
         if (!ShuttingDown)
         {
+            ForgetIfUnwanted(slot, operatorToo: true);
             LaunchPending();
             Emit(new PublishRouting());
         }

@@ -54,6 +54,15 @@ internal sealed class InstanceSlot(string operatorName, int index, DateTimeOffse
     /// <summary>Error the executor reported (or a timeout set) for the current launch, used when it exits.</summary>
     public string? PendingError { get; set; }
 
+    /// <summary>
+    /// The topology no longer wants this instance (killed, scaled away, replaced): once it has
+    /// stopped, its working state is removed (<see cref="Core.ForgetInstance"/>).
+    /// </summary>
+    public bool ForgetWhenStopped { get; set; }
+
+    /// <summary>It was failing when it was let go: its log is kept as the operator's last failed one.</summary>
+    public bool KeepLogWhenForgotten { get; set; }
+
     /// <summary>This instance's failure history (see <see cref="IRestartBackoff"/>).</summary>
     public IRestartBackoff Backoff { get; } = backoff;
 
