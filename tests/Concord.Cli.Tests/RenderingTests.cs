@@ -1,7 +1,7 @@
-using Google.Protobuf;
 using Concord.Cli.Internal;
 using Concord.Contracts.Scheduler.V1;
 using Concord.Contracts.Types.V1;
+using Google.Protobuf;
 
 namespace Concord.Cli.Tests;
 
