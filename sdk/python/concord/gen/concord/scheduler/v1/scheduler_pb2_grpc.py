@@ -79,6 +79,11 @@ class SchedulerStub(object):
                 request_serializer=concord_dot_scheduler_dot_v1_dot_scheduler__pb2.GetTraceRequest.SerializeToString,
                 response_deserializer=concord_dot_scheduler_dot_v1_dot_scheduler__pb2.GetTraceResponse.FromString,
                 )
+        self.TailStream = channel.unary_unary(
+                '/concord.scheduler.v1.Scheduler/TailStream',
+                request_serializer=concord_dot_scheduler_dot_v1_dot_scheduler__pb2.TailStreamRequest.SerializeToString,
+                response_deserializer=concord_dot_scheduler_dot_v1_dot_scheduler__pb2.TailStreamResponse.FromString,
+                )
 
 
 class SchedulerServicer(object):
@@ -180,6 +185,16 @@ class SchedulerServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def TailStream(self, request, context):
+        """The last records produced on one stream, taken from the running executors of the
+        operators that write it (each keeps a small ring per output stream while a tail is asked
+        for). Deploys nothing. NOT_FOUND (naming the streams there are) for a stream no deployed
+        operator writes.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SchedulerServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -247,6 +262,11 @@ def add_SchedulerServicer_to_server(servicer, server):
                     servicer.GetTrace,
                     request_deserializer=concord_dot_scheduler_dot_v1_dot_scheduler__pb2.GetTraceRequest.FromString,
                     response_serializer=concord_dot_scheduler_dot_v1_dot_scheduler__pb2.GetTraceResponse.SerializeToString,
+            ),
+            'TailStream': grpc.unary_unary_rpc_method_handler(
+                    servicer.TailStream,
+                    request_deserializer=concord_dot_scheduler_dot_v1_dot_scheduler__pb2.TailStreamRequest.FromString,
+                    response_serializer=concord_dot_scheduler_dot_v1_dot_scheduler__pb2.TailStreamResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -476,5 +496,22 @@ class Scheduler(object):
         return grpc.experimental.unary_unary(request, target, '/concord.scheduler.v1.Scheduler/GetTrace',
             concord_dot_scheduler_dot_v1_dot_scheduler__pb2.GetTraceRequest.SerializeToString,
             concord_dot_scheduler_dot_v1_dot_scheduler__pb2.GetTraceResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def TailStream(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/concord.scheduler.v1.Scheduler/TailStream',
+            concord_dot_scheduler_dot_v1_dot_scheduler__pb2.TailStreamRequest.SerializeToString,
+            concord_dot_scheduler_dot_v1_dot_scheduler__pb2.TailStreamResponse.FromString,
             options, channel_credentials,
             insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
