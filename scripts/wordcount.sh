@@ -49,7 +49,7 @@ counter_file="examples/wordcount/counter.json"
 [[ "$counter" == go ]] && counter_file="examples/wordcount/counter-go.json"
 
 /usr/bin/python3 - "$root" "$work" "$out" "$rate" "$instances" "$counter_file" <<'PY'
-import json, os, sys
+import json, os, shutil, sys
 root, work, out, rate, instances, counter_file = sys.argv[1:]
 def load(rel):
     path = os.path.join(root, rel)
@@ -58,7 +58,15 @@ def load(rel):
     # Resolve path-like values here because the copies live in another directory.
     if "/" in d.get("executable", ""):
         d["executable"] = os.path.normpath(os.path.join(base, d["executable"]))
-    d["files"] = [os.path.normpath(os.path.join(base, f)) for f in d.get("files", [])]
+    # The scheduler copies only files under the deploy file's directory (docs/security.md),
+    # so the copies' files travel with them.
+    files = []
+    for f in d.get("files", []):
+        source = os.path.normpath(os.path.join(base, f))
+        target = os.path.join(work, os.path.basename(source))
+        (shutil.copytree(source, target, dirs_exist_ok=True) if os.path.isdir(source) else shutil.copyfile(source, target))
+        files.append(os.path.basename(source))
+    d["files"] = files
     return d
 sink = load("examples/wordcount/sink.json"); sink.setdefault("environment", {})["WORDCOUNT_OUTPUT"] = out
 counter = load(counter_file); counter["instances"] = int(instances)
