@@ -96,11 +96,11 @@ public sealed class ObservabilityQueries(Reconciler reconciler, SchedulerHome ho
         {
             return null;
         }
-        var kept = Path.Combine(home.Directory, "instances", operatorName, "last-failed");
+        var kept = Path.Combine(home.Directory, "instances", operatorName, Runtime.LocalProcessRuntime.LastFailedDirectoryName);
         var log = Path.Combine(kept, "executor.log");
         try
         {
-            return File.Exists(log) && int.TryParse(File.ReadAllText(Path.Combine(kept, "index")), NumberStyles.None, CultureInfo.InvariantCulture, out var index)
+            return File.Exists(log) && int.TryParse(File.ReadAllText(Path.Combine(kept, Runtime.LocalProcessRuntime.LastFailedIndexFileName)), NumberStyles.None, CultureInfo.InvariantCulture, out var index)
                 ? new LogFile(operatorName, index, log)
                 : null;
         }
