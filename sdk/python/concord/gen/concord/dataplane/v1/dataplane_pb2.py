@@ -14,7 +14,7 @@ _sym_db = _symbol_database.Default()
 from concord.types.v1 import types_pb2 as concord_dot_types_dot_v1_dot_types__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$concord/dataplane/v1/dataplane.proto\x12\x14\x63oncord.dataplane.v1\x1a\x1c\x63oncord/types/v1/types.proto\"\x81\x01\n\tDataFrame\x12\x31\n\x04open\x18\x01 \x01(\x0b\x32!.concord.dataplane.v1.ChannelOpenH\x00\x12\x32\n\x05\x62\x61tch\x18\x02 \x01(\x0b\x32!.concord.dataplane.v1.RecordBatchH\x00\x42\x07\n\x05\x66rameJ\x04\x08\x03\x10\x04\"z\n\x0b\x43hannelOpen\x12\x0e\n\x06stream\x18\x01 \x01(\t\x12\x15\n\roperator_name\x18\x02 \x01(\t\x12\x16\n\x0einstance_index\x18\x03 \x01(\x05\x12\x0e\n\x06sender\x18\x04 \x01(\t\x12\x1c\n\x14receiver_incarnation\x18\x05 \x01(\t\"8\n\x0bRecordBatch\x12)\n\x07records\x18\x01 \x03(\x0b\x32\x18.concord.types.v1.Record\"%\n\x06\x43redit\x12\x0c\n\x04rows\x18\x01 \x01(\x05\x12\r\n\x05\x62ytes\x18\x02 \x01(\x03\x32V\n\tDataPlane\x12I\n\x04Push\x12\x1f.concord.dataplane.v1.DataFrame\x1a\x1c.concord.dataplane.v1.Credit(\x01\x30\x01\x42OZ,concord/gen/concord/dataplane/v1;dataplanev1\xaa\x02\x1e\x43oncord.Contracts.DataPlane.V1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$concord/dataplane/v1/dataplane.proto\x12\x14\x63oncord.dataplane.v1\x1a\x1c\x63oncord/types/v1/types.proto\"\xe3\x01\n\tDataFrame\x12\x31\n\x04open\x18\x01 \x01(\x0b\x32!.concord.dataplane.v1.ChannelOpenH\x00\x12\x32\n\x05\x62\x61tch\x18\x02 \x01(\x0b\x32!.concord.dataplane.v1.RecordBatchH\x00\x12\x30\n\x07\x62\x61rrier\x18\x03 \x01(\x0b\x32\x1d.concord.dataplane.v1.BarrierH\x00\x12\x34\n\twatermark\x18\x04 \x01(\x0b\x32\x1f.concord.dataplane.v1.WatermarkH\x00\x42\x07\n\x05\x66rame\"L\n\x07\x42\x61rrier\x12\x15\n\rcheckpoint_id\x18\x01 \x01(\x04\x12\x17\n\x0ftrigger_unix_ms\x18\x02 \x01(\x03\x12\x11\n\tsavepoint\x18\x03 \x01(\x08\"!\n\tWatermark\x12\x14\n\x0ctime_unix_ms\x18\x01 \x01(\x03\"z\n\x0b\x43hannelOpen\x12\x0e\n\x06stream\x18\x01 \x01(\t\x12\x15\n\roperator_name\x18\x02 \x01(\t\x12\x16\n\x0einstance_index\x18\x03 \x01(\x05\x12\x0e\n\x06sender\x18\x04 \x01(\t\x12\x1c\n\x14receiver_incarnation\x18\x05 \x01(\t\"8\n\x0bRecordBatch\x12)\n\x07records\x18\x01 \x03(\x0b\x32\x18.concord.types.v1.Record\"%\n\x06\x43redit\x12\x0c\n\x04rows\x18\x01 \x01(\x05\x12\r\n\x05\x62ytes\x18\x02 \x01(\x03\x32V\n\tDataPlane\x12I\n\x04Push\x12\x1f.concord.dataplane.v1.DataFrame\x1a\x1c.concord.dataplane.v1.Credit(\x01\x30\x01\x42OZ,concord/gen/concord/dataplane/v1;dataplanev1\xaa\x02\x1e\x43oncord.Contracts.DataPlane.V1b\x06proto3')
 
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, globals())
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'concord.dataplane.v1.dataplane_pb2', globals())
@@ -23,13 +23,17 @@ if _descriptor._USE_C_DESCRIPTORS == False:
   DESCRIPTOR._options = None
   DESCRIPTOR._serialized_options = b'Z,concord/gen/concord/dataplane/v1;dataplanev1\252\002\036Concord.Contracts.DataPlane.V1'
   _DATAFRAME._serialized_start=93
-  _DATAFRAME._serialized_end=222
-  _CHANNELOPEN._serialized_start=224
-  _CHANNELOPEN._serialized_end=346
-  _RECORDBATCH._serialized_start=348
-  _RECORDBATCH._serialized_end=404
-  _CREDIT._serialized_start=406
-  _CREDIT._serialized_end=443
-  _DATAPLANE._serialized_start=445
-  _DATAPLANE._serialized_end=531
+  _DATAFRAME._serialized_end=320
+  _BARRIER._serialized_start=322
+  _BARRIER._serialized_end=398
+  _WATERMARK._serialized_start=400
+  _WATERMARK._serialized_end=433
+  _CHANNELOPEN._serialized_start=435
+  _CHANNELOPEN._serialized_end=557
+  _RECORDBATCH._serialized_start=559
+  _RECORDBATCH._serialized_end=615
+  _CREDIT._serialized_start=617
+  _CREDIT._serialized_end=654
+  _DATAPLANE._serialized_start=656
+  _DATAPLANE._serialized_end=742
 # @@protoc_insertion_point(module_scope)

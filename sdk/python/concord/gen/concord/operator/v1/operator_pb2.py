@@ -14,7 +14,7 @@ _sym_db = _symbol_database.Default()
 from concord.types.v1 import types_pb2 as concord_dot_types_dot_v1_dot_types__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"concord/operator/v1/operator.proto\x12\x13\x63oncord.operator.v1\x1a\x1c\x63oncord/types/v1/types.proto\"\xb6\x01\n\x0f\x45xecutorMessage\x12)\n\x04init\x18\x01 \x01(\x0b\x32\x19.concord.operator.v1.InitH\x00\x12:\n\rprocess_batch\x18\x02 \x01(\x0b\x32!.concord.operator.v1.ProcessBatchH\x00\x12\x31\n\x08shutdown\x18\x03 \x01(\x0b\x32\x1d.concord.operator.v1.ShutdownH\x00\x42\t\n\x07message\"\xdb\x01\n\x0fOperatorMessage\x12\x31\n\x08metadata\x18\x01 \x01(\x0b\x32\x1d.concord.operator.v1.MetadataH\x00\x12\x34\n\nbatch_done\x18\x02 \x01(\x0b\x32\x1e.concord.operator.v1.BatchDoneH\x00\x12\'\n\x03log\x18\x03 \x01(\x0b\x32\x18.concord.operator.v1.LogH\x00\x12+\n\x05\x65rror\x18\x04 \x01(\x0b\x32\x1a.concord.operator.v1.ErrorH\x00\x42\t\n\x07message\"\xd5\x01\n\x04Init\x12\x18\n\x10protocol_version\x18\x01 \x01(\x05\x12\x14\n\x0c\x63\x61pabilities\x18\x02 \x03(\t\x12\x1d\n\x15required_capabilities\x18\x03 \x03(\t\x12\x15\n\roperator_name\x18\x04 \x01(\t\x12\x16\n\x0einstance_index\x18\x05 \x01(\x05\x12\x16\n\x0einstance_count\x18\x06 \x01(\x05\x12\x1d\n\x15max_batches_in_flight\x18\x07 \x01(\x05\x12\x18\n\x10max_record_bytes\x18\x08 \x01(\x05\"}\n\x0cProcessBatch\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12)\n\x07records\x18\x02 \x03(\x0b\x32\x18.concord.types.v1.Record\x12\x35\n\x0ctimers_fired\x18\x03 \x03(\x0b\x32\x1f.concord.operator.v1.TimerFired\"/\n\nTimerFired\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x14\n\x0ctime_unix_ms\x18\x02 \x01(\x03\"\x1a\n\x08Shutdown\x12\x0e\n\x06reason\x18\x01 \x01(\t\"}\n\x08Metadata\x12\x34\n\x08metadata\x18\x01 \x01(\x0b\x32\".concord.types.v1.OperatorMetadata\x12\x18\n\x10protocol_version\x18\x02 \x01(\x05\x12\x14\n\x0c\x63\x61pabilities\x18\x03 \x03(\t\x12\x0b\n\x03sdk\x18\x04 \x01(\t\"\x82\x01\n\tBatchDone\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12\x35\n\x08produced\x18\x02 \x03(\x0b\x32#.concord.operator.v1.ProducedRecord\x12\x31\n\ntimers_set\x18\x03 \x03(\x0b\x32\x1d.concord.operator.v1.TimerSet\"J\n\x0eProducedRecord\x12\x0e\n\x06stream\x18\x01 \x01(\t\x12(\n\x06record\x18\x02 \x01(\x0b\x32\x18.concord.types.v1.Record\"-\n\x08TimerSet\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x14\n\x0ctime_unix_ms\x18\x02 \x01(\x03\"\xaa\x01\n\x03Log\x12-\n\x05level\x18\x01 \x01(\x0e\x32\x1e.concord.operator.v1.Log.Level\x12\x0f\n\x07message\x18\x02 \x01(\t\"c\n\x05Level\x12\x15\n\x11LEVEL_UNSPECIFIED\x10\x00\x12\x0f\n\x0bLEVEL_DEBUG\x10\x01\x12\x0e\n\nLEVEL_INFO\x10\x02\x12\x11\n\rLEVEL_WARNING\x10\x03\x12\x0f\n\x0bLEVEL_ERROR\x10\x04\"7\n\x05\x45rror\x12\x0f\n\x07message\x18\x01 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x02 \x01(\t\x12\r\n\x05\x66\x61tal\x18\x03 \x01(\x08\x32\x65\n\x08Operator\x12Y\n\x07Session\x12$.concord.operator.v1.ExecutorMessage\x1a$.concord.operator.v1.OperatorMessage(\x01\x30\x01\x42LZ*concord/gen/concord/operator/v1;operatorv1\xaa\x02\x1d\x43oncord.Contracts.Operator.V1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"concord/operator/v1/operator.proto\x12\x13\x63oncord.operator.v1\x1a\x1c\x63oncord/types/v1/types.proto\"\xb6\x01\n\x0f\x45xecutorMessage\x12)\n\x04init\x18\x01 \x01(\x0b\x32\x19.concord.operator.v1.InitH\x00\x12:\n\rprocess_batch\x18\x02 \x01(\x0b\x32!.concord.operator.v1.ProcessBatchH\x00\x12\x31\n\x08shutdown\x18\x03 \x01(\x0b\x32\x1d.concord.operator.v1.ShutdownH\x00\x42\t\n\x07message\"\xdb\x01\n\x0fOperatorMessage\x12\x31\n\x08metadata\x18\x01 \x01(\x0b\x32\x1d.concord.operator.v1.MetadataH\x00\x12\x34\n\nbatch_done\x18\x02 \x01(\x0b\x32\x1e.concord.operator.v1.BatchDoneH\x00\x12\'\n\x03log\x18\x03 \x01(\x0b\x32\x18.concord.operator.v1.LogH\x00\x12+\n\x05\x65rror\x18\x04 \x01(\x0b\x32\x1a.concord.operator.v1.ErrorH\x00\x42\t\n\x07message\"\xf4\x01\n\x04Init\x12\x18\n\x10protocol_version\x18\x01 \x01(\x05\x12\x14\n\x0c\x63\x61pabilities\x18\x02 \x03(\t\x12\x1d\n\x15required_capabilities\x18\x03 \x03(\t\x12\x15\n\roperator_name\x18\x04 \x01(\t\x12\x16\n\x0einstance_index\x18\x05 \x01(\x05\x12\x16\n\x0einstance_count\x18\x06 \x01(\x05\x12\x1d\n\x15max_batches_in_flight\x18\x07 \x01(\x05\x12\x18\n\x10max_record_bytes\x18\x08 \x01(\x05\x12\x1d\n\x15max_state_value_bytes\x18\t \x01(\x05\"\xe0\x01\n\x0cProcessBatch\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12)\n\x07records\x18\x02 \x03(\x0b\x32\x18.concord.types.v1.Record\x12\x35\n\x0ctimers_fired\x18\x03 \x03(\x0b\x32\x1f.concord.operator.v1.TimerFired\x12-\n\x06states\x18\x04 \x03(\x0b\x32\x1d.concord.operator.v1.KeyState\x12\x17\n\x0fstate_as_of_seq\x18\x05 \x01(\x04\x12\x19\n\x11watermark_unix_ms\x18\x06 \x01(\x03\"H\n\x08KeyState\x12\x0b\n\x03key\x18\x01 \x01(\x0c\x12/\n\x06values\x18\x02 \x03(\x0b\x32\x1f.concord.operator.v1.StateValue\")\n\nStateValue\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x0c\"s\n\nTimerFired\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x14\n\x0ctime_unix_ms\x18\x02 \x01(\x03\x12\x11\n\tstate_key\x18\x03 \x01(\x0c\x12/\n\x06\x64omain\x18\x04 \x01(\x0e\x32\x1f.concord.operator.v1.TimeDomain\"\x1a\n\x08Shutdown\x12\x0e\n\x06reason\x18\x01 \x01(\t\"}\n\x08Metadata\x12\x34\n\x08metadata\x18\x01 \x01(\x0b\x32\".concord.types.v1.OperatorMetadata\x12\x18\n\x10protocol_version\x18\x02 \x01(\x05\x12\x14\n\x0c\x63\x61pabilities\x18\x03 \x03(\t\x12\x0b\n\x03sdk\x18\x04 \x01(\t\"\xbf\x01\n\tBatchDone\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12\x35\n\x08produced\x18\x02 \x03(\x0b\x32#.concord.operator.v1.ProducedRecord\x12\x31\n\ntimers_set\x18\x03 \x03(\x0b\x32\x1d.concord.operator.v1.TimerSet\x12;\n\x0fstate_mutations\x18\x04 \x03(\x0b\x32\".concord.operator.v1.StateMutation\"H\n\rStateMutation\x12\x0b\n\x03key\x18\x01 \x01(\x0c\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\r\n\x05value\x18\x03 \x01(\x0c\x12\r\n\x05\x63lear\x18\x04 \x01(\x08\"J\n\x0eProducedRecord\x12\x0e\n\x06stream\x18\x01 \x01(\t\x12(\n\x06record\x18\x02 \x01(\x0b\x32\x18.concord.types.v1.Record\"q\n\x08TimerSet\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x14\n\x0ctime_unix_ms\x18\x02 \x01(\x03\x12\x11\n\tstate_key\x18\x03 \x01(\x0c\x12/\n\x06\x64omain\x18\x04 \x01(\x0e\x32\x1f.concord.operator.v1.TimeDomain\"\xaa\x01\n\x03Log\x12-\n\x05level\x18\x01 \x01(\x0e\x32\x1e.concord.operator.v1.Log.Level\x12\x0f\n\x07message\x18\x02 \x01(\t\"c\n\x05Level\x12\x15\n\x11LEVEL_UNSPECIFIED\x10\x00\x12\x0f\n\x0bLEVEL_DEBUG\x10\x01\x12\x0e\n\nLEVEL_INFO\x10\x02\x12\x11\n\rLEVEL_WARNING\x10\x03\x12\x0f\n\x0bLEVEL_ERROR\x10\x04\"7\n\x05\x45rror\x12\x0f\n\x07message\x18\x01 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x02 \x01(\t\x12\r\n\x05\x66\x61tal\x18\x03 \x01(\x08*\\\n\nTimeDomain\x12\x1b\n\x17TIME_DOMAIN_UNSPECIFIED\x10\x00\x12\x1a\n\x16TIME_DOMAIN_PROCESSING\x10\x01\x12\x15\n\x11TIME_DOMAIN_EVENT\x10\x02\x32\x65\n\x08Operator\x12Y\n\x07Session\x12$.concord.operator.v1.ExecutorMessage\x1a$.concord.operator.v1.OperatorMessage(\x01\x30\x01\x42LZ*concord/gen/concord/operator/v1;operatorv1\xaa\x02\x1d\x43oncord.Contracts.Operator.V1b\x06proto3')
 
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, globals())
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'concord.operator.v1.operator_pb2', globals())
@@ -22,32 +22,40 @@ if _descriptor._USE_C_DESCRIPTORS == False:
 
   DESCRIPTOR._options = None
   DESCRIPTOR._serialized_options = b'Z*concord/gen/concord/operator/v1;operatorv1\252\002\035Concord.Contracts.Operator.V1'
+  _TIMEDOMAIN._serialized_start=2048
+  _TIMEDOMAIN._serialized_end=2140
   _EXECUTORMESSAGE._serialized_start=90
   _EXECUTORMESSAGE._serialized_end=272
   _OPERATORMESSAGE._serialized_start=275
   _OPERATORMESSAGE._serialized_end=494
   _INIT._serialized_start=497
-  _INIT._serialized_end=710
-  _PROCESSBATCH._serialized_start=712
-  _PROCESSBATCH._serialized_end=837
-  _TIMERFIRED._serialized_start=839
-  _TIMERFIRED._serialized_end=886
-  _SHUTDOWN._serialized_start=888
-  _SHUTDOWN._serialized_end=914
-  _METADATA._serialized_start=916
-  _METADATA._serialized_end=1041
-  _BATCHDONE._serialized_start=1044
-  _BATCHDONE._serialized_end=1174
-  _PRODUCEDRECORD._serialized_start=1176
-  _PRODUCEDRECORD._serialized_end=1250
-  _TIMERSET._serialized_start=1252
-  _TIMERSET._serialized_end=1297
-  _LOG._serialized_start=1300
-  _LOG._serialized_end=1470
-  _LOG_LEVEL._serialized_start=1371
-  _LOG_LEVEL._serialized_end=1470
-  _ERROR._serialized_start=1472
-  _ERROR._serialized_end=1527
-  _OPERATOR._serialized_start=1529
-  _OPERATOR._serialized_end=1630
+  _INIT._serialized_end=741
+  _PROCESSBATCH._serialized_start=744
+  _PROCESSBATCH._serialized_end=968
+  _KEYSTATE._serialized_start=970
+  _KEYSTATE._serialized_end=1042
+  _STATEVALUE._serialized_start=1044
+  _STATEVALUE._serialized_end=1085
+  _TIMERFIRED._serialized_start=1087
+  _TIMERFIRED._serialized_end=1202
+  _SHUTDOWN._serialized_start=1204
+  _SHUTDOWN._serialized_end=1230
+  _METADATA._serialized_start=1232
+  _METADATA._serialized_end=1357
+  _BATCHDONE._serialized_start=1360
+  _BATCHDONE._serialized_end=1551
+  _STATEMUTATION._serialized_start=1553
+  _STATEMUTATION._serialized_end=1625
+  _PRODUCEDRECORD._serialized_start=1627
+  _PRODUCEDRECORD._serialized_end=1701
+  _TIMERSET._serialized_start=1703
+  _TIMERSET._serialized_end=1816
+  _LOG._serialized_start=1819
+  _LOG._serialized_end=1989
+  _LOG_LEVEL._serialized_start=1890
+  _LOG_LEVEL._serialized_end=1989
+  _ERROR._serialized_start=1991
+  _ERROR._serialized_end=2046
+  _OPERATOR._serialized_start=2142
+  _OPERATOR._serialized_end=2243
 # @@protoc_insertion_point(module_scope)

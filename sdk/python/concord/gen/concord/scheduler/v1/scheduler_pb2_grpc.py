@@ -59,6 +59,16 @@ class SchedulerStub(object):
                 request_serializer=concord_dot_scheduler_dot_v1_dot_scheduler__pb2.WatchRoutingRequest.SerializeToString,
                 response_deserializer=concord_dot_scheduler_dot_v1_dot_scheduler__pb2.RoutingTable.FromString,
                 )
+        self.WatchCheckpoints = channel.unary_stream(
+                '/concord.scheduler.v1.Scheduler/WatchCheckpoints',
+                request_serializer=concord_dot_scheduler_dot_v1_dot_scheduler__pb2.WatchCheckpointsRequest.SerializeToString,
+                response_deserializer=concord_dot_scheduler_dot_v1_dot_scheduler__pb2.CheckpointCommand.FromString,
+                )
+        self.AcknowledgeCheckpoint = channel.unary_unary(
+                '/concord.scheduler.v1.Scheduler/AcknowledgeCheckpoint',
+                request_serializer=concord_dot_scheduler_dot_v1_dot_scheduler__pb2.AcknowledgeCheckpointRequest.SerializeToString,
+                response_deserializer=concord_dot_scheduler_dot_v1_dot_scheduler__pb2.AcknowledgeCheckpointResponse.FromString,
+                )
         self.GetLogs = channel.unary_stream(
                 '/concord.scheduler.v1.Scheduler/GetLogs',
                 request_serializer=concord_dot_scheduler_dot_v1_dot_scheduler__pb2.GetLogsRequest.SerializeToString,
@@ -83,6 +93,16 @@ class SchedulerStub(object):
                 '/concord.scheduler.v1.Scheduler/TailStream',
                 request_serializer=concord_dot_scheduler_dot_v1_dot_scheduler__pb2.TailStreamRequest.SerializeToString,
                 response_deserializer=concord_dot_scheduler_dot_v1_dot_scheduler__pb2.TailStreamResponse.FromString,
+                )
+        self.ListCheckpoints = channel.unary_unary(
+                '/concord.scheduler.v1.Scheduler/ListCheckpoints',
+                request_serializer=concord_dot_scheduler_dot_v1_dot_scheduler__pb2.ListCheckpointsRequest.SerializeToString,
+                response_deserializer=concord_dot_scheduler_dot_v1_dot_scheduler__pb2.ListCheckpointsResponse.FromString,
+                )
+        self.TriggerSavepoint = channel.unary_unary(
+                '/concord.scheduler.v1.Scheduler/TriggerSavepoint',
+                request_serializer=concord_dot_scheduler_dot_v1_dot_scheduler__pb2.TriggerSavepointRequest.SerializeToString,
+                response_deserializer=concord_dot_scheduler_dot_v1_dot_scheduler__pb2.TriggerSavepointResponse.FromString,
                 )
 
 
@@ -153,6 +173,22 @@ class SchedulerServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def WatchCheckpoints(self, request, context):
+        """Checkpoint commands for this executor (docs/guarantees.md): every executor whose operator
+        takes part in checkpoints keeps one open. A source acts on `begin` by emitting barriers; a
+        reader learns from `begin` which (stream, sender) channels it must see the barrier on.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AcknowledgeCheckpoint(self, request, context):
+        """An executor's snapshot for one checkpoint is written (or failed).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetLogs(self, request, context):
         """---- observability: CLI (logs, top, trace) ----
         Lines of the instances' executor.log (the executor's events and the operator's
@@ -190,6 +226,22 @@ class SchedulerServicer(object):
         operators that write it (each keeps a small ring per output stream while a tail is asked
         for). Deploys nothing. NOT_FOUND (naming the streams there are) for a stream no deployed
         operator writes.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListCheckpoints(self, request, context):
+        """---- checkpoints: CLI ----
+        Retained checkpoints and savepoints, newest first, and the one in progress.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def TriggerSavepoint(self, request, context):
+        """Takes a savepoint now and answers when it completed (or failed, FAILED_PRECONDITION naming
+        why). A savepoint is a checkpoint kept until deleted by hand.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -243,6 +295,16 @@ def add_SchedulerServicer_to_server(servicer, server):
                     request_deserializer=concord_dot_scheduler_dot_v1_dot_scheduler__pb2.WatchRoutingRequest.FromString,
                     response_serializer=concord_dot_scheduler_dot_v1_dot_scheduler__pb2.RoutingTable.SerializeToString,
             ),
+            'WatchCheckpoints': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchCheckpoints,
+                    request_deserializer=concord_dot_scheduler_dot_v1_dot_scheduler__pb2.WatchCheckpointsRequest.FromString,
+                    response_serializer=concord_dot_scheduler_dot_v1_dot_scheduler__pb2.CheckpointCommand.SerializeToString,
+            ),
+            'AcknowledgeCheckpoint': grpc.unary_unary_rpc_method_handler(
+                    servicer.AcknowledgeCheckpoint,
+                    request_deserializer=concord_dot_scheduler_dot_v1_dot_scheduler__pb2.AcknowledgeCheckpointRequest.FromString,
+                    response_serializer=concord_dot_scheduler_dot_v1_dot_scheduler__pb2.AcknowledgeCheckpointResponse.SerializeToString,
+            ),
             'GetLogs': grpc.unary_stream_rpc_method_handler(
                     servicer.GetLogs,
                     request_deserializer=concord_dot_scheduler_dot_v1_dot_scheduler__pb2.GetLogsRequest.FromString,
@@ -267,6 +329,16 @@ def add_SchedulerServicer_to_server(servicer, server):
                     servicer.TailStream,
                     request_deserializer=concord_dot_scheduler_dot_v1_dot_scheduler__pb2.TailStreamRequest.FromString,
                     response_serializer=concord_dot_scheduler_dot_v1_dot_scheduler__pb2.TailStreamResponse.SerializeToString,
+            ),
+            'ListCheckpoints': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListCheckpoints,
+                    request_deserializer=concord_dot_scheduler_dot_v1_dot_scheduler__pb2.ListCheckpointsRequest.FromString,
+                    response_serializer=concord_dot_scheduler_dot_v1_dot_scheduler__pb2.ListCheckpointsResponse.SerializeToString,
+            ),
+            'TriggerSavepoint': grpc.unary_unary_rpc_method_handler(
+                    servicer.TriggerSavepoint,
+                    request_deserializer=concord_dot_scheduler_dot_v1_dot_scheduler__pb2.TriggerSavepointRequest.FromString,
+                    response_serializer=concord_dot_scheduler_dot_v1_dot_scheduler__pb2.TriggerSavepointResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -432,6 +504,40 @@ class Scheduler(object):
             insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
 
     @staticmethod
+    def WatchCheckpoints(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(request, target, '/concord.scheduler.v1.Scheduler/WatchCheckpoints',
+            concord_dot_scheduler_dot_v1_dot_scheduler__pb2.WatchCheckpointsRequest.SerializeToString,
+            concord_dot_scheduler_dot_v1_dot_scheduler__pb2.CheckpointCommand.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def AcknowledgeCheckpoint(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/concord.scheduler.v1.Scheduler/AcknowledgeCheckpoint',
+            concord_dot_scheduler_dot_v1_dot_scheduler__pb2.AcknowledgeCheckpointRequest.SerializeToString,
+            concord_dot_scheduler_dot_v1_dot_scheduler__pb2.AcknowledgeCheckpointResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
     def GetLogs(request,
             target,
             options=(),
@@ -513,5 +619,39 @@ class Scheduler(object):
         return grpc.experimental.unary_unary(request, target, '/concord.scheduler.v1.Scheduler/TailStream',
             concord_dot_scheduler_dot_v1_dot_scheduler__pb2.TailStreamRequest.SerializeToString,
             concord_dot_scheduler_dot_v1_dot_scheduler__pb2.TailStreamResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def ListCheckpoints(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/concord.scheduler.v1.Scheduler/ListCheckpoints',
+            concord_dot_scheduler_dot_v1_dot_scheduler__pb2.ListCheckpointsRequest.SerializeToString,
+            concord_dot_scheduler_dot_v1_dot_scheduler__pb2.ListCheckpointsResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def TriggerSavepoint(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/concord.scheduler.v1.Scheduler/TriggerSavepoint',
+            concord_dot_scheduler_dot_v1_dot_scheduler__pb2.TriggerSavepointRequest.SerializeToString,
+            concord_dot_scheduler_dot_v1_dot_scheduler__pb2.TriggerSavepointResponse.FromString,
             options, channel_credentials,
             insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
