@@ -271,6 +271,8 @@ public sealed class RocksDbStateBackend : IKeyedStateBackend
                 {
                     writer.Add(iterator.Key().AsSpan(GroupPrefixBytes), iterator.Value());
                 }
+                // The options own the upper bound's native copy: alive until the scan ends.
+                GC.KeepAlive(options);
             }
         }
 

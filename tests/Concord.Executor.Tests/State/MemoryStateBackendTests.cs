@@ -72,4 +72,33 @@ public sealed class MemoryStateBackendTests
         Assert.True(backend.TryGet(B("a"), "count", out var value));
         Assert.Equal("3", System.Text.Encoding.UTF8.GetString(value.Span));
     }
+
+    [Fact]
+    public void A_get_allocates_nothing_since_the_batch_pump_reads_state_for_every_key()
+    {
+        using var backend = new MemoryStateBackend(128, (0, 128), bytesMax: 1 << 20);
+        var keys = Enumerable.Range(0, 64).Select(i => B($"key-{i}")).ToArray();
+        foreach (var key in keys)
+        {
+            backend.Set(key, "count", B("1"));
+        }
+        long found = 0;
+        foreach (var key in keys)
+        {
+            found += backend.TryGet(key, "count", out _) ? 1 : 0;
+        }
+
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        for (var round = 0; round < 100; round++)
+        {
+            foreach (var key in keys)
+            {
+                found += backend.TryGet(key, "count", out var value) ? value.Length : 0;
+            }
+        }
+        var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+
+        Assert.Equal(0, allocated);
+        Assert.Equal(64 + 6400, found);
+    }
 }
