@@ -568,4 +568,17 @@ public static class ExecutorLimits
     /// entries per system call; one per key group being written or read at a time.
     /// </summary>
     public const int StateFileBufferBytes = 64 * 1024;
+
+    /// <summary>
+    /// Size of one RocksDB memtable (write buffer) of the rocksdb state backend, in bytes: 16 MiB
+    /// (RocksDB's default is 64 MiB). The executor shares its memory with its operator; writes
+    /// are small and flushed to disk often enough at this size.
+    /// </summary>
+    public const ulong StateRocksDbWriteBufferBytes = 16UL * 1024 * 1024;
+
+    /// <summary>
+    /// Memtables the rocksdb state backend may hold at once, in memtables: 2 (one being written,
+    /// one being flushed), so its memtables take at most 32 MiB.
+    /// </summary>
+    public const int StateRocksDbWriteBuffersMax = 2;
 }

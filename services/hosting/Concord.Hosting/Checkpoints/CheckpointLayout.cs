@@ -145,7 +145,8 @@ public static class CheckpointLayout
     {
         foreach (var group in manifest.KeyGroups)
         {
-            ResolveStateFile(checkpointDirectory, group.File);
+            // Only the name is checked here: a manifest that a restore would refuse is never written.
+            ResolveStateFile(RootOf(checkpointDirectory), group.File);
         }
         var json = JsonSerializer.SerializeToUtf8Bytes(manifest, CheckpointJsonContext.Default.InstanceManifest);
         return DurableFile.Write(ManifestPath(checkpointDirectory, manifest.Operator, manifest.InstanceIndex), json);
