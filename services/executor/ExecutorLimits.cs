@@ -545,11 +545,12 @@ public static class ExecutorLimits
 
     /// <summary>
     /// Memory the memory backend accounts per entry beyond its key, name and value bytes, in
-    /// bytes: 80 — its dictionary entry (hash, next, two references: 24) and the headers of its
-    /// two byte arrays (24 each), rounded up. Counted against <see cref="StateMemoryBytesMax"/>
-    /// so many small entries cannot exceed the bound unseen.
+    /// bytes: 96 — its dictionary entry and bucket (28, up to 56 just after the table doubled),
+    /// the headers of its two byte arrays (24 each) and their padding to 8 bytes (up to 14).
+    /// Counted against <see cref="StateMemoryBytesMax"/> so many small entries cannot exceed the
+    /// bound unseen.
     /// </summary>
-    public const int StateEntryOverheadBytes = 80;
+    public const int StateEntryOverheadBytes = 96;
 
     /// <summary>
     /// State keys up to this many bytes are built on the stack for a get or set, in bytes: 512
