@@ -387,6 +387,12 @@ public sealed class KafkaSinkOperator : BuiltinSession, ICheckpointedOperator
 
     private void ThrowIfDeliveryFailed()
     {
+        if (_transactional && Volatile.Read(ref _deliveryFailure) is { } transactionError)
+        {
+            throw new OperatorFailedException(
+                $"kafka-sink (transactional id '{_config.TransactionalId}'): {Interlocked.Read(ref _deliveryFailures)} record(s) could not be delivered to topic '{_connector.Topic}' at {_connector.Bootstrap}: {transactionError.Code}: {transactionError.Reason}; the open transaction is never committed and the sink restarts from the last checkpoint" +
+                (transactionError.Code is ErrorCode.Local_Fenced or ErrorCode.ProducerFenced or ErrorCode.InvalidProducerEpoch ? " (another instance with this transactional id started: this one is a leftover of an earlier run)" : ""));
+        }
         if (Volatile.Read(ref _deliveryFailure) is { } error)
         {
             throw new OperatorFailedException(
