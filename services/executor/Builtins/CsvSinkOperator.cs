@@ -223,8 +223,9 @@ public sealed class CsvSinkOperator : BuiltinSession, ICheckpointedOperator
     {
         if (!_transactional)
         {
-            // Other modes append to the file directly; make what is written reach the file.
-            _file?.Flush(flushToDisk: false);
+            // Other modes append to the file directly: what came before the barrier must be
+            // on disk before the checkpoint lets the sources forget it (at_least_once).
+            Io(() => _file?.Flush(flushToDisk: true), Path);
             return PositionSnapshot.Write([], Kind);
         }
         if (_file is not null)

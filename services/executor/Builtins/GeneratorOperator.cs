@@ -40,8 +40,9 @@ public sealed class GeneratorOperator : BuiltinSession, ICheckpointedOperator
     private readonly int _instanceIndex;
     private readonly int _instances;
     private readonly int _recordsPerAnswerMax;
-    // Lane -> next position, in lane order; written only on the pump's thread.
-    private SortedDictionary<int, long> _lanes;
+    // The lanes this instance owns (ascending) and each one's next position; pump thread only.
+    private int[] _laneIds;
+    private long[] _positions;
     private long _produced;
     private double _allowance;
     private long _lastTickMs;
@@ -60,7 +61,8 @@ public sealed class GeneratorOperator : BuiltinSession, ICheckpointedOperator
         _recordsPerAnswerMax = recordsPerAnswerMax;
         _instanceIndex = instanceIndex;
         _instances = Math.Max(1, spec.Instances);
-        _lanes = new SortedDictionary<int, long> { [instanceIndex] = 0 };
+        _laneIds = [instanceIndex];
+        _positions = [0];
         var dictionary = BuiltinOptions.ResolvePath(spec, "dictionary", options.Required("dictionary",
             "the path of a word list, one word per line (the demo uses examples/wordcount/words.txt)"), workDir);
         _words = LoadWords(dictionary);
@@ -125,14 +127,14 @@ public sealed class GeneratorOperator : BuiltinSession, ICheckpointedOperator
     }
 
     /// <summary>Whether every lane this instance owns has produced <c>count</c> records (never without a count).</summary>
-    private bool Finished => _count > 0 && _lanes.Values.All(position => position >= _count);
+    private bool Finished => _count > 0 && Array.TrueForAll(_positions, position => position >= _count);
 
     /// <summary>Up to <paramref name="n"/> records, one per unfinished lane in turn; returns how many.</summary>
     private long ProduceFromLanes(long n, AnswerWriter done, long nowMs, long nowUs)
     {
         long produced = 0;
-        var lanes = _lanes.Keys.ToArray();
-        var positions = lanes.Select(lane => _lanes[lane]).ToArray();
+        var lanes = _laneIds;
+        var positions = _positions;
         var progress = true;
         while (produced < n && progress)
         {
@@ -149,10 +151,6 @@ public sealed class GeneratorOperator : BuiltinSession, ICheckpointedOperator
                 produced++;
                 progress = true;
             }
-        }
-        for (var i = 0; i < lanes.Length; i++)
-        {
-            _lanes[lanes[i]] = positions[i];
         }
         return produced;
     }
@@ -175,9 +173,9 @@ public sealed class GeneratorOperator : BuiltinSession, ICheckpointedOperator
     }
 
     /// <summary>The lanes this instance owns and their next positions (for tests and the stats).</summary>
-    public IReadOnlyDictionary<int, long> Lanes => new Dictionary<int, long>(_lanes);
+    public IReadOnlyDictionary<int, long> Lanes => _laneIds.Zip(_positions).ToDictionary(p => p.First, p => p.Second);
 
-    public byte[] SnapshotOperator(ulong checkpointId) => PositionSnapshot.Write(_lanes);
+    public byte[] SnapshotOperator(ulong checkpointId) => PositionSnapshot.Write(Lanes);
 
     public void RestoreOperator(ulong checkpointId, IReadOnlyDictionary<int, byte[]> snapshots)
     {
@@ -198,7 +196,8 @@ public sealed class GeneratorOperator : BuiltinSession, ICheckpointedOperator
             }
         }
         owned.TryAdd(_instanceIndex, 0);
-        _lanes = owned;
+        _laneIds = [.. owned.Keys];
+        _positions = [.. owned.Values];
         Interlocked.Exchange(ref _produced, owned.Values.Sum());
     }
 

@@ -191,8 +191,15 @@ public sealed class KafkaSinkOperator : BuiltinSession, ICheckpointedOperator
     {
         lock (_lock)
         {
-            if (!_transactional || _producer is null || _closed)
+            if (_producer is null || _closed)
             {
+                return [];
+            }
+            if (!_transactional)
+            {
+                // at_least_once: what came before the barrier must be in Kafka before the
+                // checkpoint lets the sources forget it.
+                Flush(_producer);
                 return [];
             }
             if (_closedBy is null)
