@@ -208,6 +208,36 @@ public sealed class KafkaCheckpointTests : IDisposable
     }
 
     [Fact]
+    public async Task Sink_snapshots_taken_while_holding_split_the_held_records_between_the_next_transactions()
+    {
+        var sink = Create<KafkaSinkOperator>(Sink(), 0);
+        await using var running = await Running.StartAsync(sink);
+        await running.WriteAsync("a");
+        sink.SnapshotOperator(1);
+        await running.WriteAsync("b");
+        sink.SnapshotOperator(2); // barrier 2 before the outcome of 1: "b" belongs to 2
+        await running.WriteAsync("c");
+        sink.CheckpointCompleted(1);
+        Assert.True(sink.Holding); // "b" went into transaction 2, which barrier 2 closed; "c" waits
+        sink.CheckpointCompleted(2);
+        Assert.False(sink.Holding);
+        Assert.Equal(2, sink.Commits);
+
+        sink.SnapshotOperator(3);
+        await running.WriteAsync("d");
+        sink.SnapshotOperator(4);
+        await running.WriteAsync("e");
+        sink.CheckpointAborted(4); // "d" and "e" become one held segment, still behind 3
+        Assert.True(sink.Holding);
+        sink.CheckpointCompleted(3);
+        Assert.False(sink.Holding);
+        sink.SnapshotOperator(5);
+        sink.CheckpointCompleted(5);
+        Assert.Equal(4, sink.Commits);
+        Assert.Equal(new[] { "a", "b", "c", "d", "e" }, Consume("out", 5).Order().ToArray());
+    }
+
+    [Fact]
     public async Task Sink_restarted_while_an_old_incarnation_holds_an_open_transaction_initialises_and_commits()
     {
         // The mock does not fence (it lets the old producer commit too), so fencing itself is
