@@ -185,7 +185,7 @@ public sealed partial class SchedulerService(
 
     public override async Task<TriggerSavepointResponse> TriggerSavepoint(TriggerSavepointRequest request, ServerCallContext context)
     {
-        var savepoint = await Reconciled(() => checkpoints.TakeAsync(savepoint: true, context.CancellationToken)).ConfigureAwait(false);
+        var savepoint = await Reconciled(() => checkpoints.TakeAsync(savepoint: true, "savepoint", context.CancellationToken)).ConfigureAwait(false);
         return new TriggerSavepointResponse { Savepoint = CheckpointCoordinator.ToInfo(savepoint) };
     }
 

@@ -1,8 +1,7 @@
-using System.Globalization;
 using System.Runtime.CompilerServices;
-using System.Text.Json.Nodes;
 using System.Threading.Channels;
 using Concord.Contracts.Scheduler.V1;
+using Concord.Hosting.Checkpoints;
 using Concord.Scheduler.Checkpoints.Internal;
 using Concord.Scheduler.Reconcile;
 using Concord.Scheduler.Reconcile.Core;
@@ -49,6 +48,9 @@ public sealed partial class CheckpointCoordinator : IAsyncDisposable
     private long _abortedTotal;
     private Task? _loop;
 
+    /// <summary>The trigger <c>_metadata.json</c> names for the checkpoints of the interval.</summary>
+    public const string IntervalTrigger = "interval";
+
     public CheckpointCoordinator(ICheckpointTopologySource topology, ITopologyStore store, CheckpointSettings settings, TimeProvider time,
         ILogger<CheckpointCoordinator> logger)
     {
@@ -87,12 +89,7 @@ public sealed partial class CheckpointCoordinator : IAsyncDisposable
         try
         {
             Volatile.Write(ref _completed, records.OrderBy(r => r.Id).ToList());
-            var onDisk = Directory.EnumerateDirectories(_settings.Root)
-                .Select(Path.GetFileName)
-                .Select(n => n!.StartsWith(CheckpointFiles.CheckpointPrefix, StringComparison.Ordinal) ? n[CheckpointFiles.CheckpointPrefix.Length..]
-                    : n.StartsWith(CheckpointFiles.SavepointPrefix, StringComparison.Ordinal) ? n[CheckpointFiles.SavepointPrefix.Length..] : "")
-                .Select(n => ulong.TryParse(n, NumberStyles.None, CultureInfo.InvariantCulture, out var id) ? id : 0);
-            _lastId = records.Select(r => r.Id).Concat(onDisk).DefaultIfEmpty(0UL).Max();
+            _lastId = records.Select(r => r.Id).Append(CheckpointFiles.HighestIdOnDisk(_settings.Root)).Max();
         }
         finally
         {
@@ -148,7 +145,7 @@ public sealed partial class CheckpointCoordinator : IAsyncDisposable
             {
                 return false;
             }
-            return BeginLocked(topology, savepoint: false) is not null;
+            return BeginLocked(topology, savepoint: false, IntervalTrigger) is not null;
         }
         finally
         {
@@ -160,8 +157,9 @@ public sealed partial class CheckpointCoordinator : IAsyncDisposable
     /// Takes a checkpoint (or a savepoint) now and answers when it completed: waits first for
     /// the one in progress, if any. For `concord savepoint` and for a rescale with state.
     /// </summary>
+    /// <param name="trigger">Why, for <c>_metadata.json</c>: "savepoint", "scale", ….</param>
     /// <exception cref="ReconcileException">Nothing to checkpoint, an instance not running, not the leader, or the checkpoint aborted.</exception>
-    public async Task<CheckpointRecord> TakeAsync(bool savepoint, CancellationToken cancellationToken)
+    public async Task<CheckpointRecord> TakeAsync(bool savepoint, string trigger, CancellationToken cancellationToken)
     {
         var waitMax = TimeSpan.FromMilliseconds(SchedulerLimits.CheckpointTimeoutMs + SchedulerLimits.CommandTimeoutMs);
         while (true)
@@ -180,7 +178,7 @@ public sealed partial class CheckpointCoordinator : IAsyncDisposable
                 {
                     var topology = await _topology.ReadCheckpointTopologyAsync(cancellationToken).ConfigureAwait(false);
                     RequireReady(topology, savepoint);
-                    done = BeginLocked(topology, savepoint)?.Done.Task
+                    done = BeginLocked(topology, savepoint, trigger)?.Done.Task
                         ?? throw new ReconcileException(ReconcileErrorKind.FailedPrecondition,
                             $"the checkpoint directory could not be made under '{_settings.Root}'; check its disk space and permissions (--checkpoint-dir)");
                 }
@@ -224,15 +222,15 @@ public sealed partial class CheckpointCoordinator : IAsyncDisposable
         {
             throw new ReconcileException(ReconcileErrorKind.ResourceExhausted,
                 $"{SchedulerLimits.SavepointsMax} savepoints are kept (SchedulerLimits.SavepointsMax); delete the ones you no longer need " +
-                $"(their {CheckpointFiles.SavepointPrefix}* directories under '{_settings.Root}', while the scheduler is stopped) and retry");
+                $"(their {CheckpointLayout.SavepointPrefix}* directories under '{_settings.Root}', while the scheduler is stopped) and retry");
         }
     }
 
     /// <summary>Begins checkpoint <c>_lastId + 1</c>; null when its directory cannot be made (logged).</summary>
-    private Pending? BeginLocked(CheckpointTopology topology, bool savepoint)
+    private Pending? BeginLocked(CheckpointTopology topology, bool savepoint, string trigger)
     {
         var id = ++_lastId;
-        var directory = Path.Combine(_settings.Root, CheckpointFiles.DirectoryName(id, savepoint));
+        var directory = CheckpointFiles.DirectoryOf(_settings.Root, id, savepoint);
         try
         {
             CheckpointFiles.CreateRoot(_settings.Root);
@@ -244,7 +242,7 @@ public sealed partial class CheckpointCoordinator : IAsyncDisposable
             return null;
         }
         var now = _time.GetUtcNow();
-        var pending = new Pending(id, savepoint, now.ToUnixTimeMilliseconds(), _time.GetTimestamp(), directory,
+        var pending = new Pending(id, savepoint, trigger, now.ToUnixTimeMilliseconds(), _time.GetTimestamp(), directory,
             topology.Participants.ToDictionary(p => p.Name, StringComparer.Ordinal), topology.Operators);
         _inProgress = pending;
         pending.Timeout = _time.CreateTimer(_ => _ = AbortIfCurrentAsync(id, $"not every participant acknowledged within {SchedulerLimits.CheckpointTimeoutMs} ms (SchedulerLimits.CheckpointTimeoutMs)"),
@@ -378,10 +376,10 @@ public sealed partial class CheckpointCoordinator : IAsyncDisposable
         var forget = regular.Take(Math.Max(0, regular.Count - _settings.Retained)).Select(c => c.Id).ToHashSet();
         try
         {
-            await CheckpointFiles.WriteMetadataAsync(pending.Directory, Metadata(pending, record), CancellationToken.None).ConfigureAwait(false);
+            CheckpointLayout.WriteMetadata(pending.Directory, Metadata(pending, record, _time.GetUtcNow().ToUnixTimeMilliseconds()));
             await _store.RecordCheckpointAsync(record, forget, CancellationToken.None).ConfigureAwait(false);
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or TopologyTooLargeException)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidOperationException or TopologyTooLargeException)
         {
             try
             {
@@ -412,38 +410,19 @@ public sealed partial class CheckpointCoordinator : IAsyncDisposable
     /// <summary>Deletes checkpoints past the retained count and shared files no retained checkpoint refers to.</summary>
     private void Collect(IReadOnlyList<CheckpointRecord> retained)
     {
-        var keep = retained.Select(r => Path.GetFullPath(r.Directory)).ToHashSet(StringComparer.Ordinal);
-        // A shared file newer than the oldest retained checkpoint may belong to a snapshot of an
-        // aborted checkpoint still being written; it is collected once older than that.
-        var oldest = retained.Where(r => !r.Savepoint).Select(r => r.TriggerUnixMs).DefaultIfEmpty(retained.Min(r => r.TriggerUnixMs)).Min();
-        foreach (var problem in CheckpointFiles.Collect(_settings.Root, keep, DateTimeOffset.FromUnixTimeMilliseconds(oldest)))
+        foreach (var problem in CheckpointFiles.Collect(_settings.Root, retained.Select(r => r.Directory).ToList()))
         {
             LogCollectFailed(_logger, problem);
         }
     }
 
-    private static JsonObject Metadata(Pending pending, CheckpointRecord record) => new()
-    {
-        ["format"] = 1,
-        ["id"] = record.Id,
-        ["savepoint"] = record.Savepoint,
-        ["trigger_unix_ms"] = record.TriggerUnixMs,
-        ["duration_ms"] = record.DurationMs,
-        ["alignment_ms_max"] = record.AlignmentMsMax,
-        ["state_bytes"] = record.StateBytes,
-        ["written_bytes"] = record.WrittenBytes,
-        ["operators"] = new JsonArray(record.Operators.Select(o => (JsonNode)new JsonObject { ["name"] = o.Name, ["instances"] = o.Instances }).ToArray()),
-        ["participants"] = new JsonArray(pending.Acks.OrderBy(a => a.Key, StringComparer.Ordinal).Select(a => (JsonNode)new JsonObject
-        {
-            ["operator"] = a.Value.OperatorName,
-            ["index"] = a.Value.InstanceIndex,
-            ["incarnation"] = a.Value.Incarnation,
-            ["state_bytes"] = a.Value.StateBytes,
-            ["written_bytes"] = a.Value.WrittenBytes,
-            ["alignment_ms"] = a.Value.AlignmentMs,
-            ["duration_ms"] = a.Value.DurationMs,
-        }).ToArray()),
-    };
+    /// <summary>The shared <c>_metadata.json</c> (docs/guarantees.md); the store record keeps the operators and their instance counts.</summary>
+    private static CheckpointMetadata Metadata(Pending pending, CheckpointRecord record, long completedUnixMs) => new(
+        CheckpointLayout.ManifestVersion, record.Id, record.Savepoint, pending.Trigger, record.TriggerUnixMs, completedUnixMs,
+        pending.Acks.OrderBy(a => a.Key, StringComparer.Ordinal)
+            .Select(a => new Concord.Hosting.Checkpoints.CheckpointParticipant(a.Value.OperatorName, a.Value.InstanceIndex, a.Value.StateBytes,
+                a.Value.WrittenBytes, a.Value.AlignmentMs, a.Value.DurationMs))
+            .ToList());
 
     /// <summary>The one in progress, then retained checkpoints and savepoints, then recent aborted ones; each group newest first.</summary>
     public async Task<ListCheckpointsResponse> ListAsync(CancellationToken cancellationToken)
@@ -595,12 +574,14 @@ public sealed partial class CheckpointCoordinator : IAsyncDisposable
         public bool Attached { get; set; }
     }
 
-    private sealed class Pending(ulong id, bool savepoint, long triggerUnixMs, long triggerTimestamp, string directory,
+    private sealed class Pending(ulong id, bool savepoint, string trigger, long triggerUnixMs, long triggerTimestamp, string directory,
         Dictionary<string, CheckpointParticipant> participants, IReadOnlyList<CheckpointedOperator> operators)
     {
         public ulong Id { get; } = id;
 
         public bool Savepoint { get; } = savepoint;
+
+        public string Trigger { get; } = trigger;
 
         public long TriggerUnixMs { get; } = triggerUnixMs;
 

@@ -190,7 +190,7 @@ public sealed class Reconciler : IAsyncDisposable, ICheckpointTopologySource
         CheckpointRecord checkpoint;
         try
         {
-            checkpoint = await _checkpoints.TakeAsync(savepoint: false, cancellationToken)
+            checkpoint = await _checkpoints.TakeAsync(savepoint: false, "scale", cancellationToken)
                 .WaitAsync(TimeSpan.FromMilliseconds(SchedulerLimits.RescaleCheckpointWaitMs), _time, cancellationToken).ConfigureAwait(false);
         }
         catch (ReconcileException e)

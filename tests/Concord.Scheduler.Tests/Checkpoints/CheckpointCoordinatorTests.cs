@@ -1,5 +1,5 @@
-using System.Text.Json.Nodes;
 using Concord.Contracts.Scheduler.V1;
+using Concord.Hosting.Checkpoints;
 using Concord.Scheduler.Checkpoints;
 using Concord.Scheduler.Reconcile;
 using Concord.Scheduler.Store;
@@ -25,8 +25,8 @@ public sealed class CheckpointCoordinatorTests : IAsyncLifetime
     private FileTopologyStore _store = null!;
     private CheckpointCoordinator _coordinator = null!;
 
-    private static readonly CheckpointParticipant Source = new("source", 0, "inc-s", []);
-    private static readonly CheckpointParticipant Counter = new("counter", 0, "inc-c", [new BarrierChannel { Stream = "words", Sender = "source/0" }]);
+    private static readonly Scheduler.Checkpoints.CheckpointParticipant Source = new("source", 0, "inc-s", []);
+    private static readonly Scheduler.Checkpoints.CheckpointParticipant Counter = new("counter", 0, "inc-c", [new BarrierChannel { Stream = "words", Sender = "source/0" }]);
 
     private string Root => _dir.Combine("checkpoints");
 
@@ -52,7 +52,7 @@ public sealed class CheckpointCoordinatorTests : IAsyncLifetime
         return coordinator;
     }
 
-    private IAsyncEnumerator<CheckpointCommand> Watch(CheckpointParticipant p) =>
+    private IAsyncEnumerator<CheckpointCommand> Watch(Scheduler.Checkpoints.CheckpointParticipant p) =>
         _coordinator.WatchAsync(p.Operator, p.Index, p.Incarnation, _end.Token).GetAsyncEnumerator(_end.Token);
 
     private static async Task<CheckpointCommand> NextAsync(IAsyncEnumerator<CheckpointCommand> watch)
@@ -61,7 +61,7 @@ public sealed class CheckpointCoordinatorTests : IAsyncLifetime
         return watch.Current;
     }
 
-    private Task AckAsync(CheckpointParticipant p, ulong id, string error = "", long stateBytes = 100, long alignmentMs = 0) =>
+    private Task AckAsync(Scheduler.Checkpoints.CheckpointParticipant p, ulong id, string error = "", long stateBytes = 100, long alignmentMs = 0) =>
         _coordinator.AcknowledgeAsync(new AcknowledgeCheckpointRequest
         {
             OperatorName = p.Operator,
@@ -105,9 +105,9 @@ public sealed class CheckpointCoordinatorTests : IAsyncLifetime
         Assert.Equal([("words", "source/0")], counterBegin.Inputs.Select(i => (i.Stream, i.Sender)));
         Assert.Equal(1UL, (await NextAsync(source)).Completed.CheckpointId);
         Assert.Equal(1UL, (await NextAsync(counter)).Completed.CheckpointId);
-        var metadata = JsonNode.Parse(await File.ReadAllTextAsync(Path.Combine(Root, "chk-1", "_metadata.json")))!;
-        Assert.Equal(1UL, metadata["id"]!.GetValue<ulong>());
-        Assert.Equal(2, metadata["participants"]!.AsArray().Count);
+        var metadata = CheckpointLayout.ReadMetadata(Path.Combine(Root, "chk-1"))!;
+        Assert.Equal((1UL, "interval", 400L), (metadata.CheckpointId, metadata.Trigger, metadata.StateBytes));
+        Assert.Equal(["counter", "source"], metadata.Participants.Select(p => p.Operator));
         var stored = Assert.Single(await _store.ReadCheckpointsAsync(default));
         Assert.Equal((1UL, 400L, 7L, 2), (stored.Id, stored.StateBytes, stored.AlignmentMsMax, stored.Participants));
         Assert.Equal(stored, completed);
@@ -208,18 +208,17 @@ public sealed class CheckpointCoordinatorTests : IAsyncLifetime
     public async Task Only_the_retained_checkpoints_and_every_savepoint_are_kept_and_unreferenced_shared_files_go()
     {
         var first = await CompleteOneAsync();
-        var savepoint = _coordinator.TakeAsync(savepoint: true, default);
+        var savepoint = _coordinator.TakeAsync(savepoint: true, "savepoint", default);
         await AckAsync(Source, 2);
         await AckAsync(Counter, 2);
         Assert.True((await savepoint.WaitAsync(Timeout)).Savepoint);
-        // Shared state files: one only the first checkpoint referred to (old), one a later one refers to, one just written.
-        var old = WriteShared("kg-1-1.state", referencedBy: "chk-1", age: TimeSpan.FromHours(1));
-        var kept = WriteShared("kg-2-3.state", referencedBy: "chk-3", age: TimeSpan.FromHours(1));
-        var fresh = WriteShared("kg-3-9.state", referencedBy: null, age: TimeSpan.FromHours(-1));
-        _time.Advance(TimeSpan.FromSeconds(1));
+        // Shared state files: one only the first checkpoint refers to, one the third refers to,
+        // one of a checkpoint newer than every retained one (still being written).
+        var old = WriteShared(keyGroup: 1, writtenFor: 1, referencedBy: 1);
+        var kept = WriteShared(keyGroup: 2, writtenFor: 3, referencedBy: 3);
+        var fresh = WriteShared(keyGroup: 3, writtenFor: 9, referencedBy: null);
 
         var third = await CompleteOneAsync();
-        _time.Advance(TimeSpan.FromSeconds(1));
         var fourth = await CompleteOneAsync();
 
         Assert.Equal((1UL, 3UL, 4UL), (first, third, fourth));
@@ -233,17 +232,17 @@ public sealed class CheckpointCoordinatorTests : IAsyncLifetime
         Assert.True(list.Checkpoints.Single(c => c.CheckpointId == 2).Savepoint);
     }
 
-    private string WriteShared(string name, string? referencedBy, TimeSpan age)
+    /// <summary>A shared state file as a state backend writes it, and the manifest of counter/0 in checkpoint <paramref name="referencedBy"/> naming it.</summary>
+    private string WriteShared(int keyGroup, ulong writtenFor, ulong? referencedBy)
     {
-        var path = Path.Combine(Root, "shared", "counter", name);
+        var relative = CheckpointLayout.StateFile("counter", keyGroup, writtenFor);
+        var path = CheckpointLayout.ResolveStateFile(Root, relative);
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);
         File.WriteAllText(path, "state");
-        File.SetLastWriteTimeUtc(path, (_time.GetUtcNow() - age).UtcDateTime);
-        if (referencedBy is not null)
+        if (referencedBy is { } id)
         {
-            var manifest = Path.Combine(Root, referencedBy, "counter", "0.manifest.json");
-            Directory.CreateDirectory(Path.GetDirectoryName(manifest)!);
-            File.WriteAllText(manifest, "{\"key_groups\": {\"5\": \"shared/counter/" + name + "\"}}");
+            CheckpointLayout.WriteManifest(CheckpointLayout.CheckpointDirectory(Root, id), new InstanceManifest(
+                CheckpointLayout.ManifestVersion, id, "counter", 0, 128, 0, 128, [new KeyGroupFile(keyGroup, relative, 5, 1)]));
         }
         return path;
     }
@@ -255,7 +254,7 @@ public sealed class CheckpointCoordinatorTests : IAsyncLifetime
         Assert.True(await _coordinator.TickAsync(default).WaitAsync(Timeout));
         Assert.Equal(1UL, (await NextAsync(source)).Begin.CheckpointId);
 
-        var savepoint = _coordinator.TakeAsync(savepoint: true, default);
+        var savepoint = _coordinator.TakeAsync(savepoint: true, "savepoint", default);
         await AckAsync(Source, 1);
         await AckAsync(Counter, 1);
         Assert.Equal(1UL, (await NextAsync(source)).Completed.CheckpointId);
@@ -274,7 +273,7 @@ public sealed class CheckpointCoordinatorTests : IAsyncLifetime
     {
         _topology.Current = CheckpointTopology.Empty;
 
-        var error = await Assert.ThrowsAsync<ReconcileException>(() => _coordinator.TakeAsync(savepoint: true, default).WaitAsync(Timeout));
+        var error = await Assert.ThrowsAsync<ReconcileException>(() => _coordinator.TakeAsync(savepoint: true, "savepoint", default).WaitAsync(Timeout));
 
         Assert.Equal(ReconcileErrorKind.FailedPrecondition, error.Kind);
         Assert.Contains("\"delivery\": \"at_least_once\"", error.Message);

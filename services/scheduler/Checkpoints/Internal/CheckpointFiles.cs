@@ -1,58 +1,48 @@
-using System.Globalization;
-using System.Text.Json;
-using System.Text.Json.Nodes;
-using Concord.Scheduler.Store;
+using Concord.Hosting.Checkpoints;
 
 namespace Concord.Scheduler.Checkpoints.Internal;
 
 /// <summary>
-/// The coordinator's side of the checkpoint directory layout (docs/guarantees.md): directory
-/// names, <c>_metadata.json</c>, and removing what no retained checkpoint needs.
+/// The coordinator's side of the checkpoint directory layout (docs/guarantees.md), on top of
+/// the shared <see cref="CheckpointLayout"/> (names, <c>_metadata.json</c>, shared-file
+/// collection): making the root, undoing a completion that could not be recorded, and removing
+/// the checkpoint directories no one keeps.
 /// </summary>
-/// <remarks>
-/// A minimal private helper: the shared <c>CheckpointLayout</c> class (state-backend, in
-/// Concord.Hosting) did not exist when this was written. It reads instance manifests only to
-/// collect the <c>shared/</c> files they name, and does so without knowing their schema: every
-/// string in a manifest counts as a possible reference, so an unknown format keeps files
-/// rather than losing them.
-/// </remarks>
 internal static class CheckpointFiles
 {
-    public const string MetadataFileName = "_metadata.json";
-    public const string SharedDirectoryName = "shared";
-    public const string CheckpointPrefix = "chk-";
-    public const string SavepointPrefix = "sp-";
-    public const string ManifestSuffix = ".manifest.json";
-
-    private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
-
-    public static string DirectoryName(ulong id, bool savepoint) =>
-        (savepoint ? SavepointPrefix : CheckpointPrefix) + id.ToString(CultureInfo.InvariantCulture);
+    /// <summary>The directory of checkpoint (or savepoint) <paramref name="id"/> under <paramref name="root"/>.</summary>
+    public static string DirectoryOf(string root, ulong id, bool savepoint) =>
+        savepoint ? CheckpointLayout.SavepointDirectory(root, id) : CheckpointLayout.CheckpointDirectory(root, id);
 
     /// <summary>The root, made if missing; only the scheduler's user may read it (snapshots hold operator state).</summary>
     public static void CreateRoot(string root)
     {
-        if (!Directory.Exists(root))
+        if (Directory.Exists(root))
         {
-            if (OperatingSystem.IsWindows())
-            {
-                Directory.CreateDirectory(root);
-            }
-            else
-            {
-                Directory.CreateDirectory(root, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
-            }
+            return;
+        }
+        if (OperatingSystem.IsWindows())
+        {
+            Directory.CreateDirectory(root);
+        }
+        else
+        {
+            Directory.CreateDirectory(root, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         }
     }
 
-    /// <summary>Writes <c>_metadata.json</c> atomically: a checkpoint is complete exactly when the file exists whole.</summary>
-    public static Task WriteMetadataAsync(string directory, JsonObject metadata, CancellationToken cancellationToken) =>
-        AtomicFile.WriteAllTextAsync(Path.Combine(directory, MetadataFileName), metadata.ToJsonString(Indented), cancellationToken);
+    /// <summary>The highest checkpoint id that has a directory under <paramref name="root"/> (0 when none).</summary>
+    public static ulong HighestIdOnDisk(string root) =>
+        Directory.Exists(root)
+            ? Directory.EnumerateDirectories(root)
+                .Select(d => CheckpointLayout.TryParseDirectoryName(Path.GetFileName(d), out var id, out _) ? id : 0)
+                .DefaultIfEmpty(0UL).Max()
+            : 0;
 
     /// <summary>Removes the metadata of a checkpoint whose completion could not be recorded: it is not complete.</summary>
     public static void DeleteMetadata(string directory)
     {
-        var path = Path.Combine(directory, MetadataFileName);
+        var path = CheckpointLayout.MetadataPath(directory);
         if (File.Exists(path))
         {
             File.Delete(path);
@@ -61,113 +51,45 @@ internal static class CheckpointFiles
 
     /// <summary>
     /// Deletes every checkpoint directory under <paramref name="root"/> that is not in
-    /// <paramref name="keep"/> (retained checkpoints, savepoints, the one in progress), except
-    /// savepoints (complete <c>sp-*</c> directories are deleted by hand only), then every
-    /// <c>shared/</c> file that no manifest of a kept directory names and that was last written
-    /// before <paramref name="unreferencedBefore"/> (a newer one may belong to a snapshot still
-    /// being written). Returns the paths it could not delete with why; never throws for I/O.
+    /// <paramref name="keep"/> (the retained checkpoints and savepoints), except complete
+    /// savepoints (deleted by hand only), then the <c>shared/</c> files no kept manifest refers
+    /// to (<see cref="CheckpointLayout.CollectGarbage"/>). Call with no checkpoint in progress.
+    /// Returns what could not be removed, with why; never throws for I/O or a damaged manifest.
     /// </summary>
-    public static IReadOnlyList<string> Collect(string root, IReadOnlySet<string> keep, DateTimeOffset unreferencedBefore)
+    public static IReadOnlyList<string> Collect(string root, IReadOnlyCollection<string> keep)
     {
         var problems = new List<string>();
         if (!Directory.Exists(root))
         {
             return problems;
         }
+        var kept = keep.Select(Path.GetFullPath).ToHashSet(StringComparer.Ordinal);
         foreach (var directory in Directory.EnumerateDirectories(root))
         {
-            var name = Path.GetFileName(directory);
-            var isCheckpoint = name.StartsWith(CheckpointPrefix, StringComparison.Ordinal);
-            var isSavepoint = name.StartsWith(SavepointPrefix, StringComparison.Ordinal);
-            if (!(isCheckpoint || isSavepoint) || keep.Contains(Path.GetFullPath(directory)))
+            if (!CheckpointLayout.TryParseDirectoryName(Path.GetFileName(directory), out _, out var savepoint)
+                || kept.Contains(Path.GetFullPath(directory))
+                || (savepoint && CheckpointLayout.IsComplete(directory)))
             {
                 continue;
             }
-            if (isSavepoint && File.Exists(Path.Combine(directory, MetadataFileName)))
+            try
             {
-                continue;
+                Directory.Delete(directory, recursive: true);
             }
-            TryDelete(() => Directory.Delete(directory, recursive: true), directory, problems);
-        }
-        var shared = Path.Combine(root, SharedDirectoryName);
-        if (!Directory.Exists(shared))
-        {
-            return problems;
-        }
-        if (ReferencedStrings(keep) is not { } referenced)
-        {
-            return problems; // A manifest could not be read: no shared file is known to be unreferenced.
-        }
-        foreach (var file in Directory.EnumerateFiles(shared, "*", SearchOption.AllDirectories))
-        {
-            var relative = Path.GetRelativePath(root, file).Replace(Path.DirectorySeparatorChar, '/');
-            var name = Path.GetFileName(file);
-            if (File.GetLastWriteTimeUtc(file) >= unreferencedBefore.UtcDateTime
-                || referenced.Any(r => r.EndsWith(relative, StringComparison.Ordinal) || r == name || r.EndsWith("/" + name, StringComparison.Ordinal)))
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
-                continue;
-            }
-            TryDelete(() => File.Delete(file), file, problems);
-        }
-        return problems;
-    }
-
-    /// <summary>Every string value in the manifests under <paramref name="directories"/> (paths normalized to '/'); null when one cannot be read.</summary>
-    private static HashSet<string>? ReferencedStrings(IEnumerable<string> directories)
-    {
-        var strings = new HashSet<string>(StringComparer.Ordinal);
-        foreach (var directory in directories.Where(Directory.Exists))
-        {
-            foreach (var manifest in Directory.EnumerateFiles(directory, "*" + ManifestSuffix, SearchOption.AllDirectories))
-            {
-                try
-                {
-                    if (new FileInfo(manifest).Length > SchedulerLimits.CheckpointManifestBytesMax)
-                    {
-                        return null; // Too large to read: keep every shared file rather than guess.
-                    }
-                    Walk(JsonNode.Parse(File.ReadAllText(manifest)), strings);
-                }
-                catch (Exception e) when (e is IOException or JsonException or UnauthorizedAccessException)
-                {
-                    return null; // Unreadable: it may still name files, so nothing unreferenced is safe to delete.
-                }
+                problems.Add($"{directory}: {e.Message}");
             }
         }
-        return strings;
-    }
-
-    private static void Walk(JsonNode? node, HashSet<string> strings)
-    {
-        switch (node)
-        {
-            case JsonObject o:
-                foreach (var (_, value) in o)
-                {
-                    Walk(value, strings);
-                }
-                break;
-            case JsonArray a:
-                foreach (var value in a)
-                {
-                    Walk(value, strings);
-                }
-                break;
-            case JsonValue v when v.TryGetValue<string>(out var text):
-                strings.Add(text.Replace('\\', '/'));
-                break;
-        }
-    }
-
-    private static void TryDelete(Action delete, string path, List<string> problems)
-    {
         try
         {
-            delete();
+            CheckpointLayout.CollectGarbage(root, kept);
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidDataException)
         {
-            problems.Add($"{path}: {e.Message}");
+            // A manifest that cannot be read stops the collection: nothing unreferenced is known.
+            problems.Add($"{Path.Combine(root, CheckpointLayout.SharedDirectoryName)}: {e.Message}");
         }
+        return problems;
     }
 }
