@@ -69,6 +69,95 @@ public sealed class CheckpointApiTests : IAsyncLifetime
         Assert.True(File.Exists(Path.Combine(begin.Directory, "_metadata.json")));
     }
 
+    /// <summary>Takes a savepoint, acknowledging it as <paramref name="executors"/> would; returns its directory.</summary>
+    private async Task<string> SavepointAsync(params FakeInstance[] executors)
+    {
+        var watches = executors.Select(e => _fixture.Client.WatchCheckpoints(new WatchCheckpointsRequest
+        {
+            OperatorName = e.OperatorName, InstanceIndex = e.Index, Incarnation = e.Incarnation,
+        })).ToList();
+        try
+        {
+            var savepoint = _fixture.Client.TriggerSavepointAsync(new TriggerSavepointRequest()).ResponseAsync;
+            for (var i = 0; i < executors.Length; i++)
+            {
+                Assert.True(await watches[i].ResponseStream.MoveNext(CancellationToken.None).WaitAsync(Step));
+                await _fixture.Client.AcknowledgeCheckpointAsync(Ack(executors[i], watches[i].ResponseStream.Current.Begin.CheckpointId)).ResponseAsync.WaitAsync(Step);
+            }
+            return (await savepoint.WaitAsync(Step)).Savepoint.Directory;
+        }
+        finally
+        {
+            watches.ForEach(w => w.Dispose());
+        }
+    }
+
+    [Fact]
+    public async Task A_failed_instance_with_a_guarantee_restarts_from_the_last_completed_checkpoint_and_list_shows_it()
+    {
+        var source = await DeployRunningSourceAsync();
+        var directory = await SavepointAsync(source);
+
+        source.Exit(1);
+        await _fixture.WaitForStatusAsync("source", s => s.Instances[0].State == InstanceState.Failed);
+        _fixture.Time.Advance(TimeSpan.FromMilliseconds(SchedulerLimits.RestartBackoffInitialMs));
+        var restarted = await _fixture.Runtime.NextLaunchAsync(Step);
+        await _fixture.Client.RegisterExecutorAsync(new RegisterExecutorRequest
+        {
+            OperatorName = "source",
+            InstanceIndex = 0,
+            Incarnation = restarted.Incarnation,
+            DataAddress = "127.0.0.1:20999",
+            Metadata = SchedulerFixture.MetadataOf(restarted.Launch.Spec),
+            RestoredCheckpointId = 1,
+        }).ResponseAsync.WaitAsync(Step);
+
+        Assert.Equal(directory, restarted.Launch.RestoreCheckpoint);
+        Assert.NotEqual(source.Incarnation, restarted.Incarnation);
+        Assert.Equal(1UL, (await _fixture.StatusAsync("source")).Instances[0].RestoredCheckpointId);
+    }
+
+    [Fact]
+    public async Task Scale_with_state_takes_a_checkpoint_then_restarts_the_participants_from_it_with_the_new_count()
+    {
+        var source = await DeployRunningSourceAsync();
+        using var watch = _fixture.Client.WatchCheckpoints(new WatchCheckpointsRequest
+        {
+            OperatorName = "source", InstanceIndex = 0, Incarnation = source.Incarnation,
+        });
+
+        var scale = _fixture.Client.ScaleAsync(new ScaleRequest { Name = "source", Instances = 2 }).ResponseAsync;
+        Assert.True(await watch.ResponseStream.MoveNext(CancellationToken.None).WaitAsync(Step));
+        var begin = watch.ResponseStream.Current.Begin;
+        await _fixture.Client.AcknowledgeCheckpointAsync(Ack(source, begin.CheckpointId)).ResponseAsync.WaitAsync(Step);
+        var scaled = (await scale.WaitAsync(Step)).Operator;
+        var stopped = await _fixture.Runtime.NextStopAsync(Step);
+        var launches = new[] { await _fixture.Runtime.NextLaunchAsync(Step), await _fixture.Runtime.NextLaunchAsync(Step) };
+
+        Assert.False(begin.Savepoint);
+        Assert.Equal(2, scaled.Spec.Instances);
+        Assert.Same(source, stopped);
+        Assert.Equal([0, 1], launches.Select(l => l.Index).Order());
+        Assert.All(launches, l => Assert.Equal((begin.Directory, 2), (l.Launch.RestoreCheckpoint, l.Launch.Spec.Instances)));
+        Assert.True(File.Exists(Path.Combine(begin.Directory, "_metadata.json")));
+    }
+
+    [Fact]
+    public async Task Scale_with_state_is_refused_with_the_reason_when_its_checkpoint_cannot_be_taken()
+    {
+        var spec = SchedulerFixture.Spec("source", writes: "words");
+        spec.Delivery = DeliveryGuarantee.DeliveryAtLeastOnce;
+        await _fixture.DeployAsync(spec); // never registers: not running
+
+        var error = await Assert.ThrowsAsync<RpcException>(() =>
+            _fixture.Client.ScaleAsync(new ScaleRequest { Name = "source", Instances = 2 }).ResponseAsync.WaitAsync(Step));
+
+        Assert.Equal(StatusCode.FailedPrecondition, error.StatusCode);
+        Assert.Contains("'source' was not scaled", error.Status.Detail);
+        Assert.Contains("source/0 (starting)", error.Status.Detail);
+        Assert.Equal(1, (await _fixture.StatusAsync("source")).Spec.Instances);
+    }
+
     [Fact]
     public async Task A_savepoint_without_an_operator_with_a_guarantee_is_failed_precondition_naming_the_fix()
     {
