@@ -145,6 +145,8 @@ public sealed partial class SchedulerService(
     public override async Task WatchCheckpoints(WatchCheckpointsRequest request, IServerStreamWriter<CheckpointCommand> responseStream, ServerCallContext context)
     {
         RequireInstance(request.OperatorName, request.InstanceIndex, request.Incarnation);
+        await Reconciled(() => reconciler.RequireCurrentLaunchAsync(request.OperatorName, request.InstanceIndex, request.Incarnation, context.CancellationToken))
+            .ConfigureAwait(false);
         // Ends when the scheduler stops, as WatchRouting does; the executor reconnects to the next one.
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, lifetime.ApplicationStopping);
         try

@@ -120,6 +120,14 @@ public sealed class Reconciler : IAsyncDisposable, ICheckpointTopologySource
     /// <summary>Global restores since the scheduler started (docs/guarantees.md, "Recovery").</summary>
     public long Restores => Interlocked.Read(ref _restores);
 
+    /// <summary>Refuses a launch that is not the current one of its instance (<see cref="ReconcileCore.RequireCurrentLaunch"/>).</summary>
+    public Task RequireCurrentLaunchAsync(string operatorName, int index, string incarnation, CancellationToken cancellationToken) =>
+        AskAsync(() =>
+        {
+            _core.RequireCurrentLaunch(operatorName, index, incarnation);
+            return Task.FromResult(true);
+        }, cancellationToken);
+
     /// <summary>The participants of a checkpoint now, read on the loop.</summary>
     public Task<CheckpointTopology> ReadCheckpointTopologyAsync(CancellationToken cancellationToken) =>
         AskAsync(() => Task.FromResult(_core.CheckpointTopology()), cancellationToken);

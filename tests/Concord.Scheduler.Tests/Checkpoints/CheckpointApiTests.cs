@@ -196,6 +196,21 @@ public sealed class CheckpointApiTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_watch_of_a_replaced_launch_or_an_unknown_operator_is_refused()
+    {
+        var source = await DeployRunningSourceAsync();
+
+        using var stale = _fixture.Client.WatchCheckpoints(new WatchCheckpointsRequest { OperatorName = "source", InstanceIndex = 0, Incarnation = "replaced" });
+        var staleError = await Assert.ThrowsAsync<RpcException>(() => stale.ResponseStream.MoveNext(CancellationToken.None).WaitAsync(Step));
+        using var unknown = _fixture.Client.WatchCheckpoints(new WatchCheckpointsRequest { OperatorName = "nobody", InstanceIndex = 0, Incarnation = source.Incarnation });
+        var unknownError = await Assert.ThrowsAsync<RpcException>(() => unknown.ResponseStream.MoveNext(CancellationToken.None).WaitAsync(Step));
+
+        Assert.Equal(StatusCode.FailedPrecondition, staleError.StatusCode);
+        Assert.Contains("is stale", staleError.Status.Detail);
+        Assert.Equal(StatusCode.NotFound, unknownError.StatusCode);
+    }
+
+    [Fact]
     public async Task Malformed_or_foreign_acknowledgements_are_refused_with_the_fix()
     {
         var source = await DeployRunningSourceAsync();

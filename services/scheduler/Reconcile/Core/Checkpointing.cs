@@ -170,6 +170,26 @@ internal sealed partial class ReconcileCore
         }
     }
 
+    /// <summary>
+    /// Refuses a launch that is not the current one of its instance (nor a new instance of a
+    /// replace in progress), as a registration is refused: a replaced executor gets no
+    /// checkpoint commands.
+    /// </summary>
+    public void RequireCurrentLaunch(string operatorName, int index, string incarnation)
+    {
+        if (!Loaded || ShuttingDown)
+        {
+            throw new ReconcileException(ReconcileErrorKind.Unavailable,
+                ShuttingDown ? "the scheduler is shutting down" : "the scheduler is starting; retry in a moment");
+        }
+        var op = Find(operatorName);
+        if (op.Replace?.Instances.Exists(s => s.Index == index && s.Incarnation == incarnation) == true)
+        {
+            return;
+        }
+        CurrentSlot(op, index, incarnation);
+    }
+
     /// <summary>Whether a scale of <paramref name="name"/> to <paramref name="instances"/> must take a checkpoint first (it keeps state).</summary>
     public bool ScaleNeedsCheckpoint(string name, int instances)
     {
