@@ -214,8 +214,32 @@ public static partial class OperatorSpecValidator
                 problems.Add(new($"outputs[{i}]", $"'{Echo(output)}' is listed twice; list each output stream once"));
             }
         }
+        if (!Enum.IsDefined(spec.Delivery))
+        {
+            problems.Add(new("delivery", $"{(int)spec.Delivery} is not a delivery guarantee; use {string.Join(", ", DeliveryNames.Keys)}"));
+        }
         return problems;
     }
+
+    /// <summary>Delivery names of the deploy file's "delivery" field (docs/guarantees.md), weakest first.</summary>
+    public static readonly IReadOnlyDictionary<string, DeliveryGuarantee> DeliveryNames = new Dictionary<string, DeliveryGuarantee>(StringComparer.Ordinal)
+    {
+        ["at_most_once"] = DeliveryGuarantee.DeliveryAtMostOnce,
+        ["at_least_once"] = DeliveryGuarantee.DeliveryAtLeastOnce,
+        ["exactly_once"] = DeliveryGuarantee.DeliveryExactlyOnce,
+    };
+
+    /// <summary>The deploy-file name of <paramref name="delivery"/> (unspecified is at_most_once, the default).</summary>
+    public static string DeliveryName(DeliveryGuarantee delivery) => delivery switch
+    {
+        DeliveryGuarantee.DeliveryAtLeastOnce => "at_least_once",
+        DeliveryGuarantee.DeliveryExactlyOnce => "exactly_once",
+        _ => "at_most_once",
+    };
+
+    /// <summary>Whether the operator takes part in checkpoints: at_least_once or exactly_once.</summary>
+    public static bool HasGuarantee(DeliveryGuarantee delivery) =>
+        delivery is DeliveryGuarantee.DeliveryAtLeastOnce or DeliveryGuarantee.DeliveryExactlyOnce;
 
     /// <summary>
     /// Why free text (executable, args, environment values, files, built-in options) is refused,
