@@ -69,7 +69,8 @@ public static class ExecutorHost
             metrics.Observe(inbound, router, pump, session.OperatorPid);
             // Before registering: no upstream can address this launch before it is registered, so
             // the alignment is in front of the pump before the first record or barrier.
-            var checkpoints = StartCheckpoints(options, session, inbound, router, pump, scheduler, metrics, loggerFactory, time);
+            var checkpoints = StartCheckpoints(options, session, inbound, router, pump, scheduler, metrics, loggerFactory, time,
+                backend: null, restoreTimers: null);
 
             var answers = pump.RunAnswerLoopAsync(runStop.Token);
             var sends = pump.RunSendLoopAsync(sendStop.Token, runStop.Token);
@@ -149,11 +150,12 @@ public static class ExecutorHost
     /// <summary>
     /// Checkpoints of an operator with a guarantee (docs/guarantees.md): the alignment in front of
     /// the pump and the participant the pump calls; and, with <see cref="ExecutorOptions.RestoreCheckpoint"/>,
-    /// the restore, before the pump's first batch.
+    /// the restore, before the pump's first batch. <paramref name="backend"/>: the instance's keyed
+    /// state (null without one); <paramref name="restoreTimers"/> rebuilds the timer queue from it.
     /// </summary>
     private static (Checkpoints.CheckpointParticipant? Participant, ulong RestoredCheckpointId) StartCheckpoints(ExecutorOptions options,
         IOperatorSession session, InboundQueue inbound, Router router, BatchPump pump, SchedulerLink scheduler, Metrics.ExecutorMetrics metrics,
-        ILoggerFactory loggerFactory, TimeProvider time)
+        ILoggerFactory loggerFactory, TimeProvider time, State.IKeyedStateBackend? backend, Action<State.IKeyedStateBackend>? restoreTimers)
     {
         var checkpointMetrics = new Checkpoints.CheckpointMetrics(metrics);
         var checkpointed = session as Checkpoints.ICheckpointedOperator;
@@ -161,8 +163,7 @@ public static class ExecutorHost
         ulong restored = 0;
         if (options.RestoreCheckpoint is { } directory)
         {
-            // Keyed state joins here once the executor has a state backend (backend: null until then).
-            restored = Checkpoints.CheckpointRestore.Restore(directory, options.OperatorName, backend: null, checkpointed, restoreTimers: null, logger);
+            restored = Checkpoints.RestoreAtStart.Restore(directory, options.OperatorName, backend, checkpointed, restoreTimers, logger);
             checkpointMetrics.RestoredCheckpointId.Set(restored);
         }
         if (!Checkpoints.CheckpointParticipant.TakesPart(options.Spec.Delivery))
@@ -171,7 +172,7 @@ public static class ExecutorHost
         }
         var participant = new Checkpoints.CheckpointParticipant(new Checkpoints.CheckpointParticipantOptions(
             options.OperatorName, options.InstanceIndex, options.Incarnation, options.Spec.Delivery,
-            Backend: null, checkpointed, router, scheduler.AcknowledgeCheckpointAsync), checkpointMetrics, logger, time);
+            backend, checkpointed, router, scheduler.AcknowledgeCheckpointAsync), checkpointMetrics, logger, time);
         participant.Attach(inbound);
         pump.Checkpoints = participant;
         return (participant, restored);

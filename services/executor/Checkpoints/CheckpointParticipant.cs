@@ -6,6 +6,7 @@ using Concord.Executor.DataPlane;
 using Concord.Executor.Internal;
 using Concord.Executor.Routing;
 using Concord.Executor.State;
+using Concord.Hosting.Checkpoints;
 using Microsoft.Extensions.Logging;
 
 namespace Concord.Executor.Checkpoints;
@@ -151,8 +152,8 @@ public sealed class CheckpointParticipant
             state = _options.Backend?.Snapshot(id);
             if (_options.Operator?.SnapshotOperator(id) is { } snapshot)
             {
-                CheckpointPaths.WriteOperatorSnapshot(CheckpointPaths.OperatorSnapshot(begin.Directory, _options.OperatorName, _options.InstanceIndex), snapshot);
-                operatorBytes = snapshot.Length;
+                // Small (positions, not data: HostingLimits.CheckpointOperatorSnapshotBytesMax), so written here, before the barrier goes on.
+                operatorBytes = CheckpointLayout.WriteOperatorSnapshot(begin.Directory, _options.OperatorName, _options.InstanceIndex, snapshot);
             }
         }
         catch (Exception e) when (e is not OperationCanceledException)

@@ -108,7 +108,7 @@ public sealed class CheckpointOrchestrationTests : IAsyncDisposable
         var checkpointed = new RecordingOperator();
         Executor.State.IKeyedStateBackend? timersFrom = null;
 
-        var id = CheckpointRestore.Restore(chk, "counter", backend, checkpointed, b => timersFrom = b, NullLogger.Instance);
+        var id = RestoreAtStart.Restore(chk, "counter", backend, checkpointed, b => timersFrom = b, NullLogger.Instance);
 
         Assert.Equal(7UL, id);
         Assert.Equal(["restore chk-7 counter"], backend.Calls);
@@ -123,7 +123,7 @@ public sealed class CheckpointOrchestrationTests : IAsyncDisposable
     {
         var notCheckpoint = _dir.Combine("somewhere");
         Directory.CreateDirectory(notCheckpoint);
-        var e = Assert.Throws<ExecutorConfigException>(() => CheckpointRestore.Restore(notCheckpoint, "counter", null, null, null, NullLogger.Instance));
+        var e = Assert.Throws<ExecutorConfigException>(() => RestoreAtStart.Restore(notCheckpoint, "counter", null, null, null, NullLogger.Instance));
         Assert.Contains(ExecutorOptions.RestoreCheckpointVariable, e.Message, StringComparison.Ordinal);
         Assert.Contains("chk-<id>", e.Message, StringComparison.Ordinal);
     }

@@ -1,4 +1,4 @@
-using Concord.Executor.Checkpoints.Internal;
+using Concord.Hosting.Checkpoints;
 using Concord.Executor.State;
 using Microsoft.Extensions.Logging;
 
@@ -9,7 +9,7 @@ namespace Concord.Executor.Checkpoints;
 /// launched with <see cref="ExecutorOptions.RestoreCheckpointVariable"/> loads the keyed state of
 /// its key groups and hands its operator every instance's operator snapshot of that checkpoint.
 /// </summary>
-public static class CheckpointRestore
+public static class RestoreAtStart
 {
     /// <summary>
     /// Restores <paramref name="checkpointDirectory"/> and returns its checkpoint id (for
@@ -26,14 +26,18 @@ public static class CheckpointRestore
             throw new ExecutorConfigException(
                 $"{ExecutorOptions.RestoreCheckpointVariable}='{checkpointDirectory}' does not exist; it must be a completed checkpoint directory (chk-<id> or sp-<id>, docs/guarantees.md)");
         }
-        var id = CheckpointPaths.IdOf(checkpointDirectory) ?? throw new ExecutorConfigException(
-            $"{ExecutorOptions.RestoreCheckpointVariable}='{checkpointDirectory}' is not named chk-<id> or sp-<id>; point it at a checkpoint directory (docs/guarantees.md)");
+        var name = Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(checkpointDirectory)));
+        if (!CheckpointLayout.TryParseDirectoryName(name, out var id, out _))
+        {
+            throw new ExecutorConfigException(
+                $"{ExecutorOptions.RestoreCheckpointVariable}='{checkpointDirectory}' is not named chk-<id> or sp-<id>; point it at a checkpoint directory (docs/guarantees.md)");
+        }
         if (backend is not null)
         {
             backend.Restore(checkpointDirectory, operatorName);
             restoreTimers?.Invoke(backend);
         }
-        var snapshots = CheckpointPaths.ReadOperatorSnapshots(checkpointDirectory, operatorName);
+        var snapshots = CheckpointLayout.ReadOperatorSnapshots(checkpointDirectory, operatorName);
         // Called even when no instance wrote one: a sink aborts what it pre-committed after the checkpoint.
         checkpointed?.RestoreOperator(id, snapshots);
         CheckpointLog.Restored(logger, id, checkpointDirectory, backend is not null, snapshots.Count);
