@@ -44,8 +44,7 @@ public sealed class CheckpointParticipant
     private readonly TimeProvider _time;
     private readonly AsyncSignal _workDue = new();
     private readonly ConcurrentQueue<CheckpointCommand> _notices = new();
-    private readonly ConcurrentDictionary<ulong, Task> _writes = new();
-    private readonly CancellationTokenSource _stop = new();
+    private int _writesInProgress;
     private volatile BarrierAligner _aligner;
 
     public CheckpointParticipant(CheckpointParticipantOptions options, CheckpointMetrics metrics, ILogger logger, TimeProvider time)
@@ -72,7 +71,7 @@ public sealed class CheckpointParticipant
     public IReadOnlyCollection<(string Stream, string Sender)> BlockedChannels => _aligner.Blocked;
 
     /// <summary>Snapshots being written in the background now.</summary>
-    public int WritesInProgress => _writes.Count;
+    public int WritesInProgress => Volatile.Read(ref _writesInProgress);
 
     /// <summary>Puts the alignment between <paramref name="inbound"/> and the pump; before the pump and the data plane start.</summary>
     public void Attach(InboundQueue inbound) =>
@@ -128,13 +127,6 @@ public sealed class CheckpointParticipant
         }
     }
 
-    /// <summary>Waits (bounded by the token) for the snapshots being written in the background, and stops them after.</summary>
-    public async Task StopAsync(CancellationToken cancellationToken)
-    {
-        await Task.WhenAll(_writes.Values).WaitAsync(cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-        await _stop.CancelAsync().ConfigureAwait(false);
-    }
-
     private void Notify(CheckpointCommand command)
     {
         _notices.Enqueue(command);
@@ -175,7 +167,8 @@ public sealed class CheckpointParticipant
         }
         // The pump resumes from here; the blocked channels' records are next.
         _aligner.Snapshotted(id);
-        _writes[id] = Task.Run(() => WriteAndAcknowledgeAsync(due, state, operatorBytes), CancellationToken.None);
+        Interlocked.Increment(ref _writesInProgress);
+        _ = Task.Run(() => WriteAndAcknowledgeAsync(due, state, operatorBytes), CancellationToken.None);
     }
 
     private async Task WriteAndAcknowledgeAsync(AlignedCheckpoint due, IStateSnapshot? state, long operatorBytes)
@@ -189,8 +182,8 @@ public sealed class CheckpointParticipant
             {
                 if (state is not null)
                 {
-                    using var deadline = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
-                    deadline.CancelAfter(TimeSpan.FromMilliseconds(ExecutorLimits.CheckpointWriteTimeoutMs));
+                    // Bounded; a write cut short by the executor's exit is a checkpoint the coordinator aborts.
+                    using var deadline = new CancellationTokenSource(TimeSpan.FromMilliseconds(ExecutorLimits.CheckpointWriteTimeoutMs), _time);
                     result = await state.WriteAsync(due.Begin.Directory, _options.OperatorName, _options.InstanceIndex, deadline.Token).ConfigureAwait(false);
                 }
             }
@@ -225,7 +218,7 @@ public sealed class CheckpointParticipant
         }
         finally
         {
-            _writes.TryRemove(id, out _);
+            Interlocked.Decrement(ref _writesInProgress);
         }
     }
 
@@ -249,16 +242,13 @@ public sealed class CheckpointParticipant
         request.Incarnation = _options.Incarnation;
         try
         {
-            await _options.Acknowledge(request, _stop.Token).ConfigureAwait(false);
+            // Bounded by the call's own deadline (ExecutorLimits.CheckpointAcknowledgeTimeoutMs).
+            await _options.Acknowledge(request, CancellationToken.None).ConfigureAwait(false);
         }
-        catch (Exception e) when (e is not OperationCanceledException || !_stop.IsCancellationRequested)
+        catch (Exception e)
         {
             // The coordinator times the checkpoint out and aborts it; the next one is a new chance.
             CheckpointLog.AcknowledgeFailed(_logger, request.CheckpointId, e.Message);
-        }
-        catch (OperationCanceledException)
-        {
-            // Stopping.
         }
     }
 }
