@@ -22,7 +22,7 @@ public static partial class OperatorSpecValidator
     public static readonly IReadOnlyDictionary<string, IReadOnlySet<string>> BuiltinOptions =
         new Dictionary<string, IReadOnlySet<string>>
         {
-            ["generator"] = new HashSet<string> { "stream", "rate", "dictionary", "count", "stats" },
+            ["generator"] = new HashSet<string> { "stream", "rate", "dictionary", "count", "seed", "stats" },
             ["csv-sink"] = new HashSet<string> { "path", "stats" },
             // docs/kafka.md; options starting with KafkaPassThroughPrefix are handed to librdkafka.
             ["kafka-source"] = new HashSet<string> { "topic", "bootstrap", "group", "start", "stream", "oversize" },
@@ -339,6 +339,11 @@ public static partial class OperatorSpecValidator
                     && (!long.TryParse(count, System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out var records) || records < 0))
                 {
                     problems.Add(new("builtin.options.count", $"'{Echo(count)}' is not a whole number of records ≥ 0; use e.g. 10000 (0 = never stop)"));
+                }
+                if (Option("seed") is { } seed
+                    && !long.TryParse(seed, System.Globalization.NumberStyles.AllowLeadingSign, System.Globalization.CultureInfo.InvariantCulture, out _))
+                {
+                    problems.Add(new("builtin.options.seed", $"'{Echo(seed)}' is not a whole number; use e.g. 42 (the words are a function of seed, instance and position)"));
                 }
                 if (Option("stream") is { } stream && !IsValidStreamName(stream))
                 {

@@ -211,7 +211,10 @@ public sealed class RocksDbStateBackend : IKeyedStateBackend
             Directory.Delete(directory, recursive: true);
         }
         Directory.CreateDirectory(directory);
-        var options = new DbOptions().SetCreateIfMissing(true);
+        var options = new DbOptions()
+            .SetCreateIfMissing(true)
+            .SetWriteBufferSize(ExecutorLimits.StateRocksDbWriteBufferBytes)
+            .SetMaxWriteBufferNumber(ExecutorLimits.StateRocksDbWriteBuffersMax);
         try
         {
             return RocksDb.Open(options, directory);

@@ -26,6 +26,24 @@ public sealed class CheckpointLayoutTests : IDisposable
         Assert.Equal(7UL, CheckpointLayout.IdOf(CheckpointLayout.SavepointDirectory(Root, 7)));
     }
 
+    [Fact]
+    public void List_finds_checkpoints_and_savepoints_by_id_and_tells_the_complete_ones()
+    {
+        Directory.CreateDirectory(CheckpointLayout.CheckpointDirectory(Root, 10));
+        CheckpointLayout.WriteMetadata(CheckpointLayout.CheckpointDirectory(Root, 9),
+            new CheckpointMetadata(CheckpointLayout.ManifestVersion, 9, false, "interval", 1, 2, []));
+        CheckpointLayout.WriteMetadata(CheckpointLayout.SavepointDirectory(Root, 3),
+            new CheckpointMetadata(CheckpointLayout.ManifestVersion, 3, true, "savepoint", 1, 2, []));
+        Directory.CreateDirectory(Path.Combine(Root, "shared"));
+        Directory.CreateDirectory(Path.Combine(Root, "chk-007"));
+
+        var listed = CheckpointLayout.List(Root);
+
+        Assert.Equal([(3UL, true, true), (9UL, false, true), (10UL, false, false)], listed.Select(c => (c.Id, c.Savepoint, c.Complete)));
+        Assert.Equal(CheckpointLayout.CheckpointDirectory(Root, 9), listed[1].Directory);
+        Assert.Empty(CheckpointLayout.List(Path.Combine(Root, "absent")));
+    }
+
     [Theory]
     [InlineData("../etc")]
     [InlineData("Word")]

@@ -164,6 +164,21 @@ public abstract class StateBackendContractTests : IDisposable
     }
 
     [Fact]
+    public async Task A_snapshot_taken_before_the_backend_is_disposed_can_still_be_written()
+    {
+        var backend = NewBackend(Groups, (0, Groups), ExecutorLimits.StateMemoryBytesMax);
+        backend.Set(B("a"), "count", B("1"));
+        using var snapshot = backend.Snapshot(1);
+        backend.Dispose();
+
+        await snapshot.WriteAsync(Chk(1), Op, 0, CancellationToken.None).WaitAsync(TestSupport.Bound);
+
+        var restored = Backend();
+        restored.Restore(Chk(1), Op);
+        Assert.Equal("1", Get(restored, "a"));
+    }
+
+    [Fact]
     public async Task The_second_checkpoint_writes_only_changed_key_groups_and_refers_to_the_earlier_files()
     {
         var backend = Backend();
