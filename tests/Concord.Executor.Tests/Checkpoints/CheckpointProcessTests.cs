@@ -81,6 +81,10 @@ public sealed class CheckpointProcessTests : IAsyncLifetime
 
             var (ack, _) = await _scheduler.Scheduler.Acknowledgements.Reader.ReadAsync().AsTask().WaitAsync(Bound);
             Assert.Equal((5UL, "source", 0, "inc-source", ""), (ack.CheckpointId, ack.OperatorName, ack.InstanceIndex, ack.Incarnation, ack.Error));
+            // The generator keeps its position as an operator snapshot, written before the barrier went on.
+            var snapshot = _dir.Combine("checkpoints", "chk-5", "source", "0.operator");
+            Assert.True(File.Exists(snapshot), $"no operator snapshot at {snapshot}");
+            Assert.Equal(new FileInfo(snapshot).Length, ack.WrittenBytes);
 
             Assert.Equal(0, kill(process.Id, 15));
             await process.WaitForExitAsync().WaitAsync(Bound);
