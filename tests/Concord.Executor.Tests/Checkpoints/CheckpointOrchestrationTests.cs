@@ -98,6 +98,89 @@ public sealed class CheckpointOrchestrationTests : IAsyncDisposable
     }
 
     [Fact]
+    public async Task An_exactly_once_reader_holds_the_early_channel_until_both_barriers_then_forwards_its_own_after_the_records_before_them()
+    {
+        var downstream = new InboundQueue(channelsMax: 2, channelCreditRows: 100, channelCreditBytes: 1_000_000);
+        downstream.UseGate(reader => reader);
+        await using var sink = await TestTelemetry.StartServerAsync(new DataPlaneIdentity("sink", 0, "inc-sink", new HashSet<string> { "out" }), downstream).WaitAsync(Bound);
+        var metrics = TestTelemetry.Metrics();
+        OutboundChannel Channel(string stream, string reader, int index, string sender) =>
+            new(stream, reader, index, sender, _clients, NullLogger.Instance, TimeProvider.System, metrics, TestTelemetry.Tracing(metrics));
+        await using var router = new Router(new StreamTable(["out"]), (stream, reader, index) => Channel(stream, reader, index, "counter/0"),
+            NullLogger.Instance, TimeProvider.System, metrics);
+        var table = RoutingTests.Table("out", Grouping.Shuffle, 1, reader: "sink");
+        table.Streams[0].Readers[0].Instances[0].DataAddress = sink.Address;
+        table.Streams[0].Readers[0].Instances[0].Incarnation = "inc-sink";
+        await router.ApplyAsync(table).WaitAsync(Bound);
+
+        // The reader: its own data plane, alignment, pump and an operator that echoes every record to "out".
+        var input = new InboundQueue(channelsMax: 4, channelCreditRows: 100, channelCreditBytes: 1_000_000);
+        var checkpointed = new RecordingOperator();
+        var scripted = new ScriptedSession("out");
+        var pump = new BatchPump(new CheckpointedSession(scripted, checkpointed), input, router, new TimerQueue(), TimeProvider.System, metrics, TestTelemetry.Tracing(metrics));
+        var acks = System.Threading.Channels.Channel.CreateUnbounded<AcknowledgeCheckpointRequest>();
+        var participant = Participant(DeliveryGuarantee.DeliveryExactlyOnce, acks, checkpointed, router: router);
+        participant.Attach(input);
+        pump.Checkpoints = participant;
+        await using var server = await TestTelemetry.StartServerAsync(new DataPlaneIdentity("counter", 0, "inc-0", new HashSet<string> { "words" }), input).WaitAsync(Bound);
+
+        using var stop = new CancellationTokenSource();
+        var answers = pump.RunAnswerLoopAsync(stop.Token);
+        var sends = pump.RunSendLoopAsync(stop.Token, stop.Token);
+        var echo = Task.Run(async () =>
+        {
+            await scripted.Answers.Writer.WriteAsync(new BatchDone { Seq = 0 });
+            await foreach (var batch in scripted.Sent.Reader.ReadAllAsync(stop.Token))
+            {
+                var done = new BatchDone { Seq = batch.Seq };
+                done.Produced.AddRange(batch.Records.Select(r => new ProducedRecord { Stream = "out", Record = r }));
+                await scripted.Answers.Writer.WriteAsync(done);
+            }
+        });
+
+        await participant.HandleAsync(Begin(1, Path.Combine(_dir.Path, "chk-1"), ("words", "a/0"), ("words", "b/0")));
+        await using var a = Channel("words", "counter", 0, "a/0");
+        await using var b = Channel("words", "counter", 0, "b/0");
+        a.SetTarget(new OutboundTarget(server.Address, "inc-0"));
+        b.SetTarget(new OutboundTarget(server.Address, "inc-0"));
+        await a.EnqueueAsync(Raw("a1"), CancellationToken.None).AsTask().WaitAsync(Bound);
+        a.EnqueueBarrier(new Contracts.DataPlane.V1.Barrier { CheckpointId = 1 });
+        await a.EnqueueAsync(Raw("a2"), CancellationToken.None).AsTask().WaitAsync(Bound);
+        await b.EnqueueAsync(Raw("b1"), CancellationToken.None).AsTask().WaitAsync(Bound);
+
+        // a1 and b1 go through; a2 waits behind a's barrier.
+        var before = new List<string>();
+        while (before.Count < 2)
+        {
+            var item = await downstream.Reader.ReadAsync().AsTask().WaitAsync(Bound);
+            Assert.Null(item.Barrier);
+            before.AddRange(item.Records.Select(r => r.KeyString()));
+            downstream.Release(item.Source, item.Records.Length, item.Records.Sum(r => (long)r.Length));
+        }
+        Assert.Equal(["a1", "b1"], before.Order());
+        Assert.Empty(checkpointed.Calls);
+
+        b.EnqueueBarrier(new Contracts.DataPlane.V1.Barrier { CheckpointId = 1 });
+        await b.EnqueueAsync(Raw("b2"), CancellationToken.None).AsTask().WaitAsync(Bound);
+        // Nothing between b1 and the barrier: a2, sent before b's barrier, was held back.
+        Assert.Equal(["barrier 1"], await ReadThroughBarrierAsync(downstream));
+        var after = new List<string>();
+        while (after.Count < 2)
+        {
+            var item = await downstream.Reader.ReadAsync().AsTask().WaitAsync(Bound);
+            after.AddRange(item.Records.Select(r => r.KeyString()));
+            downstream.Release(item.Source, item.Records.Length, item.Records.Sum(r => (long)r.Length));
+        }
+        Assert.Equal(["a2", "b2"], after.Order());
+        Assert.Equal(["snapshot 1"], checkpointed.Calls);
+        var ack = await acks.Reader.ReadAsync().AsTask().WaitAsync(Bound);
+        Assert.Equal((1UL, ""), (ack.CheckpointId, ack.Error));
+
+        await stop.CancelAsync();
+        await Task.WhenAll(answers, sends, echo).WaitAsync(Bound).ContinueWith(_ => { }, TaskScheduler.Default);
+    }
+
+    [Fact]
     public void Restore_loads_state_timers_and_every_instances_operator_snapshot_and_returns_the_id()
     {
         var chk = Path.Combine(_dir.Path, "chk-7");
