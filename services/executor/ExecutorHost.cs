@@ -67,6 +67,10 @@ public static class ExecutorHost
             var pump = new BatchPump(session, inbound, router, new TimerQueue(), time, metrics, tracing,
                 new BatchPumpOptions { BatchAnswerTimeout = TimeSpan.FromMilliseconds(options.BatchAnswerTimeoutMs) });
             metrics.Observe(inbound, router, pump, session.OperatorPid);
+            // Before registering: no upstream can address this launch before it is registered, so
+            // the alignment is in front of the pump before the first record or barrier.
+            var checkpoints = StartCheckpoints(options, session, inbound, router, pump, scheduler, metrics, loggerFactory, time,
+                backend: null, restoreTimers: null);
 
             var answers = pump.RunAnswerLoopAsync(runStop.Token);
             var sends = pump.RunSendLoopAsync(sendStop.Token, runStop.Token);
@@ -80,8 +84,19 @@ public static class ExecutorHost
                 MetricsAddress = server.MetricsAddress,
                 Metadata = metadata.Metadata_,
                 OperatorPid = session.OperatorPid,
+                RestoredCheckpointId = checkpoints.RestoredCheckpointId,
             };
             var watch = scheduler.RegisterAndWatchAsync(registration, router.ApplyAsync, runStop.Token);
+            if (checkpoints.Participant is { } participant)
+            {
+                // Not among the tasks that end the executor: without it checkpoints time out and abort.
+                _ = scheduler.WatchCheckpointsAsync(new WatchCheckpointsRequest
+                {
+                    OperatorName = options.OperatorName,
+                    InstanceIndex = options.InstanceIndex,
+                    Incarnation = options.Incarnation,
+                }, participant.HandleAsync, runStop.Token);
+            }
             var stop = Task.Delay(Timeout.Infinite, stopRequested);
             ExecutorLog.Running(logger, server.Address, session.OperatorPid);
 
@@ -130,6 +145,37 @@ public static class ExecutorHost
                 await session.DisposeAsync().ConfigureAwait(false);
             }
         }
+    }
+
+    /// <summary>
+    /// Checkpoints of an operator with a guarantee (docs/guarantees.md): the alignment in front of
+    /// the pump and the participant the pump calls; and, with <see cref="ExecutorOptions.RestoreCheckpoint"/>,
+    /// the restore, before the pump's first batch. <paramref name="backend"/>: the instance's keyed
+    /// state (null without one); <paramref name="restoreTimers"/> rebuilds the timer queue from it.
+    /// </summary>
+    private static (Checkpoints.CheckpointParticipant? Participant, ulong RestoredCheckpointId) StartCheckpoints(ExecutorOptions options,
+        IOperatorSession session, InboundQueue inbound, Router router, BatchPump pump, SchedulerLink scheduler, Metrics.ExecutorMetrics metrics,
+        ILoggerFactory loggerFactory, TimeProvider time, State.IKeyedStateBackend? backend, Action<State.IKeyedStateBackend>? restoreTimers)
+    {
+        var checkpointMetrics = new Checkpoints.CheckpointMetrics(metrics);
+        var checkpointed = session as Checkpoints.ICheckpointedOperator;
+        var logger = loggerFactory.CreateLogger<Checkpoints.CheckpointParticipant>();
+        ulong restored = 0;
+        if (options.RestoreCheckpoint is { } directory)
+        {
+            restored = Checkpoints.RestoreAtStart.Restore(directory, options.OperatorName, backend, checkpointed, restoreTimers, logger);
+            checkpointMetrics.RestoredCheckpointId.Set(restored);
+        }
+        if (!Checkpoints.CheckpointParticipant.TakesPart(options.Spec.Delivery))
+        {
+            return (null, restored);
+        }
+        var participant = new Checkpoints.CheckpointParticipant(new Checkpoints.CheckpointParticipantOptions(
+            options.OperatorName, options.InstanceIndex, options.Incarnation, options.Spec.Delivery,
+            backend, checkpointed, router, scheduler.AcknowledgeCheckpointAsync), checkpointMetrics, logger, time);
+        participant.Attach(inbound);
+        pump.Checkpoints = participant;
+        return (participant, restored);
     }
 
     private static async Task DrainAsync(IOperatorSession session, BatchPump pump, Router router, Task answers, Task sends,

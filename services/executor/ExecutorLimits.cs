@@ -412,6 +412,33 @@ public static class ExecutorLimits
     /// <summary>Deadline of the best-effort ReportFailure call on the way out, in ms.</summary>
     public const int ReportFailureTimeoutMs = 3_000;
 
+    // ---- checkpoints (docs/guarantees.md, docs/data-plane.md "Barriers") -------------------
+
+    /// <summary>
+    /// Barriers one inbound channel may have queued (received, not yet taken by the pump), per
+    /// channel: 4. The coordinator runs one checkpoint at a time, so an honest sender has at
+    /// most one or two queued; barriers need no credit, so this is what bounds them (a sender
+    /// beyond it has its call failed with FAILED_PRECONDITION).
+    /// </summary>
+    public const int InboundBarriersQueuedMax = 4;
+
+    /// <summary>
+    /// Checkpoints whose barriers this executor tracks at once (seen on some input, not yet
+    /// snapshotted or aborted): 4. One is in progress at a time; a barrier held for a begin
+    /// not yet received is a second. Beyond it, the oldest is dropped (and will be aborted).
+    /// </summary>
+    public const int CheckpointsTrackedMax = 4;
+
+    /// <summary>Deadline of one AcknowledgeCheckpoint call, in ms: as for RegisterExecutor.</summary>
+    public const int CheckpointAcknowledgeTimeoutMs = SchedulerCallTimeoutMs;
+
+    /// <summary>
+    /// Longest a background state snapshot write may take, in ms: 10 minutes. Past it the
+    /// acknowledgement carries an error (the coordinator has aborted the checkpoint long before,
+    /// at its own timeout; this only stops the executor holding the snapshot forever).
+    /// </summary>
+    public const int CheckpointWriteTimeoutMs = 600_000;
+
     // ---- built-ins -----------------------------------------------------------------------
 
     /// <summary>Generator tick when a rate is set, in ms: 10 (100 ticks/s keeps output smooth).</summary>

@@ -18,6 +18,9 @@ public sealed record ExecutorOptions
     public const string SpecFileVariable = "CONCORD_SPEC_FILE";
     public const string WorkDirVariable = "CONCORD_WORK_DIR";
     public const string ConcordHomeVariable = "CONCORD_HOME";
+
+    /// <summary>A completed checkpoint directory to restore before the first batch (docs/guarantees.md, "Recovery"); set by the scheduler.</summary>
+    public const string RestoreCheckpointVariable = "CONCORD_RESTORE_CHECKPOINT";
     public const string SearchPathVariable = "PATH";
 
     /// <summary>Scheduler gRPC address, e.g. http://127.0.0.1:7400.</summary>
@@ -80,6 +83,9 @@ public sealed record ExecutorOptions
     /// from the spec's environment, else the executor's, else <see cref="ExecutorLimits.BatchAnswerTimeoutMs"/>.
     /// </summary>
     public int BatchAnswerTimeoutMs { get; init; } = ExecutorLimits.BatchAnswerTimeoutMs;
+
+    /// <summary><see cref="RestoreCheckpointVariable"/>: the checkpoint directory to restore at start; null: start empty.</summary>
+    public string? RestoreCheckpoint { get; init; }
 
     /// <summary>"operator/index", for logs and ChannelOpen.sender.</summary>
     public string InstanceName => $"{OperatorName}/{InstanceIndex}";
@@ -181,6 +187,7 @@ public sealed record ExecutorOptions
             SearchPath = environment(SearchPathVariable) ?? "",
             Tls = tls,
             BatchAnswerTimeoutMs = BatchAnswerTimeoutFrom(environment, spec.Environment),
+            RestoreCheckpoint = Optional(environment, RestoreCheckpointVariable),
         };
     }
 

@@ -16,7 +16,8 @@ namespace Concord.Testing;
 /// <summary>
 /// A test double standing in for the scheduler, served over real gRPC, for both of its clients.
 /// The executor's side: records every RegisterExecutor and ReportFailure and serves one fixed
-/// routing table on WatchRouting, so a test controls routing exactly. The CLI's side: an
+/// routing table on WatchRouting, so a test controls routing exactly; serves the checkpoint
+/// commands a test writes on WatchCheckpoints and records AcknowledgeCheckpoint. The CLI's side: an
 /// in-memory Deploy/Kill/Scale/List/Graph where instances start in STARTING and move to
 /// <see cref="StateAfterStart"/> on the first List after deploy.
 /// </summary>
@@ -53,6 +54,42 @@ public sealed class FakeScheduler(RoutingTable? routing = null) : Scheduler.Sche
     {
         await responseStream.WriteAsync(routing ?? throw new RpcException(new Status(StatusCode.FailedPrecondition, "this FakeScheduler was made without a routing table; pass one to its constructor")));
         await Task.Delay(Timeout.Infinite, context.CancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+    }
+
+    // The executor's checkpoint side (test double, not the coordinator): commands the test
+    // writes are served on WatchCheckpoints, acknowledgements recorded with the launch secret
+    // they carried.
+
+    /// <summary>Commands served, in order, to the WatchCheckpoints call open at the time (one at a time).</summary>
+    public Channel<CheckpointCommand> CheckpointCommands { get; } = Channel.CreateUnbounded<CheckpointCommand>();
+
+    /// <summary>Every AcknowledgeCheckpoint received, with the launch-secret header it carried ("" when absent).</summary>
+    public Channel<(AcknowledgeCheckpointRequest Request, string LaunchSecret)> Acknowledgements { get; } =
+        Channel.CreateUnbounded<(AcknowledgeCheckpointRequest, string)>();
+
+    /// <summary>WatchCheckpoints calls received (each reconnect is one).</summary>
+    public int CheckpointWatches;
+
+    public override async Task WatchCheckpoints(WatchCheckpointsRequest request, IServerStreamWriter<CheckpointCommand> responseStream, ServerCallContext context)
+    {
+        Interlocked.Increment(ref CheckpointWatches);
+        try
+        {
+            await foreach (var command in CheckpointCommands.Reader.ReadAllAsync(context.CancellationToken))
+            {
+                await responseStream.WriteAsync(command);
+            }
+        }
+        catch (OperationCanceledException) when (context.CancellationToken.IsCancellationRequested)
+        {
+            // The executor went away.
+        }
+    }
+
+    public override Task<AcknowledgeCheckpointResponse> AcknowledgeCheckpoint(AcknowledgeCheckpointRequest request, ServerCallContext context)
+    {
+        Acknowledgements.Writer.TryWrite((request, context.RequestHeaders.GetValue(Contracts.Credentials.LaunchSecretHeader) ?? ""));
+        return Task.FromResult(new AcknowledgeCheckpointResponse());
     }
 
     // The client's side (concord deploy/kill/scale/list/graph), in memory.

@@ -55,6 +55,8 @@ public sealed class DataPlaneService(DataPlaneIdentity identity, InboundQueue qu
                 StatusCode.InvalidArgument, "the first frame of a Push call must be ChannelOpen (dataplane.proto)"));
             Validate(open);
             channel.Description = $"{open.Sender} -> {open.Stream}";
+            channel.Stream = open.Stream;
+            channel.Sender = open.Sender;
             DataPlaneLog.ChannelOpened(logger, open.Sender, open.Stream);
 
             writer = WriteCreditsAsync(channel, responseStream, writerStop.Token);
@@ -63,6 +65,15 @@ public sealed class DataPlaneService(DataPlaneIdentity identity, InboundQueue qu
                 RawRecord[] records;
                 try
                 {
+                    if (DataPlaneWire.TryReadBarrier(requestStream.Current, out var barrier))
+                    {
+                        if (!queue.EnqueueBarrier(barrier, channel))
+                        {
+                            throw new RpcException(new Status(StatusCode.FailedPrecondition,
+                                $"sender {open.Sender} has {ExecutorLimits.InboundBarriersQueuedMax} barriers queued on '{open.Stream}' already (ExecutorLimits.InboundBarriersQueuedMax); a sender forwards one barrier per checkpoint (docs/data-plane.md)"));
+                        }
+                        continue;
+                    }
                     // No frame can hold more records than a credit window: checked before the records' array is allocated.
                     records = DataPlaneWire.ReadBatch(requestStream.Current, queue.ChannelCreditRows);
                 }

@@ -32,8 +32,8 @@ public sealed class InboundQueue
         RowsMax = (long)channelsMax * channelCreditRows;
         BytesMax = (long)channelsMax * channelCreditBytes;
         _channelSlots = new SemaphoreSlim(channelsMax, channelsMax);
-        // Every item holds at least one row, so rows bound items.
-        _items = Channel.CreateBounded<InboundItem>(new BoundedChannelOptions((int)Math.Min(RowsMax, int.MaxValue))
+        // Every record item holds at least one row, so rows bound them; barrier items are bounded per channel.
+        _items = Channel.CreateBounded<InboundItem>(new BoundedChannelOptions((int)Math.Min(RowsMax + (long)channelsMax * ExecutorLimits.InboundBarriersQueuedMax, int.MaxValue))
         {
             SingleReader = true,
             FullMode = BoundedChannelFullMode.Wait,
@@ -64,7 +64,18 @@ public sealed class InboundQueue
     /// <summary>Serialized bytes queued now (a gauge).</summary>
     public long QueuedBytes => Interlocked.Read(ref _queuedBytes);
 
-    internal ChannelReader<InboundItem> Reader => _items.Reader;
+    /// <summary>What the pump reads: the queue itself, or the checkpoint alignment in front of it (<see cref="UseGate"/>).</summary>
+    internal ChannelReader<InboundItem> Reader => _gate ?? _items.Reader;
+
+    /// <summary>
+    /// Puts <paramref name="gate"/> (made from the queue's own reader) between the queue and
+    /// the pump, and lets barriers in: called once, before the pump starts, by an executor
+    /// that takes part in checkpoints. Without a gate received barriers are dropped (an
+    /// at-most-once reader of an operator that takes checkpoints has no use for them).
+    /// </summary>
+    internal void UseGate(Func<ChannelReader<InboundItem>, ChannelReader<InboundItem>> gate) => _gate = gate(_items.Reader);
+
+    private volatile ChannelReader<InboundItem>? _gate;
 
     /// <summary>Reserves a channel slot; false when <see cref="ChannelsMax"/> channels are open.</summary>
     internal bool TryOpenChannel(string description, out InboundChannel channel)
@@ -88,6 +99,27 @@ public sealed class InboundQueue
             // Cannot happen while credit is honoured: each channel is checked before this.
             throw new InvalidOperationException("inbound queue is full although every channel is within its credit: credit accounting is broken");
         }
+    }
+
+    /// <summary>
+    /// Adds a barrier after the records <paramref name="source"/> queued before it. False when
+    /// the channel has <see cref="ExecutorLimits.InboundBarriersQueuedMax"/> queued already.
+    /// </summary>
+    internal bool EnqueueBarrier(Contracts.DataPlane.V1.Barrier barrier, InboundChannel source)
+    {
+        if (_gate is null)
+        {
+            return true;
+        }
+        if (!source.TryQueueBarrier())
+        {
+            return false;
+        }
+        if (!_items.Writer.TryWrite(new InboundItem([], source) { Barrier = barrier }))
+        {
+            throw new InvalidOperationException("inbound queue is full although every channel is within its barrier bound: accounting is broken");
+        }
+        return true;
     }
 
     /// <summary>Called by the pump for records it took out; returns their credit to the sender.</summary>

@@ -124,6 +124,14 @@ public sealed class OutboundChannel : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Queues a checkpoint barrier after everything queued so far. It needs no credit and no
+    /// queue room (a few bytes, one per checkpoint), so it never waits; a channel without a
+    /// call opens one for it. A closed channel drops it (the checkpoint then times out).
+    /// </summary>
+    public void EnqueueBarrier(Contracts.DataPlane.V1.Barrier barrier) =>
+        _queue.Writer.TryWrite(new OutboundChunk(0) { Barrier = barrier });
+
     /// <summary>Points the channel at a (new) address/incarnation; a change reconnects.</summary>
     public void SetTarget(OutboundTarget target)
     {
@@ -308,6 +316,14 @@ public sealed class OutboundChannel : IAsyncDisposable
                     await Task.WhenAny(Wake(), Data(), creditReader, Idle()).ConfigureAwait(false);
                     continue;
                 }
+                if (next.Barrier is { } barrier)
+                {
+                    // In order with the batches and without credit (dataplane.proto).
+                    await call.RequestStream.WriteAsync(new ProtoWireMessage(new DataFrame { Barrier = barrier }), token).ConfigureAwait(false);
+                    _current = null;
+                    lastSent = _time.GetTimestamp();
+                    continue;
+                }
                 int rows;
                 long bytes;
                 lock (credit)
@@ -325,7 +341,7 @@ public sealed class OutboundChannel : IAsyncDisposable
                 long batchBytes = 0;
                 var rowsLimit = Math.Min(rows, ExecutorLimits.BatchRowsMax);
                 var records = batch.Records;
-                while (records.Count < rowsLimit && TryPeekChunk(out next))
+                while (records.Count < rowsLimit && TryPeekChunk(out next) && next.Barrier is null)
                 {
                     // Whole chunks at a time; a batch ends at the credit or at BatchBytesMax
                     // (a single record larger than that still travels, alone).

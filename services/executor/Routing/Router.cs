@@ -246,6 +246,24 @@ public sealed class Router : IAsyncDisposable
         return target.EnqueueAsync(chunk, cancellationToken);
     }
 
+    /// <summary>
+    /// Queues checkpoint barrier <paramref name="barrier"/> on every outbound channel: every
+    /// output stream, reading operator and instance, including channels that carried no
+    /// records yet (docs/guarantees.md). Called with no answer being routed, so the barrier
+    /// follows every record routed before it on each channel. Waits for the first routing table.
+    /// </summary>
+    public async Task SendBarrierAsync(Contracts.DataPlane.V1.Barrier barrier, CancellationToken cancellationToken)
+    {
+        await _firstTable.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+        lock (_applyLock)
+        {
+            foreach (var channel in _channels.Values)
+            {
+                channel.EnqueueBarrier(barrier);
+            }
+        }
+    }
+
     /// <summary>Waits (bounded by the token) until every outbound queue is empty.</summary>
     public async Task DrainAsync(CancellationToken cancellationToken)
     {

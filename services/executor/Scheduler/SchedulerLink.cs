@@ -116,6 +116,47 @@ public sealed class SchedulerLink : IDisposable
         }
     }
 
+    /// <summary>
+    /// Watches checkpoint commands until cancelled (docs/guarantees.md), handing each to
+    /// <paramref name="onCommand"/>; reconnects with the same bounded back-off as the routing
+    /// watch (whose being open is the liveness signal: this one never fails the executor). A
+    /// scheduler that does not serve it (UNIMPLEMENTED) ends the watch, logged.
+    /// </summary>
+    public async Task WatchCheckpointsAsync(WatchCheckpointsRequest request, Func<CheckpointCommand, Task> onCommand, CancellationToken cancellationToken)
+    {
+        var backoff = Backoff.FromMs(ExecutorLimits.SchedulerRetryBackoffInitialMs, ExecutorLimits.SchedulerRetryBackoffMsMax, BackoffJitter.Decorrelated);
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            try
+            {
+                using var call = _client.WatchCheckpoints(request, _headers, cancellationToken: cancellationToken);
+                while (await call.ResponseStream.MoveNext(cancellationToken).ConfigureAwait(false))
+                {
+                    backoff.Reset();
+                    await onCommand(call.ResponseStream.Current).ConfigureAwait(false);
+                }
+                throw new RpcException(new Status(StatusCode.Unavailable, "the scheduler ended the WatchCheckpoints stream"));
+            }
+            catch (RpcException e) when (e.StatusCode == StatusCode.Unimplemented)
+            {
+                Checkpoints.CheckpointLog.WatchUnsupported(_logger, e.Status.Detail);
+                return;
+            }
+            catch (RpcException e) when (!cancellationToken.IsCancellationRequested)
+            {
+                var delay = backoff.Next();
+                Checkpoints.CheckpointLog.WatchRetry(_logger, $"{e.Status.StatusCode}: {e.Status.Detail}", (int)delay.TotalMilliseconds);
+                await Task.Delay(delay, _time, cancellationToken).ConfigureAwait(false);
+            }
+        }
+    }
+
+    /// <summary>Sends one acknowledgement, bounded by <see cref="ExecutorLimits.CheckpointAcknowledgeTimeoutMs"/>; throws on failure.</summary>
+    public async Task AcknowledgeCheckpointAsync(AcknowledgeCheckpointRequest request, CancellationToken cancellationToken) =>
+        await _client.AcknowledgeCheckpointAsync(request, _headers,
+            deadline: DateTime.UtcNow.AddMilliseconds(ExecutorLimits.CheckpointAcknowledgeTimeoutMs),
+            cancellationToken: cancellationToken).ConfigureAwait(false);
+
     /// <summary>Best effort, bounded by <see cref="ExecutorLimits.ReportFailureTimeoutMs"/>: tells the scheduler why this executor exits.</summary>
     public async Task ReportFailureAsync(ReportFailureRequest request)
     {

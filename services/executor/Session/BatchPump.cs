@@ -50,6 +50,8 @@ public sealed class BatchPump
     private InboundItem? _pending;
     private Task _timersWait = Task.CompletedTask; // AssembleAsync's pending timers wake-up, kept across calls
     private Task _answeredWait = Task.CompletedTask; // and its pending answer wake-up
+    private Task _checkpointWait = Task.CompletedTask; // and its pending checkpoint wake-up
+    private static readonly Task NeverCompletes = new TaskCompletionSource().Task; // the checkpoint wake-up of a pump without checkpoints
     private long _lastSentSeq;
     private long _lastAnsweredSeq;
     private readonly long[] _sentTimestamps; // when each batch in flight was sent, at seq % MaxBatchesInFlight
@@ -86,6 +88,13 @@ public sealed class BatchPump
         }
     }
 
+    /// <summary>
+    /// Checkpoints of this executor (docs/guarantees.md), or null when it takes none. Set before
+    /// the loops start. When it has work due the send loop stops cutting batches, waits until
+    /// every batch is answered and routed, and lets it run (snapshot, barrier forwarding).
+    /// </summary>
+    public Checkpoints.CheckpointParticipant? Checkpoints { get; set; }
+
     /// <summary>Completes once BatchDone{0} (init's products) has been routed.</summary>
     public Task InitAnswered => _initAnswered.Task;
 
@@ -100,8 +109,19 @@ public sealed class BatchPump
         await _initAnswered.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
         while (true)
         {
+            if (Checkpoints is { WorkDue: true } checkpoints)
+            {
+                await WaitAllAnsweredAsync(cancellationToken).ConfigureAwait(false);
+                await checkpoints.RunDueWorkAsync(cancellationToken).ConfigureAwait(false);
+            }
             await _inFlight.WaitAsync(cancellationToken).ConfigureAwait(false);
             var batch = await AssembleAsync(cancellationToken).ConfigureAwait(false);
+            if (batch.Records.Count == 0 && batch.TimersFired.Count == 0)
+            {
+                // Cut short for a checkpoint before anything was taken: nothing to send.
+                _inFlight.Release();
+                continue;
+            }
             // The send time is in its slot before the seq counts as sent (RunLivenessAsync reads it).
             var seq = Interlocked.Read(ref _lastSentSeq) + 1;
             Volatile.Write(ref _sentTimestamps[seq % _sentTimestamps.Length], _time.GetTimestamp());
@@ -154,6 +174,19 @@ public sealed class BatchPump
                 _answered.Set();
             }
             expected++;
+        }
+    }
+
+    /// <summary>Waits until every batch sent has been answered and its records routed (the answer loop releases a slot after routing).</summary>
+    private async Task WaitAllAnsweredAsync(CancellationToken cancellationToken)
+    {
+        while (InFlight > 0)
+        {
+            if (_answeredWait.IsCompleted)
+            {
+                _answeredWait = _answered.WaitAsync(cancellationToken);
+            }
+            await _answeredWait.ConfigureAwait(false);
         }
     }
 
@@ -222,6 +255,11 @@ public sealed class BatchPump
             while (true)
             {
                 var full = Fill(batch, ref bytes);
+                if (Checkpoints is { WorkDue: true })
+                {
+                    // Records taken so far precede the barrier: they go now; the rest waits for the snapshot.
+                    return batch;
+                }
                 var now = _time.GetUtcNow();
                 var nowMs = now.ToUnixTimeMilliseconds();
                 long? nextTimerMs;
@@ -271,8 +309,12 @@ public sealed class BatchPump
                 {
                     _answeredWait = _answered.WaitAsync(cancellationToken);
                 }
+                if (Checkpoints is { } checkpoints && _checkpointWait.IsCompleted)
+                {
+                    _checkpointWait = checkpoints.WaitWorkDueAsync(cancellationToken);
+                }
                 var delay = Task.Delay(WholeMilliseconds(wait), _time, waitStop.Token);
-                await Task.WhenAny(dataTask, _timersWait, _answeredWait, delay).ConfigureAwait(false);
+                await Task.WhenAny(dataTask, _timersWait, _answeredWait, Checkpoints is null ? NeverCompletes : _checkpointWait, delay).ConfigureAwait(false);
                 cancellationToken.ThrowIfCancellationRequested();
                 if (dataTask.IsCompleted && !await ((Task<bool>)dataTask).ConfigureAwait(false))
                 {

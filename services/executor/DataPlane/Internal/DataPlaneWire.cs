@@ -27,6 +27,47 @@ internal static class DataPlaneWire
     public static readonly Method<byte[], Credit> PushServer = new(
         MethodType.DuplexStreaming, "concord.dataplane.v1.DataPlane", "Push", WireMarshallers.Bytes, WireMarshallers.Proto(Credit.Parser));
 
+    /// <summary>DataFrame.barrier = 3, length-delimited.</summary>
+    public const int BarrierField = 3;
+
+    /// <summary>
+    /// True when the frame is a <c>DataFrame{barrier}</c> (the oneof's last field decides, as
+    /// in <see cref="ReadBatch"/>); then <paramref name="barrier"/> is it. A RecordBatch frame
+    /// costs one tag and one skip here.
+    /// </summary>
+    public static bool TryReadBarrier(byte[] frame, out Contracts.DataPlane.V1.Barrier barrier)
+    {
+        var reader = new WireReader(frame, 0, frame.Length);
+        (int Offset, int Length)? last = null;
+        while (reader.TryReadTag(out var field, out var wireType))
+        {
+            if (field == BarrierField && wireType == WireReader.WireLengthDelimited)
+            {
+                last = reader.ReadLengthDelimited();
+                continue;
+            }
+            if (field is OpenField or 2 or 4)
+            {
+                last = null;
+            }
+            reader.Skip(wireType);
+        }
+        if (last is not { } body)
+        {
+            barrier = null!;
+            return false;
+        }
+        try
+        {
+            barrier = Contracts.DataPlane.V1.Barrier.Parser.ParseFrom(frame, body.Offset, body.Length);
+        }
+        catch (Google.Protobuf.InvalidProtocolBufferException e)
+        {
+            throw new WireFormatException($"malformed Barrier: {e.Message}");
+        }
+        return true;
+    }
+
     /// <summary>
     /// Reads a data frame after ChannelOpen: the records of its RecordBatch, or an error that
     /// says what else it was.

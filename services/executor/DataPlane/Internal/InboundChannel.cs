@@ -12,6 +12,9 @@ internal sealed class InboundItem(RawRecord[] records, InboundChannel source)
 
     /// <summary>First record the pump has not taken yet.</summary>
     public int Offset { get; set; }
+
+    /// <summary>Not null: a checkpoint barrier received here, in order with the channel's records (<see cref="Records"/> is empty).</summary>
+    public Contracts.DataPlane.V1.Barrier? Barrier { get; init; }
 }
 
 /// <summary>
@@ -30,10 +33,34 @@ internal sealed class InboundChannel(string description, int windowRows, long wi
     private int _queuedRows;
     private bool _closed;
     private bool _slotReleased;
+    private int _queuedBarriers;
     private long _activeTimestamp = time.GetTimestamp(); // last frame received, or last queued record taken
 
     /// <summary>Who sends on the channel; set once its ChannelOpen is read (the slot is taken before).</summary>
     public string Description { get; set; } = description;
+
+    /// <summary>ChannelOpen.stream; set with <see cref="Description"/> (checkpoint alignment is per (stream, sender)).</summary>
+    public string Stream { get; set; } = "";
+
+    /// <summary>ChannelOpen.sender ("operator/index").</summary>
+    public string Sender { get; set; } = "";
+
+    /// <summary>
+    /// Counts a received barrier; false when <see cref="ExecutorLimits.InboundBarriersQueuedMax"/>
+    /// are queued already (barriers need no credit, so this bounds them).
+    /// </summary>
+    public bool TryQueueBarrier()
+    {
+        if (Interlocked.Increment(ref _queuedBarriers) <= ExecutorLimits.InboundBarriersQueuedMax)
+        {
+            return true;
+        }
+        Interlocked.Decrement(ref _queuedBarriers);
+        return false;
+    }
+
+    /// <summary>A queued barrier was taken by the pump's reader.</summary>
+    public void BarrierTaken() => Interlocked.Decrement(ref _queuedBarriers);
 
     /// <summary>
     /// How long the channel has been idle: nothing received and nothing of it queued (a

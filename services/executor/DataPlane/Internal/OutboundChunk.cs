@@ -28,6 +28,12 @@ public sealed class OutboundChunk(int capacity)
 
     public int Count => _records.Count;
 
+    /// <summary>
+    /// Not null: this entry is a checkpoint barrier, not records (no records, no queue budget).
+    /// It leaves after every chunk queued before it and before any queued after (docs/data-plane.md).
+    /// </summary>
+    internal Contracts.DataPlane.V1.Barrier? Barrier { get; init; }
+
     /// <summary>Serialized bytes of all its records.</summary>
     public long Bytes { get; private set; }
 
