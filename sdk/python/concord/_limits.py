@@ -13,7 +13,12 @@ PROTOCOL_VERSION = 1
 #: Capabilities this SDK supports; an Init that requires anything else is refused.
 CAPABILITY_BATCH_PIPELINING = "batch-pipelining.v1"
 CAPABILITY_TIMERS = "timers.v1"
-CAPABILITIES = (CAPABILITY_BATCH_PIPELINING, CAPABILITY_TIMERS)
+#: Keyed state: ProcessBatch.states, BatchDone.state_mutations, TimerSet/TimerFired.state_key.
+CAPABILITY_KEYED_STATE = "keyed-state.v1"
+#: Event time: ProcessBatch.watermark_unix_ms and timers in TIME_DOMAIN_EVENT.
+CAPABILITY_EVENT_TIME = "event-time.v1"
+CAPABILITIES = (CAPABILITY_BATCH_PIPELINING, CAPABILITY_TIMERS, CAPABILITY_KEYED_STATE,
+                CAPABILITY_EVENT_TIME)
 
 #: SDK name and version sent in Metadata.sdk, for the executor's logs.
 SDK_NAME = "concord-python/0.1.0"
@@ -28,6 +33,20 @@ GRPC_MESSAGE_BYTES_MAX = 64 * 1024 * 1024
 #: Largest record (key + value) in bytes when Init leaves max_record_bytes at 0
 #: (ProtocolLimits.RecordBytesMax, 1 MiB).
 RECORD_BYTES_MAX_DEFAULT = 1024 * 1024
+
+#: Largest state value in bytes when Init leaves max_state_value_bytes at 0 (an executor that
+#: states no bound): 1 MiB, as a record, because values travel inside ProcessBatch and BatchDone
+#: next to the records and must not crowd them out of a message.
+STATE_VALUE_BYTES_MAX_DEFAULT = 1024 * 1024
+
+#: Longest state name in characters, as a stream name (types.proto StateDescriptor.name).
+STATE_NAME_CHARS_MAX = 128
+
+#: What a state name is: 1..STATE_NAME_CHARS_MAX of A-Z a-z 0-9 _ . - (types.proto).
+STATE_NAME_PATTERN = r"^[A-Za-z0-9_.-]{1,128}$"
+
+#: State names starting with this are the executor's own (it keeps timers in "concord.timers").
+STATE_NAME_RESERVED_PREFIX = "concord."
 
 #: Longest unix socket path Linux accepts, in bytes (sun_path is 108 with the NUL).
 UNIX_SOCKET_PATH_BYTES_MAX = 107
