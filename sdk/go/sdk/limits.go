@@ -15,6 +15,11 @@ const (
 	CapabilityBatchPipelining = "batch-pipelining.v1"
 	// CapabilityTimers: timers_fired in ProcessBatch, timers_set in BatchDone.
 	CapabilityTimers = "timers.v1"
+	// CapabilityKeyedState: ProcessBatch.states, BatchDone.state_mutations,
+	// TimerSet/TimerFired.state_key.
+	CapabilityKeyedState = "keyed-state.v1"
+	// CapabilityEventTime: ProcessBatch.watermark_unix_ms and timers in TIME_DOMAIN_EVENT.
+	CapabilityEventTime = "event-time.v1"
 
 	// SDKName is sent in Metadata.sdk for the executor's logs.
 	SDKName = "concord-go/0.1.0"
@@ -30,6 +35,24 @@ const (
 	// RecordBytesMaxDefault is the largest record (key + value) in bytes when Init leaves
 	// max_record_bytes at 0 (ProtocolLimits.RecordBytesMax, 1 MiB).
 	RecordBytesMaxDefault = 1024 * 1024
+
+	// StateValueBytesMaxDefault is the largest state value in bytes when Init leaves
+	// max_state_value_bytes at 0 (an executor that states no bound): 1 MiB, as a record,
+	// because values travel inside ProcessBatch and BatchDone next to the records and must not
+	// crowd them out of a message.
+	StateValueBytesMaxDefault = 1024 * 1024
+
+	// StateNameCharsMax is the longest state name in characters, as a stream name
+	// (types.proto StateDescriptor.name).
+	StateNameCharsMax = 128
+
+	// StateNamePattern is what a state name is: 1..StateNameCharsMax of A-Z a-z 0-9 _ . -
+	// (the bound is written out; limits_test.go checks the two agree).
+	StateNamePattern = `^[A-Za-z0-9_.-]{1,128}$`
+
+	// StateNameReservedPrefix starts the executor's own state names (it keeps timers in
+	// "concord.timers"); an operator may not declare one.
+	StateNameReservedPrefix = "concord."
 
 	// UnixSocketPathBytesMax is the longest unix socket path Linux accepts (sun_path is 108
 	// bytes with the NUL).
@@ -87,4 +110,4 @@ const (
 )
 
 // Capabilities lists everything this SDK supports; an Init requiring anything else is refused.
-var Capabilities = []string{CapabilityBatchPipelining, CapabilityTimers}
+var Capabilities = []string{CapabilityBatchPipelining, CapabilityTimers, CapabilityKeyedState, CapabilityEventTime}

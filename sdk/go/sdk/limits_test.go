@@ -23,7 +23,7 @@ func TestLimitsMatchTheLimitsFile(t *testing.T) {
 	}
 	copies := map[string]interface{}{
 		"protocolVersion":         float64(ProtocolVersion),
-		"capabilities":            []interface{}{CapabilityBatchPipelining, CapabilityTimers},
+		"capabilities":            []interface{}{CapabilityBatchPipelining, CapabilityTimers, CapabilityKeyedState, CapabilityEventTime},
 		"operatorAddressVariable": OperatorAddressVariable,
 		"grpcMessageBytesMax":     float64(GrpcMessageBytesMax),
 		"recordBytesMax":          float64(RecordBytesMaxDefault),
@@ -36,8 +36,15 @@ func TestLimitsMatchTheLimitsFile(t *testing.T) {
 			t.Errorf("%s: limits.go has %v, proto/concord/limits.json has %v; copy the file's value", name, value, limits[name])
 		}
 	}
-	if !reflect.DeepEqual(Capabilities, []string{CapabilityBatchPipelining, CapabilityTimers}) {
+	if !reflect.DeepEqual(Capabilities, []string{CapabilityBatchPipelining, CapabilityTimers, CapabilityKeyedState, CapabilityEventTime}) {
 		t.Errorf("Capabilities = %v lists other capabilities than the constants", Capabilities)
+	}
+}
+
+func TestStateNamePatternAllowsExactlyUpToTheBound(t *testing.T) {
+	pattern := regexp.MustCompile(StateNamePattern)
+	if !pattern.MatchString(strings.Repeat("a", StateNameCharsMax)) || pattern.MatchString(strings.Repeat("a", StateNameCharsMax+1)) || pattern.MatchString("") {
+		t.Errorf("StateNamePattern %s does not allow exactly 1..%d characters", StateNamePattern, StateNameCharsMax)
 	}
 }
 
