@@ -109,5 +109,10 @@ const (
 	ExitUsage = 2
 )
 
+// CapabilitiesShared are the capabilities every SDK supports (proto/concord/limits.json).
+var CapabilitiesShared = []string{CapabilityBatchPipelining, CapabilityTimers, CapabilityKeyedState}
+
 // Capabilities lists everything this SDK supports; an Init requiring anything else is refused.
-var Capabilities = []string{CapabilityBatchPipelining, CapabilityTimers, CapabilityKeyedState, CapabilityEventTime}
+// Event time is beyond the shared ones: the C# SDK and the executor do not offer it yet, and
+// an event-time timer needs the executor to offer it in Init.
+var Capabilities = append(append([]string(nil), CapabilitiesShared...), CapabilityEventTime)
