@@ -140,7 +140,13 @@ func (c *batchContext) SetTimerIn(key string, timeMs int64, domain TimeDomain) {
 			"%s, which this one lacks; use concord.ProcessingTime or upgrade the executor",
 			CapabilityEventTime)
 	default:
-		c.timers[timerRef{stateKey: string(c.stateKey), key: key, domain: domain}] = timeMs
+		ref := timerRef{key: key, domain: domain}
+		if len(c.state.names) > 0 {
+			// An operator without declared states keeps round-1 timers, one per key: keying
+			// them by record key would turn its single "flush" timer into one per key seen.
+			ref.stateKey = string(c.stateKey)
+		}
+		c.timers[ref] = timeMs
 		return
 	}
 	if c.err == nil {

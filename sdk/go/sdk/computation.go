@@ -91,9 +91,10 @@ type Context interface {
 	// 0 means inherit.
 	ProduceRecordAt(stream string, key, value []byte, eventTimeMs int64) error
 	// SetTimer asks for ProcessTimer(ctx, key, timeMs) at timeMs, an absolute time in ms since
-	// the Unix epoch (not a delay), on the wall clock. The timer belongs to the key in scope
-	// (StateKey), whose state ProcessTimer sees: one pending timer per (state key, key,
-	// domain); setting it again replaces its time.
+	// the Unix epoch (not a delay), on the wall clock. In an operator that declares States the
+	// timer belongs to the key in scope (StateKey), whose state ProcessTimer sees: one pending
+	// timer per (state key, key, domain); setting it again replaces its time. Without
+	// declared States: one per (key, domain).
 	SetTimer(key string, timeMs int64)
 	// SetTimerIn is SetTimer in the given time domain: EventTime fires when the executor's
 	// input watermark reaches timeMs (the executor must support "event-time.v1", else the

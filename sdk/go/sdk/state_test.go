@@ -315,6 +315,26 @@ func TestTimers_carry_the_state_key_and_process_timer_sees_that_keys_state(t *te
 	shutdown(t, d)
 }
 
+type stateless struct{ concord.Base }
+
+func (stateless) Metadata() concord.Metadata {
+	return concord.Metadata{Name: "counter", Inputs: []concord.InputStream{{Name: "words"}}}
+}
+
+func (stateless) ProcessRecord(ctx concord.Context, r *concord.Record) error {
+	ctx.SetTimer("flush", 1000+int64(len(r.Key)))
+	return nil
+}
+
+func TestAn_operator_without_states_keeps_one_timer_per_key(t *testing.T) {
+	d, _ := startState(t, stateless{}, nil)
+	done := answer(t, d, stateBatch(1, 0, recs("a", "bb"), nil))
+	if len(done.TimersSet) != 1 || len(done.TimersSet[0].StateKey) != 0 || done.TimersSet[0].TimeUnixMs != 1002 {
+		t.Fatalf("timers set %v; want one flush at 1002 without a state key", done.TimersSet)
+	}
+	shutdown(t, d)
+}
+
 func TestState_in_Init_is_fatal(t *testing.T) {
 	d := sdktest.Start(t, &stateCounter{misuse: "init"})
 	d.Send(sdktest.InitMessage(0))

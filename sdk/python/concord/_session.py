@@ -190,9 +190,10 @@ class Context:
     def set_timer(self, key, time_ms, domain=TimeDomain.PROCESSING):
         """Ask for process_timer(ctx, key, time_ms) at ``time_ms``, an absolute time in ms since
         the Unix epoch (not a delay). ``domain`` TimeDomain.PROCESSING (the default) fires on
-        the wall clock, TimeDomain.EVENT when the input watermark reaches ``time_ms``. The
-        timer belongs to the key in scope (ctx.state_key), whose state process_timer sees: one
-        pending timer per (state key, key, domain); setting it again replaces its time."""
+        the wall clock, TimeDomain.EVENT when the input watermark reaches ``time_ms``. In an
+        operator that declares states the timer belongs to the key in scope (ctx.state_key),
+        whose state process_timer sees: one pending timer per (state key, key, domain);
+        setting it again replaces its time. Without declared states: one per (key, domain)."""
         if not isinstance(key, str):
             raise TypeError("set_timer: key must be a str, got %s" % type(key).__name__)
         try:
@@ -205,7 +206,10 @@ class Context:
                 "set_timer: event-time timers need an executor with the capability %s, which this "
                 "one lacks; use TimeDomain.PROCESSING or upgrade the executor"
                 % _limits.CAPABILITY_EVENT_TIME)
-        self._timers[(self.state_key, key, int(domain))] = int(time_ms)
+        # An operator without declared states keeps round-1 timers, one per key: keying them by
+        # record key would turn its single "flush" timer into one per key seen.
+        state_key = self.state_key if self._states else b""
+        self._timers[(state_key, key, int(domain))] = int(time_ms)
 
     def log(self, message, level=LOG_INFO):
         """Send a log line to the executor's structured log (printing to stdout works too)."""

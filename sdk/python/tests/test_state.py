@@ -183,6 +183,22 @@ class StateTests(unittest.TestCase):
         self.assertEqual([(b"c", b"7"), (b"a", b"none")], outputs(third))
         self.assertEqual([b"a", b"bb", b"c", b"a"], comp.fired_state_keys)
 
+    def test_an_operator_without_states_keeps_one_timer_per_key(self):
+        class Stateless(concord.Computation):
+            def metadata(self):
+                return concord.Metadata(name="counter", istreams=["in"], ostreams=["out"])
+
+            def process_record(self, ctx, record):
+                self.key_in_scope = ctx.state_key
+                ctx.set_timer("flush", 1000 + len(record.key))
+
+        comp = Stateless()
+        code, out = run(comp, init_message(), batch(1, ["a", "bb"]), shutdown_message())
+        self.assertEqual(0, code)
+        self.assertEqual(b"bb", comp.key_in_scope)
+        self.assertEqual([(b"", "flush", 1002)],
+                         [(t.state_key, t.key, t.time_unix_ms) for t in dones(out)[1].timers_set])
+
     def test_timers_set_in_init_have_the_empty_state_key_and_state_is_refused_there(self):
         class InitTimer(Counter):
             def init(self, ctx):
