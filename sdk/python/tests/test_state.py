@@ -259,6 +259,22 @@ class StateTests(unittest.TestCase):
         self.assertIn("3 earlier batches' state mutations are not applied, more than "
                       "max_batches_in_flight 2", out[-1].error.message)
 
+    def test_the_hand_written_BatchDone_parses_as_protobuf_with_long_keys_and_values(self):
+        from concord import _wire
+        timers = {(bytes(200), "flush", 1): 2 ** 40, (b"", "é", 2): 1}
+        mutations_ = {(bytes(range(256)) * 2, "count"): bytes(20000), (b"", "count"): None,
+                      (b"k", "x"): b""}
+        got = operator_pb2.OperatorMessage.FromString(
+            _wire.batch_done(2 ** 33, [], timers, mutations_)).batch_done
+        want = operator_pb2.BatchDone(
+            seq=2 ** 33,
+            timers_set=[operator_pb2.TimerSet(key=k, time_unix_ms=t, state_key=sk, domain=d)
+                        for (sk, k, d), t in timers.items()],
+            state_mutations=[operator_pb2.StateMutation(key=k, name=n, value=v or b"",
+                                                        clear=v is None)
+                             for (k, n), v in mutations_.items()])
+        self.assertEqual(want, got)
+
     def test_metadata_carries_the_new_capabilities(self):
         code, out = run(Counter(), init_message(), shutdown_message())
         self.assertEqual(0, code)
