@@ -42,13 +42,12 @@ const (
 	// crowd them out of a message.
 	StateValueBytesMaxDefault = 1024 * 1024
 
-	// StateNameCharsMax is the longest state name in characters, as a stream name
-	// (types.proto StateDescriptor.name).
-	StateNameCharsMax = 128
+	// StateNameCharsMax is the longest state name in characters: state names follow the
+	// stream name rule (types.proto StateDescriptor.name).
+	StateNameCharsMax = StreamNameCharsMax
 
-	// StateNamePattern is what a state name is: 1..StateNameCharsMax of A-Z a-z 0-9 _ . -
-	// (the bound is written out; limits_test.go checks the two agree).
-	StateNamePattern = `^[A-Za-z0-9_.-]{1,128}$`
+	// StateNamePattern is what a state name is: the stream name pattern.
+	StateNamePattern = StreamNamePattern
 
 	// StateNameReservedPrefix starts the executor's own state names (it keeps timers in
 	// "concord.timers"); an operator may not declare one.

@@ -44,13 +44,6 @@ func TestLimitsMatchTheLimitsFile(t *testing.T) {
 	}
 }
 
-func TestStateNamePatternAllowsExactlyUpToTheBound(t *testing.T) {
-	pattern := regexp.MustCompile(StateNamePattern)
-	if !pattern.MatchString(strings.Repeat("a", StateNameCharsMax)) || pattern.MatchString(strings.Repeat("a", StateNameCharsMax+1)) || pattern.MatchString("") {
-		t.Errorf("StateNamePattern %s does not allow exactly 1..%d characters", StateNamePattern, StateNameCharsMax)
-	}
-}
-
 func TestStreamNamePatternAllowsExactlyUpToTheBound(t *testing.T) {
 	pattern := regexp.MustCompile(StreamNamePattern)
 	if !pattern.MatchString(strings.Repeat("a", StreamNameCharsMax)) {

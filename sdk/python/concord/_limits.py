@@ -42,15 +42,6 @@ RECORD_BYTES_MAX_DEFAULT = 1024 * 1024
 #: next to the records and must not crowd them out of a message.
 STATE_VALUE_BYTES_MAX_DEFAULT = 1024 * 1024
 
-#: Longest state name in characters, as a stream name (types.proto StateDescriptor.name).
-STATE_NAME_CHARS_MAX = 128
-
-#: What a state name is: 1..STATE_NAME_CHARS_MAX of A-Z a-z 0-9 _ . - (types.proto).
-STATE_NAME_PATTERN = r"^[A-Za-z0-9_.-]{1,128}$"
-
-#: State names starting with this are the executor's own (it keeps timers in "concord.timers").
-STATE_NAME_RESERVED_PREFIX = "concord."
-
 #: Longest unix socket path Linux accepts, in bytes (sun_path is 108 with the NUL).
 UNIX_SOCKET_PATH_BYTES_MAX = 107
 
@@ -60,6 +51,16 @@ STREAM_NAME_CHARS_MAX = 128
 #: What a stream name is: 1..STREAM_NAME_CHARS_MAX of A-Z a-z 0-9 _ . - (the bound is written
 #: out in the pattern; tests/test_limits.py checks the two agree).
 STREAM_NAME_PATTERN = r"^[A-Za-z0-9_.-]{1,128}$"
+
+#: Longest state name in characters: state names follow the stream name rule
+#: (types.proto StateDescriptor.name).
+STATE_NAME_CHARS_MAX = STREAM_NAME_CHARS_MAX
+
+#: What a state name is: the stream name pattern (types.proto StateDescriptor.name).
+STATE_NAME_PATTERN = STREAM_NAME_PATTERN
+
+#: State names starting with this are the executor's own (it keeps timers in "concord.timers").
+STATE_NAME_RESERVED_PREFIX = "concord."
 
 #: Seconds to wait for the executor to open the session after the socket is served. The
 #: executor connects within its own bounded start-up wait, so a process that sees no session
