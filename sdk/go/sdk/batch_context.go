@@ -21,6 +21,13 @@ type producedSlot struct {
 	rec typesv1.Record
 }
 
+// timerRef is what identifies a pending timer: one per (state key, key, domain).
+type timerRef struct {
+	stateKey string
+	key      string
+	domain   TimeDomain
+}
+
 // batchContext is the Context of one session; reset after every answered batch.
 type batchContext struct {
 	operatorName   string
@@ -29,15 +36,19 @@ type batchContext struct {
 	outputs        map[string]string // stream -> the same string, interned
 	maxRecordBytes int
 
-	current *typesv1.Record // record being processed; nil in Init and timers
-	nowMs   int64
-	nowUs   int64
+	current     *typesv1.Record // record being processed; nil in Init and timers
+	nowMs       int64
+	nowUs       int64
+	stateKey    []byte // key whose state is in scope: the record's, the timer's, nil in Init
+	watermarkMs int64
+	eventTime   bool // the executor supports event-time timers
+	state       keyedState
 
 	slabs    [][]producedSlot
 	used     int
 	bytes    []byte // copies of produced keys and values, reused batch after batch
 	produced []*operatorv1.ProducedRecord
-	timers   map[string]int64
+	timers   map[timerRef]int64
 	logs     []*operatorv1.OperatorMessage
 	err      error // first ProduceError of the batch: fatal even if the callback drops it
 }
@@ -49,7 +60,11 @@ func newBatchContext(init *operatorv1.Init, md Metadata) *batchContext {
 		instanceCount:  int(init.InstanceCount),
 		outputs:        make(map[string]string, len(md.Outputs)),
 		maxRecordBytes: int(init.MaxRecordBytes),
-		timers:         map[string]int64{},
+		timers:         map[timerRef]int64{},
+		state:          newKeyedState(init, md),
+	}
+	for _, cap := range init.Capabilities {
+		c.eventTime = c.eventTime || cap == CapabilityEventTime
 	}
 	if c.maxRecordBytes <= 0 {
 		c.maxRecordBytes = RecordBytesMaxDefault
@@ -107,7 +122,37 @@ func (c *batchContext) ProduceRecordAt(stream string, key, value []byte, eventTi
 	return nil
 }
 
-func (c *batchContext) SetTimer(key string, timeMs int64) { c.timers[key] = timeMs }
+func (c *batchContext) StateKey() []byte       { return c.stateKey }
+func (c *batchContext) WatermarkUnixMs() int64 { return c.watermarkMs }
+
+func (c *batchContext) SetTimer(key string, timeMs int64) {
+	c.SetTimerIn(key, timeMs, ProcessingTime)
+}
+
+func (c *batchContext) SetTimerIn(key string, timeMs int64, domain TimeDomain) {
+	var msg string
+	switch {
+	case domain != ProcessingTime && domain != EventTime:
+		msg = fmt.Sprintf("SetTimerIn: domain %d is not a TimeDomain; use concord.ProcessingTime "+
+			"or concord.EventTime", domain)
+	case domain == EventTime && !c.eventTime:
+		msg = fmt.Sprintf("SetTimerIn: event-time timers need an executor with the capability "+
+			"%s, which this one lacks; use concord.ProcessingTime or upgrade the executor",
+			CapabilityEventTime)
+	default:
+		ref := timerRef{key: key, domain: domain}
+		if len(c.state.names) > 0 {
+			// An operator without declared states keeps round-1 timers, one per key: keying
+			// them by record key would turn its single "flush" timer into one per key seen.
+			ref.stateKey = string(c.stateKey)
+		}
+		c.timers[ref] = timeMs
+		return
+	}
+	if c.err == nil {
+		c.err = &TimerError{msg: msg}
+	}
+}
 
 func (c *batchContext) Log(level LogLevel, message string) {
 	c.logs = append(c.logs, &operatorv1.OperatorMessage{Message: &operatorv1.OperatorMessage_Log{
@@ -145,25 +190,38 @@ func (c *batchContext) nextSlot() *producedSlot {
 	return slot
 }
 
-// enterNow is called before Init and each timer: produced records get "now" times.
-func (c *batchContext) enterNow() {
+// enterNow is called before Init and each timer (with its state key): produced records get
+// "now" times.
+func (c *batchContext) enterNow(stateKey []byte) {
 	now := time.Now()
 	c.current = nil
+	c.stateKey = stateKey
 	c.nowMs = now.UnixMilli()
 	c.nowUs = now.UnixMicro()
 }
 
 // batchDone builds the answer to batch seq; valid until reset.
 func (c *batchContext) batchDone(seq uint64) *operatorv1.OperatorMessage {
-	done := &operatorv1.BatchDone{Seq: seq, Produced: c.produced}
+	done := &operatorv1.BatchDone{Seq: seq, Produced: c.produced, StateMutations: c.state.takeMutations(seq)}
 	if len(c.timers) > 0 {
-		keys := make([]string, 0, len(c.timers))
-		for k := range c.timers {
-			keys = append(keys, k)
+		refs := make([]timerRef, 0, len(c.timers))
+		for r := range c.timers {
+			refs = append(refs, r)
 		}
-		sort.Strings(keys)
-		for _, k := range keys {
-			done.TimersSet = append(done.TimersSet, &operatorv1.TimerSet{Key: k, TimeUnixMs: c.timers[k]})
+		sort.Slice(refs, func(i, j int) bool {
+			a, b := refs[i], refs[j]
+			if a.stateKey != b.stateKey {
+				return a.stateKey < b.stateKey
+			}
+			if a.key != b.key {
+				return a.key < b.key
+			}
+			return a.domain < b.domain
+		})
+		for _, r := range refs {
+			done.TimersSet = append(done.TimersSet, &operatorv1.TimerSet{Key: r.key,
+				TimeUnixMs: c.timers[r], StateKey: []byte(r.stateKey),
+				Domain: operatorv1.TimeDomain(r.domain)})
 		}
 	}
 	return &operatorv1.OperatorMessage{Message: &operatorv1.OperatorMessage_BatchDone{BatchDone: done}}
@@ -172,6 +230,7 @@ func (c *batchContext) batchDone(seq uint64) *operatorv1.OperatorMessage {
 // reset makes the context ready for the next batch once the previous answer was sent.
 func (c *batchContext) reset() {
 	c.current = nil
+	c.stateKey = nil
 	c.used = 0
 	c.bytes = c.bytes[:0]
 	for i := range c.produced {
@@ -179,7 +238,7 @@ func (c *batchContext) reset() {
 	}
 	c.produced = c.produced[:0]
 	if len(c.timers) > 0 {
-		c.timers = map[string]int64{}
+		c.timers = map[timerRef]int64{}
 	}
 	c.logs = c.logs[:0]
 	c.err = nil

@@ -19,6 +19,7 @@ package concord
 // (Not `go generate`: it must load the module first, which needs vendor/ or a module proxy.)
 
 import (
+	operatorv1 "concord/gen/concord/operator/v1"
 	typesv1 "concord/gen/concord/types/v1"
 )
 
@@ -53,6 +54,27 @@ type Metadata struct {
 	Inputs []InputStream
 	// Outputs are the streams the operator may produce to.
 	Outputs []string
+	// States are the names of the keyed state the operator uses through Context.State
+	// (docs/guarantees.md); none for an operator without state.
+	States []string
+}
+
+// TimeDomain says what clock a timer follows (Context.SetTimerIn).
+type TimeDomain int32
+
+const (
+	// ProcessingTime: the timer fires when the wall clock reaches its time (SetTimer's).
+	ProcessingTime TimeDomain = TimeDomain(operatorv1.TimeDomain_TIME_DOMAIN_PROCESSING)
+	// EventTime: the timer fires when the executor's input watermark reaches its time
+	// (capability "event-time.v1").
+	EventTime TimeDomain = TimeDomain(operatorv1.TimeDomain_TIME_DOMAIN_EVENT)
+)
+
+// State is one declared state for the key in scope (Context.StateKey), as Context.State
+// returns it: the record's key in ProcessRecord, the timer's state key in ProcessTimer.
+type State struct {
+	c     *batchContext
+	index int // position of the name in Metadata().States
 }
 
 // Context is what callbacks use to emit records and set timers. Everything done through it is
@@ -68,9 +90,27 @@ type Context interface {
 	// ProduceRecordAt is ProduceRecord with an explicit event time (ms since the Unix epoch);
 	// 0 means inherit.
 	ProduceRecordAt(stream string, key, value []byte, eventTimeMs int64) error
-	// SetTimer asks for ProcessTimer(ctx, key, timeMs) at timeMs (ms since the Unix epoch).
-	// One pending timer per key: setting a key again replaces its time.
+	// SetTimer asks for ProcessTimer(ctx, key, timeMs) at timeMs, an absolute time in ms since
+	// the Unix epoch (not a delay), on the wall clock. In an operator that declares States the
+	// timer belongs to the key in scope (StateKey), whose state ProcessTimer sees: one pending
+	// timer per (state key, key, domain); setting it again replaces its time. Without
+	// declared States: one per (key, domain).
 	SetTimer(key string, timeMs int64)
+	// SetTimerIn is SetTimer in the given time domain: EventTime fires when the executor's
+	// input watermark reaches timeMs (the executor must support "event-time.v1", else the
+	// batch fails fatally).
+	SetTimerIn(key string, timeMs int64, domain TimeDomain)
+	// State is the declared state name (one of Metadata().States) for the key in scope. A
+	// name not declared, or a use in Init (no key is in scope there), panics with a
+	// *StateError, which ends the session: it is a bug in the operator.
+	State(name string) State
+	// StateKey is the key whose state is in scope: the record's key in ProcessRecord, in
+	// ProcessTimer the record key that was in scope when the timer was set; empty in Init.
+	// Read-only, valid during the callback.
+	StateKey() []byte
+	// WatermarkUnixMs is the executor's input watermark when the batch was cut (ms since the
+	// Unix epoch; 0 when not known yet, and in Init).
+	WatermarkUnixMs() int64
 	// Log sends a line to the executor's structured log (writing to stderr works too).
 	Log(level LogLevel, message string)
 	// OperatorName, InstanceIndex and InstanceCount come from the executor's Init.
@@ -96,7 +136,8 @@ type Computation interface {
 	Init(ctx Context) error
 	// ProcessRecord is called for each input record. r is valid only during the call.
 	ProcessRecord(ctx Context, r *Record) error
-	// ProcessTimer is called when a timer set with ctx.SetTimer is due.
+	// ProcessTimer is called when a timer set with ctx.SetTimer is due; ctx.StateKey() and
+	// ctx.State are those of the key in scope when it was set.
 	ProcessTimer(ctx Context, key string, timeMs int64) error
 	// Destroy is called once on Shutdown, before the process exits 0.
 	Destroy()

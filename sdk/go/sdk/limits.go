@@ -15,6 +15,11 @@ const (
 	CapabilityBatchPipelining = "batch-pipelining.v1"
 	// CapabilityTimers: timers_fired in ProcessBatch, timers_set in BatchDone.
 	CapabilityTimers = "timers.v1"
+	// CapabilityKeyedState: ProcessBatch.states, BatchDone.state_mutations,
+	// TimerSet/TimerFired.state_key.
+	CapabilityKeyedState = "keyed-state.v1"
+	// CapabilityEventTime: ProcessBatch.watermark_unix_ms and timers in TIME_DOMAIN_EVENT.
+	CapabilityEventTime = "event-time.v1"
 
 	// SDKName is sent in Metadata.sdk for the executor's logs.
 	SDKName = "concord-go/0.1.0"
@@ -30,6 +35,23 @@ const (
 	// RecordBytesMaxDefault is the largest record (key + value) in bytes when Init leaves
 	// max_record_bytes at 0 (ProtocolLimits.RecordBytesMax, 1 MiB).
 	RecordBytesMaxDefault = 1024 * 1024
+
+	// StateValueBytesMaxDefault is the largest state value in bytes when Init leaves
+	// max_state_value_bytes at 0 (an executor that states no bound): 1 MiB, as a record,
+	// because values travel inside ProcessBatch and BatchDone next to the records and must not
+	// crowd them out of a message.
+	StateValueBytesMaxDefault = 1024 * 1024
+
+	// StateNameCharsMax is the longest state name in characters: state names follow the
+	// stream name rule (types.proto StateDescriptor.name).
+	StateNameCharsMax = StreamNameCharsMax
+
+	// StateNamePattern is what a state name is: the stream name pattern.
+	StateNamePattern = StreamNamePattern
+
+	// StateNameReservedPrefix starts the executor's own state names (it keeps timers in
+	// "concord.timers"); an operator may not declare one.
+	StateNameReservedPrefix = "concord."
 
 	// UnixSocketPathBytesMax is the longest unix socket path Linux accepts (sun_path is 108
 	// bytes with the NUL).
@@ -86,5 +108,10 @@ const (
 	ExitUsage = 2
 )
 
+// CapabilitiesShared are the capabilities every SDK supports (proto/concord/limits.json).
+var CapabilitiesShared = []string{CapabilityBatchPipelining, CapabilityTimers, CapabilityKeyedState}
+
 // Capabilities lists everything this SDK supports; an Init requiring anything else is refused.
-var Capabilities = []string{CapabilityBatchPipelining, CapabilityTimers}
+// Event time is beyond the shared ones: the C# SDK and the executor do not offer it yet, and
+// an event-time timer needs the executor to offer it in Init.
+var Capabilities = append(append([]string(nil), CapabilitiesShared...), CapabilityEventTime)

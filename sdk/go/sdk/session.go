@@ -14,6 +14,7 @@ import (
 )
 
 var streamNamePattern = regexp.MustCompile(StreamNamePattern)
+var stateNamePattern = regexp.MustCompile(StateNamePattern)
 
 // fatalError is what ends a session: it becomes Error{fatal=true} and exit code 1.
 type fatalError struct {
@@ -140,6 +141,11 @@ func serveSession(comp Computation, stream sessionStream, r *sessionReader) *fat
 	if verr != nil {
 		return &fatalError{message: "InvalidMetadata in Metadata(): " + verr.Error()}
 	}
+	if len(md.States) > 0 && !contains(init.Capabilities, CapabilityKeyedState) {
+		return protocolError("the operator declares states %q but the executor lacks the "+
+			"capability %s (it supports %s), so the state would not be kept; upgrade the executor",
+			md.States, CapabilityKeyedState, strings.Join(init.Capabilities, ", "))
+	}
 	if err := stream.Send(&operatorv1.OperatorMessage{Message: &operatorv1.OperatorMessage_Metadata{
 		Metadata: &operatorv1.Metadata{Metadata: mdProto, ProtocolVersion: ProtocolVersion,
 			Capabilities: Capabilities, Sdk: SDKName}}}); err != nil {
@@ -147,10 +153,12 @@ func serveSession(comp Computation, stream sessionStream, r *sessionReader) *fat
 	}
 
 	ctx := newBatchContext(init, md)
-	ctx.enterNow()
+	ctx.enterNow(nil)
+	ctx.state.inInit = true
 	if ferr := call("Init()", func() error { return comp.Init(ctx) }); ferr != nil {
 		return ferr
 	}
+	ctx.state.inInit = false
 	if ferr := answer(stream, ctx, 0, "Init()"); ferr != nil {
 		return ferr
 	}
@@ -178,9 +186,16 @@ func serveSession(comp Computation, stream sessionStream, r *sessionReader) *fat
 
 func processBatch(comp Computation, stream sessionStream, ctx *batchContext, b *operatorv1.ProcessBatch) *fatalError {
 	where := fmt.Sprintf("ProcessRecord (batch %d)", b.Seq)
+	ctx.watermarkMs = b.WatermarkUnixMs
+	if len(ctx.state.names) > 0 {
+		if ferr := ctx.state.beginBatch(b); ferr != nil {
+			return ferr
+		}
+	}
 	ferr := call(where, func() error {
 		for _, r := range b.Records {
 			ctx.current = r
+			ctx.stateKey = r.Key
 			if err := comp.ProcessRecord(ctx, r); err != nil {
 				return err
 			}
@@ -194,7 +209,7 @@ func processBatch(comp Computation, stream sessionStream, ctx *batchContext, b *
 		return ferr
 	}
 	for _, t := range b.TimersFired {
-		ctx.enterNow()
+		ctx.enterNow(t.StateKey)
 		if ferr := call(fmt.Sprintf("ProcessTimer(%q)", t.Key), func() error {
 			return comp.ProcessTimer(ctx, t.Key, t.TimeUnixMs)
 		}); ferr != nil {
@@ -229,11 +244,7 @@ func checkInit(init *operatorv1.Init) *fatalError {
 	}
 	var missing []string
 	for _, req := range init.RequiredCapabilities {
-		found := false
-		for _, c := range Capabilities {
-			found = found || c == req
-		}
-		if !found {
+		if !contains(Capabilities, req) {
 			missing = append(missing, req)
 		}
 	}
@@ -242,6 +253,15 @@ func checkInit(init *operatorv1.Init) *fatalError {
 			strings.Join(missing, ", "), SDKName, strings.Join(Capabilities, ", "))
 	}
 	return nil
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
 }
 
 func (md Metadata) toProto() (*typesv1.OperatorMetadata, error) {
@@ -266,6 +286,19 @@ func (md Metadata) toProto() (*typesv1.OperatorMetadata, error) {
 		if !streamNamePattern.MatchString(s) {
 			return nil, fmt.Errorf("output stream %q is not a stream name; use 1-%d characters from [A-Za-z0-9_.-]", s, StreamNameCharsMax)
 		}
+	}
+	seen := make(map[string]bool, len(md.States))
+	for _, s := range md.States {
+		switch {
+		case !stateNamePattern.MatchString(s):
+			return nil, fmt.Errorf("state %q is not a state name; use 1-%d characters from [A-Za-z0-9_.-]", s, StateNameCharsMax)
+		case strings.HasPrefix(s, StateNameReservedPrefix):
+			return nil, fmt.Errorf("state %q starts with %q, which is reserved for the executor's own state; choose another name", s, StateNameReservedPrefix)
+		case seen[s]:
+			return nil, fmt.Errorf("state %q is declared more than once in States; declare each name once", s)
+		}
+		seen[s] = true
+		out.States = append(out.States, &typesv1.StateDescriptor{Name: s, Kind: typesv1.StateKind_STATE_KIND_VALUE})
 	}
 	return out, nil
 }

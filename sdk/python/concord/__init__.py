@@ -20,15 +20,17 @@ import os as _os
 # without editing generated code (see concord/gen/__init__.py).
 __path__.append(_os.path.join(_os.path.dirname(__file__), "gen", "concord"))
 
-from concord._session import Context, LOG_DEBUG, LOG_ERROR, LOG_INFO, LOG_WARNING  # noqa: E402
-from concord.computation import Computation, Metadata, ProduceError, StreamGrouping  # noqa: E402
+from concord._session import Context, LOG_DEBUG, LOG_ERROR, LOG_INFO, LOG_WARNING, State  # noqa: E402
+from concord.computation import (  # noqa: E402
+    Computation, Metadata, ProduceError, StateError, StreamGrouping, TimeDomain)
 from concord.scheduler_client import SchedulerClient, SchedulerError  # noqa: E402
 from concord.server import run_computation, serve_computation  # noqa: E402
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "Computation", "Context", "Metadata", "StreamGrouping", "ProduceError",
+    "Computation", "Context", "Metadata", "StreamGrouping", "TimeDomain", "ProduceError",
+    "State", "StateError",
     "serve_computation", "run_computation", "SchedulerClient", "SchedulerError",
     "LOG_DEBUG", "LOG_INFO", "LOG_WARNING", "LOG_ERROR",
 ]

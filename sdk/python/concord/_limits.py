@@ -13,7 +13,15 @@ PROTOCOL_VERSION = 1
 #: Capabilities this SDK supports; an Init that requires anything else is refused.
 CAPABILITY_BATCH_PIPELINING = "batch-pipelining.v1"
 CAPABILITY_TIMERS = "timers.v1"
-CAPABILITIES = (CAPABILITY_BATCH_PIPELINING, CAPABILITY_TIMERS)
+#: Keyed state: ProcessBatch.states, BatchDone.state_mutations, TimerSet/TimerFired.state_key.
+CAPABILITY_KEYED_STATE = "keyed-state.v1"
+#: Event time: ProcessBatch.watermark_unix_ms and timers in TIME_DOMAIN_EVENT.
+CAPABILITY_EVENT_TIME = "event-time.v1"
+#: The capabilities every SDK supports (proto/concord/limits.json "capabilities").
+CAPABILITIES_SHARED = (CAPABILITY_BATCH_PIPELINING, CAPABILITY_TIMERS, CAPABILITY_KEYED_STATE)
+#: Everything this SDK supports: the shared ones, and event time, which the C# SDK and the
+#: executor do not offer yet (an event-time timer needs the executor to offer it in Init).
+CAPABILITIES = CAPABILITIES_SHARED + (CAPABILITY_EVENT_TIME,)
 
 #: SDK name and version sent in Metadata.sdk, for the executor's logs.
 SDK_NAME = "concord-python/0.1.0"
@@ -29,6 +37,11 @@ GRPC_MESSAGE_BYTES_MAX = 64 * 1024 * 1024
 #: (ProtocolLimits.RecordBytesMax, 1 MiB).
 RECORD_BYTES_MAX_DEFAULT = 1024 * 1024
 
+#: Largest state value in bytes when Init leaves max_state_value_bytes at 0 (an executor that
+#: states no bound): 1 MiB, as a record, because values travel inside ProcessBatch and BatchDone
+#: next to the records and must not crowd them out of a message.
+STATE_VALUE_BYTES_MAX_DEFAULT = 1024 * 1024
+
 #: Longest unix socket path Linux accepts, in bytes (sun_path is 108 with the NUL).
 UNIX_SOCKET_PATH_BYTES_MAX = 107
 
@@ -38,6 +51,16 @@ STREAM_NAME_CHARS_MAX = 128
 #: What a stream name is: 1..STREAM_NAME_CHARS_MAX of A-Z a-z 0-9 _ . - (the bound is written
 #: out in the pattern; tests/test_limits.py checks the two agree).
 STREAM_NAME_PATTERN = r"^[A-Za-z0-9_.-]{1,128}$"
+
+#: Longest state name in characters: state names follow the stream name rule
+#: (types.proto StateDescriptor.name).
+STATE_NAME_CHARS_MAX = STREAM_NAME_CHARS_MAX
+
+#: What a state name is: the stream name pattern (types.proto StateDescriptor.name).
+STATE_NAME_PATTERN = STREAM_NAME_PATTERN
+
+#: State names starting with this are the executor's own (it keeps timers in "concord.timers").
+STATE_NAME_RESERVED_PREFIX = "concord."
 
 #: Seconds to wait for the executor to open the session after the socket is served. The
 #: executor connects within its own bounded start-up wait, so a process that sees no session

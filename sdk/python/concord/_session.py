@@ -7,7 +7,7 @@ import traceback
 
 from concord import _limits
 from concord import _wire
-from concord.computation import Metadata, ProduceError
+from concord.computation import Metadata, ProduceError, StateError, TimeDomain
 from concord.operator.v1 import operator_pb2
 
 _SMALL = _wire._SMALL
@@ -34,13 +34,65 @@ def _to_bytes(data, what):
         % (what, type(data).__name__))
 
 
+class State:
+    """One declared state of the operator, as ``ctx.state(name)`` returns it. Every call acts
+    on the value of the key in scope at that moment (``ctx.state_key``): the record's key in
+    process_record, the timer's state key in process_timer."""
+
+    __slots__ = ("_ctx", "name")
+
+    def __init__(self, ctx, name):
+        self._ctx = ctx
+        #: The declared state name.
+        self.name = name
+
+    def get(self):
+        """The value (bytes) last set for the key in scope, or None when it has none."""
+        ctx = self._ctx
+        return ctx._view.get((ctx.state_key, self.name))
+
+    def set(self, value):
+        """Sets the value for the key in scope: bytes (or str, stored as UTF-8), at most the
+        executor's Init.max_state_value_bytes."""
+        if type(value) is not bytes:
+            if isinstance(value, str):
+                value = value.encode("utf-8")
+            elif isinstance(value, (bytearray, memoryview)):
+                value = bytes(value)
+            else:
+                raise StateError(
+                    "state %r: set takes bytes or str, got %s; encode it first (e.g. "
+                    "str(x).encode())" % (self.name, type(value).__name__))
+        ctx = self._ctx
+        if len(value) > ctx._max_state_value_bytes:
+            raise StateError(
+                "state %r: value of %d bytes exceeds the limit of %d bytes "
+                "(Init.max_state_value_bytes); keep large values elsewhere and store a reference"
+                % (self.name, len(value), ctx._max_state_value_bytes))
+        ref = (ctx.state_key, self.name)
+        ctx._view[ref] = value
+        ctx._mutations[ref] = value
+
+    def clear(self):
+        """Removes the value of the key in scope (get() returns None afterwards)."""
+        ctx = self._ctx
+        ref = (ctx.state_key, self.name)
+        ctx._view[ref] = None
+        ctx._mutations[ref] = None
+
+    def __repr__(self):
+        return "State(%r)" % self.name
+
+
 class Context:
-    """What callbacks use to emit records and set timers. Everything they do is buffered and
-    sent to the executor in the BatchDone of the batch being processed."""
+    """What callbacks use to emit records, set timers and reach keyed state. Everything they do
+    is buffered and sent to the executor in the BatchDone of the batch being processed."""
 
     __slots__ = ("operator_name", "instance_index", "instance_count", "_streams",
                  "_max_record_bytes", "_parts", "_timers", "_logs", "_current", "_suffix",
-                 "_now_us")
+                 "_now_us", "_states", "_max_state_value_bytes", "_max_batches_in_flight",
+                 "_view", "_mutations", "_overlays", "_timer_state_key", "_in_init",
+                 "_watermark_ms", "_event_time")
 
     def __init__(self, init, metadata):
         #: Operator name, instance index and instance count from the executor's Init.
@@ -55,6 +107,51 @@ class Context:
         self._current = None
         self._suffix = None
         self._now_us = 0
+        self._states = {name: State(self, name) for name in metadata.states}
+        self._max_state_value_bytes = (init.max_state_value_bytes
+                                       or _limits.STATE_VALUE_BYTES_MAX_DEFAULT)
+        self._max_batches_in_flight = init.max_batches_in_flight
+        # The values callbacks read, (key, name) -> bytes or None (cleared): the states shipped
+        # with the batch, overlaid with this SDK's own mutations of later batches (_overlays,
+        # (seq, mutations) oldest first) and of the batch being processed (_mutations, also
+        # what BatchDone returns: a dict keeps one entry per (key, name), the last change).
+        self._view = {}
+        self._mutations = {}
+        self._overlays = []
+        self._timer_state_key = b""
+        self._in_init = False
+        self._watermark_ms = 0
+        self._event_time = _limits.CAPABILITY_EVENT_TIME in init.capabilities
+
+    @property
+    def state_key(self):
+        """The key whose state is in scope (bytes): the record's key in process_record, the
+        timer's state key (the record key in scope when it was set) in process_timer, b"" in
+        init."""
+        current = self._current
+        if current is not None:
+            return current.key
+        return self._timer_state_key
+
+    @property
+    def watermark_unix_ms(self):
+        """The executor's input watermark when the batch was cut (ms since the Unix epoch; 0
+        when not known yet, and in init)."""
+        return self._watermark_ms
+
+    def state(self, name):
+        """The declared state ``name`` (one of metadata().states) for the key in scope:
+        ``.get()`` -> bytes or None, ``.set(bytes)``, ``.clear()``."""
+        handle = self._states.get(name)
+        if handle is None:
+            raise StateError(
+                "state %r is not declared in metadata().states %r; add it to states=[...] or "
+                "use a declared name" % (name, sorted(self._states)))
+        if self._in_init:
+            raise StateError(
+                "state %r used in init(): state belongs to a key and init() has none in scope; "
+                "use state in process_record or process_timer" % name)
+        return handle
 
     def produce_record(self, stream, key, value, event_time_ms=0):
         """Emit a record on ``stream`` (one of metadata().ostreams). ``key`` and ``value`` are
@@ -90,12 +187,29 @@ class Context:
         self._parts.append(b"\x12%b%b%b%b" % (
             _varint(len(prefix) + len(rec_len) + n), prefix, rec_len, rec))
 
-    def set_timer(self, key, time_ms):
-        """Ask for process_timer(ctx, key, time_ms) at ``time_ms`` (ms since the Unix epoch).
-        One pending timer per key: setting a key again replaces its time."""
+    def set_timer(self, key, time_ms, domain=TimeDomain.PROCESSING):
+        """Ask for process_timer(ctx, key, time_ms) at ``time_ms``, an absolute time in ms since
+        the Unix epoch (not a delay). ``domain`` TimeDomain.PROCESSING (the default) fires on
+        the wall clock, TimeDomain.EVENT when the input watermark reaches ``time_ms``. In an
+        operator that declares states the timer belongs to the key in scope (ctx.state_key),
+        whose state process_timer sees: one pending timer per (state key, key, domain);
+        setting it again replaces its time. Without declared states: one per (key, domain)."""
         if not isinstance(key, str):
             raise TypeError("set_timer: key must be a str, got %s" % type(key).__name__)
-        self._timers[key] = int(time_ms)
+        try:
+            domain = TimeDomain(domain)
+        except ValueError:
+            raise ValueError("set_timer: domain %r is not a TimeDomain; use TimeDomain.PROCESSING "
+                             "or TimeDomain.EVENT" % (domain,)) from None
+        if domain == TimeDomain.EVENT and not self._event_time:
+            raise ValueError(
+                "set_timer: event-time timers need an executor with the capability %s, which this "
+                "one lacks; use TimeDomain.PROCESSING or upgrade the executor"
+                % _limits.CAPABILITY_EVENT_TIME)
+        # An operator without declared states keeps round-1 timers, one per key: keying them by
+        # record key would turn its single "flush" timer into one per key seen.
+        state_key = self.state_key if self._states else b""
+        self._timers[(state_key, key, int(domain))] = int(time_ms)
 
     def log(self, message, level=LOG_INFO):
         """Send a log line to the executor's structured log (printing to stdout works too)."""
@@ -111,17 +225,53 @@ class Context:
         trace = current.trace.SerializeToString() if current.HasField("trace") else b""
         return _wire.suffix_fields(event_time_ms, trace, current.ingest_time_unix_us)
 
-    def _enter_now(self):
+    def _enter_now(self, state_key=b""):
         """Before init and each timer: produced records get event and ingest time "now"."""
         now_us = time.time_ns() // 1000
         self._now_us = now_us
         self._current = None
+        self._timer_state_key = state_key
         self._suffix = _wire.suffix_fields(now_us // 1000, b"", now_us)
+
+    def _begin_batch(self, batch):
+        """Before the callbacks of ``batch``: the watermark, and the state view (shipped
+        states as of batch.state_as_of_seq, then this SDK's own later mutations)."""
+        self._watermark_ms = batch.watermark_unix_ms
+        if not self._states:
+            return
+        as_of = batch.state_as_of_seq
+        if as_of >= batch.seq:
+            raise ProtocolError(
+                "batch %d carries state as of batch %d, which is not an earlier batch; the "
+                "executor must set state_as_of_seq below seq" % (batch.seq, as_of))
+        unapplied = batch.seq - 1 - as_of
+        if 0 < self._max_batches_in_flight < unapplied:
+            raise ProtocolError(
+                "batch %d carries state as of batch %d: %d earlier batches' state mutations are "
+                "not applied, more than max_batches_in_flight %d; the executor must apply "
+                "BatchDone.state_mutations before it cuts more batches"
+                % (batch.seq, as_of, unapplied, self._max_batches_in_flight))
+        overlays = self._overlays
+        if overlays and overlays[0][0] <= as_of:
+            overlays = self._overlays = [o for o in overlays if o[0] > as_of]
+        view = {}
+        for key_state in batch.states:
+            key = key_state.key
+            for value in key_state.values:
+                view[(key, value.name)] = value.value
+        for _, mutations in overlays:
+            view.update(mutations)
+        self._view = view
 
     def _take(self, seq):
         """The serialized messages that finish batch ``seq``: logs, then BatchDone."""
         out = self._logs
-        out.append(_wire.batch_done(seq, self._parts, self._timers))
+        mutations = self._mutations
+        out.append(_wire.batch_done(seq, self._parts, self._timers, mutations))
+        if mutations:
+            # Kept until a batch arrives whose shipped states include them (state_as_of_seq).
+            self._overlays.append((seq, mutations))
+            self._mutations = {}
         self._logs = []
         self._parts = []
         self._timers = {}
@@ -157,6 +307,12 @@ class Session:
             if not isinstance(metadata, Metadata):
                 raise TypeError("metadata() must return concord.Metadata, got %s"
                                 % type(metadata).__name__)
+            if metadata.states and _limits.CAPABILITY_KEYED_STATE not in init.capabilities:
+                raise ProtocolError(
+                    "the operator declares states %s but the executor lacks the capability %s "
+                    "(it supports %s), so the state would not be kept; upgrade the executor"
+                    % (metadata.states, _limits.CAPABILITY_KEYED_STATE,
+                       ", ".join(init.capabilities) or "nothing"))
             yield operator_pb2.OperatorMessage(metadata=operator_pb2.Metadata(
                 metadata=metadata.to_proto(),
                 protocol_version=_limits.PROTOCOL_VERSION,
@@ -166,7 +322,9 @@ class Session:
             ctx = Context(init, metadata)
             where = "init()"
             ctx._enter_now()
+            ctx._in_init = True
             self._computation.init(ctx)
+            ctx._in_init = False
             yield from ctx._take(0)
 
             where = "session"
@@ -213,6 +371,7 @@ class Session:
         return init
 
     def _process(self, ctx, batch):
+        ctx._begin_batch(batch)
         process_record = self._computation.process_record
         for record in batch.records:
             ctx._current = record
@@ -221,7 +380,7 @@ class Session:
         if len(batch.timers_fired):
             process_timer = self._computation.process_timer
             for timer in batch.timers_fired:
-                ctx._enter_now()
+                ctx._enter_now(timer.state_key)
                 process_timer(ctx, timer.key, timer.time_unix_ms)
         ctx._current = None
         return ctx._take(batch.seq)

@@ -5,8 +5,11 @@ the wire format directly costs ~1.5 us (measured on a 1,000-record batch). Only 
 OperatorMessage{batch_done} shape is encoded here; every other message goes through protobuf.
 Field numbers come from operator.proto and types.proto:
 
-  OperatorMessage.batch_done = 2      BatchDone.seq = 1, produced = 2, timers_set = 3
+  OperatorMessage.batch_done = 2      BatchDone.seq = 1, produced = 2, timers_set = 3,
+                                      state_mutations = 4
   ProducedRecord.stream = 1, record = 2
+  TimerSet.key = 1, time_unix_ms = 2, state_key = 3, domain = 4
+  StateMutation.key = 1, name = 2, value = 3, clear = 4
   Record.key = 1, value = 2, event_time_unix_ms = 3, trace = 4, ingest_time_unix_us = 5
 """
 
@@ -63,16 +66,32 @@ def suffix_fields(event_time_unix_ms, trace_bytes, ingest_time_unix_us):
     return out
 
 
-def batch_done(seq, produced_parts, timers_set):
+def batch_done(seq, produced_parts, timers_set, state_mutations=None):
     """A serialized OperatorMessage{batch_done}: produced_parts are already-encoded
-    `produced` entries (tag included); timers_set maps key -> time ms."""
+    `produced` entries (tag included); timers_set maps (state_key, key, domain) -> time ms;
+    state_mutations maps (key, name) -> the new value, or None for a clear."""
     body = [b"\x08" + varint(seq)] if seq else []
     body.extend(produced_parts)
-    for key, time_ms in timers_set.items():
+    for (state_key, key, domain), time_ms in timers_set.items():
         raw = key.encode("utf-8")
         timer = b"\x0a" + varint(len(raw)) + raw
         if time_ms:
             timer += b"\x10" + varint(time_ms & 0xFFFFFFFFFFFFFFFF)
+        if state_key:
+            timer += b"\x1a" + varint(len(state_key)) + state_key
+        if domain:
+            timer += b"\x20" + varint(domain)
         body.append(b"\x1a" + varint(len(timer)) + timer)
+    if state_mutations:
+        for (key, name), value in state_mutations.items():
+            raw = name.encode("utf-8")
+            mutation = b"\x12" + varint(len(raw)) + raw
+            if key:
+                mutation = b"\x0a" + varint(len(key)) + key + mutation
+            if value is None:
+                mutation += b"\x20\x01"
+            elif value:
+                mutation += b"\x1a" + varint(len(value)) + value
+            body.append(b"\x22" + varint(len(mutation)) + mutation)
     payload = b"".join(body)
     return b"\x12" + varint(len(payload)) + payload

@@ -21,13 +21,20 @@ TEST_TIMEOUT_S = 30.0
 SOCKET_POLL_S = 0.02
 
 
-def init_message(max_record_bytes=1024 * 1024, required=("batch-pipelining.v1",), version=1):
+#: What an executor with keyed state and event time offers in Init.
+EXECUTOR_CAPABILITIES = ("batch-pipelining.v1", "timers.v1", "keyed-state.v1", "event-time.v1")
+
+
+def init_message(max_record_bytes=1024 * 1024, required=("batch-pipelining.v1",), version=1,
+                 capabilities=EXECUTOR_CAPABILITIES, max_state_value_bytes=0,
+                 max_batches_in_flight=4):
     return operator_pb2.ExecutorMessage(init=operator_pb2.Init(
         protocol_version=version,
-        capabilities=["batch-pipelining.v1", "timers.v1"],
+        capabilities=list(capabilities),
         required_capabilities=list(required),
         operator_name="counter", instance_index=0, instance_count=1,
-        max_batches_in_flight=4, max_record_bytes=max_record_bytes))
+        max_batches_in_flight=max_batches_in_flight, max_record_bytes=max_record_bytes,
+        max_state_value_bytes=max_state_value_bytes))
 
 
 def batch_message(seq, words, **record_fields):

@@ -19,7 +19,7 @@ class LimitsFile(unittest.TestCase):
     def test_copies_match_the_limits_file(self):
         expected = {
             "protocolVersion": _limits.PROTOCOL_VERSION,
-            "capabilities": list(_limits.CAPABILITIES),
+            "capabilities": list(_limits.CAPABILITIES_SHARED),
             "operatorAddressVariable": _limits.OPERATOR_ADDRESS_VARIABLE,
             "grpcMessageBytesMax": _limits.GRPC_MESSAGE_BYTES_MAX,
             "recordBytesMax": _limits.RECORD_BYTES_MAX_DEFAULT,

@@ -11,6 +11,10 @@ import concord
 RECORD_BYTES_MAX = 1024 * 1024
 #: How long the backpressure case blocks at most before it gives up, in seconds.
 GATE_TIMEOUT_S = 60
+#: How long after a record the keyed_timers case flushes its key, in ms.
+FLUSH_DELAY_MS = 100
+#: The cases that keep keyed state "count".
+STATE_CASES = ("state", "keyed_timers")
 
 
 class TestOperator(concord.Computation):
@@ -23,7 +27,8 @@ class TestOperator(concord.Computation):
     def metadata(self):
         name = "not-" + self.name if self.case == "invalid_metadata" else self.name
         return concord.Metadata(name=name, istreams=[("in", concord.StreamGrouping.GROUP_BY)],
-                                ostreams=["out-a", "out-b"])
+                                ostreams=["out-a", "out-b"],
+                                states=["count"] if self.case in STATE_CASES else [])
 
     def init(self, ctx):
         if self.case == "timers":
@@ -41,6 +46,21 @@ class TestOperator(concord.Computation):
         if self.case == "group_by":
             ctx.produce_record("out-a", record.key, str(ctx.instance_index))
             return
+        if self.case == "state":
+            count = ctx.state("count")
+            if record.value == b"clear":
+                count.clear()
+                ctx.produce_record("out-a", record.key, b"cleared")
+                return
+            c = int((count.get() or b"0").decode("ascii")) + 1
+            count.set(str(c).encode("ascii"))
+            ctx.produce_record("out-a", record.key, str(c).encode("ascii"))
+            return
+        if self.case == "keyed_timers":
+            count = ctx.state("count")
+            count.set(str(int((count.get() or b"0").decode("ascii")) + 1).encode("ascii"))
+            ctx.set_timer("flush", int(time.time() * 1000) + FLUSH_DELAY_MS)
+            return
         if self.case == "backpressure":
             self.wait_for_gate()
         elif self.case == "exception":
@@ -51,6 +71,11 @@ class TestOperator(concord.Computation):
         ctx.produce_record("out-a", record.key, record.value)
 
     def process_timer(self, ctx, key, time_ms):
+        if self.case == "keyed_timers":
+            count = ctx.state("count")
+            ctx.produce_record("out-b", ctx.state_key, count.get() or b"")
+            count.clear()
+            return
         ctx.produce_record("out-a", key, str(time_ms))
         if key == "rearm" and not self.rearmed:
             self.rearmed = True

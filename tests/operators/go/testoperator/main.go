@@ -20,6 +20,9 @@ const recordBytesMax = 1024 * 1024
 // gateTimeout is how long the backpressure case blocks at most before it gives up.
 const gateTimeout = 60 * time.Second
 
+// flushDelayMs is how long after a record the keyed_timers case flushes its key.
+const flushDelayMs = 100
+
 type testOperator struct {
 	kase       string
 	name       string
@@ -32,11 +35,31 @@ func (o *testOperator) Metadata() concord.Metadata {
 	if o.kase == "invalid_metadata" {
 		name = "not-" + name
 	}
-	return concord.Metadata{
+	md := concord.Metadata{
 		Name:    name,
 		Inputs:  []concord.InputStream{{Name: "in", Grouping: concord.GroupBy}},
 		Outputs: []string{"out-a", "out-b"},
 	}
+	if o.kase == "state" || o.kase == "keyed_timers" {
+		md.States = []string{"count"}
+	}
+	return md
+}
+
+// increment adds one to the key's "count" (ASCII decimal) and returns the new value.
+func increment(ctx concord.Context) ([]byte, error) {
+	count := ctx.State("count")
+	v, _ := count.Get()
+	c := 0
+	if len(v) > 0 {
+		var err error
+		if c, err = strconv.Atoi(string(v)); err != nil {
+			return nil, fmt.Errorf("state count of key %q is %q, not a number: %w", ctx.StateKey(), v, err)
+		}
+	}
+	out := []byte(strconv.Itoa(c + 1))
+	count.Set(out)
+	return out, nil
 }
 
 func (o *testOperator) Init(ctx concord.Context) error {
@@ -59,6 +82,21 @@ func (o *testOperator) ProcessRecord(ctx concord.Context, r *concord.Record) err
 		return ctx.ProduceRecord("out-b", r.Key, append([]byte("b:"), r.Value...))
 	case o.kase == "group_by":
 		return ctx.ProduceRecord("out-a", r.Key, []byte(strconv.Itoa(ctx.InstanceIndex())))
+	case o.kase == "state" && string(r.Value) == "clear":
+		ctx.State("count").Clear()
+		return ctx.ProduceRecord("out-a", r.Key, []byte("cleared"))
+	case o.kase == "state":
+		c, err := increment(ctx)
+		if err != nil {
+			return err
+		}
+		return ctx.ProduceRecord("out-a", r.Key, c)
+	case o.kase == "keyed_timers":
+		if _, err := increment(ctx); err != nil {
+			return err
+		}
+		ctx.SetTimer("flush", time.Now().UnixMilli()+flushDelayMs)
+		return nil
 	case o.kase == "backpressure":
 		if err := o.waitForGate(); err != nil {
 			return err
@@ -72,6 +110,12 @@ func (o *testOperator) ProcessRecord(ctx concord.Context, r *concord.Record) err
 }
 
 func (o *testOperator) ProcessTimer(ctx concord.Context, key string, timeMs int64) error {
+	if o.kase == "keyed_timers" {
+		count := ctx.State("count")
+		c, _ := count.Get()
+		count.Clear()
+		return ctx.ProduceRecord("out-b", ctx.StateKey(), c)
+	}
 	if err := ctx.ProduceRecord("out-a", []byte(key), []byte(strconv.FormatInt(timeMs, 10))); err != nil {
 		return err
 	}
