@@ -30,8 +30,8 @@ public sealed class ExecutorMetricsTests
 
         first.Dropped("words", "send_failed", 5);
 
-        Assert.Equal(5, first.RecordsDropped.WithLabels("words", "send_failed").Value);
-        Assert.Equal(0, second.RecordsDropped.WithLabels("words", "send_failed").Value);
+        Assert.Equal(5, first.RecordsDropped.WithLabels("words", "send_failed", "").Value);
+        Assert.Equal(0, second.RecordsDropped.WithLabels("words", "send_failed", "").Value);
         Assert.DoesNotContain("operator=\"source\"", await ScrapeAsync(second));
     }
 
