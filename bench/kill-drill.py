@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """The kill drill of docs/operations.md ("Failures stay local"), outside the test suite.
 
 Starts an embedded cluster with the word count (C# sink, counter with 2 instances, source at
@@ -11,9 +11,11 @@ executor, for --seconds. Once a second it samples the sink's output file and the
     channels to reconnect), over the drill and one more --every period;
   * how long after the last kill every instance was running again (polled every 0.25 s).
 
-    python3 bench/kill-drill.py [--seconds 60] [--every 5] [--rate 20000] [--seed 1]
+    /usr/bin/python3 bench/kill-drill.py [--seconds 60] [--every 5] [--rate 20000] [--seed 1]
 
-Needs a built tree (bash scripts/setup.sh). Uses only the CLI, so it measures any build.
+Needs a built tree (bash scripts/setup.sh). Deploys with the CLI and reads states through the
+Python SDK's scheduler client (a `concord list` per look would cost the busy machine a dotnet
+start each time), so it measures any build with the same scheduler API.
 """
 import argparse
 import json
@@ -30,6 +32,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CLI = os.path.join(ROOT, "artifacts/bin/concord/release/concord.dll")
 EXE = os.path.join(ROOT, "artifacts/bin/WordCount/release/WordCount")
 RUNNING = "INSTANCE_STATE_RUNNING"
+sys.path.insert(0, os.path.join(ROOT, "sdk", "python"))
+_clients = {}
 
 
 def concord(home, *args, check=True):
@@ -41,12 +45,16 @@ def concord(home, *args, check=True):
 
 
 def instances(home):
-    out = concord(home, "list", "--format", "json", check=False)
+    from concord.scheduler_client import SchedulerClient, SchedulerError
+    if home not in _clients:
+        address = json.load(open(os.path.join(home, "scheduler.json")))["address"]
+        token = open(os.path.join(home, "token")).read().strip()
+        _clients[home] = SchedulerClient(address, token=token)
     try:
-        ops = json.loads(out).get("operators", [])
-    except ValueError:
+        ops = _clients[home].list()
+    except SchedulerError:
         return []
-    return [(o["spec"]["name"], i) for o in ops for i in o.get("instances", [])]
+    return [(o.spec.name, SchedulerClient.to_dict(i)) for o in ops for i in o.instances]
 
 
 def all_running(insts):
@@ -59,6 +67,7 @@ def main():
     ap.add_argument("--every", type=float, default=5.0)
     ap.add_argument("--rate", type=int, default=20000)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--keep-log", help="copy the scheduler's log here at the end")
     a = ap.parse_args()
     rnd = random.Random(a.seed)
 
@@ -121,7 +130,7 @@ def main():
                 prev_running = False  # the sample that holds a kill is not "all running"
             if now >= next_sample:
                 s = size()
-                running = all_running(instances(home))  # a CLI call: ~0.5 s on a busy machine
+                running = all_running(instances(home))
                 samples.append((s != prev_size, running and prev_running))
                 prev_size, prev_running = s, running
                 next_sample = max(next_sample + 1.0, time.time())
@@ -145,6 +154,8 @@ def main():
             print(f"  {name}/{i.get('index', 0)}: {i.get('state')} restarts={i.get('restarts', 0)}")
     finally:
         concord(home, "down", check=False)
+        if a.keep_log and os.path.exists(os.path.join(home, "scheduler.log")):
+            shutil.copyfile(os.path.join(home, "scheduler.log"), a.keep_log)
         shutil.rmtree(home, ignore_errors=True)
 
 
