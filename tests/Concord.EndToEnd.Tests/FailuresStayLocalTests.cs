@@ -150,8 +150,14 @@ public class FailuresStayLocalTests(ITestOutputHelper output)
             size = now;
         }
 
-        var metrics = await cluster.Client.GetInstanceMetricsAsync(new GetInstanceMetricsRequest(), cluster.Call());
-        var sourceMetrics = Assert.Single(metrics.Instances, i => i.OperatorName == "source");
+        // A scrape may time out on a busy machine: look again until one answers (bounded).
+        InstanceMetrics? last = null;
+        var sourceMetrics = await Eventually.UntilAsync(async () =>
+        {
+            var metrics = await cluster.Client.GetInstanceMetricsAsync(new GetInstanceMetricsRequest(), cluster.Call());
+            last = metrics.Instances.Single(i => i.OperatorName == "source");
+            return last.Error.Length == 0 ? last : null;
+        }, TestTimeouts.Flow, () => $"a scrape of the source's metrics; last: {last}");
         Assert.True(sourceMetrics.RecordsDroppedTotal > 0, $"the source's dropped records should be counted; its metrics: {sourceMetrics}");
         var text = await new HttpClient().GetStringAsync($"http://{sourceMetrics.MetricsAddress}/metrics");
         Assert.Contains(text.Split('\n'), line => line.StartsWith("concord_records_dropped_total{", StringComparison.Ordinal)
