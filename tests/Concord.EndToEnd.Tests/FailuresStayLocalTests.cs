@@ -108,9 +108,17 @@ public class FailuresStayLocalTests(ITestOutputHelper output)
         Assert.True(stalls == 0, $"{stalls} samples without sink progress while every instance was running: a failure did not stay local");
         Assert.True(recoveredAfter <= TimeSpan.FromMilliseconds(RecoveredWithinMs),
             $"everything was running again only {recoveredAfter.TotalSeconds:0.0} s after the last kill (promised: {RecoveredWithinMs} ms)\n{cluster.SchedulerOutput}");
-        // Kills from outside are not the operators' failures: none of them may be crash-looping.
+        // Kills from outside are not the operators' failures: each victim was told apart as one
+        // (restarted at once, not counted), and none is crash-looping.
         var final = await cluster.Client.ListAsync(new ListRequest(), cluster.Call());
         Assert.DoesNotContain(final.Operators.SelectMany(o => o.Instances), i => i.State == InstanceState.CrashLooping);
+        foreach (var op in final.Operators)
+        {
+            foreach (var instance in op.Instances.Where(i => victims.ContainsKey((op.Spec.Name, i.Index))))
+            {
+                Assert.Contains("from outside the scheduler", instance.LastError);
+            }
+        }
     }
 
     [Fact]
