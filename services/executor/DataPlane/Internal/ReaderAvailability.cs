@@ -117,6 +117,10 @@ internal sealed class ReaderAvailability(TimeSpan? dropAfter, TimeProvider time)
             {
                 return Admission.Dropped;
             }
+            if (budget.TryAcquire(rows, bytes))
+            {
+                return Admission.Admitted; // the common case: room, and nothing allocated
+            }
             using var attempt = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             var acquire = budget.AcquireAsync(rows, bytes, attempt.Token);
             if (acquire.IsCompleted)
