@@ -45,7 +45,7 @@ public static class DeployFile
 
     /// <summary>Top-level fields, in the order the docs list them.</summary>
     public static readonly IReadOnlyList<string> Fields =
-        ["name", "executable", "args", "instances", "cpus", "mem", "environment", "files", "inputs", "outputs", "builtin", "allow_cycles", "delivery"];
+        ["name", "executable", "args", "instances", "cpus", "mem", "environment", "files", "inputs", "outputs", "builtin", "allow_cycles", "delivery", "unavailable_reader_drop_after_ms"];
 
     private static readonly IReadOnlyList<string> InputFields = ["stream", "grouping"];
     private static readonly IReadOnlyList<string> BuiltinFields = ["kind", "options"];
@@ -296,6 +296,20 @@ public static class DeployFile
                         break;
                     case "builtin":
                         spec.Builtin = ReadBuiltin(value);
+                        break;
+                    case "unavailable_reader_drop_after_ms":
+                        if (Integer("unavailable_reader_drop_after_ms", value, "3000", 1, ProtocolLimits.UnavailableReaderDropAfterMsMax) is { } dropAfter)
+                        {
+                            if (dropAfter < 1 || dropAfter > ProtocolLimits.UnavailableReaderDropAfterMsMax)
+                            {
+                                Problems.Add(new("unavailable_reader_drop_after_ms",
+                                    $"{dropAfter} is out of range; use 1..{ProtocolLimits.UnavailableReaderDropAfterMsMax}: how long, in ms, records for a reader instance that is down wait before they are dropped (at_most_once)"));
+                            }
+                            else
+                            {
+                                spec.UnavailableReaderDropAfterMs = dropAfter;
+                            }
+                        }
                         break;
                     case "allow_cycles":
                         if (value.ValueKind is JsonValueKind.True or JsonValueKind.False)

@@ -3,7 +3,10 @@
 # operators in several languages (C# source and sink, a Python counter by default), show
 # live throughput, stop the source, print the top counts, and shut the cluster down.
 #
-#   scripts/wordcount.sh [--seconds N] [--rate WORDS_PER_S] [--counter python|go|dotnet] [--instances N]
+#   scripts/wordcount.sh [--seconds N] [--rate WORDS_PER_S] [--counter python|go|dotnet] [--instances N] [--no-setup]
+#
+# --no-setup skips scripts/setup.sh (install and build), for a tree that is built already
+# (the end-to-end suite runs this script that way).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -12,13 +15,15 @@ seconds=20
 rate=50000
 counter=python
 instances=2
+setup=1
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --seconds) seconds="$2"; shift 2 ;;
         --rate) rate="$2"; shift 2 ;;
         --counter) counter="$2"; shift 2 ;;
         --instances) instances="$2"; shift 2 ;;
-        -h|--help) sed -n '2,7p' "$0"; exit 0 ;;
+        --no-setup) setup=0; shift ;;
+        -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
         *) echo "unknown option '$1'; see --help" >&2; exit 2 ;;
     esac
 done
@@ -27,7 +32,9 @@ case "$counter" in
     *) echo "--counter must be python, go or dotnet, not '$counter'" >&2; exit 2 ;;
 esac
 
-bash scripts/setup.sh
+if [[ "$setup" == 1 ]]; then
+    bash scripts/setup.sh
+fi
 
 # A short home path: operator sockets live under it and unix socket paths are capped at 107 bytes.
 home="$(mktemp -d /tmp/concord-wc.XXXXXX)"

@@ -3,6 +3,7 @@ using Concord.Contracts.Operator.V1;
 using Concord.Contracts.Scheduler.V1;
 using Concord.Executor.Builtins;
 using Concord.Executor.DataPlane;
+using Concord.Executor.DataPlane.Internal;
 using Concord.Executor.Routing;
 using Concord.Executor.Scheduler;
 using Concord.Executor.Session;
@@ -62,7 +63,8 @@ public static class ExecutorHost
 
             var outboundLogger = loggerFactory.CreateLogger<OutboundChannel>();
             router = new Router(session.Outputs,
-                (stream, reader, index) => new OutboundChannel(stream, reader, index, options.InstanceName, clients, outboundLogger, time, metrics, tracing),
+                (stream, reader, index) => new OutboundChannel(stream, reader, index, options.InstanceName, clients, outboundLogger, time, metrics, tracing,
+                    dropUnavailableAfter: ReaderAvailability.DropAfterFor(options.Spec)),
                 loggerFactory.CreateLogger<Router>(), time, metrics);
             var pump = new BatchPump(session, inbound, router, new TimerQueue(), time, metrics, tracing,
                 new BatchPumpOptions { BatchAnswerTimeout = TimeSpan.FromMilliseconds(options.BatchAnswerTimeoutMs) });
@@ -122,11 +124,11 @@ public static class ExecutorHost
         }
         catch (ExecutorFailureException e)
         {
-            return await FailAsync(options, scheduler, logger, e.Message, null).ConfigureAwait(false);
+            return await FailAsync(options, scheduler, logger, e.Message, null, session).ConfigureAwait(false);
         }
         catch (Exception e)
         {
-            return await FailAsync(options, scheduler, logger, $"executor error: {e.GetType().Name}: {e.Message}", e).ConfigureAwait(false);
+            return await FailAsync(options, scheduler, logger, $"executor error: {e.GetType().Name}: {e.Message}", e, session).ConfigureAwait(false);
         }
         finally
         {
@@ -205,7 +207,8 @@ public static class ExecutorHost
         await router.DrainAsync(drain.Token).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
     }
 
-    private static async Task<int> FailAsync(ExecutorOptions options, SchedulerLink scheduler, ILogger logger, string message, Exception? exception)
+    private static async Task<int> FailAsync(ExecutorOptions options, SchedulerLink scheduler, ILogger logger, string message, Exception? exception,
+        IOperatorSession? session)
     {
         ExecutorLog.Failed(logger, message, exception);
         await scheduler.ReportFailureAsync(new ReportFailureRequest
@@ -214,6 +217,8 @@ public static class ExecutorHost
             InstanceIndex = options.InstanceIndex,
             Incarnation = options.Incarnation,
             Message = message,
+            // An operator killed from outside is not failing on its own (docs/operations.md).
+            OperatorSignal = session is null ? 0 : await session.SignalFromOutsideAsync().ConfigureAwait(false),
         }).ConfigureAwait(false);
         return ExitFailure;
     }

@@ -352,6 +352,16 @@ public static class ExecutorLimits
     /// </summary>
     public const int OutboundReconnectAttemptsMax = 12;
 
+    /// <summary>
+    /// How long records for an unavailable reader instance (not running, or refusing calls) may
+    /// wait in an at_most_once operator before they are dropped, in ms, unless the deploy file
+    /// says otherwise (<c>unavailable_reader_drop_after_ms</c>): 3,000. Longer than most restarts
+    /// of a killed instance (1.5–3.5 s measured), so a restart usually loses only what was in
+    /// flight; short enough that a reader failing at start stalls the other readers only once,
+    /// for seconds. With a guarantee the records wait instead (docs/data-plane.md).
+    /// </summary>
+    public const int UnavailableReaderDropAfterMsDefault = 3_000;
+
     /// <summary>Time to open a Push channel (TCP + HTTP/2), in ms.</summary>
     public const int OutboundConnectTimeoutMs = 5_000;
 

@@ -37,6 +37,21 @@ public static class SchedulerLimits
     public const int CrashLoopWindowMs = 60_000;
 
     /// <summary>
+    /// Delay before restarting an instance killed from outside (its executor or operator died of
+    /// SIGKILL or SIGTERM the scheduler did not send, not the OOM killer), in ms: 0. Such a kill
+    /// is not the operator's failure, so it does not grow the back-off and does not count toward
+    /// crash-looping (docs/operations.md, "Kills from outside").
+    /// </summary>
+    public const int ExternalKillRestartDelayMs = 0;
+
+    /// <summary>
+    /// Kills from outside within <see cref="CrashLoopWindowMs"/> that restart at once: 20 (one
+    /// every 3 s). Beyond that something keeps killing the instance (a supervisor, a watchdog):
+    /// further kills count as failures, so the back-off bounds the restarts again.
+    /// </summary>
+    public const int ExternalKillsInWindowMax = 20;
+
+    /// <summary>
     /// Time an executor has to call RegisterExecutor after launch, in ms: 60 s. Covers a cold
     /// `dotnet` start plus the operator's own start (JVM, Python imports) with room to spare;
     /// past it the instance is killed and counted as a failure so it does not hang in starting.

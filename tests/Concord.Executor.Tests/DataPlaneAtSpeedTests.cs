@@ -62,7 +62,7 @@ public sealed class DataPlaneAtSpeedTests : IAsyncDisposable
         table.Streams[0].Readers[0].Instances[0].DataAddress = ""; // not running: routed records wait in the queue
         await router.ApplyAsync(table).WaitAsync(Bound);
         var big = new ConcordRecord { Key = ByteString.CopyFromUtf8("big"), Value = ByteString.CopyFrom(new byte[ProtocolLimits.RecordBytesMax]) };
-        var metric = metrics.RecordsDropped.WithLabels("words", "too_large");
+        var metric = metrics.RecordsDropped.WithLabels("words", "too_large", "");
         var countedBefore = metric.Value;
 
         await router.RouteAsync(Produced("words", Record("before"), big, Record("after")), CancellationToken.None).AsTask().WaitAsync(Bound);

@@ -37,6 +37,34 @@ public sealed class OperatorProcessTests : IDisposable
         Assert.True(DateTime.UtcNow - started < TimeSpan.FromSeconds(10), "must fail fast, not wait for the start timeout");
     }
 
+    [Theory]
+    [InlineData("kill -9 $$", 9)]
+    [InlineData("kill -15 $$", 15)]
+    [InlineData("exit 3", 0)]
+    [InlineData("kill -6 $$", 0)]
+    public async Task An_operator_killed_by_SIGKILL_or_SIGTERM_it_did_not_get_from_the_executor_was_killed_from_outside(string script, int expected)
+    {
+        var spec = new OperatorSpec { Name = "op", Executable = "/bin/sh", Args = { "-c", script } };
+        await using var session = GrpcOperatorSession.ForProcess(spec, _dir.Path, NullLogger.Instance, TimeProvider.System);
+        await Assert.ThrowsAsync<OperatorFailedException>(() => session.StartAsync(Init(), CancellationToken.None).WaitAsync(Bound));
+
+        Assert.Equal(expected, await session.SignalFromOutsideAsync().WaitAsync(Bound));
+    }
+
+    [Fact]
+    public async Task An_operator_the_executor_killed_itself_was_not_killed_from_outside()
+    {
+        var spec = new OperatorSpec { Name = "op", Executable = "/bin/sh", Args = { "-c", "trap '' TERM; exec sleep 60" } };
+        await using var session = GrpcOperatorSession.ForProcess(spec, _dir.Path, NullLogger.Instance, TimeProvider.System);
+        var start = session.StartAsync(Init(), CancellationToken.None);
+
+        await Eventually.UntilAsync(() => session.OperatorPid > 0, Bound, () => "the operator process to start");
+        session.Kill(); // SIGTERM to its group, then SIGKILL: what the executor does on every way out
+        await Assert.ThrowsAsync<OperatorFailedException>(() => start.WaitAsync(Bound));
+
+        Assert.Equal(0, await session.SignalFromOutsideAsync().WaitAsync(Bound));
+    }
+
     [Fact]
     public async Task Operator_gets_its_socket_address_environment_and_work_directory()
     {

@@ -16,7 +16,7 @@ public sealed class ExecutorMetricsTests
         var text = await ScrapeAsync(metrics);
 
         var dropped = Assert.Single(Samples(text, "concord_records_dropped_total"));
-        Assert.Equal(["instance=\"3\"", "operator=\"counter\"", "reason=\"no_reader\"", "stream=\"words\""], dropped.Labels);
+        Assert.Equal(["instance=\"3\"", "operator=\"counter\"", "reader=\"\"", "reason=\"no_reader\"", "stream=\"words\""], dropped.Labels);
         Assert.Equal("2", dropped.Value);
         var started = Assert.Single(Samples(text, "concord_executor_start_time_seconds"));
         Assert.Equal(["instance=\"3\"", "operator=\"counter\""], started.Labels);
@@ -30,8 +30,8 @@ public sealed class ExecutorMetricsTests
 
         first.Dropped("words", "send_failed", 5);
 
-        Assert.Equal(5, first.RecordsDropped.WithLabels("words", "send_failed").Value);
-        Assert.Equal(0, second.RecordsDropped.WithLabels("words", "send_failed").Value);
+        Assert.Equal(5, first.RecordsDropped.WithLabels("words", "send_failed", "").Value);
+        Assert.Equal(0, second.RecordsDropped.WithLabels("words", "send_failed", "").Value);
         Assert.DoesNotContain("operator=\"source\"", await ScrapeAsync(second));
     }
 

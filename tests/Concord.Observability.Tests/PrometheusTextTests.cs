@@ -19,6 +19,8 @@ public sealed class PrometheusTextTests
         concord_inbound_queue_rows_max{operator="counter",instance="0"} 131072
         concord_operator_cpu_seconds_total{operator="counter",instance="0"} 1.5
         concord_operator_resident_memory_bytes{operator="counter",instance="0"} 9.4e7
+        concord_records_dropped_total{stream="counts",reason="reader_unavailable",reader="sink",operator="counter",instance="0"} 40
+        concord_records_dropped_total{stream="counts",reason="no_reader",reader="",operator="counter",instance="0"} 2
         """;
 
     [Fact]
@@ -34,6 +36,7 @@ public sealed class PrometheusTextTests
         Assert.Equal(131072, figures.InboundQueueRowsMax);
         Assert.Equal(1.5, figures.CpuSecondsTotal);
         Assert.Equal(9.4e7, figures.ResidentMemoryBytes);
+        Assert.Equal(42, figures.RecordsDroppedTotal);
         Assert.Equal([0.001, 0.002, double.PositiveInfinity], figures.BatchDurationBuckets.Select(b => b.UpperBoundSeconds));
         Assert.Equal([3.0, 8, 10], figures.BatchDurationBuckets.Select(b => b.Count));
     }

@@ -50,4 +50,24 @@ public sealed class TopFiguresTests
         Assert.Equal(30, row.MemoryBytes);
         Assert.Equal(0.25, row.QueueFill);
     }
+
+    [Fact]
+    public void Dropped_records_are_summed_over_the_operators_instances_since_each_started()
+    {
+        var list = new ListResponse { Operators = { new OperatorStatus { Spec = new OperatorSpec { Name = "source", Instances = 2 } } } };
+        var before = new GetInstanceMetricsResponse();
+        var after = new GetInstanceMetricsResponse
+        {
+            Instances =
+            {
+                new InstanceMetrics { OperatorName = "source", InstanceIndex = 0, ScrapedUnixMs = 3_000, RecordsDroppedTotal = 1_500 },
+                new InstanceMetrics { OperatorName = "source", InstanceIndex = 1, ScrapedUnixMs = 3_000, RecordsDroppedTotal = 500 },
+                new InstanceMetrics { OperatorName = "source", InstanceIndex = 2, ScrapedUnixMs = 3_000, Error = "connection refused", RecordsDroppedTotal = 7 },
+            },
+        };
+
+        var row = Assert.Single(TopFigures.Rows(list, before, after));
+
+        Assert.Equal(2_000, row.Dropped);
+    }
 }

@@ -16,7 +16,8 @@ internal sealed record TopRow(
     double? BatchP99Seconds,
     double QueueFill,
     double CpuPercent,
-    double MemoryBytes);
+    double MemoryBytes,
+    double Dropped = 0);
 
 /// <summary>
 /// The arithmetic of <c>concord top</c>, pure so it is testable: rates from two scrapes of the
@@ -32,12 +33,14 @@ internal static class TopFigures
         foreach (var op in list.Operators.OrderBy(o => o.Spec.Name, StringComparer.Ordinal))
         {
             var name = op.Spec.Name;
-            double inRate = 0, outRate = 0, cpu = 0, memory = 0, queued = 0, capacity = 0;
+            double inRate = 0, outRate = 0, cpu = 0, memory = 0, queued = 0, capacity = 0, dropped = 0;
             var endToEnd = new SortedDictionary<double, double>();
             var batch = new SortedDictionary<double, double>();
             foreach (var now in after.Instances.Where(i => i.OperatorName == name && i.Error.Length == 0))
             {
                 memory += now.ResidentMemoryBytes;
+                // Since each executor started: a drop stays visible after it stopped happening.
+                dropped += now.RecordsDroppedTotal;
                 queued += now.InboundQueueRows;
                 capacity += now.InboundQueueRowsMax;
                 if (!previous.TryGetValue((name, now.InstanceIndex), out var then) || then.Error.Length > 0)
@@ -57,7 +60,7 @@ internal static class TopFigures
                 AddDelta(batch, then.BatchDurationBuckets, now.BatchDurationBuckets);
             }
             rows.Add(new TopRow(name, StatusText.RunningCount(op), op.Spec.Instances, inRate, outRate,
-                Quantile(0.99, endToEnd), Quantile(0.99, batch), capacity > 0 ? queued / capacity : 0, cpu, memory));
+                Quantile(0.99, endToEnd), Quantile(0.99, batch), capacity > 0 ? queued / capacity : 0, cpu, memory, dropped));
         }
         return rows;
     }
@@ -100,7 +103,7 @@ internal static class TopFigures
     {
         var table = new Table().Border(TableBorder.Simple);
         table.AddColumn("OPERATOR");
-        foreach (var column in new[] { "INSTANCES", "IN/S", "OUT/S", "P99 E2E", "P99 BATCH", "QUEUE", "CPU", "MEMORY" })
+        foreach (var column in new[] { "INSTANCES", "IN/S", "OUT/S", "P99 E2E", "P99 BATCH", "QUEUE", "CPU", "MEMORY", "DROPPED" })
         {
             table.AddColumn(new TableColumn(column).RightAligned());
         }
@@ -115,7 +118,8 @@ internal static class TopFigures
                 Milliseconds(row.BatchP99Seconds),
                 (row.QueueFill * 100).ToString("0.0", CultureInfo.InvariantCulture) + "%",
                 row.CpuPercent.ToString("0", CultureInfo.InvariantCulture) + "%",
-                Bytes(row.MemoryBytes));
+                Bytes(row.MemoryBytes),
+                Count(row.Dropped));
         }
         return table;
     }
@@ -135,6 +139,13 @@ internal static class TopFigures
         >= 1_000_000 => (perSecond / 1_000_000).ToString("0.0", CultureInfo.InvariantCulture) + "M",
         >= 10_000 => (perSecond / 1_000).ToString("0", CultureInfo.InvariantCulture) + "k",
         _ => perSecond.ToString("0", CultureInfo.InvariantCulture),
+    };
+
+    private static string Count(double count) => count switch
+    {
+        >= 1_000_000 => (count / 1_000_000).ToString("0.0", CultureInfo.InvariantCulture) + "M",
+        >= 10_000 => (count / 1_000).ToString("0", CultureInfo.InvariantCulture) + "k",
+        _ => count.ToString("0", CultureInfo.InvariantCulture),
     };
 
     private static string Milliseconds(double? seconds) =>

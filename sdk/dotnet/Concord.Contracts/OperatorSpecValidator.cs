@@ -138,6 +138,11 @@ public static partial class OperatorSpecValidator
         {
             problems.Add(new("mem", $"{spec.MemMb} is out of range; use 1..{ProtocolLimits.MemMbMax} (megabytes per instance)"));
         }
+        if (spec.UnavailableReaderDropAfterMs < 0 || spec.UnavailableReaderDropAfterMs > ProtocolLimits.UnavailableReaderDropAfterMsMax)
+        {
+            problems.Add(new("unavailable_reader_drop_after_ms",
+                $"{spec.UnavailableReaderDropAfterMs} is out of range; use 1..{ProtocolLimits.UnavailableReaderDropAfterMsMax} (ms), or leave it out for the default"));
+        }
         if (spec.Args.Count > ProtocolLimits.ListEntriesMax)
         {
             problems.Add(new("args", $"has {spec.Args.Count} entries; at most {ProtocolLimits.ListEntriesMax} are allowed"));

@@ -94,6 +94,13 @@ public static class ProtocolLimits
     public const int MemMbMax = 1024 * 1024;
 
     /// <summary>
+    /// Largest <c>unavailable_reader_drop_after_ms</c>, in ms: 600,000 (10 minutes). Until the
+    /// bound a dead reader may stall its sender once its queue is full; waiting longer than this
+    /// for a reader in at_most_once is what the guaranteed modes are for.
+    /// </summary>
+    public const int UnavailableReaderDropAfterMsMax = 600_000;
+
+    /// <summary>
     /// Most arguments, environment variables or files in one spec, in entries: 256. A spec is
     /// stored and sent whole on every topology change; real operators need a handful.
     /// </summary>

@@ -33,6 +33,7 @@ public sealed class OutboundChannel : IAsyncDisposable
     private readonly Channel<OutboundChunk> _queue = Channel.CreateUnbounded<OutboundChunk>(
         new UnboundedChannelOptions { SingleReader = true, SingleWriter = false });
     private readonly RowByteBudget _budget;
+    private readonly ReaderAvailability _availability;
     private readonly int _reconnectAttemptsMax;
     private readonly TimeSpan _idleClose;
     private readonly DataPlaneClients _clients;
@@ -54,8 +55,11 @@ public sealed class OutboundChannel : IAsyncDisposable
     public OutboundChannel(string stream, string readerOperator, int instanceIndex, string sender,
         DataPlaneClients clients, ILogger logger, TimeProvider time, Metrics.ExecutorMetrics metrics, Tracing.ExecutorTracing tracing,
         int queueRowsMax = ExecutorLimits.OutboundQueueRowsMax, long queueBytesMax = ExecutorLimits.OutboundQueueBytesMax,
-        int reconnectAttemptsMax = ExecutorLimits.OutboundReconnectAttemptsMax, TimeSpan? idleClose = null)
+        int reconnectAttemptsMax = ExecutorLimits.OutboundReconnectAttemptsMax, TimeSpan? idleClose = null,
+        TimeSpan? dropUnavailableAfter = null)
     {
+        // null: records for an unavailable reader wait (guaranteed modes); else at_most_once's bound.
+        _availability = new ReaderAvailability(dropUnavailableAfter, time);
         _reconnectAttemptsMax = reconnectAttemptsMax;
         _idleClose = idleClose ?? TimeSpan.FromMilliseconds(ExecutorLimits.OutboundChannelIdleMs);
         Stream = stream;
@@ -97,6 +101,12 @@ public sealed class OutboundChannel : IAsyncDisposable
     /// </summary>
     public bool WaitingForNewTarget => _waitingForNewTarget;
 
+    /// <summary>The reader instance is not running, or calls to it fail (docs/data-plane.md, "An unavailable reader").</summary>
+    public bool ReaderUnavailable => _availability.IsUnavailable;
+
+    /// <summary>Rows dropped because the reader instance stayed unavailable past the bound.</summary>
+    public long DroppedUnavailableRows => _availability.DroppedTotal;
+
     public override string ToString() => $"{Stream}->{ReaderOperator}/{InstanceIndex}";
 
     /// <summary>Queues a record; waits while the queue is full. A closed channel drops it.</summary>
@@ -117,8 +127,16 @@ public sealed class OutboundChannel : IAsyncDisposable
         {
             return;
         }
-        if (!await _budget.AcquireAsync(chunk.Count, chunk.Bytes, cancellationToken).ConfigureAwait(false)
-            || !_queue.Writer.TryWrite(chunk))
+        var admission = await _availability.AcquireAsync(_budget, chunk.Count, chunk.Bytes, cancellationToken).ConfigureAwait(false);
+        if (admission == Admission.Dropped)
+        {
+            _metrics.Dropped(Stream, "reader_unavailable", chunk.Count, ReaderOperator);
+            if (_availability.CountDropped(chunk.Count))
+            {
+                ReaderAvailabilityLog.Dropped(_logger, ToString(), (long)_availability.DropAfter!.Value.TotalMilliseconds, _availability.DroppedTotal);
+            }
+        }
+        else if (admission == Admission.Closed || !_queue.Writer.TryWrite(chunk))
         {
             _metrics.Dropped(Stream, "channel_closed", chunk.Count);
         }
@@ -135,6 +153,11 @@ public sealed class OutboundChannel : IAsyncDisposable
     /// <summary>Points the channel at a (new) address/incarnation; a change reconnects.</summary>
     public void SetTarget(OutboundTarget target)
     {
+        if (target.Address.Length == 0)
+        {
+            // Also for a new channel, whose target starts empty: its reader is not running yet.
+            _availability.MarkUnavailable();
+        }
         if (_target == target)
         {
             return;
@@ -218,6 +241,7 @@ public sealed class OutboundChannel : IAsyncDisposable
             catch (Exception e) when (!token.IsCancellationRequested)
             {
                 Interlocked.Increment(ref _failedAttempts);
+                _availability.MarkUnavailable();
                 failingTarget = target;
                 if (_callConnected)
                 {
@@ -299,6 +323,7 @@ public sealed class OutboundChannel : IAsyncDisposable
                 {
                     connectedLogged = true;
                     _callConnected = true;
+                    _availability.MarkAvailable();
                     DataPlaneLog.OutboundConnected(_logger, ToString(), target.Address, target.Incarnation);
                 }
                 if (!TryPeekChunk(out var next))

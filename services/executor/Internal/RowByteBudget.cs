@@ -87,6 +87,15 @@ internal sealed class RowByteBudget(int rowsMax, long bytesMax)
         wake?.TrySetResult();
     }
 
+    /// <summary>Admits the rows if there is room now, without waiting; false when full or closed.</summary>
+    public bool TryAcquire(int rows, long bytes)
+    {
+        lock (_lock)
+        {
+            return TryTake(rows, bytes);
+        }
+    }
+
     private bool TryTake(int rows, long bytes)
     {
         if (_closed || (_rows > 0 && (_rows + rows > rowsMax || _bytes + bytes > bytesMax)))

@@ -52,7 +52,8 @@ public sealed class ExecutorMetrics
         RecordsOut = factory.CreateCounter("concord_records_out_total",
             "Records the operator produced, per output stream (before fan-out to readers).", ["stream"]);
         RecordsDropped = factory.CreateCounter("concord_records_dropped_total",
-            "Records dropped (at-most-once), per stream and reason: no_reader, send_failed, channel_closed.", ["stream", "reason"]);
+            "Records dropped (at-most-once), per stream, reason (no_reader, send_failed, channel_closed, too_large, reader_unavailable) and, for reader_unavailable, the reading operator.",
+            ["stream", "reason", "reader"]);
         BatchDuration = factory.CreateHistogram("concord_batch_duration_seconds",
             "Time from sending a ProcessBatch to the operator to receiving its BatchDone.",
             new HistogramConfiguration { Buckets = Histogram.ExponentialBuckets(0.0001, 2, 18) });
@@ -155,11 +156,12 @@ public sealed class ExecutorMetrics
     }
 
     /// <summary>Counts <paramref name="rows"/> records of <paramref name="stream"/> dropped for <paramref name="reason"/>.</summary>
-    public void Dropped(string stream, string reason, long rows = 1)
+    /// <param name="reader">The reading operator the records were for (reason reader_unavailable); empty otherwise.</param>
+    public void Dropped(string stream, string reason, long rows = 1, string reader = "")
     {
         if (rows > 0)
         {
-            RecordsDropped.WithLabels(stream, reason).Inc(rows);
+            RecordsDropped.WithLabels(stream, reason, reader).Inc(rows);
         }
     }
 

@@ -164,6 +164,16 @@ public sealed class GrpcOperatorSession : IOperatorSession
 
     public void Kill() => _process?.Kill();
 
+    public async Task<int> SignalFromOutsideAsync()
+    {
+        if (_process is null)
+        {
+            return 0;
+        }
+        await Task.WhenAny(_process.Exited, Task.Delay(TimeSpan.FromMilliseconds(ExecutorLimits.OperatorExitWaitMs), _time)).ConfigureAwait(false);
+        return _process.Exited.IsCompletedSuccessfully ? _process.SignalFromOutside(_process.Exited.Result) : 0;
+    }
+
     public async ValueTask DisposeAsync()
     {
         _process?.Kill();

@@ -47,6 +47,16 @@ public interface IOperatorSession : IAsyncDisposable
     /// </summary>
     Task Exited { get; }
 
+    /// <summary>
+    /// The signal that killed the operator process from outside (SIGKILL or SIGTERM the
+    /// executor did not send, not the OOM killer), waiting up to
+    /// <see cref="ExecutorLimits.OperatorExitWaitMs"/> for a dying process to be reaped; 0 when
+    /// it was not so killed, is still running, or there is no process (built-ins). Reported
+    /// with the failure, so the scheduler restarts at once instead of counting it toward
+    /// crash-looping (docs/operations.md, "Kills from outside").
+    /// </summary>
+    Task<int> SignalFromOutsideAsync() => Task.FromResult(0);
+
     /// <summary>Ends the operator now (kills the process). Safe to call more than once.</summary>
     void Kill();
 }

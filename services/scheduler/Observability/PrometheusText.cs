@@ -52,6 +52,9 @@ public static class PrometheusText
                 case "concord_backpressure_seconds_total":
                     figures.BackpressureSecondsTotal = value;
                     break;
+                case "concord_records_dropped_total":
+                    figures.RecordsDroppedTotal += value;
+                    break;
                 case "concord_batch_duration_seconds_bucket":
                     Add(batch, labels, value);
                     break;

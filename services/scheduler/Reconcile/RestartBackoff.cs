@@ -26,6 +26,9 @@ public sealed class RestartBackoff
 
     private readonly Queue<DateTimeOffset> _failures = new();
 
+    // Kills from outside within the window; at most ExternalKillsInWindowMax are kept.
+    private readonly Queue<DateTimeOffset> _kills = new();
+
     /// <summary>Failures currently counted (within the window as of the last call).</summary>
     public int FailuresInWindow => _failures.Count;
 
@@ -41,6 +44,29 @@ public sealed class RestartBackoff
         var count = _failures.Count;
         var crashLooping = count >= SchedulerLimits.CrashLoopFailuresMin;
         return new RestartDecision(crashLooping ? TimeSpan.FromMilliseconds(SchedulerLimits.RestartBackoffMsMax) : DelayFor(count), crashLooping, count);
+    }
+
+    /// <summary>
+    /// Records a kill from outside at <paramref name="now"/>: restart after
+    /// <see cref="SchedulerLimits.ExternalKillRestartDelayMs"/>, not counted as a failure (the
+    /// back-off does not grow, the instance does not become crash-looping). Past
+    /// <see cref="SchedulerLimits.ExternalKillsInWindowMax"/> such kills within the window they
+    /// count as failures: something keeps killing the instance, and the back-off bounds restarts.
+    /// </summary>
+    public RestartDecision RecordKillFromOutside(DateTimeOffset now)
+    {
+        var windowStart = now - TimeSpan.FromMilliseconds(SchedulerLimits.CrashLoopWindowMs);
+        while (_kills.Count > 0 && _kills.Peek() <= windowStart)
+        {
+            _kills.Dequeue();
+        }
+        if (_kills.Count >= SchedulerLimits.ExternalKillsInWindowMax)
+        {
+            return RecordFailure(now);
+        }
+        _kills.Enqueue(now);
+        Prune(now);
+        return new RestartDecision(TimeSpan.FromMilliseconds(SchedulerLimits.ExternalKillRestartDelayMs), false, _failures.Count);
     }
 
     /// <summary>The back-off after the <paramref name="failures"/>-th failure in the window (1-based).</summary>

@@ -30,7 +30,18 @@ public sealed record AdoptedInstance(IInstanceHandle Handle, int Release);
 /// <summary>How an instance's process ended.</summary>
 /// <param name="ExitCode">The exit code; 128 + N when killed by signal N.</param>
 /// <param name="Description">For `list`: "exited with code 1", "killed by signal 9".</param>
-public sealed record InstanceExit(int ExitCode, string Description);
+/// <param name="OutOfMemory">The kernel's OOM killer ended it (its `mem` was used up): the operator's own failure, not a kill from outside.</param>
+public sealed record InstanceExit(int ExitCode, string Description, bool OutOfMemory = false)
+{
+    /// <summary>SIGKILL's number: how the OOM killer, `kill -9` and a stop past its timeout end a process.</summary>
+    public const int SigKill = 9;
+
+    /// <summary>SIGTERM's number: how a supervisor or `kill` asks a process to stop.</summary>
+    public const int SigTerm = 15;
+
+    /// <summary>The signal that ended the process (exit code 128 + N), else 0.</summary>
+    public int Signal => ExitCode > 128 && ExitCode < 128 + 32 ? ExitCode - 128 : 0;
+}
 
 /// <summary>A launched instance.</summary>
 public interface IInstanceHandle

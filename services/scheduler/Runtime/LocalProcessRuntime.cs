@@ -663,7 +663,7 @@ public sealed partial class LocalProcessRuntime(LocalProcessRuntimeOptions optio
             {
                 description += $" (it could not enter its group {_group.Name}; see {LogFileName})";
             }
-            return new InstanceExit(code, description + oom);
+            return new InstanceExit(code, description + oom, OutOfMemory: oom.Length > 0);
         }
     }
 }

@@ -147,10 +147,10 @@ internal sealed class ReconcileCoreDriver
     }
 
     /// <summary>The process of <paramref name="instance"/> exits with <paramref name="code"/>.</summary>
-    public void Exit(IInstanceHandle instance, int code = 1)
+    public void Exit(IInstanceHandle instance, int code = 1, bool outOfMemory = false)
     {
         ((FakeInstance)instance).Exit(code);
-        Core.OnExited(_watched[instance], instance, new InstanceExit(code, $"exited with code {code}"));
+        Core.OnExited(_watched[instance], instance, new InstanceExit(code, $"exited with code {code}", outOfMemory));
         Run();
     }
 

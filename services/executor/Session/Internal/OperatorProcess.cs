@@ -40,6 +40,7 @@ internal sealed class OperatorProcess : IDisposable
     private readonly ILogger _logger;
     private readonly Queue<string> _stderrTail = new();
     private readonly Task<int> _exited;
+    private volatile bool _killRequested; // this executor signalled the operator (Kill): its death is not from outside
     private readonly TaskCompletionSource _startedWaiting = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private Task _outputRead = Task.CompletedTask; // stdout and stderr read to their ends (OperatorOutput)
 
@@ -263,6 +264,7 @@ internal sealed class OperatorProcess : IDisposable
         {
             return;
         }
+        _killRequested = true;
         // The group id stays reserved while any member lives, so signalling it never reaches a
         // stranger while there is something of ours to kill.
         if (SignalGroup(SigTerm))
@@ -281,6 +283,21 @@ internal sealed class OperatorProcess : IDisposable
         {
             // Not started or already gone: nothing left to kill.
         }
+    }
+
+    /// <summary>
+    /// The signal of an exit with <paramref name="code"/> when it came from outside: SIGKILL or
+    /// SIGTERM that this executor did not send (<see cref="Kill"/>) and, for SIGKILL, not the
+    /// kernel's OOM killer (that is the operator using too much memory, its own failure); else 0.
+    /// </summary>
+    public int SignalFromOutside(int code)
+    {
+        var signal = code > 128 && code < 128 + 32 ? code - 128 : 0;
+        if (_killRequested || signal is not (SigKill or SigTerm))
+        {
+            return 0;
+        }
+        return signal == SigKill && OwnMemoryGroup() is { } group && OomKills(group) > 0 ? 0 : signal;
     }
 
     /// <summary>

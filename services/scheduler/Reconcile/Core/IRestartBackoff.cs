@@ -9,6 +9,13 @@ internal interface IRestartBackoff
 {
     /// <summary>Records a failure at <paramref name="now"/> and returns when to restart.</summary>
     RestartDecision RecordFailure(DateTimeOffset now);
+
+    /// <summary>
+    /// Records a kill from outside at <paramref name="now"/> (not the instance's own failure)
+    /// and returns when to restart: at once, without growing the back-off. A policy without its
+    /// own rule for them counts them as failures.
+    /// </summary>
+    RestartDecision RecordKillFromOutside(DateTimeOffset now) => RecordFailure(now);
 }
 
 /// <summary>Today's policy: <see cref="RestartBackoff"/> (exponential, crash-loop window).</summary>
@@ -17,4 +24,6 @@ internal sealed class RestartBackoffAdapter : IRestartBackoff
     private readonly RestartBackoff _backoff = new();
 
     public RestartDecision RecordFailure(DateTimeOffset now) => _backoff.RecordFailure(now);
+
+    public RestartDecision RecordKillFromOutside(DateTimeOffset now) => _backoff.RecordKillFromOutside(now);
 }

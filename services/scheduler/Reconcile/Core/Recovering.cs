@@ -29,8 +29,10 @@ internal sealed partial class ReconcileCore
         {
             return;
         }
-        var error = slot.PendingError ?? $"executor {exit.Description}; see its executor.log";
-        Fail(op, slot, error);
+        var fromOutside = KilledFromOutside(slot, exit);
+        var note = fromOutside ? KilledFromOutsideNote : "";
+        var error = slot.PendingError is { } reported ? reported + note : $"executor {exit.Description}{note}; see its executor.log";
+        Fail(op, slot, error, fromOutside);
         Emit(new PublishRouting());
     }
 
@@ -56,8 +58,11 @@ internal sealed partial class ReconcileCore
         Emit(new StopInstance(handle));
     }
 
-    /// <summary>starting|running → failed (→ crash-looping), and a timer for the restart.</summary>
-    private void Fail(OperatorSlot op, InstanceSlot slot, string error)
+    /// <summary>
+    /// starting|running → failed (→ crash-looping), and a timer for the restart. A kill from
+    /// outside (<paramref name="fromOutside"/>) restarts at once and does not count toward crash-looping.
+    /// </summary>
+    private void Fail(OperatorSlot op, InstanceSlot slot, string error, bool fromOutside = false)
     {
         var now = _time.GetUtcNow();
         CancelTimerOf(slot);
@@ -72,7 +77,7 @@ internal sealed partial class ReconcileCore
         }
         slot.LastError = op.LastError = Truncate(error);
         slot.MoveTo(InstanceState.Failed, now);
-        var decision = slot.Backoff.RecordFailure(now);
+        var decision = fromOutside ? slot.Backoff.RecordKillFromOutside(now) : slot.Backoff.RecordFailure(now);
         if (decision.CrashLooping)
         {
             slot.MoveTo(InstanceState.CrashLooping, now);

@@ -109,6 +109,7 @@ internal sealed partial class ReconcileCore
         {
             var message = Truncate(request.Message);
             slot.PendingError = message;
+            slot.PendingErrorFromOutside = request.OperatorSignal != 0;
             LogFailureReported(_logger, op!.Name, request.InstanceIndex, message);
             if (Participates(op) && op.Instances.Contains(slot))
             {

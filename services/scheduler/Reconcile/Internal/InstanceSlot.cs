@@ -55,7 +55,22 @@ internal sealed class InstanceSlot(string operatorName, int index, DateTimeOffse
     public string LastError { get; set; } = "";
 
     /// <summary>Error the executor reported (or a timeout set) for the current launch, used when it exits.</summary>
-    public string? PendingError { get; set; }
+    public string? PendingError
+    {
+        get;
+        set
+        {
+            field = value;
+            PendingErrorFromOutside = false;
+        }
+    }
+
+    /// <summary>
+    /// The executor reported that its operator was killed from outside (<see cref="PendingError"/>
+    /// says how): the exit that follows is not the operator's failure. Reset with every new
+    /// <see cref="PendingError"/>.
+    /// </summary>
+    public bool PendingErrorFromOutside { get; set; }
 
     /// <summary>
     /// The topology no longer wants this instance (killed, scaled away, replaced): once it has
