@@ -74,9 +74,11 @@ internal sealed partial class ReconcileCore
     {
         foreach (var op in _operators.Values)
         {
-            foreach (var slot in op.Instances.Where(s => s.State == InstanceState.Pending).ToList())
+            var heldForRestore = WaitsForOldParticipants(op);
+            foreach (var slot in op.Instances.Where(s => s.State == InstanceState.Pending ||
+                (s.LaunchAfterOldParticipants && s.State is InstanceState.Failed or InstanceState.CrashLooping)).ToList())
             {
-                if (!_draining.Any(d => SameDirectory(d, slot)))
+                if (!heldForRestore && !_draining.Any(d => SameDirectory(d, slot)))
                 {
                     Launch(op, slot);
                 }
@@ -92,6 +94,7 @@ internal sealed partial class ReconcileCore
             slot.Restarts++;
         }
         CancelTimerOf(slot);
+        slot.LaunchAfterOldParticipants = false;
         slot.Generation++;
         slot.Incarnation = Guid.NewGuid().ToString("N");
         slot.PendingError = null;

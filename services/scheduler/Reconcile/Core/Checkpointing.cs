@@ -39,6 +39,16 @@ internal sealed partial class ReconcileCore
     private static bool Participates(OperatorSlot op) => OperatorSpecValidator.HasGuarantee(op.Entry.Spec.Delivery);
 
     /// <summary>
+    /// Whether a launch of <paramref name="op"/> must wait: it takes part in checkpoints and a
+    /// process of the previous run of the participants is still draining. A restore starts a new
+    /// run only once the old one is gone entirely; otherwise an old source, still draining, would
+    /// find the new sink in the routing table and hand it records the new run replays as well
+    /// (duplicates under exactly-once).
+    /// </summary>
+    private bool WaitsForOldParticipants(OperatorSlot op) =>
+        Participates(op) && _draining.Any(d => _operators.TryGetValue(d.OperatorName, out var other) && Participates(other));
+
+    /// <summary>
     /// The participants now: every running instance of every operator with a guarantee, with the
     /// (stream, "operator/index") channels that write to it — every instance of every operator
     /// producing a stream it reads — and the instances that are not running (a checkpoint waits).

@@ -103,6 +103,11 @@ internal sealed partial class ReconcileCore
         {
             return;
         }
+        if (WaitsForOldParticipants(op))
+        {
+            slot.LaunchAfterOldParticipants = true; // Drained launches it.
+            return;
+        }
         Launch(op, slot);
         Emit(new PublishRouting());
     }

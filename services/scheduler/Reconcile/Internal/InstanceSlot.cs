@@ -76,6 +76,12 @@ internal sealed class InstanceSlot(string operatorName, int index, DateTimeOffse
     /// The topology no longer wants this instance (killed, scaled away, replaced): once it has
     /// stopped, its working state is removed (<see cref="Core.ForgetInstance"/>).
     /// </summary>
+    /// <summary>
+    /// Its restart back-off ended while processes of the previous run of the checkpoint
+    /// participants were still draining: it launches when the last of them has exited.
+    /// </summary>
+    public bool LaunchAfterOldParticipants { get; set; }
+
     public bool ForgetWhenStopped { get; set; }
 
     /// <summary>It was failing when it was let go: its log is kept as the operator's last failed one.</summary>
