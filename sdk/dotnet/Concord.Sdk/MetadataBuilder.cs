@@ -44,10 +44,39 @@ public sealed class MetadataBuilder
         return this;
     }
 
+    /// <summary>
+    /// Declares keyed state <paramref name="name"/> (<c>[A-Za-z0-9_.-]{1,128}</c>, not starting
+    /// with the reserved <c>concord.</c>); only declared names may be used with
+    /// <see cref="IComputationContext.State"/>.
+    /// </summary>
+    public MetadataBuilder State(string name)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        if (!IsValidStateName(name))
+        {
+            throw new ArgumentException(
+                $"'{name}' is not a valid state name; use [A-Za-z0-9_.-]{{1,{SdkLimits.StateNameCharsMax}}}, not starting with '{ReservedStatePrefix}' (reserved for Concord)",
+                nameof(name));
+        }
+        if (_metadata.States.Any(s => s.Name == name))
+        {
+            throw new ArgumentException($"state '{name}' is declared twice; declare each state once", nameof(name));
+        }
+        _metadata.States.Add(new StateDescriptor { Name = name, Kind = StateKind.Value });
+        return this;
+    }
+
     /// <summary>The metadata built so far (a copy, so the builder can be reused).</summary>
     public OperatorMetadata Build() => _metadata.Clone();
 
     public static implicit operator OperatorMetadata(MetadataBuilder builder) => builder.Build();
+
+    private const string ReservedStatePrefix = "concord.";
+
+    private static bool IsValidStateName(string name) =>
+        name.Length is >= 1 and <= SdkLimits.StateNameCharsMax
+        && name.All(c => char.IsAsciiLetterOrDigit(c) || c is '_' or '.' or '-')
+        && !name.StartsWith(ReservedStatePrefix, StringComparison.Ordinal);
 
     private static void CheckStreamName(string stream)
     {
