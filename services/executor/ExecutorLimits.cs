@@ -545,4 +545,56 @@ public static class ExecutorLimits
 
     /// <summary>How long /tail waits for the records asked for when the ring holds fewer: 1 s, well inside the scheduler's 2 s executor query timeout.</summary>
     public const int TailWaitMs = 1_000;
+
+    // ---- keyed state (state backends, checkpoint files) ----------------------------------
+
+    /// <summary>
+    /// Default bound of the memory state backend, in bytes: 256 MiB (<c>--state-memory-mb</c>).
+    /// State lives on the executor's heap next to its record buffers (<see cref="BufferedBytesMax"/>);
+    /// past this the instance fails naming the bound, instead of the kernel killing it. State
+    /// larger than memory belongs in the rocksdb backend.
+    /// </summary>
+    public const long StateMemoryBytesMax = 256L * 1024 * 1024;
+
+    /// <summary>
+    /// Largest state value, in bytes: 1 MiB, the size of a largest record (a value usually
+    /// aggregates records, and it travels to the operator inside a ProcessBatch).
+    /// </summary>
+    public const int StateValueBytesMax = 1024 * 1024;
+
+    /// <summary>Largest state key (the record key), in bytes: a record key is at most a record.</summary>
+    public const int StateKeyBytesMax = ProtocolLimits.RecordBytesMax;
+
+    /// <summary>
+    /// Largest state name, in UTF-8 bytes: 256. Names are declared in metadata and repeated in
+    /// every stored entry; the file format's 2-byte name length allows more, but long names only
+    /// waste state bytes.
+    /// </summary>
+    public const int StateNameBytesMax = 256;
+
+    /// <summary>
+    /// Memory the memory backend accounts per entry beyond its key, name and value bytes, in
+    /// bytes: 80 — its dictionary entry (hash, next, two references: 24) and the headers of its
+    /// two byte arrays (24 each), rounded up. Counted against <see cref="StateMemoryBytesMax"/>
+    /// so many small entries cannot exceed the bound unseen.
+    /// </summary>
+    public const int StateEntryOverheadBytes = 80;
+
+    /// <summary>
+    /// State keys up to this many bytes are built on the stack for a get or set, in bytes: 512
+    /// (most record keys are short); longer ones use a pooled array. Keeps lookups allocation-free.
+    /// </summary>
+    public const int StateKeyStackBytesMax = 512;
+
+    /// <summary>
+    /// Largest key-group count a state backend accepts, in key groups: 65,536, since RocksDB
+    /// keys and state files store a key group in 2 bytes. The protocol uses 128.
+    /// </summary>
+    public const int StateKeyGroupsMax = 65_536;
+
+    /// <summary>
+    /// Buffer of a state file being read or written, in bytes: 64 KiB, a few hundred small
+    /// entries per system call; one per key group being written or read at a time.
+    /// </summary>
+    public const int StateFileBufferBytes = 64 * 1024;
 }

@@ -46,4 +46,26 @@ public static class HostingLimits
     /// clock is a little behind does not refuse a certificate made a moment ago.
     /// </summary>
     public const int CertificateClockSkewMs = 3_600_000;
+
+    // ---- checkpoints (Checkpoints/CheckpointLayout) ------------------------------------------
+
+    /// <summary>
+    /// Largest manifest or <c>_metadata.json</c> read, in bytes: 4 MiB. A manifest lists at most
+    /// one line per key group (128 in the protocol, ~150 bytes each); only a damaged or foreign
+    /// file is larger, and it is refused unread.
+    /// </summary>
+    public const long CheckpointManifestBytesMax = 4L * 1024 * 1024;
+
+    /// <summary>
+    /// Largest operator snapshot (ICheckpointedOperator), in bytes: 16 MiB. It holds positions
+    /// (offsets, file names), not data; reading a larger one would be a damaged file.
+    /// </summary>
+    public const int CheckpointOperatorSnapshotBytesMax = 16 * 1024 * 1024;
+
+    /// <summary>
+    /// Age after which a temp file under <c>shared/</c> is taken as left by a writer that died,
+    /// in ms: 10 min. Writers on other hosts cannot be asked whether they live; a checkpoint
+    /// write that takes longer has long been aborted by the coordinator's timeout.
+    /// </summary>
+    public const int CheckpointTempFileAgeMinMs = 600_000;
 }
