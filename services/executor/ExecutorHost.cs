@@ -6,6 +6,7 @@ using Concord.Executor.DataPlane;
 using Concord.Executor.Routing;
 using Concord.Executor.Scheduler;
 using Concord.Executor.Session;
+using Concord.Executor.State;
 using Concord.Executor.Timers;
 using Microsoft.Extensions.Logging;
 
@@ -34,6 +35,9 @@ public static class ExecutorHost
         var metrics = new Metrics.ExecutorMetrics(options);
         using var otlp = Tracing.OtlpExport.For(options);
         Router? router = null;
+        // Keyed state and durable timers of this instance's key groups (docs/guarantees.md).
+        using var stateBackend = new MemoryStateBackend(ProtocolLimits.KeyGroupCount,
+            KeyGroups.RangeOf(options.InstanceIndex, Math.Max(1, options.Spec.Instances)), options.StateMemoryBytes);
         try
         {
             session = options.Spec.Builtin is not null
@@ -49,6 +53,7 @@ public static class ExecutorHost
                 InstanceCount = Math.Max(1, options.Spec.Instances),
                 MaxBatchesInFlight = ExecutorLimits.BatchesInFlightMax,
                 MaxRecordBytes = ProtocolLimits.RecordBytesMax,
+                MaxStateValueBytes = ExecutorLimits.OperatorStateValueBytesMax,
             };
             var metadata = await session.StartAsync(init, stopRequested).ConfigureAwait(false);
             MetadataValidator.Validate(options.Spec, metadata);
@@ -64,8 +69,9 @@ public static class ExecutorHost
             router = new Router(session.Outputs,
                 (stream, reader, index) => new OutboundChannel(stream, reader, index, options.InstanceName, clients, outboundLogger, time, metrics, tracing),
                 loggerFactory.CreateLogger<Router>(), time, metrics);
-            var pump = new BatchPump(session, inbound, router, new TimerQueue(), time, metrics, tracing,
-                new BatchPumpOptions { BatchAnswerTimeout = TimeSpan.FromMilliseconds(options.BatchAnswerTimeoutMs) });
+            var pump = new BatchPump(session, inbound, router, new TimerQueue(backend: stateBackend), time, metrics, tracing,
+                new BatchPumpOptions { BatchAnswerTimeout = TimeSpan.FromMilliseconds(options.BatchAnswerTimeoutMs) },
+                KeyedStateSession.For(metadata.Metadata_, stateBackend));
             metrics.Observe(inbound, router, pump, session.OperatorPid);
 
             var answers = pump.RunAnswerLoopAsync(runStop.Token);

@@ -226,11 +226,22 @@ public static class ExecutorLimits
     // ---- keyed state (docs/guarantees.md) -------------------------------------------------
 
     /// <summary>
-    /// Largest state value, in bytes: 64 KiB (sent as Init.max_state_value_bytes). State is
+    /// Largest state value an operator may set, in bytes: 64 KiB, a 16th of the backend's
+    /// <see cref="StateValueBytesMax"/> (sent as Init.max_state_value_bytes). State is
     /// shipped with every batch that touches its key, so a value is read far more often than a
     /// record; larger objects belong in a blob store, referenced from state.
     /// </summary>
-    public const int OperatorStateValueBytesMax = 64 * 1024;
+    public const int OperatorStateValueBytesMax = StateValueBytesMax / 16;
+
+    /// <summary>
+    /// Environment variable overriding <see cref="StateMemoryBytesMax"/>, in MiB (the
+    /// scheduler's <c>--state-memory-mb</c>): the deploy file's <c>env</c> of the operator
+    /// first, then the executor's environment.
+    /// </summary>
+    public const string StateMemoryMbVariable = "CONCORD_STATE_MEMORY_MB";
+
+    /// <summary>Largest <see cref="StateMemoryMbVariable"/>, in MiB: 1 TiB, beyond any host's memory (a typo guard).</summary>
+    public const int StateMemoryMbMax = 1024 * 1024;
 
     /// <summary>
     /// State names one operator may declare: 16. With <see cref="OperatorStateValueBytesMax"/> it bounds
