@@ -257,9 +257,6 @@ public static class ExecutorLimits
     /// </summary>
     public const int BatchStateBytesMax = 16 * 1024 * 1024;
 
-    /// <summary>Longest state name, in characters: 128 (types.proto StateDescriptor.name).</summary>
-    public const int StateNameCharsMax = 128;
-
     /// <summary>Reserved prefix of state names: the executor's own (timers) live under it.</summary>
     public const string StateNameReservedPrefix = "concord.";
 

@@ -184,7 +184,7 @@ public sealed class KeyedStateTests
     public void Invalid_state_names_are_refused_naming_the_rule(string name)
     {
         var e = Assert.Throws<ArgumentException>(() => new MetadataBuilder("op").State(name));
-        Assert.Contains("[A-Za-z0-9_.-]{1,128}", e.Message);
+        Assert.Contains(Concord.Contracts.ProtocolLimits.StreamNameRule, e.Message);
     }
 
     [Fact]

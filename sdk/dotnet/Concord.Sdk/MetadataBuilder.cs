@@ -45,7 +45,7 @@ public sealed class MetadataBuilder
     }
 
     /// <summary>
-    /// Declares keyed state <paramref name="name"/> (<c>[A-Za-z0-9_.-]{1,128}</c>, not starting
+    /// Declares keyed state <paramref name="name"/> (spelled like a stream name, not starting
     /// with the reserved <c>concord.</c>); only declared names may be used with
     /// <see cref="IComputationContext.State"/>.
     /// </summary>
@@ -55,7 +55,7 @@ public sealed class MetadataBuilder
         if (!IsValidStateName(name))
         {
             throw new ArgumentException(
-                $"'{name}' is not a valid state name; use [A-Za-z0-9_.-]{{1,{SdkLimits.StateNameCharsMax}}}, not starting with '{ReservedStatePrefix}' (reserved for Concord)",
+                $"'{name}' is not a valid state name; use {ProtocolLimits.StreamNameRule} (as a stream name), not starting with '{ReservedStatePrefix}' (reserved for Concord)",
                 nameof(name));
         }
         if (_metadata.States.Any(s => s.Name == name))
@@ -73,10 +73,9 @@ public sealed class MetadataBuilder
 
     private const string ReservedStatePrefix = "concord.";
 
+    /// <summary>State names are spelled like stream names (types.proto StateDescriptor.name).</summary>
     private static bool IsValidStateName(string name) =>
-        name.Length is >= 1 and <= SdkLimits.StateNameCharsMax
-        && name.All(c => char.IsAsciiLetterOrDigit(c) || c is '_' or '.' or '-')
-        && !name.StartsWith(ReservedStatePrefix, StringComparison.Ordinal);
+        OperatorSpecValidator.IsValidStreamName(name) && !name.StartsWith(ReservedStatePrefix, StringComparison.Ordinal);
 
     private static void CheckStreamName(string stream)
     {

@@ -83,9 +83,6 @@ public static class SdkLimits
     /// </summary>
     public const int SchedulerCallTimeoutMs = 30_000;
 
-    /// <summary>Longest state name, in characters: 128 (types.proto StateDescriptor.name; the executor checks it too).</summary>
-    public const int StateNameCharsMax = 128;
-
     /// <summary>
     /// Per-mutation framing counted against <see cref="ProducedBytesPerBatchMax"/> with the
     /// key, name and value, in bytes: 32. State changes travel in the same BatchDone as the

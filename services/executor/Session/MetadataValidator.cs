@@ -91,10 +91,9 @@ public static class MetadataValidator
         }
     }
 
-    /// <summary>True for a valid state name: [A-Za-z0-9_.-]{1,128}, not starting with the reserved "concord.".</summary>
+    /// <summary>True for a valid state name: spelled like a stream name (types.proto StateDescriptor.name), not starting with the reserved "concord.".</summary>
     public static bool IsValidStateName(string name) =>
-        name.Length is >= 1 and <= ExecutorLimits.StateNameCharsMax
-        && name.All(c => char.IsAsciiLetterOrDigit(c) || c is '_' or '.' or '-')
+        OperatorSpecValidator.IsValidStreamName(name)
         && !name.StartsWith(ExecutorLimits.StateNameReservedPrefix, StringComparison.Ordinal);
 
     private static void CheckStates(Metadata message, List<string> problems)
@@ -117,7 +116,7 @@ public static class MetadataValidator
         {
             if (!IsValidStateName(state.Name))
             {
-                problems.Add($"state name '{Echo(state.Name)}' is not valid; state names are [A-Za-z0-9_.-]{{1,{ExecutorLimits.StateNameCharsMax}}} and must not start with '{ExecutorLimits.StateNameReservedPrefix}' (reserved)");
+                problems.Add($"state name '{Echo(state.Name)}' is not valid; state names are {ProtocolLimits.StreamNameRule} (as stream names) and must not start with '{ExecutorLimits.StateNameReservedPrefix}' (reserved)");
             }
             else if (!seen.Add(state.Name))
             {
