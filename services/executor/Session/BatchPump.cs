@@ -93,6 +93,19 @@ public sealed class BatchPump
         }
     }
 
+    /// <summary>
+    /// Runs <paramref name="action"/> while the pump is not touching the state backend: the send
+    /// loop reads states and the answer loop applies mutations and timer changes under this lock,
+    /// so a checkpoint's synchronous snapshot of the backend must be taken inside it.
+    /// </summary>
+    public T WithStateLocked<T>(Func<T> action)
+    {
+        lock (_timers)
+        {
+            return action();
+        }
+    }
+
     /// <summary>Completes once BatchDone{0} (init's products) has been routed.</summary>
     public Task InitAnswered => _initAnswered.Task;
 
