@@ -43,6 +43,14 @@ public static class CliLimits
     /// </summary>
     public const int ReplaceRpcDeadlineSeconds = 120;
 
+    /// <summary>
+    /// Deadline of the calls that wait for a checkpoint, in seconds: 150. `savepoint` answers when
+    /// its savepoint completed and `scale` of an operator with a delivery guarantee when the
+    /// checkpoint its state moves through did; the scheduler bounds both (a checkpoint in
+    /// progress, then its own, each at most 60 s), so 150 s only trips on a stuck scheduler.
+    /// </summary>
+    public const int CheckpointRpcDeadlineSeconds = 150;
+
     /// <summary>Largest accepted <c>--timeout</c> of deploy, in seconds: 1 hour.</summary>
     public const int DeployWaitTimeoutSecondsMax = 3600;
 
@@ -81,6 +89,9 @@ public static class CliLimits
 
     /// <summary>Characters of an operator's last error shown in <c>concord list</c>: 60.</summary>
     public const int ListErrorCharsMax = 60;
+
+    /// <summary>Characters of an aborted checkpoint's reason `concord checkpoints` prints: 200, one wrapped line in a terminal.</summary>
+    public const int CheckpointReasonCharsMax = 200;
 
     /// <summary>
     /// Console width assumed when output is redirected, in columns: 200, so a table piped to a

@@ -211,6 +211,9 @@ public static class ConcordCli
         // ---- logs, top, trace ----
         ObservabilityCommands.Register(root, ctx, Connect, (command, action) => SetAction(ctx, command, action));
 
+        // ---- checkpoints, savepoint ----
+        CheckpointCommands.Register(root, ctx, Connect, (command, action) => SetAction(ctx, command, action));
+
         // ---- certs ----
         CertsCommand.Register(root, ctx, (command, action) => SetAction(ctx, command, action));
 

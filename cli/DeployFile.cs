@@ -45,7 +45,7 @@ public static class DeployFile
 
     /// <summary>Top-level fields, in the order the docs list them.</summary>
     public static readonly IReadOnlyList<string> Fields =
-        ["name", "executable", "args", "instances", "cpus", "mem", "environment", "files", "inputs", "outputs", "builtin", "allow_cycles"];
+        ["name", "executable", "args", "instances", "cpus", "mem", "environment", "files", "inputs", "outputs", "builtin", "allow_cycles", "delivery"];
 
     private static readonly IReadOnlyList<string> InputFields = ["stream", "grouping"];
     private static readonly IReadOnlyList<string> BuiltinFields = ["kind", "options"];
@@ -305,6 +305,21 @@ public static class DeployFile
                         else
                         {
                             Problems.Add(new("allow_cycles", $"expected true or false, got {Describe(value.ValueKind)}"));
+                        }
+                        break;
+                    case "delivery":
+                        if (String("delivery", value) is { } delivery)
+                        {
+                            if (OperatorSpecValidator.DeliveryNames.TryGetValue(delivery, out var guarantee))
+                            {
+                                spec.Delivery = guarantee;
+                            }
+                            else
+                            {
+                                var hint = ClosestName(delivery, OperatorSpecValidator.DeliveryNames.Keys) is { } close ? $"did you mean \"{close}\"? " : "";
+                                Problems.Add(new("delivery", $"\"{OperatorSpecValidator.Echo(delivery)}\" is not a delivery guarantee; {hint}use one of: " +
+                                    $"{string.Join(", ", OperatorSpecValidator.DeliveryNames.Keys)} (default at_most_once; see docs/guarantees.md)"));
+                            }
                         }
                         break;
                 }

@@ -24,6 +24,12 @@ internal static class ListRenderer
         table.AddColumn("OUTPUTS");
         table.AddColumn(new TableColumn("RESTARTS").RightAligned());
         table.AddColumn("LAST ERROR");
+        // Only once some instance restored from a checkpoint (docs/guarantees.md): most topologies never do.
+        var restored = list.Operators.Any(o => o.Instances.Any(i => i.RestoredCheckpointId != 0));
+        if (restored)
+        {
+            table.AddColumn("RESTORED FROM");
+        }
         foreach (var column in table.Columns)
         {
             // No borders (like kubectl), so columns need a wider gap than the default single space.
@@ -38,14 +44,22 @@ internal static class ListRenderer
                 "failed" or "crash-looping" => "red",
                 _ => "yellow",
             };
-            table.AddRow(
+            var cells = new List<Spectre.Console.Rendering.IRenderable>
+            {
                 new Text(op.Spec.Name),
                 new Text($"{StatusText.RunningCount(op)}/{op.Instances.Count}"),
                 new Markup($"[{colour}]{Markup.Escape(state)}[/]"),
                 new Text(Join(StatusText.Inputs(op).Select(StatusText.Describe))),
                 new Text(Join(StatusText.Outputs(op))),
                 new Text(op.Instances.Sum(i => i.Restarts).ToString(System.Globalization.CultureInfo.InvariantCulture)),
-                new Text(StatusText.Truncate(StatusText.LastError(op), CliLimits.ListErrorCharsMax)));
+                new Text(StatusText.Truncate(StatusText.LastError(op), CliLimits.ListErrorCharsMax)),
+            };
+            if (restored)
+            {
+                cells.Add(new Text(Join(op.Instances.Where(i => i.RestoredCheckpointId != 0).Select(i => i.RestoredCheckpointId).Distinct().Order()
+                    .Select(id => "checkpoint " + id.ToString(System.Globalization.CultureInfo.InvariantCulture)))));
+            }
+            table.AddRow(cells);
         }
         return table;
     }

@@ -582,11 +582,12 @@ public static class ExecutorLimits
 
     /// <summary>
     /// Memory the memory backend accounts per entry beyond its key, name and value bytes, in
-    /// bytes: 80 — its dictionary entry (hash, next, two references: 24) and the headers of its
-    /// two byte arrays (24 each), rounded up. Counted against <see cref="StateMemoryBytesMax"/>
-    /// so many small entries cannot exceed the bound unseen.
+    /// bytes: 96 — its dictionary entry and bucket (28, up to 56 just after the table doubled),
+    /// the headers of its two byte arrays (24 each) and their padding to 8 bytes (up to 14).
+    /// Counted against <see cref="StateMemoryBytesMax"/> so many small entries cannot exceed the
+    /// bound unseen.
     /// </summary>
-    public const int StateEntryOverheadBytes = 80;
+    public const int StateEntryOverheadBytes = 96;
 
     /// <summary>
     /// State keys up to this many bytes are built on the stack for a get or set, in bytes: 512
@@ -605,4 +606,17 @@ public static class ExecutorLimits
     /// entries per system call; one per key group being written or read at a time.
     /// </summary>
     public const int StateFileBufferBytes = 64 * 1024;
+
+    /// <summary>
+    /// Size of one RocksDB memtable (write buffer) of the rocksdb state backend, in bytes: 16 MiB
+    /// (RocksDB's default is 64 MiB). The executor shares its memory with its operator; writes
+    /// are small and flushed to disk often enough at this size.
+    /// </summary>
+    public const ulong StateRocksDbWriteBufferBytes = 16UL * 1024 * 1024;
+
+    /// <summary>
+    /// Memtables the rocksdb state backend may hold at once, in memtables: 2 (one being written,
+    /// one being flushed), so its memtables take at most 32 MiB.
+    /// </summary>
+    public const int StateRocksDbWriteBuffersMax = 2;
 }

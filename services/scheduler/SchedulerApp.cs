@@ -3,6 +3,7 @@ using Concord.Contracts;
 using Concord.Hosting;
 using Concord.Scheduler.Api;
 using Concord.Scheduler.Backends;
+using Concord.Scheduler.Checkpoints;
 using Concord.Scheduler.Internal;
 using Concord.Scheduler.Observability;
 using Concord.Scheduler.Reconcile;
@@ -79,6 +80,16 @@ public static class SchedulerApp
         builder.Services.AddSingleton<IClusterRuntime>(services => createRuntime(new BackendContext(options, home, services)));
         builder.Services.AddSingleton<RoutingHub>();
         builder.Services.AddSingleton<Reconciler>();
+        builder.Services.AddSingleton(services =>
+        {
+            var reconciler = services.GetRequiredService<Reconciler>();
+            var coordinator = new CheckpointCoordinator(reconciler, services.GetRequiredService<ITopologyStore>(),
+                new CheckpointSettings(options.CheckpointDirectory ?? Path.Combine(home.Directory, SchedulerHome.CheckpointsDirectoryName),
+                    options.CheckpointIntervalMs, options.CheckpointsRetained),
+                services.GetRequiredService<TimeProvider>(), services.GetRequiredService<Microsoft.Extensions.Logging.ILogger<CheckpointCoordinator>>());
+            reconciler.AttachCheckpoints(coordinator);
+            return coordinator;
+        });
         builder.Services.AddHostedService<SchedulerHostedService>();
         builder.Services.AddSchedulerObservability();
         builder.Services.AddGrpc(grpc =>

@@ -13,7 +13,7 @@ public sealed class UsageException(string message) : Exception(message);
 /// <summary>
 /// The scheduler's command line, parsed with System.CommandLine (as the <c>concord</c> CLI is):
 /// <c>Concord.Scheduler [--home DIR] [--port N] [--metrics-port N] [--executor PATH]
-/// [--log-format text|json] [--store NAME] [--runtime NAME] [--no-containment] [--token TOKEN] [--tls-cert PATH --tls-key PATH --tls-ca PATH]</c>. Values are checked here, with
+/// [--log-format text|json] [--store NAME] [--runtime NAME] [--no-containment] [--token TOKEN] [--checkpoint-interval-ms MS] [--checkpoint-dir DIR] [--checkpoints-retained N] [--tls-cert PATH --tls-key PATH --tls-ca PATH]</c>. Values are checked here, with
 /// messages that name the fix, so a bad command line fails before anything starts.
 /// </summary>
 public static class SchedulerCommandLine
@@ -80,6 +80,9 @@ public static class SchedulerCommandLine
             DataRoots = parse.GetValue(o.DataRoots) ?? [],
             Token = parse.GetValue(o.Token) is { Length: > 0 } token ? token : Environment.GetEnvironmentVariable(Contracts.Credentials.TokenVariable),
             Tls = TlsFrom(parse, o),
+            CheckpointIntervalMs = parse.GetValue(o.CheckpointIntervalMs),
+            CheckpointDirectory = parse.GetValue(o.CheckpointDir) is { Length: > 0 } checkpointDir ? Path.GetFullPath(checkpointDir) : null,
+            CheckpointsRetained = parse.GetValue(o.CheckpointsRetained),
         };
     }
 
@@ -113,7 +116,10 @@ public static class SchedulerCommandLine
         Option<string?> Token,
         Option<string?> TlsCert,
         Option<string?> TlsKey,
-        Option<string?> TlsCa);
+        Option<string?> TlsCa,
+        Option<int> CheckpointIntervalMs,
+        Option<string?> CheckpointDir,
+        Option<int> CheckpointsRetained);
 
     private static (Command Command, Options Options) Build()
     {
@@ -190,13 +196,35 @@ public static class SchedulerCommandLine
             Description = $"Operator token clients must send (at least {SchedulerLimits.TokenCharsMin} characters; visible in `ps`, so prefer ${Contracts.Credentials.TokenVariable}); " +
                 $"default: ${Contracts.Credentials.TokenVariable}, else <home>/{Contracts.Credentials.TokenFileName}, made with a random token on first start",
         };
+        var checkpointInterval = new Option<int>("--checkpoint-interval-ms")
+        {
+            HelpName = "MS",
+            Description = $"Time between checkpoints of the operators with a delivery guarantee (docs/guarantees.md), " +
+                $"{SchedulerLimits.CheckpointIntervalMsMin}..{SchedulerLimits.CheckpointIntervalMsMax}; default {SchedulerLimits.CheckpointIntervalMsDefault}",
+            DefaultValueFactory = _ => SchedulerLimits.CheckpointIntervalMsDefault,
+            CustomParser = result => ParseRange("--checkpoint-interval-ms", result, SchedulerLimits.CheckpointIntervalMsMin, SchedulerLimits.CheckpointIntervalMsMax),
+        };
+        var checkpointDir = new Option<string?>("--checkpoint-dir")
+        {
+            HelpName = "DIR",
+            Description = "Where checkpoints are written (a path every host's executors can reach); default: <home>/checkpoints, made with mode 0700",
+        };
+        var checkpointsRetained = new Option<int>("--checkpoints-retained")
+        {
+            HelpName = "N",
+            Description = $"Completed checkpoints kept (savepoints are kept besides), 1..{SchedulerLimits.CheckpointsRetainedMax}; default {SchedulerLimits.CheckpointsRetainedDefault}",
+            DefaultValueFactory = _ => SchedulerLimits.CheckpointsRetainedDefault,
+            CustomParser = result => ParseRange("--checkpoints-retained", result, 1, SchedulerLimits.CheckpointsRetainedMax),
+        };
         // A Command, not a RootCommand: no directives, no --version, and the name does not
         // depend on the host executable (a test host parses too).
         var command = new Command(ProgramName, "The Concord scheduler: keeps the deployed topology running and serves the gRPC API the CLI and the executors use.")
         {
-            home, port, metricsPort, executor, logFormat, store, runtime, noContainment, filesRoot, executablesRoot, dataRoot, token, tlsCert, tlsKey, tlsCa, new HelpOption(),
+            home, port, metricsPort, executor, logFormat, store, runtime, noContainment, filesRoot, executablesRoot, dataRoot, token, tlsCert, tlsKey, tlsCa,
+            checkpointInterval, checkpointDir, checkpointsRetained, new HelpOption(),
         };
-        return (command, new Options(home, port, metricsPort, executor, logFormat, store, runtime, noContainment, filesRoot, executablesRoot, dataRoot, token, tlsCert, tlsKey, tlsCa));
+        return (command, new Options(home, port, metricsPort, executor, logFormat, store, runtime, noContainment, filesRoot, executablesRoot, dataRoot, token, tlsCert, tlsKey, tlsCa,
+            checkpointInterval, checkpointDir, checkpointsRetained));
     }
 
     private static (Option<string?> Cert, Option<string?> Key, Option<string?> Ca) TlsOptions() =>
@@ -254,6 +282,14 @@ public static class SchedulerCommandLine
         return int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var port) && port <= IPEndPoint.MaxPort
             ? port
             : Error(result, $"{option} '{text}' is not a port; {PortFix}", 0);
+    }
+
+    private static int ParseRange(string option, ArgumentResult result, int min, int max)
+    {
+        var text = result.Tokens[0].Value;
+        return int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var value) && value >= min && value <= max
+            ? value
+            : Error(result, $"{option} '{text}' is out of range; use a whole number {min}..{max}", min);
     }
 
     private static T Error<T>(ArgumentResult result, string message, T placeholder)

@@ -34,6 +34,9 @@ public sealed class SchedulerHome : IDisposable
     public const string LockFileName = "scheduler.lock";
     public const string TopologyFileName = "topology.json";
 
+    /// <summary>The checkpoint root when --checkpoint-dir is not given (docs/guarantees.md).</summary>
+    public const string CheckpointsDirectoryName = "checkpoints";
+
     private readonly FileStream _lock;
 
     private SchedulerHome(string directory, FileStream lockFile)

@@ -232,6 +232,65 @@ public static class SchedulerLimits
     /// </summary>
     public const int TokenCharsMin = 16;
 
+    /// <summary>
+    /// Default time between two checkpoints, in ms: 1 s (docs/guarantees.md). After a failure
+    /// at most about this much work is replayed; shorter intervals cost more snapshot I/O.
+    /// </summary>
+    public const int CheckpointIntervalMsDefault = 1_000;
+
+    /// <summary>
+    /// Shortest --checkpoint-interval-ms, in ms: 10. Below it a checkpoint would begin before
+    /// the previous one's barriers have crossed a loaded topology.
+    /// </summary>
+    public const int CheckpointIntervalMsMin = 10;
+
+    /// <summary>Longest --checkpoint-interval-ms, in ms: 1 h; longer replays an hour of work after a failure.</summary>
+    public const int CheckpointIntervalMsMax = 3_600_000;
+
+    /// <summary>
+    /// How long a checkpoint may stay in progress before it is aborted, in ms: 60 s. Barriers
+    /// queue behind records, so a backpressured topology needs a while to carry them through;
+    /// a participant that has not acknowledged by then is stuck, and the next checkpoint must
+    /// not wait for it forever.
+    /// </summary>
+    public const int CheckpointTimeoutMs = 60_000;
+
+    /// <summary>Default --checkpoints-retained: 3 completed checkpoints (savepoints are kept besides), enough to fall back past a damaged one.</summary>
+    public const int CheckpointsRetainedDefault = 3;
+
+    /// <summary>Largest --checkpoints-retained: 100; every retained checkpoint is a record in the topology store.</summary>
+    public const int CheckpointsRetainedMax = 100;
+
+    /// <summary>
+    /// Savepoints recorded in the store at most: 100. A savepoint is kept until deleted by
+    /// hand, and each is a record in the topology store; past this a savepoint is refused,
+    /// naming the directories to delete.
+    /// </summary>
+    public const int SavepointsMax = 100;
+
+    /// <summary>Aborted checkpoints `concord checkpoints` remembers (in memory only): 10, enough to see why the last ones failed.</summary>
+    public const int AbortedCheckpointsKept = 10;
+
+    /// <summary>
+    /// Commands queued for one executor's WatchCheckpoints, at most: 16. A participant gets
+    /// three commands per checkpoint and at most one is in progress, so a full queue means a
+    /// watcher that stopped reading; the oldest are dropped (the checkpoint then times out).
+    /// </summary>
+    public const int CheckpointCommandsQueuedMax = 16;
+
+    /// <summary>
+    /// How long `scale` of an operator with a guarantee waits for the checkpoint it takes before
+    /// restarting with the new count, in ms: the checkpoint timeout plus the in-progress one it may
+    /// have to wait for first.
+    /// </summary>
+    public const int RescaleCheckpointWaitMs = 2 * CheckpointTimeoutMs;
+
+    /// <summary>Bytes of one <c>_metadata.json</c> read back at most: 1 MiB (it lists participants, a few hundred bytes each).</summary>
+    public const int CheckpointMetadataBytesMax = 1 << 20;
+
+    /// <summary>Bytes of one instance manifest read for the shared-file collection at most: 16 MiB (128 key groups, each a path).</summary>
+    public const int CheckpointManifestBytesMax = 16 << 20;
+
     // Compile-time checks of the relationships above: a constant conversion of a negative
     // number to uint does not compile, so a bad edit fails the build (error CS0221).
     private const uint AssertBackoffInitialPositive = (uint)(RestartBackoffInitialMs - 1);
@@ -245,4 +304,7 @@ public static class SchedulerLimits
     private const ulong AssertFileFitsFiles = (ulong)(FilesBytesMax - FileBytesMax);
     private const uint AssertRequestBelowProtocol = (uint)(Concord.Contracts.ProtocolLimits.GrpcMessageBytesMax - RequestBytesMax - 1);
     private const uint AssertAdoptPollBelowTimeout = (uint)(AdoptRegisterTimeoutMs - AdoptedExitPollMs - 1);
+    private const uint AssertCheckpointIntervalRange = (uint)(CheckpointIntervalMsMax - CheckpointIntervalMsMin - 1);
+    private const uint AssertCheckpointDefaultInRange = (uint)(CheckpointIntervalMsDefault - CheckpointIntervalMsMin);
+    private const uint AssertRetainedDefaultInRange = (uint)(CheckpointsRetainedMax - CheckpointsRetainedDefault);
 }

@@ -70,4 +70,13 @@ public sealed class SchedulerOptions
 
     /// <summary>--data-root: directories built-ins may read and write besides the instance's own; empty: the deploy file's directory.</summary>
     public IReadOnlyList<string> DataRoots { get; init; } = [];
+
+    /// <summary>--checkpoint-interval-ms: time between checkpoints (docs/guarantees.md).</summary>
+    public int CheckpointIntervalMs { get; init; } = SchedulerLimits.CheckpointIntervalMsDefault;
+
+    /// <summary>--checkpoint-dir: the checkpoint root; null means &lt;home&gt;/checkpoints.</summary>
+    public string? CheckpointDirectory { get; init; }
+
+    /// <summary>--checkpoints-retained: completed checkpoints kept besides every savepoint.</summary>
+    public int CheckpointsRetained { get; init; } = SchedulerLimits.CheckpointsRetainedDefault;
 }

@@ -41,6 +41,15 @@ public class BuiltinSpecValidationTests
     }
 
     [Fact]
+    public void A_generator_seed_is_a_whole_number()
+    {
+        Assert.Empty(OperatorSpecValidator.Validate(Builtin("generator", options: [("dictionary", "/w.txt"), ("seed", "-42")])));
+        var problem = Assert.Single(OperatorSpecValidator.Validate(Builtin("generator", options: [("dictionary", "/w.txt"), ("seed", "1.5")])));
+        Assert.Equal("builtin.options.seed", problem.Field);
+        Assert.Contains("whole number", problem.Message);
+    }
+
+    [Fact]
     public void A_generator_whose_outputs_are_not_its_stream_says_which_stream_it_produces()
     {
         var problem = Assert.Single(OperatorSpecValidator.Validate(Builtin("generator", outputs: ["counts"], options: [("dictionary", "/w.txt")])));

@@ -9,7 +9,7 @@ namespace Concord.Scheduler.Tests;
 /// <summary>
 /// Lets one test client play both callers of the scheduler API: an operator (the home's
 /// token on every call) and the executor of any launch (the secret the scheduler derives for
-/// the launch a RegisterExecutor, ReportFailure or WatchRouting request names), as the real
+/// the launch an executor-facing request (RegisterExecutor, ReportFailure, WatchRouting, WatchCheckpoints, AcknowledgeCheckpoint) names), as the real
 /// CLI and executors would send them.
 /// </summary>
 public sealed class SchedulerCallerCredentials(SchedulerSecrets secrets, string token) : Interceptor
@@ -36,6 +36,8 @@ public sealed class SchedulerCallerCredentials(SchedulerSecrets secrets, string 
             RegisterExecutorRequest r => (r.OperatorName, r.InstanceIndex, r.Incarnation),
             ReportFailureRequest r => (r.OperatorName, r.InstanceIndex, r.Incarnation),
             WatchRoutingRequest r => (r.OperatorName, r.InstanceIndex, r.Incarnation),
+            WatchCheckpointsRequest r => (r.OperatorName, r.InstanceIndex, r.Incarnation),
+            AcknowledgeCheckpointRequest r => (r.OperatorName, r.InstanceIndex, r.Incarnation),
             _ => ((string, int, string)?)null,
         };
         if (launch is var (name, index, incarnation))

@@ -515,6 +515,43 @@ public abstract class TopologyStoreContract : IAsyncLifetime
         }
     }
 
+    // ---- checkpoints ----
+
+    private static CheckpointRecord Checkpoint(ulong id, bool savepoint = false) =>
+        new(id, savepoint, 1_000 + (long)id, 12, 3, 4_096, 1_024, $"/checkpoints/{(savepoint ? "sp" : "chk")}-{id}", 2,
+            [new CheckpointedOperator("counter", 2, 7)]);
+
+    [Fact]
+    public async Task Checkpoints_are_recorded_in_id_order_and_forgotten_in_the_same_write_without_changing_the_revision()
+    {
+        var store = await OpenAsync();
+        await CreateAsync(store, "counter");
+        var revision = (await store.ReadAsync(default).WaitAsync(Timeout)).Revision;
+
+        await store.RecordCheckpointAsync(Checkpoint(2), [], default).WaitAsync(Timeout);
+        await store.RecordCheckpointAsync(Checkpoint(1, savepoint: true), [], default).WaitAsync(Timeout);
+        await store.RecordCheckpointAsync(Checkpoint(3), [2], default).WaitAsync(Timeout);
+
+        Assert.Equal([Checkpoint(1, savepoint: true), Checkpoint(3)], await store.ReadCheckpointsAsync(default).WaitAsync(Timeout));
+        Assert.Equal(revision, (await store.ReadAsync(default).WaitAsync(Timeout)).Revision);
+        await Assert.ThrowsAsync<ArgumentException>(() => store.RecordCheckpointAsync(Checkpoint(3), [], default).WaitAsync(Timeout));
+    }
+
+    [Fact]
+    public async Task Recorded_checkpoints_survive_a_restart_and_topology_writes()
+    {
+        var store = await OpenAsync();
+        var counter = await CreateAsync(store, "counter");
+        await store.RecordCheckpointAsync(Checkpoint(5), [], default).WaitAsync(Timeout);
+        await store.CompareAndSetAsync("counter", counter.Version, Spec("counter", 3), null, default).WaitAsync(Timeout);
+        await store.DisposeAsync();
+
+        var restarted = await OpenAsync();
+
+        Assert.Equal([Checkpoint(5)], await restarted.ReadCheckpointsAsync(default).WaitAsync(Timeout));
+        Assert.Equal(3, (await restarted.GetAsync("counter", default).WaitAsync(Timeout))!.Spec.Instances);
+    }
+
     // ---- durability ----
 
     [Fact]

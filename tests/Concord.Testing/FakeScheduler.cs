@@ -147,6 +147,20 @@ public sealed class FakeScheduler(RoutingTable? routing = null) : Scheduler.Sche
         }
         return Task.FromResult(response);
     }
+
+    /// <summary>What ListCheckpoints answers.</summary>
+    public ListCheckpointsResponse Checkpoints { get; set; } = new();
+
+    /// <summary>What TriggerSavepoint answers; null: FAILED_PRECONDITION, as a scheduler with nothing to checkpoint answers.</summary>
+    public CheckpointInfo? Savepoint { get; set; }
+
+    public override Task<ListCheckpointsResponse> ListCheckpoints(ListCheckpointsRequest request, ServerCallContext context) =>
+        Task.FromResult(Checkpoints.Clone());
+
+    public override Task<TriggerSavepointResponse> TriggerSavepoint(TriggerSavepointRequest request, ServerCallContext context) =>
+        Savepoint is { } savepoint
+            ? Task.FromResult(new TriggerSavepointResponse { Savepoint = savepoint.Clone() })
+            : throw new RpcException(new Status(StatusCode.FailedPrecondition, "no operator with a delivery guarantee is deployed, so there is no state to checkpoint"));
 }
 
 /// <summary>Hosts a <see cref="FakeScheduler"/> on 127.0.0.1 with a free port; <see cref="Address"/> is http://127.0.0.1:port.</summary>

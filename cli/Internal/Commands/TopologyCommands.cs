@@ -82,7 +82,9 @@ internal static class TopologyCommands
     {
         CheckName(name);
         var instances = ParseInstances(instancesText);
-        var response = await scheduler.CallAsync((c, o) => c.ScaleAsync(new ScaleRequest { Name = name, Instances = instances }, o), cancellationToken);
+        // An operator with a delivery guarantee is scaled through a checkpoint, which may take a while.
+        var response = await scheduler.CallAsync((c, o) => c.ScaleAsync(new ScaleRequest { Name = name, Instances = instances }, o),
+            CliLimits.CheckpointRpcDeadlineSeconds, cancellationToken);
         var running = response.Operator is { } op ? StatusText.RunningCount(op) : 0;
         ctx.Out.WriteLine($"scaled '{name}' to {Plural(instances, "instance")} ({running} running now; see `concord list`)");
         return ExitCodes.Success;

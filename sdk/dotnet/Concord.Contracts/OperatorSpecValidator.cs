@@ -22,7 +22,7 @@ public static partial class OperatorSpecValidator
     public static readonly IReadOnlyDictionary<string, IReadOnlySet<string>> BuiltinOptions =
         new Dictionary<string, IReadOnlySet<string>>
         {
-            ["generator"] = new HashSet<string> { "stream", "rate", "dictionary", "count", "stats" },
+            ["generator"] = new HashSet<string> { "stream", "rate", "dictionary", "count", "seed", "stats" },
             ["csv-sink"] = new HashSet<string> { "path", "stats" },
             // docs/kafka.md; options starting with KafkaPassThroughPrefix are handed to librdkafka.
             ["kafka-source"] = new HashSet<string> { "topic", "bootstrap", "group", "start", "stream", "oversize" },
@@ -214,8 +214,32 @@ public static partial class OperatorSpecValidator
                 problems.Add(new($"outputs[{i}]", $"'{Echo(output)}' is listed twice; list each output stream once"));
             }
         }
+        if (!Enum.IsDefined(spec.Delivery))
+        {
+            problems.Add(new("delivery", $"{(int)spec.Delivery} is not a delivery guarantee; use {string.Join(", ", DeliveryNames.Keys)}"));
+        }
         return problems;
     }
+
+    /// <summary>Delivery names of the deploy file's "delivery" field (docs/guarantees.md), weakest first.</summary>
+    public static readonly IReadOnlyDictionary<string, DeliveryGuarantee> DeliveryNames = new Dictionary<string, DeliveryGuarantee>(StringComparer.Ordinal)
+    {
+        ["at_most_once"] = DeliveryGuarantee.DeliveryAtMostOnce,
+        ["at_least_once"] = DeliveryGuarantee.DeliveryAtLeastOnce,
+        ["exactly_once"] = DeliveryGuarantee.DeliveryExactlyOnce,
+    };
+
+    /// <summary>The deploy-file name of <paramref name="delivery"/> (unspecified is at_most_once, the default).</summary>
+    public static string DeliveryName(DeliveryGuarantee delivery) => delivery switch
+    {
+        DeliveryGuarantee.DeliveryAtLeastOnce => "at_least_once",
+        DeliveryGuarantee.DeliveryExactlyOnce => "exactly_once",
+        _ => "at_most_once",
+    };
+
+    /// <summary>Whether the operator takes part in checkpoints: at_least_once or exactly_once.</summary>
+    public static bool HasGuarantee(DeliveryGuarantee delivery) =>
+        delivery is DeliveryGuarantee.DeliveryAtLeastOnce or DeliveryGuarantee.DeliveryExactlyOnce;
 
     /// <summary>
     /// Why free text (executable, args, environment values, files, built-in options) is refused,
@@ -339,6 +363,11 @@ public static partial class OperatorSpecValidator
                     && (!long.TryParse(count, System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out var records) || records < 0))
                 {
                     problems.Add(new("builtin.options.count", $"'{Echo(count)}' is not a whole number of records ≥ 0; use e.g. 10000 (0 = never stop)"));
+                }
+                if (Option("seed") is { } seed
+                    && !long.TryParse(seed, System.Globalization.NumberStyles.AllowLeadingSign, System.Globalization.CultureInfo.InvariantCulture, out _))
+                {
+                    problems.Add(new("builtin.options.seed", $"'{Echo(seed)}' is not a whole number; use e.g. 42 (the words are a function of seed, instance and position)"));
                 }
                 if (Option("stream") is { } stream && !IsValidStreamName(stream))
                 {

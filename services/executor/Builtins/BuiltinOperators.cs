@@ -17,11 +17,11 @@ public static class BuiltinOperators
     public static IOperatorSession Create(OperatorSpec spec, string workDir, int instanceIndex, TimeProvider time, ExecutorMetrics metrics,
         ILoggerFactory? loggerFactory = null, string? concordHome = null) => spec.Builtin.Kind switch
         {
-            GeneratorOperator.Kind => new GeneratorOperator(spec, workDir, time),
-            FileSourceOperator.Kind => new FileSourceOperator(spec, workDir, time, (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger<FileSourceOperator>()),
+            GeneratorOperator.Kind => new GeneratorOperator(spec, workDir, time, instanceIndex: instanceIndex),
+            FileSourceOperator.Kind => new FileSourceOperator(spec, workDir, time, (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger<FileSourceOperator>(), instanceIndex: instanceIndex),
             CsvSinkOperator.Kind => new CsvSinkOperator(spec, workDir, instanceIndex, time),
             KafkaSourceOperator.Kind => new KafkaSourceOperator(spec, workDir, instanceIndex, time, (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger<KafkaSourceOperator>(), new KafkaMetrics(metrics), concordHome),
-            KafkaSinkOperator.Kind => new KafkaSinkOperator(spec, workDir, time, (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger<KafkaSinkOperator>(), new KafkaMetrics(metrics), concordHome),
+            KafkaSinkOperator.Kind => new KafkaSinkOperator(spec, workDir, time, (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger<KafkaSinkOperator>(), new KafkaMetrics(metrics), concordHome, instanceIndex),
             _ => throw new OperatorFailedException(
                 $"unknown built-in operator kind '{spec.Builtin.Kind}'; the kinds are: {string.Join(", ", Kinds)}"),
         };

@@ -2,6 +2,7 @@ using System.Runtime.InteropServices;
 using System.Text;
 using Concord.Contracts.Operator.V1;
 using Concord.Contracts.Types.V1;
+using Concord.Executor.Checkpoints;
 using Concord.Executor.Records;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -19,9 +20,18 @@ namespace Concord.Executor.Builtins;
 /// is dropped and counted, never cut: half a line would be a wrong record. When every file is
 /// read it logs once and sets no more timers: the instance stays up (a finished source is not a
 /// failed one).
+/// <para>
+/// Replayable (docs/guarantees.md, "Sources and sinks"): every instance reads every file, and its
+/// checkpoint snapshot is its position, the file being read and the byte offset just past the
+/// last line emitted. A restore continues instance i from old instance i's position (an index
+/// with none starts at the beginning); a position in a file that is gone continues at the first
+/// file whose name sorts after it.
+/// </para>
 /// </summary>
-public sealed class FileSourceOperator : BuiltinSession
+public sealed class FileSourceOperator : BuiltinSession, ICheckpointedOperator
 {
+    private const byte SnapshotVersion = 1;
+
     public const string Kind = "file-source";
     private const string TimerKey = "read";
 
@@ -32,6 +42,7 @@ public sealed class FileSourceOperator : BuiltinSession
     private readonly ILogger _logger;
     private readonly string[] _files;
     private readonly string? _statsPath;
+    private readonly int _instanceIndex;
     private int _nextFile;
     private LineReader? _reader;
     private long _produced;
@@ -41,9 +52,11 @@ public sealed class FileSourceOperator : BuiltinSession
     private long _lastTickMs;
     private long _lastStatsMs;
 
-    public FileSourceOperator(OperatorSpec spec, string workDir, TimeProvider time, ILogger? logger = null, int recordsPerAnswerMax = ExecutorLimits.BatchRowsMax)
+    /// <param name="instanceIndex">Whose position a restore takes (every instance reads every file).</param>
+    public FileSourceOperator(OperatorSpec spec, string workDir, TimeProvider time, ILogger? logger = null, int recordsPerAnswerMax = ExecutorLimits.BatchRowsMax, int instanceIndex = 0)
         : base(spec, time)
     {
+        _instanceIndex = instanceIndex;
         var options = new BuiltinOptions(spec.Builtin);
         _stream = options.String("stream") ?? Concord.Contracts.OperatorSpecValidator.FileSourceStreamDefault;
         _rate = options.Double("rate", 0, 0);
@@ -154,6 +167,87 @@ public sealed class FileSourceOperator : BuiltinSession
         {
             WriteStats(Now().EventTimeMs);
         }
+    }
+
+    /// <summary>The position: the file being read (or next to read; null when all are read) and the byte offset in it past the last line emitted.</summary>
+    public (string? File, long Offset) Position => _reader is not null
+        ? (_files[_nextFile - 1], _reader.Position)
+        : (_nextFile < _files.Length ? _files[_nextFile] : null, 0);
+
+    public byte[] SnapshotOperator(ulong checkpointId)
+    {
+        var (file, offset) = Position;
+        using var buffer = new MemoryStream();
+        using (var writer = new BinaryWriter(buffer))
+        {
+            writer.Write(SnapshotVersion);
+            writer.Write(Kind);
+            writer.Write(file is null ? "" : System.IO.Path.GetFileName(file));
+            writer.Write(offset);
+            writer.Write(Produced);
+            writer.Write(Dropped);
+        }
+        return buffer.ToArray();
+    }
+
+    public void RestoreOperator(ulong checkpointId, IReadOnlyDictionary<int, byte[]> snapshots)
+    {
+        if (!snapshots.TryGetValue(_instanceIndex, out var snapshot))
+        {
+            return; // a new index: it reads every file from the start, as every instance does
+        }
+        string name;
+        long offset;
+        try
+        {
+            using var reader = new BinaryReader(new MemoryStream(snapshot));
+            if (reader.ReadByte() != SnapshotVersion || reader.ReadString() != Kind)
+            {
+                throw new OperatorFailedException(
+                    $"file-source: the checkpoint's operator snapshot for instance {_instanceIndex} is not a version {SnapshotVersion} file-source snapshot; restore a checkpoint taken by this operator, or deploy it without one");
+            }
+            name = reader.ReadString();
+            offset = reader.ReadInt64();
+            Interlocked.Exchange(ref _produced, reader.ReadInt64());
+            Interlocked.Exchange(ref _dropped, reader.ReadInt64());
+        }
+        catch (EndOfStreamException)
+        {
+            throw new OperatorFailedException($"file-source: the checkpoint's operator snapshot for instance {_instanceIndex} is truncated; the checkpoint is damaged, restore an earlier one");
+        }
+        _reader?.Dispose();
+        _reader = null;
+        if (name.Length == 0)
+        {
+            _nextFile = _files.Length; // everything was read
+            return;
+        }
+        var index = Array.FindIndex(_files, f => System.IO.Path.GetFileName(f) == name);
+        if (index < 0)
+        {
+            // The file is gone: the files sorted before it were read, so go on with the next name.
+            _nextFile = Array.FindIndex(_files, f => string.CompareOrdinal(System.IO.Path.GetFileName(f), name) > 0) is var next and >= 0 ? next : _files.Length;
+            _logger.LogWarning("file-source '{Name}': the checkpoint's position is in '{File}', which is no longer there; continuing with the next file", Spec.Name, name);
+            return;
+        }
+        _nextFile = index + 1;
+        try
+        {
+            _reader = new LineReader(Open(_files[index]), ExecutorLimits.FileSourceLineBytesMax, offset);
+        }
+        catch (IOException e)
+        {
+            throw new OperatorFailedException($"file-source cannot seek '{_files[index]}' to the checkpoint's offset {offset} ({e.Message}); check the file");
+        }
+    }
+
+    public void CheckpointCompleted(ulong checkpointId)
+    {
+        // Nothing to commit: the position is the whole state.
+    }
+
+    public void CheckpointAborted(ulong checkpointId)
+    {
     }
 
     /// <summary>The next non-empty line that fits, opening the next file as one ends; null when all are read.</summary>
@@ -329,14 +423,34 @@ public sealed class FileSourceOperator : BuiltinSession
 /// line longer than the bound is skipped to its end and reported, so memory stays bounded
 /// whatever the file holds.
 /// </summary>
-internal sealed class LineReader(Stream stream, int lineBytesMax) : IDisposable
+internal sealed class LineReader : IDisposable
 {
+    private readonly Stream stream;
+    private readonly int lineBytesMax;
     // One byte over the bound for a '\r' before the '\n', which is not part of the line.
-    private readonly byte[] _line = new byte[lineBytesMax + 1];
+    private readonly byte[] _line;
     private readonly byte[] _buffer = new byte[ExecutorLimits.FileSourceReadBufferBytes];
     private int _start;
     private int _end;
     private bool _eof;
+    // Bytes read from the stream so far, counted from its start.
+    private long _read;
+
+    /// <param name="offset">Where to start: a position from <see cref="Position"/> (a line start).</param>
+    public LineReader(Stream stream, int lineBytesMax, long offset = 0)
+    {
+        this.stream = stream;
+        this.lineBytesMax = lineBytesMax;
+        _line = new byte[lineBytesMax + 1];
+        if (offset > 0)
+        {
+            stream.Seek(offset, SeekOrigin.Begin);
+            _read = offset;
+        }
+    }
+
+    /// <summary>The byte offset in the stream just past the last line returned (or skipped).</summary>
+    public long Position => _read - (_end - _start);
 
     /// <summary>The next line (valid until the next call), or null at the end; <paramref name="tooLong"/> when a line was skipped.</summary>
     public ReadOnlyMemory<byte>? Next(out bool tooLong)
@@ -350,10 +464,12 @@ internal sealed class LineReader(Stream stream, int lineBytesMax) : IDisposable
             {
                 if (_eof || (_end = stream.Read(_buffer, 0, _buffer.Length)) == 0)
                 {
+                    _end = 0;
                     _eof = true;
                     _start = _end = 0;
                     return any ? Finish(length, ref tooLong) : null;
                 }
+                _read += _end;
                 _start = 0;
             }
             any = true;

@@ -106,4 +106,29 @@ public static class KafkaLimits
 
     /// <summary>Default linger.ms of the sink: 5 ms (batches well at high rates, adds little latency).</summary>
     public const int SinkLingerMsDefault = 5;
+
+    // ---- kafka-sink with delivery exactly_once (transactions) -----------------------------
+
+    /// <summary>
+    /// Bound of one transaction call (init, commit, abort, and the flush of a snapshot), in ms:
+    /// the delivery timeout plus 5 s, so records still queued have gone out or failed by then.
+    /// A call that takes longer fails the sink (recovery restores the last checkpoint).
+    /// </summary>
+    public const int SinkTransactionCallTimeoutMs = SinkDeliveryTimeoutMs + 5_000;
+
+    /// <summary>
+    /// transaction.timeout.ms of the sink's producer: 60 s (Kafka's default broker maximum is
+    /// 15 min). A transaction spans a checkpoint interval plus the wait for its completion;
+    /// the broker aborts one left open longer (a sink that stopped without aborting).
+    /// </summary>
+    public const int SinkTransactionTimeoutMs = 60_000;
+
+    /// <summary>
+    /// Bytes (keys + values) the sink holds in memory between a snapshot and its checkpoint's
+    /// completion, at most: 64 MiB. Records after a barrier must not join the transaction the
+    /// barrier closed, and the sink cannot refuse batches without stalling the pump that
+    /// delivers the completion, so it holds them; past this bound it fails naming it
+    /// (completion is normally milliseconds behind the snapshot).
+    /// </summary>
+    public const long SinkHeldBytesMax = 64L * 1024 * 1024;
 }

@@ -1,6 +1,7 @@
 using Concord.Contracts;
 using Concord.Contracts.Operator.V1;
 using Concord.Contracts.Types.V1;
+using Concord.Executor.Checkpoints;
 using Concord.Executor.Records;
 using Confluent.Kafka;
 using Microsoft.Extensions.Logging;
@@ -17,8 +18,10 @@ namespace Concord.Executor.Builtins;
 /// librdkafka's prefetch (bounded by <see cref="KafkaLimits.SourcePrefetchKbytesMax"/>) then
 /// fills and it stops fetching. Nothing is dropped in between.
 /// Options: topic (required), bootstrap, group, start, stream, oversize, kafka.*.
+/// With delivery at_least_once or exactly_once the checkpoints own the offsets instead
+/// (<see cref="KafkaCheckpointOffsets"/>); at_most_once keeps <see cref="KafkaCommitPolicy"/>.
 /// </summary>
-public sealed class KafkaSourceOperator : BuiltinSession
+public sealed class KafkaSourceOperator : BuiltinSession, ICheckpointedOperator
 {
     public const string Kind = "kafka-source";
     private const string PollTimerKey = "poll";
@@ -30,6 +33,9 @@ public sealed class KafkaSourceOperator : BuiltinSession
     private readonly string _stream;
     private readonly bool _skipOversize;
     private readonly KafkaCommitPolicy _commit = new();
+    // Null at at_most_once: then the group assigns partitions and KafkaCommitPolicy commits.
+    private readonly KafkaCheckpointOffsets? _checkpoint;
+    private int _partitions;
     private readonly Lock _lock = new();
     private IConsumer<byte[], byte[]>? _consumer;
     private long _records;
@@ -60,10 +66,20 @@ public sealed class KafkaSourceOperator : BuiltinSession
             QueuedMinMessages = KafkaLimits.SourcePrefetchMessagesMin,
             QueuedMaxMessagesKbytes = KafkaLimits.SourcePrefetchKbytesMax,
         };
-        // KIP-848: a restarted or added member gets partitions in ~0.5 s instead of waiting a
-        // session timeout (docs/kafka.md, option "group").
-        _config.Set("group.protocol", "consumer");
-        KafkaCommitPolicy.Configure(_config);
+        if (spec.Delivery is DeliveryGuarantee.DeliveryAtLeastOnce or DeliveryGuarantee.DeliveryExactlyOnce)
+        {
+            // Partitions by instance index, not by the group: a rebalance would hand a partition
+            // to an instance that does not know the checkpointed position.
+            _checkpoint = new KafkaCheckpointOffsets(_connector.Topic, instanceIndex, Math.Max(1, spec.Instances));
+            KafkaCheckpointOffsets.Configure(_config);
+        }
+        else
+        {
+            // KIP-848: a restarted or added member gets partitions in ~0.5 s instead of waiting a
+            // session timeout (docs/kafka.md, option "group").
+            _config.Set("group.protocol", "consumer");
+            KafkaCommitPolicy.Configure(_config);
+        }
         _connector.ApplyPassThrough(_config);
     }
 
@@ -88,9 +104,86 @@ public sealed class KafkaSourceOperator : BuiltinSession
         {
             throw _connector.ConfigRejected(e);
         }
-        _connector.CheckTopic(_consumer.Handle);
-        _consumer.Subscribe(_connector.Topic);
+        _partitions = _connector.CheckTopic(_consumer.Handle);
+        if (_checkpoint is null)
+        {
+            _consumer.Subscribe(_connector.Topic);
+        }
+        else
+        {
+            Assign(_consumer, _checkpoint);
+        }
         done.TimersSet.Add(new TimerSet { Key = PollTimerKey, TimeUnixMs = Now().EventTimeMs });
+    }
+
+    private void Assign(IConsumer<byte[], byte[]> consumer, KafkaCheckpointOffsets checkpoint)
+    {
+        var assignment = checkpoint.Assignment(_partitions);
+        consumer.Assign(assignment);
+        KafkaLog.PartitionsAssigned(_logger, Describe(assignment.Select(p => p.Partition)));
+    }
+
+    /// <summary>Partitions of the topic this instance reads when checkpointed (by index); empty otherwise.</summary>
+    public IReadOnlyList<int> OwnedPartitions => _checkpoint?.Owned(_partitions) ?? [];
+
+    public byte[] SnapshotOperator(ulong checkpointId)
+    {
+        lock (_lock)
+        {
+            return _checkpoint is null
+                ? throw new OperatorFailedException(
+                    "kafka-source runs with delivery at_most_once and takes no part in checkpoints; deploy it with \"delivery\": \"at_least_once\" or \"exactly_once\"")
+                : _checkpoint.Snapshot(checkpointId);
+        }
+    }
+
+    public void RestoreOperator(ulong checkpointId, IReadOnlyDictionary<int, byte[]> snapshots)
+    {
+        lock (_lock)
+        {
+            if (_checkpoint is null)
+            {
+                return;
+            }
+            _checkpoint.Restore(snapshots);
+            if (_consumer is not null && !_closed)
+            {
+                Assign(_consumer, _checkpoint); // already started: seek to the restored positions
+            }
+        }
+    }
+
+    public void CheckpointCompleted(ulong checkpointId)
+    {
+        lock (_lock)
+        {
+            if (_checkpoint is null || _consumer is null || _closed)
+            {
+                return;
+            }
+            var offsets = _checkpoint.Completed(checkpointId);
+            if (offsets.Count == 0)
+            {
+                return;
+            }
+            try
+            {
+                _consumer.Commit(offsets);
+            }
+            catch (KafkaException e)
+            {
+                // Only visibility is lost: the checkpoint holds the positions.
+                _connector.OnClientError(e.Error);
+            }
+        }
+    }
+
+    public void CheckpointAborted(ulong checkpointId)
+    {
+        lock (_lock)
+        {
+            _checkpoint?.Aborted(checkpointId);
+        }
     }
 
     private static string Describe(IEnumerable<Partition> partitions)
@@ -118,7 +211,10 @@ public sealed class KafkaSourceOperator : BuiltinSession
             }
             _connector.ThrowIfBroken(_consumer.Handle);
             // This timer was set by the previous answer, which the router has taken by now.
-            _commit.HandedOver(_consumer);
+            if (_checkpoint is null)
+            {
+                _commit.HandedOver(_consumer);
+            }
             int n;
             try
             {
@@ -171,14 +267,14 @@ public sealed class KafkaSourceOperator : BuiltinSession
                     throw new OperatorFailedException(
                         $"kafka-source: the message at {result.TopicPartitionOffset} has key+value of {size} bytes, more than the {ProtocolLimits.RecordBytesMax} a Concord record may have (ProtocolLimits.RecordBytesMax); set option \"oversize\": \"skip\" to skip such messages (logged and counted), or keep them out of the topic");
                 }
-                _commit.Consumed(result.TopicPartitionOffset);
+                Consumed(result.TopicPartitionOffset);
                 _metrics.OversizeSkipped.WithLabels(_connector.Topic).Inc();
                 KafkaLog.OversizeSkipped(_logger, result.TopicPartitionOffset.ToString(), size, ProtocolLimits.RecordBytesMax, ++_skipped);
                 continue;
             }
             var timestamp = result.Message.Timestamp;
             done.Produce(0, key, value, timestamp.Type == TimestampType.NotAvailable ? nowMs : timestamp.UnixTimestampMs, nowUs); // its one output stream
-            _commit.Consumed(result.TopicPartitionOffset);
+            Consumed(result.TopicPartitionOffset);
             bytes += size;
             n++;
         }
@@ -188,6 +284,18 @@ public sealed class KafkaSourceOperator : BuiltinSession
             _metrics.Records.WithLabels("in", _connector.Topic).Inc(n);
         }
         return n;
+    }
+
+    private void Consumed(TopicPartitionOffset record)
+    {
+        if (_checkpoint is null)
+        {
+            _commit.Consumed(record);
+        }
+        else
+        {
+            _checkpoint.Consumed(record);
+        }
     }
 
     protected override void OnShutdown()
@@ -211,7 +319,8 @@ public sealed class KafkaSourceOperator : BuiltinSession
         {
             try
             {
-                var committed = _commit.CommitOnShutdown(consumer);
+                // With checkpoints only a completed checkpoint commits: records after it are read again.
+                var committed = _checkpoint is null ? _commit.CommitOnShutdown(consumer) : [];
                 if (committed.Count > 0)
                 {
                     KafkaLog.FinalCommit(_logger, string.Join(", ", committed.Select(c => $"{c.Partition.Value}@{c.Offset.Value}")));

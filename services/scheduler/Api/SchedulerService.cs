@@ -1,6 +1,8 @@
 using Concord.Contracts;
 using Concord.Contracts.Scheduler.V1;
+using Concord.Scheduler.Checkpoints;
 using Concord.Scheduler.Reconcile;
+using Concord.Scheduler.Reconcile.Core;
 using Concord.Scheduler.Runtime;
 using Concord.Scheduler.Security;
 using Grpc.Core;
@@ -20,6 +22,7 @@ public sealed partial class SchedulerService(
     Reconciler reconciler,
     IClusterRuntime runtime,
     RoutingHub routing,
+    CheckpointCoordinator checkpoints,
     IHostApplicationLifetime lifetime,
     ILogger<SchedulerService> logger) : Contracts.Scheduler.V1.Scheduler.SchedulerBase
 {
@@ -137,6 +140,55 @@ public sealed partial class SchedulerService(
         {
             LogWatchClosed(request.OperatorName, request.InstanceIndex, request.Incarnation);
         }
+    }
+
+    public override async Task WatchCheckpoints(WatchCheckpointsRequest request, IServerStreamWriter<CheckpointCommand> responseStream, ServerCallContext context)
+    {
+        RequireInstance(request.OperatorName, request.InstanceIndex, request.Incarnation);
+        await Reconciled(() => reconciler.RequireCurrentLaunchAsync(request.OperatorName, request.InstanceIndex, request.Incarnation, context.CancellationToken))
+            .ConfigureAwait(false);
+        // Ends when the scheduler stops, as WatchRouting does; the executor reconnects to the next one.
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, lifetime.ApplicationStopping);
+        try
+        {
+            await foreach (var command in checkpoints.WatchAsync(request.OperatorName, request.InstanceIndex, request.Incarnation, linked.Token).ConfigureAwait(false))
+            {
+                await responseStream.WriteAsync(command, linked.Token).ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException) when (linked.IsCancellationRequested)
+        {
+            // The executor hung up or the scheduler is stopping.
+        }
+    }
+
+    public override async Task<AcknowledgeCheckpointResponse> AcknowledgeCheckpoint(AcknowledgeCheckpointRequest request, ServerCallContext context)
+    {
+        RequireInstance(request.OperatorName, request.InstanceIndex, request.Incarnation);
+        if (request.CheckpointId == 0)
+        {
+            throw Invalid("checkpoint_id: is required; send the id of the BeginCheckpoint this acknowledges");
+        }
+        if (request.WrittenBytes < 0 || request.StateBytes < 0 || request.AlignmentMs < 0 || request.DurationMs < 0)
+        {
+            throw Invalid("written_bytes, state_bytes, alignment_ms and duration_ms: must not be negative; send the figures of the snapshot");
+        }
+        if (request.Error.Length > SchedulerLimits.LastErrorCharsMax * 2)
+        {
+            // Kept for `concord checkpoints` and logs: cut, not refused, so the abort still happens.
+            request.Error = ReconcileCore.Truncate(request.Error);
+        }
+        await Reconciled(() => checkpoints.AcknowledgeAsync(request, context.CancellationToken)).ConfigureAwait(false);
+        return new AcknowledgeCheckpointResponse();
+    }
+
+    public override Task<ListCheckpointsResponse> ListCheckpoints(ListCheckpointsRequest request, ServerCallContext context) =>
+        Reconciled(() => checkpoints.ListAsync(context.CancellationToken));
+
+    public override async Task<TriggerSavepointResponse> TriggerSavepoint(TriggerSavepointRequest request, ServerCallContext context)
+    {
+        var savepoint = await Reconciled(() => checkpoints.TakeAsync(savepoint: true, "savepoint", context.CancellationToken)).ConfigureAwait(false);
+        return new TriggerSavepointResponse { Savepoint = CheckpointCoordinator.ToInfo(savepoint) };
     }
 
     /// <summary>A spec larger than <see cref="SchedulerLimits.SpecBytesMax"/> would grow the topology and every `list` answer.</summary>

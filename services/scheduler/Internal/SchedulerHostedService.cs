@@ -13,6 +13,7 @@ namespace Concord.Scheduler.Internal;
 /// </summary>
 internal sealed partial class SchedulerHostedService(
     Reconciler reconciler,
+    Checkpoints.CheckpointCoordinator checkpoints,
     SchedulerHome home,
     IServer server,
     TimeProvider time,
@@ -32,6 +33,7 @@ internal sealed partial class SchedulerHostedService(
         var port = new Uri(bound).Port;
         var address = $"{tls.Scheme}://127.0.0.1:{port}";
         await reconciler.StartAsync(address, cancellationToken).ConfigureAwait(false);
+        await checkpoints.StartAsync(cancellationToken).ConfigureAwait(false);
         await home.WriteInfoAsync(new SchedulerInfo(address, Environment.ProcessId, time.GetUtcNow().ToUnixTimeMilliseconds()) { MetricsAddress = observability.Address }, cancellationToken)
             .ConfigureAwait(false);
         LogServing(address, home.Directory);

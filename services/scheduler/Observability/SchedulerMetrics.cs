@@ -20,7 +20,7 @@ public sealed class SchedulerMetrics
     private readonly HashSet<string> _known = new(StringComparer.Ordinal);
     private readonly HashSet<(string Operator, string Instance)> _knownInstances = [];
 
-    public SchedulerMetrics(Reconciler reconciler)
+    public SchedulerMetrics(Reconciler reconciler, Checkpoints.CheckpointCoordinator checkpoints)
     {
         Registry = Prometheus.Metrics.NewCustomRegistry();
         var factory = Prometheus.Metrics.WithCustomRegistry(Registry);
@@ -32,6 +32,16 @@ public sealed class SchedulerMetrics
             _calls[kind] = factory.CreateCounter($"concord_{kind}s_total", $"Successful {kind} calls since the scheduler started.");
         }
         factory.CreateGauge("concord_scheduler_start_time_seconds", "When this scheduler started, seconds since the Unix epoch.").SetToCurrentTimeUtc();
+        var restores = factory.CreateCounter("concord_restores_total",
+            "Global restores: every instance of the operators with a delivery guarantee restarted from the last completed checkpoint (docs/guarantees.md).");
+        var completed = factory.CreateCounter("concord_checkpoints_completed_total", "Checkpoints and savepoints completed since the scheduler started.");
+        var aborted = factory.CreateCounter("concord_checkpoints_aborted_total", "Checkpoints and savepoints aborted since the scheduler started.");
+        Registry.AddBeforeCollectCallback(() =>
+        {
+            restores.IncTo(reconciler.Restores);
+            completed.IncTo(checkpoints.CompletedTotal);
+            aborted.IncTo(checkpoints.AbortedTotal);
+        });
         Registry.AddBeforeCollectCallback(async cancellationToken => Update(await reconciler.ListAsync(cancellationToken).ConfigureAwait(false)));
     }
 

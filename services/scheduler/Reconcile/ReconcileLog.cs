@@ -73,4 +73,7 @@ internal static partial class ReconcileLog
 
     [LoggerMessage(EventId = 121, Level = LogLevel.Warning, Message = "Removing the working state of a stopped instance failed; it stays on disk")]
     public static partial void LogForgetFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(EventId = 122, Level = LogLevel.Warning, Message = "Restoring every operator with a delivery guarantee from checkpoint {CheckpointId} (0: none, they start empty): {Reason}")]
+    public static partial void LogRestoring(ILogger logger, string reason, ulong checkpointId);
 }

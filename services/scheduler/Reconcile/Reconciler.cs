@@ -1,6 +1,7 @@
 using System.Threading.Channels;
 using Concord.Contracts.Scheduler.V1;
 using Concord.Contracts.Types.V1;
+using Concord.Scheduler.Checkpoints;
 using Concord.Scheduler.Reconcile.Core;
 using Concord.Scheduler.Reconcile.Internal;
 using Concord.Scheduler.Runtime;
@@ -25,7 +26,7 @@ namespace Concord.Scheduler.Reconcile;
 /// process) runs beside the loop and reports back through the mailbox. Refused requests throw
 /// <see cref="ReconcileException"/>; the API maps them to gRPC statuses.
 /// </remarks>
-public sealed class Reconciler : IAsyncDisposable
+public sealed class Reconciler : IAsyncDisposable, ICheckpointTopologySource
 {
     private readonly ITopologyStore _store;
     private readonly IClusterRuntime _runtime;
@@ -49,6 +50,8 @@ public sealed class Reconciler : IAsyncDisposable
 
     private Task? _loop;
     private int _disposed;
+    private CheckpointCoordinator? _checkpoints;
+    private long _restores;
     private Task? _storeWatch;
 
     public Reconciler(ITopologyStore store, IClusterRuntime runtime, RoutingHub routing, TimeProvider time, ILogger<Reconciler> logger)
@@ -80,6 +83,12 @@ public sealed class Reconciler : IAsyncDisposable
             throw new InvalidOperationException("the reconciler is already started");
         }
         _core.Start(schedulerAddress);
+        // A restart resumes from the last checkpoint the store recorded (docs/guarantees.md).
+        var checkpoints = await _store.ReadCheckpointsAsync(cancellationToken).ConfigureAwait(false);
+        if (checkpoints.Count > 0)
+        {
+            _core.CheckpointCompleted(checkpoints.MaxBy(c => c.Id)!);
+        }
         // Executors a previous run left behind keep running while the scheduler is away; those
         // that run what the store still wants are adopted, every other one is stopped, so the
         // store's instances never run twice.
@@ -91,10 +100,37 @@ public sealed class Reconciler : IAsyncDisposable
         await AskAsync(async () =>
         {
             await ApplyStoreAsync().ConfigureAwait(false);
+            _core.RestoreAfterStart();
+            await CarryOutAsync().ConfigureAwait(false);
             return true;
         }, cancellationToken).ConfigureAwait(false);
         _storeWatch = Task.Run(() => FollowStoreAsync(_stopping.Token), CancellationToken.None);
     }
+
+    /// <summary>
+    /// Connects the checkpoint coordinator: it learns of participants' failures from the loop,
+    /// and the loop of completed checkpoints (launches restore from the newest).
+    /// </summary>
+    public void AttachCheckpoints(CheckpointCoordinator coordinator)
+    {
+        _checkpoints = coordinator;
+        coordinator.Completed += record => PostToCore(core => core.CheckpointCompleted(record));
+    }
+
+    /// <summary>Global restores since the scheduler started (docs/guarantees.md, "Recovery").</summary>
+    public long Restores => Interlocked.Read(ref _restores);
+
+    /// <summary>Refuses a launch that is not the current one of its instance (<see cref="ReconcileCore.RequireCurrentLaunch"/>).</summary>
+    public Task RequireCurrentLaunchAsync(string operatorName, int index, string incarnation, CancellationToken cancellationToken) =>
+        AskAsync(() =>
+        {
+            _core.RequireCurrentLaunch(operatorName, index, incarnation);
+            return Task.FromResult(true);
+        }, cancellationToken);
+
+    /// <summary>The participants of a checkpoint now, read on the loop.</summary>
+    public Task<CheckpointTopology> ReadCheckpointTopologyAsync(CancellationToken cancellationToken) =>
+        AskAsync(() => Task.FromResult(_core.CheckpointTopology()), cancellationToken);
 
     // ================================ requests ================================
 
@@ -129,16 +165,64 @@ public sealed class Reconciler : IAsyncDisposable
     }, cancellationToken);
 
     /// <summary>Changes the number of instances. <paramref name="instances"/> already range-checked.</summary>
-    public Task<OperatorStatus> ScaleAsync(string name, int instances, CancellationToken cancellationToken) => AskAsync(async () =>
+    /// <remarks>
+    /// An operator with a delivery guarantee keeps its state: a checkpoint is taken first
+    /// (bounded by <see cref="SchedulerLimits.RescaleCheckpointWaitMs"/>), then every participant
+    /// restarts from it, the scaled one with the new count (docs/guarantees.md, "Rescaling with state").
+    /// </remarks>
+    public async Task<OperatorStatus> ScaleAsync(string name, int instances, CancellationToken cancellationToken)
     {
-        if (_core.PlanScale(name, instances) is { } write)
+        if (await AskAsync(() => Task.FromResult(_core.ScaleNeedsCheckpoint(name, instances)), cancellationToken).ConfigureAwait(false))
         {
-            await WriteAsync(write).ConfigureAwait(false);
-            _core.Scaled(write);
-            await ApplyStoreAsync().ConfigureAwait(false);
+            return await ScaleWithStateAsync(name, instances, cancellationToken).ConfigureAwait(false);
         }
-        return _core.Status(name);
-    }, cancellationToken);
+        return await AskAsync(async () =>
+        {
+            if (_core.PlanScale(name, instances) is { } write)
+            {
+                await WriteAsync(write).ConfigureAwait(false);
+                _core.Scaled(write);
+                await ApplyStoreAsync().ConfigureAwait(false);
+            }
+            return _core.Status(name);
+        }, cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task<OperatorStatus> ScaleWithStateAsync(string name, int instances, CancellationToken cancellationToken)
+    {
+        if (_checkpoints is null)
+        {
+            throw new ReconcileException(ReconcileErrorKind.FailedPrecondition,
+                $"'{name}' has a delivery guarantee and this scheduler runs no checkpoint coordinator, so its state cannot move to the new instance count");
+        }
+        CheckpointRecord checkpoint;
+        try
+        {
+            checkpoint = await _checkpoints.TakeAsync(savepoint: false, "scale", cancellationToken)
+                .WaitAsync(TimeSpan.FromMilliseconds(SchedulerLimits.RescaleCheckpointWaitMs), _time, cancellationToken).ConfigureAwait(false);
+        }
+        catch (ReconcileException e)
+        {
+            throw new ReconcileException(e.Kind, $"'{name}' was not scaled: its state moves to the new instances through a checkpoint, and {e.Message}");
+        }
+        catch (TimeoutException)
+        {
+            throw new ReconcileException(ReconcileErrorKind.Unavailable,
+                $"'{name}' was not scaled: the checkpoint its state moves through did not complete within {SchedulerLimits.RescaleCheckpointWaitMs} ms; " +
+                "check `concord checkpoints` and the executors' logs, then retry");
+        }
+        return await AskAsync(async () =>
+        {
+            if (_core.PlanScale(name, instances) is { } write)
+            {
+                await WriteAsync(write).ConfigureAwait(false);
+                _core.Scaled(write);
+                _core.ScaledWithState(write, checkpoint);
+                await ApplyStoreAsync().ConfigureAwait(false);
+            }
+            return _core.Status(name);
+        }, cancellationToken).ConfigureAwait(false);
+    }
 
     /// <summary>
     /// Rolling replace of <paramref name="spec"/>.Name: launches the new version's instances
@@ -426,6 +510,17 @@ public sealed class Reconciler : IAsyncDisposable
                     break;
                 case PublishRouting:
                     Publish();
+                    break;
+                case CheckpointParticipantFailed failed:
+                    if (_checkpoints is { } checkpoints)
+                    {
+                        // Beside the loop: the coordinator reads the topology through the loop.
+                        _ = checkpoints.ParticipantFailedAsync(failed.OperatorName, failed.Index, failed.Reason).ContinueWith(
+                            static _ => { }, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
+                    }
+                    break;
+                case RestoreStarted:
+                    Interlocked.Increment(ref _restores);
                     break;
                 default:
                     throw new InvalidOperationException($"unknown reconcile action {action}");

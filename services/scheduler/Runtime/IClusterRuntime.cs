@@ -10,7 +10,14 @@ namespace Concord.Scheduler.Runtime;
 /// the old and the new instance of one index run side by side, so a runtime keeps their
 /// working state apart by release (the local runtime alternates two directories).
 /// </param>
-public sealed record InstanceLaunch(string OperatorName, int Index, string Incarnation, OperatorSpec Spec, string SchedulerAddress, int Release = 0);
+public sealed record InstanceLaunch(string OperatorName, int Index, string Incarnation, OperatorSpec Spec, string SchedulerAddress, int Release = 0)
+{
+    /// <summary>
+    /// The checkpoint directory this launch restores from (CONCORD_RESTORE_CHECKPOINT,
+    /// docs/guarantees.md "Recovery"); null: it starts empty.
+    /// </summary>
+    public string? RestoreCheckpoint { get; init; }
+}
 
 /// <summary>An instance a previous scheduler run left running, offered for adoption.</summary>
 /// <param name="Spec">The spec it was launched with (instances as at its launch); null when unreadable.</param>

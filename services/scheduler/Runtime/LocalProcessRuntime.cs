@@ -70,6 +70,9 @@ public sealed partial class LocalProcessRuntime(LocalProcessRuntimeOptions optio
     /// </summary>
     public const string DataRootsVariable = "CONCORD_DATA_ROOTS";
 
+    /// <summary>The checkpoint directory an instance restores from (docs/guarantees.md); absent when it starts empty.</summary>
+    public const string RestoreCheckpointVariable = "CONCORD_RESTORE_CHECKPOINT";
+
     /// <summary>Files this runtime keeps in an instance directory: no file of "files" may take their name.</summary>
     private static readonly IReadOnlySet<string> ReservedFileNames = new HashSet<string>(
         [
@@ -208,6 +211,15 @@ public sealed partial class LocalProcessRuntime(LocalProcessRuntimeOptions optio
         start.Environment["CONCORD_INCARNATION"] = launch.Incarnation;
         start.Environment["CONCORD_SPEC_FILE"] = specFile;
         start.Environment["CONCORD_WORK_DIR"] = directory;
+        // Set or removed, never inherited from the scheduler's own environment.
+        if (launch.RestoreCheckpoint is { } restore)
+        {
+            start.Environment[RestoreCheckpointVariable] = restore;
+        }
+        else
+        {
+            start.Environment.Remove(RestoreCheckpointVariable);
+        }
         if (options.Tls is { } tls)
         {
             start.Environment[Hosting.TlsOptions.CertVariable] = tls.CertPath;

@@ -7,7 +7,8 @@ namespace Concord.Scheduler.Security;
 
 /// <summary>
 /// The one check of who may call the scheduler's gRPC API (docs/security.md, "Threat model"):
-/// the executor-facing calls (RegisterExecutor, ReportFailure, WatchRouting) must carry the
+/// the executor-facing calls (RegisterExecutor, ReportFailure, WatchRouting, WatchCheckpoints,
+/// AcknowledgeCheckpoint) must carry the
 /// secret of the launch they name; every other call must carry the operator token. Runs before
 /// any service code, for every method, so a new RPC is protected by default.
 /// </summary>
@@ -48,6 +49,8 @@ public sealed class AuthInterceptor(SchedulerSecrets secrets) : Interceptor
             RegisterExecutorRequest r => (r.OperatorName, r.InstanceIndex, r.Incarnation),
             ReportFailureRequest r => (r.OperatorName, r.InstanceIndex, r.Incarnation),
             WatchRoutingRequest r => (r.OperatorName, r.InstanceIndex, r.Incarnation),
+            WatchCheckpointsRequest r => (r.OperatorName, r.InstanceIndex, r.Incarnation),
+            AcknowledgeCheckpointRequest r => (r.OperatorName, r.InstanceIndex, r.Incarnation),
             _ => ((string, int, string)?)null,
         };
         if (launch is var (operatorName, index, incarnation))

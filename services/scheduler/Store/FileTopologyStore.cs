@@ -38,13 +38,17 @@ public sealed partial class FileTopologyStore : ITopologyStore
     private long _revision;
     /// <summary>Entries refused at load, by name; written back as they were until that name is written anew.</summary>
     private List<QuarantinedEntry> _quarantined;
+    /// <summary>Completed checkpoints by id; replaced, never mutated, so readers need no lock.</summary>
+    private IReadOnlyList<CheckpointRecord> _checkpoints;
 
-    private FileTopologyStore(string path, SortedDictionary<string, OperatorEntry> entries, long revision, List<QuarantinedEntry> quarantined)
+    private FileTopologyStore(string path, SortedDictionary<string, OperatorEntry> entries, long revision, List<QuarantinedEntry> quarantined,
+        IReadOnlyList<CheckpointRecord>? checkpoints = null)
     {
         _path = path;
         _entries = entries;
         _revision = revision;
         _quarantined = quarantined;
+        _checkpoints = checkpoints ?? [];
     }
 
     /// <summary>Path of the file.</summary>
@@ -123,7 +127,8 @@ public sealed partial class FileTopologyStore : ITopologyStore
                     LogQuarantined(logger, entry.Name, full, problem);
                 }
             }
-            return new FileTopologyStore(full, entries, revision, quarantined);
+            var checkpoints = (root["checkpoints"]?.AsArray() ?? []).Select(n => ReadCheckpoint(n!.AsObject())).OrderBy(c => c.Id).ToList();
+            return new FileTopologyStore(full, entries, revision, quarantined, checkpoints);
         }
         catch (Exception e) when (e is JsonException or InvalidOperationException or InvalidDataException or InvalidProtocolBufferException or NullReferenceException or FormatException)
         {
@@ -179,12 +184,35 @@ public sealed partial class FileTopologyStore : ITopologyStore
             // A write of a name settles it: a quarantined entry of that name is dropped.
             var quarantined = spec is null ? _quarantined : _quarantined.Where(q => q.Name != name).ToList();
             // Durable first, visible second: a reader never sees a change a crash could undo.
-            await WriteFileAsync(next, quarantined, revision, cancellationToken).ConfigureAwait(false);
+            await WriteFileAsync(next, quarantined, _checkpoints, revision, cancellationToken).ConfigureAwait(false);
             Volatile.Write(ref _entries, next);
             Volatile.Write(ref _quarantined, quarantined);
             Interlocked.Exchange(ref _revision, revision);
             Notify(revision);
             return written;
+        }
+        finally
+        {
+            _writeLock.Release();
+        }
+    }
+
+    public Task<IReadOnlyList<CheckpointRecord>> ReadCheckpointsAsync(CancellationToken cancellationToken) =>
+        Task.FromResult(Volatile.Read(ref _checkpoints));
+
+    public async Task RecordCheckpointAsync(CheckpointRecord completed, IReadOnlyCollection<ulong> forget, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(completed);
+        await _writeLock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (_checkpoints.Any(c => c.Id == completed.Id))
+            {
+                throw new ArgumentException($"checkpoint {completed.Id} is already recorded", nameof(completed));
+            }
+            var next = _checkpoints.Where(c => !forget.Contains(c.Id)).Append(completed).OrderBy(c => c.Id).ToList();
+            await WriteFileAsync(_entries, _quarantined, next, Interlocked.Read(ref _revision), cancellationToken).ConfigureAwait(false);
+            Volatile.Write(ref _checkpoints, next);
         }
         finally
         {
@@ -254,8 +282,8 @@ public sealed partial class FileTopologyStore : ITopologyStore
         }
     }
 
-    private async Task WriteFileAsync(SortedDictionary<string, OperatorEntry> entries, IReadOnlyList<QuarantinedEntry> quarantined, long revision,
-        CancellationToken cancellationToken)
+    private async Task WriteFileAsync(SortedDictionary<string, OperatorEntry> entries, IReadOnlyList<QuarantinedEntry> quarantined,
+        IReadOnlyList<CheckpointRecord> checkpoints, long revision, CancellationToken cancellationToken)
     {
         var operators = new JsonArray();
         foreach (var entry in entries.Values)
@@ -282,6 +310,10 @@ public sealed partial class FileTopologyStore : ITopologyStore
             ["revision"] = revision,
             ["operators"] = operators,
         };
+        if (checkpoints.Count > 0)
+        {
+            root["checkpoints"] = new JsonArray(checkpoints.Select(c => (JsonNode)WriteCheckpoint(c)).ToArray());
+        }
         var text = root.ToJsonString(Indented);
         if (System.Text.Encoding.UTF8.GetByteCount(text) is var bytes && bytes > SchedulerLimits.TopologyBytesMax)
         {
@@ -289,6 +321,38 @@ public sealed partial class FileTopologyStore : ITopologyStore
         }
         await AtomicFile.WriteAllTextAsync(_path, text, cancellationToken).ConfigureAwait(false);
     }
+
+    private static JsonObject WriteCheckpoint(CheckpointRecord c) => new()
+    {
+        ["id"] = c.Id,
+        ["savepoint"] = c.Savepoint,
+        ["trigger_unix_ms"] = c.TriggerUnixMs,
+        ["duration_ms"] = c.DurationMs,
+        ["alignment_ms_max"] = c.AlignmentMsMax,
+        ["state_bytes"] = c.StateBytes,
+        ["written_bytes"] = c.WrittenBytes,
+        ["directory"] = c.Directory,
+        ["participants"] = c.Participants,
+        ["operators"] = new JsonArray(c.Operators.Select(o => (JsonNode)new JsonObject
+        {
+            ["name"] = o.Name,
+            ["instances"] = o.Instances,
+            ["version"] = o.Version,
+        }).ToArray()),
+    };
+
+    private static CheckpointRecord ReadCheckpoint(JsonObject c) => new(
+        c["id"]!.GetValue<ulong>(),
+        c["savepoint"]?.GetValue<bool>() ?? false,
+        c["trigger_unix_ms"]?.GetValue<long>() ?? 0,
+        c["duration_ms"]?.GetValue<long>() ?? 0,
+        c["alignment_ms_max"]?.GetValue<long>() ?? 0,
+        c["state_bytes"]?.GetValue<long>() ?? 0,
+        c["written_bytes"]?.GetValue<long>() ?? 0,
+        c["directory"]!.GetValue<string>(),
+        c["participants"]?.GetValue<int>() ?? 0,
+        (c["operators"]?.AsArray() ?? []).Select(o => new CheckpointedOperator(
+            o!["name"]!.GetValue<string>(), o["instances"]!.GetValue<int>(), o["version"]?.GetValue<long>() ?? 0)).ToList());
 
     /// <summary>Why a stored entry may not be loaded; null when it is as good as a deploy.</summary>
     private static string? Check(string storedName, OperatorSpec spec, long version, Func<OperatorSpec, string?>? validate)

@@ -44,6 +44,20 @@ public interface ITopologyStore : IAsyncDisposable
     /// coalesced (a slow reader sees only the newest revision): re-read the store on each.
     /// </summary>
     IAsyncEnumerable<long> WatchAsync(CancellationToken cancellationToken);
+
+    /// <summary>
+    /// The completed checkpoints and savepoints recorded (<see cref="RecordCheckpointAsync"/>),
+    /// by id. A scheduler that starts (or becomes the leader) restores from the newest.
+    /// </summary>
+    Task<IReadOnlyList<CheckpointRecord>> ReadCheckpointsAsync(CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Records <paramref name="completed"/> and forgets the records with the ids in
+    /// <paramref name="forget"/> (checkpoints past the retained count) in one durable write.
+    /// Does not change the topology's revision: checkpoints are not a topology change.
+    /// </summary>
+    /// <exception cref="ArgumentException">A record with that id is already stored.</exception>
+    Task RecordCheckpointAsync(CheckpointRecord completed, IReadOnlyCollection<ulong> forget, CancellationToken cancellationToken);
 }
 
 /// <summary>Special versions for <see cref="ITopologyStore.CompareAndSetAsync"/>.</summary>

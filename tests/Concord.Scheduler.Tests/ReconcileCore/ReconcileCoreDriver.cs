@@ -114,10 +114,11 @@ internal sealed class ReconcileCoreDriver
     }
 
     /// <summary>Registers <paramref name="instance"/> the way the Reconciler does, store writes included.</summary>
-    public RegisterOutcome Register(FakeInstance instance, OperatorMetadata? metadata = null)
+    public RegisterOutcome Register(FakeInstance instance, OperatorMetadata? metadata = null, ulong restoredCheckpointId = 0)
     {
         var request = new RegisterExecutorRequest
         {
+            RestoredCheckpointId = restoredCheckpointId,
             OperatorName = instance.OperatorName,
             InstanceIndex = instance.Index,
             Incarnation = instance.Incarnation,
@@ -216,9 +217,10 @@ internal sealed class ReconcileCoreDriver
         }
     }
 
-    public static OperatorSpec Spec(string name, int instances = 1, string? reads = null, string? writes = null)
+    public static OperatorSpec Spec(string name, int instances = 1, string? reads = null, string? writes = null,
+        DeliveryGuarantee delivery = DeliveryGuarantee.DeliveryUnspecified)
     {
-        var spec = new OperatorSpec { Name = name, Executable = "/bin/true", Instances = instances };
+        var spec = new OperatorSpec { Name = name, Executable = "/bin/true", Instances = instances, Delivery = delivery };
         if (reads is not null)
         {
             spec.ExpectedInputs.Add(new InputStream { Name = reads, Grouping = Grouping.Shuffle });

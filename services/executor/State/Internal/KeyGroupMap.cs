@@ -7,18 +7,7 @@ namespace Concord.Executor.State.Internal;
 /// </summary>
 internal sealed class KeyGroupMap
 {
-    public KeyGroupMap()
-        : this(new Dictionary<byte[], byte[]>(ByteArrayComparer.Instance), 0)
-    {
-    }
-
-    private KeyGroupMap(Dictionary<byte[], byte[]> entries, long bytes)
-    {
-        Entries = entries;
-        Bytes = bytes;
-    }
-
-    public Dictionary<byte[], byte[]> Entries { get; private set; }
+    public Dictionary<byte[], byte[]> Entries { get; private set; } = new(ByteArrayComparer.Instance);
 
     /// <summary>Accounted bytes of the entries (<see cref="MemoryStateBackend.EntryBytes"/> each).</summary>
     public long Bytes { get; set; }

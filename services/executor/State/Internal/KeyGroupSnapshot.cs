@@ -48,10 +48,12 @@ internal abstract class KeyGroupSnapshot(ulong checkpointId, (int Start, int End
             long entries = 0;
             var bytes = CheckpointLayout.WriteFileDurably(path, stream =>
             {
-                using var buffered = new BufferedStream(stream, ExecutorLimits.StateFileBufferBytes);
+                // Not disposed: that would close the file before its fsync; flushed instead.
+                var buffered = new BufferedStream(stream, ExecutorLimits.StateFileBufferBytes);
                 var writer = new StateFileWriter(buffered, group);
                 WriteGroup(group, writer);
                 writer.Finish();
+                buffered.Flush();
                 entries = writer.Entries;
             });
             writtenBytes += bytes;

@@ -69,6 +69,28 @@ public static class CheckpointLayout
             : throw new ArgumentException($"'{checkpointDirectory}' is not a checkpoint directory (chk-<id> or sp-<id> under the checkpoint root)", nameof(checkpointDirectory));
     }
 
+    /// <summary>
+    /// Every <c>chk-&lt;id&gt;</c> and <c>sp-&lt;id&gt;</c> directory under <paramref name="root"/>, by id
+    /// (a checkpoint before its savepoint of the same id), and whether it is complete. Other
+    /// entries (<c>shared/</c>, files) are left out. None when the root does not exist.
+    /// </summary>
+    public static IReadOnlyList<(ulong Id, bool Savepoint, string Directory, bool Complete)> List(string root)
+    {
+        if (!Directory.Exists(root))
+        {
+            return [];
+        }
+        var found = new List<(ulong, bool, string, bool)>();
+        foreach (var directory in Directory.EnumerateDirectories(root))
+        {
+            if (TryParseDirectoryName(Path.GetFileName(directory), out var id, out var savepoint))
+            {
+                found.Add((id, savepoint, directory, IsComplete(directory)));
+            }
+        }
+        return [.. found.OrderBy(c => c.Item1).ThenBy(c => c.Item2)];
+    }
+
     /// <summary><c>&lt;checkpoint&gt;/_metadata.json</c>.</summary>
     public static string MetadataPath(string checkpointDirectory) => Path.Combine(checkpointDirectory, MetadataFileName);
 
@@ -145,7 +167,8 @@ public static class CheckpointLayout
     {
         foreach (var group in manifest.KeyGroups)
         {
-            ResolveStateFile(checkpointDirectory, group.File);
+            // Only the name is checked here: a manifest that a restore would refuse is never written.
+            ResolveStateFile(RootOf(checkpointDirectory), group.File);
         }
         var json = JsonSerializer.SerializeToUtf8Bytes(manifest, CheckpointJsonContext.Default.InstanceManifest);
         return DurableFile.Write(ManifestPath(checkpointDirectory, manifest.Operator, manifest.InstanceIndex), json);

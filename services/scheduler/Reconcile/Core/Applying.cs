@@ -44,7 +44,11 @@ internal sealed partial class ReconcileCore
         {
             if (!_operators.TryGetValue(entry.Name, out var op))
             {
-                _operators[entry.Name] = op = new OperatorSlot(entry);
+                _operators[entry.Name] = op = new OperatorSlot(entry)
+                {
+                    // Deployed while this scheduler runs: not in any checkpoint taken so far.
+                    CheckpointFloor = Loaded ? (_latestCheckpoint?.Id ?? 0) + 1 : 0,
+                };
             }
             op.Entry = entry;
             ApplyInstanceCount(op, entry.Spec.Instances);
@@ -93,7 +97,11 @@ internal sealed partial class ReconcileCore
         slot.PendingError = null;
         slot.Handle = null;
         slot.MoveTo(InstanceState.Starting, _time.GetUtcNow());
-        var launch = new InstanceLaunch(op.Name, slot.Index, slot.Incarnation, spec ?? op.Entry.Spec, SchedulerAddress, slot.Release);
+        var launch = new InstanceLaunch(op.Name, slot.Index, slot.Incarnation, spec ?? op.Entry.Spec, SchedulerAddress, slot.Release)
+        {
+            // A new version (replace) never restores: only operators without a guarantee are replaced.
+            RestoreCheckpoint = spec is null ? RestoreFor(op)?.Directory : null,
+        };
         Emit(new LaunchInstance(op, slot, slot.Generation, launch));
     }
 

@@ -16,6 +16,7 @@ internal sealed partial class ReconcileCore
             throw AlreadyDeployed(spec.Name);
         }
         RefuseCycle(spec, null, "operator");
+        RefuseWeakerUpstream(spec, null, "operator");
         return new StoreWrite(spec.Name, TopologyStoreVersions.Absent, spec, null);
     }
 

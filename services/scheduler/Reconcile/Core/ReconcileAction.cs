@@ -46,6 +46,16 @@ internal sealed record CancelTimer(object Owner) : ReconcileAction;
 /// </summary>
 internal sealed record PublishRouting : ReconcileAction;
 
+/// <summary>
+/// An instance of an operator with a guarantee failed (or reported it will): the checkpoint in
+/// progress cannot complete if it takes part (<see cref="Checkpoints.CheckpointCoordinator.ParticipantFailedAsync"/>).
+/// </summary>
+internal sealed record CheckpointParticipantFailed(string OperatorName, int Index, string Reason) : ReconcileAction;
+
+/// <summary>A global restore was decided (for the restores counter and the log).</summary>
+/// <param name="CheckpointId">The checkpoint restored from; 0 when none (they start empty).</param>
+internal sealed record RestoreStarted(string Reason, ulong CheckpointId) : ReconcileAction;
+
 /// <summary>A timer the core asked for; <see cref="Owner"/> keys it (one timer per owner).</summary>
 internal abstract record TimerEvent
 {

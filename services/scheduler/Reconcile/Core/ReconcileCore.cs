@@ -166,6 +166,7 @@ internal sealed partial class ReconcileCore(TimeProvider time, ILogger logger, F
         slot.DataAddress = request.DataAddress;
         slot.MetricsAddress = request.MetricsAddress;
         slot.OperatorPid = request.OperatorPid;
+        slot.RestoredCheckpointId = request.RestoredCheckpointId;
     }
 
     /// <summary>Whether a launch may still be carried out (the slot has not moved on since it was decided).</summary>

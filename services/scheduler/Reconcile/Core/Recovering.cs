@@ -84,6 +84,11 @@ internal sealed partial class ReconcileCore
         }
         var generation = ++slot.Generation;
         Emit(new ArmTimer(new BackoffElapsed(slot, generation), decision.Delay));
+        if (Participates(op))
+        {
+            Emit(new CheckpointParticipantFailed(op.Name, slot.Index, Truncate(error)));
+            RecoverFrom(op, slot, Truncate(error));
+        }
     }
 
     private void OnBackoffElapsed(InstanceSlot slot, long generation)

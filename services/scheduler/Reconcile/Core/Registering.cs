@@ -58,10 +58,10 @@ internal sealed partial class ReconcileCore
         {
             // The first registration records the streams for routing and for every later instance;
             // a user operator's streams are known only now, so this is where its loop shows.
-            if (CycleMessage(op.Entry.Spec, reported, "operator") is { } cycle)
+            if ((CycleMessage(op.Entry.Spec, reported, "operator") ?? GuaranteeMessage(op.Entry.Spec, reported, "operator")) is { } refused)
             {
-                slot.PendingError = cycle;
-                throw new ReconcileException(ReconcileErrorKind.FailedPrecondition, cycle);
+                slot.PendingError = refused;
+                throw new ReconcileException(ReconcileErrorKind.FailedPrecondition, refused);
             }
             return new RecordMetadata(new StoreWrite(op.Name, op.Entry.Version, op.Entry.Spec, reported), reported.Inputs.Count, reported.Outputs.Count);
         }
@@ -110,6 +110,11 @@ internal sealed partial class ReconcileCore
             var message = Truncate(request.Message);
             slot.PendingError = message;
             LogFailureReported(_logger, op!.Name, request.InstanceIndex, message);
+            if (Participates(op) && op.Instances.Contains(slot))
+            {
+                // The exit that follows restores; the checkpoint it takes part in can end now.
+                Emit(new CheckpointParticipantFailed(op.Name, slot.Index, message));
+            }
         }
         else
         {

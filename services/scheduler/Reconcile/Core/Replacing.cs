@@ -23,6 +23,7 @@ internal sealed partial class ReconcileCore
         RequireActive();
         var op = Find(spec.Name);
         ThrowIfReplacing(op, "replace");
+        RefuseStatefulReplace(op, spec);
         CheckSameStreams(op, spec);
         RefuseCycle(spec, spec.ExpectedInputs.Count + spec.ExpectedOutputs.Count > 0 ? null : op.Entry.Metadata, "the new version of");
         var next = spec.Clone();

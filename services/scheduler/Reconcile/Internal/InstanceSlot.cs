@@ -47,6 +47,9 @@ internal sealed class InstanceSlot(string operatorName, int index, DateTimeOffse
 
     public int OperatorPid { get; set; }
 
+    /// <summary>The checkpoint the running incarnation restored from, as it registered; 0 when it started empty.</summary>
+    public ulong RestoredCheckpointId { get; set; }
+
     public int Restarts { get; set; }
 
     public string LastError { get; set; } = "";
@@ -92,6 +95,7 @@ internal sealed class InstanceSlot(string operatorName, int index, DateTimeOffse
         Restarts = Restarts,
         LastError = LastError,
         StateSinceUnixMs = StateSince.ToUnixTimeMilliseconds(),
+        RestoredCheckpointId = State == InstanceState.Running ? RestoredCheckpointId : 0,
     };
 }
 
@@ -106,6 +110,13 @@ internal sealed class OperatorSlot(OperatorEntry entry)
     public List<InstanceSlot> Instances { get; } = [];
 
     public string LastError { get; set; } = "";
+
+    /// <summary>
+    /// Oldest checkpoint id its instances may restore from: 0 for operators loaded at start,
+    /// the next id for one deployed since (an operator of the same name in an older checkpoint
+    /// was killed: the new one starts empty).
+    /// </summary>
+    public ulong CheckpointFloor { get; set; }
 
     /// <summary>Highest release of its instances (see <see cref="InstanceSlot.Release"/>).</summary>
     public int Release { get; set; }
