@@ -235,7 +235,7 @@ public static class ExecutorLimits
 
     /// <summary>
     /// Environment variable overriding <see cref="StateMemoryBytesMax"/>, in MiB (the
-    /// scheduler's <c>--state-memory-mb</c>): the deploy file's <c>env</c> of the operator
+    /// <c>--state-memory-mb</c> of docs/guarantees.md; no scheduler flag sets it yet): the deploy file's <c>env</c> of the operator
     /// first, then the executor's environment.
     /// </summary>
     public const string StateMemoryMbVariable = "CONCORD_STATE_MEMORY_MB";
