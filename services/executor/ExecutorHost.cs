@@ -7,6 +7,7 @@ using Concord.Executor.DataPlane.Internal;
 using Concord.Executor.Routing;
 using Concord.Executor.Scheduler;
 using Concord.Executor.Session;
+using Concord.Executor.State;
 using Concord.Executor.Timers;
 using Microsoft.Extensions.Logging;
 
@@ -35,6 +36,9 @@ public static class ExecutorHost
         var metrics = new Metrics.ExecutorMetrics(options);
         using var otlp = Tracing.OtlpExport.For(options);
         Router? router = null;
+        // Keyed state and durable timers of this instance's key groups (docs/guarantees.md).
+        using var stateBackend = new MemoryStateBackend(ProtocolLimits.KeyGroupCount,
+            KeyGroups.RangeOf(options.InstanceIndex, Math.Max(1, options.Spec.Instances)), options.StateMemoryBytes);
         try
         {
             session = options.Spec.Builtin is not null
@@ -50,6 +54,7 @@ public static class ExecutorHost
                 InstanceCount = Math.Max(1, options.Spec.Instances),
                 MaxBatchesInFlight = ExecutorLimits.BatchesInFlightMax,
                 MaxRecordBytes = ProtocolLimits.RecordBytesMax,
+                MaxStateValueBytes = ExecutorLimits.OperatorStateValueBytesMax,
             };
             var metadata = await session.StartAsync(init, stopRequested).ConfigureAwait(false);
             MetadataValidator.Validate(options.Spec, metadata);
@@ -66,8 +71,9 @@ public static class ExecutorHost
                 (stream, reader, index) => new OutboundChannel(stream, reader, index, options.InstanceName, clients, outboundLogger, time, metrics, tracing,
                     dropUnavailableAfter: ReaderAvailability.DropAfterFor(options.Spec)),
                 loggerFactory.CreateLogger<Router>(), time, metrics);
-            var pump = new BatchPump(session, inbound, router, new TimerQueue(), time, metrics, tracing,
-                new BatchPumpOptions { BatchAnswerTimeout = TimeSpan.FromMilliseconds(options.BatchAnswerTimeoutMs) });
+            var pump = new BatchPump(session, inbound, router, new TimerQueue(backend: stateBackend), time, metrics, tracing,
+                new BatchPumpOptions { BatchAnswerTimeout = TimeSpan.FromMilliseconds(options.BatchAnswerTimeoutMs) },
+                KeyedStateSession.For(metadata.Metadata_, stateBackend));
             metrics.Observe(inbound, router, pump, session.OperatorPid);
             // Before registering: no upstream can address this launch before it is registered, so
             // the alignment is in front of the pump before the first record or barrier.

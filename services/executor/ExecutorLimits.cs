@@ -223,6 +223,43 @@ public static class ExecutorLimits
     /// <summary>Longest timer key, in bytes (UTF-16 chars × 2 counted as chars here): 256 chars.</summary>
     public const int TimerKeyCharsMax = 256;
 
+    // ---- keyed state (docs/guarantees.md) -------------------------------------------------
+
+    /// <summary>
+    /// Largest state value an operator may set, in bytes: 64 KiB, a 16th of the backend's
+    /// <see cref="StateValueBytesMax"/> (sent as Init.max_state_value_bytes). State is
+    /// shipped with every batch that touches its key, so a value is read far more often than a
+    /// record; larger objects belong in a blob store, referenced from state.
+    /// </summary>
+    public const int OperatorStateValueBytesMax = StateValueBytesMax / 16;
+
+    /// <summary>
+    /// Environment variable overriding <see cref="StateMemoryBytesMax"/>, in MiB (the
+    /// <c>--state-memory-mb</c> of docs/guarantees.md; no scheduler flag sets it yet): the deploy file's <c>env</c> of the operator
+    /// first, then the executor's environment.
+    /// </summary>
+    public const string StateMemoryMbVariable = "CONCORD_STATE_MEMORY_MB";
+
+    /// <summary>Largest <see cref="StateMemoryMbVariable"/>, in MiB: 1 TiB, beyond any host's memory (a typo guard).</summary>
+    public const int StateMemoryMbMax = 1024 * 1024;
+
+    /// <summary>
+    /// State names one operator may declare: 16. With <see cref="OperatorStateValueBytesMax"/> it bounds
+    /// what one key ships with a batch (16 × 64 KiB = 1 MiB).
+    /// </summary>
+    public const int StatesDeclaredMax = 16;
+
+    /// <summary>
+    /// Bytes of state values one ProcessBatch may carry at worst: 16 MiB, well inside the session's
+    /// gRPC message limit (ProtocolLimits.GrpcMessageBytesMax, 64 MiB). A stateful operator's
+    /// batches are cut to at most this / (declared states × OperatorStateValueBytesMax) distinct keys
+    /// (records plus fired timers), so the bound holds whatever the values are.
+    /// </summary>
+    public const int BatchStateBytesMax = 16 * 1024 * 1024;
+
+    /// <summary>Reserved prefix of state names: the executor's own (timers) live under it.</summary>
+    public const string StateNameReservedPrefix = "concord.";
+
     // ---- inbound data plane --------------------------------------------------------------
 
     /// <summary>

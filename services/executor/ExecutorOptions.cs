@@ -87,6 +87,12 @@ public sealed record ExecutorOptions
     /// <summary><see cref="RestoreCheckpointVariable"/>: the checkpoint directory to restore at start; null: start empty.</summary>
     public string? RestoreCheckpoint { get; init; }
 
+    /// <summary>
+    /// Bound of the memory state backend, in bytes: <see cref="ExecutorLimits.StateMemoryMbVariable"/>
+    /// (MiB) from the spec's environment, else the executor's, else <see cref="ExecutorLimits.StateMemoryBytesMax"/>.
+    /// </summary>
+    public long StateMemoryBytes { get; init; } = ExecutorLimits.StateMemoryBytesMax;
+
     /// <summary>"operator/index", for logs and ChannelOpen.sender.</summary>
     public string InstanceName => $"{OperatorName}/{InstanceIndex}";
 
@@ -188,7 +194,25 @@ public sealed record ExecutorOptions
             Tls = tls,
             BatchAnswerTimeoutMs = BatchAnswerTimeoutFrom(environment, spec.Environment),
             RestoreCheckpoint = Optional(environment, RestoreCheckpointVariable),
+            StateMemoryBytes = StateMemoryFrom(environment, spec.Environment),
         };
+    }
+
+    private static long StateMemoryFrom(Func<string, string?> environment, IReadOnlyDictionary<string, string> operatorEnvironment)
+    {
+        var text = operatorEnvironment.GetValueOrDefault(ExecutorLimits.StateMemoryMbVariable)
+            ?? environment(ExecutorLimits.StateMemoryMbVariable);
+        if (text is null)
+        {
+            return ExecutorLimits.StateMemoryBytesMax;
+        }
+        if (!int.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var mb)
+            || mb < 1 || mb > ExecutorLimits.StateMemoryMbMax)
+        {
+            throw new ExecutorConfigException(
+                $"{ExecutorLimits.StateMemoryMbVariable}='{text}' is out of range; use whole MiB 1..{ExecutorLimits.StateMemoryMbMax} (--state-memory-mb, or the operator's env in the deploy file)");
+        }
+        return mb * 1024L * 1024;
     }
 
     private static int BatchAnswerTimeoutFrom(Func<string, string?> environment, IReadOnlyDictionary<string, string> operatorEnvironment)

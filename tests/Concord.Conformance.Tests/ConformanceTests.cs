@@ -256,4 +256,69 @@ public sealed class ConformanceTests
         Assert.Contains($"make metadata() return name '{OperatorName}'", failure.Message); // the fix
         Assert.False(rig.Scheduler.Registrations.Reader.TryRead(out _), "an executor with invalid metadata registered");
     }
+
+    [Theory, MemberData(nameof(Languages))]
+    public async Task Keyed_state_counts_per_key_across_pipelined_batches(string language)
+    {
+        // Many records over few keys, sent at once, so several batches are in flight and most
+        // see state as of an earlier batch: the SDK's overlay of its own changes must make the
+        // counts 1, 2, 3, ... per key regardless. Key k0 is cleared half-way and restarts at 1.
+        const int keys = 8, perKey = 500, clearAt = 250;
+        var records = new List<ConcordRecord>();
+        for (var i = 0; i < perKey; i++)
+        {
+            for (var k = 0; k < keys; k++)
+            {
+                records.Add(Record($"k{k}", k == 0 && i == clearAt ? "clear" : "x"));
+            }
+        }
+        await using var rig = await ConformanceRig.StartAsync();
+        using var executor = rig.StartExecutor(language, "state");
+        var registration = await rig.RegistrationAsync(executor);
+        Assert.Equal("count", Assert.Single(registration.Metadata.States).Name);
+        await using var sender = await UpstreamSender.OpenAsync(registration);
+        await sender.SendAllAsync([.. records]);
+
+        var received = await rig.Receiver.WaitUntilAsync(r => r.Count >= records.Count, $"{records.Count} counts");
+        Assert.All(received, r => Assert.Equal(OutputA, r.Stream));
+        for (var k = 0; k < keys; k++)
+        {
+            var key = $"k{k}";
+            List<string> expected = k == 0
+                ? [.. Enumerable.Range(1, clearAt).Select(Ascii), "cleared", .. Enumerable.Range(1, perKey - clearAt - 1).Select(Ascii)]
+                : Enumerable.Range(1, perKey).Select(Ascii).ToList();
+            Assert.Equal(expected, received.Where(r => r.Record.Key.ToStringUtf8() == key).Select(r => r.Record.Value.ToStringUtf8()).ToList());
+        }
+        Assert.Equal(records.Count, rig.Receiver.Snapshot().Count);
+
+        static string Ascii(int n) => n.ToString(CultureInfo.InvariantCulture);
+    }
+
+    [Theory, MemberData(nameof(Languages))]
+    public async Task Keyed_timers_fire_with_their_keys_state(string language)
+    {
+        await using var rig = await ConformanceRig.StartAsync();
+        using var executor = rig.StartExecutor(language, "keyed_timers");
+        var registration = await rig.RegistrationAsync(executor);
+        await using var sender = await UpstreamSender.OpenAsync(registration);
+
+        // Each record counts into its key's state and (re)sets that key's "flush" timer 100 ms
+        // later; the fire reports the key's count on out-b and clears it. A fire that lands
+        // between two records of a key splits its count, so the sums are what is exact.
+        await sender.SendAllAsync(Record("a", "x"), Record("b", "x"), Record("a", "x"), Record("c", "x"), Record("a", "x"), Record("c", "x"));
+        Dictionary<string, long> Sums(IReadOnlyList<Received> received) => received
+            .GroupBy(r => r.Record.Key.ToStringUtf8())
+            .ToDictionary(g => g.Key, g => g.Sum(r => long.Parse(r.Record.Value.ToStringUtf8(), CultureInfo.InvariantCulture)));
+        bool Reached(IReadOnlyList<Received> r, long a, long b, long c) =>
+            Sums(r) is var sums && sums.GetValueOrDefault("a") >= a && sums.GetValueOrDefault("b") >= b && sums.GetValueOrDefault("c") >= c;
+        var first = await rig.Receiver.WaitUntilAsync(r => Reached(r, 3, 1, 2), "the first fires of a, b and c");
+        Assert.All(first, r => Assert.Equal(OutputB, r.Stream));
+        Assert.All(first, r => Assert.True(long.Parse(r.Record.Value.ToStringUtf8(), CultureInfo.InvariantCulture) > 0, "a timer fired with no count in scope"));
+
+        // The fires cleared the counts: a second round counts from zero again.
+        await sender.SendAllAsync(Record("a", "x"), Record("a", "x"));
+        var all = await rig.Receiver.WaitUntilAsync(r => Reached(r, 5, 1, 2), "the fire of a's second round");
+        Assert.Equal(new Dictionary<string, long> { ["a"] = 5, ["b"] = 1, ["c"] = 2 }, Sums(all));
+        Assert.All(all, r => Assert.Equal(OutputB, r.Stream));
+    }
 }

@@ -115,4 +115,23 @@ public sealed class ExecutorOptionsTests : IDisposable
         Assert.Equal("instance", settings.TextLineProperty);
         Assert.Equal([new("instance", "counter/1"), new("operator", "counter"), new("instanceIndex", "1")], settings.Properties);
     }
+
+    [Fact]
+    public void State_memory_defaults_to_the_limit_and_is_read_in_MiB()
+    {
+        Assert.Equal(ExecutorLimits.StateMemoryBytesMax, Read().StateMemoryBytes);
+        _env[ExecutorLimits.StateMemoryMbVariable] = "64";
+        Assert.Equal(64L * 1024 * 1024, Read().StateMemoryBytes);
+    }
+
+    [Theory]
+    [InlineData("0")]
+    [InlineData("-5")]
+    [InlineData("lots")]
+    public void State_memory_out_of_range_is_refused_naming_the_variable(string value)
+    {
+        _env[ExecutorLimits.StateMemoryMbVariable] = value;
+        var e = Assert.Throws<ExecutorConfigException>(Read);
+        Assert.Contains($"{ExecutorLimits.StateMemoryMbVariable}='{value}' is out of range", e.Message);
+    }
 }

@@ -240,14 +240,15 @@ public sealed class OperatorSessionTests
         var computation = new ScriptedComputation();
         await using var executor = await StartAsync(computation);
         var init = DefaultInit();
-        init.Capabilities.Add("keyed-state.v1");
-        init.RequiredCapabilities.Add("keyed-state.v1");
+        // Not a capability of any SDK (keyed-state.v1, the example here before, is one now).
+        init.Capabilities.Add("no-such-capability.v1");
+        init.RequiredCapabilities.Add("no-such-capability.v1");
 
         await executor.SendInitAsync(init);
         var error = await executor.ReceiveErrorAsync();
 
         Assert.True(error.Fatal);
-        Assert.Contains("[keyed-state.v1]", error.Message);
+        Assert.Contains("[no-such-capability.v1]", error.Message);
         Assert.DoesNotContain(Capabilities.Timers + "]", error.Message.Split("supported")[0]);
         await executor.AssertStreamCompletesAsync();
         Assert.Empty(computation.Calls);

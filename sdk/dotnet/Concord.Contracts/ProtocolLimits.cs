@@ -135,6 +135,12 @@ public static class Capabilities
     /// <summary>timers_fired in ProcessBatch, timers_set in BatchDone.</summary>
     public const string Timers = "timers.v1";
 
+    /// <summary>
+    /// ProcessBatch.states / state_as_of_seq, BatchDone.state_mutations, metadata states, keyed
+    /// timers (state_key); the executor requires it of an operator that declares states.
+    /// </summary>
+    public const string KeyedState = "keyed-state.v1";
+
     /// <summary>Everything this build supports.</summary>
-    public static readonly IReadOnlyList<string> All = [BatchPipelining, Timers];
+    public static readonly IReadOnlyList<string> All = [BatchPipelining, Timers, KeyedState];
 }

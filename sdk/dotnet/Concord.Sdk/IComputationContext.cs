@@ -42,10 +42,26 @@ public interface IComputationContext
 
     /// <summary>
     /// Asks for <see cref="Computation.ProcessTimer"/> with <paramref name="key"/> at
-    /// <paramref name="timeUnixMs"/> (ms since the Unix epoch). One pending timer per key:
-    /// setting a key again replaces its time.
+    /// <paramref name="timeUnixMs"/>, an absolute time in ms since the Unix epoch (not a delay).
+    /// One pending timer per key: setting a key again replaces its time. In an operator that
+    /// declares states the timer is keyed: it belongs to <see cref="StateKey"/> (one pending
+    /// timer per state key and key), is stored with that key's state, and its
+    /// <see cref="Computation.ProcessTimer"/> runs with that key's state in scope.
     /// </summary>
     void SetTimer(string key, long timeUnixMs);
+
+    /// <summary>
+    /// The declared state <paramref name="name"/> of the key in scope (<see cref="StateKey"/>).
+    /// </summary>
+    /// <exception cref="UndeclaredStateException">the name is not declared in Metadata().</exception>
+    IValueState State(string name) =>
+        throw new NotSupportedException($"{GetType().Name} has no keyed state; it is available in the contexts Concord passes to callbacks");
+
+    /// <summary>
+    /// The key whose state is in scope: the record's key in ProcessRecord, the timer's state key
+    /// (the record key current when it was set) in ProcessTimer, empty in Init.
+    /// </summary>
+    ReadOnlyMemory<byte> StateKey => ReadOnlyMemory<byte>.Empty;
 
     /// <summary>
     /// Sends a log line to the executor, which writes it to the instance's log with the

@@ -44,10 +44,38 @@ public sealed class MetadataBuilder
         return this;
     }
 
+    /// <summary>
+    /// Declares keyed state <paramref name="name"/> (spelled like a stream name, not starting
+    /// with the reserved <c>concord.</c>); only declared names may be used with
+    /// <see cref="IComputationContext.State"/>.
+    /// </summary>
+    public MetadataBuilder State(string name)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        if (!IsValidStateName(name))
+        {
+            throw new ArgumentException(
+                $"'{name}' is not a valid state name; use {ProtocolLimits.StreamNameRule} (as a stream name), not starting with '{ReservedStatePrefix}' (reserved for Concord)",
+                nameof(name));
+        }
+        if (_metadata.States.Any(s => s.Name == name))
+        {
+            throw new ArgumentException($"state '{name}' is declared twice; declare each state once", nameof(name));
+        }
+        _metadata.States.Add(new StateDescriptor { Name = name, Kind = StateKind.Value });
+        return this;
+    }
+
     /// <summary>The metadata built so far (a copy, so the builder can be reused).</summary>
     public OperatorMetadata Build() => _metadata.Clone();
 
     public static implicit operator OperatorMetadata(MetadataBuilder builder) => builder.Build();
+
+    private const string ReservedStatePrefix = "concord.";
+
+    /// <summary>State names are spelled like stream names (types.proto StateDescriptor.name).</summary>
+    private static bool IsValidStateName(string name) =>
+        OperatorSpecValidator.IsValidStreamName(name) && !name.StartsWith(ReservedStatePrefix, StringComparison.Ordinal);
 
     private static void CheckStreamName(string stream)
     {

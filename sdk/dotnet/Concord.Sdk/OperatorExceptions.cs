@@ -29,3 +29,26 @@ public sealed class RecordTooLargeException(string stream, long recordBytes, int
     /// <summary>Key plus value, in bytes.</summary>
     public long RecordBytes { get; } = recordBytes;
 }
+
+/// <summary>A state name was used that Metadata() does not declare.</summary>
+public sealed class UndeclaredStateException(string name, IReadOnlyCollection<string> declared)
+    : OperatorUsageException(
+        $"state '{name}' is not declared by this operator (declared: [{string.Join(", ", declared)}]); " +
+        $"declare it in Metadata() with .State(\"{name}\"), or use a declared name")
+{
+    /// <summary>The name that was used.</summary>
+    public string Name { get; } = name;
+}
+
+/// <summary>A state value is larger than the session's state value limit (Init.max_state_value_bytes).</summary>
+public sealed class StateValueTooLargeException(string name, long valueBytes, int valueBytesMax)
+    : OperatorUsageException(
+        $"value for state '{name}' is {valueBytes} bytes, larger than the limit of {valueBytesMax} bytes " +
+        "(Init.max_state_value_bytes); keep large objects in a blob store and store a reference")
+{
+    /// <summary>The state's name.</summary>
+    public string Name { get; } = name;
+
+    /// <summary>The value's size, in bytes.</summary>
+    public long ValueBytes { get; } = valueBytes;
+}

@@ -82,4 +82,11 @@ public static class SdkLimits
     /// and seconds on a loaded disk; 30 s reports a stuck scheduler without giving up on a slow one.
     /// </summary>
     public const int SchedulerCallTimeoutMs = 30_000;
+
+    /// <summary>
+    /// Per-mutation framing counted against <see cref="ProducedBytesPerBatchMax"/> with the
+    /// key, name and value, in bytes: 32. State changes travel in the same BatchDone as the
+    /// produced records, so they share its bound.
+    /// </summary>
+    public const int StateMutationOverheadBytes = 32;
 }

@@ -16,6 +16,7 @@ public sealed class RawAnswer
     private const int SeqTag = 0x08;           // BatchDone.seq = 1
     private const int ProducedTag = 0x12;      // BatchDone.produced = 2
     private const int TimersSetTag = 0x1A;     // BatchDone.timers_set = 3
+    private const int StateMutationsTag = 0x22; // BatchDone.state_mutations = 4
     private const int StreamTag = 0x0A;        // ProducedRecord.stream = 1
     private const int RecordTag = 0x12;        // ProducedRecord.record = 2
     private const int BatchDoneField = 2;      // OperatorMessage.batch_done = 2 (oneof: fields 1..4)
@@ -33,6 +34,15 @@ public sealed class RawAnswer
     public List<RawProduced> Produced { get; }
 
     public List<TimerSet> TimersSet { get; } = [];
+
+    /// <summary>
+    /// The state changes of the batch, in order ("keyed-state.v1"); null when the answer has none,
+    /// so an operator without state allocates nothing for them.
+    /// </summary>
+    public List<StateMutation>? StateMutations { get; private set; }
+
+    /// <summary>Adds a state change (built-ins, tests).</summary>
+    public void AddStateMutation(StateMutation mutation) => (StateMutations ??= []).Add(mutation);
 
     /// <summary>
     /// Reads an OperatorMessage: its BatchDone when that is the message (the oneof's last field,
@@ -112,6 +122,17 @@ public sealed class RawAnswer
                     catch (InvalidProtocolBufferException e)
                     {
                         throw new WireFormatException($"timers_set entry of batch {seq} is not a TimerSet: {e.Message}");
+                    }
+                    break;
+                case StateMutationsTag:
+                    var (mo, ml) = reader.ReadLengthDelimited();
+                    try
+                    {
+                        answer.AddStateMutation(StateMutation.Parser.ParseFrom(buffer, mo, ml));
+                    }
+                    catch (InvalidProtocolBufferException e)
+                    {
+                        throw new WireFormatException($"state_mutations entry of batch {seq} is not a StateMutation: {e.Message}");
                     }
                     break;
                 default:

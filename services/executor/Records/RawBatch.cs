@@ -23,6 +23,12 @@ public sealed class RawBatch : IWireMessage
     /// <summary>ProcessBatch.timers_fired = 3, length-delimited.</summary>
     private const byte TimersFiredTag = 0x1A;
 
+    /// <summary>ProcessBatch.states = 4, length-delimited.</summary>
+    private const byte StatesTag = 0x22;
+
+    /// <summary>ProcessBatch.state_as_of_seq = 5, varint.</summary>
+    private const byte StateAsOfSeqTag = 0x28;
+
     // BodySize's last result and what it was computed for: the marshaller asks for the size,
     // then writes, and the records are counted once for both.
     private int _bodySize = -1;
@@ -38,6 +44,23 @@ public sealed class RawBatch : IWireMessage
     public List<RawRecord> Records { get; }
 
     public List<TimerFired> TimersFired { get; } = [];
+
+    /// <summary>
+    /// The keyed state shipped with the batch ("keyed-state.v1"); null for an operator without
+    /// declared states, whose batches are written exactly as before.
+    /// </summary>
+    public List<KeyState>? States { get; private set; }
+
+    /// <summary>The highest seq whose state mutations were applied when <see cref="States"/> was read.</summary>
+    public ulong StateAsOfSeq { get; private set; }
+
+    /// <summary>Attaches the keyed state read for this batch (before it is sized or written).</summary>
+    public void AttachStates(List<KeyState> states, ulong asOfSeq)
+    {
+        States = states;
+        StateAsOfSeq = asOfSeq;
+        _bodySize = -1;
+    }
 
     /// <summary>Serialized bytes of the records (message bodies), what the batch bounds count.</summary>
     public long RecordBytes { get; private set; }
@@ -81,6 +104,28 @@ public sealed class RawBatch : IWireMessage
             timer.WriteTo(destination.Slice(n, size));
             n += size;
         }
+        if (States is not null)
+        {
+            WriteStates(destination[n..]);
+        }
+    }
+
+    private void WriteStates(Span<byte> destination)
+    {
+        var n = 0;
+        foreach (var state in States!)
+        {
+            var size = state.CalculateSize();
+            destination[n++] = StatesTag;
+            n += RecordWire.WriteVarint(destination[n..], (uint)size);
+            state.WriteTo(destination.Slice(n, size));
+            n += size;
+        }
+        if (StateAsOfSeq != 0)
+        {
+            destination[n++] = StateAsOfSeqTag;
+            RecordWire.WriteVarint(destination[n..], StateAsOfSeq);
+        }
     }
 
     /// <summary>The generated message with the same content (tests, diagnostics).</summary>
@@ -89,6 +134,11 @@ public sealed class RawBatch : IWireMessage
         var batch = new ProcessBatch { Seq = Seq };
         batch.Records.AddRange(Records.Select(r => r.ToRecord()));
         batch.TimersFired.AddRange(TimersFired);
+        if (States is not null)
+        {
+            batch.States.AddRange(States);
+            batch.StateAsOfSeq = StateAsOfSeq;
+        }
         return batch;
     }
 
@@ -107,6 +157,14 @@ public sealed class RawBatch : IWireMessage
         foreach (var timer in TimersFired)
         {
             size += RecordWire.FieldSize(timer.CalculateSize());
+        }
+        if (States is not null)
+        {
+            foreach (var state in States)
+            {
+                size += RecordWire.FieldSize(state.CalculateSize());
+            }
+            size += StateAsOfSeq != 0 ? 1 + RecordWire.VarintSize(StateAsOfSeq) : 0;
         }
         _bodySize = size;
         _bodySizeOf = of;

@@ -47,6 +47,7 @@ public sealed class BatchPump
     private readonly TaskCompletionSource _initAnswered = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly Metrics.BatchTelemetry _telemetry;
     private readonly Metrics.ExecutorMetrics _metrics;
+    private readonly KeyedStateSession? _state; // null: the operator declares no state, and the pump runs as it always did
     private InboundItem? _pending;
     private Task _timersWait = Task.CompletedTask; // AssembleAsync's pending timers wake-up, kept across calls
     private Task _answeredWait = Task.CompletedTask; // and its pending answer wake-up
@@ -58,8 +59,9 @@ public sealed class BatchPump
     private readonly long _startTimestamp; // Init's answer (seq 0) is due from here
 
     public BatchPump(IOperatorSession session, InboundQueue inbound, Router? router, TimerQueue timers, TimeProvider time,
-        Metrics.ExecutorMetrics metrics, Tracing.ExecutorTracing tracing, BatchPumpOptions? options = null)
+        Metrics.ExecutorMetrics metrics, Tracing.ExecutorTracing tracing, BatchPumpOptions? options = null, KeyedStateSession? state = null)
     {
+        _state = state;
         _metrics = metrics;
         _session = session;
         _inbound = inbound;
@@ -67,6 +69,11 @@ public sealed class BatchPump
         _timers = timers;
         _time = time;
         _options = options ?? new BatchPumpOptions();
+        if (state is not null && _options.BatchRowsMax > state.RecordsPerBatchMax)
+        {
+            // Each record may bring its key's states along: fewer rows keep the batch within ExecutorLimits.BatchStateBytesMax.
+            _options = _options with { BatchRowsMax = state.RecordsPerBatchMax };
+        }
         _telemetry = new Metrics.BatchTelemetry(session.Outputs, metrics, tracing);
         _inFlight = new SemaphoreSlim(_options.MaxBatchesInFlight, _options.MaxBatchesInFlight);
         _sentTimestamps = new long[_options.MaxBatchesInFlight];
@@ -94,6 +101,19 @@ public sealed class BatchPump
     /// every batch is answered and routed, and lets it run (snapshot, barrier forwarding).
     /// </summary>
     public Checkpoints.CheckpointParticipant? Checkpoints { get; set; }
+
+    /// <summary>
+    /// Runs <paramref name="action"/> while the pump is not touching the state backend: the send
+    /// loop reads states and the answer loop applies mutations and timer changes under this lock,
+    /// so a checkpoint's synchronous snapshot of the backend must be taken inside it.
+    /// </summary>
+    public T WithStateLocked<T>(Func<T> action)
+    {
+        lock (_timers)
+        {
+            return action();
+        }
+    }
 
     /// <summary>Completes once BatchDone{0} (init's products) has been routed.</summary>
     public Task InitAnswered => _initAnswered.Task;
@@ -151,6 +171,14 @@ public sealed class BatchPump
                     $"the operator answered batch {done.Seq}, which was never sent; BatchDone answers a ProcessBatch (or Init, seq 0)");
             }
             _telemetry.Answered(done);
+            if (_state is not null)
+            {
+                // Before routing: a record downstream never leaves ahead of the state change that made it.
+                lock (_timers)
+                {
+                    _state.Apply(done);
+                }
+            }
             if (_router is not null)
             {
                 await _metrics.Backpressure(_router.RouteAsync(done, cancellationToken)).ConfigureAwait(false);
@@ -277,7 +305,16 @@ public sealed class BatchPump
                 {
                     lock (_timers)
                     {
-                        _timers.TakeDue(nowMs, batch.TimersFired);
+                        if (_state is null)
+                        {
+                            _timers.TakeDue(nowMs, batch.TimersFired);
+                        }
+                        else
+                        {
+                            // Under the timers' lock: the backend's other user (mutations, timer writes) holds it too.
+                            _timers.TakeDue(nowMs, batch.TimersFired, _state.TimersPerBatchMax);
+                            _state.Attach(batch);
+                        }
                     }
                     return batch;
                 }

@@ -58,6 +58,8 @@ public static class MetadataValidator
             }
         }
 
+        CheckStates(message, problems);
+
         if (spec.ExpectedInputs.Count > 0)
         {
             var actual = Describe(metadata.Inputs);
@@ -88,6 +90,47 @@ public static class MetadataValidator
             throw new OperatorFailedException($"operator '{spec.Name}' reported metadata that does not match its deploy file: " + string.Join("; ", problems));
         }
     }
+
+    /// <summary>True for a valid state name: spelled like a stream name (types.proto StateDescriptor.name), not starting with the reserved "concord.".</summary>
+    public static bool IsValidStateName(string name) =>
+        OperatorSpecValidator.IsValidStreamName(name)
+        && !name.StartsWith(ExecutorLimits.StateNameReservedPrefix, StringComparison.Ordinal);
+
+    private static void CheckStates(Metadata message, List<string> problems)
+    {
+        var states = message.Metadata_.States;
+        if (states.Count == 0)
+        {
+            return;
+        }
+        if (!message.Capabilities.Contains(Capabilities.KeyedState))
+        {
+            problems.Add($"the operator declares states [{string.Join(", ", states.Select(s => s.Name))}] but its SDK lacks the capability '{Capabilities.KeyedState}' (it has [{string.Join(", ", message.Capabilities)}]); upgrade the SDK, or declare no states");
+        }
+        if (states.Count > ExecutorLimits.StatesDeclaredMax)
+        {
+            problems.Add($"the operator declares {states.Count} states, more than {ExecutorLimits.StatesDeclaredMax} (ExecutorLimits.StatesDeclaredMax); keep several fields in one state value");
+        }
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var state in states)
+        {
+            if (!IsValidStateName(state.Name))
+            {
+                problems.Add($"state name '{Echo(state.Name)}' is not valid; state names are {ProtocolLimits.StreamNameRule} (as stream names) and must not start with '{ExecutorLimits.StateNameReservedPrefix}' (reserved)");
+            }
+            else if (!seen.Add(state.Name))
+            {
+                problems.Add($"the operator declares state '{state.Name}' twice; declare each state once");
+            }
+            if (state.Kind is not (StateKind.Unspecified or StateKind.Value))
+            {
+                problems.Add($"state '{Echo(state.Name)}' has kind {state.Kind}, which this executor does not know; use STATE_KIND_VALUE");
+            }
+        }
+    }
+
+    private static string Echo(string value) =>
+        value.Length <= ProtocolLimits.ProblemEchoCharsMax ? value : string.Concat(value.AsSpan(0, ProtocolLimits.ProblemEchoCharsMax), "…");
 
     private static void CheckStreamName(string name, string role, List<string> problems)
     {

@@ -13,8 +13,13 @@ internal sealed class ComputationContext(
     OperatorMetadata metadata,
     TimeProvider time,
     Action<OperatorMessage> sendLog,
-    int operatorThreadId) : IComputationContext
+    int operatorThreadId,
+    KeyedStateStore? state = null) : IComputationContext
 {
+    private static readonly IReadOnlyCollection<string> NoStates = [];
+    private readonly Dictionary<string, ValueState> _stateHandles = new(StringComparer.Ordinal);
+    private ByteString _timerStateKey = ByteString.Empty;
+    private string? _stateKeyString; // the key in scope as a store key, computed on first use
     private readonly HashSet<string> _outputs = [.. metadata.Outputs];
     private readonly IReadOnlyCollection<string> _outputList = [.. metadata.Outputs];
     private BatchDone? _batch;
@@ -33,11 +38,43 @@ internal sealed class ComputationContext(
         _batch = batch;
         _current = null;
         _producedBytes = 0;
+        _timerStateKey = ByteString.Empty;
+        _stateKeyString = null;
     }
 
     /// <summary>The record whose callback runs now; null in Init and timers.</summary>
-    public void SetCurrent(Record? record) => _current = record;
+    public void SetCurrent(Record? record)
+    {
+        _current = record;
+        _stateKeyString = null;
+    }
 
+    /// <summary>The state key of the timer whose callback runs now.</summary>
+    public void SetTimerScope(ByteString stateKey)
+    {
+        _timerStateKey = stateKey;
+        _stateKeyString = null;
+    }
+
+    public ReadOnlyMemory<byte> StateKey => CurrentStateKey.Memory;
+
+    private ByteString CurrentStateKey => _current?.Key ?? _timerStateKey;
+
+    public IValueState State(string name)
+    {
+        RequireCallback(nameof(State));
+        ArgumentNullException.ThrowIfNull(name);
+        if (state is null || !state.IsDeclared(name))
+        {
+            throw new UndeclaredStateException(name, state?.Declared ?? NoStates);
+        }
+        if (!_stateHandles.TryGetValue(name, out var handle))
+        {
+            handle = new ValueState(this, state, name);
+            _stateHandles[name] = handle;
+        }
+        return handle;
+    }
     public void End()
     {
         _batch = null;
@@ -60,12 +97,7 @@ internal sealed class ComputationContext(
             throw new RecordTooLargeException(stream, recordBytes, init.MaxRecordBytes);
         }
         _producedBytes += recordBytes + stream.Length + SdkLimits.ProducedRecordOverheadBytes;
-        if (_producedBytes > SdkLimits.ProducedBytesPerBatchMax)
-        {
-            throw new OperatorUsageException(
-                $"the callbacks of one batch produced more than {SdkLimits.ProducedBytesPerBatchMax} bytes " +
-                "(SdkLimits.ProducedBytesPerBatchMax); produce less per callback, e.g. emit from a timer in smaller steps");
-        }
+        CheckBatchBytes();
 
         var record = new Record { Key = key, Value = value };
         if (_current is { } current)
@@ -88,7 +120,13 @@ internal sealed class ComputationContext(
     {
         var batch = RequireCallback(nameof(SetTimer));
         ArgumentNullException.ThrowIfNull(key);
-        batch.TimersSet.Add(new TimerSet { Key = key, TimeUnixMs = timeUnixMs });
+        var timer = new TimerSet { Key = key, TimeUnixMs = timeUnixMs };
+        if (state is not null)
+        {
+            // Keyed only with declared states: a stateless operator keeps one timer per key, as before keyed state.
+            timer.StateKey = CurrentStateKey;
+        }
+        batch.TimersSet.Add(timer);
     }
 
     public void Log(string message, OperatorLogLevel level = OperatorLogLevel.Info)
@@ -112,6 +150,51 @@ internal sealed class ComputationContext(
                 },
             },
         });
+    }
+
+    private void CheckBatchBytes()
+    {
+        if (_producedBytes + (state?.PendingBytes ?? 0) > SdkLimits.ProducedBytesPerBatchMax)
+        {
+            throw new OperatorUsageException(
+                $"the callbacks of one batch produced more than {SdkLimits.ProducedBytesPerBatchMax} bytes of records and state changes " +
+                "(SdkLimits.ProducedBytesPerBatchMax); produce less per callback, e.g. emit from a timer in smaller steps, or keep smaller state values");
+        }
+    }
+
+    private string CurrentStateKeyString() => _stateKeyString ??= KeyedStateStore.KeyString(CurrentStateKey.Span);
+
+    /// <summary>A declared state, bound to the context: it acts on the key in scope when called.</summary>
+    private sealed class ValueState(ComputationContext context, KeyedStateStore store, string name) : IValueState
+    {
+        public byte[]? Get()
+        {
+            context.RequireCallback(nameof(Get));
+            return store.Get(context.CurrentStateKeyString(), name)?.ToByteArray();
+        }
+
+        public void Set(ReadOnlySpan<byte> value)
+        {
+            context.RequireCallback(nameof(Set));
+            if (value.Length > store.ValueBytesMax)
+            {
+                throw new StateValueTooLargeException(name, value.Length, store.ValueBytesMax);
+            }
+            store.Set(context.CurrentStateKey, context.CurrentStateKeyString(), name, ByteString.CopyFrom(value));
+            context.CheckBatchBytes();
+        }
+
+        public void Set(byte[] value)
+        {
+            ArgumentNullException.ThrowIfNull(value);
+            Set((ReadOnlySpan<byte>)value);
+        }
+
+        public void Clear()
+        {
+            context.RequireCallback(nameof(Clear));
+            store.Set(context.CurrentStateKey, context.CurrentStateKeyString(), name, null);
+        }
     }
 
     private BatchDone RequireCallback(string member)

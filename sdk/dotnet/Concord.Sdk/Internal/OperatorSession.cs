@@ -32,6 +32,7 @@ internal sealed class OperatorSession
     private readonly TaskCompletionSource _executorClosed = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     private ComputationContext? _context;
+    private KeyedStateStore? _state; // null: the operator declares no state
     private ulong _lastSeq;
     private SessionOutcome _outcome = new(SessionOutcome.ExitCodeFatal, "the session ended before it was set up");
 
@@ -280,9 +281,15 @@ internal sealed class OperatorSession
         answer.Capabilities.Add(Capabilities.All);
         Send(new OperatorMessage { Metadata = answer });
 
-        _context = new ComputationContext(init, metadata, _time, SendLog, Environment.CurrentManagedThreadId);
+        if (metadata.States.Count > 0)
+        {
+            _state = new KeyedStateStore(metadata.States.Select(s => s.Name),
+                init.MaxStateValueBytes > 0 ? init.MaxStateValueBytes : init.MaxRecordBytes, init.MaxBatchesInFlight);
+        }
+        _context = new ComputationContext(init, metadata, _time, SendLog, Environment.CurrentManagedThreadId, _state);
         var done = new BatchDone { Seq = 0 };
         _context.Begin(done);
+        _state?.BeginInit();
         try
         {
             Invoke("Init", () => _computation.Init(_context));
@@ -291,6 +298,7 @@ internal sealed class OperatorSession
         {
             _context.End();
         }
+        _state?.End(0, done);
         Send(new OperatorMessage { BatchDone = done });
     }
 
@@ -339,6 +347,7 @@ internal sealed class OperatorSession
 
         var done = new BatchDone { Seq = batch.Seq };
         context.Begin(done);
+        _state?.Begin(batch);
         var callback = "ProcessRecord";
         try
         {
@@ -352,6 +361,7 @@ internal sealed class OperatorSession
             context.SetCurrent(null);
             foreach (var timer in batch.TimersFired)
             {
+                context.SetTimerScope(timer.StateKey);
                 _computation.ProcessTimer(context, timer.Key, timer.TimeUnixMs);
             }
         }
@@ -363,6 +373,7 @@ internal sealed class OperatorSession
         {
             context.End();
         }
+        _state?.End(batch.Seq, done);
         Send(new OperatorMessage { BatchDone = done });
     }
 

@@ -22,9 +22,12 @@ internal sealed class TestOperator(string conformanceCase, string name) : Comput
     private bool _gatePassed;
     private bool _rearmed;
 
-    public override OperatorMetadata Metadata() =>
-        new MetadataBuilder(conformanceCase == "invalid_metadata" ? "not-" + name : name)
+    public override OperatorMetadata Metadata()
+    {
+        var metadata = new MetadataBuilder(conformanceCase == "invalid_metadata" ? "not-" + name : name)
             .Input("in", Grouping.GroupBy).Output("out-a").Output("out-b");
+        return conformanceCase is "state" or "keyed_timers" ? metadata.State("count") : metadata;
+    }
 
     public override void Init(IComputationContext context)
     {
@@ -54,6 +57,17 @@ internal sealed class TestOperator(string conformanceCase, string name) : Comput
                 break;
             case "exception":
                 throw new InvalidOperationException("conformance failure on purpose");
+            case "state" when record.Value.ToStringUtf8() == "clear":
+                context.State("count").Clear();
+                context.ProduceRecord("out-a", record.Key, ByteString.CopyFromUtf8("cleared"));
+                return;
+            case "state":
+                context.ProduceRecord("out-a", record.Key, ByteString.CopyFromUtf8(Increment(context)));
+                return;
+            case "keyed_timers":
+                Increment(context);
+                context.SetTimer("flush", DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() + 100);
+                return;
             case "size_limit" when record.Key.ToStringUtf8() == "grow":
                 context.ProduceRecord("out-a", record.Key, ByteString.CopyFrom(new byte[RecordBytesMax - record.Key.Length + 1]));
                 return;
@@ -63,6 +77,13 @@ internal sealed class TestOperator(string conformanceCase, string name) : Comput
 
     public override void ProcessTimer(IComputationContext context, string key, long timeUnixMs)
     {
+        if (conformanceCase == "keyed_timers")
+        {
+            var count = context.State("count");
+            context.ProduceRecord("out-b", context.StateKey.Span, count.Get() ?? []);
+            count.Clear();
+            return;
+        }
         context.ProduceRecord("out-a", key, timeUnixMs.ToString(CultureInfo.InvariantCulture));
         if (key == "rearm" && !_rearmed)
         {
@@ -77,6 +98,17 @@ internal sealed class TestOperator(string conformanceCase, string name) : Comput
         {
             File.WriteAllText("destroyed", "destroyed");
         }
+    }
+
+    /// <summary>count = int(ascii(get("count")) or 0) + 1, stored as ASCII; returns it.</summary>
+    private static string Increment(IComputationContext context)
+    {
+        var state = context.State("count");
+        var stored = state.Get();
+        var count = (stored is null ? 0 : int.Parse(Encoding.ASCII.GetString(stored), CultureInfo.InvariantCulture)) + 1;
+        var text = count.ToString(CultureInfo.InvariantCulture);
+        state.Set(Encoding.ASCII.GetBytes(text));
+        return text;
     }
 
     private static ByteString Prefixed(string prefix, ByteString value) =>
