@@ -71,14 +71,15 @@ public static class ExecutorHost
                 (stream, reader, index) => new OutboundChannel(stream, reader, index, options.InstanceName, clients, outboundLogger, time, metrics, tracing,
                     dropUnavailableAfter: ReaderAvailability.DropAfterFor(options.Spec)),
                 loggerFactory.CreateLogger<Router>(), time, metrics);
-            var pump = new BatchPump(session, inbound, router, new TimerQueue(backend: stateBackend), time, metrics, tracing,
+            var timers = new TimerQueue(backend: stateBackend);
+            var pump = new BatchPump(session, inbound, router, timers, time, metrics, tracing,
                 new BatchPumpOptions { BatchAnswerTimeout = TimeSpan.FromMilliseconds(options.BatchAnswerTimeoutMs) },
                 KeyedStateSession.For(metadata.Metadata_, stateBackend));
             metrics.Observe(inbound, router, pump, session.OperatorPid);
             // Before registering: no upstream can address this launch before it is registered, so
             // the alignment is in front of the pump before the first record or barrier.
             var checkpoints = StartCheckpoints(options, session, inbound, router, pump, scheduler, metrics, loggerFactory, time,
-                backend: null, restoreTimers: null);
+                backend: stateBackend, restoreTimers: timers.RestoreFrom);
 
             var answers = pump.RunAnswerLoopAsync(runStop.Token);
             var sends = pump.RunSendLoopAsync(sendStop.Token, runStop.Token);
