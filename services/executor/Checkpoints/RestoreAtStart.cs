@@ -1,5 +1,5 @@
-using Concord.Hosting.Checkpoints;
 using Concord.Executor.State;
+using Concord.Hosting.Checkpoints;
 using Microsoft.Extensions.Logging;
 
 namespace Concord.Executor.Checkpoints;

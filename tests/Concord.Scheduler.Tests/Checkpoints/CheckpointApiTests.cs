@@ -47,7 +47,9 @@ public sealed class CheckpointApiTests : IAsyncLifetime
         var source = await DeployRunningSourceAsync();
         using var watch = _fixture.Client.WatchCheckpoints(new WatchCheckpointsRequest
         {
-            OperatorName = "source", InstanceIndex = 0, Incarnation = source.Incarnation,
+            OperatorName = "source",
+            InstanceIndex = 0,
+            Incarnation = source.Incarnation,
         });
 
         var savepoint = _fixture.Client.TriggerSavepointAsync(new TriggerSavepointRequest()).ResponseAsync;
@@ -74,7 +76,9 @@ public sealed class CheckpointApiTests : IAsyncLifetime
     {
         var watches = executors.Select(e => _fixture.Client.WatchCheckpoints(new WatchCheckpointsRequest
         {
-            OperatorName = e.OperatorName, InstanceIndex = e.Index, Incarnation = e.Incarnation,
+            OperatorName = e.OperatorName,
+            InstanceIndex = e.Index,
+            Incarnation = e.Incarnation,
         })).ToList();
         try
         {
@@ -123,7 +127,9 @@ public sealed class CheckpointApiTests : IAsyncLifetime
         var source = await DeployRunningSourceAsync();
         using var watch = _fixture.Client.WatchCheckpoints(new WatchCheckpointsRequest
         {
-            OperatorName = "source", InstanceIndex = 0, Incarnation = source.Incarnation,
+            OperatorName = "source",
+            InstanceIndex = 0,
+            Incarnation = source.Incarnation,
         });
 
         var scale = _fixture.Client.ScaleAsync(new ScaleRequest { Name = "source", Instances = 2 }).ResponseAsync;
