@@ -84,7 +84,12 @@ public sealed class CheckpointProcessTests : IAsyncLifetime
             // The generator keeps its position as an operator snapshot, written before the barrier went on.
             var snapshot = _dir.Combine("checkpoints", "chk-5", "source", "0.operator");
             Assert.True(File.Exists(snapshot), $"no operator snapshot at {snapshot}");
-            Assert.Equal(new FileInfo(snapshot).Length, ack.WrittenBytes);
+            // Written: that snapshot, the keyed state's manifest and its key-group files (the
+            // generator's durable timer), and nothing else under the checkpoint root.
+            var manifest = Concord.Hosting.Checkpoints.CheckpointLayout.ManifestPath(_dir.Combine("checkpoints", "chk-5"), "source", 0);
+            Assert.True(File.Exists(manifest), $"no state manifest at {manifest}");
+            var files = Directory.EnumerateFiles(_dir.Combine("checkpoints"), "*", SearchOption.AllDirectories).ToList();
+            Assert.Equal(files.Sum(f => new FileInfo(f).Length), ack.WrittenBytes);
 
             Assert.Equal(0, kill(process.Id, 15));
             await process.WaitForExitAsync().WaitAsync(Bound);
