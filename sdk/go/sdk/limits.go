@@ -42,6 +42,11 @@ const (
 	// crowd them out of a message.
 	StateValueBytesMaxDefault = 1024 * 1024
 
+	// UnavailableReaderDropAfterMsMax is the largest deploy-file "unavailable_reader_drop_after_ms"
+	// (OperatorSpec field 15), in ms (ProtocolLimits.UnavailableReaderDropAfterMsMax): ten
+	// minutes; waiting longer than this for a reader in at_most_once is what the guaranteed modes are for.
+	UnavailableReaderDropAfterMsMax = 600000
+
 	// StateNameCharsMax is the longest state name in characters: state names follow the
 	// stream name rule (types.proto StateDescriptor.name).
 	StateNameCharsMax = StreamNameCharsMax

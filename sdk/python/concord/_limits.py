@@ -52,6 +52,11 @@ STREAM_NAME_CHARS_MAX = 128
 #: out in the pattern; tests/test_limits.py checks the two agree).
 STREAM_NAME_PATTERN = r"^[A-Za-z0-9_.-]{1,128}$"
 
+#: Largest deploy-file "unavailable_reader_drop_after_ms" (OperatorSpec field 15), in ms
+#: (ProtocolLimits.UnavailableReaderDropAfterMsMax): ten minutes; waiting longer than this
+#: for a reader in at_most_once is what the guaranteed modes are for.
+UNAVAILABLE_READER_DROP_AFTER_MS_MAX = 600000
+
 #: Longest state name in characters: state names follow the stream name rule
 #: (types.proto StateDescriptor.name).
 STATE_NAME_CHARS_MAX = STREAM_NAME_CHARS_MAX
