@@ -1,4 +1,4 @@
-// Package client is the Go client of the Concord scheduler: deploy, kill, scale, list and graph.
+// Package client is the Go client of the Concord scheduler: deploy, replace, kill, scale, list and graph.
 //
 //	c, err := client.Dial("http://127.0.0.1:7400")
 //	defer c.Close()
@@ -128,6 +128,27 @@ func (c *Client) Deploy(ctx context.Context, spec *typesv1.OperatorSpec) (*sched
 		return nil, wrap("Deploy", err)
 	}
 	return r.Operator, nil
+}
+
+// ReplaceCallTimeout is the deadline of a Replace whose context has none (concord/sdk limits.go).
+const ReplaceCallTimeout = concord.ReplaceCallTimeout
+
+// Replace ships a new version of a deployed operator (same name). A rolling replace: new
+// instances beside the old, routing switched, old ones drained; rolled back on failure. An
+// operator with a delivery guarantee is refused unless dropState: then every operator with a
+// guarantee restarts from the last completed checkpoint, this one as the new version with
+// empty state (docs/live-changes.md); the response says Restarted.
+func (c *Client) Replace(ctx context.Context, spec *typesv1.OperatorSpec, dropState bool) (*schedulerv1.ReplaceResponse, error) {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, ReplaceCallTimeout)
+		defer cancel()
+	}
+	r, err := c.api.Replace(ctx, &schedulerv1.ReplaceRequest{Spec: spec, DropState: dropState})
+	if err != nil {
+		return nil, wrap("Replace", err)
+	}
+	return r, nil
 }
 
 // Kill stops every instance of an operator and removes it from the topology.

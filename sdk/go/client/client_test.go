@@ -27,6 +27,7 @@ type fakeScheduler struct {
 	ops            map[string]*typesv1.OperatorSpec
 	authorizations []string
 	address        string
+	replaces       []*schedulerv1.ReplaceRequest
 }
 
 func (f *fakeScheduler) statusOf(s *typesv1.OperatorSpec) *schedulerv1.OperatorStatus {
@@ -51,6 +52,17 @@ func (f *fakeScheduler) Kill(_ context.Context, r *schedulerv1.KillRequest) (*sc
 	}
 	delete(f.ops, r.Name)
 	return &schedulerv1.KillResponse{}, nil
+}
+
+func (f *fakeScheduler) Replace(_ context.Context, r *schedulerv1.ReplaceRequest) (*schedulerv1.ReplaceResponse, error) {
+	old, ok := f.ops[r.Spec.Name]
+	if !ok {
+		return nil, status.Errorf(codes.NotFound, "no operator %s", r.Spec.Name)
+	}
+	f.replaces = append(f.replaces, r)
+	r.Spec.Instances = old.Instances
+	f.ops[r.Spec.Name] = r.Spec
+	return &schedulerv1.ReplaceResponse{Operator: f.statusOf(r.Spec), SwitchMs: 5, TotalMs: 5, Restarted: r.DropState}, nil
 }
 
 func (f *fakeScheduler) Scale(_ context.Context, r *schedulerv1.ScaleRequest) (*schedulerv1.ScaleResponse, error) {
@@ -222,5 +234,30 @@ func TestDeploy_file_unavailable_reader_drop_after_ms_is_read_within_its_range(t
 		if _, err := client.SpecFromDeployJSON([]byte(`{"name":"x","unavailable_reader_drop_after_ms":` + raw + `}`)); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: %v; want %q", raw, err, want)
 		}
+	}
+}
+
+func TestReplace_sends_the_new_version_and_drop_state(t *testing.T) {
+	c, fake := start(t)
+	ctx := context.Background()
+	if _, err := c.Deploy(ctx, &typesv1.OperatorSpec{Name: "counter", Executable: "/bin/v1", Instances: 2}); err != nil {
+		t.Fatal(err)
+	}
+	rolling, err := c.Replace(ctx, &typesv1.OperatorSpec{Name: "counter", Executable: "/bin/v2", Instances: 1}, false)
+	if err != nil || rolling.Restarted {
+		t.Fatalf("rolling Replace = %v, %v", rolling, err)
+	}
+	restarted, err := c.Replace(ctx, &typesv1.OperatorSpec{Name: "counter", Executable: "/bin/v3", Instances: 1}, true)
+	if err != nil || !restarted.Restarted || len(restarted.Operator.Instances) != 2 {
+		t.Fatalf("drop-state Replace = %v, %v", restarted, err)
+	}
+	if len(fake.replaces) != 2 || fake.replaces[0].DropState || !fake.replaces[1].DropState ||
+		fake.replaces[1].Spec.Executable != "/bin/v3" {
+		t.Fatalf("requests %v", fake.replaces)
+	}
+	var cerr *client.Error
+	if _, err := c.Replace(ctx, &typesv1.OperatorSpec{Name: "missing", Executable: "/bin/x"}, true); !errors.As(err, &cerr) ||
+		cerr.Method != "Replace" || cerr.Code != "NotFound" {
+		t.Fatalf("Replace of a missing operator = %v; want a NotFound *client.Error", err)
 	}
 }

@@ -103,6 +103,12 @@ const (
 
 	// SchedulerCallTimeout is the deadline of a scheduler client call whose context has none.
 	SchedulerCallTimeout = 30 * time.Second
+
+	// ReplaceCallTimeout is the deadline of a scheduler client Replace whose context has none
+	// (the CLI's ReplaceRpcDeadlineSeconds): a rolling replace answers once the new instances
+	// run (at most 60 s) and the old ones drained (about 17 s more), so 120 s only trips on a
+	// stuck scheduler.
+	ReplaceCallTimeout = 120 * time.Second
 )
 
 // Process exit codes: 0 after Shutdown, 1 after a fatal error, 2 for a usage error (the

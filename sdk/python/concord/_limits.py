@@ -84,6 +84,11 @@ SERVER_THREADS = 2
 #: scheduler must not hang a script forever.
 SCHEDULER_CALL_TIMEOUT_S = 30.0
 
+#: Deadline in seconds of SchedulerClient.replace (the CLI's ReplaceRpcDeadlineSeconds): a
+#: rolling replace answers once the new instances run (at most 60 s) and the old ones drained
+#: (about 17 s more), so 120 s only trips on a stuck scheduler.
+REPLACE_CALL_TIMEOUT_S = 120.0
+
 #: Process exit codes: 0 after Shutdown, 1 after a fatal error, 2 for a usage error (the
 #: address variable is missing or malformed) so supervisors can tell them apart.
 EXIT_OK = 0

@@ -1,4 +1,4 @@
-"""SchedulerClient: deploy, kill, scale, list and graph a running Concord scheduler."""
+"""SchedulerClient: deploy, replace, kill, scale, list and graph a running Concord scheduler."""
 
 import os
 
@@ -198,9 +198,9 @@ class SchedulerClient:
     def __exit__(self, *exc):
         self.close()
 
-    def _call(self, name, request):
+    def _call(self, name, request, timeout_s=None):
         try:
-            return getattr(self._stub, name)(request, timeout=self._timeout_s, metadata=self._metadata)
+            return getattr(self._stub, name)(request, timeout=timeout_s or self._timeout_s, metadata=self._metadata)
         except grpc.RpcError as exc:
             raise SchedulerError(name, exc.code(), exc.details()) from None
 
@@ -210,6 +210,19 @@ class SchedulerClient:
         if isinstance(spec, dict):
             spec = spec_from_deploy_dict(spec)
         return self._call("Deploy", scheduler_pb2.DeployRequest(spec=spec)).operator
+
+    def replace(self, spec, drop_state=False):
+        """Replace a deployed operator by a new version of the same name: ``spec`` is a
+        types_pb2.OperatorSpec or a deploy-file dict. A rolling replace (new instances beside
+        the old, routing switched, old ones drained; rolled back on failure). An operator with a
+        delivery guarantee is refused unless ``drop_state``: then every operator with a
+        guarantee restarts from the last completed checkpoint, this one as the new version with
+        empty state (docs/live-changes.md). Returns the ReplaceResponse (operator, switch_ms,
+        total_ms, restarted). The deadline is at least REPLACE_CALL_TIMEOUT_S."""
+        if isinstance(spec, dict):
+            spec = spec_from_deploy_dict(spec)
+        return self._call("Replace", scheduler_pb2.ReplaceRequest(spec=spec, drop_state=bool(drop_state)),
+                          timeout_s=max(self._timeout_s, _limits.REPLACE_CALL_TIMEOUT_S))
 
     def kill(self, name):
         """Stop every instance of ``name`` and remove it from the topology."""

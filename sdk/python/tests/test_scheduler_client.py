@@ -16,6 +16,7 @@ class FakeScheduler(scheduler_pb2_grpc.SchedulerServicer):
     def __init__(self):
         self.operators = {}
         self.authorizations = []
+        self.replaces = []
 
     def _status(self, spec):
         return scheduler_pb2.OperatorStatus(spec=spec, version=1, instances=[
@@ -36,6 +37,14 @@ class FakeScheduler(scheduler_pb2_grpc.SchedulerServicer):
         spec = self.operators[request.name]
         spec.instances = request.instances
         return scheduler_pb2.ScaleResponse(operator=self._status(spec))
+
+    def Replace(self, request, context):
+        self.replaces.append(request)
+        instances = self.operators[request.spec.name].instances
+        self.operators[request.spec.name] = request.spec
+        request.spec.instances = instances
+        return scheduler_pb2.ReplaceResponse(operator=self._status(request.spec), switch_ms=5, total_ms=5,
+                                             restarted=request.drop_state)
 
     def List(self, request, context):
         self.authorizations.append(dict(context.invocation_metadata()).get("authorization"))
@@ -144,6 +153,17 @@ class SchedulerClientTests(unittest.TestCase):
             with self.subTest(value=value), self.assertRaisesRegex(
                     ValueError, "expected a whole number such as 3000, got %s" % got):
                 spec_from_deploy_dict({"name": "x", "unavailable_reader_drop_after_ms": value})
+
+    def test_replace_sends_the_new_version_and_drop_state(self):
+        self.client.deploy({"name": "counter", "executable": "/bin/true", "instances": 2, "delivery": "exactly_once"})
+        rolling = self.client.replace({"name": "counter", "executable": "/bin/v2", "delivery": "exactly_once"})
+        restarted = self.client.replace({"name": "counter", "executable": "/bin/v3", "delivery": "exactly_once"},
+                                        drop_state=True)
+        self.assertEqual([False, True], [r.drop_state for r in self.fake.replaces])
+        self.assertEqual(["/bin/v2", "/bin/v3"], [r.spec.executable for r in self.fake.replaces])
+        self.assertFalse(rolling.restarted)
+        self.assertTrue(restarted.restarted)
+        self.assertEqual(2, len(restarted.operator.instances))
 
     def test_delivery_and_drop_after_reach_the_scheduler(self):
         self.client.deploy({"name": "counter", "executable": "/bin/true", "delivery": "at_least_once",
