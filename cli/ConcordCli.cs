@@ -125,9 +125,18 @@ public static class ConcordCli
         {
             Description = "Rolling replace of the deployed operator of the same name: start the new version, move routing to it, stop the old one",
         };
-        var deploy = new Command("deploy", "Deploy an operator from a deploy file and wait until its instances run") { file, wait, noWait, timeout, replaceFlag };
+        var dropState = new Option<bool>("--drop-state")
+        {
+            Description = "With --replace, for an operator with a delivery guarantee: restart every operator with a guarantee from the last checkpoint, " +
+                          "this one as the new version with empty state (docs/live-changes.md)",
+        };
+        var deploy = new Command("deploy", "Deploy an operator from a deploy file and wait until its instances run") { file, wait, noWait, timeout, replaceFlag, dropState };
         deploy.Validators.Add(result =>
         {
+            if (result.GetValue(dropState) && !result.GetValue(replaceFlag))
+            {
+                result.AddError("--drop-state only applies to a replace; add --replace (or use `concord replace --drop-state FILE`)");
+            }
             if (result.GetValue(replaceFlag) && result.GetValue(noWait))
             {
                 result.AddError("--replace always waits for the new version to run (it rolls back otherwise); drop --no-wait");
@@ -141,7 +150,7 @@ public static class ConcordCli
         {
             using var scheduler = Connect(parse);
             return parse.GetValue(replaceFlag)
-                ? await TopologyCommands.ReplaceAsync(ctx, scheduler, parse.GetValue(file)!, parse.GetValue(timeout), ct)
+                ? await TopologyCommands.ReplaceAsync(ctx, scheduler, parse.GetValue(file)!, parse.GetValue(timeout), parse.GetValue(dropState), ct)
                 : await TopologyCommands.DeployAsync(ctx, scheduler, parse.GetValue(file)!, !parse.GetValue(noWait), parse.GetValue(timeout), ct);
         });
         root.Add(deploy);
@@ -153,12 +162,17 @@ public static class ConcordCli
             Description = $"Seconds the new instances may take to run, at most {CliLimits.ReplaceRunningTimeoutSecondsMax} (default {CliLimits.DeployWaitTimeoutSecondsDefault})",
             DefaultValueFactory = _ => CliLimits.DeployWaitTimeoutSecondsDefault,
         };
+        var replaceDropState = new Option<bool>("--drop-state")
+        {
+            Description = "For an operator with a delivery guarantee (refused without it): restart every operator with a guarantee from the last checkpoint, " +
+                          "this one as the new version with empty state (docs/live-changes.md)",
+        };
         var replace = new Command("replace", "Rolling replace: start the new version of a deployed operator, move routing to it, stop the old one (same as deploy --replace)")
-            { replaceFile, replaceTimeout };
+            { replaceFile, replaceTimeout, replaceDropState };
         SetAction(ctx, replace, async (parse, ct) =>
         {
             using var scheduler = Connect(parse);
-            return await TopologyCommands.ReplaceAsync(ctx, scheduler, parse.GetValue(replaceFile)!, parse.GetValue(replaceTimeout), ct);
+            return await TopologyCommands.ReplaceAsync(ctx, scheduler, parse.GetValue(replaceFile)!, parse.GetValue(replaceTimeout), parse.GetValue(replaceDropState), ct);
         });
         root.Add(replace);
 

@@ -24,6 +24,7 @@ public class ProtocolLimitsFileTests
         Assert.Equal(ProtocolLimits.UnixSocketPathBytesMax, Int("unixSocketPathBytesMax"));
         Assert.Equal(ProtocolLimits.StreamNameCharsMax, Int("streamNameCharsMax"));
         Assert.Equal(ProtocolLimits.OperatorNameCharsMax, Int("operatorNameCharsMax"));
+        Assert.Equal(ProtocolLimits.UnavailableReaderDropAfterMsMax, Int("unavailableReaderDropAfterMsMax"));
     }
 
     [Fact]

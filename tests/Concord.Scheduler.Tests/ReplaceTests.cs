@@ -73,6 +73,39 @@ public sealed class ReplaceTests
     }
 
     [Fact]
+    public async Task Replace_with_drop_state_of_an_operator_with_a_guarantee_restarts_it_as_the_new_version_and_answers_restarted()
+    {
+        await using var scheduler = await StartAsync();
+        var counter = Counter();
+        counter.Delivery = DeliveryGuarantee.DeliveryExactlyOnce;
+        await scheduler.DeployAsync(counter);
+        var old = new[] { await scheduler.Runtime.NextLaunchAsync(TestTimeout), await scheduler.Runtime.NextLaunchAsync(TestTimeout) };
+        foreach (var instance in old)
+        {
+            await scheduler.RegisterAsync(instance);
+        }
+        var next = Counter(version: "2");
+        next.Delivery = DeliveryGuarantee.DeliveryExactlyOnce;
+
+        var refused = await Assert.ThrowsAsync<RpcException>(() => ReplaceAsync(scheduler, next).WaitAsync(TestTimeout));
+        var response = await scheduler.Client.ReplaceAsync(new ReplaceRequest { Spec = next, DropState = true }).ResponseAsync.WaitAsync(TestTimeout);
+
+        Assert.Equal(StatusCode.FailedPrecondition, refused.StatusCode);
+        Assert.Contains("--drop-state", refused.Status.Detail);
+        Assert.True(response.Restarted);
+        Assert.Equal(response.SwitchMs, response.TotalMs);
+        Assert.Equal("2", response.Operator.Spec.Environment["VERSION"]);
+        var stopped = new[] { await scheduler.Runtime.NextStopAsync(TestTimeout), await scheduler.Runtime.NextStopAsync(TestTimeout) };
+        Assert.Equal(old.Select(o => o.Incarnation).Order(), stopped.Select(s => s.Incarnation).Order());
+        var incoming = new[] { await scheduler.Runtime.NextLaunchAsync(TestTimeout), await scheduler.Runtime.NextLaunchAsync(TestTimeout) };
+        Assert.Equal([0, 1], incoming.Select(i => i.Index).Order());
+        Assert.All(incoming, i => Assert.Equal("2", i.Launch.Spec.Environment["VERSION"]));
+        Assert.All(incoming, i => Assert.Equal(1, i.Launch.Release));
+        Assert.All(incoming, i => Assert.Null(i.Launch.RestoreCheckpoint));
+        Assert.Equal("2", (await scheduler.StatusAsync("counter")).Spec.Environment["VERSION"]);
+    }
+
+    [Fact]
     public async Task A_new_version_that_exits_before_running_is_rolled_back_and_the_old_keeps_running()
     {
         await using var scheduler = await StartAsync();

@@ -24,6 +24,11 @@ public sealed class SchedulerClientTests
         public override Task<ListResponse> List(ListRequest request, ServerCallContext context) =>
             Task.FromResult(new ListResponse { Operators = { new OperatorStatus { Spec = new OperatorSpec { Name = "counter" } } } });
 
+        public override Task<ReplaceResponse> Replace(ReplaceRequest request, ServerCallContext context) =>
+            request.Spec.Delivery == DeliveryGuarantee.DeliveryExactlyOnce && !request.DropState
+                ? throw new RpcException(new Status(StatusCode.FailedPrecondition, $"'{request.Spec.Name}' has delivery exactly_once; give --drop-state"))
+                : Task.FromResult(new ReplaceResponse { Operator = new OperatorStatus { Spec = request.Spec, Version = 2 }, Restarted = request.DropState });
+
         public override Task<KillResponse> Kill(KillRequest request, ServerCallContext context) =>
             throw new RpcException(new Status(StatusCode.NotFound, $"operator '{request.Name}' is not deployed; `concord list` shows what is"));
     }
@@ -53,6 +58,23 @@ public sealed class SchedulerClientTests
 
         Assert.Equal(("counter", 2, 1L), (deployed.Spec.Name, deployed.Spec.Instances, deployed.Version));
         Assert.Equal(["counter"], listed.Select(o => o.Spec.Name));
+    }
+
+    [Fact]
+    public async Task Replace_sends_drop_state_and_returns_whether_the_scheduler_restarted()
+    {
+        var (app, address) = await StartFakeSchedulerAsync();
+        await using var _ = app;
+        using var client = new SchedulerClient(address);
+        var spec = new OperatorSpec { Name = "counter", Instances = 2, Delivery = DeliveryGuarantee.DeliveryExactlyOnce };
+
+        var refused = await Assert.ThrowsAsync<SchedulerException>(() => client.ReplaceAsync(spec).WaitAsync(TestTimeouts.Step));
+        var restarted = await client.ReplaceAsync(spec, dropState: true).WaitAsync(TestTimeouts.Step);
+
+        Assert.Equal(StatusCode.FailedPrecondition, refused.StatusCode);
+        Assert.Contains("--drop-state", refused.Message);
+        Assert.True(restarted.Restarted);
+        Assert.Equal(2L, restarted.Operator.Version);
     }
 
     [Fact]

@@ -134,6 +134,34 @@ public sealed class FakeScheduler(RoutingTable? routing = null) : Scheduler.Sche
         }
     }
 
+    /// <summary>Replace requests received, in order (`concord replace`).</summary>
+    public System.Collections.Concurrent.ConcurrentQueue<ReplaceRequest> Replaces { get; } = new();
+
+    /// <summary>
+    /// Replaces a deployed operator's spec, keeping its instance count. With drop_state and a
+    /// guarantee it answers as the scheduler's restart does (restarted, instances starting).
+    /// </summary>
+    public override Task<ReplaceResponse> Replace(ReplaceRequest request, ServerCallContext context)
+    {
+        Replaces.Enqueue(request.Clone());
+        if (!_operators.TryGetValue(request.Spec.Name, out var status))
+        {
+            throw new RpcException(new Status(StatusCode.NotFound, $"operator '{request.Spec.Name}' is not deployed; see `concord list`"));
+        }
+        var restarted = request.DropState && request.Spec.Delivery is Concord.Contracts.Types.V1.DeliveryGuarantee.DeliveryAtLeastOnce or Concord.Contracts.Types.V1.DeliveryGuarantee.DeliveryExactlyOnce;
+        lock (status)
+        {
+            var instances = status.Spec.Instances;
+            status.Spec = request.Spec.Clone();
+            status.Spec.Instances = instances;
+            foreach (var instance in status.Instances)
+            {
+                instance.State = restarted ? InstanceState.Starting : InstanceState.Running;
+            }
+            return Task.FromResult(new ReplaceResponse { Operator = status.Clone(), SwitchMs = 5, TotalMs = restarted ? 5 : 9, Restarted = restarted });
+        }
+    }
+
     /// <summary>When set, List fails with this status (after recording the call).</summary>
     public Status? RefuseListWith { get; set; }
 

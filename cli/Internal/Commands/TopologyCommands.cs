@@ -50,7 +50,11 @@ internal static class TopologyCommands
     /// deployed operator of the same name. Answers once routing has moved to the new instances
     /// and the old ones have stopped, or with the scheduler's reason when it rolled back.
     /// </summary>
-    public static async Task<int> ReplaceAsync(CliContext ctx, SchedulerConnection scheduler, string file, int timeoutSeconds, CancellationToken cancellationToken)
+    /// <param name="dropState">
+    /// Send <c>drop_state</c>: an operator with a delivery guarantee is then replaced by a restart
+    /// from the last checkpoint with empty state for it, instead of refused.
+    /// </param>
+    public static async Task<int> ReplaceAsync(CliContext ctx, SchedulerConnection scheduler, string file, int timeoutSeconds, bool dropState, CancellationToken cancellationToken)
     {
         if (timeoutSeconds is < 1 or > CliLimits.DeployWaitTimeoutSecondsMax)
         {
@@ -58,14 +62,22 @@ internal static class TopologyCommands
         }
         var spec = DeployFile.Parse(file);
         var runningTimeoutMs = Math.Min(timeoutSeconds, CliLimits.ReplaceRunningTimeoutSecondsMax) * 1000;
-        ctx.Out.WriteLine($"replacing '{spec.Name}': starting the new version beside the running one (up to {runningTimeoutMs / 1000} s to run)...");
+        ctx.Out.WriteLine(dropState
+            ? $"replacing '{spec.Name}' (--drop-state)..."
+            : $"replacing '{spec.Name}': starting the new version beside the running one (up to {runningTimeoutMs / 1000} s to run)...");
         var response = await scheduler.CallAsync(
-            (c, o) => c.ReplaceAsync(new ReplaceRequest { Spec = spec, RunningTimeoutMs = runningTimeoutMs }, o),
+            (c, o) => c.ReplaceAsync(new ReplaceRequest { Spec = spec, RunningTimeoutMs = runningTimeoutMs, DropState = dropState }, o),
             CliLimits.ReplaceRpcDeadlineSeconds, cancellationToken);
         var instances = response.Operator?.Instances.Count ?? 0;
         var note = spec.Instances != instances && instances > 0
             ? $"; kept the running {Plural(instances, "instance")} (the file says {spec.Instances}: use `concord scale {spec.Name} {spec.Instances}`)"
             : "";
+        if (response.Restarted)
+        {
+            ctx.Out.WriteLine($"replaced '{spec.Name}' ({Plural(instances, "instance")}) by a restart: every operator with a delivery guarantee restarts " +
+                              $"from the last completed checkpoint, '{spec.Name}' as the new version with empty state{note}; `concord list` shows them starting");
+            return ExitCodes.Success;
+        }
         ctx.Out.WriteLine($"replaced '{spec.Name}' ({Plural(instances, "instance")}): routing moved after {response.SwitchMs} ms, old instances stopped after {response.TotalMs} ms{note}");
         return ExitCodes.Success;
     }

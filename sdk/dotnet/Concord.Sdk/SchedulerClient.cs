@@ -82,6 +82,21 @@ public sealed class SchedulerClient : IDisposable
         return response.Operator;
     }
 
+    /// <summary>
+    /// Replaces a deployed operator by a new version of the same name: a rolling replace (new
+    /// instances beside the old, routing switched, old ones drained; rolled back on failure).
+    /// An operator with a delivery guarantee is refused (FAILED_PRECONDITION) unless
+    /// <paramref name="dropState"/>: then every operator with a guarantee restarts from the last
+    /// completed checkpoint, this one as the new version with empty state, and the response
+    /// says <see cref="ReplaceResponse.Restarted"/> (docs/live-changes.md).
+    /// </summary>
+    public Task<ReplaceResponse> ReplaceAsync(OperatorSpec spec, bool dropState = false, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        return CallAsync(o => _client.ReplaceAsync(new ReplaceRequest { Spec = spec, DropState = dropState }, o), cancellationToken,
+            SdkLimits.ReplaceCallTimeoutMs);
+    }
+
     /// <summary>Stops every instance of an operator and removes it; NOT_FOUND if it is not deployed.</summary>
     public Task KillAsync(string name, CancellationToken cancellationToken = default)
     {
@@ -111,10 +126,11 @@ public sealed class SchedulerClient : IDisposable
 
     public void Dispose() => _channel?.Dispose();
 
-    private async Task<T> CallAsync<T>(Func<CallOptions, AsyncUnaryCall<T>> call, CancellationToken cancellationToken)
+    private async Task<T> CallAsync<T>(Func<CallOptions, AsyncUnaryCall<T>> call, CancellationToken cancellationToken,
+        int timeoutMs = SdkLimits.SchedulerCallTimeoutMs)
     {
         var options = new CallOptions(
-            deadline: DateTime.UtcNow.AddMilliseconds(SdkLimits.SchedulerCallTimeoutMs),
+            deadline: DateTime.UtcNow.AddMilliseconds(timeoutMs),
             cancellationToken: cancellationToken);
         try
         {
@@ -122,16 +138,17 @@ public sealed class SchedulerClient : IDisposable
         }
         catch (RpcException e)
         {
-            throw new SchedulerException(e.StatusCode, Describe(e), e);
+            throw new SchedulerException(e.StatusCode, Describe(e, timeoutMs), e);
         }
     }
 
-    private string Describe(RpcException e) => e.StatusCode switch
+    private string Describe(RpcException e, int timeoutMs) => e.StatusCode switch
     {
         StatusCode.Unavailable =>
             $"the scheduler at {_address} is unavailable ({e.Status.Detail}); is it running? start it with `concord up`, or check the address",
         StatusCode.DeadlineExceeded =>
-            $"the scheduler at {_address} did not answer within {SdkLimits.SchedulerCallTimeoutMs} ms (SdkLimits.SchedulerCallTimeoutMs); check that it is not overloaded or stuck",
+            $"the scheduler at {_address} did not answer within {timeoutMs} ms " +
+            $"({(timeoutMs == SdkLimits.ReplaceCallTimeoutMs ? "SdkLimits.ReplaceCallTimeoutMs" : "SdkLimits.SchedulerCallTimeoutMs")}); check that it is not overloaded or stuck",
         StatusCode.Cancelled => $"the call to the scheduler at {_address} was cancelled",
         _ => string.IsNullOrEmpty(e.Status.Detail) ? $"the scheduler failed with {e.StatusCode}" : e.Status.Detail,
     };

@@ -84,6 +84,13 @@ public static class SdkLimits
     public const int SchedulerCallTimeoutMs = 30_000;
 
     /// <summary>
+    /// Deadline of <see cref="SchedulerClient.ReplaceAsync"/>: 120 s (the CLI's
+    /// ReplaceRpcDeadlineSeconds). A rolling replace answers once the new instances run (at most
+    /// 60 s) and the old ones have drained (about 17 s more), so 120 s only trips on a stuck scheduler.
+    /// </summary>
+    public const int ReplaceCallTimeoutMs = 120_000;
+
+    /// <summary>
     /// Per-mutation framing counted against <see cref="ProducedBytesPerBatchMax"/> with the
     /// key, name and value, in bytes: 32. State changes travel in the same BatchDone as the
     /// produced records, so they share its bound.

@@ -1,4 +1,4 @@
-// Package client is the Go client of the Concord scheduler: deploy, kill, scale, list and graph.
+// Package client is the Go client of the Concord scheduler: deploy, replace, kill, scale, list and graph.
 //
 //	c, err := client.Dial("http://127.0.0.1:7400")
 //	defer c.Close()
@@ -10,6 +10,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"sort"
@@ -129,6 +130,27 @@ func (c *Client) Deploy(ctx context.Context, spec *typesv1.OperatorSpec) (*sched
 	return r.Operator, nil
 }
 
+// ReplaceCallTimeout is the deadline of a Replace whose context has none (concord/sdk limits.go).
+const ReplaceCallTimeout = concord.ReplaceCallTimeout
+
+// Replace ships a new version of a deployed operator (same name). A rolling replace: new
+// instances beside the old, routing switched, old ones drained; rolled back on failure. An
+// operator with a delivery guarantee is refused unless dropState: then every operator with a
+// guarantee restarts from the last completed checkpoint, this one as the new version with
+// empty state (docs/live-changes.md); the response says Restarted.
+func (c *Client) Replace(ctx context.Context, spec *typesv1.OperatorSpec, dropState bool) (*schedulerv1.ReplaceResponse, error) {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, ReplaceCallTimeout)
+		defer cancel()
+	}
+	r, err := c.api.Replace(ctx, &schedulerv1.ReplaceRequest{Spec: spec, DropState: dropState})
+	if err != nil {
+		return nil, wrap("Replace", err)
+	}
+	return r, nil
+}
+
 // Kill stops every instance of an operator and removes it from the topology.
 func (c *Client) Kill(ctx context.Context, name string) error {
 	ctx, cancel := bounded(ctx)
@@ -187,6 +209,130 @@ type DeployFile struct {
 		Options map[string]string `json:"options"`
 	} `json:"builtin"`
 	AllowCycles bool `json:"allow_cycles"`
+	// Delivery is "at_most_once", "at_least_once" or "exactly_once" (docs/guarantees.md); kept
+	// raw so a wrong type is reported with the CLI's wording, not the decoder's.
+	Delivery json.RawMessage `json:"delivery"`
+	// UnavailableReaderDropAfterMs is 1..UnavailableReaderDropAfterMsMax ms (docs/deploy-file.md);
+	// raw for the same reason.
+	UnavailableReaderDropAfterMs json.RawMessage `json:"unavailable_reader_drop_after_ms"`
+}
+
+// deliveries are the deploy file's "delivery" names (OperatorSpecValidator.DeliveryNames), weakest first.
+var deliveries = []struct {
+	name  string
+	value typesv1.DeliveryGuarantee
+}{
+	{"at_most_once", typesv1.DeliveryGuarantee_DELIVERY_AT_MOST_ONCE},
+	{"at_least_once", typesv1.DeliveryGuarantee_DELIVERY_AT_LEAST_ONCE},
+	{"exactly_once", typesv1.DeliveryGuarantee_DELIVERY_EXACTLY_ONCE},
+}
+
+// closestName is the known name closest to unknown if close enough to be a typo (a third of
+// the name, at least 2 edits), else "": the CLI's DeployFile.ClosestName, so hints read the same.
+func closestName(unknown string, known []string) string {
+	a := []rune(strings.ToLower(unknown))
+	best, bestDistance := "", -1
+	for _, candidate := range known {
+		b := []rune(candidate)
+		previous := make([]int, len(b)+1)
+		for j := range previous {
+			previous[j] = j
+		}
+		for i := 1; i <= len(a); i++ {
+			current := make([]int, len(b)+1)
+			current[0] = i
+			for j := 1; j <= len(b); j++ {
+				cost := 1
+				if a[i-1] == b[j-1] {
+					cost = 0
+				}
+				current[j] = min3(current[j-1]+1, previous[j]+1, previous[j-1]+cost)
+			}
+			previous = current
+		}
+		if bestDistance < 0 || previous[len(b)] < bestDistance {
+			best, bestDistance = candidate, previous[len(b)]
+		}
+	}
+	allowed := len(a) / 3
+	if allowed < 2 {
+		allowed = 2
+	}
+	if bestDistance >= 0 && bestDistance <= allowed {
+		return best
+	}
+	return ""
+}
+
+func min3(a, b, c int) int {
+	if b < a {
+		a = b
+	}
+	if c < a {
+		a = c
+	}
+	return a
+}
+
+// describeJSON names a JSON value's type in words, as the CLI does.
+func describeJSON(raw json.RawMessage) string {
+	switch t := bytes.TrimSpace(raw); {
+	case len(t) == 0 || t[0] == 'n':
+		return "null"
+	case t[0] == '"':
+		return "a string"
+	case t[0] == '{':
+		return "an object"
+	case t[0] == '[':
+		return "an array"
+	case t[0] == 't' || t[0] == 'f':
+		return "a boolean"
+	default:
+		return "a number"
+	}
+}
+
+// parseDelivery reads "delivery" with the CLI's checks and wording.
+func parseDelivery(raw json.RawMessage) (typesv1.DeliveryGuarantee, error) {
+	var name string
+	if describeJSON(raw) != "a string" || json.Unmarshal(raw, &name) != nil {
+		quote := ""
+		if describeJSON(raw) == "a number" {
+			quote = fmt.Sprintf(`; quote it: "%s"`, bytes.TrimSpace(raw))
+		}
+		return 0, fmt.Errorf("deploy file: delivery: expected a string, got %s%s", describeJSON(raw), quote)
+	}
+	names := make([]string, len(deliveries))
+	for i, d := range deliveries {
+		if d.name == name {
+			return d.value, nil
+		}
+		names[i] = d.name
+	}
+	hint := ""
+	if close := closestName(name, names); close != "" {
+		hint = fmt.Sprintf("did you mean %q? ", close)
+	}
+	return 0, fmt.Errorf("deploy file: delivery: %q is not a delivery guarantee; %suse one of: %s (default at_most_once; see docs/guarantees.md)",
+		name, hint, strings.Join(names, ", "))
+}
+
+// parseDropAfterMs reads "unavailable_reader_drop_after_ms" with the CLI's checks and wording.
+func parseDropAfterMs(raw json.RawMessage) (int32, error) {
+	const field = "unavailable_reader_drop_after_ms"
+	if describeJSON(raw) != "a number" {
+		return 0, fmt.Errorf("deploy file: %s: expected a whole number such as 3000, got %s", field, describeJSON(raw))
+	}
+	var number float64
+	if err := json.Unmarshal(raw, &number); err != nil || number != math.Trunc(number) {
+		return 0, fmt.Errorf("deploy file: %s: expected a whole number such as 3000, got %s, which is not a whole number",
+			field, bytes.TrimSpace(raw))
+	}
+	if number < 1 || number > concord.UnavailableReaderDropAfterMsMax {
+		return 0, fmt.Errorf("deploy file: %s: %s is out of range; use 1..%d: how long, in ms, records for a reader "+
+			"instance that is down wait before they are dropped (at_most_once)", field, bytes.TrimSpace(raw), concord.UnavailableReaderDropAfterMsMax)
+	}
+	return int32(number), nil
 }
 
 var groupings = map[string]typesv1.Grouping{
@@ -196,7 +342,9 @@ var groupings = map[string]typesv1.Grouping{
 	"broadcast": typesv1.Grouping_GROUPING_BROADCAST,
 }
 
-// SpecFromDeployJSON parses a deploy file into an OperatorSpec. Unknown keys are rejected.
+// SpecFromDeployJSON parses a deploy file into an OperatorSpec. Unknown keys are rejected;
+// "delivery" and "unavailable_reader_drop_after_ms" are checked as the CLI checks them, with
+// the same wording.
 // Paths are taken as given: make them absolute (the CLI resolves relative ones against the
 // deploy file's directory).
 func SpecFromDeployJSON(data []byte) (*typesv1.OperatorSpec, error) {
@@ -205,13 +353,28 @@ func SpecFromDeployJSON(data []byte) (*typesv1.OperatorSpec, error) {
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&f); err != nil {
 		return nil, fmt.Errorf("deploy file: %w; allowed keys are name, executable, args, instances, "+
-			"cpus, mem, environment, files, inputs, outputs, builtin, allow_cycles", err)
+			"cpus, mem, environment, files, inputs, outputs, builtin, allow_cycles, delivery, "+
+			"unavailable_reader_drop_after_ms", err)
 	}
 	spec := &typesv1.OperatorSpec{Name: f.Name, Executable: f.Executable, Args: f.Args,
 		Instances: f.Instances, Cpus: f.Cpus, MemMb: f.MemMb, Environment: f.Environment,
 		Files: f.Files, ExpectedOutputs: f.Outputs, AllowCycles: f.AllowCycles}
 	if spec.Instances == 0 {
 		spec.Instances = 1
+	}
+	if f.Delivery != nil {
+		delivery, err := parseDelivery(f.Delivery)
+		if err != nil {
+			return nil, err
+		}
+		spec.Delivery = delivery
+	}
+	if f.UnavailableReaderDropAfterMs != nil {
+		ms, err := parseDropAfterMs(f.UnavailableReaderDropAfterMs)
+		if err != nil {
+			return nil, err
+		}
+		spec.UnavailableReaderDropAfterMs = ms
 	}
 	for _, in := range f.Inputs {
 		g, ok := groupings[in.Grouping]

@@ -3,6 +3,7 @@ package client_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"concord/client"
 	schedulerv1 "concord/gen/concord/scheduler/v1"
 	typesv1 "concord/gen/concord/types/v1"
+	concord "concord/sdk"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -25,6 +27,7 @@ type fakeScheduler struct {
 	ops            map[string]*typesv1.OperatorSpec
 	authorizations []string
 	address        string
+	replaces       []*schedulerv1.ReplaceRequest
 }
 
 func (f *fakeScheduler) statusOf(s *typesv1.OperatorSpec) *schedulerv1.OperatorStatus {
@@ -49,6 +52,17 @@ func (f *fakeScheduler) Kill(_ context.Context, r *schedulerv1.KillRequest) (*sc
 	}
 	delete(f.ops, r.Name)
 	return &schedulerv1.KillResponse{}, nil
+}
+
+func (f *fakeScheduler) Replace(_ context.Context, r *schedulerv1.ReplaceRequest) (*schedulerv1.ReplaceResponse, error) {
+	old, ok := f.ops[r.Spec.Name]
+	if !ok {
+		return nil, status.Errorf(codes.NotFound, "no operator %s", r.Spec.Name)
+	}
+	f.replaces = append(f.replaces, r)
+	r.Spec.Instances = old.Instances
+	f.ops[r.Spec.Name] = r.Spec
+	return &schedulerv1.ReplaceResponse{Operator: f.statusOf(r.Spec), SwitchMs: 5, TotalMs: 5, Restarted: r.DropState}, nil
 }
 
 func (f *fakeScheduler) Scale(_ context.Context, r *schedulerv1.ScaleRequest) (*schedulerv1.ScaleResponse, error) {
@@ -167,5 +181,83 @@ func TestDeploy_file_with_unknown_key_or_grouping_is_rejected_naming_it(t *testi
 	if _, err := client.SpecFromDeployJSON([]byte(`{"name":"x","inputs":[{"stream":"s","grouping":"keyed"}]}`)); err == nil ||
 		!strings.Contains(err.Error(), `"keyed"`) {
 		t.Fatalf("unknown grouping: %v", err)
+	}
+}
+
+func TestDeploy_file_delivery_is_read_and_a_wrong_one_is_refused_as_the_cli_refuses_it(t *testing.T) {
+	spec, err := client.SpecFromDeployJSON([]byte(`{"name":"x","executable":"/bin/c"}`))
+	if err != nil || spec.Delivery != typesv1.DeliveryGuarantee_DELIVERY_UNSPECIFIED {
+		t.Fatalf("no delivery: %v, %v", spec, err)
+	}
+	for name, want := range map[string]typesv1.DeliveryGuarantee{
+		"at_most_once":  typesv1.DeliveryGuarantee_DELIVERY_AT_MOST_ONCE,
+		"at_least_once": typesv1.DeliveryGuarantee_DELIVERY_AT_LEAST_ONCE,
+		"exactly_once":  typesv1.DeliveryGuarantee_DELIVERY_EXACTLY_ONCE,
+	} {
+		spec, err := client.SpecFromDeployJSON([]byte(`{"name":"x","delivery":"` + name + `"}`))
+		if err != nil || spec.Delivery != want {
+			t.Errorf("delivery %s: %v, %v", name, spec, err)
+		}
+	}
+	_, err = client.SpecFromDeployJSON([]byte(`{"name":"x","delivery":"exactly-once"}`))
+	want := `deploy file: delivery: "exactly-once" is not a delivery guarantee; did you mean "exactly_once"? ` +
+		`use one of: at_most_once, at_least_once, exactly_once (default at_most_once; see docs/guarantees.md)`
+	if err == nil || err.Error() != want {
+		t.Errorf("misspelt delivery: %v\nwant %s", err, want)
+	}
+	for raw, want := range map[string]string{
+		`2`:    `delivery: expected a string, got a number; quote it: "2"`,
+		`null`: `delivery: expected a string, got null`,
+		`true`: `delivery: expected a string, got a boolean`,
+	} {
+		if _, err := client.SpecFromDeployJSON([]byte(`{"name":"x","delivery":` + raw + `}`)); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("delivery %s: %v; want %q", raw, err, want)
+		}
+	}
+}
+
+func TestDeploy_file_unavailable_reader_drop_after_ms_is_read_within_its_range(t *testing.T) {
+	for _, ms := range []int32{1, 1000, concord.UnavailableReaderDropAfterMsMax} {
+		spec, err := client.SpecFromDeployJSON([]byte(fmt.Sprintf(`{"name":"x","unavailable_reader_drop_after_ms":%d}`, ms)))
+		if err != nil || spec.UnavailableReaderDropAfterMs != ms {
+			t.Errorf("%d ms: %v, %v", ms, spec, err)
+		}
+	}
+	for raw, want := range map[string]string{
+		`0`:      `unavailable_reader_drop_after_ms: 0 is out of range; use 1..600000: how long, in ms`,
+		`-5`:     `unavailable_reader_drop_after_ms: -5 is out of range; use 1..600000`,
+		`600001`: `unavailable_reader_drop_after_ms: 600001 is out of range; use 1..600000`,
+		`1e20`:   `unavailable_reader_drop_after_ms: 1e20 is out of range; use 1..600000`,
+		`1.5`:    `expected a whole number such as 3000, got 1.5, which is not a whole number`,
+		`"3000"`: `expected a whole number such as 3000, got a string`,
+	} {
+		if _, err := client.SpecFromDeployJSON([]byte(`{"name":"x","unavailable_reader_drop_after_ms":` + raw + `}`)); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v; want %q", raw, err, want)
+		}
+	}
+}
+
+func TestReplace_sends_the_new_version_and_drop_state(t *testing.T) {
+	c, fake := start(t)
+	ctx := context.Background()
+	if _, err := c.Deploy(ctx, &typesv1.OperatorSpec{Name: "counter", Executable: "/bin/v1", Instances: 2}); err != nil {
+		t.Fatal(err)
+	}
+	rolling, err := c.Replace(ctx, &typesv1.OperatorSpec{Name: "counter", Executable: "/bin/v2", Instances: 1}, false)
+	if err != nil || rolling.Restarted {
+		t.Fatalf("rolling Replace = %v, %v", rolling, err)
+	}
+	restarted, err := c.Replace(ctx, &typesv1.OperatorSpec{Name: "counter", Executable: "/bin/v3", Instances: 1}, true)
+	if err != nil || !restarted.Restarted || len(restarted.Operator.Instances) != 2 {
+		t.Fatalf("drop-state Replace = %v, %v", restarted, err)
+	}
+	if len(fake.replaces) != 2 || fake.replaces[0].DropState || !fake.replaces[1].DropState ||
+		fake.replaces[1].Spec.Executable != "/bin/v3" {
+		t.Fatalf("requests %v", fake.replaces)
+	}
+	var cerr *client.Error
+	if _, err := c.Replace(ctx, &typesv1.OperatorSpec{Name: "missing", Executable: "/bin/x"}, true); !errors.As(err, &cerr) ||
+		cerr.Method != "Replace" || cerr.Code != "NotFound" {
+		t.Fatalf("Replace of a missing operator = %v; want a NotFound *client.Error", err)
 	}
 }

@@ -42,6 +42,11 @@ const (
 	// crowd them out of a message.
 	StateValueBytesMaxDefault = 1024 * 1024
 
+	// UnavailableReaderDropAfterMsMax is the largest deploy-file "unavailable_reader_drop_after_ms"
+	// (OperatorSpec field 15), in ms (ProtocolLimits.UnavailableReaderDropAfterMsMax): ten
+	// minutes; waiting longer than this for a reader in at_most_once is what the guaranteed modes are for.
+	UnavailableReaderDropAfterMsMax = 600000
+
 	// StateNameCharsMax is the longest state name in characters: state names follow the
 	// stream name rule (types.proto StateDescriptor.name).
 	StateNameCharsMax = StreamNameCharsMax
@@ -98,6 +103,12 @@ const (
 
 	// SchedulerCallTimeout is the deadline of a scheduler client call whose context has none.
 	SchedulerCallTimeout = 30 * time.Second
+
+	// ReplaceCallTimeout is the deadline of a scheduler client Replace whose context has none
+	// (the CLI's ReplaceRpcDeadlineSeconds): a rolling replace answers once the new instances
+	// run (at most 60 s) and the old ones drained (about 17 s more), so 120 s only trips on a
+	// stuck scheduler.
+	ReplaceCallTimeout = 120 * time.Second
 )
 
 // Process exit codes: 0 after Shutdown, 1 after a fatal error, 2 for a usage error (the

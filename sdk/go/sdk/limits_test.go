@@ -22,14 +22,15 @@ func TestLimitsMatchTheLimitsFile(t *testing.T) {
 		t.Fatalf("parsing the limits file: %v", err)
 	}
 	copies := map[string]interface{}{
-		"protocolVersion":         float64(ProtocolVersion),
-		"capabilities":            []interface{}{CapabilityBatchPipelining, CapabilityTimers, CapabilityKeyedState},
-		"operatorAddressVariable": OperatorAddressVariable,
-		"grpcMessageBytesMax":     float64(GrpcMessageBytesMax),
-		"recordBytesMax":          float64(RecordBytesMaxDefault),
-		"unixSocketPathBytesMax":  float64(UnixSocketPathBytesMax),
-		"streamNameCharsMax":      float64(StreamNameCharsMax),
-		"streamNamePattern":       StreamNamePattern,
+		"protocolVersion":                 float64(ProtocolVersion),
+		"capabilities":                    []interface{}{CapabilityBatchPipelining, CapabilityTimers, CapabilityKeyedState},
+		"operatorAddressVariable":         OperatorAddressVariable,
+		"grpcMessageBytesMax":             float64(GrpcMessageBytesMax),
+		"recordBytesMax":                  float64(RecordBytesMaxDefault),
+		"unixSocketPathBytesMax":          float64(UnixSocketPathBytesMax),
+		"streamNameCharsMax":              float64(StreamNameCharsMax),
+		"streamNamePattern":               StreamNamePattern,
+		"unavailableReaderDropAfterMsMax": float64(UnavailableReaderDropAfterMsMax),
 	}
 	for name, value := range copies {
 		if !reflect.DeepEqual(limits[name], value) {

@@ -52,6 +52,11 @@ STREAM_NAME_CHARS_MAX = 128
 #: out in the pattern; tests/test_limits.py checks the two agree).
 STREAM_NAME_PATTERN = r"^[A-Za-z0-9_.-]{1,128}$"
 
+#: Largest deploy-file "unavailable_reader_drop_after_ms" (OperatorSpec field 15), in ms
+#: (ProtocolLimits.UnavailableReaderDropAfterMsMax): ten minutes; waiting longer than this
+#: for a reader in at_most_once is what the guaranteed modes are for.
+UNAVAILABLE_READER_DROP_AFTER_MS_MAX = 600000
+
 #: Longest state name in characters: state names follow the stream name rule
 #: (types.proto StateDescriptor.name).
 STATE_NAME_CHARS_MAX = STREAM_NAME_CHARS_MAX
@@ -78,6 +83,11 @@ SERVER_THREADS = 2
 #: Deadline in seconds of each SchedulerClient call; topology calls are quick, and a stuck
 #: scheduler must not hang a script forever.
 SCHEDULER_CALL_TIMEOUT_S = 30.0
+
+#: Deadline in seconds of SchedulerClient.replace (the CLI's ReplaceRpcDeadlineSeconds): a
+#: rolling replace answers once the new instances run (at most 60 s) and the old ones drained
+#: (about 17 s more), so 120 s only trips on a stuck scheduler.
+REPLACE_CALL_TIMEOUT_S = 120.0
 
 #: Process exit codes: 0 after Shutdown, 1 after a fatal error, 2 for a usage error (the
 #: address variable is missing or malformed) so supervisors can tell them apart.

@@ -1,4 +1,4 @@
-"""SchedulerClient: deploy, kill, scale, list and graph a running Concord scheduler."""
+"""SchedulerClient: deploy, replace, kill, scale, list and graph a running Concord scheduler."""
 
 import os
 
@@ -19,7 +19,76 @@ _GROUPINGS = {
 
 # Deploy-file keys (as `concord deploy FILE.json` reads them) and OperatorSpec fields they fill.
 _DEPLOY_KEYS = {"name", "executable", "args", "instances", "cpus", "mem", "environment",
-                "files", "inputs", "outputs", "builtin", "allow_cycles"}
+                "files", "inputs", "outputs", "builtin", "allow_cycles", "delivery",
+                "unavailable_reader_drop_after_ms"}
+
+# The deploy file's "delivery" names (OperatorSpecValidator.DeliveryNames), weakest first.
+_DELIVERIES = {
+    "at_most_once": types_pb2.DELIVERY_AT_MOST_ONCE,
+    "at_least_once": types_pb2.DELIVERY_AT_LEAST_ONCE,
+    "exactly_once": types_pb2.DELIVERY_EXACTLY_ONCE,
+}
+
+
+def _closest_name(unknown, known):
+    """The known name closest to ``unknown`` if close enough to be a typo (a third of the name,
+    at least 2 edits), else None: the CLI's DeployFile.ClosestName, so hints read the same."""
+    unknown = unknown.lower()
+    best, best_distance = None, None
+    for candidate in known:
+        previous = list(range(len(candidate) + 1))
+        for i, a in enumerate(unknown, 1):
+            current = [i]
+            for j, b in enumerate(candidate, 1):
+                current.append(min(current[j - 1] + 1, previous[j] + 1, previous[j - 1] + (a != b)))
+            previous = current
+        if best_distance is None or previous[-1] < best_distance:
+            best, best_distance = candidate, previous[-1]
+    return best if best_distance is not None and best_distance <= max(2, len(unknown) // 3) else None
+
+
+def _describe(value):
+    """A JSON type in words, as the CLI names it."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, (list, tuple)):
+        return "an array"
+    return type(value).__name__
+
+
+def _delivery(value):
+    """The DeliveryGuarantee of a deploy dict's "delivery", with the CLI's wording on error."""
+    if not isinstance(value, str):
+        quote = '; quote it: "%s"' % value if isinstance(value, (int, float)) and not isinstance(value, bool) else ""
+        raise ValueError("deploy spec: delivery: expected a string, got %s%s" % (_describe(value), quote))
+    if value not in _DELIVERIES:
+        close = _closest_name(value, _DELIVERIES)
+        hint = 'did you mean "%s"? ' % close if close else ""
+        raise ValueError('deploy spec: delivery: "%s" is not a delivery guarantee; %suse one of: %s '
+                         "(default at_most_once; see docs/guarantees.md)" % (value, hint, ", ".join(_DELIVERIES)))
+    return _DELIVERIES[value]
+
+
+def _drop_after_ms(value):
+    """A deploy dict's "unavailable_reader_drop_after_ms", range-checked with the CLI's wording."""
+    field, top = "unavailable_reader_drop_after_ms", _limits.UNAVAILABLE_READER_DROP_AFTER_MS_MAX
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        got = ("%r, which is not a whole number" % value) if isinstance(value, float) else _describe(value)
+        raise ValueError("deploy spec: %s: expected a whole number such as 3000, got %s" % (field, got))
+    if not 1 <= value <= top:
+        raise ValueError("deploy spec: %s: %d is out of range; use 1..%d: how long, in ms, records for a reader "
+                         "instance that is down wait before they are dropped (at_most_once)" % (field, value, top))
+    return value
 
 
 # docs/security.md: the operator token every API call carries, and where clients find it.
@@ -53,8 +122,11 @@ class SchedulerError(Exception):
 def spec_from_deploy_dict(spec):
     """An OperatorSpec from a deploy-file shaped dict ({"name", "executable", "args",
     "instances", "cpus", "mem" (MB), "inputs": [{"stream", "grouping"}], "outputs",
-    "environment", "files", "builtin": {"kind", "options"}, "allow_cycles"}; see docs/deploy-file.md). Paths are sent as given: make them absolute (the CLI
-    resolves relative ones against the deploy file's directory; this client has no such file)."""
+    "environment", "files", "builtin": {"kind", "options"}, "allow_cycles", "delivery"
+    ("at_most_once" | "at_least_once" | "exactly_once"), "unavailable_reader_drop_after_ms"};
+    see docs/deploy-file.md). Checked as the CLI checks them, with the same wording; raises
+    ValueError. Paths are sent as given: make them absolute (the CLI resolves relative ones
+    against the deploy file's directory; this client has no such file)."""
     unknown = sorted(set(spec) - _DEPLOY_KEYS)
     if unknown:
         raise ValueError("deploy spec: unknown keys %s; allowed keys are %s"
@@ -74,6 +146,10 @@ def spec_from_deploy_dict(spec):
     if not isinstance(allow_cycles, bool):
         raise ValueError("deploy spec: allow_cycles is %r; use True or False" % (allow_cycles,))
     out.allow_cycles = allow_cycles
+    if "delivery" in spec:
+        out.delivery = _delivery(spec["delivery"])
+    if "unavailable_reader_drop_after_ms" in spec:
+        out.unavailable_reader_drop_after_ms = _drop_after_ms(spec["unavailable_reader_drop_after_ms"])
     for item in spec.get("inputs", []):
         if isinstance(item, str):
             item = {"stream": item}
@@ -122,9 +198,9 @@ class SchedulerClient:
     def __exit__(self, *exc):
         self.close()
 
-    def _call(self, name, request):
+    def _call(self, name, request, timeout_s=None):
         try:
-            return getattr(self._stub, name)(request, timeout=self._timeout_s, metadata=self._metadata)
+            return getattr(self._stub, name)(request, timeout=timeout_s or self._timeout_s, metadata=self._metadata)
         except grpc.RpcError as exc:
             raise SchedulerError(name, exc.code(), exc.details()) from None
 
@@ -134,6 +210,19 @@ class SchedulerClient:
         if isinstance(spec, dict):
             spec = spec_from_deploy_dict(spec)
         return self._call("Deploy", scheduler_pb2.DeployRequest(spec=spec)).operator
+
+    def replace(self, spec, drop_state=False):
+        """Replace a deployed operator by a new version of the same name: ``spec`` is a
+        types_pb2.OperatorSpec or a deploy-file dict. A rolling replace (new instances beside
+        the old, routing switched, old ones drained; rolled back on failure). An operator with a
+        delivery guarantee is refused unless ``drop_state``: then every operator with a
+        guarantee restarts from the last completed checkpoint, this one as the new version with
+        empty state (docs/live-changes.md). Returns the ReplaceResponse (operator, switch_ms,
+        total_ms, restarted). The deadline is at least REPLACE_CALL_TIMEOUT_S."""
+        if isinstance(spec, dict):
+            spec = spec_from_deploy_dict(spec)
+        return self._call("Replace", scheduler_pb2.ReplaceRequest(spec=spec, drop_state=bool(drop_state)),
+                          timeout_s=max(self._timeout_s, _limits.REPLACE_CALL_TIMEOUT_S))
 
     def kill(self, name):
         """Stop every instance of ``name`` and remove it from the topology."""

@@ -26,6 +26,7 @@ class LimitsFile(unittest.TestCase):
             "unixSocketPathBytesMax": _limits.UNIX_SOCKET_PATH_BYTES_MAX,
             "streamNameCharsMax": _limits.STREAM_NAME_CHARS_MAX,
             "streamNamePattern": _limits.STREAM_NAME_PATTERN,
+            "unavailableReaderDropAfterMsMax": _limits.UNAVAILABLE_READER_DROP_AFTER_MS_MAX,
         }
         for name, value in expected.items():
             with self.subTest(name=name):

@@ -16,6 +16,7 @@ class FakeScheduler(scheduler_pb2_grpc.SchedulerServicer):
     def __init__(self):
         self.operators = {}
         self.authorizations = []
+        self.replaces = []
 
     def _status(self, spec):
         return scheduler_pb2.OperatorStatus(spec=spec, version=1, instances=[
@@ -36,6 +37,14 @@ class FakeScheduler(scheduler_pb2_grpc.SchedulerServicer):
         spec = self.operators[request.name]
         spec.instances = request.instances
         return scheduler_pb2.ScaleResponse(operator=self._status(spec))
+
+    def Replace(self, request, context):
+        self.replaces.append(request)
+        instances = self.operators[request.spec.name].instances
+        self.operators[request.spec.name] = request.spec
+        request.spec.instances = instances
+        return scheduler_pb2.ReplaceResponse(operator=self._status(request.spec), switch_ms=5, total_ms=5,
+                                             restarted=request.drop_state)
 
     def List(self, request, context):
         self.authorizations.append(dict(context.invocation_metadata()).get("authorization"))
@@ -112,6 +121,56 @@ class SchedulerClientTests(unittest.TestCase):
         self.assertFalse(spec_from_deploy_dict({"name": "x"}).allow_cycles)
         with self.assertRaisesRegex(ValueError, "allow_cycles is 'yes'"):
             spec_from_deploy_dict({"name": "x", "allow_cycles": "yes"})
+
+    def test_delivery_is_read_and_a_wrong_one_is_refused_as_the_cli_refuses_it(self):
+        from concord.scheduler_client import spec_from_deploy_dict
+        self.assertEqual(types_pb2.DELIVERY_UNSPECIFIED, spec_from_deploy_dict({"name": "x"}).delivery)
+        for name, value in (("at_most_once", types_pb2.DELIVERY_AT_MOST_ONCE),
+                            ("at_least_once", types_pb2.DELIVERY_AT_LEAST_ONCE),
+                            ("exactly_once", types_pb2.DELIVERY_EXACTLY_ONCE)):
+            with self.subTest(delivery=name):
+                self.assertEqual(value, spec_from_deploy_dict({"name": "x", "delivery": name}).delivery)
+        with self.assertRaises(ValueError) as caught:
+            spec_from_deploy_dict({"name": "x", "delivery": "exactly-once"})
+        self.assertEqual('deploy spec: delivery: "exactly-once" is not a delivery guarantee; did you mean "exactly_once"? '
+                         "use one of: at_most_once, at_least_once, exactly_once (default at_most_once; see docs/guarantees.md)",
+                         str(caught.exception))
+        with self.assertRaisesRegex(ValueError, 'delivery: expected a string, got a number; quote it: "2"'):
+            spec_from_deploy_dict({"name": "x", "delivery": 2})
+
+    def test_unavailable_reader_drop_after_ms_is_read_within_its_range(self):
+        from concord.scheduler_client import spec_from_deploy_dict
+        self.assertEqual(0, spec_from_deploy_dict({"name": "x"}).unavailable_reader_drop_after_ms)
+        for ms in (1, 1000, 600000):
+            with self.subTest(ms=ms):
+                spec = spec_from_deploy_dict({"name": "x", "unavailable_reader_drop_after_ms": ms})
+                self.assertEqual(ms, spec.unavailable_reader_drop_after_ms)
+        for ms in (0, -5, 600001):
+            with self.subTest(ms=ms), self.assertRaisesRegex(
+                    ValueError, r"unavailable_reader_drop_after_ms: %d is out of range; use 1\.\.600000: how long" % ms):
+                spec_from_deploy_dict({"name": "x", "unavailable_reader_drop_after_ms": ms})
+        for value, got in (("3000", "a string"), (1.5, "1.5, which is not a whole number"), (True, "a boolean")):
+            with self.subTest(value=value), self.assertRaisesRegex(
+                    ValueError, "expected a whole number such as 3000, got %s" % got):
+                spec_from_deploy_dict({"name": "x", "unavailable_reader_drop_after_ms": value})
+
+    def test_replace_sends_the_new_version_and_drop_state(self):
+        self.client.deploy({"name": "counter", "executable": "/bin/true", "instances": 2, "delivery": "exactly_once"})
+        rolling = self.client.replace({"name": "counter", "executable": "/bin/v2", "delivery": "exactly_once"})
+        restarted = self.client.replace({"name": "counter", "executable": "/bin/v3", "delivery": "exactly_once"},
+                                        drop_state=True)
+        self.assertEqual([False, True], [r.drop_state for r in self.fake.replaces])
+        self.assertEqual(["/bin/v2", "/bin/v3"], [r.spec.executable for r in self.fake.replaces])
+        self.assertFalse(rolling.restarted)
+        self.assertTrue(restarted.restarted)
+        self.assertEqual(2, len(restarted.operator.instances))
+
+    def test_delivery_and_drop_after_reach_the_scheduler(self):
+        self.client.deploy({"name": "counter", "executable": "/bin/true", "delivery": "at_least_once",
+                            "unavailable_reader_drop_after_ms": 250})
+        spec = self.fake.operators["counter"]
+        self.assertEqual(types_pb2.DELIVERY_AT_LEAST_ONCE, spec.delivery)
+        self.assertEqual(250, spec.unavailable_reader_drop_after_ms)
 
 
 if __name__ == "__main__":

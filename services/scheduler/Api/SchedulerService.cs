@@ -77,8 +77,8 @@ public sealed partial class SchedulerService(
             throw Invalid($"running_timeout_ms: {request.RunningTimeoutMs} is out of range; use 1..{SchedulerLimits.ReplaceRunningTimeoutMs}, or 0 for that default");
         }
         var timeout = TimeSpan.FromMilliseconds(request.RunningTimeoutMs == 0 ? SchedulerLimits.ReplaceRunningTimeoutMs : request.RunningTimeoutMs);
-        var result = await Reconciled(() => reconciler.ReplaceAsync(spec, timeout, context.CancellationToken)).ConfigureAwait(false);
-        return new ReplaceResponse { Operator = Redaction.Redact(result.Status), SwitchMs = result.SwitchMs, TotalMs = result.TotalMs };
+        var result = await Reconciled(() => reconciler.ReplaceAsync(spec, timeout, request.DropState, context.CancellationToken)).ConfigureAwait(false);
+        return new ReplaceResponse { Operator = Redaction.Redact(result.Status), SwitchMs = result.SwitchMs, TotalMs = result.TotalMs, Restarted = result.Restarted };
     }
 
     public override async Task<ListResponse> List(ListRequest request, ServerCallContext context)

@@ -76,4 +76,7 @@ internal static partial class ReconcileLog
 
     [LoggerMessage(EventId = 122, Level = LogLevel.Warning, Message = "Restoring every operator with a delivery guarantee from checkpoint {CheckpointId} (0: none, they start empty): {Reason}")]
     public static partial void LogRestoring(ILogger logger, string reason, ulong checkpointId);
+
+    [LoggerMessage(EventId = 128, Level = LogLevel.Warning, Message = "Replacing {Operator} with release {Release} and empty state (drop-state): every operator with a delivery guarantee restarts from checkpoint {CheckpointId} (0: none)")]
+    public static partial void LogReplacedDroppingState(ILogger logger, string @operator, int release, ulong checkpointId);
 }

@@ -231,20 +231,46 @@ public sealed class Reconciler : IAsyncDisposable, ICheckpointTopologySource
     /// ones. Any failure before the switch stops the new instances and leaves the old ones
     /// untouched. Spec already validated (except what depends on the running operator).
     /// </summary>
-    public async Task<ReplaceResult> ReplaceAsync(OperatorSpec spec, TimeSpan runningTimeout, CancellationToken cancellationToken)
+    public Task<ReplaceResult> ReplaceAsync(OperatorSpec spec, TimeSpan runningTimeout, CancellationToken cancellationToken) =>
+        ReplaceAsync(spec, runningTimeout, dropState: false, cancellationToken);
+
+    /// <summary>
+    /// <see cref="ReplaceAsync(OperatorSpec, TimeSpan, CancellationToken)"/>; with
+    /// <paramref name="dropState"/>, an operator with a delivery guarantee (old or new version) is
+    /// replaced by a restart instead of refused: the new spec is stored, every participant
+    /// restarts from the last completed checkpoint and this operator with the new version and
+    /// empty state. That answers once the restart is decided (no roll back; `list` shows the
+    /// new instances starting).
+    /// </summary>
+    public async Task<ReplaceResult> ReplaceAsync(OperatorSpec spec, TimeSpan runningTimeout, bool dropState, CancellationToken cancellationToken)
     {
         var started = _time.GetTimestamp();
-        var switched = await AskAsync(async () =>
+        var outcome = await AskAsync<object>(async () =>
         {
-            var next = _core.PrepareReplace(spec);
+            var next = _core.PrepareReplace(spec, dropState);
             if (_runtime.Validate(next) is { } problem)
             {
                 throw new ReconcileException(ReconcileErrorKind.InvalidArgument, $"invalid operator '{spec.Name}':\n  {problem}");
+            }
+            if (dropState && _core.ReplaceRestarts(next))
+            {
+                var write = _core.PlanReplaceDroppingState(next);
+                await WriteAsync(write).ConfigureAwait(false);
+                await ApplyStoreAsync().ConfigureAwait(false);
+                var status = _core.ReplacedDroppingState(write.Name);
+                await CarryOutAsync().ConfigureAwait(false);
+                return status;
             }
             var done = _core.StartReplace(next, runningTimeout, started);
             await CarryOutAsync().ConfigureAwait(false);
             return done;
         }, cancellationToken).ConfigureAwait(false);
+        if (outcome is OperatorStatus restarted)
+        {
+            var elapsedMs = (long)_time.GetElapsedTime(started).TotalMilliseconds;
+            return new ReplaceResult(restarted, elapsedMs, elapsedMs, Restarted: true);
+        }
+        var switched = (Task<ReplaceSwitched>)outcome;
 
         // Bounded: the loop completes it when the new instances run, fail, or time out.
         var result = await switched.WaitAsync(runningTimeout + TimeSpan.FromMilliseconds(SchedulerLimits.CommandTimeoutMs), _time, cancellationToken)

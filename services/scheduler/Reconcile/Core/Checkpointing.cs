@@ -91,11 +91,12 @@ internal sealed partial class ReconcileCore
     /// <summary>
     /// The checkpoint a launch of an instance of <paramref name="op"/> restores from: the newest
     /// completed one, if the operator takes part, the checkpoint has it, and it is not older
-    /// than the operator's deploy (a killed and redeployed operator starts empty).
+    /// than the operator's deploy (a killed and redeployed operator starts empty) nor of a
+    /// version before a replace that dropped its state.
     /// </summary>
     private CheckpointRecord? RestoreFor(OperatorSlot op) =>
         Participates(op) && _latestCheckpoint is { } checkpoint && checkpoint.Id >= op.CheckpointFloor
-        && checkpoint.Operators.Any(o => o.Name == op.Name)
+        && checkpoint.Operators.Any(o => o.Name == op.Name && o.Version >= op.StateVersionFloor)
             ? checkpoint
             : null;
 
@@ -106,17 +107,20 @@ internal sealed partial class ReconcileCore
     /// beginning). Nothing from the old run can then reach the new one. A failed instance
     /// (<paramref name="failed"/>, or any waiting for its back-off) keeps its slot and
     /// restarts after its back-off, restoring the same way. With <paramref name="resize"/>,
-    /// that operator comes back with the new instance count (rescale with state).
+    /// that operator comes back with the new instance count (rescale with state). With
+    /// <paramref name="replaced"/>, that operator restarts too, guarantee or not, as its
+    /// current release (a replace with drop-state; its old instances' directories are forgotten).
     /// </summary>
     /// <remarks>Launches nothing itself: the caller launches the pending instances (now, or after applying the store).</remarks>
-    private void RestartParticipants(string reason, (string Name, int Instances)? resize = null)
+    private void RestartParticipants(string reason, (string Name, int Instances)? resize = null, string? replaced = null)
     {
         Restores++;
         var now = _time.GetUtcNow();
         LogRestoring(_logger, reason, _latestCheckpoint?.Id ?? 0);
         Emit(new RestoreStarted(reason, _latestCheckpoint?.Id ?? 0));
-        foreach (var op in _operators.Values.Where(o => Participates(o) && o.Replace is null))
+        foreach (var op in _operators.Values.Where(o => (Participates(o) || o.Name == replaced) && o.Replace is null))
         {
+            var newRelease = op.Name == replaced;
             var count = resize is { } r && r.Name == op.Name ? r.Instances : op.Instances.Count;
             var old = op.Instances.ToList();
             op.Instances.Clear();
@@ -135,11 +139,11 @@ internal sealed partial class ReconcileCore
                 }
                 if (InstanceLifecycle.HasProcess(slot.State))
                 {
-                    StopSlot(slot);
+                    StopSlot(slot, forget: newRelease);
                 }
                 op.Instances.Add(new InstanceSlot(op.Name, index, now, slot.Backoff)
                 {
-                    Release = slot.Release,
+                    Release = newRelease ? op.Release : slot.Release,
                     Restarts = slot.Restarts + 1,
                     LastError = slot.LastError,
                 });
@@ -270,7 +274,8 @@ internal sealed partial class ReconcileCore
 
     /// <summary>
     /// A rolling replace runs the new version beside the old one, so the old one's state since
-    /// the last checkpoint could not reach the new one: refused for an operator with a guarantee.
+    /// the last checkpoint could not reach the new one: refused for an operator with a guarantee
+    /// unless the caller asked to drop its state (a restart, <see cref="ReplacedDroppingState"/>).
     /// </summary>
     private static void RefuseStatefulReplace(OperatorSlot op, OperatorSpec spec)
     {
@@ -279,8 +284,10 @@ internal sealed partial class ReconcileCore
             throw new ReconcileException(ReconcileErrorKind.FailedPrecondition,
                 $"'{op.Name}' has delivery {OperatorSpecValidator.DeliveryName(OperatorSpecValidator.HasGuarantee(op.Entry.Spec.Delivery) ? op.Entry.Spec.Delivery : spec.Delivery)}, " +
                 "and a rolling replace cannot carry its checkpointed state and source positions to the new version while the old one runs; " +
-                "take a savepoint if you want to keep a copy (`concord savepoint`), then `concord kill` it and `concord deploy` the new version " +
-                "(it starts with empty state), or replace only operators with \"delivery\": \"at_most_once\" (docs/live-changes.md)");
+                "to replace it anyway give --drop-state (`concord replace --drop-state FILE`; RPC field drop_state): every operator with a guarantee " +
+                "restarts from the last checkpoint, this one as the new version with empty state. Take a savepoint first if you want to keep a copy " +
+                "(`concord savepoint`). Or `concord kill` it and `concord deploy` the new version (it starts with empty state), " +
+                "or replace only operators with \"delivery\": \"at_most_once\" (docs/live-changes.md)");
         }
     }
 }

@@ -1,3 +1,4 @@
+using Concord.Contracts;
 using Concord.Contracts.Scheduler.V1;
 using Concord.Contracts.Types.V1;
 using Concord.Scheduler.Reconcile.Internal;
@@ -18,17 +19,62 @@ internal sealed partial class ReconcileCore
     /// Checks a replace of <paramref name="spec"/>.Name against the running operator and
     /// returns the new spec with the operator's instance count, for the runtime to validate.
     /// </summary>
-    public OperatorSpec PrepareReplace(OperatorSpec spec)
+    /// <param name="dropState">
+    /// Accept an operator with a delivery guarantee (old or new version): it is then replaced by
+    /// a restart (<see cref="ReplaceRestarts"/>), and must keep the delivery rule with its neighbours.
+    /// </param>
+    public OperatorSpec PrepareReplace(OperatorSpec spec, bool dropState = false)
     {
         RequireActive();
         var op = Find(spec.Name);
         ThrowIfReplacing(op, "replace");
-        RefuseStatefulReplace(op, spec);
+        if (!dropState)
+        {
+            RefuseStatefulReplace(op, spec);
+        }
         CheckSameStreams(op, spec);
-        RefuseCycle(spec, spec.ExpectedInputs.Count + spec.ExpectedOutputs.Count > 0 ? null : op.Entry.Metadata, "the new version of");
+        var metadata = spec.ExpectedInputs.Count + spec.ExpectedOutputs.Count > 0 ? null : op.Entry.Metadata;
+        RefuseCycle(spec, metadata, "the new version of");
+        if (dropState)
+        {
+            RefuseWeakerUpstream(spec, metadata, "the new version of");
+        }
         var next = spec.Clone();
         next.Instances = op.Entry.Spec.Instances;
         return next;
+    }
+
+    /// <summary>
+    /// Whether a replace with <paramref name="next"/> (from <see cref="PrepareReplace"/> with
+    /// drop-state) is a restart rather than a rolling replace: the old or the new version has a
+    /// delivery guarantee, so both versions may not run at once (docs/live-changes.md).
+    /// </summary>
+    public bool ReplaceRestarts(OperatorSpec next) =>
+        Participates(Find(next.Name)) || OperatorSpecValidator.HasGuarantee(next.Delivery);
+
+    /// <summary>The store write of a replace by restart: the new version, same recorded metadata (its streams are the same).</summary>
+    public StoreWrite PlanReplaceDroppingState(OperatorSpec next)
+    {
+        var op = Find(next.Name);
+        return new StoreWrite(op.Name, op.Entry.Version, next, op.Entry.Metadata);
+    }
+
+    /// <summary>
+    /// The new version is stored and applied (the operator's entry is the new one): every
+    /// participant restarts from the last completed checkpoint, as after a failure, and every
+    /// instance of <paramref name="name"/> restarts too — a new release, with the new spec, and
+    /// no state: only a checkpoint taken of this version (or later) restores it. Call after
+    /// applying the store; returns the operator as now desired.
+    /// </summary>
+    public OperatorStatus ReplacedDroppingState(string name)
+    {
+        var op = Find(name);
+        op.StateVersionFloor = op.Entry.Version;
+        op.Release++;
+        LogReplacedDroppingState(_logger, name, op.Release, _latestCheckpoint?.Id ?? 0);
+        RestartParticipants($"'{name}' is replaced by release {op.Release} with empty state (drop-state)", replaced: name);
+        LaunchPending();
+        return op.ToStatus();
     }
 
     /// <summary>
