@@ -85,8 +85,10 @@ public class BenchSmokeTests
         Assert.True(Figure(text, "at_most_once") > 0, text);
         Assert.True(Figure(text, "at_least_once") > 0, text);
         Assert.True(Figure(text, "exactly_once") > 0, text);
-        // At least one completed checkpoint with its duration in the exactly_once row.
-        Assert.Matches(@"\| exactly_once \|[^\n]*\| [1-9][0-9]* \([0-9]+\) \| [0-9,]+ / [0-9,]+ \|", text);
+        // Checkpoints of a 2 s window on a loaded machine may all still be running: their count is there.
+        Assert.Matches(@"\| exactly_once \|[^\n]*\| [0-9]+ \([0-9]+\) \| ", text);
+        // The recovery completed: a checkpoint was restored and records reached the restarted sink.
+        Assert.Matches(@"\| every instance running again, restored from checkpoint [1-9][0-9]* \| [0-9,]+ \|", text);
         Assert.Matches(@"\| first records at the restarted sink \| [0-9,]+ \|", text);
         Assert.Matches(@"\| memory \| [0-9.]+ \| [0-9.]+ \|", text);
         Assert.Matches(@"\| rocksdb \| ", text);
