@@ -176,6 +176,26 @@ public class KeyedStateTests
     }
 
     [Fact]
+    public async Task A_batch_cut_short_for_a_checkpoint_still_carries_its_keys_states()
+    {
+        // Records taken before a checkpoint became due go at once; the operator must still see their state.
+        _backend.Set(B("k1"), "count", B("5"));
+        var (pump, _) = Pump();
+        // Not attached to the queue, so the begin makes the snapshot due at once (as for a source) and records still flow.
+        var participant = Checkpoints.CheckpointTestSupport.Participant(DeliveryGuarantee.DeliveryExactlyOnce,
+            System.Threading.Channels.Channel.CreateUnbounded<Contracts.Scheduler.V1.AcknowledgeCheckpointRequest>(), backend: _backend);
+        pump.Checkpoints = participant;
+        await participant.HandleAsync(Checkpoints.CheckpointTestSupport.Begin(1, Path.Combine(Path.GetTempPath(), "unused-chk-1")));
+        Assert.True(participant.WorkDue);
+        Push(_queue, Record("k1"));
+
+        var batch = (await pump.AssembleAsync(CancellationToken.None).WaitAsync(Bound)).ToProcessBatch();
+
+        Assert.Equal("k1", Assert.Single(batch.Records).Key.ToStringUtf8());
+        Assert.Equal(new Dictionary<string, string> { ["k1/count"] = "5" }, Shipped(batch));
+    }
+
+    [Fact]
     public void A_stateless_batch_is_written_exactly_as_before()
     {
         var batch = new RawBatch { Seq = 3 };
