@@ -32,4 +32,31 @@ public static class BenchLimits
 
     /// <summary>Delay per record of the stalled sink, in µs: 100 ms, so the pipeline is effectively stopped.</summary>
     public const int StalledSinkDelayMicros = 100_000;
+
+    /// <summary>Checkpoint interval of the guarantees scenario, in ms: every second, as the issue asks (the scheduler's --checkpoint-interval-ms).</summary>
+    public const int CheckpointIntervalMs = 1_000;
+
+    /// <summary>Completed checkpoints the scheduler keeps listed: enough for a whole measured window's at one a second.</summary>
+    public const int CheckpointsRetained = 100;
+
+    /// <summary>Share of the rate before the kill that a 1 s stats interval must reach to count as steady again.</summary>
+    public const double RecoverySteadyFraction = 0.8;
+
+    /// <summary>How long recovery may take before the scenario reports it as not recovered, in ms.</summary>
+    public const int RecoveryTimeoutMs = 60_000;
+
+    /// <summary>Interval between instance listings while waiting for the restart, in ms.</summary>
+    public const int RecoveryListIntervalMs = 250;
+
+    /// <summary>Interval between reads of the sink's stats file while recovering, in ms.</summary>
+    public const int RecoveryPollMs = 50;
+
+    /// <summary>The memory backend's bound in the state-size scenario: 4 GiB, so it does not interfere with 1M keys.</summary>
+    public const long StateSizeMemoryBytesMax = 4L << 30;
+
+    /// <summary>How long writing one checkpoint of the state-size scenario may take, in ms.</summary>
+    public const int StateWriteTimeoutMs = 300_000;
+
+    /// <summary>Counter keys of the state-size scenario: 1M, as the issue asks.</summary>
+    public const int StateKeysDefault = 1_000_000;
 }

@@ -6,7 +6,8 @@ namespace Concord.Bench;
 public sealed record BenchOptions
 {
     public const string Usage =
-        "usage: bench/run.sh [--seconds N] [--warmup N] [--counter dotnet|python|go|CMD|deploy.json] [--counter-instances N] [--results PATH|-] [--only echo|single|pipeline|half] [--half-rate N] [--keep-home] [--root DIR]";
+        "usage: bench/run.sh [--seconds N] [--warmup N] [--counter dotnet|python|go|CMD|deploy.json] [--counter-instances N] [--results PATH|-] [--only echo|single|pipeline|half] [--half-rate N] [--keep-home] [--root DIR]\n" +
+        "       bench/run-guarantees.sh [--seconds N] [--warmup N] [--counter-instances N] [--state-keys N] [--results PATH|-] [--only modes|recovery|state] [--keep-home] [--root DIR]";
 
     /// <summary>Length of every measured window, in seconds (default 10).</summary>
     public int Seconds { get; init; } = 10;
@@ -30,7 +31,16 @@ public sealed record BenchOptions
     /// <summary>Keep the cluster's home directory (logs, stats, CSV) after the run, for diagnosis.</summary>
     public bool KeepHome { get; init; }
 
-    /// <summary>Run only one part (echo, single or pipeline), for profiling; null runs all.</summary>
+    /// <summary>
+    /// Which benchmark: "wordcount" (bench/run.sh) or "guarantees" (bench/run-guarantees.sh:
+    /// delivery modes, checkpoints, recovery, state size).
+    /// </summary>
+    public string Scenario { get; init; } = "wordcount";
+
+    /// <summary>Counter keys of the guarantees scenario's state-size part.</summary>
+    public int StateKeys { get; init; } = BenchLimits.StateKeysDefault;
+
+    /// <summary>Run only one part (echo, single, pipeline or half; guarantees: modes, recovery or state), for profiling; null runs all.</summary>
     public string? Only { get; init; }
 
     /// <summary>Markdown file the results go into (between markers), or null for none.</summary>
@@ -61,7 +71,9 @@ public sealed record BenchOptions
                 "--warmup" => options with { WarmupSeconds = Positive("--warmup") },
                 "--counter" => options with { Counter = Value() },
                 "--counter-instances" => options with { CounterInstances = Positive("--counter-instances") },
-                "--only" => options with { Only = Value() is var only && only is "echo" or "single" or "pipeline" or "half" ? only : throw new ArgumentException($"--only takes echo, single, pipeline or half, not '{only}'") },
+                "--only" => options with { Only = Value() is var only && only is "echo" or "single" or "pipeline" or "half" or "modes" or "recovery" or "state" ? only : throw new ArgumentException($"--only takes echo, single, pipeline or half (guarantees: modes, recovery or state), not '{only}'") },
+                "--scenario" => options with { Scenario = Value() is var scenario && scenario is "wordcount" or "guarantees" ? scenario : throw new ArgumentException($"--scenario takes wordcount or guarantees, not '{scenario}'") },
+                "--state-keys" => options with { StateKeys = Positive("--state-keys") },
                 "--half-rate" => options with { HalfRate = Positive("--half-rate") },
                 "--keep-home" => options with { KeepHome = true },
                 "--root" => options with { Root = Path.GetFullPath(Value()) },
@@ -69,6 +81,11 @@ public sealed record BenchOptions
                 "--results" => SetResults(options, Value(), ref results),
                 _ => throw new ArgumentException($"unknown option '{args[i]}'"),
             };
+        }
+        var onlyFits = options.Only is null || (options.Scenario == "guarantees") == (options.Only is "modes" or "recovery" or "state");
+        if (!onlyFits)
+        {
+            throw new ArgumentException($"--only {options.Only} is not a part of the {options.Scenario} scenario");
         }
         return options with
         {

@@ -2,7 +2,8 @@ using System.Globalization;
 using Concord.Bench;
 using Concord.Bench.Internal;
 
-// bench/run.sh [--seconds N] [--counter dotnet|python|go|CMD|deploy.json] — see bench/README in RESULTS.md.
+// bench/run.sh [--seconds N] [--counter dotnet|python|go|CMD|deploy.json] — see bench/README in RESULTS.md;
+// bench/run-guarantees.sh runs --scenario guarantees (delivery modes, checkpoints, recovery, state size).
 CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
 CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
 BenchOptions options;
@@ -19,6 +20,18 @@ catch (ArgumentException e)
 
 try
 {
+    if (options.Scenario == "guarantees")
+    {
+        var markdown = await GuaranteesBench.RunAsync(options, Console.Out);
+        Console.WriteLine();
+        Console.WriteLine(markdown);
+        if (options.ResultsPath is { } guaranteesResults)
+        {
+            ResultsFile.Write(guaranteesResults, markdown, ResultsFile.GuaranteesBegin, ResultsFile.GuaranteesEnd);
+            Console.WriteLine($"results written to {guaranteesResults}");
+        }
+        return 0;
+    }
     var report = await WordCountBench.RunAsync(options, Console.Out);
     Console.WriteLine();
     Console.WriteLine(report.Markdown);

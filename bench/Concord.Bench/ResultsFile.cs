@@ -9,9 +9,13 @@ public static class ResultsFile
     public const string Begin = "<!-- bench:latest:begin -->";
     public const string End = "<!-- bench:latest:end -->";
 
-    public static void Write(string path, string markdown)
+    /// <summary>Markers of the guarantees scenario's block (bench/run-guarantees.sh).</summary>
+    public const string GuaranteesBegin = "<!-- bench:guarantees:begin -->";
+    public const string GuaranteesEnd = "<!-- bench:guarantees:end -->";
+
+    public static void Write(string path, string markdown, string begin = Begin, string end = End)
     {
-        var block = $"{Begin}\n{markdown.TrimEnd()}\n{End}";
+        var block = $"{begin}\n{markdown.TrimEnd()}\n{end}";
         if (!File.Exists(path))
         {
             Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
@@ -19,10 +23,10 @@ public static class ResultsFile
             return;
         }
         var text = File.ReadAllText(path);
-        var begin = text.IndexOf(Begin, StringComparison.Ordinal);
-        var end = text.IndexOf(End, StringComparison.Ordinal);
-        text = begin >= 0 && end > begin
-            ? string.Concat(text.AsSpan(0, begin), block, text.AsSpan(end + End.Length))
+        var from = text.IndexOf(begin, StringComparison.Ordinal);
+        var to = text.IndexOf(end, StringComparison.Ordinal);
+        text = from >= 0 && to > from
+            ? string.Concat(text.AsSpan(0, from), block, text.AsSpan(to + end.Length))
             : text.TrimEnd() + "\n\n" + block + "\n";
         File.WriteAllText(path, text);
     }

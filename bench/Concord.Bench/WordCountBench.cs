@@ -74,9 +74,9 @@ public static class WordCountBench
         }
     }
 
-    private sealed record Phase(Window Window, IReadOnlyList<ProcessFigures> Processes);
+    internal sealed record Phase(Window Window, IReadOnlyList<ProcessFigures> Processes);
 
-    private sealed record ProcessFigures(string Role, int Pid, double RssMb, double RssMaxMb, double CpuPercent, double RssFirstMb, double RssLastMb);
+    internal sealed record ProcessFigures(string Role, int Pid, double RssMb, double RssMaxMb, double CpuPercent, double RssFirstMb, double RssLastMb);
 
     private sealed record PipelineFigures(Phase Full, Phase Half, double HalfRateTarget, Phase Stalled, string? HalfProblem);
 
@@ -244,7 +244,7 @@ public static class WordCountBench
     }
 
     /// <summary>Warm-up, then one window between two snapshots of the sink's stats, sampling every process meanwhile.</summary>
-    private static async Task<Phase> MeasureAsync(BenchCluster cluster, string statsPath, BenchOptions options, TextWriter progress)
+    internal static async Task<Phase> MeasureAsync(BenchCluster cluster, string statsPath, BenchOptions options, TextWriter progress)
     {
         // Records of this phase's source must have arrived (the file may hold an earlier phase's).
         var deadline = DateTime.UtcNow.AddMilliseconds(BenchLimits.FirstRecordsTimeoutMs);
@@ -284,7 +284,7 @@ public static class WordCountBench
     }
 
     /// <summary>Resident memory (now, largest, first and last sample) and CPU of every executor and operator process over <paramref name="duration"/>.</summary>
-    private static async Task<IReadOnlyList<ProcessFigures>> SampleAsync(BenchCluster cluster, TimeSpan duration)
+    internal static async Task<IReadOnlyList<ProcessFigures>> SampleAsync(BenchCluster cluster, TimeSpan duration)
     {
         var roles = new List<(string Role, int Pid)>();
         foreach (var op in await cluster.ListAsync())

@@ -250,10 +250,11 @@ public static class ExecutorLimits
     public const int StatesDeclaredMax = 16;
 
     /// <summary>
-    /// Bytes of state values one ProcessBatch may carry at worst: 16 MiB, well inside the session's
-    /// gRPC message limit (ProtocolLimits.GrpcMessageBytesMax, 64 MiB). A stateful operator's
-    /// batches are cut to at most this / (declared states × OperatorStateValueBytesMax) distinct keys
-    /// (records plus fired timers), so the bound holds whatever the values are.
+    /// Bytes of states one ProcessBatch may carry: 16 MiB, well inside the session's gRPC message
+    /// limit (ProtocolLimits.GrpcMessageBytesMax, 64 MiB). Half for the records' keys, counted by
+    /// the serialized states read when the batch is cut (the batch is cut before the first record
+    /// whose key's states would not fit); half for fired timers, at most this / 2 / (declared
+    /// states × OperatorStateValueBytesMax) timer keys (KeyedStateSession).
     /// </summary>
     public const int BatchStateBytesMax = 16 * 1024 * 1024;
 

@@ -16,7 +16,7 @@ public class KeyedStateTests
 {
     private readonly WaitWatchingTimeProvider _time = new(DateTimeOffset.FromUnixTimeMilliseconds(1_700_000_000_000));
     private readonly InboundQueue _queue = new(channelsMax: 4, channelCreditRows: 1000, channelCreditBytes: 1_000_000);
-    private readonly MemoryStateBackend _backend = new(ProtocolLimits.KeyGroupCount, (0, ProtocolLimits.KeyGroupCount), 1 << 20);
+    private readonly MemoryStateBackend _backend = new(ProtocolLimits.KeyGroupCount, (0, ProtocolLimits.KeyGroupCount), 1 << 26); // room for the batch-bound tests' 12.5 MiB
     private readonly ScriptedSession _session = new("out");
 
     private static byte[] B(string text) => System.Text.Encoding.UTF8.GetBytes(text);
@@ -129,15 +129,70 @@ public class KeyedStateTests
     }
 
     [Fact]
-    public async Task Stateful_batches_are_cut_so_their_states_stay_within_the_batch_bound()
+    public async Task A_batch_of_many_keys_with_small_states_is_not_cut_for_the_worst_case()
     {
+        // Budgeting 64 KiB per value would cut at 128 keys; counters of a few bytes fill a whole batch.
+        const int Keys = 1000;
+        for (var i = 0; i < Keys; i++)
+        {
+            _backend.Set(B($"k{i}"), "count", B("12345"));
+        }
         var (pump, _) = Pump(rows: ExecutorLimits.BatchRowsMax);
-        var keysMax = ExecutorLimits.BatchStateBytesMax / ExecutorLimits.OperatorStateValueBytesMax;
-        Push(_queue, [.. Enumerable.Range(0, keysMax + 10).Select(i => Record($"k{i}"))]);
+        Push(_queue, [.. Enumerable.Range(0, Keys).Select(i => Record($"k{i}"))]);
 
-        var batch = await pump.AssembleAsync(CancellationToken.None).WaitAsync(Bound);
+        var batch = (await pump.AssembleAsync(CancellationToken.None).WaitAsync(Bound)).ToProcessBatch();
 
-        Assert.Equal(keysMax / 2, batch.Records.Count);
+        Assert.Equal(Keys, batch.Records.Count);
+        Assert.Equal(Keys, batch.States.Count);
+        Assert.True(Keys > ExecutorLimits.BatchStateBytesMax / 2 / ExecutorLimits.OperatorStateValueBytesMax);
+    }
+
+    [Fact]
+    public async Task A_batch_whose_states_would_pass_the_bound_is_cut_and_the_rest_goes_next_in_order()
+    {
+        // 200 keys with the largest value: 12.5 MiB of states, more than the records' half of the bound.
+        const int Keys = 200;
+        var value = new byte[ExecutorLimits.OperatorStateValueBytesMax];
+        for (var i = 0; i < Keys; i++)
+        {
+            _backend.Set(B($"k{i:000}"), "count", value);
+        }
+        var (pump, _) = Pump(rows: ExecutorLimits.BatchRowsMax);
+        // The first key twice: its second record brings no second copy of the state.
+        Push(_queue, [Record("k000"), .. Enumerable.Range(0, Keys).Select(i => Record($"k{i:000}"))]);
+
+        var first = (await pump.AssembleAsync(CancellationToken.None).WaitAsync(Bound)).ToProcessBatch();
+        var second = (await pump.AssembleAsync(CancellationToken.None).WaitAsync(Bound)).ToProcessBatch();
+
+        var shipped = first.States.Sum(s => s.CalculateSize());
+        Assert.True(shipped <= KeyedStateSession.RecordStateBytesMax, $"{shipped} bytes of states shipped");
+        Assert.True(shipped + first.States[0].CalculateSize() > KeyedStateSession.RecordStateBytesMax, "cut before the batch was full of states");
+        Assert.Equal(first.Records.Count - 1, first.States.Count);
+        Assert.Equal(Keys + 1, first.Records.Count + second.Records.Count);
+        Assert.Equal(second.Records.Count, second.States.Count);
+        var keys = first.Records.Concat(second.Records).Select(r => r.Key.ToStringUtf8()).ToList();
+        Assert.Equal(["k000", .. Enumerable.Range(0, Keys).Select(i => $"k{i:000}")], keys);
+        Assert.Equal(keys.Skip(first.Records.Count), second.States.Select(s => s.Key.ToStringUtf8()));
+    }
+
+    [Fact]
+    public async Task A_batch_cut_short_for_a_checkpoint_still_carries_its_keys_states()
+    {
+        // Records taken before a checkpoint became due go at once; the operator must still see their state.
+        _backend.Set(B("k1"), "count", B("5"));
+        var (pump, _) = Pump();
+        // Not attached to the queue, so the begin makes the snapshot due at once (as for a source) and records still flow.
+        var participant = Checkpoints.CheckpointTestSupport.Participant(DeliveryGuarantee.DeliveryExactlyOnce,
+            System.Threading.Channels.Channel.CreateUnbounded<Contracts.Scheduler.V1.AcknowledgeCheckpointRequest>(), backend: _backend);
+        pump.Checkpoints = participant;
+        await participant.HandleAsync(Checkpoints.CheckpointTestSupport.Begin(1, Path.Combine(Path.GetTempPath(), "unused-chk-1")));
+        Assert.True(participant.WorkDue);
+        Push(_queue, Record("k1"));
+
+        var batch = (await pump.AssembleAsync(CancellationToken.None).WaitAsync(Bound)).ToProcessBatch();
+
+        Assert.Equal("k1", Assert.Single(batch.Records).Key.ToStringUtf8());
+        Assert.Equal(new Dictionary<string, string> { ["k1/count"] = "5" }, Shipped(batch));
     }
 
     [Fact]

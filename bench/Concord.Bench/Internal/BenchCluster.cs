@@ -36,10 +36,10 @@ internal sealed class BenchCluster : IAsyncDisposable
 
     public Scheduler.SchedulerClient Client { get; }
 
-    public static async Task<BenchCluster> StartAsync(string home, string schedulerDll, string executorDll)
+    public static async Task<BenchCluster> StartAsync(string home, string schedulerDll, string executorDll, params string[] schedulerArgs)
     {
         // A benchmark's own cluster: its built-ins may read and write anywhere (the word list, the phase's directory).
-        var info = new ProcessStartInfo("dotnet", [schedulerDll, "--home", home, "--port", "0", "--data-root", "/"])
+        var info = new ProcessStartInfo("dotnet", [schedulerDll, "--home", home, "--port", "0", "--data-root", "/", .. schedulerArgs])
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,

@@ -49,6 +49,7 @@ public sealed class BatchPump
     private readonly Metrics.ExecutorMetrics _metrics;
     private readonly KeyedStateSession? _state; // null: the operator declares no state, and the pump runs as it always did
     private InboundItem? _pending;
+    private readonly Queue<RawRecord> _carry = new(); // records a stateful batch was cut before (their states did not fit): they go first in the next
     private Task _timersWait = Task.CompletedTask; // AssembleAsync's pending timers wake-up, kept across calls
     private Task _answeredWait = Task.CompletedTask; // and its pending answer wake-up
     private Task _checkpointWait = Task.CompletedTask; // and its pending checkpoint wake-up
@@ -69,11 +70,6 @@ public sealed class BatchPump
         _timers = timers;
         _time = time;
         _options = options ?? new BatchPumpOptions();
-        if (state is not null && _options.BatchRowsMax > state.RecordsPerBatchMax)
-        {
-            // Each record may bring its key's states along: fewer rows keep the batch within ExecutorLimits.BatchStateBytesMax.
-            _options = _options with { BatchRowsMax = state.RecordsPerBatchMax };
-        }
         _telemetry = new Metrics.BatchTelemetry(session.Outputs, metrics, tracing);
         _inFlight = new SemaphoreSlim(_options.MaxBatchesInFlight, _options.MaxBatchesInFlight);
         _sentTimestamps = new long[_options.MaxBatchesInFlight];
@@ -129,7 +125,8 @@ public sealed class BatchPump
         await _initAnswered.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
         while (true)
         {
-            if (Checkpoints is { WorkDue: true } checkpoints)
+            // Records carried over were taken before the barrier: they go before the snapshot.
+            if (Checkpoints is { WorkDue: true } checkpoints && _carry.Count == 0)
             {
                 await WaitAllAnsweredAsync(cancellationToken).ConfigureAwait(false);
                 await checkpoints.RunDueWorkAsync(cancellationToken).ConfigureAwait(false);
@@ -273,8 +270,14 @@ public sealed class BatchPump
     internal async Task<RawBatch> AssembleAsync(CancellationToken cancellationToken)
     {
         // Sized for what is queued now (a timer-only batch holds no records); it grows if more arrive while it lingers.
-        var batch = new RawBatch((int)Math.Clamp(_inbound.QueuedRows, 0, _options.BatchRowsMax));
+        var batch = new RawBatch((int)Math.Clamp(_inbound.QueuedRows + _carry.Count, 0, _options.BatchRowsMax));
         long bytes = 0;
+        while (_carry.TryDequeue(out var carried))
+        {
+            // At most one batch's worth (it was cut from one), so it fits the bounds again.
+            batch.Add(carried);
+            bytes += carried.Length;
+        }
         DateTimeOffset? lingerUntil = null;
         Task dataTask = Task.CompletedTask;
         using var waitStop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -286,6 +289,13 @@ public sealed class BatchPump
                 if (Checkpoints is { WorkDue: true })
                 {
                     // Records taken so far precede the barrier: they go now; the rest waits for the snapshot.
+                    if (_state is not null)
+                    {
+                        lock (_timers)
+                        {
+                            batch = _state.Attach(batch, _carry);
+                        }
+                    }
                     return batch;
                 }
                 var now = _time.GetUtcNow();
@@ -313,7 +323,7 @@ public sealed class BatchPump
                         {
                             // Under the timers' lock: the backend's other user (mutations, timer writes) holds it too.
                             _timers.TakeDue(nowMs, batch.TimersFired, _state.TimersPerBatchMax);
-                            _state.Attach(batch);
+                            batch = _state.Attach(batch, _carry);
                         }
                     }
                     return batch;

@@ -34,21 +34,28 @@ public sealed class KeyedStateSession
         }
         _declared = new HashSet<string>(_names, StringComparer.Ordinal);
         _valueBytesMax = valueBytesMax;
-        // Half the keys for records, half for fired timers: neither can starve the other and
-        // together they stay within BatchStateBytesMax whatever the values are.
-        var keysMax = Math.Max(2, ExecutorLimits.BatchStateBytesMax / (_names.Length * (long)valueBytesMax));
-        RecordsPerBatchMax = (int)Math.Min(keysMax / 2, int.MaxValue);
-        TimersPerBatchMax = RecordsPerBatchMax;
+        // Fired timers are taken from the timer queue before their states are read, so their
+        // keys are budgeted at the worst case (every declared value at the largest size); the
+        // records' keys, which can be cut after reading, are budgeted by the bytes actually read.
+        var keysMax = Math.Max(1, TimerStateBytesMax / (_names.Length * (long)valueBytesMax));
+        TimersPerBatchMax = (int)Math.Min(keysMax, int.MaxValue);
     }
+
+    /// <summary>
+    /// State bytes the records of one batch may bring along: half of
+    /// <see cref="ExecutorLimits.BatchStateBytesMax"/>, so records and fired timers (the other
+    /// half) cannot starve each other and together stay within the bound.
+    /// </summary>
+    public const int RecordStateBytesMax = ExecutorLimits.BatchStateBytesMax / 2;
+
+    /// <summary>State bytes the fired timers of one batch may bring along at worst: the other half.</summary>
+    public const int TimerStateBytesMax = ExecutorLimits.BatchStateBytesMax - RecordStateBytesMax;
 
     /// <summary>A session for <paramref name="metadata"/>, or null when it declares no states.</summary>
     public static KeyedStateSession? For(OperatorMetadata metadata, IKeyedStateBackend backend) =>
         metadata.States.Count == 0 ? null : new KeyedStateSession(backend, metadata.States);
 
-    /// <summary>Records one batch may carry (<see cref="ExecutorLimits.BatchStateBytesMax"/>).</summary>
-    public int RecordsPerBatchMax { get; }
-
-    /// <summary>Fired timers one batch may carry (<see cref="ExecutorLimits.BatchStateBytesMax"/>).</summary>
+    /// <summary>Fired timers one batch may carry: their keys' states at the worst case fill <see cref="TimerStateBytesMax"/>.</summary>
     public int TimersPerBatchMax { get; }
 
     /// <summary>The highest seq whose mutations were applied (0: none yet, or Init's).</summary>
@@ -58,22 +65,58 @@ public sealed class KeyedStateSession
     public IReadOnlyList<string> Names => _names;
 
     /// <summary>
-    /// Reads the states of every distinct key of <paramref name="batch"/>'s records and fired
-    /// timers (their state_key) and attaches them, as of <see cref="AppliedSeq"/>.
+    /// Reads the states of the distinct keys of <paramref name="batch"/>'s records and fired
+    /// timers (their state_key) and attaches them, as of <see cref="AppliedSeq"/>. The records'
+    /// states are budgeted by their serialized bytes: the batch keeps the records whose keys'
+    /// states fit in <see cref="RecordStateBytesMax"/> (at least one: a key's states are at most
+    /// <see cref="ExecutorLimits.StatesDeclaredMax"/> × the value bound, 1 MiB), and the records
+    /// from the first one that does not fit on are moved, in order, to <paramref name="carry"/>
+    /// for the next batch.
     /// </summary>
-    public void Attach(RawBatch batch)
+    /// <returns>The batch to send: <paramref name="batch"/> itself, or a copy of its head when it was cut.</returns>
+    public RawBatch Attach(RawBatch batch, Queue<RawRecord> carry)
     {
         var states = new List<KeyState>();
         _keysSeen.Clear();
-        foreach (var record in batch.Records)
+        long bytes = 0;
+        var records = batch.Records;
+        var kept = records.Count;
+        for (var i = 0; i < records.Count; i++)
         {
-            Add(record.Key, states);
+            var size = Add(records[i].Key, states);
+            if (bytes + size > RecordStateBytesMax && i > 0)
+            {
+                // This key goes with the next batch: a fired timer of it must not count it as shipped.
+                states.RemoveAt(states.Count - 1);
+                _keysSeen.Remove(Encoding.Latin1.GetString(records[i].Key));
+                kept = i;
+                break;
+            }
+            bytes += size;
+        }
+        if (kept < records.Count)
+        {
+            var head = new RawBatch(kept);
+            for (var i = 0; i < records.Count; i++)
+            {
+                if (i < kept)
+                {
+                    head.Add(records[i]);
+                }
+                else
+                {
+                    carry.Enqueue(records[i]);
+                }
+            }
+            head.TimersFired.AddRange(batch.TimersFired);
+            batch = head;
         }
         foreach (var timer in batch.TimersFired)
         {
             Add(timer.StateKey.Span, states);
         }
         batch.AttachStates(states, AppliedSeq);
+        return batch;
     }
 
     /// <summary>
@@ -116,11 +159,12 @@ public sealed class KeyedStateSession
         AppliedSeq = answer.Seq;
     }
 
-    private void Add(ReadOnlySpan<byte> key, List<KeyState> states)
+    /// <summary>Adds the states of <paramref name="key"/> unless it was added already; returns the bytes added to the batch (0: none).</summary>
+    private long Add(ReadOnlySpan<byte> key, List<KeyState> states)
     {
         if (!_keysSeen.Add(Encoding.Latin1.GetString(key)))
         {
-            return;
+            return 0;
         }
         KeyState? state = null;
         foreach (var name in _names)
@@ -132,10 +176,14 @@ public sealed class KeyedStateSession
                 state.Values.Add(new StateValue { Name = name, Value = ByteString.CopyFrom(value.Span) });
             }
         }
-        if (state is not null)
+        if (state is null)
         {
-            states.Add(state);
+            return 0;
         }
+        states.Add(state);
+        // As written into ProcessBatch.states: tag, length, message.
+        var size = state.CalculateSize();
+        return 1 + CodedOutputStream.ComputeLengthSize(size) + size;
     }
 
     private static string Echo(string value) =>
