@@ -67,6 +67,14 @@ public static class SchedulerLimits
     public const int StopTimeoutMs = 15_000;
 
     /// <summary>
+    /// How long an instance whose work a restore discards may take to exit after SIGTERM before
+    /// its group is SIGKILLed, in ms: 0. Its snapshot is not wanted and its output is replayed by
+    /// the new run, so draining (up to StopTimeoutMs, e.g. a source flushing towards a dead
+    /// reader) would only delay recovery.
+    /// </summary>
+    public const int DiscardedStopGraceMs = 0;
+
+    /// <summary>
     /// Time the scheduler waits for every instance to stop when it shuts down, in ms: 15 s:
     /// <see cref="StopTimeoutMs"/> plus time for SIGKILL to be delivered and reaped.
     /// </summary>

@@ -513,7 +513,7 @@ public sealed class Reconciler : IAsyncDisposable, ICheckpointTopologySource
                     await LaunchAsync(launch).ConfigureAwait(false);
                     break;
                 case StopInstance stop:
-                    _ = StopInBackgroundAsync(stop.Handle);
+                    _ = StopInBackgroundAsync(stop.Handle, stop.Discard ? SchedulerLimits.DiscardedStopGraceMs : SchedulerLimits.StopTimeoutMs);
                     break;
                 case ForgetInstance forget:
                     // Awaited in order: a launch into the same directory comes after it.
@@ -676,11 +676,11 @@ public sealed class Reconciler : IAsyncDisposable, ICheckpointTopologySource
         _timers[timerEvent.Owner] = _time.CreateTimer(_ => PostToCore(core => core.OnTimer(timerEvent)), null, delay, Timeout.InfiniteTimeSpan);
     }
 
-    private async Task StopInBackgroundAsync(IInstanceHandle handle)
+    private async Task StopInBackgroundAsync(IInstanceHandle handle, int graceMs = SchedulerLimits.StopTimeoutMs)
     {
         try
         {
-            await _runtime.StopAsync(handle, TimeSpan.FromMilliseconds(SchedulerLimits.StopTimeoutMs), CancellationToken.None).ConfigureAwait(false);
+            await _runtime.StopAsync(handle, TimeSpan.FromMilliseconds(graceMs), CancellationToken.None).ConfigureAwait(false);
         }
         catch (Exception e)
         {

@@ -113,6 +113,35 @@ public sealed class CheckpointingTests
     }
 
     [Fact]
+    public void A_restore_kills_the_old_run_at_once_and_launches_nothing_of_the_new_run_while_any_of_it_is_alive()
+    {
+        DeployPipeline();
+        _driver.Core.CheckpointCompleted(Checkpoint(4, ("source", 1), ("counter", 2)));
+        var oldSource = Current("source", 0);
+        var oldCounter = Current("counter", 0);
+        var launched = _driver.Launches.Count;
+
+        _driver.Exit(Current("counter", 1));
+
+        // The old run's work is discarded: no drain (an old source would keep feeding whoever is routed to).
+        var stops = _driver.Actions.OfType<StopInstance>().Where(s => s.Handle == oldSource || s.Handle == oldCounter).ToList();
+        Assert.Equal(2, stops.Count);
+        Assert.All(stops, stop => Assert.True(stop.Discard, $"{stop.Handle.OperatorName}/{stop.Handle.Index} is drained instead of killed"));
+        // The failed instance's back-off ends while the old source and counter/0 still run:
+        // nothing of the new run starts, or the old source could reach it.
+        _driver.Advance(TimeSpan.FromMilliseconds(SchedulerLimits.RestartBackoffInitialMs * 4));
+        Assert.Equal(launched, _driver.Launches.Count);
+        _driver.Exit(oldCounter, 0);
+        Assert.Equal(launched, _driver.Launches.Count);
+
+        _driver.Exit(oldSource, 0);
+
+        var relaunched = _driver.Launches.Skip(launched).ToList();
+        Assert.Equal(["counter/0", "counter/1", "source/0"], relaunched.Select(l => $"{l.OperatorName}/{l.Index}").Order());
+        Assert.All(relaunched, l => Assert.Equal("/checkpoints/chk-4", l.Launch.RestoreCheckpoint));
+    }
+
+    [Fact]
     public void Without_a_completed_checkpoint_the_participants_restart_empty()
     {
         DeployPipeline();

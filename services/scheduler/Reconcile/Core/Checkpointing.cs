@@ -139,7 +139,7 @@ internal sealed partial class ReconcileCore
                 }
                 if (InstanceLifecycle.HasProcess(slot.State))
                 {
-                    StopSlot(slot, forget: newRelease);
+                    StopSlot(slot, forget: newRelease, discard: true);
                 }
                 op.Instances.Add(new InstanceSlot(op.Name, index, now, slot.Backoff)
                 {

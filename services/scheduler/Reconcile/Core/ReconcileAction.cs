@@ -17,7 +17,12 @@ internal abstract record ReconcileAction;
 internal sealed record LaunchInstance(OperatorSlot Operator, InstanceSlot Slot, long Generation, InstanceLaunch Launch) : ReconcileAction;
 
 /// <summary>Ask an instance to drain and exit now (SIGTERM, SIGKILL after the stop timeout).</summary>
-internal sealed record StopInstance(IInstanceHandle Handle) : ReconcileAction;
+/// <param name="Discard">
+/// Its work is discarded (a restore replaces the run it belongs to): killed at once instead of
+/// drained, so a restore does not wait for an old source to stop producing or to flush towards a
+/// dead reader (SchedulerLimits.DiscardedStopGraceMs).
+/// </param>
+internal sealed record StopInstance(IInstanceHandle Handle, bool Discard = false) : ReconcileAction;
 
 /// <summary>
 /// Remove the working state of a stopped instance the topology no longer wants; with

@@ -47,7 +47,7 @@ internal sealed partial class ReconcileCore
     /// With <paramref name="forget"/> (the topology no longer wants the instance) its working
     /// state is removed once it has stopped; the log is kept when it was failing.
     /// </remarks>
-    private void StopSlot(InstanceSlot slot, bool afterRouting = false, bool forget = false)
+    private void StopSlot(InstanceSlot slot, bool afterRouting = false, bool forget = false, bool discard = false)
     {
         // A launch still on its way will write into the directory: left in place rather than raced.
         if (forget && !slot.ForgetWhenStopped && !(slot.State == InstanceState.Starting && slot.Handle is null))
@@ -71,7 +71,7 @@ internal sealed partial class ReconcileCore
             }
             else
             {
-                Emit(new StopInstance(handle));
+                Emit(new StopInstance(handle, discard));
             }
         }
         else
