@@ -76,11 +76,15 @@ public static class Guarantees
         for (var kill = 0; kill < kills; kill++)
         {
             await GrowthAsync(cluster, committed, timeout, $"kill {kill}, killed so far {string.Join(", ", victims)}");
-            var list = await cluster.Client.ListAsync(new ListRequest(), cluster.Call());
-            var running = list.Operators
-                .SelectMany(o => o.Instances.Where(i => i.State == InstanceState.Running && i.ExecutorPid > 0).Select(i => (o.Spec.Name, i)))
-                .ToList();
-            Assert.NotEmpty(running);
+            // The output can grow while a restore stops everything (a sink flushes as it stops): wait for instances to kill.
+            var running = await Eventually.UntilAsync(async () =>
+            {
+                var list = await cluster.Client.ListAsync(new ListRequest(), cluster.Call());
+                var candidates = list.Operators
+                    .SelectMany(o => o.Instances.Where(i => i.State == InstanceState.Running && i.ExecutorPid > 0).Select(i => (o.Spec.Name, i)))
+                    .ToList();
+                return candidates.Count > 0 ? candidates : null;
+            }, timeout, () => $"a running instance to kill (kill {kill}, killed so far {string.Join(", ", victims)})\n{Cluster.Tail(cluster.SchedulerOutput, 40)}");
             var (name, victim) = running[random.Next(running.Count)];
             if (operatorsToo && victim.OperatorPid > 0 && random.Next(2) == 0)
             {
