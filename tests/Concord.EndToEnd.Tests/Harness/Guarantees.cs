@@ -69,7 +69,15 @@ public static class Guarantees
     /// operator process) <paramref name="kills"/> times, each once <paramref name="committed"/>
     /// has grown since the last, so every kill lands mid-stream with completed checkpoints behind it.
     /// </summary>
-    public static async Task<List<string>> KillDuringRunAsync(Cluster cluster, Func<int> committed, bool operatorsToo, int kills, TimeSpan timeout)
+    public static Task<List<string>> KillDuringRunAsync(Cluster cluster, Func<int> committed, bool operatorsToo, int kills, TimeSpan timeout) =>
+        KillDuringRunAsync(cluster, () => Task.FromResult((long)committed()), operatorsToo, kills, timeout);
+
+    /// <summary>
+    /// As above, with any measure of progress (a checkpoint id, a line count) that must grow
+    /// before each kill; the first kill is of <paramref name="firstVictim"/>'s executor when given.
+    /// </summary>
+    public static async Task<List<string>> KillDuringRunAsync(Cluster cluster, Func<Task<long>> committed, bool operatorsToo, int kills, TimeSpan timeout,
+        string? firstVictim = null)
     {
         var random = new Random(Environment.TickCount);
         var victims = new List<string>();
@@ -81,12 +89,13 @@ public static class Guarantees
             {
                 var list = await cluster.Client.ListAsync(new ListRequest(), cluster.Call());
                 var candidates = list.Operators
+                    .Where(o => kill > 0 || firstVictim is null || o.Spec.Name == firstVictim)
                     .SelectMany(o => o.Instances.Where(i => i.State == InstanceState.Running && i.ExecutorPid > 0).Select(i => (o.Spec.Name, i)))
                     .ToList();
                 return candidates.Count > 0 ? candidates : null;
             }, timeout, () => $"a running instance to kill (kill {kill}, killed so far {string.Join(", ", victims)})\n{Cluster.Tail(cluster.SchedulerOutput, 40)}");
             var (name, victim) = running[random.Next(running.Count)];
-            if (operatorsToo && victim.OperatorPid > 0 && random.Next(2) == 0)
+            if (operatorsToo && victim.OperatorPid > 0 && random.Next(2) == 0 && !(kill == 0 && firstVictim is not null))
             {
                 victims.Add($"{name}/{victim.Index} operator");
                 Processes.Kill(victim.OperatorPid, hard: true);
@@ -101,12 +110,20 @@ public static class Guarantees
     }
 
     /// <summary>Waits until <paramref name="committed"/> grew past its value now.</summary>
-    public static Task GrowthAsync(Cluster cluster, Func<int> committed, TimeSpan timeout, string why)
+    public static Task GrowthAsync(Cluster cluster, Func<int> committed, TimeSpan timeout, string why) =>
+        GrowthAsync(cluster, () => Task.FromResult((long)committed()), timeout, why);
+
+    /// <summary>Waits until <paramref name="committed"/> grew past its value now.</summary>
+    public static async Task GrowthAsync(Cluster cluster, Func<Task<long>> committed, TimeSpan timeout, string why)
     {
-        var from = committed();
-        return Eventually.UntilAsync(() => committed() > from, timeout,
-            () => $"committed output to grow past {from} lines ({why})\n{Cluster.Tail(cluster.SchedulerOutput, 40)}\n{cluster.InstanceLogs("sink")}");
+        var from = await committed();
+        await Eventually.UntilAsync(async () => await committed() > from, timeout,
+            () => $"progress past {from} ({why})\n{Cluster.Tail(cluster.SchedulerOutput, 40)}\n{cluster.InstanceLogs("sink")}");
     }
+
+    /// <summary>The newest completed checkpoint's id (0: none): progress for a sink that commits nothing itself.</summary>
+    public static async Task<long> LatestCheckpointAsync(Cluster cluster) =>
+        (long)(await cluster.Client.ListCheckpointsAsync(new ListCheckpointsRequest(), cluster.Call())).LatestCompletedId;
 
     /// <summary>Waits until <paramref name="total"/> records are committed in <paramref name="output"/> (part files); returns the committed lines.</summary>
     public static async Task<List<string>> AllCommittedAsync(Cluster cluster, string output, int total, TimeSpan timeout, string happened)
