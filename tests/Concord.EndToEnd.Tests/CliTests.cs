@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text.Json;
 using Concord.EndToEnd.Tests.Harness;
 
@@ -7,28 +6,7 @@ namespace Concord.EndToEnd.Tests;
 /// <summary>The `concord` command as a user runs it: up, deploy the example files, list, graph, scale, kill, down.</summary>
 public class CliTests
 {
-    /// <summary>Longest any one CLI command may take, in seconds (deploy waits for running).</summary>
-    private const int CommandTimeoutSeconds = 120;
-
-    private sealed record Result(int ExitCode, string Out, string Err);
-
-    private static async Task<Result> Concord(string home, params string[] args)
-    {
-        var info = new ProcessStartInfo("dotnet", [Repo.CliDll, .. args])
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        info.Environment["CONCORD_HOME"] = home;
-        info.Environment["CONCORD_SCHEDULER"] = null;
-        using var process = Process.Start(info)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(CommandTimeoutSeconds));
-        await process.WaitForExitAsync(timeout.Token);
-        return new Result(process.ExitCode, await stdout, await stderr);
-    }
+    private static Task<CliRunner.Result> Concord(string home, params string[] args) => CliRunner.RunAsync(home, args);
 
     [Fact]
     public async Task Tail_prints_the_last_records_on_a_stream_and_names_the_streams_for_an_unknown_one()

@@ -272,4 +272,30 @@ public sealed class BuiltinCheckpointTests : IDisposable
         using var stream = new FileStream(Path.Combine(_dir.Path, "out.csv"), FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
         Assert.Equal("a,v\n", Encoding.UTF8.GetString(new BinaryReader(stream).ReadBytes(100)));
     }
+
+    [Fact]
+    public async Task Csv_sink_at_least_once_cuts_off_the_torn_line_a_killed_incarnation_left_before_appending()
+    {
+        var spec = CsvSink();
+        spec.Delivery = DeliveryGuarantee.DeliveryAtLeastOnce;
+        spec.Builtin.Options["path"] = "out.csv";
+        var path = Path.Combine(_dir.Path, "out.csv");
+        // Killed while its buffer was being written: "b,v" was cut after "b,"; its record comes again in the replay.
+        File.WriteAllText(path, "a,v\nb,");
+        var sink = new CsvSinkOperator(spec, _dir.Path, 0, _time);
+        await using (var driver = new Driver(sink))
+        {
+            await driver.StartAsync();
+            await driver.SendAsync("b", "c");
+        }
+        Assert.Equal("a,v\nb,v\nc,v\n", File.ReadAllText(path));
+
+        // A torn first line goes entirely; a file of whole lines is kept as it is.
+        File.WriteAllText(path, "x");
+        await new CsvSinkOperator(spec, _dir.Path, 0, _time).DisposeAsync();
+        Assert.Equal("", File.ReadAllText(path));
+        File.WriteAllText(path, "a,v\n");
+        await new CsvSinkOperator(spec, _dir.Path, 0, _time).DisposeAsync();
+        Assert.Equal("a,v\n", File.ReadAllText(path));
+    }
 }

@@ -86,11 +86,46 @@ public sealed class CsvSinkOperator : BuiltinSession, ICheckpointedOperator
                 return;
             }
             Directory.CreateDirectory(System.IO.Path.GetDirectoryName(path)!);
+            if (spec.Delivery == DeliveryGuarantee.DeliveryAtLeastOnce)
+            {
+                DropTornLine(path);
+            }
             _file = new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.Read, bufferSize: ExecutorLimits.CsvSinkBufferBytes);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             throw new OperatorFailedException($"csv-sink cannot open '{path}' for writing ({e.Message}); fix option 'path' or the directory's permissions");
+        }
+    }
+
+    /// <summary>
+    /// at_least_once: an incarnation killed while its buffer went to the file can leave half a
+    /// line at the end, and the next one's first line would be glued to it (a record neither
+    /// whole nor replayed apart). Every line before the last snapshot is whole (the snapshot
+    /// flushes), so the torn tail was written after it and its record is replayed: cut it off.
+    /// </summary>
+    private static void DropTornLine(string path)
+    {
+        using var file = new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.Read);
+        var end = file.Length;
+        var buffer = new byte[ExecutorLimits.CsvSinkBufferBytes];
+        while (end > 0)
+        {
+            var start = Math.Max(0, end - buffer.Length);
+            file.Position = start;
+            file.ReadExactly(buffer, 0, (int)(end - start));
+            var newline = Array.LastIndexOf(buffer, (byte)'\n', (int)(end - start) - 1);
+            if (newline >= 0)
+            {
+                end = start + newline + 1;
+                break;
+            }
+            end = start;
+        }
+        if (end < file.Length)
+        {
+            file.SetLength(end);
+            file.Flush(flushToDisk: true);
         }
     }
 

@@ -149,6 +149,38 @@ public sealed class AlignmentTests : IDisposable
     }
 
     [Fact]
+    public async Task A_begin_of_a_later_checkpoint_releases_channels_blocked_by_an_earlier_one_that_never_ended()
+    {
+        // The scheduler died during checkpoint 1 after a/0's source had its begin but before
+        // b/0's did: a/0 delivered barrier 1, b/0 never will, and no abort of 1 comes (the
+        // restarted scheduler does not know it). Its next checkpoint, 2, must not wait behind it.
+        var participant = Attached(DeliveryGuarantee.DeliveryExactlyOnce);
+        await participant.HandleAsync(Begin(1, Chk(1), A, B));
+        var a = Open(_queue, "words", "a/0");
+        var b = Open(_queue, "words", "b/0");
+        SendBarrier(_queue, a, 1);
+        Send(_queue, a, "a2");
+        SendBarrier(_queue, a, 2);
+        Send(_queue, a, "a3");
+        Send(_queue, b, "b1");
+        Assert.Equal(["b1"], Take(_queue));
+        Assert.Equal([A], participant.BlockedChannels);
+
+        await participant.HandleAsync(Begin(2, Chk(2), A, B));
+        SendBarrier(_queue, b, 2);
+        Send(_queue, b, "b3");
+
+        // a/0's records of checkpoint 2 are processed, its barrier 2 blocks it again, and b/0's completes 2.
+        Assert.Equal(["a2"], Take(_queue));
+        Assert.True(participant.WorkDue);
+        await participant.RunDueWorkAsync(CancellationToken.None).WaitAsync(Bound);
+        Assert.Equal(["snapshot 2"], _operator.Calls);
+        Assert.Equal(2UL, (await _acks.Reader.ReadAsync().AsTask().WaitAsync(Bound)).CheckpointId);
+        Assert.Equal(["a3", "b3"], Take(_queue));
+        Assert.Empty(participant.BlockedChannels);
+    }
+
+    [Fact]
     public async Task Completed_reaches_the_operator_at_a_batch_boundary()
     {
         var participant = Attached(DeliveryGuarantee.DeliveryExactlyOnce);

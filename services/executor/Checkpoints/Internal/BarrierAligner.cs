@@ -72,6 +72,14 @@ internal sealed class BarrierAligner(ChannelReader<InboundItem> queue, bool alig
             {
                 return;
             }
+            // The coordinator runs one checkpoint at a time, so a begin of n means every earlier one
+            // ended: snapshotted here, aborted, or cut off by a scheduler that died during it (whose
+            // abort never comes: the next scheduler does not know it). A channel still blocked by one
+            // of those would hold n's barrier behind it until n timed out, and every later one too.
+            foreach (var stale in _alignments.Keys.Where(id => id < begin.CheckpointId && _due?.Begin.CheckpointId != id).ToList())
+            {
+                ForgetLocked(stale);
+            }
             var alignment = Track(begin.CheckpointId);
             alignment.Begin = begin;
             if (begin.Inputs.Count == 0)
