@@ -28,23 +28,23 @@ public static class Guarantees
     /// <summary><see cref="GeneratorInstances"/> lanes of <paramref name="recordsPerLane"/> records at <paramref name="ratePerInstance"/> records/s each.</summary>
     public static OperatorSpec Generator(string stream, int recordsPerLane, int ratePerInstance,
         DeliveryGuarantee delivery = DeliveryGuarantee.DeliveryExactlyOnce) => new()
-    {
-        Name = "source",
-        Instances = GeneratorInstances,
-        Delivery = delivery,
-        Builtin = new BuiltinOperator
         {
-            Kind = "generator",
-            Options =
+            Name = "source",
+            Instances = GeneratorInstances,
+            Delivery = delivery,
+            Builtin = new BuiltinOperator
+            {
+                Kind = "generator",
+                Options =
             {
                 ["dictionary"] = Repo.Dictionary,
                 ["rate"] = ratePerInstance.ToString(CultureInfo.InvariantCulture),
                 ["count"] = recordsPerLane.ToString(CultureInfo.InvariantCulture),
                 ["stream"] = stream,
             },
-        },
-        ExpectedOutputs = { stream },
-    };
+            },
+            ExpectedOutputs = { stream },
+        };
 
     /// <summary>
     /// The conformance suite's C# test operator in case "state": per record, count := count + 1
