@@ -19,6 +19,7 @@ public sealed class Watermarks
     private readonly object _lock = new();
     private readonly TimeProvider _time;
     private readonly TimeSpan _inputIdle;
+    private readonly TimeSpan _startupGrace;
     private readonly Dictionary<(string Stream, string Sender), Input> _inputs = [];
     private readonly Queue<(ulong Seq, long WatermarkMs)> _cut = new(); // batches in flight and their input watermark, at most BatchesInFlightMax
     private long _inputMs; // 0: not known yet
@@ -29,12 +30,15 @@ public sealed class Watermarks
     /// <param name="isSource">The executor reads no stream: it makes its watermark from what it produces.</param>
     /// <param name="outOfOrdernessMs">A source's bound on out-of-order event times (<c>watermark_out_of_orderness_ms</c>).</param>
     /// <param name="inputIdle">How long an input may stay silent and still hold the watermark back (<see cref="ExecutorLimits.WatermarkInputIdleMs"/>).</param>
-    public Watermarks(TimeProvider time, bool isSource, long outOfOrdernessMs = ExecutorLimits.WatermarkOutOfOrdernessMsDefault, TimeSpan? inputIdle = null)
+    /// <param name="startupGrace">How long after the first input the watermark stays unknown, so senders not heard from yet can appear (default: <paramref name="inputIdle"/>).</param>
+    public Watermarks(TimeProvider time, bool isSource, long outOfOrdernessMs = ExecutorLimits.WatermarkOutOfOrdernessMsDefault, TimeSpan? inputIdle = null,
+        TimeSpan? startupGrace = null)
     {
         _time = time;
         IsSource = isSource;
         OutOfOrdernessMs = outOfOrdernessMs;
         _inputIdle = inputIdle ?? TimeSpan.FromMilliseconds(ExecutorLimits.WatermarkInputIdleMs);
+        _startupGrace = startupGrace ?? _inputIdle;
     }
 
     /// <summary>The bound for a spec: its <c>watermark_out_of_orderness_ms</c>, or the default.</summary>
@@ -243,13 +247,13 @@ public sealed class Watermarks
 
     /// <summary>
     /// The input watermark: the minimum over the inputs that are not idle, never decreasing. It
-    /// stays where it is while an active input has sent no watermark yet, and for the idle bound
-    /// after the first input appeared (a sender not heard from yet is unknown, and one that
+    /// stays where it is while an active input has sent no watermark yet, and for the startup
+    /// grace (the idle bound) after the first input appeared (a sender not heard from yet is unknown, and one that
     /// connects late must not find its records all late).
     /// </summary>
     private bool Recompute()
     {
-        if (_firstInputTimestamp is not { } first || _time.GetElapsedTime(first) < _inputIdle)
+        if (_firstInputTimestamp is not { } first || _time.GetElapsedTime(first) < _startupGrace)
         {
             return false;
         }
