@@ -42,8 +42,8 @@ public class EventTimeTests
     public void A_silent_channel_stops_holding_the_watermark_back_after_the_idle_bound()
     {
         var w = Reader();
-        w.ObserveWatermark("words", "a/0", 1_000);
         w.ObserveRecords("words", "b/0"); // never sends a watermark
+        w.ObserveWatermark("words", "a/0", 1_000);
         Assert.Equal(0, w.InputMs);
 
         _time.Advance(Idle - TimeSpan.FromMilliseconds(1));
