@@ -53,12 +53,24 @@ public class EventTimeTests
         _time.Advance(TimeSpan.FromMilliseconds(1));
         Assert.True(w.Refresh(), "b/0 has been silent for the idle bound");
         Assert.Equal(5_000, w.InputMs);
-        Assert.Equal(1, w.InputsTracked);
 
         // It counts again from its next frame.
         w.ObserveRecords("words", "b/0");
         w.ObserveWatermark("words", "a/0", 9_000);
         Assert.Equal(5_000, w.InputMs);
+    }
+
+    [Fact]
+    public void When_every_channel_is_idle_their_last_watermarks_still_count()
+    {
+        var w = Reader(grace: Idle); // the grace ends when the only sender is idle already
+        w.ObserveWatermark("words", "a/0", 2_000);
+        w.ObserveWatermark("words", "b/0", 3_000);
+        _time.Advance(Idle);
+        Assert.True(w.Refresh());
+        Assert.Equal(2_000, w.InputMs);
+        w.ObserveWatermark("words", "b/0", 4_000); // b/0 active again: a/0 (idle) no longer holds it back
+        Assert.Equal(4_000, w.InputMs);
     }
 
     [Fact]

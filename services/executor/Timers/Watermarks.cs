@@ -246,10 +246,12 @@ public sealed class Watermarks
     }
 
     /// <summary>
-    /// The input watermark: the minimum over the inputs that are not idle, never decreasing. It
-    /// stays where it is while an active input has sent no watermark yet, and for the startup
-    /// grace (the idle bound) after the first input appeared (a sender not heard from yet is unknown, and one that
-    /// connects late must not find its records all late).
+    /// The input watermark, never decreasing: the minimum over the inputs that are not idle;
+    /// when every input is idle, the minimum of their last watermarks (a watermark stays a valid
+    /// promise however long its sender is silent). It stays where it is while an active input
+    /// has sent no watermark yet, and for the startup grace after the first input appeared (a
+    /// sender not heard from yet is unknown, and one that connects late must not find its
+    /// records all late).
     /// </summary>
     private bool Recompute()
     {
@@ -257,34 +259,40 @@ public sealed class Watermarks
         {
             return false;
         }
-        long? min = null;
-        List<(string, string)>? idle = null;
-        foreach (var (channel, input) in _inputs)
+        long? activeMin = null;
+        long? idleMin = null;
+        var anyActive = false;
+        foreach (var input in _inputs.Values)
         {
             if (_time.GetElapsedTime(input.ActiveTimestamp) >= _inputIdle)
             {
-                (idle ??= []).Add(channel);
+                if (input.WatermarkMs is { } idleWatermark)
+                {
+                    idleMin = idleMin is { } m ? Math.Min(m, idleWatermark) : idleWatermark;
+                }
                 continue;
             }
             if (input.WatermarkMs is not { } watermark)
             {
                 return false;
             }
-            min = min is { } m ? Math.Min(m, watermark) : watermark;
+            anyActive = true;
+            activeMin = activeMin is { } a ? Math.Min(a, watermark) : watermark;
         }
-        if (idle is not null)
+        if (_inputs.Count > ExecutorLimits.InboundChannelsMax)
         {
-            // Bounded: only inputs heard from within the idle bound stay tracked.
-            foreach (var channel in idle)
+            // Senders come and go (rescales): beyond one per channel slot, forget the idle ones.
+            foreach (var channel in _inputs.Where(i => _time.GetElapsedTime(i.Value.ActiveTimestamp) >= _inputIdle).Select(i => i.Key).ToList())
             {
                 _inputs.Remove(channel);
             }
         }
-        if (min is not { } next || next <= _inputMs)
+        var next = anyActive ? activeMin : idleMin;
+        if (next is not { } advanced || advanced <= _inputMs)
         {
             return false;
         }
-        Volatile.Write(ref _inputMs, next);
+        Volatile.Write(ref _inputMs, advanced);
         return true;
     }
 
