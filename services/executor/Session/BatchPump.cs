@@ -105,7 +105,7 @@ public sealed class BatchPump
     /// <summary>
     /// Event time of this executor (docs/guarantees.md, "Event time"), or null without it. Set
     /// before the loops start: the pump feeds it the watermarks it takes, fires event-time timers
-    /// on its input watermark and tells it when answers are routed (EventTime.cs).
+    /// on its input watermark and tells it when answers are routed (Timers/Watermarks.cs).
     /// </summary>
     public Watermarks? EventTime { get; set; }
 
