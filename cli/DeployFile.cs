@@ -45,7 +45,7 @@ public static class DeployFile
 
     /// <summary>Top-level fields, in the order the docs list them.</summary>
     public static readonly IReadOnlyList<string> Fields =
-        ["name", "executable", "args", "instances", "cpus", "mem", "environment", "files", "inputs", "outputs", "builtin", "allow_cycles", "delivery", "unavailable_reader_drop_after_ms"];
+        ["name", "executable", "args", "instances", "cpus", "mem", "environment", "files", "inputs", "outputs", "builtin", "allow_cycles", "delivery", "unavailable_reader_drop_after_ms", "watermark_out_of_orderness_ms"];
 
     private static readonly IReadOnlyList<string> InputFields = ["stream", "grouping"];
     private static readonly IReadOnlyList<string> BuiltinFields = ["kind", "options"];
@@ -308,6 +308,20 @@ public static class DeployFile
                             else
                             {
                                 spec.UnavailableReaderDropAfterMs = dropAfter;
+                            }
+                        }
+                        break;
+                    case "watermark_out_of_orderness_ms":
+                        if (Integer("watermark_out_of_orderness_ms", value, "5000", 0, ProtocolLimits.WatermarkOutOfOrdernessMsMax) is { } outOfOrderness)
+                        {
+                            if (outOfOrderness < 0 || outOfOrderness > ProtocolLimits.WatermarkOutOfOrdernessMsMax)
+                            {
+                                Problems.Add(new("watermark_out_of_orderness_ms",
+                                    $"{outOfOrderness} is out of range; use 0..{ProtocolLimits.WatermarkOutOfOrdernessMsMax}: how far, in ms, a source's event times may run out of order (its watermark trails the largest event time by this)"));
+                            }
+                            else
+                            {
+                                spec.WatermarkOutOfOrdernessMs = outOfOrderness;
                             }
                         }
                         break;

@@ -76,6 +76,10 @@ public static class ExecutorHost
                 new BatchPumpOptions { BatchAnswerTimeout = TimeSpan.FromMilliseconds(options.BatchAnswerTimeoutMs) },
                 KeyedStateSession.For(metadata.Metadata_, stateBackend));
             metrics.Observe(inbound, router, pump, session.OperatorPid);
+            // Event time (docs/guarantees.md): a source makes watermarks, a reader forwards its input's.
+            var eventTime = new Watermarks(time, isSource: identity.InputStreams.Count == 0, Watermarks.OutOfOrdernessFor(options.Spec)) { Forward = router.SendWatermark };
+            pump.EventTime = eventTime;
+            _ = eventTime.RunSourceAsync(runStop.Token);
             // Before registering: no upstream can address this launch before it is registered, so
             // the alignment is in front of the pump before the first record or barrier.
             var checkpoints = StartCheckpoints(options, session, inbound, router, pump, scheduler, metrics, loggerFactory, time,

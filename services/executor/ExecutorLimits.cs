@@ -223,6 +223,31 @@ public static class ExecutorLimits
     /// <summary>Longest timer key, in bytes (UTF-16 chars × 2 counted as chars here): 256 chars.</summary>
     public const int TimerKeyCharsMax = 256;
 
+    // ---- event time (docs/guarantees.md, "Event time") ------------------------------------
+
+    /// <summary>
+    /// How often a source executor sends its watermark when it has advanced, in ms: 200 (as
+    /// Flink's default auto-watermark interval). Shorter costs a frame per channel per interval
+    /// while records flow; longer delays every event-time timer downstream by up to this.
+    /// </summary>
+    public const int WatermarkIntervalMs = 200;
+
+    /// <summary>
+    /// Out-of-orderness of a source whose spec leaves <c>watermark_out_of_orderness_ms</c> at 0,
+    /// in ms: 0 (records are taken to come in event-time order; a later one below the watermark
+    /// is late, counted and still processed).
+    /// </summary>
+    public const int WatermarkOutOfOrdernessMsDefault = 0;
+
+    /// <summary>
+    /// How long an input channel (stream, sender) may deliver nothing — no record, no watermark —
+    /// before it stops holding back the input watermark, in ms: 10,000. Without it, one silent or
+    /// watermark-less sender (a source with nothing to read, an instance that went away after a
+    /// rescale) would stop event time for good; with it, event time stalls at most this long.
+    /// Its next record or watermark makes it count again.
+    /// </summary>
+    public const int WatermarkInputIdleMs = 10_000;
+
     // ---- keyed state (docs/guarantees.md) -------------------------------------------------
 
     /// <summary>

@@ -32,4 +32,19 @@ public sealed class UnavailableReaderDeployFileTests : IDisposable
         Assert.Equal("unavailable_reader_drop_after_ms", problem.Field);
         Assert.Contains($"{value} is out of range; use 1..{ProtocolLimits.UnavailableReaderDropAfterMsMax}", problem.Message);
     }
+
+    [Fact]
+    public void The_watermark_out_of_orderness_is_read_into_the_spec_and_checked()
+    {
+        var set = DeployFile.Parse(_dir.Write("w.json", """{"name": "c", "executable": "x", "watermark_out_of_orderness_ms": 5000}"""));
+        Assert.Equal(5000, set.WatermarkOutOfOrdernessMs);
+
+        var error = Assert.Throws<DeployFileException>(() =>
+            DeployFile.Parse(_dir.Write("bad.json", $$"""{"name": "c", "executable": "x", "watermark_out_of_orderness_ms": {{ProtocolLimits.WatermarkOutOfOrdernessMsMax + 1}}}""")));
+        var problem = Assert.Single(error.Problems);
+        Assert.Equal("watermark_out_of_orderness_ms", problem.Field);
+        Assert.Contains($"use 0..{ProtocolLimits.WatermarkOutOfOrdernessMsMax}", problem.Message);
+        Assert.Contains(OperatorSpecValidator.Validate(new Contracts.Types.V1.OperatorSpec { Name = "c", Executable = "x", WatermarkOutOfOrdernessMs = -1 }),
+            p => p.Field == "watermark_out_of_orderness_ms");
+    }
 }

@@ -321,4 +321,37 @@ public sealed class ConformanceTests
         Assert.Equal(new Dictionary<string, long> { ["a"] = 5, ["b"] = 1, ["c"] = 2 }, Sums(all));
         Assert.All(all, r => Assert.Equal(OutputB, r.Stream));
     }
+
+    [Theory, MemberData(nameof(Languages))]
+    public async Task Event_time_timers_fire_only_when_the_watermark_passes_them(string language)
+    {
+        await using var rig = await ConformanceRig.StartAsync();
+        using var executor = rig.StartExecutor(language, "event_time_timers");
+        var registration = await rig.RegistrationAsync(executor);
+        await using var sender = await UpstreamSender.OpenAsync(registration);
+
+        // Each record sets its key's event-time timer "fire" at its event time + 100; a fire
+        // reports (state key, fire time) on out-b. The executor knows its input watermark only
+        // ExecutorLimits.WatermarkInputIdleMs after its first input (docs/guarantees.md).
+        var grace = TimeSpan.FromMilliseconds(Executor.ExecutorLimits.WatermarkInputIdleMs);
+        await sender.SendAllAsync(EventRecord("a", 1_000), EventRecord("b", 2_000), EventRecord("c", 3_000));
+        await sender.SendWatermarkAsync(2_150);
+        var first = await rig.Receiver.WaitUntilAsync(r => r.Count >= 2, "the fires of a and b at watermark 2150", ConformanceLimits.StepTimeout + grace);
+        Assert.Equal([("a", "1100"), ("b", "2100")], Fires(first));
+
+        // c's timer (3100) waits for a watermark that reaches it.
+        await sender.SendWatermarkAsync(3_100);
+        var all = await rig.Receiver.WaitUntilAsync(r => r.Count >= 3, "the fire of c at watermark 3100");
+        Assert.Equal([("a", "1100"), ("b", "2100"), ("c", "3100")], Fires(all));
+        Assert.All(all, r => Assert.Equal(OutputB, r.Stream));
+
+        static ConcordRecord EventRecord(string key, long eventTimeMs) => new()
+        {
+            Key = ByteString.CopyFromUtf8(key),
+            Value = ByteString.CopyFromUtf8("x"),
+            EventTimeUnixMs = eventTimeMs,
+        };
+        static List<(string, string)> Fires(IReadOnlyList<Received> received) =>
+            [.. received.Select(r => (r.Record.Key.ToStringUtf8(), r.Record.Value.ToStringUtf8()))];
+    }
 }

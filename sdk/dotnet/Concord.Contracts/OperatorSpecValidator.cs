@@ -143,6 +143,11 @@ public static partial class OperatorSpecValidator
             problems.Add(new("unavailable_reader_drop_after_ms",
                 $"{spec.UnavailableReaderDropAfterMs} is out of range; use 1..{ProtocolLimits.UnavailableReaderDropAfterMsMax} (ms), or leave it out for the default"));
         }
+        if (spec.WatermarkOutOfOrdernessMs < 0 || spec.WatermarkOutOfOrdernessMs > ProtocolLimits.WatermarkOutOfOrdernessMsMax)
+        {
+            problems.Add(new("watermark_out_of_orderness_ms",
+                $"{spec.WatermarkOutOfOrdernessMs} is out of range; use 0..{ProtocolLimits.WatermarkOutOfOrdernessMsMax} (ms), or leave it out for the default (0)"));
+        }
         if (spec.Args.Count > ProtocolLimits.ListEntriesMax)
         {
             problems.Add(new("args", $"has {spec.Args.Count} entries; at most {ProtocolLimits.ListEntriesMax} are allowed"));

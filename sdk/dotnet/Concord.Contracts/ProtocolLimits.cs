@@ -101,6 +101,13 @@ public static class ProtocolLimits
     public const int UnavailableReaderDropAfterMsMax = 600_000;
 
     /// <summary>
+    /// Largest <c>watermark_out_of_orderness_ms</c> of a source, in ms: 3,600,000 (1 hour).
+    /// Event-time timers downstream fire this much after their time at the earliest; waiting
+    /// longer for stragglers is a job for allowed lateness in the operator, not the watermark.
+    /// </summary>
+    public const int WatermarkOutOfOrdernessMsMax = 3_600_000;
+
+    /// <summary>
     /// Most arguments, environment variables or files in one spec, in entries: 256. A spec is
     /// stored and sent whole on every topology change; real operators need a handful.
     /// </summary>
@@ -141,6 +148,12 @@ public static class Capabilities
     /// </summary>
     public const string KeyedState = "keyed-state.v1";
 
+    /// <summary>
+    /// ProcessBatch.watermark_unix_ms and timers in TIME_DOMAIN_EVENT, fired when the
+    /// executor's input watermark reaches their time (docs/guarantees.md, "Event time").
+    /// </summary>
+    public const string EventTime = "event-time.v1";
+
     /// <summary>Everything this build supports.</summary>
-    public static readonly IReadOnlyList<string> All = [BatchPipelining, Timers, KeyedState];
+    public static readonly IReadOnlyList<string> All = [BatchPipelining, Timers, KeyedState, EventTime];
 }

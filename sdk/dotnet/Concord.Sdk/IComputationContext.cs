@@ -51,6 +51,23 @@ public interface IComputationContext
     void SetTimer(string key, long timeUnixMs);
 
     /// <summary>
+    /// <see cref="SetTimer(string, long)"/> in the given time domain: an
+    /// <see cref="TimerDomain.EventTime"/> timer fires when the executor's input watermark
+    /// reaches <paramref name="timeUnixMs"/> (docs/guarantees.md, "Event time"); it needs an
+    /// executor that offers "event-time.v1" (else this throws). One pending timer per (state
+    /// key, key, domain).
+    /// </summary>
+    void SetTimer(string key, long timeUnixMs, TimerDomain domain) =>
+        throw new NotSupportedException($"{GetType().Name} has no event-time timers; they are available in the contexts Concord passes to callbacks");
+
+    /// <summary>
+    /// The executor's input watermark when the batch was cut, ms since the Unix epoch (no record
+    /// arriving later should have an earlier event time); 0 when not known, in Init, and in a
+    /// source.
+    /// </summary>
+    long WatermarkUnixMs => 0;
+
+    /// <summary>
     /// The declared state <paramref name="name"/> of the key in scope (<see cref="StateKey"/>).
     /// </summary>
     /// <exception cref="UndeclaredStateException">the name is not declared in Metadata().</exception>
@@ -78,4 +95,14 @@ public enum OperatorLogLevel
     Info,
     Warning,
     Error,
+}
+
+/// <summary>What clock a timer follows (<see cref="IComputationContext.SetTimer(string, long, TimerDomain)"/>).</summary>
+public enum TimerDomain
+{
+    /// <summary>Fires when the wall clock reaches its time.</summary>
+    ProcessingTime = 0,
+
+    /// <summary>Fires when the executor's input watermark reaches its time ("event-time.v1").</summary>
+    EventTime = 1,
 }

@@ -120,9 +120,8 @@ const (
 )
 
 // CapabilitiesShared are the capabilities every SDK supports (proto/concord/limits.json).
-var CapabilitiesShared = []string{CapabilityBatchPipelining, CapabilityTimers, CapabilityKeyedState}
+var CapabilitiesShared = []string{CapabilityBatchPipelining, CapabilityTimers, CapabilityKeyedState, CapabilityEventTime}
 
 // Capabilities lists everything this SDK supports; an Init requiring anything else is refused.
-// Event time is beyond the shared ones: the C# SDK and the executor do not offer it yet, and
-// an event-time timer needs the executor to offer it in Init.
-var Capabilities = append(append([]string(nil), CapabilitiesShared...), CapabilityEventTime)
+// An event-time timer still needs the executor to offer "event-time.v1" in Init.
+var Capabilities = append([]string(nil), CapabilitiesShared...)

@@ -23,7 +23,7 @@ func TestLimitsMatchTheLimitsFile(t *testing.T) {
 	}
 	copies := map[string]interface{}{
 		"protocolVersion":                 float64(ProtocolVersion),
-		"capabilities":                    []interface{}{CapabilityBatchPipelining, CapabilityTimers, CapabilityKeyedState},
+		"capabilities":                    []interface{}{CapabilityBatchPipelining, CapabilityTimers, CapabilityKeyedState, CapabilityEventTime},
 		"operatorAddressVariable":         OperatorAddressVariable,
 		"grpcMessageBytesMax":             float64(GrpcMessageBytesMax),
 		"recordBytesMax":                  float64(RecordBytesMaxDefault),
@@ -37,7 +37,7 @@ func TestLimitsMatchTheLimitsFile(t *testing.T) {
 			t.Errorf("%s: limits.go has %v, proto/concord/limits.json has %v; copy the file's value", name, value, limits[name])
 		}
 	}
-	if !reflect.DeepEqual(CapabilitiesShared, []string{CapabilityBatchPipelining, CapabilityTimers, CapabilityKeyedState}) {
+	if !reflect.DeepEqual(CapabilitiesShared, []string{CapabilityBatchPipelining, CapabilityTimers, CapabilityKeyedState, CapabilityEventTime}) {
 		t.Errorf("CapabilitiesShared = %v lists other capabilities than the constants", CapabilitiesShared)
 	}
 	if !reflect.DeepEqual(Capabilities, []string{CapabilityBatchPipelining, CapabilityTimers, CapabilityKeyedState, CapabilityEventTime}) {

@@ -18,10 +18,10 @@ CAPABILITY_KEYED_STATE = "keyed-state.v1"
 #: Event time: ProcessBatch.watermark_unix_ms and timers in TIME_DOMAIN_EVENT.
 CAPABILITY_EVENT_TIME = "event-time.v1"
 #: The capabilities every SDK supports (proto/concord/limits.json "capabilities").
-CAPABILITIES_SHARED = (CAPABILITY_BATCH_PIPELINING, CAPABILITY_TIMERS, CAPABILITY_KEYED_STATE)
-#: Everything this SDK supports: the shared ones, and event time, which the C# SDK and the
-#: executor do not offer yet (an event-time timer needs the executor to offer it in Init).
-CAPABILITIES = CAPABILITIES_SHARED + (CAPABILITY_EVENT_TIME,)
+CAPABILITIES_SHARED = (CAPABILITY_BATCH_PIPELINING, CAPABILITY_TIMERS, CAPABILITY_KEYED_STATE, CAPABILITY_EVENT_TIME)
+#: Everything this SDK supports: the shared ones (an event-time timer still needs the executor
+#: to offer "event-time.v1" in Init).
+CAPABILITIES = CAPABILITIES_SHARED
 
 #: SDK name and version sent in Metadata.sdk, for the executor's logs.
 SDK_NAME = "concord-python/0.1.0"

@@ -74,6 +74,11 @@ public sealed class DataPlaneService(DataPlaneIdentity identity, InboundQueue qu
                         }
                         continue;
                     }
+                    if (DataPlaneWire.TryReadWatermark(requestStream.Current, out var watermarkMs))
+                    {
+                        queue.EnqueueWatermark(watermarkMs, channel);
+                        continue;
+                    }
                     // No frame can hold more records than a credit window: checked before the records' array is allocated.
                     records = DataPlaneWire.ReadBatch(requestStream.Current, queue.ChannelCreditRows);
                 }

@@ -32,8 +32,9 @@ public sealed class InboundQueue
         RowsMax = (long)channelsMax * channelCreditRows;
         BytesMax = (long)channelsMax * channelCreditBytes;
         _channelSlots = new SemaphoreSlim(channelsMax, channelsMax);
-        // Every record item holds at least one row, so rows bound them; barrier items are bounded per channel.
-        _items = Channel.CreateBounded<InboundItem>(new BoundedChannelOptions((int)Math.Min(RowsMax + (long)channelsMax * ExecutorLimits.InboundBarriersQueuedMax, int.MaxValue))
+        // Every record item holds at least one row, so rows bound them; barrier items are bounded per channel;
+        // a channel's watermark items are raised in place unless something follows them (EnqueueWatermark).
+        _items = Channel.CreateBounded<InboundItem>(new BoundedChannelOptions((int)Math.Min(2 * (RowsMax + (long)channelsMax * ExecutorLimits.InboundBarriersQueuedMax) + channelsMax, int.MaxValue))
         {
             SingleReader = true,
             FullMode = BoundedChannelFullMode.Wait,
@@ -94,7 +95,9 @@ public sealed class InboundQueue
     {
         Interlocked.Add(ref _queuedRows, records.Length);
         Interlocked.Add(ref _queuedBytes, bytes);
-        if (!_items.Writer.TryWrite(new InboundItem(records, source)))
+        var item = new InboundItem(records, source);
+        source.LastQueued = item;
+        if (!_items.Writer.TryWrite(item))
         {
             // Cannot happen while credit is honoured: each channel is checked before this.
             throw new InvalidOperationException("inbound queue is full although every channel is within its credit: credit accounting is broken");
@@ -115,11 +118,41 @@ public sealed class InboundQueue
         {
             return false;
         }
-        if (!_items.Writer.TryWrite(new InboundItem([], source) { Barrier = barrier }))
+        var item = new InboundItem([], source) { Barrier = barrier };
+        source.LastQueued = item;
+        if (!_items.Writer.TryWrite(item))
         {
             throw new InvalidOperationException("inbound queue is full although every channel is within its barrier bound: accounting is broken");
         }
         return true;
+    }
+
+    /// <summary>
+    /// Adds an event-time watermark after the records <paramref name="source"/> queued before it.
+    /// Watermarks need no credit; one that finds the channel's previous watermark still queued
+    /// with nothing behind it raises that one instead, so a channel holds at most one watermark
+    /// item more than its record and barrier items (docs/guarantees.md, "Event time").
+    /// </summary>
+    internal void EnqueueWatermark(long watermarkMs, InboundChannel source)
+    {
+        source.Touch();
+        if (source.LastQueued is { IsWatermark: true } last)
+        {
+            lock (last)
+            {
+                if (!last.WatermarkTaken)
+                {
+                    last.WatermarkMs = Math.Max(last.WatermarkMs, watermarkMs);
+                    return;
+                }
+            }
+        }
+        var item = new InboundItem([], source) { IsWatermark = true, WatermarkMs = watermarkMs };
+        source.LastQueued = item;
+        if (!_items.Writer.TryWrite(item))
+        {
+            throw new InvalidOperationException("inbound queue is full although every channel's watermarks are coalesced: accounting is broken");
+        }
     }
 
     /// <summary>Called by the pump for records it took out; returns their credit to the sender.</summary>

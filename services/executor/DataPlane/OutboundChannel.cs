@@ -136,7 +136,7 @@ public sealed class OutboundChannel : IAsyncDisposable
                 ReaderAvailabilityLog.Dropped(_logger, ToString(), (long)_availability.DropAfter!.Value.TotalMilliseconds, _availability.DroppedTotal);
             }
         }
-        else if (admission == Admission.Closed || !_queue.Writer.TryWrite(chunk))
+        else if (admission == Admission.Closed || !Write(chunk))
         {
             _metrics.Dropped(Stream, "channel_closed", chunk.Count);
         }
@@ -148,7 +148,49 @@ public sealed class OutboundChannel : IAsyncDisposable
     /// call opens one for it. A closed channel drops it (the checkpoint then times out).
     /// </summary>
     public void EnqueueBarrier(Contracts.DataPlane.V1.Barrier barrier) =>
-        _queue.Writer.TryWrite(new OutboundChunk(0) { Barrier = barrier });
+        Write(new OutboundChunk(0) { Barrier = barrier });
+
+    /// <summary>
+    /// Queues an event-time watermark after everything queued so far; like a barrier it needs
+    /// no credit and never waits. While the previous watermark is still queued with nothing
+    /// behind it, that one is raised instead, so a stalled channel holds at most one watermark
+    /// more than its chunks (docs/guarantees.md, "Event time").
+    /// </summary>
+    public void EnqueueWatermark(long watermarkMs)
+    {
+        lock (_entryLock)
+        {
+            if (_lastEntry is { IsWatermark: true } last)
+            {
+                lock (last)
+                {
+                    if (!last.WatermarkTaken)
+                    {
+                        last.WatermarkMs = Math.Max(last.WatermarkMs, watermarkMs);
+                        return;
+                    }
+                }
+            }
+            Write(new OutboundChunk(0) { IsWatermark = true, WatermarkMs = watermarkMs });
+        }
+    }
+
+    /// <summary>Queues an entry and remembers it as the last (the router, the pump and a source's watermarks may write at once).</summary>
+    private bool Write(OutboundChunk entry)
+    {
+        lock (_entryLock)
+        {
+            if (!_queue.Writer.TryWrite(entry))
+            {
+                return false;
+            }
+            _lastEntry = entry;
+            return true;
+        }
+    }
+
+    private readonly object _entryLock = new();
+    private OutboundChunk? _lastEntry; // under _entryLock
 
     /// <summary>Points the channel at a (new) address/incarnation; a change reconnects.</summary>
     public void SetTarget(OutboundTarget target)
@@ -349,6 +391,19 @@ public sealed class OutboundChannel : IAsyncDisposable
                     lastSent = _time.GetTimestamp();
                     continue;
                 }
+                if (next.IsWatermark)
+                {
+                    long watermarkMs;
+                    lock (next)
+                    {
+                        next.WatermarkTaken = true;
+                        watermarkMs = next.WatermarkMs;
+                    }
+                    await call.RequestStream.WriteAsync(new ProtoWireMessage(new DataFrame { Watermark = new Watermark { TimeUnixMs = watermarkMs } }), token).ConfigureAwait(false);
+                    _current = null;
+                    lastSent = _time.GetTimestamp();
+                    continue;
+                }
                 int rows;
                 long bytes;
                 lock (credit)
@@ -366,7 +421,7 @@ public sealed class OutboundChannel : IAsyncDisposable
                 long batchBytes = 0;
                 var rowsLimit = Math.Min(rows, ExecutorLimits.BatchRowsMax);
                 var records = batch.Records;
-                while (records.Count < rowsLimit && TryPeekChunk(out next) && next.Barrier is null)
+                while (records.Count < rowsLimit && TryPeekChunk(out next) && next.Barrier is null && !next.IsWatermark)
                 {
                     // Whole chunks at a time; a batch ends at the credit or at BatchBytesMax
                     // (a single record larger than that still travels, alone).

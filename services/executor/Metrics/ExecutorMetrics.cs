@@ -54,6 +54,9 @@ public sealed class ExecutorMetrics
         RecordsDropped = factory.CreateCounter("concord_records_dropped_total",
             "Records dropped (at-most-once), per stream, reason (no_reader, send_failed, channel_closed, too_large, reader_unavailable) and, for reader_unavailable, the reading operator.",
             ["stream", "reason", "reader"]);
+        LateRecords = factory.CreateCounter("concord_late_records_total",
+            "Records whose event time was below the executor's input watermark when they reached its pump, per input stream; they are processed all the same (docs/guarantees.md, \"Event time\").",
+            ["stream"]);
         BatchDuration = factory.CreateHistogram("concord_batch_duration_seconds",
             "Time from sending a ProcessBatch to the operator to receiving its BatchDone.",
             new HistogramConfiguration { Buckets = Histogram.ExponentialBuckets(0.0001, 2, 18) });
@@ -88,6 +91,7 @@ public sealed class ExecutorMetrics
     public Counter RecordsIn { get; }
     public Counter RecordsOut { get; }
     public Counter RecordsDropped { get; }
+    public Counter LateRecords { get; }
     public Histogram BatchDuration { get; }
     public Histogram EndToEndLatency { get; }
     public Gauge InboundQueueRows { get; }
@@ -153,6 +157,15 @@ public sealed class ExecutorMetrics
             run++;
         }
         RecordsOut.WithLabels(outputs[stream]).Inc(run);
+    }
+
+    /// <summary>Counts <paramref name="rows"/> late records received on <paramref name="stream"/>.</summary>
+    public void Late(string stream, long rows)
+    {
+        if (rows > 0)
+        {
+            LateRecords.WithLabels(stream).Inc(rows);
+        }
     }
 
     /// <summary>Counts <paramref name="rows"/> records of <paramref name="stream"/> dropped for <paramref name="reason"/>.</summary>

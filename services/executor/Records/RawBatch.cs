@@ -29,6 +29,9 @@ public sealed class RawBatch : IWireMessage
     /// <summary>ProcessBatch.state_as_of_seq = 5, varint.</summary>
     private const byte StateAsOfSeqTag = 0x28;
 
+    // ProcessBatch.watermark_unix_ms = 6, varint.
+    private const byte WatermarkTag = 0x30;
+
     // BodySize's last result and what it was computed for: the marshaller asks for the size,
     // then writes, and the records are counted once for both.
     private int _bodySize = -1;
@@ -40,6 +43,19 @@ public sealed class RawBatch : IWireMessage
     }
 
     public ulong Seq { get; set; }
+
+    /// <summary>The executor's input watermark when the batch was cut ("event-time.v1"); 0: not known. Set before the batch is sized.</summary>
+    public long WatermarkUnixMs
+    {
+        get => _watermarkUnixMs;
+        set
+        {
+            _watermarkUnixMs = value;
+            _bodySize = -1;
+        }
+    }
+
+    private long _watermarkUnixMs;
 
     public List<RawRecord> Records { get; }
 
@@ -104,6 +120,11 @@ public sealed class RawBatch : IWireMessage
             timer.WriteTo(destination.Slice(n, size));
             n += size;
         }
+        if (_watermarkUnixMs > 0)
+        {
+            destination[n++] = WatermarkTag;
+            n += RecordWire.WriteVarint(destination[n..], (ulong)_watermarkUnixMs);
+        }
         if (States is not null)
         {
             WriteStates(destination[n..]);
@@ -131,7 +152,7 @@ public sealed class RawBatch : IWireMessage
     /// <summary>The generated message with the same content (tests, diagnostics).</summary>
     public ProcessBatch ToProcessBatch()
     {
-        var batch = new ProcessBatch { Seq = Seq };
+        var batch = new ProcessBatch { Seq = Seq, WatermarkUnixMs = _watermarkUnixMs };
         batch.Records.AddRange(Records.Select(r => r.ToRecord()));
         batch.TimersFired.AddRange(TimersFired);
         if (States is not null)
@@ -158,6 +179,7 @@ public sealed class RawBatch : IWireMessage
         {
             size += RecordWire.FieldSize(timer.CalculateSize());
         }
+        size += _watermarkUnixMs > 0 ? 1 + RecordWire.VarintSize((ulong)_watermarkUnixMs) : 0;
         if (States is not null)
         {
             foreach (var state in States)

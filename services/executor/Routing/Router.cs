@@ -264,6 +264,22 @@ public sealed class Router : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Queues event-time watermark <paramref name="watermarkMs"/> on every outbound channel, as
+    /// <see cref="SendBarrierAsync"/> does a barrier, behind every record routed before it.
+    /// Before the first routing table there are no channels: a later watermark supersedes it.
+    /// </summary>
+    public void SendWatermark(long watermarkMs)
+    {
+        lock (_applyLock)
+        {
+            foreach (var channel in _channels.Values)
+            {
+                channel.EnqueueWatermark(watermarkMs);
+            }
+        }
+    }
+
     /// <summary>Waits (bounded by the token) until every outbound queue is empty.</summary>
     public async Task DrainAsync(CancellationToken cancellationToken)
     {

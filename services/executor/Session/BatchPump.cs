@@ -99,6 +99,13 @@ public sealed class BatchPump
     public Checkpoints.CheckpointParticipant? Checkpoints { get; set; }
 
     /// <summary>
+    /// Event time of this executor (docs/guarantees.md, "Event time"), or null without it. Set
+    /// before the loops start: the pump feeds it the watermarks it takes, fires event-time timers
+    /// on its input watermark and tells it when answers are routed (Timers/Watermarks.cs).
+    /// </summary>
+    public Watermarks? EventTime { get; set; }
+
+    /// <summary>
     /// Runs <paramref name="action"/> while the pump is not touching the state backend: the send
     /// loop reads states and the answer loop applies mutations and timer changes under this lock,
     /// so a checkpoint's synchronous snapshot of the backend must be taken inside it.
@@ -143,6 +150,7 @@ public sealed class BatchPump
             var seq = Interlocked.Read(ref _lastSentSeq) + 1;
             Volatile.Write(ref _sentTimestamps[seq % _sentTimestamps.Length], _time.GetTimestamp());
             batch.Seq = (ulong)Interlocked.Increment(ref _lastSentSeq);
+            batch.WatermarkUnixMs = EventTime?.BatchCut(batch.Seq) ?? 0;
             _telemetry.Sent(batch);
             await _session.SendAsync(batch, abortWrites).ConfigureAwait(false);
         }
@@ -180,6 +188,7 @@ public sealed class BatchPump
             {
                 await _metrics.Backpressure(_router.RouteAsync(done, cancellationToken)).ConfigureAwait(false);
             }
+            EventTime?.Routed(expected, done);
             if (done.TimersSet.Count > 0)
             {
                 lock (_timers)
@@ -301,11 +310,13 @@ public sealed class BatchPump
                 var now = _time.GetUtcNow();
                 var nowMs = now.ToUnixTimeMilliseconds();
                 long? nextTimerMs;
+                bool eventTimersDue;
                 lock (_timers)
                 {
                     nextTimerMs = _timers.NextDueMs;
+                    eventTimersDue = EventTimersDue();
                 }
-                var timersDue = nextTimerMs <= nowMs;
+                var timersDue = nextTimerMs <= nowMs || eventTimersDue;
                 if (batch.Records.Count > 0 && lingerUntil is null)
                 {
                     lingerUntil = now + _options.BatchLinger;
@@ -318,15 +329,23 @@ public sealed class BatchPump
                         if (_state is null)
                         {
                             _timers.TakeDue(nowMs, batch.TimersFired);
+                            TakeDueEventTimers(batch, int.MaxValue);
                         }
                         else
                         {
                             // Under the timers' lock: the backend's other user (mutations, timer writes) holds it too.
                             _timers.TakeDue(nowMs, batch.TimersFired, _state.TimersPerBatchMax);
+                            TakeDueEventTimers(batch, _state.TimersPerBatchMax);
                             batch = _state.Attach(batch, _carry);
                         }
                     }
                     return batch;
+                }
+
+                if (batch.Records.Count == 0 && operatorIdle)
+                {
+                    // Nothing taken and nothing in flight: the input watermark may go downstream now.
+                    EventTime?.ForwardWhenIdle();
                 }
 
                 // Wait for whichever comes first: records, the linger deadline, the next timer,
@@ -388,6 +407,14 @@ public sealed class BatchPump
                 return false;
             }
             var item = _pending;
+            if (item.IsWatermark || EventTime is not null)
+            {
+                if (EventTimeTake(item))
+                {
+                    _pending = null;
+                    continue;
+                }
+            }
             var start = item.Offset;
             long taken = 0;
             var i = start;
@@ -418,6 +445,68 @@ public sealed class BatchPump
     }
 
     private static TimeSpan Min(TimeSpan a, TimeSpan b) => a < b ? a : b;
+
+    /// <summary>
+    /// Event time's part of taking <paramref name="item"/>: true when it was a watermark (taken
+    /// whole; without event time it is dropped); for records, marks their channel active and
+    /// counts those below the input watermark as late (they are processed all the same).
+    /// </summary>
+    private bool EventTimeTake(InboundItem item)
+    {
+        var source = item.Source;
+        if (item.IsWatermark)
+        {
+            long watermarkMs;
+            lock (item)
+            {
+                item.WatermarkTaken = true;
+                watermarkMs = item.WatermarkMs;
+            }
+            EventTime?.ObserveWatermark(source.Stream, source.Sender, watermarkMs);
+            return true;
+        }
+        if (item.Offset > 0)
+        {
+            return false; // the rest of an item taken in part: counted when it was first taken
+        }
+        var eventTime = EventTime!;
+        eventTime.ObserveRecords(source.Stream, source.Sender);
+        var inputMs = eventTime.InputMs;
+        if (inputMs > 0)
+        {
+            var late = 0;
+            var records = item.Records;
+            for (var i = 0; i < records.Length; i++)
+            {
+                if (records[i].EventTimeUnixMs < inputMs)
+                {
+                    late++;
+                }
+            }
+            _metrics.Late(source.Stream, late);
+        }
+        return false;
+    }
+
+    /// <summary>True when an event-time timer is due at the input watermark (which this also refreshes). Under the timers' lock.</summary>
+    private bool EventTimersDue()
+    {
+        if (EventTime is not { } eventTime)
+        {
+            return false;
+        }
+        eventTime.Refresh();
+        return _timers.NextEventTimeDueMs is { } next && eventTime.InputMs > 0 && next <= eventTime.InputMs;
+    }
+
+    /// <summary>Adds the event-time timers due at the input watermark, up to <paramref name="timersMax"/> in the batch. Under the timers' lock.</summary>
+    private void TakeDueEventTimers(RawBatch batch, int timersMax)
+    {
+        if (EventTime is { InputMs: > 0 } eventTime && batch.TimersFired.Count < timersMax)
+        {
+            _timers.TakeDueEventTime(eventTime.InputMs, batch.TimersFired, timersMax - batch.TimersFired.Count);
+        }
+    }
 
     /// <summary>
     /// A wait rounded up to whole milliseconds: Task.Delay truncates to whole milliseconds, so a

@@ -115,6 +115,10 @@ public sealed class UpstreamSender : IAsyncDisposable
         }
     }
 
+    /// <summary>Sends an event-time watermark (no credit needed), in order after the records sent before it.</summary>
+    public Task SendWatermarkAsync(long watermarkMs) =>
+        _call.RequestStream.WriteAsync(new DataFrame { Watermark = new Watermark { TimeUnixMs = watermarkMs } }).WaitAsync(ConformanceLimits.StepTimeout);
+
     /// <summary>Sends records and waits (bounded) until they are all written.</summary>
     public Task SendAllAsync(params ConcordRecord[] records) => SendAsync(records).WaitAsync(ConformanceLimits.StepTimeout);
 

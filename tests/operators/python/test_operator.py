@@ -14,7 +14,9 @@ GATE_TIMEOUT_S = 60
 #: How long after a record the keyed_timers case flushes its key, in ms.
 FLUSH_DELAY_MS = 100
 #: The cases that keep keyed state "count".
-STATE_CASES = ("state", "keyed_timers")
+STATE_CASES = ("state", "keyed_timers", "event_time_timers")
+#: How far after a record's event time the event_time_timers case sets its timer, in ms.
+EVENT_TIMER_DELAY_MS = 100
 
 
 class TestOperator(concord.Computation):
@@ -61,6 +63,9 @@ class TestOperator(concord.Computation):
             count.set(str(int((count.get() or b"0").decode("ascii")) + 1).encode("ascii"))
             ctx.set_timer("flush", int(time.time() * 1000) + FLUSH_DELAY_MS)
             return
+        if self.case == "event_time_timers":
+            ctx.set_timer("fire", record.event_time_unix_ms + EVENT_TIMER_DELAY_MS, concord.TimeDomain.EVENT)
+            return
         if self.case == "backpressure":
             self.wait_for_gate()
         elif self.case == "exception":
@@ -71,6 +76,9 @@ class TestOperator(concord.Computation):
         ctx.produce_record("out-a", record.key, record.value)
 
     def process_timer(self, ctx, key, time_ms):
+        if self.case == "event_time_timers":
+            ctx.produce_record("out-b", ctx.state_key, str(time_ms).encode("ascii"))
+            return
         if self.case == "keyed_timers":
             count = ctx.state("count")
             ctx.produce_record("out-b", ctx.state_key, count.get() or b"")

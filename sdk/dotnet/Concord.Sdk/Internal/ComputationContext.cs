@@ -1,3 +1,4 @@
+using Concord.Contracts;
 using Concord.Contracts.Operator.V1;
 using Concord.Contracts.Types.V1;
 using Google.Protobuf;
@@ -40,7 +41,10 @@ internal sealed class ComputationContext(
         _producedBytes = 0;
         _timerStateKey = ByteString.Empty;
         _stateKeyString = null;
+        WatermarkUnixMs = 0;
     }
+
+    public long WatermarkUnixMs { get; set; }
 
     /// <summary>The record whose callback runs now; null in Init and timers.</summary>
     public void SetCurrent(Record? record)
@@ -116,11 +120,26 @@ internal sealed class ComputationContext(
         batch.Produced.Add(new ProducedRecord { Stream = stream, Record = record });
     }
 
-    public void SetTimer(string key, long timeUnixMs)
+    public void SetTimer(string key, long timeUnixMs) => SetTimer(key, timeUnixMs, TimerDomain.ProcessingTime);
+
+    public void SetTimer(string key, long timeUnixMs, TimerDomain domain)
     {
         var batch = RequireCallback(nameof(SetTimer));
         ArgumentNullException.ThrowIfNull(key);
         var timer = new TimerSet { Key = key, TimeUnixMs = timeUnixMs };
+        if (domain == TimerDomain.EventTime)
+        {
+            if (!init.Capabilities.Contains(Capabilities.EventTime))
+            {
+                throw new InvalidOperationException(
+                    $"event-time timers need an executor with the capability {Capabilities.EventTime} (it offers [{string.Join(", ", init.Capabilities)}]); upgrade the executor, or use TimerDomain.ProcessingTime");
+            }
+            timer.Domain = TimeDomain.Event;
+        }
+        else if (domain != TimerDomain.ProcessingTime)
+        {
+            throw new ArgumentOutOfRangeException(nameof(domain), domain, "use TimerDomain.ProcessingTime or TimerDomain.EventTime");
+        }
         if (state is not null)
         {
             // Keyed only with declared states: a stateless operator keeps one timer per key, as before keyed state.

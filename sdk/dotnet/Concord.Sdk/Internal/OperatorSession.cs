@@ -347,6 +347,7 @@ internal sealed class OperatorSession
 
         var done = new BatchDone { Seq = batch.Seq };
         context.Begin(done);
+        context.WatermarkUnixMs = batch.WatermarkUnixMs;
         _state?.Begin(batch);
         var callback = "ProcessRecord";
         try

@@ -68,6 +68,46 @@ internal static class DataPlaneWire
         return true;
     }
 
+    /// <summary>DataFrame.watermark = 4, length-delimited.</summary>
+    public const int WatermarkField = 4;
+
+    /// <summary>
+    /// True when the frame is a <c>DataFrame{watermark}</c> (the oneof's last field decides);
+    /// then <paramref name="watermarkMs"/> is its time.
+    /// </summary>
+    public static bool TryReadWatermark(byte[] frame, out long watermarkMs)
+    {
+        var reader = new WireReader(frame, 0, frame.Length);
+        (int Offset, int Length)? last = null;
+        while (reader.TryReadTag(out var field, out var wireType))
+        {
+            if (field == WatermarkField && wireType == WireReader.WireLengthDelimited)
+            {
+                last = reader.ReadLengthDelimited();
+                continue;
+            }
+            if (field is OpenField or 2 or BarrierField)
+            {
+                last = null;
+            }
+            reader.Skip(wireType);
+        }
+        if (last is not { } body)
+        {
+            watermarkMs = 0;
+            return false;
+        }
+        try
+        {
+            watermarkMs = Contracts.DataPlane.V1.Watermark.Parser.ParseFrom(frame, body.Offset, body.Length).TimeUnixMs;
+        }
+        catch (Google.Protobuf.InvalidProtocolBufferException e)
+        {
+            throw new WireFormatException($"malformed Watermark: {e.Message}");
+        }
+        return true;
+    }
+
     /// <summary>
     /// Reads a data frame after ChannelOpen: the records of its RecordBatch, or an error that
     /// says what else it was.

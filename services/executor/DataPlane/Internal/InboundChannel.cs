@@ -15,6 +15,15 @@ internal sealed class InboundItem(RawRecord[] records, InboundChannel source)
 
     /// <summary>Not null: a checkpoint barrier received here, in order with the channel's records (<see cref="Records"/> is empty).</summary>
     public Contracts.DataPlane.V1.Barrier? Barrier { get; init; }
+
+    /// <summary>True: an event-time watermark received here, in order with the channel's records (<see cref="Records"/> is empty).</summary>
+    public bool IsWatermark { get; init; }
+
+    /// <summary>The watermark's time; a later one of the same channel raises it while the item waits (lock the item).</summary>
+    public long WatermarkMs;
+
+    /// <summary>The pump took the watermark: it can no longer be raised (lock the item).</summary>
+    public bool WatermarkTaken;
 }
 
 /// <summary>
@@ -61,6 +70,18 @@ internal sealed class InboundChannel(string description, int windowRows, long wi
 
     /// <summary>A queued barrier was taken by the pump's reader.</summary>
     public void BarrierTaken() => Interlocked.Decrement(ref _queuedBarriers);
+
+    /// <summary>The last item this channel queued (its receiving loop's only): a watermark behind nothing else can be raised in place.</summary>
+    public InboundItem? LastQueued { get; set; }
+
+    /// <summary>A frame without credit (a watermark) arrived: the channel is not idle.</summary>
+    public void Touch()
+    {
+        lock (_lock)
+        {
+            _activeTimestamp = time.GetTimestamp();
+        }
+    }
 
     /// <summary>
     /// How long the channel has been idle: nothing received and nothing of it queued (a

@@ -34,6 +34,15 @@ public sealed class OutboundChunk(int capacity)
     /// </summary>
     internal Contracts.DataPlane.V1.Barrier? Barrier { get; init; }
 
+    /// <summary>True: this entry is an event-time watermark, not records; it leaves in order like a barrier.</summary>
+    internal bool IsWatermark { get; init; }
+
+    /// <summary>The watermark's time; raised in place while nothing is queued behind it (lock the chunk).</summary>
+    internal long WatermarkMs;
+
+    /// <summary>The sender took the watermark: it can no longer be raised (lock the chunk).</summary>
+    internal bool WatermarkTaken;
+
     /// <summary>Serialized bytes of all its records.</summary>
     public long Bytes { get; private set; }
 

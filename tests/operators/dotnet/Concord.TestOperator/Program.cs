@@ -19,6 +19,9 @@ internal sealed class TestOperator(string conformanceCase, string name) : Comput
     /// <summary>How long the backpressure case blocks at most before it gives up, in ms.</summary>
     private const int GateTimeoutMs = 60_000;
 
+    /// <summary>How far after a record's event time the event_time_timers case sets its timer, in ms.</summary>
+    private const long EventTimerDelayMs = 100;
+
     private bool _gatePassed;
     private bool _rearmed;
 
@@ -26,7 +29,7 @@ internal sealed class TestOperator(string conformanceCase, string name) : Comput
     {
         var metadata = new MetadataBuilder(conformanceCase == "invalid_metadata" ? "not-" + name : name)
             .Input("in", Grouping.GroupBy).Output("out-a").Output("out-b");
-        return conformanceCase is "state" or "keyed_timers" ? metadata.State("count") : metadata;
+        return conformanceCase is "state" or "keyed_timers" or "event_time_timers" ? metadata.State("count") : metadata;
     }
 
     public override void Init(IComputationContext context)
@@ -68,6 +71,9 @@ internal sealed class TestOperator(string conformanceCase, string name) : Comput
                 Increment(context);
                 context.SetTimer("flush", DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() + 100);
                 return;
+            case "event_time_timers":
+                context.SetTimer("fire", record.EventTimeUnixMs + EventTimerDelayMs, TimerDomain.EventTime);
+                return;
             case "size_limit" when record.Key.ToStringUtf8() == "grow":
                 context.ProduceRecord("out-a", record.Key, ByteString.CopyFrom(new byte[RecordBytesMax - record.Key.Length + 1]));
                 return;
@@ -77,6 +83,11 @@ internal sealed class TestOperator(string conformanceCase, string name) : Comput
 
     public override void ProcessTimer(IComputationContext context, string key, long timeUnixMs)
     {
+        if (conformanceCase == "event_time_timers")
+        {
+            context.ProduceRecord("out-b", context.StateKey.Span, Encoding.ASCII.GetBytes(timeUnixMs.ToString(CultureInfo.InvariantCulture)));
+            return;
+        }
         if (conformanceCase == "keyed_timers")
         {
             var count = context.State("count");

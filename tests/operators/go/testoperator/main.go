@@ -23,6 +23,9 @@ const gateTimeout = 60 * time.Second
 // flushDelayMs is how long after a record the keyed_timers case flushes its key.
 const flushDelayMs = 100
 
+// eventTimerDelayMs is how far after a record's event time the event_time_timers case sets its timer.
+const eventTimerDelayMs = 100
+
 type testOperator struct {
 	kase       string
 	name       string
@@ -40,7 +43,7 @@ func (o *testOperator) Metadata() concord.Metadata {
 		Inputs:  []concord.InputStream{{Name: "in", Grouping: concord.GroupBy}},
 		Outputs: []string{"out-a", "out-b"},
 	}
-	if o.kase == "state" || o.kase == "keyed_timers" {
+	if o.kase == "state" || o.kase == "keyed_timers" || o.kase == "event_time_timers" {
 		md.States = []string{"count"}
 	}
 	return md
@@ -97,6 +100,9 @@ func (o *testOperator) ProcessRecord(ctx concord.Context, r *concord.Record) err
 		}
 		ctx.SetTimer("flush", time.Now().UnixMilli()+flushDelayMs)
 		return nil
+	case o.kase == "event_time_timers":
+		ctx.SetTimerIn("fire", r.EventTimeUnixMs+eventTimerDelayMs, concord.EventTime)
+		return nil
 	case o.kase == "backpressure":
 		if err := o.waitForGate(); err != nil {
 			return err
@@ -110,6 +116,9 @@ func (o *testOperator) ProcessRecord(ctx concord.Context, r *concord.Record) err
 }
 
 func (o *testOperator) ProcessTimer(ctx concord.Context, key string, timeMs int64) error {
+	if o.kase == "event_time_timers" {
+		return ctx.ProduceRecord("out-b", ctx.StateKey(), []byte(strconv.FormatInt(timeMs, 10)))
+	}
 	if o.kase == "keyed_timers" {
 		count := ctx.State("count")
 		c, _ := count.Get()
