@@ -163,8 +163,8 @@ public sealed class FileTopologyStoreTests : IDisposable
     {
         var gone = _dir.Combine("gone");
 
-        Concord.Scheduler.Store.Internal.DirectorySync.Sync(_dir.Path);
-        var error = Assert.Throws<IOException>(() => Concord.Scheduler.Store.Internal.DirectorySync.Sync(gone));
+        Concord.Hosting.DirectorySync.Sync(_dir.Path);
+        var error = Assert.Throws<IOException>(() => Concord.Hosting.DirectorySync.Sync(gone));
 
         Assert.Contains($"'{gone}'", error.Message);
     }

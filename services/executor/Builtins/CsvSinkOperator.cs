@@ -272,7 +272,7 @@ public sealed class CsvSinkOperator : BuiltinSession, ICheckpointedOperator
                 _file.Dispose();
                 _file = null;
                 File.Move(_inProgressPath!, pending);
-                DirectorySync.Sync(Path);
+                Concord.Hosting.DirectorySync.Sync(Path);
             }, pending);
             _inProgressPath = null;
             _pending.Add(checkpointId);
@@ -294,7 +294,7 @@ public sealed class CsvSinkOperator : BuiltinSession, ICheckpointedOperator
         }
         if (committed.Count > 0)
         {
-            Io(() => DirectorySync.Sync(Path), Path);
+            Io(() => Concord.Hosting.DirectorySync.Sync(Path), Path);
         }
     }
 
@@ -349,7 +349,7 @@ public sealed class CsvSinkOperator : BuiltinSession, ICheckpointedOperator
                     Io(() => File.Delete(file), file); // not in the checkpoint: its records are replayed
                 }
             }
-            Io(() => DirectorySync.Sync(directory), directory);
+            Io(() => Concord.Hosting.DirectorySync.Sync(directory), directory);
         }
         _pending.Clear();
     }

@@ -47,7 +47,7 @@ public static class AtomicFile
         }
         // Failing here, the new content is in place but may not survive a power loss; the
         // caller treats the write as failed, and its next write replaces the file whole.
-        Internal.DirectorySync.Sync(Path.GetDirectoryName(Path.GetFullPath(path))!);
+        Concord.Hosting.DirectorySync.Sync(Path.GetDirectoryName(Path.GetFullPath(path))!);
     }
 
     /// <summary>

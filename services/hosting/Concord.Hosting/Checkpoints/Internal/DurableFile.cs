@@ -1,4 +1,3 @@
-using System.Runtime.InteropServices;
 
 namespace Concord.Hosting.Checkpoints.Internal;
 
@@ -36,7 +35,7 @@ internal static partial class DurableFile
             File.Delete(temp);
             throw;
         }
-        SyncDirectory(directory);
+        DirectorySync.Sync(directory);
         return length;
     }
 
@@ -54,44 +53,5 @@ internal static partial class DurableFile
         var bytes = new byte[stream.Length];
         stream.ReadExactly(bytes);
         return bytes;
-    }
-
-    private const int ReadOnly = 0;
-
-    /// <summary>EINVAL: the file system cannot sync directories (some FUSE and network mounts); nothing to do.</summary>
-    private const int Einval = 22;
-
-    [LibraryImport("libc", EntryPoint = "open", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
-    private static partial int Open(string path, int flags);
-
-    [LibraryImport("libc", EntryPoint = "fsync", SetLastError = true)]
-    private static partial int Fsync(int fd);
-
-    [LibraryImport("libc", EntryPoint = "close")]
-    private static partial int Close(int fd);
-
-    /// <summary>A rename is durable only once its directory is synced: before, a power loss can undo it.</summary>
-    private static void SyncDirectory(string directory)
-    {
-        if (!OperatingSystem.IsLinux() && !OperatingSystem.IsMacOS())
-        {
-            return;
-        }
-        var fd = Open(directory, ReadOnly);
-        if (fd < 0)
-        {
-            throw new IOException($"cannot open directory '{directory}' to sync it (errno {Marshal.GetLastPInvokeError()}); check that it exists and is readable");
-        }
-        try
-        {
-            if (Fsync(fd) != 0 && Marshal.GetLastPInvokeError() is var errno && errno != Einval)
-            {
-                throw new IOException($"fsync of directory '{directory}' failed (errno {errno}); the disk may be failing or full");
-            }
-        }
-        finally
-        {
-            Close(fd);
-        }
     }
 }

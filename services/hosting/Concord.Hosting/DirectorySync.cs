@@ -1,12 +1,13 @@
 using System.Runtime.InteropServices;
 
-namespace Concord.Scheduler.Store.Internal;
+namespace Concord.Hosting;
 
 /// <summary>
 /// fsync(2) of a directory, which .NET has no API for. A rename is durable only once the
-/// directory holding it is synced: before that, a power loss can bring the old file back.
+/// directory holding it is synced: before that, a power loss can bring the old file back. Used
+/// by the scheduler's topology store, the checkpoint layout and the csv-sink's commits.
 /// </summary>
-internal static partial class DirectorySync
+public static partial class DirectorySync
 {
     private const int ReadOnly = 0;
 
@@ -44,7 +45,7 @@ internal static partial class DirectorySync
         }
         finally
         {
-            Close(fd);
+            _ = Close(fd);
         }
     }
 }
