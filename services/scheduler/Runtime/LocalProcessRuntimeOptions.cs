@@ -80,6 +80,19 @@ public sealed class LocalProcessRuntimeOptions
     public int ExecutorLogCheckMs { get; init; } = SchedulerLimits.ExecutorLogCheckMs;
 
     /// <summary>
+    /// Where executors launched by this runtime bind their data-plane and metrics endpoints
+    /// (CONCORD_LISTEN_ADDRESS). Loopback for the embedded single-host mode; an agent on a
+    /// cluster host binds its host's address (docs/cluster.md). Beyond loopback only with TLS.
+    /// </summary>
+    public System.Net.IPAddress ExecutorListenAddress { get; init; } = System.Net.IPAddress.Loopback;
+
+    /// <summary>
+    /// The host name or address executors launched by this runtime advertise to their peers
+    /// and the scheduler (CONCORD_ADVERTISED_HOST): what other hosts can reach them at.
+    /// </summary>
+    public string ExecutorAdvertisedHost { get; init; } = "127.0.0.1";
+
+    /// <summary>
     /// Optional. A directory put first on PYTHONPATH of every instance (its executor, and so its
     /// operator): the repository's sdk/python, so a plain <c>"executable": "python3", "args":
     /// ["op.py"]</c> imports <c>concord</c> without a wrapper script. Null adds nothing; a
