@@ -114,50 +114,11 @@ public sealed class DeployFileFuzzTests(ITestOutputHelper output) : IDisposable
         return "{" + string.Join(", ", fields.Select(f => JsonSerializer.Serialize(f.Key) + ": " + f.Raw)) + "}";
     }
 
-    private static Gen<byte> AnyByte => Gen.Choose(0, 255).Select(b => (byte)b);
-
-    /// <summary>One to eight byte edits of a seed: flip, overwrite, insert, delete, truncate, or an invalid UTF-8 sequence.</summary>
+    /// <summary>Byte edits of a seed; the special edit is an overlong, surrogate or truncated UTF-8 sequence.</summary>
     private static Gen<byte[]> ByteMutated =>
-        from seed in Gen.Frequency((3, Seed), (1, Structural))
-        from edits in Gen.Choose(1, 8).SelectMany(n => Gen.ArrayOf(
-            from kind in Gen.Choose(0, 5)
-            from position in Gen.Choose(0, int.MaxValue)
-            from value in AnyByte
-            select (kind, position, value), n))
-        select edits.Aggregate(Encoding.UTF8.GetBytes(seed), (bytes, edit) => Edit(bytes, edit.kind, edit.position, edit.value));
-
-    private static byte[] Edit(byte[] bytes, int kind, int where, byte value)
-    {
-        if (bytes.Length == 0)
-        {
-            return [value];
-        }
-        var at = where % bytes.Length;
-        var list = bytes.ToList();
-        switch (kind)
-        {
-            case 0:
-                list[at] ^= (byte)(1 << (value & 7));
-                break;
-            case 1:
-                list[at] = value;
-                break;
-            case 2:
-                list.Insert(at, value);
-                break;
-            case 3:
-                list.RemoveAt(at);
-                break;
-            case 4:
-                list.RemoveRange(at, list.Count - at);
-                break;
-            default:
-                // Overlong, surrogate and truncated sequences.
-                list.InsertRange(at, value % 3 == 0 ? [0xC0, 0x80] : value % 3 == 1 ? [0xED, 0xA0, 0x80] : [0xF0, 0x9F]);
-                break;
-        }
-        return [.. list];
-    }
+        ByteMutations.Mutated(
+            Gen.Frequency((3, Seed), (1, Structural)).Select(seed => Encoding.UTF8.GetBytes(seed)),
+            value => value % 3 == 0 ? [0xC0, 0x80] : value % 3 == 1 ? [0xED, 0xA0, 0x80] : [0xF0, 0x9F]);
 
     private (int Tried, int Accepted) Run<T>(Gen<T> inputs, Func<T, OperatorSpec> parse, string name)
     {

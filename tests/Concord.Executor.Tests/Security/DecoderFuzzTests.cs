@@ -4,6 +4,7 @@ using Concord.Contracts.Operator.V1;
 using Concord.Executor.DataPlane.Internal;
 using Concord.Executor.Records;
 using Concord.Executor.Records.Internal;
+using Concord.Testing;
 using FsCheck;
 using FsCheck.Fluent;
 using Google.Protobuf;
@@ -31,7 +32,7 @@ public sealed class DecoderFuzzTests(ITestOutputHelper output)
 
     private static readonly StreamTable Outputs = new(["out-a", "out-b"]);
 
-    private static Gen<byte> AnyByte => Gen.Choose(0, 255).Select(b => (byte)b);
+    private static Gen<byte> AnyByte => ByteMutations.AnyByte;
 
     private static Gen<byte[]> Bytes(int max) => Gen.Choose(0, max).SelectMany(n => Gen.ArrayOf(AnyByte, n));
 
@@ -66,48 +67,9 @@ public sealed class DecoderFuzzTests(ITestOutputHelper output)
             select new TimerSet { Key = key, TimeUnixMs = at }, n))
         select new OperatorMessage { BatchDone = new BatchDone { Seq = (ulong)seq, Produced = { produced }, TimersSet = { timers } } }.ToByteArray();
 
-    /// <summary>One to eight byte-level edits of a valid frame: flip, overwrite, insert, delete, truncate, or a huge varint.</summary>
+    /// <summary>Byte-level edits of a valid frame; the special edit is a length or tag of 5 continuation bytes: lengths far beyond the frame.</summary>
     private static Gen<byte[]> Mutated(Gen<byte[]> valid) =>
-        from frame in valid
-        from edits in Gen.Choose(1, 8).SelectMany(n => Gen.ArrayOf(
-            from kind in Gen.Choose(0, 5)
-            from position in Gen.Choose(0, int.MaxValue)
-            from value in AnyByte
-            select (kind, position, value), n))
-        select edits.Aggregate(frame, (bytes, edit) => Edit(bytes, edit.kind, edit.position, edit.value));
-
-    private static byte[] Edit(byte[] bytes, int kind, int where, byte value)
-    {
-        if (bytes.Length == 0)
-        {
-            return [value];
-        }
-        var at = where % bytes.Length;
-        var list = bytes.ToList();
-        switch (kind)
-        {
-            case 0:
-                list[at] ^= (byte)(1 << (value & 7));
-                break;
-            case 1:
-                list[at] = value;
-                break;
-            case 2:
-                list.Insert(at, value);
-                break;
-            case 3:
-                list.RemoveAt(at);
-                break;
-            case 4:
-                list.RemoveRange(at, list.Count - at);
-                break;
-            default:
-                // A length or tag of 5 continuation bytes: lengths far beyond the frame.
-                list.InsertRange(at, [0xFF, 0xFF, 0xFF, 0xFF, 0x0F]);
-                break;
-        }
-        return [.. list];
-    }
+        ByteMutations.Mutated(valid, _ => [0xFF, 0xFF, 0xFF, 0xFF, 0x0F]);
 
     private static Gen<byte[]> Hostile(Gen<byte[]> valid) =>
         Gen.Frequency((1, Bytes(512)), (4, Mutated(valid)), (1, valid));
