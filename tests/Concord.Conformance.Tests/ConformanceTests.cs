@@ -342,7 +342,7 @@ public sealed class ConformanceTests
         using var first = rig.StartExecutor(language, "state", delivery: DeliveryGuarantee.DeliveryExactlyOnce);
         var registration = await rig.RegistrationAsync(first);
         var checkpoint = await rig.BeginCheckpointAsync(first, 1);
-        var sender = await UpstreamSender.OpenAsync(registration);
+        await using var sender = await UpstreamSender.OpenAsync(registration);
         await sender.SendAllAsync([.. before]);
         await sender.SendBarrierAsync(1);
         await sender.SendAllAsync(Record("k0", "x"), Record("k0", "x"));
@@ -357,7 +357,6 @@ public sealed class ConformanceTests
         first.KillHard();
         Assert.Equal(ExecutorProcess.ExitKilled, await first.ExitCodeAsync());
         Assert.True(await GoneAsync(registration.OperatorPid), $"operator process {registration.OperatorPid} outlived its SIGKILLed executor");
-        await sender.DisposeAsync();
 
         using var restored = rig.StartExecutor(language, "state", delivery: DeliveryGuarantee.DeliveryExactlyOnce, restoreFrom: checkpoint, run: 1);
         var again = await rig.RegistrationAsync(restored);
@@ -384,7 +383,7 @@ public sealed class ConformanceTests
         // The begin is in before the records, so the snapshot is due the moment their batch is
         // answered, well within the operator's 100 ms flush delay.
         var checkpoint = await rig.BeginCheckpointAsync(first, 1);
-        var sender = await UpstreamSender.OpenAsync(registration);
+        await using var sender = await UpstreamSender.OpenAsync(registration);
         await sender.SendAllAsync(Record("a", "x"), Record("b", "x"), Record("a", "x"), Record("a", "x"));
         await sender.SendBarrierAsync(1);
         await rig.CompleteCheckpointAsync(first, registration, 1);
@@ -398,7 +397,6 @@ public sealed class ConformanceTests
         first.KillHard();
         Assert.Equal(ExecutorProcess.ExitKilled, await first.ExitCodeAsync());
         Assert.True(await GoneAsync(registration.OperatorPid), $"operator process {registration.OperatorPid} outlived its SIGKILLed executor");
-        await sender.DisposeAsync();
 
         using var restored = rig.StartExecutor(language, "keyed_timers", delivery: DeliveryGuarantee.DeliveryExactlyOnce, restoreFrom: checkpoint, run: 1);
         var again = await rig.RegistrationAsync(restored);
