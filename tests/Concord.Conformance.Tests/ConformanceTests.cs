@@ -21,6 +21,10 @@ public sealed class ConformanceTests
 
     private static ConcordRecord Record(ByteString key, ByteString value) => new() { Key = key, Value = value };
 
+    /// <summary>"key=value" of each record, in arrival order.</summary>
+    private static List<string> Pairs(IEnumerable<Received> received) =>
+        [.. received.Select(r => $"{r.Record.Key.ToStringUtf8()}={r.Record.Value.ToStringUtf8()}")];
+
     [Theory, MemberData(nameof(Languages))]
     public async Task Produce_to_several_streams(string language)
     {
@@ -320,6 +324,96 @@ public sealed class ConformanceTests
         var all = await rig.Receiver.WaitUntilAsync(r => Reached(r, 5, 1, 2), "the fire of a's second round");
         Assert.Equal(new Dictionary<string, long> { ["a"] = 5, ["b"] = 1, ["c"] = 2 }, Sums(all));
         Assert.All(all, r => Assert.Equal(OutputB, r.Stream));
+    }
+
+    [Theory, MemberData(nameof(Languages))]
+    public async Task Keyed_state_continues_after_a_restore_from_a_checkpoint(string language)
+    {
+        // Run 1 (exactly_once): k0 x5, k1 x3 then "clear", k2 x2, barrier 1, then k0 x2 more,
+        // which come after the barrier and so are not in checkpoint 1. SIGKILL. Run 2 restores
+        // checkpoint 1: k0 counts on from 5 (not 7: the records after the barrier are the
+        // sources' to replay), k1 stays cleared, k2 counts on from 2, a new key starts at 1.
+        var before = new List<ConcordRecord>();
+        before.AddRange(Enumerable.Range(0, 5).Select(_ => Record("k0", "x")));
+        before.AddRange(Enumerable.Range(0, 3).Select(_ => Record("k1", "x")));
+        before.Add(Record("k1", "clear"));
+        before.AddRange(Enumerable.Range(0, 2).Select(_ => Record("k2", "x")));
+        await using var rig = await ConformanceRig.StartAsync();
+        using var first = rig.StartExecutor(language, "state", delivery: DeliveryGuarantee.DeliveryExactlyOnce);
+        var registration = await rig.RegistrationAsync(first);
+        var checkpoint = await rig.BeginCheckpointAsync(first, 1);
+        await using var sender = await UpstreamSender.OpenAsync(registration);
+        await sender.SendAllAsync([.. before]);
+        await sender.SendBarrierAsync(1);
+        await sender.SendAllAsync(Record("k0", "x"), Record("k0", "x"));
+        await rig.CompleteCheckpointAsync(first, registration, 1);
+        Assert.True(File.Exists(Hosting.Checkpoints.CheckpointLayout.ManifestPath(checkpoint, OperatorName, 0)), "checkpoint 1 holds no state manifest of the instance");
+
+        var old = await rig.Receiver.WaitUntilAsync(r => r.Count >= before.Count + 2, $"the {before.Count + 2} outputs of run 1");
+        Assert.Equal(["k0=1", "k0=2", "k0=3", "k0=4", "k0=5", "k1=1", "k1=2", "k1=3", "k1=cleared", "k2=1", "k2=2", "k0=6", "k0=7"], Pairs(old));
+        // The barrier left behind every output of the records before it, ahead of the rest.
+        Assert.Equal(before.Count, (await rig.Receiver.WaitForBarrierAsync(OutputA, 1)).Position);
+
+        first.KillHard();
+        Assert.Equal(ExecutorProcess.ExitKilled, await first.ExitCodeAsync());
+        Assert.True(await GoneAsync(registration.OperatorPid), $"operator process {registration.OperatorPid} outlived its SIGKILLed executor");
+
+        using var restored = rig.StartExecutor(language, "state", delivery: DeliveryGuarantee.DeliveryExactlyOnce, restoreFrom: checkpoint, run: 1);
+        var again = await rig.RegistrationAsync(restored);
+        Assert.Equal(1UL, again.RestoredCheckpointId);
+        await using var resender = await UpstreamSender.OpenAsync(again);
+        await resender.SendAllAsync(Record("k0", "x"), Record("k1", "x"), Record("k2", "x"), Record("k3", "x"));
+
+        var all = await rig.Receiver.WaitUntilAsync(r => r.Count >= old.Count + 4, "the 4 outputs of the restored run");
+        Assert.Equal(["k0=6", "k1=1", "k2=3", "k3=1"], Pairs(all.Skip(old.Count)));
+        Assert.All(all, r => Assert.Equal(OutputA, r.Stream));
+        Assert.Equal(old.Count + 4, rig.Receiver.Snapshot().Count);
+    }
+
+    [Theory, MemberData(nameof(Languages))]
+    public async Task Keyed_timers_set_before_a_checkpoint_fire_after_the_restore(string language)
+    {
+        // Run 1 (exactly_once): a, b, a, a count into their keys and (re)set their "flush"
+        // timers 100 ms later; barrier 1 follows at once, so checkpoint 1 holds the counts (a 3,
+        // b 1) and both pending timers. Run 1 then fires them itself; SIGKILL. Run 2 restores
+        // checkpoint 1 and fires both timers again, with the restored counts, with no record sent.
+        await using var rig = await ConformanceRig.StartAsync();
+        using var first = rig.StartExecutor(language, "keyed_timers", delivery: DeliveryGuarantee.DeliveryExactlyOnce);
+        var registration = await rig.RegistrationAsync(first);
+        // The begin is in before the records, so the snapshot is due the moment their batch is
+        // answered, well within the operator's 100 ms flush delay.
+        var checkpoint = await rig.BeginCheckpointAsync(first, 1);
+        await using var sender = await UpstreamSender.OpenAsync(registration);
+        await sender.SendAllAsync(Record("a", "x"), Record("b", "x"), Record("a", "x"), Record("a", "x"));
+        await sender.SendBarrierAsync(1);
+        await rig.CompleteCheckpointAsync(first, registration, 1);
+
+        var barrier = await rig.Receiver.WaitForBarrierAsync(OutputB, 1);
+        Assert.True(barrier.Position == 0,
+            "a flush timer fired before checkpoint 1's snapshot, so the checkpoint does not hold it pending: the barrier reached the executor later than the operator's 100 ms flush delay");
+        var old = await rig.Receiver.WaitUntilAsync(r => r.Count >= 2, "run 1's fires of a and b");
+        Assert.Equal(new Dictionary<string, string> { ["a"] = "3", ["b"] = "1" }, Fires(old));
+
+        first.KillHard();
+        Assert.Equal(ExecutorProcess.ExitKilled, await first.ExitCodeAsync());
+        Assert.True(await GoneAsync(registration.OperatorPid), $"operator process {registration.OperatorPid} outlived its SIGKILLed executor");
+
+        using var restored = rig.StartExecutor(language, "keyed_timers", delivery: DeliveryGuarantee.DeliveryExactlyOnce, restoreFrom: checkpoint, run: 1);
+        var again = await rig.RegistrationAsync(restored);
+        Assert.Equal(1UL, again.RestoredCheckpointId);
+        var refired = await rig.Receiver.WaitUntilAsync(r => r.Count >= old.Count + 2, "the restored timers' fires of a and b");
+        Assert.Equal(new Dictionary<string, string> { ["a"] = "3", ["b"] = "1" }, Fires(refired.Skip(old.Count)));
+
+        // The restored fires cleared the restored counts: a new round counts from zero.
+        await using var resender = await UpstreamSender.OpenAsync(again);
+        await resender.SendAllAsync(Record("a", "x"), Record("a", "x"));
+        var all = await rig.Receiver.WaitUntilAsync(r => r.Count >= old.Count + 3, "the fire of a's new round");
+        Assert.Equal(new Dictionary<string, string> { ["a"] = "2" }, Fires(all.Skip(old.Count + 2)));
+        Assert.All(all, r => Assert.Equal(OutputB, r.Stream));
+        Assert.Equal(old.Count + 3, rig.Receiver.Snapshot().Count);
+
+        static Dictionary<string, string> Fires(IEnumerable<Received> received) =>
+            received.ToDictionary(r => r.Record.Key.ToStringUtf8(), r => r.Record.Value.ToStringUtf8());
     }
 
     [Theory, MemberData(nameof(Languages))]

@@ -112,30 +112,145 @@ public class EventTimeTests
     public async Task A_source_sends_the_largest_event_time_produced_minus_the_out_of_orderness_every_interval()
     {
         var w = new Watermarks(_time, isSource: true, outOfOrdernessMs: 100);
-        var forwarded = System.Threading.Channels.Channel.CreateUnbounded<long>();
-        w.Forward = ms => forwarded.Writer.TryWrite(ms);
+        var forwarded = new List<long>();
+        w.Forward = forwarded.Add;
+        var decided = System.Threading.Channels.Channel.CreateUnbounded<bool>();
+        w.Advanced = () => decided.Writer.TryWrite(true);
         using var stop = new CancellationTokenSource();
         var loop = w.RunSourceAsync(stop.Token);
         var outputs = new StreamTable(["out"]);
 
         w.Routed(1, RawAnswer.From(Produced(1_000, 1_500, 1_200), outputs));
-        Assert.False(forwarded.Reader.TryRead(out _), "nothing before the interval");
+        Assert.False(decided.Reader.TryRead(out _), "nothing before the interval");
         _time.Advance(TimeSpan.FromMilliseconds(ExecutorLimits.WatermarkIntervalMs));
-        Assert.Equal(1_400, await forwarded.Reader.ReadAsync().AsTask().WaitAsync(Bound));
-        Assert.Equal(0, w.InputMs); // a source has no input watermark
+        await decided.Reader.ReadAsync().AsTask().WaitAsync(Bound);
+        // Decided, not sent: the pump first makes it the clock (the source's own event-time
+        // timers it passes fire), then it leaves behind their output.
+        Assert.Empty(forwarded);
+        Assert.True(w.Refresh());
+        Assert.Equal(1_400, w.InputMs);
+        w.ForwardWhenIdle();
+        Assert.Equal([1_400L], forwarded);
 
-        // Nothing new (or only older records): no watermark is sent again.
+        // Nothing new (or only older records): no watermark is decided again.
         w.Routed(2, RawAnswer.From(Produced(1_100), outputs));
         _time.Advance(TimeSpan.FromMilliseconds(ExecutorLimits.WatermarkIntervalMs));
         Assert.False(w.EmitSourceWatermark());
+        Assert.False(w.Refresh());
         w.Routed(3, RawAnswer.From(Produced(2_000), outputs));
         _time.Advance(TimeSpan.FromMilliseconds(ExecutorLimits.WatermarkIntervalMs));
-        Assert.Equal(1_900, await forwarded.Reader.ReadAsync().AsTask().WaitAsync(Bound));
+        await decided.Reader.ReadAsync().AsTask().WaitAsync(Bound);
+        Assert.True(w.Refresh());
+        w.ForwardWhenIdle();
+        Assert.Equal([1_400L, 1_900], forwarded);
         Assert.Equal(1_900, w.ForwardedMs);
 
         await stop.CancelAsync();
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => loop.WaitAsync(Bound));
     }
+
+    [Fact]
+    public async Task A_source_fires_its_own_event_time_timers_on_the_watermark_it_decides_and_sends_that_watermark_behind_their_output()
+    {
+        var queue = new InboundQueue(channelsMax: 4, channelCreditRows: 100, channelCreditBytes: 100_000);
+        var timers = new TimerQueue();
+        var metrics = TestTelemetry.Metrics();
+        var pump = new BatchPump(new ScriptedSession("out"), queue, null, timers, _time, metrics, TestTelemetry.Tracing(metrics),
+            new BatchPumpOptions { BatchRowsMax = 100, BatchLinger = TimeSpan.FromMilliseconds(1) });
+        var w = new Watermarks(_time, isSource: true, outOfOrdernessMs: 0);
+        var forwarded = System.Threading.Channels.Channel.CreateUnbounded<long>();
+        w.Forward = ms => forwarded.Writer.TryWrite(ms);
+        pump.EventTime = w;
+        timers.Set([], "window", 1_000, TimeDomain.Event);
+        timers.Set([], "later", 5_000, TimeDomain.Event);
+        var outputs = new StreamTable(["out"]);
+
+        // The pump waits with nothing due; the source's records (init's answer) reach 1,500.
+        var assembling = pump.AssembleAsync(CancellationToken.None);
+        w.Routed(0, RawAnswer.From(Produced(1_200, 1_500), outputs));
+        Assert.False(assembling.IsCompleted);
+        Assert.True(w.EmitSourceWatermark()); // the interval's decision wakes the pump
+
+        var batch = await assembling.WaitAsync(Bound);
+        var fired = Assert.Single(batch.TimersFired);
+        Assert.Equal(("window", 1_000L, TimeDomain.Event), (fired.Key, fired.TimeUnixMs, fired.Domain));
+        Assert.Equal(1, timers.Count); // "later" waits for the source's watermark to reach it
+        Assert.False(forwarded.Reader.TryRead(out _), "the watermark went downstream ahead of the output of the timer it fired");
+        Assert.Equal(1_500, w.BatchCut(1)); // the batch carries the source's own watermark
+        w.Routed(1, RawAnswer.From(new BatchDone { Seq = 1 }, outputs));
+        Assert.Equal(1_500, await forwarded.Reader.ReadAsync().AsTask().WaitAsync(Bound));
+
+        // Past the last timer: it fires the same way.
+        w.Routed(2, RawAnswer.From(Produced(6_000), outputs));
+        Assert.True(w.EmitSourceWatermark());
+        var last = Assert.Single((await pump.AssembleAsync(CancellationToken.None).WaitAsync(Bound)).TimersFired);
+        Assert.Equal(("later", 5_000L), (last.Key, last.TimeUnixMs));
+        Assert.Equal(0, timers.Count);
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task An_event_time_timer_restored_from_a_checkpoint_fires_once_the_new_watermark_passes_it(bool source)
+    {
+        // Watermarks are not in a checkpoint (docs/guarantees.md, "Event time"): a restored
+        // executor starts with no watermark, and its restored event-time timers wait for the one
+        // made again from the replayed records — a reader's from its inputs, a source's from its
+        // own output.
+        using var dir = new TempDirectory();
+        var checkpoint = dir.Combine("checkpoints", "chk-7");
+        using (var before = StateBackend())
+        {
+            var set = new TimerQueue(backend: before);
+            set.Set(System.Text.Encoding.UTF8.GetBytes("a"), "window", 1_000, TimeDomain.Event);
+            set.Set(System.Text.Encoding.UTF8.GetBytes("b"), "window", 3_000, TimeDomain.Event);
+            using var snapshot = before.Snapshot(7);
+            await snapshot.WriteAsync(checkpoint, "op", 0, CancellationToken.None).WaitAsync(Bound);
+        }
+        using var backend = StateBackend();
+        var timers = new TimerQueue(backend: backend);
+        Assert.Equal(7UL, Concord.Executor.Checkpoints.RestoreAtStart.Restore(checkpoint, "op", backend, null, timers.RestoreFrom,
+            Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance));
+        Assert.Equal(2, timers.Count);
+
+        var queue = new InboundQueue(channelsMax: 4, channelCreditRows: 100, channelCreditBytes: 100_000);
+        var metrics = TestTelemetry.Metrics();
+        var pump = new BatchPump(new ScriptedSession("out"), queue, null, timers, _time, metrics, TestTelemetry.Tracing(metrics),
+            new BatchPumpOptions { BatchRowsMax = 100, BatchLinger = TimeSpan.FromMilliseconds(1) });
+        var w = source ? new Watermarks(_time, isSource: true, outOfOrdernessMs: 0) : Reader();
+        pump.EventTime = w;
+        Assert.Equal(0, w.InputMs); // no watermark came back with the state
+        var outputs = new StreamTable(["out"]);
+        var input = source ? null : Channel(queue, "up/0");
+
+        // The replay reaches event time 2,000: a's timer (1,000) fires, b's (3,000) waits.
+        Watermark(2_000);
+        var first = Assert.Single((await pump.AssembleAsync(CancellationToken.None).WaitAsync(Bound)).TimersFired);
+        Assert.Equal(("a", 1_000L), (first.StateKey.ToStringUtf8(), first.TimeUnixMs));
+        Assert.Equal(1, timers.Count);
+
+        Watermark(3_000);
+        var second = Assert.Single((await pump.AssembleAsync(CancellationToken.None).WaitAsync(Bound)).TimersFired);
+        Assert.Equal(("b", 3_000L), (second.StateKey.ToStringUtf8(), second.TimeUnixMs));
+        Assert.Equal(0, timers.Count);
+
+        void Watermark(long ms)
+        {
+            if (source)
+            {
+                // The restored source replays records up to event time ms; its interval decides the watermark.
+                w.Routed(0, RawAnswer.From(Produced(ms), outputs));
+                Assert.True(w.EmitSourceWatermark());
+            }
+            else
+            {
+                queue.EnqueueWatermark(ms, input!);
+            }
+        }
+    }
+
+    private static Concord.Executor.State.MemoryStateBackend StateBackend() =>
+        new(Contracts.ProtocolLimits.KeyGroupCount, (0, Contracts.ProtocolLimits.KeyGroupCount), 1 << 20);
 
     [Fact]
     public void Out_of_orderness_comes_from_the_spec()

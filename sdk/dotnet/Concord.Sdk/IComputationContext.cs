@@ -62,8 +62,8 @@ public interface IComputationContext
 
     /// <summary>
     /// The executor's input watermark when the batch was cut, ms since the Unix epoch (no record
-    /// arriving later should have an earlier event time); 0 when not known, in Init, and in a
-    /// source.
+    /// arriving later should have an earlier event time); in a source, the watermark the
+    /// executor makes from the source's own output; 0 when not known, and in Init.
     /// </summary>
     long WatermarkUnixMs => 0;
 

@@ -43,6 +43,7 @@ public sealed class BatchPump
     private readonly BatchPumpOptions _options;
     private readonly SemaphoreSlim _inFlight;
     private readonly AsyncSignal _timersChanged = new();
+    private Watermarks? _eventTime;
     private readonly AsyncSignal _answered = new(); // an answer came back: the operator may be idle now
     private readonly TaskCompletionSource _initAnswered = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly Metrics.BatchTelemetry _telemetry;
@@ -101,9 +102,21 @@ public sealed class BatchPump
     /// <summary>
     /// Event time of this executor (docs/guarantees.md, "Event time"), or null without it. Set
     /// before the loops start: the pump feeds it the watermarks it takes, fires event-time timers
-    /// on its input watermark and tells it when answers are routed (Timers/Watermarks.cs).
+    /// on its clock (a reader's input watermark, a source's own) and tells it when answers are
+    /// routed (Timers/Watermarks.cs). A source's newly decided watermark wakes the pump.
     /// </summary>
-    public Watermarks? EventTime { get; set; }
+    public Watermarks? EventTime
+    {
+        get => _eventTime;
+        set
+        {
+            _eventTime = value;
+            if (value is not null)
+            {
+                value.Advanced = _timersChanged.Set;
+            }
+        }
+    }
 
     /// <summary>
     /// Runs <paramref name="action"/> while the pump is not touching the state backend: the send

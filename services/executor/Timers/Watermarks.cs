@@ -5,12 +5,13 @@ namespace Concord.Executor.Timers;
 /// <summary>
 /// Event time of one executor (docs/guarantees.md, "Event time"): the watermark a source makes
 /// from the event times it produced, and a reader's input watermark — the minimum over its
-/// input channels — which fires its event-time timers, marks late records and is forwarded
-/// downstream once everything cut before it has been routed.
+/// input channels. Either is the executor's event-time clock (<see cref="InputMs"/>): it fires
+/// the event-time timers, marks a reader's late records and is forwarded downstream once
+/// everything cut before it — records and timer fires — has been routed.
 /// </summary>
 /// <remarks>
 /// Thread use: the pump's send loop observes inputs and cuts batches, its answer loop reports
-/// routed answers, and a source's <see cref="RunSourceAsync"/> emits; one lock orders them, and
+/// routed answers, and a source's <see cref="RunSourceAsync"/> decides; one lock orders them, and
 /// <see cref="Forward"/> (the router, which only queues) is called under it, so watermarks leave
 /// in increasing order.
 /// </remarks>
@@ -25,6 +26,7 @@ public sealed class Watermarks
     private long _inputMs; // 0: not known yet
     private long _forwardedMs;
     private long _maxProducedMs = long.MinValue;
+    private long _sourceDecidedMs; // a source's watermark decided at its last interval; the pump's Refresh makes it the clock
     private long? _firstInputTimestamp;
 
     /// <param name="isSource">The executor reads no stream: it makes its watermark from what it produces.</param>
@@ -52,7 +54,17 @@ public sealed class Watermarks
     /// <summary>Where output watermarks go, in increasing order (the router's outbound channels); set before the pump starts.</summary>
     public Action<long>? Forward { get; set; }
 
-    /// <summary>The input watermark, ms since the Unix epoch; 0 while not known (and always in a source).</summary>
+    /// <summary>
+    /// Wakes the pump when a source has decided a new watermark (set by the pump): its
+    /// <see cref="Refresh"/> then makes it the clock, fires the event-time timers it passes, and
+    /// forwards it behind their output.
+    /// </summary>
+    public Action? Advanced { get; set; }
+
+    /// <summary>
+    /// The event-time clock, ms since the Unix epoch; 0 while not known. A reader's input
+    /// watermark; a source's own watermark once the pump has taken it (<see cref="Refresh"/>).
+    /// </summary>
     public long InputMs => Volatile.Read(ref _inputMs);
 
     /// <summary>The last watermark sent downstream; 0 before the first.</summary>
@@ -110,40 +122,47 @@ public sealed class Watermarks
     }
 
     /// <summary>
-    /// Forgets inputs idle for longer than the idle bound and recomputes; true when the input
-    /// watermark advanced. The pump calls it whenever it looks for work (at least every
-    /// <see cref="ExecutorLimits.BatchPumpWaitMsMax"/>).
+    /// Forgets inputs idle for longer than the idle bound and recomputes; a source takes the
+    /// watermark it decided last. True when the clock advanced. The pump calls it whenever it
+    /// looks for work (at least every <see cref="ExecutorLimits.BatchPumpWaitMsMax"/>), on its
+    /// send loop, so the clock never moves between taking due timers and cutting their batch.
     /// </summary>
     public bool Refresh()
     {
         lock (_lock)
         {
+            if (IsSource)
+            {
+                if (_sourceDecidedMs <= _inputMs)
+                {
+                    return false;
+                }
+                Volatile.Write(ref _inputMs, _sourceDecidedMs);
+                return true;
+            }
             return Recompute();
         }
     }
 
-    /// <summary>Batch <paramref name="seq"/> was cut with the current input watermark; returns it (ProcessBatch.watermark_unix_ms).</summary>
+    /// <summary>Batch <paramref name="seq"/> was cut with the current clock; returns it (ProcessBatch.watermark_unix_ms).</summary>
     public long BatchCut(ulong seq)
     {
         lock (_lock)
         {
-            if (!IsSource)
-            {
-                _cut.Enqueue((seq, _inputMs));
-            }
+            _cut.Enqueue((seq, _inputMs));
             return _inputMs;
         }
     }
 
     /// <summary>
     /// Nothing is in flight and nothing was taken since the last batch: every record before the
-    /// input watermark has been routed, so it may go downstream now.
+    /// clock, and every timer fire it made due, has been routed, so it may go downstream now.
     /// </summary>
     public void ForwardWhenIdle()
     {
         lock (_lock)
         {
-            if (!IsSource && _cut.Count == 0)
+            if (_cut.Count == 0)
             {
                 ForwardLocked(_inputMs);
             }
@@ -153,9 +172,9 @@ public sealed class Watermarks
     // ---- both: the pump's answer loop --------------------------------------------------------
 
     /// <summary>
-    /// The answer to batch <paramref name="seq"/> was routed. A reader forwards the watermark
-    /// the batch was cut with (its records, and what they produced, are now ahead of it on
-    /// every channel); a source notes the largest event time produced.
+    /// The answer to batch <paramref name="seq"/> was routed: the watermark the batch was cut
+    /// with is forwarded (its records, its timer fires, and what they produced, are now ahead of
+    /// it on every channel); a source also notes the largest event time produced.
     /// </summary>
     public void Routed(ulong seq, RawAnswer done)
     {
@@ -174,7 +193,6 @@ public sealed class Watermarks
                     _maxProducedMs = Math.Max(_maxProducedMs, max);
                 }
             }
-            return;
         }
         lock (_lock)
         {
@@ -190,19 +208,30 @@ public sealed class Watermarks
     // ---- source ------------------------------------------------------------------------------
 
     /// <summary>
-    /// Sends the source's watermark — the largest event time of the records routed so far minus
-    /// the out-of-orderness — when it advanced. True when one was sent.
+    /// Decides the source's next watermark — the largest event time of the records routed so far
+    /// minus the out-of-orderness — when it advanced, and wakes the pump (<see cref="Advanced"/>).
+    /// Not sent from here: the pump makes it the clock (<see cref="Refresh"/>), so the source's
+    /// own event-time timers it passes fire first, and it leaves behind their output
+    /// (<see cref="Routed"/>, <see cref="ForwardWhenIdle"/>). True when one was decided.
     /// </summary>
     public bool EmitSourceWatermark()
     {
         lock (_lock)
         {
-            if (_maxProducedMs == long.MinValue)
+            if (!IsSource || _maxProducedMs == long.MinValue)
             {
                 return false;
             }
-            return ForwardLocked(_maxProducedMs - OutOfOrdernessMs);
+            var next = _maxProducedMs - OutOfOrdernessMs;
+            // 0 and below mean "not known" on the wire (ProcessBatch.watermark_unix_ms).
+            if (next <= 0 || next <= Math.Max(_sourceDecidedMs, _inputMs))
+            {
+                return false;
+            }
+            _sourceDecidedMs = next;
         }
+        Advanced?.Invoke();
+        return true;
     }
 
     /// <summary>A source's generator: <see cref="EmitSourceWatermark"/> every <see cref="ExecutorLimits.WatermarkIntervalMs"/>.</summary>

@@ -2,6 +2,7 @@ using Concord.Contracts;
 using Concord.Contracts.Scheduler.V1;
 using Concord.Contracts.Types.V1;
 using Concord.Hosting;
+using Concord.Hosting.Checkpoints;
 using Google.Protobuf;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
@@ -53,6 +54,9 @@ public sealed class ConformanceRig : IAsyncDisposable
     /// <summary>"http://127.0.0.1:port": where the executors find the scheduler (and the receiver).</summary>
     public string Address { get; }
 
+    /// <summary>The checkpoint root (the scheduler's --checkpoint-dir) of the checkpoints this rig drives.</summary>
+    public string CheckpointRoot => Path.Combine(_dir, "checkpoints");
+
     public static async Task<ConformanceRig> StartAsync()
     {
         var dir = Path.Combine("/tmp", "cc-" + Guid.NewGuid().ToString("N")[..8]);
@@ -81,24 +85,94 @@ public sealed class ConformanceRig : IAsyncDisposable
 
     /// <summary>
     /// Starts instance <paramref name="index"/> of <paramref name="instances"/> of
-    /// <paramref name="language"/>'s test operator, behaving as <paramref name="conformanceCase"/>.
+    /// <paramref name="language"/>'s test operator, behaving as <paramref name="conformanceCase"/>,
+    /// with <paramref name="delivery"/> in its spec. <paramref name="restoreFrom"/>: a checkpoint
+    /// directory it restores at start (CONCORD_RESTORE_CHECKPOINT, as the scheduler launches a
+    /// recovering instance); <paramref name="run"/> numbers the launches of one instance (each a
+    /// new incarnation and working directory, as after a restart).
     /// </summary>
-    public ExecutorProcess StartExecutor(string language, string conformanceCase, int index = 0, int instances = 1)
+    public ExecutorProcess StartExecutor(string language, string conformanceCase, int index = 0, int instances = 1,
+        DeliveryGuarantee delivery = DeliveryGuarantee.DeliveryUnspecified, string? restoreFrom = null, int run = 0)
     {
-        var workDir = Path.Combine(_dir, index.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        var suffix = run == 0 ? "" : $"-r{run}";
+        var workDir = Path.Combine(_dir, index.ToString(System.Globalization.CultureInfo.InvariantCulture) + suffix);
         Directory.CreateDirectory(workDir);
         var spec = new OperatorSpec
         {
             Name = OperatorName,
             Executable = Languages.TestOperator(language),
             Instances = instances,
+            Delivery = delivery,
             Environment = { ["CONFORMANCE_CASE"] = conformanceCase },
         };
         var specFile = Path.Combine(workDir, "spec.json");
         File.WriteAllText(specFile, JsonFormatter.Default.Format(spec));
-        var executor = new ExecutorProcess(Address, specFile, OperatorName, index, $"inc-{index}", workDir);
+        var environment = restoreFrom is null ? null : new Dictionary<string, string> { [Executor.ExecutorOptions.RestoreCheckpointVariable] = restoreFrom };
+        var executor = new ExecutorProcess(Address, specFile, OperatorName, index, $"inc-{index}{suffix}", workDir, environment);
         _executors.Add(executor);
         return executor;
+    }
+
+    /// <summary>
+    /// Begins checkpoint <paramref name="checkpointId"/> as the scheduler's coordinator does:
+    /// BeginCheckpoint on WatchCheckpoints, its directory under <see cref="CheckpointRoot"/>, its
+    /// one input the harness's channel on "in" (<see cref="UpstreamSender.SenderName"/>). Returns
+    /// the checkpoint directory once the executor's WatchCheckpoints call has taken the command.
+    /// The barrier is the case's to send (<see cref="UpstreamSender.SendBarrierAsync"/>).
+    /// </summary>
+    public async Task<string> BeginCheckpointAsync(ExecutorProcess executor, ulong checkpointId)
+    {
+        var directory = CheckpointLayout.CheckpointDirectory(CheckpointRoot, checkpointId);
+        await Scheduler.CheckpointCommands.Writer.WriteAsync(new CheckpointCommand
+        {
+            Begin = new BeginCheckpoint
+            {
+                CheckpointId = checkpointId,
+                TriggerUnixMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(),
+                Directory = directory,
+                Inputs = { new BarrierChannel { Stream = InputStream, Sender = UpstreamSender.SenderName } },
+            },
+        }).AsTask().WaitAsync(ConformanceLimits.StepTimeout);
+        // Taken by the executor's watch (another process): polled, bounded.
+        var deadline = Environment.TickCount64 + ConformanceLimits.StepTimeoutMs;
+        while (Scheduler.CheckpointCommands.Reader.Count > 0)
+        {
+            if (Environment.TickCount64 > deadline)
+            {
+                throw new TimeoutException($"the executor did not take BeginCheckpoint {checkpointId} on WatchCheckpoints within {ConformanceLimits.StepTimeoutMs} ms; executor output:\n{executor.Output}");
+            }
+            await Task.Delay(ConformanceLimits.PollIntervalMs);
+        }
+        return directory;
+    }
+
+    /// <summary>
+    /// Ends checkpoint <paramref name="checkpointId"/> as the coordinator does once its one
+    /// participant acknowledged: waits (bounded) for the AcknowledgeCheckpoint and checks it names
+    /// this instance and no error, writes <c>_metadata.json</c> (which makes the checkpoint
+    /// complete), and sends CheckpointCompleted. Returns the acknowledgement.
+    /// </summary>
+    public async Task<AcknowledgeCheckpointRequest> CompleteCheckpointAsync(ExecutorProcess executor, RegisterExecutorRequest registration, ulong checkpointId)
+    {
+        AcknowledgeCheckpointRequest ack;
+        try
+        {
+            (ack, _) = await Scheduler.Acknowledgements.Reader.ReadAsync().AsTask().WaitAsync(ConformanceLimits.StepTimeout);
+        }
+        catch (TimeoutException)
+        {
+            throw new TimeoutException($"no AcknowledgeCheckpoint {checkpointId} within {ConformanceLimits.StepTimeoutMs} ms; executor output:\n{executor.Output}");
+        }
+        Assert.True(ack.Error.Length == 0, $"checkpoint {checkpointId} failed in the executor: {ack.Error}");
+        Assert.Equal((checkpointId, OperatorName, registration.InstanceIndex, registration.Incarnation),
+            (ack.CheckpointId, ack.OperatorName, ack.InstanceIndex, ack.Incarnation));
+        var directory = CheckpointLayout.CheckpointDirectory(CheckpointRoot, checkpointId);
+        var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        CheckpointLayout.WriteMetadata(directory, new CheckpointMetadata(CheckpointLayout.ManifestVersion, checkpointId, Savepoint: false, "interval",
+            now - ack.DurationMs, now, [new Hosting.Checkpoints.CheckpointParticipant(OperatorName, ack.InstanceIndex, ack.StateBytes, ack.WrittenBytes, ack.AlignmentMs, ack.DurationMs)]));
+        await Scheduler.CheckpointCommands.Writer.WriteAsync(new CheckpointCommand { Completed = new CheckpointCompleted { CheckpointId = checkpointId } })
+            .AsTask().WaitAsync(ConformanceLimits.StepTimeout);
+        return ack;
     }
 
     /// <summary>Waits (bounded) for the next executor to register; remembers its operator pid for clean-up.</summary>

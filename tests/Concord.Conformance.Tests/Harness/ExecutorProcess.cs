@@ -12,10 +12,16 @@ namespace Concord.Conformance.Tests.Harness;
 public sealed class ExecutorProcess : IDisposable
 {
     private const int SigTerm = 15;
+    private const int SigKill = 9;
+
+    /// <summary>The exit code a process killed by SIGKILL reports (128 + the signal).</summary>
+    public const int ExitKilled = 128 + SigKill;
     private readonly Process _process;
     private readonly StringBuilder _output = new();
 
-    public ExecutorProcess(string schedulerAddress, string specFile, string operatorName, int instanceIndex, string incarnation, string workDir)
+    /// <param name="environment">Further variables of the contract (e.g. CONCORD_RESTORE_CHECKPOINT); null: none.</param>
+    public ExecutorProcess(string schedulerAddress, string specFile, string operatorName, int instanceIndex, string incarnation, string workDir,
+        IReadOnlyDictionary<string, string>? environment = null)
     {
         WorkDir = workDir;
         var psi = new ProcessStartInfo("dotnet")
@@ -33,6 +39,10 @@ public sealed class ExecutorProcess : IDisposable
         psi.Environment["CONCORD_INCARNATION"] = incarnation;
         psi.Environment["CONCORD_SPEC_FILE"] = specFile;
         psi.Environment["CONCORD_WORK_DIR"] = workDir;
+        foreach (var (name, value) in environment ?? new Dictionary<string, string>())
+        {
+            psi.Environment[name] = value;
+        }
         _process = new Process { StartInfo = psi };
         _process.OutputDataReceived += (_, e) => Append(e.Data);
         _process.ErrorDataReceived += (_, e) => Append(e.Data);
@@ -74,6 +84,9 @@ public sealed class ExecutorProcess : IDisposable
 
     /// <summary>Asks the executor to drain and stop, as the cluster runtime does.</summary>
     public void Terminate() => Assert.Equal(0, kill(_process.Id, SigTerm));
+
+    /// <summary>Kills the executor alone with SIGKILL, as a crash does: no drain, no ReportFailure (its operator dies with it, PR_SET_PDEATHSIG).</summary>
+    public void KillHard() => Assert.Equal(0, kill(_process.Id, SigKill));
 
     public void Dispose()
     {

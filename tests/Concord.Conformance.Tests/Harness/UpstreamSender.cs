@@ -13,6 +13,9 @@ namespace Concord.Conformance.Tests.Harness;
 /// </summary>
 public sealed class UpstreamSender : IAsyncDisposable
 {
+    /// <summary>ChannelOpen.sender: the upstream "operator/index" the harness plays (a checkpoint's BeginCheckpoint.inputs names it).</summary>
+    public const string SenderName = "harness/0";
+
     private readonly GrpcChannel _channel;
     private readonly AsyncDuplexStreamingCall<DataFrame, Credit> _call;
     private readonly CancellationTokenSource _stop = new();
@@ -64,7 +67,7 @@ public sealed class UpstreamSender : IAsyncDisposable
                 Stream = stream,
                 OperatorName = registration.OperatorName,
                 InstanceIndex = registration.InstanceIndex,
-                Sender = "harness/0",
+                Sender = SenderName,
                 ReceiverIncarnation = registration.Incarnation,
             },
         }).WaitAsync(ConformanceLimits.StepTimeout);
@@ -118,6 +121,16 @@ public sealed class UpstreamSender : IAsyncDisposable
     /// <summary>Sends an event-time watermark (no credit needed), in order after the records sent before it.</summary>
     public Task SendWatermarkAsync(long watermarkMs) =>
         _call.RequestStream.WriteAsync(new DataFrame { Watermark = new Watermark { TimeUnixMs = watermarkMs } }).WaitAsync(ConformanceLimits.StepTimeout);
+
+    /// <summary>
+    /// Sends checkpoint barrier <paramref name="checkpointId"/> (no credit needed), in order after
+    /// the records sent before it, as an upstream executor forwards one after its snapshot.
+    /// </summary>
+    public Task SendBarrierAsync(ulong checkpointId) =>
+        _call.RequestStream.WriteAsync(new DataFrame
+        {
+            Barrier = new Contracts.DataPlane.V1.Barrier { CheckpointId = checkpointId, TriggerUnixMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() },
+        }).WaitAsync(ConformanceLimits.StepTimeout);
 
     /// <summary>Sends records and waits (bounded) until they are all written.</summary>
     public Task SendAllAsync(params ConcordRecord[] records) => SendAsync(records).WaitAsync(ConformanceLimits.StepTimeout);
