@@ -22,6 +22,9 @@ public sealed partial class AgentHost(AgentOptions options, IClusterRuntime runt
     /// <summary>Private environment of each launch by incarnation, handed to the runtime as it starts the executor.</summary>
     private readonly Dictionary<string, IReadOnlyDictionary<string, string?>> _environments = new(StringComparer.Ordinal);
     private Channel<AgentReport>? _reports;
+    /// <summary>Completed while the agent may connect; a test's <see cref="Partition"/> replaces it until <see cref="Heal"/>.</summary>
+    private TaskCompletionSource _reachable = CompletedSource();
+    private CancellationTokenSource? _session;
 
     /// <summary>Raised after each hello was sent (tests await connections with it).</summary>
     public event Action? Connected;
@@ -106,6 +109,12 @@ public sealed partial class AgentHost(AgentOptions options, IClusterRuntime runt
         {
             try
             {
+                Task reachable;
+                lock (_lock)
+                {
+                    reachable = _reachable.Task;
+                }
+                await reachable.WaitAsync(cancellationToken).ConfigureAwait(false);
                 await SessionAsync(backoff, cancellationToken).ConfigureAwait(false);
                 LogSessionEnded(options.SchedulerAddress, "the scheduler ended it");
             }
@@ -118,7 +127,7 @@ public sealed partial class AgentHost(AgentOptions options, IClusterRuntime runt
                 // Retried (the operator may fix the scheduler side), but said loudly.
                 LogRefused(options.SchedulerAddress, e.Status.Detail);
             }
-            catch (Exception e) when (e is RpcException or IOException or HttpRequestException or InvalidOperationException)
+            catch (Exception e) when (e is RpcException or IOException or HttpRequestException or InvalidOperationException or OperationCanceledException)
             {
                 LogSessionEnded(options.SchedulerAddress, e.Message);
             }
@@ -151,6 +160,14 @@ public sealed partial class AgentHost(AgentOptions options, IClusterRuntime runt
             MaxSendMessageSize = SchedulerLimits.AgentMessageBytesMax,
         });
         using var session = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        lock (_lock)
+        {
+            _session = session;
+            if (!_reachable.Task.IsCompleted)
+            {
+                session.Cancel();
+            }
+        }
         using var call = new global::Concord.Contracts.Agent.V1.Agents.AgentsClient(channel).AgentSession(new Metadata { { AgentSecret.Header, options.Secret } }, cancellationToken: session.Token);
         var reports = Channel.CreateBounded<AgentReport>(new BoundedChannelOptions(SchedulerLimits.AgentCommandsInFlightMax) { SingleReader = true });
         AgentHello hello;
@@ -181,12 +198,48 @@ public sealed partial class AgentHost(AgentOptions options, IClusterRuntime runt
                 {
                     _reports = null;
                 }
+                if (_session == session)
+                {
+                    _session = null;
+                }
             }
             reports.Writer.TryComplete();
             await session.CancelAsync().ConfigureAwait(false);
             await writer.ConfigureAwait(false);
             await heartbeats.ConfigureAwait(false);
         }
+    }
+
+    /// <summary>
+    /// For tests: cuts the agent off the scheduler (the session ends, no reconnect) as a network
+    /// partition would, while its instances keep running; <see cref="Heal"/> lets it reconnect.
+    /// </summary>
+    internal void Partition()
+    {
+        lock (_lock)
+        {
+            if (_reachable.Task.IsCompleted)
+            {
+                _reachable = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            }
+            _session?.Cancel();
+        }
+    }
+
+    /// <summary>Ends a <see cref="Partition"/>.</summary>
+    internal void Heal()
+    {
+        lock (_lock)
+        {
+            _reachable.TrySetResult();
+        }
+    }
+
+    private static TaskCompletionSource CompletedSource()
+    {
+        var source = new TaskCompletionSource();
+        source.SetResult();
+        return source;
     }
 
     /// <summary>The hello: resources and every instance running here, specs left out when they would not fit one message.</summary>
