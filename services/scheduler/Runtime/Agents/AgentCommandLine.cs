@@ -123,7 +123,7 @@ public static class AgentCommandLine
             new Option<string?>("--tls-cert") { HelpName = "PATH", Description = "This host's certificate (PEM, from `concord certs`): mutual TLS to the scheduler and for the executors here; needs --tls-key and --tls-ca" },
             new Option<string?>("--tls-key") { HelpName = "PATH", Description = "The private key of --tls-cert (PEM)" },
             new Option<string?>("--tls-ca") { HelpName = "PATH", Description = "The CA certificate (PEM) the scheduler's certificate must chain to" });
-        var command = new Command("concord agent", "A Concord agent: registers this host's cpus and memory with the scheduler and runs the executors it places here.")
+        var command = new Command(ModeArgument, "A Concord agent: registers this host's cpus and memory with the scheduler and runs the executors it places here.")
         {
             o.Scheduler, o.Cpus, o.Mem, o.Home, o.AgentId, o.AdvertiseHost, o.SecretFile, o.Executor, o.NoContainment, o.LogFormat, o.TlsCert, o.TlsKey, o.TlsCa, new HelpOption(),
         };
