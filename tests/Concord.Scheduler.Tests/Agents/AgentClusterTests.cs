@@ -162,4 +162,46 @@ public sealed class AgentClusterTests
         Assert.Equal(before.Instances.Select(i => i.Host), after.Instances.Select(i => i.Host));
         Assert.Equal(running, a.Host.RunningIncarnations.Concat(b.Host.RunningIncarnations).Order().ToList());
     }
+
+    [Theory]
+    [InlineData(null, StatusCode.Unauthenticated, "carries no agent secret")]
+    [InlineData("a-wrong-secret-of-a-reasonable-length-000000", StatusCode.PermissionDenied, "does not match")]
+    public async Task An_agent_session_needs_the_agent_secret_and_the_refusal_never_echoes_it(string? secret, StatusCode expected, string message)
+    {
+        await using var cluster = new AgentCluster();
+        await cluster.StartSchedulerAsync();
+        using var channel = Grpc.Net.Client.GrpcChannel.ForAddress(cluster.Address);
+        var headers = new Metadata();
+        if (secret is not null)
+        {
+            headers.Add(Runtime.Agents.AgentSecret.Header, secret);
+        }
+        using var call = new Contracts.Agent.V1.Agents.AgentsClient(channel).AgentSession(headers);
+        var hello = new Contracts.Agent.V1.AgentHello { AgentId = "intruder", AdvertisedHost = "127.0.0.1", Cpus = 64, MemMb = 65536 };
+
+        // The scheduler looks at a call once its first message arrives (RequestSizeGate), as an agent sends its hello at once.
+        await call.RequestStream.WriteAsync(new Contracts.Agent.V1.AgentReport { Hello = hello }).WaitAsync(AgentCluster.Step);
+        var refused = await Assert.ThrowsAsync<RpcException>(() => call.ResponseStream.MoveNext(CancellationToken.None).WaitAsync(AgentCluster.Step));
+
+        Assert.Equal(expected, refused.StatusCode);
+        Assert.Contains(message, refused.Status.Detail);
+        Assert.DoesNotContain("a-wrong-secret", refused.Status.Detail);
+        Assert.Empty(cluster.Runtime.ConnectedAgents);
+    }
+
+    [Fact]
+    public async Task A_first_report_that_is_not_a_hello_is_refused()
+    {
+        await using var cluster = new AgentCluster();
+        await cluster.StartSchedulerAsync();
+        using var channel = Grpc.Net.Client.GrpcChannel.ForAddress(cluster.Address);
+        var secret = File.ReadAllText(Path.Combine(cluster.Home, Runtime.Agents.AgentSecret.FileName)).Trim();
+        using var call = new Contracts.Agent.V1.Agents.AgentsClient(channel).AgentSession(new Metadata { { Runtime.Agents.AgentSecret.Header, secret } });
+
+        await call.RequestStream.WriteAsync(new Contracts.Agent.V1.AgentReport { Heartbeat = new Contracts.Agent.V1.AgentHeartbeat() });
+        var refused = await Assert.ThrowsAsync<RpcException>(() => call.ResponseStream.MoveNext(CancellationToken.None).WaitAsync(AgentCluster.Step));
+
+        Assert.Equal(StatusCode.InvalidArgument, refused.StatusCode);
+        Assert.Contains("must be a hello", refused.Status.Detail);
+    }
 }
