@@ -103,8 +103,9 @@ public static class ConcordCli
         var port = new Option<int?>("--port") { Description = "Port to serve on (default 7400; 0 picks a free port)" };
         var detach = new Option<bool>("--detach", "-d") { Description = "Start in the background (output to <home>/scheduler.log), wait until it serves, print its address" };
         var executor = new Option<string?>("--executor") { Description = "Concord.Executor.dll the scheduler launches (default: the scheduler's own lookup, CONCORD_EXECUTOR_DLL or the artifacts layout)" };
-        var up = new Command("up", "Start the scheduler (in the foreground until Ctrl-C, or with --detach in the background)") { port, detach, executor };
-        SetAction(ctx, up, (parse, ct) => SchedulerProcessCommands.UpAsync(ctx, HomeOf(parse), parse.GetValue(port), parse.GetValue(detach), parse.GetValue(executor), ct));
+        var runtime = new Option<string?>("--runtime") { Description = "Where instances run: local (default: executor processes on this machine) or agents (on the hosts that run `concord agent`, docs/cluster.md)" };
+        var up = new Command("up", "Start the scheduler (in the foreground until Ctrl-C, or with --detach in the background)") { port, detach, executor, runtime };
+        SetAction(ctx, up, (parse, ct) => SchedulerProcessCommands.UpAsync(ctx, HomeOf(parse), parse.GetValue(port), parse.GetValue(detach), parse.GetValue(executor), ct, parse.GetValue(runtime)));
         root.Add(up);
 
         // ---- agent ----

@@ -13,7 +13,7 @@ internal static class SchedulerProcessCommands
     public const string SchedulerDllVariable = "CONCORD_SCHEDULER_DLL";
     private const string SchedulerDllName = "Concord.Scheduler.dll";
 
-    public static async Task<int> UpAsync(CliContext ctx, string home, int? port, bool detach, string? executor, CancellationToken cancellationToken)
+    public static async Task<int> UpAsync(CliContext ctx, string home, int? port, bool detach, string? executor, CancellationToken cancellationToken, string? runtime = null)
     {
         if (executor is not null && !File.Exists(executor))
         {
@@ -49,6 +49,11 @@ internal static class SchedulerProcessCommands
         if (port is { } p)
         {
             arguments.AddRange(["--port", p.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+        }
+        if (runtime is not null)
+        {
+            // The scheduler checks the name and lists the ones there are.
+            arguments.AddRange(["--runtime", runtime]);
         }
         return detach
             ? await StartDetachedAsync(ctx, home, arguments, cancellationToken)
