@@ -204,4 +204,22 @@ public sealed class AgentClusterTests
         Assert.Equal(StatusCode.InvalidArgument, refused.StatusCode);
         Assert.Contains("must be a hello", refused.Status.Detail);
     }
+
+    [Fact]
+    public async Task Killing_an_operator_stops_its_instances_on_the_agents_and_removes_their_working_state_there()
+    {
+        await using var cluster = new AgentCluster();
+        await cluster.StartSchedulerAsync();
+        var a = await cluster.StartAgentAsync("a");
+        await cluster.DeployAsync(AgentCluster.Spec("work", instances: 2));
+        await cluster.WaitForAsync("work", s => s.Instances.All(i => i.ExecutorPid > 0));
+        var directory = Path.Combine(a.Home, "instances", "work");
+        Assert.True(Directory.Exists(directory));
+
+        await cluster.Client.KillAsync(new KillRequest { Name = "work" }).ResponseAsync.WaitAsync(AgentCluster.Step);
+
+        await Eventually.UntilAsync(() => a.Host.RunningIncarnations.Count == 0 && !Directory.Exists(directory), AgentCluster.Step,
+            () => $"a runs {a.Host.RunningIncarnations.Count}; {directory} exists: {Directory.Exists(directory)}");
+        Assert.Empty(await cluster.ListAsync());
+    }
 }

@@ -25,6 +25,8 @@ public sealed partial class AgentHost(AgentOptions options, IClusterRuntime runt
     /// <summary>Completed while the agent may connect; a test's <see cref="Partition"/> replaces it until <see cref="Heal"/>.</summary>
     private TaskCompletionSource _reachable = CompletedSource();
     private CancellationTokenSource? _session;
+    /// <summary>The forgets asked for so far, in order: a later launch waits for them, so a forget never removes the directory of a newer instance.</summary>
+    private Task _forgets = Task.CompletedTask;
 
     /// <summary>Raised after each hello was sent (tests await connections with it).</summary>
     public event Action? Connected;
@@ -381,7 +383,16 @@ public sealed partial class AgentHost(AgentOptions options, IClusterRuntime runt
             ReportLaunchFailed(launch, $"this agent runs {SchedulerLimits.AgentInstancesMax} instances already (SchedulerLimits.AgentInstancesMax)");
             return;
         }
-        _ = Task.Run(() => LaunchAsync(running));
+        Task forgets;
+        lock (_lock)
+        {
+            forgets = _forgets;
+        }
+        _ = Task.Run(async () =>
+        {
+            await forgets.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            await LaunchAsync(running).ConfigureAwait(false);
+        });
     }
 
     private async Task LaunchAsync(Running running)
@@ -474,7 +485,20 @@ public sealed partial class AgentHost(AgentOptions options, IClusterRuntime runt
                 return;
             }
         }
-        _ = runtime.ForgetInstanceAsync(forget.OperatorName, forget.Index, forget.Release, forget.KeepLog, CancellationToken.None);
+        Forget(() => runtime.ForgetInstanceAsync(forget.OperatorName, forget.Index, forget.Release, forget.KeepLog, CancellationToken.None));
+    }
+
+    private void Forget(Func<Task> forget)
+    {
+        lock (_lock)
+        {
+            var previous = _forgets;
+            _forgets = Task.Run(async () =>
+            {
+                await previous.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+                await forget().ConfigureAwait(false);
+            });
+        }
     }
 
     private void ForgetOperator(string operatorName)
@@ -486,7 +510,7 @@ public sealed partial class AgentHost(AgentOptions options, IClusterRuntime runt
                 return;
             }
         }
-        _ = runtime.ForgetOperatorAsync(operatorName, CancellationToken.None);
+        Forget(() => runtime.ForgetOperatorAsync(operatorName, CancellationToken.None));
     }
 
     private async Task StopAllAsync()
