@@ -107,7 +107,7 @@ public static class SchedulerApp
         configureServices?.Invoke(builder.Services);
 
         var app = builder.Build();
-        app.Use(Runtime.Agents.AgentSessionBody.InvokeAsync);
+        app.Use(Runtime.Agents.Internal.AgentSessionBody.InvokeAsync);
         app.Use(RequestSizeGate.InvokeAsync);
         app.MapGrpcService<SchedulerService>();
         app.MapGrpcService<AgentsService>();
