@@ -103,9 +103,31 @@ public static class ConcordCli
         var port = new Option<int?>("--port") { Description = "Port to serve on (default 7400; 0 picks a free port)" };
         var detach = new Option<bool>("--detach", "-d") { Description = "Start in the background (output to <home>/scheduler.log), wait until it serves, print its address" };
         var executor = new Option<string?>("--executor") { Description = "Concord.Executor.dll the scheduler launches (default: the scheduler's own lookup, CONCORD_EXECUTOR_DLL or the artifacts layout)" };
-        var up = new Command("up", "Start the scheduler (in the foreground until Ctrl-C, or with --detach in the background)") { port, detach, executor };
-        SetAction(ctx, up, (parse, ct) => SchedulerProcessCommands.UpAsync(ctx, HomeOf(parse), parse.GetValue(port), parse.GetValue(detach), parse.GetValue(executor), ct));
+        var runtime = new Option<string?>("--runtime") { Description = "Where instances run: local (default: executor processes on this machine) or agents (on the hosts that run `concord agent`, docs/cluster.md)" };
+        var up = new Command("up", "Start the scheduler (in the foreground until Ctrl-C, or with --detach in the background)") { port, detach, executor, runtime };
+        SetAction(ctx, up, (parse, ct) => SchedulerProcessCommands.UpAsync(ctx, HomeOf(parse), parse.GetValue(port), parse.GetValue(detach), parse.GetValue(executor), ct, parse.GetValue(runtime)));
         root.Add(up);
+
+        // ---- agent ----
+        var agentCpus = new Option<double?>("--cpus") { Description = "Required. CPUs the scheduler may place on this host" };
+        var agentMem = new Option<int?>("--mem") { Description = "Required. Memory in MiB the scheduler may place on this host" };
+        var agentId = new Option<string?>("--agent-id") { Description = "Name of this agent, shown by `concord list` as the host of its instances (default: the host name)" };
+        var advertiseHost = new Option<string?>("--advertise-host") { Description = "Host name or address other hosts reach this host's executors at (default 127.0.0.1)" };
+        var agentSecretFile = new Option<string?>("--agent-secret-file") { Description = "A copy of <scheduler home>/agent.secret (default: agent.secret in $CONCORD_HOME, else ~/.concord)" };
+        var agentExecutor = new Option<string?>("--executor") { Description = "Concord.Executor.dll the agent launches (default: CONCORD_EXECUTOR_DLL or the artifacts layout)" };
+        var agentNoContainment = new Option<bool>("--no-containment") { Description = "Run instances without cgroups (mem/cpus not enforced); only where the host has none" };
+        var agent = new Command("agent",
+            "Run an agent on this host (in the foreground until Ctrl-C): it registers --cpus and --mem with the scheduler (--scheduler, started with --runtime agents) and runs the executors placed here; --home is the agent's own directory")
+            { agentCpus, agentMem, agentId, advertiseHost, agentSecretFile, agentExecutor, agentNoContainment };
+        SetAction(ctx, agent, (parse, ct) => SchedulerProcessCommands.AgentAsync(ctx,
+            new AgentArguments(
+                parse.GetValue(home) ?? throw new CliException("concord agent needs --home DIR: the agent's own state directory (not the scheduler's home)"),
+                SchedulerAddress.Resolve(parse.GetValue(schedulerOption), ctx.Environment, HomeOf(parse)).Address,
+                parse.GetValue(agentCpus), parse.GetValue(agentMem), parse.GetValue(agentId), parse.GetValue(advertiseHost), parse.GetValue(agentSecretFile),
+                parse.GetValue(agentExecutor), parse.GetValue(agentNoContainment),
+                tls.Options(parse, ctx.Environment)),
+            ct));
+        root.Add(agent);
 
         // ---- down ----
         var down = new Command("down", "Stop the scheduler recorded in <home>/scheduler.json (SIGTERM, then SIGKILL after a bounded wait)");

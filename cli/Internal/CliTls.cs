@@ -40,6 +40,24 @@ internal sealed class CliTls
         return tls;
     }
 
+    /// <summary>The TLS files given (options, else environment), unloaded; null when none (`concord agent` passes them on).</summary>
+    /// <exception cref="CliException">Only some of the three are given.</exception>
+    public TlsOptions? Options(ParseResult parse, Func<string, string?> environment)
+    {
+        string? Setting(Option<string?> option, string variable) =>
+            parse.GetValue(option) is { } value && !string.IsNullOrWhiteSpace(value) ? value : environment(variable);
+        try
+        {
+            return TlsOptions.FromParts(
+                Setting(_cert, TlsOptions.CertVariable), Setting(_key, TlsOptions.KeyVariable), Setting(_ca, TlsOptions.CaVariable),
+                ("--tls-cert", "--tls-key", "--tls-ca"));
+        }
+        catch (TlsConfigurationException e)
+        {
+            throw new CliException(e.Message);
+        }
+    }
+
     /// <summary>
     /// The client credentials for <paramref name="address"/>: null for http://, loaded for
     /// https:// (each setting from its option, else its environment variable).

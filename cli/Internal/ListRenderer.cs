@@ -30,6 +30,12 @@ internal static class ListRenderer
         {
             table.AddColumn("RESTORED FROM");
         }
+        // Only where instances run on several hosts (the agents runtime, docs/cluster.md): the host of each instance, by index.
+        var hosts = list.Operators.Any(o => o.Instances.Any(i => i.Host.Length > 0));
+        if (hosts)
+        {
+            table.AddColumn("HOSTS");
+        }
         foreach (var column in table.Columns)
         {
             // No borders (like kubectl), so columns need a wider gap than the default single space.
@@ -58,6 +64,10 @@ internal static class ListRenderer
             {
                 cells.Add(new Text(Join(op.Instances.Where(i => i.RestoredCheckpointId != 0).Select(i => i.RestoredCheckpointId).Distinct().Order()
                     .Select(id => "checkpoint " + id.ToString(System.Globalization.CultureInfo.InvariantCulture)))));
+            }
+            if (hosts)
+            {
+                cells.Add(new Text(Join(op.Instances.OrderBy(i => i.Index).Select(i => i.Host.Length > 0 ? i.Host : "-"))));
             }
             table.AddRow(cells);
         }

@@ -1,6 +1,12 @@
 using Concord.Scheduler;
 
 // Exit codes: 0 clean stop, 2 bad command line, home in use or no usable cgroups, 1 anything else.
+if (args.Length > 0 && args[0] == Concord.Scheduler.Runtime.Agents.AgentCommandLine.ModeArgument)
+{
+    // `concord agent`: this binary as an agent (docs/cluster.md "Agents").
+    return await Concord.Scheduler.Runtime.Agents.AgentProgram.RunAsync(args[1..]);
+}
+
 SchedulerOptions? options;
 try
 {

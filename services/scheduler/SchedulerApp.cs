@@ -75,6 +75,8 @@ public static class SchedulerApp
         builder.Services.AddSingleton(home);
         builder.Services.AddSingleton(tls);
         builder.Services.AddSingleton(SchedulerSecrets.Load(home.Directory, options.Token));
+        // Made only where agents may connect; without the file every agent session is refused.
+        builder.Services.AddSingleton(Runtime.Agents.AgentSecret.Load(home.Directory, create: options.Runtime == Runtime.Agents.AgentClusterRuntime.RuntimeName));
         builder.Services.TryAddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<ITopologyStore>(services => createStore(new BackendContext(options, home, services)));
         builder.Services.AddSingleton<IClusterRuntime>(services => createRuntime(new BackendContext(options, home, services)));
@@ -97,12 +99,18 @@ public static class SchedulerApp
             grpc.MaxReceiveMessageSize = SchedulerLimits.RequestBytesMax;
             grpc.MaxSendMessageSize = ProtocolLimits.GrpcMessageBytesMax;
             grpc.Interceptors.Add<AuthInterceptor>();
+        }).AddServiceOptions<AgentsService>(grpc =>
+        {
+            grpc.MaxReceiveMessageSize = SchedulerLimits.AgentMessageBytesMax;
+            grpc.MaxSendMessageSize = SchedulerLimits.AgentMessageBytesMax;
         });
         configureServices?.Invoke(builder.Services);
 
         var app = builder.Build();
+        app.Use(Runtime.Agents.Internal.AgentSessionBody.InvokeAsync);
         app.Use(RequestSizeGate.InvokeAsync);
         app.MapGrpcService<SchedulerService>();
+        app.MapGrpcService<AgentsService>();
         return app;
     }
 }

@@ -118,6 +118,71 @@ public static class SchedulerLimits
     /// </summary>
     public const int LeftoverPollMs = 50;
 
+    // ---- agents (standalone cluster mode, docs/cluster.md "Agents") ----
+
+    /// <summary>
+    /// Time between an agent's heartbeats, in ms: 1 s. Often enough that a lost agent is noticed
+    /// within <see cref="AgentHeartbeatTimeoutMs"/>; a heartbeat is a few bytes.
+    /// </summary>
+    public const int AgentHeartbeatIntervalMs = 1_000;
+
+    /// <summary>
+    /// Silence after which the scheduler considers an agent lost and reschedules its instances
+    /// on other agents, in ms: 10 s. Ten missed heartbeats: a garbage-collection pause or a
+    /// brief network hiccup does not move instances, a dead host or a cut link does.
+    /// </summary>
+    public const int AgentHeartbeatTimeoutMs = 10_000;
+
+    /// <summary>
+    /// Bytes of one message on an agent session, in bytes: <see cref="RequestBytesMax"/> (4 MiB),
+    /// the scheduler's limit on any request message. A launch carries one spec (at most
+    /// <see cref="SpecBytesMax"/>); an agent whose hello would be larger (many instances with
+    /// large specs) leaves the specs out, and those instances are then stopped, not adopted.
+    /// </summary>
+    public const int AgentMessageBytesMax = RequestBytesMax;
+
+    /// <summary>
+    /// Instances one agent may run (and report in a hello), instances: 256. Far above what a
+    /// host's cpus and mem allow at the default 1 cpu / 512 MiB per instance; a hello beyond
+    /// it is refused as a broken or hostile agent.
+    /// </summary>
+    public const int AgentInstancesMax = 256;
+
+    /// <summary>
+    /// Commands queued for one agent and not yet written to its stream, commands: 1024. Four
+    /// commands per instance the agent may run; a full queue means the agent does not read its
+    /// stream, and the agent is dropped (its instances rescheduled) rather than buffering without end.
+    /// </summary>
+    public const int AgentCommandsInFlightMax = 4 * AgentInstancesMax;
+
+    /// <summary>
+    /// Time a launch waits for the agent to report the executor started, in ms: 60 s. Covers
+    /// copying the spec's files (<see cref="FilesBytesMax"/>) on a slow disk; past it the launch
+    /// fails and is retried with back-off.
+    /// </summary>
+    public const int AgentLaunchTimeoutMs = 60_000;
+
+    /// <summary>
+    /// Time a starting scheduler of the agents runtime waits for agents to connect and report the
+    /// instances they run before it launches anything, in ms: 3 s. Three heartbeats: agents that
+    /// were connected to a previous scheduler (a restart, a new leader) reconnect within their
+    /// back-off and their instances are adopted instead of launched twice.
+    /// </summary>
+    public const int AgentAdoptWaitMs = 3_000;
+
+    /// <summary>
+    /// Longest back-off of an agent reconnecting to a scheduler that went away, in ms: 2 s. Well
+    /// under <see cref="AgentAdoptWaitMs"/> + <see cref="AgentHeartbeatTimeoutMs"/>, so a new
+    /// leader hears from every agent before it would reschedule their instances.
+    /// </summary>
+    public const int AgentReconnectBackoffMsMax = 2_000;
+
+    /// <summary>First back-off of an agent reconnecting, in ms: 100 (doubles up to <see cref="AgentReconnectBackoffMsMax"/>).</summary>
+    public const int AgentReconnectBackoffInitialMs = 100;
+
+    /// <summary>Characters of an agent id at most: 63 (a host name label).</summary>
+    public const int AgentIdCharsMax = 63;
+
     /// <summary>
     /// Size at which an instance's executor.log is rolled to executor.log.1, in bytes: 16 MiB.
     /// Enough for days of a normal executor's log, and the tail `concord logs` reads
@@ -329,5 +394,8 @@ public static class SchedulerLimits
     private const uint AssertAdoptPollBelowTimeout = (uint)(AdoptRegisterTimeoutMs - AdoptedExitPollMs - 1);
     private const uint AssertCheckpointIntervalRange = (uint)(CheckpointIntervalMsMax - CheckpointIntervalMsMin - 1);
     private const uint AssertCheckpointDefaultInRange = (uint)(CheckpointIntervalMsDefault - CheckpointIntervalMsMin);
+    private const uint AssertAgentTimeoutAboveInterval = (uint)(AgentHeartbeatTimeoutMs - 2 * AgentHeartbeatIntervalMs);
+    private const uint AssertAgentBackoffBelowAdoptWait = (uint)(AgentAdoptWaitMs - AgentReconnectBackoffMsMax - 1);
+    private const uint AssertAgentMessageHoldsSpec = (uint)(AgentMessageBytesMax - SpecBytesMax - 1);
     private const uint AssertRetainedDefaultInRange = (uint)(CheckpointsRetainedMax - CheckpointsRetainedDefault);
 }

@@ -82,7 +82,7 @@ public sealed class SchedulerCommandLineTests : IDisposable
 
     [Theory]
     [InlineData("--store", "zookeeper", "--store 'zookeeper' is not a store this scheduler knows; use file")]
-    [InlineData("--runtime", "kubernetes", "--runtime 'kubernetes' is not a runtime this scheduler knows; use local")]
+    [InlineData("--runtime", "kubernetes", "--runtime 'kubernetes' is not a runtime this scheduler knows; use agents or local")]
     [InlineData("--store", "File", "--store 'File' is not a store this scheduler knows; use file")]
     public void Unknown_backends_are_reported_with_the_accepted_names(string option, string value, string message)
     {
@@ -184,13 +184,13 @@ public sealed class SchedulerCommandLineTests : IDisposable
     public void The_registry_refuses_an_unknown_backend_before_anything_starts()
     {
         Assert.Equal(["file"], SchedulerBackends.Stores.Keys);
-        Assert.Equal(["local"], SchedulerBackends.Runtimes.Keys);
+        Assert.Equal(["local", "agents"], SchedulerBackends.Runtimes.Keys);
         using var home = SchedulerHome.Acquire(_dir.Path);
 
         var store = Assert.Throws<UsageException>(() => SchedulerApp.Create(new SchedulerOptions { Home = _dir.Path, Store = "etcd" }, home));
         var runtime = Assert.Throws<UsageException>(() => SchedulerApp.Create(new SchedulerOptions { Home = _dir.Path, Runtime = "mesos" }, home));
 
         Assert.Equal("--store 'etcd' is not a store this scheduler knows; use file", store.Message);
-        Assert.Equal("--runtime 'mesos' is not a runtime this scheduler knows; use local", runtime.Message);
+        Assert.Equal("--runtime 'mesos' is not a runtime this scheduler knows; use agents or local", runtime.Message);
     }
 }

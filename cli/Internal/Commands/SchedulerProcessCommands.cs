@@ -3,13 +3,17 @@ using System.Text;
 
 namespace Concord.Cli.Internal.Commands;
 
-/// <summary><c>concord up</c> and <c>concord down</c>: start and stop the local scheduler.</summary>
+/// <summary><c>concord up</c> and <c>concord down</c>: start and stop the local scheduler; <c>concord agent</c>: run an agent.</summary>
+/// <summary>What `concord agent` was given (<see cref="SchedulerProcessCommands.AgentAsync"/>).</summary>
+internal sealed record AgentArguments(string Home, string Scheduler, double? Cpus, int? MemMb, string? AgentId, string? AdvertiseHost, string? SecretFile,
+    string? Executor, bool NoContainment, Concord.Hosting.TlsOptions? Tls);
+
 internal static class SchedulerProcessCommands
 {
     public const string SchedulerDllVariable = "CONCORD_SCHEDULER_DLL";
     private const string SchedulerDllName = "Concord.Scheduler.dll";
 
-    public static async Task<int> UpAsync(CliContext ctx, string home, int? port, bool detach, string? executor, CancellationToken cancellationToken)
+    public static async Task<int> UpAsync(CliContext ctx, string home, int? port, bool detach, string? executor, CancellationToken cancellationToken, string? runtime = null)
     {
         if (executor is not null && !File.Exists(executor))
         {
@@ -46,9 +50,57 @@ internal static class SchedulerProcessCommands
         {
             arguments.AddRange(["--port", p.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
         }
+        if (runtime is not null)
+        {
+            // The scheduler checks the name and lists the ones there are.
+            arguments.AddRange(["--runtime", runtime]);
+        }
         return detach
             ? await StartDetachedAsync(ctx, home, arguments, cancellationToken)
             : await RunForegroundAsync(ctx, home, arguments, cancellationToken);
+    }
+
+    /// <summary>
+    /// <c>concord agent</c>: runs the scheduler binary in its agent mode in the foreground
+    /// (docs/cluster.md "Agents"); it checks the values and reports problems itself.
+    /// </summary>
+    public static Task<int> AgentAsync(CliContext ctx, AgentArguments agent, CancellationToken cancellationToken)
+    {
+        if (agent.Cpus is null || agent.MemMb is null)
+        {
+            throw new CliException("concord agent needs --cpus N and --mem MB: the CPUs and the memory in MiB the scheduler may place on this host");
+        }
+        var dll = FindSchedulerDll(ctx.Environment, AppContext.BaseDirectory);
+        var home = Path.GetFullPath(agent.Home);
+        var arguments = new List<string>
+        {
+            dll, "agent", "--scheduler", agent.Scheduler, "--home", home,
+            "--cpus", agent.Cpus.Value.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            "--mem", agent.MemMb.Value.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        };
+        void Add(string option, string? value)
+        {
+            if (!string.IsNullOrEmpty(value))
+            {
+                arguments.AddRange([option, value]);
+            }
+        }
+        Add("--agent-id", agent.AgentId);
+        Add("--advertise-host", agent.AdvertiseHost);
+        Add("--agent-secret-file", agent.SecretFile is null ? null : Path.GetFullPath(agent.SecretFile));
+        Add("--executor", agent.Executor is null ? null : Path.GetFullPath(agent.Executor));
+        if (agent.NoContainment)
+        {
+            arguments.Add("--no-containment");
+        }
+        if (agent.Tls is { } tls)
+        {
+            Add("--tls-cert", Path.GetFullPath(tls.CertPath));
+            Add("--tls-key", Path.GetFullPath(tls.KeyPath));
+            Add("--tls-ca", Path.GetFullPath(tls.CaPath));
+        }
+        Directory.CreateDirectory(home);
+        return RunForegroundAsync(ctx, home, arguments, cancellationToken, "the agent");
     }
 
     public static async Task<int> DownAsync(CliContext ctx, string home, CancellationToken cancellationToken)
@@ -107,7 +159,7 @@ internal static class SchedulerProcessCommands
             ?? throw new CliException($"cannot find the scheduler ({(candidates.Count > 0 ? candidates[0] : SchedulerDllName)} does not exist); build it with `dotnet build services/scheduler -c Release` (or run ./concord, which builds), or set {SchedulerDllVariable}");
     }
 
-    private static async Task<int> RunForegroundAsync(CliContext ctx, string home, List<string> arguments, CancellationToken cancellationToken)
+    private static async Task<int> RunForegroundAsync(CliContext ctx, string home, List<string> arguments, CancellationToken cancellationToken, string what = "the scheduler")
     {
         var start = new ProcessStartInfo(ProcessControl.DotnetHost(), arguments) { UseShellExecute = false };
         using var process = Process.Start(start)
@@ -118,22 +170,22 @@ internal static class SchedulerProcessCommands
         }
         catch (OperationCanceledException)
         {
-            // Ctrl-C or SIGTERM to the CLI: pass it on and give the scheduler time to drain.
+            // Ctrl-C or SIGTERM to the CLI: pass it on and give the scheduler (or agent) time to drain.
             var stopped = await ProcessControl.StopChildAsync(process, TimeSpan.FromSeconds(CliLimits.SchedulerStopTimeoutSeconds), CancellationToken.None);
             if (!stopped)
             {
                 await process.WaitForExitAsync(CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(CliLimits.SchedulerStopTimeoutSeconds), CancellationToken.None);
-                throw new CliException($"the scheduler did not stop within {CliLimits.SchedulerStopTimeoutSeconds} s and was killed");
+                throw new CliException($"{what} did not stop within {CliLimits.SchedulerStopTimeoutSeconds} s and was killed");
             }
             if (process.ExitCode != 0)
             {
-                throw new CliException($"the scheduler exited with code {process.ExitCode} while stopping; its output is above", process.ExitCode);
+                throw new CliException($"{what} exited with code {process.ExitCode} while stopping; its output is above", process.ExitCode);
             }
             return ExitCodes.Success;
         }
         if (process.ExitCode != 0)
         {
-            throw new CliException($"the scheduler exited with code {process.ExitCode}; its output is above (home {home})", process.ExitCode);
+            throw new CliException($"{what} exited with code {process.ExitCode}; its output is above (home {home})", process.ExitCode);
         }
         return ExitCodes.Success;
     }

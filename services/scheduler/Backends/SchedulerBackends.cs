@@ -1,4 +1,5 @@
 using Concord.Scheduler.Runtime;
+using Concord.Scheduler.Runtime.Agents;
 using Concord.Scheduler.Runtime.Containment;
 using Concord.Scheduler.Store;
 using Microsoft.Extensions.DependencyInjection;
@@ -52,6 +53,10 @@ public static class SchedulerBackends
                     OperatorPythonPath = LocalProcessRuntimeOptions.FindPythonSdk(AppContext.BaseDirectory),
                 },
                 context.Services.GetRequiredService<ILogger<LocalProcessRuntime>>(),
+                context.Services.GetRequiredService<TimeProvider>()),
+            [AgentClusterRuntime.RuntimeName] = context => new AgentClusterRuntime(
+                new AgentClusterRuntimeOptions { PrivateEnvironment = context.Services.GetRequiredService<Security.SchedulerSecrets>().ExecutorEnvironment },
+                context.Services.GetRequiredService<ILogger<AgentClusterRuntime>>(),
                 context.Services.GetRequiredService<TimeProvider>()),
         };
 

@@ -138,6 +138,7 @@ public sealed class Reconciler : IAsyncDisposable, ICheckpointTopologySource
     public Task<OperatorStatus> DeployAsync(OperatorSpec spec, CancellationToken cancellationToken) => AskAsync(async () =>
     {
         var write = _core.PlanDeploy(spec);
+        RequireCapacity(spec, "deployed");
         try
         {
             await _store.CompareAndSetAsync(write.Name, write.ExpectedVersion, write.Spec, write.Metadata, CancellationToken.None).ConfigureAwait(false);
@@ -172,7 +173,15 @@ public sealed class Reconciler : IAsyncDisposable, ICheckpointTopologySource
     /// </remarks>
     public async Task<OperatorStatus> ScaleAsync(string name, int instances, CancellationToken cancellationToken)
     {
-        if (await AskAsync(() => Task.FromResult(_core.ScaleNeedsCheckpoint(name, instances)), cancellationToken).ConfigureAwait(false))
+        // Checked before the checkpoint a scale with state takes, and again as it is written.
+        if (await AskAsync(() =>
+            {
+                if (_core.PlanScale(name, instances) is { } planned)
+                {
+                    RequireCapacity(planned.Spec!, "scaled");
+                }
+                return Task.FromResult(_core.ScaleNeedsCheckpoint(name, instances));
+            }, cancellationToken).ConfigureAwait(false))
         {
             return await ScaleWithStateAsync(name, instances, cancellationToken).ConfigureAwait(false);
         }
@@ -180,6 +189,7 @@ public sealed class Reconciler : IAsyncDisposable, ICheckpointTopologySource
         {
             if (_core.PlanScale(name, instances) is { } write)
             {
+                RequireCapacity(write.Spec!, "scaled");
                 await WriteAsync(write).ConfigureAwait(false);
                 _core.Scaled(write);
                 await ApplyStoreAsync().ConfigureAwait(false);
@@ -215,6 +225,7 @@ public sealed class Reconciler : IAsyncDisposable, ICheckpointTopologySource
         {
             if (_core.PlanScale(name, instances) is { } write)
             {
+                RequireCapacity(write.Spec!, "scaled");
                 await WriteAsync(write).ConfigureAwait(false);
                 _core.Scaled(write);
                 _core.ScaledWithState(write, checkpoint);
@@ -286,6 +297,18 @@ public sealed class Reconciler : IAsyncDisposable, ICheckpointTopologySource
             // SIGKILL follows the stop timeout; the switch itself is done, which is what matters.
         }
         return new ReplaceResult(result.Status, result.SwitchMs, (long)_time.GetElapsedTime(started).TotalMilliseconds);
+    }
+
+    /// <summary>
+    /// Refuses a deploy or scale whose topology does not fit the cluster's resources (the
+    /// runtime's <see cref="IClusterRuntime.CheckCapacity"/>), before anything is written.
+    /// </summary>
+    private void RequireCapacity(OperatorSpec changed, string verb)
+    {
+        if (_core.Grows(changed) && _runtime.CheckCapacity(_core.DesiredWith(changed), changed) is { } problem)
+        {
+            throw new ReconcileException(ReconcileErrorKind.ResourceExhausted, $"operator '{changed.Name}' was not {verb}: {problem}");
+        }
     }
 
     /// <summary>Every operator, ordered by name.</summary>

@@ -33,6 +33,12 @@ public sealed record AdoptedInstance(IInstanceHandle Handle, int Release);
 /// <param name="OutOfMemory">The kernel's OOM killer ended it (its `mem` was used up): the operator's own failure, not a kill from outside.</param>
 public sealed record InstanceExit(int ExitCode, string Description, bool OutOfMemory = false)
 {
+    /// <summary>
+    /// The host it ran on was lost (an agent's heartbeat stopped): not the operator's failure, so
+    /// it is relaunched at once elsewhere and not counted toward crash-looping.
+    /// </summary>
+    public bool HostLost { get; init; }
+
     /// <summary>SIGKILL's number: how the OOM killer, `kill -9` and a stop past its timeout end a process.</summary>
     public const int SigKill = 9;
 
@@ -57,6 +63,9 @@ public interface IInstanceHandle
 
     /// <summary>Completes once when the instance has ended, however it ended. Never faults.</summary>
     Task<InstanceExit> Exited { get; }
+
+    /// <summary>Where it runs, for `list`: the agent's id with the agents runtime; empty where there is one host.</summary>
+    string Host => "";
 }
 
 /// <summary>
@@ -74,6 +83,15 @@ public interface IClusterRuntime
     /// exists, files to copy). Returns null when fine, else a message naming the field and the fix.
     /// </summary>
     string? Validate(OperatorSpec spec);
+
+    /// <summary>
+    /// Checks that the whole desired topology (<paramref name="desired"/>, one spec per operator,
+    /// <paramref name="changed"/> among them) fits the cluster's resources before a deploy or
+    /// scale is accepted. Returns null when it fits, else a message naming what
+    /// <paramref name="changed"/> needs and the free capacity. A runtime without a resource
+    /// model (one machine) accepts everything.
+    /// </summary>
+    string? CheckCapacity(IReadOnlyList<OperatorSpec> desired, OperatorSpec changed) => null;
 
     /// <summary>Starts one instance. Throws when it cannot be started at all.</summary>
     Task<IInstanceHandle> LaunchAsync(InstanceLaunch launch, CancellationToken cancellationToken);

@@ -9,10 +9,11 @@ namespace Concord.Scheduler.Security;
 /// The one check of who may call the scheduler's gRPC API (docs/security.md, "Threat model"):
 /// the executor-facing calls (RegisterExecutor, ReportFailure, WatchRouting, WatchCheckpoints,
 /// AcknowledgeCheckpoint) must carry the
-/// secret of the launch they name; every other call must carry the operator token. Runs before
+/// secret of the launch they name; an agent's session (Agents.AgentSession) the cluster's agent
+/// secret; every other call must carry the operator token. Runs before
 /// any service code, for every method, so a new RPC is protected by default.
 /// </summary>
-public sealed class AuthInterceptor(SchedulerSecrets secrets) : Interceptor
+public sealed class AuthInterceptor(SchedulerSecrets secrets, Runtime.Agents.AgentSecret agentSecret) : Interceptor
 {
     public override Task<TResponse> UnaryServerHandler<TRequest, TResponse>(
         TRequest request, ServerCallContext context, UnaryServerMethod<TRequest, TResponse> continuation)
@@ -38,6 +39,11 @@ public sealed class AuthInterceptor(SchedulerSecrets secrets) : Interceptor
     public override Task DuplexStreamingServerHandler<TRequest, TResponse>(
         IAsyncStreamReader<TRequest> requestStream, IServerStreamWriter<TResponse> responseStream, ServerCallContext context, DuplexStreamingServerMethod<TRequest, TResponse> continuation)
     {
+        if (context.Method == Runtime.Agents.AgentSecret.SessionMethod)
+        {
+            AuthorizeAgent(context);
+            return continuation(requestStream, responseStream, context);
+        }
         Authorize(null, context);
         return continuation(requestStream, responseStream, context);
     }
@@ -77,6 +83,22 @@ public sealed class AuthInterceptor(SchedulerSecrets secrets) : Interceptor
             throw new RpcException(new Status(StatusCode.Unauthenticated,
                 $"the call {problem}; send `{Credentials.AuthorizationHeader}: {Credentials.BearerPrefix}<token>` with the token in {secrets.TokenFile} " +
                 $"on the scheduler's machine (the CLI and SDK clients read it there, or take --token / {Credentials.TokenVariable})"));
+        }
+    }
+
+    /// <summary>An agent's session carries the cluster's agent secret (never echoed).</summary>
+    private void AuthorizeAgent(ServerCallContext context)
+    {
+        var secret = context.RequestHeaders.GetValue(Runtime.Agents.AgentSecret.Header);
+        if (secret is null)
+        {
+            throw new RpcException(new Status(StatusCode.Unauthenticated,
+                $"the agent session carries no agent secret; start the agent with --agent-secret-file pointing at a copy of {agentSecret.File} from the scheduler's machine"));
+        }
+        if (!agentSecret.Is(secret))
+        {
+            throw new RpcException(new Status(StatusCode.PermissionDenied,
+                $"the agent secret does not match this scheduler's; copy {agentSecret.File} from the scheduler's machine again (is the scheduler started with --runtime agents?)"));
         }
     }
 

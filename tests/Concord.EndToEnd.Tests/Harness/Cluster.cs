@@ -56,11 +56,12 @@ public sealed class Cluster : IAsyncDisposable
         }
     }
 
-    public static async Task<Cluster> StartAsync(string? home = null)
+    /// <param name="schedulerArguments">More arguments for the scheduler (e.g. --runtime agents).</param>
+    public static async Task<Cluster> StartAsync(string? home = null, IReadOnlyList<string>? schedulerArguments = null)
     {
         home ??= Directory.CreateTempSubdirectory("cc-").FullName;
         var output = new StringBuilder();
-        var process = StartScheduler(home, output);
+        var process = StartScheduler(home, output, schedulerArguments ?? []);
         var schedulerJson = Path.Combine(home, "scheduler.json");
         var address = await Eventually.UntilAsync(
             () =>
@@ -100,10 +101,10 @@ public sealed class Cluster : IAsyncDisposable
         }
     }
 
-    private static Process StartScheduler(string home, StringBuilder output)
+    private static Process StartScheduler(string home, StringBuilder output, IReadOnlyList<string> schedulerArguments)
     {
         // Built-ins in these tests read the repository's word list and write under the temp directory.
-        var info = new ProcessStartInfo("dotnet", [Repo.SchedulerDll, "--home", home, "--port", "0", "--data-root", Path.GetTempPath(), "--data-root", Repo.Root])
+        var info = new ProcessStartInfo("dotnet", [Repo.SchedulerDll, "--home", home, "--port", "0", "--data-root", Path.GetTempPath(), "--data-root", Repo.Root, .. schedulerArguments])
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,

@@ -20,10 +20,15 @@ internal sealed partial class ReconcileCore
     /// stop) is a kill from outside: the executor reported its operator was killed by a signal
     /// it did not send; or the executor itself died of SIGKILL or SIGTERM, or stopped cleanly
     /// (exit 0: it drains and exits 0 only on SIGTERM), without the OOM killer and without an
-    /// error the scheduler set (a starting timeout stops it with SIGTERM).
+    /// error the scheduler set (a starting timeout stops it with SIGTERM); or its host was lost.
     /// </summary>
     private static bool KilledFromOutside(InstanceSlot slot, InstanceExit exit)
     {
+        if (exit.HostLost)
+        {
+            // Its host (agent) was lost: nothing the operator did.
+            return true;
+        }
         if (slot.PendingError is not null)
         {
             return slot.PendingErrorFromOutside;

@@ -31,7 +31,9 @@ internal sealed partial class ReconcileCore
         }
         var fromOutside = KilledFromOutside(slot, exit);
         var note = fromOutside ? KilledFromOutsideNote : "";
-        var error = slot.PendingError is { } reported ? reported + note : $"executor {exit.Description}{note}; see its executor.log";
+        var error = slot.PendingError is { } reported ? reported + note
+            : exit.HostLost ? exit.Description + note // "agent h3 lost: …": its log is on that host
+            : $"executor {exit.Description}{note}; see its executor.log";
         Fail(op, slot, error, fromOutside);
         Emit(new PublishRouting());
     }

@@ -117,6 +117,7 @@ internal sealed class InstanceSlot(string operatorName, int index, DateTimeOffse
         LastError = LastError,
         StateSinceUnixMs = StateSince.ToUnixTimeMilliseconds(),
         RestoredCheckpointId = State == InstanceState.Running ? RestoredCheckpointId : 0,
+        Host = InstanceLifecycle.HasProcess(State) ? Handle?.Host ?? "" : "",
     };
 }
 
