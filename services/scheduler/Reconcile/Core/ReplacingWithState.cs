@@ -191,7 +191,8 @@ internal sealed partial class ReconcileCore
                 "which keeps no checkpointed state, so its state would be lost; to replace it anyway give --drop-state " +
                 "(`concord replace --drop-state FILE`; RPC field drop_state): every operator with a guarantee restarts from the last checkpoint, this one as " +
                 "the new version with empty state. Take a savepoint first if you want to keep a copy (`concord savepoint`). Or give the new version " +
-                $"\"delivery\": \"{OperatorSpecValidator.DeliveryName(op.Entry.Spec.Delivery)}\" to keep its state (docs/live-changes.md)");
+                $"\"delivery\": \"{OperatorSpecValidator.DeliveryName(op.Entry.Spec.Delivery)}\" to keep its state, or `concord kill` it and `concord deploy` " +
+                "the new version (docs/live-changes.md)");
         }
     }
 }
