@@ -72,7 +72,7 @@ public sealed class ReplaceKeepingStateTests
             ["name"] = "counter",
             ["executable"] = incompatible.Executable,
             ["instances"] = 2,
-            ["mem_mb"] = 256,
+            ["mem"] = 256,
             ["delivery"] = "exactly_once",
             ["environment"] = incompatible.Environment.ToDictionary(e => e.Key, e => e.Value),
             ["inputs"] = new object[] { new Dictionary<string, string> { ["stream"] = "in", ["grouping"] = "group_by" } },
