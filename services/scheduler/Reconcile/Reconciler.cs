@@ -303,9 +303,10 @@ public sealed class Reconciler : IAsyncDisposable, ICheckpointTopologySource
 
     /// <summary>
     /// Replace of an operator with a guarantee keeping its state: a checkpoint is taken (waiting
-    /// first for one in progress; bounded by <see cref="SchedulerLimits.RescaleCheckpointWaitMs"/>),
-    /// the new spec is stored, and every participant restarts from it, the replaced operator as
-    /// the new version restoring its state. Answers when every new instance runs; fails when the
+    /// first for one in progress; bounded by <see cref="SchedulerLimits.RescaleCheckpointWaitMs"/>;
+    /// when it cannot be, e.g. an instance does not run, the last completed one serves), the new
+    /// spec is stored, and every participant restarts from it, the replaced operator as the new
+    /// version restoring its state. Answers when every new instance runs; fails when the
     /// replace was rolled back (the old version stored again, every participant restarted from
     /// the same checkpoint), e.g. because the new version does not declare a state name the
     /// checkpoint holds (the executor refuses that restore).
@@ -318,11 +319,20 @@ public sealed class Reconciler : IAsyncDisposable, ICheckpointTopologySource
                 $"'{spec.Name}' has a delivery guarantee and this scheduler runs no checkpoint coordinator, so its state cannot move to the new version; " +
                 "replace it with --drop-state");
         }
-        CheckpointRecord checkpoint;
+        CheckpointRecord? checkpoint;
         try
         {
             checkpoint = await _checkpoints.TakeAsync(savepoint: false, "replace", cancellationToken)
                 .WaitAsync(TimeSpan.FromMilliseconds(SchedulerLimits.RescaleCheckpointWaitMs), _time, cancellationToken).ConfigureAwait(false);
+        }
+        catch (ReconcileException e) when (e.Kind == ReconcileErrorKind.FailedPrecondition)
+        {
+            // Not every participant runs (the version being replaced may be crash-looping: the
+            // usual reason to replace it), or the checkpoint aborted. The last completed
+            // checkpoint is as consistent a point: a recovery restarts from it too, only with
+            // more to replay. So the replace goes on from it rather than being refused.
+            LogReplaceWithoutFreshCheckpoint(_logger, spec.Name, e.Message);
+            checkpoint = null;
         }
         catch (ReconcileException e)
         {

@@ -125,6 +125,26 @@ public sealed class ReplaceWithStateApiTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_failed_version_is_replaced_keeping_its_state_from_the_last_completed_checkpoint_when_no_fresh_one_can_be_taken()
+    {
+        var old = await DeployRunningAsync(Source("1"));
+        var savepoint = _fixture.Client.TriggerSavepointAsync(new TriggerSavepointRequest()).ResponseAsync;
+        var begin = await AcknowledgeNextAsync(old);
+        await savepoint.WaitAsync(Step);
+        old.Exit(1); // The version to replace fails (waiting for its back-off): no checkpoint can begin.
+        await _fixture.WaitForStatusAsync("source", s => s.Instances[0].State == InstanceState.Failed);
+
+        var replace = _fixture.Client.ReplaceAsync(new ReplaceRequest { Spec = Source("2") }).ResponseAsync;
+        var incoming = await _fixture.Runtime.NextLaunchAsync(Step);
+        await RegisterAsync(_fixture, incoming, begin.CheckpointId);
+        var response = await replace.WaitAsync(Step);
+
+        Assert.Equal((begin.Directory, "2"), (incoming.Launch.RestoreCheckpoint, incoming.Launch.Spec.Environment["VERSION"]));
+        Assert.True(response.Restarted);
+        Assert.Equal(begin.CheckpointId, response.Operator.Instances[0].RestoredCheckpointId);
+    }
+
+    [Fact]
     public async Task After_replace_with_drop_state_a_restarted_scheduler_does_not_restore_the_new_version_from_a_checkpoint_of_the_old_one()
     {
         var old = await DeployRunningAsync(Source("1"));

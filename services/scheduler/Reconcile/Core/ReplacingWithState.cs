@@ -35,18 +35,22 @@ internal sealed partial class ReconcileCore
 
     /// <summary>
     /// The new version is stored and applied after <paramref name="checkpoint"/> completed: every
-    /// participant restarts from it (or a newer one completed meanwhile, of the old version too),
-    /// <paramref name="name"/> as the new version (next release) restoring its state. The task
-    /// completes once every new instance runs, or fails with a <see cref="ReconcileException"/>
-    /// once the replace is rolled back. Call after applying the store.
+    /// participant restarts from it (or a newer one completed meanwhile, of the old version too;
+    /// null: the last completed one, as a recovery would), <paramref name="name"/> as the new
+    /// version (next release) restoring its state. The task completes once every new instance
+    /// runs, or fails with a <see cref="ReconcileException"/> once the replace is rolled back.
+    /// Call after applying the store.
     /// </summary>
-    public Task<ReplaceSwitched> ReplacedKeepingState(string name, OperatorEntry previous, CheckpointRecord checkpoint, TimeSpan runningTimeout,
+    public Task<ReplaceSwitched> ReplacedKeepingState(string name, OperatorEntry previous, CheckpointRecord? checkpoint, TimeSpan runningTimeout,
         long startedTimestamp)
     {
         var op = Find(name);
-        CheckpointCompleted(checkpoint);
+        if (checkpoint is not null)
+        {
+            CheckpointCompleted(checkpoint);
+        }
         op.Release++;
-        var from = _latestCheckpoint!.Id;
+        var from = _latestCheckpoint?.Id ?? 0;
         var restart = new ReplaceRestart(previous, op.Release, from, startedTimestamp);
         op.Restarting = restart;
         LogReplacingKeepingState(_logger, name, op.Release, from);
