@@ -37,11 +37,13 @@ public static class CliLimits
     public const int ReplaceRunningTimeoutSecondsMax = 60;
 
     /// <summary>
-    /// Deadline of the Replace call, in seconds: 120. It answers once the new instances run
+    /// Deadline of the Replace call, in seconds: 210. It answers once the new instances run
     /// (at most <see cref="ReplaceRunningTimeoutSecondsMax"/>) and the old ones have drained
-    /// (the scheduler bounds that at about 17 s), so 120 s only trips on a stuck scheduler.
+    /// (the scheduler bounds that at about 17 s); an operator with a delivery guarantee first
+    /// waits for the checkpoint its state moves through (as <see cref="CheckpointRpcDeadlineSeconds"/>),
+    /// so 150 + 60 s only trips on a stuck scheduler.
     /// </summary>
-    public const int ReplaceRpcDeadlineSeconds = 120;
+    public const int ReplaceRpcDeadlineSeconds = CheckpointRpcDeadlineSeconds + ReplaceRunningTimeoutSecondsMax;
 
     /// <summary>
     /// Deadline of the calls that wait for a checkpoint, in seconds: 150. `savepoint` answers when

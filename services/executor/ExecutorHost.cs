@@ -83,7 +83,8 @@ public static class ExecutorHost
             // Before registering: no upstream can address this launch before it is registered, so
             // the alignment is in front of the pump before the first record or barrier.
             var checkpoints = StartCheckpoints(options, session, inbound, router, pump, scheduler, metrics, loggerFactory, time,
-                backend: stateBackend, restoreTimers: timers.RestoreFrom);
+                backend: stateBackend, restoreTimers: timers.RestoreFrom,
+                declaredStates: metadata.Metadata_.States.Select(s => s.Name).ToList());
 
             var answers = pump.RunAnswerLoopAsync(runStop.Token);
             var sends = pump.RunSendLoopAsync(sendStop.Token, runStop.Token);
@@ -164,11 +165,13 @@ public static class ExecutorHost
     /// Checkpoints of an operator with a guarantee (docs/guarantees.md): the alignment in front of
     /// the pump and the participant the pump calls; and, with <see cref="ExecutorOptions.RestoreCheckpoint"/>,
     /// the restore, before the pump's first batch. <paramref name="backend"/>: the instance's keyed
-    /// state (null without one); <paramref name="restoreTimers"/> rebuilds the timer queue from it.
+    /// state (null without one); <paramref name="restoreTimers"/> rebuilds the timer queue from it;
+    /// <paramref name="declaredStates"/>: the operator's declared state names, which must cover the checkpoint's.
     /// </summary>
     private static (Checkpoints.CheckpointParticipant? Participant, ulong RestoredCheckpointId) StartCheckpoints(ExecutorOptions options,
         IOperatorSession session, InboundQueue inbound, Router router, BatchPump pump, SchedulerLink scheduler, Metrics.ExecutorMetrics metrics,
-        ILoggerFactory loggerFactory, TimeProvider time, State.IKeyedStateBackend? backend, Action<State.IKeyedStateBackend>? restoreTimers)
+        ILoggerFactory loggerFactory, TimeProvider time, State.IKeyedStateBackend? backend, Action<State.IKeyedStateBackend>? restoreTimers,
+        IReadOnlyCollection<string>? declaredStates)
     {
         var checkpointMetrics = new Checkpoints.CheckpointMetrics(metrics);
         var checkpointed = session as Checkpoints.ICheckpointedOperator;
@@ -176,7 +179,8 @@ public static class ExecutorHost
         ulong restored = 0;
         if (options.RestoreCheckpoint is { } directory)
         {
-            restored = Checkpoints.RestoreAtStart.Restore(directory, options.OperatorName, backend, checkpointed, restoreTimers, logger);
+            restored = Checkpoints.RestoreAtStart.Restore(directory, options.OperatorName, backend, checkpointed, restoreTimers,
+                declaredStates, logger);
             checkpointMetrics.RestoredCheckpointId.Set(restored);
         }
         if (!Checkpoints.CheckpointParticipant.TakesPart(options.Spec.Delivery))

@@ -74,6 +74,38 @@ public sealed class ReplaceDropStateTests : IDisposable
     }
 
     [Fact]
+    public async Task Replace_without_drop_state_of_an_operator_with_a_guarantee_says_it_kept_the_state_and_the_checkpoint()
+    {
+        await using var host = await StartWithCounterAsync(DeliveryGuarantee.DeliveryExactlyOnce);
+
+        var (code, output, _) = await RunAsync("replace", CounterFile(), "--scheduler", host.Address);
+
+        Assert.Equal(0, code);
+        Assert.False(Assert.Single(host.Scheduler.Replaces).DropState);
+        Assert.Contains("replacing 'counter' keeping its state: a checkpoint, then a restart of every operator with a delivery guarantee from it", output);
+        Assert.Contains($"replaced 'counter' (2 instances) by a restart keeping its state: every operator with a delivery guarantee restarted from checkpoint " +
+                        $"{FakeScheduler.ReplaceRestoredCheckpointId}, 'counter' as the new version; it ran after 5 ms", output);
+        Assert.DoesNotContain("empty state", output);
+    }
+
+    [Fact]
+    public async Task A_replace_rolled_back_because_the_new_version_refuses_the_state_fails_with_the_schedulers_reason()
+    {
+        await using var host = await StartWithCounterAsync(DeliveryGuarantee.DeliveryExactlyOnce);
+        const string Reason = "replace of 'counter' failed and was rolled back: the old version is stored again and every operator with a delivery guarantee " +
+                              "restarts from checkpoint 7, 'counter' with its state, so nothing is lost. new instance counter/0 failed before every new instance ran: " +
+                              "checkpoint 7 holds state 'count' of 'counter' that this version does not declare (it declares 'total'); declare it in metadata() states " +
+                              "(a new version may add state names, not drop or rename one), or replace with --drop-state to start it with empty state (docs/live-changes.md)";
+        host.Scheduler.RefuseReplaceWith = new Grpc.Core.Status(Grpc.Core.StatusCode.FailedPrecondition, Reason);
+
+        var (code, output, error) = await RunAsync("replace", CounterFile(), "--scheduler", host.Address);
+
+        Assert.NotEqual(0, code);
+        Assert.Contains(Reason, error);
+        Assert.DoesNotContain("replaced 'counter'", output);
+    }
+
+    [Fact]
     public async Task Drop_state_without_replace_is_a_usage_error_naming_the_fix()
     {
         var (code, _, error) = await RunAsync("deploy", "--drop-state", CounterFile(), "--scheduler", "http://127.0.0.1:1");

@@ -8,6 +8,7 @@ namespace Concord.EndToEnd.Tests;
 /// `replace` with drop_state of a stateful exactly-once counter on a real cluster
 /// (docs/live-changes.md, "Replace with --drop-state"): the participants restart from the last
 /// checkpoint, the counter as the new version with empty state, and the pipeline keeps committing.
+/// (Without drop_state the state is kept: ReplaceKeepingStateTests.)
 /// </summary>
 public sealed class ReplaceDropStateTests
 {
@@ -64,11 +65,15 @@ public sealed class ReplaceDropStateTests
         // Exactly once so far: every word's count 1 is committed once.
         Assert.All(FirstCounts(output), w => Assert.Equal(1, w.Value));
 
+        // Without drop_state a new version without a guarantee is refused: it would lose the state.
+        var withoutGuarantee = Counter("2");
+        withoutGuarantee.Delivery = DeliveryGuarantee.DeliveryAtMostOnce;
         var refused = await Assert.ThrowsAsync<Grpc.Core.RpcException>(() =>
-            cluster.Client.ReplaceAsync(new ReplaceRequest { Spec = Counter("2") }, cluster.Call()).ResponseAsync);
+            cluster.Client.ReplaceAsync(new ReplaceRequest { Spec = withoutGuarantee }, cluster.Call()).ResponseAsync);
         var response = await cluster.Client.ReplaceAsync(new ReplaceRequest { Spec = Counter("2"), DropState = true }, cluster.Call());
 
         Assert.Equal(Grpc.Core.StatusCode.FailedPrecondition, refused.StatusCode);
+        Assert.Contains("--drop-state", refused.Status.Detail);
         Assert.True(response.Restarted);
         var counter = await cluster.WaitForAsync("counter",
             o => o.Instances.Count == 2 && o.Instances.All(i => i.State == InstanceState.Running && !oldIncarnations.Contains(i.Incarnation)),

@@ -86,8 +86,9 @@ public sealed class ReplaceTests
         }
         var next = Counter(version: "2");
         next.Delivery = DeliveryGuarantee.DeliveryExactlyOnce;
+        var withoutGuarantee = Counter(version: "2"); // Would lose the state: refused without drop_state.
 
-        var refused = await Assert.ThrowsAsync<RpcException>(() => ReplaceAsync(scheduler, next).WaitAsync(TestTimeout));
+        var refused = await Assert.ThrowsAsync<RpcException>(() => ReplaceAsync(scheduler, withoutGuarantee).WaitAsync(TestTimeout));
         var response = await scheduler.Client.ReplaceAsync(new ReplaceRequest { Spec = next, DropState = true }).ResponseAsync.WaitAsync(TestTimeout);
 
         Assert.Equal(StatusCode.FailedPrecondition, refused.StatusCode);

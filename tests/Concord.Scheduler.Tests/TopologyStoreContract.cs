@@ -552,6 +552,29 @@ public abstract class TopologyStoreContract : IAsyncLifetime
         Assert.Equal(3, (await restarted.GetAsync("counter", default).WaitAsync(Timeout))!.Spec.Instances);
     }
 
+    [Fact]
+    public async Task A_write_that_starts_the_state_anew_records_its_version_as_state_since_and_later_writes_and_a_restart_keep_it()
+    {
+        var store = await OpenAsync();
+        var counter = await CreateAsync(store, "counter");
+        Assert.Equal(0, counter.StateSince);
+        var kept = (await store.CompareAndSetAsync("counter", counter.Version, Spec("counter", 2), null, default).WaitAsync(Timeout))!;
+        Assert.Equal(0, kept.StateSince); // A write that keeps the state (a scale, a replace keeping state) sets none.
+
+        var dropped = (await store.CompareAndSetAsync("counter", kept.Version, Spec("counter", 2), null, newState: true, default).WaitAsync(Timeout))!;
+        var later = (await store.CompareAndSetAsync("counter", dropped.Version, Spec("counter", 3), null, default).WaitAsync(Timeout))!;
+        await store.DisposeAsync();
+        var restarted = await OpenAsync();
+
+        Assert.Equal(dropped.Version, dropped.StateSince);
+        Assert.Equal(dropped.Version, later.StateSince);
+        Assert.Equal(later, await restarted.GetAsync("counter", default).WaitAsync(Timeout));
+        Assert.Equal(dropped.Version, (await restarted.GetAsync("counter", default).WaitAsync(Timeout))!.StateSince);
+        var recreated = await restarted.CompareAndSetAsync("counter", later.Version, null, null, default).WaitAsync(Timeout);
+        Assert.Null(recreated);
+        Assert.Equal(0, (await CreateAsync(restarted, "counter")).StateSince); // A deploy after a kill starts from nothing recorded.
+    }
+
     // ---- durability ----
 
     [Fact]

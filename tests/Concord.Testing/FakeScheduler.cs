@@ -137,18 +137,30 @@ public sealed class FakeScheduler(RoutingTable? routing = null) : Scheduler.Sche
     /// <summary>Replace requests received, in order (`concord replace`).</summary>
     public System.Collections.Concurrent.ConcurrentQueue<ReplaceRequest> Replaces { get; } = new();
 
+    /// <summary>When set, Replace fails with this status (after recording the call): a refused or rolled-back replace.</summary>
+    public Status? RefuseReplaceWith { get; set; }
+
+    /// <summary>The checkpoint a replace that keeps state answers its instances restored from.</summary>
+    public const ulong ReplaceRestoredCheckpointId = 7;
+
     /// <summary>
-    /// Replaces a deployed operator's spec, keeping its instance count. With drop_state and a
-    /// guarantee it answers as the scheduler's restart does (restarted, instances starting).
+    /// Replaces a deployed operator's spec, keeping its instance count. With a guarantee it answers
+    /// as the scheduler's restart does: with drop_state at once (instances starting), without it
+    /// once the new instances run, restored from <see cref="ReplaceRestoredCheckpointId"/>.
     /// </summary>
     public override Task<ReplaceResponse> Replace(ReplaceRequest request, ServerCallContext context)
     {
         Replaces.Enqueue(request.Clone());
+        if (RefuseReplaceWith is { } refusal)
+        {
+            throw new RpcException(refusal);
+        }
         if (!_operators.TryGetValue(request.Spec.Name, out var status))
         {
             throw new RpcException(new Status(StatusCode.NotFound, $"operator '{request.Spec.Name}' is not deployed; see `concord list`"));
         }
-        var restarted = request.DropState && request.Spec.Delivery is Concord.Contracts.Types.V1.DeliveryGuarantee.DeliveryAtLeastOnce or Concord.Contracts.Types.V1.DeliveryGuarantee.DeliveryExactlyOnce;
+        var restarted = request.Spec.Delivery is Concord.Contracts.Types.V1.DeliveryGuarantee.DeliveryAtLeastOnce or Concord.Contracts.Types.V1.DeliveryGuarantee.DeliveryExactlyOnce;
+        var keptState = restarted && !request.DropState;
         lock (status)
         {
             var instances = status.Spec.Instances;
@@ -156,9 +168,13 @@ public sealed class FakeScheduler(RoutingTable? routing = null) : Scheduler.Sche
             status.Spec.Instances = instances;
             foreach (var instance in status.Instances)
             {
-                instance.State = restarted ? InstanceState.Starting : InstanceState.Running;
+                instance.State = restarted && !keptState ? InstanceState.Starting : InstanceState.Running;
+                instance.RestoredCheckpointId = keptState ? ReplaceRestoredCheckpointId : 0;
             }
-            return Task.FromResult(new ReplaceResponse { Operator = status.Clone(), SwitchMs = 5, TotalMs = restarted ? 5 : 9, Restarted = restarted });
+            return Task.FromResult(new ReplaceResponse
+            {
+                Operator = status.Clone(), SwitchMs = 5, TotalMs = restarted && !keptState ? 5 : 9, Restarted = restarted,
+            });
         }
     }
 

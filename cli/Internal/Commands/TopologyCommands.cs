@@ -48,11 +48,14 @@ internal static class TopologyCommands
     /// <summary>
     /// <c>concord deploy --replace FILE</c> / <c>concord replace FILE</c>: rolling replace of the
     /// deployed operator of the same name. Answers once routing has moved to the new instances
-    /// and the old ones have stopped, or with the scheduler's reason when it rolled back.
+    /// and the old ones have stopped, or with the scheduler's reason when it rolled back. An
+    /// operator with a delivery guarantee is replaced by a restart from a fresh checkpoint that
+    /// keeps its state (answers once the new version runs; rolled back when it cannot take the
+    /// state, e.g. a state name it does not declare).
     /// </summary>
     /// <param name="dropState">
     /// Send <c>drop_state</c>: an operator with a delivery guarantee is then replaced by a restart
-    /// from the last checkpoint with empty state for it, instead of refused.
+    /// from the last checkpoint with empty state for it.
     /// </param>
     public static async Task<int> ReplaceAsync(CliContext ctx, SchedulerConnection scheduler, string file, int timeoutSeconds, bool dropState, CancellationToken cancellationToken)
     {
@@ -64,7 +67,9 @@ internal static class TopologyCommands
         var runningTimeoutMs = Math.Min(timeoutSeconds, CliLimits.ReplaceRunningTimeoutSecondsMax) * 1000;
         ctx.Out.WriteLine(dropState
             ? $"replacing '{spec.Name}' (--drop-state)..."
-            : $"replacing '{spec.Name}': starting the new version beside the running one (up to {runningTimeoutMs / 1000} s to run)...");
+            : OperatorSpecValidator.HasGuarantee(spec.Delivery)
+                ? $"replacing '{spec.Name}' keeping its state: a checkpoint, then a restart of every operator with a delivery guarantee from it (up to {runningTimeoutMs / 1000} s to run)..."
+                : $"replacing '{spec.Name}': starting the new version beside the running one (up to {runningTimeoutMs / 1000} s to run)...");
         var response = await scheduler.CallAsync(
             (c, o) => c.ReplaceAsync(new ReplaceRequest { Spec = spec, RunningTimeoutMs = runningTimeoutMs, DropState = dropState }, o),
             CliLimits.ReplaceRpcDeadlineSeconds, cancellationToken);
@@ -72,6 +77,13 @@ internal static class TopologyCommands
         var note = spec.Instances != instances && instances > 0
             ? $"; kept the running {Plural(instances, "instance")} (the file says {spec.Instances}: use `concord scale {spec.Name} {spec.Instances}`)"
             : "";
+        if (response.Restarted && !dropState)
+        {
+            var restored = response.Operator?.Instances.Select(i => i.RestoredCheckpointId).DefaultIfEmpty().Max() ?? 0;
+            ctx.Out.WriteLine($"replaced '{spec.Name}' ({Plural(instances, "instance")}) by a restart keeping its state: every operator with a delivery guarantee " +
+                              $"restarted from checkpoint {restored}, '{spec.Name}' as the new version; it ran after {response.SwitchMs} ms{note}");
+            return ExitCodes.Success;
+        }
         if (response.Restarted)
         {
             ctx.Out.WriteLine($"replaced '{spec.Name}' ({Plural(instances, "instance")}) by a restart: every operator with a delivery guarantee restarts " +

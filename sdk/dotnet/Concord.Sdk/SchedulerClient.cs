@@ -85,10 +85,11 @@ public sealed class SchedulerClient : IDisposable
     /// <summary>
     /// Replaces a deployed operator by a new version of the same name: a rolling replace (new
     /// instances beside the old, routing switched, old ones drained; rolled back on failure).
-    /// An operator with a delivery guarantee is refused (FAILED_PRECONDITION) unless
-    /// <paramref name="dropState"/>: then every operator with a guarantee restarts from the last
-    /// completed checkpoint, this one as the new version with empty state, and the response
-    /// says <see cref="ReplaceResponse.Restarted"/> (docs/live-changes.md).
+    /// An operator with a delivery guarantee is replaced by a restart of every operator with a
+    /// guarantee from a fresh checkpoint, this one as the new version keeping its state (rolled
+    /// back, FAILED_PRECONDITION, when the new version does not declare the checkpoint's state
+    /// names); with <paramref name="dropState"/> from the last completed checkpoint with empty
+    /// state for it. Either way the response says <see cref="ReplaceResponse.Restarted"/> (docs/live-changes.md).
     /// </summary>
     public Task<ReplaceResponse> ReplaceAsync(OperatorSpec spec, bool dropState = false, CancellationToken cancellationToken = default)
     {

@@ -135,9 +135,10 @@ const ReplaceCallTimeout = concord.ReplaceCallTimeout
 
 // Replace ships a new version of a deployed operator (same name). A rolling replace: new
 // instances beside the old, routing switched, old ones drained; rolled back on failure. An
-// operator with a delivery guarantee is refused unless dropState: then every operator with a
-// guarantee restarts from the last completed checkpoint, this one as the new version with
-// empty state (docs/live-changes.md); the response says Restarted.
+// operator with a delivery guarantee is replaced by a restart of every operator with a
+// guarantee from a fresh checkpoint, this one as the new version keeping its state (rolled back
+// when the new version does not declare the checkpoint's state names); with dropState from the
+// last completed checkpoint with empty state for it (docs/live-changes.md); the response says Restarted.
 func (c *Client) Replace(ctx context.Context, spec *typesv1.OperatorSpec, dropState bool) (*schedulerv1.ReplaceResponse, error) {
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc

@@ -215,9 +215,10 @@ class SchedulerClient:
         """Replace a deployed operator by a new version of the same name: ``spec`` is a
         types_pb2.OperatorSpec or a deploy-file dict. A rolling replace (new instances beside
         the old, routing switched, old ones drained; rolled back on failure). An operator with a
-        delivery guarantee is refused unless ``drop_state``: then every operator with a
-        guarantee restarts from the last completed checkpoint, this one as the new version with
-        empty state (docs/live-changes.md). Returns the ReplaceResponse (operator, switch_ms,
+        delivery guarantee is replaced by a restart of every operator with a guarantee from a
+        fresh checkpoint, this one as the new version keeping its state (rolled back when the new
+        version does not declare the checkpoint's state names); with ``drop_state`` from the last
+        completed checkpoint with empty state for it (docs/live-changes.md). Returns the ReplaceResponse (operator, switch_ms,
         total_ms, restarted). The deadline is at least REPLACE_CALL_TIMEOUT_S."""
         if isinstance(spec, dict):
             spec = spec_from_deploy_dict(spec)

@@ -50,6 +50,13 @@ public interface IKeyedStateBackend : IDisposable
     /// key groups that moved at a rescale are found.
     /// </summary>
     void Restore(string checkpointDirectory, string operatorName);
+
+    /// <summary>
+    /// The state names the last <see cref="Restore"/> found entries for, ordered
+    /// (<see cref="TimersNamespace"/> included when timers were restored); empty before one.
+    /// The restore at start checks them against the names the operator declares.
+    /// </summary>
+    IReadOnlyList<string> RestoredStateNames { get; }
 }
 
 /// <summary>An immutable view of keyed state, written to a checkpoint in the background.</summary>

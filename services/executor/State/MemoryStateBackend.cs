@@ -184,6 +184,7 @@ public sealed class MemoryStateBackend : IKeyedStateBackend
         var plan = CheckpointRestore.Plan(checkpointDirectory, operatorName, KeyGroupCount, Range);
         Array.Clear(_groups);
         StateBytes = 0;
+        var names = new StateNameSet();
         var files = new Dictionary<int, Hosting.Checkpoints.KeyGroupFile>();
         var merged = new List<int>();
         try
@@ -198,6 +199,7 @@ public sealed class MemoryStateBackend : IKeyedStateBackend
                         // The owner's file is read first: a former owner's copy of a key is older.
                         if (map.Entries.TryAdd(stateKey, value))
                         {
+                            names.Add(stateKey);
                             var bytes = EntryBytes(stateKey.Length, value.Length);
                             if (StateBytes + bytes > _bytesMax)
                             {
@@ -227,7 +229,11 @@ public sealed class MemoryStateBackend : IKeyedStateBackend
             throw;
         }
         _incremental.Restored(files, merged);
+        RestoredStateNames = names.ToList();
     }
+
+    /// <inheritdoc/>
+    public IReadOnlyList<string> RestoredStateNames { get; private set; } = [];
 
     /// <inheritdoc/>
     public void Dispose()

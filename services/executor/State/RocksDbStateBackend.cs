@@ -129,6 +129,7 @@ public sealed class RocksDbStateBackend : IKeyedStateBackend
             _db = OpenEmpty(_directory);
         }
         StateBytes = 0;
+        var names = new StateNameSet();
         var files = new Dictionary<int, KeyGroupFile>();
         var merged = new List<int>();
         try
@@ -146,6 +147,7 @@ public sealed class RocksDbStateBackend : IKeyedStateBackend
                         // The owner's file is read first: a former owner's copy of a key is older.
                         if (seen is null || seen.Add(stateKey))
                         {
+                            names.Add(stateKey);
                             var dbKey = GroupKey(group, stateKey);
                             batch.Put(dbKey, value);
                             bytes += dbKey.Length + value.Length;
@@ -173,7 +175,11 @@ public sealed class RocksDbStateBackend : IKeyedStateBackend
             throw;
         }
         _incremental.Restored(files, merged);
+        RestoredStateNames = names.ToList();
     }
+
+    /// <inheritdoc/>
+    public IReadOnlyList<string> RestoredStateNames { get; private set; } = [];
 
     /// <inheritdoc/>
     public void Dispose()

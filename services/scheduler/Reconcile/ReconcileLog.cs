@@ -79,4 +79,13 @@ internal static partial class ReconcileLog
 
     [LoggerMessage(EventId = 128, Level = LogLevel.Warning, Message = "Replacing {Operator} with release {Release} and empty state (drop-state): every operator with a delivery guarantee restarts from checkpoint {CheckpointId} (0: none)")]
     public static partial void LogReplacedDroppingState(ILogger logger, string @operator, int release, ulong checkpointId);
+
+    [LoggerMessage(EventId = 129, Level = LogLevel.Warning, Message = "Replacing {Operator} with release {Release}, keeping its state: every operator with a delivery guarantee restarts from checkpoint {CheckpointId} (0: none)")]
+    public static partial void LogReplacingKeepingState(ILogger logger, string @operator, int release, ulong checkpointId);
+
+    [LoggerMessage(EventId = 130, Level = LogLevel.Information, Message = "Replaced {Operator}: release {Release} runs with the state of checkpoint {CheckpointId}, after {ElapsedMs} ms")]
+    public static partial void LogReplacedKeepingState(ILogger logger, string @operator, int release, ulong checkpointId, long elapsedMs);
+
+    [LoggerMessage(EventId = 131, Level = LogLevel.Warning, Message = "Replacing {Operator} from the last completed checkpoint: a fresh one could not be taken ({Reason})")]
+    public static partial void LogReplaceWithoutFreshCheckpoint(ILogger logger, string @operator, string reason);
 }

@@ -246,12 +246,14 @@ public sealed class Reconciler : IAsyncDisposable, ICheckpointTopologySource
         ReplaceAsync(spec, runningTimeout, dropState: false, cancellationToken);
 
     /// <summary>
-    /// <see cref="ReplaceAsync(OperatorSpec, TimeSpan, CancellationToken)"/>; with
-    /// <paramref name="dropState"/>, an operator with a delivery guarantee (old or new version) is
-    /// replaced by a restart instead of refused: the new spec is stored, every participant
-    /// restarts from the last completed checkpoint and this operator with the new version and
-    /// empty state. That answers once the restart is decided (no roll back; `list` shows the
-    /// new instances starting).
+    /// <see cref="ReplaceAsync(OperatorSpec, TimeSpan, CancellationToken)"/> of an operator
+    /// without a delivery guarantee. One with a guarantee (old or new version) is replaced by a
+    /// restart (docs/live-changes.md): without <paramref name="dropState"/> it keeps its state
+    /// (<see cref="ReplaceKeepingStateAsync"/>: a fresh checkpoint, the new spec stored, every
+    /// participant restarted from it; rolled back when the new version cannot restore it or does
+    /// not run); with it, the new spec is stored and every participant restarts from the last
+    /// completed checkpoint, this operator as the new version with empty state, answering once
+    /// the restart is decided (no roll back; `list` shows the new instances starting).
     /// </summary>
     public async Task<ReplaceResult> ReplaceAsync(OperatorSpec spec, TimeSpan runningTimeout, bool dropState, CancellationToken cancellationToken)
     {
@@ -263,7 +265,11 @@ public sealed class Reconciler : IAsyncDisposable, ICheckpointTopologySource
             {
                 throw new ReconcileException(ReconcileErrorKind.InvalidArgument, $"invalid operator '{spec.Name}':\n  {problem}");
             }
-            if (dropState && _core.ReplaceRestarts(next))
+            if (!dropState && _core.ReplaceKeepsState(next))
+            {
+                return KeepsState; // Through a checkpoint, taken outside the loop.
+            }
+            if (_core.ReplaceRestarts(next))
             {
                 var write = _core.PlanReplaceDroppingState(next);
                 await WriteAsync(write).ConfigureAwait(false);
@@ -276,6 +282,10 @@ public sealed class Reconciler : IAsyncDisposable, ICheckpointTopologySource
             await CarryOutAsync().ConfigureAwait(false);
             return done;
         }, cancellationToken).ConfigureAwait(false);
+        if (outcome == KeepsState)
+        {
+            return await ReplaceKeepingStateAsync(spec, runningTimeout, started, cancellationToken).ConfigureAwait(false);
+        }
         if (outcome is OperatorStatus restarted)
         {
             var elapsedMs = (long)_time.GetElapsedTime(started).TotalMilliseconds;
@@ -309,6 +319,100 @@ public sealed class Reconciler : IAsyncDisposable, ICheckpointTopologySource
         {
             throw new ReconcileException(ReconcileErrorKind.ResourceExhausted, $"operator '{changed.Name}' was not {verb}: {problem}");
         }
+    }
+
+    /// <summary>Marks a replace that keeps state, to be continued outside the loop.</summary>
+    private static readonly object KeepsState = new();
+
+    /// <summary>
+    /// Replace of an operator with a guarantee keeping its state: a checkpoint is taken (waiting
+    /// first for one in progress; bounded by <see cref="SchedulerLimits.RescaleCheckpointWaitMs"/>;
+    /// when it cannot be, e.g. an instance does not run, the last completed one serves), the new
+    /// spec is stored, and every participant restarts from it, the replaced operator as the new
+    /// version restoring its state. Answers when every new instance runs; fails when the
+    /// replace was rolled back (the old version stored again, every participant restarted from
+    /// the same checkpoint), e.g. because the new version does not declare a state name the
+    /// checkpoint holds (the executor refuses that restore).
+    /// </summary>
+    private async Task<ReplaceResult> ReplaceKeepingStateAsync(OperatorSpec spec, TimeSpan runningTimeout, long started, CancellationToken cancellationToken)
+    {
+        if (_checkpoints is null)
+        {
+            throw new ReconcileException(ReconcileErrorKind.FailedPrecondition,
+                $"'{spec.Name}' has a delivery guarantee and this scheduler runs no checkpoint coordinator, so its state cannot move to the new version; " +
+                "replace it with --drop-state");
+        }
+        CheckpointRecord? checkpoint;
+        try
+        {
+            checkpoint = await _checkpoints.TakeAsync(savepoint: false, "replace", cancellationToken)
+                .WaitAsync(TimeSpan.FromMilliseconds(SchedulerLimits.RescaleCheckpointWaitMs), _time, cancellationToken).ConfigureAwait(false);
+        }
+        catch (ReconcileException e) when (e.Kind == ReconcileErrorKind.FailedPrecondition)
+        {
+            // Not every participant runs (the version being replaced may be crash-looping: the
+            // usual reason to replace it), or the checkpoint aborted. The last completed
+            // checkpoint is as consistent a point: a recovery restarts from it too, only with
+            // more to replay. So the replace goes on from it rather than being refused.
+            LogReplaceWithoutFreshCheckpoint(_logger, spec.Name, e.Message);
+            checkpoint = null;
+        }
+        catch (ReconcileException e)
+        {
+            throw new ReconcileException(e.Kind, $"'{spec.Name}' was not replaced: its state moves to the new version through a checkpoint, and {e.Message}");
+        }
+        catch (TimeoutException)
+        {
+            throw new ReconcileException(ReconcileErrorKind.Unavailable,
+                $"'{spec.Name}' was not replaced: the checkpoint its state moves through did not complete within {SchedulerLimits.RescaleCheckpointWaitMs} ms; " +
+                "check `concord checkpoints` and the executors' logs, then retry");
+        }
+        var done = await AskAsync(async () =>
+        {
+            // Checked again: the topology may have changed while the checkpoint was taken.
+            var next = _core.PrepareReplace(spec);
+            if (!_core.ReplaceKeepsState(next))
+            {
+                throw new ReconcileException(ReconcileErrorKind.FailedPrecondition,
+                    $"'{spec.Name}' changed while its checkpoint was taken (its delivery guarantee); nothing was replaced: retry");
+            }
+            var (write, previous) = _core.PlanReplaceKeepingState(next);
+            await WriteAsync(write).ConfigureAwait(false);
+            await ApplyStoreAsync().ConfigureAwait(false);
+            var restarted = _core.ReplacedKeepingState(write.Name, previous, checkpoint, runningTimeout, started);
+            await CarryOutAsync().ConfigureAwait(false);
+            return restarted;
+        }, cancellationToken).ConfigureAwait(false);
+
+        // Bounded: the loop completes it when the new instances run, or rolls back on a failure or the timeout.
+        var result = await done.WaitAsync(runningTimeout + TimeSpan.FromMilliseconds(SchedulerLimits.CommandTimeoutMs), _time, cancellationToken)
+            .ConfigureAwait(false);
+        return new ReplaceResult(result.Status, result.SwitchMs, (long)_time.GetElapsedTime(started).TotalMilliseconds, Restarted: true);
+    }
+
+    /// <summary>
+    /// Rolls back a replace that keeps state (<see cref="RollBackReplace"/>): stores the old
+    /// version again, applies it, and restarts every participant as the core decides.
+    /// </summary>
+    private async Task RollBackAsync(RollBackReplace rollBack)
+    {
+        if (_core.PlanRollBack(rollBack) is not { } write)
+        {
+            return;
+        }
+        try
+        {
+            await WriteAsync(write).ConfigureAwait(false);
+        }
+        catch (ReconcileException e)
+        {
+            _core.RollBackFailed(rollBack, e.Message);
+            await CarryOutAsync().ConfigureAwait(false);
+            return;
+        }
+        await ApplyStoreAsync().ConfigureAwait(false);
+        _core.RolledBack(rollBack);
+        await CarryOutAsync().ConfigureAwait(false);
     }
 
     /// <summary>Every operator, ordered by name.</summary>
@@ -505,7 +609,7 @@ public sealed class Reconciler : IAsyncDisposable, ICheckpointTopologySource
     {
         try
         {
-            await _store.CompareAndSetAsync(write.Name, write.ExpectedVersion, write.Spec, write.Metadata, CancellationToken.None).ConfigureAwait(false);
+            await _store.CompareAndSetAsync(write.Name, write.ExpectedVersion, write.Spec, write.Metadata, write.NewState, CancellationToken.None).ConfigureAwait(false);
         }
         catch (TopologyConflictException e)
         {
@@ -570,6 +674,10 @@ public sealed class Reconciler : IAsyncDisposable, ICheckpointTopologySource
                     break;
                 case RestoreStarted:
                     Interlocked.Increment(ref _restores);
+                    break;
+                case RollBackReplace rollBack:
+                    // Its own work item: it writes the store, and this may run inside another write's apply.
+                    Post(() => RollBackAsync(rollBack));
                     break;
                 default:
                     throw new InvalidOperationException($"unknown reconcile action {action}");

@@ -106,7 +106,8 @@ public sealed partial class FileTopologyStore : ITopologyStore
                 var version = item["version"]!.GetValue<long>();
                 var storedName = item["name"]?.GetValue<string>() ?? "";
                 revision = Math.Max(revision, version);
-                loaded.Add((item, new OperatorEntry(spec.Name, spec, metadata, version), Check(storedName, spec, version, validate)));
+                var stateSince = item["state_since"]?.GetValue<long>() ?? 0;
+                loaded.Add((item, new OperatorEntry(spec.Name, spec, metadata, version) { StateSince = stateSince }, Check(storedName, spec, version, validate)));
             }
             var entries = new SortedDictionary<string, OperatorEntry>(StringComparer.Ordinal);
             var quarantined = new List<QuarantinedEntry>();
@@ -148,8 +149,12 @@ public sealed partial class FileTopologyStore : ITopologyStore
     public Task<OperatorEntry?> GetAsync(string name, CancellationToken cancellationToken) =>
         Task.FromResult(Volatile.Read(ref _entries).GetValueOrDefault(name));
 
+    public Task<OperatorEntry?> CompareAndSetAsync(
+        string name, long expectedVersion, OperatorSpec? spec, OperatorMetadata? metadata, CancellationToken cancellationToken) =>
+        CompareAndSetAsync(name, expectedVersion, spec, metadata, newState: false, cancellationToken);
+
     public async Task<OperatorEntry?> CompareAndSetAsync(
-        string name, long expectedVersion, OperatorSpec? spec, OperatorMetadata? metadata, CancellationToken cancellationToken)
+        string name, long expectedVersion, OperatorSpec? spec, OperatorMetadata? metadata, bool newState, CancellationToken cancellationToken)
     {
         ArgumentException.ThrowIfNullOrEmpty(name);
         if (spec is not null && spec.Name != name)
@@ -178,7 +183,7 @@ public sealed partial class FileTopologyStore : ITopologyStore
             }
             else
             {
-                written = new OperatorEntry(name, spec.Clone(), metadata?.Clone(), revision);
+                written = new OperatorEntry(name, spec.Clone(), metadata?.Clone(), revision) { StateSince = newState ? revision : current?.StateSince ?? 0 };
                 next[name] = written;
             }
             // A write of a name settles it: a quarantined entry of that name is dropped.
@@ -297,6 +302,10 @@ public sealed partial class FileTopologyStore : ITopologyStore
             if (entry.Metadata is not null)
             {
                 item["metadata"] = JsonNode.Parse(JsonFormatter.Default.Format(entry.Metadata));
+            }
+            if (entry.StateSince != 0)
+            {
+                item["state_since"] = entry.StateSince;
             }
             operators.Add(item);
         }

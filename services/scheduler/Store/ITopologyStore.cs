@@ -10,7 +10,16 @@ namespace Concord.Scheduler.Store;
 /// Store revision of the last write of this entry: increases with every change, and is never
 /// reused, even after a kill and a new deploy of the same name (like ZooKeeper's mzxid).
 /// </param>
-public sealed record OperatorEntry(string Name, OperatorSpec Spec, OperatorMetadata? Metadata, long Version);
+public sealed record OperatorEntry(string Name, OperatorSpec Spec, OperatorMetadata? Metadata, long Version)
+{
+    /// <summary>
+    /// The version from which on the operator's checkpointed state counts: a checkpoint that
+    /// recorded it at an older version holds state it must not restore (a replace with drop-state
+    /// wrote this version; docs/live-changes.md). 0: every checkpoint of the operator counts.
+    /// Kept by every later write of the entry, so it survives a scheduler restart.
+    /// </summary>
+    public long StateSince { get; init; }
+}
 
 /// <summary>The whole topology at one store revision.</summary>
 public sealed record TopologySnapshot(long Revision, IReadOnlyList<OperatorEntry> Operators);
@@ -38,6 +47,14 @@ public interface ITopologyStore : IAsyncDisposable
     /// <exception cref="TopologyConflictException">The entry's version is not the expected one.</exception>
     Task<OperatorEntry?> CompareAndSetAsync(
         string name, long expectedVersion, OperatorSpec? spec, OperatorMetadata? metadata, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// <see cref="CompareAndSetAsync(string, long, OperatorSpec?, OperatorMetadata?, CancellationToken)"/>;
+    /// with <paramref name="newState"/>, the written entry's state starts anew: its
+    /// <see cref="OperatorEntry.StateSince"/> is its own version (otherwise the current entry's is kept).
+    /// </summary>
+    Task<OperatorEntry?> CompareAndSetAsync(
+        string name, long expectedVersion, OperatorSpec? spec, OperatorMetadata? metadata, bool newState, CancellationToken cancellationToken);
 
     /// <summary>
     /// The store revision after each change, starting with the current one. Notifications are

@@ -202,6 +202,45 @@ public sealed class CheckpointOrchestrationTests : IAsyncDisposable
     }
 
     [Fact]
+    public void Restore_accepts_a_version_that_declares_every_state_name_the_checkpoint_holds_and_may_add_names()
+    {
+        var chk = Path.Combine(_dir.Path, "chk-7");
+        Directory.CreateDirectory(chk);
+        var backend = new RecordingStateBackend { RestoredStateNames = ["concord.timers", "count"] };
+        var checkpointed = new RecordingOperator();
+
+        var id = RestoreAtStart.Restore(chk, "counter", backend, checkpointed, null, declaredStates: ["count", "total"], NullLogger.Instance);
+
+        Assert.Equal(7UL, id);
+        Assert.Equal(["restore 7"], checkpointed.Calls);
+    }
+
+    [Fact]
+    public void Restore_into_a_version_that_does_not_declare_a_state_name_of_the_checkpoint_fails_naming_both_and_the_fix_before_the_operator_sees_it()
+    {
+        var chk = Path.Combine(_dir.Path, "chk-12");
+        Directory.CreateDirectory(chk);
+        var backend = new RecordingStateBackend { RestoredStateNames = ["concord.timers", "count"] };
+        var checkpointed = new RecordingOperator();
+        var timersRestored = false;
+
+        var e = Assert.Throws<StateIncompatibleException>(() =>
+            RestoreAtStart.Restore(chk, "counter", backend, checkpointed, _ => timersRestored = true, declaredStates: ["total"], NullLogger.Instance));
+
+        Assert.Equal(
+            "checkpoint 12 holds state 'count' of 'counter' that this version does not declare (it declares 'total'); declare it in metadata() states " +
+            "(a new version may add state names, not drop or rename one), or replace with --drop-state to start it with empty state (docs/live-changes.md)",
+            e.Message);
+        Assert.IsAssignableFrom<ExecutorFailureException>(e); // Reported to the scheduler with this message.
+        Assert.Empty(checkpointed.Calls);
+        Assert.False(timersRestored);
+
+        var none = Assert.Throws<StateIncompatibleException>(() =>
+            RestoreAtStart.Restore(chk, "counter", backend, null, null, declaredStates: [], NullLogger.Instance));
+        Assert.Contains("(it declares none)", none.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Restore_of_a_directory_that_is_not_a_checkpoint_names_the_variable()
     {
         var notCheckpoint = _dir.Combine("somewhere");

@@ -75,6 +75,9 @@ internal sealed class RecordingStateBackend : IKeyedStateBackend
 
     public void Restore(string checkpointDirectory, string operatorName) => Calls.Enqueue($"restore {Path.GetFileName(checkpointDirectory)} {operatorName}");
 
+    /// <summary>What the next Restore "found" (set by a test).</summary>
+    public IReadOnlyList<string> RestoredStateNames { get; set; } = [];
+
     public void Dispose()
     {
     }

@@ -164,6 +164,27 @@ public abstract class StateBackendContractTests : IDisposable
     }
 
     [Fact]
+    public async Task A_restore_reports_the_state_names_it_found_entries_for_timers_included()
+    {
+        var backend = Backend();
+        foreach (var key in Keys(200))
+        {
+            backend.Set(B(key), "count", B("1"));
+        }
+        backend.Set(B("a"), "total", B("9"));
+        backend.Set(B("b"), IKeyedStateBackend.TimersNamespace, B("t"));
+        backend.Set(B("c"), "gone", B("1"));
+        backend.Clear(B("c"), "gone"); // No entry left: not a name the checkpoint holds.
+        await CheckpointAsync(backend, Chk(1), 1);
+        var restored = Backend();
+        Assert.Empty(restored.RestoredStateNames);
+
+        restored.Restore(Chk(1), Op);
+
+        Assert.Equal(["concord.timers", "count", "total"], restored.RestoredStateNames);
+    }
+
+    [Fact]
     public async Task A_snapshot_taken_before_the_backend_is_disposed_can_still_be_written()
     {
         var backend = NewBackend(Groups, (0, Groups), ExecutorLimits.StateMemoryBytesMax);

@@ -301,11 +301,11 @@ public sealed class CheckpointingTests
     }
 
     [Fact]
-    public void Replace_of_an_operator_with_a_guarantee_is_refused_with_the_way_to_change_it()
+    public void Replace_of_an_operator_with_a_guarantee_by_one_without_is_refused_with_the_way_to_change_it()
     {
         DeployRunning(Spec("source", writes: "words", delivery: ExactlyOnce));
 
-        var error = Assert.Throws<ReconcileException>(() => _driver.Core.PrepareReplace(Spec("source", writes: "words", delivery: ExactlyOnce)));
+        var error = Assert.Throws<ReconcileException>(() => _driver.Core.PrepareReplace(Spec("source", writes: "words")));
 
         Assert.Equal(ReconcileErrorKind.FailedPrecondition, error.Kind);
         Assert.Contains("concord savepoint", error.Message);

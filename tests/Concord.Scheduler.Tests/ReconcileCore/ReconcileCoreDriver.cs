@@ -77,7 +77,10 @@ internal sealed class ReconcileCoreDriver
         }
         else
         {
-            _store[write.Name] = new OperatorEntry(write.Name, write.Spec.Clone(), write.Metadata?.Clone(), _revision);
+            _store[write.Name] = new OperatorEntry(write.Name, write.Spec.Clone(), write.Metadata?.Clone(), _revision)
+            {
+                StateSince = write.NewState ? _revision : entry?.StateSince ?? 0,
+            };
         }
     }
 

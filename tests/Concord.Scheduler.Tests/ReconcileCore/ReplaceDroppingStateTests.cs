@@ -188,11 +188,11 @@ public sealed class ReplaceDroppingStateTests
     }
 
     [Fact]
-    public void Without_drop_state_the_refusal_names_it_as_the_way_to_replace()
+    public void Without_drop_state_a_new_version_without_a_guarantee_is_refused_naming_drop_state_as_the_way_to_replace()
     {
         DeployPipeline();
 
-        var error = Assert.Throws<ReconcileException>(() => _driver.Core.PrepareReplace(NewCounter()));
+        var error = Assert.Throws<ReconcileException>(() => _driver.Core.PrepareReplace(NewCounter(DeliveryGuarantee.DeliveryAtMostOnce)));
 
         Assert.Equal(ReconcileErrorKind.FailedPrecondition, error.Kind);
         Assert.Contains("'counter' has delivery exactly_once", error.Message);

@@ -32,6 +32,7 @@ internal sealed partial class ReconcileCore
             {
                 AbortReplace(_operators[name], replace, "the operator was killed during the replace");
             }
+            AbandonRestart(_operators[name], "the operator was killed during the replace");
             var killed = _operators[name].Instances;
             _operators.Remove(name); // First, so that the last instance forgotten takes the operator's directory with it.
             foreach (var slot in killed)
@@ -102,7 +103,8 @@ internal sealed partial class ReconcileCore
         slot.MoveTo(InstanceState.Starting, _time.GetUtcNow());
         var launch = new InstanceLaunch(op.Name, slot.Index, slot.Incarnation, spec ?? op.Entry.Spec, SchedulerAddress, slot.Release)
         {
-            // A new version (replace) never restores: only operators without a guarantee are replaced.
+            // A new version of a rolling replace never restores: only operators without a guarantee
+            // are replaced so (the others restart with the new spec stored: spec is null then).
             RestoreCheckpoint = spec is null ? RestoreFor(op)?.Directory : null,
         };
         Emit(new LaunchInstance(op, slot, slot.Generation, launch));

@@ -92,11 +92,11 @@ internal sealed partial class ReconcileCore
     /// The checkpoint a launch of an instance of <paramref name="op"/> restores from: the newest
     /// completed one, if the operator takes part, the checkpoint has it, and it is not older
     /// than the operator's deploy (a killed and redeployed operator starts empty) nor of a
-    /// version before a replace that dropped its state.
+    /// version before a replace that dropped its state (<see cref="OperatorEntry.StateSince"/>, kept in the store).
     /// </summary>
     private CheckpointRecord? RestoreFor(OperatorSlot op) =>
         Participates(op) && _latestCheckpoint is { } checkpoint && checkpoint.Id >= op.CheckpointFloor
-        && checkpoint.Operators.Any(o => o.Name == op.Name && o.Version >= op.StateVersionFloor)
+        && checkpoint.Operators.Any(o => o.Name == op.Name && o.Version >= op.Entry.StateSince)
             ? checkpoint
             : null;
 
@@ -108,8 +108,9 @@ internal sealed partial class ReconcileCore
     /// (<paramref name="failed"/>, or any waiting for its back-off) keeps its slot and
     /// restarts after its back-off, restoring the same way. With <paramref name="resize"/>,
     /// that operator comes back with the new instance count (rescale with state). With
-    /// <paramref name="replaced"/>, that operator restarts too, guarantee or not, as its
-    /// current release (a replace with drop-state; its old instances' directories are forgotten).
+    /// <paramref name="replaced"/>, that operator restarts too, guarantee or not, every instance
+    /// (failed ones included) as its current release (a replace by restart, or its roll back; its
+    /// old instances' directories are forgotten).
     /// </summary>
     /// <remarks>Launches nothing itself: the caller launches the pending instances (now, or after applying the store).</remarks>
     private void RestartParticipants(string reason, (string Name, int Instances)? resize = null, string? replaced = null)
@@ -132,7 +133,7 @@ internal sealed partial class ReconcileCore
                     continue;
                 }
                 var slot = old[index];
-                if (slot.State is InstanceState.Failed or InstanceState.CrashLooping or InstanceState.Pending)
+                if (!newRelease && slot.State is InstanceState.Failed or InstanceState.CrashLooping or InstanceState.Pending)
                 {
                     op.Instances.Add(slot); // Its back-off (or the pending launch) starts it, restoring as every launch does.
                     continue;
@@ -140,6 +141,10 @@ internal sealed partial class ReconcileCore
                 if (InstanceLifecycle.HasProcess(slot.State))
                 {
                     StopSlot(slot, forget: newRelease, discard: true);
+                }
+                else if (newRelease)
+                {
+                    StopSlot(slot, forget: true); // Failed or pending: no process, but its directory and timer go.
                 }
                 op.Instances.Add(new InstanceSlot(op.Name, index, now, slot.Backoff)
                 {
@@ -270,24 +275,5 @@ internal sealed partial class ReconcileCore
         };
 
         static string Name(DeliveryGuarantee delivery) => OperatorSpecValidator.DeliveryName(delivery);
-    }
-
-    /// <summary>
-    /// A rolling replace runs the new version beside the old one, so the old one's state since
-    /// the last checkpoint could not reach the new one: refused for an operator with a guarantee
-    /// unless the caller asked to drop its state (a restart, <see cref="ReplacedDroppingState"/>).
-    /// </summary>
-    private static void RefuseStatefulReplace(OperatorSlot op, OperatorSpec spec)
-    {
-        if (Participates(op) || OperatorSpecValidator.HasGuarantee(spec.Delivery))
-        {
-            throw new ReconcileException(ReconcileErrorKind.FailedPrecondition,
-                $"'{op.Name}' has delivery {OperatorSpecValidator.DeliveryName(OperatorSpecValidator.HasGuarantee(op.Entry.Spec.Delivery) ? op.Entry.Spec.Delivery : spec.Delivery)}, " +
-                "and a rolling replace cannot carry its checkpointed state and source positions to the new version while the old one runs; " +
-                "to replace it anyway give --drop-state (`concord replace --drop-state FILE`; RPC field drop_state): every operator with a guarantee " +
-                "restarts from the last checkpoint, this one as the new version with empty state. Take a savepoint first if you want to keep a copy " +
-                "(`concord savepoint`). Or `concord kill` it and `concord deploy` the new version (it starts with empty state), " +
-                "or replace only operators with \"delivery\": \"at_most_once\" (docs/live-changes.md)");
-        }
     }
 }

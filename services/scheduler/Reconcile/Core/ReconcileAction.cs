@@ -85,8 +85,22 @@ internal sealed record ReplaceRunningTimeout(OperatorSlot Operator, ReplaceSlot 
     public override object Owner => Replace;
 }
 
+/// <summary>The new version of a replace that keeps state did not run in time: roll back.</summary>
+internal sealed record ReplaceRestartTimeout(OperatorSlot Operator, ReplaceRestart Restart, TimeSpan Timeout) : TimerEvent
+{
+    public override object Owner => Restart;
+}
+
+/// <summary>
+/// A replace that keeps state failed: store the old version again (<see cref="ReconcileCore.PlanRollBack"/>),
+/// apply the store, then <see cref="ReconcileCore.RolledBack"/> (or <see cref="ReconcileCore.RollBackFailed"/>).
+/// Carried out as its own work item of the loop, after the event that decided it.
+/// </summary>
+internal sealed record RollBackReplace(OperatorSlot Operator, ReplaceRestart Restart, string Reason) : ReconcileAction;
+
 /// <summary>A compare-and-set the effects layer must make on the store before the core goes on.</summary>
-internal sealed record StoreWrite(string Name, long ExpectedVersion, OperatorSpec? Spec, OperatorMetadata? Metadata);
+/// <param name="NewState">The operator's state starts anew at this write (replace with drop-state): <see cref="Store.OperatorEntry.StateSince"/>.</param>
+internal sealed record StoreWrite(string Name, long ExpectedVersion, OperatorSpec? Spec, OperatorMetadata? Metadata, bool NewState = false);
 
 /// <summary>What <see cref="ReconcileCore.PlanRouting"/> decided.</summary>
 /// <param name="Table">The table to publish; null when nothing changed (or adoptions are pending).</param>

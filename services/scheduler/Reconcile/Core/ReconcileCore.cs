@@ -94,6 +94,9 @@ internal sealed partial class ReconcileCore(TimeProvider time, ILogger logger, F
             case ReplaceRunningTimeout replace:
                 OnReplaceRunningTimeout(replace.Operator, replace.Replace, replace.Timeout);
                 break;
+            case ReplaceRestartTimeout restart:
+                OnReplaceRestartTimeout(restart.Operator, restart.Restart, restart.Timeout);
+                break;
         }
     }
 
@@ -143,10 +146,10 @@ internal sealed partial class ReconcileCore(TimeProvider time, ILogger logger, F
 
     private static void ThrowIfReplacing(OperatorSlot op, string command)
     {
-        if (op.Replace is { } replace)
+        if ((op.Replace?.Release ?? op.Restarting?.Release) is { } release)
         {
             throw new ReconcileException(ReconcileErrorKind.FailedPrecondition,
-                $"a replace of '{op.Name}' (release {replace.Release}) is in progress; {command} it once the replace has finished (`concord list` shows it)");
+                $"a replace of '{op.Name}' (release {release}) is in progress; {command} it once the replace has finished (`concord list` shows it)");
         }
     }
 

@@ -77,6 +77,10 @@ internal sealed partial class ReconcileCore
             AbortReplace(op, replace, $"new instance {op.Name}/{slot.Index} failed before the switch: {error}");
             return;
         }
+        if (FailsRestartReplace(op, slot, error))
+        {
+            return; // Rolled back: the old version restarts, with every participant.
+        }
         slot.LastError = op.LastError = Truncate(error);
         slot.MoveTo(InstanceState.Failed, now);
         var decision = fromOutside ? slot.Backoff.RecordKillFromOutside(now) : slot.Backoff.RecordFailure(now);

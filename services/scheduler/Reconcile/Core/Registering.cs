@@ -75,6 +75,7 @@ internal sealed partial class ReconcileCore
         }
         MarkRunning(slot, request);
         LogRunning(_logger, op.Name, slot.Index, slot.Incarnation, request.DataAddress);
+        CompleteRestartIfRunning(op);
         Emit(new PublishRouting());
         return RegisterOutcome.Done;
     }

@@ -2,6 +2,7 @@ using Concord.Contracts;
 using Concord.Contracts.Scheduler.V1;
 using Concord.Contracts.Types.V1;
 using Concord.Scheduler.Reconcile.Internal;
+using Concord.Scheduler.Store;
 using static Concord.Scheduler.Reconcile.ReconcileLog;
 
 namespace Concord.Scheduler.Reconcile.Core;
@@ -20,8 +21,11 @@ internal sealed partial class ReconcileCore
     /// returns the new spec with the operator's instance count, for the runtime to validate.
     /// </summary>
     /// <param name="dropState">
-    /// Accept an operator with a delivery guarantee (old or new version): it is then replaced by
-    /// a restart (<see cref="ReplaceRestarts"/>), and must keep the delivery rule with its neighbours.
+    /// Replace an operator with a delivery guarantee (old or new version) by a restart in which it
+    /// starts with empty state (<see cref="ReplaceRestarts"/>). Without it, such an operator is
+    /// replaced by a restart that keeps its state (<see cref="ReplaceKeepsState"/>), and a new
+    /// version without a guarantee of one that has one is refused. Either way a restart must keep
+    /// the delivery rule with its neighbours.
     /// </param>
     public OperatorSpec PrepareReplace(OperatorSpec spec, bool dropState = false)
     {
@@ -30,12 +34,12 @@ internal sealed partial class ReconcileCore
         ThrowIfReplacing(op, "replace");
         if (!dropState)
         {
-            RefuseStatefulReplace(op, spec);
+            RefuseStatelessSuccessor(op, spec);
         }
         CheckSameStreams(op, spec);
         var metadata = spec.ExpectedInputs.Count + spec.ExpectedOutputs.Count > 0 ? null : op.Entry.Metadata;
         RefuseCycle(spec, metadata, "the new version of");
-        if (dropState)
+        if (Participates(op) || OperatorSpecValidator.HasGuarantee(spec.Delivery))
         {
             RefuseWeakerUpstream(spec, metadata, "the new version of");
         }
@@ -45,18 +49,22 @@ internal sealed partial class ReconcileCore
     }
 
     /// <summary>
-    /// Whether a replace with <paramref name="next"/> (from <see cref="PrepareReplace"/> with
-    /// drop-state) is a restart rather than a rolling replace: the old or the new version has a
-    /// delivery guarantee, so both versions may not run at once (docs/live-changes.md).
+    /// Whether a replace with <paramref name="next"/> (from <see cref="PrepareReplace"/>) is a
+    /// restart rather than a rolling replace: the old or the new version has a delivery
+    /// guarantee, so both versions may not run at once (docs/live-changes.md).
     /// </summary>
     public bool ReplaceRestarts(OperatorSpec next) =>
         Participates(Find(next.Name)) || OperatorSpecValidator.HasGuarantee(next.Delivery);
 
-    /// <summary>The store write of a replace by restart: the new version, same recorded metadata (its streams are the same).</summary>
+    /// <summary>
+    /// The store write of a replace by restart with drop-state: the new version, same recorded
+    /// metadata (its streams are the same), its state starting anew at this write
+    /// (<see cref="OperatorEntry.StateSince"/>: no checkpoint of the old version restores it, even after a scheduler restart).
+    /// </summary>
     public StoreWrite PlanReplaceDroppingState(OperatorSpec next)
     {
         var op = Find(next.Name);
-        return new StoreWrite(op.Name, op.Entry.Version, next, op.Entry.Metadata);
+        return new StoreWrite(op.Name, op.Entry.Version, next, op.Entry.Metadata, NewState: true);
     }
 
     /// <summary>
@@ -69,7 +77,6 @@ internal sealed partial class ReconcileCore
     public OperatorStatus ReplacedDroppingState(string name)
     {
         var op = Find(name);
-        op.StateVersionFloor = op.Entry.Version;
         op.Release++;
         LogReplacedDroppingState(_logger, name, op.Release, _latestCheckpoint?.Id ?? 0);
         RestartParticipants($"'{name}' is replaced by release {op.Release} with empty state (drop-state)", replaced: name);

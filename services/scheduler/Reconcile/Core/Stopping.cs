@@ -25,6 +25,7 @@ internal sealed partial class ReconcileCore
             {
                 AbortReplace(op, replace, "the scheduler is shutting down; start it again and retry the replace");
             }
+            AbandonRestart(op, "the scheduler is shutting down; `concord list` shows which version is stored once it runs again");
             foreach (var slot in op.Instances)
             {
                 StopSlot(slot);

@@ -140,12 +140,8 @@ internal sealed class OperatorSlot(OperatorEntry entry)
     /// </summary>
     public ulong CheckpointFloor { get; set; }
 
-    /// <summary>
-    /// Oldest store version of this operator a checkpoint must have recorded for its instances
-    /// to restore from it: the version a replace with drop-state wrote (the new version starts
-    /// empty, never with the old version's state); 0 otherwise. Not kept across a scheduler restart.
-    /// </summary>
-    public long StateVersionFloor { get; set; }
+    /// <summary>The replace that keeps state in progress, if any (<see cref="ReplaceRestart"/>).</summary>
+    public ReplaceRestart? Restarting { get; set; }
 
     /// <summary>Highest release of its instances (see <see cref="InstanceSlot.Release"/>).</summary>
     public int Release { get; set; }
