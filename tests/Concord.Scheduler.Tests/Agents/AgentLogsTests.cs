@@ -82,6 +82,40 @@ public sealed class AgentLogsTests
     }
 
     [Fact]
+    public async Task The_log_an_agent_kept_of_a_failed_instance_is_shown_for_a_killed_operator_or_a_scaled_away_index()
+    {
+        await using var cluster = new AgentCluster();
+        await cluster.StartSchedulerAsync();
+        var a = await cluster.StartAgentAsync("a");
+        var b = await cluster.StartAgentAsync("b");
+        // What LocalProcessRuntime leaves when it forgets a failed instance (LocalRuntimeForgetTests covers the move itself).
+        Keep(a, "gone", index: 2, "older, from a", DateTime.UtcNow.AddMinutes(-5));
+        Keep(b, "gone", index: 1, "newer, from b", DateTime.UtcNow);
+        Keep(b, "work", index: 3, "work/3 failed", DateTime.UtcNow);
+
+        // Not deployed: the newest kept log of any agent.
+        var killed = await LogsAsync(cluster, new GetLogsRequest { OperatorName = "gone" });
+        Assert.Equal(["1 newer, from b"], killed.Select(l => $"{l.InstanceIndex} {l.Line}"));
+
+        await cluster.DeployAsync(AgentCluster.Spec("work", instances: 1));
+        var scaledAway = await LogsAsync(cluster, new GetLogsRequest { OperatorName = "work", InstanceIndexes = { 3 } });
+        Assert.Equal(["3 work/3 failed"], scaledAway.Select(l => $"{l.InstanceIndex} {l.Line}"));
+
+        var none = await Assert.ThrowsAsync<RpcException>(() => LogsAsync(cluster, new GetLogsRequest { OperatorName = "never" }));
+        Assert.Equal(StatusCode.NotFound, none.StatusCode);
+    }
+
+    private static void Keep(AgentCluster.Agent agent, string operatorName, int index, string line, DateTime written)
+    {
+        var kept = Path.Combine(agent.Home, "instances", operatorName, "last-failed");
+        Directory.CreateDirectory(kept);
+        var log = Path.Combine(kept, "executor.log");
+        File.WriteAllText(log, line + "\n");
+        File.SetLastWriteTimeUtc(log, written);
+        File.WriteAllText(Path.Combine(kept, "index"), index.ToString(System.Globalization.CultureInfo.InvariantCulture));
+    }
+
+    [Fact]
     public async Task An_agent_reads_only_logs_in_its_own_home_under_names_it_checked()
     {
         await using var cluster = new AgentCluster();
