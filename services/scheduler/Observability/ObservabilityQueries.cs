@@ -95,8 +95,9 @@ public sealed class ObservabilityQueries(Reconciler reconciler, SchedulerHome ho
 
     /// <summary>
     /// The logs of instances on agents: the same answers as for local instances (tail, kept log
-    /// of the last failed instance), each tail asked of the agent; following is not offered
-    /// (it would poll every agent several times a second).
+    /// of the last failed instance, following), each asked of the agent that runs the instance;
+    /// following asks every <see cref="ObservabilityLimits.LogFollowPollMs"/> for what was
+    /// written after the previous answer.
     /// </summary>
     private async Task StreamAgentLogsAsync(AgentClusterRuntime agents, GetLogsRequest request, Func<LogLine, Task> write, CancellationToken cancellationToken)
     {
@@ -141,21 +142,60 @@ public sealed class ObservabilityQueries(Reconciler reconciler, SchedulerHome ho
                     $"instance {index} of '{op.Spec.Name}' does not exist; it has {count} instance(s), 0..{count - 1}"));
             }
         }
-        if (request.Follow)
+        if (!request.Follow)
         {
-            throw new RpcException(new Status(StatusCode.FailedPrecondition,
-                $"following a log (--follow) is not supported for instances on agents ('{op.Spec.Name}' runs on agents); " +
-                $"run `concord logs {op.Spec.Name}` without --follow to see its newest lines"));
-        }
-        if (tail == 0)
-        {
+            if (tail == 0)
+            {
+                return;
+            }
+            foreach (var index in indexes)
+            {
+                var log = await agents.ReadLogAsync(op.Spec.Name, index, tail, fromOffset: null, cancellationToken).ConfigureAwait(false);
+                await WriteLinesAsync(op.Spec.Name, index, log.Lines, write).ConfigureAwait(false);
+            }
             return;
         }
-        foreach (var index in indexes)
+        // Following: per instance, the agent that answered last and where its file was read to.
+        var followed = new (string Agent, long Offset)?[indexes.Count];
+        for (var i = 0; i < indexes.Count; i++)
         {
-            var lines = await agents.ReadLogAsync(op.Spec.Name, index, tail, cancellationToken).ConfigureAwait(false);
-            await WriteLinesAsync(op.Spec.Name, index, lines, write).ConfigureAwait(false);
+            followed[i] = await FollowedTailAsync(agents, op.Spec.Name, indexes[i], tail, null, write, cancellationToken).ConfigureAwait(false);
         }
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            await Task.Delay(ObservabilityLimits.LogFollowPollMs, cancellationToken).ConfigureAwait(false);
+            for (var i = 0; i < indexes.Count; i++)
+            {
+                followed[i] = await FollowedTailAsync(agents, op.Spec.Name, indexes[i], tail, followed[i], write, cancellationToken).ConfigureAwait(false);
+            }
+        }
+    }
+
+    /// <summary>
+    /// One step of following an instance on an agent: the tail first, then what was written since.
+    /// An instance not launched yet has nothing to show yet; one relaunched on another agent is
+    /// followed there from the start of its file.
+    /// </summary>
+    private static async Task<(string Agent, long Offset)?> FollowedTailAsync(AgentClusterRuntime agents, string operatorName, int index, int tail,
+        (string Agent, long Offset)? previous, Func<LogLine, Task> write, CancellationToken cancellationToken)
+    {
+        AgentLogTail log;
+        try
+        {
+            log = previous is null
+                ? await agents.ReadLogAsync(operatorName, index, tail, fromOffset: null, cancellationToken).ConfigureAwait(false)
+                : await agents.ReadLogAsync(operatorName, index, 0, fromOffset: previous.Value.Offset, cancellationToken).ConfigureAwait(false);
+            if (previous is { } before && before.Agent != log.Agent)
+            {
+                log = await agents.ReadLogAsync(operatorName, index, 0, fromOffset: 0, cancellationToken).ConfigureAwait(false);
+            }
+        }
+        catch (RpcException e) when (e.StatusCode == StatusCode.NotFound)
+        {
+            return previous;
+        }
+        await WriteLinesAsync(operatorName, index, log.Lines, write).ConfigureAwait(false);
+        return (log.Agent, log.NextOffset);
     }
 
     private static async Task WriteLinesAsync(string operatorName, int index, IEnumerable<string> lines, Func<LogLine, Task> write)
@@ -220,6 +260,20 @@ public sealed class ObservabilityQueries(Reconciler reconciler, SchedulerHome ho
         private string _partial = "";
 
         public int Index => index;
+
+        /// <summary>Byte offset after the last complete line read: where the next read of new lines starts.</summary>
+        public long FollowOffset => _position - Encoding.UTF8.GetByteCount(_partial);
+
+        /// <summary>Byte offset where the last read stopped (past any partial line).</summary>
+        public long ReadPosition => _position;
+
+        /// <summary>The complete lines written from byte <paramref name="offset"/> on (a shorter file starts over at 0).</summary>
+        public List<string> ReadFrom(long offset)
+        {
+            _position = Math.Max(0, offset);
+            _partial = "";
+            return ReadNew();
+        }
 
         public LogLine Line(string text) => new()
         {

@@ -16,8 +16,7 @@ public sealed class AgentLogsTests
     {
         await using var cluster = new AgentCluster();
         await cluster.StartSchedulerAsync();
-        await cluster.StartAgentAsync("a", cpus: 1);
-        await cluster.StartAgentAsync("b", cpus: 1);
+        var agents = new[] { await cluster.StartAgentAsync("a", cpus: 1), await cluster.StartAgentAsync("b", cpus: 1) };
         await cluster.DeployAsync(AgentCluster.Spec("work", instances: 2));
         var status = await cluster.WaitForAsync("work", s => s.Instances.All(i => i.Host.Length > 0 && i.ExecutorPid > 0));
         // One instance per agent: each log comes from its own agent's home.
@@ -49,11 +48,20 @@ public sealed class AgentLogsTests
         Assert.All(one, l => Assert.Equal(1, l.InstanceIndex));
         Assert.Empty(await LogsAsync(cluster, new GetLogsRequest { OperatorName = "work", TailLines = -1 }));
 
-        // Following is refused clearly rather than silently not following.
-        var follow = await Assert.ThrowsAsync<RpcException>(() => LogsAsync(cluster, new GetLogsRequest { OperatorName = "work", Follow = true }));
-        Assert.Equal(StatusCode.FailedPrecondition, follow.StatusCode);
-        Assert.Contains("--follow", follow.Status.Detail);
-        Assert.Contains("not supported for instances on agents", follow.Status.Detail);
+        // Following: the tail, then what the executor writes later (appended here as it would).
+        using var timeout = new CancellationTokenSource(AgentCluster.Step);
+        using var follow = cluster.Client.GetLogs(new GetLogsRequest { OperatorName = "work", TailLines = 1, Follow = true }, cancellationToken: timeout.Token);
+        var followed = new List<string>();
+        while (followed.Count < 2 && await follow.ResponseStream.MoveNext(timeout.Token))
+        {
+            followed.Add($"{follow.ResponseStream.Current.InstanceIndex} {follow.ResponseStream.Current.Line}");
+        }
+        Assert.Equal(last.Select(l => $"{l.InstanceIndex} {l.Line}"), followed);
+        var second = status.Instances.Single(i => i.Index == 1);
+        var log = Path.Combine(agents.Single(a => a.Id == second.Host).Home, "instances", "work", "1", "executor.log");
+        await File.AppendAllTextAsync(log, "written later\n");
+        Assert.True(await follow.ResponseStream.MoveNext(timeout.Token));
+        Assert.Equal("1 written later", $"{follow.ResponseStream.Current.InstanceIndex} {follow.ResponseStream.Current.Line}");
     }
 
     [Fact]

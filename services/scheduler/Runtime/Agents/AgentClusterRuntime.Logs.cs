@@ -12,8 +12,12 @@ namespace Concord.Scheduler.Runtime.Agents;
 /// </summary>
 public sealed partial class AgentClusterRuntime
 {
-    /// <summary>The last <paramref name="tailLines"/> lines of one instance's executor.log, from the agent it was last placed on.</summary>
-    public async Task<IReadOnlyList<string>> ReadLogAsync(string operatorName, int index, int tailLines, CancellationToken cancellationToken)
+    /// <summary>
+    /// The last <paramref name="tailLines"/> lines of one instance's executor.log, from the agent it
+    /// was last placed on, or with <paramref name="fromOffset"/> the lines written since that
+    /// offset (following); with the agent that answered and where following continues.
+    /// </summary>
+    public async Task<AgentLogTail> ReadLogAsync(string operatorName, int index, int tailLines, long? fromOffset, CancellationToken cancellationToken)
     {
         PlacedOn placed;
         AgentSession? session;
@@ -28,13 +32,21 @@ public sealed partial class AgentClusterRuntime
         }
         var what = $"{operatorName}/{index}";
         var answer = await AskAsync(placed.Agent, session, what,
-            new AgentLogRequest { OperatorName = operatorName, Index = index, Release = placed.Release, TailLines = tailLines }, cancellationToken).ConfigureAwait(false);
+            new AgentLogRequest
+            {
+                OperatorName = operatorName,
+                Index = index,
+                Release = placed.Release,
+                TailLines = tailLines,
+                Follow = fromOffset is not null,
+                FromOffset = fromOffset ?? 0,
+            }, cancellationToken).ConfigureAwait(false);
         if (answer.NotFound)
         {
             throw new RpcException(new Status(StatusCode.NotFound,
                 $"agent {placed.Agent} has no executor.log of {what} (not started yet, or removed); retry once `concord list` shows it running"));
         }
-        return answer.Lines;
+        return new AgentLogTail(placed.Agent, answer.Lines, answer.NextOffset);
     }
 
     /// <summary>
@@ -114,3 +126,6 @@ public sealed partial class AgentClusterRuntime
     /// <summary>The agent an instance was last placed on, and the release it ran as there.</summary>
     private sealed record PlacedOn(string Agent, int Release);
 }
+
+/// <summary>Lines of one instance's log from its agent, and the byte offset where following continues there.</summary>
+public sealed record AgentLogTail(string Agent, IReadOnlyList<string> Lines, long NextOffset);

@@ -438,8 +438,10 @@ public sealed partial class AgentHost(AgentOptions options, IClusterRuntime runt
     }
 
     /// <summary>
-    /// Reads the tail the scheduler asks for from this agent's own home, the path built here from
-    /// checked names only (a request never names a file), and keeps the newest lines that fit one answer.
+    /// Reads the tail (or, following, the lines since an offset) the scheduler asks for from this
+    /// agent's own home, the path built here from checked names only (a request never names a
+    /// file), and keeps the newest lines that fit one answer: the oldest of a read can be left
+    /// out only when it holds more than <see cref="SchedulerLimits.AgentLogAnswerBytesMax"/>.
     /// </summary>
     internal AgentLogAnswer AnswerLog(AgentLogRequest request)
     {
@@ -450,7 +452,8 @@ public sealed partial class AgentHost(AgentOptions options, IClusterRuntime runt
             return answer;
         }
         if (!Observability.ObservabilityQueries.IsPlainName(request.OperatorName) || request.Index is < 0 or >= Contracts.ProtocolLimits.InstancesMax
-            || request.Release < 0 || request.TailLines is < 1 or > Observability.ObservabilityLimits.LogTailLinesMax)
+            || request.Release < 0 || request.TailLines is < 0 or > Observability.ObservabilityLimits.LogTailLinesMax || request.FromOffset < 0
+            || (request.Follow && request.Kept))
         {
             answer.Error = $"log request for '{request.OperatorName}'/{request.Index} release {request.Release} ({request.TailLines} lines) is out of range; upgrade the agent and the scheduler to one version";
             return answer;
@@ -483,7 +486,11 @@ public sealed partial class AgentHost(AgentOptions options, IClusterRuntime runt
             }
             answer.ModifiedUnixMs = new DateTimeOffset(File.GetLastWriteTimeUtc(path)).ToUnixTimeMilliseconds();
             var file = new Observability.ObservabilityQueries.LogFile(request.OperatorName, index, path);
-            var lines = file.ReadTail(request.TailLines).Select(l => file.Line(l).Line).ToList();
+            var lines = (request.Follow ? file.ReadFrom(request.FromOffset) : file.ReadTail(request.TailLines)).Select(l => file.Line(l).Line).ToList();
+            // A line longer than a whole read never ends within one: skip it rather than ask for it forever.
+            answer.NextOffset = lines.Count == 0 && file.ReadPosition - Math.Max(0, request.FromOffset) >= Observability.ObservabilityLimits.LogTailBytesMax
+                ? file.ReadPosition
+                : file.FollowOffset;
             var first = lines.Count;
             var bytes = 0;
             while (first > 0)
