@@ -9,7 +9,10 @@ internal static class SchedulerProcessCommands
     public const string SchedulerDllVariable = "CONCORD_SCHEDULER_DLL";
     private const string SchedulerDllName = "Concord.Scheduler.dll";
 
-    public static async Task<int> UpAsync(CliContext ctx, string home, int? port, bool detach, string? executor, CancellationToken cancellationToken)
+    /// <param name="listen">--listen, passed on as is (the scheduler checks it, and refuses it with --port).</param>
+    /// <param name="advertise">--advertise, passed on as is.</param>
+    public static async Task<int> UpAsync(CliContext ctx, string home, int? port, bool detach, string? executor, CancellationToken cancellationToken,
+        string? listen = null, string? advertise = null)
     {
         if (executor is not null && !File.Exists(executor))
         {
@@ -45,6 +48,14 @@ internal static class SchedulerProcessCommands
         if (port is { } p)
         {
             arguments.AddRange(["--port", p.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+        }
+        if (listen is not null)
+        {
+            arguments.AddRange(["--listen", listen]);
+        }
+        if (advertise is not null)
+        {
+            arguments.AddRange(["--advertise", advertise]);
         }
         return detach
             ? await StartDetachedAsync(ctx, home, arguments, cancellationToken)
