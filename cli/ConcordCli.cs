@@ -115,7 +115,7 @@ public static class ConcordCli
         };
         var up = new Command("up", "Start the scheduler (in the foreground until Ctrl-C, or with --detach in the background)") { port, listen, advertise, detach, executor };
         SetAction(ctx, up, (parse, ct) => SchedulerProcessCommands.UpAsync(ctx, HomeOf(parse), parse.GetValue(port), parse.GetValue(detach), parse.GetValue(executor), ct,
-            parse.GetValue(listen), parse.GetValue(advertise)));
+            parse.GetValue(listen), parse.GetValue(advertise), tls.GivenOptions(parse)));
         root.Add(up);
 
         // ---- down ----

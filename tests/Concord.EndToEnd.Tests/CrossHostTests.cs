@@ -128,6 +128,38 @@ public sealed class CrossHostTests : IDisposable
         Assert.False(File.Exists(_dir.Combine("home", "scheduler.json")));
     }
 
+    [Fact]
+    public async Task Concord_up_passes_listen_advertise_and_tls_to_the_scheduler_and_waits_until_it_serves()
+    {
+        using var network = SimulatedNetwork.Create(1);
+        var h1 = network.Host(1);
+        var certs = _dir.Combine("certs");
+        var made = await CliRunner.RunAsync(_dir.Combine("cli-home"), "certs", "--out", certs, "--host", $"h1,node1.test,{h1.Address}");
+        Assert.True(made.ExitCode == 0, $"concord certs failed: {made.Err}{made.Out}");
+        var home = _dir.Combine("h1-home");
+        string[] tls = ["--tls-cert", Path.Combine(certs, "h1.crt"), "--tls-key", Path.Combine(certs, "h1.key"), "--tls-ca", Path.Combine(certs, "ca.crt")];
+        var environment = new Dictionary<string, string?> { ["CONCORD_HOME"] = home, ["CONCORD_EXECUTOR_DLL"] = Repo.ExecutorDll, ["CONCORD_SCHEDULER"] = null };
+        try
+        {
+            // What `up` prints and scheduler.json publishes is the advertised address, https with TLS.
+            using var up = h1.Start("dotnet", [Repo.CliDll, "up", "--detach", "--listen", $"{h1.Address}:{SchedulerPort}", "--advertise", h1.Address.ToString(), .. tls], environment);
+            Assert.True(await up.WaitForExitAsync(TimeSpan.FromSeconds(CliRunner.CommandTimeoutSeconds)) == 0, $"concord up failed:\n{up.Output}");
+            Assert.Contains($"scheduler running at https://{h1.Address}:{SchedulerPort}", up.Output);
+
+            using var list = h1.Start("dotnet", [Repo.CliDll, "list", .. tls], environment);
+            Assert.True(await list.WaitForExitAsync(TimeSpan.FromSeconds(CliRunner.CommandTimeoutSeconds)) == 0, $"concord list failed:\n{list.Output}");
+        }
+        finally
+        {
+            using var down = h1.Start("dotnet", [Repo.CliDll, "down"], environment);
+            await down.WaitForExitAsync(TimeSpan.FromSeconds(CliRunner.CommandTimeoutSeconds));
+            foreach (var pid in Processes.WithEnvironment(home))
+            {
+                Processes.Kill(pid, hard: true);
+            }
+        }
+    }
+
     private static string? ReadAddress(string home, HostProcess scheduler)
     {
         if (scheduler.HasExited)
