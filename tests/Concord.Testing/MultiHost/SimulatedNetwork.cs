@@ -55,7 +55,7 @@ public sealed partial class SimulatedNetwork : IDisposable
                 {
                     network.Dispose();
                 }
-                catch (InvalidOperationException)
+                catch (Exception e) when (e is InvalidOperationException or TimeoutException or IOException)
                 {
                     // Nothing more can be done while exiting; the next sweep removes the rest.
                 }
