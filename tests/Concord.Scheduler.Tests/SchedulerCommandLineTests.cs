@@ -50,6 +50,63 @@ public sealed class SchedulerCommandLineTests : IDisposable
     }
 
     [Fact]
+    public void Listen_and_advertise_default_to_loopback()
+    {
+        var options = SchedulerCommandLine.Parse(["--home", _dir.Path, "--executor", FakeExecutor()])!;
+
+        Assert.Equal(System.Net.IPAddress.Loopback, options.ListenAddress);
+        Assert.Equal("127.0.0.1", options.AdvertisedHost);
+        Assert.Null(options.AdvertisePort);
+        Assert.Null(options.MetricsListenAddress);
+    }
+
+    [Fact]
+    public void Listen_advertise_and_metrics_listen_are_read()
+    {
+        var options = SchedulerCommandLine.Parse(["--home", _dir.Path, "--executor", FakeExecutor(),
+            "--listen", "0.0.0.0:7500", "--advertise", "node1.example:17500", "--metrics-listen", "10.203.7.1:0"])!;
+
+        Assert.Equal(System.Net.IPAddress.Any, options.ListenAddress);
+        Assert.Equal(7500, options.Port);
+        Assert.Equal("node1.example", options.AdvertisedHost);
+        Assert.Equal(17500, options.AdvertisePort);
+        Assert.Equal(System.Net.IPAddress.Parse("10.203.7.1"), options.MetricsListenAddress);
+        Assert.Equal(0, options.MetricsPort);
+    }
+
+    [Fact]
+    public void Listening_on_every_address_advertises_loopback_and_a_specific_address_itself()
+    {
+        var any = SchedulerCommandLine.Parse(["--home", _dir.Path, "--executor", FakeExecutor(), "--listen", "0.0.0.0:0"])!;
+        var specific = SchedulerCommandLine.Parse(["--home", _dir.Path, "--executor", FakeExecutor(), "--listen", "[::1]:0"])!;
+
+        Assert.Equal("127.0.0.1", any.AdvertisedHost);
+        Assert.Equal("::1", specific.AdvertisedHost);
+    }
+
+    [Theory]
+    [InlineData("--listen", "node1:7400", "--listen 'node1:7400' is not a listen address; use IP:PORT")]
+    [InlineData("--listen", "10.0.0.5", "--listen '10.0.0.5' is not a listen address; use IP:PORT")]
+    [InlineData("--metrics-listen", "10.0.0.5:99999", "--metrics-listen '10.0.0.5:99999' is not a listen address; use IP:PORT")]
+    [InlineData("--advertise", "node 1", "--advertise 'node 1' is not an address; use HOST or HOST:PORT")]
+    public void Bad_addresses_are_reported_with_the_form_to_use(string option, string value, string message)
+    {
+        var error = Assert.Throws<UsageException>(() => SchedulerCommandLine.Parse(["--home", _dir.Path, option, value]));
+
+        Assert.StartsWith(message, error.Message);
+    }
+
+    [Theory]
+    [InlineData("--port", "7400", "--listen", "10.0.0.5:7400", "--port and --listen both give the gRPC port")]
+    [InlineData("--metrics-port", "7401", "--metrics-listen", "10.0.0.5:7401", "--metrics-port and --metrics-listen both give the metrics port")]
+    public void A_port_given_twice_is_refused(string portOption, string port, string listenOption, string listen, string message)
+    {
+        var error = Assert.Throws<UsageException>(() => SchedulerCommandLine.Parse(["--home", _dir.Path, "--executor", FakeExecutor(), portOption, port, listenOption, listen]));
+
+        Assert.StartsWith(message, error.Message);
+    }
+
+    [Fact]
     public void Unknown_argument_is_reported_with_the_usage()
     {
         var error = Assert.Throws<UsageException>(() => SchedulerCommandLine.Parse(["--hom", "x"]));

@@ -45,6 +45,9 @@ public static class SchedulerBackends
                     ExecutorCommand = LaunchCommand.ForExecutor(context.Options.ExecutorDll
                         ?? throw new InvalidOperationException("SchedulerOptions.ExecutorDll is required by the local runtime")),
                     Tls = context.Options.Tls,
+                    // Embedded mode: executors run on the scheduler's host and are reachable where it is.
+                    ExecutorListenAddress = context.Options.ListenAddress,
+                    ExecutorAdvertisedHost = context.Options.AdvertisedHost,
                     Containment = context.Options.NoContainment ? InstanceContainment.None : InstanceContainment.Detect(context.Home.Directory),
                     FilesRoots = context.Options.FilesRoots,
                     ExecutablesRoots = context.Options.ExecutablesRoots,
