@@ -226,8 +226,8 @@ public sealed class ZooKeeperLeaderElection : IAsyncDisposable
     private async Task MonitorSessionAsync()
     {
         await Task.Yield();
-        var token = _disposed.Token;
-        await using var states = _client.WatchStateAsync(token).GetAsyncEnumerator(token);
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(_disposed.Token);
+        var states = _client.WatchStateAsync(stop.Token).GetAsyncEnumerator(stop.Token);
         Task<bool>? next = null;
         try
         {
@@ -253,7 +253,7 @@ public sealed class ZooKeeperLeaderElection : IAsyncDisposable
                         // from it; by then another scheduler may lead, so this one stops first.
                         var timeoutMs = Math.Max(_client.SessionTimeoutMs, 1);
                         next = states.MoveNextAsync().AsTask();
-                        var timeout = Task.Delay(TimeSpan.FromMilliseconds(timeoutMs), _time, token);
+                        var timeout = Task.Delay(TimeSpan.FromMilliseconds(timeoutMs), _time, stop.Token);
                         if (await Task.WhenAny(next, timeout).ConfigureAwait(false) == timeout)
                         {
                             End($"disconnected from ZooKeeper for longer than the session timeout ({timeoutMs} ms)");
@@ -263,8 +263,24 @@ public sealed class ZooKeeperLeaderElection : IAsyncDisposable
                 }
             }
         }
-        catch (OperationCanceledException) when (token.IsCancellationRequested)
+        catch (OperationCanceledException) when (stop.IsCancellationRequested)
         {
+        }
+        finally
+        {
+            // An async enumerator cannot be disposed with a MoveNext pending: end that first.
+            await stop.CancelAsync().ConfigureAwait(false);
+            if (next is not null)
+            {
+                try
+                {
+                    await next.ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                }
+            }
+            await states.DisposeAsync().ConfigureAwait(false);
         }
     }
 
