@@ -42,6 +42,9 @@ public sealed class ZooKeeperTopologyStore : ITopologyStore
 
     public ZooKeeperLayout Layout { get; }
 
+    /// <summary>Disposed with the store, after it (the election of the term the store writes in).</summary>
+    internal IAsyncDisposable? AlsoDispose { get; set; }
+
     /// <summary>The epoch (data version of the epoch node) every write of this store is fenced with.</summary>
     public int Epoch { get; }
 
@@ -204,6 +207,10 @@ public sealed class ZooKeeperTopologyStore : ITopologyStore
             return;
         }
         await _disposed.CancelAsync().ConfigureAwait(false);
+        if (AlsoDispose is { } also)
+        {
+            await also.DisposeAsync().ConfigureAwait(false);
+        }
         if (_ownsClient)
         {
             await _client.DisposeAsync().ConfigureAwait(false);
