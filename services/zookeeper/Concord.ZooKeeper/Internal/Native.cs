@@ -20,9 +20,6 @@ internal static unsafe partial class Native
     public static partial int zookeeper_close(nint zh);
 
     [LibraryImport(Library)]
-    public static partial int zoo_state(nint zh);
-
-    [LibraryImport(Library)]
     public static partial int zoo_recv_timeout(nint zh);
 
     [LibraryImport(Library)]
