@@ -30,7 +30,13 @@ public sealed class ZooKeeperClient : IAsyncDisposable
     private readonly TaskCompletionSource _firstConnected = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly nint _sessionId;
     private ZooKeeperConnectionState _state = ZooKeeperConnectionState.Connecting;
+    /// <summary>
+    /// Held while a call uses the handle, and while the handle is taken away for the close, so a
+    /// call never reaches a closed handle. Calls only queue a request: they hold it briefly.
+    /// </summary>
+    private readonly Lock _handleLock = new();
     private nint _zh;
+    private int _sessionTimeoutMs;
     private int _disposed;
 
     private ZooKeeperClient(string connectString)
@@ -43,7 +49,7 @@ public sealed class ZooKeeperClient : IAsyncDisposable
     public string ConnectString { get; }
 
     /// <summary>The session timeout the server granted, in ms (0 before the first connection).</summary>
-    public int SessionTimeoutMs => Volatile.Read(ref _zh) is var zh && zh != 0 && _disposed == 0 ? Native.zoo_recv_timeout(zh) : 0;
+    public int SessionTimeoutMs => Volatile.Read(ref _sessionTimeoutMs);
 
     public ZooKeeperConnectionState State
     {
@@ -88,6 +94,8 @@ public sealed class ZooKeeperClient : IAsyncDisposable
         try
         {
             await client._firstConnected.Task.WaitAsync(TimeSpan.FromMilliseconds(options.ConnectTimeoutMs), cancellationToken).ConfigureAwait(false);
+            // Negotiated with the first server, and the same for the session's whole life.
+            client._sessionTimeoutMs = client.WithHandle(Native.zoo_recv_timeout);
             return client;
         }
         catch (TimeoutException e)
@@ -311,7 +319,12 @@ public sealed class ZooKeeperClient : IAsyncDisposable
         {
             return;
         }
-        var zh = Interlocked.Exchange(ref _zh, 0);
+        nint zh;
+        lock (_handleLock)
+        {
+            zh = _zh;
+            _zh = 0;
+        }
         if (zh != 0)
         {
             // Never from a callback (the library would wait for its own thread): always from
@@ -477,9 +490,11 @@ public sealed class ZooKeeperClient : IAsyncDisposable
 
     private int WithHandle(Func<nint, int> call)
     {
-        var zh = Volatile.Read(ref _zh);
-        ObjectDisposedException.ThrowIf(zh == 0 || _disposed != 0, this);
-        return call(zh);
+        lock (_handleLock)
+        {
+            ObjectDisposedException.ThrowIf(_zh == 0, this);
+            return call(_zh);
+        }
     }
 
     private ZooKeeperException Error(int rc, string operation, string path) =>

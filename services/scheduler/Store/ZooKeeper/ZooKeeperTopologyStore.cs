@@ -138,7 +138,7 @@ public sealed class ZooKeeperTopologyStore : ITopologyStore
         var last = long.MinValue;
         while (true)
         {
-            var watched = await _client.GetAndWatchAsync(Layout.Revision, linked.Token).ConfigureAwait(false);
+            var watched = await WatchRevisionAsync(linked.Token).ConfigureAwait(false);
             var revision = watched.Value?.Stat.Mzxid ?? 0;
             if (revision > last)
             {
@@ -157,6 +157,31 @@ public sealed class ZooKeeperTopologyStore : ITopologyStore
             if (change.Type is WatchEventType.Closed or WatchEventType.SessionExpired)
             {
                 yield break;
+            }
+        }
+    }
+
+    /// <summary>
+    /// The revision node with a watch. A lost connection is waited out (the library reconnects
+    /// and sets its watches again): a watcher sees a pause, not an error.
+    /// </summary>
+    private async Task<Watched<ZNodeData?>> WatchRevisionAsync(CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            try
+            {
+                return await _client.GetAndWatchAsync(Layout.Revision, cancellationToken).ConfigureAwait(false);
+            }
+            catch (ZooKeeperException e) when (e.Code is ZooKeeperError.ConnectionLoss or ZooKeeperError.OperationTimeout)
+            {
+                await foreach (var state in _client.WatchStateAsync(cancellationToken).ConfigureAwait(false))
+                {
+                    if (state != ZooKeeperConnectionState.Connecting)
+                    {
+                        break;
+                    }
+                }
             }
         }
     }

@@ -12,7 +12,7 @@ internal static unsafe partial class Native
     /// <summary>Debian's libzookeeper-mt2 ships only the versioned name (the plain .so comes with -dev).</summary>
     public const string Library = "libzookeeper_mt.so.2";
 
-    [LibraryImport(Library)]
+    [LibraryImport(Library, SetLastError = true)]
     public static partial nint zookeeper_init(byte* host, delegate* unmanaged<nint, int, int, byte*, nint, void> watcher,
         int recvTimeout, nint clientId, nint context, int flags);
 
