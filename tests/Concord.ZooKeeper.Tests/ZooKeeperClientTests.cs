@@ -204,6 +204,20 @@ public sealed class ZooKeeperClientTests(ZooKeeperServerFixture server) : IClass
     }
 
     [Fact]
+    public async Task A_multi_of_no_or_too_many_operations_is_refused_before_sending()
+    {
+        var zk = await ConnectAsync();
+        var check = new ZooKeeperOp.Check("/", 0);
+
+        var none = await Assert.ThrowsAsync<ArgumentException>(() => zk.MultiAsync([], default));
+        var many = await Assert.ThrowsAsync<ArgumentException>(() => zk.MultiAsync(Enumerable.Repeat<ZooKeeperOp>(check, ZooKeeperLimits.MultiOpsMax + 1).ToList(), default));
+
+        Assert.Contains("MultiOpsMax", none.Message);
+        Assert.Contains("MultiOpsMax", many.Message);
+        Assert.Equal(ZooKeeperLimits.MultiOpsMax, (await zk.MultiAsync(Enumerable.Repeat<ZooKeeperOp>(check, ZooKeeperLimits.MultiOpsMax).ToList(), default).WaitAsync(Timeout)).Count);
+    }
+
+    [Fact]
     public async Task A_cut_connection_is_reported_as_connecting_and_after_the_session_timeout_as_expired_on_reconnect()
     {
         var target = server.Ensemble.Servers[0];
