@@ -178,6 +178,68 @@ public sealed class ZooKeeperLeaderElection : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// The leader now (null when none stands), then each time it changes, until
+    /// <paramref name="cancellationToken"/> fires or the session ends: how a standby, an agent or
+    /// an executor follows the leader to re-register. A lost connection is waited out.
+    /// </summary>
+    public static async IAsyncEnumerable<LeaderCandidate?> WatchLeaderAsync(ZooKeeperClient client, ZooKeeperLayout layout,
+        [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        await client.EnsurePathAsync(layout.Election, cancellationToken).ConfigureAwait(false);
+        LeaderCandidate? last = null;
+        var first = true;
+        while (true)
+        {
+            var (leader, changed) = await LeaderAndWatchAsync(client, layout, cancellationToken).ConfigureAwait(false);
+            if (first || leader != last)
+            {
+                first = false;
+                last = leader;
+                yield return leader;
+            }
+            var change = await changed.WaitAsync(cancellationToken).ConfigureAwait(false);
+            if (change.Type is WatchEventType.SessionExpired or WatchEventType.Closed)
+            {
+                yield break;
+            }
+        }
+    }
+
+    /// <summary>The lowest candidate and a watch on the candidates (any change may change the leader).</summary>
+    private static async Task<(LeaderCandidate? Leader, Task<WatchEvent> Changed)> LeaderAndWatchAsync(
+        ZooKeeperClient client, ZooKeeperLayout layout, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            try
+            {
+                var children = await client.GetChildrenAndWatchAsync(layout.Election, cancellationToken).ConfigureAwait(false);
+                var ordered = Order(children.Value);
+                if (ordered.Count == 0)
+                {
+                    return (null, children.Changed);
+                }
+                var node = await client.GetAsync(layout.Election + "/" + ordered[0], cancellationToken).ConfigureAwait(false);
+                if (node is not null)
+                {
+                    return (JsonSerializer.Deserialize<LeaderCandidate>(node.Data), children.Changed);
+                }
+                // Gone between the listing and the read: the children watch has fired; list again.
+            }
+            catch (ZooKeeperException e) when (e.Code is ZooKeeperError.ConnectionLoss or ZooKeeperError.OperationTimeout)
+            {
+                await foreach (var state in client.WatchStateAsync(cancellationToken).ConfigureAwait(false))
+                {
+                    if (state != ZooKeeperConnectionState.Connecting)
+                    {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
     public async ValueTask DisposeAsync()
     {
         if (_disposed.IsCancellationRequested)

@@ -297,8 +297,8 @@ public sealed class ZooKeeperClient : IAsyncDisposable
             }
             throw Error(started, "multi", ops[0].Path);
         }
-        // The results array is written by the library before the completion runs; it is read
-        // in the completion's result function... which runs before Free: copy it there.
+        // The library fills the results before its completion; the completion copies them
+        // (memory.Free) before the task completes, so they are there once it has.
         var rc = await pending.Result.Task.ConfigureAwait(false);
         var results = memory.Copied!;
         if (rc == 0)

@@ -163,6 +163,32 @@ public sealed class ZooKeeperLeaderElectionTests(ZooKeeperServerFixture server) 
     }
 
     [Fact]
+    public async Task A_follower_of_the_leader_sees_none_then_each_leader_in_turn()
+    {
+        var observer = await ConnectAsync();
+        using var cancel = new CancellationTokenSource(TestTimeouts.Process);
+        await using var leaders = ZooKeeperLeaderElection.WatchLeaderAsync(observer, _layout, cancel.Token).GetAsyncEnumerator(cancel.Token);
+        Assert.True(await leaders.MoveNextAsync());
+        var none = leaders.Current;
+
+        var first = Candidate(await ConnectAsync(), "a");
+        await first.CampaignAsync(default).WaitAsync(Timeout);
+        Assert.True(await leaders.MoveNextAsync());
+        var firstSeen = leaders.Current;
+        var second = Candidate(await ConnectAsync(), "bb");
+        var secondCampaign = second.CampaignAsync(default);
+        await first.DisposeAsync();
+        await secondCampaign.WaitAsync(Timeout);
+        Assert.True(await leaders.MoveNextAsync());
+        var secondSeen = leaders.Current;
+
+        Assert.Null(none);
+        Assert.Equal(new LeaderCandidate("a", "10.0.0.1:7400/a"), firstSeen);
+        // A candidate joining behind the leader changes nothing: the next one seen is the next leader.
+        Assert.Equal(new LeaderCandidate("bb", "10.0.0.2:7400/bb"), secondSeen);
+    }
+
+    [Fact]
     public async Task Without_candidates_there_is_no_leader()
     {
         var client = await ConnectAsync();
