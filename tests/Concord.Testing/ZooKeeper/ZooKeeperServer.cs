@@ -50,11 +50,14 @@ public sealed partial class ZooKeeperServer : IAsyncDisposable
 
     private const int Sigterm = 15;
 
+    /// <summary>Lines of the server's log kept for a failing test's message: the server logs every connection, so not all of it.</summary>
+    private const int OutputLinesKept = 200;
+
     private static readonly string[] ClassPath = ["/usr/share/java/zookeeper.jar", "/usr/share/java/zookeeper-jute.jar", "/usr/share/java/slf4j-api.jar", "/usr/share/java/slf4j-simple.jar"];
 
     private readonly TempDirectory _dir;
     private readonly ZooKeeperServerOptions _options;
-    private readonly StringBuilder _output = new();
+    private readonly Queue<string> _output = new();
     private Process? _process;
 
     internal ZooKeeperServer(int id, ZooKeeperServerOptions options, int clientPort, int peerPort, int electionPort, TempDirectory dir)
@@ -83,14 +86,14 @@ public sealed partial class ZooKeeperServer : IAsyncDisposable
 
     public bool IsRunning => _process is { HasExited: false };
 
-    /// <summary>The server's output so far (for a failing test's message).</summary>
+    /// <summary>The last lines of the server's output (for a failing test's message).</summary>
     public string Output
     {
         get
         {
             lock (_output)
             {
-                return _output.ToString();
+                return string.Join('\n', _output);
             }
         }
     }
@@ -264,7 +267,11 @@ public sealed partial class ZooKeeperServer : IAsyncDisposable
         }
         lock (_output)
         {
-            _output.AppendLine(line);
+            _output.Enqueue(line);
+            if (_output.Count > OutputLinesKept)
+            {
+                _output.Dequeue();
+            }
         }
     }
 
