@@ -4,6 +4,7 @@ using System.CommandLine.Parsing;
 using System.Globalization;
 using System.Net;
 using Concord.Scheduler.Backends;
+using Concord.ZooKeeper;
 
 namespace Concord.Scheduler;
 
@@ -13,7 +14,7 @@ public sealed class UsageException(string message) : Exception(message);
 /// <summary>
 /// The scheduler's command line, parsed with System.CommandLine (as the <c>concord</c> CLI is):
 /// <c>Concord.Scheduler [--home DIR] [--port N | --listen HOST:PORT] [--advertise HOST[:PORT]] [--metrics-port N | --metrics-listen HOST:PORT] [--executor PATH]
-/// [--log-format text|json] [--store NAME] [--runtime NAME] [--no-containment] [--token TOKEN] [--checkpoint-interval-ms MS] [--checkpoint-dir DIR] [--checkpoints-retained N] [--tls-cert PATH --tls-key PATH --tls-ca PATH]</c>. Values are checked here, with
+/// [--log-format text|json] [--store NAME] [--zookeeper HOST:PORT,...] [--runtime NAME] [--no-containment] [--token TOKEN] [--checkpoint-interval-ms MS] [--checkpoint-dir DIR] [--checkpoints-retained N] [--tls-cert PATH --tls-key PATH --tls-ca PATH]</c>. Values are checked here, with
 /// messages that name the fix, so a bad command line fails before anything starts.
 /// </summary>
 public static class SchedulerCommandLine
@@ -95,6 +96,7 @@ public static class SchedulerCommandLine
             ExecutorDll = FindExecutorDll(parse.GetValue(o.Executor)),
             LogFormat = parse.GetValue(o.LogFormat),
             Store = parse.GetValue(o.Store)!,
+            ZooKeeper = ZooKeeperFrom(parse, o),
             Runtime = parse.GetValue(o.Runtime)!,
             NoContainment = parse.GetValue(o.NoContainment),
             FilesRoots = parse.GetValue(o.FilesRoots) ?? [],
@@ -135,6 +137,7 @@ public static class SchedulerCommandLine
         Option<string?> Executor,
         Option<LogFormat> LogFormat,
         Option<string> Store,
+        Option<string?> ZooKeeper,
         Option<string> Runtime,
         Option<bool> NoContainment,
         Option<string[]> FilesRoots,
@@ -217,6 +220,11 @@ public static class SchedulerCommandLine
                 ? name
                 : Error(result, SchedulerBackends.UnknownStore(name), SchedulerBackends.DefaultStore),
         };
+        var zooKeeper = new Option<string?>("--zookeeper")
+        {
+            HelpName = "HOST:PORT,...",
+            Description = "The ZooKeeper ensemble's client addresses, for --store zookeeper (docs/cluster.md, \"ZooKeeper\")",
+        };
         var runtime = new Option<string>("--runtime")
         {
             HelpName = "NAME",
@@ -269,10 +277,10 @@ public static class SchedulerCommandLine
         // depend on the host executable (a test host parses too).
         var command = new Command(ProgramName, "The Concord scheduler: keeps the deployed topology running and serves the gRPC API the CLI and the executors use.")
         {
-            home, port, listen, advertise, metricsPort, metricsListen, executor, logFormat, store, runtime, noContainment, filesRoot, executablesRoot, dataRoot, token, tlsCert, tlsKey, tlsCa,
+            home, port, listen, advertise, metricsPort, metricsListen, executor, logFormat, store, zooKeeper, runtime, noContainment, filesRoot, executablesRoot, dataRoot, token, tlsCert, tlsKey, tlsCa,
             checkpointInterval, checkpointDir, checkpointsRetained, new HelpOption(),
         };
-        return (command, new Options(home, port, listen, advertise, metricsPort, metricsListen, executor, logFormat, store, runtime, noContainment, filesRoot, executablesRoot, dataRoot, token, tlsCert, tlsKey, tlsCa,
+        return (command, new Options(home, port, listen, advertise, metricsPort, metricsListen, executor, logFormat, store, zooKeeper, runtime, noContainment, filesRoot, executablesRoot, dataRoot, token, tlsCert, tlsKey, tlsCa,
             checkpointInterval, checkpointDir, checkpointsRetained));
     }
 
@@ -282,6 +290,30 @@ public static class SchedulerCommandLine
         new Option<string?>("--tls-key") { HelpName = "PATH", Description = "The private key of --tls-cert (PEM)" },
         new Option<string?>("--tls-ca") { HelpName = "PATH", Description = "The CA certificate (PEM) every client and executor certificate must chain to" }
     );
+
+    /// <summary>--zookeeper goes with --store zookeeper, both ways; the addresses are checked as the client will read them.</summary>
+    private static string? ZooKeeperFrom(ParseResult parse, Options o)
+    {
+        var servers = parse.GetValue(o.ZooKeeper);
+        var zooKeeperStore = parse.GetValue(o.Store) == Store.ZooKeeper.ZooKeeperStoreBackend.Name;
+        if (servers is null)
+        {
+            return zooKeeperStore
+                ? throw new UsageException("--store zookeeper needs --zookeeper HOST:PORT[,HOST:PORT...] (the ensemble's client addresses)")
+                : null;
+        }
+        if (!zooKeeperStore)
+        {
+            throw new UsageException("--zookeeper is only used with --store zookeeper; add that, or drop --zookeeper");
+        }
+        var hosts = servers.Split(',');
+        if (hosts.Length > ZooKeeperLimits.ServersMax || hosts.Any(h => h.LastIndexOf(':') is var colon && (colon <= 0
+            || !int.TryParse(h.AsSpan(colon + 1), NumberStyles.None, CultureInfo.InvariantCulture, out var p) || p is 0 or > IPEndPoint.MaxPort)))
+        {
+            throw new UsageException($"--zookeeper '{servers}' is not HOST:PORT[,HOST:PORT...] (at most {ZooKeeperLimits.ServersMax} servers)");
+        }
+        return servers;
+    }
 
     private static Hosting.TlsOptions? TlsFrom(ParseResult parse, Options o)
     {

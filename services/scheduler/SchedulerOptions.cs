@@ -69,6 +69,9 @@ public sealed class SchedulerOptions
     /// </summary>
     public string Store { get; init; } = Backends.SchedulerBackends.DefaultStore;
 
+    /// <summary>The ZooKeeper ensemble of <c>--store zookeeper</c>: <c>HOST:PORT[,HOST:PORT...]</c> (--zookeeper); null otherwise.</summary>
+    public string? ZooKeeper { get; init; }
+
     /// <summary>
     /// Where instances run: a name in <see cref="Backends.SchedulerBackends.Runtimes"/>.
     /// Defaults to <see cref="Backends.SchedulerBackends.DefaultRuntime"/> (processes on this machine).

@@ -138,12 +138,34 @@ public sealed class SchedulerCommandLineTests : IDisposable
     }
 
     [Theory]
-    [InlineData("--store", "zookeeper", "--store 'zookeeper' is not a store this scheduler knows; use file")]
+    [InlineData("--store", "etcd", "--store 'etcd' is not a store this scheduler knows; use file or zookeeper")]
     [InlineData("--runtime", "kubernetes", "--runtime 'kubernetes' is not a runtime this scheduler knows; use agents or local")]
-    [InlineData("--store", "File", "--store 'File' is not a store this scheduler knows; use file")]
+    [InlineData("--store", "File", "--store 'File' is not a store this scheduler knows; use file or zookeeper")]
     public void Unknown_backends_are_reported_with_the_accepted_names(string option, string value, string message)
     {
         var error = Assert.Throws<UsageException>(() => SchedulerCommandLine.Parse(["--home", _dir.Path, option, value]));
+
+        Assert.Equal(message, error.Message);
+    }
+
+    [Fact]
+    public void The_zookeeper_store_takes_the_ensemble_from_zookeeper()
+    {
+        var options = SchedulerCommandLine.Parse(
+            ["--home", _dir.Path, "--executor", FakeExecutor(), "--store", "zookeeper", "--zookeeper", "10.0.0.1:2181,zk2.example:2181"])!;
+
+        Assert.Equal(("zookeeper", "10.0.0.1:2181,zk2.example:2181"), (options.Store, options.ZooKeeper));
+        Assert.Null(SchedulerCommandLine.Parse(["--home", _dir.Path, "--executor", FakeExecutor()])!.ZooKeeper);
+    }
+
+    [Theory]
+    [InlineData(new[] { "--store", "zookeeper" }, "--store zookeeper needs --zookeeper HOST:PORT[,HOST:PORT...] (the ensemble's client addresses)")]
+    [InlineData(new[] { "--zookeeper", "127.0.0.1:2181" }, "--zookeeper is only used with --store zookeeper; add that, or drop --zookeeper")]
+    [InlineData(new[] { "--store", "zookeeper", "--zookeeper", "127.0.0.1" }, "--zookeeper '127.0.0.1' is not HOST:PORT[,HOST:PORT...] (at most 16 servers)")]
+    [InlineData(new[] { "--store", "zookeeper", "--zookeeper", "a:1,b:0" }, "--zookeeper 'a:1,b:0' is not HOST:PORT[,HOST:PORT...] (at most 16 servers)")]
+    public void The_zookeeper_options_go_together_and_are_checked(string[] args, string message)
+    {
+        var error = Assert.Throws<UsageException>(() => SchedulerCommandLine.Parse(["--home", _dir.Path, "--executor", FakeExecutor(), .. args]));
 
         Assert.Equal(message, error.Message);
     }
@@ -155,6 +177,7 @@ public sealed class SchedulerCommandLineTests : IDisposable
     [InlineData("--executor")]
     [InlineData("--log-format")]
     [InlineData("--store")]
+    [InlineData("--zookeeper")]
     [InlineData("--runtime")]
     public void An_option_without_its_value_is_named_with_the_usage(string option)
     {
@@ -178,7 +201,7 @@ public sealed class SchedulerCommandLineTests : IDisposable
     [Fact]
     public void Help_and_the_synopsis_list_every_option()
     {
-        string[] options = ["--home", "--port", "--metrics-port", "--executor", "--log-format", "--store", "--runtime", "--help"];
+        string[] options = ["--home", "--port", "--metrics-port", "--executor", "--log-format", "--store", "--zookeeper", "--runtime", "--help"];
 
         var usage = SchedulerCommandLine.Usage;
 
@@ -240,14 +263,14 @@ public sealed class SchedulerCommandLineTests : IDisposable
     [Fact]
     public void The_registry_refuses_an_unknown_backend_before_anything_starts()
     {
-        Assert.Equal(["file"], SchedulerBackends.Stores.Keys);
+        Assert.Equal(["file", "zookeeper"], SchedulerBackends.Stores.Keys);
         Assert.Equal(["local", "agents"], SchedulerBackends.Runtimes.Keys);
         using var home = SchedulerHome.Acquire(_dir.Path);
 
         var store = Assert.Throws<UsageException>(() => SchedulerApp.Create(new SchedulerOptions { Home = _dir.Path, Store = "etcd" }, home));
         var runtime = Assert.Throws<UsageException>(() => SchedulerApp.Create(new SchedulerOptions { Home = _dir.Path, Runtime = "mesos" }, home));
 
-        Assert.Equal("--store 'etcd' is not a store this scheduler knows; use file", store.Message);
+        Assert.Equal("--store 'etcd' is not a store this scheduler knows; use file or zookeeper", store.Message);
         Assert.Equal("--runtime 'mesos' is not a runtime this scheduler knows; use agents or local", runtime.Message);
     }
 }
