@@ -84,8 +84,12 @@ public sealed class ZooKeeperTopologyStore : ITopologyStore
         return node is null || node.Data.Length == 0 ? null : Parse(name, node);
     }
 
+    public Task<OperatorEntry?> CompareAndSetAsync(
+        string name, long expectedVersion, OperatorSpec? spec, OperatorMetadata? metadata, CancellationToken cancellationToken) =>
+        CompareAndSetAsync(name, expectedVersion, spec, metadata, newState: false, cancellationToken);
+
     public async Task<OperatorEntry?> CompareAndSetAsync(
-        string name, long expectedVersion, OperatorSpec? spec, OperatorMetadata? metadata, CancellationToken cancellationToken)
+        string name, long expectedVersion, OperatorSpec? spec, OperatorMetadata? metadata, bool newState, CancellationToken cancellationToken)
     {
         ArgumentException.ThrowIfNullOrEmpty(name);
         if (spec is not null && spec.Name != name)
@@ -94,12 +98,6 @@ public sealed class ZooKeeperTopologyStore : ITopologyStore
         }
         CheckName(name);
         cancellationToken.ThrowIfCancellationRequested();
-        var data = spec is null ? [] : Serialize(name, spec, metadata);
-        if (data.Length > ZooKeeperLimits.NodeDataBytesMax)
-        {
-            throw new TopologyTooLargeException(data.Length, ZooKeeperLimits.NodeDataBytesMax, $"the entry of operator '{name}'",
-                "ZooKeeperLimits.NodeDataBytesMax, under ZooKeeper's 1 MiB node limit");
-        }
         var path = Layout.Operator(name);
         for (var attempt = 1; ; attempt++)
         {
@@ -113,6 +111,15 @@ public sealed class ZooKeeperTopologyStore : ITopologyStore
             {
                 return null;
             }
+            // The version of a write is its zxid, known only once it is done: a new state is
+            // stored as "since this entry's own version" and resolved when read.
+            var keptStateSince = actual == TopologyStoreVersions.Absent ? 0 : Parse(name, node!).StateSince;
+            var data = spec is null ? [] : Serialize(name, spec, metadata, newState ? StateSinceOwnVersion : keptStateSince);
+            if (data.Length > ZooKeeperLimits.NodeDataBytesMax)
+            {
+                throw new TopologyTooLargeException(data.Length, ZooKeeperLimits.NodeDataBytesMax, $"the entry of operator '{name}'",
+                    "ZooKeeperLimits.NodeDataBytesMax, under ZooKeeper's 1 MiB node limit");
+            }
             ZooKeeperOp write = node is null
                 ? new ZooKeeperOp.Create(path, data)
                 : new ZooKeeperOp.SetData(path, data, node.Stat.Version);
@@ -121,7 +128,7 @@ public sealed class ZooKeeperTopologyStore : ITopologyStore
                 var results = await WriteFencedAsync([write, new ZooKeeperOp.SetData(Layout.Revision, [], ZooKeeperClient.AnyVersion)]).ConfigureAwait(false);
                 // Both writes are one transaction: the revision node's new mzxid is the entry's.
                 var version = results[2].Stat!.Mzxid;
-                return spec is null ? null : new OperatorEntry(name, spec.Clone(), metadata?.Clone(), version);
+                return spec is null ? null : new OperatorEntry(name, spec.Clone(), metadata?.Clone(), version) { StateSince = newState ? version : keptStateSince };
             }
             catch (ZooKeeperMultiException e) when (e.FailedIndex == 1 && e.Code is ZooKeeperError.BadVersion or ZooKeeperError.NodeExists or ZooKeeperError.NoNode
                 && attempt < SchedulerLimits.ZooKeeperStoreWriteAttemptsMax)
@@ -274,7 +281,10 @@ public sealed class ZooKeeperTopologyStore : ITopologyStore
         }
     }
 
-    private static byte[] Serialize(string name, OperatorSpec spec, OperatorMetadata? metadata)
+    /// <summary>Stored "state_since" of an entry whose state starts at its own write (ITopologyStore's newState).</summary>
+    private const long StateSinceOwnVersion = -1;
+
+    private static byte[] Serialize(string name, OperatorSpec spec, OperatorMetadata? metadata, long stateSince)
     {
         var item = new JsonObject
         {
@@ -284,6 +294,10 @@ public sealed class ZooKeeperTopologyStore : ITopologyStore
         if (metadata is not null)
         {
             item["metadata"] = JsonNode.Parse(JsonFormatter.Default.Format(metadata));
+        }
+        if (stateSince != 0)
+        {
+            item["state_since"] = stateSince;
         }
         return Encoding.UTF8.GetBytes(item.ToJsonString());
     }
@@ -300,7 +314,8 @@ public sealed class ZooKeeperTopologyStore : ITopologyStore
             {
                 throw new InvalidDataException($"its spec is named '{spec.Name}'");
             }
-            return new OperatorEntry(name, spec, metadata, node.Stat.Mzxid);
+            var stateSince = item["state_since"]?.GetValue<long>() ?? 0;
+            return new OperatorEntry(name, spec, metadata, node.Stat.Mzxid) { StateSince = stateSince == StateSinceOwnVersion ? node.Stat.Mzxid : stateSince };
         }
         catch (Exception e) when (e is System.Text.Json.JsonException or InvalidOperationException or InvalidDataException or InvalidProtocolBufferException or NullReferenceException)
         {
