@@ -22,8 +22,10 @@ internal static partial class ZooKeeperStoreBackend
         var connectString = options.ZooKeeper
             ?? throw new UsageException("--store zookeeper needs --zookeeper HOST:PORT[,HOST:PORT...] (the ensemble's client addresses)");
         var logger = context.Services.GetService<ILogger<ZooKeeperTopologyStore>>();
+        // The advertised address (--advertise, else the listen address): what standbys, agents and
+        // clients dial once they find this scheduler leading. With --port 0 the port is not known yet.
         // A store factory is synchronous (it runs while the services are built): block once, at start.
-        return OpenAsync(connectString, new LeaderCandidate($"{Environment.MachineName}/{Environment.ProcessId}", $"127.0.0.1:{options.Port}"), logger)
+        return OpenAsync(connectString, new LeaderCandidate($"{Environment.MachineName}/{Environment.ProcessId}", $"{options.AdvertisedHost}:{options.AdvertisePort ?? options.Port}"), logger)
             .GetAwaiter().GetResult();
     }
 
