@@ -104,8 +104,19 @@ public static class ConcordCli
         var detach = new Option<bool>("--detach", "-d") { Description = "Start in the background (output to <home>/scheduler.log), wait until it serves, print its address" };
         var executor = new Option<string?>("--executor") { Description = "Concord.Executor.dll the scheduler launches (default: the scheduler's own lookup, CONCORD_EXECUTOR_DLL or the artifacts layout)" };
         var runtime = new Option<string?>("--runtime") { Description = "Where instances run: local (default: executor processes on this machine) or agents (on the hosts that run `concord agent`, docs/cluster.md)" };
-        var up = new Command("up", "Start the scheduler (in the foreground until Ctrl-C, or with --detach in the background)") { port, detach, executor, runtime };
-        SetAction(ctx, up, (parse, ct) => SchedulerProcessCommands.UpAsync(ctx, HomeOf(parse), parse.GetValue(port), parse.GetValue(detach), parse.GetValue(executor), ct, parse.GetValue(runtime)));
+        var listen = new Option<string?>("--listen")
+        {
+            HelpName = "HOST:PORT",
+            Description = "Where the scheduler listens, e.g. 10.0.0.5:7400 (instead of --port; beyond 127.0.0.1 only with TLS, docs/cluster.md)",
+        };
+        var advertise = new Option<string?>("--advertise")
+        {
+            HelpName = "HOST[:PORT]",
+            Description = "The address other hosts dial (default: the --listen address)",
+        };
+        var up = new Command("up", "Start the scheduler (in the foreground until Ctrl-C, or with --detach in the background)") { port, listen, advertise, detach, executor, runtime };
+        SetAction(ctx, up, (parse, ct) => SchedulerProcessCommands.UpAsync(ctx, HomeOf(parse), parse.GetValue(port), parse.GetValue(detach), parse.GetValue(executor), ct,
+            parse.GetValue(listen), parse.GetValue(advertise), tls.GivenOptions(parse), parse.GetValue(runtime)));
         root.Add(up);
 
         // ---- agent ----

@@ -19,6 +19,7 @@ bash scripts/install-python.sh
 bash scripts/install-go.sh
 bash scripts/install-prometheus.sh
 bash scripts/install-graphviz.sh
+bash scripts/install-zookeeper.sh
 
 log "build: .NET (Release)"
 dotnet build Concord.sln -c Release -nologo -clp:ErrorsOnly -v:q

@@ -28,7 +28,8 @@ public static class GuaranteesBench
 
     private sealed record CheckpointFigures(int Completed, int Aborted, double DurationP50Ms, double DurationMaxMs, double AlignmentP50Ms, double AlignmentMaxMs, long StateBytes, double WrittenBytesP50);
 
-    private sealed record RecoveryResult(double SteadyRecordsPerSecond, double? RunningAgainMs, double? FirstRecordsMs, double? SteadyAgainMs, ulong RestoredCheckpoint, string? Problem);
+    private sealed record RecoveryResult(double SteadyRecordsPerSecond, double? RunningAgainMs, double? FirstRecordsMs, double? SteadyAgainMs, ulong RestoredCheckpoint, string? Problem,
+        double? StartCpuSeconds, double? SteadyCpuSeconds);
 
     public static async Task<string> RunAsync(BenchOptions options, TextWriter progress)
     {
@@ -191,7 +192,8 @@ public static class GuaranteesBench
             await kill.WaitForExitAsync();
         }
         var killedUnixMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
-        double? runningAgain = null, firstRecords = null, steadyAgain = null;
+        double? runningAgain = null, firstRecords = null, steadyAgain = null, startCpuSeconds = null, steadyCpuSeconds = null;
+        int[] restartedPids = [];
         ulong restored = 0;
         SinkStats? previous = null;
         var nextList = 0L;
@@ -200,11 +202,16 @@ public static class GuaranteesBench
             if (runningAgain is null && watch.ElapsedMilliseconds >= nextList)
             {
                 nextList = watch.ElapsedMilliseconds + BenchLimits.RecoveryListIntervalMs;
-                var instances = (await cluster.ListAsync()).SelectMany(o => o.Instances).ToList();
+                var operators = await cluster.ListAsync();
+                var instances = operators.SelectMany(o => o.Instances).ToList();
                 if (instances.All(i => i.State == InstanceState.Running && i.RestoredCheckpointId > 0))
                 {
                     runningAgain = watch.Elapsed.TotalMilliseconds;
                     restored = instances[0].RestoredCheckpointId;
+                    restartedPids = [.. instances.SelectMany(i => new[] { i.ExecutorPid, i.OperatorPid }).Where(pid => pid > 0)];
+                    startCpuSeconds = CpuSeconds(restartedPids);
+                    progress.WriteLine("    running: CPU s per process: " + string.Join(", ", operators.SelectMany(o => o.Instances.Select(i => (o.Spec.Name, i))).Select(p =>
+                        $"{p.Name}/{p.i.Index} executor {ProcSample.Read(p.i.ExecutorPid).CpuSeconds:0.00}" + (p.i.OperatorPid > 0 ? $" operator {ProcSample.Read(p.i.OperatorPid).CpuSeconds:0.00}" : ""))));
                 }
             }
             var stats = SinkStats.TryRead(statsPath);
@@ -216,9 +223,14 @@ public static class GuaranteesBench
                 {
                     firstRecords = watch.Elapsed.TotalMilliseconds;
                 }
+                // The ramp, interval by interval: where the time between first records and steady goes.
+                progress.WriteLine(sameSink
+                    ? $"    +{stats.UpdatedUnixMs - killedUnixMs} ms: {stats.Since(previous!).RecordsPerSecond:N0} records/s"
+                    : $"    +{stats.UpdatedUnixMs - killedUnixMs} ms: {stats.Records:N0} records (a new sink's first stats)");
                 if (sameSink && runningAgain is not null && stats.Since(previous!).RecordsPerSecond >= BenchLimits.RecoverySteadyFraction * steady)
                 {
                     steadyAgain = stats.UpdatedUnixMs - killedUnixMs;
+                    steadyCpuSeconds = CpuSeconds(restartedPids);
                 }
                 previous = stats;
             }
@@ -226,8 +238,15 @@ public static class GuaranteesBench
         }
         var problem = steadyAgain is null ? $"throughput did not reach {BenchLimits.RecoverySteadyFraction:P0} of {steady:N0} records/s within {BenchLimits.RecoveryTimeoutMs} ms" : null;
         progress.WriteLine($"  running again after {runningAgain:0} ms (checkpoint {restored}), records at the sink after {firstRecords:0} ms, steady after {steadyAgain:0} ms{(problem is null ? "" : "; " + problem)}");
-        return new RecoveryResult(steady, runningAgain, firstRecords, steadyAgain, restored, problem);
+        progress.WriteLine($"  CPU of the restarted processes: {startCpuSeconds:0.00} s until running, {steadyCpuSeconds:0.00} s until steady");
+        return new RecoveryResult(steady, runningAgain, firstRecords, steadyAgain, restored, problem, startCpuSeconds, steadyCpuSeconds);
     }
+
+    /// <summary>
+    /// CPU seconds (user + system) the processes have used so far: the cost of a restart that the
+    /// machine's load does not change, unlike the wall-clock figures (other work shares the cores).
+    /// </summary>
+    private static double CpuSeconds(int[] pids) => pids.Sum(pid => ProcSample.Read(pid).CpuSeconds);
 
     private static string Render(BenchOptions options, DateTimeOffset started, List<ModeResult> modes, RecoveryResult? recovery, StateSizeBench.Result[] state)
     {
@@ -271,6 +290,7 @@ public static class GuaranteesBench
             md.AppendLine($"| every instance running again, restored from checkpoint {recovery.RestoredCheckpoint} | {Ms(recovery.RunningAgainMs)} | | |");
             md.AppendLine($"| first records at the restarted sink | {Ms(recovery.FirstRecordsMs)} | | |");
             md.AppendLine($"| steady again (a 1 s stats interval ≥ {BenchLimits.RecoverySteadyFraction:0%} of {recovery.SteadyRecordsPerSecond:N0} records/s) | {Ms(recovery.SteadyAgainMs)} | ≤ 5,000 | {Ok(recovery.SteadyAgainMs <= 5000)} |");
+            md.AppendLine($"| CPU seconds of the restarted executors and operator processes: until running / until steady (load-independent) | {recovery.StartCpuSeconds:0.00} / {recovery.SteadyCpuSeconds:0.00} s | | |");
             if (recovery.Problem is not null)
             {
                 md.AppendLine();

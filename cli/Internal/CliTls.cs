@@ -59,6 +59,23 @@ internal sealed class CliTls
     }
 
     /// <summary>
+    /// The three options as given on the command line (not the variables, which name the CLI's
+    /// own client certificate): what <c>concord up</c> passes to the scheduler it starts.
+    /// </summary>
+    /// <exception cref="CliException">Some of the three given, not all.</exception>
+    public TlsOptions? GivenOptions(ParseResult parse)
+    {
+        try
+        {
+            return TlsOptions.FromParts(parse.GetValue(_cert), parse.GetValue(_key), parse.GetValue(_ca), ("--tls-cert", "--tls-key", "--tls-ca"));
+        }
+        catch (TlsConfigurationException e)
+        {
+            throw new CliException(e.Message);
+        }
+    }
+
+    /// <summary>
     /// The client credentials for <paramref name="address"/>: null for http://, loaded for
     /// https:// (each setting from its option, else its environment variable).
     /// </summary>

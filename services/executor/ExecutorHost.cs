@@ -64,7 +64,8 @@ public static class ExecutorHost
                 metadata.Metadata_.Inputs.Select(i => i.Name).ToHashSet(StringComparer.Ordinal), options.DataPlaneKey);
             var tracing = new Tracing.ExecutorTracing(options.OperatorName, options.InstanceIndex, options.TraceSampleEvery,
                 isSource: identity.InputStreams.Count == 0, metrics, export: otlp);
-            server = await ExecutorServer.StartAsync(identity, inbound, metrics, tracing, loggerFactory, stopRequested, options.Tls).ConfigureAwait(false);
+            server = await ExecutorServer.StartAsync(identity, inbound, metrics, tracing, loggerFactory, stopRequested, options.Tls,
+                options.ListenAddress, options.AdvertisedHost).ConfigureAwait(false);
 
             var outboundLogger = loggerFactory.CreateLogger<OutboundChannel>();
             router = new Router(session.Outputs,

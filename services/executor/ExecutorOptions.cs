@@ -19,6 +19,12 @@ public sealed record ExecutorOptions
     public const string WorkDirVariable = "CONCORD_WORK_DIR";
     public const string ConcordHomeVariable = "CONCORD_HOME";
 
+    /// <summary>Where the data plane and metrics listen: an IP address of this host (default 127.0.0.1); beyond loopback only with TLS.</summary>
+    public const string ListenAddressVariable = "CONCORD_LISTEN_ADDRESS";
+
+    /// <summary>The host name or address peers and the scheduler dial (default: the listen address, or 127.0.0.1 for 0.0.0.0).</summary>
+    public const string AdvertisedHostVariable = "CONCORD_ADVERTISED_HOST";
+
     /// <summary>A completed checkpoint directory to restore before the first batch (docs/guarantees.md, "Recovery"); set by the scheduler.</summary>
     public const string RestoreCheckpointVariable = "CONCORD_RESTORE_CHECKPOINT";
     public const string SearchPathVariable = "PATH";
@@ -63,6 +69,12 @@ public sealed record ExecutorOptions
     /// Null: plain HTTP (loopback only).
     /// </summary>
     public Hosting.TlsCredentials? Tls { get; init; }
+
+    /// <summary><see cref="ListenAddressVariable"/>: where the data plane and metrics endpoints bind.</summary>
+    public System.Net.IPAddress ListenAddress { get; init; } = System.Net.IPAddress.Loopback;
+
+    /// <summary><see cref="AdvertisedHostVariable"/>: the host in the addresses this executor registers (routing tables, Prometheus targets).</summary>
+    public string AdvertisedHost { get; init; } = "127.0.0.1";
 
     /// <summary>
     /// Secret of this launch, sent on every call to the scheduler (docs/security.md); null
@@ -176,6 +188,7 @@ public sealed record ExecutorOptions
         }
 
         var tls = LoadTls(environment, scheduler);
+        var (listenAddress, advertisedHost) = Endpoints(environment, tls is not null);
 
         return new ExecutorOptions
         {
@@ -192,6 +205,8 @@ public sealed record ExecutorOptions
             ConcordHome = Optional(environment, ConcordHomeVariable),
             SearchPath = environment(SearchPathVariable) ?? "",
             Tls = tls,
+            ListenAddress = listenAddress,
+            AdvertisedHost = advertisedHost,
             BatchAnswerTimeoutMs = BatchAnswerTimeoutFrom(environment, spec.Environment),
             RestoreCheckpoint = Optional(environment, RestoreCheckpointVariable),
             StateMemoryBytes = StateMemoryFrom(environment, spec.Environment),
@@ -230,6 +245,33 @@ public sealed record ExecutorOptions
                 $"{ExecutorLimits.BatchAnswerTimeoutVariable}='{text}' is out of range; use whole milliseconds {ExecutorLimits.BatchAnswerTimeoutMsMin}..{ExecutorLimits.BatchAnswerTimeoutMsMax} in the operator's env in the deploy file");
         }
         return ms;
+    }
+
+    /// <summary>The listen address and advertised host; beyond loopback only with TLS (Hosting.ListenPolicy), so the refusal comes before anything starts.</summary>
+    private static (System.Net.IPAddress Listen, string Advertised) Endpoints(Func<string, string?> environment, bool tls)
+    {
+        var listen = System.Net.IPAddress.Loopback;
+        if (Optional(environment, ListenAddressVariable) is { } listenText && !System.Net.IPAddress.TryParse(listenText, out listen!))
+        {
+            throw new ExecutorConfigException(
+                $"{ListenAddressVariable}='{listenText}' is not an IP address; give an address of this host (e.g. 10.0.0.5, or 0.0.0.0), without a port");
+        }
+        try
+        {
+            Hosting.ListenPolicy.Check(listen, tls, $"the executor's data plane ({ListenAddressVariable})",
+                $"{Hosting.TlsOptions.CertVariable}, {Hosting.TlsOptions.KeyVariable} and {Hosting.TlsOptions.CaVariable} (the scheduler's or agent's --tls-cert, --tls-key and --tls-ca)");
+        }
+        catch (Hosting.TlsConfigurationException e)
+        {
+            throw new ExecutorConfigException(e.Message);
+        }
+        var advertised = Optional(environment, AdvertisedHostVariable) ?? Hosting.NetworkAddress.DefaultAdvertisedHost(listen);
+        if (!Hosting.NetworkAddress.IsHost(advertised))
+        {
+            throw new ExecutorConfigException(
+                $"{AdvertisedHostVariable}='{advertised}' is not a host; give a DNS name or IP address other hosts can dial, without a port");
+        }
+        return (listen, advertised);
     }
 
     /// <summary>TLS and the scheduler's scheme go together: the scheduler serves HTTPS exactly when it gives its executors TLS files.</summary>

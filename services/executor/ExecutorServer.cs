@@ -15,7 +15,8 @@ using Prometheus;
 namespace Concord.Executor;
 
 /// <summary>
-/// The executor's one Kestrel host, on 127.0.0.1 with two free ports:
+/// The executor's one Kestrel host, on 127.0.0.1 (or CONCORD_LISTEN_ADDRESS, with TLS) with two free ports,
+/// registered under the advertised host (CONCORD_ADVERTISED_HOST) so peers on other hosts can dial them:
 /// <list type="bullet">
 /// <item>the data plane (<see cref="DataPlaneService"/>): HTTP/2 (with mutual TLS when configured, else plain on loopback);</item>
 /// <item>observability: HTTP/1.1 (what Prometheus speaks), <c>GET /metrics</c> (Prometheus
@@ -32,26 +33,31 @@ public sealed class ExecutorServer : IAsyncDisposable
 
     private readonly LoopbackHost _host;
 
-    private ExecutorServer(LoopbackHost host)
+    private ExecutorServer(LoopbackHost host, string advertisedHost)
     {
         _host = host;
-        Address = host.AddressOf(DataEndpoint);
-        MetricsAddress = host.AddressOf(MetricsEndpoint);
+        Address = NetworkAddress.Format(advertisedHost, host.PortOf(DataEndpoint));
+        MetricsAddress = NetworkAddress.Format(advertisedHost, host.PortOf(MetricsEndpoint));
     }
 
-    /// <summary>The data plane's "127.0.0.1:port".</summary>
+    /// <summary>The data plane's advertised "host:port" (RegisterExecutorRequest.data_address), e.g. "127.0.0.1:41234".</summary>
     public string Address { get; }
 
-    /// <summary>The observability endpoint's "127.0.0.1:port" (RegisterExecutorRequest.metrics_address).</summary>
+    /// <summary>The observability endpoint's advertised "host:port" (RegisterExecutorRequest.metrics_address).</summary>
     public string MetricsAddress { get; }
 
+    /// <param name="listenAddress">Where both endpoints bind; null: 127.0.0.1. Beyond loopback only with <paramref name="tls"/>.</param>
+    /// <param name="advertisedHost">The host in <see cref="Address"/> and <see cref="MetricsAddress"/>; null: the listen address (127.0.0.1 for 0.0.0.0).</param>
     public static async Task<ExecutorServer> StartAsync(DataPlaneIdentity identity, InboundQueue queue, ExecutorMetrics metrics, ExecutorTracing tracing,
-        ILoggerFactory loggerFactory, CancellationToken cancellationToken, TlsCredentials? tls = null)
+        ILoggerFactory loggerFactory, CancellationToken cancellationToken, TlsCredentials? tls = null,
+        System.Net.IPAddress? listenAddress = null, string? advertisedHost = null)
     {
+        var listen = listenAddress ?? System.Net.IPAddress.Loopback;
+        const string hint = $"{TlsOptions.CertVariable}, {TlsOptions.KeyVariable} and {TlsOptions.CaVariable}";
         // With TLS both endpoints require a client certificate from the cluster's CA (the scheduler scrapes /metrics with its own).
         var host = new LoopbackHost(loggerFactory,
-            new LoopbackEndpoint(DataEndpoint, HttpProtocols.Http2) { Tls = tls },
-            new LoopbackEndpoint(MetricsEndpoint, HttpProtocols.Http1) { Tls = tls });
+            new LoopbackEndpoint(DataEndpoint, HttpProtocols.Http2) { Address = listen, Tls = tls, TlsOptionsHint = hint },
+            new LoopbackEndpoint(MetricsEndpoint, HttpProtocols.Http1) { Address = listen, Tls = tls, TlsOptionsHint = hint });
         try
         {
             host.Builder.Services.AddSingleton(identity);
@@ -108,7 +114,7 @@ public sealed class ExecutorServer : IAsyncDisposable
             await host.DisposeAsync().ConfigureAwait(false);
             throw;
         }
-        var server = new ExecutorServer(host);
+        var server = new ExecutorServer(host, advertisedHost ?? NetworkAddress.DefaultAdvertisedHost(listen));
         DataPlaneLog.DataPlaneServing(loggerFactory.CreateLogger<ExecutorServer>(), server.Address);
         return server;
     }

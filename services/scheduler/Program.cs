@@ -62,7 +62,7 @@ using (home)
     }
     catch (IOException e) when (e.InnerException is System.Net.Sockets.SocketException or Microsoft.AspNetCore.Connections.AddressInUseException)
     {
-        Console.Error.WriteLine($"concord-scheduler: cannot listen on 127.0.0.1:{options.Port} ({e.Message}); pass --port with a free port, or --port 0");
+        Console.Error.WriteLine($"concord-scheduler: cannot listen on {Concord.Hosting.NetworkAddress.Format(options.ListenAddress.ToString(), options.Port)} ({e.Message}); pass --port (or --listen) with a free port, or port 0, or an address of this host");
         return 2;
     }
 }

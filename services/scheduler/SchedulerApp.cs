@@ -21,7 +21,7 @@ using Serilog;
 namespace Concord.Scheduler;
 
 /// <summary>
-/// Builds the scheduler's web application: Kestrel on 127.0.0.1 (HTTP/2 only, as gRPC without
+/// Builds the scheduler's web application: Kestrel on 127.0.0.1 or the --listen address (HTTP/2 only, as gRPC without
 /// TLS needs; HTTPS with mutual TLS when the options give TLS files), the Scheduler gRPC service, the store and the runtime named in the options (see
 /// <see cref="SchedulerBackends"/>) and the reconcile loop. Program uses it as is; in-process
 /// tests replace the runtime and the clock.
@@ -43,11 +43,12 @@ public static class SchedulerApp
         var createRuntime = SchedulerBackends.Runtime(options.Runtime);
         var tls = SchedulerTls.Load(options);
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
-        // The one place the gRPC listen address is chosen: a later non-loopback address passes the TLS rule here.
-        var listenAddress = IPAddress.Loopback;
+        // The one place the listen addresses are checked, before anything binds: beyond loopback only with TLS.
+        var listenAddress = options.ListenAddress;
         try
         {
-            ListenPolicy.Check(listenAddress, tls.Credentials is not null, "the scheduler's gRPC endpoint", SchedulerTls.OptionsHint);
+            ListenPolicy.Check(listenAddress, tls.Credentials is not null, "the scheduler's gRPC endpoint (--listen)", SchedulerTls.OptionsHint);
+            ListenPolicy.Check(options.MetricsListenAddress ?? listenAddress, tls.Credentials is not null, "the scheduler's metrics endpoint (--metrics-listen)", SchedulerTls.OptionsHint);
         }
         catch (TlsConfigurationException e)
         {
@@ -56,7 +57,7 @@ public static class SchedulerApp
         }
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
-            kestrel.Listen(listenAddress, PreviousAddress.PortFor(options.Port, home.Directory), listen =>
+            kestrel.Listen(listenAddress, PreviousAddress.PortFor(options.Port, home.Directory, listenAddress), listen =>
             {
                 listen.Protocols = HttpProtocols.Http2;
                 if (tls.Credentials is { } credentials)

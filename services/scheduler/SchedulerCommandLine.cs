@@ -4,6 +4,7 @@ using System.CommandLine.Parsing;
 using System.Globalization;
 using System.Net;
 using Concord.Scheduler.Backends;
+using Concord.ZooKeeper;
 
 namespace Concord.Scheduler;
 
@@ -12,8 +13,8 @@ public sealed class UsageException(string message) : Exception(message);
 
 /// <summary>
 /// The scheduler's command line, parsed with System.CommandLine (as the <c>concord</c> CLI is):
-/// <c>Concord.Scheduler [--home DIR] [--port N] [--metrics-port N] [--executor PATH]
-/// [--log-format text|json] [--store NAME] [--runtime NAME] [--no-containment] [--token TOKEN] [--checkpoint-interval-ms MS] [--checkpoint-dir DIR] [--checkpoints-retained N] [--tls-cert PATH --tls-key PATH --tls-ca PATH]</c>. Values are checked here, with
+/// <c>Concord.Scheduler [--home DIR] [--port N | --listen HOST:PORT] [--advertise HOST[:PORT]] [--metrics-port N | --metrics-listen HOST:PORT] [--executor PATH]
+/// [--log-format text|json] [--store NAME] [--zookeeper HOST:PORT,...] [--runtime NAME] [--no-containment] [--token TOKEN] [--checkpoint-interval-ms MS] [--checkpoint-dir DIR] [--checkpoints-retained N] [--tls-cert PATH --tls-key PATH --tls-ca PATH]</c>. Values are checked here, with
 /// messages that name the fix, so a bad command line fails before anything starts.
 /// </summary>
 public static class SchedulerCommandLine
@@ -65,14 +66,37 @@ public static class SchedulerCommandLine
         {
             throw new UsageException(string.Join("\n", parse.Errors.Select(Describe).Distinct()));
         }
+        var listen = parse.GetValue(o.Listen);
+        var metricsListen = parse.GetValue(o.MetricsListen);
+        if (listen is not null && IsGiven(parse, o.Port))
+        {
+            throw new UsageException("--port and --listen both give the gRPC port; give one (--listen HOST:PORT carries the port)");
+        }
+        if (metricsListen is not null && IsGiven(parse, o.MetricsPort))
+        {
+            throw new UsageException("--metrics-port and --metrics-listen both give the metrics port; give one (--metrics-listen HOST:PORT carries the port)");
+        }
+        string? advertiseHost = null;
+        int? advertisePort = null;
+        if (parse.GetValue(o.Advertise) is { } advertise)
+        {
+            // Checked by the option's parser already.
+            Hosting.NetworkAddress.TryParseAdvertised(advertise, out var host, out advertisePort);
+            advertiseHost = host;
+        }
         return new SchedulerOptions
         {
             Home = Path.GetFullPath(parse.GetValue(o.Home) ?? SchedulerHome.DefaultDirectory()),
-            Port = parse.GetValue(o.Port),
-            MetricsPort = parse.GetValue(o.MetricsPort),
+            Port = listen?.Port ?? parse.GetValue(o.Port),
+            ListenAddress = listen?.Address ?? IPAddress.Loopback,
+            AdvertiseHost = advertiseHost,
+            AdvertisePort = advertisePort,
+            MetricsPort = metricsListen?.Port ?? parse.GetValue(o.MetricsPort),
+            MetricsListenAddress = metricsListen?.Address,
             ExecutorDll = FindExecutorDll(parse.GetValue(o.Executor)),
             LogFormat = parse.GetValue(o.LogFormat),
             Store = parse.GetValue(o.Store)!,
+            ZooKeeper = ZooKeeperFrom(parse, o),
             Runtime = parse.GetValue(o.Runtime)!,
             NoContainment = parse.GetValue(o.NoContainment),
             FilesRoots = parse.GetValue(o.FilesRoots) ?? [],
@@ -99,15 +123,21 @@ public static class SchedulerCommandLine
             _ => error.Message,
         };
 
+    private static bool IsGiven(ParseResult parse, Option option) => parse.GetResult(option) is { Implicit: false };
+
     private static string MissingValue(Option option) => $"{option.Name} needs a value\n\n{Synopsis}";
 
     private sealed record Options(
         Option<string?> Home,
         Option<int> Port,
+        Option<IPEndPoint?> Listen,
+        Option<string?> Advertise,
         Option<int?> MetricsPort,
+        Option<IPEndPoint?> MetricsListen,
         Option<string?> Executor,
         Option<LogFormat> LogFormat,
         Option<string> Store,
+        Option<string?> ZooKeeper,
         Option<string> Runtime,
         Option<bool> NoContainment,
         Option<string[]> FilesRoots,
@@ -131,14 +161,36 @@ public static class SchedulerCommandLine
         var port = new Option<int>("--port")
         {
             HelpName = "N",
-            Description = $"gRPC port on 127.0.0.1; 0 picks a free port (read the address from <home>/{SchedulerHome.InfoFileName})",
+            Description = $"gRPC port on 127.0.0.1 (or on the --listen address); 0 picks a free port (read the address from <home>/{SchedulerHome.InfoFileName})",
             DefaultValueFactory = _ => SchedulerLimits.DefaultPort,
             CustomParser = result => ParsePort("--port", result),
+        };
+        var listen = new Option<IPEndPoint?>("--listen")
+        {
+            HelpName = "HOST:PORT",
+            Description = "Where the gRPC endpoint listens: an IP address of this host (or 0.0.0.0) and a port, e.g. 10.0.0.5:7400; " +
+                $"beyond 127.0.0.1 only with --tls-cert, --tls-key and --tls-ca. Executors of the local runtime bind this address too. Default: 127.0.0.1:{SchedulerLimits.DefaultPort} (--port)",
+            CustomParser = result => ParseListen("--listen", result),
+        };
+        var advertise = new Option<string?>("--advertise")
+        {
+            HelpName = "HOST[:PORT]",
+            Description = $"The address other hosts dial: what executors call back on, what <home>/{SchedulerHome.InfoFileName} and Prometheus service discovery publish; " +
+                "a DNS name or IP address in the TLS certificate. Default: the --listen address (127.0.0.1 when listening on 0.0.0.0), with the bound port",
+            CustomParser = result => Hosting.NetworkAddress.TryParseAdvertised(result.Tokens[0].Value, out _, out _)
+                ? result.Tokens[0].Value.Trim()
+                : Error<string?>(result, $"--advertise '{result.Tokens[0].Value}' is not an address; use HOST or HOST:PORT with a DNS name or IP address, e.g. node1.example:7400 or 10.0.0.5", null),
+        };
+        var metricsListen = new Option<IPEndPoint?>("--metrics-listen")
+        {
+            HelpName = "HOST:PORT",
+            Description = "Where the HTTP/1.1 metrics endpoint listens, e.g. 10.0.0.5:7401; beyond 127.0.0.1 only with TLS. Default: the --listen address, port --metrics-port",
+            CustomParser = result => ParseListen("--metrics-listen", result),
         };
         var metricsPort = new Option<int?>("--metrics-port")
         {
             HelpName = "N",
-            Description = "HTTP/1.1 port on 127.0.0.1 for /metrics and Prometheus service discovery (/prometheus/targets); " +
+            Description = "HTTP/1.1 port on the --listen address (127.0.0.1 by default) for /metrics and Prometheus service discovery (/prometheus/targets); " +
                 $"default: the gRPC port + 1 ({SchedulerLimits.DefaultPort + 1}), or a free one with --port 0",
             CustomParser = result => ParsePort("--metrics-port", result),
         };
@@ -167,6 +219,11 @@ public static class SchedulerCommandLine
             CustomParser = result => result.Tokens[0].Value is var name && SchedulerBackends.Stores.ContainsKey(name)
                 ? name
                 : Error(result, SchedulerBackends.UnknownStore(name), SchedulerBackends.DefaultStore),
+        };
+        var zooKeeper = new Option<string?>("--zookeeper")
+        {
+            HelpName = "HOST:PORT,...",
+            Description = "The ZooKeeper ensemble's client addresses, for --store zookeeper (docs/cluster.md, \"ZooKeeper\")",
         };
         var runtime = new Option<string>("--runtime")
         {
@@ -220,10 +277,10 @@ public static class SchedulerCommandLine
         // depend on the host executable (a test host parses too).
         var command = new Command(ProgramName, "The Concord scheduler: keeps the deployed topology running and serves the gRPC API the CLI and the executors use.")
         {
-            home, port, metricsPort, executor, logFormat, store, runtime, noContainment, filesRoot, executablesRoot, dataRoot, token, tlsCert, tlsKey, tlsCa,
+            home, port, listen, advertise, metricsPort, metricsListen, executor, logFormat, store, zooKeeper, runtime, noContainment, filesRoot, executablesRoot, dataRoot, token, tlsCert, tlsKey, tlsCa,
             checkpointInterval, checkpointDir, checkpointsRetained, new HelpOption(),
         };
-        return (command, new Options(home, port, metricsPort, executor, logFormat, store, runtime, noContainment, filesRoot, executablesRoot, dataRoot, token, tlsCert, tlsKey, tlsCa,
+        return (command, new Options(home, port, listen, advertise, metricsPort, metricsListen, executor, logFormat, store, zooKeeper, runtime, noContainment, filesRoot, executablesRoot, dataRoot, token, tlsCert, tlsKey, tlsCa,
             checkpointInterval, checkpointDir, checkpointsRetained));
     }
 
@@ -233,6 +290,30 @@ public static class SchedulerCommandLine
         new Option<string?>("--tls-key") { HelpName = "PATH", Description = "The private key of --tls-cert (PEM)" },
         new Option<string?>("--tls-ca") { HelpName = "PATH", Description = "The CA certificate (PEM) every client and executor certificate must chain to" }
     );
+
+    /// <summary>--zookeeper goes with --store zookeeper, both ways; the addresses are checked as the client will read them.</summary>
+    private static string? ZooKeeperFrom(ParseResult parse, Options o)
+    {
+        var servers = parse.GetValue(o.ZooKeeper);
+        var zooKeeperStore = parse.GetValue(o.Store) == Store.ZooKeeper.ZooKeeperStoreBackend.Name;
+        if (servers is null)
+        {
+            return zooKeeperStore
+                ? throw new UsageException("--store zookeeper needs --zookeeper HOST:PORT[,HOST:PORT...] (the ensemble's client addresses)")
+                : null;
+        }
+        if (!zooKeeperStore)
+        {
+            throw new UsageException("--zookeeper is only used with --store zookeeper; add that, or drop --zookeeper");
+        }
+        var hosts = servers.Split(',');
+        if (hosts.Length > ZooKeeperLimits.ServersMax || hosts.Any(h => h.LastIndexOf(':') is var colon && (colon <= 0
+            || !int.TryParse(h.AsSpan(colon + 1), NumberStyles.None, CultureInfo.InvariantCulture, out var p) || p is 0 or > IPEndPoint.MaxPort)))
+        {
+            throw new UsageException($"--zookeeper '{servers}' is not HOST:PORT[,HOST:PORT...] (at most {ZooKeeperLimits.ServersMax} servers)");
+        }
+        return servers;
+    }
 
     private static Hosting.TlsOptions? TlsFrom(ParseResult parse, Options o)
     {
@@ -282,6 +363,14 @@ public static class SchedulerCommandLine
         return int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var port) && port <= IPEndPoint.MaxPort
             ? port
             : Error(result, $"{option} '{text}' is not a port; {PortFix}", 0);
+    }
+
+    private static IPEndPoint? ParseListen(string option, ArgumentResult result)
+    {
+        var text = result.Tokens[0].Value;
+        return Hosting.NetworkAddress.TryParseListen(text, out var address, out var port)
+            ? new IPEndPoint(address, port)
+            : Error<IPEndPoint?>(result, $"{option} '{text}' is not a listen address; use IP:PORT with an address of this host, e.g. 10.0.0.5:7400, 0.0.0.0:7400 or [::1]:7400 (0 picks a free port)", null);
     }
 
     private static int ParseRange(string option, ArgumentResult result, int min, int max)

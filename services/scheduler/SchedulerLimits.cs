@@ -316,6 +316,20 @@ public static class SchedulerLimits
     public const int TopologyBytesMax = 16 * 1024 * 1024;
 
     /// <summary>
+    /// Tries of one ZooKeeper store write that lost a race it could not report as a conflict
+    /// (an entry created and deleted between its read and its write, so the version read is
+    /// still the current one): 8. Each try re-reads; a conflict or a fence ends it at once.
+    /// </summary>
+    public const int ZooKeeperStoreWriteAttemptsMax = 8;
+
+    /// <summary>
+    /// ZooKeeper session timeout of a scheduler, in ms: 10 s. A leader cut off from ZooKeeper
+    /// for this long counts itself deposed, and a standby takes over after it (plus an
+    /// election), so it bounds failover; shorter would depose a leader on a GC pause.
+    /// </summary>
+    public const int ZooKeeperSessionTimeoutMsDefault = 10_000;
+
+    /// <summary>
     /// Largest gRPC request message the scheduler reads, in bytes: 4 MiB. Its largest request
     /// is a deploy or replace of one spec (<see cref="SpecBytesMax"/>); Kestrel's request body
     /// limit is set just above it, so an oversized request is refused by the scheduler with

@@ -16,8 +16,31 @@ public sealed class SchedulerOptions
     /// <summary>Required. The home directory: topology.json, scheduler.json, instances/.</summary>
     public required string Home { get; init; }
 
-    /// <summary>TCP port on 127.0.0.1. Defaults to <see cref="SchedulerLimits.DefaultPort"/>; 0 picks a free one.</summary>
+    /// <summary>TCP port of the gRPC endpoint. Defaults to <see cref="SchedulerLimits.DefaultPort"/>; 0 picks a free one.</summary>
     public int Port { get; init; } = SchedulerLimits.DefaultPort;
+
+    /// <summary>
+    /// Where the gRPC endpoint listens (--listen HOST:PORT): 127.0.0.1 by default; an address of
+    /// this host or 0.0.0.0 only with <see cref="Tls"/> (Hosting.ListenPolicy). Executors the
+    /// local runtime launches bind their data plane and metrics on it too.
+    /// </summary>
+    public System.Net.IPAddress ListenAddress { get; init; } = System.Net.IPAddress.Loopback;
+
+    /// <summary>
+    /// The host other processes dial (--advertise HOST[:PORT]): handed to executors as the address
+    /// to call back, published in scheduler.json and advertised by the local runtime's executors.
+    /// Null: <see cref="ListenAddress"/>, or 127.0.0.1 when that is 0.0.0.0.
+    /// </summary>
+    public string? AdvertiseHost { get; init; }
+
+    /// <summary>The port of the advertised address (--advertise HOST:PORT, e.g. behind a port mapping); null: the bound port.</summary>
+    public int? AdvertisePort { get; init; }
+
+    /// <summary>The advertised host: <see cref="AdvertiseHost"/>, else the default for <see cref="ListenAddress"/>.</summary>
+    public string AdvertisedHost => AdvertiseHost ?? Hosting.NetworkAddress.DefaultAdvertisedHost(ListenAddress);
+
+    /// <summary>Where the metrics endpoint listens (--metrics-listen HOST:PORT); null: <see cref="ListenAddress"/>.</summary>
+    public System.Net.IPAddress? MetricsListenAddress { get; init; }
 
     /// <summary>
     /// Path of Concord.Executor.dll (started with dotnet), or of an executable that starts the
@@ -26,7 +49,7 @@ public sealed class SchedulerOptions
     public string? ExecutorDll { get; init; }
 
     /// <summary>
-    /// TCP port on 127.0.0.1 of the HTTP/1.1 endpoint (/metrics, /prometheus/targets). Null
+    /// TCP port of the HTTP/1.1 endpoint (/metrics, /prometheus/targets). Null
     /// means <see cref="Port"/> + 1, or a free port when <see cref="Port"/> is 0; 0 picks a free one.
     /// </summary>
     public int? MetricsPort { get; init; }
@@ -46,13 +69,16 @@ public sealed class SchedulerOptions
     /// </summary>
     public string Store { get; init; } = Backends.SchedulerBackends.DefaultStore;
 
+    /// <summary>The ZooKeeper ensemble of <c>--store zookeeper</c>: <c>HOST:PORT[,HOST:PORT...]</c> (--zookeeper); null otherwise.</summary>
+    public string? ZooKeeper { get; init; }
+
     /// <summary>
     /// Where instances run: a name in <see cref="Backends.SchedulerBackends.Runtimes"/>.
     /// Defaults to <see cref="Backends.SchedulerBackends.DefaultRuntime"/> (processes on this machine).
     /// </summary>
     public string Runtime { get; init; } = Backends.SchedulerBackends.DefaultRuntime;
 
-    /// <summary>TLS for every endpoint (--tls-cert, --tls-key, --tls-ca); null: plain HTTP, loopback only. See <see cref="SchedulerTls"/>.</summary>
+    /// <summary>TLS for every endpoint (--tls-cert, --tls-key, --tls-ca); null: plain HTTP, loopback only (listen addresses included). See <see cref="SchedulerTls"/>.</summary>
     public Hosting.TlsOptions? Tls { get; init; }
 
     /// <summary>

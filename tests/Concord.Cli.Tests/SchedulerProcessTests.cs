@@ -67,6 +67,27 @@ public sealed class SchedulerProcessTests : IDisposable
         Assert.False(File.Exists(Path.Combine(home, "scheduler.json")));
     }
 
+    [Theory]
+    [InlineData(new[] { "--tls-cert", "missing.crt", "--tls-key", "missing.key", "--tls-ca", "ca.crt" }, "cannot read the TLS certificate")]
+    [InlineData(new[] { "--tls-cert", "missing.crt" }, "--tls-key")]
+    public async Task Up_with_unusable_tls_files_says_so_before_starting_a_scheduler(string[] tls, string message)
+    {
+        // Would be started if the files passed: a scheduler must not start with TLS files that cannot work.
+        var broken = _dir.Write("Concord.Scheduler.dll", "not an assembly");
+        var home = Path.Combine(_dir.Path, "home");
+        var output = new StringWriter();
+        var error = new StringWriter();
+
+        var code = await ConcordCli.RunAsync(
+                ["up", "--detach", "--home", home, "--listen", "127.0.0.1:0", .. tls.Select(t => t.Contains('.') ? Path.Combine(_dir.Path, t) : t)], output, error,
+                Env(("CONCORD_SCHEDULER_DLL", broken)), interactive: false, TimeProvider.System)
+            .WaitAsync(TimeSpan.FromSeconds(60));
+
+        Assert.Equal(1, code);
+        Assert.Contains(message, error.ToString());
+        Assert.False(File.Exists(Path.Combine(home, "scheduler.log")), "no scheduler was started");
+    }
+
     [Fact]
     public void Dead_pid_is_not_alive_and_own_pid_is()
     {

@@ -37,6 +37,39 @@ public sealed class ExecutorOptionsTests : IDisposable
         Assert.Equal(new Uri("http://127.0.0.1:7400"), options.SchedulerAddress);
     }
 
+    [Fact]
+    public void Endpoints_default_to_loopback()
+    {
+        var options = Read();
+
+        Assert.Equal(System.Net.IPAddress.Loopback, options.ListenAddress);
+        Assert.Equal("127.0.0.1", options.AdvertisedHost);
+    }
+
+    [Fact]
+    public void A_listen_address_beyond_loopback_without_tls_is_refused_with_the_listen_policy()
+    {
+        _env["CONCORD_LISTEN_ADDRESS"] = "10.203.7.1";
+
+        var e = Assert.Throws<ExecutorConfigException>(Read);
+
+        Assert.Contains("would listen on 10.203.7.1 without TLS", e.Message);
+        Assert.Contains("CONCORD_TLS_CERT", e.Message);
+    }
+
+    [Theory]
+    [InlineData("CONCORD_LISTEN_ADDRESS", "10.0.0.5:7400", "is not an IP address")]
+    [InlineData("CONCORD_LISTEN_ADDRESS", "node1", "is not an IP address")]
+    [InlineData("CONCORD_ADVERTISED_HOST", "node1:7400", "is not a host")]
+    public void Bad_endpoint_variables_are_named(string variable, string value, string message)
+    {
+        _env[variable] = value;
+
+        var e = Assert.Throws<ExecutorConfigException>(Read);
+
+        Assert.Contains($"{variable}='{value}' {message}", e.Message);
+    }
+
     [Theory]
     [InlineData("CONCORD_SCHEDULER_ADDRESS")]
     [InlineData("CONCORD_INCARNATION")]

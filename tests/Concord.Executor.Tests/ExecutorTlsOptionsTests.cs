@@ -78,4 +78,24 @@ public sealed class ExecutorTlsOptionsTests : IDisposable
         _env["CONCORD_TLS_KEY"] = _dir.Combine("missing.key");
         Assert.Contains("cannot read the TLS certificate", Assert.Throws<ExecutorConfigException>(Read).Message);
     }
+
+    [Fact]
+    public void With_tls_the_listen_address_may_be_beyond_loopback_and_the_advertised_host_is_read()
+    {
+        _env["CONCORD_LISTEN_ADDRESS"] = "0.0.0.0";
+        _env["CONCORD_ADVERTISED_HOST"] = "node1.example";
+
+        var options = Read();
+
+        Assert.Equal(System.Net.IPAddress.Any, options.ListenAddress);
+        Assert.Equal("node1.example", options.AdvertisedHost);
+    }
+
+    [Fact]
+    public void A_specific_listen_address_is_advertised_when_no_host_is_given()
+    {
+        _env["CONCORD_LISTEN_ADDRESS"] = "10.203.7.1";
+
+        Assert.Equal("10.203.7.1", Read().AdvertisedHost);
+    }
 }

@@ -27,6 +27,17 @@ public sealed class LoopbackHostTests
         using var http = new HttpClient();
         Assert.Equal("pong", await http.GetStringAsync($"http://{a}/ping").WaitAsync(Bound));
         Assert.Equal("pong", await http.GetStringAsync($"http://{b}/ping").WaitAsync(Bound));
+        Assert.Equal(a, $"127.0.0.1:{host.PortOf("a")}");
+    }
+
+    [Fact]
+    public async Task A_unix_socket_endpoint_has_no_port()
+    {
+        var path = Path.Combine(Path.GetTempPath(), $"lh-{Environment.ProcessId}-{Guid.NewGuid():N}"[..20] + ".sock");
+        await using var host = new LoopbackHost(null, LoopbackEndpoint.UnixSocket("op", path, HttpProtocols.Http2));
+        await host.StartAsync().WaitAsync(Bound);
+
+        Assert.Contains("unix socket", Assert.Throws<ArgumentException>(() => host.PortOf("op")).Message);
     }
 
     [Fact]

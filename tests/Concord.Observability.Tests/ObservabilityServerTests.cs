@@ -16,4 +16,17 @@ public sealed class ObservabilityServerTests
 
         Assert.Equal(expected, ObservabilityServer.PortFor(options));
     }
+
+    [Theory]
+    [InlineData(new string[0], "127.0.0.1")]
+    [InlineData(new[] { "--listen", "10.0.0.5:7400" }, "10.0.0.5")]
+    [InlineData(new[] { "--listen", "0.0.0.0:7400", "--advertise", "node1.example" }, "node1.example")]
+    [InlineData(new[] { "--listen", "0.0.0.0:7400", "--advertise", "node1.example", "--metrics-listen", "0.0.0.0:9100" }, "node1.example")]
+    [InlineData(new[] { "--listen", "0.0.0.0:7400", "--advertise", "node1.example", "--metrics-listen", "10.0.0.9:9100" }, "10.0.0.9")]
+    public void Service_discovery_hands_out_the_advertised_host_unless_metrics_listen_on_an_address_of_their_own(string[] args, string expected)
+    {
+        var options = SchedulerCommandLine.Parse([.. args, "--executor", typeof(ObservabilityServerTests).Assembly.Location])!;
+
+        Assert.Equal(expected, ObservabilityServer.AdvertisedHost(options));
+    }
 }

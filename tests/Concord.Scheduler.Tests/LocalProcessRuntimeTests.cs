@@ -30,6 +30,23 @@ public sealed class LocalProcessRuntimeTests : IDisposable
         new("counter", 1, incarnation, new OperatorSpec { Name = "counter", Executable = "/bin/true", Instances = 2 }, "http://127.0.0.1:7400");
 
     [Fact]
+    public void Executors_beyond_loopback_without_tls_are_refused_when_the_runtime_is_made()
+    {
+        var error = Assert.Throws<Concord.Hosting.TlsConfigurationException>(() => new LocalProcessRuntime(
+            new LocalProcessRuntimeOptions
+            {
+                Home = _home.Path,
+                ExecutorCommand = new LaunchCommand("/bin/true", []),
+                Containment = InstanceContainment.None,
+                ExecutorListenAddress = System.Net.IPAddress.Parse("10.203.7.1"),
+            },
+            NullLogger<LocalProcessRuntime>.Instance,
+            TimeProvider.System));
+
+        Assert.Contains("would listen on 10.203.7.1 without TLS", error.Message);
+    }
+
+    [Fact]
     public async Task Launch_passes_the_environment_writes_spec_log_and_pid_and_detects_the_exit_code()
     {
         var runtime = Runtime("env | grep ^CONCORD_ | sort > env.txt; echo hello from the executor; exit 3");
@@ -43,8 +60,10 @@ public sealed class LocalProcessRuntimeTests : IDisposable
         Assert.Equal(new InstanceExit(3, "exited with code 3"), exit);
         Assert.Equal(
             [
+                "CONCORD_ADVERTISED_HOST=127.0.0.1",
                 "CONCORD_INCARNATION=inc-1",
                 "CONCORD_INSTANCE_INDEX=1",
+                "CONCORD_LISTEN_ADDRESS=127.0.0.1",
                 "CONCORD_OPERATOR_NAME=counter",
                 "CONCORD_SCHEDULER_ADDRESS=http://127.0.0.1:7400",
                 $"CONCORD_SPEC_FILE={Path.Combine(dir, "spec.json")}",

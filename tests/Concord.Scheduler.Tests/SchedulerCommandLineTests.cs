@@ -50,6 +50,63 @@ public sealed class SchedulerCommandLineTests : IDisposable
     }
 
     [Fact]
+    public void Listen_and_advertise_default_to_loopback()
+    {
+        var options = SchedulerCommandLine.Parse(["--home", _dir.Path, "--executor", FakeExecutor()])!;
+
+        Assert.Equal(System.Net.IPAddress.Loopback, options.ListenAddress);
+        Assert.Equal("127.0.0.1", options.AdvertisedHost);
+        Assert.Null(options.AdvertisePort);
+        Assert.Null(options.MetricsListenAddress);
+    }
+
+    [Fact]
+    public void Listen_advertise_and_metrics_listen_are_read()
+    {
+        var options = SchedulerCommandLine.Parse(["--home", _dir.Path, "--executor", FakeExecutor(),
+            "--listen", "0.0.0.0:7500", "--advertise", "node1.example:17500", "--metrics-listen", "10.203.7.1:0"])!;
+
+        Assert.Equal(System.Net.IPAddress.Any, options.ListenAddress);
+        Assert.Equal(7500, options.Port);
+        Assert.Equal("node1.example", options.AdvertisedHost);
+        Assert.Equal(17500, options.AdvertisePort);
+        Assert.Equal(System.Net.IPAddress.Parse("10.203.7.1"), options.MetricsListenAddress);
+        Assert.Equal(0, options.MetricsPort);
+    }
+
+    [Fact]
+    public void Listening_on_every_address_advertises_loopback_and_a_specific_address_itself()
+    {
+        var any = SchedulerCommandLine.Parse(["--home", _dir.Path, "--executor", FakeExecutor(), "--listen", "0.0.0.0:0"])!;
+        var specific = SchedulerCommandLine.Parse(["--home", _dir.Path, "--executor", FakeExecutor(), "--listen", "[::1]:0"])!;
+
+        Assert.Equal("127.0.0.1", any.AdvertisedHost);
+        Assert.Equal("::1", specific.AdvertisedHost);
+    }
+
+    [Theory]
+    [InlineData("--listen", "node1:7400", "--listen 'node1:7400' is not a listen address; use IP:PORT")]
+    [InlineData("--listen", "10.0.0.5", "--listen '10.0.0.5' is not a listen address; use IP:PORT")]
+    [InlineData("--metrics-listen", "10.0.0.5:99999", "--metrics-listen '10.0.0.5:99999' is not a listen address; use IP:PORT")]
+    [InlineData("--advertise", "node 1", "--advertise 'node 1' is not an address; use HOST or HOST:PORT")]
+    public void Bad_addresses_are_reported_with_the_form_to_use(string option, string value, string message)
+    {
+        var error = Assert.Throws<UsageException>(() => SchedulerCommandLine.Parse(["--home", _dir.Path, option, value]));
+
+        Assert.StartsWith(message, error.Message);
+    }
+
+    [Theory]
+    [InlineData("--port", "7400", "--listen", "10.0.0.5:7400", "--port and --listen both give the gRPC port")]
+    [InlineData("--metrics-port", "7401", "--metrics-listen", "10.0.0.5:7401", "--metrics-port and --metrics-listen both give the metrics port")]
+    public void A_port_given_twice_is_refused(string portOption, string port, string listenOption, string listen, string message)
+    {
+        var error = Assert.Throws<UsageException>(() => SchedulerCommandLine.Parse(["--home", _dir.Path, "--executor", FakeExecutor(), portOption, port, listenOption, listen]));
+
+        Assert.StartsWith(message, error.Message);
+    }
+
+    [Fact]
     public void Unknown_argument_is_reported_with_the_usage()
     {
         var error = Assert.Throws<UsageException>(() => SchedulerCommandLine.Parse(["--hom", "x"]));
@@ -81,12 +138,34 @@ public sealed class SchedulerCommandLineTests : IDisposable
     }
 
     [Theory]
-    [InlineData("--store", "zookeeper", "--store 'zookeeper' is not a store this scheduler knows; use file")]
+    [InlineData("--store", "etcd", "--store 'etcd' is not a store this scheduler knows; use file or zookeeper")]
     [InlineData("--runtime", "kubernetes", "--runtime 'kubernetes' is not a runtime this scheduler knows; use agents or local")]
-    [InlineData("--store", "File", "--store 'File' is not a store this scheduler knows; use file")]
+    [InlineData("--store", "File", "--store 'File' is not a store this scheduler knows; use file or zookeeper")]
     public void Unknown_backends_are_reported_with_the_accepted_names(string option, string value, string message)
     {
         var error = Assert.Throws<UsageException>(() => SchedulerCommandLine.Parse(["--home", _dir.Path, option, value]));
+
+        Assert.Equal(message, error.Message);
+    }
+
+    [Fact]
+    public void The_zookeeper_store_takes_the_ensemble_from_zookeeper()
+    {
+        var options = SchedulerCommandLine.Parse(
+            ["--home", _dir.Path, "--executor", FakeExecutor(), "--store", "zookeeper", "--zookeeper", "10.0.0.1:2181,zk2.example:2181"])!;
+
+        Assert.Equal(("zookeeper", "10.0.0.1:2181,zk2.example:2181"), (options.Store, options.ZooKeeper));
+        Assert.Null(SchedulerCommandLine.Parse(["--home", _dir.Path, "--executor", FakeExecutor()])!.ZooKeeper);
+    }
+
+    [Theory]
+    [InlineData(new[] { "--store", "zookeeper" }, "--store zookeeper needs --zookeeper HOST:PORT[,HOST:PORT...] (the ensemble's client addresses)")]
+    [InlineData(new[] { "--zookeeper", "127.0.0.1:2181" }, "--zookeeper is only used with --store zookeeper; add that, or drop --zookeeper")]
+    [InlineData(new[] { "--store", "zookeeper", "--zookeeper", "127.0.0.1" }, "--zookeeper '127.0.0.1' is not HOST:PORT[,HOST:PORT...] (at most 16 servers)")]
+    [InlineData(new[] { "--store", "zookeeper", "--zookeeper", "a:1,b:0" }, "--zookeeper 'a:1,b:0' is not HOST:PORT[,HOST:PORT...] (at most 16 servers)")]
+    public void The_zookeeper_options_go_together_and_are_checked(string[] args, string message)
+    {
+        var error = Assert.Throws<UsageException>(() => SchedulerCommandLine.Parse(["--home", _dir.Path, "--executor", FakeExecutor(), .. args]));
 
         Assert.Equal(message, error.Message);
     }
@@ -98,6 +177,7 @@ public sealed class SchedulerCommandLineTests : IDisposable
     [InlineData("--executor")]
     [InlineData("--log-format")]
     [InlineData("--store")]
+    [InlineData("--zookeeper")]
     [InlineData("--runtime")]
     public void An_option_without_its_value_is_named_with_the_usage(string option)
     {
@@ -121,7 +201,7 @@ public sealed class SchedulerCommandLineTests : IDisposable
     [Fact]
     public void Help_and_the_synopsis_list_every_option()
     {
-        string[] options = ["--home", "--port", "--metrics-port", "--executor", "--log-format", "--store", "--runtime", "--help"];
+        string[] options = ["--home", "--port", "--metrics-port", "--executor", "--log-format", "--store", "--zookeeper", "--runtime", "--help"];
 
         var usage = SchedulerCommandLine.Usage;
 
@@ -183,14 +263,14 @@ public sealed class SchedulerCommandLineTests : IDisposable
     [Fact]
     public void The_registry_refuses_an_unknown_backend_before_anything_starts()
     {
-        Assert.Equal(["file"], SchedulerBackends.Stores.Keys);
+        Assert.Equal(["file", "zookeeper"], SchedulerBackends.Stores.Keys);
         Assert.Equal(["local", "agents"], SchedulerBackends.Runtimes.Keys);
         using var home = SchedulerHome.Acquire(_dir.Path);
 
         var store = Assert.Throws<UsageException>(() => SchedulerApp.Create(new SchedulerOptions { Home = _dir.Path, Store = "etcd" }, home));
         var runtime = Assert.Throws<UsageException>(() => SchedulerApp.Create(new SchedulerOptions { Home = _dir.Path, Runtime = "mesos" }, home));
 
-        Assert.Equal("--store 'etcd' is not a store this scheduler knows; use file", store.Message);
+        Assert.Equal("--store 'etcd' is not a store this scheduler knows; use file or zookeeper", store.Message);
         Assert.Equal("--runtime 'mesos' is not a runtime this scheduler knows; use agents or local", runtime.Message);
     }
 }

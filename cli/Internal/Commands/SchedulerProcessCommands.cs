@@ -13,7 +13,12 @@ internal static class SchedulerProcessCommands
     public const string SchedulerDllVariable = "CONCORD_SCHEDULER_DLL";
     private const string SchedulerDllName = "Concord.Scheduler.dll";
 
-    public static async Task<int> UpAsync(CliContext ctx, string home, int? port, bool detach, string? executor, CancellationToken cancellationToken, string? runtime = null)
+    /// <param name="listen">--listen, passed on as is (the scheduler checks it, and refuses it with --port).</param>
+    /// <param name="advertise">--advertise, passed on as is.</param>
+    /// <param name="tls">--tls-cert, --tls-key and --tls-ca from the command line: the scheduler's host certificate, passed on,
+    /// and presented by the readiness check (a host certificate allows clientAuth too).</param>
+    public static async Task<int> UpAsync(CliContext ctx, string home, int? port, bool detach, string? executor, CancellationToken cancellationToken,
+        string? listen = null, string? advertise = null, Hosting.TlsOptions? tls = null, string? runtime = null)
     {
         if (executor is not null && !File.Exists(executor))
         {
@@ -29,7 +34,7 @@ internal static class SchedulerProcessCommands
         {
             if (ProcessControl.IsAlive(existing.Pid) && ProcessControl.LooksLikeScheduler(existing.Pid))
             {
-                if (await IsServingAsync(ctx, home, existing.Address, cancellationToken))
+                if (await IsServingAsync(ctx, home, existing.Address, tls, cancellationToken))
                 {
                     ctx.Out.WriteLine($"scheduler already running at {existing.Address} (pid {existing.Pid}, home {home})");
                     return ExitCodes.Success;
@@ -55,8 +60,29 @@ internal static class SchedulerProcessCommands
             // The scheduler checks the name and lists the ones there are.
             arguments.AddRange(["--runtime", runtime]);
         }
+        if (tls is not null)
+        {
+            // Checked here, so unreadable files fail before a scheduler starts (it would refuse them too).
+            try
+            {
+                tls.Load().Dispose();
+            }
+            catch (Hosting.TlsConfigurationException e)
+            {
+                throw new CliException(e.Message);
+            }
+            arguments.AddRange(["--tls-cert", tls.CertPath, "--tls-key", tls.KeyPath, "--tls-ca", tls.CaPath]);
+        }
+        if (listen is not null)
+        {
+            arguments.AddRange(["--listen", listen]);
+        }
+        if (advertise is not null)
+        {
+            arguments.AddRange(["--advertise", advertise]);
+        }
         return detach
-            ? await StartDetachedAsync(ctx, home, arguments, cancellationToken)
+            ? await StartDetachedAsync(ctx, home, arguments, tls, cancellationToken)
             : await RunForegroundAsync(ctx, home, arguments, cancellationToken);
     }
 
@@ -190,7 +216,7 @@ internal static class SchedulerProcessCommands
         return ExitCodes.Success;
     }
 
-    private static async Task<int> StartDetachedAsync(CliContext ctx, string home, List<string> arguments, CancellationToken cancellationToken)
+    private static async Task<int> StartDetachedAsync(CliContext ctx, string home, List<string> arguments, Hosting.TlsOptions? tls, CancellationToken cancellationToken)
     {
         var log = Path.Combine(home, ConcordHome.SchedulerLogFileName);
         var startedUnixMs = ctx.Time.GetUtcNow().ToUnixTimeMilliseconds();
@@ -223,7 +249,7 @@ internal static class SchedulerProcessCommands
             }
             if (ConcordHome.ReadSchedulerInfo(home) is { } info
                 && (info.Pid == process.Id || info.StartedUnixMs >= startedUnixMs)
-                && await IsServingAsync(ctx, home, info.Address, cancellationToken))
+                && await IsServingAsync(ctx, home, info.Address, tls, cancellationToken))
             {
                 ctx.Out.WriteLine($"scheduler running at {info.Address} (pid {info.Pid}, home {home}, log {log}); stop it with `concord down`");
                 return ExitCodes.Success;
@@ -246,13 +272,18 @@ internal static class SchedulerProcessCommands
         }
     }
 
-    private static async Task<bool> IsServingAsync(CliContext ctx, string home, string address, CancellationToken cancellationToken)
+    private static async Task<bool> IsServingAsync(CliContext ctx, string home, string address, Hosting.TlsOptions? tls, CancellationToken cancellationToken)
     {
+        Hosting.TlsCredentials? credentials = null;
         try
         {
             // The token is read at each try: the scheduler makes its token file as it starts.
             var (token, source) = SchedulerToken.Resolve(null, ctx.Environment, home);
-            using var connection = new SchedulerConnection(address, token, source);
+            if (tls is not null && address.StartsWith("https://", StringComparison.Ordinal))
+            {
+                credentials = tls.Load();
+            }
+            using var connection = new SchedulerConnection(address, token, source, credentials);
             await connection.CallAsync((c, o) => c.ListAsync(new(), o), cancellationToken);
             return true;
         }

@@ -29,7 +29,8 @@ public sealed record LoopbackEndpoint(string Name, HttpProtocols Protocols, int 
 }
 
 /// <summary>
-/// A Kestrel host, on loopback unless an endpoint says otherwise (and then only with TLS), with one or more endpoints (e.g. the executor's HTTP/2 data
+/// A Kestrel host, on loopback unless an endpoint says otherwise (<see cref="LoopbackEndpoint.Address"/>:
+/// a host's own address or 0.0.0.0, and then only with TLS; the name stays from when loopback was all), with one or more endpoints (e.g. the executor's HTTP/2 data
 /// plane and its HTTP/1.1 metrics in one host). The owner drives its lifetime: the host's
 /// console lifetime (SIGTERM, Ctrl-C) is replaced, so a service drains in its own order and
 /// stops the host when it is done. Use: <see cref="Builder"/> to add services,
@@ -120,6 +121,14 @@ public sealed class LoopbackHost : IAsyncDisposable
         }
         var endpoint = _endpoints[endpointName];
         return endpoint.UnixSocketPath ?? new IPEndPoint(endpoint.Address, listen.IPEndPoint!.Port).ToString();
+    }
+
+    /// <summary>The port a TCP endpoint bound (the free one picked when it asked for 0): with an advertised host, what peers dial.</summary>
+    public int PortOf(string endpointName)
+    {
+        _ = AddressOf(endpointName);
+        return _listens[endpointName].IPEndPoint?.Port
+            ?? throw new ArgumentException($"endpoint '{endpointName}' is a unix socket and has no port", nameof(endpointName));
     }
 
     /// <summary>Stops serving, waiting at most <see cref="HostingLimits.StopTimeoutMs"/> for requests in progress.</summary>

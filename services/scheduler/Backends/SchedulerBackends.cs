@@ -2,6 +2,7 @@ using Concord.Scheduler.Runtime;
 using Concord.Scheduler.Runtime.Agents;
 using Concord.Scheduler.Runtime.Containment;
 using Concord.Scheduler.Store;
+using Concord.Scheduler.Store.ZooKeeper;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
@@ -32,6 +33,7 @@ public static class SchedulerBackends
                 // Stored specs are checked as a deploy is, the runtime's checks included.
                 context.Services.GetService<IClusterRuntime>() is { } runtime ? runtime.Validate : null,
                 context.Services.GetService<ILogger<FileTopologyStore>>()),
+            [ZooKeeperStoreBackend.Name] = ZooKeeperStoreBackend.Open,
         };
 
     /// <summary>Every cluster runtime, by name.</summary>
@@ -45,6 +47,9 @@ public static class SchedulerBackends
                     ExecutorCommand = LaunchCommand.ForExecutor(context.Options.ExecutorDll
                         ?? throw new InvalidOperationException("SchedulerOptions.ExecutorDll is required by the local runtime")),
                     Tls = context.Options.Tls,
+                    // Embedded mode: executors run on the scheduler's host and are reachable where it is.
+                    ExecutorListenAddress = context.Options.ListenAddress,
+                    ExecutorAdvertisedHost = context.Options.AdvertisedHost,
                     Containment = context.Options.NoContainment ? InstanceContainment.None : InstanceContainment.Detect(context.Home.Directory),
                     FilesRoots = context.Options.FilesRoots,
                     ExecutablesRoots = context.Options.ExecutablesRoots,

@@ -19,6 +19,7 @@ internal sealed partial class SchedulerHostedService(
     TimeProvider time,
     Observability.ObservabilityServer observability,
     SchedulerTls tls,
+    SchedulerOptions options,
     ILogger<SchedulerHostedService> logger) : IHostedLifecycleService
 {
     public Task StartingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
@@ -29,9 +30,9 @@ internal sealed partial class SchedulerHostedService(
     {
         var bound = server.Features.Get<IServerAddressesFeature>()?.Addresses.FirstOrDefault()
             ?? throw new InvalidOperationException("Kestrel reported no address");
-        // Kestrel reports the address it bound; normalize to the form clients dial.
-        var port = new Uri(bound).Port;
-        var address = $"{tls.Scheme}://127.0.0.1:{port}";
+        // Kestrel reports the address it bound; what clients and executors dial is the advertised host (--advertise).
+        var port = options.AdvertisePort ?? new Uri(bound).Port;
+        var address = $"{tls.Scheme}://{Hosting.NetworkAddress.Format(options.AdvertisedHost, port)}";
         await reconciler.StartAsync(address, cancellationToken).ConfigureAwait(false);
         await checkpoints.StartAsync(cancellationToken).ConfigureAwait(false);
         await home.WriteInfoAsync(new SchedulerInfo(address, Environment.ProcessId, time.GetUtcNow().ToUnixTimeMilliseconds()) { MetricsAddress = observability.Address }, cancellationToken)

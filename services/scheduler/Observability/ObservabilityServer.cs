@@ -31,7 +31,7 @@ public sealed partial class ObservabilityServer(
 {
     private LoopbackHost? _host;
 
-    /// <summary>"127.0.0.1:port" once started; empty before.</summary>
+    /// <summary>The advertised "host:port" once started (what service discovery hands out); empty before.</summary>
     public string Address { get; private set; } = "";
 
     private const string Endpoint = "metrics";
@@ -40,10 +40,26 @@ public sealed partial class ObservabilityServer(
     public static int PortFor(SchedulerOptions options) =>
         options.MetricsPort ?? (options.Port == 0 ? 0 : options.Port + ObservabilityLimits.MetricsPortOffset);
 
+    /// <summary>
+    /// The host Prometheus is told to scrape: the scheduler's advertised host when metrics listen
+    /// where gRPC does (or on every address), else the metrics listen address itself.
+    /// </summary>
+    public static string AdvertisedHost(SchedulerOptions options) =>
+        options.MetricsListenAddress is not { } metrics || metrics.Equals(options.ListenAddress)
+            || metrics.Equals(System.Net.IPAddress.Any) || metrics.Equals(System.Net.IPAddress.IPv6Any)
+            ? options.AdvertisedHost
+            : metrics.ToString();
+
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         var port = PortFor(options);
-        var host = new LoopbackHost(null, new LoopbackEndpoint(Endpoint, HttpProtocols.Http1, port) { Tls = tls.Credentials, TlsOptionsHint = SchedulerTls.OptionsHint });
+        var listenAddress = options.MetricsListenAddress ?? options.ListenAddress;
+        var host = new LoopbackHost(null, new LoopbackEndpoint(Endpoint, HttpProtocols.Http1, port)
+        {
+            Address = listenAddress,
+            Tls = tls.Credentials,
+            TlsOptionsHint = SchedulerTls.OptionsHint,
+        });
         var app = host.Build();
         app.MapMetrics("/metrics", metrics.Registry);
         app.MapGet("/prometheus/targets", async (HttpContext http) =>
@@ -73,10 +89,10 @@ public sealed partial class ObservabilityServer(
         catch (IOException e) when (e.InnerException is System.Net.Sockets.SocketException or AddressInUseException)
         {
             await host.DisposeAsync().ConfigureAwait(false);
-            throw new IOException($"the metrics port 127.0.0.1:{port} is taken ({e.Message}); pass --metrics-port with a free port, or 0", e);
+            throw new IOException($"the metrics port {NetworkAddress.Format(listenAddress.ToString(), port)} is taken ({e.Message}); pass --metrics-port (or --metrics-listen) with a free port, or 0", e);
         }
         _host = host;
-        Address = host.AddressOf(Endpoint);
+        Address = NetworkAddress.Format(AdvertisedHost(options), host.PortOf(Endpoint));
         LogServing(tls.Scheme, Address);
     }
 

@@ -73,6 +73,16 @@ public sealed partial class LocalProcessRuntime(LocalProcessRuntimeOptions optio
     /// <summary>The checkpoint directory an instance restores from (docs/guarantees.md); absent when it starts empty.</summary>
     public const string RestoreCheckpointVariable = "CONCORD_RESTORE_CHECKPOINT";
 
+    /// <summary>Where the executor binds its data plane and metrics (<see cref="LocalProcessRuntimeOptions.ExecutorListenAddress"/>).</summary>
+    public const string ListenAddressVariable = "CONCORD_LISTEN_ADDRESS";
+
+    /// <summary>The host the executor advertises to its peers and the scheduler (<see cref="LocalProcessRuntimeOptions.ExecutorAdvertisedHost"/>).</summary>
+    public const string AdvertisedHostVariable = "CONCORD_ADVERTISED_HOST";
+
+    // Checked when the runtime is made, not at each launch: executors beyond loopback without
+    // TLS would fail one by one, each with the same message in its log.
+    private readonly bool _listenChecked = CheckListen(options);
+
     /// <summary>Files this runtime keeps in an instance directory: no file of "files" may take their name.</summary>
     private static readonly IReadOnlySet<string> ReservedFileNames = new HashSet<string>(
         [
@@ -157,6 +167,18 @@ public sealed partial class LocalProcessRuntime(LocalProcessRuntimeOptions optio
         return (null, $"executable '{executable}' was not found on the scheduler's PATH; install it, use an absolute path, or fix \"executable\" in the deploy file");
     }
 
+    /// <exception cref="Hosting.TlsConfigurationException">Executors would listen beyond loopback without TLS.</exception>
+    private static bool CheckListen(LocalProcessRuntimeOptions options)
+    {
+        Hosting.ListenPolicy.Check(options.ExecutorListenAddress, options.Tls is not null, "executors' data-plane and metrics endpoints", "the scheduler's --tls-cert, --tls-key and --tls-ca");
+        if (!Hosting.NetworkAddress.IsHost(options.ExecutorAdvertisedHost))
+        {
+            throw new ArgumentException(
+                $"ExecutorAdvertisedHost '{options.ExecutorAdvertisedHost}' is not a host; give a DNS name or an IP address other hosts can dial, without a port", nameof(options));
+        }
+        return true;
+    }
+
     public async Task<IInstanceHandle> LaunchAsync(InstanceLaunch launch, CancellationToken cancellationToken)
     {
         var directory = InstanceDirectory(launch.OperatorName, launch.Index, launch.Release);
@@ -211,6 +233,8 @@ public sealed partial class LocalProcessRuntime(LocalProcessRuntimeOptions optio
         start.Environment["CONCORD_INCARNATION"] = launch.Incarnation;
         start.Environment["CONCORD_SPEC_FILE"] = specFile;
         start.Environment["CONCORD_WORK_DIR"] = directory;
+        start.Environment[ListenAddressVariable] = options.ExecutorListenAddress.ToString();
+        start.Environment[AdvertisedHostVariable] = options.ExecutorAdvertisedHost;
         // Set or removed, never inherited from the scheduler's own environment.
         if (launch.RestoreCheckpoint is { } restore)
         {

@@ -12,7 +12,8 @@ namespace Concord.Scheduler.Runtime;
 public static class PreviousAddress
 {
     /// <summary>The port to listen on: <paramref name="requestedPort"/>, or for 0 the previous run's port if free.</summary>
-    public static int PortFor(int requestedPort, string homeDirectory)
+    /// <param name="listenAddress">Where the scheduler listens: the probe binds there.</param>
+    public static int PortFor(int requestedPort, string homeDirectory, IPAddress? listenAddress = null)
     {
         if (requestedPort != 0
             || SchedulerHome.ReadInfo(homeDirectory) is not { } previous
@@ -26,7 +27,7 @@ public static class PreviousAddress
             // Probe: a port another process took meanwhile falls back to a free one. (It can
             // still be taken between this probe and Kestrel's bind; then the start fails with
             // "port in use" and the next start picks another.)
-            using var probe = new TcpListener(IPAddress.Loopback, address.Port);
+            using var probe = new TcpListener(listenAddress ?? IPAddress.Loopback, address.Port);
             probe.Start();
             probe.Stop();
             return address.Port;

@@ -331,7 +331,8 @@ public sealed partial class FileTopologyStore : ITopologyStore
         await AtomicFile.WriteAllTextAsync(_path, text, cancellationToken).ConfigureAwait(false);
     }
 
-    private static JsonObject WriteCheckpoint(CheckpointRecord c) => new()
+    /// <summary>A checkpoint record as JSON; the ZooKeeper store keeps the same form.</summary>
+    internal static JsonObject WriteCheckpoint(CheckpointRecord c) => new()
     {
         ["id"] = c.Id,
         ["savepoint"] = c.Savepoint,
@@ -350,7 +351,7 @@ public sealed partial class FileTopologyStore : ITopologyStore
         }).ToArray()),
     };
 
-    private static CheckpointRecord ReadCheckpoint(JsonObject c) => new(
+    internal static CheckpointRecord ReadCheckpoint(JsonObject c) => new(
         c["id"]!.GetValue<ulong>(),
         c["savepoint"]?.GetValue<bool>() ?? false,
         c["trigger_unix_ms"]?.GetValue<long>() ?? 0,

@@ -105,8 +105,10 @@ public sealed class TopologyConflictException(string name, long expectedVersion,
 }
 
 /// <summary>A write would make the stored topology larger than the store allows.</summary>
-public sealed class TopologyTooLargeException(long bytes, long bytesMax)
-    : Exception($"the topology would grow to {bytes} bytes, more than {bytesMax} (SchedulerLimits.TopologyBytesMax); kill operators you no longer need, or shorten their specs")
+/// <param name="what">What grew too large: the whole topology (a file store) or one stored node (ZooKeeper).</param>
+/// <param name="limit">The name of the limit, for the message.</param>
+public sealed class TopologyTooLargeException(long bytes, long bytesMax, string what = "the topology", string limit = "SchedulerLimits.TopologyBytesMax")
+    : Exception($"{what} would grow to {bytes} bytes, more than {bytesMax} ({limit}); kill operators you no longer need, or shorten their specs")
 {
     public long Bytes { get; } = bytes;
 
