@@ -184,6 +184,28 @@ public static class SchedulerLimits
     public const int AgentIdCharsMax = 63;
 
     /// <summary>
+    /// Log requests (`concord logs` of instances on agents) in flight per agent at once: 16.
+    /// Each makes the agent read up to ObservabilityLimits.LogTailBytesMax and answer with up to
+    /// <see cref="AgentLogAnswerBytesMax"/>, so this bounds the memory both sides spend on them;
+    /// one `concord logs` of an operator asks one instance at a time.
+    /// </summary>
+    public const int AgentLogRequestsInFlightMax = 16;
+
+    /// <summary>
+    /// Time an agent has to answer a log request, in ms: 5 s. Reading a tail of 4 MiB from a
+    /// local disk takes milliseconds; an agent that does not answer is named in the error.
+    /// </summary>
+    public const int AgentLogTimeoutMs = 5_000;
+
+    /// <summary>
+    /// Bytes of lines one agent log answer carries at most: one session message
+    /// (<see cref="AgentMessageBytesMax"/>) less 1 KiB for its envelope (request id, tags, gRPC
+    /// frame header). The agent reads the tail with the bound GetLogs has locally
+    /// (ObservabilityLimits.LogTailBytesMax, 4 MiB) and sends its newest lines that fit.
+    /// </summary>
+    public const int AgentLogAnswerBytesMax = AgentMessageBytesMax - 1024;
+
+    /// <summary>
     /// Size at which an instance's executor.log is rolled to executor.log.1, in bytes: 16 MiB.
     /// Enough for days of a normal executor's log, and the tail `concord logs` reads
     /// (ObservabilityLimits.LogTailBytesMax) fits in it; an operator printing in a loop cannot
@@ -410,6 +432,7 @@ public static class SchedulerLimits
     private const uint AssertCheckpointDefaultInRange = (uint)(CheckpointIntervalMsDefault - CheckpointIntervalMsMin);
     private const uint AssertAgentTimeoutAboveInterval = (uint)(AgentHeartbeatTimeoutMs - 2 * AgentHeartbeatIntervalMs);
     private const uint AssertAgentBackoffBelowAdoptWait = (uint)(AgentAdoptWaitMs - AgentReconnectBackoffMsMax - 1);
+    private const uint AssertAgentLogAnswerPositive = (uint)(AgentLogAnswerBytesMax - 1);
     private const uint AssertAgentMessageHoldsSpec = (uint)(AgentMessageBytesMax - SpecBytesMax - 1);
     private const uint AssertRetainedDefaultInRange = (uint)(CheckpointsRetainedMax - CheckpointsRetainedDefault);
 }

@@ -2,17 +2,20 @@ using System.Globalization;
 using System.Text;
 using Concord.Contracts.Scheduler.V1;
 using Concord.Scheduler.Reconcile;
+using Concord.Scheduler.Runtime;
+using Concord.Scheduler.Runtime.Agents;
 using Google.Protobuf;
 using Grpc.Core;
 
 namespace Concord.Scheduler.Observability;
 
 /// <summary>
-/// What the observability RPCs do: read instance logs from the home directory, and query the
-/// running executors' HTTP endpoints (/metrics, /traces) in parallel, each bounded by
+/// What the observability RPCs do: read instance logs from the home directory (or, with the
+/// agents runtime, from the agent that runs the instance), and query the running executors'
+/// HTTP endpoints (/metrics, /traces) in parallel, each bounded by
 /// <see cref="ObservabilityLimits.ExecutorQueryTimeoutMs"/>.
 /// </summary>
-public sealed class ObservabilityQueries(Reconciler reconciler, SchedulerHome home, SchedulerTls tls) : IDisposable
+public sealed class ObservabilityQueries(Reconciler reconciler, SchedulerHome home, SchedulerTls tls, IClusterRuntime runtime) : IDisposable
 {
     private readonly string _scheme = tls.Scheme;
 
@@ -26,6 +29,11 @@ public sealed class ObservabilityQueries(Reconciler reconciler, SchedulerHome ho
     /// <summary>The tail (and with follow, the growth) of the instances' executor.log.</summary>
     public async Task StreamLogsAsync(GetLogsRequest request, Func<LogLine, Task> write, CancellationToken cancellationToken)
     {
+        if (runtime is AgentClusterRuntime agents)
+        {
+            await StreamAgentLogsAsync(agents, request, write, cancellationToken).ConfigureAwait(false);
+            return;
+        }
         OperatorStatus op;
         try
         {
@@ -86,13 +94,126 @@ public sealed class ObservabilityQueries(Reconciler reconciler, SchedulerHome ho
     }
 
     /// <summary>
+    /// The logs of instances on agents: the same answers as for local instances (tail, kept log
+    /// of the last failed instance, following), each asked of the agent that runs the instance;
+    /// following asks every <see cref="ObservabilityLimits.LogFollowPollMs"/> for what was
+    /// written after the previous answer.
+    /// </summary>
+    private async Task StreamAgentLogsAsync(AgentClusterRuntime agents, GetLogsRequest request, Func<LogLine, Task> write, CancellationToken cancellationToken)
+    {
+        if (request.TailLines < -1)
+        {
+            throw new RpcException(new Status(StatusCode.InvalidArgument, $"tail_lines: {request.TailLines} is out of range; use -1 (none), 0 (default) .. {ObservabilityLimits.LogTailLinesMax}"));
+        }
+        var tail = request.TailLines switch
+        {
+            0 => ObservabilityLimits.LogTailLinesDefault,
+            -1 => 0,
+            _ => Math.Min(request.TailLines, ObservabilityLimits.LogTailLinesMax),
+        };
+        OperatorStatus op;
+        try
+        {
+            op = await FindAsync(request.OperatorName, cancellationToken).ConfigureAwait(false);
+        }
+        catch (RpcException e) when (e.StatusCode == StatusCode.NotFound && IsPlainName(request.OperatorName))
+        {
+            // No longer deployed: an agent may keep the log of its last failed instance.
+            if (tail > 0 && await agents.ReadKeptLogAsync(request.OperatorName, tail, cancellationToken).ConfigureAwait(false) is { } killed)
+            {
+                await WriteLinesAsync(request.OperatorName, killed.Index, killed.Lines, write).ConfigureAwait(false);
+                return;
+            }
+            throw;
+        }
+        var count = op.Spec.Instances;
+        var indexes = request.InstanceIndexes.Count == 0 ? Enumerable.Range(0, count).ToList() : request.InstanceIndexes.Distinct().Order().ToList();
+        if (indexes.Count == 1 && indexes[0] >= count && tail > 0
+            && await agents.ReadKeptLogAsync(op.Spec.Name, tail, cancellationToken).ConfigureAwait(false) is { } scaledAway && scaledAway.Index == indexes[0])
+        {
+            await WriteLinesAsync(op.Spec.Name, scaledAway.Index, scaledAway.Lines, write).ConfigureAwait(false);
+            return;
+        }
+        foreach (var index in indexes)
+        {
+            if (index < 0 || index >= count)
+            {
+                throw new RpcException(new Status(StatusCode.InvalidArgument,
+                    $"instance {index} of '{op.Spec.Name}' does not exist; it has {count} instance(s), 0..{count - 1}"));
+            }
+        }
+        if (!request.Follow)
+        {
+            if (tail == 0)
+            {
+                return;
+            }
+            foreach (var index in indexes)
+            {
+                var log = await agents.ReadLogAsync(op.Spec.Name, index, tail, fromOffset: null, cancellationToken).ConfigureAwait(false);
+                await WriteLinesAsync(op.Spec.Name, index, log.Lines, write).ConfigureAwait(false);
+            }
+            return;
+        }
+        // Following: per instance, the agent that answered last and where its file was read to.
+        var followed = new (string Agent, long Offset)?[indexes.Count];
+        for (var i = 0; i < indexes.Count; i++)
+        {
+            followed[i] = await FollowedTailAsync(agents, op.Spec.Name, indexes[i], tail, null, write, cancellationToken).ConfigureAwait(false);
+        }
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            await Task.Delay(ObservabilityLimits.LogFollowPollMs, cancellationToken).ConfigureAwait(false);
+            for (var i = 0; i < indexes.Count; i++)
+            {
+                followed[i] = await FollowedTailAsync(agents, op.Spec.Name, indexes[i], tail, followed[i], write, cancellationToken).ConfigureAwait(false);
+            }
+        }
+    }
+
+    /// <summary>
+    /// One step of following an instance on an agent: the tail first, then what was written since.
+    /// An instance not launched yet has nothing to show yet; one relaunched on another agent is
+    /// followed there from the start of its file.
+    /// </summary>
+    private static async Task<(string Agent, long Offset)?> FollowedTailAsync(AgentClusterRuntime agents, string operatorName, int index, int tail,
+        (string Agent, long Offset)? previous, Func<LogLine, Task> write, CancellationToken cancellationToken)
+    {
+        AgentLogTail log;
+        try
+        {
+            log = previous is null
+                ? await agents.ReadLogAsync(operatorName, index, tail, fromOffset: null, cancellationToken).ConfigureAwait(false)
+                : await agents.ReadLogAsync(operatorName, index, 0, fromOffset: previous.Value.Offset, cancellationToken).ConfigureAwait(false);
+            if (previous is { } before && before.Agent != log.Agent)
+            {
+                log = await agents.ReadLogAsync(operatorName, index, 0, fromOffset: 0, cancellationToken).ConfigureAwait(false);
+            }
+        }
+        catch (RpcException e) when (e.StatusCode == StatusCode.NotFound)
+        {
+            return previous;
+        }
+        await WriteLinesAsync(operatorName, index, log.Lines, write).ConfigureAwait(false);
+        return (log.Agent, log.NextOffset);
+    }
+
+    private static async Task WriteLinesAsync(string operatorName, int index, IEnumerable<string> lines, Func<LogLine, Task> write)
+    {
+        foreach (var line in lines)
+        {
+            await write(new LogLine { OperatorName = operatorName, InstanceIndex = index, Line = line }).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
     /// The log the local runtime kept of the operator's last failed instance it removed
     /// (LocalProcessRuntime.LastFailedDirectoryName), with its index; null when there is none.
     /// </summary>
     private LogFile? KeptFailedLog(string operatorName)
     {
         // The name comes from the request: only a plain directory name may reach the path.
-        if (operatorName.Length == 0 || operatorName[0] == '.' || !operatorName.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.'))
+        if (!IsPlainName(operatorName))
         {
             return null;
         }
@@ -125,16 +246,34 @@ public sealed class ObservabilityQueries(Reconciler reconciler, SchedulerHome ho
         }
     }
 
+    /// <summary>Whether a name from a request may become one directory name: [A-Za-z0-9._-], not starting with '.'.</summary>
+    internal static bool IsPlainName(string name) =>
+        name.Length > 0 && name[0] != '.' && name.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.');
+
     private string LogPath(string operatorName, int index) =>
         Path.Combine(home.Directory, "instances", operatorName, index.ToString(CultureInfo.InvariantCulture), "executor.log");
 
     /// <summary>One followed log file: where reading stopped, and a partial last line kept for the next read.</summary>
-    private sealed class LogFile(string operatorName, int index, string path)
+    internal sealed class LogFile(string operatorName, int index, string path)
     {
         private long _position;
         private string _partial = "";
 
         public int Index => index;
+
+        /// <summary>Byte offset after the last complete line read: where the next read of new lines starts.</summary>
+        public long FollowOffset => _position - Encoding.UTF8.GetByteCount(_partial);
+
+        /// <summary>Byte offset where the last read stopped (past any partial line).</summary>
+        public long ReadPosition => _position;
+
+        /// <summary>The complete lines written from byte <paramref name="offset"/> on (a shorter file starts over at 0).</summary>
+        public List<string> ReadFrom(long offset)
+        {
+            _position = Math.Max(0, offset);
+            _partial = "";
+            return ReadNew();
+        }
 
         public LogLine Line(string text) => new()
         {

@@ -17,7 +17,8 @@ namespace Concord.Scheduler.Tests.Agents;
 /// A scheduler in this process with the agents runtime (short heartbeat timeout), and real
 /// agents (<see cref="AgentHost"/>, each with its own home and a <see cref="LocalProcessRuntime"/>)
 /// on loopback, which launch real processes: a shell script that stands in for the executor
-/// (it runs until SIGTERM; the Concord executor is slow to start and is covered end to end).
+/// (it prints one line naming its agent and instance, then runs until SIGTERM; the Concord
+/// executor is slow to start and is covered end to end).
 /// Real time throughout: agents talk gRPC.
 /// </summary>
 [System.Runtime.Versioning.SupportedOSPlatform("linux")]
@@ -174,7 +175,8 @@ public sealed class AgentCluster : IAsyncDisposable
             Home = cluster._root.Combine("agent-" + id);
             Directory.CreateDirectory(Home);
             var executor = Path.Combine(Home, "executor.sh");
-            File.WriteAllText(executor, "#!/bin/sh\ntrap 'exit 0' TERM\nwhile :; do sleep 0.05; done\n");
+            // The line it prints lands in the instance's executor.log in this agent's home (for `concord logs`).
+            File.WriteAllText(executor, $"#!/bin/sh\necho \"executor on agent {id}: $CONCORD_OPERATOR_NAME/$CONCORD_INSTANCE_INDEX\"\ntrap 'exit 0' TERM\nwhile :; do sleep 0.05; done\n");
             File.SetUnixFileMode(executor, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
             AgentHost? host = null;
             var runtime = new LocalProcessRuntime(

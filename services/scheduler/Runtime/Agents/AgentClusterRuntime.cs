@@ -31,6 +31,8 @@ public sealed partial class AgentClusterRuntime : IClusterRuntime, IDisposable
     private readonly TimeProvider _time;
     private readonly Lock _lock = new();
     private readonly Dictionary<string, AgentState> _agents = new(StringComparer.Ordinal);
+    /// <summary>Where each instance was last placed (for `concord logs`); an operator's entries go when it is forgotten.</summary>
+    private readonly Dictionary<(string Operator, int Index), PlacedOn> _placed = [];
     private readonly ITimer _lossCheck;
     /// <summary>Set once leftovers were offered for adoption: later unknown instances are stopped at once.</summary>
     private bool _adoptionDone;
@@ -104,6 +106,7 @@ public sealed partial class AgentClusterRuntime : IClusterRuntime, IDisposable
             session = agent.Session!;
             handle = new AgentInstanceHandle(launch.OperatorName, launch.Index, launch.Incarnation, agent.Id, need.Cpus, need.MemMb);
             agent.Instances[launch.Incarnation] = handle;
+            _placed[(launch.OperatorName, launch.Index)] = new PlacedOn(agent.Id, launch.Release);
         }
         if (!session.TrySend(new AgentCommand { Launch = LaunchCommand(launch) }))
         {
@@ -199,6 +202,13 @@ public sealed partial class AgentClusterRuntime : IClusterRuntime, IDisposable
 
     public Task ForgetOperatorAsync(string operatorName, CancellationToken cancellationToken)
     {
+        lock (_lock)
+        {
+            foreach (var key in _placed.Keys.Where(k => k.Operator == operatorName).ToList())
+            {
+                _placed.Remove(key);
+            }
+        }
         Broadcast(new AgentCommand { ForgetOperator = new AgentForgetOperator { OperatorName = operatorName } });
         return Task.CompletedTask;
     }
@@ -244,6 +254,7 @@ public sealed partial class AgentClusterRuntime : IClusterRuntime, IDisposable
                         var handle = new AgentInstanceHandle(reported.OperatorName, reported.Index, reported.Incarnation, agent.Id, need.Cpus, need.MemMb);
                         handle.SetStarted(reported.Pid);
                         agent.Instances[reported.Incarnation] = handle;
+                        _placed[(reported.OperatorName, reported.Index)] = new PlacedOn(agent.Id, reported.Release);
                         adopted.Add(new AdoptedInstance(handle, reported.Release));
                         LogAdopted(reported.OperatorName, reported.Index, reported.Incarnation, agent.Id);
                     }
@@ -440,6 +451,9 @@ public sealed partial class AgentClusterRuntime : IClusterRuntime, IDisposable
             {
                 case AgentReport.ReportOneofCase.Started:
                     agent.Instances.TryGetValue(report.Started.Incarnation, out handle);
+                    break;
+                case AgentReport.ReportOneofCase.LogAnswer:
+                    session.Answer(report.LogAnswer);
                     break;
                 case AgentReport.ReportOneofCase.Ended:
                     if (agent.Instances.Remove(report.Ended.Incarnation, out handle))

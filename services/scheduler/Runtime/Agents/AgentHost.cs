@@ -348,6 +348,11 @@ public sealed partial class AgentHost(AgentOptions options, IClusterRuntime runt
             case AgentCommand.CommandOneofCase.ForgetOperator:
                 ForgetOperator(command.ForgetOperator.OperatorName);
                 break;
+            case AgentCommand.CommandOneofCase.LogRequest:
+                var request = command.LogRequest;
+                // Off the command loop: reading a large tail must not delay launches and stops.
+                _ = Task.Run(() => Report(new AgentReport { LogAnswer = AnswerLog(request) }));
+                break;
         }
     }
 
@@ -430,6 +435,82 @@ public sealed partial class AgentHost(AgentOptions options, IClusterRuntime runt
         {
             _ = runtime.StopAsync(handle, TimeSpan.FromMilliseconds(stopTimeoutMs), CancellationToken.None);
         }
+    }
+
+    /// <summary>
+    /// Reads the tail (or, following, the lines since an offset) the scheduler asks for from this
+    /// agent's own home, the path built here from checked names only (a request never names a
+    /// file), and keeps the newest lines that fit one answer: the oldest of a read can be left
+    /// out only when it holds more than <see cref="SchedulerLimits.AgentLogAnswerBytesMax"/>.
+    /// </summary>
+    internal AgentLogAnswer AnswerLog(AgentLogRequest request)
+    {
+        var answer = new AgentLogAnswer { RequestId = request.RequestId };
+        if (runtime is not LocalProcessRuntime local)
+        {
+            answer.Error = $"this agent's runtime ({runtime.Name}) keeps no executor logs";
+            return answer;
+        }
+        if (!Observability.ObservabilityQueries.IsPlainName(request.OperatorName) || request.Index is < 0 or >= Contracts.ProtocolLimits.InstancesMax
+            || request.Release < 0 || request.TailLines is < 0 or > Observability.ObservabilityLimits.LogTailLinesMax || request.FromOffset < 0
+            || (request.Follow && request.Kept))
+        {
+            answer.Error = $"log request for '{request.OperatorName}'/{request.Index} release {request.Release} ({request.TailLines} lines) is out of range; upgrade the agent and the scheduler to one version";
+            return answer;
+        }
+        try
+        {
+            var index = request.Index;
+            string path;
+            if (request.Kept)
+            {
+                var kept = local.LastFailedDirectory(request.OperatorName);
+                path = Path.Combine(kept, LocalProcessRuntime.LogFileName);
+                var indexFile = Path.Combine(kept, LocalProcessRuntime.LastFailedIndexFileName);
+                if (!File.Exists(path) || !File.Exists(indexFile)
+                    || !int.TryParse(File.ReadAllText(indexFile), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out index))
+                {
+                    answer.NotFound = true;
+                    return answer;
+                }
+                answer.KeptIndex = index;
+            }
+            else
+            {
+                path = Path.Combine(local.InstanceDirectory(request.OperatorName, index, request.Release), LocalProcessRuntime.LogFileName);
+            }
+            if (!File.Exists(path))
+            {
+                answer.NotFound = true;
+                return answer;
+            }
+            answer.ModifiedUnixMs = new DateTimeOffset(File.GetLastWriteTimeUtc(path)).ToUnixTimeMilliseconds();
+            var file = new Observability.ObservabilityQueries.LogFile(request.OperatorName, index, path);
+            var lines = (request.Follow ? file.ReadFrom(request.FromOffset) : file.ReadTail(request.TailLines)).Select(l => file.Line(l).Line).ToList();
+            // A line longer than a whole read never ends within one: skip it rather than ask for it forever.
+            answer.NextOffset = lines.Count == 0 && file.ReadPosition - Math.Max(0, request.FromOffset) >= Observability.ObservabilityLimits.LogTailBytesMax
+                ? file.ReadPosition
+                : file.FollowOffset;
+            var first = lines.Count;
+            var bytes = 0;
+            while (first > 0)
+            {
+                var cost = 1 + Google.Protobuf.CodedOutputStream.ComputeStringSize(lines[first - 1]);
+                if (bytes + cost > SchedulerLimits.AgentLogAnswerBytesMax)
+                {
+                    break;
+                }
+                bytes += cost;
+                first--;
+            }
+            answer.Lines.AddRange(lines.Skip(first));
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            answer.Lines.Clear();
+            answer.Error = $"reading its executor.log failed: {e.Message}";
+        }
+        return answer;
     }
 
     private void ReportLaunchFailed(InstanceLaunch launch, string message) =>

@@ -10,6 +10,10 @@ internal sealed class AgentSession : IDisposable
         new BoundedChannelOptions(SchedulerLimits.AgentCommandsInFlightMax) { SingleReader = true, FullMode = BoundedChannelFullMode.DropWrite });
     private readonly CancellationTokenSource _ended;
     private int _queued;
+    /// <summary>Log requests waiting for their answer, by request id (at most <see cref="SchedulerLimits.AgentLogRequestsInFlightMax"/>).</summary>
+    private readonly Dictionary<ulong, TaskCompletionSource<AgentLogAnswer>> _logRequests = [];
+    private ulong _lastRequestId;
+    private bool _logRequestsClosed;
 
     public AgentSession(CancellationToken callEnded) => _ended = CancellationTokenSource.CreateLinkedTokenSource(callEnded);
 
@@ -41,8 +45,55 @@ internal sealed class AgentSession : IDisposable
     /// <summary>The writer took a command off the queue.</summary>
     public void Taken() => Interlocked.Decrement(ref _queued);
 
+    /// <summary>A new log request's id and its answer; null when too many are in flight or the session ended.</summary>
+    public (ulong Id, Task<AgentLogAnswer> Answer)? StartLogRequest()
+    {
+        lock (_logRequests)
+        {
+            if (_logRequestsClosed || _logRequests.Count >= SchedulerLimits.AgentLogRequestsInFlightMax)
+            {
+                return null;
+            }
+            var id = ++_lastRequestId;
+            var answer = new TaskCompletionSource<AgentLogAnswer>(TaskCreationOptions.RunContinuationsAsynchronously);
+            _logRequests[id] = answer;
+            return (id, answer.Task);
+        }
+    }
+
+    /// <summary>Hands an answer to its request; one for an unknown (timed out) request is dropped.</summary>
+    public void Answer(AgentLogAnswer answer)
+    {
+        lock (_logRequests)
+        {
+            if (_logRequests.Remove(answer.RequestId, out var request))
+            {
+                request.TrySetResult(answer);
+            }
+        }
+    }
+
+    /// <summary>The asker gave up (answered, timed out or cancelled).</summary>
+    public void EndLogRequest(ulong id)
+    {
+        lock (_logRequests)
+        {
+            _logRequests.Remove(id);
+        }
+    }
+
     public void End()
     {
+        lock (_logRequests)
+        {
+            _logRequestsClosed = true;
+            // Cancelled: the asker reports the agent as disconnected.
+            foreach (var request in _logRequests.Values)
+            {
+                request.TrySetCanceled();
+            }
+            _logRequests.Clear();
+        }
         _commands.Writer.TryComplete();
         try
         {

@@ -14,7 +14,7 @@ _sym_db = _symbol_database.Default()
 from concord.types.v1 import types_pb2 as concord_dot_types_dot_v1_dot_types__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1c\x63oncord/agent/v1/agent.proto\x12\x10\x63oncord.agent.v1\x1a\x1c\x63oncord/types/v1/types.proto\"\xef\x01\n\x0b\x41gentReport\x12-\n\x05hello\x18\x01 \x01(\x0b\x32\x1c.concord.agent.v1.AgentHelloH\x00\x12\x35\n\theartbeat\x18\x02 \x01(\x0b\x32 .concord.agent.v1.AgentHeartbeatH\x00\x12\x39\n\x07started\x18\x03 \x01(\x0b\x32&.concord.agent.v1.AgentInstanceStartedH\x00\x12\x35\n\x05\x65nded\x18\x04 \x01(\x0b\x32$.concord.agent.v1.AgentInstanceEndedH\x00\x42\x08\n\x06report\"\x9c\x01\n\nAgentHello\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x11\n\thost_name\x18\x02 \x01(\t\x12\x17\n\x0f\x61\x64vertised_host\x18\x03 \x01(\t\x12\x0c\n\x04\x63pus\x18\x04 \x01(\x01\x12\x0e\n\x06mem_mb\x18\x05 \x01(\x05\x12\x32\n\tinstances\x18\x06 \x03(\x0b\x32\x1f.concord.agent.v1.AgentInstance\"\xb1\x01\n\rAgentInstance\x12\x15\n\roperator_name\x18\x01 \x01(\t\x12\r\n\x05index\x18\x02 \x01(\x05\x12\x13\n\x0bincarnation\x18\x03 \x01(\t\x12\x0f\n\x07release\x18\x04 \x01(\x05\x12\x0b\n\x03pid\x18\x05 \x01(\x05\x12,\n\x04spec\x18\x06 \x01(\x0b\x32\x1e.concord.types.v1.OperatorSpec\x12\x19\n\x11scheduler_address\x18\x07 \x01(\t\"\x10\n\x0e\x41gentHeartbeat\"8\n\x14\x41gentInstanceStarted\x12\x13\n\x0bincarnation\x18\x01 \x01(\t\x12\x0b\n\x03pid\x18\x02 \x01(\x05\"\x7f\n\x12\x41gentInstanceEnded\x12\x13\n\x0bincarnation\x18\x01 \x01(\t\x12\x11\n\texit_code\x18\x02 \x01(\x05\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\x15\n\rout_of_memory\x18\x04 \x01(\x08\x12\x15\n\rlaunch_failed\x18\x05 \x01(\x08\"\xfb\x01\n\x0c\x41gentCommand\x12/\n\x06launch\x18\x01 \x01(\x0b\x32\x1d.concord.agent.v1.AgentLaunchH\x00\x12+\n\x04stop\x18\x02 \x01(\x0b\x32\x1b.concord.agent.v1.AgentStopH\x00\x12@\n\x0f\x66orget_instance\x18\x03 \x01(\x0b\x32%.concord.agent.v1.AgentForgetInstanceH\x00\x12@\n\x0f\x66orget_operator\x18\x04 \x01(\x0b\x32%.concord.agent.v1.AgentForgetOperatorH\x00\x42\t\n\x07\x63ommand\"\xcd\x02\n\x0b\x41gentLaunch\x12\x15\n\roperator_name\x18\x01 \x01(\t\x12\r\n\x05index\x18\x02 \x01(\x05\x12\x13\n\x0bincarnation\x18\x03 \x01(\t\x12,\n\x04spec\x18\x04 \x01(\x0b\x32\x1e.concord.types.v1.OperatorSpec\x12\x19\n\x11scheduler_address\x18\x05 \x01(\t\x12\x0f\n\x07release\x18\x06 \x01(\x05\x12\x1a\n\x12restore_checkpoint\x18\x07 \x01(\t\x12R\n\x13private_environment\x18\x08 \x03(\x0b\x32\x35.concord.agent.v1.AgentLaunch.PrivateEnvironmentEntry\x1a\x39\n\x17PrivateEnvironmentEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"4\n\tAgentStop\x12\x13\n\x0bincarnation\x18\x01 \x01(\t\x12\x12\n\ntimeout_ms\x18\x02 \x01(\x05\"^\n\x13\x41gentForgetInstance\x12\x15\n\roperator_name\x18\x01 \x01(\t\x12\r\n\x05index\x18\x02 \x01(\x05\x12\x0f\n\x07release\x18\x03 \x01(\x05\x12\x10\n\x08keep_log\x18\x04 \x01(\x08\",\n\x13\x41gentForgetOperator\x12\x15\n\roperator_name\x18\x01 \x01(\t2[\n\x06\x41gents\x12Q\n\x0c\x41gentSession\x12\x1d.concord.agent.v1.AgentReport\x1a\x1e.concord.agent.v1.AgentCommand(\x01\x30\x01\x42\x43Z$concord/gen/concord/agent/v1;agentv1\xaa\x02\x1a\x43oncord.Contracts.Agent.V1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1c\x63oncord/agent/v1/agent.proto\x12\x10\x63oncord.agent.v1\x1a\x1c\x63oncord/types/v1/types.proto\"\xa7\x02\n\x0b\x41gentReport\x12-\n\x05hello\x18\x01 \x01(\x0b\x32\x1c.concord.agent.v1.AgentHelloH\x00\x12\x35\n\theartbeat\x18\x02 \x01(\x0b\x32 .concord.agent.v1.AgentHeartbeatH\x00\x12\x39\n\x07started\x18\x03 \x01(\x0b\x32&.concord.agent.v1.AgentInstanceStartedH\x00\x12\x35\n\x05\x65nded\x18\x04 \x01(\x0b\x32$.concord.agent.v1.AgentInstanceEndedH\x00\x12\x36\n\nlog_answer\x18\x05 \x01(\x0b\x32 .concord.agent.v1.AgentLogAnswerH\x00\x42\x08\n\x06report\"\x9c\x01\n\nAgentHello\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x11\n\thost_name\x18\x02 \x01(\t\x12\x17\n\x0f\x61\x64vertised_host\x18\x03 \x01(\t\x12\x0c\n\x04\x63pus\x18\x04 \x01(\x01\x12\x0e\n\x06mem_mb\x18\x05 \x01(\x05\x12\x32\n\tinstances\x18\x06 \x03(\x0b\x32\x1f.concord.agent.v1.AgentInstance\"\xb1\x01\n\rAgentInstance\x12\x15\n\roperator_name\x18\x01 \x01(\t\x12\r\n\x05index\x18\x02 \x01(\x05\x12\x13\n\x0bincarnation\x18\x03 \x01(\t\x12\x0f\n\x07release\x18\x04 \x01(\x05\x12\x0b\n\x03pid\x18\x05 \x01(\x05\x12,\n\x04spec\x18\x06 \x01(\x0b\x32\x1e.concord.types.v1.OperatorSpec\x12\x19\n\x11scheduler_address\x18\x07 \x01(\t\"\x10\n\x0e\x41gentHeartbeat\"8\n\x14\x41gentInstanceStarted\x12\x13\n\x0bincarnation\x18\x01 \x01(\t\x12\x0b\n\x03pid\x18\x02 \x01(\x05\"\x7f\n\x12\x41gentInstanceEnded\x12\x13\n\x0bincarnation\x18\x01 \x01(\t\x12\x11\n\texit_code\x18\x02 \x01(\x05\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\x15\n\rout_of_memory\x18\x04 \x01(\x08\x12\x15\n\rlaunch_failed\x18\x05 \x01(\x08\"\xb5\x02\n\x0c\x41gentCommand\x12/\n\x06launch\x18\x01 \x01(\x0b\x32\x1d.concord.agent.v1.AgentLaunchH\x00\x12+\n\x04stop\x18\x02 \x01(\x0b\x32\x1b.concord.agent.v1.AgentStopH\x00\x12@\n\x0f\x66orget_instance\x18\x03 \x01(\x0b\x32%.concord.agent.v1.AgentForgetInstanceH\x00\x12@\n\x0f\x66orget_operator\x18\x04 \x01(\x0b\x32%.concord.agent.v1.AgentForgetOperatorH\x00\x12\x38\n\x0blog_request\x18\x05 \x01(\x0b\x32!.concord.agent.v1.AgentLogRequestH\x00\x42\t\n\x07\x63ommand\"\xcd\x02\n\x0b\x41gentLaunch\x12\x15\n\roperator_name\x18\x01 \x01(\t\x12\r\n\x05index\x18\x02 \x01(\x05\x12\x13\n\x0bincarnation\x18\x03 \x01(\t\x12,\n\x04spec\x18\x04 \x01(\x0b\x32\x1e.concord.types.v1.OperatorSpec\x12\x19\n\x11scheduler_address\x18\x05 \x01(\t\x12\x0f\n\x07release\x18\x06 \x01(\x05\x12\x1a\n\x12restore_checkpoint\x18\x07 \x01(\t\x12R\n\x13private_environment\x18\x08 \x03(\x0b\x32\x35.concord.agent.v1.AgentLaunch.PrivateEnvironmentEntry\x1a\x39\n\x17PrivateEnvironmentEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"4\n\tAgentStop\x12\x13\n\x0bincarnation\x18\x01 \x01(\t\x12\x12\n\ntimeout_ms\x18\x02 \x01(\x05\"^\n\x13\x41gentForgetInstance\x12\x15\n\roperator_name\x18\x01 \x01(\t\x12\r\n\x05index\x18\x02 \x01(\x05\x12\x0f\n\x07release\x18\x03 \x01(\x05\x12\x10\n\x08keep_log\x18\x04 \x01(\x08\",\n\x13\x41gentForgetOperator\x12\x15\n\roperator_name\x18\x01 \x01(\t\"\xa3\x01\n\x0f\x41gentLogRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\x04\x12\x15\n\roperator_name\x18\x02 \x01(\t\x12\r\n\x05index\x18\x03 \x01(\x05\x12\x0f\n\x07release\x18\x04 \x01(\x05\x12\x12\n\ntail_lines\x18\x05 \x01(\x05\x12\x0c\n\x04kept\x18\x06 \x01(\x08\x12\x0e\n\x06\x66ollow\x18\x07 \x01(\x08\x12\x13\n\x0b\x66rom_offset\x18\x08 \x01(\x03\"\x98\x01\n\x0e\x41gentLogAnswer\x12\x12\n\nrequest_id\x18\x01 \x01(\x04\x12\r\n\x05lines\x18\x02 \x03(\t\x12\x11\n\tnot_found\x18\x03 \x01(\x08\x12\r\n\x05\x65rror\x18\x04 \x01(\t\x12\x12\n\nkept_index\x18\x05 \x01(\x05\x12\x18\n\x10modified_unix_ms\x18\x06 \x01(\x03\x12\x13\n\x0bnext_offset\x18\x07 \x01(\x03\x32[\n\x06\x41gents\x12Q\n\x0c\x41gentSession\x12\x1d.concord.agent.v1.AgentReport\x1a\x1e.concord.agent.v1.AgentCommand(\x01\x30\x01\x42\x43Z$concord/gen/concord/agent/v1;agentv1\xaa\x02\x1a\x43oncord.Contracts.Agent.V1b\x06proto3')
 
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, globals())
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'concord.agent.v1.agent_pb2', globals())
@@ -25,29 +25,33 @@ if _descriptor._USE_C_DESCRIPTORS == False:
   _AGENTLAUNCH_PRIVATEENVIRONMENTENTRY._options = None
   _AGENTLAUNCH_PRIVATEENVIRONMENTENTRY._serialized_options = b'8\001'
   _AGENTREPORT._serialized_start=81
-  _AGENTREPORT._serialized_end=320
-  _AGENTHELLO._serialized_start=323
-  _AGENTHELLO._serialized_end=479
-  _AGENTINSTANCE._serialized_start=482
-  _AGENTINSTANCE._serialized_end=659
-  _AGENTHEARTBEAT._serialized_start=661
-  _AGENTHEARTBEAT._serialized_end=677
-  _AGENTINSTANCESTARTED._serialized_start=679
-  _AGENTINSTANCESTARTED._serialized_end=735
-  _AGENTINSTANCEENDED._serialized_start=737
-  _AGENTINSTANCEENDED._serialized_end=864
-  _AGENTCOMMAND._serialized_start=867
-  _AGENTCOMMAND._serialized_end=1118
-  _AGENTLAUNCH._serialized_start=1121
-  _AGENTLAUNCH._serialized_end=1454
-  _AGENTLAUNCH_PRIVATEENVIRONMENTENTRY._serialized_start=1397
-  _AGENTLAUNCH_PRIVATEENVIRONMENTENTRY._serialized_end=1454
-  _AGENTSTOP._serialized_start=1456
-  _AGENTSTOP._serialized_end=1508
-  _AGENTFORGETINSTANCE._serialized_start=1510
-  _AGENTFORGETINSTANCE._serialized_end=1604
-  _AGENTFORGETOPERATOR._serialized_start=1606
-  _AGENTFORGETOPERATOR._serialized_end=1650
-  _AGENTS._serialized_start=1652
-  _AGENTS._serialized_end=1743
+  _AGENTREPORT._serialized_end=376
+  _AGENTHELLO._serialized_start=379
+  _AGENTHELLO._serialized_end=535
+  _AGENTINSTANCE._serialized_start=538
+  _AGENTINSTANCE._serialized_end=715
+  _AGENTHEARTBEAT._serialized_start=717
+  _AGENTHEARTBEAT._serialized_end=733
+  _AGENTINSTANCESTARTED._serialized_start=735
+  _AGENTINSTANCESTARTED._serialized_end=791
+  _AGENTINSTANCEENDED._serialized_start=793
+  _AGENTINSTANCEENDED._serialized_end=920
+  _AGENTCOMMAND._serialized_start=923
+  _AGENTCOMMAND._serialized_end=1232
+  _AGENTLAUNCH._serialized_start=1235
+  _AGENTLAUNCH._serialized_end=1568
+  _AGENTLAUNCH_PRIVATEENVIRONMENTENTRY._serialized_start=1511
+  _AGENTLAUNCH_PRIVATEENVIRONMENTENTRY._serialized_end=1568
+  _AGENTSTOP._serialized_start=1570
+  _AGENTSTOP._serialized_end=1622
+  _AGENTFORGETINSTANCE._serialized_start=1624
+  _AGENTFORGETINSTANCE._serialized_end=1718
+  _AGENTFORGETOPERATOR._serialized_start=1720
+  _AGENTFORGETOPERATOR._serialized_end=1764
+  _AGENTLOGREQUEST._serialized_start=1767
+  _AGENTLOGREQUEST._serialized_end=1930
+  _AGENTLOGANSWER._serialized_start=1933
+  _AGENTLOGANSWER._serialized_end=2085
+  _AGENTS._serialized_start=2087
+  _AGENTS._serialized_end=2178
 # @@protoc_insertion_point(module_scope)
