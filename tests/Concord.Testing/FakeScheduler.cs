@@ -173,7 +173,10 @@ public sealed class FakeScheduler(RoutingTable? routing = null) : Scheduler.Sche
             }
             return Task.FromResult(new ReplaceResponse
             {
-                Operator = status.Clone(), SwitchMs = 5, TotalMs = restarted && !keptState ? 5 : 9, Restarted = restarted,
+                Operator = status.Clone(),
+                SwitchMs = 5,
+                TotalMs = restarted && !keptState ? 5 : 9,
+                Restarted = restarted,
             });
         }
     }
