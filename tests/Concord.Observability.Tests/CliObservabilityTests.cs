@@ -56,6 +56,31 @@ public sealed partial class CliObservabilityTests(ObservabilityCluster fixture)
     }
 
     [Fact]
+    public async Task Logs_show_the_log_of_the_release_written_last_after_a_rolling_replace()
+    {
+        // As a rolling replace leaves it: the new (odd) release writes into <index>.b.
+        var odd = Path.Combine(fixture.Cluster.Home, "instances", "sink", "0.b");
+        var marker = $"odd-release-line-{Guid.NewGuid():N}";
+        Directory.CreateDirectory(odd);
+        var log = Path.Combine(odd, "executor.log");
+        await File.WriteAllTextAsync(log, marker + "\n");
+        // Later than anything the running sink writes into 0/executor.log meanwhile.
+        File.SetLastWriteTimeUtc(log, DateTime.UtcNow.AddHours(1));
+        try
+        {
+            var run = await fixture.CliAsync("logs", "sink", "-i", "0", "--tail", "10");
+
+            Assert.Equal(0, run.ExitCode);
+            Assert.Contains(marker, run.Out);
+            Assert.DoesNotContain(ObservabilityCluster.StdoutMarker, run.Out);
+        }
+        finally
+        {
+            Directory.Delete(odd, recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task Logs_tail_continues_into_the_rolled_file_when_the_current_one_is_shorter()
     {
         // As the runtime leaves it right after a roll (copytruncate): the older lines in executor.log.1.

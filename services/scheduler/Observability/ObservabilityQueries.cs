@@ -250,8 +250,17 @@ public sealed class ObservabilityQueries(Reconciler reconciler, SchedulerHome ho
     internal static bool IsPlainName(string name) =>
         name.Length > 0 && name[0] != '.' && name.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.');
 
-    private string LogPath(string operatorName, int index) =>
-        Path.Combine(home.Directory, "instances", operatorName, index.ToString(CultureInfo.InvariantCulture), "executor.log");
+    /// <summary>
+    /// The log of the instance's current release: a rolling replace runs the new release in
+    /// <c>&lt;index&gt;.b</c> (odd releases, LocalProcessRuntime.OddReleaseSuffix) beside the old one,
+    /// and the status does not say which release runs, so the log written last wins.
+    /// </summary>
+    private string LogPath(string operatorName, int index)
+    {
+        var even = Path.Combine(home.Directory, "instances", operatorName, index.ToString(CultureInfo.InvariantCulture), "executor.log");
+        var odd = Path.Combine(home.Directory, "instances", operatorName, index.ToString(CultureInfo.InvariantCulture) + Runtime.LocalProcessRuntime.OddReleaseSuffix, "executor.log");
+        return File.Exists(odd) && (!File.Exists(even) || File.GetLastWriteTimeUtc(odd) > File.GetLastWriteTimeUtc(even)) ? odd : even;
+    }
 
     /// <summary>One followed log file: where reading stopped, and a partial last line kept for the next read.</summary>
     internal sealed class LogFile(string operatorName, int index, string path)
