@@ -30,7 +30,7 @@ public interface ILeaderGate
     Task<LeaderTerm> LeadAsync(string address, CancellationToken cancellationToken);
 
     /// <summary>What precedes the leader's address in <see cref="StandbyMessage"/>; clients look for it to redirect.</summary>
-    public const string LeaderMarker = "the leader is ";
+    public const string LeaderMarker = Hosting.LeaderRedirect.Marker;
 }
 
 /// <summary>The gate of a scheduler that is the only one: always open.</summary>
