@@ -10,6 +10,9 @@ public static class LeaderRedirect
     /// <summary>What precedes the leader's address in a standby's refusal.</summary>
     public const string Marker = "the leader is ";
 
+    /// <summary>The environment variable that gives an executor every scheduler's address, comma-separated (set by agents).</summary>
+    public const string SchedulerAddressesVariable = "CONCORD_SCHEDULER_ADDRESSES";
+
     /// <summary>The leader's address named in <paramref name="detail"/> (an http(s) URL), or null.</summary>
     public static string? LeaderIn(string? detail)
     {
