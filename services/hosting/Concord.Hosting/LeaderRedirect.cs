@@ -7,6 +7,9 @@ namespace Concord.Hosting;
 /// </summary>
 public static class LeaderRedirect
 {
+    /// <summary>How every refusal of a standby begins.</summary>
+    public const string StandbyPrefix = "this scheduler is a standby";
+
     /// <summary>What precedes the leader's address in a standby's refusal.</summary>
     public const string Marker = "the leader is ";
 

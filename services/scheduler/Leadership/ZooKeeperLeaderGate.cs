@@ -59,8 +59,8 @@ public sealed partial class ZooKeeperLeaderGate : ILeaderGate, IAsyncDisposable
 
     public string StandbyMessage =>
         Leader is { } leader && leader.Id != _id
-            ? $"this scheduler is a standby; {ILeaderGate.LeaderMarker}{leader.Address}"
-            : "this scheduler is a standby and no scheduler leads right now (an election is under way); retry in a few seconds";
+            ? $"{Hosting.LeaderRedirect.StandbyPrefix}; {ILeaderGate.LeaderMarker}{leader.Address}"
+            : $"{Hosting.LeaderRedirect.StandbyPrefix} and no scheduler leads right now (an election is under way); retry in a few seconds";
 
     /// <summary>The store whose writes this gate fences: it writes with the term's epoch while in office, never otherwise.</summary>
     internal void Attach(ZooKeeperTopologyStore store)
