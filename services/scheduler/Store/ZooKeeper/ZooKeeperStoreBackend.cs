@@ -25,7 +25,7 @@ internal static class ZooKeeperStoreBackend
         var id = $"{Environment.MachineName}/{Environment.ProcessId}/{Guid.NewGuid().ToString("N")[..8]}";
         // Services are built synchronously: block once, at start.
         return ZooKeeperLeaderGate.ConnectAsync(connectString, ZooKeeperLayout.Default, id,
-                SchedulerLimits.ZooKeeperSessionTimeoutMsDefault, services.GetService<ILogger<ZooKeeperLeaderGate>>(), CancellationToken.None)
+                options.ZooKeeperSessionTimeoutMs, services.GetService<ILogger<ZooKeeperLeaderGate>>(), CancellationToken.None)
             .GetAwaiter().GetResult();
     }
 
