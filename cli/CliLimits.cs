@@ -24,6 +24,13 @@ public static class CliLimits
     public const int ConnectTimeoutSeconds = 3;
 
     /// <summary>
+    /// Schedulers one call may try, in turn, when given several (--scheduler A,B,C): 9 — the most
+    /// a cluster has (a leader and a few standbys), each tried once, plus the leader a standby
+    /// names. Bounds a call against schedulers that keep naming each other.
+    /// </summary>
+    public const int SchedulerTriesMax = 9;
+
+    /// <summary>
     /// Default of <c>concord deploy --timeout</c>, in seconds: 60. Long enough for a cold .NET or
     /// JVM operator to start several instances on a loaded 2-core machine.
     /// </summary>

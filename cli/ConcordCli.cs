@@ -114,9 +114,25 @@ public static class ConcordCli
             HelpName = "HOST[:PORT]",
             Description = "The address other hosts dial (default: the --listen address)",
         };
-        var up = new Command("up", "Start the scheduler (in the foreground until Ctrl-C, or with --detach in the background)") { port, listen, advertise, detach, executor, runtime };
+        var store = new Option<string?>("--store")
+        {
+            Description = "Where the topology is kept: file (default: <home>/topology.json) or zookeeper (with --zookeeper; several schedulers on one ensemble: one leads, the others stand by, docs/cluster.md)",
+        };
+        var zooKeeper = new Option<string?>("--zookeeper")
+        {
+            HelpName = "HOST:PORT,...",
+            Description = "The ZooKeeper ensemble of --store zookeeper (its client addresses)",
+        };
+        var zooKeeperSessionTimeout = new Option<int?>("--zookeeper-session-timeout-ms")
+        {
+            HelpName = "MS",
+            Description = "The ZooKeeper session timeout of --store zookeeper (default 10000): how long a dead leader holds office before a standby takes over",
+        };
+        var up = new Command("up", "Start the scheduler (in the foreground until Ctrl-C, or with --detach in the background)")
+            { port, listen, advertise, detach, executor, runtime, store, zooKeeper, zooKeeperSessionTimeout };
         SetAction(ctx, up, (parse, ct) => SchedulerProcessCommands.UpAsync(ctx, HomeOf(parse), parse.GetValue(port), parse.GetValue(detach), parse.GetValue(executor), ct,
-            parse.GetValue(listen), parse.GetValue(advertise), tls.GivenOptions(parse), parse.GetValue(runtime)));
+            parse.GetValue(listen), parse.GetValue(advertise), tls.GivenOptions(parse), parse.GetValue(runtime), parse.GetValue(store), parse.GetValue(zooKeeper),
+            parse.GetValue(zooKeeperSessionTimeout)));
         root.Add(up);
 
         // ---- agent ----

@@ -82,8 +82,16 @@ internal static class SchedulerAddress
         return (Default, "default");
     }
 
-    /// <summary>Accepts <c>http://host:port</c> or <c>host:port</c>; anything else is a clear error.</summary>
-    public static string Normalize(string address, string source)
+    /// <summary>
+    /// Accepts <c>http://host:port</c> or <c>host:port</c>, or several separated by commas (a
+    /// leader and its standbys: the connection finds the leader); anything else is a clear error.
+    /// </summary>
+    public static string Normalize(string address, string source) =>
+        address.Contains(',', StringComparison.Ordinal)
+            ? string.Join(',', address.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(a => NormalizeOne(a, source)))
+            : NormalizeOne(address, source);
+
+    private static string NormalizeOne(string address, string source)
     {
         var text = address.Trim();
         if (!text.Contains("://", StringComparison.Ordinal))

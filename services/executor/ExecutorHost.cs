@@ -27,7 +27,8 @@ public static class ExecutorHost
     public static async Task<int> RunAsync(ExecutorOptions options, ILoggerFactory loggerFactory, TimeProvider time, CancellationToken stopRequested)
     {
         var logger = loggerFactory.CreateLogger("Concord.Executor");
-        using var scheduler = new SchedulerLink(options.SchedulerAddress, loggerFactory.CreateLogger<SchedulerLink>(), time, launchSecret: options.LaunchSecret, tls: options.Tls);
+        using var scheduler = new SchedulerLink(options.SchedulerAddress, loggerFactory.CreateLogger<SchedulerLink>(), time, launchSecret: options.LaunchSecret, tls: options.Tls,
+            others: options.OtherSchedulers);
         using var clients = new DataPlaneClients(options.DataPlaneKey, options.Tls);
         using var runStop = new CancellationTokenSource();
         using var sendStop = CancellationTokenSource.CreateLinkedTokenSource(runStop.Token);

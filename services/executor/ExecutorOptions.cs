@@ -12,6 +12,13 @@ namespace Concord.Executor;
 public sealed record ExecutorOptions
 {
     public const string SchedulerAddressVariable = "CONCORD_SCHEDULER_ADDRESS";
+
+    /// <summary>
+    /// Optional: every scheduler of the cluster (leader and standbys), comma-separated; the
+    /// executor tries them after <see cref="SchedulerAddressVariable"/> fails (set by agents
+    /// started with several --scheduler addresses).
+    /// </summary>
+    public const string SchedulerAddressesVariable = Hosting.LeaderRedirect.SchedulerAddressesVariable;
     public const string OperatorNameVariable = "CONCORD_OPERATOR_NAME";
     public const string InstanceIndexVariable = "CONCORD_INSTANCE_INDEX";
     public const string IncarnationVariable = "CONCORD_INCARNATION";
@@ -31,6 +38,9 @@ public sealed record ExecutorOptions
 
     /// <summary>Scheduler gRPC address, e.g. http://127.0.0.1:7400.</summary>
     public required Uri SchedulerAddress { get; init; }
+
+    /// <summary>The other schedulers to try when <see cref="SchedulerAddress"/> fails (<see cref="SchedulerAddressesVariable"/>); empty: none.</summary>
+    public IReadOnlyList<Uri> OtherSchedulers { get; init; } = [];
 
     /// <summary>Operator name; equals <see cref="Spec"/>.Name.</summary>
     public required string OperatorName { get; init; }
@@ -132,6 +142,17 @@ public sealed record ExecutorOptions
                 $"{SchedulerAddressVariable}='{schedulerText}' is not an address; expected e.g. http://127.0.0.1:7400");
         }
 
+        var others = new List<Uri>();
+        foreach (var text in Hosting.LeaderRedirect.SplitAddresses(environment(SchedulerAddressesVariable) ?? ""))
+        {
+            if (!Uri.TryCreate(text, UriKind.Absolute, out var other) || other.Scheme != scheduler.Scheme)
+            {
+                throw new ExecutorConfigException(
+                    $"{SchedulerAddressesVariable} names '{text}', which is not a {scheduler.Scheme}:// address like {SchedulerAddressVariable}; give every scheduler's address, e.g. http://10.0.0.1:7400,http://10.0.0.2:7400");
+            }
+            others.Add(other);
+        }
+
         var name = Require(OperatorNameVariable);
         var indexText = Require(InstanceIndexVariable);
         if (!int.TryParse(indexText, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var index)
@@ -195,6 +216,7 @@ public sealed record ExecutorOptions
             LaunchSecret = environment(Contracts.Credentials.LaunchSecretVariable) is { Length: > 0 } secret ? secret.Trim() : null,
             DataPlaneKey = dataPlaneKey,
             SchedulerAddress = scheduler,
+            OtherSchedulers = others,
             OperatorName = name,
             InstanceIndex = index,
             Incarnation = incarnation,

@@ -97,6 +97,7 @@ public static class SchedulerCommandLine
             LogFormat = parse.GetValue(o.LogFormat),
             Store = parse.GetValue(o.Store)!,
             ZooKeeper = ZooKeeperFrom(parse, o),
+            ZooKeeperSessionTimeoutMs = SessionTimeoutFrom(parse, o),
             Runtime = parse.GetValue(o.Runtime)!,
             NoContainment = parse.GetValue(o.NoContainment),
             FilesRoots = parse.GetValue(o.FilesRoots) ?? [],
@@ -149,7 +150,8 @@ public static class SchedulerCommandLine
         Option<string?> TlsCa,
         Option<int> CheckpointIntervalMs,
         Option<string?> CheckpointDir,
-        Option<int> CheckpointsRetained);
+        Option<int> CheckpointsRetained,
+        Option<int?> ZooKeeperSessionTimeoutMs);
 
     private static (Command Command, Options Options) Build()
     {
@@ -225,6 +227,11 @@ public static class SchedulerCommandLine
             HelpName = "HOST:PORT,...",
             Description = "The ZooKeeper ensemble's client addresses, for --store zookeeper (docs/cluster.md, \"ZooKeeper\")",
         };
+        var zooKeeperSessionTimeout = new Option<int?>("--zookeeper-session-timeout-ms")
+        {
+            HelpName = "MS",
+            Description = $"The ZooKeeper session timeout of --store zookeeper, {ZooKeeperLimits.SessionTimeoutMsMin}..{ZooKeeperLimits.SessionTimeoutMsMax} ms (default {SchedulerLimits.ZooKeeperSessionTimeoutMsDefault}): how long a dead leader holds office before a standby takes over, and how long a cut-off leader acts before it stops",
+        };
         var runtime = new Option<string>("--runtime")
         {
             HelpName = "NAME",
@@ -278,10 +285,10 @@ public static class SchedulerCommandLine
         var command = new Command(ProgramName, "The Concord scheduler: keeps the deployed topology running and serves the gRPC API the CLI and the executors use.")
         {
             home, port, listen, advertise, metricsPort, metricsListen, executor, logFormat, store, zooKeeper, runtime, noContainment, filesRoot, executablesRoot, dataRoot, token, tlsCert, tlsKey, tlsCa,
-            checkpointInterval, checkpointDir, checkpointsRetained, new HelpOption(),
+            checkpointInterval, checkpointDir, checkpointsRetained, zooKeeperSessionTimeout, new HelpOption(),
         };
         return (command, new Options(home, port, listen, advertise, metricsPort, metricsListen, executor, logFormat, store, zooKeeper, runtime, noContainment, filesRoot, executablesRoot, dataRoot, token, tlsCert, tlsKey, tlsCa,
-            checkpointInterval, checkpointDir, checkpointsRetained));
+            checkpointInterval, checkpointDir, checkpointsRetained, zooKeeperSessionTimeout));
     }
 
     private static (Option<string?> Cert, Option<string?> Key, Option<string?> Ca) TlsOptions() =>
@@ -290,6 +297,22 @@ public static class SchedulerCommandLine
         new Option<string?>("--tls-key") { HelpName = "PATH", Description = "The private key of --tls-cert (PEM)" },
         new Option<string?>("--tls-ca") { HelpName = "PATH", Description = "The CA certificate (PEM) every client and executor certificate must chain to" }
     );
+
+    /// <summary>--zookeeper-session-timeout-ms: only with --store zookeeper, within what the client accepts.</summary>
+    private static int SessionTimeoutFrom(ParseResult parse, Options o)
+    {
+        if (parse.GetValue(o.ZooKeeperSessionTimeoutMs) is not { } timeoutMs)
+        {
+            return SchedulerLimits.ZooKeeperSessionTimeoutMsDefault;
+        }
+        if (parse.GetValue(o.Store) != Store.ZooKeeper.ZooKeeperStoreBackend.Name)
+        {
+            throw new UsageException("--zookeeper-session-timeout-ms is only used with --store zookeeper; add that, or drop it");
+        }
+        return timeoutMs is >= ZooKeeperLimits.SessionTimeoutMsMin and <= ZooKeeperLimits.SessionTimeoutMsMax
+            ? timeoutMs
+            : throw new UsageException($"--zookeeper-session-timeout-ms {timeoutMs} is out of range; give {ZooKeeperLimits.SessionTimeoutMsMin}..{ZooKeeperLimits.SessionTimeoutMsMax}");
+    }
 
     /// <summary>--zookeeper goes with --store zookeeper, both ways; the addresses are checked as the client will read them.</summary>
     private static string? ZooKeeperFrom(ParseResult parse, Options o)

@@ -73,6 +73,12 @@ public sealed class SchedulerOptions
     public string? ZooKeeper { get; init; }
 
     /// <summary>
+    /// The ZooKeeper session timeout of <c>--store zookeeper</c>, in ms (--zookeeper-session-timeout-ms):
+    /// the failover time after a leader's death, and how long a cut-off leader may still act.
+    /// </summary>
+    public int ZooKeeperSessionTimeoutMs { get; init; } = SchedulerLimits.ZooKeeperSessionTimeoutMsDefault;
+
+    /// <summary>
     /// Where instances run: a name in <see cref="Backends.SchedulerBackends.Runtimes"/>.
     /// Defaults to <see cref="Backends.SchedulerBackends.DefaultRuntime"/> (processes on this machine).
     /// </summary>

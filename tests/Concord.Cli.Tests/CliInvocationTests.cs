@@ -309,4 +309,43 @@ public sealed class CliInvocationTests : IDisposable
         Assert.Contains("(this CLI sent: CONCORD_TOKEN)", line);
         Assert.DoesNotContain("a-wrong-token-value", line);
     }
+
+    [Fact]
+    public async Task With_several_schedulers_a_standbys_refusal_sends_the_call_to_the_leader_it_names()
+    {
+        await using var leader = await FakeSchedulerHost.StartAsync();
+        await using var standby = await FakeSchedulerHost.StartAsync();
+        standby.Scheduler.RefuseListWith = new Grpc.Core.Status(Grpc.Core.StatusCode.Unavailable,
+            $"this scheduler is a standby; the leader is {leader.Address.TrimEnd('/')}");
+
+        var result = await RunAsync(["list", "--scheduler", $"{standby.Address},{leader.Address}"]);
+
+        Assert.Equal(0, result.ExitCode);
+        Assert.Single(standby.Scheduler.ListAuthorizations);
+        Assert.Single(leader.Scheduler.ListAuthorizations);
+    }
+
+    [Fact]
+    public async Task With_several_schedulers_an_unreachable_one_is_passed_over_for_the_next()
+    {
+        await using var reachable = await FakeSchedulerHost.StartAsync();
+
+        var result = await RunAsync(["list", "--scheduler", $"http://127.0.0.1:1,{reachable.Address}"]);
+
+        Assert.Equal(0, result.ExitCode);
+        Assert.Single(reachable.Scheduler.ListAuthorizations);
+    }
+
+    [Fact]
+    public async Task A_standby_that_knows_no_leader_is_reported_with_its_own_words()
+    {
+        await using var standby = await FakeSchedulerHost.StartAsync();
+        standby.Scheduler.RefuseListWith = new Grpc.Core.Status(Grpc.Core.StatusCode.Unavailable,
+            "this scheduler is a standby and no scheduler leads right now (an election is under way); retry in a few seconds");
+
+        var result = await RunAsync(["list", "--scheduler", standby.Address]);
+
+        Assert.Equal(1, result.ExitCode);
+        Assert.Contains("no scheduler leads right now", Assert.Single(result.ErrLines), StringComparison.Ordinal);
+    }
 }

@@ -25,6 +25,22 @@ public sealed class SchedulerAddressTests : IDisposable
     }
 
     [Fact]
+    public void Several_schedulers_are_each_normalized_and_kept_in_order()
+    {
+        var (address, _) = SchedulerAddress.Resolve(null, Env(("CONCORD_SCHEDULER", "10.0.0.1:7400, http://10.0.0.2:7400/")), _home.Path);
+
+        Assert.Equal("http://10.0.0.1:7400,http://10.0.0.2:7400", address);
+    }
+
+    [Fact]
+    public void One_bad_address_among_several_is_refused_by_name()
+    {
+        var e = Assert.Throws<CliException>(() => SchedulerAddress.Resolve("http://10.0.0.1:7400,ftp://x", Env(), _home.Path));
+
+        Assert.Contains("'ftp://x'", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Environment_wins_over_scheduler_json()
     {
         WriteSchedulerJson(7002);

@@ -38,6 +38,25 @@ public sealed class ExecutorOptionsTests : IDisposable
     }
 
     [Fact]
+    public void The_other_schedulers_are_read_and_none_by_default()
+    {
+        Assert.Empty(Read().OtherSchedulers);
+        _env[ExecutorOptions.SchedulerAddressesVariable] = "http://10.0.0.1:7400, http://10.0.0.2:7400";
+
+        Assert.Equal([new Uri("http://10.0.0.1:7400"), new Uri("http://10.0.0.2:7400")], Read().OtherSchedulers);
+    }
+
+    [Fact]
+    public void Other_schedulers_with_another_scheme_are_refused()
+    {
+        _env[ExecutorOptions.SchedulerAddressesVariable] = "https://10.0.0.2:7400";
+
+        var e = Assert.Throws<ExecutorConfigException>(Read);
+
+        Assert.Contains(ExecutorOptions.SchedulerAddressesVariable, e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Endpoints_default_to_loopback()
     {
         var options = Read();

@@ -155,14 +155,23 @@ public sealed class SchedulerCommandLineTests : IDisposable
             ["--home", _dir.Path, "--executor", FakeExecutor(), "--store", "zookeeper", "--zookeeper", "10.0.0.1:2181,zk2.example:2181"])!;
 
         Assert.Equal(("zookeeper", "10.0.0.1:2181,zk2.example:2181"), (options.Store, options.ZooKeeper));
+        Assert.Equal(SchedulerLimits.ZooKeeperSessionTimeoutMsDefault, options.ZooKeeperSessionTimeoutMs);
         Assert.Null(SchedulerCommandLine.Parse(["--home", _dir.Path, "--executor", FakeExecutor()])!.ZooKeeper);
     }
+
+    [Fact]
+    public void The_zookeeper_session_timeout_is_taken_with_the_zookeeper_store() =>
+        Assert.Equal(3_000, SchedulerCommandLine.Parse(
+            ["--home", _dir.Path, "--executor", FakeExecutor(), "--store", "zookeeper", "--zookeeper", "10.0.0.1:2181", "--zookeeper-session-timeout-ms", "3000"])!
+            .ZooKeeperSessionTimeoutMs);
 
     [Theory]
     [InlineData(new[] { "--store", "zookeeper" }, "--store zookeeper needs --zookeeper HOST:PORT[,HOST:PORT...] (the ensemble's client addresses)")]
     [InlineData(new[] { "--zookeeper", "127.0.0.1:2181" }, "--zookeeper is only used with --store zookeeper; add that, or drop --zookeeper")]
     [InlineData(new[] { "--store", "zookeeper", "--zookeeper", "127.0.0.1" }, "--zookeeper '127.0.0.1' is not HOST:PORT[,HOST:PORT...] (at most 16 servers)")]
     [InlineData(new[] { "--store", "zookeeper", "--zookeeper", "a:1,b:0" }, "--zookeeper 'a:1,b:0' is not HOST:PORT[,HOST:PORT...] (at most 16 servers)")]
+    [InlineData(new[] { "--zookeeper-session-timeout-ms", "3000" }, "--zookeeper-session-timeout-ms is only used with --store zookeeper; add that, or drop it")]
+    [InlineData(new[] { "--store", "zookeeper", "--zookeeper", "a:1", "--zookeeper-session-timeout-ms", "999" }, "--zookeeper-session-timeout-ms 999 is out of range; give 1000..60000")]
     public void The_zookeeper_options_go_together_and_are_checked(string[] args, string message)
     {
         var error = Assert.Throws<UsageException>(() => SchedulerCommandLine.Parse(["--home", _dir.Path, "--executor", FakeExecutor(), .. args]));

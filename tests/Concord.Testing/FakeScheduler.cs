@@ -37,8 +37,15 @@ public sealed class FakeScheduler(RoutingTable? routing = null) : Scheduler.Sche
 
     public Channel<ReportFailureRequest> Failures { get; } = Channel.CreateUnbounded<ReportFailureRequest>();
 
+    /// <summary>Set: RegisterExecutor is refused with this status (e.g. a standby naming the leader).</summary>
+    public Status? RefuseRegistrationWith { get; set; }
+
     public override Task<RegisterExecutorResponse> RegisterExecutor(RegisterExecutorRequest request, ServerCallContext context)
     {
+        if (RefuseRegistrationWith is { } refusal)
+        {
+            throw new RpcException(refusal);
+        }
         Registrations.Writer.TryWrite(request);
         return Task.FromResult(new RegisterExecutorResponse());
     }

@@ -18,7 +18,8 @@ internal static class SchedulerProcessCommands
     /// <param name="tls">--tls-cert, --tls-key and --tls-ca from the command line: the scheduler's host certificate, passed on,
     /// and presented by the readiness check (a host certificate allows clientAuth too).</param>
     public static async Task<int> UpAsync(CliContext ctx, string home, int? port, bool detach, string? executor, CancellationToken cancellationToken,
-        string? listen = null, string? advertise = null, Hosting.TlsOptions? tls = null, string? runtime = null)
+        string? listen = null, string? advertise = null, Hosting.TlsOptions? tls = null, string? runtime = null, string? store = null, string? zooKeeper = null,
+        int? zooKeeperSessionTimeoutMs = null)
     {
         if (executor is not null && !File.Exists(executor))
         {
@@ -59,6 +60,19 @@ internal static class SchedulerProcessCommands
         {
             // The scheduler checks the name and lists the ones there are.
             arguments.AddRange(["--runtime", runtime]);
+        }
+        if (store is not null)
+        {
+            // The scheduler checks the name, and that --zookeeper goes with --store zookeeper.
+            arguments.AddRange(["--store", store]);
+        }
+        if (zooKeeper is not null)
+        {
+            arguments.AddRange(["--zookeeper", zooKeeper]);
+        }
+        if (zooKeeperSessionTimeoutMs is { } sessionTimeoutMs)
+        {
+            arguments.AddRange(["--zookeeper-session-timeout-ms", sessionTimeoutMs.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
         }
         if (tls is not null)
         {

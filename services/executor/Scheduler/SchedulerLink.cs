@@ -11,20 +11,80 @@ namespace Concord.Executor.Scheduler;
 /// The executor's connection to the scheduler: RegisterExecutor, then WatchRouting kept open
 /// (its being open is the liveness signal both ways). Reconnects with back-off; gives up with
 /// a failure after <see cref="ExecutorLimits.SchedulerLostTimeoutMs"/> without the scheduler.
+/// With several schedulers (a leader and standbys, docs/cluster.md "High availability") it
+/// calls the one it last reached; after a failure it tries the leader a standby's refusal
+/// named, else the next address of its list.
 /// </summary>
 public sealed class SchedulerLink : IDisposable
 {
-    private readonly GrpcChannel _channel;
-    private readonly Contracts.Scheduler.V1.Scheduler.SchedulerClient _client;
+    private readonly Dictionary<string, (GrpcChannel Channel, Contracts.Scheduler.V1.Scheduler.SchedulerClient Client)> _channels = new(StringComparer.Ordinal);
+    private readonly List<string> _addresses;
+    private readonly Func<string, GrpcChannel> _open;
+    private readonly Lock _lock = new();
+    private string _current;
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
     private readonly TimeSpan _lostTimeout;
 
     private readonly Metadata _headers = [];
+    private readonly HttpMessageHandler _handler;
+
+    /// <summary>The scheduler this link calls now.</summary>
+    public string Current
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _current;
+            }
+        }
+    }
+
+    private Contracts.Scheduler.V1.Scheduler.SchedulerClient Client
+    {
+        get
+        {
+            lock (_lock)
+            {
+                if (!_channels.TryGetValue(_current, out var open))
+                {
+                    var channel = _open(_current);
+                    _channels[_current] = open = (channel, new Contracts.Scheduler.V1.Scheduler.SchedulerClient(channel));
+                }
+                return open.Client;
+            }
+        }
+    }
+
+    /// <summary>
+    /// After a failed call to <paramref name="failed"/>: the leader a standby's refusal named, else
+    /// the next scheduler of the list (one scheduler: the same again).
+    /// </summary>
+    private void MoveOn(string failed, RpcException e)
+    {
+        lock (_lock)
+        {
+            if (_current != failed)
+            {
+                return; // Another call moved on already.
+            }
+            if (LeaderRedirect.LeaderIn(e.Status.Detail) is { } leader && leader != failed)
+            {
+                _current = leader;
+            }
+            else if (_addresses.Count > 1)
+            {
+                _current = _addresses[(_addresses.IndexOf(failed) + 1) % _addresses.Count];
+            }
+        }
+    }
 
     /// <param name="launchSecret">Sent on every call (docs/security.md); null sends none (the scheduler then refuses).</param>
     /// <param name="tls">Presents this certificate and checks the scheduler's against the CA (an https address); null: plain.</param>
-    public SchedulerLink(Uri address, ILogger logger, TimeProvider time, TimeSpan? lostTimeout = null, string? launchSecret = null, TlsCredentials? tls = null)
+    /// <param name="others">The other schedulers of the cluster (standbys), tried after <paramref name="address"/>.</param>
+    public SchedulerLink(Uri address, ILogger logger, TimeProvider time, TimeSpan? lostTimeout = null, string? launchSecret = null, TlsCredentials? tls = null,
+        IReadOnlyList<Uri>? others = null)
     {
         if (launchSecret is not null)
         {
@@ -38,12 +98,17 @@ public sealed class SchedulerLink : IDisposable
             KeepAlivePingPolicy = HttpKeepAlivePingPolicy.Always,
             ConnectTimeout = TimeSpan.FromMilliseconds(ExecutorLimits.SchedulerCallTimeoutMs),
         };
-        _channel = GrpcChannel.ForAddress(address, new GrpcChannelOptions
+        var httpHandler = tls?.ConfigureClient(handler) ?? handler;
+        _open = target => GrpcChannel.ForAddress(target, new GrpcChannelOptions
         {
-            HttpHandler = tls?.ConfigureClient(handler) ?? handler,
+            HttpHandler = httpHandler,
+            // One handler for every scheduler's channel: disposed with the link, not with a channel.
+            DisposeHttpClient = false,
             MaxReceiveMessageSize = Contracts.ProtocolLimits.GrpcMessageBytesMax,
         });
-        _client = new Contracts.Scheduler.V1.Scheduler.SchedulerClient(_channel);
+        _handler = httpHandler;
+        _current = address.ToString().TrimEnd('/');
+        _addresses = [_current, .. (others ?? []).Select(o => o.ToString().TrimEnd('/')).Where(o => o != _current).Distinct()];
         _logger = logger;
         _time = time;
         _lostTimeout = lostTimeout ?? TimeSpan.FromMilliseconds(ExecutorLimits.SchedulerLostTimeoutMs);
@@ -68,14 +133,15 @@ public sealed class SchedulerLink : IDisposable
         while (true)
         {
             var connected = false;
+            var target = Current;
             try
             {
                 // Registering again after every reconnect lets a restarted scheduler relearn us.
-                await _client.RegisterExecutorAsync(registration, _headers,
+                await Client.RegisterExecutorAsync(registration, _headers,
                     deadline: DateTime.UtcNow.AddMilliseconds(ExecutorLimits.SchedulerCallTimeoutMs),
                     cancellationToken: cancellationToken).ConfigureAwait(false);
                 SchedulerLog.Registered(_logger, registration.DataAddress);
-                using var call = _client.WatchRouting(watch, _headers, cancellationToken: cancellationToken);
+                using var call = Client.WatchRouting(watch, _headers, cancellationToken: cancellationToken);
                 while (await call.ResponseStream.MoveNext(cancellationToken).ConfigureAwait(false))
                 {
                     // Connected only once a table arrives: a watch that breaks at once counts as lost time.
@@ -94,6 +160,7 @@ public sealed class SchedulerLink : IDisposable
             }
             catch (RpcException e) when (IsTransient(e.StatusCode) && !cancellationToken.IsCancellationRequested)
             {
+                MoveOn(target, e);
                 var now = _time.GetUtcNow();
                 if (connected)
                 {
@@ -127,9 +194,10 @@ public sealed class SchedulerLink : IDisposable
         var backoff = Backoff.FromMs(ExecutorLimits.SchedulerRetryBackoffInitialMs, ExecutorLimits.SchedulerRetryBackoffMsMax, BackoffJitter.Decorrelated);
         while (!cancellationToken.IsCancellationRequested)
         {
+            var target = Current;
             try
             {
-                using var call = _client.WatchCheckpoints(request, _headers, cancellationToken: cancellationToken);
+                using var call = Client.WatchCheckpoints(request, _headers, cancellationToken: cancellationToken);
                 while (await call.ResponseStream.MoveNext(cancellationToken).ConfigureAwait(false))
                 {
                     backoff.Reset();
@@ -144,6 +212,7 @@ public sealed class SchedulerLink : IDisposable
             }
             catch (RpcException e) when (!cancellationToken.IsCancellationRequested)
             {
+                MoveOn(target, e);
                 var delay = backoff.Next();
                 Checkpoints.CheckpointLog.WatchRetry(_logger, $"{e.Status.StatusCode}: {e.Status.Detail}", (int)delay.TotalMilliseconds);
                 await Task.Delay(delay, _time, cancellationToken).ConfigureAwait(false);
@@ -153,7 +222,7 @@ public sealed class SchedulerLink : IDisposable
 
     /// <summary>Sends one acknowledgement, bounded by <see cref="ExecutorLimits.CheckpointAcknowledgeTimeoutMs"/>; throws on failure.</summary>
     public async Task AcknowledgeCheckpointAsync(AcknowledgeCheckpointRequest request, CancellationToken cancellationToken) =>
-        await _client.AcknowledgeCheckpointAsync(request, _headers,
+        await Client.AcknowledgeCheckpointAsync(request, _headers,
             deadline: DateTime.UtcNow.AddMilliseconds(ExecutorLimits.CheckpointAcknowledgeTimeoutMs),
             cancellationToken: cancellationToken).ConfigureAwait(false);
 
@@ -162,7 +231,7 @@ public sealed class SchedulerLink : IDisposable
     {
         try
         {
-            await _client.ReportFailureAsync(request, _headers,
+            await Client.ReportFailureAsync(request, _headers,
                 deadline: DateTime.UtcNow.AddMilliseconds(ExecutorLimits.ReportFailureTimeoutMs)).ConfigureAwait(false);
         }
         catch (RpcException e)
@@ -171,7 +240,18 @@ public sealed class SchedulerLink : IDisposable
         }
     }
 
-    public void Dispose() => _channel.Dispose();
+    public void Dispose()
+    {
+        lock (_lock)
+        {
+            foreach (var (channel, _) in _channels.Values)
+            {
+                channel.Dispose();
+            }
+            _channels.Clear();
+        }
+        _handler.Dispose();
+    }
 
     private static bool IsTransient(StatusCode code) => code is StatusCode.Unavailable or StatusCode.DeadlineExceeded
         or StatusCode.Unknown or StatusCode.Internal or StatusCode.ResourceExhausted or StatusCode.Aborted or StatusCode.Cancelled;

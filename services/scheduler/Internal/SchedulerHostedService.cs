@@ -20,8 +20,12 @@ internal sealed partial class SchedulerHostedService(
     Observability.ObservabilityServer observability,
     SchedulerTls tls,
     SchedulerOptions options,
-    ILogger<SchedulerHostedService> logger) : IHostedLifecycleService
+    Leadership.ILeaderGate gate,
+    ILogger<SchedulerHostedService> logger) : IHostedLifecycleService, IDisposable
 {
+    private readonly CancellationTokenSource _stopping = new();
+    private Task? _standby;
+
     public Task StartingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
     public Task StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
@@ -33,15 +37,52 @@ internal sealed partial class SchedulerHostedService(
         // Kestrel reports the address it bound; what clients and executors dial is the advertised host (--advertise).
         var port = options.AdvertisePort ?? new Uri(bound).Port;
         var address = $"{tls.Scheme}://{Hosting.NetworkAddress.Format(options.AdvertisedHost, port)}";
-        await reconciler.StartAsync(address, cancellationToken).ConfigureAwait(false);
-        await checkpoints.StartAsync(cancellationToken).ConfigureAwait(false);
+        if (gate.Elects)
+        {
+            // A standby serves at once (reads; writes refused naming the leader) and starts
+            // reconciling once it takes office.
+            _standby = Task.Run(() => LeadThenStartAsync(address, _stopping.Token), CancellationToken.None);
+        }
+        else
+        {
+            await reconciler.StartAsync(address, cancellationToken).ConfigureAwait(false);
+            await checkpoints.StartAsync(cancellationToken).ConfigureAwait(false);
+        }
         await home.WriteInfoAsync(new SchedulerInfo(address, Environment.ProcessId, time.GetUtcNow().ToUnixTimeMilliseconds()) { MetricsAddress = observability.Address }, cancellationToken)
             .ConfigureAwait(false);
         LogServing(address, home.Directory);
     }
 
+    private async Task LeadThenStartAsync(string address, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var term = await gate.LeadAsync(address, cancellationToken).ConfigureAwait(false);
+            var started = time.GetTimestamp();
+            await reconciler.StartAsync(address, cancellationToken).ConfigureAwait(false);
+            await checkpoints.StartAsync(cancellationToken).ConfigureAwait(false);
+            LogTookOffice(term.Epoch, (long)time.GetElapsedTime(started).TotalMilliseconds);
+        }
+        catch (Exception e) when (cancellationToken.IsCancellationRequested && e is OperationCanceledException or Leadership.LeadershipLostException)
+        {
+        }
+        catch (Exception e)
+        {
+            // Nothing else would notice: a scheduler that cannot lead stays a standby, loudly.
+            LogCouldNotLead(e);
+        }
+    }
+
+    public void Dispose() => _stopping.Dispose();
+
     public async Task StoppingAsync(CancellationToken cancellationToken)
     {
+        await _stopping.CancelAsync().ConfigureAwait(false);
+        if (_standby is not null)
+        {
+            await _standby.WaitAsync(TimeSpan.FromMilliseconds(SchedulerLimits.ShutdownTimeoutMs), time, CancellationToken.None)
+                .ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        }
         LogStopping();
         try
         {
@@ -66,6 +107,12 @@ internal sealed partial class SchedulerHostedService(
 
     [LoggerMessage(EventId = 1, Level = LogLevel.Information, Message = "Scheduler serving on {Address}, home {Home}")]
     private partial void LogServing(string address, string home);
+
+    [LoggerMessage(EventId = 4, Level = LogLevel.Information, Message = "Took office with epoch {Epoch}: the store is applied and the instances agents report adopted ({ElapsedMs} ms)")]
+    private partial void LogTookOffice(int epoch, long elapsedMs);
+
+    [LoggerMessage(EventId = 5, Level = LogLevel.Error, Message = "This scheduler could not take office and stays a standby; restart it to stand again")]
+    private partial void LogCouldNotLead(Exception e);
 
     [LoggerMessage(EventId = 2, Level = LogLevel.Information, Message = "Scheduler stopping: stopping every instance, keeping the topology")]
     private partial void LogStopping();

@@ -88,4 +88,7 @@ internal static partial class ReconcileLog
 
     [LoggerMessage(EventId = 131, Level = LogLevel.Warning, Message = "Replacing {Operator} from the last completed checkpoint: a fresh one could not be taken ({Reason})")]
     public static partial void LogReplaceWithoutFreshCheckpoint(ILogger logger, string @operator, string reason);
+
+    [LoggerMessage(EventId = 132, Level = LogLevel.Warning, Message = "Not carrying out {Action}: this scheduler's term as leader ended, the instances are the new leader's")]
+    public static partial void LogNotActing(ILogger logger, string action);
 }

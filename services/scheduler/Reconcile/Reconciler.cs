@@ -2,6 +2,7 @@ using System.Threading.Channels;
 using Concord.Contracts.Scheduler.V1;
 using Concord.Contracts.Types.V1;
 using Concord.Scheduler.Checkpoints;
+using Concord.Scheduler.Leadership;
 using Concord.Scheduler.Reconcile.Core;
 using Concord.Scheduler.Reconcile.Internal;
 using Concord.Scheduler.Runtime;
@@ -34,6 +35,8 @@ public sealed class Reconciler : IAsyncDisposable, ICheckpointTopologySource
     private readonly TimeProvider _time;
     private readonly ILogger<Reconciler> _logger;
     private readonly ReconcileCore _core;
+    private readonly ILeaderGate _gate;
+    private readonly Func<IRestartBackoff> _newBackoff;
     private readonly Channel<Func<Task>> _mailbox = Channel.CreateBounded<Func<Task>>(
         new BoundedChannelOptions(SchedulerLimits.ReconcileQueueCommandsMax) { SingleReader = true, FullMode = BoundedChannelFullMode.Wait });
     private readonly CancellationTokenSource _stopping = new();
@@ -54,21 +57,24 @@ public sealed class Reconciler : IAsyncDisposable, ICheckpointTopologySource
     private long _restores;
     private Task? _storeWatch;
 
-    public Reconciler(ITopologyStore store, IClusterRuntime runtime, RoutingHub routing, TimeProvider time, ILogger<Reconciler> logger)
-        : this(store, runtime, routing, time, logger, static () => new RestartBackoffAdapter())
+    public Reconciler(ITopologyStore store, IClusterRuntime runtime, RoutingHub routing, TimeProvider time, ILogger<Reconciler> logger,
+        ILeaderGate? gate = null)
+        : this(store, runtime, routing, time, logger, static () => new RestartBackoffAdapter(), gate)
     {
     }
 
     /// <param name="newBackoff">Makes the failure history of each new instance (the back-off policy seam).</param>
     internal Reconciler(ITopologyStore store, IClusterRuntime runtime, RoutingHub routing, TimeProvider time, ILogger<Reconciler> logger,
-        Func<IRestartBackoff> newBackoff)
+        Func<IRestartBackoff> newBackoff, ILeaderGate? gate = null)
     {
         _store = store;
+        _gate = gate ?? AlwaysLeader.Instance;
+        _newBackoff = newBackoff;
         _runtime = runtime;
         _routing = routing;
         _time = time;
         _logger = logger;
-        _core = new ReconcileCore(time, logger, newBackoff);
+        _core = new ReconcileCore(time, logger, newBackoff) { Gate = _gate };
     }
 
     /// <summary>
@@ -122,7 +128,7 @@ public sealed class Reconciler : IAsyncDisposable, ICheckpointTopologySource
 
     /// <summary>Refuses a launch that is not the current one of its instance (<see cref="ReconcileCore.RequireCurrentLaunch"/>).</summary>
     public Task RequireCurrentLaunchAsync(string operatorName, int index, string incarnation, CancellationToken cancellationToken) =>
-        AskAsync(() =>
+        AskLeaderAsync(() =>
         {
             _core.RequireCurrentLaunch(operatorName, index, incarnation);
             return Task.FromResult(true);
@@ -135,7 +141,7 @@ public sealed class Reconciler : IAsyncDisposable, ICheckpointTopologySource
     // ================================ requests ================================
 
     /// <summary>Stores a new operator and launches its instances. Spec already validated.</summary>
-    public Task<OperatorStatus> DeployAsync(OperatorSpec spec, CancellationToken cancellationToken) => AskAsync(async () =>
+    public Task<OperatorStatus> DeployAsync(OperatorSpec spec, CancellationToken cancellationToken) => AskLeaderAsync(async () =>
     {
         var write = _core.PlanDeploy(spec);
         RequireCapacity(spec, "deployed");
@@ -157,7 +163,7 @@ public sealed class Reconciler : IAsyncDisposable, ICheckpointTopologySource
     }, cancellationToken);
 
     /// <summary>Removes an operator from the store and stops its instances.</summary>
-    public Task KillAsync(string name, CancellationToken cancellationToken) => AskAsync(async () =>
+    public Task KillAsync(string name, CancellationToken cancellationToken) => AskLeaderAsync(async () =>
     {
         await WriteAsync(_core.PlanKill(name)).ConfigureAwait(false);
         _core.Killed(name);
@@ -174,7 +180,7 @@ public sealed class Reconciler : IAsyncDisposable, ICheckpointTopologySource
     public async Task<OperatorStatus> ScaleAsync(string name, int instances, CancellationToken cancellationToken)
     {
         // Checked before the checkpoint a scale with state takes, and again as it is written.
-        if (await AskAsync(() =>
+        if (await AskLeaderAsync(() =>
             {
                 if (_core.PlanScale(name, instances) is { } planned)
                 {
@@ -185,7 +191,7 @@ public sealed class Reconciler : IAsyncDisposable, ICheckpointTopologySource
         {
             return await ScaleWithStateAsync(name, instances, cancellationToken).ConfigureAwait(false);
         }
-        return await AskAsync(async () =>
+        return await AskLeaderAsync(async () =>
         {
             if (_core.PlanScale(name, instances) is { } write)
             {
@@ -221,7 +227,7 @@ public sealed class Reconciler : IAsyncDisposable, ICheckpointTopologySource
                 $"'{name}' was not scaled: the checkpoint its state moves through did not complete within {SchedulerLimits.RescaleCheckpointWaitMs} ms; " +
                 "check `concord checkpoints` and the executors' logs, then retry");
         }
-        return await AskAsync(async () =>
+        return await AskLeaderAsync(async () =>
         {
             if (_core.PlanScale(name, instances) is { } write)
             {
@@ -258,7 +264,7 @@ public sealed class Reconciler : IAsyncDisposable, ICheckpointTopologySource
     public async Task<ReplaceResult> ReplaceAsync(OperatorSpec spec, TimeSpan runningTimeout, bool dropState, CancellationToken cancellationToken)
     {
         var started = _time.GetTimestamp();
-        var outcome = await AskAsync<object>(async () =>
+        var outcome = await AskLeaderAsync<object>(async () =>
         {
             var next = _core.PrepareReplace(spec, dropState);
             if (_runtime.Validate(next) is { } problem)
@@ -367,7 +373,7 @@ public sealed class Reconciler : IAsyncDisposable, ICheckpointTopologySource
                 $"'{spec.Name}' was not replaced: the checkpoint its state moves through did not complete within {SchedulerLimits.RescaleCheckpointWaitMs} ms; " +
                 "check `concord checkpoints` and the executors' logs, then retry");
         }
-        var done = await AskAsync(async () =>
+        var done = await AskLeaderAsync(async () =>
         {
             // Checked again: the topology may have changed while the checkpoint was taken.
             var next = _core.PrepareReplace(spec);
@@ -416,18 +422,38 @@ public sealed class Reconciler : IAsyncDisposable, ICheckpointTopologySource
     }
 
     /// <summary>Every operator, ordered by name.</summary>
-    public Task<IReadOnlyList<OperatorStatus>> ListAsync(CancellationToken cancellationToken) =>
-        AskAsync(() => Task.FromResult(_core.List()), cancellationToken);
+    public async Task<IReadOnlyList<OperatorStatus>> ListAsync(CancellationToken cancellationToken) =>
+        IsStandby
+            ? (await StoreViewAsync(cancellationToken).ConfigureAwait(false)).List()
+            : await AskAsync(() => Task.FromResult(_core.List()), cancellationToken).ConfigureAwait(false);
 
     /// <summary>Every operator and the edges between them.</summary>
-    public Task<GraphResponse> GraphAsync(CancellationToken cancellationToken) =>
-        AskAsync(() => Task.FromResult(_core.Graph()), cancellationToken);
+    public async Task<GraphResponse> GraphAsync(CancellationToken cancellationToken) =>
+        IsStandby
+            ? (await StoreViewAsync(cancellationToken).ConfigureAwait(false)).Graph()
+            : await AskAsync(() => Task.FromResult(_core.Graph()), cancellationToken).ConfigureAwait(false);
+
+    /// <summary>A standby, or a leader whose term ended: it neither acts nor knows the instances' state.</summary>
+    private bool IsStandby => _gate.Elects && (!_gate.IsLeader || _loop is null);
+
+    /// <summary>
+    /// What a standby answers reads with: the stored topology, applied to a core of its own that
+    /// never acts (its decisions are dropped), so operators, specs and edges are the leader's and
+    /// every instance shows as not running here.
+    /// </summary>
+    private async Task<ReconcileCore> StoreViewAsync(CancellationToken cancellationToken)
+    {
+        var snapshot = await _store.ReadAsync(cancellationToken).ConfigureAwait(false);
+        var view = new ReconcileCore(_time, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance, _newBackoff);
+        view.Apply(snapshot);
+        return view;
+    }
 
     /// <summary>
     /// An executor's session is open: record the metadata (first instance) or check it against
     /// what was recorded (later ones), and mark the instance running.
     /// </summary>
-    public Task RegisterAsync(RegisterExecutorRequest request, CancellationToken cancellationToken) => AskAsync(async () =>
+    public Task RegisterAsync(RegisterExecutorRequest request, CancellationToken cancellationToken) => AskLeaderAsync(async () =>
     {
         var outcome = _core.Register(request);
         if (outcome is RecordMetadata recording)
@@ -472,7 +498,7 @@ public sealed class Reconciler : IAsyncDisposable, ICheckpointTopologySource
     }
 
     /// <summary>Remembers why an executor is about to exit, so `list` shows it.</summary>
-    public Task ReportFailureAsync(ReportFailureRequest request, CancellationToken cancellationToken) => AskAsync(() =>
+    public Task ReportFailureAsync(ReportFailureRequest request, CancellationToken cancellationToken) => AskLeaderAsync(() =>
     {
         _core.ReportFailure(request);
         return Task.FromResult(true);
@@ -484,6 +510,11 @@ public sealed class Reconciler : IAsyncDisposable, ICheckpointTopologySource
     /// </summary>
     public async Task StopAllAsync(CancellationToken cancellationToken)
     {
+        if (IsStandby)
+        {
+            // The instances are the leader's (or nobody's yet): a standby leaves them running.
+            return;
+        }
         var exits = await AskAsync(async () =>
         {
             var exits = _core.StopAll();
@@ -535,6 +566,15 @@ public sealed class Reconciler : IAsyncDisposable, ICheckpointTopologySource
             }
         }
     }
+
+    /// <summary>
+    /// <see cref="AskAsync"/> for what only the leader does (commands, executors' calls): a
+    /// standby refuses it as Unavailable naming the leader, so the caller goes there.
+    /// </summary>
+    private Task<T> AskLeaderAsync<T>(Func<Task<T>> work, CancellationToken cancellationToken) =>
+        IsStandby
+            ? Task.FromException<T>(new ReconcileException(ReconcileErrorKind.Unavailable, _gate.StandbyMessage))
+            : AskAsync(work, cancellationToken);
 
     private async Task<T> AskAsync<T>(Func<Task<T>> work, CancellationToken cancellationToken)
     {
@@ -634,6 +674,13 @@ public sealed class Reconciler : IAsyncDisposable, ICheckpointTopologySource
     {
         while (_core.TryTakeAction(out var action))
         {
+            if (!_core.CanAct && action is LaunchInstance or StopInstance or ForgetInstance or ForgetOperator)
+            {
+                // The term ended: the next leader owns the instances and their directories;
+                // this scheduler touches nothing (its decisions came from a stale view).
+                LogNotActing(_logger, action.GetType().Name);
+                continue;
+            }
             switch (action)
             {
                 case LaunchInstance launch:

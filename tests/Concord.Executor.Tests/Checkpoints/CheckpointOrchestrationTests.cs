@@ -10,6 +10,8 @@ using Concord.Executor.Routing;
 using Concord.Executor.Scheduler;
 using Concord.Executor.Session;
 using Concord.Executor.Timers;
+using Concord.Hosting;
+using Grpc.Core;
 using Microsoft.Extensions.Logging.Abstractions;
 using static Concord.Executor.Tests.Checkpoints.CheckpointTestSupport;
 using static Concord.Executor.Tests.TestSupport;
@@ -287,6 +289,26 @@ public sealed class CheckpointOrchestrationTests : IAsyncDisposable
         Assert.Equal((5UL, 3L), (ack.CheckpointId, ack.DurationMs));
         Assert.Equal("launch-s3cret", secret);
 
+        await stop.CancelAsync();
+        await Assert.ThrowsAnyAsync<Exception>(() => watch.WaitAsync(Bound));
+    }
+
+    [Fact]
+    public async Task The_scheduler_link_follows_a_standbys_refusal_to_the_leader_it_names()
+    {
+        await using var leader = await FakeSchedulerHost.StartAsync(new FakeScheduler(new RoutingTable { Version = 1 }));
+        await using var standby = await FakeSchedulerHost.StartAsync();
+        standby.Scheduler.RefuseRegistrationWith = new Status(StatusCode.Unavailable, $"this scheduler is a standby; {LeaderRedirect.Marker}{leader.Address}");
+        using var link = new SchedulerLink(new Uri(standby.Address), NullLogger<SchedulerLink>.Instance, TimeProvider.System);
+        var tables = Channel.CreateUnbounded<RoutingTable>();
+        using var stop = new CancellationTokenSource();
+
+        var watch = link.RegisterAndWatchAsync(new RegisterExecutorRequest { OperatorName = "counter", InstanceIndex = 0, Incarnation = "inc-0" },
+            table => tables.Writer.WriteAsync(table).AsTask(), stop.Token);
+
+        Assert.Equal("inc-0", (await leader.Scheduler.Registrations.Reader.ReadAsync().AsTask().WaitAsync(Bound)).Incarnation);
+        Assert.Equal(1L, (await tables.Reader.ReadAsync().AsTask().WaitAsync(Bound)).Version);
+        Assert.Equal(leader.Address.TrimEnd('/'), link.Current);
         await stop.CancelAsync();
         await Assert.ThrowsAnyAsync<Exception>(() => watch.WaitAsync(Bound));
     }

@@ -47,6 +47,27 @@ public sealed class AgentCommandLineTests : IDisposable
     }
 
     [Fact]
+    public void Several_schedulers_are_a_comma_separated_list_the_first_tried_first()
+    {
+        var options = AgentCommandLine.Parse(
+            ["--scheduler", "http://10.0.0.1:7400, http://10.0.0.2:7400/", "--cpus", "1", "--mem", "512", "--home", _dir.Combine("agent"),
+             "--agent-secret-file", SecretFile(), "--executor", "/bin/true"])!;
+
+        Assert.Equal("http://10.0.0.1:7400", options.SchedulerAddress);
+        Assert.Equal(["http://10.0.0.1:7400", "http://10.0.0.2:7400"], options.SchedulerAddresses);
+    }
+
+    [Fact]
+    public void Schedulers_that_mix_http_and_https_are_refused()
+    {
+        var e = Assert.Throws<UsageException>(() => AgentCommandLine.Parse(
+            ["--scheduler", "http://10.0.0.1:7400,https://10.0.0.2:7400", "--cpus", "1", "--mem", "512", "--home", _dir.Combine("agent"),
+             "--agent-secret-file", SecretFile(), "--executor", "/bin/true"]));
+
+        Assert.Contains("mixes http:// and https://", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Help_is_not_an_error() => Assert.Null(AgentCommandLine.Parse(["--help"]));
 
     [Theory]

@@ -21,7 +21,9 @@ internal sealed partial class ReconcileCore
     /// <summary>
     /// Whether a leftover executor may be taken over: it runs an instance the store still
     /// wants, with the same spec (instance count aside), calls back on this scheduler's
-    /// address, and no other leftover has claimed that instance.
+    /// address, and no other leftover has claimed that instance. With leader election the
+    /// address is not compared: a new leader adopts what the previous leader launched (the
+    /// executors follow the leader, docs/cluster.md "High availability").
     /// </summary>
     public bool ShouldAdopt(TopologySnapshot snapshot, LeftoverInstance leftover, HashSet<(string, int)> claimed)
     {
@@ -35,7 +37,7 @@ internal sealed partial class ReconcileCore
         {
             refusal = $"the operator now has {entry.Spec.Instances} instance(s)";
         }
-        else if (leftover.SchedulerAddress != SchedulerAddress)
+        else if (!Gate.Elects && leftover.SchedulerAddress != SchedulerAddress)
         {
             refusal = $"it calls back on {leftover.SchedulerAddress}, this scheduler serves {SchedulerAddress}";
         }

@@ -43,13 +43,16 @@ internal sealed partial class ReconcileCore(TimeProvider time, ILogger logger, F
     public string SchedulerAddress { get; private set; } = "";
 
     /// <summary>
-    /// The one gate on acting on the cluster (launching, stopping, writing the store). Today a
-    /// scheduler is always the one that acts, so this is always true. With leader election a
-    /// follower returns false here: its commands are refused as Unavailable and store changes
-    /// are not applied, until it becomes the leader (then it applies the store from scratch).
+    /// The one gate on acting on the cluster (launching, stopping, writing the store): the
+    /// leader gate (<see cref="Leadership.ILeaderGate"/>). A lone scheduler always acts; with
+    /// leader election a standby or a deposed leader returns false here: its commands are
+    /// refused as Unavailable naming the leader and store changes are not applied.
     /// Every command checks it through <see cref="RequireActive"/>, and <see cref="Apply"/> through <see cref="CanApply"/>.
     /// </summary>
-    public bool CanAct => true;
+    public bool CanAct => Gate.IsLeader;
+
+    /// <summary>Whether this scheduler leads (set once, before the loop runs).</summary>
+    public Leadership.ILeaderGate Gate { get; set; } = Leadership.AlwaysLeader.Instance;
 
     /// <summary>Remembers where executors call back (launches carry it).</summary>
     public void Start(string schedulerAddress) => SchedulerAddress = schedulerAddress;
@@ -117,8 +120,7 @@ internal sealed partial class ReconcileCore(TimeProvider time, ILogger logger, F
         }
         if (!CanAct)
         {
-            throw new ReconcileException(ReconcileErrorKind.Unavailable,
-                "this scheduler is not the leader and does not act on the cluster; send the command to the leader");
+            throw new ReconcileException(ReconcileErrorKind.Unavailable, Gate.StandbyMessage);
         }
     }
 

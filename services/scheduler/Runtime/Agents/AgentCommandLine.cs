@@ -51,10 +51,23 @@ public static class AgentCommandLine
         {
             throw new UsageException(string.Join("\n", parse.Errors.Select(e => e.Message).Distinct()));
         }
-        var scheduler = parse.GetValue(o.Scheduler);
-        if (string.IsNullOrEmpty(scheduler) || !Uri.TryCreate(scheduler, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https"))
+        var schedulerText = parse.GetValue(o.Scheduler);
+        var schedulers = Hosting.LeaderRedirect.SplitAddresses(schedulerText ?? "");
+        if (schedulers.Count == 0)
         {
-            throw new UsageException($"--scheduler '{scheduler}' is not a scheduler address; give its gRPC address, e.g. --scheduler http://10.0.0.1:7400 (https:// with TLS)");
+            throw new UsageException("--scheduler is required: the scheduler's gRPC address, e.g. --scheduler http://10.0.0.1:7400 (https:// with TLS), or several schedulers' as A,B");
+        }
+        Uri uri = null!;
+        foreach (var scheduler in schedulers)
+        {
+            if (!Uri.TryCreate(scheduler, UriKind.Absolute, out uri!) || uri.Scheme is not ("http" or "https"))
+            {
+                throw new UsageException($"--scheduler '{scheduler}' is not a scheduler address; give its gRPC address, e.g. --scheduler http://10.0.0.1:7400 (https:// with TLS)");
+            }
+        }
+        if (schedulers.Select(a => new Uri(a).Scheme).Distinct().Count() > 1)
+        {
+            throw new UsageException($"--scheduler mixes http:// and https:// addresses ({schedulerText}); every scheduler of a cluster uses TLS or none does");
         }
         var cpus = parse.GetValue(o.Cpus);
         var mem = parse.GetValue(o.Mem);
@@ -81,7 +94,8 @@ public static class AgentCommandLine
         var secretFile = parse.GetValue(o.SecretFile) ?? Path.Combine(SchedulerHome.DefaultDirectory(), AgentSecret.FileName);
         return new AgentOptions
         {
-            SchedulerAddress = scheduler.TrimEnd('/'),
+            SchedulerAddress = schedulers[0],
+            SchedulerAddresses = schedulers,
             Cpus = cpus,
             MemMb = mem,
             Home = Path.GetFullPath(home),
@@ -110,7 +124,7 @@ public static class AgentCommandLine
     private static (Command Command, Options Options) Build()
     {
         var o = new Options(
-            new Option<string?>("--scheduler") { HelpName = "URL", Description = "Required. The scheduler's gRPC address, e.g. http://10.0.0.1:7400 (https:// with TLS)" },
+            new Option<string?>("--scheduler") { HelpName = "URL", Description = "Required. The scheduler's gRPC address, e.g. http://10.0.0.1:7400 (https:// with TLS); with standbys, every scheduler's, comma-separated: the agent serves whichever leads" },
             new Option<double>("--cpus") { HelpName = "N", Description = "Required. CPUs the scheduler may place on this host (instances' `cpus` add up to at most this)" },
             new Option<int>("--mem") { HelpName = "MB", Description = "Required. Memory in MiB the scheduler may place on this host (instances' `mem` add up to at most this)" },
             new Option<string?>("--home") { HelpName = "DIR", Description = "Required. The agent's own state directory (instances/ with each instance's log); not the scheduler's home" },

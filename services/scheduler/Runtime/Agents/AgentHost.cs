@@ -118,20 +118,30 @@ public sealed partial class AgentHost(AgentOptions options, IClusterRuntime runt
                 }
                 await reachable.WaitAsync(cancellationToken).ConfigureAwait(false);
                 await SessionAsync(backoff, cancellationToken).ConfigureAwait(false);
-                LogSessionEnded(options.SchedulerAddress, "the scheduler ended it");
+                LogSessionEnded(CurrentScheduler, "the scheduler ended it");
+                NextScheduler();
             }
             catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
             {
                 return;
             }
+            catch (RpcException e) when (e.StatusCode == StatusCode.Unavailable && LeaderRedirect.LeaderIn(e.Status.Detail) is { } leader && leader != CurrentScheduler)
+            {
+                // A standby: straight to the leader it names, no back-off.
+                LogRedirected(CurrentScheduler, leader);
+                Volatile.Write(ref _scheduler, leader);
+                continue;
+            }
             catch (RpcException e) when (e.StatusCode is StatusCode.Unauthenticated or StatusCode.PermissionDenied or StatusCode.InvalidArgument or StatusCode.FailedPrecondition)
             {
                 // Retried (the operator may fix the scheduler side), but said loudly.
-                LogRefused(options.SchedulerAddress, e.Status.Detail);
+                LogRefused(CurrentScheduler, e.Status.Detail);
+                NextScheduler();
             }
             catch (Exception e) when (e is RpcException or IOException or HttpRequestException or InvalidOperationException or OperationCanceledException)
             {
-                LogSessionEnded(options.SchedulerAddress, e.Message);
+                LogSessionEnded(CurrentScheduler, e.Message);
+                NextScheduler();
             }
             try
             {
@@ -142,6 +152,19 @@ public sealed partial class AgentHost(AgentOptions options, IClusterRuntime runt
                 return;
             }
         }
+    }
+
+    /// <summary>The scheduler this agent tries now: the leader a standby named, else the next in its list.</summary>
+    private string? _scheduler;
+
+    private string CurrentScheduler => Volatile.Read(ref _scheduler) ?? options.SchedulerAddress;
+
+    /// <summary>After a failure: the next scheduler of the list (the leader may have moved there).</summary>
+    private void NextScheduler()
+    {
+        var all = options.SchedulerAddresses.Count > 0 ? options.SchedulerAddresses : [options.SchedulerAddress];
+        var at = all.ToList().IndexOf(CurrentScheduler);
+        Volatile.Write(ref _scheduler, all[(at + 1) % all.Count]);
     }
 
     private async Task SessionAsync(Backoff backoff, CancellationToken cancellationToken)
@@ -155,7 +178,7 @@ public sealed partial class AgentHost(AgentOptions options, IClusterRuntime runt
             ConnectTimeout = TimeSpan.FromMilliseconds(SchedulerLimits.AgentHeartbeatTimeoutMs),
         };
         using var tls = options.Tls?.Load();
-        using var channel = GrpcChannel.ForAddress(options.SchedulerAddress, new GrpcChannelOptions
+        using var channel = GrpcChannel.ForAddress(CurrentScheduler, new GrpcChannelOptions
         {
             HttpHandler = tls?.ConfigureClient(handler) ?? handler,
             MaxReceiveMessageSize = SchedulerLimits.AgentMessageBytesMax,
@@ -179,7 +202,17 @@ public sealed partial class AgentHost(AgentOptions options, IClusterRuntime runt
             hello = Hello();
             _reports = reports;
         }
-        await call.RequestStream.WriteAsync(new AgentReport { Hello = hello }, session.Token).ConfigureAwait(false);
+        try
+        {
+            await call.RequestStream.WriteAsync(new AgentReport { Hello = hello }, session.Token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is InvalidOperationException or IOException && !session.IsCancellationRequested)
+        {
+            // The call ended before the hello went out (a standby refuses at once): its status
+            // says why, and names the leader; reading the response stream throws it.
+            await call.ResponseStream.MoveNext(session.Token).ConfigureAwait(false);
+            throw;
+        }
         var writer = WriteReportsAsync(reports, call.RequestStream, session);
         var heartbeats = HeartbeatAsync(reports, session.Token);
         Connected?.Invoke();
@@ -632,6 +665,9 @@ public sealed partial class AgentHost(AgentOptions options, IClusterRuntime runt
 
     [LoggerMessage(EventId = 701, Level = LogLevel.Error, Message = "The scheduler at {Address} refused this agent: {Reason}")]
     private partial void LogRefused(string address, string reason);
+
+    [LoggerMessage(EventId = 707, Level = LogLevel.Information, Message = "The scheduler at {Address} is a standby; connecting to the leader at {Leader}")]
+    private partial void LogRedirected(string address, string leader);
 
     [LoggerMessage(EventId = 702, Level = LogLevel.Warning, Message = "Could not launch {Operator}/{Index}: {Reason}")]
     private partial void LogLaunchFailed(string @operator, int index, string reason);

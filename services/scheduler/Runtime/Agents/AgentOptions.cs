@@ -6,6 +6,13 @@ public sealed class AgentOptions
     /// <summary>Required. The scheduler's gRPC address, e.g. http://10.0.0.1:7400 (https:// with TLS).</summary>
     public required string SchedulerAddress { get; init; }
 
+    /// <summary>
+    /// Every scheduler of the cluster (leader and standbys), <see cref="SchedulerAddress"/> first;
+    /// empty: that one only. The agent tries them in turn and follows a standby's refusal to the
+    /// leader it names (docs/cluster.md, "High availability").
+    /// </summary>
+    public IReadOnlyList<string> SchedulerAddresses { get; init; } = [];
+
     /// <summary>Required. Stable name of this agent; `concord list` shows it as the host of its instances.</summary>
     public required string AgentId { get; init; }
 

@@ -77,7 +77,8 @@ public static class AgentProgram
                     Tls = options.Tls,
                     Containment = containment,
                     // The launch's secrets come from the scheduler with each launch command.
-                    PrivateEnvironment = launch => host!.EnvironmentOf(launch),
+                    // With standbys, every scheduler's address too: the executor follows the leader.
+                    PrivateEnvironment = launch => WithSchedulers(host!.EnvironmentOf(launch), options.SchedulerAddresses),
                     OperatorPythonPath = LocalProcessRuntimeOptions.FindPythonSdk(AppContext.BaseDirectory),
                     ExecutorListenAddress = listen,
                     ExecutorAdvertisedHost = options.AdvertisedHost,
@@ -100,5 +101,16 @@ public static class AgentProgram
                 stopping.Cancel();
             }
         }
+    }
+
+    /// <summary>The launch's environment plus every scheduler's address, when the agent knows several.</summary>
+    private static IReadOnlyDictionary<string, string?> WithSchedulers(IReadOnlyDictionary<string, string?> environment, IReadOnlyList<string> schedulers)
+    {
+        if (schedulers.Count < 2)
+        {
+            return environment;
+        }
+        var more = new Dictionary<string, string?>(environment) { [Hosting.LeaderRedirect.SchedulerAddressesVariable] = string.Join(',', schedulers) };
+        return more;
     }
 }

@@ -36,7 +36,7 @@ public sealed class ZooKeeperTopologyStore : ITopologyStore
     {
         _client = client;
         Layout = layout;
-        Epoch = epoch;
+        _epoch = epoch;
         _ownsClient = ownsClient;
     }
 
@@ -45,8 +45,22 @@ public sealed class ZooKeeperTopologyStore : ITopologyStore
     /// <summary>Disposed with the store, after it (the election of the term the store writes in).</summary>
     internal IAsyncDisposable? AlsoDispose { get; set; }
 
-    /// <summary>The epoch (data version of the epoch node) every write of this store is fenced with.</summary>
-    public int Epoch { get; }
+    /// <summary>
+    /// The epoch (data version of the epoch node) every write of this store is fenced with;
+    /// <see cref="NotInOffice"/> while this scheduler is a standby (every write refused).
+    /// </summary>
+    public int Epoch => Volatile.Read(ref _epoch);
+
+    /// <summary>The epoch of a store whose scheduler does not lead: no write is even sent.</summary>
+    public const int NotInOffice = -2;
+
+    private int _epoch;
+
+    /// <summary>
+    /// This scheduler took office with <paramref name="epoch"/> (writes are fenced with it from
+    /// now on) or, with <see cref="NotInOffice"/>, left it (every write refused at once).
+    /// </summary>
+    internal void SetEpoch(int epoch) => Volatile.Write(ref _epoch, epoch);
 
     /// <summary>
     /// Opens the store at <paramref name="layout"/>, creating its nodes when missing, writing as
@@ -256,14 +270,20 @@ public sealed class ZooKeeperTopologyStore : ITopologyStore
     /// </summary>
     private async Task<IReadOnlyList<ZooKeeperOpResult>> WriteFencedAsync(IReadOnlyList<ZooKeeperOp> writes)
     {
+        var epoch = Epoch;
+        if (epoch < 0)
+        {
+            // A version of -1 would match any epoch in ZooKeeper's check: a standby never sends one.
+            throw new NotLeaderException(epoch, -1);
+        }
         try
         {
-            return await _client.MultiAsync([new ZooKeeperOp.Check(Layout.Epoch, Epoch), .. writes], CancellationToken.None).ConfigureAwait(false);
+            return await _client.MultiAsync([new ZooKeeperOp.Check(Layout.Epoch, epoch), .. writes], CancellationToken.None).ConfigureAwait(false);
         }
         catch (ZooKeeperMultiException e) when (e.FailedIndex == 0)
         {
             var current = await _client.ExistsAsync(Layout.Epoch, CancellationToken.None).ConfigureAwait(false);
-            throw new NotLeaderException(Epoch, current?.Version ?? -1);
+            throw new NotLeaderException(epoch, current?.Version ?? -1);
         }
     }
 
