@@ -1,4 +1,5 @@
 using Concord.EndToEnd.Tests.Harness;
+using Xunit.Abstractions;
 
 namespace Concord.EndToEnd.Tests;
 
@@ -8,7 +9,7 @@ namespace Concord.EndToEnd.Tests;
 /// (<see cref="MultiHostCluster"/>). docs/cluster.md, "Heartbeats, lost agents and their return"
 /// and "Placement", says what they prove.
 /// </summary>
-public sealed class MultiHostDrillTests
+public sealed class MultiHostDrillTests(ITestOutputHelper log)
 {
     /// <summary>
     /// The scheduler's <c>SchedulerLimits.AgentHeartbeatTimeoutMs</c> (this project does not
@@ -79,10 +80,13 @@ public sealed class MultiHostDrillTests
 
         var host = cluster.Network.Host(int.Parse(victim[1..], System.Globalization.CultureInfo.InvariantCulture));
         host.Heal();
+        var healed = System.Diagnostics.Stopwatch.StartNew();
         // The returning agent reports what it runs; none of it is the scheduler's any more, so all of it stops.
         await Eventually.UntilAsync(() => cluster.ExecutorsOn(victim).Count == 0, TimeSpan.FromMilliseconds(StaleStopBoundMs),
             () => $"no executor left on {victim} after heal; still: {string.Join(", ", cluster.ExecutorsOn(victim))}\n{cluster.Describe()}");
         Assert.Contains($"on agent {victim}: this scheduler runs it elsewhere", cluster.SchedulerOutput, StringComparison.Ordinal);
+        log.WriteLine($"agent cut off: {moved.Count} instance(s) of {victim} running on other agents {movedAfterMs} ms after the cut " +
+            $"(heartbeat timeout {AgentHeartbeatTimeoutMs} ms); its stale copies stopped {healed.ElapsedMilliseconds} ms after the heal");
 
         var (_, json) = await cluster.ListAsync();
         var listed = MultiHostCluster.Instances(json);
