@@ -35,7 +35,9 @@ public sealed class ZooKeeperEnsemble : IAsyncDisposable
             {
                 var serverOptions = options?.Invoke(id) ?? new ZooKeeperServerOptions();
                 var address = IPAddress.Parse(serverOptions.Address);
-                servers.Add(new ZooKeeperServer(id, serverOptions, FreePort(address), FreePort(address), FreePort(address), new TempDirectory("cc-zk-")));
+                servers.Add(serverOptions.BasePort is { } port
+                    ? new ZooKeeperServer(id, serverOptions, port, port + 1, port + 2, new TempDirectory("cc-zk-"))
+                    : new ZooKeeperServer(id, serverOptions, FreePort(address), FreePort(address), FreePort(address), new TempDirectory("cc-zk-")));
             }
             foreach (var server in servers)
             {

@@ -18,6 +18,19 @@ public sealed record ZooKeeperServerOptions
     /// the process reaches java), as <c>ip netns exec</c> and <c>nsenter</c> do.
     /// </summary>
     public IReadOnlyList<string> CommandPrefix { get; init; } = [];
+
+    /// <summary>
+    /// Fixed ports (client, peer = +1, election = +2) for a server alone in a network namespace of
+    /// its own, where they are free and where the test's namespace cannot look for free ones;
+    /// null: free ports of this namespace.
+    /// </summary>
+    public int? BasePort { get; init; }
+
+    /// <summary>
+    /// How the readiness probe dials the server, e.g. <c>SimulatedHost.ConnectAsync</c> for a
+    /// server on a simulated host (unreachable from the test's namespace); null: a plain connect.
+    /// </summary>
+    public Func<EndPoint, CancellationToken, Task<Socket>>? Connect { get; init; }
 }
 
 /// <summary>
@@ -239,9 +252,26 @@ public sealed partial class ZooKeeperServer : IAsyncDisposable
         using var timeout = new CancellationTokenSource(ProbeTimeoutMs);
         try
         {
-            using var socket = new TcpClient();
-            await socket.ConnectAsync(IPAddress.Parse(Host), ClientPort, timeout.Token).ConfigureAwait(false);
-            var stream = socket.GetStream();
+            var endpoint = new IPEndPoint(IPAddress.Parse(Host), ClientPort);
+            Socket socket;
+            if (_options.Connect is { } connect)
+            {
+                socket = await connect(endpoint, timeout.Token).ConfigureAwait(false);
+            }
+            else
+            {
+                socket = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+                try
+                {
+                    await socket.ConnectAsync(endpoint, timeout.Token).ConfigureAwait(false);
+                }
+                catch
+                {
+                    socket.Dispose();
+                    throw;
+                }
+            }
+            using var stream = new NetworkStream(socket, ownsSocket: true);
             await stream.WriteAsync("srvr"u8.ToArray(), timeout.Token).ConfigureAwait(false);
             using var reader = new StreamReader(stream);
             while (await reader.ReadLineAsync(timeout.Token).ConfigureAwait(false) is { } line)
