@@ -14,6 +14,19 @@ internal static class ListRenderer
     /// <summary>The ListResponse in the protobuf JSON mapping (camelCase fields, enum names).</summary>
     public static string RenderJson(ListResponse list) => Json.Format(list) + "\n";
 
+    /// <summary>
+    /// Which scheduler leads, under the table, when schedulers stand for election (docs/cluster.md);
+    /// null for a scheduler that always leads.
+    /// </summary>
+    public static string? LeaderLine(ListResponse list, string answeredBy) =>
+        (list.Leader.Length > 0, list.FromStandby) switch
+        {
+            (true, false) => $"leader: {list.Leader}",
+            (true, true) => $"leader: {list.Leader} (not reachable from here; answered by the standby {answeredBy}, which does not know the instances' states)",
+            (false, true) => $"leader: none right now (an election is under way; answered by the standby {answeredBy}, which does not know the instances' states)",
+            _ => null,
+        };
+
     public static Table RenderTable(ListResponse list)
     {
         var table = new Table().Border(TableBorder.None);

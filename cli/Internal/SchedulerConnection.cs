@@ -71,6 +71,9 @@ internal sealed class SchedulerConnection : IDisposable
         return client;
     }
 
+    /// <summary>Sends the following calls to <paramref name="address"/> (the leader a standby named).</summary>
+    public void Follow(string address) => Address = address;
+
     /// <summary>Runs one unary call with the CLI's deadline, translating failures.</summary>
     public Task<TResponse> CallAsync<TResponse>(
         Func<SchedulerClient, CallOptions, AsyncUnaryCall<TResponse>> call, CancellationToken cancellationToken) =>

@@ -38,9 +38,7 @@ using (home)
 {
     try
     {
-        await using var app = SchedulerApp.Create(options, home);
-        await app.RunAsync();
-        return 0;
+        return await Concord.Scheduler.Internal.SchedulerRuns.RunAsync(options, home);
     }
     catch (Concord.Scheduler.Runtime.Containment.ContainmentException e)
     {

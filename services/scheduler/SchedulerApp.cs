@@ -79,6 +79,7 @@ public static class SchedulerApp
         // Made only where agents may connect; without the file every agent session is refused.
         builder.Services.AddSingleton(Runtime.Agents.AgentSecret.Load(home.Directory, create: options.Runtime == Runtime.Agents.AgentClusterRuntime.RuntimeName));
         builder.Services.TryAddSingleton(TimeProvider.System);
+        builder.Services.AddSingleton<Internal.SchedulerTerm>();
         // Before the store: the ZooKeeper store shares the gate's session and is fenced by its term.
         builder.Services.AddSingleton<Leadership.ILeaderGate>(services => options.Store == Store.ZooKeeper.ZooKeeperStoreBackend.Name
             ? Store.ZooKeeper.ZooKeeperStoreBackend.OpenGate(options, services)

@@ -106,6 +106,19 @@ public static class SchedulerLimits
     public const int CommandTimeoutMs = 30_000;
 
     /// <summary>
+    /// Time a command sent to a just-elected leader waits for it to take office (read the
+    /// store, adopt the running instances) before it is refused as unavailable, in ms: 15 s.
+    /// </summary>
+    public const int TakingOfficeWaitMs = 15_000;
+
+    /// <summary>
+    /// Pause between attempts of a scheduler whose term ended to start again while ZooKeeper
+    /// cannot be reached, in ms: 2 s. Each attempt is bounded by the client's connect timeout;
+    /// attempts go on until ZooKeeper answers or the process is stopped.
+    /// </summary>
+    public const int RejoinRetryDelayMs = 2_000;
+
+    /// <summary>
     /// Time to wait for a leftover executor from a previous scheduler run to exit after SIGTERM
     /// before SIGKILL, in ms: 5 s. Shorter than <see cref="StopTimeoutMs"/>: a leftover has no
     /// scheduler and its records are lost anyway; what matters is no duplicate instance.

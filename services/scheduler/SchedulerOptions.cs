@@ -11,7 +11,7 @@ public enum LogFormat
 }
 
 /// <summary>Options of one scheduler process (from the command line; see <see cref="SchedulerCommandLine"/>).</summary>
-public sealed class SchedulerOptions
+public sealed record SchedulerOptions
 {
     /// <summary>Required. The home directory: topology.json, scheduler.json, instances/.</summary>
     public required string Home { get; init; }

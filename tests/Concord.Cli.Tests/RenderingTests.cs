@@ -164,6 +164,16 @@ public sealed class RenderingTests
     }
 
     [Fact]
+    public void The_leader_line_names_the_leader_and_says_when_a_standby_answered_and_is_absent_for_a_lone_scheduler()
+    {
+        Assert.Null(ListRenderer.LeaderLine(new ListResponse(), "http://127.0.0.1:7400"));
+        Assert.Equal("leader: https://10.0.0.2:7400", ListRenderer.LeaderLine(new ListResponse { Leader = "https://10.0.0.2:7400" }, "https://10.0.0.2:7400"));
+        var fromStandby = ListRenderer.LeaderLine(new ListResponse { Leader = "https://10.0.0.2:7400", FromStandby = true }, "https://10.0.0.1:7400")!;
+        Assert.StartsWith("leader: https://10.0.0.2:7400 (not reachable from here; answered by the standby https://10.0.0.1:7400", fromStandby, StringComparison.Ordinal);
+        Assert.StartsWith("leader: none right now (an election is under way", ListRenderer.LeaderLine(new ListResponse { FromStandby = true }, "https://10.0.0.1:7400"), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Tail_prints_key_tab_value_utf8_or_hex_and_skips_records_already_printed()
     {
         var response = new TailStreamResponse();

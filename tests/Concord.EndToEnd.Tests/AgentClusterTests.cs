@@ -17,8 +17,8 @@ public class AgentClusterTests
     public async Task The_word_count_runs_spread_over_two_agents_and_counts_exactly()
     {
         await using var cluster = await Cluster.StartAsync(schedulerArguments: ["--runtime", "agents"]);
-        await using var a = AgentProcess.Start(cluster, "a");
-        await using var b = AgentProcess.Start(cluster, "b");
+        await using var a = AgentProcess.Start(cluster.Home, cluster.Address, "a", cpus: 2, memMb: 4096);
+        await using var b = AgentProcess.Start(cluster.Home, cluster.Address, "b", cpus: 2, memMb: 4096);
         await Eventually.UntilAsync(() => cluster.SchedulerOutput.Contains("Agent a connected") && cluster.SchedulerOutput.Contains("Agent b connected"),
             TimeSpan.FromSeconds(Cluster.StartTimeoutSeconds), () => $"both agents connected\nscheduler:\n{cluster.SchedulerOutput}\nagent a:\n{a.Output}\nagent b:\n{b.Output}");
         var output = Path.Combine(cluster.Home, "counts.csv");
@@ -55,78 +55,5 @@ public class AgentClusterTests
         Assert.Equal(0, shown.ExitCode);
         Assert.Contains("HOSTS", shown.Out);
         Assert.Contains(shown.Out.Split('\n'), line => line.StartsWith("counter", StringComparison.Ordinal) && (line.Contains("a, b") || line.Contains("b, a")));
-    }
-
-    /// <summary>One `concord agent` process whose home is inside the cluster's (so its executors are the cluster's to clean up).</summary>
-    private sealed class AgentProcess : IAsyncDisposable
-    {
-        private readonly Process _process;
-        private readonly StringBuilder _output = new();
-
-        private AgentProcess(Process process) => _process = process;
-
-        public string Output
-        {
-            get
-            {
-                lock (_output)
-                {
-                    return _output.ToString();
-                }
-            }
-        }
-
-        public static AgentProcess Start(Cluster cluster, string id)
-        {
-            var info = new ProcessStartInfo("dotnet",
-            [
-                Repo.CliDll, "agent", "--home", Path.Combine(cluster.Home, "agent-" + id), "--scheduler", cluster.Address,
-                "--cpus", "2", "--mem", "4096", "--agent-id", id, "--agent-secret-file", Path.Combine(cluster.Home, "agent.secret"),
-            ])
-            {
-                RedirectStandardOutput = true,
-                RedirectStandardError = true,
-                UseShellExecute = false,
-            };
-            info.Environment["CONCORD_EXECUTOR_DLL"] = Repo.ExecutorDll;
-            info.Environment["CONCORD_HOME"] = null;
-            info.Environment["CONCORD_SCHEDULER"] = null;
-            var agent = new AgentProcess(Process.Start(info)!);
-            agent._process.OutputDataReceived += (_, e) => agent.Append(e.Data);
-            agent._process.ErrorDataReceived += (_, e) => agent.Append(e.Data);
-            agent._process.BeginOutputReadLine();
-            agent._process.BeginErrorReadLine();
-            return agent;
-        }
-
-        private void Append(string? line)
-        {
-            if (line is not null)
-            {
-                lock (_output)
-                {
-                    _output.AppendLine(line);
-                }
-            }
-        }
-
-        public async ValueTask DisposeAsync()
-        {
-            if (!_process.HasExited)
-            {
-                // SIGTERM: the agent stops its instances and exits.
-                Processes.Kill(_process.Id, hard: false);
-                using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-                try
-                {
-                    await _process.WaitForExitAsync(stop.Token);
-                }
-                catch (OperationCanceledException)
-                {
-                    _process.Kill(entireProcessTree: true);
-                }
-            }
-            _process.Dispose();
-        }
     }
 }

@@ -55,7 +55,7 @@ public class SchedulerFailoverTests(ITestOutputHelper log)
             File.Copy(Path.Combine(first.Home, file), Path.Combine(standbyHome, file));
         }
         await using var second = await Cluster.StartAsync(home: standbyHome, schedulerArguments: arguments);
-        await using var agent = AgentProcess.Start(first.Home, $"{first.Address},{second.Address}");
+        await using var agent = AgentProcess.Start(first.Home, $"{first.Address},{second.Address}", "a", cpus: 8, memMb: 8192);
         await Eventually.UntilAsync(() => first.SchedulerOutput.Contains("Agent a connected", StringComparison.Ordinal), TimeSpan.FromSeconds(Cluster.StartTimeoutSeconds),
             () => $"the agent connected to the leader\nagent:\n{agent.Output}");
 
@@ -98,76 +98,71 @@ public class SchedulerFailoverTests(ITestOutputHelper log)
         Assert.True(failoverMs <= FailoverBoundMs, $"failover took {failoverMs} ms");
     }
 
-    /// <summary>One `concord agent` process with every scheduler's address, its home inside <paramref name="clusterHome"/> (so its executors are the cluster's to clean up).</summary>
-    private sealed class AgentProcess : IAsyncDisposable
+    /// <summary>
+    /// The fencing drill with a live stale leader: the leader is frozen (SIGSTOP) past its session
+    /// timeout, the standby takes office and deploys; woken (SIGCONT), the old leader may still
+    /// believe it leads, yet a deploy sent straight to it at once lands nowhere (every store write
+    /// is a multi-op checking the epoch the new leader bumped). It then rejoins as a standby by
+    /// itself, on the same address, naming the new leader.
+    /// </summary>
+    [Fact]
+    public async Task A_leader_frozen_past_its_session_timeout_changes_nothing_when_it_wakes_and_rejoins_as_a_standby()
     {
-        private readonly Process _process;
-        private readonly StringBuilder _output = new();
-
-        private AgentProcess(Process process) => _process = process;
-
-        public string Output
+        await using var ensemble = await ZooKeeperEnsemble.StartAsync(1);
+        string[] arguments = ["--store", "zookeeper", "--zookeeper", ensemble.ConnectString,
+            "--zookeeper-session-timeout-ms", SessionTimeoutMs.ToString(System.Globalization.CultureInfo.InvariantCulture)];
+        await using var first = await Cluster.StartAsync(schedulerArguments: arguments);
+        await Eventually.UntilAsync(() => first.SchedulerOutput.Contains("Took office", StringComparison.Ordinal), TimeSpan.FromSeconds(Cluster.StartTimeoutSeconds),
+            () => "the first scheduler to lead\n" + Cluster.Tail(first.SchedulerOutput, 40));
+        var standbyHome = Directory.CreateTempSubdirectory("cc-").FullName;
+        foreach (var file in new[] { "token", "cluster.key" })
         {
-            get
+            File.Copy(Path.Combine(first.Home, file), Path.Combine(standbyHome, file));
+        }
+        await using var second = await Cluster.StartAsync(home: standbyHome, schedulerArguments: arguments);
+        await Eventually.UntilAsync(() => second.SchedulerOutput.Contains("Standing for election", StringComparison.Ordinal), TimeSpan.FromSeconds(Cluster.StartTimeoutSeconds),
+            () => "the second scheduler to stand by\n" + Cluster.Tail(second.SchedulerOutput, 40));
+
+        Processes.Freeze(first.SchedulerPid, frozen: true);
+        try
+        {
+            await Eventually.UntilAsync(() => second.SchedulerOutput.Contains("Took office", StringComparison.Ordinal), TimeSpan.FromMilliseconds(FailoverBoundMs) + TimeSpan.FromSeconds(Cluster.StartTimeoutSeconds),
+                () => "the standby to take office while the leader is frozen\n" + Cluster.Tail(second.SchedulerOutput, 40));
+            await second.DeployAsync(Specs.Sink(Path.Combine(standbyHome, "fresh.csv"), "fresh"));
+        }
+        finally
+        {
+            Processes.Freeze(first.SchedulerPid, frozen: false);
+        }
+
+        // At once, before the woken scheduler has heard from ZooKeeper that its session is gone.
+        var stale = await Assert.ThrowsAsync<RpcException>(() =>
+            first.Client.DeployAsync(new DeployRequest { Spec = Specs.Sink(Path.Combine(first.Home, "stale.csv"), "stale") }, first.Call()).ResponseAsync);
+        Assert.Equal(StatusCode.Unavailable, stale.StatusCode);
+        log.WriteLine($"fencing: the woken old leader refused a deploy: {stale.Status.Detail}");
+        var listed = await second.Client.ListAsync(new ListRequest(), second.Call());
+        Assert.Equal(["fresh"], listed.Operators.Select(o => o.Spec.Name));
+        Assert.Equal((second.Address, false), (listed.Leader, listed.FromStandby));
+
+        // The old leader's run ends and the next one stands again with a new session, on the same address.
+        await Eventually.UntilAsync(() => first.SchedulerOutput.Contains("starting again as a standby", StringComparison.Ordinal), TimeSpan.FromMilliseconds(FailoverBoundMs),
+            () => "the old leader to start again as a standby\n" + Cluster.Tail(first.SchedulerOutput, 40));
+        var rejoined = await Eventually.UntilAsync(async () =>
+        {
+            try
             {
-                lock (_output)
-                {
-                    return _output.ToString();
-                }
+                var list = await first.Client.ListAsync(new ListRequest(), first.Call());
+                return list.Leader == second.Address ? list : null;
             }
-        }
-
-        public static AgentProcess Start(string clusterHome, string schedulers)
-        {
-            var info = new ProcessStartInfo("dotnet",
-            [
-                Repo.CliDll, "agent", "--home", Path.Combine(clusterHome, "agent-a"), "--scheduler", schedulers,
-                "--cpus", "8", "--mem", "8192", "--agent-id", "a", "--agent-secret-file", Path.Combine(clusterHome, "agent.secret"),
-            ])
+            catch (RpcException e) when (e.StatusCode == StatusCode.Unavailable)
             {
-                RedirectStandardOutput = true,
-                RedirectStandardError = true,
-                UseShellExecute = false,
-            };
-            info.Environment["CONCORD_EXECUTOR_DLL"] = Repo.ExecutorDll;
-            info.Environment["CONCORD_HOME"] = null;
-            info.Environment["CONCORD_SCHEDULER"] = null;
-            var agent = new AgentProcess(Process.Start(info)!);
-            agent._process.OutputDataReceived += (_, e) => agent.Append(e.Data);
-            agent._process.ErrorDataReceived += (_, e) => agent.Append(e.Data);
-            agent._process.BeginOutputReadLine();
-            agent._process.BeginErrorReadLine();
-            return agent;
-        }
-
-        private void Append(string? line)
-        {
-            if (line is not null)
-            {
-                lock (_output)
-                {
-                    _output.AppendLine(line);
-                }
+                return null;
             }
-        }
-
-        public async ValueTask DisposeAsync()
-        {
-            if (!_process.HasExited)
-            {
-                // SIGTERM: the agent stops its instances and exits.
-                Processes.Kill(_process.Id, hard: false);
-                using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-                try
-                {
-                    await _process.WaitForExitAsync(stop.Token);
-                }
-                catch (OperationCanceledException)
-                {
-                    _process.Kill(entireProcessTree: true);
-                }
-            }
-            _process.Dispose();
-        }
+        }, TimeSpan.FromSeconds(Cluster.StartTimeoutSeconds), () => "the old leader to serve again as a standby naming the new leader\n" + Cluster.Tail(first.SchedulerOutput, 40));
+        Assert.True(rejoined.FromStandby);
+        Assert.Equal(["fresh"], rejoined.Operators.Select(o => o.Spec.Name));
+        var redirected = await Assert.ThrowsAsync<RpcException>(() =>
+            first.Client.DeployAsync(new DeployRequest { Spec = Specs.Sink(Path.Combine(first.Home, "late.csv"), "late") }, first.Call()).ResponseAsync);
+        Assert.Equal((StatusCode.Unavailable, $"this scheduler is a standby; the leader is {second.Address}"), (redirected.StatusCode, redirected.Status.Detail));
     }
 }

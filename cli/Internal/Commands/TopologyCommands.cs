@@ -117,6 +117,21 @@ internal static class TopologyCommands
     public static async Task<int> ListAsync(CliContext ctx, SchedulerConnection scheduler, string format, CancellationToken cancellationToken)
     {
         var list = await scheduler.CallAsync((c, o) => c.ListAsync(new ListRequest(), o), cancellationToken);
+        var answeredBy = scheduler.Address;
+        if (list.FromStandby && list.Leader.Length > 0 && list.Leader != scheduler.Address)
+        {
+            // A standby knows the stored topology but not the instances: ask the leader it names.
+            try
+            {
+                scheduler.Follow(list.Leader);
+                list = await scheduler.CallAsync((c, o) => c.ListAsync(new ListRequest(), o), cancellationToken);
+                answeredBy = scheduler.Address;
+            }
+            catch (CliException)
+            {
+                // The leader cannot be reached from here: the standby's answer is still the topology.
+            }
+        }
         if (format == "json")
         {
             ctx.Out.Write(ListRenderer.RenderJson(list));
@@ -128,6 +143,10 @@ internal static class TopologyCommands
         else
         {
             ctx.Console.Write(ListRenderer.RenderTable(list));
+        }
+        if (format != "json" && ListRenderer.LeaderLine(list, answeredBy) is { } leaderLine)
+        {
+            ctx.Out.WriteLine(leaderLine);
         }
         return ExitCodes.Success;
     }

@@ -5,6 +5,7 @@ using Concord.Scheduler.Reconcile;
 using Concord.Scheduler.Reconcile.Core;
 using Concord.Scheduler.Runtime;
 using Concord.Scheduler.Security;
+using Concord.ZooKeeper;
 using Grpc.Core;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -23,6 +24,7 @@ public sealed partial class SchedulerService(
     IClusterRuntime runtime,
     RoutingHub routing,
     CheckpointCoordinator checkpoints,
+    Leadership.ILeaderGate gate,
     IHostApplicationLifetime lifetime,
     ILogger<SchedulerService> logger) : Contracts.Scheduler.V1.Scheduler.SchedulerBase
 {
@@ -83,7 +85,7 @@ public sealed partial class SchedulerService(
 
     public override async Task<ListResponse> List(ListRequest request, ServerCallContext context)
     {
-        var response = new ListResponse();
+        var response = new ListResponse { Leader = gate.LeaderAddress ?? "", FromStandby = reconciler.IsStandby };
         response.Operators.AddRange((await Reconciled(() => reconciler.ListAsync(context.CancellationToken)).ConfigureAwait(false))
             .Select(Redaction.Redact));
         return response;
@@ -250,6 +252,13 @@ public sealed partial class SchedulerService(
         catch (ReconcileException e)
         {
             throw new RpcException(ToStatus(e));
+        }
+        catch (ZooKeeperException e)
+        {
+            // A read (a standby's, or the leader catching up) while ZooKeeper has no quorum or
+            // cannot be reached: no state was changed by a read.
+            throw new RpcException(new Status(StatusCode.Unavailable,
+                $"the topology in ZooKeeper cannot be read right now ({e.Message}); retry once ZooKeeper has a quorum again"));
         }
     }
 

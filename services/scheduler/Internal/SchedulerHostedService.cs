@@ -21,6 +21,8 @@ internal sealed partial class SchedulerHostedService(
     SchedulerTls tls,
     SchedulerOptions options,
     Leadership.ILeaderGate gate,
+    SchedulerTerm schedulerTerm,
+    IHostApplicationLifetime lifetime,
     ILogger<SchedulerHostedService> logger) : IHostedLifecycleService, IDisposable
 {
     private readonly CancellationTokenSource _stopping = new();
@@ -58,6 +60,9 @@ internal sealed partial class SchedulerHostedService(
         try
         {
             var term = await gate.LeadAsync(address, cancellationToken).ConfigureAwait(false);
+            // The gate has already closed when this runs (writes refused, nothing launched or
+            // stopped): what is left is to end this run so the next one stands again afresh.
+            term.Lost.Register(() => EndRun($"the term with epoch {term.Epoch} ended"));
             var started = time.GetTimestamp();
             await reconciler.StartAsync(address, cancellationToken).ConfigureAwait(false);
             await checkpoints.StartAsync(cancellationToken).ConfigureAwait(false);
@@ -68,8 +73,19 @@ internal sealed partial class SchedulerHostedService(
         }
         catch (Exception e)
         {
-            // Nothing else would notice: a scheduler that cannot lead stays a standby, loudly.
+            // The candidacy ended (session expired, ZooKeeper unreachable past the session
+            // timeout) or taking office failed: a fresh run stands again with a new session.
             LogCouldNotLead(e);
+            EndRun($"the candidacy ended ({e.GetType().Name}: {e.Message})");
+        }
+    }
+
+    private void EndRun(string reason)
+    {
+        if (!_stopping.IsCancellationRequested && schedulerTerm.End(reason))
+        {
+            LogRunEnds(reason);
+            lifetime.StopApplication();
         }
     }
 
@@ -111,8 +127,11 @@ internal sealed partial class SchedulerHostedService(
     [LoggerMessage(EventId = 4, Level = LogLevel.Information, Message = "Took office with epoch {Epoch}: the store is applied and the instances agents report adopted ({ElapsedMs} ms)")]
     private partial void LogTookOffice(int epoch, long elapsedMs);
 
-    [LoggerMessage(EventId = 5, Level = LogLevel.Error, Message = "This scheduler could not take office and stays a standby; restart it to stand again")]
+    [LoggerMessage(EventId = 5, Level = LogLevel.Error, Message = "This scheduler could not take office")]
     private partial void LogCouldNotLead(Exception e);
+
+    [LoggerMessage(EventId = 6, Level = LogLevel.Warning, Message = "This run of the scheduler ends because {Reason}: it leaves every instance alone and starts again as a standby with a new ZooKeeper session")]
+    private partial void LogRunEnds(string reason);
 
     [LoggerMessage(EventId = 2, Level = LogLevel.Information, Message = "Scheduler stopping: stopping every instance, keeping the topology")]
     private partial void LogStopping();

@@ -23,6 +23,9 @@ public interface ILeaderGate
     /// </summary>
     string StandbyMessage { get; }
 
+    /// <summary>The leader's address as last seen (this scheduler's own while it leads); null when it always leads or none is known.</summary>
+    string? LeaderAddress { get; }
+
     /// <summary>
     /// Stands for election with <paramref name="address"/> (what executors, agents and clients
     /// dial) and completes once this scheduler takes office.
@@ -45,6 +48,8 @@ public sealed class AlwaysLeader : ILeaderGate
     public CancellationToken TermLost => CancellationToken.None;
 
     public string StandbyMessage => "this scheduler always leads";
+
+    public string? LeaderAddress => null;
 
     public Task<LeaderTerm> LeadAsync(string address, CancellationToken cancellationToken) =>
         Task.FromResult(new LeaderTerm(0, CancellationToken.None));

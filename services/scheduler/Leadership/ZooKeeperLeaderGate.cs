@@ -57,6 +57,8 @@ public sealed partial class ZooKeeperLeaderGate : ILeaderGate, IAsyncDisposable
     /// <summary>The leader as last seen in ZooKeeper (null when none stands or not known yet).</summary>
     public LeaderCandidate? Leader => Volatile.Read(ref _leader);
 
+    public string? LeaderAddress => Leader?.Address;
+
     public string StandbyMessage =>
         Leader is { } leader && leader.Id != _id
             ? $"{Hosting.LeaderRedirect.StandbyPrefix}; {ILeaderGate.LeaderMarker}{leader.Address}"

@@ -7,6 +7,7 @@ using Concord.Scheduler.Reconcile.Core;
 using Concord.Scheduler.Reconcile.Internal;
 using Concord.Scheduler.Runtime;
 using Concord.Scheduler.Store;
+using Concord.ZooKeeper;
 using Microsoft.Extensions.Logging;
 using static Concord.Scheduler.Reconcile.ReconcileLog;
 
@@ -52,6 +53,8 @@ public sealed class Reconciler : IAsyncDisposable, ICheckpointTopologySource
     private readonly Dictionary<(string, int, int), Task> _launchesByDirectory = [];
 
     private Task? _loop;
+    /// <summary>Completes when the loop runs: a just-elected leader's commands wait for it (<see cref="AskLeaderAsync"/>).</summary>
+    private readonly TaskCompletionSource _inOffice = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int _disposed;
     private CheckpointCoordinator? _checkpoints;
     private long _restores;
@@ -103,6 +106,7 @@ public sealed class Reconciler : IAsyncDisposable, ICheckpointTopologySource
         var adopted = await _runtime.AdoptLeftoversAsync(leftover => _core.ShouldAdopt(snapshot, leftover, claimed), cancellationToken).ConfigureAwait(false);
         _core.AddAdopted(adopted);
         _loop = Task.Run(RunLoopAsync, CancellationToken.None);
+        _inOffice.TrySetResult();
         await AskAsync(async () =>
         {
             await ApplyStoreAsync().ConfigureAwait(false);
@@ -434,7 +438,7 @@ public sealed class Reconciler : IAsyncDisposable, ICheckpointTopologySource
             : await AskAsync(() => Task.FromResult(_core.Graph()), cancellationToken).ConfigureAwait(false);
 
     /// <summary>A standby, or a leader whose term ended: it neither acts nor knows the instances' state.</summary>
-    private bool IsStandby => _gate.Elects && (!_gate.IsLeader || _loop is null);
+    public bool IsStandby => _gate.Elects && (!_gate.IsLeader || _loop is null);
 
     /// <summary>
     /// What a standby answers reads with: the stored topology, applied to a core of its own that
@@ -571,10 +575,26 @@ public sealed class Reconciler : IAsyncDisposable, ICheckpointTopologySource
     /// <see cref="AskAsync"/> for what only the leader does (commands, executors' calls): a
     /// standby refuses it as Unavailable naming the leader, so the caller goes there.
     /// </summary>
-    private Task<T> AskLeaderAsync<T>(Func<Task<T>> work, CancellationToken cancellationToken) =>
-        IsStandby
-            ? Task.FromException<T>(new ReconcileException(ReconcileErrorKind.Unavailable, _gate.StandbyMessage))
-            : AskAsync(work, cancellationToken);
+    private async Task<T> AskLeaderAsync<T>(Func<Task<T>> work, CancellationToken cancellationToken)
+    {
+        if (_gate.Elects && _gate.IsLeader && _loop is null)
+        {
+            // Elected a moment ago and still taking office (reading the store, adopting what
+            // runs): the command waits for that rather than being refused by the leader itself.
+            try
+            {
+                await _inOffice.Task.WaitAsync(TimeSpan.FromMilliseconds(SchedulerLimits.TakingOfficeWaitMs), _time, cancellationToken).ConfigureAwait(false);
+            }
+            catch (TimeoutException)
+            {
+                throw new ReconcileException(ReconcileErrorKind.Unavailable,
+                    $"this scheduler was elected leader and is still taking office (loading the topology, adopting running instances) after {SchedulerLimits.TakingOfficeWaitMs} ms; retry in a few seconds");
+            }
+        }
+        return IsStandby
+            ? throw new ReconcileException(ReconcileErrorKind.Unavailable, _gate.StandbyMessage)
+            : await AskAsync(work, cancellationToken).ConfigureAwait(false);
+    }
 
     private async Task<T> AskAsync<T>(Func<Task<T>> work, CancellationToken cancellationToken)
     {
@@ -666,6 +686,24 @@ public sealed class Reconciler : IAsyncDisposable, ICheckpointTopologySource
         {
             throw new ReconcileException(ReconcileErrorKind.FailedPrecondition,
                 $"the topology store could not be written ({e.Message}); check the scheduler home's disk space and permissions");
+        }
+        catch (NotLeaderException e)
+        {
+            // Fenced: the term ended before the write. The gate's message names the leader when
+            // known, so clients redirect as they do for any standby.
+            throw new ReconcileException(ReconcileErrorKind.Unavailable,
+                $"{_gate.StandbyMessage} (the term of this scheduler ended before operator '{write.Name}' was written: {e.Message}; nothing was changed)");
+        }
+        catch (ZooKeeperException e) when (e.Code is ZooKeeperError.ConnectionLoss or ZooKeeperError.OperationTimeout)
+        {
+            // The reply was lost, not necessarily the write: ZooKeeper may have applied it.
+            throw new ReconcileException(ReconcileErrorKind.Unavailable,
+                $"ZooKeeper did not answer while operator '{write.Name}' was written ({e.Message}); the change may or may not have been made: check with `concord list` once ZooKeeper has a quorum, then retry");
+        }
+        catch (ZooKeeperException e)
+        {
+            throw new ReconcileException(ReconcileErrorKind.Unavailable,
+                $"{_gate.StandbyMessage} (ZooKeeper refused the write of operator '{write.Name}': {e.Message}; nothing was changed)");
         }
     }
 

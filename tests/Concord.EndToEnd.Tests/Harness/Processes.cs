@@ -57,6 +57,17 @@ public static class Processes
         return found;
     }
 
+    /// <summary>Freezes (SIGSTOP) or wakes (SIGCONT) <paramref name="pid"/>: a process that is alive but does nothing, as in a long GC pause or a stalled VM.</summary>
+    public static void Freeze(int pid, bool frozen)
+    {
+        using var kill = Process.Start(new ProcessStartInfo("kill", [frozen ? "-STOP" : "-CONT", pid.ToString()])
+        {
+            RedirectStandardError = true,
+            RedirectStandardOutput = true,
+        })!;
+        kill.WaitForExit(5_000);
+    }
+
     public static void Kill(int pid, bool hard)
     {
         if (!IsAlive(pid))

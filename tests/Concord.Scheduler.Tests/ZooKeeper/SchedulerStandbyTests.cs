@@ -46,6 +46,11 @@ public sealed class SchedulerStandbyTests : IAsyncLifetime
 
         public ILeaderGate Gate => app.Services.GetRequiredService<ILeaderGate>();
 
+        public Internal.SchedulerTerm Term => app.Services.GetRequiredService<Internal.SchedulerTerm>();
+
+        /// <summary>Cancelled once the run asked to end (Program would start the next one).</summary>
+        public CancellationToken Stopping => app.Lifetime.ApplicationStopping;
+
         private bool _stopped;
 
         public async Task StopAsync()
@@ -106,6 +111,10 @@ public sealed class SchedulerStandbyTests : IAsyncLifetime
         }
         await Eventually.UntilAsync(() => !first.Gate.IsLeader && second.Gate.IsLeader, Timeout, () => "the second scheduler to lead and the first not");
 
+        // The deposed leader's run ends by itself (Program then starts a fresh one that stands again).
+        await Eventually.UntilAsync(() => first.Term.Ended && first.Stopping.IsCancellationRequested, Timeout, () => "the deposed leader's run to end");
+        Assert.Contains("epoch", first.Term.Reason, StringComparison.Ordinal);
+        Assert.False(second.Term.Ended);
         var deposed = await Assert.ThrowsAsync<RpcException>(() => first.Client.DeployAsync(new DeployRequest { Spec = SchedulerFixture.Spec("c") }).ResponseAsync.WaitAsync(Timeout));
         Assert.Equal(StatusCode.Unavailable, deposed.StatusCode);
         Assert.StartsWith("this scheduler is a standby", deposed.Status.Detail, StringComparison.Ordinal);
