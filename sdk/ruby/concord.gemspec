@@ -10,7 +10,6 @@ Gem::Specification.new do |spec|
   spec.description = "Write Concord operators in Ruby (MillWheel callbacks, timers, keyed state) " \
                      "and deploy topologies with the scheduler client."
   spec.authors = ["Concord"]
-  spec.license = "Apache-2.0"
   spec.required_ruby_version = ">= 3.1"
   spec.files = Dir["lib/**/*.rb"]
   spec.require_paths = ["lib"]
