@@ -9,8 +9,10 @@ class OperatorProcessTest < Minitest::Test
 
   OPERATORS = [Harness::RUBY, "-I", Harness::LIB, File.join(__dir__, "operators.rb")].freeze
 
-  def start(mode)
-    op = OperatorProcess.new(OPERATORS + [mode])
+  COUNTER = [File.join(Harness::ROOT, "examples", "wordcount", "ruby", "run-counter.sh")].freeze
+
+  def start(mode, argv = OPERATORS + [mode])
+    op = OperatorProcess.new(argv)
     @cleanup = op
     [op, op.open_session]
   end
@@ -44,6 +46,26 @@ class OperatorProcessTest < Minitest::Test
     assert_raises(StopIteration) { responses.next }
     assert_equal 0, op.wait
     assert_equal "yes", File.read(File.join(op.dir, "destroyed"))
+  end
+
+  def test_the_wordcount_counter_counts_per_word_across_batches
+    op, responses = start(nil, COUNTER)
+    op.send(init_message)
+    md = responses.next.metadata.metadata
+    assert_equal ["counter", [["words", :GROUPING_GROUP_BY]], ["counts"]],
+                 [md.name, md.inputs.map { |i| [i.name, i.grouping] }, md.outputs.to_a]
+    assert_equal 0, responses.next.batch_done.seq
+    op.send(batch_message(1, %w[a b a]))
+    op.send(batch_message(2, ["a"] + ["b"] * 1000))
+    first = responses.next.batch_done
+    second = responses.next.batch_done
+    assert_equal [%w[counts a 1], %w[counts b 1], %w[counts a 2]],
+                 first.produced.map { |p| [p.stream, p.record.key, p.record.value] }
+    assert_equal [%w[a 3], %w[b 1001]], [second.produced.first, second.produced.last].map { |p| [p.record.key, p.record.value] }
+    op.send(shutdown_message)
+    op.close_requests
+    assert_raises(StopIteration) { responses.next }
+    assert_equal 0, op.wait
   end
 
   def assert_fatal(mode, expected)
