@@ -30,6 +30,7 @@ require_relative "concord/computation"
 require_relative "concord/context"
 require_relative "concord/session"
 require_relative "concord/server"
+require_relative "concord/scheduler_client"
 
 module Concord
   VERSION = "0.1.0"
