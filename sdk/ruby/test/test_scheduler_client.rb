@@ -32,7 +32,7 @@ class SchedulerClientTest < Minitest::Test
         raise "#{f} is missing; run scripts/setup.sh (it builds the scheduler and executor)" unless File.exist?(f)
       end
       @home = Dir.mktmpdir("cc-rb-sched-")
-      @log = File.join(@home, "..", "#{File.basename(@home)}.log")
+      @log = "#{@home}.log"
       @pid = Process.spawn({ "CONCORD_EXECUTOR_DLL" => EXECUTOR_DLL, "CONCORD_TOKEN" => nil },
                            "dotnet", SCHEDULER_DLL, "--home", @home, "--port", "0", "--data-root", Harness::ROOT,
                            out: @log, err: %i[child out])
