@@ -249,7 +249,8 @@ module Concord
     private
 
     def bytes_of(data, what)
-      return data.b if data.is_a?(String)
+      # Binary Strings (every record key and value) are used as they are: Wire copies them.
+      return data.encoding == Encoding::BINARY ? data : data.b if data.is_a?(String)
 
       raise ProduceError, "produce_record: #{what} must be a String, got #{data.class}; convert it first (e.g. x.to_s)"
     end

@@ -72,14 +72,25 @@ module Concord
       out
     end
 
+    # Tags of the fields written on the hot path (field number << 3 | wire type).
+    TAG_RECORD_KEY = "\x0a".b.freeze       # Record.key, length-delimited
+    TAG_RECORD_VALUE = "\x12".b.freeze     # Record.value, length-delimited
+    TAG_BATCH_PRODUCED = "\x12".b.freeze   # BatchDone.produced, length-delimited
+
     # One encoded `produced` entry of BatchDone (tag included): prefix from stream_prefix,
-    # key and value binary Strings, suffix from suffix_of / suffix_fields.
+    # key and value binary Strings, suffix from suffix_of / suffix_fields. Written into one
+    # String with its lengths computed first: this runs once per produced record.
     def produced(prefix, key, value, suffix)
-      rec = String.new(capacity: key.bytesize + value.bytesize + suffix.bytesize + 8,
-                       encoding: Encoding::BINARY)
-      rec << "\x0a".b << varint(key.bytesize) << key << "\x12".b << varint(value.bytesize) << value << suffix
-      rec_len = varint(rec.bytesize)
-      "\x12".b + varint(prefix.bytesize + rec_len.bytesize + rec.bytesize) + prefix + rec_len + rec
+      k = key.bytesize
+      v = value.bytesize
+      k_len = k < SMALL_MAX ? SMALL[k] : varint(k)
+      v_len = v < SMALL_MAX ? SMALL[v] : varint(v)
+      rec = 2 + k_len.bytesize + k + v_len.bytesize + v + suffix.bytesize
+      rec_len = rec < SMALL_MAX ? SMALL[rec] : varint(rec)
+      entry = prefix.bytesize + rec_len.bytesize + rec
+      out = String.new(capacity: entry + 4, encoding: Encoding::BINARY)
+      out << TAG_BATCH_PRODUCED << (entry < SMALL_MAX ? SMALL[entry] : varint(entry)) << prefix << rec_len
+      out << TAG_RECORD_KEY << k_len << key << TAG_RECORD_VALUE << v_len << value << suffix
     end
 
     # A serialized OperatorMessage{batch_done}: produced_parts are already-encoded `produced`
