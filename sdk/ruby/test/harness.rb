@@ -91,9 +91,12 @@ module Harness
           y << m
         end
       end
-      @responses = stub.session(requests, deadline: Time.now + TEST_TIMEOUT_S)
-      @responses
+      @call = stub.session(requests, deadline: Time.now + TEST_TIMEOUT_S, return_op: true)
+      @responses = @call.execute
     end
+
+    # Cancels the call, as an executor that dies does (its connection resets the stream).
+    def cancel = @call.cancel
 
     def send(message) = @requests.push(message)
 

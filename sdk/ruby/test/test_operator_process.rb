@@ -93,6 +93,28 @@ class OperatorProcessTest < Minitest::Test
     assert_fatal("oversized", "exceeds the limit of 1024 bytes")
   end
 
+  def test_the_executor_cancelling_the_call_ends_the_operator_with_exit_1
+    op, responses = start("echo")
+    op.send(init_message)
+    assert_equal :metadata, responses.next.message
+    assert_equal 0, responses.next.batch_done.seq
+    op.cancel
+    assert_equal 1, op.wait
+    assert_includes op.stderr, "the executor closed the session without Shutdown"
+  end
+
+  def test_a_second_session_is_refused_while_the_first_is_open
+    op, responses = start("echo")
+    op.send(init_message)
+    assert_equal :metadata, responses.next.message
+    second = Concord::Operator::V1::Operator::Stub.new("unix:#{File.join(op.dir, 'op.sock')}", :this_channel_is_insecure)
+    error = assert_raises(GRPC::FailedPrecondition) do
+      second.session([init_message].each, deadline: Time.now + Harness::TEST_TIMEOUT_S).next
+    end
+    assert_includes error.details, "an operator serves exactly one session and it is already open"
+    assert_equal 0, responses.next.batch_done.seq
+  end
+
   def test_a_missing_address_is_a_usage_error_with_exit_2
     out = IO.popen({ "CONCORD_OPERATOR_ADDRESS" => nil }, [*OPERATORS, "echo"], err: %i[child out], &:read)
     assert_equal 2, $?.exitstatus
