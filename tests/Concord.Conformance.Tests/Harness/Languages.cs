@@ -7,7 +7,7 @@ namespace Concord.Conformance.Tests.Harness;
 public static class Languages
 {
     /// <summary>The languages every case runs against: the rows of the conformance table.</summary>
-    public static TheoryData<string> All => new() { "dotnet", "python", "go" };
+    public static TheoryData<string> All => new() { "dotnet", "python", "go", "ruby" };
 
     /// <summary>The program the executor starts for <paramref name="language"/>'s test operator.</summary>
     public static string TestOperator(string language) => language switch
@@ -18,6 +18,8 @@ public static class Languages
             "restore tests/operators/python from git"),
         "go" => Repo.Require(Path.Combine(Repo.Root, "artifacts", "go", "bin", "concord-test-operator"),
             "run scripts/build-test-operators.sh"),
+        "ruby" => Repo.Require(Path.Combine(Repo.Root, "tests", "operators", "ruby", "run-test-operator.sh"),
+            "restore tests/operators/ruby from git"),
         _ => throw new ArgumentOutOfRangeException(nameof(language), language, "no test operator for this language; add one to Languages.TestOperator"),
     };
 }

@@ -1,0 +1,6 @@
+#!/bin/sh
+# Starts the Ruby test operator with sdk/ruby/lib on the load path, found from this script's own
+# location. Uses Debian's /usr/bin/ruby, which has ruby-grpc (scripts/install-ruby.sh).
+set -eu
+HERE="$(cd "$(dirname "$(readlink -f "$0")")" && pwd)"
+exec /usr/bin/ruby -I "$HERE/../../../sdk/ruby/lib" "$HERE/test_operator.rb" "$@"
