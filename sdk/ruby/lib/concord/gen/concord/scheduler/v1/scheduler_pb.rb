@@ -40,6 +40,8 @@ Google::Protobuf::DescriptorPool.generated_pool.build do
     end
     add_message "concord.scheduler.v1.ListResponse" do
       repeated :operators, :message, 1, "concord.scheduler.v1.OperatorStatus"
+      optional :leader, :string, 2
+      optional :from_standby, :bool, 3
     end
     add_message "concord.scheduler.v1.GraphRequest" do
     end
