@@ -7,7 +7,7 @@ namespace Concord.Conformance.Tests.Harness;
 public static class Languages
 {
     /// <summary>The languages every case runs against: the rows of the conformance table.</summary>
-    public static TheoryData<string> All => new() { "dotnet", "python", "go" };
+    public static TheoryData<string> All => new() { "dotnet", "python", "go", "node" };
 
     /// <summary>The program the executor starts for <paramref name="language"/>'s test operator.</summary>
     public static string TestOperator(string language) => language switch
@@ -18,6 +18,8 @@ public static class Languages
             "restore tests/operators/python from git"),
         "go" => Repo.Require(Path.Combine(Repo.Root, "artifacts", "go", "bin", "concord-test-operator"),
             "run scripts/build-test-operators.sh"),
+        "node" => Repo.Require(Path.Combine(Repo.Root, "tests", "operators", "node", "run-test-operator.sh"),
+            "restore tests/operators/node from git and run scripts/install-node.sh (its npm packages)"),
         _ => throw new ArgumentOutOfRangeException(nameof(language), language, "no test operator for this language; add one to Languages.TestOperator"),
     };
 }
