@@ -20,6 +20,7 @@ const computation = require('./computation');
 const { Context, State } = require('./context');
 const { ProtocolError } = require('./session');
 const { serveComputation, runComputation, grpcAddress } = require('./server');
+const schedulerClient = require('./scheduler-client');
 
 module.exports = {
   ...computation,
@@ -29,6 +30,10 @@ module.exports = {
   serveComputation,
   runComputation,
   grpcAddress,
+  SchedulerClient: schedulerClient.SchedulerClient,
+  SchedulerError: schedulerClient.SchedulerError,
+  specFromDeployObject: schedulerClient.specFromDeployObject,
+  defaultToken: schedulerClient.defaultToken,
   limits,
   version: '0.1.0',
 };
