@@ -215,7 +215,7 @@ public static class WordCountBench
     {
         if (!File.Exists(path))
         {
-            throw new FileNotFoundException($"deploy file {path} does not exist; pass --counter dotnet|python|go, a deploy file or a command line");
+            throw new FileNotFoundException($"deploy file {path} does not exist; pass --counter dotnet|python|go|node, a deploy file or a command line");
         }
         var directory = Path.GetDirectoryName(path)!;
         using var doc = JsonDocument.Parse(File.ReadAllText(path));

@@ -30,11 +30,11 @@ export interface MetadataSpec {
   /** The operator's name: the deploy file's `name`. */
   name: string;
   /** Streams read: a name (SHUFFLE), a [name, grouping] pair or {name, grouping}. */
-  inputs?: Iterable<InputStreamSpec>;
+  inputs?: readonly InputStreamSpec[];
   /** Streams the operator may produce to. */
-  outputs?: Iterable<string>;
+  outputs?: readonly string[];
   /** Keyed states used through ctx.state(name). */
-  states?: Iterable<string>;
+  states?: readonly string[];
 }
 
 /** What the operator says about itself; validated on construction (throws TypeError). */
@@ -122,6 +122,109 @@ export declare function serveComputation(computation: Operator, address?: string
 export declare function runComputation(computation: Operator, address?: string): Promise<number>;
 /** The grpc-js bind target of an operator address (throws an Error naming the fix). */
 export declare function grpcAddress(address: string): string;
+
+// ---- scheduler client ----
+
+/** An input of an OperatorSpec (proto-loader's camelCase objects, as the scheduler returns them). */
+export interface InputStream { name: string; grouping: StreamGrouping }
+
+/** concord.types.v1.OperatorSpec. */
+export interface OperatorSpec {
+  name: string;
+  executable: string;
+  args: string[];
+  instances: number;
+  cpus: number;
+  memMb: number;
+  environment: { [name: string]: string };
+  files: string[];
+  expectedInputs: InputStream[];
+  expectedOutputs: string[];
+  builtin?: { kind: string; options: { [name: string]: string } } | null;
+  sourceDirectory?: string;
+  allowCycles?: boolean;
+  /** 1 at_most_once, 2 at_least_once, 3 exactly_once. */
+  delivery?: number;
+  unavailableReaderDropAfterMs?: number;
+  watermarkOutOfOrdernessMs?: number;
+}
+
+/** A deploy file's JSON (docs/deploy-file.md), as `concord deploy FILE.json` reads it. */
+export interface DeploySpec {
+  name: string;
+  executable?: string;
+  args?: string[];
+  instances?: number;
+  cpus?: number;
+  /** MB. */
+  mem?: number;
+  environment?: { [name: string]: string | number | boolean };
+  files?: string[];
+  inputs?: Array<string | { stream: string; grouping?: 'shuffle' | 'group_by' | 'broadcast' }>;
+  outputs?: string[];
+  builtin?: { kind: string; options?: { [name: string]: string | number | boolean } };
+  allow_cycles?: boolean;
+  delivery?: 'at_most_once' | 'at_least_once' | 'exactly_once';
+  unavailable_reader_drop_after_ms?: number;
+}
+
+/** concord.scheduler.v1.InstanceStatus (state: 1 pending, 2 starting, 3 running, 4 draining, ...). */
+export interface InstanceStatus {
+  index: number;
+  state: number;
+  executorPid: number;
+  operatorPid: number;
+  incarnation: string;
+  dataAddress: string;
+  metricsAddress: string;
+  restarts: number;
+  lastError: string;
+  stateSinceUnixMs: number;
+  [field: string]: unknown;
+}
+
+/** concord.scheduler.v1.OperatorStatus. */
+export interface OperatorStatus {
+  spec: OperatorSpec;
+  instances: InstanceStatus[];
+  [field: string]: unknown;
+}
+
+export interface StreamEdge { stream: string; fromOperator: string; toOperator: string; grouping: StreamGrouping }
+export interface GraphResponse { operators: OperatorStatus[]; edges: StreamEdge[] }
+export interface ReplaceResponse { operator: OperatorStatus; switchMs: number; totalMs: number; restarted: boolean }
+
+export interface SchedulerClientOptions {
+  /** The operator token; default $CONCORD_TOKEN, else the token file of $CONCORD_HOME (or ~/.concord). */
+  token?: string | null;
+  /** Deadline of each call in ms (default 30,000; replace at least 120,000). */
+  timeoutMs?: number;
+  /** Client certificate, key and CA files for an https:// scheduler (default the CONCORD_TLS_* variables). */
+  tls?: { cert: string; key: string; ca: string };
+}
+
+/** A scheduler call failed: `code` is the gRPC status code, `details` the scheduler's reason. */
+export declare class SchedulerError extends Error {
+  readonly code: number;
+  readonly details: string;
+}
+
+/** Client of the scheduler's gRPC API; every method rejects with SchedulerError. */
+export declare class SchedulerClient {
+  constructor(address: string, options?: SchedulerClientOptions);
+  deploy(spec: DeploySpec | OperatorSpec): Promise<OperatorStatus>;
+  replace(spec: DeploySpec | OperatorSpec, options?: { dropState?: boolean }): Promise<ReplaceResponse>;
+  kill(name: string): Promise<void>;
+  scale(name: string, instances: number): Promise<OperatorStatus>;
+  list(): Promise<OperatorStatus[]>;
+  graph(): Promise<GraphResponse>;
+  close(): void;
+}
+
+/** An OperatorSpec from a deploy-file shaped object, checked as the CLI checks deploy files. */
+export declare function specFromDeployObject(spec: DeploySpec): OperatorSpec;
+/** The token a client uses when given none, or null. */
+export declare function defaultToken(): string | null;
 
 /** Every limit and protocol constant of the SDK (lib/limits.js). */
 export declare const limits: Readonly<{ [name: string]: number | string | ReadonlyArray<string> }>;
