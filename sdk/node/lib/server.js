@@ -4,7 +4,7 @@ const fs = require('fs');
 const grpc = require('@grpc/grpc-js');
 const limits = require('./limits');
 const proto = require('./proto');
-const { runSession, ProtocolError } = require('./session');
+const { runSession, errorMessage, ProtocolError } = require('./session');
 
 /**
  * The grpc-js bind target for an operator address: a unix socket path ("/x/op.sock",
@@ -173,7 +173,12 @@ async function runComputation(computation, address = process.env[limits.OPERATOR
       opened = true;
       openedResolve();
       const inbox = new Inbox(call);
-      runSession(computation, inbox, sender(call, inbox)).then(async (code) => {
+      let ended = false;
+      const finish = async (code) => {
+        if (ended) return;
+        ended = true;
+        process.off('uncaughtException', onAsyncError);
+        process.off('unhandledRejection', onAsyncError);
         inbox.drain();
         if (!call.writableEnded && !call.destroyed) call.end();
         // Keep the connection until the executor closes its side (it has then read our last
@@ -182,7 +187,20 @@ async function runComputation(computation, address = process.env[limits.OPERATOR
         await Promise.race([inbox.closed, linger.promise]);
         linger.cancel();
         sessionDone(code);
-      });
+      };
+      // An error thrown where the session cannot catch it (a timer or promise the operator
+      // started and did not return) is as fatal as one in a callback: the executor gets the
+      // Error instead of a bare exit code.
+      const onAsyncError = (err) => {
+        if (ended) return;
+        const where = 'code run outside a callback (a timer or an unawaited promise)';
+        process.stderr.write(`concord: fatal error in ${where}: ${err && err.stack ? err.stack : err}\n`);
+        if (!call.writableEnded && !call.destroyed) call.write(errorMessage(err, where));
+        finish(limits.EXIT_FATAL);
+      };
+      process.on('uncaughtException', onAsyncError);
+      process.on('unhandledRejection', onAsyncError);
+      runSession(computation, inbox, sender(call, inbox)).then(finish);
     },
   });
 

@@ -178,4 +178,4 @@ async function answer(ctx, seq, send) {
   }
 }
 
-module.exports = { runSession, ProtocolError, CallbackError };
+module.exports = { runSession, errorMessage, ProtocolError, CallbackError };

@@ -90,3 +90,31 @@ test('a missing address is a usage error (exit 2)', async () => {
     if (saved !== undefined) process.env.CONCORD_OPERATOR_ADDRESS = saved;
   }
 });
+
+test('an error thrown outside a callback (a timer) is reported as a fatal Error, exit 1', async () => {
+  const { dir, socket } = tempSocket();
+  const script = require('path').join(dir, 'op.js');
+  fs.writeFileSync(script, `
+    const concord = require(${JSON.stringify(require('path').join(__dirname, '..'))});
+    class Op extends concord.Computation {
+      metadata() { return { name: 'op', inputs: ['in'], outputs: ['out'] }; }
+      processRecord() { setTimeout(() => { throw new TypeError('thrown from a timer'); }, 0); }
+    }
+    concord.serveComputation(new Op());`);
+  const { spawn } = require('child_process');
+  const child = spawn(process.execPath, [script], { env: { ...process.env, CONCORD_OPERATOR_ADDRESS: socket }, stdio: 'ignore' });
+  const exited = new Promise((resolve) => child.on('exit', (code) => resolve(code)));
+  await waitForSocket(socket);
+  const exec = connect(socket);
+  exec.send(init());
+  await exec.next();
+  await exec.next();
+  exec.send(batch(1, { records: [record('k', 'v')] }));
+  let message = await exec.next();
+  if (message.batchDone) message = await exec.next();
+  assert.equal(message.error.fatal, true);
+  assert.match(message.error.message, /TypeError: thrown from a timer \(in code run outside a callback/);
+  exec.call.cancel();
+  assert.equal(await within(exited, 'the operator to exit'), 1);
+  exec.client.close();
+});
