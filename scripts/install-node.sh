@@ -6,6 +6,14 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bash "$root/scripts/apt-install.sh" install-node nodejs
+# Debian's own nodejs package ships npm separately (NodeSource's includes it).
+command -v npm >/dev/null 2>&1 || bash "$root/scripts/apt-install.sh" install-node-npm npm
+# grpc-js 1.14 and the SDK need Node 20 or later (package.json "engines").
+node_major="$(node -p 'process.versions.node.split(".")[0]')"
+if [ "$node_major" -lt 20 ]; then
+  echo "install-node: node $(node --version) is too old; the Node SDK needs Node 20 or later (e.g. the NodeSource nodejs package)" >&2
+  exit 1
+fi
 
 sdk="$root/sdk/node"
 stamp="$sdk/node_modules/.package-lock.json"
