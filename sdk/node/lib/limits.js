@@ -102,9 +102,9 @@ const SESSION_LINGER_MS = 2000;
 const SHUTDOWN_GRACE_MS = 5000;
 
 /** Most session messages written to gRPC and not yet flushed to the connection. grpc-js
- * buffers every write without bound when the peer reads slowly, and past a few thousand queued
- * messages its writes stall; the session waits for the count to drop below this before it
- * processes the next batch (BatchDone messages are few: one per batch, plus logs). */
+ * buffers every write without bound when the peer reads slowly, and with thousands queued its
+ * writes stall; past this the session waits for 'drain' before it processes the next batch
+ * (BatchDone messages are few: one per batch, plus logs, so only a slow executor reaches it). */
 const SESSION_WRITES_IN_FLIGHT_MAX = 1000;
 
 /** Executor messages read ahead of the one being processed before the SDK stops reading the
