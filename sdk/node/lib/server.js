@@ -254,4 +254,5 @@ function serveComputation(computation, address) {
     });
 }
 
-module.exports = { serveComputation, runComputation, grpcAddress };
+// Inbox and sender are exported for the tests only (not part of index.js).
+module.exports = { serveComputation, runComputation, grpcAddress, Inbox, sender };
