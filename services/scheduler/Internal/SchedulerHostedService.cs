@@ -51,7 +51,7 @@ internal sealed partial class SchedulerHostedService(
             await reconciler.StartAsync(address, cancellationToken).ConfigureAwait(false);
             await checkpoints.StartAsync(cancellationToken).ConfigureAwait(false);
         }
-        await home.WriteInfoAsync(new SchedulerInfo(address, Environment.ProcessId, time.GetUtcNow().ToUnixTimeMilliseconds()) { MetricsAddress = observability.Address }, cancellationToken)
+        await home.WriteInfoAsync(new SchedulerInfo(address, Environment.ProcessId, time.GetUtcNow().ToUnixTimeMilliseconds()) { MetricsAddress = observability.Address, ListenPort = new Uri(bound).Port }, cancellationToken)
             .ConfigureAwait(false);
         LogServing(address, home.Directory);
     }

@@ -42,9 +42,6 @@ public sealed class ZooKeeperTopologyStore : ITopologyStore
 
     public ZooKeeperLayout Layout { get; }
 
-    /// <summary>Disposed with the store, after it (the election of the term the store writes in).</summary>
-    internal IAsyncDisposable? AlsoDispose { get; set; }
-
     /// <summary>
     /// The epoch (data version of the epoch node) every write of this store is fenced with;
     /// <see cref="NotInOffice"/> while this scheduler is a standby (every write refused).
@@ -274,10 +271,6 @@ public sealed class ZooKeeperTopologyStore : ITopologyStore
             return;
         }
         await _disposed.CancelAsync().ConfigureAwait(false);
-        if (AlsoDispose is { } also)
-        {
-            await also.DisposeAsync().ConfigureAwait(false);
-        }
         if (_ownsClient)
         {
             await _client.DisposeAsync().ConfigureAwait(false);
