@@ -17,6 +17,7 @@ fi
 log "toolchains: Python and Go operator SDKs"
 bash scripts/install-python.sh
 bash scripts/install-go.sh
+bash scripts/install-java.sh
 bash scripts/install-prometheus.sh
 bash scripts/install-graphviz.sh
 bash scripts/install-zookeeper.sh

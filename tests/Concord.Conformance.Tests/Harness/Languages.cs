@@ -7,7 +7,7 @@ namespace Concord.Conformance.Tests.Harness;
 public static class Languages
 {
     /// <summary>The languages every case runs against: the rows of the conformance table.</summary>
-    public static TheoryData<string> All => new() { "dotnet", "python", "go" };
+    public static TheoryData<string> All => new() { "dotnet", "python", "go", "java" };
 
     /// <summary>The program the executor starts for <paramref name="language"/>'s test operator.</summary>
     public static string TestOperator(string language) => language switch
@@ -18,6 +18,8 @@ public static class Languages
             "restore tests/operators/python from git"),
         "go" => Repo.Require(Path.Combine(Repo.Root, "artifacts", "go", "bin", "concord-test-operator"),
             "run scripts/build-test-operators.sh"),
+        "java" => Repo.Require(Path.Combine(Repo.Root, "artifacts", "java", "bin", "concord-test-operator"),
+            "run scripts/build-java.sh (after scripts/install-java.sh)"),
         _ => throw new ArgumentOutOfRangeException(nameof(language), language, "no test operator for this language; add one to Languages.TestOperator"),
     };
 }
