@@ -189,6 +189,7 @@ public static class WordCountBench
             "dotnet" => FromDeployFile(Path.Combine(examples, "counter.json")),
             "python" => FromDeployFile(Path.Combine(examples, "counter-python.json")),
             "go" => FromDeployFile(Path.Combine(examples, "counter-go.json")),
+            "java" => FromDeployFile(Path.Combine(examples, "counter-java.json")),
             var file when file.EndsWith(".json", StringComparison.OrdinalIgnoreCase) => FromDeployFile(Path.GetFullPath(file)),
             var command => FromCommand(command),
         };
