@@ -25,7 +25,8 @@ rm -rf "$OUT/gen" "$OUT/classes"
 mkdir -p "$OUT/gen" "$OUT/classes/sdk" "$OUT/classes/test-operator" "$OUT/classes/counter" "$OUT/bin"
 protoc -I "$ROOT/proto" --java_out="$OUT/gen" --grpc-java_out="$OUT/gen" \
   --plugin=protoc-gen-grpc-java=/usr/bin/grpc_java_plugin \
-  "$ROOT/proto/concord/types/v1/types.proto" "$ROOT/proto/concord/operator/v1/operator.proto"
+  "$ROOT/proto/concord/types/v1/types.proto" "$ROOT/proto/concord/operator/v1/operator.proto" \
+  "$ROOT/proto/concord/scheduler/v1/scheduler.proto"
 
 # Generated code first, quietly (protoc's output has deprecation noise that is not ours); then
 # the SDK with every warning fatal. -classfile: Debian's gRPC jars name error-prone annotations

@@ -108,6 +108,25 @@ public final class SdkLimits {
     /** Closing the server and its idle connections after the session, in ms. */
     public static final long SERVER_STOP_TIMEOUT_MS = 5_000;
 
+    /** Deadline of each SchedulerClient call, in ms: topology calls are quick, and a stuck scheduler must not hang a program. */
+    public static final long SCHEDULER_CALL_TIMEOUT_MS = 30_000;
+
+    /**
+     * Deadline of SchedulerClient.replace, in ms (the CLI's ReplaceRpcDeadlineSeconds): a rolling
+     * replace answers once the new instances run (at most 60 s) and the old ones drained (about
+     * 17 s more), so 120 s only trips on a stuck scheduler.
+     */
+    public static final long REPLACE_CALL_TIMEOUT_MS = 120_000;
+
+    /** Environment variable with the scheduler's operator token (docs/security.md). */
+    public static final String TOKEN_VARIABLE = "CONCORD_TOKEN";
+
+    /** The token's file in the scheduler home ($CONCORD_HOME, else ~/.concord). */
+    public static final String TOKEN_FILE_NAME = "token";
+
+    /** Longest token file read, in bytes: a token is a few dozen characters; a bound keeps a wrong file from being read whole. */
+    public static final int TOKEN_FILE_BYTES_MAX = 4_096;
+
     /** Process exit code after Shutdown. */
     public static final int EXIT_OK = 0;
     /** Process exit code after a fatal error. */
