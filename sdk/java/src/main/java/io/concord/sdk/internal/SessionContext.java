@@ -208,7 +208,8 @@ final class SessionContext implements Context {
 
     /** Before init and each timer: produced records get event and ingest time "now". */
     void enterNow(ByteString stateKey) {
-        nowUs = System.currentTimeMillis() * 1000 + (System.nanoTime() / 1000) % 1000;
+        java.time.Instant now = java.time.Instant.now();
+        nowUs = now.getEpochSecond() * 1_000_000 + now.getNano() / 1_000;
         current = null;
         timerStateKey = stateKey;
     }
