@@ -2,14 +2,20 @@ package io.concord.client;
 
 import concord.scheduler.v1.SchedulerGrpc;
 import concord.scheduler.v1.SchedulerOuterClass.DeployRequest;
+import concord.scheduler.v1.SchedulerOuterClass.GetLogsRequest;
+import concord.scheduler.v1.SchedulerOuterClass.GetTraceRequest;
 import concord.scheduler.v1.SchedulerOuterClass.GraphRequest;
 import concord.scheduler.v1.SchedulerOuterClass.GraphResponse;
 import concord.scheduler.v1.SchedulerOuterClass.KillRequest;
 import concord.scheduler.v1.SchedulerOuterClass.ListRequest;
+import concord.scheduler.v1.SchedulerOuterClass.ListTracesRequest;
+import concord.scheduler.v1.SchedulerOuterClass.LogLine;
 import concord.scheduler.v1.SchedulerOuterClass.OperatorStatus;
 import concord.scheduler.v1.SchedulerOuterClass.ReplaceRequest;
 import concord.scheduler.v1.SchedulerOuterClass.ReplaceResponse;
 import concord.scheduler.v1.SchedulerOuterClass.ScaleRequest;
+import concord.scheduler.v1.SchedulerOuterClass.Span;
+import concord.scheduler.v1.SchedulerOuterClass.TraceSummary;
 import concord.types.v1.Types.OperatorSpec;
 import io.concord.sdk.SdkLimits;
 import io.grpc.ManagedChannel;
@@ -23,13 +29,15 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Supplier;
 
 /**
- * Client of the scheduler's gRPC API: deploy, replace, kill, scale, list and graph. The address
+ * Client of the scheduler's gRPC API: deploy, replace, kill, scale, list, graph, logs and traces. The address
  * is "host:port" or "http://host:port" (what scheduler.json and CONCORD_SCHEDULER_ADDRESS hold);
  * every call carries the operator token as {@code authorization: Bearer} and has a deadline;
  * failures throw {@link SchedulerException}. Close it when done.
@@ -176,6 +184,35 @@ public final class SchedulerClient implements AutoCloseable {
     public GraphResponse graph() {
         return call("Graph", callTimeoutMs, () -> stub.withDeadlineAfter(callTimeoutMs, TimeUnit.MILLISECONDS)
                 .graph(GraphRequest.getDefaultInstance()));
+    }
+
+    /**
+     * The last {@code tailLines} lines (0: the scheduler's default) of every instance's executor.log
+     * of {@code operatorName} (the executor's events and the operator's stdout/stderr), oldest first.
+     * Reads at most {@link SdkLimits#SCHEDULER_LOG_LINES_MAX} lines.
+     */
+    public List<LogLine> logs(String operatorName, int tailLines) {
+        return call("GetLogs", callTimeoutMs, () -> {
+            Iterator<LogLine> lines = stub.withDeadlineAfter(callTimeoutMs, TimeUnit.MILLISECONDS)
+                    .getLogs(GetLogsRequest.newBuilder().setOperatorName(operatorName).setTailLines(tailLines).build());
+            List<LogLine> out = new ArrayList<>();
+            while (lines.hasNext() && out.size() < SdkLimits.SCHEDULER_LOG_LINES_MAX) {
+                out.add(lines.next());
+            }
+            return out;
+        });
+    }
+
+    /** Recent sampled traces, newest first, at most {@code limit} (0: the scheduler's default). */
+    public List<TraceSummary> traces(int limit) {
+        return call("ListTraces", callTimeoutMs, () -> stub.withDeadlineAfter(callTimeoutMs, TimeUnit.MILLISECONDS)
+                .listTraces(ListTracesRequest.newBuilder().setLimit(limit).build()).getTracesList());
+    }
+
+    /** Every span of one trace, by start time; NOT_FOUND when no executor holds it. */
+    public List<Span> trace(String traceId) {
+        return call("GetTrace", callTimeoutMs, () -> stub.withDeadlineAfter(callTimeoutMs, TimeUnit.MILLISECONDS)
+                .getTrace(GetTraceRequest.newBuilder().setTraceId(traceId).build()).getSpansList());
     }
 
     private static <T> T call(String method, long timeoutMs, Supplier<T> call) {

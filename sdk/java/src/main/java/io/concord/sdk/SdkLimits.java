@@ -118,6 +118,12 @@ public final class SdkLimits {
      */
     public static final long REPLACE_CALL_TIMEOUT_MS = 120_000;
 
+    /**
+     * Most log lines SchedulerClient.logs returns: the scheduler bounds its own tail, this bounds
+     * the client's memory against a scheduler that does not.
+     */
+    public static final int SCHEDULER_LOG_LINES_MAX = 100_000;
+
     /** Environment variable with the scheduler's operator token (docs/security.md). */
     public static final String TOKEN_VARIABLE = "CONCORD_TOKEN";
 

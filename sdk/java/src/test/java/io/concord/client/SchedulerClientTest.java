@@ -9,6 +9,7 @@ import static org.junit.Assert.fail;
 import com.google.gson.JsonParser;
 import concord.scheduler.v1.SchedulerOuterClass.InstanceState;
 import concord.scheduler.v1.SchedulerOuterClass.InstanceStatus;
+import concord.scheduler.v1.SchedulerOuterClass.LogLine;
 import concord.scheduler.v1.SchedulerOuterClass.OperatorStatus;
 import concord.scheduler.v1.SchedulerOuterClass.ReplaceResponse;
 import concord.types.v1.Types.Grouping;
@@ -128,7 +129,7 @@ public class SchedulerClientTest {
     }
 
     @Test
-    public void deploy_scale_list_graph_replace_and_kill_a_java_operator_on_a_real_scheduler() throws Exception {
+    public void deploy_logs_traces_scale_list_graph_replace_and_kill_a_java_operator_on_a_real_scheduler() throws Exception {
         try (SchedulerClient client = SchedulerClient.builder(address).token(token).build()) {
             OperatorStatus deployed = client.deploy(counter(1, Map.of()));
             assertEquals("jcounter", deployed.getSpec().getName());
@@ -136,6 +137,13 @@ public class SchedulerClientTest {
             InstanceStatus instance = running.getInstances(0);
             assertTrue("the executor reports its Java operator's pid", instance.getOperatorPid() > 0);
             assertEquals("jcounter", running.getMetadata().getName()); // the metadata came over the TCP session
+
+            List<LogLine> logs = client.logs("jcounter", 0);
+            assertTrue("the running instance's executor.log has lines: " + logs, !logs.isEmpty());
+            assertTrue(logs.stream().allMatch(l -> l.getOperatorName().equals("jcounter") && l.getInstanceIndex() == 0));
+            assertTrue("traces are listed (none may be sampled yet)", client.traces(5).size() <= 5);
+            SchedulerException noTrace = assertThrows(SchedulerException.class, () -> client.trace("0".repeat(32)));
+            assertEquals(Status.Code.NOT_FOUND, noTrace.code());
 
             assertEquals(2, client.scale("jcounter", 2).getSpec().getInstances());
             await(client, "both instances did not run", s -> allRunning(s, 2));
