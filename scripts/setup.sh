@@ -19,6 +19,7 @@ bash scripts/install-python.sh
 bash scripts/install-go.sh
 bash scripts/install-ruby.sh
 bash scripts/install-node.sh
+bash scripts/install-java.sh
 bash scripts/install-prometheus.sh
 bash scripts/install-graphviz.sh
 bash scripts/install-zookeeper.sh

@@ -191,6 +191,7 @@ public static class WordCountBench
             "go" => FromDeployFile(Path.Combine(examples, "counter-go.json")),
             "ruby" => FromDeployFile(Path.Combine(examples, "counter-ruby.json")),
             "node" => FromDeployFile(Path.Combine(examples, "counter-node.json")),
+            "java" => FromDeployFile(Path.Combine(examples, "counter-java.json")),
             var file when file.EndsWith(".json", StringComparison.OrdinalIgnoreCase) => FromDeployFile(Path.GetFullPath(file)),
             var command => FromCommand(command),
         };
