@@ -75,26 +75,31 @@ public sealed class RealSchedulerFixture : IAsyncLifetime
         Address = address;
         Token = SchedulerAuth.ReadToken(_home.Path);
         Client = new SchedulerClient(Address, Token);
-        await Client.DeployAsync(new OperatorSpec
-        {
-            Name = "words",
-            Instances = 1,
-            ExpectedOutputs = { "words" },
-            Delivery = DeliveryGuarantee.DeliveryAtLeastOnce,
-            Environment = { ["CONCORD_TRACE_SAMPLE_EVERY"] = "1" },
-            Builtin = new BuiltinOperator
-            {
-                Kind = "generator",
-                Options = { ["stream"] = "words", ["rate"] = $"{GeneratorRate}", ["dictionary"] = Path.Combine(RepoPaths.Root, "examples", "wordcount", "words.txt") },
-            },
-        });
+        await Client.DeployAsync(WordsSpec("1"));
         await Client.DeployAsync(CounterSpec("1"));
-        await Eventually.UntilAsync(async () =>
-        {
-            var list = await Client.ListAsync();
-            return list.Count == 2 && list.All(o => o.Instances.All(i => i.State == InstanceState.Running));
-        }, TestTimeouts.Flow, () => "both operators running");
+        await Eventually.UntilAsync(AllRunningAsync, TestTimeouts.Flow, () => "both operators running");
     }
+
+    public async Task<bool> AllRunningAsync()
+    {
+        var list = await Client.ListAsync();
+        return list.Count == 2 && list.All(o => o.Instances.All(i => i.State == InstanceState.Running));
+    }
+
+    /// <summary>The source: a built-in generator with a delivery guarantee (so checkpoints are taken) that samples every record for tracing.</summary>
+    public static OperatorSpec WordsSpec(string version) => new()
+    {
+        Name = "words",
+        Instances = 1,
+        ExpectedOutputs = { "words" },
+        Delivery = DeliveryGuarantee.DeliveryAtLeastOnce,
+        Environment = { ["CONCORD_TRACE_SAMPLE_EVERY"] = "1", ["VERSION"] = version },
+        Builtin = new BuiltinOperator
+        {
+            Kind = "generator",
+            Options = { ["stream"] = "words", ["rate"] = $"{GeneratorRate}", ["dictionary"] = Path.Combine(RepoPaths.Root, "examples", "wordcount", "words.txt") },
+        },
+    };
 
     public async Task DisposeAsync()
     {
@@ -211,6 +216,20 @@ public sealed class SchedulerClientRealTests(RealSchedulerFixture scheduler) : I
         Assert.Equal([InstanceState.Running], replaced.Operator.Instances.Select(i => i.State));
         // Checked before any call, so it throws at once rather than in the task.
         Assert.Throws<ArgumentOutOfRangeException>(() => { _ = Client.ReplaceAsync(RealSchedulerFixture.CounterSpec("3"), runningTimeout: TimeSpan.FromSeconds(61)); });
+    }
+
+    [Fact]
+    public async Task Replace_with_drop_state_restarts_the_operators_with_a_guarantee()
+    {
+        await Eventually.UntilAsync(async () => (await Client.ListCheckpointsAsync()).LatestCompletedId > 0,
+            TestTimeouts.Flow, () => "a completed checkpoint to restart from");
+        var replaced = await Client.ReplaceAsync(RealSchedulerFixture.WordsSpec("2"), dropState: true).WaitAsync(TestTimeouts.Flow);
+        // The next test finds the topology running again.
+        await Eventually.UntilAsync(scheduler.AllRunningAsync, TestTimeouts.Flow, () => "both operators running after the restart");
+
+        Assert.True(replaced.Restarted);
+        Assert.Equal(replaced.TotalMs, replaced.SwitchMs);
+        Assert.Equal("2", replaced.Operator.Spec.Environment["VERSION"]);
     }
 
     [Fact]

@@ -102,6 +102,16 @@ func counterSpec(version string) *typesv1.OperatorSpec {
 		ExpectedOutputs: []string{"counts"}}
 }
 
+// wordsSpec is the source: a built-in generator with a delivery guarantee (so checkpoints are
+// taken) that samples every record for tracing.
+func wordsSpec(version string) *typesv1.OperatorSpec {
+	return &typesv1.OperatorSpec{Name: "words", Instances: 1, ExpectedOutputs: []string{"words"},
+		Delivery:    typesv1.DeliveryGuarantee_DELIVERY_AT_LEAST_ONCE,
+		Environment: map[string]string{"CONCORD_TRACE_SAMPLE_EVERY": "1", "VERSION": version},
+		Builtin: &typesv1.BuiltinOperator{Kind: "generator", Options: map[string]string{
+			"stream": "words", "rate": generatorRate, "dictionary": filepath.Join(root, "examples", "wordcount", "words.txt")}}}
+}
+
 // scheduler starts the scheduler and the topology once; every test using it shares them.
 func scheduler(t *testing.T) *realScheduler {
 	t.Helper()
@@ -161,11 +171,7 @@ func (s *realScheduler) start() error {
 		return err
 	}
 	ctx := context.Background()
-	words := &typesv1.OperatorSpec{Name: "words", Instances: 1, ExpectedOutputs: []string{"words"},
-		Delivery:    typesv1.DeliveryGuarantee_DELIVERY_AT_LEAST_ONCE,
-		Environment: map[string]string{"CONCORD_TRACE_SAMPLE_EVERY": "1"},
-		Builtin: &typesv1.BuiltinOperator{Kind: "generator", Options: map[string]string{
-			"stream": "words", "rate": generatorRate, "dictionary": filepath.Join(root, "examples", "wordcount", "words.txt")}}}
+	words := wordsSpec("1")
 	if _, err := s.client.Deploy(ctx, words); err != nil {
 		return err
 	}
@@ -338,6 +344,20 @@ func TestReal_replace_runs_the_new_version(t *testing.T) {
 		!strings.Contains(err.Error(), "out of range") {
 		t.Fatalf("Replace with a running timeout over the bound = %v", err)
 	}
+}
+
+func TestReal_replace_with_drop_state_restarts_the_operators_with_a_guarantee(t *testing.T) {
+	s, ctx := scheduler(t), testContext(t)
+	waitFor(t, "a completed checkpoint to restart from", func() bool {
+		r, err := s.client.ListCheckpoints(ctx)
+		return err == nil && r.LatestCompletedId > 0
+	})
+	r, err := s.client.Replace(ctx, wordsSpec("2"), true)
+	if err != nil || !r.Restarted || r.SwitchMs != r.TotalMs || r.Operator.Spec.Environment["VERSION"] != "2" {
+		t.Fatalf("drop-state Replace = %v, %v", r, err)
+	}
+	// The next test finds the topology running again.
+	waitFor(t, "both operators running after the restart", s.allRunning)
 }
 
 func TestReal_errors_carry_the_status_code_and_the_schedulers_message(t *testing.T) {

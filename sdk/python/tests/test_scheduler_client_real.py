@@ -58,6 +58,15 @@ def counter_spec(version="1"):
             "inputs": [{"stream": "words", "grouping": "group_by"}], "outputs": ["counts"]}
 
 
+def words_spec(version="1"):
+    """The source: a built-in generator with a delivery guarantee (so checkpoints are taken) that
+    samples every record for tracing."""
+    return {"name": "words", "instances": 1, "outputs": ["words"], "delivery": "at_least_once",
+            "environment": {"CONCORD_TRACE_SAMPLE_EVERY": "1", "VERSION": version},
+            "builtin": {"kind": "generator",
+                        "options": {"stream": "words", "rate": GENERATOR_RATE, "dictionary": WORDS}}}
+
+
 class RealSchedulerTests(unittest.TestCase):
 
     @classmethod
@@ -85,14 +94,15 @@ class RealSchedulerTests(unittest.TestCase):
         with open(os.path.join(cls.home, "token"), encoding="utf-8") as f:
             cls.token = f.read().strip()
         cls.client = concord.SchedulerClient(cls.address, token=cls.token)
-        cls.client.deploy({"name": "words", "instances": 1, "outputs": ["words"], "delivery": "at_least_once",
-                           "environment": {"CONCORD_TRACE_SAMPLE_EVERY": "1"},
-                           "builtin": {"kind": "generator",
-                                       "options": {"stream": "words", "rate": GENERATOR_RATE, "dictionary": WORDS}}})
+        cls.client.deploy(words_spec())
         cls.client.deploy(counter_spec())
-        _wait_for("both operators running", lambda: all(
-            o.instances and all(i.state == scheduler_pb2.INSTANCE_STATE_RUNNING for i in o.instances)
-            for o in cls.client.list()) and len(cls.client.list()) == 2)
+        _wait_for("both operators running", cls._all_running)
+
+    @classmethod
+    def _all_running(cls):
+        listed = cls.client.list()
+        return len(listed) == 2 and all(
+            o.instances and all(i.state == scheduler_pb2.INSTANCE_STATE_RUNNING for i in o.instances) for o in listed)
 
     @classmethod
     def _stop(cls):
@@ -175,6 +185,15 @@ class RealSchedulerTests(unittest.TestCase):
         self.assertEqual("2", replaced.operator.spec.environment["VERSION"])
         self.assertGreater(replaced.total_ms, 0)
         self.assertEqual([scheduler_pb2.INSTANCE_STATE_RUNNING], [i.state for i in replaced.operator.instances])
+
+    def test_replace_with_drop_state_restarts_the_operators_with_a_guarantee(self):
+        _wait_for("a completed checkpoint to restart from", lambda: self.client.checkpoints().latest_completed_id)
+        replaced = self.client.replace(words_spec(version="2"), drop_state=True)
+        self.assertTrue(replaced.restarted)
+        self.assertEqual(replaced.switch_ms, replaced.total_ms)
+        self.assertEqual("2", replaced.operator.spec.environment["VERSION"])
+        # The next test finds the topology running again.
+        _wait_for("both operators running after the restart", self._all_running)
 
     def test_errors_carry_the_status_code_and_the_schedulers_message(self):
         with self.assertRaises(concord.SchedulerError) as caught:

@@ -24,17 +24,25 @@ class SchedulerClientObserveTest < Minitest::Test
     @scheduler ||= SchedulerClientTest::RealScheduler.new.tap do |s|
       Minitest.after_run { s.stop }
       Concord::SchedulerClient.open(s.address, token: s.token) do |client|
-        client.deploy(name: "words", instances: 1, outputs: ["words"], delivery: "at_least_once",
-                      environment: { "CONCORD_TRACE_SAMPLE_EVERY" => "1" },
-                      builtin: { kind: "generator", options: { stream: "words", rate: SchedulerClientTest::GENERATOR_RATE,
-                                                               dictionary: SchedulerClientTest::WORDS } })
+        client.deploy(words_spec("1"))
         client.deploy(counter_spec("1"))
-        wait_for("both operators running") do
-          ops = client.list
-          ops.size == 2 && ops.all? { |o| o.instances.all? { |i| i.state == :INSTANCE_STATE_RUNNING } }
-        end
+        wait_for("both operators running") { all_running?(client) }
       end
     end
+  end
+
+  def self.all_running?(client)
+    ops = client.list
+    ops.size == 2 && ops.all? { |o| o.instances.all? { |i| i.state == :INSTANCE_STATE_RUNNING } }
+  end
+
+  # The source: a built-in generator with a delivery guarantee (so checkpoints are taken) that
+  # samples every record for tracing.
+  def self.words_spec(version)
+    { name: "words", instances: 1, outputs: ["words"], delivery: "at_least_once",
+      environment: { "CONCORD_TRACE_SAMPLE_EVERY" => "1", "VERSION" => version },
+      builtin: { kind: "generator", options: { stream: "words", rate: SchedulerClientTest::GENERATOR_RATE,
+                                               dictionary: SchedulerClientTest::WORDS } } }
   end
 
   def self.counter_spec(version)
@@ -139,6 +147,17 @@ class SchedulerClientObserveTest < Minitest::Test
       assert_equal [:INSTANCE_STATE_RUNNING], replaced.operator.instances.map(&:state)
       assert_includes assert_raises(ArgumentError) { client.replace(self.class.counter_spec("3"), running_timeout_s: 61) }.message,
                       "out of range"
+    end
+  end
+
+  def test_replace_with_drop_state_restarts_the_operators_with_a_guarantee
+    with_client do |client|
+      wait_for("a completed checkpoint to restart from") { client.checkpoints.latest_completed_id.positive? }
+      replaced = client.replace(self.class.words_spec("2"), drop_state: true)
+      assert_equal [true, replaced.total_ms, "2"],
+                   [replaced.restarted, replaced.switch_ms, replaced.operator.spec.environment["VERSION"]]
+      # The next test finds the topology running again.
+      wait_for("both operators running after the restart") { self.class.all_running?(client) }
     end
   end
 
