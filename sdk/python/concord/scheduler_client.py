@@ -3,6 +3,7 @@ traces, stream tails, checkpoints)."""
 
 import os
 import re
+import time
 
 import grpc
 from google.protobuf import json_format
@@ -262,10 +263,12 @@ class SchedulerClient:
         return next((a for a in self.addresses if a not in tried), None)
 
     def _call(self, name, request, timeout_s=None):
+        # One deadline for the call, however many schedulers it tries.
+        deadline = time.monotonic() + (timeout_s or self._timeout_s)
         tried = set()
         for attempt in range(1, _limits.SCHEDULER_TRIES_MAX + 1):
             try:
-                return getattr(self._stub(), name)(request, timeout=timeout_s or self._timeout_s,
+                return getattr(self._stub(), name)(request, timeout=max(0.001, deadline - time.monotonic()),
                                                    metadata=self._metadata)
             except grpc.RpcError as exc:
                 if exc.code() == grpc.StatusCode.UNAVAILABLE and attempt < _limits.SCHEDULER_TRIES_MAX:

@@ -419,8 +419,9 @@ module Concord
     end
 
     def call(method, request, timeout_s = @timeout_s)
+      deadline = Time.now + timeout_s # one deadline for the call, however many schedulers it tries
       with_redirects(method) do |s|
-        s.public_send(method, request, deadline: Time.now + timeout_s, metadata: @metadata)
+        s.public_send(method, request, deadline: deadline, metadata: @metadata)
       end
     end
 
