@@ -20,7 +20,10 @@ namespace Concord.Sdk;
 /// </summary>
 public sealed partial class SchedulerClient : IDisposable
 {
-    /// <summary>How every refusal of a standby scheduler begins (docs/cluster.md, Concord.Hosting.LeaderRedirect).</summary>
+    // StandbyPrefix and LeaderMarker copy Concord.Hosting.LeaderRedirect's: the SDK ships without
+    // the hosting library, and the wording is part of the scheduler's API (docs/cluster.md).
+
+    /// <summary>How every refusal of a standby scheduler begins (docs/cluster.md).</summary>
     public const string StandbyPrefix = "this scheduler is a standby";
 
     /// <summary>What precedes the leader's address in a standby's refusal.</summary>
