@@ -172,7 +172,8 @@ class Run:
     def kill_leftovers(self, under=None):
         """SIGKILL every process whose command line, environment or working directory names
         `under` (default: the run's directory): executors and operators the agents launched."""
-        under = under or self.dir
+        # Inside the directory only: "/tmp/x/spread/" must not match "/tmp/x/spread2".
+        under = (under or self.dir).rstrip("/")
         killed = []
         for entry in os.listdir("/proc"):
             if not entry.isdigit() or int(entry) == os.getpid():
@@ -186,8 +187,8 @@ class Run:
                 cwd = os.readlink(f"/proc/{pid}/cwd")
             except OSError:
                 continue
-            needle = under.encode()
-            if needle in environ or needle in cmdline or cwd.startswith(under):
+            needle = under.encode() + b"/"
+            if needle in environ or needle in cmdline or cwd == under or cwd.startswith(under + "/"):
                 try:
                     os.kill(pid, signal.SIGKILL)
                     killed.append(pid)
