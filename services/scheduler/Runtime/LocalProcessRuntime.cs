@@ -38,6 +38,9 @@ public sealed partial class LocalProcessRuntime(LocalProcessRuntimeOptions optio
     /// <summary>Socket file name the executor puts in the working directory (architecture.md).</summary>
     private const string OperatorSocketFileName = "operator.sock";
 
+    /// <summary>Where an operator serving loopback TCP announces its port (ExecutorLimits.OperatorPortFileName).</summary>
+    private const string OperatorPortFileName = "operator.port";
+
     /// <summary>
     /// The shell line that starts the executor: it first writes its own pid to each of the
     /// instance group's cgroup.procs files (the arguments up to "--"), so the executor and
@@ -86,7 +89,7 @@ public sealed partial class LocalProcessRuntime(LocalProcessRuntimeOptions optio
     /// <summary>Files this runtime keeps in an instance directory: no file of "files" may take their name.</summary>
     private static readonly IReadOnlySet<string> ReservedFileNames = new HashSet<string>(
         [
-            PidFileName, LogFileName, SpecFileName, OperatorSocketFileName,
+            PidFileName, LogFileName, SpecFileName, OperatorSocketFileName, OperatorPortFileName,
             .. Enumerable.Range(1, SchedulerLimits.ExecutorLogFilesKept).Select(i => ExecutorLogRotation.Rolled(LogFileName, i)),
         ],
         StringComparer.Ordinal);

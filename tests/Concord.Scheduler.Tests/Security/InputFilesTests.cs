@@ -286,7 +286,9 @@ public sealed class InputFilesTests : IDisposable
         var first = _deployDir.Write(Path.Combine("a", "words.txt"), "1");
         var second = _deployDir.Write(Path.Combine("b", "words.txt"), "2");
 
+        var port = _deployDir.Write("operator.port", "1");
         Assert.StartsWith($"files[0]: '{spec}' has the name of a file Concord keeps in the instance's directory", await ValidateAsync(Runtime(), Spec(spec)));
+        Assert.StartsWith($"files[0]: '{port}' has the name of a file Concord keeps in the instance's directory", await ValidateAsync(Runtime(), Spec(port)));
         Assert.StartsWith($"files[1]: '{second}' has the same name as files[0] ('words.txt')", await ValidateAsync(Runtime(), Spec(first, second)));
     }
 
