@@ -1,6 +1,7 @@
 using Concord.Scheduler.Runtime;
 using Concord.Scheduler.Runtime.Agents;
 using Concord.Scheduler.Runtime.Containment;
+using Concord.Scheduler.Runtime.Kubernetes;
 using Concord.Scheduler.Store;
 using Concord.Scheduler.Store.ZooKeeper;
 using Microsoft.Extensions.DependencyInjection;
@@ -62,6 +63,14 @@ public static class SchedulerBackends
             [AgentClusterRuntime.RuntimeName] = context => new AgentClusterRuntime(
                 new AgentClusterRuntimeOptions { PrivateEnvironment = context.Services.GetRequiredService<Security.SchedulerSecrets>().ExecutorEnvironment },
                 context.Services.GetRequiredService<ILogger<AgentClusterRuntime>>(),
+                context.Services.GetRequiredService<TimeProvider>()),
+            [KubernetesClusterRuntime.RuntimeName] = context => new KubernetesClusterRuntime(
+                KubernetesClusterRuntime.CreateClient(),
+                KubernetesRuntimeOptions.FromEnvironment(Environment.GetEnvironmentVariable, context.Options.Tls is not null) with
+                {
+                    PrivateEnvironment = context.Services.GetRequiredService<Security.SchedulerSecrets>().ExecutorEnvironment,
+                },
+                context.Services.GetRequiredService<ILogger<KubernetesClusterRuntime>>(),
                 context.Services.GetRequiredService<TimeProvider>()),
         };
 
