@@ -81,7 +81,8 @@ public sealed partial class KubernetesClusterRuntime : IClusterRuntime, IAsyncDi
         try
         {
             using var call = CallTimeout(cancellationToken);
-            await _client.CoreV1.CreateNamespacedPodAsync(pod, _options.Namespace, cancellationToken: call.Token).ConfigureAwait(false);
+            var created = await _client.CoreV1.CreateNamespacedPodAsync(pod, _options.Namespace, cancellationToken: call.Token).ConfigureAwait(false);
+            handle.Identify(created.Metadata.Uid);
         }
         catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.Conflict)
         {
@@ -96,6 +97,7 @@ public sealed partial class KubernetesClusterRuntime : IClusterRuntime, IAsyncDi
                     $"delete it (`kubectl delete pod {name} -n {_options.Namespace}`), it is retried");
             }
             LogCreateConflictOwn(name);
+            handle.Identify(existing.Metadata.Uid);
             handle.Observe(existing);
         }
         catch (Exception e) when (e is HttpOperationException or HttpRequestException or OperationCanceledException && !cancellationToken.IsCancellationRequested)
@@ -170,6 +172,7 @@ public sealed partial class KubernetesClusterRuntime : IClusterRuntime, IAsyncDi
             {
                 var handle = new PodInstance(this, name, leftover.OperatorName, leftover.Index, leftover.Incarnation);
                 _pods[name] = handle;
+                handle.Identify(pod.Metadata.Uid);
                 handle.Created(_options.PodStartTimeoutMs);
                 handle.Observe(pod);
                 LogAdopted(name, leftover.OperatorName, leftover.Index, leftover.Incarnation);
@@ -406,6 +409,10 @@ public sealed partial class KubernetesClusterRuntime : IClusterRuntime, IAsyncDi
         {
             return; // not a pod this run launched or adopted
         }
+        if (!handle.IsOwnPod(pod))
+        {
+            return; // an earlier pod of the same name (deleted, or not ours)
+        }
         if (type == WatchEventType.Deleted)
         {
             _pods.TryRemove(new KeyValuePair<string, PodInstance>(name, handle));
@@ -493,6 +500,45 @@ public sealed partial class KubernetesClusterRuntime : IClusterRuntime, IAsyncDi
         public volatile bool StopRequested;
 
         public bool IsCreated { get; private set; }
+
+        /// <summary>The uid of this launch's pod; null until the create answered.</summary>
+        private string? _uid;
+
+        /// <summary>The last event that came before the uid was known, replayed once it is.</summary>
+        private V1Pod? _early;
+
+        /// <summary>
+        /// Whether an event is about this launch's pod (by uid, since a deleted pod of the same
+        /// name can still have events in flight). Events before the create answered are kept and
+        /// replayed by <see cref="Identify"/>.
+        /// </summary>
+        public bool IsOwnPod(V1Pod pod)
+        {
+            lock (_lock)
+            {
+                if (_uid is null)
+                {
+                    _early = pod;
+                    return false;
+                }
+                return pod.Metadata?.Uid == _uid;
+            }
+        }
+
+        public void Identify(string? uid)
+        {
+            V1Pod? early;
+            lock (_lock)
+            {
+                _uid = uid ?? "";
+                early = _early?.Metadata?.Uid == _uid ? _early : null;
+                _early = null;
+            }
+            if (early is not null)
+            {
+                Observe(early);
+            }
+        }
 
         /// <summary>The pod exists: from now on a pod missing from a list was deleted, and it has a bounded time to start.</summary>
         public void Created(int startTimeoutMs)
