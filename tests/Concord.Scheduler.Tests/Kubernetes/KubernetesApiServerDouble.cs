@@ -148,6 +148,33 @@ internal sealed partial class KubernetesApiServerDouble : IAsyncDisposable
         }
     }
 
+    /// <summary>Completes once pod <paramref name="name"/> is gone (at once when it is already).</summary>
+    public Task WhenRemovedAsync(string name)
+    {
+        lock (_lock)
+        {
+            if (!_pods.ContainsKey(name))
+            {
+                return Task.CompletedTask;
+            }
+            var removed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            _removals.Add((name, removed));
+            return removed.Task;
+        }
+    }
+
+    /// <summary>Completes once a watch request has arrived (at once when one has).</summary>
+    public Task WhenWatchedAsync()
+    {
+        lock (_lock)
+        {
+            return _watched.Task;
+        }
+    }
+
+    private readonly List<(string Pod, TaskCompletionSource Removed)> _removals = [];
+    private readonly TaskCompletionSource _watched = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
     /// <summary>Ends every open watch stream (an API server restart, a load balancer's idle cut).</summary>
     public void CutWatches()
     {
@@ -428,6 +455,7 @@ internal sealed partial class KubernetesApiServerDouble : IAsyncDisposable
                     watcher.Events.Writer.TryWrite($"{{\"type\":\"{type}\",\"object\":{json}}}");
                 }
                 _watchers.Add(watcher);
+                _watched.TrySetResult();
             }
         }
         context.Response.StatusCode = 200;
@@ -470,6 +498,11 @@ internal sealed partial class KubernetesApiServerDouble : IAsyncDisposable
         if (_pods.Remove(name, out var pod))
         {
             Record("DELETED", pod);
+            foreach (var waiter in _removals.Where(r => r.Pod == name).ToList())
+            {
+                waiter.Removed.TrySetResult();
+                _removals.Remove(waiter);
+            }
         }
     }
 

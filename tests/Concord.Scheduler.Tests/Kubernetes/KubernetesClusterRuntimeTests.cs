@@ -141,17 +141,17 @@ public sealed class KubernetesClusterRuntimeTests : IAsyncLifetime
         var exit = await handle.Exited.WaitAsync(Bound);
         Assert.Equal(1, exit.ExitCode);
         Assert.StartsWith("executor container exited with code 1 (Error)", exit.Description, StringComparison.Ordinal);
-        await Eventually.UntilAsync(() => _api.Pod(name) is null, Bound, () => "the ended instance's pod is deleted");
+        await _api.WhenRemovedAsync(name).WaitAsync(Bound);
     }
 
     [Fact]
     public async Task The_watch_reconnects_from_the_last_resource_version_without_listing_again()
     {
         var handle = await _runtime.LaunchAsync(Launch(), CancellationToken.None).WaitAsync(Bound);
-        await Eventually.UntilAsync(() => _api.Requests.Any(r => r.Contains("watch=true", StringComparison.Ordinal)), Bound, () => "the runtime watches");
+        await _api.WhenWatchedAsync().WaitAsync(Bound);
         _api.UpdateStatus(handle.Host, KubernetesApiServerDouble.Running);
         var seenVersion = _api.Pod(handle.Host)!.Metadata.ResourceVersion;
-        await Eventually.UntilAsync(() => _api.Requests.Count(r => r.Contains("watch=true", StringComparison.Ordinal)) == 1, Bound, () => "one watch so far");
+        Assert.Equal(1, _api.Requests.Count(r => r.Contains("watch=true", StringComparison.Ordinal)));
 
         var ended = NextAsync(a => _runtime.WatchEnded += a);
         _api.CutWatches();
@@ -172,7 +172,7 @@ public sealed class KubernetesClusterRuntimeTests : IAsyncLifetime
     {
         var kept = await _runtime.LaunchAsync(Launch(index: 0), CancellationToken.None).WaitAsync(Bound);
         var deleted = await _runtime.LaunchAsync(Launch(index: 1), CancellationToken.None).WaitAsync(Bound);
-        await Eventually.UntilAsync(() => _api.Requests.Any(r => r.Contains("watch=true", StringComparison.Ordinal)), Bound, () => "the runtime watches");
+        await _api.WhenWatchedAsync().WaitAsync(Bound);
 
         // The API server is away while a pod is deleted and the history compacted: the runtime's
         // watch resumes from a resourceVersion that is gone (410) and must list again.
@@ -243,7 +243,7 @@ public sealed class KubernetesClusterRuntimeTests : IAsyncLifetime
         Assert.Contains("was not running within 500 ms", exit.Description, StringComparison.Ordinal);
         Assert.Contains("container operator waiting: ImagePullBackOff", exit.Description, StringComparison.Ordinal);
         Assert.Contains("kubectl describe pod", exit.Description, StringComparison.Ordinal);
-        await Eventually.UntilAsync(() => _api.Pod(handle.Host) is null, Bound, () => "the pod that never started is deleted");
+        await _api.WhenRemovedAsync(handle.Host).WaitAsync(Bound);
     }
 
     [Fact]
