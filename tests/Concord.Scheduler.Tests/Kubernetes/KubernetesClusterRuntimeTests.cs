@@ -51,7 +51,7 @@ public sealed class KubernetesClusterRuntimeTests : IAsyncLifetime
         Instances = instances,
         Cpus = 0.5,
         MemMb = 256,
-        Environment = { ["CONCORD_IMAGE"] = "registry.example.com/team/counter:1.2", ["GREETING"] = "hi" },
+        Environment = { ["OPERATOR_IMAGE"] = "registry.example.com/team/counter:1.2", ["GREETING"] = "hi" },
         ExpectedOutputs = { "counts" },
     };
 
@@ -105,7 +105,7 @@ public sealed class KubernetesClusterRuntimeTests : IAsyncLifetime
         Assert.Equal("/concord/shared/operator.sock", Env(op, "CONCORD_OPERATOR_ADDRESS"));
         Assert.Equal("/concord/shared/operator.sock", Env(executor, "CONCORD_OPERATOR_ATTACH"));
         Assert.Equal("hi", Env(op, "GREETING"));
-        Assert.DoesNotContain(op.Env, e => e.Name is "CONCORD_IMAGE" or "CONCORD_LAUNCH_SECRET");
+        Assert.DoesNotContain(op.Env, e => e.Name is "OPERATOR_IMAGE" or "CONCORD_LAUNCH_SECRET");
         Assert.Equal("s-" + launch.Incarnation, Env(executor, "CONCORD_LAUNCH_SECRET"));
         Assert.DoesNotContain(executor.Env, e => e.Name == "CONCORD_TOKEN");
         Assert.Equal($"{pod.Metadata.Name}.concord-executors.streams.svc", Env(executor, "CONCORD_ADVERTISED_HOST"));
@@ -288,15 +288,15 @@ public sealed class KubernetesClusterRuntimeTests : IAsyncLifetime
     }
 
     [Theory]
-    [InlineData(null, "environment.CONCORD_IMAGE is not set")]
+    [InlineData(null, "environment.OPERATOR_IMAGE is not set")]
     [InlineData("not an image", "is not an image reference")]
     public void Validate_asks_for_the_operator_image(string? image, string expected)
     {
         var spec = Counter();
-        spec.Environment.Remove("CONCORD_IMAGE");
+        spec.Environment.Remove("OPERATOR_IMAGE");
         if (image is not null)
         {
-            spec.Environment["CONCORD_IMAGE"] = image;
+            spec.Environment["OPERATOR_IMAGE"] = image;
         }
 
         Assert.Contains(expected, _runtime.Validate(spec), StringComparison.Ordinal);

@@ -1,3 +1,6 @@
+using System.Text.Json;
+using Concord.Contracts;
+using Concord.Contracts.Types.V1;
 using Concord.Scheduler.Runtime.Kubernetes;
 using k8s;
 using k8s.Models;
@@ -64,5 +67,45 @@ public sealed class KubernetesManifestTests
         var executors = Load("scheduler.yaml").OfType<V1Service>().Single(s => s.Metadata.Name == "concord-executors");
         Assert.Equal("None", executors.Spec.ClusterIP);
         Assert.Equal("concord", executors.Spec.Selector["app.kubernetes.io/managed-by"]);
+    }
+
+    [Theory]
+    [InlineData("source.json")]
+    [InlineData("counter-python.json")]
+    [InlineData("sink.json")]
+    public void The_word_count_deploy_files_pass_the_shared_validator_and_the_runtimes_check(string file)
+    {
+        // The fields the runtime reads, as the CLI's deploy-file parser maps them.
+        using var json = JsonDocument.Parse(File.ReadAllText(Path.Combine(Directory, "wordcount", file)));
+        var root = json.RootElement;
+        var spec = new OperatorSpec
+        {
+            Name = root.GetProperty("name").GetString()!,
+            Executable = root.GetProperty("executable").GetString()!,
+            Instances = root.GetProperty("instances").GetInt32(),
+            Cpus = root.GetProperty("cpus").GetDouble(),
+            MemMb = root.GetProperty("mem").GetInt32(),
+        };
+        spec.Args.AddRange(root.GetProperty("args").EnumerateArray().Select(a => a.GetString()!));
+        foreach (var variable in root.GetProperty("environment").EnumerateObject())
+        {
+            // REGISTRY is the placeholder docs/kubernetes.md tells to replace.
+            spec.Environment[variable.Name] = variable.Value.GetString()!.Replace("REGISTRY", "registry.example.com", StringComparison.Ordinal);
+        }
+
+        Assert.Empty(OperatorSpecValidator.Validate(spec));
+        Assert.False(spec.Executable.Contains('/', StringComparison.Ordinal), "a path would be checked on the deploying machine by the CLI; name a command on the image's PATH");
+        var runtime = new KubernetesClusterRuntime(new k8s.Kubernetes(new KubernetesClientConfiguration { Host = "http://127.0.0.1:1" }),
+            new KubernetesRuntimeOptions { Namespace = "concord", ExecutorImage = "registry.example.com/concord/executor:latest", TlsSecret = "concord-tls" },
+            Microsoft.Extensions.Logging.Abstractions.NullLogger<KubernetesClusterRuntime>.Instance, TimeProvider.System);
+        Assert.Null(runtime.Validate(spec));
+    }
+
+    [Fact]
+    public void A_concord_variable_for_the_image_would_be_refused_by_the_shared_validator()
+    {
+        var spec = new OperatorSpec { Name = "counter", Executable = "python3", Instances = 1, Environment = { ["CONCORD_IMAGE"] = "r/i:1" } };
+
+        Assert.Contains(OperatorSpecValidator.Validate(spec), p => p.Field.Contains("CONCORD_IMAGE", StringComparison.Ordinal) || p.Message.Contains("CONCORD_IMAGE", StringComparison.Ordinal));
     }
 }

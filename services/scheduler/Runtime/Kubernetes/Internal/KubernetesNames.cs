@@ -14,8 +14,12 @@ internal static partial class KubernetesNames
     public const string IncarnationLabel = "concord.io/incarnation";
     public const string ReleaseLabel = "concord.io/release";
 
-    /// <summary>The deploy file's <c>environment</c> key naming the operator's image (docs/kubernetes.md).</summary>
-    public const string ImageVariable = "CONCORD_IMAGE";
+    /// <summary>
+    /// The deploy file's <c>environment</c> key naming the operator's image (docs/kubernetes.md);
+    /// not a <c>CONCORD_</c> name, which deploy files may not set (OperatorSpecValidator), and
+    /// not passed on to the operator.
+    /// </summary>
+    public const string ImageVariable = "OPERATOR_IMAGE";
 
     [GeneratedRegex("^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$", RegexOptions.CultureInvariant)]
     private static partial Regex DnsLabel();
