@@ -5,7 +5,7 @@
 # cluster: full speed, half rate, stalled sink. Prints the table and writes it into
 # bench/RESULTS.md (between markers; the analysis there is kept).
 #
-#   bench/run.sh [--seconds N] [--warmup N] [--counter dotnet|python|go|ruby|CMD|deploy.json]
+#   bench/run.sh [--seconds N] [--warmup N] [--counter dotnet|python|go|ruby|node|java|CMD|deploy.json]
 #                [--counter-instances N] [--results PATH|-] [--no-build]
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -33,6 +33,8 @@ if [[ $build == 1 ]]; then
         go) bash scripts/build-go-examples.sh >&2 ;;
         python) bash scripts/install-python.sh >&2 ;;
         ruby) bash scripts/install-ruby.sh >&2 ;;
+        node) bash scripts/install-node.sh >&2 ;;
+        java) bash scripts/install-java.sh >&2 && bash scripts/build-java.sh >&2 ;;
     esac
 fi
 

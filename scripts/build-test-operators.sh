@@ -13,3 +13,4 @@ mkdir -p "$BIN"
 go_vendor "$ROOT/tests/operators/go/testoperator"
 (cd "$ROOT/tests/operators/go/testoperator" && go build -o "$BIN/concord-test-operator" .)
 echo "build-test-operators: built ${BIN#$ROOT/}/concord-test-operator"
+bash "$ROOT/scripts/build-java.sh" # the Java SDK and its test operator (artifacts/java/bin)

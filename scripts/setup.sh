@@ -18,6 +18,8 @@ log "toolchains: Python and Go operator SDKs"
 bash scripts/install-python.sh
 bash scripts/install-go.sh
 bash scripts/install-ruby.sh
+bash scripts/install-node.sh
+bash scripts/install-java.sh
 bash scripts/install-prometheus.sh
 bash scripts/install-graphviz.sh
 bash scripts/install-zookeeper.sh

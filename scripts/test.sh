@@ -53,8 +53,8 @@ for project in tests/Concord.*.Tests/*.csproj; do
     [[ "$f" == 0 && "$p" -gt 0 ]] || status=1
 done
 
-# SDK suites in their own languages; count their tests from unittest's and go test's output.
-for suite in scripts/test-python-sdk.sh scripts/test-go-sdk.sh scripts/test-ruby-sdk.sh; do
+# SDK suites in their own languages; count their tests from unittest's, go test's, minitest's, node --test's and JUnit's output.
+for suite in scripts/test-python-sdk.sh scripts/test-go-sdk.sh scripts/test-ruby-sdk.sh scripts/test-node-sdk.sh scripts/test-java-sdk.sh; do
     printf '\033[1m==> %s\033[0m\n' "$suite" >&2
     log="$results/$(basename "$suite" .sh).log"
     bash "$suite" >"$log" 2>&1
@@ -64,7 +64,11 @@ for suite in scripts/test-python-sdk.sh scripts/test-go-sdk.sh scripts/test-ruby
     py_bad="$(grep -oE '^FAILED \((failures|errors)=[0-9]+(, (failures|errors)=[0-9]+)?' "$log" | grep -oE '[0-9]+' | awk '{s+=$1} END {print s+0}')"
     go_pass="$(grep -cE '^\s*--- PASS' "$log" || true)"
     go_fail="$(grep -cE '^\s*--- FAIL' "$log" || true)"
-    p=$(( ${py_ran:-0} - ${py_bad:-0} + ${go_pass:-0} )); f=$(( ${py_bad:-0} + ${go_fail:-0} ))
+    node_pass="$(grep -oE '^# pass [0-9]+' "$log" | grep -oE '[0-9]+' | awk '{s+=$1} END {print s+0}')"
+    node_fail="$(grep -oE '^# fail [0-9]+' "$log" | grep -oE '[0-9]+' | awk '{s+=$1} END {print s+0}')"
+    junit_ok="$(grep -oE '^OK \([0-9]+ test' "$log" | grep -oE '[0-9]+' | awk '{s+=$1} END {print s+0}')"
+    junit_bad="$(grep -oE '^Tests run: [0-9]+, +Failures: [0-9]+' "$log" | grep -oE '[0-9]+$' | awk '{s+=$1} END {print s+0}')"
+    p=$(( ${py_ran:-0} - ${py_bad:-0} + ${go_pass:-0} + ${node_pass:-0} + ${junit_ok:-0} )); f=$(( ${py_bad:-0} + ${go_fail:-0} + ${node_fail:-0} + ${junit_bad:-0} ))
     # minitest (Ruby SDK): "N runs, N assertions, N failures, N errors, N skips".
     rb="$(grep -oE '^[0-9]+ runs, [0-9]+ assertions, [0-9]+ failures, [0-9]+ errors' "$log" | tail -n 1 | grep -oE '[0-9]+' | tr '\n' ' ')"
     read -r rb_runs _ rb_failures rb_errors <<<"${rb:-0 0 0 0}"; p=$(( p + rb_runs - rb_failures - rb_errors )); f=$(( f + rb_failures + rb_errors ))

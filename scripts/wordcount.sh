@@ -3,7 +3,7 @@
 # operators in several languages (C# source and sink, a Python counter by default), show
 # live throughput, stop the source, print the top counts, and shut the cluster down.
 #
-#   scripts/wordcount.sh [--seconds N] [--rate WORDS_PER_S] [--counter python|go|ruby|dotnet] [--instances N] [--no-setup]
+#   scripts/wordcount.sh [--seconds N] [--rate WORDS_PER_S] [--counter python|go|ruby|node|java|dotnet] [--instances N] [--no-setup]
 #
 # --no-setup skips scripts/setup.sh (install and build), for a tree that is built already
 # (the end-to-end suite runs this script that way).
@@ -28,8 +28,8 @@ while [[ $# -gt 0 ]]; do
     esac
 done
 case "$counter" in
-    python|go|ruby|dotnet) ;;
-    *) echo "--counter must be python, go, ruby or dotnet, not '$counter'" >&2; exit 2 ;;
+    python|go|ruby|node|java|dotnet) ;;
+    *) echo "--counter must be python, go, ruby, node, java or dotnet, not '$counter'" >&2; exit 2 ;;
 esac
 
 if [[ "$setup" == 1 ]]; then
@@ -55,6 +55,8 @@ counter_file="examples/wordcount/counter.json"
 [[ "$counter" == python ]] && counter_file="examples/wordcount/counter-python.json"
 [[ "$counter" == go ]] && counter_file="examples/wordcount/counter-go.json"
 [[ "$counter" == ruby ]] && counter_file="examples/wordcount/counter-ruby.json"
+[[ "$counter" == node ]] && counter_file="examples/wordcount/counter-node.json"
+[[ "$counter" == java ]] && counter_file="examples/wordcount/counter-java.json"
 
 /usr/bin/python3 - "$root" "$work" "$out" "$rate" "$instances" "$counter_file" <<'PY'
 import json, os, shutil, sys

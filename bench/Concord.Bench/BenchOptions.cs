@@ -6,7 +6,7 @@ namespace Concord.Bench;
 public sealed record BenchOptions
 {
     public const string Usage =
-        "usage: bench/run.sh [--seconds N] [--warmup N] [--counter dotnet|python|go|CMD|deploy.json] [--counter-instances N] [--results PATH|-] [--only echo|single|pipeline|half] [--half-rate N] [--keep-home] [--root DIR]\n" +
+        "usage: bench/run.sh [--seconds N] [--warmup N] [--counter dotnet|python|go|node|CMD|deploy.json] [--counter-instances N] [--results PATH|-] [--only echo|single|pipeline|half] [--half-rate N] [--keep-home] [--root DIR]\n" +
         "       bench/run-guarantees.sh [--seconds N] [--warmup N] [--counter-instances N] [--state-keys N] [--results PATH|-] [--only modes|recovery|state] [--keep-home] [--root DIR]";
 
     /// <summary>Length of every measured window, in seconds (default 10).</summary>
@@ -20,7 +20,7 @@ public sealed record BenchOptions
     /// </summary>
     public int WarmupSeconds { get; init; } = 10;
 
-    /// <summary>The counter: dotnet (C# WordCount), python, go, a deploy file, or a command line.</summary>
+    /// <summary>The counter: dotnet (C# WordCount), python, go, node, a deploy file, or a command line.</summary>
     public string Counter { get; init; } = "dotnet";
 
     public int CounterInstances { get; init; } = 1;

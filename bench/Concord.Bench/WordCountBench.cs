@@ -190,6 +190,8 @@ public static class WordCountBench
             "python" => FromDeployFile(Path.Combine(examples, "counter-python.json")),
             "go" => FromDeployFile(Path.Combine(examples, "counter-go.json")),
             "ruby" => FromDeployFile(Path.Combine(examples, "counter-ruby.json")),
+            "node" => FromDeployFile(Path.Combine(examples, "counter-node.json")),
+            "java" => FromDeployFile(Path.Combine(examples, "counter-java.json")),
             var file when file.EndsWith(".json", StringComparison.OrdinalIgnoreCase) => FromDeployFile(Path.GetFullPath(file)),
             var command => FromCommand(command),
         };
@@ -215,7 +217,7 @@ public static class WordCountBench
     {
         if (!File.Exists(path))
         {
-            throw new FileNotFoundException($"deploy file {path} does not exist; pass --counter dotnet|python|go, a deploy file or a command line");
+            throw new FileNotFoundException($"deploy file {path} does not exist; pass --counter dotnet|python|go|node, a deploy file or a command line");
         }
         var directory = Path.GetDirectoryName(path)!;
         using var doc = JsonDocument.Parse(File.ReadAllText(path));

@@ -113,7 +113,8 @@ public static class ExecutorLimits
     public const string BatchAnswerTimeoutVariable = "CONCORD_BATCH_TIMEOUT_MS";
 
     /// <summary>
-    /// How long the operator process has to start serving its socket, in ms: 30 s. dotnet and
+    /// How long the operator process has to start serving its socket (or announce its TCP
+    /// port, <see cref="OperatorPortFileVariable"/>), in ms: 30 s. dotnet, python and java
     /// python operators take seconds to start on a loaded 2-core machine.
     /// </summary>
     public const int OperatorStartTimeoutMs = 30_000;
@@ -138,6 +139,40 @@ public static class ExecutorLimits
 
     /// <summary>How often the executor probes the operator's socket while it starts, in ms.</summary>
     public const int OperatorSocketPollMs = 50;
+
+    /// <summary>
+    /// Environment variable with the file (<see cref="OperatorPortFileName"/> in the work
+    /// directory) where an operator that cannot serve a unix socket (Debian's Java gRPC has no
+    /// unix-socket transport) announces the 127.0.0.1 TCP port it listens on, instead of
+    /// serving CONCORD_OPERATOR_ADDRESS. The executor connects to whichever appears first.
+    /// </summary>
+    public const string OperatorPortFileVariable = "CONCORD_OPERATOR_PORT_FILE";
+
+    /// <summary>The port file's name in the work directory, which only the instance's user can write.</summary>
+    public const string OperatorPortFileName = "operator.port";
+
+    /// <summary>
+    /// Longest port file the executor reads, in bytes: a port is at most 5 digits and a newline;
+    /// the bound keeps a broken operator's file from being read whole into an error message.
+    /// </summary>
+    public const int OperatorPortFileBytesMax = 16;
+
+    /// <summary>
+    /// Environment variable with this launch's operator secret: random per launch, sent by the
+    /// executor as <see cref="OperatorSecretHeader"/> on the session call. A loopback TCP port
+    /// is reachable by every local user (a socket in the private work directory is not), so
+    /// an operator serving TCP must refuse a session without it (UNAUTHENTICATED).
+    /// </summary>
+    public const string OperatorSecretVariable = "CONCORD_OPERATOR_SECRET";
+
+    /// <summary>The call metadata key carrying <see cref="OperatorSecretVariable"/>'s value.</summary>
+    public const string OperatorSecretHeader = "concord-operator-secret";
+
+    /// <summary>
+    /// Random bytes in the operator secret (sent as lowercase hex, twice as many characters):
+    /// 256 bits, beyond guessing through a port that is open for a few seconds.
+    /// </summary>
+    public const int OperatorSecretBytes = 32;
 
     /// <summary>
     /// How long the operator has to answer Init with Metadata, in ms: 30 s. metadata() is a

@@ -18,6 +18,11 @@ public sealed record SchedulerInfo(
     [JsonPropertyName("metricsAddress")]
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public string? MetricsAddress { get; init; }
+
+    /// <summary>The port the gRPC endpoint is bound to, which differs from <see cref="Address"/>'s when --advertise gives another; null in files of older runs.</summary>
+    [JsonPropertyName("listenPort")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public int? ListenPort { get; init; }
 }
 
 /// <summary>The home directory does not belong to this process.</summary>

@@ -336,6 +336,16 @@ public static class SchedulerLimits
     public const int ZooKeeperStoreWriteAttemptsMax = 8;
 
     /// <summary>
+    /// Tries of one ZooKeeper store read whose answer was lost with the connection: 8, one
+    /// <see cref="ZooKeeperStoreRetryDelayMs"/> apart, so about 4 s: long enough for the client
+    /// to reach another server and for an ensemble to elect a new leader after losing one.
+    /// </summary>
+    public const int ZooKeeperStoreReadAttemptsMax = 8;
+
+    /// <summary>Pause before a ZooKeeper store read or write is tried again after a lost answer, in ms: 500.</summary>
+    public const int ZooKeeperStoreRetryDelayMs = 500;
+
+    /// <summary>
     /// ZooKeeper session timeout of a scheduler, in ms: 10 s. A leader cut off from ZooKeeper
     /// for this long counts itself deposed, and a standby takes over after it (plus an
     /// election), so it bounds failover; shorter would depose a leader on a GC pause.

@@ -35,8 +35,9 @@ public sealed class DeployFileFuzzTests(ITestOutputHelper output) : IDisposable
 
     private static readonly string Examples = Path.Combine(RepoPaths.Root, "examples", "wordcount");
 
-    // counter-go.json is left out: its executable comes from the Go build, which these tests do not need.
-    private static readonly string[] Seeds = [.. Directory.GetFiles(Examples, "*.json").Where(f => !f.EndsWith("-go.json", StringComparison.Ordinal))
+    // counter-go.json and counter-java.json are left out: their executables come from the Go and
+    // Java builds, which these tests do not need.
+    private static readonly string[] Seeds = [.. Directory.GetFiles(Examples, "*.json").Where(f => !f.EndsWith("-go.json", StringComparison.Ordinal) && !f.EndsWith("-java.json", StringComparison.Ordinal))
         .Order(StringComparer.Ordinal).Select(File.ReadAllText),
         // A built-in source, so builtin.kind / builtin.options are mutated too.
         """{"name": "gen", "builtin": {"kind": "generator", "options": {"dictionary": "words.txt", "rate": 1000}}, "outputs": ["words"]}"""];

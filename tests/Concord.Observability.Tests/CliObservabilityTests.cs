@@ -8,6 +8,9 @@ namespace Concord.Observability.Tests;
 [Collection(ClusterCollection.Name)]
 public sealed partial class CliObservabilityTests(ObservabilityCluster fixture)
 {
+    /// <summary>How often the follow test appends its marker until the follow has attached, in ms.</summary>
+    private const int AppendIntervalMs = 100;
+
     private static readonly TimeSpan TraceTimeout = TimeSpan.FromSeconds(30);
 
     [Fact]
@@ -47,7 +50,7 @@ public sealed partial class CliObservabilityTests(ObservabilityCluster fixture)
         while (!follow.IsCompleted)
         {
             await File.AppendAllTextAsync(log, marker + "\n");
-            await Task.WhenAny(follow, Task.Delay(100));
+            await Task.WhenAny(follow, Task.Delay(AppendIntervalMs));
         }
         var run = await follow;
 

@@ -6,6 +6,9 @@ namespace Concord.ZooKeeper.Tests;
 /// <summary>A three-server ensemble: losing one server (the leader) is no loss for a client.</summary>
 public sealed class QuorumTests
 {
+    /// <summary>Pause between retries of a call that lost its connection while the ensemble elects a leader, in ms.</summary>
+    private const int RetryPauseMs = 100;
+
     private static readonly TimeSpan Timeout = TestTimeouts.Step;
 
     [Fact]
@@ -32,7 +35,7 @@ public sealed class QuorumTests
             }
             catch (ZooKeeperException e) when (e.Code is ZooKeeperError.ConnectionLoss or ZooKeeperError.OperationTimeout && DateTime.UtcNow < deadline)
             {
-                await Task.Delay(100);
+                await Task.Delay(RetryPauseMs);
             }
         }
         var survivor = ensemble.Servers.First(s => s != leader);

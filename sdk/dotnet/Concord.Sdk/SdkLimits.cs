@@ -84,11 +84,52 @@ public static class SdkLimits
     public const int SchedulerCallTimeoutMs = 30_000;
 
     /// <summary>
-    /// Deadline of <see cref="SchedulerClient.ReplaceAsync"/>: 120 s (the CLI's
-    /// ReplaceRpcDeadlineSeconds). A rolling replace answers once the new instances run (at most
-    /// 60 s) and the old ones have drained (about 17 s more), so 120 s only trips on a stuck scheduler.
+    /// Deadline of <see cref="SchedulerClient.ReplaceAsync"/>: 210 s (the CLI's
+    /// ReplaceRpcDeadlineSeconds). It answers once the new instances run (at most
+    /// <see cref="ReplaceRunningTimeoutMsMax"/>) and the old ones drained; an operator with a
+    /// delivery guarantee first waits for the checkpoint its state moves through (as
+    /// <see cref="CheckpointCallTimeoutMs"/>), so 150 + 60 s only trips on a stuck scheduler.
     /// </summary>
-    public const int ReplaceCallTimeoutMs = 120_000;
+    public const int ReplaceCallTimeoutMs = CheckpointCallTimeoutMs + ReplaceRunningTimeoutMsMax;
+
+    /// <summary>
+    /// Longest time the new instances of a replace may take to run: 60 s, the scheduler's own
+    /// bound (SchedulerLimits.ReplaceRunningTimeoutMs), also the default.
+    /// </summary>
+    public const int ReplaceRunningTimeoutMsMax = 60_000;
+
+    /// <summary>
+    /// Deadline of the calls that wait for a checkpoint (<see cref="SchedulerClient.TriggerSavepointAsync"/>,
+    /// <see cref="SchedulerClient.ScaleAsync"/> of an operator with a delivery guarantee): 150 s, the
+    /// CLI's CheckpointRpcDeadlineSeconds. The scheduler bounds a checkpoint in progress, then its
+    /// own, each at most 60 s, so 150 s only trips on a stuck scheduler.
+    /// </summary>
+    public const int CheckpointCallTimeoutMs = 150_000;
+
+    /// <summary>Lines of history per instance <see cref="SchedulerClient.GetLogsAsync"/> asks for by default: 100, as <c>concord logs</c>.</summary>
+    public const int LogTailLinesDefault = 100;
+
+    /// <summary>Most lines of history per instance: 10,000, the scheduler's own bound.</summary>
+    public const int LogTailLinesMax = 10_000;
+
+    /// <summary>Traces <see cref="SchedulerClient.ListTracesAsync"/> returns by default: 20, as <c>concord trace</c>.</summary>
+    public const int TraceListDefault = 20;
+
+    /// <summary>Most traces one ListTraces may ask for: 1,000, the scheduler's own bound.</summary>
+    public const int TraceListMax = 1_000;
+
+    /// <summary>Records <see cref="SchedulerClient.TailStreamAsync"/> returns by default: 10, as <c>concord tail</c>.</summary>
+    public const int TailRecordsDefault = 10;
+
+    /// <summary>Most records one TailStream may ask for: 100, what each executor keeps per stream.</summary>
+    public const int TailRecordsMax = 100;
+
+    /// <summary>
+    /// Schedulers one call may try in turn when the client was given several (a leader and its
+    /// standbys): 9, each once plus the leader a standby names (the CLI's SchedulerTriesMax).
+    /// Bounds a call against schedulers that keep naming each other.
+    /// </summary>
+    public const int SchedulerTriesMax = 9;
 
     /// <summary>
     /// Per-mutation framing counted against <see cref="ProducedBytesPerBatchMax"/> with the

@@ -1,4 +1,6 @@
-// Package client is the Go client of the Concord scheduler: deploy, replace, kill, scale, list and graph.
+// Package client is the Go client of the Concord scheduler's user-facing API: deploy, replace,
+// kill, scale, list and graph the topology; read logs, metrics, traces and stream tails; list
+// checkpoints and take savepoints.
 //
 //	c, err := client.Dial("http://127.0.0.1:7400")
 //	defer c.Close()
@@ -9,18 +11,24 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
+	"sync"
+	"time"
 
 	schedulerv1 "concord/gen/concord/scheduler/v1"
 	typesv1 "concord/gen/concord/types/v1"
 	concord "concord/sdk"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 )
@@ -32,6 +40,13 @@ const (
 	TokenFileName = "token"
 )
 
+// StandbyPrefix begins every refusal of a standby scheduler, and LeaderMarker precedes the
+// leader's address in it (docs/cluster.md; services/hosting/Concord.Hosting/LeaderRedirect.cs).
+const (
+	StandbyPrefix = "this scheduler is a standby"
+	LeaderMarker  = "the leader is "
+)
+
 // CallTimeout is the deadline of a call whose context has none: topology calls are quick, and
 // a stuck scheduler must not hang a program forever (concord/sdk limits.go, with the SDK's
 // other limits).
@@ -40,14 +55,18 @@ const CallTimeout = concord.SchedulerCallTimeout
 // GrpcMessageBytesMax is the largest response accepted, in bytes (ProtocolLimits.GrpcMessageBytesMax).
 const GrpcMessageBytesMax = concord.GrpcMessageBytesMax
 
-// Client talks to one scheduler.
+// Client talks to a scheduler, or to the leader among several.
 type Client struct {
-	conn *grpc.ClientConn
-	api  schedulerv1.SchedulerClient
+	token     string
+	addresses []string
+	mu        sync.Mutex
+	address   string
+	conns     map[string]*grpc.ClientConn
 }
 
 // Dial connects (lazily) to the scheduler at address: "host:port" or "http://host:port", as
-// in scheduler.json and CONCORD_SCHEDULER_ADDRESS, with the token of DefaultToken.
+// in scheduler.json and CONCORD_SCHEDULER_ADDRESS, or several comma-separated (a leader and its
+// standbys), with the token of DefaultToken.
 func Dial(address string) (*Client, error) { return DialWithToken(address, DefaultToken()) }
 
 // DefaultToken is the operator token a client uses when given none: $CONCORD_TOKEN, else the
@@ -71,29 +90,85 @@ func DefaultToken() string {
 	return strings.TrimSpace(string(data))
 }
 
-// DialWithToken is Dial with an explicit operator token, sent on every call as
-// "authorization: Bearer <token>" ("" sends none).
-func DialWithToken(address, token string) (*Client, error) {
+func target(address string) (string, error) {
 	if strings.HasPrefix(address, "https://") {
-		return nil, fmt.Errorf("the scheduler serves plain HTTP/2; use http://host:port, not %s", address)
+		return "", fmt.Errorf("the scheduler serves plain HTTP/2; use http://host:port, not %s", address)
 	}
-	target := strings.TrimPrefix(address, "http://")
+	return strings.TrimPrefix(strings.TrimRight(address, "/"), "http://"), nil
+}
+
+// DialWithToken is Dial with an explicit operator token, sent on every call as
+// "authorization: Bearer <token>" ("" sends none). Given several addresses, a call goes to the
+// first, follows a standby's refusal to the leader it names, and passes over an unreachable one.
+func DialWithToken(address, token string) (*Client, error) {
+	c := &Client{token: token, conns: map[string]*grpc.ClientConn{}}
+	for _, a := range strings.Split(address, ",") {
+		if a = strings.TrimSpace(a); a == "" {
+			continue
+		}
+		t, err := target(a)
+		if err != nil {
+			return nil, err
+		}
+		c.addresses = append(c.addresses, t)
+	}
+	if len(c.addresses) == 0 {
+		return nil, fmt.Errorf("%q is not a scheduler address; use host:port or http://host:port, e.g. 127.0.0.1:7400", address)
+	}
+	c.address = c.addresses[0]
+	if _, err := c.connLocked(c.address); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Address is the scheduler calls go to now: the first given, or the leader found since.
+func (c *Client) Address() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.address
+}
+
+func (c *Client) connLocked(address string) (*grpc.ClientConn, error) {
+	if conn, ok := c.conns[address]; ok {
+		return conn, nil
+	}
+	token := c.token
 	withToken := func(ctx context.Context, method string, req, reply interface{}, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
 		if token != "" {
 			ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+token)
 		}
 		return invoker(ctx, method, req, reply, cc, opts...)
 	}
-	conn, err := grpc.Dial(target, grpc.WithInsecure(), grpc.WithUnaryInterceptor(withToken),
+	streamWithToken := func(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
+		if token != "" {
+			ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+token)
+		}
+		return streamer(ctx, desc, cc, method, opts...)
+	}
+	conn, err := grpc.Dial(address, grpc.WithInsecure(), grpc.WithUnaryInterceptor(withToken),
+		grpc.WithStreamInterceptor(streamWithToken),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(GrpcMessageBytesMax)))
 	if err != nil {
 		return nil, fmt.Errorf("scheduler address %q: %w", address, err)
 	}
-	return &Client{conn: conn, api: schedulerv1.NewSchedulerClient(conn)}, nil
+	c.conns[address] = conn
+	return conn, nil
 }
 
-// Close releases the connection.
-func (c *Client) Close() error { return c.conn.Close() }
+// Close releases the connections.
+func (c *Client) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var first error
+	for a, conn := range c.conns {
+		if err := conn.Close(); err != nil && first == nil {
+			first = err
+		}
+		delete(c.conns, a)
+	}
+	return first
+}
 
 // Error is a failed call: Code is the gRPC status code, Message the scheduler's explanation.
 type Error struct {
@@ -104,11 +179,24 @@ type Error struct {
 
 func (e *Error) Error() string { return fmt.Sprintf("%s failed: %s: %s", e.Method, e.Code, e.Message) }
 
-func bounded(ctx context.Context) (context.Context, context.CancelFunc) {
-	if _, ok := ctx.Deadline(); ok {
+// GRPCStatus lets status.Code(err) and status.Convert(err) read the code of an *Error.
+func (e *Error) GRPCStatus() *status.Status {
+	code := codes.Unknown
+	for c := codes.OK; c <= codes.Unauthenticated; c++ {
+		if c.String() == e.Code {
+			code = c
+		}
+	}
+	return status.New(code, e.Message)
+}
+
+// bounded gives ctx the deadline timeout unless it has one; timeout 0 leaves it unbounded
+// (a followed log, ended by cancelling ctx).
+func bounded(ctx context.Context, timeout time.Duration) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok || timeout == 0 {
 		return ctx, func() {}
 	}
-	return context.WithTimeout(ctx, CallTimeout)
+	return context.WithTimeout(ctx, timeout)
 }
 
 func wrap(method string, err error) error {
@@ -119,19 +207,95 @@ func wrap(method string, err error) error {
 	return &Error{Method: method, Code: s.Code().String(), Message: s.Message()}
 }
 
+var leaderPattern = regexp.MustCompile(`^https?://[^/\s]+`)
+
+// LeaderIn is the leader's address a standby named in an error message, or "".
+func LeaderIn(message string) string {
+	at := strings.Index(message, LeaderMarker)
+	if at < 0 {
+		return ""
+	}
+	rest := message[at+len(LeaderMarker):]
+	if end := strings.IndexAny(rest, " ;,)\n"); end >= 0 {
+		rest = rest[:end]
+	}
+	rest = strings.TrimRight(rest, "./")
+	if !leaderPattern.MatchString(rest) {
+		return ""
+	}
+	return rest
+}
+
+// call runs one call on the current scheduler with timeout (unless ctx has a deadline); an
+// Unavailable answer moves it to the leader a standby named, else to a scheduler not tried yet.
+func (c *Client) call(ctx context.Context, method string, timeout time.Duration, run func(context.Context, schedulerv1.SchedulerClient) error) error {
+	ctx, cancel := bounded(ctx, timeout)
+	defer cancel()
+	tried := map[string]bool{}
+	for attempt := 1; ; attempt++ {
+		c.mu.Lock()
+		address := c.address
+		conn, err := c.connLocked(address)
+		c.mu.Unlock()
+		if err != nil {
+			return err
+		}
+		err = run(ctx, schedulerv1.NewSchedulerClient(conn))
+		if err == nil {
+			return nil
+		}
+		if status.Code(err) == codes.Unavailable && ctx.Err() == nil && attempt < concord.SchedulerTriesMax {
+			if next := c.nextAfter(address, status.Convert(err).Message(), tried); next != "" {
+				c.mu.Lock()
+				c.address = next
+				c.mu.Unlock()
+				continue
+			}
+		}
+		return wrap(method, err)
+	}
+}
+
+func (c *Client) nextAfter(address, message string, tried map[string]bool) string {
+	tried[address] = true
+	if leader := LeaderIn(message); leader != "" {
+		if t, err := target(leader); err == nil && t != address {
+			return t
+		}
+	}
+	for _, a := range c.addresses {
+		if !tried[a] {
+			return a
+		}
+	}
+	return ""
+}
+
 // Deploy adds an operator to the topology and returns it as stored.
 func (c *Client) Deploy(ctx context.Context, spec *typesv1.OperatorSpec) (*schedulerv1.OperatorStatus, error) {
-	ctx, cancel := bounded(ctx)
-	defer cancel()
-	r, err := c.api.Deploy(ctx, &schedulerv1.DeployRequest{Spec: spec})
+	var r *schedulerv1.DeployResponse
+	err := c.call(ctx, "Deploy", CallTimeout, func(ctx context.Context, api schedulerv1.SchedulerClient) (err error) {
+		r, err = api.Deploy(ctx, &schedulerv1.DeployRequest{Spec: spec})
+		return err
+	})
 	if err != nil {
-		return nil, wrap("Deploy", err)
+		return nil, err
 	}
 	return r.Operator, nil
 }
 
 // ReplaceCallTimeout is the deadline of a Replace whose context has none (concord/sdk limits.go).
 const ReplaceCallTimeout = concord.ReplaceCallTimeout
+
+// ReplaceOptions are the optional parts of a Replace; the zero value is what
+// `concord deploy --replace` sends by default.
+type ReplaceOptions struct {
+	// DropState restarts an operator with a delivery guarantee with empty state (docs/live-changes.md).
+	DropState bool
+	// RunningTimeout is how long the new instances may take to run, at most
+	// concord.ReplaceRunningTimeoutMax (the default when 0).
+	RunningTimeout time.Duration
+}
 
 // Replace ships a new version of a deployed operator (same name). A rolling replace: new
 // instances beside the old, routing switched, old ones drained; rolled back on failure. An
@@ -140,54 +304,255 @@ const ReplaceCallTimeout = concord.ReplaceCallTimeout
 // when the new version does not declare the checkpoint's state names); with dropState from the
 // last completed checkpoint with empty state for it (docs/live-changes.md); the response says Restarted.
 func (c *Client) Replace(ctx context.Context, spec *typesv1.OperatorSpec, dropState bool) (*schedulerv1.ReplaceResponse, error) {
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, ReplaceCallTimeout)
-		defer cancel()
+	return c.ReplaceWith(ctx, spec, ReplaceOptions{DropState: dropState})
+}
+
+// ReplaceWith is Replace with every option.
+func (c *Client) ReplaceWith(ctx context.Context, spec *typesv1.OperatorSpec, options ReplaceOptions) (*schedulerv1.ReplaceResponse, error) {
+	running := options.RunningTimeout
+	if running == 0 {
+		running = concord.ReplaceRunningTimeoutMax
 	}
-	r, err := c.api.Replace(ctx, &schedulerv1.ReplaceRequest{Spec: spec, DropState: dropState})
-	if err != nil {
-		return nil, wrap("Replace", err)
+	if running < time.Millisecond || running > concord.ReplaceRunningTimeoutMax {
+		return nil, fmt.Errorf("RunningTimeout %v is out of range; use 1ms..%v (the scheduler's bound)", running, concord.ReplaceRunningTimeoutMax)
 	}
-	return r, nil
+	request := &schedulerv1.ReplaceRequest{Spec: spec, DropState: options.DropState, RunningTimeoutMs: int32(running / time.Millisecond)}
+	var r *schedulerv1.ReplaceResponse
+	err := c.call(ctx, "Replace", ReplaceCallTimeout, func(ctx context.Context, api schedulerv1.SchedulerClient) (err error) {
+		r, err = api.Replace(ctx, request)
+		return err
+	})
+	return r, err
 }
 
 // Kill stops every instance of an operator and removes it from the topology.
 func (c *Client) Kill(ctx context.Context, name string) error {
-	ctx, cancel := bounded(ctx)
-	defer cancel()
-	_, err := c.api.Kill(ctx, &schedulerv1.KillRequest{Name: name})
-	return wrap("Kill", err)
+	return c.call(ctx, "Kill", CallTimeout, func(ctx context.Context, api schedulerv1.SchedulerClient) error {
+		_, err := api.Kill(ctx, &schedulerv1.KillRequest{Name: name})
+		return err
+	})
 }
 
-// Scale changes the number of instances of an operator and returns it as stored.
+// Scale changes the number of instances of an operator and returns it as stored. Scaling an
+// operator with a delivery guarantee waits for a checkpoint, hence concord.CheckpointCallTimeout.
 func (c *Client) Scale(ctx context.Context, name string, instances int) (*schedulerv1.OperatorStatus, error) {
-	ctx, cancel := bounded(ctx)
-	defer cancel()
-	r, err := c.api.Scale(ctx, &schedulerv1.ScaleRequest{Name: name, Instances: int32(instances)})
+	var r *schedulerv1.ScaleResponse
+	err := c.call(ctx, "Scale", concord.CheckpointCallTimeout, func(ctx context.Context, api schedulerv1.SchedulerClient) (err error) {
+		r, err = api.Scale(ctx, &schedulerv1.ScaleRequest{Name: name, Instances: int32(instances)})
+		return err
+	})
 	if err != nil {
-		return nil, wrap("Scale", err)
+		return nil, err
 	}
 	return r.Operator, nil
 }
 
-// List returns every deployed operator, ordered by name.
+// List returns every deployed operator, ordered by name (ListWithLeader also says which
+// scheduler leads).
 func (c *Client) List(ctx context.Context) ([]*schedulerv1.OperatorStatus, error) {
-	ctx, cancel := bounded(ctx)
-	defer cancel()
-	r, err := c.api.List(ctx, &schedulerv1.ListRequest{})
+	r, err := c.ListWithLeader(ctx)
 	if err != nil {
-		return nil, wrap("List", err)
+		return nil, err
 	}
 	return r.Operators, nil
 }
 
+// ListWithLeader returns the whole ListResponse: the operators, Leader (the leading
+// scheduler's address as the answering one knows it; "" for one that always leads) and
+// FromStandby (a standby answered: every instance shows as not running).
+func (c *Client) ListWithLeader(ctx context.Context) (*schedulerv1.ListResponse, error) {
+	var r *schedulerv1.ListResponse
+	err := c.call(ctx, "List", CallTimeout, func(ctx context.Context, api schedulerv1.SchedulerClient) (err error) {
+		r, err = api.List(ctx, &schedulerv1.ListRequest{})
+		return err
+	})
+	return r, err
+}
+
 // Graph returns the operators and one edge per (stream, producer, reader).
 func (c *Client) Graph(ctx context.Context) (*schedulerv1.GraphResponse, error) {
-	ctx, cancel := bounded(ctx)
-	defer cancel()
-	r, err := c.api.Graph(ctx, &schedulerv1.GraphRequest{})
-	return r, wrap("Graph", err)
+	var r *schedulerv1.GraphResponse
+	err := c.call(ctx, "Graph", CallTimeout, func(ctx context.Context, api schedulerv1.SchedulerClient) (err error) {
+		r, err = api.Graph(ctx, &schedulerv1.GraphRequest{})
+		return err
+	})
+	return r, err
+}
+
+// LogsOptions choose the lines of Logs; the zero value reads every instance's last
+// concord.LogTailLinesDefault lines and ends.
+type LogsOptions struct {
+	// Instances to read; empty means every instance.
+	Instances []int32
+	// TailLines is the lines of history per instance, 0..concord.LogTailLinesMax; 0 means
+	// concord.LogTailLinesDefault (as `concord logs`). NoHistory asks for none.
+	TailLines int
+	// NoHistory sends only new lines (with Follow).
+	NoHistory bool
+	// Follow keeps the call open, sending new lines as they are written until ctx ends;
+	// without it the call has CallTimeout unless ctx has a deadline.
+	Follow bool
+}
+
+// Logs calls each with every line of the operator's executor.log (the executor's events and
+// the operator's stdout/stderr), oldest first, and returns when the lines end (or, with
+// Follow, when ctx is cancelled: then it returns nil), when each returns an error (that
+// error), or on a failure (an *Error; NotFound for an operator that is not deployed).
+func (c *Client) Logs(ctx context.Context, name string, options LogsOptions, each func(*schedulerv1.LogLine) error) error {
+	tail := options.TailLines
+	if tail < 0 || tail > concord.LogTailLinesMax {
+		return fmt.Errorf("TailLines %d is out of range; use 0..%d", tail, concord.LogTailLinesMax)
+	}
+	if tail == 0 {
+		tail = concord.LogTailLinesDefault
+	}
+	if options.NoHistory {
+		tail = -1
+	}
+	request := &schedulerv1.GetLogsRequest{OperatorName: name, InstanceIndexes: options.Instances,
+		TailLines: int32(tail), Follow: options.Follow}
+	var timeout time.Duration = CallTimeout
+	if options.Follow {
+		timeout = 0
+	}
+	var stopped error
+	err := c.call(ctx, "GetLogs", timeout, func(ctx context.Context, api schedulerv1.SchedulerClient) error {
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		stream, err := api.GetLogs(ctx, request)
+		if err != nil {
+			return err
+		}
+		for received := false; ; received = true {
+			line, err := stream.Recv()
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			if err != nil && received {
+				// Lines were delivered: going to another scheduler would repeat them.
+				stopped = wrap("GetLogs", err)
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			if err := each(line); err != nil {
+				stopped = err
+				return nil
+			}
+		}
+	})
+	if options.Follow && ctx.Err() != nil {
+		return nil
+	}
+	if stopped != nil {
+		return stopped
+	}
+	return err
+}
+
+// InstanceMetrics returns the current figures of every running instance (of operator only,
+// unless ""), ordered by operator then index. Counters are totals: compute rates from two calls.
+func (c *Client) InstanceMetrics(ctx context.Context, operator string) ([]*schedulerv1.InstanceMetrics, error) {
+	var r *schedulerv1.GetInstanceMetricsResponse
+	err := c.call(ctx, "GetInstanceMetrics", CallTimeout, func(ctx context.Context, api schedulerv1.SchedulerClient) (err error) {
+		r, err = api.GetInstanceMetrics(ctx, &schedulerv1.GetInstanceMetricsRequest{OperatorName: operator})
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return r.Instances, nil
+}
+
+// ListTraces returns recent sampled traces, newest first; limit is 1..concord.TraceListMax, 0
+// meaning concord.TraceListDefault. Sources sample one record in CONCORD_TRACE_SAMPLE_EVERY
+// (docs/observability.md).
+func (c *Client) ListTraces(ctx context.Context, limit int) ([]*schedulerv1.TraceSummary, error) {
+	if limit == 0 {
+		limit = concord.TraceListDefault
+	}
+	if limit < 1 || limit > concord.TraceListMax {
+		return nil, fmt.Errorf("limit %d is out of range; use 1..%d", limit, concord.TraceListMax)
+	}
+	var r *schedulerv1.ListTracesResponse
+	err := c.call(ctx, "ListTraces", CallTimeout, func(ctx context.Context, api schedulerv1.SchedulerClient) (err error) {
+		r, err = api.ListTraces(ctx, &schedulerv1.ListTracesRequest{Limit: int32(limit)})
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return r.Traces, nil
+}
+
+var traceID = regexp.MustCompile(`^[0-9a-fA-F]{32}$`)
+
+// GetTrace returns every span of one trace (32 hex digits, as ListTraces gives them), by start
+// time; an *Error NotFound when no executor holds it.
+func (c *Client) GetTrace(ctx context.Context, id string) ([]*schedulerv1.Span, error) {
+	id = strings.TrimSpace(id)
+	if !traceID.MatchString(id) {
+		return nil, fmt.Errorf("%q is not a trace id (32 hex digits); ListTraces gives recent ones", id)
+	}
+	var r *schedulerv1.GetTraceResponse
+	err := c.call(ctx, "GetTrace", CallTimeout, func(ctx context.Context, api schedulerv1.SchedulerClient) (err error) {
+		r, err = api.GetTrace(ctx, &schedulerv1.GetTraceRequest{TraceId: strings.ToLower(id)})
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return r.Spans, nil
+}
+
+// TailStream returns the last records produced on stream, each instance's oldest first;
+// recordsMax is 1..concord.TailRecordsMax, 0 meaning concord.TailRecordsDefault. Executors
+// start keeping a stream's records when a tail asks for it, so a first call may be empty: poll.
+// Deploys nothing; an *Error NotFound (naming the streams there are) for a stream no deployed
+// operator writes.
+func (c *Client) TailStream(ctx context.Context, stream string, recordsMax int) ([]*schedulerv1.TailRecord, error) {
+	if recordsMax == 0 {
+		recordsMax = concord.TailRecordsDefault
+	}
+	if recordsMax < 1 || recordsMax > concord.TailRecordsMax {
+		return nil, fmt.Errorf("recordsMax %d is out of range; use 1..%d", recordsMax, concord.TailRecordsMax)
+	}
+	var r *schedulerv1.TailStreamResponse
+	err := c.call(ctx, "TailStream", CallTimeout, func(ctx context.Context, api schedulerv1.SchedulerClient) (err error) {
+		r, err = api.TailStream(ctx, &schedulerv1.TailStreamRequest{Stream: stream, RecordsMax: int32(recordsMax)})
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return r.Records, nil
+}
+
+// ListCheckpoints returns the checkpoints newest first (the one in progress first) and
+// LatestCompletedId, the one a restore would use (0 when none).
+func (c *Client) ListCheckpoints(ctx context.Context) (*schedulerv1.ListCheckpointsResponse, error) {
+	var r *schedulerv1.ListCheckpointsResponse
+	err := c.call(ctx, "ListCheckpoints", CallTimeout, func(ctx context.Context, api schedulerv1.SchedulerClient) (err error) {
+		r, err = api.ListCheckpoints(ctx, &schedulerv1.ListCheckpointsRequest{})
+		return err
+	})
+	return r, err
+}
+
+// TriggerSavepoint takes a savepoint now (a checkpoint kept until deleted by hand) and returns
+// it once completed; an *Error FailedPrecondition naming why it could not. Without a deadline
+// on ctx the call has concord.CheckpointCallTimeout.
+func (c *Client) TriggerSavepoint(ctx context.Context) (*schedulerv1.CheckpointInfo, error) {
+	var r *schedulerv1.TriggerSavepointResponse
+	err := c.call(ctx, "TriggerSavepoint", concord.CheckpointCallTimeout, func(ctx context.Context, api schedulerv1.SchedulerClient) (err error) {
+		r, err = api.TriggerSavepoint(ctx, &schedulerv1.TriggerSavepointRequest{})
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return r.Savepoint, nil
 }
 
 // DeployFile is the JSON shape of a deploy file (see examples/wordcount/*.json).

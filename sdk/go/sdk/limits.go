@@ -105,10 +105,39 @@ const (
 	SchedulerCallTimeout = 30 * time.Second
 
 	// ReplaceCallTimeout is the deadline of a scheduler client Replace whose context has none
-	// (the CLI's ReplaceRpcDeadlineSeconds): a rolling replace answers once the new instances
-	// run (at most 60 s) and the old ones drained (about 17 s more), so 120 s only trips on a
-	// stuck scheduler.
-	ReplaceCallTimeout = 120 * time.Second
+	// (the CLI's ReplaceRpcDeadlineSeconds): it answers once the new instances run (at most
+	// ReplaceRunningTimeoutMax) and the old ones drained; an operator with a delivery guarantee
+	// first waits for the checkpoint its state moves through (as CheckpointCallTimeout), so
+	// 150 + 60 s only trips on a stuck scheduler.
+	ReplaceCallTimeout = CheckpointCallTimeout + ReplaceRunningTimeoutMax
+
+	// ReplaceRunningTimeoutMax is the longest time the new instances of a Replace may take to
+	// run: 60 s, the scheduler's own bound (SchedulerLimits.ReplaceRunningTimeoutMs).
+	ReplaceRunningTimeoutMax = 60 * time.Second
+
+	// CheckpointCallTimeout is the deadline of a client call that waits for a checkpoint
+	// (TriggerSavepoint, Scale of an operator with a delivery guarantee) whose context has none
+	// (the CLI's CheckpointRpcDeadlineSeconds): the scheduler bounds a checkpoint in progress,
+	// then its own, each at most 60 s, so 150 s only trips on a stuck scheduler.
+	CheckpointCallTimeout = 150 * time.Second
+
+	// LogTailLinesDefault is the lines of history per instance Logs asks for by default (as `concord logs`).
+	LogTailLinesDefault = 100
+	// LogTailLinesMax is the most lines of history per instance: the scheduler's own bound.
+	LogTailLinesMax = 10000
+	// TraceListDefault is the traces ListTraces returns by default (as `concord trace`).
+	TraceListDefault = 20
+	// TraceListMax is the most traces ListTraces may ask for: the scheduler's own bound.
+	TraceListMax = 1000
+	// TailRecordsDefault is the records TailStream returns by default (as `concord tail`).
+	TailRecordsDefault = 10
+	// TailRecordsMax is the most records TailStream may ask for: what each executor keeps per stream.
+	TailRecordsMax = 100
+
+	// SchedulerTriesMax is how many schedulers one call may try in turn when the client was
+	// given several (a leader and its standbys): each once plus the leader a standby names (the
+	// CLI's SchedulerTriesMax). Bounds a call against schedulers that keep naming each other.
+	SchedulerTriesMax = 9
 )
 
 // Process exit codes: 0 after Shutdown, 1 after a fatal error, 2 for a usage error (the

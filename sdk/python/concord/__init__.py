@@ -23,7 +23,7 @@ __path__.append(_os.path.join(_os.path.dirname(__file__), "gen", "concord"))
 from concord._session import Context, LOG_DEBUG, LOG_ERROR, LOG_INFO, LOG_WARNING, State  # noqa: E402
 from concord.computation import (  # noqa: E402
     Computation, Metadata, ProduceError, StateError, StreamGrouping, TimeDomain)
-from concord.scheduler_client import SchedulerClient, SchedulerError  # noqa: E402
+from concord.scheduler_client import OperatorList, SchedulerClient, SchedulerError  # noqa: E402
 from concord.server import run_computation, serve_computation  # noqa: E402
 
 __version__ = "0.1.0"
@@ -31,6 +31,6 @@ __version__ = "0.1.0"
 __all__ = [
     "Computation", "Context", "Metadata", "StreamGrouping", "TimeDomain", "ProduceError",
     "State", "StateError",
-    "serve_computation", "run_computation", "SchedulerClient", "SchedulerError",
+    "serve_computation", "run_computation", "SchedulerClient", "SchedulerError", "OperatorList",
     "LOG_DEBUG", "LOG_INFO", "LOG_WARNING", "LOG_ERROR",
 ]

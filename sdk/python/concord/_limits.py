@@ -84,10 +84,43 @@ SERVER_THREADS = 2
 #: scheduler must not hang a script forever.
 SCHEDULER_CALL_TIMEOUT_S = 30.0
 
-#: Deadline in seconds of SchedulerClient.replace (the CLI's ReplaceRpcDeadlineSeconds): a
-#: rolling replace answers once the new instances run (at most 60 s) and the old ones drained
-#: (about 17 s more), so 120 s only trips on a stuck scheduler.
-REPLACE_CALL_TIMEOUT_S = 120.0
+#: Deadline in seconds of SchedulerClient.replace (the CLI's ReplaceRpcDeadlineSeconds): it
+#: answers once the new instances run (at most REPLACE_RUNNING_TIMEOUT_S) and the old ones
+#: drained; an operator with a delivery guarantee first waits for the checkpoint its state moves
+#: through (as CHECKPOINT_CALL_TIMEOUT_S), so 150 + 60 s only trips on a stuck scheduler.
+REPLACE_CALL_TIMEOUT_S = 210.0
+
+#: Longest time the new instances of a replace may take to run, in seconds: 60, the scheduler's
+#: own bound (SchedulerLimits.ReplaceRunningTimeoutMs); a larger running_timeout_s is capped to it.
+REPLACE_RUNNING_TIMEOUT_S = 60.0
+
+#: Deadline in seconds of SchedulerClient.trigger_savepoint (the CLI's
+#: CheckpointRpcDeadlineSeconds): the scheduler bounds a checkpoint in progress, then its own,
+#: each at most 60 s, so 150 s only trips on a stuck scheduler.
+CHECKPOINT_CALL_TIMEOUT_S = 150.0
+
+#: Lines of history per instance SchedulerClient.logs asks for by default (as `concord logs`).
+LOG_TAIL_LINES_DEFAULT = 100
+
+#: Most lines of history per instance: 10,000, the scheduler's own bound.
+LOG_TAIL_LINES_MAX = 10000
+
+#: Traces SchedulerClient.list_traces returns by default (as `concord trace`).
+TRACE_LIST_DEFAULT = 20
+
+#: Most traces list_traces may ask for: 1,000, the scheduler's own bound.
+TRACE_LIST_MAX = 1000
+
+#: Records SchedulerClient.tail returns by default (as `concord tail`).
+TAIL_RECORDS_DEFAULT = 10
+
+#: Most records tail may ask for: 100, what each executor keeps per stream.
+TAIL_RECORDS_MAX = 100
+
+#: Schedulers one call may try in turn when the client was given several (a leader and its
+#: standbys): 9, each once plus the leader a standby names (the CLI's SchedulerTriesMax). Bounds
+#: a call against schedulers that keep naming each other.
+SCHEDULER_TRIES_MAX = 9
 
 #: Process exit codes: 0 after Shutdown, 1 after a fatal error, 2 for a usage error (the
 #: address variable is missing or malformed) so supervisors can tell them apart.

@@ -20,7 +20,9 @@ namespace Concord.Executor.Session;
 /// (started and supervised here). Without a process it only connects: at once to an operator
 /// already serving (tests), or in attach mode after waiting, bounded, for an operator that
 /// someone else starts (a Kubernetes pod's operator container); then the end of the session is
-/// the operator's end, since there is no process to watch.
+/// the operator's end, since there is no process to watch. A process may instead announce a
+/// loopback TCP port (<see cref="ExecutorLimits.OperatorPortFileVariable"/>); the session then
+/// carries this launch's secret (<see cref="ExecutorLimits.OperatorSecretHeader"/>), which the operator checks.
 /// </summary>
 public sealed class GrpcOperatorSession : IOperatorSession
 {
@@ -36,6 +38,8 @@ public sealed class GrpcOperatorSession : IOperatorSession
     private readonly OperatorSpec? _spec;
     private readonly string _workDir;
     private readonly string _socketPath;
+    private readonly string _portFile;
+    private readonly string? _secret; // set when this session starts the process
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
     private readonly CancellationTokenSource _cts = new();
@@ -64,6 +68,8 @@ public sealed class GrpcOperatorSession : IOperatorSession
         _spec = spec;
         _workDir = workDir;
         _socketPath = socketPath;
+        _portFile = Path.Combine(workDir, ExecutorLimits.OperatorPortFileName);
+        _secret = spec is null ? null : NewSecret();
         _logger = logger;
         _time = time;
     }
@@ -93,6 +99,7 @@ public sealed class GrpcOperatorSession : IOperatorSession
 
     public async Task<Metadata> StartAsync(Init init, CancellationToken cancellationToken)
     {
+        int? tcpPort = null;
         if (_spec is not null)
         {
             // Validates the path length (≤ 107 bytes) with a message that names the fix.
@@ -104,12 +111,14 @@ public sealed class GrpcOperatorSession : IOperatorSession
             {
                 throw new OperatorFailedException(e.Message);
             }
-            File.Delete(_socketPath); // a stale socket from a previous incarnation would look ready
-            _process = OperatorProcess.Start(_spec, _workDir, _socketPath, _searchPath, _logger);
+            // A stale socket or port file from a previous incarnation would look ready.
+            File.Delete(_socketPath);
+            File.Delete(_portFile);
+            _process = OperatorProcess.Start(_spec, _workDir, _socketPath, _portFile, _secret!, _searchPath, _logger);
             SessionLog.OperatorStarted(_logger, _process.Pid, _spec.Executable);
             _exited = WatchProcessAsync(_process);
-            await _process.WaitForSocketAsync(
-                _socketPath, TimeSpan.FromMilliseconds(ExecutorLimits.OperatorStartTimeoutMs), _time, cancellationToken).ConfigureAwait(false);
+            tcpPort = await _process.WaitForServingAsync(
+                _socketPath, _portFile, TimeSpan.FromMilliseconds(ExecutorLimits.OperatorStartTimeoutMs), _time, cancellationToken).ConfigureAwait(false);
         }
         else if (_attachTimeout is { } attachTimeout)
         {
@@ -119,8 +128,9 @@ public sealed class GrpcOperatorSession : IOperatorSession
             SessionLog.OperatorAttached(_logger, _socketPath);
         }
 
-        _channel = CreateChannel(_socketPath);
-        _call = _channel.CreateCallInvoker().AsyncDuplexStreamingCall(SessionMethod, null, new CallOptions(cancellationToken: _cts.Token));
+        _channel = tcpPort is { } port ? CreateTcpChannel(port) : CreateChannel(_socketPath);
+        var headers = _secret is null ? null : new Grpc.Core.Metadata { { ExecutorLimits.OperatorSecretHeader, _secret } };
+        _call = _channel.CreateCallInvoker().AsyncDuplexStreamingCall(SessionMethod, null, new CallOptions(headers, cancellationToken: _cts.Token));
         await _call.RequestStream.WriteAsync(new ProtoWireMessage(new ExecutorMessage { Init = init }), cancellationToken).ConfigureAwait(false);
 
         var metadata = await ReadMetadataAsync(cancellationToken).ConfigureAwait(false);
@@ -389,6 +399,15 @@ public sealed class GrpcOperatorSession : IOperatorSession
 
     private static string Detail(Error error) => string.IsNullOrEmpty(error.Detail) ? "" : "\n" + OperatorOutput.Cap(error.Detail);
 
+    /// <summary>This launch's operator secret: <see cref="ExecutorLimits.OperatorSecretBytes"/> random bytes as lowercase hex.</summary>
+    private static string NewSecret() =>
+        Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(ExecutorLimits.OperatorSecretBytes));
+
+    /// <summary>A gRPC channel to an operator serving 127.0.0.1:<paramref name="port"/> (one that announced it in its port file).</summary>
+    internal static GrpcChannel CreateTcpChannel(int port) =>
+        // No proxy: an http_proxy in the environment must not see the session (or its secret).
+        CreateChannel(new SocketsHttpHandler { InitialHttp2StreamWindowSize = ExecutorLimits.SessionStreamWindowBytes, UseProxy = false }, $"http://127.0.0.1:{port}");
+
     /// <summary>A gRPC channel to a unix socket: .NET gRPC reaches one through a ConnectCallback, with http://localhost as the nominal address.</summary>
     internal static GrpcChannel CreateChannel(string socketPath)
     {
@@ -414,7 +433,12 @@ public sealed class GrpcOperatorSession : IOperatorSession
                 }
             },
         };
-        return GrpcChannel.ForAddress("http://localhost", new GrpcChannelOptions
+        return CreateChannel(handler, "http://localhost");
+    }
+
+    private static GrpcChannel CreateChannel(SocketsHttpHandler handler, string address)
+    {
+        return GrpcChannel.ForAddress(address, new GrpcChannelOptions
         {
             HttpHandler = handler,
             // Answers are the large messages an operator sends; Log and Error are far smaller.

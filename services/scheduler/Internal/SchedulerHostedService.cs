@@ -27,6 +27,7 @@ internal sealed partial class SchedulerHostedService(
 {
     private readonly CancellationTokenSource _stopping = new();
     private Task? _standby;
+    private Task? _rejoin;
 
     public Task StartingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
@@ -50,7 +51,7 @@ internal sealed partial class SchedulerHostedService(
             await reconciler.StartAsync(address, cancellationToken).ConfigureAwait(false);
             await checkpoints.StartAsync(cancellationToken).ConfigureAwait(false);
         }
-        await home.WriteInfoAsync(new SchedulerInfo(address, Environment.ProcessId, time.GetUtcNow().ToUnixTimeMilliseconds()) { MetricsAddress = observability.Address }, cancellationToken)
+        await home.WriteInfoAsync(new SchedulerInfo(address, Environment.ProcessId, time.GetUtcNow().ToUnixTimeMilliseconds()) { MetricsAddress = observability.Address, ListenPort = new Uri(bound).Port }, cancellationToken)
             .ConfigureAwait(false);
         LogServing(address, home.Directory);
     }
@@ -85,6 +86,39 @@ internal sealed partial class SchedulerHostedService(
         if (!_stopping.IsCancellationRequested && schedulerTerm.End(reason))
         {
             LogRunEnds(reason);
+            _rejoin = Task.Run(() => StopOnceZooKeeperAnswersAsync(_stopping.Token), CancellationToken.None);
+        }
+    }
+
+    /// <summary>
+    /// Ends this run once ZooKeeper can give the next one a session. Until then (servers down,
+    /// no quorum, this host cut off) the run goes on serving as a standby: reads say the store
+    /// cannot be read, changes are refused naming the cause, and clients get an answer rather
+    /// than a closed port.
+    /// </summary>
+    private async Task StopOnceZooKeeperAnswersAsync(CancellationToken cancellationToken)
+    {
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            try
+            {
+                await using var probe = await ZooKeeper.ZooKeeperClient.ConnectAsync(
+                    new ZooKeeper.ZooKeeperClientOptions { ConnectString = options.ZooKeeper!, SessionTimeoutMs = options.ZooKeeperSessionTimeoutMs },
+                    cancellationToken).ConfigureAwait(false);
+                break;
+            }
+            catch (ZooKeeper.ZooKeeperException)
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(SchedulerLimits.RejoinRetryDelayMs), time, cancellationToken)
+                    .ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+        }
+        if (!cancellationToken.IsCancellationRequested)
+        {
             lifetime.StopApplication();
         }
     }
@@ -94,9 +128,13 @@ internal sealed partial class SchedulerHostedService(
     public async Task StoppingAsync(CancellationToken cancellationToken)
     {
         await _stopping.CancelAsync().ConfigureAwait(false);
-        if (_standby is not null)
+        foreach (var task in new[] { _standby, _rejoin })
         {
-            await _standby.WaitAsync(TimeSpan.FromMilliseconds(SchedulerLimits.ShutdownTimeoutMs), time, CancellationToken.None)
+            if (task is null)
+            {
+                continue;
+            }
+            await task.WaitAsync(TimeSpan.FromMilliseconds(SchedulerLimits.ShutdownTimeoutMs), time, CancellationToken.None)
                 .ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         }
         LogStopping();

@@ -60,9 +60,11 @@ public sealed partial class ZooKeeperLeaderGate : ILeaderGate, IAsyncDisposable
     public string? LeaderAddress => Leader?.Address;
 
     public string StandbyMessage =>
-        Leader is { } leader && leader.Id != _id
-            ? $"{Hosting.LeaderRedirect.StandbyPrefix}; {ILeaderGate.LeaderMarker}{leader.Address}"
-            : $"{Hosting.LeaderRedirect.StandbyPrefix} and no scheduler leads right now (an election is under way); retry in a few seconds";
+        _client.State != ZooKeeperConnectionState.Connected
+            ? $"{Hosting.LeaderRedirect.StandbyPrefix} and cannot reach ZooKeeper at {_client.ConnectString} (servers down, or no quorum): no change can be made until it can; running instances keep running"
+            : Leader is { } leader && leader.Id != _id
+                ? $"{Hosting.LeaderRedirect.StandbyPrefix}; {ILeaderGate.LeaderMarker}{leader.Address}"
+                : $"{Hosting.LeaderRedirect.StandbyPrefix} and no scheduler leads right now (an election is under way); retry in a few seconds";
 
     /// <summary>The store whose writes this gate fences: it writes with the term's epoch while in office, never otherwise.</summary>
     internal void Attach(ZooKeeperTopologyStore store)

@@ -7,6 +7,7 @@ using Concord.Scheduler.Reconcile.Core;
 using Concord.Scheduler.Reconcile.Internal;
 using Concord.Scheduler.Runtime;
 using Concord.Scheduler.Store;
+using Concord.Scheduler.Store.ZooKeeper;
 using Concord.ZooKeeper;
 using Microsoft.Extensions.Logging;
 using static Concord.Scheduler.Reconcile.ReconcileLog;
@@ -160,6 +161,10 @@ public sealed class Reconciler : IAsyncDisposable, ICheckpointTopologySource
         catch (TopologyTooLargeException e)
         {
             throw new ReconcileException(ReconcileErrorKind.ResourceExhausted, $"operator '{spec.Name}' was not deployed: {e.Message}");
+        }
+        catch (Exception e) when (StoreUnavailable(e, spec.Name) is { } unavailable)
+        {
+            throw unavailable;
         }
         _core.Deployed(write);
         await ApplyStoreAsync().ConfigureAwait(false);
@@ -687,25 +692,30 @@ public sealed class Reconciler : IAsyncDisposable, ICheckpointTopologySource
             throw new ReconcileException(ReconcileErrorKind.FailedPrecondition,
                 $"the topology store could not be written ({e.Message}); check the scheduler home's disk space and permissions");
         }
-        catch (NotLeaderException e)
+        catch (Exception e) when (StoreUnavailable(e, write.Name) is { } unavailable)
         {
-            // Fenced: the term ended before the write. The gate's message names the leader when
-            // known, so clients redirect as they do for any standby.
-            throw new ReconcileException(ReconcileErrorKind.Unavailable,
-                $"{_gate.StandbyMessage} (the term of this scheduler ended before operator '{write.Name}' was written: {e.Message}; nothing was changed)");
-        }
-        catch (ZooKeeperException e) when (e.Code is ZooKeeperError.ConnectionLoss or ZooKeeperError.OperationTimeout)
-        {
-            // The reply was lost, not necessarily the write: ZooKeeper may have applied it.
-            throw new ReconcileException(ReconcileErrorKind.Unavailable,
-                $"ZooKeeper did not answer while operator '{write.Name}' was written ({e.Message}); the change may or may not have been made: check with `concord list` once ZooKeeper has a quorum, then retry");
-        }
-        catch (ZooKeeperException e)
-        {
-            throw new ReconcileException(ReconcileErrorKind.Unavailable,
-                $"{_gate.StandbyMessage} (ZooKeeper refused the write of operator '{write.Name}': {e.Message}; nothing was changed)");
+            throw unavailable;
         }
     }
+
+    /// <summary>
+    /// A write to the ZooKeeper store that could not be made, as the caller's error: fenced
+    /// (the term ended), not sent (ZooKeeper unreachable), or sent with its answer lost (the
+    /// only case where the change may still have been made). Null for any other failure.
+    /// </summary>
+    private ReconcileException? StoreUnavailable(Exception e, string name) => e switch
+    {
+        // The gate's message names the leader when known, so clients redirect as for any standby.
+        NotLeaderException fenced => new ReconcileException(ReconcileErrorKind.Unavailable,
+            $"{_gate.StandbyMessage} (the term of this scheduler ended before operator '{name}' was written: {fenced.Message}; nothing was changed)"),
+        ZooKeeperUnreachableException unreachable => new ReconcileException(ReconcileErrorKind.Unavailable,
+            $"{unreachable.Message}: operator '{name}' was not changed; changes are refused until ZooKeeper has a quorum again; running instances keep running"),
+        ZooKeeperException { Code: ZooKeeperError.ConnectionLoss or ZooKeeperError.OperationTimeout } lost => new ReconcileException(ReconcileErrorKind.Unavailable,
+            $"ZooKeeper did not answer while operator '{name}' was written ({lost.Message}); the change may or may not have been made: check with `concord list` once ZooKeeper has a quorum, then retry"),
+        ZooKeeperException refused => new ReconcileException(ReconcileErrorKind.Unavailable,
+            $"{_gate.StandbyMessage} (ZooKeeper refused the write of operator '{name}': {refused.Message}; nothing was changed)"),
+        _ => null,
+    };
 
     /// <summary>Carries out every action the core has decided, in order, until it decides no more.</summary>
     private async Task CarryOutAsync()

@@ -15,10 +15,14 @@ public static class PreviousAddress
     /// <param name="listenAddress">Where the scheduler listens: the probe binds there.</param>
     public static int PortFor(int requestedPort, string homeDirectory, IPAddress? listenAddress = null)
     {
-        if (requestedPort != 0
-            || SchedulerHome.ReadInfo(homeDirectory) is not { } previous
-            || !Uri.TryCreate(previous.Address, UriKind.Absolute, out var address)
-            || address.Port <= 0)
+        if (requestedPort != 0 || SchedulerHome.ReadInfo(homeDirectory) is not { } previous)
+        {
+            return requestedPort;
+        }
+        // The bound port, not the advertised one: with --advertise they may differ.
+        var port = previous.ListenPort
+            ?? (Uri.TryCreate(previous.Address, UriKind.Absolute, out var address) ? address.Port : 0);
+        if (port <= 0)
         {
             return requestedPort;
         }
@@ -27,10 +31,10 @@ public static class PreviousAddress
             // Probe: a port another process took meanwhile falls back to a free one. (It can
             // still be taken between this probe and Kestrel's bind; then the start fails with
             // "port in use" and the next start picks another.)
-            using var probe = new TcpListener(listenAddress ?? IPAddress.Loopback, address.Port);
+            using var probe = new TcpListener(listenAddress ?? IPAddress.Loopback, port);
             probe.Start();
             probe.Stop();
-            return address.Port;
+            return port;
         }
         catch (SocketException)
         {

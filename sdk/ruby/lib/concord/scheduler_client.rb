@@ -18,7 +18,24 @@ module Concord
     end
   end
 
-  # Client of the scheduler's gRPC API: deploy, replace, kill, scale, list and graph.
+  # What SchedulerClient#list returns: the OperatorStatus of every deployed operator, ordered by
+  # name, and `leader` (the leading scheduler's address as the answering one knows it; "" for a
+  # scheduler that always leads) and `from_standby?` (a standby answered: every instance then
+  # shows as not running).
+  class OperatorList < Array
+    attr_reader :leader
+
+    def initialize(operators, leader, from_standby)
+      super(operators)
+      @leader = leader
+      @from_standby = from_standby
+    end
+
+    def from_standby? = @from_standby
+  end
+
+  # Client of the scheduler's user-facing gRPC API: deploy, replace, kill, scale, list and graph
+  # the topology; logs, instance metrics, traces and stream tails; checkpoints and savepoints.
   #
   #   Concord::SchedulerClient.open("127.0.0.1:7400") do |scheduler|
   #     scheduler.deploy("name" => "counter", "executable" => "/abs/run-counter.sh", "instances" => 2,
@@ -27,7 +44,9 @@ module Concord
   #   end
   #
   # `address` is "host:port" or "http://host:port" (what scheduler.json and
-  # CONCORD_SCHEDULER_ADDRESS hold). `token` is the scheduler's operator token, sent as
+  # CONCORD_SCHEDULER_ADDRESS hold), or several comma-separated (a leader and its standbys): a
+  # call goes to the first, follows a standby's refusal to the leader it names, and passes over
+  # an unreachable one. `token` is the scheduler's operator token, sent as
   # `authorization: Bearer`; nil means SchedulerClient.default_token ($CONCORD_TOKEN, else the
   # home's token file). Every call has a deadline of `timeout_s` seconds and raises
   # SchedulerError on failure.
@@ -40,6 +59,10 @@ module Concord
     TOKEN_VARIABLE = "CONCORD_TOKEN"
     TOKEN_FILE_NAME = "token"
     HOME_VARIABLE = "CONCORD_HOME"
+    # docs/cluster.md: how a standby refuses and names the leader (Concord.Hosting.LeaderRedirect).
+    STANDBY_PREFIX = "this scheduler is a standby"
+    LEADER_MARKER = "the leader is "
+    TRACE_ID = /\A\h{32}\z/
 
     GROUPINGS = { "shuffle" => :GROUPING_SHUFFLE, "group_by" => :GROUPING_GROUP_BY, "broadcast" => :GROUPING_BROADCAST }.freeze
     # The deploy file's "delivery" names (OperatorSpecValidator.DeliveryNames), weakest first.
@@ -80,23 +103,42 @@ module Concord
     end
 
     def initialize(address, timeout_s: Limits::SCHEDULER_CALL_TIMEOUT_S, token: nil)
-      if address.start_with?("https://")
-        raise ArgumentError, "the scheduler serves plain HTTP/2; use http://host:port, not #{address}"
+      @addresses = address.split(",").map(&:strip).reject(&:empty?).map { |a| self.class.target(a) }
+      if @addresses.empty?
+        raise ArgumentError, "#{address.inspect} is not a scheduler address; use host:port or http://host:port, e.g. 127.0.0.1:7400"
       end
 
-      target = address.delete_prefix("http://").delete_prefix("dns:///")
-      @channel = GRPC::Core::Channel.new(target, { "grpc.max_receive_message_length" => Limits::GRPC_MESSAGE_BYTES_MAX },
-                                         :this_channel_is_insecure)
-      @stub = S::Scheduler::Stub.new(target, nil, channel_override: @channel)
+      @address = @addresses.first
+      @stubs = {}
       @timeout_s = timeout_s
       token = self.class.default_token if token.nil?
       @metadata = token ? { "authorization" => "Bearer #{token}" } : {}
     end
 
-    def close
-      @channel.close
+    # Every scheduler given, in the order tried; and the one calls go to now (the first given,
+    # or the leader found since), as host:port.
+    attr_reader :addresses, :address
+
+    # host:port of an address; refuses https (the scheduler serves plain HTTP/2).
+    def self.target(address)
+      if address.start_with?("https://")
+        raise ArgumentError, "the scheduler serves plain HTTP/2; use http://host:port, not #{address}"
+      end
+
+      address.delete_prefix("http://").delete_prefix("dns:///").chomp("/")
     end
 
+    # The leader's http(s) address a standby named in `details`, or nil.
+    def self.leader_in(details)
+      at = details.to_s.index(LEADER_MARKER) or return nil
+      address = details[(at + LEADER_MARKER.size)..].split(/[ ;,)\n]/, 2).first.to_s.sub(%r{[./]+\z}, "")
+      address.match?(%r{\Ahttps?://[^/\s]+}) ? address : nil
+    end
+
+    def close
+      @stubs.each_value { |channel, _| channel.close }
+      @stubs.clear
+    end
     # Deploys an operator: `spec` is a Concord::Types::V1::OperatorSpec or a deploy-file Hash
     # (see SchedulerClient.spec_from_deploy_hash). Returns the stored OperatorStatus.
     def deploy(spec)
@@ -108,10 +150,18 @@ module Concord
     # back on failure). An operator with a delivery guarantee is replaced by a restart from a
     # fresh checkpoint keeping its state; with `drop_state: true` from the last completed
     # checkpoint with empty state for it (docs/live-changes.md). Returns the ReplaceResponse
-    # (operator, switch_ms, total_ms, restarted). The deadline is at least REPLACE_CALL_TIMEOUT_S.
-    def replace(spec, drop_state: false)
-      call(:replace, S::ReplaceRequest.new(spec: self.class.spec_of(spec), drop_state: drop_state ? true : false),
-           [@timeout_s, Limits::REPLACE_CALL_TIMEOUT_S].max)
+    # (operator, switch_ms, total_ms, restarted). The new instances may take `running_timeout_s`
+    # to run (at most REPLACE_RUNNING_TIMEOUT_S, as `concord deploy --replace --timeout`). The
+    # deadline is at least REPLACE_CALL_TIMEOUT_S.
+    def replace(spec, drop_state: false, running_timeout_s: Limits::REPLACE_RUNNING_TIMEOUT_S)
+      unless running_timeout_s.positive? && running_timeout_s <= Limits::REPLACE_RUNNING_TIMEOUT_S
+        raise ArgumentError, "running_timeout_s #{running_timeout_s} is out of range; use more than 0 and at most " \
+                             "#{Limits::REPLACE_RUNNING_TIMEOUT_S} s (the scheduler's bound)"
+      end
+
+      request = S::ReplaceRequest.new(spec: self.class.spec_of(spec), drop_state: drop_state ? true : false,
+                                      running_timeout_ms: [1, (running_timeout_s * 1000).to_i].max)
+      call(:replace, request, [@timeout_s, Limits::REPLACE_CALL_TIMEOUT_S].max)
     end
 
     # Stops every instance of `name` and removes it from the topology.
@@ -120,19 +170,93 @@ module Concord
       nil
     end
 
-    # Changes the number of instances of `name`. Returns the stored OperatorStatus.
+    # Changes the number of instances of `name`. Returns the stored OperatorStatus. Scaling an
+    # operator with a delivery guarantee waits for a checkpoint, so the deadline is at least
+    # CHECKPOINT_CALL_TIMEOUT_S.
     def scale(name, instances)
-      call(:scale, S::ScaleRequest.new(name: name, instances: Integer(instances))).operator
+      call(:scale, S::ScaleRequest.new(name: name, instances: Integer(instances)),
+           [@timeout_s, Limits::CHECKPOINT_CALL_TIMEOUT_S].max).operator
     end
 
-    # Every deployed operator (OperatorStatus), ordered by name.
+    # Every deployed operator (OperatorStatus), ordered by name, as an OperatorList (an Array
+    # that also says #leader and #from_standby?).
     def list
-      call(:list, S::ListRequest.new).operators.to_a
+      response = call(:list, S::ListRequest.new)
+      OperatorList.new(response.operators.to_a, response.leader, response.from_standby)
     end
 
     # The GraphResponse: operators and one edge per (stream, producer, reader).
     def graph
       call(:graph, S::GraphRequest.new)
+    end
+
+    # Lines of the executor.log of `name`'s instances (the executor's events and the operator's
+    # stdout/stderr), oldest first, each a LogLine (operator_name, instance_index, line), given
+    # to the block; without a block, an Enumerator. `instances`: indexes to read (nil: every
+    # instance); `tail_lines`: lines of history per instance, 0..LOG_TAIL_LINES_MAX (0: none,
+    # only new lines with follow), as `concord logs --tail`. Without `follow` the call has the
+    # usual deadline; with it, new lines keep coming until the block breaks (or the Enumerator
+    # is dropped). SchedulerError NOT_FOUND for an operator that is not deployed.
+    def logs(name, instances: nil, tail_lines: Limits::LOG_TAIL_LINES_DEFAULT, follow: false, &block)
+      unless (0..Limits::LOG_TAIL_LINES_MAX).cover?(tail_lines)
+        raise ArgumentError, "tail_lines #{tail_lines} is out of range; use 0..#{Limits::LOG_TAIL_LINES_MAX}"
+      end
+
+      request = S::GetLogsRequest.new(operator_name: name, instance_indexes: Array(instances).map { |i| Integer(i) },
+                                      tail_lines: tail_lines.zero? ? -1 : tail_lines, follow: follow ? true : false)
+      return enum_for(:logs, name, instances: instances, tail_lines: tail_lines, follow: follow) unless block
+
+      stream_logs(request, &block)
+    end
+
+    # The current figures of every running instance (of `name` only, if given): InstanceMetrics
+    # ordered by operator then index. Counters are totals: compute rates from two calls.
+    def instance_metrics(name = "")
+      call(:get_instance_metrics, S::GetInstanceMetricsRequest.new(operator_name: name)).instances.to_a
+    end
+
+    # Recent sampled traces (TraceSummary), newest first; `limit` 1..TRACE_LIST_MAX. Sources
+    # sample one record in CONCORD_TRACE_SAMPLE_EVERY (docs/observability.md).
+    def list_traces(limit: Limits::TRACE_LIST_DEFAULT)
+      unless (1..Limits::TRACE_LIST_MAX).cover?(limit)
+        raise ArgumentError, "limit #{limit} is out of range; use 1..#{Limits::TRACE_LIST_MAX}"
+      end
+
+      call(:list_traces, S::ListTracesRequest.new(limit: limit)).traces.to_a
+    end
+
+    # Every Span of one trace (32 hex digits, as #list_traces gives them), by start time;
+    # SchedulerError NOT_FOUND when no executor holds it.
+    def get_trace(trace_id)
+      id = trace_id.to_s.strip
+      raise ArgumentError, "#{trace_id.inspect} is not a trace id (32 hex digits); list_traces gives recent ones" unless id.match?(TRACE_ID)
+
+      call(:get_trace, S::GetTraceRequest.new(trace_id: id.downcase)).spans.to_a
+    end
+
+    # The last records (TailRecord) produced on `stream`, each instance's oldest first;
+    # `records_max` 1..TAIL_RECORDS_MAX. Executors start keeping a stream's records when a tail
+    # asks for it, so a first call may be empty: poll. Deploys nothing; SchedulerError NOT_FOUND
+    # (naming the streams there are) for a stream no deployed operator writes.
+    def tail(stream, records_max: Limits::TAIL_RECORDS_DEFAULT)
+      unless (1..Limits::TAIL_RECORDS_MAX).cover?(records_max)
+        raise ArgumentError, "records_max #{records_max} is out of range; use 1..#{Limits::TAIL_RECORDS_MAX}"
+      end
+
+      call(:tail_stream, S::TailStreamRequest.new(stream: stream, records_max: records_max)).records.to_a
+    end
+
+    # The ListCheckpointsResponse: `checkpoints` (CheckpointInfo) newest first, the one in
+    # progress first, and `latest_completed_id` (what a restore would use; 0 when none).
+    def checkpoints
+      call(:list_checkpoints, S::ListCheckpointsRequest.new)
+    end
+
+    # Takes a savepoint now (a checkpoint kept until deleted by hand) and returns its
+    # CheckpointInfo once completed; SchedulerError FAILED_PRECONDITION naming why it could not.
+    # The deadline is at least CHECKPOINT_CALL_TIMEOUT_S.
+    def trigger_savepoint
+      call(:trigger_savepoint, S::TriggerSavepointRequest.new, [@timeout_s, Limits::CHECKPOINT_CALL_TIMEOUT_S].max).savepoint
     end
 
     # An OperatorSpec from a deploy-file shaped Hash (String or Symbol keys: "name",
@@ -253,10 +377,69 @@ module Concord
 
     private
 
+    def stub(address = @address)
+      @stubs[address] ||= begin
+        channel = GRPC::Core::Channel.new(address, { "grpc.max_receive_message_length" => Limits::GRPC_MESSAGE_BYTES_MAX },
+                                          :this_channel_is_insecure)
+        [channel, S::Scheduler::Stub.new(address, nil, channel_override: channel)]
+      end
+      @stubs[address][1]
+    end
+
+    def error_name(method) = method.to_s.split("_").map(&:capitalize).join
+
+    # Where a call goes after @address was unavailable: the leader a standby named, else a
+    # scheduler not tried yet; nil when there is none.
+    def next_after(error, tried)
+      tried << @address
+      leader = self.class.leader_in(error.details)
+      leader = self.class.target(leader) if leader
+      return leader if leader && leader != @address
+
+      @addresses.find { |a| !tried.include?(a) }
+    end
+
+    # Runs `block` on the current scheduler, moving to another on UNAVAILABLE (at most
+    # SCHEDULER_TRIES_MAX tries) when `movable` still says so.
+    def with_redirects(method, movable: -> { true })
+      tried = []
+      attempt = 0
+      begin
+        attempt += 1
+        yield stub
+      rescue GRPC::Unavailable => e
+        if attempt < Limits::SCHEDULER_TRIES_MAX && movable.call && (following = next_after(e, tried))
+          @address = following
+          retry
+        end
+        raise SchedulerError.new(error_name(method), e.code, e.details)
+      rescue GRPC::BadStatus => e
+        raise SchedulerError.new(error_name(method), e.code, e.details)
+      end
+    end
+
     def call(method, request, timeout_s = @timeout_s)
-      @stub.public_send(method, request, deadline: Time.now + timeout_s, metadata: @metadata)
-    rescue GRPC::BadStatus => e
-      raise SchedulerError.new(method.to_s.capitalize, e.code, e.details)
+      deadline = Time.now + timeout_s # one deadline for the call, however many schedulers it tries
+      with_redirects(method) do |s|
+        s.public_send(method, request, deadline: deadline, metadata: @metadata)
+      end
+    end
+
+    def stream_logs(request)
+      received = false
+      with_redirects(:get_logs, movable: -> { !received }) do |s|
+        deadline = request.follow ? nil : Time.now + @timeout_s
+        op = s.get_logs(request, deadline: deadline, metadata: @metadata, return_op: true)
+        begin
+          op.execute.each do |line|
+            received = true
+            yield line
+          end
+        ensure
+          op.cancel unless op.cancelled?
+        end
+      end
+      nil
     end
   end
 end

@@ -11,7 +11,8 @@ namespace Concord.Executor.Session.Internal;
 
 /// <summary>
 /// The user's operator as a child process: started in the work directory with
-/// CONCORD_OPERATOR_ADDRESS set, its stdout/stderr turned into log events, killed on every
+/// CONCORD_OPERATOR_ADDRESS (a unix socket), CONCORD_OPERATOR_PORT_FILE (where an operator
+/// serving loopback TCP instead announces its port) and CONCORD_OPERATOR_SECRET set, its stdout/stderr turned into log events, killed on every
 /// exit path of the executor.
 /// </summary>
 /// <remarks>
@@ -61,7 +62,7 @@ internal sealed class OperatorProcess : IDisposable
     /// scheduler's runtime copied them, checked and confined (docs/security.md); copying them
     /// again here would read them unchecked and write through links left in the directory.
     /// </summary>
-    public static OperatorProcess Start(OperatorSpec spec, string workDir, string socketPath, string searchPath, ILogger logger)
+    public static OperatorProcess Start(OperatorSpec spec, string workDir, string socketPath, string portFile, string secret, string searchPath, ILogger logger)
     {
         var executable = ResolveExecutable(spec.Executable, searchPath);
         var setsid = FindShim("setsid");
@@ -101,6 +102,8 @@ internal sealed class OperatorProcess : IDisposable
         psi.Environment.Remove(Contracts.Credentials.LaunchSecretVariable);
         psi.Environment.Remove(Contracts.Credentials.DataPlaneKeyVariable);
         psi.Environment[ProtocolLimits.OperatorAddressVariable] = socketPath;
+        psi.Environment[ExecutorLimits.OperatorPortFileVariable] = portFile;
+        psi.Environment[ExecutorLimits.OperatorSecretVariable] = secret;
 
         var process = new Process { StartInfo = psi, EnableRaisingEvents = true };
         var op = new OperatorProcess(process, logger);
@@ -205,10 +208,12 @@ internal sealed class OperatorProcess : IDisposable
     }
 
     /// <summary>
-    /// Waits until the operator accepts connections on its socket. Fails fast when the process
-    /// exits first, and after <paramref name="timeout"/>.
+    /// Waits until the operator accepts connections on its socket, or has announced a loopback
+    /// TCP port in <paramref name="portFile"/> that accepts them. Returns that port, or null for
+    /// the socket. Fails fast when the process exits first, on a port file that holds no port,
+    /// and after <paramref name="timeout"/>.
     /// </summary>
-    public async Task WaitForSocketAsync(string socketPath, TimeSpan timeout, TimeProvider time, CancellationToken cancellationToken)
+    public async Task<int?> WaitForServingAsync(string socketPath, string portFile, TimeSpan timeout, TimeProvider time, CancellationToken cancellationToken)
     {
         var deadline = time.GetUtcNow() + timeout;
         while (true)
@@ -217,30 +222,82 @@ internal sealed class OperatorProcess : IDisposable
             {
                 var code = await _exited.ConfigureAwait(false);
                 throw new OperatorFailedException(
-                    $"the operator process {DescribeExit(code)} before serving {socketPath}; its last stderr lines:{StderrTail()}");
+                    $"the operator process {DescribeExit(code)} before serving {socketPath} (or announcing a TCP port in {portFile}); its last stderr lines:{StderrTail()}");
             }
-            if (File.Exists(socketPath))
+            if (File.Exists(socketPath) && await AcceptsAsync(new UnixDomainSocketEndPoint(socketPath), AddressFamily.Unix, cancellationToken).ConfigureAwait(false))
             {
-                using var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-                try
-                {
-                    await socket.ConnectAsync(new UnixDomainSocketEndPoint(socketPath), cancellationToken).ConfigureAwait(false);
-                    return;
-                }
-                catch (SocketException)
-                {
-                    // Socket file exists but nobody listens yet (or a stale file): keep polling.
-                }
+                return null;
+            }
+            if (ReadPort(portFile) is { } port && await AcceptsAsync(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, port), AddressFamily.InterNetwork, cancellationToken).ConfigureAwait(false))
+            {
+                return port;
             }
             if (time.GetUtcNow() >= deadline)
             {
                 throw new OperatorFailedException(
-                    $"the operator did not serve its socket {socketPath} within {timeout.TotalSeconds:0} s (ExecutorLimits.OperatorStartTimeoutMs); it must serve Operator.Session on CONCORD_OPERATOR_ADDRESS. Last stderr lines:{StderrTail()}");
+                    $"the operator did not serve its socket {socketPath} (nor announce a 127.0.0.1 TCP port in {portFile}) within {timeout.TotalSeconds:0} s (ExecutorLimits.OperatorStartTimeoutMs); it must serve Operator.Session on CONCORD_OPERATOR_ADDRESS. Last stderr lines:{StderrTail()}");
             }
             // No event tells us the socket is ready: poll on a short period with the deadline above.
             await Task.WhenAny(Task.Delay(TimeSpan.FromMilliseconds(ExecutorLimits.OperatorSocketPollMs), time, cancellationToken), _exited).ConfigureAwait(false);
             cancellationToken.ThrowIfCancellationRequested();
         }
+    }
+
+    /// <summary>True when something listens on <paramref name="endpoint"/>.</summary>
+    private static async Task<bool> AcceptsAsync(System.Net.EndPoint endpoint, AddressFamily family, CancellationToken cancellationToken)
+    {
+        using var socket = new Socket(family, SocketType.Stream, family == AddressFamily.Unix ? ProtocolType.Unspecified : ProtocolType.Tcp);
+        try
+        {
+            await socket.ConnectAsync(endpoint, cancellationToken).ConfigureAwait(false);
+            return true;
+        }
+        catch (SocketException)
+        {
+            // Not listening yet (or a stale socket file): keep polling.
+            return false;
+        }
+    }
+
+    /// <summary>
+    /// The port announced in <paramref name="portFile"/>; null while the file is absent or
+    /// empty (the operator writes it to a temporary name and renames it, but an empty file is
+    /// harmless to wait on). Anything else that is not a port 1..65535 is an operator bug.
+    /// </summary>
+    internal static int? ReadPort(string portFile)
+    {
+        string text;
+        try
+        {
+            using var stream = new FileStream(portFile, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+            var buffer = new byte[ExecutorLimits.OperatorPortFileBytesMax + 1];
+            var length = 0;
+            int read;
+            while (length < buffer.Length && (read = stream.Read(buffer, length, buffer.Length - length)) > 0)
+            {
+                length += read;
+            }
+            if (length > ExecutorLimits.OperatorPortFileBytesMax)
+            {
+                throw new OperatorFailedException(
+                    $"the operator's port file {portFile} is longer than {ExecutorLimits.OperatorPortFileBytesMax} bytes (ExecutorLimits.OperatorPortFileBytesMax); it must hold only the decimal 127.0.0.1 TCP port the operator listens on");
+            }
+            text = System.Text.Encoding.ASCII.GetString(buffer, 0, length).Trim();
+        }
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
+        {
+            return null;
+        }
+        if (text.Length == 0)
+        {
+            return null;
+        }
+        if (!int.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var port) || port is < 1 or > 65535)
+        {
+            throw new OperatorFailedException(
+                $"the operator's port file {portFile} holds '{text}', not a TCP port 1..65535; it must hold only the decimal 127.0.0.1 port the operator listens on, written to a temporary file and renamed into place");
+        }
+        return port;
     }
 
     /// <summary>The last stderr lines, one per line with a leading newline; " (none)" when empty.</summary>

@@ -42,9 +42,6 @@ public sealed class ZooKeeperTopologyStore : ITopologyStore
 
     public ZooKeeperLayout Layout { get; }
 
-    /// <summary>Disposed with the store, after it (the election of the term the store writes in).</summary>
-    internal IAsyncDisposable? AlsoDispose { get; set; }
-
     /// <summary>
     /// The epoch (data version of the epoch node) every write of this store is fenced with;
     /// <see cref="NotInOffice"/> while this scheduler is a standby (every write refused).
@@ -85,7 +82,7 @@ public sealed class ZooKeeperTopologyStore : ITopologyStore
         // The revision first: every entry read after it is at least as new, and the snapshot's
         // revision is the largest seen, so it covers every version in it.
         var revision = await RevisionAsync(cancellationToken).ConfigureAwait(false);
-        var names = await _client.GetChildrenAsync(Layout.Operators, cancellationToken).ConfigureAwait(false);
+        var names = await ReadRetryingAsync(() => _client.GetChildrenAsync(Layout.Operators, cancellationToken), cancellationToken).ConfigureAwait(false);
         var entries = await Task.WhenAll(names.Select(name => GetAsync(name, cancellationToken))).ConfigureAwait(false);
         var present = entries.OfType<OperatorEntry>().OrderBy(e => e.Name, StringComparer.Ordinal).ToList();
         return new TopologySnapshot(Math.Max(revision, present.Count == 0 ? 0 : present.Max(e => e.Version)), present);
@@ -94,7 +91,7 @@ public sealed class ZooKeeperTopologyStore : ITopologyStore
     public async Task<OperatorEntry?> GetAsync(string name, CancellationToken cancellationToken)
     {
         CheckName(name);
-        var node = await _client.GetAsync(Layout.Operator(name), cancellationToken).ConfigureAwait(false);
+        var node = await ReadRetryingAsync(() => _client.GetAsync(Layout.Operator(name), cancellationToken), cancellationToken).ConfigureAwait(false);
         return node is null || node.Data.Length == 0 ? null : Parse(name, node);
     }
 
@@ -115,7 +112,7 @@ public sealed class ZooKeeperTopologyStore : ITopologyStore
         var path = Layout.Operator(name);
         for (var attempt = 1; ; attempt++)
         {
-            var node = await _client.GetAsync(path, cancellationToken).ConfigureAwait(false);
+            var node = await ReadRetryingAsync(() => _client.GetAsync(path, cancellationToken), cancellationToken).ConfigureAwait(false);
             var actual = node is null || node.Data.Length == 0 ? TopologyStoreVersions.Absent : node.Stat.Mzxid;
             if (actual != expectedVersion)
             {
@@ -137,19 +134,40 @@ public sealed class ZooKeeperTopologyStore : ITopologyStore
             ZooKeeperOp write = node is null
                 ? new ZooKeeperOp.Create(path, data)
                 : new ZooKeeperOp.SetData(path, data, node.Stat.Version);
+            long version;
             try
             {
                 var results = await WriteFencedAsync([write, new ZooKeeperOp.SetData(Layout.Revision, [], ZooKeeperClient.AnyVersion)]).ConfigureAwait(false);
                 // Both writes are one transaction: the revision node's new mzxid is the entry's.
-                var version = results[2].Stat!.Mzxid;
-                return spec is null ? null : new OperatorEntry(name, spec.Clone(), metadata?.Clone(), version) { StateSince = newState ? version : keptStateSince };
+                version = results[2].Stat!.Mzxid;
             }
             catch (ZooKeeperMultiException e) when (e.FailedIndex == 1 && e.Code is ZooKeeperError.BadVersion or ZooKeeperError.NodeExists or ZooKeeperError.NoNode
                 && attempt < SchedulerLimits.ZooKeeperStoreWriteAttemptsMax)
             {
                 // Someone wrote the entry between the read and the write: the re-read reports
                 // the conflict with the version found (or, if it is gone again, retries).
+                continue;
             }
+            catch (ZooKeeperException e) when (IsLostAnswer(e) && attempt < SchedulerLimits.ZooKeeperStoreWriteAttemptsMax)
+            {
+                // The answer was lost, not necessarily the write (a server went, ZooKeeper
+                // elected a new leader): once reconnected, the entry says which. Exactly our
+                // bytes at a new version: it landed. Still at the version read: it did not, so
+                // the next try sends it again. Anything else is someone else's write.
+                await Task.Delay(SchedulerLimits.ZooKeeperStoreRetryDelayMs, cancellationToken).ConfigureAwait(false);
+                var after = await ReadRetryingAsync(() => _client.GetAsync(path, cancellationToken), cancellationToken).ConfigureAwait(false);
+                var afterVersion = after is null || after.Data.Length == 0 ? TopologyStoreVersions.Absent : after.Stat.Mzxid;
+                if (afterVersion == expectedVersion)
+                {
+                    continue;
+                }
+                if (after is null || !after.Data.AsSpan().SequenceEqual(data))
+                {
+                    throw new TopologyConflictException(name, expectedVersion, afterVersion);
+                }
+                version = after.Stat.Mzxid;
+            }
+            return spec is null ? null : new OperatorEntry(name, spec.Clone(), metadata?.Clone(), version) { StateSince = newState ? version : keptStateSince };
         }
     }
 
@@ -209,7 +227,7 @@ public sealed class ZooKeeperTopologyStore : ITopologyStore
 
     public async Task<IReadOnlyList<CheckpointRecord>> ReadCheckpointsAsync(CancellationToken cancellationToken)
     {
-        var node = await _client.GetAsync(Layout.Checkpoints, cancellationToken).ConfigureAwait(false);
+        var node = await ReadRetryingAsync(() => _client.GetAsync(Layout.Checkpoints, cancellationToken), cancellationToken).ConfigureAwait(false);
         return ParseCheckpoints(node);
     }
 
@@ -218,7 +236,7 @@ public sealed class ZooKeeperTopologyStore : ITopologyStore
         ArgumentNullException.ThrowIfNull(completed);
         for (var attempt = 1; ; attempt++)
         {
-            var node = await _client.GetAsync(Layout.Checkpoints, cancellationToken).ConfigureAwait(false)
+            var node = await ReadRetryingAsync(() => _client.GetAsync(Layout.Checkpoints, cancellationToken), cancellationToken).ConfigureAwait(false)
                 ?? throw new InvalidOperationException($"{Layout.Checkpoints} is missing in ZooKeeper at {_client.ConnectString}; restart the scheduler to create it");
             var checkpoints = ParseCheckpoints(node);
             if (checkpoints.Any(c => c.Id == completed.Id))
@@ -253,10 +271,6 @@ public sealed class ZooKeeperTopologyStore : ITopologyStore
             return;
         }
         await _disposed.CancelAsync().ConfigureAwait(false);
-        if (AlsoDispose is { } also)
-        {
-            await also.DisposeAsync().ConfigureAwait(false);
-        }
         if (_ownsClient)
         {
             await _client.DisposeAsync().ConfigureAwait(false);
@@ -276,6 +290,13 @@ public sealed class ZooKeeperTopologyStore : ITopologyStore
             // A version of -1 would match any epoch in ZooKeeper's check: a standby never sends one.
             throw new NotLeaderException(epoch, -1);
         }
+        if (_client.State != ZooKeeperConnectionState.Connected)
+        {
+            // Sent now, a write could sit in a server's log and be committed once the quorum
+            // returns, after its caller was told it failed: not sending it is the only way to
+            // say for sure that nothing changed.
+            throw new ZooKeeperUnreachableException(_client.ConnectString);
+        }
         try
         {
             return await _client.MultiAsync([new ZooKeeperOp.Check(Layout.Epoch, epoch), .. writes], CancellationToken.None).ConfigureAwait(false);
@@ -287,8 +308,31 @@ public sealed class ZooKeeperTopologyStore : ITopologyStore
         }
     }
 
+    /// <summary>A lost connection or a timeout: the call's outcome is unknown, the session may well live on.</summary>
+    private static bool IsLostAnswer(ZooKeeperException e) => e.Code is ZooKeeperError.ConnectionLoss or ZooKeeperError.OperationTimeout;
+
+    /// <summary>
+    /// A read, tried again while the connection is lost (a server went, or the ensemble is
+    /// electing its leader, which drops every client for a moment): reads change nothing, so a
+    /// lost answer is simply asked again, up to <see cref="SchedulerLimits.ZooKeeperStoreReadAttemptsMax"/> times.
+    /// </summary>
+    private static async Task<T> ReadRetryingAsync<T>(Func<Task<T>> read, CancellationToken cancellationToken)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return await read().ConfigureAwait(false);
+            }
+            catch (ZooKeeperException e) when (IsLostAnswer(e) && attempt < SchedulerLimits.ZooKeeperStoreReadAttemptsMax)
+            {
+                await Task.Delay(SchedulerLimits.ZooKeeperStoreRetryDelayMs, cancellationToken).ConfigureAwait(false);
+            }
+        }
+    }
+
     private async Task<long> RevisionAsync(CancellationToken cancellationToken) =>
-        (await _client.ExistsAsync(Layout.Revision, cancellationToken).ConfigureAwait(false))?.Mzxid
+        (await ReadRetryingAsync(() => _client.ExistsAsync(Layout.Revision, cancellationToken), cancellationToken).ConfigureAwait(false))?.Mzxid
         ?? throw new InvalidOperationException($"{Layout.Revision} is missing in ZooKeeper at {_client.ConnectString}; restart the scheduler to create it");
 
     /// <summary>Names become one path segment: nothing that would make another path (or none).</summary>
