@@ -207,6 +207,35 @@ internal sealed partial class KubernetesApiServerDouble : IAsyncDisposable
 
     private TaskCompletionSource _watchGate = CompletedGate();
 
+    /// <summary>List requests (not watches) wait until <see cref="ResumeLists"/>: a slow list, served after later changes.</summary>
+    public void PauseLists()
+    {
+        lock (_lock)
+        {
+            _listGate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        }
+    }
+
+    public void ResumeLists()
+    {
+        lock (_lock)
+        {
+            _listGate.TrySetResult();
+        }
+    }
+
+    /// <summary>Completes once a list request is waiting at the paused gate.</summary>
+    public Task WhenListWaitingAsync()
+    {
+        lock (_lock)
+        {
+            return _listWaiting.Task;
+        }
+    }
+
+    private TaskCompletionSource _listGate = CompletedGate();
+    private readonly TaskCompletionSource _listWaiting = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
     private static TaskCompletionSource CompletedGate()
     {
         var gate = new TaskCompletionSource();
@@ -245,6 +274,10 @@ internal sealed partial class KubernetesApiServerDouble : IAsyncDisposable
         try
         {
             await HandleAsync(context);
+        }
+        catch (Exception e) when (e is Microsoft.AspNetCore.Http.BadHttpRequestException or OperationCanceledException or IOException)
+        {
+            // The client went away mid-request (a runtime disposed at the end of a test): not a finding.
         }
         catch (Exception e) when (!context.Response.HasStarted)
         {
@@ -413,6 +446,16 @@ internal sealed partial class KubernetesApiServerDouble : IAsyncDisposable
 
     private async Task ListAsync(HttpContext context, HttpRequest request)
     {
+        Task gate;
+        lock (_lock)
+        {
+            gate = _listGate.Task;
+            if (!gate.IsCompleted)
+            {
+                _listWaiting.TrySetResult();
+            }
+        }
+        await gate.WaitAsync(context.RequestAborted);
         var selector = Selector(request.Query["labelSelector"].ToString());
         V1PodList list;
         lock (_lock)

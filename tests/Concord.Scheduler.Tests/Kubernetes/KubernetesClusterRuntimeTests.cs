@@ -194,6 +194,21 @@ public sealed class KubernetesClusterRuntimeTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_pod_deleted_before_a_slow_first_list_is_served_ends_its_instance()
+    {
+        // The first list is served only after the pod was created and deleted: it lacks the pod,
+        // and a watch from its resourceVersion would never tell of the deletion.
+        _api.PauseLists();
+        var handle = await _runtime.LaunchAsync(Launch(), CancellationToken.None).WaitAsync(Bound);
+        await _api.WhenListWaitingAsync().WaitAsync(Bound);
+        _api.DeleteFromOutside(handle.Host);
+        _api.ResumeLists();
+
+        var exit = await handle.Exited.WaitAsync(Bound);
+        Assert.Contains("deleted from outside", exit.Description, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task A_409_Conflict_from_another_launch_is_refused_naming_the_fix_and_from_this_launch_is_taken_as_created()
     {
         var launch = Launch();

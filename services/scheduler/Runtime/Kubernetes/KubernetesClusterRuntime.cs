@@ -332,8 +332,10 @@ public sealed partial class KubernetesClusterRuntime : IClusterRuntime, IAsyncDi
 #pragma warning disable CS0618
                 var events = response.WatchAsync<V1Pod, V1PodList>(e => error ??= e as KubernetesException, stopping);
 #pragma warning restore CS0618
+                var seen = 0;
                 await foreach (var (type, pod) in events.ConfigureAwait(false))
                 {
+                    seen++;
                     resourceVersion = pod.Metadata?.ResourceVersion ?? resourceVersion;
                     delayMs = KubernetesLimits.WatchRetryMinMs;
                     if (type != WatchEventType.Bookmark)
@@ -349,6 +351,13 @@ public sealed partial class KubernetesClusterRuntime : IClusterRuntime, IAsyncDi
                 else if (error is not null)
                 {
                     throw error;
+                }
+                else if (seen == 0)
+                {
+                    // A watch that ends with nothing in it (an idle server timeout, or a proxy
+                    // that cuts at once) is paced like a failure, so reconnects stay bounded.
+                    await Task.Delay(TimeSpan.FromMilliseconds(delayMs), _time, stopping).ConfigureAwait(false);
+                    delayMs = Math.Min(KubernetesLimits.WatchRetryMaxMs, delayMs * 2);
                 }
             }
             catch (OperationCanceledException) when (stopping.IsCancellationRequested)
@@ -382,19 +391,28 @@ public sealed partial class KubernetesClusterRuntime : IClusterRuntime, IAsyncDi
     /// <summary>Lists the cluster's pods, brings every handle up to date (a handle whose pod is gone ends), returns the list's resourceVersion.</summary>
     private async Task<string> ListAsync(string selector, CancellationToken stopping)
     {
-        // Handles whose pod was created before this list: one missing from it was deleted meanwhile.
-        var created = _pods.Values.Where(p => p.IsCreated).ToList();
-        using var call = CallTimeout(stopping);
-        var list = await _client.CoreV1.ListNamespacedPodAsync(_options.Namespace, labelSelector: selector, cancellationToken: call.Token).ConfigureAwait(false);
+        V1PodList list;
+        using (var call = CallTimeout(stopping))
+        {
+            list = await _client.CoreV1.ListNamespacedPodAsync(_options.Namespace, labelSelector: selector, cancellationToken: call.Token).ConfigureAwait(false);
+        }
         var present = new HashSet<string>(StringComparer.Ordinal);
         foreach (var pod in list.Items)
         {
             present.Add(pod.Metadata.Name);
             Dispatch(WatchEventType.Modified, pod);
         }
-        foreach (var handle in created.Where(h => !present.Contains(h.PodName)))
+        // A created pod missing from the list was deleted meanwhile, or was created after the
+        // list was served: only the pod itself can tell, and the watch from this list's
+        // resourceVersion would not (its deletion may be before it).
+        foreach (var handle in _pods.Values.Where(h => h.IsCreated && !present.Contains(h.PodName)).ToList())
         {
-            if (_pods.TryRemove(new KeyValuePair<string, PodInstance>(handle.PodName, handle)))
+            var pod = await ReadPodAsync(handle.PodName, stopping).ConfigureAwait(false);
+            if (pod is not null && handle.IsOwnPod(WatchEventType.Modified, pod))
+            {
+                handle.Observe(pod);
+            }
+            else if (_pods.TryRemove(new KeyValuePair<string, PodInstance>(handle.PodName, handle)))
             {
                 handle.OnDeleted();
             }
@@ -409,9 +427,9 @@ public sealed partial class KubernetesClusterRuntime : IClusterRuntime, IAsyncDi
         {
             return; // not a pod this run launched or adopted
         }
-        if (!handle.IsOwnPod(pod))
+        if (!handle.IsOwnPod(type, pod))
         {
-            return; // an earlier pod of the same name (deleted, or not ours)
+            return; // an earlier pod of the same name (deleted, or not ours), or one whose create has not answered yet
         }
         if (type == WatchEventType.Deleted)
         {
@@ -505,20 +523,20 @@ public sealed partial class KubernetesClusterRuntime : IClusterRuntime, IAsyncDi
         private string? _uid;
 
         /// <summary>The last event that came before the uid was known, replayed once it is.</summary>
-        private V1Pod? _early;
+        private (WatchEventType Type, V1Pod Pod)? _early;
 
         /// <summary>
         /// Whether an event is about this launch's pod (by uid, since a deleted pod of the same
         /// name can still have events in flight). Events before the create answered are kept and
         /// replayed by <see cref="Identify"/>.
         /// </summary>
-        public bool IsOwnPod(V1Pod pod)
+        public bool IsOwnPod(WatchEventType type, V1Pod pod)
         {
             lock (_lock)
             {
                 if (_uid is null)
                 {
-                    _early = pod;
+                    _early = (type, pod);
                     return false;
                 }
                 return pod.Metadata?.Uid == _uid;
@@ -527,16 +545,25 @@ public sealed partial class KubernetesClusterRuntime : IClusterRuntime, IAsyncDi
 
         public void Identify(string? uid)
         {
-            V1Pod? early;
+            (WatchEventType Type, V1Pod Pod)? early;
             lock (_lock)
             {
                 _uid = uid ?? "";
-                early = _early?.Metadata?.Uid == _uid ? _early : null;
+                early = _early is { } e && e.Pod.Metadata?.Uid == _uid ? e : null;
                 _early = null;
             }
-            if (early is not null)
+            if (early is not { } replay)
             {
-                Observe(early);
+                return;
+            }
+            if (replay.Type == WatchEventType.Deleted)
+            {
+                runtime._pods.TryRemove(new KeyValuePair<string, PodInstance>(PodName, this));
+                OnDeleted();
+            }
+            else
+            {
+                Observe(replay.Pod);
             }
         }
 
