@@ -44,7 +44,9 @@ public static class ExecutorHost
         {
             session = options.Spec.Builtin is not null
                 ? BuiltinOperators.Create(options.Spec, options.WorkDir, options.InstanceIndex, time, metrics, loggerFactory, options.ConcordHome)
-                : GrpcOperatorSession.ForProcess(options.Spec, options.WorkDir, loggerFactory.CreateLogger("Concord.Operator"), time, options.SearchPath);
+                : options.OperatorAttachSocket is { } attach
+                    ? GrpcOperatorSession.Attach(attach, TimeSpan.FromMilliseconds(options.OperatorAttachTimeoutMs), loggerFactory.CreateLogger("Concord.Operator"), time)
+                    : GrpcOperatorSession.ForProcess(options.Spec, options.WorkDir, loggerFactory.CreateLogger("Concord.Operator"), time, options.SearchPath);
             var init = new Init
             {
                 ProtocolVersion = ProtocolLimits.ProtocolVersion,

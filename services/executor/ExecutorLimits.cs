@@ -119,6 +119,24 @@ public static class ExecutorLimits
     /// </summary>
     public const int OperatorStartTimeoutMs = 30_000;
 
+    /// <summary>
+    /// Attach mode (<see cref="ExecutorOptions.OperatorAttachVariable"/>): how long the executor
+    /// waits for an operator someone else starts to serve its socket, in ms: 120 s by default.
+    /// Longer than <see cref="OperatorStartTimeoutMs"/> because whoever starts the operator may
+    /// first have to fetch it (a Kubernetes pod starts its operator container only after the
+    /// executor sidecar, and may pull the operator's image in between).
+    /// </summary>
+    public const int OperatorAttachTimeoutMs = 120_000;
+
+    /// <summary>Smallest attach wait, in ms: 100 (tests use short waits; below that a healthy start always loses).</summary>
+    public const int OperatorAttachTimeoutMsMin = 100;
+
+    /// <summary>Largest attach wait, in ms: 1 hour (an image pull that takes longer is a broken registry, not a slow start).</summary>
+    public const int OperatorAttachTimeoutMsMax = 3_600_000;
+
+    /// <summary>Environment variable overriding <see cref="OperatorAttachTimeoutMs"/>, in ms (set by the runtime that starts the operator).</summary>
+    public const string OperatorAttachTimeoutVariable = "CONCORD_OPERATOR_ATTACH_TIMEOUT_MS";
+
     /// <summary>How often the executor probes the operator's socket while it starts, in ms.</summary>
     public const int OperatorSocketPollMs = 50;
 

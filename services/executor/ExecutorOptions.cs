@@ -23,6 +23,21 @@ public sealed record ExecutorOptions
     public const string InstanceIndexVariable = "CONCORD_INSTANCE_INDEX";
     public const string IncarnationVariable = "CONCORD_INCARNATION";
     public const string SpecFileVariable = "CONCORD_SPEC_FILE";
+
+    /// <summary>
+    /// The OperatorSpec as protobuf JSON in the variable itself, read when <see cref="SpecFileVariable"/>
+    /// is not set: for runtimes that hand the executor no file of their own (a Kubernetes pod).
+    /// </summary>
+    public const string SpecJsonVariable = "CONCORD_SPEC_JSON";
+
+    /// <summary>
+    /// Attach mode: the absolute path of the unix socket an operator started by someone else
+    /// serves (its CONCORD_OPERATOR_ADDRESS). Set, the executor does not start the spec's
+    /// executable; it waits (bounded, <see cref="ExecutorLimits.OperatorAttachTimeoutMs"/>) for the
+    /// socket and opens the same session. Used by the Kubernetes runtime (operator container
+    /// beside the executor sidecar), open to any runtime that supervises the operator itself.
+    /// </summary>
+    public const string OperatorAttachVariable = "CONCORD_OPERATOR_ATTACH";
     public const string WorkDirVariable = "CONCORD_WORK_DIR";
     public const string ConcordHomeVariable = "CONCORD_HOME";
 
@@ -115,6 +130,12 @@ public sealed record ExecutorOptions
     /// </summary>
     public long StateMemoryBytes { get; init; } = ExecutorLimits.StateMemoryBytesMax;
 
+    /// <summary><see cref="OperatorAttachVariable"/>: the socket of an operator started by someone else; null: the executor starts the operator.</summary>
+    public string? OperatorAttachSocket { get; init; }
+
+    /// <summary>How long attach mode waits for the operator's socket, in ms (<see cref="ExecutorLimits.OperatorAttachTimeoutVariable"/>).</summary>
+    public int OperatorAttachTimeoutMs { get; init; } = ExecutorLimits.OperatorAttachTimeoutMs;
+
     /// <summary>"operator/index", for logs and ChannelOpen.sender.</summary>
     public string InstanceName => $"{OperatorName}/{InstanceIndex}";
 
@@ -170,8 +191,9 @@ public sealed record ExecutorOptions
                 $"{WorkDirVariable}='{workDir}' is not an existing absolute directory; create it before starting the executor");
         }
 
-        var specFile = Require(SpecFileVariable);
-        var spec = ReadSpec(specFile);
+        var (spec, specFile) = Optional(environment, SpecFileVariable) is null && Optional(environment, SpecJsonVariable) is { } specJson
+            ? (ParseSpec(specJson, SpecJsonVariable), SpecJsonVariable)
+            : ReadSpec(Require(SpecFileVariable));
         if (spec.Name != name)
         {
             throw new ExecutorConfigException(
@@ -192,6 +214,8 @@ public sealed record ExecutorOptions
             throw new ExecutorConfigException(
                 $"{InstanceIndexVariable}={index} but the spec has {spec.Instances} instance(s); the index must be below the instance count");
         }
+
+        var (attachSocket, attachTimeoutMs) = Attach(environment, spec);
 
         byte[]? dataPlaneKey = null;
         if (environment(Contracts.Credentials.DataPlaneKeyVariable) is { Length: > 0 } keyText)
@@ -232,7 +256,46 @@ public sealed record ExecutorOptions
             BatchAnswerTimeoutMs = BatchAnswerTimeoutFrom(environment, spec.Environment),
             RestoreCheckpoint = Optional(environment, RestoreCheckpointVariable),
             StateMemoryBytes = StateMemoryFrom(environment, spec.Environment),
+            OperatorAttachSocket = attachSocket,
+            OperatorAttachTimeoutMs = attachTimeoutMs,
         };
+    }
+
+    /// <summary>Attach mode's socket and wait, checked: an absolute socket path that fits a unix socket, for an operator that is not a built-in.</summary>
+    private static (string? Socket, int TimeoutMs) Attach(Func<string, string?> environment, OperatorSpec spec)
+    {
+        var timeoutText = Optional(environment, ExecutorLimits.OperatorAttachTimeoutVariable);
+        var timeoutMs = ExecutorLimits.OperatorAttachTimeoutMs;
+        if (timeoutText is not null
+            && (!int.TryParse(timeoutText, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out timeoutMs)
+                || timeoutMs < ExecutorLimits.OperatorAttachTimeoutMsMin || timeoutMs > ExecutorLimits.OperatorAttachTimeoutMsMax))
+        {
+            throw new ExecutorConfigException(
+                $"{ExecutorLimits.OperatorAttachTimeoutVariable}='{timeoutText}' is out of range; use whole milliseconds {ExecutorLimits.OperatorAttachTimeoutMsMin}..{ExecutorLimits.OperatorAttachTimeoutMsMax}");
+        }
+        if (Optional(environment, OperatorAttachVariable) is not { } socket)
+        {
+            return (null, timeoutMs);
+        }
+        if (spec.Builtin is not null)
+        {
+            throw new ExecutorConfigException(
+                $"{OperatorAttachVariable} is set but operator '{spec.Name}' is a built-in, which runs inside the executor; unset {OperatorAttachVariable} for built-ins");
+        }
+        if (!Path.IsPathFullyQualified(socket))
+        {
+            throw new ExecutorConfigException(
+                $"{OperatorAttachVariable}='{socket}' is not an absolute path; give the unix socket the operator serves (its CONCORD_OPERATOR_ADDRESS), in a directory both share");
+        }
+        try
+        {
+            Contracts.OperatorAddress.Parse(socket);
+        }
+        catch (ArgumentException e)
+        {
+            throw new ExecutorConfigException($"{OperatorAttachVariable}: {e.Message}");
+        }
+        return (socket, timeoutMs);
     }
 
     private static long StateMemoryFrom(Func<string, string?> environment, IReadOnlyDictionary<string, string> operatorEnvironment)
@@ -347,7 +410,7 @@ public sealed record ExecutorOptions
     private static string? Optional(Func<string, string?> environment, string name) =>
         environment(name) is { } value && !string.IsNullOrWhiteSpace(value) ? value.Trim() : null;
 
-    private static OperatorSpec ReadSpec(string path)
+    private static (OperatorSpec Spec, string Source) ReadSpec(string path)
     {
         string json;
         try
@@ -358,6 +421,11 @@ public sealed record ExecutorOptions
         {
             throw new ExecutorConfigException($"{SpecFileVariable}='{path}' cannot be read ({e.Message}); point it at the OperatorSpec JSON file");
         }
+        return (ParseSpec(json, $"{SpecFileVariable}='{path}'"), path);
+    }
+
+    private static OperatorSpec ParseSpec(string json, string source)
+    {
         try
         {
             return JsonParser.Default.Parse<OperatorSpec>(json);
@@ -365,7 +433,7 @@ public sealed record ExecutorOptions
         catch (Exception e) when (e is InvalidProtocolBufferException or InvalidJsonException or FormatException)
         {
             throw new ExecutorConfigException(
-                $"{SpecFileVariable}='{path}' is not an OperatorSpec in protobuf JSON ({e.Message}); write it with Google.Protobuf's JsonFormatter");
+                $"{source} is not an OperatorSpec in protobuf JSON ({e.Message}); write it with Google.Protobuf's JsonFormatter");
         }
     }
 }

@@ -139,7 +139,7 @@ public sealed class SchedulerCommandLineTests : IDisposable
 
     [Theory]
     [InlineData("--store", "etcd", "--store 'etcd' is not a store this scheduler knows; use file or zookeeper")]
-    [InlineData("--runtime", "kubernetes", "--runtime 'kubernetes' is not a runtime this scheduler knows; use agents or local")]
+    [InlineData("--runtime", "nomad", "--runtime 'nomad' is not a runtime this scheduler knows; use agents or kubernetes or local")]
     [InlineData("--store", "File", "--store 'File' is not a store this scheduler knows; use file or zookeeper")]
     public void Unknown_backends_are_reported_with_the_accepted_names(string option, string value, string message)
     {
@@ -273,13 +273,13 @@ public sealed class SchedulerCommandLineTests : IDisposable
     public void The_registry_refuses_an_unknown_backend_before_anything_starts()
     {
         Assert.Equal(["file", "zookeeper"], SchedulerBackends.Stores.Keys);
-        Assert.Equal(["local", "agents"], SchedulerBackends.Runtimes.Keys);
+        Assert.Equal(["local", "agents", "kubernetes"], SchedulerBackends.Runtimes.Keys);
         using var home = SchedulerHome.Acquire(_dir.Path);
 
         var store = Assert.Throws<UsageException>(() => SchedulerApp.Create(new SchedulerOptions { Home = _dir.Path, Store = "etcd" }, home));
         var runtime = Assert.Throws<UsageException>(() => SchedulerApp.Create(new SchedulerOptions { Home = _dir.Path, Runtime = "mesos" }, home));
 
         Assert.Equal("--store 'etcd' is not a store this scheduler knows; use file or zookeeper", store.Message);
-        Assert.Equal("--runtime 'mesos' is not a runtime this scheduler knows; use agents or local", runtime.Message);
+        Assert.Equal("--runtime 'mesos' is not a runtime this scheduler knows; use agents or kubernetes or local", runtime.Message);
     }
 }

@@ -17,10 +17,12 @@ namespace Concord.Executor.Session;
 
 /// <summary>
 /// A user operator behind the gRPC session on a unix socket, optionally with its process
-/// (started and supervised here). Without a process (tests, or an operator started by
-/// someone else) it only connects. A process may instead announce a loopback TCP port
-/// (<see cref="ExecutorLimits.OperatorPortFileVariable"/>); the session then carries this
-/// launch's secret (<see cref="ExecutorLimits.OperatorSecretHeader"/>), which the operator checks.
+/// (started and supervised here). Without a process it only connects: at once to an operator
+/// already serving (tests), or in attach mode after waiting, bounded, for an operator that
+/// someone else starts (a Kubernetes pod's operator container); then the end of the session is
+/// the operator's end, since there is no process to watch. A process may instead announce a
+/// loopback TCP port (<see cref="ExecutorLimits.OperatorPortFileVariable"/>); the session then
+/// carries this launch's secret (<see cref="ExecutorLimits.OperatorSecretHeader"/>), which the operator checks.
 /// </summary>
 public sealed class GrpcOperatorSession : IOperatorSession
 {
@@ -57,6 +59,8 @@ public sealed class GrpcOperatorSession : IOperatorSession
     private Task? _readLoop;
     private Task? _exited;
     private volatile bool _shutdownSent;
+    /// <summary>Attach mode's wait for the socket; null: not attach mode.</summary>
+    private TimeSpan? _attachTimeout;
 
     private GrpcOperatorSession(OperatorSpec? spec, string workDir, string socketPath, ILogger logger, TimeProvider time, string searchPath = "")
     {
@@ -78,6 +82,14 @@ public sealed class GrpcOperatorSession : IOperatorSession
     /// <summary>A session with an operator already serving <paramref name="socketPath"/>.</summary>
     public static GrpcOperatorSession Connect(string socketPath, ILogger logger, TimeProvider time) =>
         new(null, Path.GetDirectoryName(socketPath)!, socketPath, logger, time);
+
+    /// <summary>
+    /// Attach mode: a session with an operator that someone else starts, serving
+    /// <paramref name="socketPath"/> within <paramref name="timeout"/>. <see cref="Exited"/>
+    /// completes when the session ends (faulted when the operator ended it unasked).
+    /// </summary>
+    public static GrpcOperatorSession Attach(string socketPath, TimeSpan timeout, ILogger logger, TimeProvider time) =>
+        new(null, Path.GetDirectoryName(socketPath)!, socketPath, logger, time) { _attachTimeout = timeout };
 
     public int OperatorPid => _process?.Pid ?? 0;
 
@@ -107,6 +119,13 @@ public sealed class GrpcOperatorSession : IOperatorSession
             _exited = WatchProcessAsync(_process);
             tcpPort = await _process.WaitForServingAsync(
                 _socketPath, _portFile, TimeSpan.FromMilliseconds(ExecutorLimits.OperatorStartTimeoutMs), _time, cancellationToken).ConfigureAwait(false);
+        }
+        else if (_attachTimeout is { } attachTimeout)
+        {
+            // A stale socket is not deleted here: the operator may already be serving it.
+            SessionLog.OperatorAttachWaiting(_logger, _socketPath, (int)attachTimeout.TotalMilliseconds);
+            await OperatorSocket.WaitAsync(_socketPath, attachTimeout, _time, cancellationToken).ConfigureAwait(false);
+            SessionLog.OperatorAttached(_logger, _socketPath);
         }
 
         _channel = tcpPort is { } port ? CreateTcpChannel(port) : CreateChannel(_socketPath);
@@ -325,6 +344,18 @@ public sealed class GrpcOperatorSession : IOperatorSession
             failure = new ExecutorFailureException($"executor error while reading the operator session: {e.GetType().Name}: {e.Message}", e);
         }
         _answers.Writer.TryComplete(failure);
+        if (_attachTimeout is not null)
+        {
+            // Attach mode has no process: the session's end is the operator's end.
+            if (failure is null)
+            {
+                _exitedWithoutProcess.TrySetResult();
+            }
+            else
+            {
+                _exitedWithoutProcess.TrySetException(failure);
+            }
+        }
     }
 
     /// <summary>When the process has exited (or does within a moment), its code and stderr tail.</summary>

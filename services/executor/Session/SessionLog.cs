@@ -26,6 +26,12 @@ internal static partial class SessionLog
     [LoggerMessage(106, LogLevel.Warning, "Operator did not exit within {TimeoutMs} ms of Shutdown; killing it", EventName = "OperatorKilled")]
     public static partial void OperatorKilled(ILogger logger, int timeoutMs);
 
+    [LoggerMessage(108, LogLevel.Information, "Waiting up to {TimeoutMs} ms for an operator started by someone else to serve {Socket} (attach mode)", EventName = "OperatorAttachWaiting")]
+    public static partial void OperatorAttachWaiting(ILogger logger, string socket, int timeoutMs);
+
+    [LoggerMessage(109, LogLevel.Information, "Attached to the operator serving {Socket}", EventName = "OperatorAttached")]
+    public static partial void OperatorAttached(ILogger logger, string socket);
+
     public static void OperatorLog(ILogger logger, Contracts.Operator.V1.Log.Types.Level level, string message)
     {
         var logLevel = level switch

@@ -1,6 +1,7 @@
 using Concord.Scheduler.Runtime;
 using Concord.Scheduler.Runtime.Agents;
 using Concord.Scheduler.Runtime.Containment;
+using Concord.Scheduler.Runtime.Kubernetes;
 using Concord.Scheduler.Store;
 using Concord.Scheduler.Store.ZooKeeper;
 using Microsoft.Extensions.DependencyInjection;
@@ -63,6 +64,19 @@ public static class SchedulerBackends
                 new AgentClusterRuntimeOptions { PrivateEnvironment = context.Services.GetRequiredService<Security.SchedulerSecrets>().ExecutorEnvironment },
                 context.Services.GetRequiredService<ILogger<AgentClusterRuntime>>(),
                 context.Services.GetRequiredService<TimeProvider>()),
+            [KubernetesClusterRuntime.RuntimeName] = context =>
+            {
+                // The settings first: their errors name the fix, where a missing kubeconfig would not.
+                var options = KubernetesRuntimeOptions.FromEnvironment(Environment.GetEnvironmentVariable, context.Options.Tls is not null) with
+                {
+                    PrivateEnvironment = context.Services.GetRequiredService<Security.SchedulerSecrets>().ExecutorEnvironment,
+                };
+                return new KubernetesClusterRuntime(
+                    KubernetesClusterRuntime.CreateClient(),
+                    options,
+                    context.Services.GetRequiredService<ILogger<KubernetesClusterRuntime>>(),
+                    context.Services.GetRequiredService<TimeProvider>());
+            },
         };
 
     /// <summary>The factory of store <paramref name="name"/>.</summary>

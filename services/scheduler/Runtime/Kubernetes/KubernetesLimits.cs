@@ -1,0 +1,70 @@
+namespace Concord.Scheduler.Runtime.Kubernetes;
+
+/// <summary>The bounds of the Kubernetes runtime (docs/kubernetes.md), units last.</summary>
+public static class KubernetesLimits
+{
+    /// <summary>
+    /// How long a pod may take from creation to a running executor, in ms: 5 min. Covers
+    /// scheduling and pulling two images on a cold node; past it the pod is deleted and the
+    /// instance fails naming the last waiting reason (ImagePullBackOff, Unschedulable …), so a
+    /// pod that never becomes ready does not hold the instance forever.
+    /// </summary>
+    public const int PodStartTimeoutMs = 300_000;
+
+    /// <summary>
+    /// The executor sidecar's attach wait for the operator container's socket, in ms: 5 min
+    /// (CONCORD_OPERATOR_ATTACH_TIMEOUT_MS). Kubernetes starts the operator container only after
+    /// the sidecar has started, and may pull the operator's image in between.
+    /// </summary>
+    public const int OperatorAttachTimeoutMs = 300_000;
+
+    /// <summary>
+    /// After the operator container ended, how long the executor sidecar has to end too
+    /// (it reports the failure and exits at once), in ms: 10 s. Then the instance is ended
+    /// with the operator container's exit: a sidecar that hangs does not hold it.
+    /// </summary>
+    public const int OperatorEndGraceMs = 10_000;
+
+    /// <summary>
+    /// The server-side timeout of one watch request, in s: 5 min. The API server ends watches
+    /// anyway (its default is 30–60 min); a shorter one makes reconnection with the last
+    /// resourceVersion the everyday path, not the rare one.
+    /// </summary>
+    public const int WatchTimeoutSeconds = 300;
+
+    /// <summary>First delay before a failed list or watch is retried, in ms; doubled per failure up to <see cref="WatchRetryMaxMs"/>.</summary>
+    public const int WatchRetryMinMs = 200;
+
+    /// <summary>Largest delay between list/watch retries, in ms: 10 s (an API server that is away is asked every 10 s).</summary>
+    public const int WatchRetryMaxMs = 10_000;
+
+    /// <summary>One create, read or delete call to the API server, in ms: 30 s (the client's own default is 100 s).</summary>
+    public const int ApiCallTimeoutMs = 30_000;
+
+    /// <summary>
+    /// After a stop's grace period, how long the pod has to be gone before it is deleted again
+    /// with grace 0 (force), in ms: 10 s (kubelet's SIGKILL and the pod's removal).
+    /// </summary>
+    public const int StopSlackMs = 10_000;
+
+    /// <summary>Characters of the operator's name in a pod name: 40, so name, index and incarnation fit a 63-character hostname (DNS label).</summary>
+    public const int PodNameOperatorCharsMax = 40;
+
+    /// <summary>Characters of the incarnation in a pod name: 12 hex digits (48 bits), unique among an instance's launches.</summary>
+    public const int PodNameIncarnationChars = 12;
+
+    /// <summary>
+    /// Largest spec, as protobuf JSON, in bytes: 100,000. It travels in the executor's
+    /// environment (CONCORD_SPEC_JSON), and Linux refuses one environment string over 128 KiB.
+    /// </summary>
+    public const int SpecJsonBytesMax = 100_000;
+
+    /// <summary>Longest image reference, in characters: 512 (a registry host, a path and a digest fit easily).</summary>
+    public const int ImageCharsMax = 512;
+
+    /// <summary>The executor sidecar's CPU request and limit, in millicores: 250 (routing and batching beside one operator).</summary>
+    public const int ExecutorCpuMillis = 250;
+
+    /// <summary>The executor sidecar's memory request and limit, in MiB: 512 (its queues are bounded well below; docs/data-plane.md).</summary>
+    public const int ExecutorMemoryMiB = 512;
+}
