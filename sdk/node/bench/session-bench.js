@@ -4,7 +4,7 @@
 // callbacks, BatchDone encode and gRPC. Prints records/s through the operator. For profiling:
 //
 //   node sdk/node/bench/session-bench.js [--seconds 10] [--batch 1024] [--in-flight 4]
-//        [--operator examples/wordcount/node/counter.js] [--cpu-prof DIR]
+//        [--operator examples/wordcount/node/counter.js] [--cpu-prof DIR] [--node-args '--trace-gc ...']
 //
 // --cpu-prof DIR starts the operator under `node --cpu-prof --cpu-prof-dir DIR`.
 const { spawn } = require('child_process');
@@ -20,7 +20,7 @@ const ROOT = path.join(__dirname, '..', '..', '..');
 const START_TIMEOUT_MS = 10000;
 
 function options() {
-  const o = { seconds: 10, batch: 1024, inFlight: 4, operator: path.join(ROOT, 'examples/wordcount/node/counter.js'), cpuProf: null };
+  const o = { seconds: 10, batch: 1024, inFlight: 4, operator: path.join(ROOT, 'examples/wordcount/node/counter.js'), cpuProf: null, nodeArgs: [] };
   const argv = process.argv.slice(2);
   for (let i = 0; i < argv.length; i += 2) {
     const v = argv[i + 1];
@@ -30,6 +30,7 @@ function options() {
       case '--in-flight': o.inFlight = Number(v); break;
       case '--operator': o.operator = path.resolve(v); break;
       case '--cpu-prof': o.cpuProf = path.resolve(v); break;
+      case '--node-args': o.nodeArgs = v.split(' ').filter(Boolean); break;
       default: throw new Error(`unknown option ${argv[i]}; see the comment at the top of session-bench.js`);
     }
   }
@@ -67,7 +68,7 @@ async function main() {
 
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cc-node-bench-'));
   const socket = path.join(dir, 'op.sock');
-  const args = o.cpuProf ? ['--cpu-prof', '--cpu-prof-dir', o.cpuProf, o.operator] : [o.operator];
+  const args = [...o.nodeArgs, ...(o.cpuProf ? ['--cpu-prof', '--cpu-prof-dir', o.cpuProf] : []), o.operator];
   const child = spawn(process.execPath, args, { env: { ...process.env, [limits.OPERATOR_ADDRESS_VARIABLE]: socket }, stdio: 'inherit' });
   const exited = new Promise((resolve) => child.on('exit', resolve));
   const deadline = Date.now() + START_TIMEOUT_MS;
