@@ -266,6 +266,10 @@ function int64Size(n) {
   return n < 0 ? 10 : varintSize(n);
 }
 
+// Below this many bytes a loop copies faster than Buffer.copy, whose call and argument checks
+// cost more than the copy of a word-sized key or a decimal count.
+const COPY_LOOP_BYTES_MAX = 64;
+
 // A forward-only writer into a Buffer of the exact size.
 class Writer {
   constructor(size) {
@@ -307,11 +311,43 @@ class Writer {
   }
 
   bytes(tag, data) {
-    this.buf[this.pos++] = tag;
-    this.varint(data.length);
-    data.copy(this.buf, this.pos);
-    this.pos += data.length;
+    const buf = this.buf;
+    const n = data.length;
+    buf[this.pos++] = tag;
+    this.varint(n);
+    if (n <= COPY_LOOP_BYTES_MAX) {
+      let pos = this.pos;
+      for (let i = 0; i < n; i++) buf[pos++] = data[i];
+      this.pos = pos;
+    } else {
+      data.copy(buf, this.pos);
+      this.pos += n;
+    }
   }
+
+  /** A string field of `n` UTF-8 bytes (utf8Length). */
+  string(tag, text, n) {
+    const buf = this.buf;
+    buf[this.pos++] = tag;
+    this.varint(n);
+    if (n === text.length && n <= COPY_LOOP_BYTES_MAX) {
+      let pos = this.pos;
+      for (let i = 0; i < n; i++) buf[pos++] = text.charCodeAt(i);
+      this.pos = pos;
+    } else {
+      this.pos += buf.write(text, this.pos, n, 'utf8');
+    }
+  }
+}
+
+/** The UTF-8 size of `text`. */
+function utf8Length(text) {
+  const n = text.length;
+  if (n > COPY_LOOP_BYTES_MAX) return Buffer.byteLength(text, 'utf8');
+  for (let i = 0; i < n; i++) {
+    if (text.charCodeAt(i) >= 0x80) return Buffer.byteLength(text, 'utf8');
+  }
+  return n;
 }
 
 // Stream names, timer keys and state names are few distinct strings: their UTF-8 is kept.
@@ -340,18 +376,34 @@ function traceSize(trace) {
   return bytesField(trace.traceId) + bytesField(trace.parentSpanId);
 }
 
-function recordSize(record) {
-  let size = bytesField(record.key) + bytesField(record.value);
+// A produced key or value is a Buffer or (Context keeps them) a string.
+function payloadSize(data) {
+  return typeof data === 'string' ? utf8Length(data) : data.length;
+}
+
+function fieldSize(n) {
+  return n ? lengthField(n) : 0;
+}
+
+// Record size from the key and value sizes in bytes.
+function recordSize(record, keyBytes, valueBytes) {
+  let size = fieldSize(keyBytes) + fieldSize(valueBytes);
   if (record.eventTimeUnixMs) size += 1 + int64Size(record.eventTimeUnixMs);
   if (record.trace) size += lengthField(traceSize(record.trace));
   if (record.ingestTimeUnixUs) size += 1 + int64Size(record.ingestTimeUnixUs);
   return size;
 }
 
-function writeRecord(w, record, size) {
+function writePayload(w, tag, data, n) {
+  if (n === 0) return;
+  if (typeof data === 'string') w.string(tag, data, n);
+  else w.bytes(tag, data);
+}
+
+function writeRecord(w, record, size, keyBytes, valueBytes) {
   w.varint(size);
-  if (record.key.length) w.bytes(0x0a, record.key);
-  if (record.value.length) w.bytes(0x12, record.value);
+  writePayload(w, 0x0a, record.key, keyBytes);
+  writePayload(w, 0x12, record.value, valueBytes);
   if (record.eventTimeUnixMs) { w.byte(0x18); w.int64(record.eventTimeUnixMs); }
   const trace = record.trace;
   if (trace) {
@@ -378,23 +430,26 @@ function mutationSize(m) {
 }
 
 /**
- * The OperatorMessage{batch_done} of `done` (the BatchDone object Context._take builds: Buffers
- * for bytes, Numbers for integers) as one Buffer, or null when it holds anything else (the
- * caller then encodes it with proto-loader).
+ * The OperatorMessage{batch_done} of `done`, the BatchDone object Context._take builds (Buffers
+ * for bytes, or strings for produced keys and values; Numbers for integers), as one Buffer.
  */
 function encodeBatchDone(done) {
   const produced = done.produced;
   const n = produced.length;
-  // Sizes of each produced record's Record and ProducedRecord, kept for the second pass.
-  const recordSizes = new Array(n);
-  const entrySizes = new Array(n);
+  // Sizes per produced record (key, value, Record, ProducedRecord), kept for the second pass.
+  const sizes = new Array(4 * n);
   let size = done.seq ? 1 + varintSize(done.seq) : 0;
-  for (let i = 0; i < n; i++) {
+  for (let i = 0, j = 0; i < n; i++, j += 4) {
     const p = produced[i];
-    const rs = recordSize(p.record);
+    const record = p.record;
+    const keyBytes = payloadSize(record.key);
+    const valueBytes = payloadSize(record.value);
+    const rs = recordSize(record, keyBytes, valueBytes);
     const es = bytesField(utf8(p.stream)) + lengthField(rs);
-    recordSizes[i] = rs;
-    entrySizes[i] = es;
+    sizes[j] = keyBytes;
+    sizes[j + 1] = valueBytes;
+    sizes[j + 2] = rs;
+    sizes[j + 3] = es;
     size += lengthField(es);
   }
   const timers = done.timersSet;
@@ -406,14 +461,14 @@ function encodeBatchDone(done) {
   w.byte(0x12);
   w.varint(size);
   if (done.seq) { w.byte(0x08); w.varint(done.seq); }
-  for (let i = 0; i < n; i++) {
+  for (let i = 0, j = 0; i < n; i++, j += 4) {
     const p = produced[i];
     w.byte(0x12);
-    w.varint(entrySizes[i]);
+    w.varint(sizes[j + 3]);
     const stream = utf8(p.stream);
     if (stream.length) w.bytes(0x0a, stream);
     w.byte(0x12);
-    writeRecord(w, p.record, recordSizes[i]);
+    writeRecord(w, p.record, sizes[j + 2], sizes[j], sizes[j + 1]);
   }
   for (const t of timers) {
     w.byte(0x1a);
@@ -454,4 +509,4 @@ function fastSession(method) {
   };
 }
 
-module.exports = { decodeProcessBatch, encodeBatchDone, fastSession };
+module.exports = { decodeProcessBatch, encodeBatchDone, fastSession, utf8Length };

@@ -54,6 +54,12 @@ test('other messages, and malformed ones, are left to proto-loader', () => {
   assert.equal(wire.decodeProcessBatch(bad), null);
 });
 
+test('utf8Length is the UTF-8 size', () => {
+  for (const text of ['', 'a', 'größe', '🙂', 'x'.repeat(200), 'ü'.repeat(200)]) {
+    assert.equal(wire.utf8Length(text), Buffer.byteLength(text), text);
+  }
+});
+
 test('BatchDone encodes to bytes proto-loader decodes to the same message', () => {
   const batchDone = {
     seq: 2 ** 33 + 1,
@@ -66,11 +72,18 @@ test('BatchDone encodes to bytes proto-loader decodes to the same message', () =
     stateMutations: [{ key: Buffer.from('k1'), name: 'count', value: Buffer.from('12') },
       { key: Buffer.from('k2'), name: 'count', clear: true }],
   };
+  // Context keeps string keys and values as strings: ASCII, multi-byte, longer than the copy loop.
+  for (const text of ['', '42', 'größe', 'x'.repeat(65), 'é'.repeat(40), '🙂']) {
+    batchDone.produced.push({ stream: 'counts', record: { key: text, value: text + '!', eventTimeUnixMs: 0, ingestTimeUnixUs: 0 } });
+  }
   const mine = method.responseDeserialize(wire.encodeBatchDone(batchDone));
-  const reference = method.responseDeserialize(method.responseSerialize({ batchDone }));
+  const asBuffers = { ...batchDone, produced: batchDone.produced.map((p) => ({ ...p, record: { ...p.record,
+    key: Buffer.from(p.record.key), value: Buffer.from(p.record.value) } })) };
+  const reference = method.responseDeserialize(method.responseSerialize({ batchDone: asBuffers }));
   assert.equal(mine.message, 'batchDone');
   assert.deepEqual(mine.batchDone, reference.batchDone);
-  assert.equal(mine.batchDone.produced.length, TIMES.length);
+  assert.equal(mine.batchDone.produced.length, TIMES.length + 6);
+  assert.equal(mine.batchDone.produced.at(-1).record.value.toString(), '🙂!');
   assert.equal(mine.batchDone.produced[5].record.eventTimeUnixMs, TIMES[5]);
   assert.equal(mine.batchDone.stateMutations[1].clear, true);
 
