@@ -22,6 +22,8 @@
 //   ProducedRecord.stream = 1, record = 2
 //   StateMutation.key = 1, name = 2, value = 3, clear = 4
 
+const limits = require('./limits');
+
 const EMPTY = Buffer.alloc(0);
 const TWO_32 = 4294967296;
 
@@ -266,9 +268,7 @@ function int64Size(n) {
   return n < 0 ? 10 : varintSize(n);
 }
 
-// Below this many bytes a loop copies faster than Buffer.copy, whose call and argument checks
-// cost more than the copy of a word-sized key or a decimal count.
-const COPY_LOOP_BYTES_MAX = 64;
+const COPY_LOOP_BYTES_MAX = limits.WIRE_COPY_LOOP_BYTES_MAX;
 
 // A forward-only writer into a Buffer of the exact size.
 class Writer {
@@ -352,13 +352,12 @@ function utf8Length(text) {
 
 // Stream names, timer keys and state names are few distinct strings: their UTF-8 is kept.
 const utf8Cache = new Map();
-const UTF8_CACHE_ENTRIES_MAX = 1024;
 
 function utf8(text) {
   let raw = utf8Cache.get(text);
   if (raw === undefined) {
     raw = Buffer.from(text, 'utf8');
-    if (utf8Cache.size >= UTF8_CACHE_ENTRIES_MAX) utf8Cache.clear();
+    if (utf8Cache.size >= limits.WIRE_UTF8_CACHE_ENTRIES_MAX) utf8Cache.clear();
     utf8Cache.set(text, raw);
   }
   return raw;
