@@ -2,6 +2,7 @@
 // What callbacks use: produce records, set timers, log, and reach keyed state. Everything they
 // do is buffered and sent to the executor in the BatchDone of the batch being processed.
 const limits = require('./limits');
+const { utf8Length } = require('./wire');
 const { TimeDomain, LogLevel, ProduceError, StateError } = require('./computation');
 
 const EMPTY = Buffer.alloc(0);
@@ -12,6 +13,12 @@ function toBuffer(data, what, ErrorType) {
   if (data instanceof Uint8Array) return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
   throw new ErrorType(`${what} must be a Buffer, Uint8Array or string, got ` +
     `${data === null ? 'null' : typeof data}; encode it first (e.g. String(x))`);
+}
+
+// A produced key or value: a string stays a string (wire.js writes its UTF-8 straight into
+// BatchDone, saving a Buffer per record), anything else as toBuffer.
+function toPayload(data, what) {
+  return typeof data === 'string' ? data : toBuffer(data, what, ProduceError);
 }
 
 // Maps keyed by (state key, name): the name cannot contain NUL, and latin1 maps each byte to
@@ -141,15 +148,17 @@ class Context {
         'declared stream'));
     }
     try {
-      key = toBuffer(key, 'produceRecord: key', ProduceError);
-      value = toBuffer(value, 'produceRecord: value', ProduceError);
+      key = toPayload(key, 'produceRecord: key');
+      value = toPayload(value, 'produceRecord: value');
     } catch (err) {
       throw this._fail(err);
     }
-    const size = key.length + value.length;
+    const keyBytes = typeof key === 'string' ? utf8Length(key) : key.length;
+    const valueBytes = typeof value === 'string' ? utf8Length(value) : value.length;
+    const size = keyBytes + valueBytes;
     if (size > this._maxRecordBytes) {
-      throw this._fail(new ProduceError(`produceRecord: record of ${size} bytes (key ${key.length} + ` +
-        `value ${value.length}) on stream "${stream}" exceeds the limit of ${this._maxRecordBytes} ` +
+      throw this._fail(new ProduceError(`produceRecord: record of ${size} bytes (key ${keyBytes} + ` +
+        `value ${valueBytes}) on stream "${stream}" exceeds the limit of ${this._maxRecordBytes} ` +
         'bytes; store large payloads elsewhere and send a reference'));
     }
     if (!Number.isSafeInteger(eventTimeMs) || eventTimeMs < 0) {

@@ -112,6 +112,15 @@ const SESSION_WRITES_IN_FLIGHT_MAX = 1000;
  * this only bounds a broken executor). */
 const INBOUND_MESSAGES_MAX = 64;
 
+/** Up to this many bytes wire.js copies a key, value or ASCII string into BatchDone with a
+ * loop: below it Buffer.copy/write cost more in call and argument checks than the copy of a
+ * word-sized key or a decimal count. */
+const WIRE_COPY_LOOP_BYTES_MAX = 64;
+
+/** Distinct strings (stream names, timer keys, state names) whose UTF-8 wire.js keeps; past it
+ * the cache starts over, so operators with unbounded timer keys cannot grow it without bound. */
+const WIRE_UTF8_CACHE_ENTRIES_MAX = 1024;
+
 /** Longest Log message sent to the executor, in characters (C#'s SdkLimits.LogMessageCharsMax):
  * longer ones are cut with a marker so one runaway log line cannot fill a gRPC message. */
 const LOG_MESSAGE_CHARS_MAX = 16 * 1024;
@@ -165,6 +174,8 @@ module.exports = Object.freeze({
   SHUTDOWN_GRACE_MS,
   SESSION_WRITES_IN_FLIGHT_MAX,
   INBOUND_MESSAGES_MAX,
+  WIRE_COPY_LOOP_BYTES_MAX,
+  WIRE_UTF8_CACHE_ENTRIES_MAX,
   LOG_MESSAGE_CHARS_MAX,
   ERROR_DETAIL_CHARS_MAX,
   SCHEDULER_CALL_TIMEOUT_MS,

@@ -4,6 +4,7 @@ const fs = require('fs');
 const grpc = require('@grpc/grpc-js');
 const limits = require('./limits');
 const proto = require('./proto');
+const wire = require('./wire');
 const { runSession, errorMessage, ProtocolError } = require('./session');
 
 /**
@@ -150,7 +151,9 @@ async function runComputation(computation, address = process.env[limits.OPERATOR
   const socketPath = unixPath(target);
   if (socketPath !== null) fs.rmSync(socketPath, { force: true }); // a stale socket makes bind fail
 
-  const method = proto.load('concord/operator/v1/operator.proto')['concord.operator.v1.Operator'].Session;
+  // ProcessBatch and BatchDone by hand (wire.js), every other message through proto-loader.
+  const method = wire.fastSession(
+    proto.load('concord/operator/v1/operator.proto')['concord.operator.v1.Operator'].Session);
   const server = new grpc.Server({
     'grpc.max_receive_message_length': limits.GRPC_MESSAGE_BYTES_MAX,
     'grpc.max_send_message_length': limits.GRPC_MESSAGE_BYTES_MAX,
