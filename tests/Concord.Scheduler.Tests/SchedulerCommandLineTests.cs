@@ -138,9 +138,9 @@ public sealed class SchedulerCommandLineTests : IDisposable
     }
 
     [Theory]
-    [InlineData("--store", "etcd", "--store 'etcd' is not a store this scheduler knows; use file or zookeeper")]
+    [InlineData("--store", "etcd", "--store 'etcd' is not a store this scheduler knows; use file or kubernetes or zookeeper")]
     [InlineData("--runtime", "nomad", "--runtime 'nomad' is not a runtime this scheduler knows; use agents or kubernetes or local")]
-    [InlineData("--store", "File", "--store 'File' is not a store this scheduler knows; use file or zookeeper")]
+    [InlineData("--store", "File", "--store 'File' is not a store this scheduler knows; use file or kubernetes or zookeeper")]
     public void Unknown_backends_are_reported_with_the_accepted_names(string option, string value, string message)
     {
         var error = Assert.Throws<UsageException>(() => SchedulerCommandLine.Parse(["--home", _dir.Path, option, value]));
