@@ -79,11 +79,13 @@ public static class KubernetesLimits
 
     /// <summary>
     /// Tries of one store write whose ConfigMap changed between its read and its write (409
-    /// Conflict): 32. Each 409 means another write succeeded (a peer, or a new leader claiming
-    /// the store), so the store makes progress; each try re-reads, and a conflict on the entry
-    /// or a newer term ends it at once.
+    /// Conflict): 1,000. Each 409 means another write succeeded, so the writers as a whole always
+    /// progress, but not fairly: a writer with a burst of its own can win every round against
+    /// one that has just lost. Only the leader writes in a cluster (one at a time), so 409s
+    /// are rare there; the bound is far above any burst and stops only a runaway foreign writer.
+    /// Each try re-reads, and a conflict on the entry or a newer term ends the write at once.
     /// </summary>
-    public const int StoreWriteAttemptsMax = 32;
+    public const int StoreWriteAttemptsMax = 1_000;
 
     /// <summary>
     /// How often a store watch reads the topology ConfigMap for changes made by another

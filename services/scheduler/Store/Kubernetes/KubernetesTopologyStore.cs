@@ -41,6 +41,8 @@ public sealed partial class KubernetesTopologyStore : ITopologyStore
     private readonly CancellationTokenSource _disposed = new();
     private readonly Lock _lock = new();
     private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private long _latest = long.MinValue;
+    private Task? _poller;
     private long _term;
 
     private KubernetesTopologyStore(IKubernetes client, KubernetesStoreLayout layout, long term, bool ownsClient, int pollMs)
@@ -116,7 +118,6 @@ public sealed partial class KubernetesTopologyStore : ITopologyStore
                 }
             }
         }
-        Signal();
     }
 
     /// <summary>The newest term either ConfigMap carries (0 when none): a new term must be above it.</summary>
@@ -198,7 +199,7 @@ public sealed partial class KubernetesTopologyStore : ITopologyStore
                 CheckSize(map, $"the topology ConfigMap {Layout.TopologyName}");
                 if (await ReplaceAsync(map, attempt).ConfigureAwait(false))
                 {
-                    Signal();
+                    Publish(revision);
                     return written;
                 }
             }
@@ -212,32 +213,49 @@ public sealed partial class KubernetesTopologyStore : ITopologyStore
     public async IAsyncEnumerable<long> WatchAsync([EnumeratorCancellation] CancellationToken cancellationToken)
     {
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _disposed.Token);
+        EnsurePolling();
         var last = long.MinValue;
         while (true)
         {
             Task changed;
+            long latest;
             lock (_lock)
             {
                 changed = _changed.Task;
+                latest = _latest;
             }
-            long? revision;
+            if (last == long.MinValue)
+            {
+                // The first answer is read now, not taken from the poller: it is the current revision.
+                long? current;
+                try
+                {
+                    current = await PollRevisionAsync(linked.Token).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException) when (_disposed.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+                {
+                    yield break;
+                }
+                if (current is { } revision)
+                {
+                    Publish(revision);
+                    latest = Math.Max(latest, revision);
+                }
+                else
+                {
+                    latest = long.MinValue;
+                }
+            }
+            if (latest > last)
+            {
+                last = latest;
+                yield return latest;
+                continue;
+            }
             try
             {
-                revision = await PollRevisionAsync(linked.Token).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException) when (_disposed.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
-            {
-                yield break;
-            }
-            if (revision is { } seen && seen > last)
-            {
-                last = seen;
-                yield return seen;
-            }
-            try
-            {
-                // This process's writes wake the watch at once; others' are seen by the next poll.
-                await changed.WaitAsync(TimeSpan.FromMilliseconds(_pollMs), linked.Token).ConfigureAwait(false);
+                // This process's writes wake the watch at once; others' when the poller sees them.
+                await changed.WaitAsync(TimeSpan.FromMilliseconds(last == long.MinValue ? _pollMs : Timeout.Infinite), linked.Token).ConfigureAwait(false);
             }
             catch (TimeoutException)
             {
@@ -246,6 +264,50 @@ public sealed partial class KubernetesTopologyStore : ITopologyStore
             {
                 yield break;
             }
+        }
+    }
+
+    /// <summary>
+    /// One poller per store, however many watches: reads the topology ConfigMap every poll
+    /// period while the store is open and publishes a newer revision to every watch.
+    /// </summary>
+    private void EnsurePolling()
+    {
+        lock (_lock)
+        {
+            _poller ??= Task.Run(async () =>
+            {
+                while (!_disposed.IsCancellationRequested)
+                {
+                    try
+                    {
+                        await Task.Delay(_pollMs, _disposed.Token).ConfigureAwait(false);
+                        if (await PollRevisionAsync(_disposed.Token).ConfigureAwait(false) is { } revision)
+                        {
+                            Publish(revision);
+                        }
+                    }
+                    catch (OperationCanceledException)
+                    {
+                        return;
+                    }
+                }
+            });
+        }
+    }
+
+    /// <summary>A revision seen or written: wakes every watch when it is newer than any before.</summary>
+    private void Publish(long revision)
+    {
+        lock (_lock)
+        {
+            if (revision <= _latest)
+            {
+                return;
+            }
+            _latest = revision;
+            _changed.TrySetResult();
+            _changed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         }
     }
 
@@ -293,6 +355,10 @@ public sealed partial class KubernetesTopologyStore : ITopologyStore
             return;
         }
         await _disposed.CancelAsync().ConfigureAwait(false);
+        if (_poller is { } poller)
+        {
+            await poller.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        }
         if (_ownsClient)
         {
             _client.Dispose();
@@ -396,15 +462,6 @@ public sealed partial class KubernetesTopologyStore : ITopologyStore
         catch (OperationCanceledException e) when (!cancellationToken.IsCancellationRequested)
         {
             throw new TimeoutException($"the Kubernetes API server did not answer within {KubernetesLimits.ApiCallTimeoutMs} ms (KubernetesLimits.ApiCallTimeoutMs)", e);
-        }
-    }
-
-    private void Signal()
-    {
-        lock (_lock)
-        {
-            _changed.TrySetResult();
-            _changed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         }
     }
 
