@@ -272,14 +272,14 @@ public sealed class SchedulerCommandLineTests : IDisposable
     [Fact]
     public void The_registry_refuses_an_unknown_backend_before_anything_starts()
     {
-        Assert.Equal(["file", "zookeeper"], SchedulerBackends.Stores.Keys);
+        Assert.Equal(["file", "zookeeper", "kubernetes"], SchedulerBackends.Stores.Keys);
         Assert.Equal(["local", "agents", "kubernetes"], SchedulerBackends.Runtimes.Keys);
         using var home = SchedulerHome.Acquire(_dir.Path);
 
         var store = Assert.Throws<UsageException>(() => SchedulerApp.Create(new SchedulerOptions { Home = _dir.Path, Store = "etcd" }, home));
         var runtime = Assert.Throws<UsageException>(() => SchedulerApp.Create(new SchedulerOptions { Home = _dir.Path, Runtime = "mesos" }, home));
 
-        Assert.Equal("--store 'etcd' is not a store this scheduler knows; use file or zookeeper", store.Message);
+        Assert.Equal("--store 'etcd' is not a store this scheduler knows; use file or kubernetes or zookeeper", store.Message);
         Assert.Equal("--runtime 'mesos' is not a runtime this scheduler knows; use agents or kubernetes or local", runtime.Message);
     }
 }

@@ -178,20 +178,12 @@ public sealed partial class KubernetesLeaderGate : ILeaderGate, IAsyncDisposable
         }
         lock (_lock)
         {
-            if (!_lost.IsCancellationRequested)
+            // End closes the store under the same lock: once ended, it stays closed.
+            if (Volatile.Read(ref _ended) == 0)
             {
                 _store?.SetTerm(term);
             }
         }
-        // Runs inside the cancellation of the term (synchronously, before anyone sees it ended):
-        // the store refuses writes from the instant the term is over.
-        _lost.Token.Register(() =>
-        {
-            lock (_lock)
-            {
-                _store?.SetTerm(KubernetesTopologyStore.NotInOffice);
-            }
-        });
         if (_lost.IsCancellationRequested)
         {
             throw new LeadershipLostException("the term ended before this scheduler could act: " + LostReason);
@@ -423,6 +415,11 @@ public sealed partial class KubernetesLeaderGate : ILeaderGate, IAsyncDisposable
         }
         var term = Volatile.Read(ref _term);
         LostReason = reason;
+        lock (_lock)
+        {
+            // Closed before anyone hears the term ended (TermLost's callbacks run newest first).
+            _store?.SetTerm(KubernetesTopologyStore.NotInOffice);
+        }
         _lost.Cancel();
         if (term >= 0 && _logger is not null)
         {
