@@ -171,9 +171,9 @@ public sealed partial class KubernetesLeaderGate : ILeaderGate, IAsyncDisposable
                 await store.ClaimAsync(term, linked.Token).ConfigureAwait(false);
             }
         }
-        catch (Exception e) when (e is NotLeaderException || IsTransient(e) || e is OperationCanceledException)
+        catch (Exception e) when (e is NotLeaderException or HttpOperationException or InvalidOperationException or OperationCanceledException || IsTransient(e))
         {
-            End($"could not claim the store for term {term} ({e.Message})");
+            End($"could not claim the store for term {term} ({(e is HttpOperationException h ? Describe(h) : e.Message)})");
             throw new LeadershipLostException("the term ended before this scheduler could act: " + LostReason, e);
         }
         lock (_lock)
@@ -478,7 +478,7 @@ public sealed partial class KubernetesLeaderGate : ILeaderGate, IAsyncDisposable
     private static string Describe(Exception e) => e switch
     {
         HttpOperationException { Response.StatusCode: HttpStatusCode.Forbidden } =>
-            "403 Forbidden: the scheduler's ServiceAccount may not get, create or update leases (coordination.k8s.io); apply deploy/kubernetes/rbac.yaml",
+            "403 Forbidden: the scheduler's ServiceAccount may not get, create or update leases (coordination.k8s.io) or configmaps; apply deploy/kubernetes/rbac.yaml",
         HttpOperationException h => $"{(int)h.Response.StatusCode} {h.Response.ReasonPhrase}",
         _ => e.Message,
     };
