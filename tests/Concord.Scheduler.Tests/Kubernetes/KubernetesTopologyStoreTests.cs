@@ -106,6 +106,30 @@ public sealed class KubernetesTopologyStoreTests : IAsyncLifetime
         Assert.Equal(5, await newer.HighestTermAsync(default).WaitAsync(Bound));
     }
 
+    [Fact]
+    public async Task A_watch_pauses_while_the_API_server_is_away_and_reports_changes_again_once_it_is_back()
+    {
+        await using var store = await LeadingStoreAsync(1);
+        await using var watcher = KubernetesTopologyStore.Open(_api.Client(), Layout, KubernetesTopologyStore.NotInOffice, ownsClient: true, pollMs: 100);
+        using var cancel = new CancellationTokenSource(Bound);
+        await using var watch = watcher.WatchAsync(cancel.Token).GetAsyncEnumerator(cancel.Token);
+        Assert.True(await watch.MoveNextAsync());
+        var start = watch.Current;
+
+        // Away (an API server restarting): the watcher's polls fail; the watch neither ends nor throws.
+        _api.Unavailable = true;
+        var before = _api.Requests.Count;
+        var next = watch.MoveNextAsync().AsTask();
+        await Eventually.UntilAsync(() => _api.Requests.Count >= before + 3, Bound, () => "the watcher to poll the API server while it is away");
+        Assert.False(next.IsCompleted);
+        _api.Unavailable = false;
+        var written = (await store.CompareAndSetAsync("a", TopologyStoreVersions.Absent, new OperatorSpec { Name = "a", Executable = "/bin/true" }, null, default).WaitAsync(Bound))!;
+
+        Assert.True(await next.WaitAsync(Bound));
+        Assert.True(watch.Current > start);
+        Assert.Equal(written.Version, watch.Current);
+    }
+
     [Theory]
     [InlineData("has/slash")]
     [InlineData("..")]
