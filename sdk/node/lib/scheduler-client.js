@@ -260,6 +260,86 @@ class SchedulerClient {
   async graph() {
     return this._call('Graph', {});
   }
+
+  /**
+   * Lines of the executor.log of `name`'s instances (the executor's events and the operator's
+   * stdout/stderr), oldest first, as an async iterator of LogLine {operatorName, instanceIndex,
+   * line}. `instances`: indexes to read (default every instance); `tailLines`: lines of history
+   * per instance, 0..LOG_TAIL_LINES_MAX (0: none, only new lines with follow), as `concord logs
+   * --tail`. Without `follow` the call has the usual deadline; with it, new lines keep coming
+   * until the loop is left (break/return cancels the call). Throws SchedulerError (code 5,
+   * NOT_FOUND, for an operator that is not deployed) while iterating.
+   */
+  logs(name, { instances = [], tailLines = limits.LOG_TAIL_LINES_DEFAULT, follow = false } = {}) {
+    if (!Number.isInteger(tailLines) || tailLines < 0 || tailLines > limits.LOG_TAIL_LINES_MAX) {
+      throw new RangeError(`tailLines ${tailLines} is out of range; use 0..${limits.LOG_TAIL_LINES_MAX}`);
+    }
+    const request = {
+      operatorName: name, follow: Boolean(follow), tailLines: tailLines === 0 ? -1 : tailLines,
+      instanceIndexes: [...instances],
+    };
+    const options = follow ? {} : { deadline: Date.now() + this._timeoutMs };
+    const call = this._client.GetLogs(request, this._metadata, options);
+    return (async function* lines() {
+      try {
+        for await (const line of call) yield line;
+      } catch (err) {
+        throw new SchedulerError('GetLogs', err.code, err.details || err.message);
+      } finally {
+        call.cancel();
+      }
+    })();
+  }
+
+  /** The current figures of every running instance (of `name` only, if given): InstanceMetrics
+   * objects ordered by operator then index. Counters are totals since each executor started:
+   * compute rates from two calls. */
+  async instanceMetrics(name = '') {
+    return (await this._call('GetInstanceMetrics', { operatorName: name })).instances;
+  }
+
+  /** Recent traces (TraceSummary: traceId, startUnixUs, durationUs, spanCount, operators), newest
+   * first, at most `limit` (1..TRACE_LIST_MAX). Sources sample one record in
+   * CONCORD_TRACE_SAMPLE_EVERY (docs/observability.md). */
+  async listTraces(limit = limits.TRACE_LIST_DEFAULT) {
+    if (!Number.isInteger(limit) || limit < 1 || limit > limits.TRACE_LIST_MAX) {
+      throw new RangeError(`limit ${limit} is out of range; use 1..${limits.TRACE_LIST_MAX}`);
+    }
+    return (await this._call('ListTraces', { limit })).traces;
+  }
+
+  /** The spans of one trace (32 hex digits), hop by hop; SchedulerError code 5 (NOT_FOUND) when
+   * no executor holds it. */
+  async getTrace(traceId) {
+    const id = String(traceId).trim().toLowerCase();
+    if (!/^[0-9a-f]{32}$/.test(id)) {
+      throw new TypeError(`'${traceId}' is not a trace id (32 hex digits); listTraces() gives recent ones`);
+    }
+    return (await this._call('GetTrace', { traceId: id })).spans;
+  }
+
+  /** The last records written to `stream` (TailRecord: operatorName, instanceIndex, stream,
+   * key, value, …), at most `recordsMax` (1..TAIL_RECORDS_MAX). Executors start keeping a
+   * stream's records when a tail asks for it, so a first call may be empty: poll. SchedulerError
+   * code 5 (NOT_FOUND, naming the streams there are) for a stream no deployed operator writes. */
+  async tail(stream, recordsMax = limits.TAIL_RECORDS_DEFAULT) {
+    if (!Number.isInteger(recordsMax) || recordsMax < 1 || recordsMax > limits.TAIL_RECORDS_MAX) {
+      throw new RangeError(`recordsMax ${recordsMax} is out of range; use 1..${limits.TAIL_RECORDS_MAX}`);
+    }
+    return (await this._call('TailStream', { stream, recordsMax })).records;
+  }
+
+  /** The ListCheckpointsResponse: {checkpoints (the one in progress first), latestCompletedId
+   * (what a restore would use; 0 when none)}. */
+  async checkpoints() {
+    return this._call('ListCheckpoints', {});
+  }
+
+  /** Takes a savepoint now (a checkpoint kept until deleted) and resolves to its CheckpointInfo
+   * once completed; SchedulerError code 9 (FAILED_PRECONDITION) naming why it could not. */
+  async triggerSavepoint() {
+    return (await this._call('TriggerSavepoint', {}, Math.max(this._timeoutMs, limits.CHECKPOINT_CALL_TIMEOUT_MS))).savepoint;
+  }
 }
 
 function toSpec(spec) {
