@@ -59,8 +59,8 @@ public static class KubernetesLimits
     /// </summary>
     public const int SpecJsonBytesMax = 100_000;
 
-    /// <summary>Longest image reference, in characters: 512 (a registry host, a path and a digest fit easily).</summary>
-    public const int ImageCharsMax = 512;
+    /// <summary>Longest image reference, in characters: the deploy file's bound (ProtocolLimits.ImageCharsMax), for the executor's image too.</summary>
+    public const int ImageCharsMax = Contracts.ProtocolLimits.ImageCharsMax;
 
     /// <summary>The executor sidecar's CPU request and limit, in millicores: 250 (routing and batching beside one operator).</summary>
     public const int ExecutorCpuMillis = 250;
