@@ -47,6 +47,23 @@ public static class KubernetesLimits
     /// </summary>
     public const int StopSlackMs = 10_000;
 
+    /// <summary>
+    /// Slack of a pod's terminationGracePeriodSeconds over the scheduler's stop timeout, in s: 5.
+    /// Kubernetes spends one grace period on the whole pod, in order: the operator container's
+    /// SIGTERM and exit, then the executor sidecar's (its attach-mode wait for its own SIGTERM,
+    /// ExecutorLimits.AttachedOperatorStopWaitMs, and its outbound drain); kubelet's noticing
+    /// the operator's exit and signalling the sidecar come out of it too.
+    /// </summary>
+    public const int TerminationGraceSlackSeconds = 5;
+
+    /// <summary>
+    /// A pod's terminationGracePeriodSeconds, in s: the scheduler's stop timeout
+    /// (SchedulerLimits.StopTimeoutMs, 15 s) plus <see cref="TerminationGraceSlackSeconds"/>.
+    /// The grace of a deletion from outside (kubectl delete pod, a node drain, the topology's
+    /// deletion); a stop's own delete passes the stop's timeout as gracePeriodSeconds.
+    /// </summary>
+    public const int PodTerminationGraceSeconds = (SchedulerLimits.StopTimeoutMs / 1000) + TerminationGraceSlackSeconds;
+
     /// <summary>Characters of the operator's name in a pod name: 40, so name, index and incarnation fit a 63-character hostname (DNS label).</summary>
     public const int PodNameOperatorCharsMax = 40;
 

@@ -28,8 +28,8 @@ internal static class PodSpecs
     public const string SpecJsonVariable = "CONCORD_SPEC_JSON";
     public const string SchedulerAddressVariable = "CONCORD_SCHEDULER_ADDRESS";
 
-    /// <summary>The grace period of a pod: the executor's drain (ExecutorLimits.ShutdownBoundMs, below the scheduler's stop timeout) plus a margin.</summary>
-    public const long TerminationGraceSeconds = (SchedulerLimits.StopTimeoutMs / 1000) + 5;
+    /// <summary>The grace period of a pod (<see cref="KubernetesLimits.PodTerminationGraceSeconds"/>).</summary>
+    public const long TerminationGraceSeconds = KubernetesLimits.PodTerminationGraceSeconds;
 
     /// <summary>The operator's image (the deploy file's <c>image</c>); null for a built-in, which runs in the executor's.</summary>
     public static string? ImageOf(OperatorSpec spec) => spec.Builtin is null ? spec.Image.Trim() : null;
