@@ -333,9 +333,14 @@ public sealed partial class KubernetesClusterRuntime : IClusterRuntime, IAsyncDi
         catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.Conflict)
         {
             V1Secret existing;
-            using (var call = CallTimeout(cancellationToken))
+            try
             {
+                using var call = CallTimeout(cancellationToken);
                 existing = await _client.CoreV1.ReadNamespacedSecretAsync(name, _options.Namespace, cancellationToken: call.Token).ConfigureAwait(false);
+            }
+            catch (Exception readFailure) when (readFailure is HttpOperationException or HttpRequestException or OperationCanceledException && !cancellationToken.IsCancellationRequested)
+            {
+                throw new InvalidOperationException($"cannot create secret {name} for {launch.OperatorName}/{launch.Index}: it exists (409 Conflict) but cannot be read back: {Describe(readFailure)}; it is retried", readFailure);
             }
             if (existing.Metadata.Labels is not { } labels || !labels.TryGetValue(KubernetesNames.IncarnationLabel, out var incarnation) || incarnation != KubernetesNames.LabelValue(launch.Incarnation))
             {
