@@ -147,6 +147,8 @@ export interface OperatorSpec {
   delivery?: number;
   unavailableReaderDropAfterMs?: number;
   watermarkOutOfOrdernessMs?: number;
+  /** The container image (--runtime kubernetes); ignored by the local runtime. */
+  image?: string;
 }
 
 /** A deploy file's JSON (docs/deploy-file.md), as `concord deploy FILE.json` reads it. */
@@ -166,6 +168,8 @@ export interface DeploySpec {
   allow_cycles?: boolean;
   delivery?: 'at_most_once' | 'at_least_once' | 'exactly_once';
   unavailable_reader_drop_after_ms?: number;
+  /** The container image (--runtime kubernetes); ignored by the local runtime. */
+  image?: string;
 }
 
 /** concord.scheduler.v1.InstanceStatus (state: 1 pending, 2 starting, 3 running, 4 draining, ...). */

@@ -18,7 +18,7 @@ const GROUPINGS = Object.freeze({ shuffle: 1, group_by: 2, broadcast: 3 });
 const DELIVERIES = Object.freeze({ at_most_once: 1, at_least_once: 2, exactly_once: 3 });
 // Deploy-file keys (as `concord deploy FILE.json` reads them).
 const DEPLOY_KEYS = Object.freeze(['allow_cycles', 'args', 'builtin', 'cpus', 'delivery', 'environment',
-  'executable', 'files', 'inputs', 'instances', 'mem', 'name', 'outputs', 'unavailable_reader_drop_after_ms']);
+  'executable', 'files', 'image', 'inputs', 'instances', 'mem', 'name', 'outputs', 'unavailable_reader_drop_after_ms']);
 
 /** A scheduler call failed; `code` is the gRPC status code, `details` the scheduler's reason. */
 class SchedulerError extends Error {
@@ -104,10 +104,23 @@ function dropAfterMs(value) {
   return value;
 }
 
+// A deploy object's "image" with the CLI's wording on error; whether it is an image reference
+// is checked by the scheduler (OperatorSpecValidator.ImageProblem), as for the CLI.
+function image(value) {
+  if (typeof value !== 'string') {
+    throw new TypeError(`deploy spec: image: expected a string, got ${describe(value)}`);
+  }
+  if (value === '') {
+    throw new TypeError('deploy spec: image: is empty; give an image reference such as ' +
+      '"registry.example.com/team/counter:1.0", or remove "image"');
+  }
+  return value;
+}
+
 /**
  * An OperatorSpec (proto-loader object) from a deploy-file shaped object ({name, executable,
  * args, instances, cpus, mem (MB), inputs: [{stream, grouping}], outputs, environment, files,
- * builtin: {kind, options}, allow_cycles, delivery, unavailable_reader_drop_after_ms}; see
+ * builtin: {kind, options}, allow_cycles, delivery, unavailable_reader_drop_after_ms, image}; see
  * docs/deploy-file.md), checked as the CLI checks them. Paths are sent as given: make them
  * absolute (the CLI resolves relative ones against the deploy file's directory).
  */
@@ -141,6 +154,7 @@ function specFromDeployObject(spec) {
   if (spec.unavailable_reader_drop_after_ms !== undefined) {
     out.unavailableReaderDropAfterMs = dropAfterMs(spec.unavailable_reader_drop_after_ms);
   }
+  if (spec.image !== undefined) out.image = image(spec.image);
   for (let item of spec.inputs || []) {
     if (typeof item === 'string') item = { stream: item };
     const grouping = item.grouping === undefined ? 'shuffle' : item.grouping;

@@ -44,7 +44,8 @@ public sealed class KubernetesManifestTests
         var rules = role.Rules.ToDictionary(r => Assert.Single(r.Resources), r => r.Verbs.Order(StringComparer.Ordinal).ToList());
         Assert.Equal(["create", "delete", "get", "list", "watch"], rules["pods"]);
         Assert.Equal(["create", "get"], rules["configmaps"]);
-        Assert.Equal(2, rules.Count);
+        Assert.Equal(["create", "delete", "get"], rules["secrets"]);
+        Assert.Equal(3, rules.Count);
         Assert.All(role.Rules, r => Assert.Equal([""], r.ApiGroups));
     }
 
@@ -85,12 +86,16 @@ public sealed class KubernetesManifestTests
             Instances = root.GetProperty("instances").GetInt32(),
             Cpus = root.GetProperty("cpus").GetDouble(),
             MemMb = root.GetProperty("mem").GetInt32(),
+            // REGISTRY is the placeholder docs/kubernetes.md tells to replace.
+            Image = root.GetProperty("image").GetString()!.Replace("REGISTRY", "registry.example.com", StringComparison.Ordinal),
         };
         spec.Args.AddRange(root.GetProperty("args").EnumerateArray().Select(a => a.GetString()!));
-        foreach (var variable in root.GetProperty("environment").EnumerateObject())
+        if (root.TryGetProperty("environment", out var environment))
         {
-            // REGISTRY is the placeholder docs/kubernetes.md tells to replace.
-            spec.Environment[variable.Name] = variable.Value.GetString()!.Replace("REGISTRY", "registry.example.com", StringComparison.Ordinal);
+            foreach (var variable in environment.EnumerateObject())
+            {
+                spec.Environment[variable.Name] = variable.Value.GetString()!;
+            }
         }
 
         Assert.Empty(OperatorSpecValidator.Validate(spec));
