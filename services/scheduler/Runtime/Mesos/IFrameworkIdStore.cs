@@ -43,3 +43,38 @@ public sealed class FileFrameworkIdStore(string path) : IFrameworkIdStore
         await AtomicFile.WriteAllTextAsync(path, frameworkId + "\n", cancellationToken).ConfigureAwait(false);
     }
 }
+
+/// <summary>
+/// The framework id in one ZooKeeper node beside the cluster's state (<c>&lt;root&gt;/mesos/framework-id</c>),
+/// so a standby scheduler that becomes leader fails over to the same framework. Only the leader
+/// runs the runtime, and the id changes only when the master forgets the framework, so an
+/// unconditional write is enough (no epoch fencing, unlike the topology).
+/// </summary>
+public sealed class ZooKeeperFrameworkIdStore(Concord.ZooKeeper.ZooKeeperClient client, string path) : IFrameworkIdStore
+{
+    /// <summary>The node under a cluster's ZooKeeper root.</summary>
+    public static string PathUnder(string root) => root + "/mesos/framework-id";
+
+    public async Task<string?> ReadAsync(CancellationToken cancellationToken)
+    {
+        var node = await client.GetAsync(path, cancellationToken).ConfigureAwait(false);
+        var text = node is null ? "" : System.Text.Encoding.UTF8.GetString(node.Data).Trim();
+        return text.Length > 0 ? text : null;
+    }
+
+    public async Task WriteAsync(string? frameworkId, CancellationToken cancellationToken)
+    {
+        var data = System.Text.Encoding.UTF8.GetBytes(frameworkId ?? "");
+        var parent = path[..path.LastIndexOf('/')];
+        await client.EnsurePathAsync(parent, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            // -1: any version (see the class comment).
+            await client.SetAsync(path, data, -1, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Concord.ZooKeeper.ZooKeeperException e) when (e.Code == Concord.ZooKeeper.ZooKeeperError.NoNode)
+        {
+            await client.CreateAsync(path, data, Concord.ZooKeeper.CreateMode.Persistent, cancellationToken).ConfigureAwait(false);
+        }
+    }
+}

@@ -100,4 +100,30 @@ public static class MesosLimits
     /// environment (CONCORD_SPEC_JSON), and Linux refuses one environment string over 128 KiB.
     /// </summary>
     public const int SpecJsonBytesMax = 100_000;
+
+    /// <summary>
+    /// How long the executor task waits for the operator task to connect to the shared socket,
+    /// in ms: 5 min (CONCORD_OPERATOR_ATTACH_TIMEOUT_MS). Both tasks start together, but the
+    /// operator's may first fetch or warm up on a cold agent; past it the executor exits naming the socket.
+    /// </summary>
+    public const int OperatorAttachTimeoutMs = 300_000;
+
+    /// <summary>
+    /// After the operator's task ended, how long the executor's task has to end too before the
+    /// instance is taken as ended with the operator's exit and the executor's task is killed,
+    /// in ms: 30 s (the executor notices the closed session at once and drains within its own bound).
+    /// </summary>
+    public const int OperatorEndGraceMs = 30_000;
+
+    /// <summary>
+    /// Finding leftovers of an earlier run (implicit reconciliation, which has no end marker):
+    /// the answer is taken as complete once no update came for this long, in ms: 2 s.
+    /// </summary>
+    public const int ReconcileQuietMs = 2_000;
+
+    /// <summary>Longest wait for the answer of an implicit reconciliation, in ms: 30 s (a master answering slower is taken as having said all it will).</summary>
+    public const int ReconcileWindowMs = 30_000;
+
+    /// <summary>How long the runtime waits for a subscription before a call fails, in ms: 60 s (a master that is away fails launches instead of holding them).</summary>
+    public const int SubscribedWaitMs = 60_000;
 }

@@ -13,6 +13,9 @@ public sealed record MesosRuntimeOptions
     public const string TlsDirectoryVariable = "CONCORD_MESOS_TLS_DIR";
     public const string UserVariable = "CONCORD_MESOS_USER";
 
+    /// <summary>The file in the scheduler's home holding the framework id (with the file store).</summary>
+    public const string FrameworkIdFileName = "mesos-framework-id";
+
     /// <summary>
     /// The masters to subscribe to, tried in turn (http://host:5050); a non-leading one answers
     /// 307 with the leader's address, which is followed.
@@ -45,6 +48,9 @@ public sealed record MesosRuntimeOptions
 
     /// <summary><see cref="MesosLimits.SubscribeRetryMaxMs"/>; tests shorten it.</summary>
     public int SubscribeRetryMaxMs { get; init; } = MesosLimits.SubscribeRetryMaxMs;
+
+    /// <summary><see cref="MesosLimits.ReconcileQuietMs"/>; tests shorten it.</summary>
+    public int ReconcileQuietMs { get; init; } = MesosLimits.ReconcileQuietMs;
 
     /// <summary>
     /// Reads the settings; throws <see cref="UsageException"/> naming the variable and the fix.

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using System.Text.Json.Nodes;
+using Concord.Contracts;
 using Concord.Contracts.Types.V1;
 using Concord.Scheduler.Runtime.Containment;
 using Google.Protobuf;
@@ -133,14 +134,27 @@ internal static class MesosCalls
 
     public static JsonObject Revive(string frameworkId) => new() { ["framework_id"] = Id(frameworkId), ["type"] = "REVIVE" };
 
+    /// <summary>The task id of the operator's task beside the executor task <paramref name="executorTaskId"/>.</summary>
+    public static string OperatorTaskId(string executorTaskId) => executorTaskId + ".operator";
+
+    /// <summary>The directory of the executor's sandbox both tasks mount (a PARENT sandbox path volume): the session's unix socket lives in it.</summary>
+    public const string SharedVolume = "concord-shared";
+
+    /// <summary>The socket's file name in the shared directory.</summary>
+    public const string SocketName = "operator.sock";
+
     /// <summary>
-    /// One LAUNCH_GROUP: Mesos' default executor running a task group of one task, the Concord
-    /// executor, which starts the operator itself (docs/mesos.md says why not a second task).
+    /// One LAUNCH_GROUP: Mesos' default executor running a task group of the Concord executor
+    /// task (attach mode) and the operator's task; both mount the same directory of the default
+    /// executor's sandbox, where the executor serves the session's unix socket. A built-in is
+    /// the executor task alone.
     /// </summary>
     public static JsonObject LaunchGroup(string frameworkId, string agentId, string hostname, InstanceLaunch launch, MesosRuntimeOptions options)
     {
         var taskId = TaskId(launch.OperatorName, launch.Index, launch.Incarnation);
-        var (cpus, mem) = Needs(launch.Spec);
+        var builtin = launch.Spec.Builtin is not null;
+        var instance = InstanceResources.For(launch.Spec);
+        var instanceMem = instance.MemoryBytes / (1024.0 * 1024.0);
         var executor = new JsonObject
         {
             ["type"] = "DEFAULT",
@@ -148,17 +162,79 @@ internal static class MesosCalls
             ["framework_id"] = Id(frameworkId),
             ["resources"] = Resources(MesosLimits.DefaultExecutorCpus, MesosLimits.DefaultExecutorMemMiB),
         };
-        var task = new JsonObject
+        var executorEnv = ExecutorEnvironment(launch, hostname, options);
+        if (!builtin)
         {
-            ["name"] = $"{launch.OperatorName}/{launch.Index.ToString(CultureInfo.InvariantCulture)}",
+            executorEnv[OperatorAttachTimeoutVariable] = MesosLimits.OperatorAttachTimeoutMs.ToString(CultureInfo.InvariantCulture);
+        }
+        var tasks = new JsonArray(Task(
+            $"{launch.OperatorName}/{launch.Index.ToString(CultureInfo.InvariantCulture)}/executor",
+            taskId, agentId, launch,
+            // A built-in is the executor alone: the instance's resources are its.
+            builtin ? Resources(instance.Cpus, instanceMem) : Resources(MesosLimits.ConcordExecutorCpus, MesosLimits.ConcordExecutorMemMiB),
+            ExecutorShellCommand(options.ExecutorCommand, attach: !builtin),
+            executorEnv, options.User));
+        if (!builtin)
+        {
+            var operatorEnv = new Dictionary<string, string>(StringComparer.Ordinal);
+            foreach (var (key, value) in launch.Spec.Environment)
+            {
+                operatorEnv[key] = value;
+            }
+            operatorEnv["CONCORD_OPERATOR_NAME"] = launch.OperatorName;
+            tasks.Add(Task(
+                $"{launch.OperatorName}/{launch.Index.ToString(CultureInfo.InvariantCulture)}/operator",
+                OperatorTaskId(taskId), agentId, launch,
+                Resources(instance.Cpus, instanceMem),
+                OperatorShellCommand(launch.Spec),
+                operatorEnv, options.User));
+        }
+        return new JsonObject
+        {
+            ["type"] = "LAUNCH_GROUP",
+            ["launch_group"] = new JsonObject
+            {
+                ["executor"] = executor,
+                ["task_group"] = new JsonObject { ["tasks"] = tasks },
+            },
+        };
+    }
+
+    private static JsonObject Task(string name, string taskId, string agentId, InstanceLaunch launch, JsonArray resources, string shell,
+        Dictionary<string, string> env, string user)
+    {
+        var command = new JsonObject
+        {
+            ["shell"] = true,
+            ["value"] = shell,
+            ["environment"] = new JsonObject { ["variables"] = Variables(env) },
+        };
+        if (user.Length > 0)
+        {
+            command["user"] = user;
+        }
+        return new JsonObject
+        {
+            ["name"] = name,
             ["task_id"] = Id(taskId),
             ["agent_id"] = Id(agentId),
-            ["resources"] = Resources(cpus - MesosLimits.DefaultExecutorCpus, mem - MesosLimits.DefaultExecutorMemMiB),
-            ["command"] = new JsonObject
+            ["resources"] = resources,
+            ["command"] = command,
+            // Both tasks see the same directory of the default executor's sandbox at
+            // $MESOS_SANDBOX/concord-shared (Mesos' way of sharing a volume inside a task group).
+            ["container"] = new JsonObject
             {
-                ["shell"] = true,
-                ["value"] = ExecutorShellCommand(options.ExecutorCommand),
-                ["environment"] = new JsonObject { ["variables"] = Variables(ExecutorEnvironment(launch, hostname, options)) },
+                ["type"] = "MESOS",
+                ["volumes"] = new JsonArray(new JsonObject
+                {
+                    ["mode"] = "RW",
+                    ["container_path"] = SharedVolume,
+                    ["source"] = new JsonObject
+                    {
+                        ["type"] = "SANDBOX_PATH",
+                        ["sandbox_path"] = new JsonObject { ["type"] = "PARENT", ["path"] = SharedVolume },
+                    },
+                }),
             },
             ["labels"] = new JsonObject
             {
@@ -169,29 +245,40 @@ internal static class MesosCalls
                     Label("concord.release", launch.Release.ToString(CultureInfo.InvariantCulture))),
             },
         };
-        return new JsonObject
-        {
-            ["type"] = "LAUNCH_GROUP",
-            ["launch_group"] = new JsonObject
-            {
-                ["executor"] = executor,
-                ["task_group"] = new JsonObject { ["tasks"] = new JsonArray(task) },
-            },
-        };
     }
 
     /// <summary>
-    /// The shell command of the executor task. The executor serves the operator's unix socket
-    /// in its work directory, and a Mesos sandbox path is too long for a socket path (Linux: 107
-    /// bytes), so past <see cref="MesosLimits.WorkDirCharsMax"/> the work directory is a short
-    /// symlink in /tmp to the sandbox: the files stay in the sandbox, which Mesos cleans up.
+    /// The shell prologue of both tasks: <c>$w</c> becomes the shared directory. The executor
+    /// serves the operator's unix socket in it, and a Mesos sandbox path is too long for a
+    /// socket path (Linux: 107 bytes), so past <see cref="MesosLimits.WorkDirCharsMax"/> it is
+    /// a short symlink in /tmp to the directory: the files stay in the sandbox, which Mesos
+    /// cleans up. Each task makes its own link; both resolve to the same directory.
     /// </summary>
-    public static string ExecutorShellCommand(string executorCommand) =>
-        "w=\"$MESOS_SANDBOX\"; " +
+    private static string SharedDirectoryPrologue() =>
+        $"w=\"$MESOS_SANDBOX/{SharedVolume}\"; " +
         $"if [ ${{#w}} -gt {MesosLimits.WorkDirCharsMax.ToString(CultureInfo.InvariantCulture)} ]; then " +
-        "w=$(mktemp -u /tmp/concord.XXXXXXXX) && ln -s \"$MESOS_SANDBOX\" \"$w\" || exit 125; fi; " +
+        "l=$(mktemp -u /tmp/concord.XXXXXXXX) && ln -s \"$w\" \"$l\" && w=\"$l\" || exit 125; fi; ";
+
+    /// <summary>The shell command of the executor task (attach mode: it waits for the operator task on the shared socket).</summary>
+    public static string ExecutorShellCommand(string executorCommand, bool attach) =>
+        SharedDirectoryPrologue() +
         "export CONCORD_WORK_DIR=\"$w\"; " +
+        (attach ? $"export {OperatorAttachVariable}=\"$w/{SocketName}\"; " : "") +
         $"exec {executorCommand}";
+
+    /// <summary>The shell command of the operator task: its executable and args, quoted, run in the shared directory with the socket's path.</summary>
+    public static string OperatorShellCommand(OperatorSpec spec) =>
+        SharedDirectoryPrologue() +
+        "cd \"$w\" || exit 125; " +
+        $"export {ProtocolLimits.OperatorAddressVariable}=\"$w/{SocketName}\"; " +
+        "exec " + string.Join(' ', new[] { spec.Executable }.Concat(spec.Args).Select(ShellQuote));
+
+    /// <summary>One word for /bin/sh, whatever it holds.</summary>
+    public static string ShellQuote(string word) => "'" + word.Replace("'", "'\\''", StringComparison.Ordinal) + "'";
+
+    /// <summary>The executor's attach-mode variables (services/executor ExecutorOptions, ExecutorLimits).</summary>
+    public const string OperatorAttachVariable = "CONCORD_OPERATOR_ATTACH";
+    public const string OperatorAttachTimeoutVariable = "CONCORD_OPERATOR_ATTACH_TIMEOUT_MS";
 
     public static Dictionary<string, string> ExecutorEnvironment(InstanceLaunch launch, string hostname, MesosRuntimeOptions options)
     {
@@ -231,6 +318,10 @@ internal static class MesosCalls
 
     private static JsonObject Label(string key, string value) => new() { ["key"] = key, ["value"] = value };
 
+    /// <summary>
+    /// Unreserved scalars: the master takes them from the offer's unreserved resources (resources
+    /// reserved for the role are not used, docs/mesos.md).
+    /// </summary>
     private static JsonArray Resources(double cpus, double memMiB) => new(Scalar("cpus", cpus), Scalar("mem", memMiB));
 
     private static JsonObject Scalar(string name, double value) =>

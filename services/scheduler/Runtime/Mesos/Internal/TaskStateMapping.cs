@@ -49,7 +49,7 @@ internal static partial class TaskStateMapping
             return new InstanceExit(code, $"exited with code {code} ({detail})");
         }
         if (message is not null && Signal().Match(message) is { Success: true } signal &&
-            int.TryParse(signal.Groups[1].Value, NumberStyles.Integer, CultureInfo.InvariantCulture, out var number))
+            int.TryParse(signal.Groups[1].Success ? signal.Groups[1].Value : signal.Groups[2].Value, NumberStyles.Integer, CultureInfo.InvariantCulture, out var number))
         {
             return new InstanceExit(128 + number, $"killed by signal {number} ({detail})");
         }
