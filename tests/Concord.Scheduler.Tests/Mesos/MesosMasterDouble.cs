@@ -370,7 +370,7 @@ internal sealed class MesosMasterDouble : IAsyncDisposable
         JsonObject call;
         try
         {
-            call = JsonNode.Parse(context.Request.Body)!.AsObject();
+            call = (await JsonNode.ParseAsync(context.Request.Body))!.AsObject();
         }
         catch (Exception e) when (e is System.Text.Json.JsonException or InvalidOperationException)
         {
@@ -419,6 +419,11 @@ internal sealed class MesosMasterDouble : IAsyncDisposable
             case "RECONCILE":
                 Reconcile(call["reconcile"]?["tasks"]?.AsArray() ?? []);
                 break;
+        }
+        lock (_lock)
+        {
+            // Waiters look at what the call changed (acknowledgements, task states) too.
+            Changed();
         }
     }
 

@@ -58,6 +58,7 @@ public sealed partial class MesosClusterRuntime : IClusterRuntime, IAsyncDisposa
     private Uri? _leader;
     private int _nextMaster;
     private long _lastUpdateTicks;
+    private int _disposed;
 
     public MesosClusterRuntime(MesosRuntimeOptions options, IFrameworkIdStore ids, ILogger<MesosClusterRuntime> logger, TimeProvider time, HttpMessageHandler? handler = null)
     {
@@ -202,6 +203,10 @@ public sealed partial class MesosClusterRuntime : IClusterRuntime, IAsyncDisposa
 
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) == 1)
+        {
+            return;
+        }
         // No TEARDOWN: that would kill every task. The master keeps them for the failover
         // timeout, for the next scheduler (or a standby) subscribing with the same framework id.
         await _stopping.CancelAsync().ConfigureAwait(false);
