@@ -88,10 +88,10 @@ public static class MesosLimits
     public const double ConcordExecutorMemMiB = 512;
 
     /// <summary>
-    /// Longest work directory used as is, in characters: 80. The executor serves the operator's
-    /// unix socket in it (operator.sock), and Linux allows 107 bytes for a socket path; Mesos'
-    /// sandbox paths are longer (agent, framework, executor, run and task ids), so past this a
-    /// short symlink in /tmp stands for the sandbox.
+    /// Longest shared directory used as is, in characters: 80. The session's unix socket
+    /// (operator.sock) lives in it, and Linux allows 107 bytes for a socket path; Mesos' sandbox
+    /// paths are longer (agent, framework, executor, run and task ids), so past this a short
+    /// symlink in /tmp stands for the directory.
     /// </summary>
     public const int WorkDirCharsMax = 80;
 

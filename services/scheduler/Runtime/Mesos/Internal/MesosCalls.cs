@@ -146,7 +146,8 @@ internal static class MesosCalls
     /// <summary>
     /// One LAUNCH_GROUP: Mesos' default executor running a task group of the Concord executor
     /// task (attach mode) and the operator's task; both mount the same directory of the default
-    /// executor's sandbox, where the executor serves the session's unix socket. A built-in is
+    /// executor's sandbox, where the operator serves the session's unix socket and the executor
+    /// connects to it. A built-in is
     /// the executor task alone.
     /// </summary>
     public static JsonObject LaunchGroup(string frameworkId, string agentId, string hostname, InstanceLaunch launch, MesosRuntimeOptions options)
@@ -248,8 +249,8 @@ internal static class MesosCalls
     }
 
     /// <summary>
-    /// The shell prologue of both tasks: <c>$w</c> becomes the shared directory. The executor
-    /// serves the operator's unix socket in it, and a Mesos sandbox path is too long for a
+    /// The shell prologue of both tasks: <c>$w</c> becomes the shared directory. The session's
+    /// unix socket lives in it, and a Mesos sandbox path is too long for a
     /// socket path (Linux: 107 bytes), so past <see cref="MesosLimits.WorkDirCharsMax"/> it is
     /// a short symlink in /tmp to the directory: the files stay in the sandbox, which Mesos
     /// cleans up. Each task makes its own link; both resolve to the same directory.
