@@ -335,8 +335,10 @@ public sealed class MesosClusterRuntimeTests : IAsyncLifetime
 
         var (handle, _) = await LaunchRunningAsync(runtime, launch);
 
-        Assert.Empty(follower.Calls); // it answered 307 and kept nothing
+        // The follower saw SUBSCRIBE only; it and every later call (ACCEPT, ACKNOWLEDGE) reached the leader.
+        Assert.Equal(1, follower.Redirects);
         Assert.Contains(_master.Calls, c => (string?)c["type"] == "SUBSCRIBE");
+        Assert.Contains(_master.Calls, c => (string?)c["type"] == "ACCEPT");
         Assert.False(handle.Exited.IsCompleted);
     }
 

@@ -45,6 +45,7 @@ internal sealed class MesosMasterDouble : IAsyncDisposable
     private int _frameworks;
     private int _offers;
     private int _subscriptions;
+    private int _redirects;
 
     private MesosMasterDouble(string? leader) => _leader = leader;
 
@@ -118,6 +119,18 @@ internal sealed class MesosMasterDouble : IAsyncDisposable
             lock (_lock)
             {
                 return [.. _unacknowledged];
+            }
+        }
+    }
+
+    /// <summary>Requests a non-leading instance answered with 307.</summary>
+    public int Redirects
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _redirects;
             }
         }
     }
@@ -363,6 +376,10 @@ internal sealed class MesosMasterDouble : IAsyncDisposable
         }
         if (_leader is not null)
         {
+            lock (_lock)
+            {
+                _redirects++;
+            }
             context.Response.StatusCode = 307;
             context.Response.Headers.Location = _leader;
             return;
