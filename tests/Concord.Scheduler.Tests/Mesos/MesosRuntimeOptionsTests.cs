@@ -50,6 +50,15 @@ public sealed class MesosRuntimeOptionsTests
     }
 
     [Fact]
+    public void A_master_list_of_only_commas_is_refused()
+    {
+        var env = Complete();
+        env[MesosRuntimeOptions.MasterVariable] = " , ";
+        var e = Assert.Throws<UsageException>(() => Read(env));
+        Assert.Contains(MesosRuntimeOptions.MasterVariable + " names no master", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Without_tls_the_scheduler_is_told_to_start_with_it()
     {
         var e = Assert.Throws<UsageException>(() => Read(Complete(), tls: false));

@@ -222,7 +222,7 @@ public sealed partial class MesosClusterRuntime : IClusterRuntime, IAsyncDisposa
             }
         }
         _http.Dispose();
-        _stopping.Dispose();
+        // _stopping is not disposed: timers and fire-and-forget kills may still read its token.
     }
 
     private void EnsureSubscribing()
@@ -676,6 +676,10 @@ public sealed partial class MesosClusterRuntime : IClusterRuntime, IAsyncDisposa
         {
             await KillAsync(taskId, agentId, TimeSpan.FromMilliseconds(SchedulerLimits.StopTimeoutMs), cancellationToken).ConfigureAwait(false);
         }
+        catch (ObjectDisposedException)
+        {
+            // The runtime was disposed meanwhile: the next scheduler run kills what is left.
+        }
         catch (Exception e) when (e is MesosCallException or HttpRequestException or OperationCanceledException && !cancellationToken.IsCancellationRequested)
         {
             LogKillFailed(taskId, e.Message);
@@ -797,7 +801,7 @@ public sealed partial class MesosClusterRuntime : IClusterRuntime, IAsyncDisposa
     private partial void LogEnded(string taskId, string @operator, int index, string description);
 
     /// <summary>A call the master refused or did not answer, or no subscription to make it on.</summary>
-    private sealed class MesosCallException(string message) : Exception(message);
+    private sealed class MesosCallException(string message) : InvalidOperationException(message);
 
     /// <summary>One launch: a task group of the executor's task and (unless a built-in) the operator's.</summary>
     private sealed class TaskGroupInstance(MesosClusterRuntime runtime, InstanceLaunch launch, string taskId) : IInstanceHandle

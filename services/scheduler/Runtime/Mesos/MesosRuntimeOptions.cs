@@ -76,6 +76,10 @@ public sealed record MesosRuntimeOptions
             }
             masters.Add(uri);
         }
+        if (masters.Count == 0)
+        {
+            throw new UsageException($"--runtime mesos: {MasterVariable} names no master; set it to the master's address, e.g. http://mesos-master:5050 (several: comma-separated)");
+        }
         return new MesosRuntimeOptions
         {
             Masters = masters,
