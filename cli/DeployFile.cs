@@ -45,7 +45,7 @@ public static class DeployFile
 
     /// <summary>Top-level fields, in the order the docs list them.</summary>
     public static readonly IReadOnlyList<string> Fields =
-        ["name", "executable", "args", "instances", "cpus", "mem", "environment", "files", "inputs", "outputs", "builtin", "allow_cycles", "delivery", "unavailable_reader_drop_after_ms", "watermark_out_of_orderness_ms"];
+        ["name", "executable", "args", "instances", "cpus", "mem", "environment", "files", "inputs", "outputs", "builtin", "allow_cycles", "delivery", "unavailable_reader_drop_after_ms", "watermark_out_of_orderness_ms", "image"];
 
     private static readonly IReadOnlyList<string> InputFields = ["stream", "grouping"];
     private static readonly IReadOnlyList<string> BuiltinFields = ["kind", "options"];
@@ -323,6 +323,18 @@ public static class DeployFile
                             {
                                 spec.WatermarkOutOfOrdernessMs = outOfOrderness;
                             }
+                        }
+                        break;
+                    case "image":
+                        // Checked by the shared validator (a reference, bounded); used by runtimes
+                        // that run operators in images, ignored by the local one (docs/deploy-file.md).
+                        if (String("image", value) is { } image)
+                        {
+                            if (image.Length == 0)
+                            {
+                                Problems.Add(new("image", "is empty; give an image reference such as \"registry.example.com/team/counter:1.0\", or remove \"image\""));
+                            }
+                            spec.Image = image;
                         }
                         break;
                     case "allow_cycles":

@@ -23,6 +23,7 @@ bash scripts/install-java.sh
 bash scripts/install-prometheus.sh
 bash scripts/install-graphviz.sh
 bash scripts/install-zookeeper.sh
+bash scripts/install-mesos-protos.sh
 
 log "build: .NET (Release)"
 dotnet build Concord.sln -c Release -nologo -clp:ErrorsOnly -v:q

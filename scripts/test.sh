@@ -60,6 +60,11 @@ for suite in scripts/test-python-sdk.sh scripts/test-go-sdk.sh scripts/test-ruby
     bash "$suite" >"$log" 2>&1
     code=$?
     tail -n 5 "$log"
+    # CI keeps only this output: each failing test's name and the top of its trace say why.
+    if [[ $code -ne 0 ]]; then
+        grep -E -A 24 '^(ERROR|FAIL): |^\s*--- FAIL|^not ok |Failure:$|Error:$|^[0-9]+\) ' "$log" | head -n 160 | sed 's/^/    | /' >&2
+        grep -E '^scheduler log\| ' "$log" | tail -n 60 >&2
+    fi
     py_ran="$(grep -oE '^Ran [0-9]+ test' "$log" | grep -oE '[0-9]+' | awk '{s+=$1} END {print s+0}')"
     py_bad="$(grep -oE '^FAILED \((failures|errors)=[0-9]+(, (failures|errors)=[0-9]+)?' "$log" | grep -oE '[0-9]+' | awk '{s+=$1} END {print s+0}')"
     go_pass="$(grep -cE '^\s*--- PASS' "$log" || true)"

@@ -125,6 +125,16 @@ public static class ExecutorHost
                 ExecutorLog.Stopped(logger);
                 return ExitOk;
             }
+            if (options.OperatorAttachSocket is not null && (first == session.Exited || first == answers || first == sends)
+                && await StopFollowsAsync(stop, time, logger).ConfigureAwait(false))
+            {
+                // Attach mode in a pod being stopped: Kubernetes signalled the operator container
+                // first, and this sidecar once it had exited (docs/kubernetes.md, "Stop order").
+                ExecutorLog.AttachedOperatorEndedForStop(logger);
+                await DrainAfterOperatorAsync(router, answers, sendStop, time).ConfigureAwait(false);
+                ExecutorLog.Stopped(logger);
+                return ExitOk;
+            }
             // Whatever ended first ended the executor; a task that ended without an exception
             // ended too early, which is a failure as well.
             await first.ConfigureAwait(false);
@@ -226,6 +236,32 @@ public static class ExecutorHost
         await router.DrainAsync(drain.Token).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
     }
 
+    /// <summary>
+    /// Attach mode: whether the executor's own SIGTERM (<paramref name="stop"/>) comes within
+    /// <see cref="ExecutorLimits.AttachedOperatorStopWaitMs"/> of the operator's end.
+    /// </summary>
+    private static async Task<bool> StopFollowsAsync(Task stop, TimeProvider time, ILogger logger)
+    {
+        ExecutorLog.AttachedOperatorEnded(logger, ExecutorLimits.AttachedOperatorStopWaitMs);
+        using var wait = new CancellationTokenSource();
+        await Task.WhenAny(stop, Task.Delay(TimeSpan.FromMilliseconds(ExecutorLimits.AttachedOperatorStopWaitMs), time, wait.Token)).ConfigureAwait(false);
+        await wait.CancelAsync().ConfigureAwait(false);
+        return stop.IsCompleted;
+    }
+
+    /// <summary>
+    /// The drain when the operator is already gone (attach mode, pod stopping): no Shutdown to
+    /// send; answers received before its end are routed, then the outbound queues get
+    /// <see cref="ExecutorLimits.OutboundDrainTimeoutMs"/> to leave.
+    /// </summary>
+    private static async Task DrainAfterOperatorAsync(Router router, Task answers, CancellationTokenSource sendStop, TimeProvider time)
+    {
+        await sendStop.CancelAsync().ConfigureAwait(false);
+        using var drain = new CancellationTokenSource(TimeSpan.FromMilliseconds(ExecutorLimits.OutboundDrainTimeoutMs), time);
+        await ((Task)Task.WhenAny(answers, Task.Delay(Timeout.Infinite, drain.Token))).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        await router.DrainAsync(drain.Token).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+    }
+
     private static async Task<int> FailAsync(ExecutorOptions options, SchedulerLink scheduler, ILogger logger, string message, Exception? exception,
         IOperatorSession? session)
     {
@@ -257,6 +293,12 @@ internal static partial class ExecutorLog
 
     [LoggerMessage(4, LogLevel.Error, "Executor failed: {Reason}", EventName = "Failed")]
     public static partial void Failed(ILogger logger, string reason, Exception? exception);
+
+    [LoggerMessage(6, LogLevel.Information, "The attached operator ended its session; waiting up to {WaitMs} ms for SIGTERM (a pod being stopped signals its operator first), else that end is a failure", EventName = "AttachedOperatorEnded")]
+    public static partial void AttachedOperatorEnded(ILogger logger, int waitMs);
+
+    [LoggerMessage(7, LogLevel.Information, "SIGTERM followed the attached operator's end: its pod is stopping; draining the outbound queues", EventName = "AttachedOperatorEndedForStop")]
+    public static partial void AttachedOperatorEndedForStop(ILogger logger);
 
     [LoggerMessage(5, LogLevel.Warning, "Operator ended with a problem while draining: {Problem}", EventName = "DrainProblem")]
     public static partial void DrainProblem(ILogger logger, string problem);

@@ -128,6 +128,18 @@ public static class ExecutorLimits
     /// </summary>
     public const int OperatorAttachTimeoutMs = 120_000;
 
+    /// <summary>
+    /// Attach mode: after the attached operator's session ended (cleanly or not), how long the
+    /// executor waits for its own SIGTERM before it calls that end a failure, in ms: 3 s.
+    /// Kubernetes stops a pod's main container (the operator) first and its native sidecars
+    /// (this executor) only once the main containers have exited: kubelet notices the exit
+    /// within its PLEG relist period (1 s) and then signals the sidecar. A SIGTERM within this
+    /// wait means the pod is being stopped, so the executor drains its outbound queues and
+    /// exits 0 instead of reporting a failure. Well below the Kubernetes runtime's
+    /// OperatorEndGraceMs (10 s), after which the operator container's exit is the instance's.
+    /// </summary>
+    public const int AttachedOperatorStopWaitMs = 3_000;
+
     /// <summary>Smallest attach wait, in ms: 100 (tests use short waits; below that a healthy start always loses).</summary>
     public const int OperatorAttachTimeoutMsMin = 100;
 

@@ -15,7 +15,8 @@ public sealed class KubernetesDeployFileTests
 
         // A bare name: not resolved against (or checked on) the deploying machine.
         Assert.Equal(executable, spec.Executable);
-        Assert.StartsWith("REGISTRY/concord/wordcount-", spec.Environment["OPERATOR_IMAGE"], StringComparison.Ordinal);
+        Assert.StartsWith("REGISTRY/concord/wordcount-", spec.Image, StringComparison.Ordinal);
         Assert.Empty(spec.Files);
+        Assert.DoesNotContain("OPERATOR_IMAGE", spec.Environment.Keys);
     }
 }

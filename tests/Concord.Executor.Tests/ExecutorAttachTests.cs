@@ -234,4 +234,44 @@ public sealed class ExecutorAttachTests : IAsyncLifetime
         var failure = await _scheduler.Failures.Reader.ReadAsync().AsTask().WaitAsync(Bound);
         Assert.Contains("the operator", failure.Message);
     }
+
+    /// <summary>
+    /// A pod being stopped: Kubernetes signals the operator container first and the executor
+    /// sidecar once the operator has exited (docs/kubernetes.md, "Stop order"). The Python
+    /// operator dies on SIGTERM (its SDK does not catch it), which breaks the session; the
+    /// executor's own SIGTERM follows within ExecutorLimits.AttachedOperatorStopWaitMs, so
+    /// it drains and exits 0 without reporting a failure.
+    /// </summary>
+    [Fact]
+    public async Task Executor_whose_attached_operator_exits_on_SIGTERM_and_which_is_signalled_next_drains_and_exits_0()
+    {
+        using var executor = StartExecutor(attachTimeoutMs: TestTimeouts.ProcessSeconds * 1000);
+        using var op = StartOperator();
+        await _scheduler.Registrations.Reader.ReadAsync().AsTask().WaitAsync(TestTimeouts.Process);
+        var received = 0;
+        while (received < Records)
+        {
+            var item = await _sinkQueue.Reader.ReadAsync().AsTask().WaitAsync(Bound);
+            received += item.Records.Length;
+            _sinkQueue.Release(item.Source, item.Records.Length, item.Records.Sum(r => (long)r.Length));
+        }
+
+        // Kubernetes' order: the main container, then (once it has exited) the sidecar.
+        Assert.Equal(0, kill(op.Process.Id, 15));
+        await op.ExitCodeAsync(Bound);
+        // Kubelet signals the sidecar once it has seen the operator's exit: here, once the
+        // executor has seen the session end (another process's state: polled, with a deadline).
+        var deadline = DateTime.UtcNow + Bound;
+        while (!executor.Output.Contains("waiting up to", StringComparison.Ordinal) && !executor.Process.HasExited && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(20);
+        }
+        Assert.True(executor.Output.Contains("waiting up to", StringComparison.Ordinal), executor.Output);
+        Assert.Equal(0, kill(executor.Process.Id, 15));
+
+        Assert.True(0 == await executor.ExitCodeAsync(Bound), executor.Output);
+        Assert.Contains("SIGTERM followed", executor.Output);
+        Assert.Contains("Executor stopped", executor.Output);
+        Assert.False(_scheduler.Failures.Reader.TryRead(out var failure), failure?.Message);
+    }
 }

@@ -48,6 +48,9 @@ public static partial class OperatorSpecValidator
     [GeneratedRegex(ProtocolLimits.StreamNamePattern)]
     private static partial Regex StreamNamePattern();
 
+    [GeneratedRegex(ProtocolLimits.ImageReferencePattern, RegexOptions.CultureInvariant)]
+    private static partial Regex ImageReferencePattern();
+
     [GeneratedRegex("^[A-Za-z_][A-Za-z0-9_]*$")]
     private static partial Regex EnvironmentNamePattern();
 
@@ -228,7 +231,37 @@ public static partial class OperatorSpecValidator
         {
             problems.Add(new("delivery", $"{(int)spec.Delivery} is not a delivery guarantee; use {string.Join(", ", DeliveryNames.Keys)}"));
         }
+        if (spec.Image.Length > 0)
+        {
+            if (isBuiltin)
+            {
+                problems.Add(new("image", "must be empty for a built-in operator, which runs inside the executor's image; remove \"image\" or \"builtin\""));
+            }
+            else if (ImageProblem(spec.Image) is { } imageProblem)
+            {
+                problems.Add(new("image", imageProblem));
+            }
+        }
         return problems;
+    }
+
+    /// <summary>
+    /// Null when <paramref name="image"/> is a container image reference
+    /// (<see cref="ProtocolLimits.ImageReferencePattern"/>), else what is wrong and the fix.
+    /// </summary>
+    public static string? ImageProblem(string image)
+    {
+        ArgumentNullException.ThrowIfNull(image);
+        if (string.IsNullOrWhiteSpace(image))
+        {
+            return "the image is empty; give an image reference such as registry.example.com/team/counter:1.0";
+        }
+        if (image.Length > ProtocolLimits.ImageCharsMax || !ImageReferencePattern().IsMatch(image))
+        {
+            return $"'{Echo(image)}' is not an image reference name[:tag][@sha256:digest] of at most {ProtocolLimits.ImageCharsMax} characters " +
+                   "(such as registry.example.com/team/counter:1.0 or registry.example.com/team/counter@sha256:<64 hex digits>); fix it";
+        }
+        return null;
     }
 
     /// <summary>Delivery names of the deploy file's "delivery" field (docs/guarantees.md), weakest first.</summary>

@@ -108,6 +108,21 @@ public static class ProtocolLimits
     public const int WatermarkOutOfOrdernessMsMax = 3_600_000;
 
     /// <summary>
+    /// Longest <c>image</c> reference, in characters: 512. A registry host, a path, a tag and a
+    /// sha256 digest fit easily (Docker's own bound on a repository name is 255); anything
+    /// longer is a mistake, and the reference is echoed into pod specs and errors.
+    /// </summary>
+    public const int ImageCharsMax = 512;
+
+    /// <summary>
+    /// An image reference: a registry host (optionally with a port), lower-case path
+    /// components, an optional tag and an optional sha256 digest (the grammar of the
+    /// distribution reference, checked loosely: the container runtime has the last word, but
+    /// spaces, shell words and typos such as a trailing ':' are refused at deploy).
+    /// </summary>
+    public const string ImageReferencePattern = @"^[A-Za-z0-9][A-Za-z0-9._-]*(:[0-9]+)?(/[a-z0-9]+([._-]+[a-z0-9]+)*)*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[a-f0-9]{64})?$";
+
+    /// <summary>
     /// Most arguments, environment variables or files in one spec, in entries: 256. A spec is
     /// stored and sent whole on every topology change; real operators need a handful.
     /// </summary>

@@ -581,6 +581,10 @@ type DeployFile struct {
 	// UnavailableReaderDropAfterMs is 1..UnavailableReaderDropAfterMsMax ms (docs/deploy-file.md);
 	// raw for the same reason.
 	UnavailableReaderDropAfterMs json.RawMessage `json:"unavailable_reader_drop_after_ms"`
+	// Image is the operator's container image where the runtime runs images (--runtime
+	// kubernetes; docs/deploy-file.md); raw for the same reason. Whether it is an image
+	// reference is checked by the scheduler (OperatorSpecValidator.ImageProblem).
+	Image json.RawMessage `json:"image"`
 }
 
 // deliveries are the deploy file's "delivery" names (OperatorSpecValidator.DeliveryNames), weakest first.
@@ -701,6 +705,21 @@ func parseDropAfterMs(raw json.RawMessage) (int32, error) {
 	return int32(number), nil
 }
 
+// parseImage reads "image" with the CLI's checks and wording.
+func parseImage(raw json.RawMessage) (string, error) {
+	if describeJSON(raw) != "a string" {
+		return "", fmt.Errorf("deploy file: image: expected a string, got %s", describeJSON(raw))
+	}
+	var image string
+	if err := json.Unmarshal(raw, &image); err != nil {
+		return "", fmt.Errorf("deploy file: image: %w", err)
+	}
+	if image == "" {
+		return "", fmt.Errorf(`deploy file: image: is empty; give an image reference such as "registry.example.com/team/counter:1.0", or remove "image"`)
+	}
+	return image, nil
+}
+
 var groupings = map[string]typesv1.Grouping{
 	"":          typesv1.Grouping_GROUPING_SHUFFLE,
 	"shuffle":   typesv1.Grouping_GROUPING_SHUFFLE,
@@ -709,8 +728,8 @@ var groupings = map[string]typesv1.Grouping{
 }
 
 // SpecFromDeployJSON parses a deploy file into an OperatorSpec. Unknown keys are rejected;
-// "delivery" and "unavailable_reader_drop_after_ms" are checked as the CLI checks them, with
-// the same wording.
+// "delivery", "unavailable_reader_drop_after_ms" and "image" are checked as the CLI checks them,
+// with the same wording.
 // Paths are taken as given: make them absolute (the CLI resolves relative ones against the
 // deploy file's directory).
 func SpecFromDeployJSON(data []byte) (*typesv1.OperatorSpec, error) {
@@ -720,7 +739,7 @@ func SpecFromDeployJSON(data []byte) (*typesv1.OperatorSpec, error) {
 	if err := dec.Decode(&f); err != nil {
 		return nil, fmt.Errorf("deploy file: %w; allowed keys are name, executable, args, instances, "+
 			"cpus, mem, environment, files, inputs, outputs, builtin, allow_cycles, delivery, "+
-			"unavailable_reader_drop_after_ms", err)
+			"unavailable_reader_drop_after_ms, image", err)
 	}
 	spec := &typesv1.OperatorSpec{Name: f.Name, Executable: f.Executable, Args: f.Args,
 		Instances: f.Instances, Cpus: f.Cpus, MemMb: f.MemMb, Environment: f.Environment,
@@ -741,6 +760,13 @@ func SpecFromDeployJSON(data []byte) (*typesv1.OperatorSpec, error) {
 			return nil, err
 		}
 		spec.UnavailableReaderDropAfterMs = ms
+	}
+	if f.Image != nil {
+		image, err := parseImage(f.Image)
+		if err != nil {
+			return nil, err
+		}
+		spec.Image = image
 	}
 	for _, in := range f.Inputs {
 		g, ok := groupings[in.Grouping]

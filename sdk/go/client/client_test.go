@@ -237,6 +237,21 @@ func TestDeploy_file_unavailable_reader_drop_after_ms_is_read_within_its_range(t
 	}
 }
 
+func TestDeploy_file_image_is_read_and_a_wrong_type_or_empty_one_is_refused(t *testing.T) {
+	spec, err := client.SpecFromDeployJSON([]byte(`{"name":"x","image":"registry.example.com/team/x:1.0"}`))
+	if err != nil || spec.Image != "registry.example.com/team/x:1.0" {
+		t.Fatalf("image: got %v, %v", spec, err)
+	}
+	for raw, want := range map[string]string{
+		`1`:  `image: expected a string, got a number`,
+		`""`: `image: is empty; give an image reference`,
+	} {
+		if _, err := client.SpecFromDeployJSON([]byte(`{"name":"x","image":` + raw + `}`)); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("image %s: got %v, want %q", raw, err, want)
+		}
+	}
+}
+
 func TestReplace_sends_the_new_version_and_drop_state(t *testing.T) {
 	c, fake := start(t)
 	ctx := context.Background()

@@ -147,6 +147,8 @@ export interface OperatorSpec {
   delivery?: number;
   unavailableReaderDropAfterMs?: number;
   watermarkOutOfOrdernessMs?: number;
+  /** The container image (--runtime kubernetes); ignored by the local runtime. */
+  image?: string;
 }
 
 /** A deploy file's JSON (docs/deploy-file.md), as `concord deploy FILE.json` reads it. */
@@ -166,6 +168,8 @@ export interface DeploySpec {
   allow_cycles?: boolean;
   delivery?: 'at_most_once' | 'at_least_once' | 'exactly_once';
   unavailable_reader_drop_after_ms?: number;
+  /** The container image (--runtime kubernetes); ignored by the local runtime. */
+  image?: string;
 }
 
 /** concord.scheduler.v1.InstanceStatus (state: 1 pending, 2 starting, 3 running, 4 draining, ...). */
@@ -218,7 +222,34 @@ export declare class SchedulerClient {
   scale(name: string, instances: number): Promise<OperatorStatus>;
   list(): Promise<OperatorStatus[]>;
   graph(): Promise<GraphResponse>;
+  /** executor.log lines of `name`'s instances; with `follow`, new lines until the loop is left. */
+  logs(name: string, options?: { instances?: number[]; tailLines?: number; follow?: boolean }): AsyncIterableIterator<LogLine>;
+  /** Current figures of every running instance (of `name` only, if given). */
+  instanceMetrics(name?: string): Promise<InstanceMetrics[]>;
+  listTraces(limit?: number): Promise<TraceSummary[]>;
+  getTrace(traceId: string): Promise<Span[]>;
+  tail(stream: string, recordsMax?: number): Promise<TailRecord[]>;
+  checkpoints(): Promise<{ checkpoints: CheckpointInfo[]; latestCompletedId: number }>;
+  triggerSavepoint(): Promise<CheckpointInfo>;
   close(): void;
+}
+
+/** scheduler.proto's messages as the client returns them (camelCase, int64 as number). */
+export interface LogLine { operatorName: string; instanceIndex: number; line: string }
+export interface HistogramBucket { upperBoundSeconds: number; count: number }
+export interface InstanceMetrics {
+  operatorName: string; instanceIndex: number; metricsAddress: string; scrapedUnixMs: number; error: string;
+  recordsInTotal: number; recordsOutTotal: number; batchDurationBuckets: HistogramBucket[];
+  endToEndLatencyBuckets: HistogramBucket[]; inboundQueueRows: number; inboundQueueRowsMax: number;
+  outboundQueueRows: number; cpuSecondsTotal: number; residentMemoryBytes: number;
+  backpressureSecondsTotal: number; recordsDroppedTotal: number;
+}
+export interface TraceSummary { traceId: string; startUnixUs: number; durationUs: number; spanCount: number; operators: string[] }
+export interface Span { traceId: string; [field: string]: unknown }
+export interface TailRecord { operatorName: string; instanceIndex: number; stream: string; [field: string]: unknown }
+export interface CheckpointInfo {
+  checkpointId: number; status: number; triggerUnixMs: number; durationMs: number; alignmentMsMax: number;
+  stateBytes: number; writtenBytes: number; savepoint: boolean; directory: string; abortReason: string;
 }
 
 /** An OperatorSpec from a deploy-file shaped object, checked as the CLI checks deploy files. */

@@ -138,6 +138,29 @@ const SCHEDULER_CALL_TIMEOUT_MS = 30000;
  * 17 s more), so 120 s only trips on a stuck scheduler. */
 const REPLACE_CALL_TIMEOUT_MS = 120000;
 
+/** Deadline of SchedulerClient.triggerSavepoint in ms (the CLI's CheckpointRpcDeadlineSeconds):
+ * the scheduler bounds a checkpoint in progress, then its own, each at most 60 s, so 150 s only
+ * trips on a stuck scheduler. */
+const CHECKPOINT_CALL_TIMEOUT_MS = 150000;
+
+/** Lines of history per instance SchedulerClient.logs asks for by default (as `concord logs`). */
+const LOG_TAIL_LINES_DEFAULT = 100;
+
+/** Most lines of history per instance: 10,000, the scheduler's own bound. */
+const LOG_TAIL_LINES_MAX = 10000;
+
+/** Traces SchedulerClient.listTraces returns by default (as `concord trace`). */
+const TRACE_LIST_DEFAULT = 20;
+
+/** Most traces listTraces may ask for: 1,000, the scheduler's own bound. */
+const TRACE_LIST_MAX = 1000;
+
+/** Records SchedulerClient.tail returns by default (as `concord tail`). */
+const TAIL_RECORDS_DEFAULT = 10;
+
+/** Most records tail may ask for: 100, what each executor keeps per stream. */
+const TAIL_RECORDS_MAX = 100;
+
 /** Process exit codes: 0 after Shutdown, 1 after a fatal error, 2 for a usage error (the
  * address variable is missing or malformed) so supervisors can tell them apart. */
 const EXIT_OK = 0;
@@ -180,6 +203,13 @@ module.exports = Object.freeze({
   ERROR_DETAIL_CHARS_MAX,
   SCHEDULER_CALL_TIMEOUT_MS,
   REPLACE_CALL_TIMEOUT_MS,
+  CHECKPOINT_CALL_TIMEOUT_MS,
+  LOG_TAIL_LINES_DEFAULT,
+  LOG_TAIL_LINES_MAX,
+  TRACE_LIST_DEFAULT,
+  TRACE_LIST_MAX,
+  TAIL_RECORDS_DEFAULT,
+  TAIL_RECORDS_MAX,
   EXIT_OK,
   EXIT_FATAL,
   EXIT_USAGE,

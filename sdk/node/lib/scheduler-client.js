@@ -18,7 +18,7 @@ const GROUPINGS = Object.freeze({ shuffle: 1, group_by: 2, broadcast: 3 });
 const DELIVERIES = Object.freeze({ at_most_once: 1, at_least_once: 2, exactly_once: 3 });
 // Deploy-file keys (as `concord deploy FILE.json` reads them).
 const DEPLOY_KEYS = Object.freeze(['allow_cycles', 'args', 'builtin', 'cpus', 'delivery', 'environment',
-  'executable', 'files', 'inputs', 'instances', 'mem', 'name', 'outputs', 'unavailable_reader_drop_after_ms']);
+  'executable', 'files', 'image', 'inputs', 'instances', 'mem', 'name', 'outputs', 'unavailable_reader_drop_after_ms']);
 
 /** A scheduler call failed; `code` is the gRPC status code, `details` the scheduler's reason. */
 class SchedulerError extends Error {
@@ -104,10 +104,23 @@ function dropAfterMs(value) {
   return value;
 }
 
+// A deploy object's "image" with the CLI's wording on error; whether it is an image reference
+// is checked by the scheduler (OperatorSpecValidator.ImageProblem), as for the CLI.
+function image(value) {
+  if (typeof value !== 'string') {
+    throw new TypeError(`deploy spec: image: expected a string, got ${describe(value)}`);
+  }
+  if (value === '') {
+    throw new TypeError('deploy spec: image: is empty; give an image reference such as ' +
+      '"registry.example.com/team/counter:1.0", or remove "image"');
+  }
+  return value;
+}
+
 /**
  * An OperatorSpec (proto-loader object) from a deploy-file shaped object ({name, executable,
  * args, instances, cpus, mem (MB), inputs: [{stream, grouping}], outputs, environment, files,
- * builtin: {kind, options}, allow_cycles, delivery, unavailable_reader_drop_after_ms}; see
+ * builtin: {kind, options}, allow_cycles, delivery, unavailable_reader_drop_after_ms, image}; see
  * docs/deploy-file.md), checked as the CLI checks them. Paths are sent as given: make them
  * absolute (the CLI resolves relative ones against the deploy file's directory).
  */
@@ -141,6 +154,7 @@ function specFromDeployObject(spec) {
   if (spec.unavailable_reader_drop_after_ms !== undefined) {
     out.unavailableReaderDropAfterMs = dropAfterMs(spec.unavailable_reader_drop_after_ms);
   }
+  if (spec.image !== undefined) out.image = image(spec.image);
   for (let item of spec.inputs || []) {
     if (typeof item === 'string') item = { stream: item };
     const grouping = item.grouping === undefined ? 'shuffle' : item.grouping;
@@ -259,6 +273,86 @@ class SchedulerClient {
   /** The GraphResponse: {operators, edges: one per (stream, producer, reader)}. */
   async graph() {
     return this._call('Graph', {});
+  }
+
+  /**
+   * Lines of the executor.log of `name`'s instances (the executor's events and the operator's
+   * stdout/stderr), oldest first, as an async iterator of LogLine {operatorName, instanceIndex,
+   * line}. `instances`: indexes to read (default every instance); `tailLines`: lines of history
+   * per instance, 0..LOG_TAIL_LINES_MAX (0: none, only new lines with follow), as `concord logs
+   * --tail`. Without `follow` the call has the usual deadline; with it, new lines keep coming
+   * until the loop is left (break/return cancels the call). Throws SchedulerError (code 5,
+   * NOT_FOUND, for an operator that is not deployed) while iterating.
+   */
+  logs(name, { instances = [], tailLines = limits.LOG_TAIL_LINES_DEFAULT, follow = false } = {}) {
+    if (!Number.isInteger(tailLines) || tailLines < 0 || tailLines > limits.LOG_TAIL_LINES_MAX) {
+      throw new RangeError(`tailLines ${tailLines} is out of range; use 0..${limits.LOG_TAIL_LINES_MAX}`);
+    }
+    const request = {
+      operatorName: name, follow: Boolean(follow), tailLines: tailLines === 0 ? -1 : tailLines,
+      instanceIndexes: [...instances],
+    };
+    const options = follow ? {} : { deadline: Date.now() + this._timeoutMs };
+    const call = this._client.GetLogs(request, this._metadata, options);
+    return (async function* lines() {
+      try {
+        for await (const line of call) yield line;
+      } catch (err) {
+        throw new SchedulerError('GetLogs', err.code, err.details || err.message);
+      } finally {
+        call.cancel();
+      }
+    })();
+  }
+
+  /** The current figures of every running instance (of `name` only, if given): InstanceMetrics
+   * objects ordered by operator then index. Counters are totals since each executor started:
+   * compute rates from two calls. */
+  async instanceMetrics(name = '') {
+    return (await this._call('GetInstanceMetrics', { operatorName: name })).instances;
+  }
+
+  /** Recent traces (TraceSummary: traceId, startUnixUs, durationUs, spanCount, operators), newest
+   * first, at most `limit` (1..TRACE_LIST_MAX). Sources sample one record in
+   * CONCORD_TRACE_SAMPLE_EVERY (docs/observability.md). */
+  async listTraces(limit = limits.TRACE_LIST_DEFAULT) {
+    if (!Number.isInteger(limit) || limit < 1 || limit > limits.TRACE_LIST_MAX) {
+      throw new RangeError(`limit ${limit} is out of range; use 1..${limits.TRACE_LIST_MAX}`);
+    }
+    return (await this._call('ListTraces', { limit })).traces;
+  }
+
+  /** The spans of one trace (32 hex digits), hop by hop; SchedulerError code 5 (NOT_FOUND) when
+   * no executor holds it. */
+  async getTrace(traceId) {
+    const id = String(traceId).trim().toLowerCase();
+    if (!/^[0-9a-f]{32}$/.test(id)) {
+      throw new TypeError(`'${traceId}' is not a trace id (32 hex digits); listTraces() gives recent ones`);
+    }
+    return (await this._call('GetTrace', { traceId: id })).spans;
+  }
+
+  /** The last records written to `stream` (TailRecord: operatorName, instanceIndex, stream,
+   * key, value, …), at most `recordsMax` (1..TAIL_RECORDS_MAX). Executors start keeping a
+   * stream's records when a tail asks for it, so a first call may be empty: poll. SchedulerError
+   * code 5 (NOT_FOUND, naming the streams there are) for a stream no deployed operator writes. */
+  async tail(stream, recordsMax = limits.TAIL_RECORDS_DEFAULT) {
+    if (!Number.isInteger(recordsMax) || recordsMax < 1 || recordsMax > limits.TAIL_RECORDS_MAX) {
+      throw new RangeError(`recordsMax ${recordsMax} is out of range; use 1..${limits.TAIL_RECORDS_MAX}`);
+    }
+    return (await this._call('TailStream', { stream, recordsMax })).records;
+  }
+
+  /** The ListCheckpointsResponse: {checkpoints (the one in progress first), latestCompletedId
+   * (what a restore would use; 0 when none)}. */
+  async checkpoints() {
+    return this._call('ListCheckpoints', {});
+  }
+
+  /** Takes a savepoint now (a checkpoint kept until deleted) and resolves to its CheckpointInfo
+   * once completed; SchedulerError code 9 (FAILED_PRECONDITION) naming why it could not. */
+  async triggerSavepoint() {
+    return (await this._call('TriggerSavepoint', {}, Math.max(this._timeoutMs, limits.CHECKPOINT_CALL_TIMEOUT_MS))).savepoint;
   }
 }
 

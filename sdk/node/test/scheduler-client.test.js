@@ -96,6 +96,9 @@ test('deploy objects are checked as the CLI checks deploy files', () => {
   assert.throws(() => concord.specFromDeployObject({ name: 'x', colour: 1 }), /unknown keys colour/);
   assert.throws(() => concord.specFromDeployObject({ name: 'x', inputs: [{ stream: 'a', grouping: 'hash' }] }), /use one of shuffle, group_by, broadcast/);
   assert.throws(() => concord.specFromDeployObject({ name: 'x', unavailable_reader_drop_after_ms: 0 }), /out of range/);
+  assert.throws(() => concord.specFromDeployObject({ name: 'x', image: 1 }), /image: expected a string, got a number/);
+  assert.throws(() => concord.specFromDeployObject({ name: 'x', image: '' }), /image: is empty; give an image reference/);
+  assert.equal(concord.specFromDeployObject({ name: 'x', image: 'registry.example.com/t/x:1' }).image, 'registry.example.com/t/x:1');
   const s = concord.specFromDeployObject({ name: 'x', mem: 64, delivery: 'at_least_once', inputs: ['a'] });
   assert.equal(s.memMb, 64);
   assert.equal(s.delivery, 2);

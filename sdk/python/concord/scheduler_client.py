@@ -23,7 +23,7 @@ _GROUPINGS = {
 # Deploy-file keys (as `concord deploy FILE.json` reads them) and OperatorSpec fields they fill.
 _DEPLOY_KEYS = {"name", "executable", "args", "instances", "cpus", "mem", "environment",
                 "files", "inputs", "outputs", "builtin", "allow_cycles", "delivery",
-                "unavailable_reader_drop_after_ms"}
+                "unavailable_reader_drop_after_ms", "image"}
 
 # The deploy file's "delivery" names (OperatorSpecValidator.DeliveryNames), weakest first.
 _DELIVERIES = {
@@ -94,6 +94,17 @@ def _drop_after_ms(value):
     return value
 
 
+def _image(value):
+    """A deploy dict's "image": a string, with the CLI's wording on error. Whether it is an image
+    reference is checked by the scheduler (OperatorSpecValidator.ImageProblem), as for the CLI."""
+    if not isinstance(value, str):
+        raise ValueError("deploy spec: image: expected a string, got %s" % _describe(value))
+    if not value:
+        raise ValueError('deploy spec: image: is empty; give an image reference such as '
+                         '"registry.example.com/team/counter:1.0", or remove "image"')
+    return value
+
+
 # docs/security.md: the operator token every API call carries, and where clients find it.
 TOKEN_VARIABLE = "CONCORD_TOKEN"
 TOKEN_FILE_NAME = "token"
@@ -126,7 +137,8 @@ def spec_from_deploy_dict(spec):
     """An OperatorSpec from a deploy-file shaped dict ({"name", "executable", "args",
     "instances", "cpus", "mem" (MB), "inputs": [{"stream", "grouping"}], "outputs",
     "environment", "files", "builtin": {"kind", "options"}, "allow_cycles", "delivery"
-    ("at_most_once" | "at_least_once" | "exactly_once"), "unavailable_reader_drop_after_ms"};
+    ("at_most_once" | "at_least_once" | "exactly_once"), "unavailable_reader_drop_after_ms",
+    "image" (the container image, used by --runtime kubernetes)};
     see docs/deploy-file.md). Checked as the CLI checks them, with the same wording; raises
     ValueError. Paths are sent as given: make them absolute (the CLI resolves relative ones
     against the deploy file's directory; this client has no such file)."""
@@ -153,6 +165,8 @@ def spec_from_deploy_dict(spec):
         out.delivery = _delivery(spec["delivery"])
     if "unavailable_reader_drop_after_ms" in spec:
         out.unavailable_reader_drop_after_ms = _drop_after_ms(spec["unavailable_reader_drop_after_ms"])
+    if "image" in spec:
+        out.image = _image(spec["image"])
     for item in spec.get("inputs", []):
         if isinstance(item, str):
             item = {"stream": item}

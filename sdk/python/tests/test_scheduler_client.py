@@ -154,6 +154,16 @@ class SchedulerClientTests(unittest.TestCase):
                     ValueError, "expected a whole number such as 3000, got %s" % got):
                 spec_from_deploy_dict({"name": "x", "unavailable_reader_drop_after_ms": value})
 
+    def test_image_is_read_and_a_wrong_type_or_empty_one_is_refused(self):
+        from concord.scheduler_client import spec_from_deploy_dict
+        self.assertEqual("", spec_from_deploy_dict({"name": "x"}).image)
+        spec = spec_from_deploy_dict({"name": "x", "image": "registry.example.com/team/counter:1.0"})
+        self.assertEqual("registry.example.com/team/counter:1.0", spec.image)
+        with self.assertRaisesRegex(ValueError, "image: expected a string, got a number"):
+            spec_from_deploy_dict({"name": "x", "image": 1})
+        with self.assertRaisesRegex(ValueError, 'image: is empty; give an image reference'):
+            spec_from_deploy_dict({"name": "x", "image": ""})
+
     def test_replace_sends_the_new_version_and_drop_state(self):
         self.client.deploy({"name": "counter", "executable": "/bin/true", "instances": 2, "delivery": "exactly_once"})
         rolling = self.client.replace({"name": "counter", "executable": "/bin/v2", "delivery": "exactly_once"})

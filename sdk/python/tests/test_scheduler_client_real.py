@@ -8,6 +8,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 import unittest
@@ -35,6 +36,8 @@ SCHEDULER_STOP_TIMEOUT_S = 30
 STATE_TIMEOUT_S = 60
 #: Poll period of those waits, in seconds: another process's state has no event to await.
 POLL_S = 0.2
+#: Lines of the scheduler's log printed when a test failed.
+SCHEDULER_LOG_LINES_SHOWN = 60
 #: Generator rate, words per second: enough to see records, traces and checkpoints, not to load the machine.
 GENERATOR_RATE = 100
 
@@ -104,6 +107,16 @@ class RealSchedulerTests(unittest.TestCase):
         return len(listed) == 2 and all(
             o.instances and all(i.state == scheduler_pb2.INSTANCE_STATE_RUNNING for i in o.instances) for o in listed)
 
+    #: Set when a test of this class failed or raised: tearDownClass then prints the scheduler's log.
+    failed = False
+
+    def run(self, result=None):
+        bad_before = len(result.errors) + len(result.failures) if result is not None else 0
+        outcome = super().run(result)
+        if result is not None and len(result.errors) + len(result.failures) > bad_before:
+            type(self).failed = True
+        return outcome
+
     @classmethod
     def _stop(cls):
         cls.process.send_signal(signal.SIGTERM)
@@ -113,6 +126,11 @@ class RealSchedulerTests(unittest.TestCase):
             cls.process.kill()
             cls.process.wait()
         cls.log.close()
+        if cls.failed:
+            # CI keeps only the suite's output: the scheduler's last lines say what it did.
+            with open(cls.home + ".log", encoding="utf-8", errors="replace") as f:
+                lines = f.read().splitlines()[-SCHEDULER_LOG_LINES_SHOWN:]
+            print("\n".join("scheduler log| " + line for line in lines), file=sys.stderr)
         shutil.rmtree(cls.home, ignore_errors=True)
         os.remove(cls.home + ".log")
 

@@ -125,8 +125,9 @@ class SchedulerClientTest < Minitest::Test
   def test_deploy_hash_checks_use_the_clis_wording
     spec = Concord::SchedulerClient.spec_from_deploy_hash(
       "name" => "x", "inputs" => ["a", { "stream" => "b", "grouping" => "broadcast" }], "delivery" => "exactly_once",
-      "unavailable_reader_drop_after_ms" => 5000.0, "allow_cycles" => true
+      "unavailable_reader_drop_after_ms" => 5000.0, "allow_cycles" => true, "image" => "registry.example.com/team/x:1.0"
     )
+    assert_equal "registry.example.com/team/x:1.0", spec.image
     assert_equal [["a", :GROUPING_SHUFFLE], ["b", :GROUPING_BROADCAST]], spec.expected_inputs.map { |i| [i.name, i.grouping] }
     assert_equal [:DELIVERY_EXACTLY_ONCE, 5000, true], [spec.delivery, spec.unavailable_reader_drop_after_ms, spec.allow_cycles]
     {
@@ -136,6 +137,8 @@ class SchedulerClientTest < Minitest::Test
       { "delivery" => 3 } => "expected a string, got a number; quote it: \"3\"",
       { "unavailable_reader_drop_after_ms" => 0 } => "0 is out of range; use 1..600000",
       { "unavailable_reader_drop_after_ms" => 1.5 } => "got 1.5, which is not a whole number",
+      { "image" => 1 } => "image: expected a string, got a number",
+      { "image" => "" } => "image: is empty; give an image reference",
       { "inputs" => [{ "stream" => "a", "grouping" => "keyed" }] } => "has grouping \"keyed\"; use one of shuffle, group_by, broadcast"
     }.each do |hash, message|
       e = assert_raises(ArgumentError, hash.inspect) { Concord::SchedulerClient.spec_from_deploy_hash(hash) }

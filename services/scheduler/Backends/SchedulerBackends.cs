@@ -2,6 +2,7 @@ using Concord.Scheduler.Runtime;
 using Concord.Scheduler.Runtime.Agents;
 using Concord.Scheduler.Runtime.Containment;
 using Concord.Scheduler.Runtime.Kubernetes;
+using Concord.Scheduler.Runtime.Mesos;
 using Concord.Scheduler.Store;
 using Concord.Scheduler.Store.Kubernetes;
 using Concord.Scheduler.Store.ZooKeeper;
@@ -79,7 +80,31 @@ public static class SchedulerBackends
                     context.Services.GetRequiredService<ILogger<KubernetesClusterRuntime>>(),
                     context.Services.GetRequiredService<TimeProvider>());
             },
+            [MesosClusterRuntime.RuntimeName] = context =>
+            {
+                var options = MesosRuntimeOptions.FromEnvironment(Environment.GetEnvironmentVariable, context.Options.Tls is not null) with
+                {
+                    PrivateEnvironment = context.Services.GetRequiredService<Security.SchedulerSecrets>().ExecutorEnvironment,
+                };
+                return new MesosClusterRuntime(
+                    options,
+                    FrameworkIdStore(context),
+                    context.Services.GetRequiredService<ILogger<MesosClusterRuntime>>(),
+                    context.Services.GetRequiredService<TimeProvider>());
+            },
         };
+
+    /// <summary>
+    /// Where the Mesos runtime keeps its framework id: beside the topology, so whoever reads the
+    /// topology after a restart or a leader change fails over to the same framework.
+    /// </summary>
+    private static IFrameworkIdStore FrameworkIdStore(BackendContext context) =>
+        context.Options.Store == ZooKeeperStoreBackend.Name
+            ? new ZooKeeperFrameworkIdStore(
+                (context.Services.GetService<Leadership.ILeaderGate>() as Leadership.ZooKeeperLeaderGate
+                    ?? throw new InvalidOperationException("--store zookeeper needs the ZooKeeper leader gate among the scheduler's services (SchedulerApp registers it)")).Client,
+                ZooKeeperFrameworkIdStore.PathUnder(ZooKeeperLayout.DefaultRoot))
+            : new FileFrameworkIdStore(Path.Combine(context.Home.Directory, MesosRuntimeOptions.FrameworkIdFileName));
 
     /// <summary>The factory of store <paramref name="name"/>.</summary>
     /// <exception cref="UsageException">No store has that name; the message lists the names there are.</exception>

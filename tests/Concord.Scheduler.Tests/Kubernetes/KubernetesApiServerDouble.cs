@@ -19,7 +19,7 @@ namespace Concord.Scheduler.Tests.Kubernetes;
 /// <summary>
 /// A TEST DOUBLE of the Kubernetes API server — not Kubernetes: an in-process Kestrel serving
 /// the real JSON wire format of the calls the Kubernetes runtime makes (pods create, get, list,
-/// watch, delete; configmaps create, get), with resourceVersions, watch streams that resume
+/// watch, delete; configmaps create, get; secrets create, get, delete in KubernetesApiServerDouble.Secrets.cs), with resourceVersions, watch streams that resume
 /// from a resourceVersion, 410 Gone for a compacted one, 404 and 409 Status objects. It has
 /// no scheduler, kubelet or container engine: a test plays the kubelet by setting pod statuses
 /// (<see cref="UpdateStatus"/>), and on a graceful delete the double removes the pod unless
@@ -343,6 +343,9 @@ internal sealed partial class KubernetesApiServerDouble : IAsyncDisposable
                     map = _configMaps.GetValueOrDefault(mapName);
                 }
                 await (map is null ? StatusAsync(context, 404, "NotFound", $"configmaps \"{mapName}\" not found") : JsonAsync(context, 200, map));
+                return;
+            case ("secrets", _, _):
+                await HandleSecretAsync(context, ns, name, body);
                 return;
             default:
                 await StatusAsync(context, 405, "MethodNotAllowed", $"the double does not serve {request.Method} {request.Path}");

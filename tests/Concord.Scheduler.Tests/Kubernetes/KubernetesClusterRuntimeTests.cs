@@ -1,6 +1,7 @@
 using Concord.Contracts.Types.V1;
 using Concord.Scheduler.Runtime;
 using Concord.Scheduler.Runtime.Kubernetes;
+using Concord.Scheduler.Runtime.Kubernetes.Internal;
 using k8s.Models;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -51,7 +52,8 @@ public sealed class KubernetesClusterRuntimeTests : IAsyncLifetime
         Instances = instances,
         Cpus = 0.5,
         MemMb = 256,
-        Environment = { ["OPERATOR_IMAGE"] = "registry.example.com/team/counter:1.2", ["GREETING"] = "hi" },
+        Image = "registry.example.com/team/counter:1.2",
+        Environment = { ["GREETING"] = "hi" },
         ExpectedOutputs = { "counts" },
     };
 
@@ -105,8 +107,12 @@ public sealed class KubernetesClusterRuntimeTests : IAsyncLifetime
         Assert.Equal("/concord/shared/operator.sock", Env(op, "CONCORD_OPERATOR_ADDRESS"));
         Assert.Equal("/concord/shared/operator.sock", Env(executor, "CONCORD_OPERATOR_ATTACH"));
         Assert.Equal("hi", Env(op, "GREETING"));
-        Assert.DoesNotContain(op.Env, e => e.Name is "OPERATOR_IMAGE" or "CONCORD_LAUNCH_SECRET");
-        Assert.Equal("s-" + launch.Incarnation, Env(executor, "CONCORD_LAUNCH_SECRET"));
+        Assert.Equal("registry.example.com/team/counter:1.2", op.Image);
+        Assert.DoesNotContain(op.Env, e => e.Name is "CONCORD_LAUNCH_SECRET");
+        // The launch secret by reference to the pod's Secret, never as a value in the pod (KubernetesSecretTests).
+        var secretRef = Assert.Single(executor.Env, e => e.Name == "CONCORD_LAUNCH_SECRET");
+        Assert.Null(secretRef.Value);
+        Assert.Equal((pod.Metadata.Name, "CONCORD_LAUNCH_SECRET"), (secretRef.ValueFrom.SecretKeyRef.Name, secretRef.ValueFrom.SecretKeyRef.Key));
         Assert.DoesNotContain(executor.Env, e => e.Name == "CONCORD_TOKEN");
         Assert.Equal($"{pod.Metadata.Name}.concord-executors.streams.svc", Env(executor, "CONCORD_ADVERTISED_HOST"));
         Assert.Equal("counter", Google.Protobuf.JsonParser.Default.Parse<OperatorSpec>(Env(executor, "CONCORD_SPEC_JSON")).Name);
@@ -303,19 +309,41 @@ public sealed class KubernetesClusterRuntimeTests : IAsyncLifetime
     }
 
     [Theory]
-    [InlineData(null, "environment.OPERATOR_IMAGE is not set")]
+    [InlineData("", "image: is not set")]
     [InlineData("not an image", "is not an image reference")]
-    public void Validate_asks_for_the_operator_image(string? image, string expected)
+    [InlineData("registry.example.com/team/counter:", "is not an image reference")]
+    public void Validate_asks_for_the_operator_image(string image, string expected)
     {
         var spec = Counter();
-        spec.Environment.Remove("OPERATOR_IMAGE");
-        if (image is not null)
-        {
-            spec.Environment["OPERATOR_IMAGE"] = image;
-        }
+        spec.Image = image;
 
         Assert.Contains(expected, _runtime.Validate(spec), StringComparison.Ordinal);
         Assert.Null(_runtime.Validate(Counter()));
+    }
+
+    [Fact]
+    public void Validate_names_the_image_field_for_a_spec_that_still_sets_the_retired_environment_variable()
+    {
+        var spec = Counter();
+        spec.Image = "";
+        spec.Environment["OPERATOR_IMAGE"] = "registry.example.com/team/counter:1.2";
+
+        var problem = _runtime.Validate(spec);
+
+        Assert.NotNull(problem);
+        Assert.Contains("environment.OPERATOR_IMAGE", problem, StringComparison.Ordinal);
+        Assert.Contains("\"image\": \"registry.example.com/team/counter:1.2\"", problem, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_spec_with_an_image_and_the_retired_variable_passes_the_variable_on_as_any_other()
+    {
+        var spec = Counter();
+        spec.Environment["OPERATOR_IMAGE"] = "kept";
+
+        Assert.Null(_runtime.Validate(spec));
+        var op = Assert.Single(PodSpecs.Pod(Launch(spec: spec), Options, "uid").Spec.Containers);
+        Assert.Contains(op.Env, e => e.Name == "OPERATOR_IMAGE" && e.Value == "kept");
     }
 
     [Fact]

@@ -45,8 +45,9 @@ public sealed class KubernetesManifestTests
         Assert.Equal(": create delete get list watch", rules["pods"]);
         // The runtime creates and reads its owner object; the store also replaces its two.
         Assert.Equal(": create get update", rules["configmaps"]);
+        Assert.Equal(": create delete get", rules["secrets"]);
         Assert.Equal("coordination.k8s.io: create get update", rules["leases"]);
-        Assert.Equal(3, rules.Count);
+        Assert.Equal(4, rules.Count);
     }
 
     [Fact]
@@ -108,12 +109,16 @@ public sealed class KubernetesManifestTests
             Instances = root.GetProperty("instances").GetInt32(),
             Cpus = root.GetProperty("cpus").GetDouble(),
             MemMb = root.GetProperty("mem").GetInt32(),
+            // REGISTRY is the placeholder docs/kubernetes.md tells to replace.
+            Image = root.GetProperty("image").GetString()!.Replace("REGISTRY", "registry.example.com", StringComparison.Ordinal),
         };
         spec.Args.AddRange(root.GetProperty("args").EnumerateArray().Select(a => a.GetString()!));
-        foreach (var variable in root.GetProperty("environment").EnumerateObject())
+        if (root.TryGetProperty("environment", out var environment))
         {
-            // REGISTRY is the placeholder docs/kubernetes.md tells to replace.
-            spec.Environment[variable.Name] = variable.Value.GetString()!.Replace("REGISTRY", "registry.example.com", StringComparison.Ordinal);
+            foreach (var variable in environment.EnumerateObject())
+            {
+                spec.Environment[variable.Name] = variable.Value.GetString()!;
+            }
         }
 
         Assert.Empty(OperatorSpecValidator.Validate(spec));

@@ -124,7 +124,7 @@ public sealed class PodSpecAsProcessesTests : IAsyncLifetime
             Executable = "python3",
             Args = { script },
             Instances = 1,
-            Environment = { ["OPERATOR_IMAGE"] = "registry.example.com/concord/wordcount-python:1.0" },
+            Image = "registry.example.com/concord/wordcount-python:1.0",
             ExpectedOutputs = { "counts" },
         };
         var options = new KubernetesRuntimeOptions { Namespace = "streams", ExecutorImage = "registry.example.com/concord/executor:1.0", TlsSecret = "concord-tls" };

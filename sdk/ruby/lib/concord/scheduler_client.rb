@@ -70,7 +70,7 @@ module Concord
                    "exactly_once" => :DELIVERY_EXACTLY_ONCE }.freeze
     # Deploy-file keys (as `concord deploy FILE.json` reads them) and OperatorSpec fields they fill.
     DEPLOY_KEYS = %w[name executable args instances cpus mem environment files inputs outputs builtin
-                     allow_cycles delivery unavailable_reader_drop_after_ms].freeze
+                     allow_cycles delivery unavailable_reader_drop_after_ms image].freeze
 
     # The home directory: $CONCORD_HOME, else ~/.concord.
     def self.default_home
@@ -262,7 +262,7 @@ module Concord
     # An OperatorSpec from a deploy-file shaped Hash (String or Symbol keys: "name",
     # "executable", "args", "instances", "cpus", "mem" (MB), "inputs" => [{"stream",
     # "grouping"}], "outputs", "environment", "files", "builtin" => {"kind", "options"},
-    # "allow_cycles", "delivery", "unavailable_reader_drop_after_ms"; docs/deploy-file.md),
+    # "allow_cycles", "delivery", "unavailable_reader_drop_after_ms", "image"; docs/deploy-file.md),
     # checked as the CLI checks them, with the same wording; raises ArgumentError. Paths are
     # sent as given: make them absolute (the CLI resolves relative ones against the deploy
     # file's directory; this client has no such file).
@@ -290,6 +290,7 @@ module Concord
       if spec.key?("unavailable_reader_drop_after_ms")
         out.unavailable_reader_drop_after_ms = drop_after_ms(spec["unavailable_reader_drop_after_ms"])
       end
+      out.image = image(spec["image"]) if spec.key?("image")
       spec.fetch("inputs", []).each do |item|
         item = item.is_a?(String) ? { "stream" => item } : item.transform_keys(&:to_s)
         grouping = item.fetch("grouping", "shuffle").to_s
@@ -324,6 +325,17 @@ module Concord
         raise ArgumentError, "deploy spec: delivery: \"#{value}\" is not a delivery guarantee; #{hint}use one of: " \
                              "#{DELIVERIES.keys.join(', ')} (default at_most_once; see docs/guarantees.md)"
       end
+    end
+
+    # A deploy Hash's "image": a String, with the CLI's wording on error. Whether it is an image
+    # reference is checked by the scheduler (OperatorSpecValidator.ImageProblem), as for the CLI.
+    def self.image(value)
+      raise ArgumentError, "deploy spec: image: expected a string, got #{describe(value)}" unless value.is_a?(String)
+      if value.empty?
+        raise ArgumentError, "deploy spec: image: is empty; give an image reference such as " \
+                             "\"registry.example.com/team/counter:1.0\", or remove \"image\""
+      end
+      value
     end
 
     # A deploy Hash's "unavailable_reader_drop_after_ms", range-checked with the CLI's wording.

@@ -76,6 +76,8 @@ public sealed partial class KubernetesClusterRuntime : IClusterRuntime, IAsyncDi
         var name = pod.Metadata.Name;
         var handle = new PodInstance(this, name, launch.OperatorName, launch.Index, launch.Incarnation);
         // Registered before the create, so no event of the new pod can be missed.
+        // The secret first: kubelet resolves the executor's secretKeyRef when it starts it.
+        await CreateSecretAsync(PodSpecs.Secret(launch, _options, ownerUid), launch, cancellationToken).ConfigureAwait(false);
         _pods[name] = handle;
         EnsureWatching();
         try
@@ -92,6 +94,7 @@ public sealed partial class KubernetesClusterRuntime : IClusterRuntime, IAsyncDi
             if (existing is null || PodStatusMapping.Labels(existing)?.Incarnation != launch.Incarnation)
             {
                 _pods.TryRemove(new KeyValuePair<string, PodInstance>(name, handle));
+                await DeleteSecretAsync(name, CancellationToken.None).ConfigureAwait(false);
                 throw new InvalidOperationException(
                     $"cannot create pod {name} for {launch.OperatorName}/{launch.Index}: a pod of that name already exists (409 Conflict) and is not this launch; " +
                     $"delete it (`kubectl delete pod {name} -n {_options.Namespace}`), it is retried");
@@ -103,6 +106,7 @@ public sealed partial class KubernetesClusterRuntime : IClusterRuntime, IAsyncDi
         catch (Exception e) when (e is HttpOperationException or HttpRequestException or OperationCanceledException && !cancellationToken.IsCancellationRequested)
         {
             _pods.TryRemove(new KeyValuePair<string, PodInstance>(name, handle));
+            await DeleteSecretAsync(name, CancellationToken.None).ConfigureAwait(false);
             throw new InvalidOperationException($"cannot create pod {name} for {launch.OperatorName}/{launch.Index}: {Describe(e)}", e);
         }
         handle.Created(_options.PodStartTimeoutMs);
@@ -279,25 +283,97 @@ public sealed partial class KubernetesClusterRuntime : IClusterRuntime, IAsyncDi
         }
     }
 
-    /// <summary>Deletes a pod (404 is success: it is gone); other failures are logged, and a later stop or the next start retries.</summary>
+    /// <summary>
+    /// Deletes a pod (404 is success: it is gone) and then its Secret; other failures are
+    /// logged, and a later stop or the next start retries. The Secret goes as soon as the pod
+    /// is being deleted: its containers already have their environment.
+    /// </summary>
     private async Task DeletePodAsync(string name, long? graceSeconds, CancellationToken cancellationToken)
     {
-        using var call = CallTimeout(cancellationToken);
+        using (var call = CallTimeout(cancellationToken))
+        {
+            try
+            {
+                await _client.CoreV1.DeleteNamespacedPodAsync(name, _options.Namespace,
+                    new V1DeleteOptions { GracePeriodSeconds = graceSeconds, PropagationPolicy = "Background" }, cancellationToken: call.Token).ConfigureAwait(false);
+            }
+            catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.NotFound)
+            {
+                if (_pods.TryRemove(name, out var gone))
+                {
+                    gone.OnDeleted();
+                }
+            }
+            catch (Exception e) when (e is HttpOperationException or HttpRequestException or OperationCanceledException && !cancellationToken.IsCancellationRequested)
+            {
+                LogDeleteFailed(name, Describe(e));
+                return;
+            }
+        }
+        await DeleteSecretAsync(name, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Creates a launch's Secret (<see cref="PodSpecs.Secret"/>; nothing when it has none). A
+    /// 409 is success when the Secret of that name carries this launch's incarnation (a create
+    /// whose answer was lost: its contents are a function of the launch); otherwise the launch fails.
+    /// </summary>
+    private async Task CreateSecretAsync(V1Secret? secret, InstanceLaunch launch, CancellationToken cancellationToken)
+    {
+        if (secret is null)
+        {
+            return;
+        }
+        var name = secret.Metadata.Name;
         try
         {
-            await _client.CoreV1.DeleteNamespacedPodAsync(name, _options.Namespace,
-                new V1DeleteOptions { GracePeriodSeconds = graceSeconds, PropagationPolicy = "Background" }, cancellationToken: call.Token).ConfigureAwait(false);
+            using var call = CallTimeout(cancellationToken);
+            await _client.CoreV1.CreateNamespacedSecretAsync(secret, _options.Namespace, cancellationToken: call.Token).ConfigureAwait(false);
         }
-        catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.NotFound)
+        catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.Conflict)
         {
-            if (_pods.TryRemove(name, out var gone))
+            V1Secret existing;
+            try
             {
-                gone.OnDeleted();
+                using var call = CallTimeout(cancellationToken);
+                existing = await _client.CoreV1.ReadNamespacedSecretAsync(name, _options.Namespace, cancellationToken: call.Token).ConfigureAwait(false);
+            }
+            catch (Exception readFailure) when (readFailure is HttpOperationException or HttpRequestException or OperationCanceledException && !cancellationToken.IsCancellationRequested)
+            {
+                throw new InvalidOperationException($"cannot create secret {name} for {launch.OperatorName}/{launch.Index}: it exists (409 Conflict) but cannot be read back: {Describe(readFailure)}; it is retried", readFailure);
+            }
+            if (existing.Metadata.Labels is not { } labels || !labels.TryGetValue(KubernetesNames.IncarnationLabel, out var incarnation) || incarnation != KubernetesNames.LabelValue(launch.Incarnation))
+            {
+                throw new InvalidOperationException(
+                    $"cannot create secret {name} for {launch.OperatorName}/{launch.Index}: a secret of that name already exists (409 Conflict) and is not this launch's; " +
+                    $"delete it (`kubectl delete secret {name} -n {_options.Namespace}`), it is retried");
             }
         }
         catch (Exception e) when (e is HttpOperationException or HttpRequestException or OperationCanceledException && !cancellationToken.IsCancellationRequested)
         {
-            LogDeleteFailed(name, Describe(e));
+            throw new InvalidOperationException($"cannot create secret {name} for {launch.OperatorName}/{launch.Index}: {Describe(e)}", e);
+        }
+    }
+
+    /// <summary>Deletes the Secret of pod <paramref name="name"/> (404 is success); failures are logged: the topology object's deletion removes it in the end.</summary>
+    private async Task DeleteSecretAsync(string name, CancellationToken cancellationToken)
+    {
+        if (_options.PrivateEnvironment is null)
+        {
+            return;
+        }
+        using var call = CallTimeout(cancellationToken);
+        try
+        {
+            await _client.CoreV1.DeleteNamespacedSecretAsync(name, _options.Namespace, cancellationToken: call.Token).ConfigureAwait(false);
+        }
+        catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.NotFound)
+        {
+            // Gone already (a second delete of a stop, or a launch without private values).
+        }
+        catch (Exception e) when (e is HttpOperationException or HttpRequestException or OperationCanceledException && !cancellationToken.IsCancellationRequested)
+        {
+            LogSecretDeleteFailed(name, Describe(e));
         }
     }
 
@@ -481,6 +557,9 @@ public sealed partial class KubernetesClusterRuntime : IClusterRuntime, IAsyncDi
 
     [LoggerMessage(EventId = 905, Level = LogLevel.Warning, Message = "Could not delete pod {Pod}: {Problem}; the next stop or scheduler start retries")]
     private partial void LogDeleteFailed(string pod, string problem);
+
+    [LoggerMessage(EventId = 909, Level = LogLevel.Warning, Message = "Could not delete secret {Secret}: {Problem}; deleting the topology's ConfigMap removes it")]
+    private partial void LogSecretDeleteFailed(string secret, string problem);
 
     [LoggerMessage(EventId = 906, Level = LogLevel.Information, Message = "Pod watch from resourceVersion {ResourceVersion} expired (410 Gone); listing again")]
     private partial void LogWatchExpired(string resourceVersion);

@@ -99,6 +99,23 @@ public static class KubernetesLimits
     /// </summary>
     public const int StopSlackMs = 10_000;
 
+    /// <summary>
+    /// Slack of a pod's terminationGracePeriodSeconds over the scheduler's stop timeout, in s: 5.
+    /// Kubernetes spends one grace period on the whole pod, in order: the operator container's
+    /// SIGTERM and exit, then the executor sidecar's (its attach-mode wait for its own SIGTERM,
+    /// ExecutorLimits.AttachedOperatorStopWaitMs, and its outbound drain); kubelet's noticing
+    /// the operator's exit and signalling the sidecar come out of it too.
+    /// </summary>
+    public const int TerminationGraceSlackSeconds = 5;
+
+    /// <summary>
+    /// A pod's terminationGracePeriodSeconds, in s: the scheduler's stop timeout
+    /// (SchedulerLimits.StopTimeoutMs, 15 s) plus <see cref="TerminationGraceSlackSeconds"/>.
+    /// The grace of a deletion from outside (kubectl delete pod, a node drain, the topology's
+    /// deletion); a stop's own delete passes the stop's timeout as gracePeriodSeconds.
+    /// </summary>
+    public const int PodTerminationGraceSeconds = (SchedulerLimits.StopTimeoutMs / 1000) + TerminationGraceSlackSeconds;
+
     /// <summary>Characters of the operator's name in a pod name: 40, so name, index and incarnation fit a 63-character hostname (DNS label).</summary>
     public const int PodNameOperatorCharsMax = 40;
 
@@ -111,8 +128,8 @@ public static class KubernetesLimits
     /// </summary>
     public const int SpecJsonBytesMax = 100_000;
 
-    /// <summary>Longest image reference, in characters: 512 (a registry host, a path and a digest fit easily).</summary>
-    public const int ImageCharsMax = 512;
+    /// <summary>Longest image reference, in characters: the deploy file's bound (ProtocolLimits.ImageCharsMax), for the executor's image too.</summary>
+    public const int ImageCharsMax = Contracts.ProtocolLimits.ImageCharsMax;
 
     /// <summary>The executor sidecar's CPU request and limit, in millicores: 250 (routing and batching beside one operator).</summary>
     public const int ExecutorCpuMillis = 250;

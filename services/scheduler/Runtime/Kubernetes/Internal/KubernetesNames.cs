@@ -15,35 +15,19 @@ internal static partial class KubernetesNames
     public const string ReleaseLabel = "concord.io/release";
 
     /// <summary>
-    /// The deploy file's <c>environment</c> key naming the operator's image (docs/kubernetes.md);
-    /// not a <c>CONCORD_</c> name, which deploy files may not set (OperatorSpecValidator), and
-    /// not passed on to the operator.
+    /// The deploy file's <c>environment</c> key that named the operator's image before the
+    /// <c>image</c> field existed; no longer read: a spec without <c>image</c> that still sets
+    /// it is refused with an error saying to move it (docs/kubernetes.md).
     /// </summary>
-    public const string ImageVariable = "OPERATOR_IMAGE";
+    public const string RetiredImageVariable = "OPERATOR_IMAGE";
 
     [GeneratedRegex("^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$", RegexOptions.CultureInvariant)]
     private static partial Regex DnsLabel();
 
-    // A registry host (optionally with a port), a path, a tag and/or a digest; checked loosely
-    // here (the container runtime has the last word) but enough to refuse spaces, shell words and typos.
-    [GeneratedRegex(@"^[A-Za-z0-9][A-Za-z0-9._-]*(:[0-9]+)?(/[a-z0-9]+([._-]+[a-z0-9]+)*)*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[a-f0-9]{64})?$", RegexOptions.CultureInvariant)]
-    private static partial Regex ImageReference();
-
     public static bool IsDnsLabel(string value) => DnsLabel().IsMatch(value);
 
-    /// <summary>Null when <paramref name="image"/> is an image reference, else what is wrong and the fix.</summary>
-    public static string? CheckImage(string image)
-    {
-        if (string.IsNullOrWhiteSpace(image))
-        {
-            return "the image is empty; give an image reference such as registry.example.com/team/counter:1.0";
-        }
-        if (image.Length > KubernetesLimits.ImageCharsMax || !ImageReference().IsMatch(image))
-        {
-            return $"'{image}' is not an image reference (at most {KubernetesLimits.ImageCharsMax} characters, e.g. registry.example.com/team/counter:1.0 or …@sha256:<digest>); fix it";
-        }
-        return null;
-    }
+    /// <summary>Null when <paramref name="image"/> is an image reference, else what is wrong and the fix (the deploy file's rule).</summary>
+    public static string? CheckImage(string image) => Contracts.OperatorSpecValidator.ImageProblem(image);
 
     /// <summary>
     /// The pod of one launch: <c>&lt;operator, cut&gt;-&lt;index&gt;-&lt;incarnation, cut&gt;</c>,

@@ -28,26 +28,30 @@ internal static class PodSpecs
     public const string SpecJsonVariable = "CONCORD_SPEC_JSON";
     public const string SchedulerAddressVariable = "CONCORD_SCHEDULER_ADDRESS";
 
-    /// <summary>The grace period of a pod: the executor's drain (ExecutorLimits.ShutdownBoundMs, below the scheduler's stop timeout) plus a margin.</summary>
-    public const long TerminationGraceSeconds = (SchedulerLimits.StopTimeoutMs / 1000) + 5;
+    /// <summary>The grace period of a pod (<see cref="KubernetesLimits.PodTerminationGraceSeconds"/>).</summary>
+    public const long TerminationGraceSeconds = KubernetesLimits.PodTerminationGraceSeconds;
 
-    /// <summary>The operator's image from the deploy file's environment; null for a built-in.</summary>
-    public static string? ImageOf(OperatorSpec spec) =>
-        spec.Builtin is null && spec.Environment.TryGetValue(KubernetesNames.ImageVariable, out var image) ? image.Trim() : null;
+    /// <summary>The operator's image (the deploy file's <c>image</c>); null for a built-in, which runs in the executor's.</summary>
+    public static string? ImageOf(OperatorSpec spec) => spec.Builtin is null ? spec.Image.Trim() : null;
 
     /// <summary>Why <paramref name="spec"/> cannot run as a pod, naming the field and the fix; null when it can.</summary>
     public static string? Check(OperatorSpec spec)
     {
         if (spec.Builtin is null)
         {
-            if (!spec.Environment.TryGetValue(KubernetesNames.ImageVariable, out var image))
+            if (string.IsNullOrWhiteSpace(spec.Image))
             {
-                return $"environment.{KubernetesNames.ImageVariable} is not set; with --runtime kubernetes every operator that is not a built-in runs in its own image: " +
-                       $"add \"{KubernetesNames.ImageVariable}\": \"<registry>/<image>:<tag>\" to the deploy file's environment (docs/kubernetes.md)";
+                if (spec.Environment.TryGetValue(KubernetesNames.RetiredImageVariable, out var retired))
+                {
+                    return $"image: is not set, and environment.{KubernetesNames.RetiredImageVariable} (\"{OperatorSpecValidator.Echo(retired)}\") is no longer read; " +
+                           $"move it to the deploy file's own field: \"image\": \"{OperatorSpecValidator.Echo(retired)}\", and remove it from \"environment\" (docs/kubernetes.md)";
+                }
+                return "image: is not set; with --runtime kubernetes every operator that is not a built-in runs in its own image: " +
+                       "add \"image\": \"<registry>/<image>:<tag>\" to the deploy file (docs/kubernetes.md)";
             }
-            if (KubernetesNames.CheckImage(image) is { } problem)
+            if (KubernetesNames.CheckImage(spec.Image) is { } problem)
             {
-                return $"environment.{KubernetesNames.ImageVariable}: {problem}";
+                return $"image: {problem}";
             }
             if (string.IsNullOrWhiteSpace(spec.Executable))
             {
@@ -87,11 +91,73 @@ internal static class PodSpecs
         },
     };
 
+    /// <summary>
+    /// The Secret holding the launch's private environment (launch secret, data-plane key:
+    /// <see cref="KubernetesRuntimeOptions.PrivateEnvironment"/>), named as its pod and owned by
+    /// the topology object (<paramref name="ownerUid"/>); null when there is none. Values in a
+    /// Secret, not in the pod spec, so whoever may read pods (kubectl get pod -o yaml, the
+    /// dashboard of a cluster) does not read them. Created before the pod (kubelet resolves
+    /// the executor's secretKeyRef when it starts the container) and deleted with it.
+    /// </summary>
+    public static V1Secret? Secret(InstanceLaunch launch, KubernetesRuntimeOptions options, string ownerUid)
+    {
+        var values = PrivateValues(launch, options);
+        if (values.Count == 0)
+        {
+            return null;
+        }
+        return new V1Secret
+        {
+            ApiVersion = "v1",
+            Kind = "Secret",
+            Type = "Opaque",
+            Metadata = new V1ObjectMeta
+            {
+                Name = KubernetesNames.PodName(launch.OperatorName, launch.Index, launch.Incarnation),
+                NamespaceProperty = options.Namespace,
+                Labels = Labels(launch, options),
+                OwnerReferences = [TopologyOwner(options, ownerUid)],
+            },
+            Data = values.ToDictionary(v => v.Key, v => Encoding.UTF8.GetBytes(v.Value), StringComparer.Ordinal),
+        };
+    }
+
+    /// <summary>The private environment's set values, by name (a null value means "not set": left out).</summary>
+    private static SortedDictionary<string, string> PrivateValues(InstanceLaunch launch, KubernetesRuntimeOptions options)
+    {
+        var values = new SortedDictionary<string, string>(StringComparer.Ordinal);
+        foreach (var (key, value) in options.PrivateEnvironment?.Invoke(launch) ?? new Dictionary<string, string?>())
+        {
+            if (value is not null)
+            {
+                values[key] = value;
+            }
+        }
+        return values;
+    }
+
+    private static Dictionary<string, string> Labels(InstanceLaunch launch, KubernetesRuntimeOptions options) => new()
+    {
+        [KubernetesNames.ManagedByLabel] = KubernetesNames.ManagedByValue,
+        [KubernetesNames.ClusterLabel] = options.Cluster,
+        [KubernetesNames.OperatorLabel] = KubernetesNames.LabelValue(launch.OperatorName),
+        [KubernetesNames.InstanceLabel] = launch.Index.ToString(CultureInfo.InvariantCulture),
+        [KubernetesNames.IncarnationLabel] = KubernetesNames.LabelValue(launch.Incarnation),
+        [KubernetesNames.ReleaseLabel] = launch.Release.ToString(CultureInfo.InvariantCulture),
+    };
+
+    private static V1OwnerReference TopologyOwner(KubernetesRuntimeOptions options, string ownerUid) => new()
+    {
+        ApiVersion = "v1",
+        Kind = "ConfigMap",
+        Name = options.TopologyObjectName,
+        Uid = ownerUid,
+    };
+
     /// <summary>The pod of one launch, owned by the topology object (<paramref name="ownerUid"/>).</summary>
     public static V1Pod Pod(InstanceLaunch launch, KubernetesRuntimeOptions options, string ownerUid)
     {
         var name = KubernetesNames.PodName(launch.OperatorName, launch.Index, launch.Incarnation);
-        var index = launch.Index.ToString(CultureInfo.InvariantCulture);
         var builtin = launch.Spec.Builtin is not null;
         var executor = new V1Container
         {
@@ -141,25 +207,8 @@ internal static class PodSpecs
             {
                 Name = name,
                 NamespaceProperty = options.Namespace,
-                Labels = new Dictionary<string, string>
-                {
-                    [KubernetesNames.ManagedByLabel] = KubernetesNames.ManagedByValue,
-                    [KubernetesNames.ClusterLabel] = options.Cluster,
-                    [KubernetesNames.OperatorLabel] = KubernetesNames.LabelValue(launch.OperatorName),
-                    [KubernetesNames.InstanceLabel] = index,
-                    [KubernetesNames.IncarnationLabel] = KubernetesNames.LabelValue(launch.Incarnation),
-                    [KubernetesNames.ReleaseLabel] = launch.Release.ToString(CultureInfo.InvariantCulture),
-                },
-                OwnerReferences =
-                [
-                    new V1OwnerReference
-                    {
-                        ApiVersion = "v1",
-                        Kind = "ConfigMap",
-                        Name = options.TopologyObjectName,
-                        Uid = ownerUid,
-                    },
-                ],
+                Labels = Labels(launch, options),
+                OwnerReferences = [TopologyOwner(options, ownerUid)],
             },
             Spec = spec,
         };
@@ -170,10 +219,7 @@ internal static class PodSpecs
         var env = new List<V1EnvVar>();
         foreach (var (key, value) in launch.Spec.Environment.OrderBy(e => e.Key, StringComparer.Ordinal))
         {
-            if (key != KubernetesNames.ImageVariable)
-            {
-                env.Add(new V1EnvVar { Name = key, Value = value });
-            }
+            env.Add(new V1EnvVar { Name = key, Value = value });
         }
         env.Add(new V1EnvVar { Name = ProtocolLimits.OperatorAddressVariable, Value = SocketPath });
         env.Add(new V1EnvVar { Name = "CONCORD_OPERATOR_NAME", Value = launch.OperatorName });
@@ -217,12 +263,10 @@ internal static class PodSpecs
         {
             env.Add(new V1EnvVar { Name = LocalProcessRuntime.RestoreCheckpointVariable, Value = restore });
         }
-        foreach (var (key, value) in options.PrivateEnvironment?.Invoke(launch) ?? new Dictionary<string, string?>())
+        // The private values by reference to the pod's Secret (same name as the pod), never as values.
+        foreach (var key in PrivateValues(launch, options).Keys)
         {
-            if (value is not null)
-            {
-                env.Add(new V1EnvVar { Name = key, Value = value });
-            }
+            env.Add(new V1EnvVar { Name = key, ValueFrom = new V1EnvVarSource { SecretKeyRef = new V1SecretKeySelector { Name = podName, Key = key } } });
         }
         return env;
     }

@@ -13,7 +13,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1c\x63oncord/types/v1/types.proto\x12\x10\x63oncord.types.v1\"\x8c\x01\n\x06Record\x12\x0b\n\x03key\x18\x01 \x01(\x0c\x12\r\n\x05value\x18\x02 \x01(\x0c\x12\x1a\n\x12\x65vent_time_unix_ms\x18\x03 \x01(\x03\x12-\n\x05trace\x18\x04 \x01(\x0b\x32\x1e.concord.types.v1.TraceContext\x12\x1b\n\x13ingest_time_unix_us\x18\x05 \x01(\x03\"8\n\x0cTraceContext\x12\x10\n\x08trace_id\x18\x01 \x01(\x0c\x12\x16\n\x0eparent_span_id\x18\x02 \x01(\x0c\"I\n\x0bInputStream\x12\x0c\n\x04name\x18\x01 \x01(\t\x12,\n\x08grouping\x18\x02 \x01(\x0e\x32\x1a.concord.types.v1.Grouping\"\x93\x01\n\x10OperatorMetadata\x12\x0c\n\x04name\x18\x01 \x01(\t\x12-\n\x06inputs\x18\x02 \x03(\x0b\x32\x1d.concord.types.v1.InputStream\x12\x0f\n\x07outputs\x18\x03 \x03(\t\x12\x31\n\x06states\x18\x04 \x03(\x0b\x32!.concord.types.v1.StateDescriptor\"J\n\x0fStateDescriptor\x12\x0c\n\x04name\x18\x01 \x01(\t\x12)\n\x04kind\x18\x02 \x01(\x0e\x32\x1b.concord.types.v1.StateKind\"\x90\x01\n\x0f\x42uiltinOperator\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12?\n\x07options\x18\x02 \x03(\x0b\x32..concord.types.v1.BuiltinOperator.OptionsEntry\x1a.\n\x0cOptionsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xb6\x04\n\x0cOperatorSpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x12\n\nexecutable\x18\x02 \x01(\t\x12\x0c\n\x04\x61rgs\x18\x03 \x03(\t\x12\x11\n\tinstances\x18\x04 \x01(\x05\x12\x0c\n\x04\x63pus\x18\x05 \x01(\x01\x12\x0e\n\x06mem_mb\x18\x06 \x01(\x05\x12\x44\n\x0b\x65nvironment\x18\x07 \x03(\x0b\x32/.concord.types.v1.OperatorSpec.EnvironmentEntry\x12\r\n\x05\x66iles\x18\x08 \x03(\t\x12\x36\n\x0f\x65xpected_inputs\x18\t \x03(\x0b\x32\x1d.concord.types.v1.InputStream\x12\x18\n\x10\x65xpected_outputs\x18\n \x03(\t\x12\x32\n\x07\x62uiltin\x18\x0b \x01(\x0b\x32!.concord.types.v1.BuiltinOperator\x12\x18\n\x10source_directory\x18\x0c \x01(\t\x12\x14\n\x0c\x61llow_cycles\x18\r \x01(\x08\x12\x35\n\x08\x64\x65livery\x18\x0e \x01(\x0e\x32#.concord.types.v1.DeliveryGuarantee\x12(\n unavailable_reader_drop_after_ms\x18\x0f \x01(\x05\x12%\n\x1dwatermark_out_of_orderness_ms\x18\x10 \x01(\x05\x1a\x32\n\x10\x45nvironmentEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01*i\n\x08Grouping\x12\x18\n\x14GROUPING_UNSPECIFIED\x10\x00\x12\x14\n\x10GROUPING_SHUFFLE\x10\x01\x12\x15\n\x11GROUPING_GROUP_BY\x10\x02\x12\x16\n\x12GROUPING_BROADCAST\x10\x03*=\n\tStateKind\x12\x1a\n\x16STATE_KIND_UNSPECIFIED\x10\x00\x12\x14\n\x10STATE_KIND_VALUE\x10\x01*\x7f\n\x11\x44\x65liveryGuarantee\x12\x18\n\x14\x44\x45LIVERY_UNSPECIFIED\x10\x00\x12\x19\n\x15\x44\x45LIVERY_AT_MOST_ONCE\x10\x01\x12\x1a\n\x16\x44\x45LIVERY_AT_LEAST_ONCE\x10\x02\x12\x19\n\x15\x44\x45LIVERY_EXACTLY_ONCE\x10\x03\x42\x43Z$concord/gen/concord/types/v1;typesv1\xaa\x02\x1a\x43oncord.Contracts.Types.V1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1c\x63oncord/types/v1/types.proto\x12\x10\x63oncord.types.v1\"\x8c\x01\n\x06Record\x12\x0b\n\x03key\x18\x01 \x01(\x0c\x12\r\n\x05value\x18\x02 \x01(\x0c\x12\x1a\n\x12\x65vent_time_unix_ms\x18\x03 \x01(\x03\x12-\n\x05trace\x18\x04 \x01(\x0b\x32\x1e.concord.types.v1.TraceContext\x12\x1b\n\x13ingest_time_unix_us\x18\x05 \x01(\x03\"8\n\x0cTraceContext\x12\x10\n\x08trace_id\x18\x01 \x01(\x0c\x12\x16\n\x0eparent_span_id\x18\x02 \x01(\x0c\"I\n\x0bInputStream\x12\x0c\n\x04name\x18\x01 \x01(\t\x12,\n\x08grouping\x18\x02 \x01(\x0e\x32\x1a.concord.types.v1.Grouping\"\x93\x01\n\x10OperatorMetadata\x12\x0c\n\x04name\x18\x01 \x01(\t\x12-\n\x06inputs\x18\x02 \x03(\x0b\x32\x1d.concord.types.v1.InputStream\x12\x0f\n\x07outputs\x18\x03 \x03(\t\x12\x31\n\x06states\x18\x04 \x03(\x0b\x32!.concord.types.v1.StateDescriptor\"J\n\x0fStateDescriptor\x12\x0c\n\x04name\x18\x01 \x01(\t\x12)\n\x04kind\x18\x02 \x01(\x0e\x32\x1b.concord.types.v1.StateKind\"\x90\x01\n\x0f\x42uiltinOperator\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12?\n\x07options\x18\x02 \x03(\x0b\x32..concord.types.v1.BuiltinOperator.OptionsEntry\x1a.\n\x0cOptionsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xc5\x04\n\x0cOperatorSpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x12\n\nexecutable\x18\x02 \x01(\t\x12\x0c\n\x04\x61rgs\x18\x03 \x03(\t\x12\x11\n\tinstances\x18\x04 \x01(\x05\x12\x0c\n\x04\x63pus\x18\x05 \x01(\x01\x12\x0e\n\x06mem_mb\x18\x06 \x01(\x05\x12\x44\n\x0b\x65nvironment\x18\x07 \x03(\x0b\x32/.concord.types.v1.OperatorSpec.EnvironmentEntry\x12\r\n\x05\x66iles\x18\x08 \x03(\t\x12\x36\n\x0f\x65xpected_inputs\x18\t \x03(\x0b\x32\x1d.concord.types.v1.InputStream\x12\x18\n\x10\x65xpected_outputs\x18\n \x03(\t\x12\x32\n\x07\x62uiltin\x18\x0b \x01(\x0b\x32!.concord.types.v1.BuiltinOperator\x12\x18\n\x10source_directory\x18\x0c \x01(\t\x12\x14\n\x0c\x61llow_cycles\x18\r \x01(\x08\x12\x35\n\x08\x64\x65livery\x18\x0e \x01(\x0e\x32#.concord.types.v1.DeliveryGuarantee\x12(\n unavailable_reader_drop_after_ms\x18\x0f \x01(\x05\x12%\n\x1dwatermark_out_of_orderness_ms\x18\x10 \x01(\x05\x12\r\n\x05image\x18\x11 \x01(\t\x1a\x32\n\x10\x45nvironmentEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01*i\n\x08Grouping\x12\x18\n\x14GROUPING_UNSPECIFIED\x10\x00\x12\x14\n\x10GROUPING_SHUFFLE\x10\x01\x12\x15\n\x11GROUPING_GROUP_BY\x10\x02\x12\x16\n\x12GROUPING_BROADCAST\x10\x03*=\n\tStateKind\x12\x1a\n\x16STATE_KIND_UNSPECIFIED\x10\x00\x12\x14\n\x10STATE_KIND_VALUE\x10\x01*\x7f\n\x11\x44\x65liveryGuarantee\x12\x18\n\x14\x44\x45LIVERY_UNSPECIFIED\x10\x00\x12\x19\n\x15\x44\x45LIVERY_AT_MOST_ONCE\x10\x01\x12\x1a\n\x16\x44\x45LIVERY_AT_LEAST_ONCE\x10\x02\x12\x19\n\x15\x44\x45LIVERY_EXACTLY_ONCE\x10\x03\x42\x43Z$concord/gen/concord/types/v1;typesv1\xaa\x02\x1a\x43oncord.Contracts.Types.V1b\x06proto3')
 
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, globals())
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'concord.types.v1.types_pb2', globals())
@@ -25,12 +25,12 @@ if _descriptor._USE_C_DESCRIPTORS == False:
   _BUILTINOPERATOR_OPTIONSENTRY._serialized_options = b'8\001'
   _OPERATORSPEC_ENVIRONMENTENTRY._options = None
   _OPERATORSPEC_ENVIRONMENTENTRY._serialized_options = b'8\001'
-  _GROUPING._serialized_start=1268
-  _GROUPING._serialized_end=1373
-  _STATEKIND._serialized_start=1375
-  _STATEKIND._serialized_end=1436
-  _DELIVERYGUARANTEE._serialized_start=1438
-  _DELIVERYGUARANTEE._serialized_end=1565
+  _GROUPING._serialized_start=1283
+  _GROUPING._serialized_end=1388
+  _STATEKIND._serialized_start=1390
+  _STATEKIND._serialized_end=1451
+  _DELIVERYGUARANTEE._serialized_start=1453
+  _DELIVERYGUARANTEE._serialized_end=1580
   _RECORD._serialized_start=51
   _RECORD._serialized_end=191
   _TRACECONTEXT._serialized_start=193
@@ -46,7 +46,7 @@ if _descriptor._USE_C_DESCRIPTORS == False:
   _BUILTINOPERATOR_OPTIONSENTRY._serialized_start=651
   _BUILTINOPERATOR_OPTIONSENTRY._serialized_end=697
   _OPERATORSPEC._serialized_start=700
-  _OPERATORSPEC._serialized_end=1266
-  _OPERATORSPEC_ENVIRONMENTENTRY._serialized_start=1216
-  _OPERATORSPEC_ENVIRONMENTENTRY._serialized_end=1266
+  _OPERATORSPEC._serialized_end=1281
+  _OPERATORSPEC_ENVIRONMENTENTRY._serialized_start=1231
+  _OPERATORSPEC_ENVIRONMENTENTRY._serialized_end=1281
 # @@protoc_insertion_point(module_scope)

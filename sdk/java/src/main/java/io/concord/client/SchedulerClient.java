@@ -1,12 +1,17 @@
 package io.concord.client;
 
 import concord.scheduler.v1.SchedulerGrpc;
+import concord.scheduler.v1.SchedulerOuterClass.CheckpointInfo;
 import concord.scheduler.v1.SchedulerOuterClass.DeployRequest;
+import concord.scheduler.v1.SchedulerOuterClass.GetInstanceMetricsRequest;
 import concord.scheduler.v1.SchedulerOuterClass.GetLogsRequest;
 import concord.scheduler.v1.SchedulerOuterClass.GetTraceRequest;
 import concord.scheduler.v1.SchedulerOuterClass.GraphRequest;
 import concord.scheduler.v1.SchedulerOuterClass.GraphResponse;
+import concord.scheduler.v1.SchedulerOuterClass.InstanceMetrics;
 import concord.scheduler.v1.SchedulerOuterClass.KillRequest;
+import concord.scheduler.v1.SchedulerOuterClass.ListCheckpointsRequest;
+import concord.scheduler.v1.SchedulerOuterClass.ListCheckpointsResponse;
 import concord.scheduler.v1.SchedulerOuterClass.ListRequest;
 import concord.scheduler.v1.SchedulerOuterClass.ListTracesRequest;
 import concord.scheduler.v1.SchedulerOuterClass.LogLine;
@@ -15,7 +20,10 @@ import concord.scheduler.v1.SchedulerOuterClass.ReplaceRequest;
 import concord.scheduler.v1.SchedulerOuterClass.ReplaceResponse;
 import concord.scheduler.v1.SchedulerOuterClass.ScaleRequest;
 import concord.scheduler.v1.SchedulerOuterClass.Span;
+import concord.scheduler.v1.SchedulerOuterClass.TailRecord;
+import concord.scheduler.v1.SchedulerOuterClass.TailStreamRequest;
 import concord.scheduler.v1.SchedulerOuterClass.TraceSummary;
+import concord.scheduler.v1.SchedulerOuterClass.TriggerSavepointRequest;
 import concord.types.v1.Types.OperatorSpec;
 import io.concord.sdk.SdkLimits;
 import io.grpc.ManagedChannel;
@@ -213,6 +221,47 @@ public final class SchedulerClient implements AutoCloseable {
     public List<Span> trace(String traceId) {
         return call("GetTrace", callTimeoutMs, () -> stub.withDeadlineAfter(callTimeoutMs, TimeUnit.MILLISECONDS)
                 .getTrace(GetTraceRequest.newBuilder().setTraceId(traceId).build()).getSpansList());
+    }
+
+    /**
+     * The current figures of every running instance (of {@code operatorName} only, unless empty),
+     * ordered by operator then index. Counters are totals since each executor started: compute
+     * rates from two calls (as {@code concord top}).
+     */
+    public List<InstanceMetrics> instanceMetrics(String operatorName) {
+        return call("GetInstanceMetrics", callTimeoutMs, () -> stub.withDeadlineAfter(callTimeoutMs, TimeUnit.MILLISECONDS)
+                .getInstanceMetrics(GetInstanceMetricsRequest.newBuilder().setOperatorName(operatorName).build()).getInstancesList());
+    }
+
+    /**
+     * The last records written to {@code stream}, at most {@code recordsMax} (1..{@link SdkLimits#TAIL_RECORDS_MAX}),
+     * as {@code concord tail}. Executors start keeping a stream's records when a tail asks for it, so
+     * a first call may be empty: poll. NOT_FOUND (naming the streams there are) for a stream no
+     * deployed operator writes.
+     */
+    public List<TailRecord> tail(String stream, int recordsMax) {
+        if (recordsMax < 1 || recordsMax > SdkLimits.TAIL_RECORDS_MAX) {
+            throw new IllegalArgumentException("recordsMax " + recordsMax + " is out of range; use 1.." + SdkLimits.TAIL_RECORDS_MAX);
+        }
+        return call("TailStream", callTimeoutMs, () -> stub.withDeadlineAfter(callTimeoutMs, TimeUnit.MILLISECONDS)
+                .tailStream(TailStreamRequest.newBuilder().setStream(stream).setRecordsMax(recordsMax).build()).getRecordsList());
+    }
+
+    /** The retained checkpoints and savepoints, the one in progress first, and the latest completed id (0: none). */
+    public ListCheckpointsResponse checkpoints() {
+        return call("ListCheckpoints", callTimeoutMs, () -> stub.withDeadlineAfter(callTimeoutMs, TimeUnit.MILLISECONDS)
+                .listCheckpoints(ListCheckpointsRequest.getDefaultInstance()));
+    }
+
+    /**
+     * Takes a savepoint now (a checkpoint kept until deleted) and returns it once completed;
+     * FAILED_PRECONDITION naming why it could not. The deadline is at least
+     * {@link SdkLimits#CHECKPOINT_CALL_TIMEOUT_MS}.
+     */
+    public CheckpointInfo triggerSavepoint() {
+        long timeout = Math.max(callTimeoutMs, SdkLimits.CHECKPOINT_CALL_TIMEOUT_MS);
+        return call("TriggerSavepoint", timeout, () -> stub.withDeadlineAfter(timeout, TimeUnit.MILLISECONDS)
+                .triggerSavepoint(TriggerSavepointRequest.getDefaultInstance()).getSavepoint());
     }
 
     private static <T> T call(String method, long timeoutMs, Supplier<T> call) {

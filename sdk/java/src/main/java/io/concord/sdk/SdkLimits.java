@@ -119,6 +119,16 @@ public final class SdkLimits {
     public static final long REPLACE_CALL_TIMEOUT_MS = 120_000;
 
     /**
+     * Deadline of SchedulerClient.triggerSavepoint, in ms (the CLI's CheckpointRpcDeadlineSeconds):
+     * the scheduler bounds a checkpoint in progress, then its own, each at most 60 s, so 150 s only
+     * trips on a stuck scheduler.
+     */
+    public static final long CHECKPOINT_CALL_TIMEOUT_MS = 150_000;
+
+    /** Most records SchedulerClient.tail may ask for: 100, what each executor keeps per stream. */
+    public static final int TAIL_RECORDS_MAX = 100;
+
+    /**
      * Most log lines SchedulerClient.logs returns: the scheduler bounds its own tail, this bounds
      * the client's memory against a scheduler that does not.
      */

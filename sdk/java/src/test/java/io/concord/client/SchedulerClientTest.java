@@ -7,11 +7,18 @@ import static org.junit.Assert.assertTrue;
 import static org.junit.Assert.fail;
 
 import com.google.gson.JsonParser;
+import concord.scheduler.v1.SchedulerOuterClass.CheckpointInfo;
+import concord.scheduler.v1.SchedulerOuterClass.CheckpointStatus;
+import concord.scheduler.v1.SchedulerOuterClass.InstanceMetrics;
 import concord.scheduler.v1.SchedulerOuterClass.InstanceState;
 import concord.scheduler.v1.SchedulerOuterClass.InstanceStatus;
 import concord.scheduler.v1.SchedulerOuterClass.LogLine;
 import concord.scheduler.v1.SchedulerOuterClass.OperatorStatus;
 import concord.scheduler.v1.SchedulerOuterClass.ReplaceResponse;
+import concord.scheduler.v1.SchedulerOuterClass.TailRecord;
+import concord.scheduler.v1.SchedulerOuterClass.TraceSummary;
+import concord.types.v1.Types.BuiltinOperator;
+import concord.types.v1.Types.DeliveryGuarantee;
 import concord.types.v1.Types.Grouping;
 import concord.types.v1.Types.InputStream;
 import concord.types.v1.Types.OperatorSpec;
@@ -22,6 +29,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Predicate;
+import java.util.function.Supplier;
 import org.junit.AfterClass;
 import org.junit.BeforeClass;
 import org.junit.Test;
@@ -54,7 +62,8 @@ public class SchedulerClientTest {
         }
         // Short: instance work directories hold the operator's socket, capped at 107 bytes.
         home = Files.createTempDirectory(Path.of("/tmp"), "cj-");
-        ProcessBuilder pb = new ProcessBuilder("dotnet", dll.toString(), "--home", home.toString(), "--port", "0")
+        // --data-root: the generator of the observation test reads its dictionary from the repository.
+        ProcessBuilder pb = new ProcessBuilder("dotnet", dll.toString(), "--home", home.toString(), "--port", "0", "--data-root", root.toString())
                 .redirectErrorStream(true).redirectOutput(home.resolve("scheduler.log").toFile());
         pb.environment().remove("CONCORD_TOKEN");
         scheduler = pb.start();
@@ -161,6 +170,67 @@ public class SchedulerClientTest {
             SchedulerException missing = assertThrows(SchedulerException.class, () -> client.kill("jcounter"));
             assertEquals(Status.Code.NOT_FOUND, missing.code());
             assertTrue(missing.getMessage(), missing.getMessage().contains("jcounter"));
+        }
+    }
+    /** Polls {@code probe} until it gives a non-null value (another process's state), bounded. */
+    private static <T> T poll(String what, Supplier<T> probe) throws InterruptedException {
+        long deadline = System.currentTimeMillis() + START_TIMEOUT_MS;
+        while (System.currentTimeMillis() < deadline) {
+            T value = probe.get();
+            if (value != null) {
+                return value;
+            }
+            Thread.sleep(POLL_MS);
+        }
+        fail(what + " within " + START_TIMEOUT_MS + " ms\nscheduler log:\n" + log());
+        return null;
+    }
+
+    @Test
+    public void metrics_tail_traces_checkpoints_and_a_savepoint_of_a_running_topology() throws Exception {
+        // A built-in generator with a delivery guarantee (so checkpoints are taken) that samples
+        // every record for tracing, feeding the Java counter.
+        OperatorSpec words = OperatorSpec.newBuilder().setName("jwords").setInstances(1).addExpectedOutputs("words")
+                .setDelivery(DeliveryGuarantee.DELIVERY_AT_LEAST_ONCE).putEnvironment("CONCORD_TRACE_SAMPLE_EVERY", "1")
+                .setBuiltin(BuiltinOperator.newBuilder().setKind("generator").putOptions("stream", "words").putOptions("rate", "100")
+                        .putOptions("dictionary", root.resolve("examples/wordcount/words.txt").toString()))
+                .build();
+        OperatorSpec counter = counter(1, Map.of()).toBuilder().setName("jcount-obs").build();
+        try (SchedulerClient client = SchedulerClient.builder(address).token(token).build()) {
+            client.deploy(words);
+            client.deploy(counter);
+            try {
+                List<InstanceMetrics> metrics = poll("records counted in jcount-obs's metrics", () -> {
+                    List<InstanceMetrics> m = client.instanceMetrics("jcount-obs");
+                    return !m.isEmpty() && m.get(0).getRecordsInTotal() > 0 ? m : null;
+                });
+                assertEquals("jcount-obs", metrics.get(0).getOperatorName());
+                assertEquals("", metrics.get(0).getError());
+
+                List<TailRecord> records = poll("records on stream counts", () -> {
+                    List<TailRecord> r = client.tail("counts", 5);
+                    return r.isEmpty() ? null : r;
+                });
+                assertTrue(records.size() <= 5);
+                assertEquals("jcount-obs", records.get(0).getOperatorName());
+                SchedulerException noStream = assertThrows(SchedulerException.class, () -> client.tail("no-such-stream", 5));
+                assertEquals(Status.Code.NOT_FOUND, noStream.code());
+                assertThrows(IllegalArgumentException.class, () -> client.tail("counts", 0));
+
+                TraceSummary trace = poll("a trace through jcount-obs", () ->
+                        client.traces(50).stream().filter(t -> t.getOperatorsList().contains("jcount-obs")).findFirst().orElse(null));
+                assertTrue(client.trace(trace.getTraceId()).stream().allMatch(span -> span.getTraceId().equals(trace.getTraceId())));
+
+                poll("a completed checkpoint", () -> client.checkpoints().getLatestCompletedId() > 0 ? Boolean.TRUE : null);
+                CheckpointInfo savepoint = client.triggerSavepoint();
+                assertTrue(savepoint.getSavepoint());
+                assertEquals(CheckpointStatus.CHECKPOINT_STATUS_COMPLETED, savepoint.getStatus());
+                assertTrue("the savepoint is listed", client.checkpoints().getCheckpointsList().stream()
+                        .anyMatch(c -> c.getSavepoint() && c.getCheckpointId() == savepoint.getCheckpointId()));
+            } finally {
+                client.kill("jcount-obs");
+                client.kill("jwords");
+            }
         }
     }
 }

@@ -51,6 +51,7 @@ Google::Protobuf::DescriptorPool.generated_pool.build do
       optional :delivery, :enum, 14, "concord.types.v1.DeliveryGuarantee"
       optional :unavailable_reader_drop_after_ms, :int32, 15
       optional :watermark_out_of_orderness_ms, :int32, 16
+      optional :image, :string, 17
     end
     add_enum "concord.types.v1.Grouping" do
       value :GROUPING_UNSPECIFIED, 0
