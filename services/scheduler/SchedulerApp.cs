@@ -91,10 +91,13 @@ public static class SchedulerApp
         builder.Services.AddSingleton(Runtime.Agents.AgentSecret.Load(home.Directory, create: options.Runtime == Runtime.Agents.AgentClusterRuntime.RuntimeName));
         builder.Services.TryAddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<Internal.SchedulerTerm>();
-        // Before the store: the ZooKeeper store shares the gate's session and is fenced by its term.
-        builder.Services.AddSingleton<Leadership.ILeaderGate>(services => options.Store == Store.ZooKeeper.ZooKeeperStoreBackend.Name
-            ? Store.ZooKeeper.ZooKeeperStoreBackend.OpenGate(options, services)
-            : Leadership.AlwaysLeader.Instance);
+        // Before the store: the ZooKeeper and Kubernetes stores are fenced by the gate's term.
+        builder.Services.AddSingleton<Leadership.ILeaderGate>(services => options.Store switch
+        {
+            Store.ZooKeeper.ZooKeeperStoreBackend.Name => Store.ZooKeeper.ZooKeeperStoreBackend.OpenGate(options, services),
+            Store.Kubernetes.KubernetesStoreBackend.Name => Store.Kubernetes.KubernetesStoreBackend.OpenGate(options, services),
+            _ => Leadership.AlwaysLeader.Instance,
+        });
         builder.Services.AddSingleton<ITopologyStore>(services => createStore(new BackendContext(options, home, services)));
         builder.Services.AddSingleton<IClusterRuntime>(services => createRuntime(new BackendContext(options, home, services)));
         builder.Services.AddSingleton<RoutingHub>();

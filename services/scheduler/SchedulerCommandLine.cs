@@ -14,7 +14,7 @@ public sealed class UsageException(string message) : Exception(message);
 /// <summary>
 /// The scheduler's command line, parsed with System.CommandLine (as the <c>concord</c> CLI is):
 /// <c>Concord.Scheduler [--home DIR] [--port N | --listen HOST:PORT] [--advertise HOST[:PORT]] [--metrics-port N | --metrics-listen HOST:PORT] [--executor PATH]
-/// [--log-format text|json] [--store NAME] [--zookeeper HOST:PORT,...] [--runtime NAME] [--no-containment] [--token TOKEN] [--checkpoint-interval-ms MS] [--checkpoint-dir DIR] [--checkpoints-retained N] [--dashboard-dir DIR] [--tls-cert PATH --tls-key PATH --tls-ca PATH]</c>. Values are checked here, with
+/// [--log-format text|json] [--store NAME] [--zookeeper HOST:PORT,...] [--lease-duration-ms MS] [--runtime NAME] [--no-containment] [--token TOKEN] [--checkpoint-interval-ms MS] [--checkpoint-dir DIR] [--checkpoints-retained N] [--dashboard-dir DIR] [--tls-cert PATH --tls-key PATH --tls-ca PATH]</c>. Values are checked here, with
 /// messages that name the fix, so a bad command line fails before anything starts.
 /// </summary>
 public static class SchedulerCommandLine
@@ -98,6 +98,7 @@ public static class SchedulerCommandLine
             Store = parse.GetValue(o.Store)!,
             ZooKeeper = ZooKeeperFrom(parse, o),
             ZooKeeperSessionTimeoutMs = SessionTimeoutFrom(parse, o),
+            LeaseDurationMs = LeaseDurationFrom(parse, o),
             Runtime = parse.GetValue(o.Runtime)!,
             NoContainment = parse.GetValue(o.NoContainment),
             FilesRoots = parse.GetValue(o.FilesRoots) ?? [],
@@ -153,6 +154,7 @@ public static class SchedulerCommandLine
         Option<string?> CheckpointDir,
         Option<int> CheckpointsRetained,
         Option<int?> ZooKeeperSessionTimeoutMs,
+        Option<int?> LeaseDurationMs,
         Option<string?> DashboardDir);
 
     private static (Command Command, Options Options) Build()
@@ -234,6 +236,13 @@ public static class SchedulerCommandLine
             HelpName = "MS",
             Description = $"The ZooKeeper session timeout of --store zookeeper, {ZooKeeperLimits.SessionTimeoutMsMin}..{ZooKeeperLimits.SessionTimeoutMsMax} ms (default {SchedulerLimits.ZooKeeperSessionTimeoutMsDefault}): how long a dead leader holds office before a standby takes over, and how long a cut-off leader acts before it stops",
         };
+        var leaseDuration = new Option<int?>("--lease-duration-ms")
+        {
+            HelpName = "MS",
+            Description = $"The Lease duration of --store kubernetes, {Runtime.Kubernetes.KubernetesLimits.LeaseDurationMsMin}..{Runtime.Kubernetes.KubernetesLimits.LeaseDurationMsMax} ms " +
+                $"(default {Runtime.Kubernetes.KubernetesLimits.LeaseDurationMsDefault}): how long a dead leader holds office before a standby takes over; " +
+                "a leader that cannot renew stops a third of it sooner (docs/kubernetes.md, \"High availability with a Lease\")",
+        };
         var runtime = new Option<string>("--runtime")
         {
             HelpName = "NAME",
@@ -292,10 +301,10 @@ public static class SchedulerCommandLine
         var command = new Command(ProgramName, "The Concord scheduler: keeps the deployed topology running and serves the gRPC API the CLI and the executors use.")
         {
             home, port, listen, advertise, metricsPort, metricsListen, executor, logFormat, store, zooKeeper, runtime, noContainment, filesRoot, executablesRoot, dataRoot, token, tlsCert, tlsKey, tlsCa,
-            checkpointInterval, checkpointDir, checkpointsRetained, zooKeeperSessionTimeout, dashboardDir, new HelpOption(),
+            checkpointInterval, checkpointDir, checkpointsRetained, zooKeeperSessionTimeout, leaseDuration, dashboardDir, new HelpOption(),
         };
         return (command, new Options(home, port, listen, advertise, metricsPort, metricsListen, executor, logFormat, store, zooKeeper, runtime, noContainment, filesRoot, executablesRoot, dataRoot, token, tlsCert, tlsKey, tlsCa,
-            checkpointInterval, checkpointDir, checkpointsRetained, zooKeeperSessionTimeout, dashboardDir));
+            checkpointInterval, checkpointDir, checkpointsRetained, zooKeeperSessionTimeout, leaseDuration, dashboardDir));
     }
 
     private static (Option<string?> Cert, Option<string?> Key, Option<string?> Ca) TlsOptions() =>
@@ -319,6 +328,23 @@ public static class SchedulerCommandLine
         return timeoutMs is >= ZooKeeperLimits.SessionTimeoutMsMin and <= ZooKeeperLimits.SessionTimeoutMsMax
             ? timeoutMs
             : throw new UsageException($"--zookeeper-session-timeout-ms {timeoutMs} is out of range; give {ZooKeeperLimits.SessionTimeoutMsMin}..{ZooKeeperLimits.SessionTimeoutMsMax}");
+    }
+
+    /// <summary>--lease-duration-ms: only with --store kubernetes, long enough for the fencing margin and a few renews.</summary>
+    private static int LeaseDurationFrom(ParseResult parse, Options o)
+    {
+        if (parse.GetValue(o.LeaseDurationMs) is not { } durationMs)
+        {
+            return Runtime.Kubernetes.KubernetesLimits.LeaseDurationMsDefault;
+        }
+        if (parse.GetValue(o.Store) != Store.Kubernetes.KubernetesStoreBackend.Name)
+        {
+            throw new UsageException("--lease-duration-ms is only used with --store kubernetes; add that, or drop it");
+        }
+        return durationMs is >= Runtime.Kubernetes.KubernetesLimits.LeaseDurationMsMin and <= Runtime.Kubernetes.KubernetesLimits.LeaseDurationMsMax
+            ? durationMs
+            : throw new UsageException(
+                $"--lease-duration-ms {durationMs} is out of range; give {Runtime.Kubernetes.KubernetesLimits.LeaseDurationMsMin}..{Runtime.Kubernetes.KubernetesLimits.LeaseDurationMsMax}");
     }
 
     /// <summary>--zookeeper goes with --store zookeeper, both ways; the addresses are checked as the client will read them.</summary>

@@ -79,6 +79,12 @@ public sealed record SchedulerOptions
     public int ZooKeeperSessionTimeoutMs { get; init; } = SchedulerLimits.ZooKeeperSessionTimeoutMsDefault;
 
     /// <summary>
+    /// The Lease duration of <c>--store kubernetes</c>, in ms (--lease-duration-ms): the failover
+    /// time after a leader's death; a leader that cannot renew stops a fencing margin sooner.
+    /// </summary>
+    public int LeaseDurationMs { get; init; } = Concord.Scheduler.Runtime.Kubernetes.KubernetesLimits.LeaseDurationMsDefault;
+
+    /// <summary>
     /// Where instances run: a name in <see cref="Backends.SchedulerBackends.Runtimes"/>.
     /// Defaults to <see cref="Backends.SchedulerBackends.DefaultRuntime"/> (processes on this machine).
     /// </summary>

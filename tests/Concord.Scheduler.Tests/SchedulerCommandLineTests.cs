@@ -138,9 +138,9 @@ public sealed class SchedulerCommandLineTests : IDisposable
     }
 
     [Theory]
-    [InlineData("--store", "etcd", "--store 'etcd' is not a store this scheduler knows; use file or zookeeper")]
+    [InlineData("--store", "etcd", "--store 'etcd' is not a store this scheduler knows; use file or kubernetes or zookeeper")]
     [InlineData("--runtime", "nomad", "--runtime 'nomad' is not a runtime this scheduler knows; use agents or kubernetes or local or mesos")]
-    [InlineData("--store", "File", "--store 'File' is not a store this scheduler knows; use file or zookeeper")]
+    [InlineData("--store", "File", "--store 'File' is not a store this scheduler knows; use file or kubernetes or zookeeper")]
     public void Unknown_backends_are_reported_with_the_accepted_names(string option, string value, string message)
     {
         var error = Assert.Throws<UsageException>(() => SchedulerCommandLine.Parse(["--home", _dir.Path, option, value]));
@@ -272,14 +272,14 @@ public sealed class SchedulerCommandLineTests : IDisposable
     [Fact]
     public void The_registry_refuses_an_unknown_backend_before_anything_starts()
     {
-        Assert.Equal(["file", "zookeeper"], SchedulerBackends.Stores.Keys);
+        Assert.Equal(["file", "zookeeper", "kubernetes"], SchedulerBackends.Stores.Keys);
         Assert.Equal(["local", "agents", "kubernetes", "mesos"], SchedulerBackends.Runtimes.Keys);
         using var home = SchedulerHome.Acquire(_dir.Path);
 
         var store = Assert.Throws<UsageException>(() => SchedulerApp.Create(new SchedulerOptions { Home = _dir.Path, Store = "etcd" }, home));
         var runtime = Assert.Throws<UsageException>(() => SchedulerApp.Create(new SchedulerOptions { Home = _dir.Path, Runtime = "nomad" }, home));
 
-        Assert.Equal("--store 'etcd' is not a store this scheduler knows; use file or zookeeper", store.Message);
+        Assert.Equal("--store 'etcd' is not a store this scheduler knows; use file or kubernetes or zookeeper", store.Message);
         Assert.Equal("--runtime 'nomad' is not a runtime this scheduler knows; use agents or kubernetes or local or mesos", runtime.Message);
     }
 

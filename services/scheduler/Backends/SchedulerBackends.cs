@@ -4,6 +4,7 @@ using Concord.Scheduler.Runtime.Containment;
 using Concord.Scheduler.Runtime.Kubernetes;
 using Concord.Scheduler.Runtime.Mesos;
 using Concord.Scheduler.Store;
+using Concord.Scheduler.Store.Kubernetes;
 using Concord.Scheduler.Store.ZooKeeper;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
@@ -36,6 +37,7 @@ public static class SchedulerBackends
                 context.Services.GetService<IClusterRuntime>() is { } runtime ? runtime.Validate : null,
                 context.Services.GetService<ILogger<FileTopologyStore>>()),
             [ZooKeeperStoreBackend.Name] = ZooKeeperStoreBackend.Open,
+            [KubernetesStoreBackend.Name] = KubernetesStoreBackend.Open,
         };
 
     /// <summary>Every cluster runtime, by name.</summary>

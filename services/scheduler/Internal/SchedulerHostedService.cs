@@ -98,6 +98,18 @@ internal sealed partial class SchedulerHostedService(
     /// </summary>
     private async Task StopOnceZooKeeperAnswersAsync(CancellationToken cancellationToken)
     {
+        if (options.Store != Store.ZooKeeper.ZooKeeperStoreBackend.Name)
+        {
+            // No session to wait for (--store kubernetes: plain HTTP calls); a pause keeps a
+            // scheduler whose every run fails at once (RBAC, API server away) from spinning.
+            await Task.Delay(TimeSpan.FromMilliseconds(SchedulerLimits.RejoinRetryDelayMs), time, cancellationToken)
+                .ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            if (!cancellationToken.IsCancellationRequested)
+            {
+                lifetime.StopApplication();
+            }
+            return;
+        }
         while (!cancellationToken.IsCancellationRequested)
         {
             try

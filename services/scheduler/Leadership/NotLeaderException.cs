@@ -10,6 +10,6 @@ public sealed class NotLeaderException(long epoch, long currentEpoch)
     /// <summary>The epoch this scheduler took office with.</summary>
     public long Epoch { get; } = epoch;
 
-    /// <summary>The epoch in ZooKeeper now (-1 when it could not be read).</summary>
+    /// <summary>The epoch in ZooKeeper, or the term on the Kubernetes store, now (-1 when it could not be read).</summary>
     public long CurrentEpoch { get; } = currentEpoch;
 }

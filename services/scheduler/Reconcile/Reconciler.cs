@@ -714,6 +714,9 @@ public sealed class Reconciler : IAsyncDisposable, ICheckpointTopologySource
             $"ZooKeeper did not answer while operator '{name}' was written ({lost.Message}); the change may or may not have been made: check with `concord list` once ZooKeeper has a quorum, then retry"),
         ZooKeeperException refused => new ReconcileException(ReconcileErrorKind.Unavailable,
             $"{_gate.StandbyMessage} (ZooKeeper refused the write of operator '{name}': {refused.Message}; nothing was changed)"),
+        // --store kubernetes: the API server away, slow or refusing; a write's answer lost.
+        HttpRequestException or TimeoutException or k8s.Autorest.HttpOperationException => new ReconcileException(ReconcileErrorKind.Unavailable,
+            $"the Kubernetes API server did not take the write of operator '{name}' ({e.Message}); the change may or may not have been made: check with `concord list`, then retry"),
         _ => null,
     };
 

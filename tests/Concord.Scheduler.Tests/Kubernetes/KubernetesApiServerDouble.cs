@@ -296,6 +296,10 @@ internal sealed partial class KubernetesApiServerDouble : IAsyncDisposable
         {
             _requests.Add($"{request.Method} {request.Path}{request.QueryString}");
         }
+        if (await HandleCoordinationAsync(context))
+        {
+            return;
+        }
         var parts = request.Path.Value!.Trim('/').Split('/');
         // api/v1/namespaces/{ns}/{resource}[/{name}]
         if (parts.Length < 5 || parts[0] != "api" || parts[1] != "v1" || parts[2] != "namespaces")

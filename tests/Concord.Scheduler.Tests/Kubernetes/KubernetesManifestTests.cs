@@ -9,8 +9,8 @@ namespace Concord.Scheduler.Tests.Kubernetes;
 
 /// <summary>
 /// deploy/kubernetes against the official schema (KubernetesClient's models, strict: an unknown
-/// field fails) and against what the runtime needs: the RBAC rules allow exactly its calls,
-/// the Deployment sets the variables it reads.
+/// field fails) and against what the scheduler needs: the RBAC rules allow exactly the calls of
+/// the runtime and the Lease store, the StatefulSet sets the variables they read.
 /// </summary>
 public sealed class KubernetesManifestTests
 {
@@ -24,7 +24,7 @@ public sealed class KubernetesManifestTests
     {
         var kinds = new[] { "namespace.yaml", "rbac.yaml", "scheduler.yaml" }.SelectMany(Load).Select(o => ((IKubernetesObject)o).Kind).Order(StringComparer.Ordinal);
 
-        Assert.Equal(["Deployment", "Namespace", "PersistentVolumeClaim", "Role", "RoleBinding", "Service", "Service", "ServiceAccount"], kinds);
+        Assert.Equal(["Namespace", "Role", "RoleBinding", "Service", "Service", "Service", "ServiceAccount", "StatefulSet"], kinds);
     }
 
     [Fact]
@@ -37,32 +37,55 @@ public sealed class KubernetesManifestTests
     }
 
     [Fact]
-    public void The_role_allows_exactly_the_calls_of_the_runtime()
+    public void The_role_allows_exactly_the_calls_of_the_runtime_and_the_Lease_store()
     {
         var role = Load("rbac.yaml").OfType<V1Role>().Single();
 
-        var rules = role.Rules.ToDictionary(r => Assert.Single(r.Resources), r => r.Verbs.Order(StringComparer.Ordinal).ToList());
-        Assert.Equal(["create", "delete", "get", "list", "watch"], rules["pods"]);
-        Assert.Equal(["create", "get"], rules["configmaps"]);
-        Assert.Equal(["create", "delete", "get"], rules["secrets"]);
-        Assert.Equal(3, rules.Count);
-        Assert.All(role.Rules, r => Assert.Equal([""], r.ApiGroups));
+        var rules = role.Rules.ToDictionary(r => Assert.Single(r.Resources), r => $"{Assert.Single(r.ApiGroups)}: {string.Join(' ', r.Verbs.Order(StringComparer.Ordinal))}");
+        Assert.Equal(": create delete get list watch", rules["pods"]);
+        // The runtime creates and reads its owner object; the store also replaces its two.
+        Assert.Equal(": create get update", rules["configmaps"]);
+        Assert.Equal(": create delete get", rules["secrets"]);
+        Assert.Equal("coordination.k8s.io: create get update", rules["leases"]);
+        Assert.Equal(4, rules.Count);
     }
 
     [Fact]
-    public void The_deployment_runs_the_kubernetes_runtime_with_its_settings_and_tls()
+    public void The_statefulset_runs_replicas_of_the_kubernetes_runtime_and_store_with_their_settings_and_tls()
     {
-        var deployment = Load("scheduler.yaml").OfType<V1Deployment>().Single();
+        var deployment = Load("scheduler.yaml").OfType<V1StatefulSet>().Single();
         var container = Assert.Single(deployment.Spec.Template.Spec.Containers);
 
         Assert.Contains($"--runtime={KubernetesClusterRuntime.RuntimeName}", container.Args);
+        Assert.Contains("--store=kubernetes", container.Args);
+        Assert.Contains(container.Args, a => a.StartsWith("--lease-duration-ms=", StringComparison.Ordinal));
+        // Parsed as the scheduler will (the advertised address with the pod name Kubernetes substitutes).
+        var args = container.Args.Select(a => a.Replace("$(POD_NAME)", "concord-scheduler-0", StringComparison.Ordinal)).ToList();
+        var executor = Path.Combine(Path.GetTempPath(), $"concord-manifest-{Guid.NewGuid():N}.dll");
+        File.WriteAllText(executor, "");
+        try
+        {
+            var options = SchedulerCommandLine.Parse([.. args.Where(a => !a.StartsWith("--tls-", StringComparison.Ordinal)), "--executor", executor])!;
+            Assert.Equal(("kubernetes", "kubernetes"), (options.Store, options.Runtime));
+            Assert.Equal("concord-scheduler-0.concord-schedulers.concord.svc", options.AdvertiseHost);
+        }
+        finally
+        {
+            File.Delete(executor);
+        }
+        // Each replica's advertised name resolves through the headless Service it names.
+        Assert.Equal("concord-schedulers", deployment.Spec.ServiceName);
+        var replicas = Load("scheduler.yaml").OfType<V1Service>().Single(s => s.Metadata.Name == deployment.Spec.ServiceName);
+        Assert.Equal("None", replicas.Spec.ClusterIP);
+        Assert.Equal(deployment.Spec.Selector.MatchLabels, replicas.Spec.Selector);
+        Assert.Contains(container.Env, e => e.Name == "CONCORD_TOKEN" && e.ValueFrom?.SecretKeyRef?.Name == "concord-scheduler-secrets");
         Assert.Contains(container.Args, a => a.StartsWith("--tls-cert=", StringComparison.Ordinal));
         var env = container.Env.Select(e => e.Name).ToHashSet(StringComparer.Ordinal);
         Assert.Contains(KubernetesRuntimeOptions.NamespaceVariable, env);
         Assert.Contains(KubernetesRuntimeOptions.ExecutorImageVariable, env);
         Assert.Contains(KubernetesRuntimeOptions.TlsSecretVariable, env);
         Assert.Equal("concord-scheduler", deployment.Spec.Template.Spec.ServiceAccountName);
-        Assert.Equal(1, deployment.Spec.Replicas);
+        Assert.InRange(deployment.Spec.Replicas ?? 1, 2, 3);
 
         // The headless Service named as the executors' subdomain selects the runtime's pods.
         var executors = Load("scheduler.yaml").OfType<V1Service>().Single(s => s.Metadata.Name == "concord-executors");

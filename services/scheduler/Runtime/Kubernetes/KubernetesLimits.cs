@@ -41,6 +41,58 @@ public static class KubernetesLimits
     /// <summary>One create, read or delete call to the API server, in ms: 30 s (the client's own default is 100 s).</summary>
     public const int ApiCallTimeoutMs = 30_000;
 
+    // ---- --store kubernetes: leadership in a Lease, state in ConfigMaps (docs/kubernetes.md, "High availability with a Lease") ----
+
+    /// <summary>
+    /// Default Lease duration, in ms: 15 s (client-go's default). How long a dead leader holds
+    /// office before a standby takes over (--lease-duration-ms).
+    /// </summary>
+    public const int LeaseDurationMsDefault = 15_000;
+
+    /// <summary>Shortest --lease-duration-ms: 3 s, so the renew deadline (duration − margin) is still two or more renew periods.</summary>
+    public const int LeaseDurationMsMin = 3_000;
+
+    /// <summary>Longest --lease-duration-ms: 5 min; beyond it a dead leader would stall the cluster for too long.</summary>
+    public const int LeaseDurationMsMax = 300_000;
+
+    /// <summary>
+    /// The least time, in ms, by which a leader's renew deadline is shorter than the Lease
+    /// duration: 1 s. A leader that could not renew for its renew deadline stops acting; a
+    /// standby takes over only after seeing no renewal for the full duration on its own clock.
+    /// The margin absorbs the clocks' rate drift (bounded, not synchronised), a late timer
+    /// (a GC pause, a loaded node) and the time for the gate to close.
+    /// </summary>
+    public const int LeaseFencingMarginMsMin = 1_000;
+
+    /// <summary>The fencing margin as a part of the duration: one third (client-go's 10 s of 15 s), at least <see cref="LeaseFencingMarginMsMin"/>.</summary>
+    public const int LeaseFencingMarginDivisor = 3;
+
+    /// <summary>Renew tries within one renew deadline: 5 (client-go's 2 s of 10 s), so one lost or slow call does not depose a leader.</summary>
+    public const int LeaseRenewAttemptsPerDeadline = 5;
+
+    /// <summary>
+    /// Largest ConfigMap the store writes, as JSON, in bytes: 1,000,000. The API server refuses
+    /// a ConfigMap over 1 MiB (1,048,576 bytes); the rest leaves room for what it adds (managed
+    /// fields, timestamps) so a write this store allows is never refused for its size there.
+    /// </summary>
+    public const int ConfigMapBytesMax = 1_000_000;
+
+    /// <summary>
+    /// Tries of one store write whose ConfigMap changed between its read and its write (409
+    /// Conflict): 1,000. Each 409 means another write succeeded, so the writers as a whole always
+    /// progress, but not fairly: a writer with a burst of its own can win every round against
+    /// one that has just lost. Only the leader writes in a cluster (one at a time), so 409s
+    /// are rare there; the bound is far above any burst and stops only a runaway foreign writer.
+    /// Each try re-reads, and a conflict on the entry or a newer term ends the write at once.
+    /// </summary>
+    public const int StoreWriteAttemptsMax = 1_000;
+
+    /// <summary>
+    /// How often a store watch reads the topology ConfigMap for changes made by another
+    /// process, in ms: 1 s. This process's own writes are reported at once.
+    /// </summary>
+    public const int StorePollMs = 1_000;
+
     /// <summary>
     /// After a stop's grace period, how long the pod has to be gone before it is deleted again
     /// with grace 0 (force), in ms: 10 s (kubelet's SIGKILL and the pod's removal).
