@@ -252,7 +252,9 @@ public sealed class KubernetesClusterRuntimeTests : IAsyncLifetime
     [Fact]
     public async Task A_pod_that_never_becomes_ready_fails_within_the_bound_naming_the_reason_and_is_deleted()
     {
-        await using var runtime = New(Options with { PodStartTimeoutMs = 500 });
+        // Long enough for the watch to deliver the waiting reason below on a loaded machine
+        // (500 ms was not): the failure must name it.
+        await using var runtime = New(Options with { PodStartTimeoutMs = 5000 });
         var handle = await runtime.LaunchAsync(Launch(), CancellationToken.None).WaitAsync(Bound);
         _api.UpdateStatus(handle.Host, s =>
         {
@@ -261,7 +263,7 @@ public sealed class KubernetesClusterRuntimeTests : IAsyncLifetime
         });
 
         var exit = await handle.Exited.WaitAsync(Bound);
-        Assert.Contains("was not running within 500 ms", exit.Description, StringComparison.Ordinal);
+        Assert.Contains("was not running within 5000 ms", exit.Description, StringComparison.Ordinal);
         Assert.Contains("container operator waiting: ImagePullBackOff", exit.Description, StringComparison.Ordinal);
         Assert.Contains("kubectl describe pod", exit.Description, StringComparison.Ordinal);
         await _api.WhenRemovedAsync(handle.Host).WaitAsync(Bound);
