@@ -20,8 +20,9 @@ the scheduler and the development Kafka, and writes a section into bench/RESULTS
 idle-bench markers. --threads also prints each process's busiest threads (by name), which shows
 what wakes it.
 
-    /usr/bin/python3 bench/idle.py [--window 30] [--settle 15] [--threads] [--checkpointed]
-                                   [--only gen,kafka,...] [--counters dotnet,python,go] [--results PATH|-] [--label TEXT]
+    /usr/bin/python3 bench/idle.py [--window 30] [--settle 60] [--threads] [--checkpointed]
+                                   [--only gen,kafka,...] [--counters dotnet,python,go]
+                                   [--executor DLL] [--env NAME=VALUE] [--results PATH|-] [--label TEXT]
 
 Needs a built tree (bash scripts/setup.sh). Everything it starts (scheduler, executors, operator
 programs, Kafka) and its temp directory are removed at the end, also on Ctrl-C or SIGTERM.
@@ -38,9 +39,11 @@ import time
 
 import hostkit as kit
 
-# Seconds after every topology runs before sampling: start-up JIT, the Kafka group join and the
-# generator's one record have settled by then.
-SETTLE_S = 15
+# Seconds after every topology runs before sampling: 60, so start-up work has ended (the Kafka
+# group join, the generator's one record, and the JIT: an idle executor calls its loops a few
+# times a second, so tiered compilation promotes them over tens of seconds; at 15 s its
+# background compiler still took ~0.9 % of a core in an executor on a loaded machine).
+SETTLE_S = 60
 # Seconds over which CPU time and context switches are counted.
 WINDOW_S = 30
 # Longest one CLI command may take, in s (a dotnet start on a busy machine; deploy waits for running).
@@ -48,7 +51,7 @@ CLI_TIMEOUT_S = 180
 # Goal per instance, % of one core (issue 18).
 GOAL_PERCENT = 1.0
 # Threads listed per process with --threads.
-THREADS_SHOWN = 6
+THREADS_SHOWN = 14
 # Partitions of the idle topics (the dev Kafka's default is 16; a few keep the broker quiet).
 PARTITIONS = 4
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -105,8 +108,8 @@ def specs(name, run, counters):
     raise ValueError(name)
 
 
-def cli(home, *args, env=None):
-    full_env = dict(os.environ, CONCORD_EXECUTOR_DLL=kit.EXECUTOR_DLL)
+def cli(home, *args, env=None, executor=kit.EXECUTOR_DLL):
+    full_env = dict(os.environ, CONCORD_EXECUTOR_DLL=executor)
     full_env.pop("CONCORD_SCHEDULER", None)
     full_env.update(env or {})
     p = subprocess.run(["dotnet", kit.CLI_DLL, "--home", home, *args], capture_output=True, text=True,
@@ -223,7 +226,7 @@ def measure(procs, window_s):
             volunt += v1 - v0
             invol += i1 - i0
             per_thread.append((name, (r1 - r0) / elapsed / 1e7, (v1 - v0) / elapsed))
-        per_thread.sort(key=lambda t: (-t[2], -t[1]))
+        per_thread.sort(key=lambda t: (-t[1], -t[2]))
         rows.append({"label": label, "kind": kind, "pid": pid, "gone": False, "cpu": cpu,
                      "run": run_ns / elapsed / 1e7, "threads": len(a[1]),
                      "wakes": volunt / elapsed, "preempted": invol / elapsed, "per_thread": per_thread})
@@ -274,6 +277,8 @@ def main():
     ap.add_argument("--only", help=f"comma-separated topologies of: {', '.join(TOPOLOGIES)}")
     ap.add_argument("--results", default=os.path.join(kit.ROOT, "bench", "RESULTS.md"), help="file to write the section into, or - for none")
     ap.add_argument("--label", default="", help="a note shown in the section's heading (e.g. 'before')")
+    ap.add_argument("--executor", default=kit.EXECUTOR_DLL,
+                    help="the Concord.Executor.dll the scheduler launches (default the tree's; another build's for an A/B in one session)")
     ap.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
                     help="environment of the scheduler, so of every executor it starts (e.g. DOTNET_TieredCompilation=0)")
     a = ap.parse_args()
@@ -301,7 +306,7 @@ def main():
                 topics = ",".join([f"{t}-empty" for t in chosen if t.startswith("kafka")] + (["file-out"] if "file" in chosen else []))
                 cli(home, "kafka-dev", "--detach", "--topics", topics, "--partitions", str(PARTITIONS))
                 kafka_pid = json.loads(read(os.path.join(home, "kafka.json"))).get("pid")
-            cli(home, "up", "--detach", "--port", "0", env=extra_env)
+            cli(home, "up", "--detach", "--port", "0", env=extra_env, executor=a.executor)
             scheduler_pid = json.loads(read(os.path.join(home, "scheduler.json"))).get("pid")
             for t in chosen:
                 for spec in specs(t, run, counters):

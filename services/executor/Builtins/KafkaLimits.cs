@@ -65,6 +65,19 @@ public static class KafkaLimits
     public const int SourceIdlePollMsMax = 10;
 
     /// <summary>
+    /// Longest a watching idle source sleeps in one blocking consume, in ms: 500. After the
+    /// empty polls up to <see cref="SourceIdlePollMsMax"/>, an idle source stops polling on a
+    /// timer: a thread of its own blocks in librdkafka's consume (a condition variable, no
+    /// polling) and wakes the pump the moment a message arrives, so the first new record waits
+    /// no poll period. The bound is how often an idle source still looks round (2 pump turns/s
+    /// instead of 100: the fatal-error and all-brokers-down checks, the at_most_once commit) and
+    /// the longest a stop or a checkpoint restore waits for the consume to return before it
+    /// closes or re-assigns the consumer (within <see cref="CloseTimeoutMs"/>). Every watch ends
+    /// with a wake-up, message or not, so the watch itself is the idle source's fallback timer.
+    /// </summary>
+    public const int SourceIdleWaitMs = 500;
+
+    /// <summary>
     /// librdkafka queued.min.messages for the source: 1,000,000. With the default (100,000)
     /// the mock cluster serves ~120k records/s, with this ~1.5M/s (measured; docs/kafka.md).
     /// Memory stays bounded by <see cref="SourcePrefetchKbytesMax"/>.
