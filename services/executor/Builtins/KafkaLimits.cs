@@ -59,8 +59,11 @@ public static class KafkaLimits
     public const int SourceIdlePollMs = 1;
 
     /// <summary>
-    /// Longest wait between polls of an idle source, in ms: 10. Bounds the latency an idle
-    /// source adds to the first new record, and keeps an idle source from spinning (≤ 100 polls/s).
+    /// Longest wait between timer polls of a source that found nothing, in ms: 10. An empty
+    /// poll after a wait this long hands over to the idle watch (<see cref="SourceIdleWaitMs"/>),
+    /// so a source polls on a timer only for the ~25 ms after its last records (a momentary gap
+    /// in the prefetch), never while its topic stays idle (where 100 polls/s cost 2 % of a core).
+    /// Without a pump to wake (<c>BuiltinSession.WakeTimer</c> unset) it keeps polling this often.
     /// </summary>
     public const int SourceIdlePollMsMax = 10;
 
