@@ -32,6 +32,7 @@ loaded machine delays wake-ups, so compare runs made in the same session.
 import argparse
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -293,7 +294,7 @@ def main():
     for path in (kit.SCHEDULER_DLL, kit.EXECUTOR_DLL, kit.CLI_DLL, kit.WORDCOUNT) + ((GO_COUNTER,) if "go" in counters else ()):
         if not os.path.exists(path):
             kit.fail(f"{path} is missing; build the tree first: bash scripts/setup.sh")
-    command = "bench/idle.py " + " ".join(sys.argv[1:])
+    command = "bench/idle.py " + shlex.join(sys.argv[1:])
     extra_env = dict(e.split("=", 1) for e in a.env)
     kafka_needed = any(t in ("kafka", "kafka-ckpt", "file") for t in chosen)
 
