@@ -79,6 +79,10 @@ public static class ExecutorHost
             var pump = new BatchPump(session, inbound, router, timers, time, metrics, tracing,
                 new BatchPumpOptions { BatchAnswerTimeout = TimeSpan.FromMilliseconds(options.BatchAnswerTimeoutMs) },
                 KeyedStateSession.For(metadata.Metadata_, stateBackend));
+            if (session is BuiltinSession builtin)
+            {
+                builtin.WakeTimer = pump.FireTimerNow;
+            }
             metrics.Observe(inbound, router, pump, session.OperatorPid);
             // Event time (docs/guarantees.md): a source makes watermarks, a reader forwards its input's.
             var eventTime = new Watermarks(time, isSource: identity.InputStreams.Count == 0, Watermarks.OutOfOrdernessFor(options.Spec)) { Forward = router.SendWatermark };

@@ -113,6 +113,24 @@ public class BatchPumpTests
     }
 
     [Fact]
+    public async Task FireTimerNow_wakes_a_waiting_pump_with_the_timer_due_before_its_time()
+    {
+        // A built-in that sleeps on an outside event (kafka-source's idle watch) wakes the pump this way.
+        var pump = Pump();
+        var now = _time.GetUtcNow().ToUnixTimeMilliseconds();
+        _timers.Set("poll", now + 60_000);
+
+        var assembling = pump.AssembleAsync(CancellationToken.None);
+        Assert.False(assembling.IsCompleted);
+        pump.FireTimerNow("poll");
+        var batch = await assembling.WaitAsync(Bound); // no clock advance: the wake-up alone ends the wait
+        Assert.Empty(batch.Records);
+        var fired = Assert.Single(batch.TimersFired);
+        Assert.Equal(("poll", now), (fired.Key, fired.TimeUnixMs));
+        Assert.Equal(0, _timers.Count);
+    }
+
+    [Fact]
     public async Task Due_timers_ride_along_after_the_records_of_a_batch()
     {
         var pump = Pump(rows: 2);

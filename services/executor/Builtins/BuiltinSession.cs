@@ -29,6 +29,15 @@ public abstract class BuiltinSession : IOperatorSession
 
     protected TimeProvider Time { get; }
 
+    /// <summary>
+    /// Set by the executor before the pump starts (<see cref="BatchPump.FireTimerNow"/>): makes
+    /// one of this built-in's timers due now and wakes the pump, from any thread. A built-in
+    /// that waits for an outside event (kafka-source, for messages while its topic is idle)
+    /// calls it when the event comes instead of polling on a short timer. Null when nothing
+    /// drives timers from outside (tests that call the session directly): then such a built-in polls.
+    /// </summary>
+    public Action<string>? WakeTimer { get; set; }
+
     public int OperatorPid => 0;
 
     public Task Exited => _exited.Task;

@@ -59,10 +59,26 @@ public static class KafkaLimits
     public const int SourceIdlePollMs = 1;
 
     /// <summary>
-    /// Longest wait between polls of an idle source, in ms: 10. Bounds the latency an idle
-    /// source adds to the first new record, and keeps an idle source from spinning (≤ 100 polls/s).
+    /// Longest wait between timer polls of a source that found nothing, in ms: 10. An empty
+    /// poll after a wait this long hands over to the idle watch (<see cref="SourceIdleWaitMs"/>),
+    /// so a source polls on a timer only for the ~25 ms after its last records (a momentary gap
+    /// in the prefetch), never while its topic stays idle (where 100 polls/s cost 2 % of a core).
+    /// Without a pump to wake (<c>BuiltinSession.WakeTimer</c> unset) it keeps polling this often.
     /// </summary>
     public const int SourceIdlePollMsMax = 10;
+
+    /// <summary>
+    /// Longest a watching idle source sleeps in one blocking consume, in ms: 500. After the
+    /// empty polls up to <see cref="SourceIdlePollMsMax"/>, an idle source stops polling on a
+    /// timer: a thread of its own blocks in librdkafka's consume (a condition variable, no
+    /// polling) and wakes the pump the moment a message arrives, so the first new record waits
+    /// no poll period. The bound is how often an idle source still looks round (2 pump turns/s
+    /// instead of 100: the fatal-error and all-brokers-down checks, the at_most_once commit) and
+    /// the longest a stop or a checkpoint restore waits for the consume to return before it
+    /// closes or re-assigns the consumer (within <see cref="CloseTimeoutMs"/>). Every watch ends
+    /// with a wake-up, message or not, so the watch itself is the idle source's fallback timer.
+    /// </summary>
+    public const int SourceIdleWaitMs = 500;
 
     /// <summary>
     /// librdkafka queued.min.messages for the source: 1,000,000. With the default (100,000)

@@ -17,6 +17,12 @@ namespace Concord.Executor.Builtins;
 /// by an answer that the router has already taken. A slow topology therefore stops polling;
 /// librdkafka's prefetch (bounded by <see cref="KafkaLimits.SourcePrefetchKbytesMax"/>) then
 /// fills and it stops fetching. Nothing is dropped in between.
+/// An idle source does not poll: after a few empty polls (up to <see cref="KafkaLimits.SourceIdlePollMsMax"/>
+/// apart) it sets no timer and hands the consumer to a thread of its own that blocks in
+/// librdkafka's consume for up to <see cref="KafkaLimits.SourceIdleWaitMs"/>, then wakes the pump
+/// (<see cref="BuiltinSession.WakeTimer"/>) whether a message came or not; the next poll emits
+/// that message first. The consumer is used by one thread at a time: every poll, restore and
+/// close first waits for a watch to end.
 /// Options: topic (required), bootstrap, group, start, stream, oversize, kafka.*.
 /// With delivery at_least_once or exactly_once the checkpoints own the offsets instead
 /// (<see cref="KafkaCheckpointOffsets"/>); at_most_once keeps <see cref="KafkaCommitPolicy"/>.
@@ -42,6 +48,14 @@ public sealed class KafkaSourceOperator : BuiltinSession, ICheckpointedOperator
     private long _skipped;
     private int _idleWaitMs;
     private bool _closed;
+    // The idle watch (KafkaLimits.SourceIdleWaitMs). _watchIdle is set while no watch holds the
+    // consumer; the watch's result and error are read only after waiting for it.
+    private Thread? _watcher;
+    private readonly SemaphoreSlim _watchStart = new(0);
+    private readonly ManualResetEventSlim _watchIdle = new(initialState: true);
+    private volatile bool _watcherStop;
+    private ConsumeResult<byte[], byte[]>? _watched;
+    private Confluent.Kafka.Error? _watchError;
 
     public KafkaSourceOperator(OperatorSpec spec, string workDir, int instanceIndex, TimeProvider time, ILogger logger, KafkaMetrics metrics, string? concordHome)
         : base(spec, time)
@@ -148,6 +162,8 @@ public sealed class KafkaSourceOperator : BuiltinSession, ICheckpointedOperator
             _checkpoint.Restore(snapshots);
             if (_consumer is not null && !_closed)
             {
+                JoinWatch();
+                _watched = null; // read before the restored positions: read again from there
                 Assign(_consumer, _checkpoint); // already started: seek to the restored positions
             }
         }
@@ -209,6 +225,7 @@ public sealed class KafkaSourceOperator : BuiltinSession, ICheckpointedOperator
             {
                 return;
             }
+            JoinWatch();
             _connector.ThrowIfBroken(_consumer.Handle);
             // This timer was set by the previous answer, which the router has taken by now.
             if (_checkpoint is null)
@@ -226,8 +243,72 @@ public sealed class KafkaSourceOperator : BuiltinSession, ICheckpointedOperator
                 _commit.Abandon();
                 throw;
             }
+            if (n == 0 && _idleWaitMs >= KafkaLimits.SourceIdlePollMsMax && WakeTimer is { } wake)
+            {
+                // Idle: no timer; the watch's wake-up is the next turn (setting one here could
+                // replace a wake-up that comes before this answer is routed).
+                StartWatch(_consumer, wake);
+                return;
+            }
             _idleWaitMs = n > 0 ? 0 : Math.Clamp(_idleWaitMs * 2, KafkaLimits.SourceIdlePollMs, KafkaLimits.SourceIdlePollMsMax);
             done.TimersSet.Add(new TimerSet { Key = PollTimerKey, TimeUnixMs = Now().EventTimeMs + _idleWaitMs });
+        }
+    }
+
+    private void StartWatch(IConsumer<byte[], byte[]> consumer, Action<string> wake)
+    {
+        if (_watcher is null)
+        {
+            // One thread for the instance's life, asleep on a semaphore between watches.
+            _watcher = new Thread(() => WatchLoop(consumer, wake)) { IsBackground = true, Name = "kafka-src idle" };
+            _watcher.Start();
+        }
+        _watchIdle.Reset();
+        _watchStart.Release();
+    }
+
+    private void WatchLoop(IConsumer<byte[], byte[]> consumer, Action<string> wake)
+    {
+        while (true)
+        {
+            _watchStart.Wait();
+            if (_watcherStop)
+            {
+                return;
+            }
+            try
+            {
+                var result = consumer.Consume(TimeSpan.FromMilliseconds(KafkaLimits.SourceIdleWaitMs));
+                if (result is not null && !result.IsPartitionEOF)
+                {
+                    _watched = result;
+                }
+            }
+            catch (KafkaException e)
+            {
+                _watchError = e.Error;
+            }
+            finally
+            {
+                _watchIdle.Set();
+            }
+            // Message or not: the pump's next turn polls, and watches again if still idle.
+            wake(PollTimerKey);
+        }
+    }
+
+    /// <summary>Waits until no watch holds the consumer (at most its consume timeout), and reports its error.</summary>
+    private void JoinWatch()
+    {
+        if (!_watchIdle.Wait(TimeSpan.FromMilliseconds(KafkaLimits.SourceIdleWaitMs + KafkaLimits.CloseTimeoutMs)))
+        {
+            throw new OperatorFailedException(
+                $"kafka-source: librdkafka's consume did not return within {KafkaLimits.CloseTimeoutMs} ms (KafkaLimits.CloseTimeoutMs) after its {KafkaLimits.SourceIdleWaitMs} ms timeout (KafkaLimits.SourceIdleWaitMs); the client is stuck, the instance restarts with back-off");
+        }
+        if (_watchError is { } error)
+        {
+            _watchError = null;
+            _connector.OnClientError(error);
         }
     }
 
@@ -238,10 +319,11 @@ public sealed class KafkaSourceOperator : BuiltinSession, ICheckpointedOperator
         long bytes = 0;
         while (n < KafkaLimits.SourceRecordsPerPollMax && bytes < KafkaLimits.SourceBytesPerPollMax)
         {
-            ConsumeResult<byte[], byte[]>? result;
+            ConsumeResult<byte[], byte[]>? result = _watched;
+            _watched = null;
             try
             {
-                result = consumer.Consume(TimeSpan.Zero);
+                result ??= consumer.Consume(TimeSpan.Zero);
             }
             catch (ConsumeException e)
             {
@@ -317,6 +399,10 @@ public sealed class KafkaSourceOperator : BuiltinSession, ICheckpointedOperator
         // Commit and leave the group, bounded: a cluster that is gone must not hold the drain.
         var close = Task.Run(() =>
         {
+            // A watch holds the consumer for at most its consume timeout: close after it (bounded with the rest).
+            _watchIdle.Wait(TimeSpan.FromMilliseconds(KafkaLimits.SourceIdleWaitMs + KafkaLimits.CloseTimeoutMs));
+            _watcherStop = true;
+            _watchStart.Release();
             try
             {
                 // With checkpoints only a completed checkpoint commits: records after it are read again.

@@ -131,6 +131,22 @@ public sealed class BatchPump
         }
     }
 
+    /// <summary>
+    /// Makes the processing-time timer <paramref name="key"/> (no state key) due now and wakes
+    /// the pump: how a built-in that sleeps on an outside event (kafka-source waiting for
+    /// messages, <see cref="Builtins.BuiltinSession.WakeTimer"/>) gets its next turn without
+    /// polling on a short timer. Safe from any thread; a timer already due stays due.
+    /// </summary>
+    public void FireTimerNow(string key)
+    {
+        var nowMs = _time.GetUtcNow().ToUnixTimeMilliseconds();
+        lock (_timers)
+        {
+            _timers.Set(key, nowMs);
+        }
+        _timersChanged.Set();
+    }
+
     /// <summary>Completes once BatchDone{0} (init's products) has been routed.</summary>
     public Task InitAnswered => _initAnswered.Task;
 
