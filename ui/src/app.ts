@@ -79,13 +79,17 @@ const panel: OperatorPanel = new OperatorPanel(byId("operator-panel"), history, 
   close() {
     panel.close();
     graph.select("");
+    graph.fit();
   },
 });
 
 const graph = new GraphView(byId("graph"), (operator) => {
   panel.open(operator, snapshot);
   graph.select(operator);
+  graph.fit();
 });
+
+window.addEventListener("resize", () => graph.fit());
 
 function renderCheckpoints(s: Snapshot): void {
   const vm = checkpointsVm(s.checkpoints, s.takenUnixMs);

@@ -35,11 +35,12 @@ export function formatBytes(bytes: number | null | undefined): string {
   return compact(Math.round(bytes), [" B", " KiB", " MiB", " GiB", " TiB"], 1024);
 }
 
-/** A duration: "850 ms", "1.2 s", "45 s", "3m 05s", "2h 03m", "4d 02h". */
+/** A duration: "1.8 ms", "850 ms", "1.2 s", "45 s", "3m 05s", "2h 03m", "4d 02h". */
 export function formatDuration(ms: number | null | undefined): string {
   if (ms === null || ms === undefined || !Number.isFinite(ms)) return Unknown;
   if (ms < 0) return `-${formatDuration(-ms)}`;
   if (ms < 1) return ms === 0 ? "0 ms" : `${ms.toFixed(2)} ms`;
+  if (ms < 10) return `${Number(ms.toFixed(1))} ms`;
   if (ms < 1000) return `${Math.round(ms)} ms`;
   const s = ms / 1000;
   if (s < 10) return `${s.toFixed(1)} s`;

@@ -3,7 +3,7 @@
 // identity (no flicker, no stale element handles in browser tests).
 
 import { s, setAttr, setText } from "./dom.js";
-import { layoutGraph, type Point } from "./layout.js";
+import { declutterLabels, layoutGraph, type Point } from "./layout.js";
 import type { GraphVm } from "./viewmodel.js";
 
 interface NodeEls {
@@ -43,12 +43,20 @@ export function pathThrough(points: readonly Point[], selfLoop: boolean): string
   return d;
 }
 
+// Edge label boxes for decluttering: 11px text, two lines.
+const LabelCharWidthPx = 6.3;
+const LabelHeightPx = 28;
+// Below this scale the text is too small to read: the graph scrolls instead of shrinking further.
+const FitScaleMin = 0.6;
+
 export class GraphView {
   private readonly svg: SVGSVGElement;
   private structureKey = "";
   private nodes = new Map<string, NodeEls>();
   private edges = new Map<string, EdgeEls>();
   private selected = "";
+  private naturalWidth = 0;
+  private naturalHeight = 0;
 
   constructor(
     private readonly host: HTMLElement,
@@ -109,9 +117,19 @@ export class GraphView {
     const nodeLayer = s("g", { class: "nodes" });
     const labelLayer = s("g", { class: "labels" });
     const routes = new Map(layout.edges.map((r) => [r.id, r]));
-    for (const e of vm.edges) {
-      const r = routes.get(e.id);
-      if (r === undefined) continue;
+    const labelled = vm.edges.filter((e) => routes.has(e.id));
+    const labelY = declutterLabels(
+      labelled.map((e) => {
+        const r = routes.get(e.id)!;
+        return { x: r.label.x, y: r.label.y, width: Math.max(e.label.length, 7) * LabelCharWidthPx, height: LabelHeightPx };
+      }),
+    );
+    labelled.forEach((e, i) => {
+      const r = routes.get(e.id)!;
+      r.label = { x: r.label.x, y: labelY[i]! };
+    });
+    for (const e of labelled) {
+      const r = routes.get(e.id)!;
       const title = s("title");
       const path = s("path", { d: pathThrough(r.points, r.selfLoop) });
       const label = s("tspan", { x: r.label.x.toFixed(1), dy: "-0.35em" });
@@ -145,12 +163,20 @@ export class GraphView {
       nodeLayer.append(g);
       this.nodes.set(n.id, { g, title, name, language, instances, rates });
     }
-    const width = Math.ceil(layout.width);
-    const height = Math.ceil(layout.height);
+    const bottom = Math.max(layout.height, ...labelY.map((y) => y + LabelHeightPx));
+    this.naturalWidth = Math.ceil(layout.width);
+    this.naturalHeight = Math.ceil(bottom);
     this.svg.replaceChildren(s("defs", {}, marker("arrow"), marker("arrow-bp")), edgeLayer, nodeLayer, labelLayer);
-    setAttr(this.svg, "viewBox", `0 0 ${width} ${height}`);
-    setAttr(this.svg, "width", String(width));
-    setAttr(this.svg, "height", String(height));
+    setAttr(this.svg, "viewBox", `0 0 ${this.naturalWidth} ${this.naturalHeight}`);
+    this.fit();
     this.host.classList.toggle("empty", vm.nodes.length === 0);
+  }
+
+  /** Shrinks a wide graph to the box's width, down to a readable scale; below that the box scrolls. */
+  fit(): void {
+    const room = this.host.clientWidth;
+    const scale = room > 0 ? Math.max(FitScaleMin, Math.min(1, room / this.naturalWidth)) : 1;
+    setAttr(this.svg, "width", String(Math.floor(this.naturalWidth * scale)));
+    setAttr(this.svg, "height", String(Math.floor(this.naturalHeight * scale)));
   }
 }

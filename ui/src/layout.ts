@@ -351,3 +351,40 @@ function middle(points: readonly Point[]): Point {
   // of it for a back edge), never inside a column where a label could cover a node.
   return { x: (a.x + b.x) / 2, y: (a.y + b.y) / 2 };
 }
+
+export interface LabelBox {
+  /** Centre. */
+  x: number;
+  y: number;
+  width: number;
+  height: number;
+}
+
+/**
+ * Moves labels apart vertically so no two boxes overlap (greedy, in order of height): labels of
+ * a fan-out or fan-in start close together. Returns the new centres' y, in the input's order.
+ * Each label moves down past the ones already placed that it would overlap, so the loop is
+ * bounded by the label count.
+ */
+export function declutterLabels(labels: readonly LabelBox[], gapPx = 2): number[] {
+  const order = labels.map((_, i) => i).sort((a, b) => labels[a]!.y - labels[b]!.y || labels[a]!.x - labels[b]!.x);
+  const placed: LabelBox[] = [];
+  const ys = labels.map((l) => l.y);
+  for (const i of order) {
+    const l = { ...labels[i]! };
+    for (let moved = true, guard = 0; moved && guard <= placed.length; guard++) {
+      moved = false;
+      for (const p of placed) {
+        const overlapX = Math.abs(p.x - l.x) * 2 < p.width + l.width;
+        const overlapY = Math.abs(p.y - l.y) * 2 < p.height + l.height + 2 * gapPx;
+        if (overlapX && overlapY) {
+          l.y = p.y + (p.height + l.height) / 2 + gapPx;
+          moved = true;
+        }
+      }
+    }
+    placed.push(l);
+    ys[i] = l.y;
+  }
+  return ys;
+}
