@@ -4,6 +4,7 @@ using Concord.Hosting;
 using Concord.Scheduler.Api;
 using Concord.Scheduler.Backends;
 using Concord.Scheduler.Checkpoints;
+using Concord.Scheduler.Dashboard;
 using Concord.Scheduler.Internal;
 using Concord.Scheduler.Observability;
 using Concord.Scheduler.Reconcile;
@@ -21,8 +22,8 @@ using Serilog;
 namespace Concord.Scheduler;
 
 /// <summary>
-/// Builds the scheduler's web application: Kestrel on 127.0.0.1 or the --listen address (HTTP/2 only, as gRPC without
-/// TLS needs; HTTPS with mutual TLS when the options give TLS files), the Scheduler gRPC service, the store and the runtime named in the options (see
+/// Builds the scheduler's web application: Kestrel on 127.0.0.1 or the --listen address (HTTP/2 for gRPC and HTTP/1.1 for
+/// the dashboard on one port; HTTPS with mutual TLS when the options give TLS files), the Scheduler gRPC service, the store and the runtime named in the options (see
 /// <see cref="SchedulerBackends"/>) and the reconcile loop. Program uses it as is; in-process
 /// tests replace the runtime and the clock.
 /// </summary>
@@ -59,14 +60,24 @@ public static class SchedulerApp
         {
             kestrel.Listen(listenAddress, PreviousAddress.PortFor(options.Port, home.Directory, listenAddress), listen =>
             {
-                listen.Protocols = HttpProtocols.Http2;
+                // HTTP/2 for gRPC and HTTP/1.1 for browsers on the dashboard (docs/dashboard.md):
+                // with TLS, ALPN picks; in cleartext, the HTTP/2 preface does.
+                listen.Protocols = HttpProtocols.Http1AndHttp2;
                 if (tls.Credentials is { } credentials)
                 {
                     listen.UseHttps(credentials.ServerOptions());
                 }
+                else
+                {
+                    listen.Use(Dashboard.Internal.CleartextHttp2Detection.Middleware);
+                }
             });
             // Above gRPC's limit, so an oversized request meets RequestSizeGate (a clean
             // RESOURCE_EXHAUSTED), never Kestrel's cut-off (which gRPC reports as UNKNOWN).
+            // In cleartext, HTTP/2 connections are marked as ALPN-negotiated to be picked at all
+            // (CleartextHttp2Detection), which makes Kestrel expect :scheme https; the client's
+            // own :scheme (http) is then taken as it is.
+            kestrel.AllowAlternateSchemes = tls.Credentials is null;
             kestrel.Limits.MaxRequestBodySize = SchedulerLimits.RequestBytesMax + SchedulerLimits.GrpcFrameHeaderBytes;
         });
         builder.Services.AddSerilog(logger => logger.ConfigureConcord(new ConcordLogSettings { Json = options.LogFormat == LogFormat.Json }));
@@ -100,6 +111,7 @@ public static class SchedulerApp
         });
         builder.Services.AddHostedService<SchedulerHostedService>();
         builder.Services.AddSchedulerObservability();
+        builder.Services.AddDashboard();
         builder.Services.AddGrpc(grpc =>
         {
             grpc.MaxReceiveMessageSize = SchedulerLimits.RequestBytesMax;
@@ -117,6 +129,7 @@ public static class SchedulerApp
         app.Use(RequestSizeGate.InvokeAsync);
         app.MapGrpcService<SchedulerService>();
         app.MapGrpcService<AgentsService>();
+        app.MapDashboard();
         return app;
     }
 }

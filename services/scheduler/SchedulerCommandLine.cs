@@ -14,7 +14,7 @@ public sealed class UsageException(string message) : Exception(message);
 /// <summary>
 /// The scheduler's command line, parsed with System.CommandLine (as the <c>concord</c> CLI is):
 /// <c>Concord.Scheduler [--home DIR] [--port N | --listen HOST:PORT] [--advertise HOST[:PORT]] [--metrics-port N | --metrics-listen HOST:PORT] [--executor PATH]
-/// [--log-format text|json] [--store NAME] [--zookeeper HOST:PORT,...] [--runtime NAME] [--no-containment] [--token TOKEN] [--checkpoint-interval-ms MS] [--checkpoint-dir DIR] [--checkpoints-retained N] [--tls-cert PATH --tls-key PATH --tls-ca PATH]</c>. Values are checked here, with
+/// [--log-format text|json] [--store NAME] [--zookeeper HOST:PORT,...] [--runtime NAME] [--no-containment] [--token TOKEN] [--checkpoint-interval-ms MS] [--checkpoint-dir DIR] [--checkpoints-retained N] [--dashboard-dir DIR] [--tls-cert PATH --tls-key PATH --tls-ca PATH]</c>. Values are checked here, with
 /// messages that name the fix, so a bad command line fails before anything starts.
 /// </summary>
 public static class SchedulerCommandLine
@@ -108,6 +108,7 @@ public static class SchedulerCommandLine
             CheckpointIntervalMs = parse.GetValue(o.CheckpointIntervalMs),
             CheckpointDirectory = parse.GetValue(o.CheckpointDir) is { Length: > 0 } checkpointDir ? Path.GetFullPath(checkpointDir) : null,
             CheckpointsRetained = parse.GetValue(o.CheckpointsRetained),
+            DashboardDirectory = parse.GetValue(o.DashboardDir) is { Length: > 0 } dashboardDir ? Path.GetFullPath(dashboardDir) : SchedulerOptions.DefaultDashboardDirectory,
         };
     }
 
@@ -151,7 +152,8 @@ public static class SchedulerCommandLine
         Option<int> CheckpointIntervalMs,
         Option<string?> CheckpointDir,
         Option<int> CheckpointsRetained,
-        Option<int?> ZooKeeperSessionTimeoutMs);
+        Option<int?> ZooKeeperSessionTimeoutMs,
+        Option<string?> DashboardDir);
 
     private static (Command Command, Options Options) Build()
     {
@@ -280,15 +282,20 @@ public static class SchedulerCommandLine
             DefaultValueFactory = _ => SchedulerLimits.CheckpointsRetainedDefault,
             CustomParser = result => ParseRange("--checkpoints-retained", result, 1, SchedulerLimits.CheckpointsRetainedMax),
         };
+        var dashboardDir = new Option<string?>("--dashboard-dir")
+        {
+            HelpName = "DIR",
+            Description = "The built web dashboard (scripts/build-ui.sh) served at /ui; default: ui/ beside the scheduler's binary",
+        };
         // A Command, not a RootCommand: no directives, no --version, and the name does not
         // depend on the host executable (a test host parses too).
         var command = new Command(ProgramName, "The Concord scheduler: keeps the deployed topology running and serves the gRPC API the CLI and the executors use.")
         {
             home, port, listen, advertise, metricsPort, metricsListen, executor, logFormat, store, zooKeeper, runtime, noContainment, filesRoot, executablesRoot, dataRoot, token, tlsCert, tlsKey, tlsCa,
-            checkpointInterval, checkpointDir, checkpointsRetained, zooKeeperSessionTimeout, new HelpOption(),
+            checkpointInterval, checkpointDir, checkpointsRetained, zooKeeperSessionTimeout, dashboardDir, new HelpOption(),
         };
         return (command, new Options(home, port, listen, advertise, metricsPort, metricsListen, executor, logFormat, store, zooKeeper, runtime, noContainment, filesRoot, executablesRoot, dataRoot, token, tlsCert, tlsKey, tlsCa,
-            checkpointInterval, checkpointDir, checkpointsRetained, zooKeeperSessionTimeout));
+            checkpointInterval, checkpointDir, checkpointsRetained, zooKeeperSessionTimeout, dashboardDir));
     }
 
     private static (Option<string?> Cert, Option<string?> Key, Option<string?> Ca) TlsOptions() =>

@@ -111,4 +111,15 @@ public sealed record SchedulerOptions
 
     /// <summary>--checkpoints-retained: completed checkpoints kept besides every savepoint.</summary>
     public int CheckpointsRetained { get; init; } = SchedulerLimits.CheckpointsRetainedDefault;
+
+    /// <summary>
+    /// --dashboard-dir: the built web dashboard (index.html, app.js, app.css, login.html) served
+    /// at /ui (docs/dashboard.md). Defaults to <see cref="DefaultDashboardDirectory"/>, where the
+    /// scheduler's build copies ui/dist; when the directory is missing, /ui answers 503 naming
+    /// scripts/build-ui.sh.
+    /// </summary>
+    public string DashboardDirectory { get; init; } = DefaultDashboardDirectory;
+
+    /// <summary>&lt;the scheduler's binary directory&gt;/ui: where the build copies ui/dist.</summary>
+    public static string DefaultDashboardDirectory => Path.Combine(AppContext.BaseDirectory, "ui");
 }

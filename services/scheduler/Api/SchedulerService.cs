@@ -55,10 +55,9 @@ public sealed partial class SchedulerService(
 
     public override async Task<ScaleResponse> Scale(ScaleRequest request, ServerCallContext context)
     {
-        RequireName(request.Name);
-        if (request.Instances < 1 || request.Instances > ProtocolLimits.InstancesMax)
+        if (ScaleProblem(request.Name, request.Instances) is { } problem)
         {
-            throw Invalid($"instances: {request.Instances} is out of range; use 1..{ProtocolLimits.InstancesMax}");
+            throw Invalid(problem);
         }
         var status = await Reconciled(() => reconciler.ScaleAsync(request.Name, request.Instances, context.CancellationToken)).ConfigureAwait(false);
         return new ScaleResponse { Operator = Redaction.Redact(status) };
@@ -206,11 +205,21 @@ public sealed partial class SchedulerService(
 
     private static void RequireName(string name)
     {
-        if (string.IsNullOrEmpty(name))
+        if (NameProblem(name) is { } problem)
         {
-            throw Invalid("name: is required; give the operator's name (see `concord list`)");
+            throw Invalid(problem);
         }
     }
+
+    /// <summary>What is wrong with the operator name of a kill or scale, or null; shared with the dashboard's actions.</summary>
+    internal static string? NameProblem(string name) =>
+        string.IsNullOrEmpty(name) ? "name: is required; give the operator's name (see `concord list`)" : null;
+
+    /// <summary>What is wrong with a scale request before the reconciler sees it, or null; shared with the dashboard's actions.</summary>
+    internal static string? ScaleProblem(string name, int instances) =>
+        NameProblem(name) ?? (instances < 1 || instances > ProtocolLimits.InstancesMax
+            ? $"instances: {instances} is out of range; use 1..{ProtocolLimits.InstancesMax}"
+            : null);
 
     private static void RequireInstance(string operatorName, int index, string incarnation)
     {
