@@ -48,6 +48,8 @@ const LabelCharWidthPx = 6.3;
 const LabelHeightPx = 28;
 // Below this scale the text is too small to read: the graph scrolls instead of shrinking further.
 const FitScaleMin = 0.6;
+// Room left for a page scroll bar that appears after the fit (an opened panel makes the page taller).
+const FitSlackPx = 20;
 
 export class GraphView {
   private readonly svg: SVGSVGElement;
@@ -174,7 +176,7 @@ export class GraphView {
 
   /** Shrinks a wide graph to the box's width, down to a readable scale; below that the box scrolls. */
   fit(): void {
-    const room = this.host.clientWidth;
+    const room = this.host.clientWidth - FitSlackPx;
     const scale = room > 0 ? Math.max(FitScaleMin, Math.min(1, room / this.naturalWidth)) : 1;
     setAttr(this.svg, "width", String(Math.floor(this.naturalWidth * scale)));
     setAttr(this.svg, "height", String(Math.floor(this.naturalHeight * scale)));

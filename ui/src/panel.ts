@@ -206,7 +206,10 @@ export class OperatorPanel {
     if (f === null || operator !== this.operator) return;
     if (logs.status === "fulfilled") {
       const text = logs.value.lines.map((l) => `[${l.instance}] ${l.line}`).join("\n");
+      // Newest lines last: follow them, unless the reader scrolled up to read older ones.
+      const following = f.logs.scrollTop + f.logs.clientHeight >= f.logs.scrollHeight - 4 || f.logs.textContent === "loading…";
       setText(f.logs, text === "" ? "(no log lines)" : text);
+      if (following) f.logs.scrollTop = f.logs.scrollHeight;
     } else {
       setText(f.logs, `logs unavailable: ${errorText(logs.reason)}`);
     }
