@@ -48,7 +48,6 @@ public static class DashboardEndpoints
     /// <summary>Maps /ui and everything under it.</summary>
     public static void MapDashboard(this WebApplication app)
     {
-        app.MapGet(BasePath, () => Results.Redirect(BasePath + "/", permanent: false));
         app.MapGet(BasePath + "/login", (HttpContext http, SchedulerOptions options) => LoginPage(http, options, null));
         app.MapPost(BasePath + "/login", LoginAsync);
         app.MapPost(BasePath + "/logout", Logout);
@@ -66,8 +65,11 @@ public static class DashboardEndpoints
         api.Map("/{**rest}", (string? rest) => Error(StatusCodes.Status404NotFound,
             $"there is no dashboard API /ui/api/{rest}; see docs/dashboard.md for the endpoints"));
 
+        // Also matches /ui itself, which becomes /ui/ so the page's relative links resolve under it.
         app.MapGet(BasePath + "/{**path}", (HttpContext http, string? path, SchedulerOptions options) =>
-            Authorize(http) ?? DashboardStaticFiles.Serve(http, options.DashboardDirectory, path ?? "", NotBuiltMessage));
+            http.Request.Path.Value == BasePath
+                ? SeeOther(BasePath + "/")
+                : Authorize(http) ?? DashboardStaticFiles.Serve(http, options.DashboardDirectory, path ?? "", NotBuiltMessage));
     }
 
     // ================================ authentication ================================
@@ -168,11 +170,11 @@ public static class DashboardEndpoints
 
     // ================================ snapshot and events ================================
 
-    private static async Task<IResult> SnapshotAsync(DashboardFeed feed, HttpContext http)
+    private static async Task<IResult> SnapshotAsync(DashboardFeed feed, DashboardTuning tuning, HttpContext http)
     {
         try
         {
-            var published = await feed.CurrentAsync(TimeSpan.FromMilliseconds(DashboardLimits.SnapshotReuseMs), http.RequestAborted).ConfigureAwait(false);
+            var published = await feed.CurrentAsync(tuning.SnapshotReuse, http.RequestAborted).ConfigureAwait(false);
             return Results.Json(published.Snapshot, DashboardFeed.Json);
         }
         catch (Exception e) when (Failure(e) is { } failure)

@@ -63,14 +63,26 @@ internal sealed partial class DashboardFeed(
         }
     }
 
-    /// <summary>True while the push loop runs.</summary>
-    public bool Producing
+    /// <summary>The push loop while it runs, else null (tests await its end once nobody listens).</summary>
+    public Task? Producer
     {
         get
         {
             lock (_lock)
             {
-                return _producer is { IsCompleted: false };
+                return _producer is { IsCompleted: false } running ? running : null;
+            }
+        }
+    }
+
+    /// <summary>The most snapshots any subscriber has waiting (tests: never above <see cref="DashboardLimits.EventStreamBufferSnapshots"/>).</summary>
+    public int MaxPending
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _subscribers.Count == 0 ? 0 : _subscribers.Max(s => s.Pending);
             }
         }
     }
@@ -314,4 +326,6 @@ internal sealed class DashboardTuning
     public TimeSpan PushInterval { get; init; } = TimeSpan.FromMilliseconds(DashboardLimits.PushIntervalMs);
 
     public TimeSpan KeepAlive { get; init; } = TimeSpan.FromMilliseconds(DashboardLimits.KeepAliveMs);
+
+    public TimeSpan SnapshotReuse { get; init; } = TimeSpan.FromMilliseconds(DashboardLimits.SnapshotReuseMs);
 }
