@@ -253,6 +253,9 @@ function spansTable(traceId: string, spans: readonly Span[]): HTMLElement {
   const sorted = [...spans].sort((a, b) => a.startUnixUs - b.startUnixUs);
   const t0 = sorted[0]?.startUnixUs ?? 0;
   const depth = spanDepths(sorted);
+  // The executors' spans carry no name today: the column shows only when some span has one.
+  const named = sorted.some((sp) => sp.name);
+  const headers = ["+start", "operator", "instance", "kind", ...(named ? ["name"] : []), "stream", "duration"];
   return h(
     "div",
     {},
@@ -260,7 +263,7 @@ function spansTable(traceId: string, spans: readonly Span[]): HTMLElement {
     h(
       "table",
       { class: "spans" },
-      h("thead", {}, h("tr", {}, ...["+start", "operator", "instance", "kind", "name", "stream", "duration"].map((c) => h("th", {}, c)))),
+      h("thead", {}, h("tr", {}, ...headers.map((c) => h("th", {}, c)))),
       h(
         "tbody",
         {},
@@ -272,7 +275,7 @@ function spansTable(traceId: string, spans: readonly Span[]): HTMLElement {
             h("td", { style: `padding-left:${0.4 + (depth.get(sp.spanId) ?? 0) * 1.2}em` }, sp.operator),
             h("td", { class: "num" }, String(sp.instance)),
             h("td", {}, sp.kind),
-            h("td", {}, sp.name),
+            named && h("td", {}, sp.name ?? ""),
             h("td", {}, sp.stream),
             h("td", { class: "num" }, formatMicros(sp.durationUs)),
           ),

@@ -103,7 +103,8 @@ export interface Span {
   operator: string;
   instance: number;
   kind: string;
-  name: string;
+  /** Not in the executors' span store today; shown when a server sends it. */
+  name?: string;
   startUnixUs: number;
   durationUs: number;
   stream: string;

@@ -12,8 +12,9 @@ namespace Concord.EndToEnd.Tests.Dashboard;
 /// running the word count: the page logs in with the token, draws the topology with live rates,
 /// and scales and kills through its own buttons; what it shows comes from the scheduler's event
 /// stream, never from a reload. Screenshots of the main views are saved as test artifacts.
+/// (The JSON API alone, without a browser: <see cref="Concord.EndToEnd.Tests.DashboardTests"/>.)
 /// </summary>
-public sealed class DashboardTests(ITestOutputHelper output)
+public sealed class DashboardBrowserTests(ITestOutputHelper output)
 {
     /// <summary>Login and the first snapshot on screen, in seconds: the page and a scheduler answering at cold JIT.</summary>
     public const int PageTimeoutSeconds = TestTimeouts.ProcessSeconds;
