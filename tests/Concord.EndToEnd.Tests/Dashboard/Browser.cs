@@ -70,9 +70,14 @@ public sealed class Browser : IDisposable
         }
     }
 
+    /// <summary>Waits up to <paramref name="timeout"/> for <paramref name="find"/> to return something, and returns it.</summary>
+    public T UntilFound<T>(TimeSpan timeout, string what, Func<IWebDriver, T?> find)
+        where T : class =>
+        Until(timeout, what, find)!;
+
     /// <summary>Waits for the element with <paramref name="testId"/> to be displayed and returns it.</summary>
     public IWebElement Shown(string testId, TimeSpan timeout, string what) =>
-        Until(timeout, what, _ => ByTestId(testId) is { Displayed: true } element ? element : null)!;
+        UntilFound(timeout, what, _ => ByTestId(testId) is { Displayed: true } element ? element : null);
 
     public IWebElement ByTestId(string testId) => _driver.FindElement(By.CssSelector($"[data-testid='{testId}']"));
 

@@ -28,6 +28,9 @@ public sealed class DashboardBrowserTests(ITestOutputHelper output)
     /// <summary>A killed operator gone from the page, in seconds: its processes stopping and the next push.</summary>
     public const int KillTimeoutSeconds = TestTimeouts.ProcessSeconds;
 
+    /// <summary>A sampled trace listed in the panel, in seconds: records flowing, one in 1,024 sampled, the panel's 5 s refresh.</summary>
+    public const int TracesTimeoutSeconds = TestTimeouts.FlowSeconds;
+
     /// <summary>A short-lived dialog or panel appearing after a click, in seconds.</summary>
     public const int ClickTimeoutSeconds = TestTimeouts.StepSeconds;
 
@@ -84,6 +87,15 @@ public sealed class DashboardBrowserTests(ITestOutputHelper output)
         browser.Until(TimeSpan.FromSeconds(ClickTimeoutSeconds), "two instance rows and the log lines fetched in the panel",
             _ => panel.FindElements(By.CssSelector("table.instances tbody tr")).Count == 2 && browser.ByTestId("logs").Text != "loading…");
         browser.Screenshot("02-operator-panel");
+
+        // A sampled trace through the counter (sources sample one record in 1,024): its spans hop by hop.
+        browser.UntilFound(TimeSpan.FromSeconds(TracesTimeoutSeconds), "a sampled trace through the counter in the panel's traces list",
+            _ => browser.ByTestId("traces").FindElements(By.CssSelector("button[data-trace]")).FirstOrDefault()).Click();
+        var spans = browser.UntilFound(TimeSpan.FromSeconds(ClickTimeoutSeconds), "the trace's spans, with one on the counter",
+            _ => panel.FindElements(By.CssSelector("table.spans tbody tr")) is { Count: > 0 } rows && rows.Any(r => r.Text.Contains("counter", StringComparison.Ordinal)) ? rows : null);
+        browser.Script("document.querySelector('table.spans').scrollIntoView()");
+        output.WriteLine($"trace: {spans.Count} span(s)");
+        browser.Screenshot("02b-trace");
 
         // Scale from the page: 3 instances, confirmed; the graph says 3/3 without a reload.
         var marker = browser.Script("return window.__concordPageId = Math.random();");
