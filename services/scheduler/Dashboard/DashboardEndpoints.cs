@@ -34,6 +34,9 @@ public static class DashboardEndpoints
     /// <summary>Where the dashboard lives.</summary>
     public const string BasePath = "/ui";
 
+    /// <summary>Where login.html wants the reason a login failed (HTML-encoded).</summary>
+    public const string MessagePlaceholder = "<!--message-->";
+
     private const string NotBuiltMessage = "the dashboard is not built; run scripts/build-ui.sh (then restart the scheduler, or pass --dashboard-dir ui/dist)";
 
     /// <summary>Registers the dashboard's services (sessions, the snapshot producer).</summary>
@@ -150,21 +153,30 @@ public static class DashboardEndpoints
         return SeeOther(BasePath + "/login");
     }
 
-    /// <summary>The built login.html when there is one and nothing to say; else a minimal form of our own carrying the message.</summary>
+    /// <summary>
+    /// The built login.html, with a message in place of its <see cref="MessagePlaceholder"/>;
+    /// without a build (or a placeholder for a message), a minimal form of our own.
+    /// </summary>
     private static IResult LoginPage(HttpContext http, SchedulerOptions options, string? message, int status = StatusCodes.Status200OK)
     {
-        if (message is null && File.Exists(Path.Combine(options.DashboardDirectory, "login.html")))
+        var built = Path.Combine(options.DashboardDirectory, "login.html");
+        if (message is null && File.Exists(built))
         {
             return DashboardStaticFiles.Serve(http, options.DashboardDirectory, "login.html", NotBuiltMessage);
         }
         http.Response.Headers.CacheControl = "no-cache";
         DashboardStaticFiles.AddPageHeaders(http);
-        var text = message is null ? "" : $"<p class=\"error\" data-testid=\"error\">{WebUtility.HtmlEncode(message)}</p>";
+        var text = message is null ? "" : WebUtility.HtmlEncode(message);
+        if (File.Exists(built) && new FileInfo(built).Length <= DashboardLimits.StaticFileBytesMax
+            && File.ReadAllText(built) is var page && page.Contains(MessagePlaceholder, StringComparison.Ordinal))
+        {
+            return Results.Content(page.Replace(MessagePlaceholder, text, StringComparison.Ordinal), "text/html; charset=utf-8", statusCode: status);
+        }
         return Results.Content(
             "<!doctype html><html><head><meta charset=\"utf-8\"><title>Concord: log in</title></head><body>" +
-            "<h1>Concord dashboard</h1>" + text +
-            "<form method=\"post\" action=\"/ui/login\"><label>Operator token <input type=\"password\" name=\"token\" autofocus></label> " +
-            "<button type=\"submit\">Log in</button></form></body></html>",
+            "<h1>Concord dashboard</h1>" + (message is null ? "" : $"<p class=\"error\" data-testid=\"error\">{text}</p>") +
+            "<form method=\"post\" action=\"/ui/login\"><label>Operator token <input type=\"password\" name=\"token\" autofocus data-testid=\"token\"></label> " +
+            "<button type=\"submit\" data-testid=\"login\">Log in</button></form></body></html>",
             "text/html; charset=utf-8", statusCode: status);
     }
 

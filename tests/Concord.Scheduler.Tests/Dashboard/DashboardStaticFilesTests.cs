@@ -13,7 +13,7 @@ public sealed class DashboardStaticFilesTests : IDisposable
     {
         _ui.Write("index.html", "<!doctype html><title>Concord</title><script type=module src=app.js></script>");
         _ui.Write("app.js", "export const answer = 42;");
-        _ui.Write("login.html", "<!doctype html><form method=post action=/ui/login><input name=token></form>");
+        _ui.Write("login.html", "<!doctype html><p data-testid=error><!--message--></p><form method=post action=/ui/login><input name=token></form>");
         _ui.Write(".hidden.js", "secret");
     }
 
@@ -50,6 +50,21 @@ public sealed class DashboardStaticFilesTests : IDisposable
 
         Assert.Equal(HttpStatusCode.OK, login.StatusCode);
         Assert.Contains("<input name=token>", await login.Content.ReadAsStringAsync());
+    }
+
+    [Fact]
+    public async Task A_wrong_token_gets_the_built_login_page_with_the_message_in_its_place()
+    {
+        await using var scheduler = await DashboardFixture.StartAsync(_ui.Path);
+
+        using var response = await scheduler.Http().PostAsync("/ui/login", new FormUrlEncodedContent([new("token", "<b>wrong</b>-token-0123456789")])).WaitAsync(DashboardFixture.Timeout);
+        var html = await response.Content.ReadAsStringAsync();
+
+        Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
+        Assert.Contains("<input name=token>", html);
+        Assert.Contains("<p data-testid=error>wrong token; paste the one in ", html);
+        Assert.DoesNotContain("<!--message-->", html);
+        Assert.DoesNotContain("wrong</b>", html);
     }
 
     [Theory]

@@ -290,7 +290,7 @@ internal sealed partial class DashboardFeed(
         {
             await producer.ConfigureAwait(false);
         }
-        _stopping.Dispose();
+        // _stopping is not disposed: a late Subscribe during shutdown still reads its token.
     }
 
     /// <summary>One event stream's buffer: <see cref="DashboardLimits.EventStreamBufferSnapshots"/> slot, the newest wins.</summary>
