@@ -154,7 +154,8 @@ export function instanceRowVm(i: InstanceView, nowMs: number): InstanceRowVm {
   return {
     index: i.index,
     state: i.state,
-    host: i.host || Unknown,
+    // The local runtime leaves the host empty: its instances run on the scheduler's machine.
+    host: i.host || "local",
     restarts: String(i.restarts),
     since: formatAgo(i.stateSinceUnixMs, nowMs),
     cpu: formatPercent(i.cpuPercent),

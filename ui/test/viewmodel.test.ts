@@ -61,6 +61,8 @@ test("the operator panel: instances sorted, CPU, memory, rates, latency, unknown
   assert.equal(vm.rows[0]!.memory, "50 MiB");
   assert.equal(vm.rows[1]!.lastError, "exited with code 137 (SIGKILL)");
   assert.equal(vm.rows[1]!.since, "50 s ago");
+  counter.instances[0]!.host = "";
+  assert.equal(operatorPanelVm(counter, s.takenUnixMs).rows[1]!.host, "local", "the local runtime names no host");
   assert.equal(vm.p50, "1.8 ms");
   assert.equal(vm.p99, "7.4 ms");
   assert.equal(vm.inputs, "words (group_by)");

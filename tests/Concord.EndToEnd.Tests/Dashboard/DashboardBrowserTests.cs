@@ -61,11 +61,18 @@ public sealed class DashboardBrowserTests(ITestOutputHelper output)
         output.WriteLine($"dashboard screenshots: {ArtifactsDirectory}");
         var driver = browser.Driver;
 
-        // Not logged in: the page sends the browser to the login form; the token logs in.
+        // Not logged in: the page sends the browser to the login form; a wrong token is refused
+        // with a message on the form, the right one logs in.
         driver.Navigate().GoToUrl(new Uri(baseUri, "ui/"));
-        var token = browser.Until(TimeSpan.FromSeconds(PageTimeoutSeconds), "the login form's token field",
+        var token = browser.UntilFound(TimeSpan.FromSeconds(PageTimeoutSeconds), "the login form's token field",
             d => d.FindElement(By.CssSelector("input[name='token']")));
         Assert.Contains("/ui/login", driver.Url, StringComparison.Ordinal);
+        token.SendKeys("not-the-token");
+        token.Submit();
+        var refusal = browser.UntilFound(TimeSpan.FromSeconds(PageTimeoutSeconds), "the login form's message after a wrong token",
+            _ => browser.ByTestId("error") is { Text.Length: > 0 } message ? message.Text : null);
+        output.WriteLine($"wrong token: {refusal}");
+        token = browser.UntilFound(TimeSpan.FromSeconds(PageTimeoutSeconds), "the login form again", d => d.FindElement(By.CssSelector("input[name='token']")));
         token.SendKeys(SchedulerAuth.ReadToken(cluster.Home));
         token.Submit();
 
