@@ -118,6 +118,8 @@ public sealed class DashboardBrowserTests(ITestOutputHelper output)
         Assert.Equal(3, (await cluster.WaitRunningAsync("counter", 3)).Instances.Count);
         browser.Until(TimeSpan.FromSeconds(ClickTimeoutSeconds), "three instance rows in the open panel",
             _ => panel.FindElements(By.CssSelector("table.instances tbody tr")).Count == 3);
+        // Back to the top of the page and of the panel for the overview shot (the trace scrolled them).
+        browser.Script("window.scrollTo(0, 0); document.querySelector(\"[data-testid='operator-panel']\").scrollTop = 0;");
         browser.Screenshot("03-scaled");
 
         // Kill from the page: the counter disappears from the graph, the others stay.
