@@ -4,6 +4,7 @@
 
 import { s, setAttr, setText } from "./dom.js";
 import { declutterLabels, layoutGraph, type Point } from "./layout.js";
+import { FitScaleMin } from "./limits.js";
 import type { GraphVm } from "./viewmodel.js";
 
 interface NodeEls {
@@ -46,8 +47,6 @@ export function pathThrough(points: readonly Point[], selfLoop: boolean): string
 // Edge label boxes for decluttering: 11px text, two lines.
 const LabelCharWidthPx = 6.3;
 const LabelHeightPx = 28;
-// Below this scale the text is too small to read: the graph scrolls instead of shrinking further.
-const FitScaleMin = 0.6;
 // Room left for a page scroll bar that appears after the fit (an opened panel makes the page taller).
 const FitSlackPx = 20;
 

@@ -26,3 +26,11 @@ export const StaleSnapshotMs = 20000;
 // Barycentre sweeps of the graph layout: crossing counts stop improving after a few sweeps for
 // graphs of the size the dashboard is for (2..50 operators), and a fixed number bounds the time.
 export const LayoutSweepsMax = 8;
+
+// Characters of an operator's name shown in its box (176 px wide); longer names are cut with an
+// ellipsis there, and are whole in the box's tooltip and in the operator panel.
+export const NodeNameCharsMax = 22;
+
+// The smallest scale a wide graph is shrunk to fit its box: below it 12 px text is unreadable,
+// so the box scrolls instead.
+export const FitScaleMin = 0.6;

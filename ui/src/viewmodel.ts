@@ -2,12 +2,11 @@
 // and the mapping is unit-tested under Node.
 
 import { formatAgo, formatBytes, formatDuration, formatLatency, formatPercent, formatRate, Unknown } from "./format.js";
+import { NodeNameCharsMax } from "./limits.js";
 import type { CheckpointsView, InstanceView, OperatorState, OperatorView, Snapshot, Span, StreamView } from "./types.js";
 
 export const NodeWidthPx = 176;
 export const NodeHeightPx = 58;
-// Longer names are cut with an ellipsis in the box (the full name is in its tooltip and panel).
-export const NodeNameCharsMax = 22;
 
 const KnownStates: readonly OperatorState[] = ["running", "starting", "degraded", "failing", "stopped"];
 
