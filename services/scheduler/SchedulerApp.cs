@@ -72,12 +72,12 @@ public static class SchedulerApp
                     listen.Use(Dashboard.Internal.CleartextHttp2Detection.Middleware);
                 }
             });
-            // Above gRPC's limit, so an oversized request meets RequestSizeGate (a clean
-            // RESOURCE_EXHAUSTED), never Kestrel's cut-off (which gRPC reports as UNKNOWN).
             // In cleartext, HTTP/2 connections are marked as ALPN-negotiated to be picked at all
             // (CleartextHttp2Detection), which makes Kestrel expect :scheme https; the client's
             // own :scheme (http) is then taken as it is.
             kestrel.AllowAlternateSchemes = tls.Credentials is null;
+            // Above gRPC's limit, so an oversized request meets RequestSizeGate (a clean
+            // RESOURCE_EXHAUSTED), never Kestrel's cut-off (which gRPC reports as UNKNOWN).
             kestrel.Limits.MaxRequestBodySize = SchedulerLimits.RequestBytesMax + SchedulerLimits.GrpcFrameHeaderBytes;
         });
         builder.Services.AddSerilog(logger => logger.ConfigureConcord(new ConcordLogSettings { Json = options.LogFormat == LogFormat.Json }));

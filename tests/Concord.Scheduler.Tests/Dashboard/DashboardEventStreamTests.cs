@@ -113,6 +113,37 @@ public sealed class DashboardEventStreamTests
     }
 
     [Fact]
+    public async Task A_subscriber_whose_socket_is_full_waits_with_one_snapshot_while_the_others_go_on()
+    {
+        // 40 operators make each snapshot some 20 KB; every 20 ms that fills a reader that never
+        // reads (its socket buffers, then Kestrel's response buffer) within a few hundred pushes.
+        await using var scheduler = await DashboardFixture.StartAsync(pushInterval: TimeSpan.FromMilliseconds(20));
+        for (var i = 0; i < 40; i++)
+        {
+            await scheduler.DeployRunningAsync(SchedulerFixture.Spec($"op{i:00}", reads: "in", writes: "out"));
+        }
+        var http = scheduler.Http(bearer: true);
+        await using var slow = await EventStreamClient.OpenAsync(http);
+        await using var fast = await EventStreamClient.OpenAsync(http);
+
+        // Each step is an event the fast reader gets. The slow one's writer is stuck once a
+        // snapshot keeps waiting in a buffer from one push to the next (the fast reader's
+        // buffer empties as soon as it is filled).
+        var pushes = 0;
+        for (var waiting = 0; waiting < 5; waiting = scheduler.Feed.MaxPending == 1 ? waiting + 1 : 0)
+        {
+            await fast.NextSnapshotAsync();
+            Assert.True(++pushes < 2_000, "the slow subscriber's writer never blocked");
+        }
+        for (var i = 0; i < 50; i++)
+        {
+            await fast.NextSnapshotAsync();
+            Assert.InRange(scheduler.Feed.MaxPending, 0, DashboardLimits.EventStreamBufferSnapshots);
+        }
+        Assert.Equal(2, scheduler.Feed.SubscriberCount);
+    }
+
+    [Fact]
     public void A_subscriber_buffer_keeps_only_the_newest_snapshot()
     {
         var subscriber = new Scheduler.Dashboard.Internal.DashboardFeed.Subscriber();
