@@ -24,6 +24,11 @@ bash scripts/install-prometheus.sh
 bash scripts/install-graphviz.sh
 bash scripts/install-zookeeper.sh
 bash scripts/install-mesos-protos.sh
+bash scripts/install-chromium.sh
+
+# Before the .NET build: the scheduler's build copies ui/dist into its output when it exists.
+log "build: web dashboard (ui/)"
+bash scripts/build-ui.sh
 
 log "build: .NET (Release)"
 dotnet build Concord.sln -c Release -nologo -clp:ErrorsOnly -v:q

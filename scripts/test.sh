@@ -53,8 +53,8 @@ for project in tests/Concord.*.Tests/*.csproj; do
     [[ "$f" == 0 && "$p" -gt 0 ]] || status=1
 done
 
-# SDK suites in their own languages; count their tests from unittest's, go test's, minitest's, node --test's and JUnit's output.
-for suite in scripts/test-python-sdk.sh scripts/test-go-sdk.sh scripts/test-ruby-sdk.sh scripts/test-node-sdk.sh scripts/test-java-sdk.sh; do
+# SDK suites in their own languages, and the dashboard's front end (node --test); count their tests from unittest's, go test's, minitest's, node --test's and JUnit's output.
+for suite in scripts/test-python-sdk.sh scripts/test-go-sdk.sh scripts/test-ruby-sdk.sh scripts/test-node-sdk.sh scripts/test-java-sdk.sh scripts/test-ui.sh; do
     printf '\033[1m==> %s\033[0m\n' "$suite" >&2
     log="$results/$(basename "$suite" .sh).log"
     bash "$suite" >"$log" 2>&1
