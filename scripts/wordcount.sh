@@ -91,6 +91,8 @@ concord deploy "$work/counter.json"
 concord deploy "$work/source.json"
 concord list
 concord graph
+address="$(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["address"])' "$home/scheduler.json" 2>/dev/null || true)"
+[[ -n "$address" ]] && echo "dashboard while it runs: ${address}/ui/ (log in with the token in $home/token; docs/dashboard.md)"
 
 bold "==> running for $seconds s: counts written by the sink"
 lines() { [[ -f "$out" ]] && wc -l <"$out" || echo 0; }
