@@ -73,6 +73,7 @@ public static class SchedulerBackends
                 var options = KubernetesRuntimeOptions.FromEnvironment(Environment.GetEnvironmentVariable, context.Options.Tls is not null) with
                 {
                     PrivateEnvironment = context.Services.GetRequiredService<Security.SchedulerSecrets>().ExecutorEnvironment,
+                    CheckpointDirectory = context.Options.CheckpointDirectory ?? Path.Combine(context.Home.Directory, SchedulerHome.CheckpointsDirectoryName),
                 };
                 return new KubernetesClusterRuntime(
                     KubernetesClusterRuntime.CreateClient(),

@@ -152,7 +152,7 @@ public sealed class GeneratedPodsWordCountTests : IAsyncLifetime
         {
             var (spec, index) = launches[i];
             var launch = new InstanceLaunch(spec.Name, index, Guid.NewGuid().ToString("N"), spec, schedulerAddress);
-            Assert.Null(PodSpecs.Check(spec));
+            Assert.Null(PodSpecs.Check(spec, options));
             var pod = PodSpecs.Pod(launch, options, "topology-uid");
             var shared = Directory.CreateDirectory(_dir.Combine(pod.Metadata.Name, "shared")).FullName;
             var tls = Directory.CreateDirectory(_dir.Combine(pod.Metadata.Name, "tls")).FullName;

@@ -348,6 +348,60 @@ public sealed class KubernetesClusterRuntimeTests : IAsyncLifetime
         Assert.Contains(op.Env, e => e.Name == "OPERATOR_IMAGE" && e.Value == "kept");
     }
 
+    [Theory]
+    [InlineData(DeliveryGuarantee.DeliveryAtLeastOnce, "at_least_once")]
+    [InlineData(DeliveryGuarantee.DeliveryExactlyOnce, "exactly_once")]
+    public void A_guarantee_without_a_checkpoint_claim_is_refused_naming_the_setting(DeliveryGuarantee delivery, string named)
+    {
+        var spec = Counter();
+        spec.Delivery = delivery;
+
+        var problem = _runtime.Validate(spec);
+
+        Assert.Contains($"delivery: \"{named}\" needs checkpoints", problem, StringComparison.Ordinal);
+        Assert.Contains(KubernetesRuntimeOptions.CheckpointClaimVariable, problem, StringComparison.Ordinal);
+        spec.Delivery = DeliveryGuarantee.DeliveryAtMostOnce;
+        Assert.Null(_runtime.Validate(spec));
+    }
+
+    [Fact]
+    public async Task With_a_checkpoint_claim_every_pod_mounts_it_in_the_executor_at_the_schedulers_checkpoint_directory()
+    {
+        var options = Options with { CheckpointClaim = "concord-checkpoints", CheckpointDirectory = "/var/lib/concord/checkpoints" };
+        await using var runtime = New(options);
+        var spec = Counter();
+        spec.Delivery = DeliveryGuarantee.DeliveryExactlyOnce;
+
+        Assert.Null(runtime.Validate(spec));
+        var pod = PodSpecs.Pod(Launch(spec: spec), options, "uid");
+        var volume = Assert.Single(pod.Spec.Volumes, v => v.Name == PodSpecs.CheckpointsVolume);
+        Assert.Equal("concord-checkpoints", volume.PersistentVolumeClaim.ClaimName);
+        var executor = Assert.Single(pod.Spec.InitContainers);
+        Assert.Contains(executor.VolumeMounts, m => m.Name == PodSpecs.CheckpointsVolume && m.MountPath == "/var/lib/concord/checkpoints");
+        // The operator does not write checkpoints: its executor does.
+        Assert.DoesNotContain(Assert.Single(pod.Spec.Containers).VolumeMounts ?? [], m => m.Name == PodSpecs.CheckpointsVolume);
+        // Without a claim, no such volume.
+        Assert.DoesNotContain(PodSpecs.Pod(Launch(), Options, "uid").Spec.Volumes, v => v.Name == PodSpecs.CheckpointsVolume);
+    }
+
+    [Fact]
+    public void Options_refuse_a_checkpoint_claim_that_is_not_a_claim_name()
+    {
+        var environment = new Dictionary<string, string>
+        {
+            [KubernetesRuntimeOptions.NamespaceVariable] = "streams",
+            [KubernetesRuntimeOptions.ExecutorImageVariable] = "registry.example.com/concord/executor:1.0",
+            [KubernetesRuntimeOptions.TlsSecretVariable] = "concord-tls",
+            [KubernetesRuntimeOptions.CheckpointClaimVariable] = "Checkpoints_Claim",
+        };
+
+        var e = Assert.Throws<UsageException>(() => KubernetesRuntimeOptions.FromEnvironment(n => environment.GetValueOrDefault(n), schedulerHasTls: true));
+
+        Assert.Contains($"{KubernetesRuntimeOptions.CheckpointClaimVariable}='Checkpoints_Claim' is not a PersistentVolumeClaim name", e.Message, StringComparison.Ordinal);
+        environment[KubernetesRuntimeOptions.CheckpointClaimVariable] = "concord-checkpoints";
+        Assert.Equal("concord-checkpoints", KubernetesRuntimeOptions.FromEnvironment(n => environment.GetValueOrDefault(n), schedulerHasTls: true).CheckpointClaim);
+    }
+
     [Fact]
     public void Validate_refuses_files_which_pods_do_not_get()
     {

@@ -67,7 +67,7 @@ public sealed partial class KubernetesClusterRuntime : IClusterRuntime, IAsyncDi
     /// <summary>Raised after every watch request ends (server timeout, cut connection, error); tests await reconnects with it.</summary>
     public event Action? WatchEnded;
 
-    public string? Validate(OperatorSpec spec) => PodSpecs.Check(spec);
+    public string? Validate(OperatorSpec spec) => PodSpecs.Check(spec, _options);
 
     public async Task<IInstanceHandle> LaunchAsync(InstanceLaunch launch, CancellationToken cancellationToken)
     {

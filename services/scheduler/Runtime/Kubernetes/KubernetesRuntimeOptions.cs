@@ -12,6 +12,7 @@ public sealed record KubernetesRuntimeOptions
     public const string ExecutorImageVariable = "CONCORD_KUBERNETES_EXECUTOR_IMAGE";
     public const string TlsSecretVariable = "CONCORD_KUBERNETES_TLS_SECRET";
     public const string ExecutorsServiceVariable = "CONCORD_KUBERNETES_EXECUTORS_SERVICE";
+    public const string CheckpointClaimVariable = "CONCORD_KUBERNETES_CHECKPOINT_CLAIM";
 
     /// <summary>The file Kubernetes mounts in every pod with its namespace (in-cluster default).</summary>
     public const string InClusterNamespaceFile = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
@@ -37,6 +38,17 @@ public sealed record KubernetesRuntimeOptions
 
     /// <summary>Secrets of each launch (launch secret, data-plane key) for the executor's environment.</summary>
     public Func<InstanceLaunch, IReadOnlyDictionary<string, string?>>? PrivateEnvironment { get; init; }
+
+    /// <summary>
+    /// A ReadWriteMany PersistentVolumeClaim the scheduler's pod mounts at its checkpoint
+    /// directory: every pod mounts it at the same path (<see cref="CheckpointDirectory"/>), where
+    /// the scheduler's BeginCheckpoint tells executors to write. Null: operators with a delivery
+    /// guarantee are refused at deploy, naming this setting.
+    /// </summary>
+    public string? CheckpointClaim { get; init; }
+
+    /// <summary>The scheduler's checkpoint directory (--checkpoint-dir, absolute), where pods mount <see cref="CheckpointClaim"/>.</summary>
+    public string? CheckpointDirectory { get; init; }
 
     /// <summary><see cref="KubernetesLimits.PodStartTimeoutMs"/>; tests shorten it.</summary>
     public int PodStartTimeoutMs { get; init; } = KubernetesLimits.PodStartTimeoutMs;
@@ -75,6 +87,7 @@ public sealed record KubernetesRuntimeOptions
             ExecutorImage = Require(ExecutorImageVariable, "set it to the executor's image (deploy/kubernetes/executor.Dockerfile)"),
             TlsSecret = Require(TlsSecretVariable, "set it to the Secret holding tls.crt, tls.key and ca.crt from `concord certs` (docs/kubernetes.md)"),
             ExecutorsService = environment(ExecutorsServiceVariable) is { Length: > 0 } service ? service.Trim() : "concord-executors",
+            CheckpointClaim = environment(CheckpointClaimVariable) is { Length: > 0 } claim ? claim.Trim() : null,
         };
         return options.Check();
     }
@@ -92,6 +105,10 @@ public sealed record KubernetesRuntimeOptions
         if (Internal.KubernetesNames.CheckImage(ExecutorImage) is { } problem)
         {
             throw new UsageException($"--runtime kubernetes: {ExecutorImageVariable}: {problem}");
+        }
+        if (CheckpointClaim is { } claim && !Internal.KubernetesNames.IsDnsSubdomain(claim))
+        {
+            throw new UsageException($"--runtime kubernetes: {CheckpointClaimVariable}='{claim}' is not a PersistentVolumeClaim name (lower case letters, digits, '-' and '.', at most 253); give the claim's name");
         }
         return this;
     }

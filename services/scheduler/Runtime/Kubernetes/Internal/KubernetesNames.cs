@@ -26,6 +26,12 @@ internal static partial class KubernetesNames
 
     public static bool IsDnsLabel(string value) => DnsLabel().IsMatch(value);
 
+    [GeneratedRegex("^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$", RegexOptions.CultureInvariant)]
+    private static partial Regex DnsSubdomain();
+
+    /// <summary>Kubernetes' rule for most object names (RFC 1123 subdomain): PersistentVolumeClaims, Secrets, ConfigMaps.</summary>
+    public static bool IsDnsSubdomain(string value) => DnsSubdomain().IsMatch(value);
+
     /// <summary>Null when <paramref name="image"/> is an image reference, else what is wrong and the fix (the deploy file's rule).</summary>
     public static string? CheckImage(string image) => Contracts.OperatorSpecValidator.ImageProblem(image);
 

@@ -20,6 +20,7 @@ internal static class PodSpecs
     public const string OperatorContainer = "operator";
     public const string SharedVolume = "concord-shared";
     public const string TlsVolume = "concord-tls";
+    public const string CheckpointsVolume = "concord-checkpoints";
     public const string SharedPath = "/concord/shared";
     public const string TlsPath = "/concord/tls";
     public const string SocketPath = SharedPath + "/operator.sock";
@@ -35,8 +36,14 @@ internal static class PodSpecs
     public static string? ImageOf(OperatorSpec spec) => spec.Builtin is null ? spec.Image.Trim() : null;
 
     /// <summary>Why <paramref name="spec"/> cannot run as a pod, naming the field and the fix; null when it can.</summary>
-    public static string? Check(OperatorSpec spec)
+    public static string? Check(OperatorSpec spec, KubernetesRuntimeOptions options)
     {
+        if (spec.Delivery is DeliveryGuarantee.DeliveryAtLeastOnce or DeliveryGuarantee.DeliveryExactlyOnce && options.CheckpointClaim is null)
+        {
+            return $"delivery: \"{(spec.Delivery == DeliveryGuarantee.DeliveryAtLeastOnce ? "at_least_once" : "exactly_once")}\" needs checkpoints, which the executors in pods write to a volume the scheduler reads too, and none is set: " +
+                   $"create a ReadWriteMany PersistentVolumeClaim, mount it in the scheduler's pod at its --checkpoint-dir, and set {KubernetesRuntimeOptions.CheckpointClaimVariable} to the claim's name " +
+                   "(docs/kubernetes.md, \"Checkpoints\"); or deploy the operator without a guarantee";
+        }
         if (spec.Builtin is null)
         {
             if (string.IsNullOrWhiteSpace(spec.Image))
@@ -154,6 +161,21 @@ internal static class PodSpecs
         Uid = ownerUid,
     };
 
+    /// <summary>
+    /// The checkpoint claim, mounted at the scheduler's own checkpoint directory: BeginCheckpoint
+    /// names directories under it, and a restore reads from it, so the path must be the same in
+    /// every pod and in the scheduler's.
+    /// </summary>
+    private static V1VolumeMount[] CheckpointMounts(KubernetesRuntimeOptions options) =>
+        options is { CheckpointClaim: not null, CheckpointDirectory: { } directory }
+            ? [new V1VolumeMount { Name = CheckpointsVolume, MountPath = directory }]
+            : [];
+
+    private static V1Volume[] CheckpointVolumes(KubernetesRuntimeOptions options) =>
+        options is { CheckpointClaim: { } claim, CheckpointDirectory: not null }
+            ? [new V1Volume { Name = CheckpointsVolume, PersistentVolumeClaim = new V1PersistentVolumeClaimVolumeSource { ClaimName = claim } }]
+            : [];
+
     /// <summary>The pod of one launch, owned by the topology object (<paramref name="ownerUid"/>).</summary>
     public static V1Pod Pod(InstanceLaunch launch, KubernetesRuntimeOptions options, string ownerUid)
     {
@@ -168,6 +190,7 @@ internal static class PodSpecs
             [
                 new V1VolumeMount { Name = SharedVolume, MountPath = SharedPath },
                 new V1VolumeMount { Name = TlsVolume, MountPath = TlsPath, ReadOnlyProperty = true },
+                .. CheckpointMounts(options),
             ],
             // A built-in is the executor alone: the instance's resources are its.
             Resources = builtin ? Resources(InstanceResources.For(launch.Spec)) : Resources(KubernetesLimits.ExecutorCpuMillis, KubernetesLimits.ExecutorMemoryMiB),
@@ -185,6 +208,7 @@ internal static class PodSpecs
             [
                 new V1Volume { Name = SharedVolume, EmptyDir = new V1EmptyDirVolumeSource() },
                 new V1Volume { Name = TlsVolume, Secret = new V1SecretVolumeSource { SecretName = options.TlsSecret } },
+                .. CheckpointVolumes(options),
             ],
         };
         if (builtin)
