@@ -33,7 +33,7 @@ public sealed class OperatorProcessTests
     private static async Task<AsyncDuplexStreamingCall<ExecutorMessage, OperatorMessage>> ConnectAsync(string socketPath, Process process)
     {
         var deadline = DateTime.UtcNow + TestTimeouts.Step;
-        while (!File.Exists(socketPath))
+        while (!ExecutorHarness.Listening(socketPath))
         {
             if (process.HasExited)
             {

@@ -105,7 +105,7 @@ internal sealed class ExecutorHarness : IAsyncDisposable
 
         // No event announces the bind from outside the host: poll for the socket with a deadline.
         var deadline = DateTime.UtcNow + TestTimeouts.Step;
-        while (!File.Exists(socketPath))
+        while (!Listening(socketPath))
         {
             if (serving.IsCompleted)
             {
@@ -120,6 +120,29 @@ internal sealed class ExecutorHarness : IAsyncDisposable
 
         var (channel, call) = OpenSession(socketPath);
         return new ExecutorHarness(directory, channel, stop, serving, call);
+    }
+
+    /// <summary>
+    /// Whether the operator accepts connections on <paramref name="socketPath"/>. The socket
+    /// file appears at bind(), a moment before listen(): a session opened in between is refused,
+    /// so a test waits for a connection to succeed, not for the file.
+    /// </summary>
+    public static bool Listening(string socketPath)
+    {
+        if (!File.Exists(socketPath))
+        {
+            return false;
+        }
+        using var probe = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        try
+        {
+            probe.Connect(new UnixDomainSocketEndPoint(socketPath));
+            return true;
+        }
+        catch (SocketException)
+        {
+            return false;
+        }
     }
 
     /// <summary>Opens the Session call over a unix socket, as the executor does.</summary>

@@ -291,13 +291,18 @@ public sealed class ZooKeeperClientTests(ZooKeeperServerFixture server) : IClass
         var watch = await zk.ExistsAndWatchAsync(_root + "/never", default).WaitAsync(Timeout);
         using var cancel = new CancellationTokenSource(Timeout);
         var seen = new List<ZooKeeperConnectionState>();
+        var first = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var reading = Task.Run(async () =>
         {
             await foreach (var state in zk.WatchStateAsync(cancel.Token))
             {
                 seen.Add(state);
+                first.TrySetResult();
             }
         });
+        // The reader subscribes on another thread: dispose only once it has the state it started
+        // with, or it may subscribe after the dispose and start at Closed.
+        await first.Task.WaitAsync(Timeout);
 
         await zk.DisposeAsync();
         await reading.WaitAsync(Timeout);

@@ -2,6 +2,7 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('fs');
+const net = require('net');
 const concord = require('..');
 const { within, init, record, batch, SHUTDOWN, tempSocket, connect } = require('./helpers');
 
@@ -13,11 +14,21 @@ class Echo extends concord.Computation {
   }
 }
 
+function accepts(socket) {
+  return new Promise((resolve) => {
+    const probe = net.createConnection(socket);
+    probe.once('connect', () => { probe.destroy(); resolve(true); });
+    probe.once('error', () => resolve(false));
+  });
+}
+
 async function waitForSocket(socket) {
-  // Polls another party's state (the server binding its socket), with a deadline.
+  // Polls another party's state (the server listening on its socket), with a deadline. The
+  // file appears at bind(), a moment before listen(): a session opened in between is refused,
+  // so wait until a connection succeeds, not for the file.
   const deadline = Date.now() + 10000;
-  while (!fs.existsSync(socket)) {
-    if (Date.now() > deadline) throw new Error(`${socket} did not appear within 10 s`);
+  while (!fs.existsSync(socket) || !(await accepts(socket))) {
+    if (Date.now() > deadline) throw new Error(`${socket} did not accept connections within 10 s`);
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
 }

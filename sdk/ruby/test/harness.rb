@@ -3,6 +3,7 @@
 # Helpers shared by the SDK tests: ExecutorMessage builders, a Session driven from an Array,
 # and OperatorProcess, a real operator process on a unix socket driven as the executor does.
 
+require "socket"
 require "minitest/autorun"
 require "tmpdir"
 require "timeout"
@@ -79,8 +80,10 @@ module Harness
     # Opens the session; returns an Enumerator of decoded OperatorMessages.
     def open_session
       deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + TEST_TIMEOUT_S
-      until File.exist?(@socket)
-        raise "operator did not create #{@socket}: #{stderr}" if Process.clock_gettime(Process::CLOCK_MONOTONIC) > deadline
+      # The socket file appears at bind(), a moment before listen(): a session opened in between
+      # is refused, so wait until a connection succeeds, not for the file.
+      until listening?
+        raise "operator did not listen on #{@socket}: #{stderr}" if Process.clock_gettime(Process::CLOCK_MONOTONIC) > deadline
         raise "operator exited early: #{stderr}" if Process.waitpid(@pid, Process::WNOHANG)
 
         sleep SOCKET_POLL_S
@@ -93,6 +96,15 @@ module Harness
       end
       @call = stub.session(requests, deadline: Time.now + TEST_TIMEOUT_S, return_op: true)
       @responses = @call.execute
+    end
+
+    def listening?
+      return false unless File.exist?(@socket)
+
+      UNIXSocket.new(@socket).close
+      true
+    rescue SystemCallError
+      false
     end
 
     # Cancels the call, as an executor that dies does (its connection resets the stream).

@@ -27,6 +27,8 @@ public sealed partial class AgentHost(AgentOptions options, IClusterRuntime runt
     private CancellationTokenSource? _session;
     /// <summary>The forgets asked for so far, in order: a later launch waits for them, so a forget never removes the directory of a newer instance.</summary>
     private Task _forgets = Task.CompletedTask;
+    /// <summary>Set once the agent stops its instances: a launch asked for later is refused, one still starting is stopped when it has started.</summary>
+    private bool _stoppingAll;
 
     /// <summary>Raised after each hello was sent (tests await connections with it).</summary>
     public event Action? Connected;
@@ -397,13 +399,19 @@ public sealed partial class AgentHost(AgentOptions options, IClusterRuntime runt
             RestoreCheckpoint = command.RestoreCheckpoint.Length > 0 ? command.RestoreCheckpoint : null,
         };
         var running = new Running(launch);
+        var stopping = false;
         lock (_lock)
         {
             if (_instances.ContainsKey(launch.Incarnation))
             {
                 return;
             }
-            if (_instances.Count >= SchedulerLimits.AgentInstancesMax)
+            if (_stoppingAll)
+            {
+                stopping = true;
+                running = null;
+            }
+            else if (_instances.Count >= SchedulerLimits.AgentInstancesMax)
             {
                 running = null;
             }
@@ -418,7 +426,9 @@ public sealed partial class AgentHost(AgentOptions options, IClusterRuntime runt
         }
         if (running is null)
         {
-            ReportLaunchFailed(launch, $"this agent runs {SchedulerLimits.AgentInstancesMax} instances already (SchedulerLimits.AgentInstancesMax)");
+            ReportLaunchFailed(launch, stopping
+                ? "this agent is stopping; the scheduler places the instance on another agent"
+                : $"this agent runs {SchedulerLimits.AgentInstancesMax} instances already (SchedulerLimits.AgentInstancesMax)");
             return;
         }
         Task forgets;
@@ -632,7 +642,14 @@ public sealed partial class AgentHost(AgentOptions options, IClusterRuntime runt
         List<IInstanceHandle> handles;
         lock (_lock)
         {
+            _stoppingAll = true;
             handles = _instances.Values.Select(r => r.Handle).OfType<IInstanceHandle>().ToList();
+            // A launch still starting has no handle yet: LaunchAsync stops it as soon as it has
+            // started, so no executor outlives its agent.
+            foreach (var starting in _instances.Values.Where(r => r.Handle is null))
+            {
+                starting.StopTimeoutMs = SchedulerLimits.StopTimeoutMs;
+            }
         }
         LogStoppingAll(handles.Count);
         using var timeout = new CancellationTokenSource(TimeSpan.FromMilliseconds(SchedulerLimits.ShutdownTimeoutMs));
