@@ -336,11 +336,13 @@ public static class SchedulerLimits
     public const int ZooKeeperStoreWriteAttemptsMax = 8;
 
     /// <summary>
-    /// Tries of one ZooKeeper store read whose answer was lost with the connection: 8, one
-    /// <see cref="ZooKeeperStoreRetryDelayMs"/> apart, so about 4 s: long enough for the client
-    /// to reach another server and for an ensemble to elect a new leader after losing one.
+    /// Tries of one ZooKeeper store read whose answer was lost with the connection: 20, one
+    /// <see cref="ZooKeeperStoreRetryDelayMs"/> apart, so about 10 s, the default session
+    /// timeout: the session outlives a lost server that long, and the client needs it to reach
+    /// another server while the ensemble elects a new leader. 4 s (8 tries) was too short once
+    /// on a loaded machine (the quorum drill's deploy after losing one server).
     /// </summary>
-    public const int ZooKeeperStoreReadAttemptsMax = 8;
+    public const int ZooKeeperStoreReadAttemptsMax = 20;
 
     /// <summary>Pause before a ZooKeeper store read or write is tried again after a lost answer, in ms: 500.</summary>
     public const int ZooKeeperStoreRetryDelayMs = 500;
