@@ -195,11 +195,28 @@ func next(data []byte) (f field, rest []byte, ok bool) {
 // gives to f; ok is false for any other message or anything unexpected (the caller then uses
 // the generated code).
 func decodeExecutorProcessBatch(data []byte, f *executorFrame) (*operatorv1.ProcessBatch, bool) {
-	fl, rest, ok := next(data)
-	if !ok || fl.num != fExecutorProcessBatch || fl.typ != protowire.BytesType || len(rest) != 0 {
+	// A message field that occurs more than once is merged, which for its bytes is their
+	// concatenation (drivers append a seq this way). Another field of the oneof: not ours.
+	var batch []byte
+	for parts := 0; len(data) > 0; parts++ {
+		fl, rest, ok := next(data)
+		if !ok || fl.num != fExecutorProcessBatch || fl.typ != protowire.BytesType {
+			return nil, false
+		}
+		if parts == 0 {
+			batch = fl.b
+		} else {
+			if parts == 1 {
+				batch = append([]byte(nil), batch...)
+			}
+			batch = append(batch, fl.b...)
+		}
+		data = rest
+	}
+	if batch == nil {
 		return nil, false
 	}
-	data = fl.b
+	data = batch
 	records := 0
 	for rest := data; len(rest) > 0; {
 		fl, r, ok := next(rest)

@@ -66,6 +66,25 @@ func TestCodec_decodes_a_ProcessBatch_with_every_field_as_the_generated_code_doe
 	}
 }
 
+func TestCodec_merges_a_ProcessBatch_sent_in_two_parts_as_the_generated_code_does(t *testing.T) {
+	// bench_counter.py appends the seq as a second ExecutorMessage{process_batch{seq}}.
+	first, _ := proto.Marshal(fullBatch())
+	second, _ := proto.Marshal(&operatorv1.ExecutorMessage{Message: &operatorv1.ExecutorMessage_ProcessBatch{
+		ProcessBatch: &operatorv1.ProcessBatch{Seq: 9, Records: []*typesv1.Record{{Key: []byte("last")}}}}})
+	data := append(append([]byte(nil), first...), second...)
+	var want operatorv1.ExecutorMessage
+	if err := proto.Unmarshal(data, &want); err != nil {
+		t.Fatal(err)
+	}
+	b, ok := decodeExecutorProcessBatch(data, &executorFrame{})
+	if !ok || !proto.Equal(b, want.GetProcessBatch()) {
+		t.Fatalf("decoded (%v) %v, want %v", ok, b, want.GetProcessBatch())
+	}
+	if b.Seq != 9 || len(b.Records) != 7 {
+		t.Fatalf("the merge kept seq %d and %d records, want 9 and 7", b.Seq, len(b.Records))
+	}
+}
+
 func TestCodec_decoded_slices_do_not_share_the_receive_buffer_or_spill_into_each_other(t *testing.T) {
 	data, _ := proto.Marshal(fullBatch())
 	b, _ := decodeExecutorProcessBatch(data, &executorFrame{})
