@@ -8,6 +8,7 @@ import (
 	operatorv1 "concord/gen/concord/operator/v1"
 	typesv1 "concord/gen/concord/types/v1"
 
+	"google.golang.org/grpc"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 )
@@ -65,6 +66,25 @@ func (sessionCodec) Unmarshal(data []byte, v interface{}) error {
 		return fmt.Errorf("concord: cannot decode into %T: not a protobuf message", v)
 	}
 	return proto.Unmarshal(data, pm)
+}
+
+// grpcPoolsReceiveBuffersMinor is the first grpc-go 1.x release that reuses the buffer of a
+// received message once the codec's Unmarshal returns (1.66, its mem package); earlier ones
+// make a buffer per message (rpc_util.go, parser.recvMsg) and never touch it again.
+const grpcPoolsReceiveBuffersMinor = 66
+
+// receiveBufferOwned says whether Unmarshal may keep slices of its data: true with the grpc-go
+// this module builds against (Debian's 1.33).
+var receiveBufferOwned = grpcBelowMinor(grpc.Version, grpcPoolsReceiveBuffersMinor)
+
+// grpcBelowMinor says whether version ("1.33.3") is a 1.x release below 1.minor; false for
+// anything it cannot read.
+func grpcBelowMinor(version string, minor int) bool {
+	var major, m int
+	if n, _ := fmt.Sscanf(version, "%d.%d", &major, &m); n != 2 {
+		return false
+	}
+	return major == 1 && m < minor
 }
 
 // executorFrame is what the session's reader receives: the message, and the slab its
@@ -228,9 +248,12 @@ func decodeExecutorProcessBatch(data []byte, f *executorFrame) (*operatorv1.Proc
 		}
 		rest = r
 	}
-	// The batch is copied once: grpc may reuse its receive buffer, and keys, values and state
-	// values must outlive the call (State.Get's values outlive the batch).
-	data = append([]byte(nil), data...)
+	// Keys, values and state values are slices of the batch and must outlive the call
+	// (State.Get's values outlive the batch): the receive buffer is kept when grpc made it for
+	// this message alone, else the batch is copied once.
+	if !receiveBufferOwned {
+		data = append([]byte(nil), data...)
+	}
 	slab := recordSlabs.Get().(*recordSlab)
 	slab.take(records)
 	b, ok := decodeProcessBatch(data, slab)

@@ -85,16 +85,32 @@ func TestCodec_merges_a_ProcessBatch_sent_in_two_parts_as_the_generated_code_doe
 	}
 }
 
-func TestCodec_decoded_slices_do_not_share_the_receive_buffer_or_spill_into_each_other(t *testing.T) {
+func TestCodec_keeps_the_receive_buffer_only_from_a_grpc_that_never_reuses_it(t *testing.T) {
+	for version, below := range map[string]bool{"1.33.3": true, "1.65.0": true, "1.66.0": false,
+		"1.70.1-dev": false, "2.0.0": false, "dev": false} {
+		if got := grpcBelowMinor(version, grpcPoolsReceiveBuffersMinor); got != below {
+			t.Errorf("grpc %s: keeps the buffer %v, want %v", version, got, below)
+		}
+	}
+	if !receiveBufferOwned {
+		t.Fatalf("the vendored grpc is expected to be below 1.%d", grpcPoolsReceiveBuffersMinor)
+	}
+	defer func(was bool) { receiveBufferOwned = was }(receiveBufferOwned)
+	receiveBufferOwned = false
 	data, _ := proto.Marshal(fullBatch())
 	b, _ := decodeExecutorProcessBatch(data, &executorFrame{})
 	for i := range data {
-		data[i] = 0 // grpc may reuse its buffer once Unmarshal returns
+		data[i] = 0 // a grpc that pools buffers reuses it once Unmarshal returns
 	}
 	if string(b.Records[0].Key) != "word" || string(b.States[0].Values[0].Value) != "41" ||
 		len(b.Records[0].Trace.TraceId) != 16 {
 		t.Fatalf("decoded batch changed with the receive buffer: %v", b)
 	}
+}
+
+func TestCodec_decoded_slices_do_not_spill_into_each_other(t *testing.T) {
+	data, _ := proto.Marshal(fullBatch())
+	b, _ := decodeExecutorProcessBatch(data, &executorFrame{})
 	key := append(b.Records[0].Key, 'X') // a callback appending to a key must get a copy
 	if string(key) != "wordX" || string(b.Records[0].Value) != "v" {
 		t.Fatalf("append to a key overwrote the value: key %q value %q", key, b.Records[0].Value)
