@@ -17,11 +17,11 @@ import (
 // service). The two messages of the data path are coded by hand, the rest by the generated
 // code:
 //
-//   - ExecutorMessage{process_batch}: decoded with one copy of the message and one slab of
-//     Records per batch (the generated code allocates every Record, key and value apart: a
-//     few allocations per record, and garbage to collect). Keys, values, trace ids and state
-//     values are slices of the batch's copy, which is never reused (State.Get's values stay
-//     valid after the callback).
+//   - ExecutorMessage{process_batch}: decoded into a slab of Records reused once the batch is
+//     answered (the generated code allocates every Record, key and value apart: a few
+//     allocations per record, and garbage to collect). Keys, values, trace ids and state
+//     values are slices of the received message (receiveBufferOwned; else of one copy of
+//     it), which is never reused (State.Get's values stay valid after the callback).
 //   - OperatorMessage{batch_done}: encoded straight into one buffer of the exact size.
 //
 // Anything the hand decoder does not know (another message, a field number or wire type it
