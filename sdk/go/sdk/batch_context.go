@@ -101,8 +101,9 @@ func (c *batchContext) ProduceRecordAt(stream string, key, value []byte, eventTi
 	}
 	slot := c.nextSlot()
 	rec := &slot.rec
-	rec.Key = c.copyBytes(key)
-	rec.Value = c.copyBytes(value)
+	// Every field is written (no Reset: the generated one also stores the message's type
+	// info, which the hand encoder does not need).
+	*rec = typesv1.Record{Key: c.copyBytes(key), Value: c.copyBytes(value)}
 	if cur := c.current; cur != nil {
 		rec.Trace = cur.Trace
 		rec.IngestTimeUnixUs = cur.IngestTimeUnixUs
@@ -116,8 +117,7 @@ func (c *batchContext) ProduceRecordAt(stream string, key, value []byte, eventTi
 		}
 	}
 	rec.EventTimeUnixMs = eventTimeMs
-	slot.pr.Stream = name
-	slot.pr.Record = rec
+	slot.pr = operatorv1.ProducedRecord{Stream: name, Record: rec}
 	c.produced = append(c.produced, &slot.pr)
 	return nil
 }
@@ -184,10 +184,7 @@ func (c *batchContext) nextSlot() *producedSlot {
 		c.slabs = append(c.slabs, make([]producedSlot, ProducedSlabRecords))
 	}
 	c.used++
-	slot := &c.slabs[s][i]
-	slot.pr.Reset()
-	slot.rec.Reset()
-	return slot
+	return &c.slabs[s][i] // the caller writes every field
 }
 
 // enterNow is called before Init and each timer (with its state key): produced records get

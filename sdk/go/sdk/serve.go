@@ -73,6 +73,9 @@ func Run(comp Computation, address string) int {
 	}
 	h := &handler{comp: comp, opened: make(chan struct{}), done: make(chan int, 1)}
 	srv := grpc.NewServer(
+		// The server serves only the Operator service: its data-path messages are coded by
+		// hand (codec.go). grpc 1.33 (Debian's) has no per-service codec; CustomCodec is it.
+		grpc.CustomCodec(sessionCodec{}), //nolint:staticcheck
 		grpc.MaxRecvMsgSize(GrpcMessageBytesMax),
 		grpc.MaxSendMsgSize(GrpcMessageBytesMax),
 		grpc.InitialWindowSize(SessionWindowBytes),

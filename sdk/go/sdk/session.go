@@ -44,15 +44,16 @@ func call(where string, f func() error) (err *fatalError) {
 	return nil
 }
 
-// sessionStream is the part of the generated server stream a session uses.
+// sessionStream is the part of the generated server stream a session uses. The session
+// receives with RecvMsg into an executorFrame, which sessionCodec decodes.
 type sessionStream interface {
 	Send(*operatorv1.OperatorMessage) error
-	Recv() (*operatorv1.ExecutorMessage, error)
+	RecvMsg(m interface{}) error
 }
 
 type inbound struct {
-	msg *operatorv1.ExecutorMessage
-	err error
+	frame *executorFrame
+	err   error
 }
 
 // runSession runs the protocol of operator.proto on stream and returns the exit code.
@@ -90,9 +91,10 @@ func startReader(stream sessionStream) *sessionReader {
 	go func() {
 		defer close(r.closed)
 		for {
-			msg, err := stream.Recv()
+			f := &executorFrame{}
+			err := stream.RecvMsg(f)
 			select {
-			case r.in <- inbound{msg, err}:
+			case r.in <- inbound{f, err}:
 			case <-r.stop: // the session is over: discard, keep reading until the executor closes
 			}
 			if err != nil {
@@ -104,9 +106,9 @@ func startReader(stream sessionStream) *sessionReader {
 }
 
 // next is the executor's next message, or the error that ended its side of the stream.
-func (r *sessionReader) next() (*operatorv1.ExecutorMessage, error) {
+func (r *sessionReader) next() (*executorFrame, error) {
 	item := <-r.in
-	return item.msg, item.err
+	return item.frame, item.err
 }
 
 // linger keeps the session open after its last message until the executor closes its side
@@ -122,10 +124,11 @@ func (r *sessionReader) linger(d time.Duration) {
 }
 
 func serveSession(comp Computation, stream sessionStream, r *sessionReader) *fatalError {
-	first, err := r.next()
+	frame, err := r.next()
 	if err != nil {
 		return protocolError("the executor closed the session before sending Init: %v", err)
 	}
+	first := &frame.msg
 	init := first.GetInit()
 	if init == nil {
 		return protocolError("the first message of a session must be Init, got %T", first.GetMessage())
@@ -164,18 +167,19 @@ func serveSession(comp Computation, stream sessionStream, r *sessionReader) *fat
 	}
 
 	for {
-		msg, err := r.next()
+		frame, err := r.next()
 		if err != nil {
 			if errors.Is(err, io.EOF) {
 				return protocolError("the executor closed the session without Shutdown")
 			}
 			return protocolError("the session broke: %v", err)
 		}
-		switch m := msg.GetMessage().(type) {
+		switch m := frame.msg.GetMessage().(type) {
 		case *operatorv1.ExecutorMessage_ProcessBatch:
 			if ferr := processBatch(comp, stream, ctx, m.ProcessBatch); ferr != nil {
 				return ferr
 			}
+			frame.release() // answered: its Records are reused for a later batch
 		case *operatorv1.ExecutorMessage_Shutdown:
 			return call("Destroy()", func() error { comp.Destroy(); return nil })
 		default:
