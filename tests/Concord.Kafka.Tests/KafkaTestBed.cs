@@ -18,6 +18,9 @@ public sealed class KafkaTestBed : IAsyncDisposable
     /// <summary>Deadline for producing or consuming test records, in seconds.</summary>
     public const int KafkaTimeoutSeconds = 30;
 
+    /// <summary>The test producer's queue bound, in messages: a prefill of a few 100,000 records is produced without waiting (librdkafka's default, 100,000, would refuse it).</summary>
+    public const int ProduceQueueMessagesMax = 1_000_000;
+
     private KafkaTestBed(MockKafkaCluster kafka, Cluster cluster)
     {
         Kafka = kafka;
@@ -25,6 +28,8 @@ public sealed class KafkaTestBed : IAsyncDisposable
     }
 
     public MockKafkaCluster Kafka { get; }
+
+    private readonly Dictionary<string, IConsumer<byte[], byte[]>> _offsetReaders = new(StringComparer.Ordinal);
 
     public Cluster Cluster { get; }
 
@@ -52,7 +57,7 @@ public sealed class KafkaTestBed : IAsyncDisposable
     public Dictionary<string, long> Produce(string topic, IEnumerable<string> words)
     {
         var counts = new Dictionary<string, long>(StringComparer.Ordinal);
-        using var producer = new ProducerBuilder<byte[], byte[]>(new ProducerConfig { BootstrapServers = Bootstrap, LingerMs = 2 }).Build();
+        using var producer = new ProducerBuilder<byte[], byte[]>(new ProducerConfig { BootstrapServers = Bootstrap, LingerMs = 2, QueueBufferingMaxMessages = ProduceQueueMessagesMax }).Build();
         foreach (var word in words)
         {
             var bytes = Encoding.UTF8.GetBytes(word);
@@ -99,6 +104,106 @@ public sealed class KafkaTestBed : IAsyncDisposable
         return read;
     }
 
+    /// <summary>Offsets committed by <paramref name="group"/> on every partition of <paramref name="topic"/>, summed (a partition with none counts 0).</summary>
+    public long CommittedOffsets(string group, string topic)
+    {
+        // One reader per group for the bed's life: this is polled while the pipeline runs.
+        if (!_offsetReaders.TryGetValue(group, out var reader))
+        {
+            reader = new ConsumerBuilder<byte[], byte[]>(new ConsumerConfig { BootstrapServers = Bootstrap, GroupId = group }).Build();
+            _offsetReaders[group] = reader;
+        }
+        return reader.Committed(Enumerable.Range(0, Partitions).Select(p => new TopicPartition(topic, p)), TimeSpan.FromSeconds(KafkaTimeoutSeconds))
+            .Sum(c => Math.Max(0, c.Offset.Value));
+    }
+
+    /// <summary>The next offset of every partition of <paramref name="topic"/> (its high watermark), by partition.</summary>
+    public long[] HighWatermarks(string topic)
+    {
+        using var reader = new ConsumerBuilder<byte[], byte[]>(new ConsumerConfig { BootstrapServers = Bootstrap, GroupId = "test-watermarks" }).Build();
+        return [.. Enumerable.Range(0, Partitions).Select(p => reader.QueryWatermarkOffsets(new TopicPartition(topic, p), TimeSpan.FromSeconds(KafkaTimeoutSeconds)).High.Value)];
+    }
+
+    /// <summary>
+    /// Every record of <paramref name="topic"/> from the start to its end now (each partition's
+    /// end of file), as a plain (read_uncommitted) consumer sees them; also the offsets each
+    /// partition's records took up (the high watermark: records plus any control records).
+    /// </summary>
+    public (List<(string Key, string Value)> Records, long[] Ends) ReadToEnd(string topic)
+    {
+        var ends = HighWatermarks(topic);
+        var config = new ConsumerConfig
+        {
+            BootstrapServers = Bootstrap,
+            GroupId = "test-reader-" + Guid.NewGuid().ToString("N"),
+            EnableAutoCommit = false,
+            EnablePartitionEof = true,
+        };
+        using var consumer = new ConsumerBuilder<byte[], byte[]>(config).Build();
+        consumer.Assign(Enumerable.Range(0, Partitions).Where(p => ends[p] > 0).Select(p => new TopicPartitionOffset(topic, p, Offset.Beginning)));
+        var open = Enumerable.Range(0, Partitions).Where(p => ends[p] > 0).ToHashSet();
+        var read = new List<(string, string)>();
+        var deadline = DateTime.UtcNow.AddSeconds(KafkaTimeoutSeconds);
+        while (open.Count > 0)
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"reading {topic} to its end took more than {KafkaTimeoutSeconds} s (partitions {string.Join(",", open)} still open, {read.Count} records read)");
+            var result = consumer.Consume(TimeSpan.FromMilliseconds(100));
+            if (result is null)
+            {
+                continue;
+            }
+            if (result.IsPartitionEOF || result.Offset.Value + 1 >= ends[result.Partition.Value])
+            {
+                if (!result.IsPartitionEOF)
+                {
+                    read.Add((Encoding.UTF8.GetString(result.Message.Key ?? []), Encoding.UTF8.GetString(result.Message.Value ?? [])));
+                }
+                open.Remove(result.Partition.Value);
+                continue;
+            }
+            read.Add((Encoding.UTF8.GetString(result.Message.Key ?? []), Encoding.UTF8.GetString(result.Message.Value ?? [])));
+        }
+        consumer.Close();
+        return (read, ends);
+    }
+
+    /// <summary>
+    /// The partitions of <paramref name="topic"/> whose last offset holds a record rather than a
+    /// control record (a transaction marker: a consumer skips it and reaches the end without a
+    /// message). Empty when every non-empty partition ends with the end of a transaction.
+    /// </summary>
+    public List<int> PartitionsEndingInARecord(string topic)
+    {
+        var ends = HighWatermarks(topic);
+        var config = new ConsumerConfig
+        {
+            BootstrapServers = Bootstrap,
+            GroupId = "test-reader-" + Guid.NewGuid().ToString("N"),
+            EnableAutoCommit = false,
+            EnablePartitionEof = true,
+        };
+        using var consumer = new ConsumerBuilder<byte[], byte[]>(config).Build();
+        var recordAtEnd = new List<int>();
+        foreach (var partition in Enumerable.Range(0, Partitions).Where(p => ends[p] > 0))
+        {
+            consumer.Assign(new TopicPartitionOffset(topic, partition, ends[partition] - 1));
+            var deadline = DateTime.UtcNow.AddSeconds(KafkaTimeoutSeconds);
+            ConsumeResult<byte[], byte[]>? result;
+            do
+            {
+                Assert.True(DateTime.UtcNow < deadline, $"reading the last offset of {topic} [{partition}] took more than {KafkaTimeoutSeconds} s");
+                result = consumer.Consume(TimeSpan.FromMilliseconds(100));
+            }
+            while (result is null);
+            if (!result.IsPartitionEOF)
+            {
+                recordAtEnd.Add(partition);
+            }
+        }
+        consumer.Close();
+        return recordAtEnd;
+    }
+
     public OperatorSpec Source(string name, string topic, string stream = "words", int instances = 1, string? group = null, Dictionary<string, string>? extra = null)
     {
         var spec = new OperatorSpec
@@ -122,6 +227,10 @@ public sealed class KafkaTestBed : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         await Cluster.DisposeAsync();
+        foreach (var reader in _offsetReaders.Values)
+        {
+            reader.Dispose();
+        }
         Kafka.Dispose();
     }
 }
