@@ -1,4 +1,5 @@
 using System.Text;
+using Concord.Contracts;
 using Concord.Contracts.Scheduler.V1;
 
 namespace Concord.Cli.Internal;

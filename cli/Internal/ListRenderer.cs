@@ -1,3 +1,4 @@
+using Concord.Contracts;
 using Concord.Contracts.Scheduler.V1;
 using Google.Protobuf;
 using Spectre.Console;

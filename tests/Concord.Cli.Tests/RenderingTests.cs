@@ -1,4 +1,5 @@
 using Concord.Cli.Internal;
+using Concord.Contracts;
 using Concord.Contracts.Scheduler.V1;
 using Concord.Contracts.Types.V1;
 using Google.Protobuf;

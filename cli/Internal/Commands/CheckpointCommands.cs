@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text;
+using Concord.Contracts;
 using Concord.Contracts.Scheduler.V1;
 
 namespace Concord.Cli.Internal.Commands;

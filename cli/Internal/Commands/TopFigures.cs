@@ -1,4 +1,5 @@
 using System.Globalization;
+using Concord.Contracts;
 using Concord.Contracts.Scheduler.V1;
 using Spectre.Console;
 using Spectre.Console.Rendering;

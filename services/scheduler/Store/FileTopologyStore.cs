@@ -27,7 +27,6 @@ public sealed partial class FileTopologyStore : ITopologyStore
     /// <summary>File format version written in the file; a reader refuses a newer one.</summary>
     public const int FormatVersion = 1;
 
-    private static readonly JsonParser ProtoParser = new(JsonParser.Settings.Default.WithIgnoreUnknownFields(true));
     private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
 
     private readonly string _path;
@@ -100,9 +99,7 @@ public sealed partial class FileTopologyStore : ITopologyStore
             foreach (var node in root["operators"]?.AsArray() ?? [])
             {
                 var item = node!.AsObject();
-                var spec = ProtoParser.Parse<OperatorSpec>(item["spec"]!.ToJsonString());
-                var metadataNode = item["metadata"];
-                var metadata = metadataNode is null ? null : ProtoParser.Parse<OperatorMetadata>(metadataNode.ToJsonString());
+                var (spec, metadata) = StoredJson.ReadSpecAndMetadata(item);
                 var version = item["version"]!.GetValue<long>();
                 var storedName = item["name"]?.GetValue<string>() ?? "";
                 revision = Math.Max(revision, version);
@@ -128,7 +125,7 @@ public sealed partial class FileTopologyStore : ITopologyStore
                     LogQuarantined(logger, entry.Name, full, problem);
                 }
             }
-            var checkpoints = (root["checkpoints"]?.AsArray() ?? []).Select(n => ReadCheckpoint(n!.AsObject())).OrderBy(c => c.Id).ToList();
+            var checkpoints = StoredJson.ReadCheckpoints(root["checkpoints"]?.AsArray());
             return new FileTopologyStore(full, entries, revision, quarantined, checkpoints);
         }
         catch (Exception e) when (e is JsonException or InvalidOperationException or InvalidDataException or InvalidProtocolBufferException or NullReferenceException or FormatException)
@@ -293,21 +290,7 @@ public sealed partial class FileTopologyStore : ITopologyStore
         var operators = new JsonArray();
         foreach (var entry in entries.Values)
         {
-            var item = new JsonObject
-            {
-                ["name"] = entry.Name,
-                ["version"] = entry.Version,
-                ["spec"] = JsonNode.Parse(JsonFormatter.Default.Format(entry.Spec)),
-            };
-            if (entry.Metadata is not null)
-            {
-                item["metadata"] = JsonNode.Parse(JsonFormatter.Default.Format(entry.Metadata));
-            }
-            if (entry.StateSince != 0)
-            {
-                item["state_since"] = entry.StateSince;
-            }
-            operators.Add(item);
+            operators.Add(StoredJson.WriteEntry(entry.Name, entry.Version, entry.Spec, entry.Metadata, entry.StateSince));
         }
         foreach (var entry in quarantined)
         {
@@ -321,7 +304,7 @@ public sealed partial class FileTopologyStore : ITopologyStore
         };
         if (checkpoints.Count > 0)
         {
-            root["checkpoints"] = new JsonArray(checkpoints.Select(c => (JsonNode)WriteCheckpoint(c)).ToArray());
+            root["checkpoints"] = StoredJson.WriteCheckpoints(checkpoints);
         }
         var text = root.ToJsonString(Indented);
         if (System.Text.Encoding.UTF8.GetByteCount(text) is var bytes && bytes > SchedulerLimits.TopologyBytesMax)
@@ -330,39 +313,6 @@ public sealed partial class FileTopologyStore : ITopologyStore
         }
         await AtomicFile.WriteAllTextAsync(_path, text, cancellationToken).ConfigureAwait(false);
     }
-
-    /// <summary>A checkpoint record as JSON; the ZooKeeper store keeps the same form.</summary>
-    internal static JsonObject WriteCheckpoint(CheckpointRecord c) => new()
-    {
-        ["id"] = c.Id,
-        ["savepoint"] = c.Savepoint,
-        ["trigger_unix_ms"] = c.TriggerUnixMs,
-        ["duration_ms"] = c.DurationMs,
-        ["alignment_ms_max"] = c.AlignmentMsMax,
-        ["state_bytes"] = c.StateBytes,
-        ["written_bytes"] = c.WrittenBytes,
-        ["directory"] = c.Directory,
-        ["participants"] = c.Participants,
-        ["operators"] = new JsonArray(c.Operators.Select(o => (JsonNode)new JsonObject
-        {
-            ["name"] = o.Name,
-            ["instances"] = o.Instances,
-            ["version"] = o.Version,
-        }).ToArray()),
-    };
-
-    internal static CheckpointRecord ReadCheckpoint(JsonObject c) => new(
-        c["id"]!.GetValue<ulong>(),
-        c["savepoint"]?.GetValue<bool>() ?? false,
-        c["trigger_unix_ms"]?.GetValue<long>() ?? 0,
-        c["duration_ms"]?.GetValue<long>() ?? 0,
-        c["alignment_ms_max"]?.GetValue<long>() ?? 0,
-        c["state_bytes"]?.GetValue<long>() ?? 0,
-        c["written_bytes"]?.GetValue<long>() ?? 0,
-        c["directory"]!.GetValue<string>(),
-        c["participants"]?.GetValue<int>() ?? 0,
-        (c["operators"]?.AsArray() ?? []).Select(o => new CheckpointedOperator(
-            o!["name"]!.GetValue<string>(), o["instances"]!.GetValue<int>(), o["version"]?.GetValue<long>() ?? 0)).ToList());
 
     /// <summary>Why a stored entry may not be loaded; null when it is as good as a deploy.</summary>
     private static string? Check(string storedName, OperatorSpec spec, long version, Func<OperatorSpec, string?>? validate)

@@ -68,7 +68,7 @@ public class LivenessTests
         for (ulong seq = 1; seq <= 3; seq++)
         {
             Push(_queue, Record($"k{seq}"));
-            Assert.Equal(seq, (await _session.Sent.Reader.ReadAsync().AsTask().WaitAsync(Bound)).Seq);
+            Assert.Equal(seq, (await NextSentAsync(pump, liveness, answers, sends)).Seq);
             _time.Advance(Timeout - TimeSpan.FromSeconds(1));
             await _session.Answers.Writer.WriteAsync(new BatchDone { Seq = seq });
         }
@@ -76,6 +76,32 @@ public class LivenessTests
         await stop.CancelAsync();
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => liveness.WaitAsync(Bound));
         await Task.WhenAll(answers, sends).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing | ConfigureAwaitOptions.ContinueOnCapturedContext);
+    }
+
+    /// <summary>
+    /// The next batch sent. A pump loop that ends first fails the test at once with its own
+    /// error, and a timeout names the state of the pump and its loops, instead of a bare
+    /// timeout that hides which loop stopped (this test once timed out under load unexplained).
+    /// </summary>
+    private async Task<ProcessBatch> NextSentAsync(BatchPump pump, params Task[] loops)
+    {
+        var next = _session.Sent.Reader.ReadAsync().AsTask();
+        Task first;
+        try
+        {
+            first = await Task.WhenAny([next, .. loops]).WaitAsync(Bound);
+        }
+        catch (TimeoutException e)
+        {
+            throw new TimeoutException(
+                $"no batch sent within {Bound.TotalSeconds:0} s; batches in flight {pump.InFlight}, queued rows {_queue.QueuedRows}, loops (liveness, answers, sends): {string.Join(", ", loops.Select(l => l.Status))}", e);
+        }
+        if (first != next)
+        {
+            await first;
+            Assert.Fail($"a pump loop ended ({first.Status}) while a batch was awaited");
+        }
+        return await next;
     }
 
     [Theory]

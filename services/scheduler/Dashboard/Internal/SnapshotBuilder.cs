@@ -1,3 +1,4 @@
+using Concord.Contracts;
 using Concord.Contracts.Scheduler.V1;
 using Concord.Contracts.Types.V1;
 
@@ -56,7 +57,7 @@ internal static class SnapshotBuilder
                 }
                 inRate += instanceIn;
                 outRate += instanceOut;
-                instances.Add(new InstanceView(instance.Index, StateText(instance.State), instance.Host, instance.Restarts, instance.LastError,
+                instances.Add(new InstanceView(instance.Index, StatusText.Of(instance.State), instance.Host, instance.Restarts, instance.LastError,
                     instance.StateSinceUnixMs, cpu, memory, instanceIn, instanceOut, now?.Error ?? ""));
             }
             queueFill[name] = capacity > 0 ? queued / capacity : 0;
@@ -68,7 +69,7 @@ internal static class SnapshotBuilder
                 running,
                 OperatorState(op, running),
                 op.LastError.Length > 0 ? op.LastError : op.Instances.Select(i => i.LastError).LastOrDefault(e => e.Length > 0) ?? "",
-                InputsOf(op).Select(i => new InputView(i.Name, GroupingText(i.Grouping))).ToList(),
+                InputsOf(op).Select(i => new InputView(i.Name, StatusText.Of(i.Grouping))).ToList(),
                 OutputsOf(op).ToList(),
                 inRate,
                 outRate,
@@ -84,7 +85,7 @@ internal static class SnapshotBuilder
                 e.Stream,
                 e.FromOperator,
                 e.ToOperator,
-                GroupingText(e.Grouping),
+                StatusText.Of(e.Grouping),
                 byName.TryGetValue(e.FromOperator, out var from) ? from.RecordsOutPerSec : 0,
                 (from?.Backpressured ?? false) || queueFill.GetValueOrDefault(e.ToOperator) >= DashboardLimits.QueueFillBackpressured))
             .ToList();
@@ -155,25 +156,6 @@ internal static class SnapshotBuilder
         }
         return lowerBound;
     }
-
-    public static string GroupingText(Grouping grouping) => grouping switch
-    {
-        Grouping.GroupBy => "group_by",
-        Grouping.Broadcast => "broadcast",
-        _ => "shuffle",
-    };
-
-    public static string StateText(InstanceState state) => state switch
-    {
-        InstanceState.Pending => "pending",
-        InstanceState.Starting => "starting",
-        InstanceState.Running => "running",
-        InstanceState.Draining => "draining",
-        InstanceState.Stopped => "stopped",
-        InstanceState.Failed => "failed",
-        InstanceState.CrashLooping => "crash-looping",
-        _ => "unknown",
-    };
 
     private static string CheckpointStatusText(CheckpointStatus status) => status switch
     {

@@ -32,8 +32,6 @@ namespace Concord.Scheduler.Store.Kubernetes;
 /// </remarks>
 public sealed partial class KubernetesTopologyStore : ITopologyStore
 {
-    private static readonly JsonParser ProtoParser = new(JsonParser.Settings.Default.WithIgnoreUnknownFields(true));
-
     private readonly IKubernetes _client;
     private readonly bool _ownsClient;
     private readonly int _pollMs;
@@ -333,7 +331,7 @@ public sealed partial class KubernetesTopologyStore : ITopologyStore
                 }
                 var next = checkpoints.Where(c => !forget.Contains(c.Id)).Append(completed).OrderBy(c => c.Id).ToList();
                 map.Data ??= new Dictionary<string, string>();
-                map.Data[KubernetesStoreLayout.CheckpointsKey] = new JsonArray(next.Select(c => (JsonNode)FileTopologyStore.WriteCheckpoint(c)).ToArray()).ToJsonString();
+                map.Data[KubernetesStoreLayout.CheckpointsKey] = StoredJson.WriteCheckpoints(next).ToJsonString();
                 SetAnnotation(map, KubernetesStoreLayout.TermAnnotation, term);
                 CheckSize(map, $"the checkpoint records (ConfigMap {Layout.CheckpointsName})");
                 if (await ReplaceAsync(map, attempt).ConfigureAwait(false))
@@ -513,33 +511,15 @@ public sealed partial class KubernetesTopologyStore : ITopologyStore
     private Dictionary<string, OperatorEntry> Entries(V1ConfigMap map) =>
         (map.Data ?? new Dictionary<string, string>()).ToDictionary(p => p.Key, p => Parse(p.Key, p.Value), StringComparer.Ordinal);
 
-    private static string Serialize(OperatorEntry entry)
-    {
-        var item = new JsonObject
-        {
-            ["name"] = entry.Name,
-            ["version"] = entry.Version,
-            ["spec"] = JsonNode.Parse(JsonFormatter.Default.Format(entry.Spec)),
-        };
-        if (entry.Metadata is not null)
-        {
-            item["metadata"] = JsonNode.Parse(JsonFormatter.Default.Format(entry.Metadata));
-        }
-        if (entry.StateSince != 0)
-        {
-            item["state_since"] = entry.StateSince;
-        }
-        return item.ToJsonString();
-    }
+    private static string Serialize(OperatorEntry entry) =>
+        StoredJson.WriteEntry(entry.Name, entry.Version, entry.Spec, entry.Metadata, entry.StateSince).ToJsonString();
 
     private OperatorEntry Parse(string name, string json)
     {
         try
         {
             var item = JsonNode.Parse(json)!.AsObject();
-            var spec = ProtoParser.Parse<OperatorSpec>(item["spec"]!.ToJsonString());
-            var metadataNode = item["metadata"];
-            var metadata = metadataNode is null ? null : ProtoParser.Parse<OperatorMetadata>(metadataNode.ToJsonString());
+            var (spec, metadata) = StoredJson.ReadSpecAndMetadata(item);
             if (spec.Name != name)
             {
                 throw new InvalidDataException($"its spec is named '{spec.Name}'");
@@ -561,7 +541,7 @@ public sealed partial class KubernetesTopologyStore : ITopologyStore
         }
         try
         {
-            return JsonNode.Parse(json)!.AsArray().Select(n => FileTopologyStore.ReadCheckpoint(n!.AsObject())).OrderBy(c => c.Id).ToList();
+            return StoredJson.ReadCheckpoints(JsonNode.Parse(json)!.AsArray());
         }
         catch (Exception e) when (e is System.Text.Json.JsonException or InvalidOperationException or NullReferenceException or FormatException)
         {

@@ -26,8 +26,6 @@ namespace Concord.Scheduler.Store.ZooKeeper;
 /// </remarks>
 public sealed class ZooKeeperTopologyStore : ITopologyStore
 {
-    private static readonly JsonParser ProtoParser = new(JsonParser.Settings.Default.WithIgnoreUnknownFields(true));
-
     private readonly ZooKeeperClient _client;
     private readonly bool _ownsClient;
     private readonly CancellationTokenSource _disposed = new();
@@ -244,7 +242,7 @@ public sealed class ZooKeeperTopologyStore : ITopologyStore
                 throw new ArgumentException($"checkpoint {completed.Id} is already recorded", nameof(completed));
             }
             var next = checkpoints.Where(c => !forget.Contains(c.Id)).Append(completed).OrderBy(c => c.Id).ToList();
-            var data = Encoding.UTF8.GetBytes(new JsonArray(next.Select(c => (JsonNode)FileTopologyStore.WriteCheckpoint(c)).ToArray()).ToJsonString());
+            var data = Encoding.UTF8.GetBytes(StoredJson.WriteCheckpoints(next).ToJsonString());
             if (data.Length > ZooKeeperLimits.NodeDataBytesMax)
             {
                 throw new TopologyTooLargeException(data.Length, ZooKeeperLimits.NodeDataBytesMax, "the checkpoint records",
@@ -348,32 +346,16 @@ public sealed class ZooKeeperTopologyStore : ITopologyStore
     /// <summary>Stored "state_since" of an entry whose state starts at its own write (ITopologyStore's newState).</summary>
     private const long StateSinceOwnVersion = -1;
 
-    private static byte[] Serialize(string name, OperatorSpec spec, OperatorMetadata? metadata, long stateSince)
-    {
-        var item = new JsonObject
-        {
-            ["name"] = name,
-            ["spec"] = JsonNode.Parse(JsonFormatter.Default.Format(spec)),
-        };
-        if (metadata is not null)
-        {
-            item["metadata"] = JsonNode.Parse(JsonFormatter.Default.Format(metadata));
-        }
-        if (stateSince != 0)
-        {
-            item["state_since"] = stateSince;
-        }
-        return Encoding.UTF8.GetBytes(item.ToJsonString());
-    }
+    // No "version": the node's zxid is the entry's version.
+    private static byte[] Serialize(string name, OperatorSpec spec, OperatorMetadata? metadata, long stateSince) =>
+        Encoding.UTF8.GetBytes(StoredJson.WriteEntry(name, version: null, spec, metadata, stateSince).ToJsonString());
 
     private OperatorEntry Parse(string name, ZNodeData node)
     {
         try
         {
             var item = JsonNode.Parse(node.Data)!.AsObject();
-            var spec = ProtoParser.Parse<OperatorSpec>(item["spec"]!.ToJsonString());
-            var metadataNode = item["metadata"];
-            var metadata = metadataNode is null ? null : ProtoParser.Parse<OperatorMetadata>(metadataNode.ToJsonString());
+            var (spec, metadata) = StoredJson.ReadSpecAndMetadata(item);
             if (spec.Name != name)
             {
                 throw new InvalidDataException($"its spec is named '{spec.Name}'");
@@ -396,7 +378,7 @@ public sealed class ZooKeeperTopologyStore : ITopologyStore
         }
         try
         {
-            return JsonNode.Parse(node.Data)!.AsArray().Select(n => FileTopologyStore.ReadCheckpoint(n!.AsObject())).OrderBy(c => c.Id).ToList();
+            return StoredJson.ReadCheckpoints(JsonNode.Parse(node.Data)!.AsArray());
         }
         catch (Exception e) when (e is System.Text.Json.JsonException or InvalidOperationException or NullReferenceException or FormatException)
         {

@@ -1,11 +1,16 @@
 using Concord.Contracts.Scheduler.V1;
 using Concord.Contracts.Types.V1;
 
-namespace Concord.Cli.Internal;
+namespace Concord.Contracts;
 
-/// <summary>Names shown to people for proto enums and derived states; pure functions.</summary>
-internal static class StatusText
+/// <summary>
+/// Names shown to people for proto enums and derived states; pure functions. One source for
+/// every surface that shows them (the CLI's tables and graphs, the scheduler's dashboard), so a
+/// state reads the same word everywhere.
+/// </summary>
+public static class StatusText
 {
+    /// <summary>The grouping as the deploy file spells it: "shuffle", "group_by" or "broadcast".</summary>
     public static string Of(Grouping grouping) => grouping switch
     {
         Grouping.GroupBy => "group_by",
@@ -13,6 +18,7 @@ internal static class StatusText
         _ => "shuffle",
     };
 
+    /// <summary>An instance's state in lower case ("crash-looping" for CrashLooping); "unknown" for a value this build does not know.</summary>
     public static string Of(InstanceState state) => state switch
     {
         InstanceState.Pending => "pending",
@@ -75,6 +81,7 @@ internal static class StatusText
     public static IReadOnlyList<string> Outputs(OperatorStatus status) =>
         status.Metadata is { Name.Length: > 0 } metadata ? metadata.Outputs : status.Spec?.ExpectedOutputs ?? [];
 
+    /// <summary>An input as "stream:grouping".</summary>
     public static string Describe(InputStream input) => $"{input.Name}:{Of(input.Grouping)}";
 
     /// <summary>The operator's last error, or the most recent one of its instances.</summary>
