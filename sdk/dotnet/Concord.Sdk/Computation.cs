@@ -23,7 +23,9 @@ public abstract class Computation
     /// <summary>
     /// Called for every record of every input stream. <paramref name="record"/> is the message
     /// as received (no copy): read <c>record.Key</c> / <c>record.Value</c> (ByteString; use
-    /// <c>.Span</c> or <c>.ToStringUtf8()</c>) and do not keep or modify it after returning.
+    /// <c>.Span</c> or <c>.ToStringUtf8()</c>) and do not modify it. Its key and value are views of
+    /// the batch's one received buffer: a record kept after returning stays valid but holds the
+    /// whole batch in memory, so keep copies (<c>ToByteArray()</c>) instead.
     /// Records produced here inherit its trace, ingest time and (unless given) event time.
     /// </summary>
     public abstract void ProcessRecord(IComputationContext context, Record record);

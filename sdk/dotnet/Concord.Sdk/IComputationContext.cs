@@ -20,7 +20,7 @@ public interface IComputationContext
     /// <summary>
     /// Produces a record to <paramref name="stream"/>, which must be one of the metadata's
     /// outputs; key plus value must fit in the session's record limit (1 MiB by default).
-    /// The ByteStrings are used as they are (no copy): forwarding <c>record.Key</c> is free.
+    /// The bytes are copied once, straight into the answer being built (no object per record).
     /// <paramref name="eventTimeUnixMs"/> 0 inherits the event time of the record being
     /// processed, or "now" in Init and timers.
     /// </summary>
@@ -28,7 +28,7 @@ public interface IComputationContext
     /// <exception cref="RecordTooLargeException">key plus value is over the limit.</exception>
     void ProduceRecord(string stream, ByteString key, ByteString value, long eventTimeUnixMs = 0);
 
-    /// <summary>Produces a record; key and value are copied.</summary>
+    /// <summary>Produces a record; key and value are copied (the cheapest overload: no ByteString to make).</summary>
     void ProduceRecord(string stream, ReadOnlySpan<byte> key, ReadOnlySpan<byte> value) =>
         ProduceRecord(stream, ByteString.CopyFrom(key), ByteString.CopyFrom(value));
 

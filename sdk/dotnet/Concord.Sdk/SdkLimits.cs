@@ -42,6 +42,13 @@ public static class SdkLimits
     public const int ProducedRecordOverheadBytes = 64;
 
     /// <summary>
+    /// Size of the pooled buffer a BatchDone is written into at the start of a batch: 64 KiB,
+    /// enough for about 2,000 small records; it doubles as needed, up to the message's size
+    /// (bounded by <see cref="ProducedBytesPerBatchMax"/>).
+    /// </summary>
+    public const int BatchDoneBufferBytesInitial = 64 * 1024;
+
+    /// <summary>
     /// How long a started operator waits for its executor to open the session: 60 s. The
     /// executor connects within its own socket-wait bound; an operator still alone after this
     /// lost its executor before the session began, so it exits 1 instead of living on as an

@@ -21,9 +21,10 @@ internal sealed class ComputationContext(
     private readonly Dictionary<string, ValueState> _stateHandles = new(StringComparer.Ordinal);
     private ByteString _timerStateKey = ByteString.Empty;
     private string? _stateKeyString; // the key in scope as a store key, computed on first use
-    private readonly HashSet<string> _outputs = [.. metadata.Outputs];
+    // Each declared output with its encoded ProducedRecord.stream field, made once.
+    private readonly Dictionary<string, byte[]> _outputs = metadata.Outputs.Distinct().ToDictionary(o => o, BatchDoneWriter.StreamField, StringComparer.Ordinal);
     private readonly IReadOnlyCollection<string> _outputList = [.. metadata.Outputs];
-    private BatchDone? _batch;
+    private BatchDoneWriter? _batch;
     private Record? _current;
     private long _producedBytes;
 
@@ -34,7 +35,7 @@ internal sealed class ComputationContext(
     public int InstanceCount { get; } = init.InstanceCount;
 
     /// <summary>Starts collecting the products of one batch (Init is batch 0).</summary>
-    public void Begin(BatchDone batch)
+    public void Begin(BatchDoneWriter batch)
     {
         _batch = batch;
         _current = null;
@@ -87,11 +88,27 @@ internal sealed class ComputationContext(
 
     public void ProduceRecord(string stream, ByteString key, ByteString value, long eventTimeUnixMs = 0)
     {
-        var batch = RequireCallback(nameof(ProduceRecord));
-        ArgumentNullException.ThrowIfNull(stream);
         ArgumentNullException.ThrowIfNull(key);
         ArgumentNullException.ThrowIfNull(value);
-        if (!_outputs.Contains(stream))
+        Produce(stream, key.Span, value.Span, eventTimeUnixMs);
+    }
+
+    // The span overloads write the bytes straight into the BatchDone, with no ByteString.
+    public void ProduceRecord(string stream, ReadOnlySpan<byte> key, ReadOnlySpan<byte> value) =>
+        Produce(stream, key, value, 0);
+
+    public void ProduceRecord(string stream, byte[] key, byte[] value)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        ArgumentNullException.ThrowIfNull(value);
+        Produce(stream, key, value, 0);
+    }
+
+    private void Produce(string stream, ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, long eventTimeUnixMs)
+    {
+        var batch = RequireCallback(nameof(ProduceRecord));
+        ArgumentNullException.ThrowIfNull(stream);
+        if (!_outputs.TryGetValue(stream, out var streamField))
         {
             throw new UndeclaredStreamException(stream, _outputList);
         }
@@ -103,21 +120,19 @@ internal sealed class ComputationContext(
         _producedBytes += recordBytes + stream.Length + SdkLimits.ProducedRecordOverheadBytes;
         CheckBatchBytes();
 
-        var record = new Record { Key = key, Value = value };
         if (_current is { } current)
         {
             // Lineage: the produced record carries the trace and ingest time of its cause.
-            record.Trace = current.Trace;
-            record.IngestTimeUnixUs = current.IngestTimeUnixUs;
-            record.EventTimeUnixMs = eventTimeUnixMs != 0 ? eventTimeUnixMs : current.EventTimeUnixMs;
+            batch.AddProduced(streamField, key, value,
+                eventTimeUnixMs != 0 ? eventTimeUnixMs : current.EventTimeUnixMs, current.IngestTimeUnixUs, current.Trace);
         }
         else
         {
             var now = time.GetUtcNow();
-            record.IngestTimeUnixUs = (now.UtcTicks - DateTimeOffset.UnixEpoch.UtcTicks) / TimeSpan.TicksPerMicrosecond;
-            record.EventTimeUnixMs = eventTimeUnixMs != 0 ? eventTimeUnixMs : now.ToUnixTimeMilliseconds();
+            batch.AddProduced(streamField, key, value,
+                eventTimeUnixMs != 0 ? eventTimeUnixMs : now.ToUnixTimeMilliseconds(),
+                (now.UtcTicks - DateTimeOffset.UnixEpoch.UtcTicks) / TimeSpan.TicksPerMicrosecond, null);
         }
-        batch.Produced.Add(new ProducedRecord { Stream = stream, Record = record });
     }
 
     public void SetTimer(string key, long timeUnixMs) => SetTimer(key, timeUnixMs, TimerDomain.ProcessingTime);
@@ -145,7 +160,7 @@ internal sealed class ComputationContext(
             // Keyed only with declared states: a stateless operator keeps one timer per key, as before keyed state.
             timer.StateKey = CurrentStateKey;
         }
-        batch.TimersSet.Add(timer);
+        batch.Rest.TimersSet.Add(timer);
     }
 
     public void Log(string message, OperatorLogLevel level = OperatorLogLevel.Info)
@@ -216,7 +231,7 @@ internal sealed class ComputationContext(
         }
     }
 
-    private BatchDone RequireCallback(string member)
+    private BatchDoneWriter RequireCallback(string member)
     {
         if (Environment.CurrentManagedThreadId != operatorThreadId || _batch is null)
         {

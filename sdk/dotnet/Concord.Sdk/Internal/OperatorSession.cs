@@ -20,7 +20,7 @@ internal sealed class OperatorSession
     private readonly TimeProvider _time;
     private readonly Channel<InboundItem> _inbound = Channel.CreateBounded<InboundItem>(
         new BoundedChannelOptions(SdkLimits.InboundMessagesMax) { SingleReader = true, SingleWriter = true });
-    private readonly Channel<OperatorMessage> _outbound = Channel.CreateBounded<OperatorMessage>(
+    private readonly Channel<OutboundMessage> _outbound = Channel.CreateBounded<OutboundMessage>(
         new BoundedChannelOptions(SdkLimits.OutboundMessagesMax) { SingleReader = true, SingleWriter = false });
 
     // Cancelled when the response stream fails: nothing more can reach the executor.
@@ -31,6 +31,7 @@ internal sealed class OperatorSession
     private volatile string? _stopReason;
     private readonly TaskCompletionSource _executorClosed = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
+    private readonly BatchDoneWriter _done = new();
     private ComputationContext? _context;
     private KeyedStateStore? _state; // null: the operator declares no state
     private ulong _lastSeq;
@@ -59,7 +60,7 @@ internal sealed class OperatorSession
 
     public async Task<SessionOutcome> RunAsync(
         IAsyncStreamReader<ExecutorMessage> requests,
-        IServerStreamWriter<OperatorMessage> responses,
+        IServerStreamWriter<OutboundMessage> responses,
         CancellationToken callCancelled)
     {
         var operatorThreadDone = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -127,13 +128,21 @@ internal sealed class OperatorSession
         }
     }
 
-    private async Task WriteAsync(IServerStreamWriter<OperatorMessage> responses, CancellationToken cancellationToken)
+    private async Task WriteAsync(IServerStreamWriter<OutboundMessage> responses, CancellationToken cancellationToken)
     {
         try
         {
             await foreach (var message in _outbound.Reader.ReadAllAsync(CancellationToken.None))
             {
-                await responses.WriteAsync(message, cancellationToken);
+                try
+                {
+                    await responses.WriteAsync(message, cancellationToken);
+                }
+                finally
+                {
+                    // Serialized into the call's buffer (or failed): the pooled bytes are free again.
+                    message.Release();
+                }
             }
         }
         catch (Exception)
@@ -287,8 +296,8 @@ internal sealed class OperatorSession
                 init.MaxStateValueBytes > 0 ? init.MaxStateValueBytes : init.MaxRecordBytes, init.MaxBatchesInFlight);
         }
         _context = new ComputationContext(init, metadata, _time, SendLog, Environment.CurrentManagedThreadId, _state);
-        var done = new BatchDone { Seq = 0 };
-        _context.Begin(done);
+        _done.Begin(0);
+        _context.Begin(_done);
         _state?.BeginInit();
         try
         {
@@ -298,8 +307,8 @@ internal sealed class OperatorSession
         {
             _context.End();
         }
-        _state?.End(0, done);
-        Send(new OperatorMessage { BatchDone = done });
+        _state?.End(0, _done.Rest);
+        Send(_done.Finish());
     }
 
     private static void CheckInit(Init init)
@@ -345,8 +354,8 @@ internal sealed class OperatorSession
         }
         _lastSeq = batch.Seq;
 
-        var done = new BatchDone { Seq = batch.Seq };
-        context.Begin(done);
+        _done.Begin(batch.Seq);
+        context.Begin(_done);
         context.WatermarkUnixMs = batch.WatermarkUnixMs;
         _state?.Begin(batch);
         var callback = "ProcessRecord";
@@ -374,8 +383,8 @@ internal sealed class OperatorSession
         {
             context.End();
         }
-        _state?.End(batch.Seq, done);
-        Send(new OperatorMessage { BatchDone = done });
+        _state?.End(batch.Seq, _done.Rest);
+        Send(_done.Finish());
     }
 
     private static void Invoke(string callback, Action action)
@@ -423,7 +432,9 @@ internal sealed class OperatorSession
         }
     }
 
-    private void Send(OperatorMessage message)
+    private void Send(OperatorMessage message) => Send(new OutboundMessage(message));
+
+    private void Send(OutboundMessage message)
     {
         if (_outbound.Writer.TryWrite(message))
         {

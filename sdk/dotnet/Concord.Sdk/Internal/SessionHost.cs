@@ -24,7 +24,7 @@ internal sealed class SessionHost(Computation computation, TimeProvider time)
 
     public async Task RunSessionAsync(
         IAsyncStreamReader<ExecutorMessage> requests,
-        IServerStreamWriter<OperatorMessage> responses,
+        IServerStreamWriter<OutboundMessage> responses,
         ServerCallContext context)
     {
         OperatorSession session;
