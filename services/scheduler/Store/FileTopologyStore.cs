@@ -153,11 +153,7 @@ public sealed partial class FileTopologyStore : ITopologyStore
     public async Task<OperatorEntry?> CompareAndSetAsync(
         string name, long expectedVersion, OperatorSpec? spec, OperatorMetadata? metadata, bool newState, CancellationToken cancellationToken)
     {
-        ArgumentException.ThrowIfNullOrEmpty(name);
-        if (spec is not null && spec.Name != name)
-        {
-            throw new ArgumentException($"spec name '{spec.Name}' differs from entry name '{name}'", nameof(spec));
-        }
+        TopologyStoreArguments.ThrowIfInvalid(name, spec);
         await _writeLock.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {

@@ -153,11 +153,7 @@ public sealed partial class KubernetesTopologyStore : ITopologyStore
     public async Task<OperatorEntry?> CompareAndSetAsync(
         string name, long expectedVersion, OperatorSpec? spec, OperatorMetadata? metadata, bool newState, CancellationToken cancellationToken)
     {
-        ArgumentException.ThrowIfNullOrEmpty(name);
-        if (spec is not null && spec.Name != name)
-        {
-            throw new ArgumentException($"spec name '{spec.Name}' differs from entry name '{name}'", nameof(spec));
-        }
+        TopologyStoreArguments.ThrowIfInvalid(name, spec);
         var key = Key(name);
         cancellationToken.ThrowIfCancellationRequested();
         // One write at a time from this process: its writes would only 409 each other.

@@ -100,11 +100,7 @@ public sealed class ZooKeeperTopologyStore : ITopologyStore
     public async Task<OperatorEntry?> CompareAndSetAsync(
         string name, long expectedVersion, OperatorSpec? spec, OperatorMetadata? metadata, bool newState, CancellationToken cancellationToken)
     {
-        ArgumentException.ThrowIfNullOrEmpty(name);
-        if (spec is not null && spec.Name != name)
-        {
-            throw new ArgumentException($"spec name '{spec.Name}' differs from entry name '{name}'", nameof(spec));
-        }
+        TopologyStoreArguments.ThrowIfInvalid(name, spec);
         CheckName(name);
         cancellationToken.ThrowIfCancellationRequested();
         var path = Layout.Operator(name);
