@@ -13,6 +13,7 @@ from concord.operator.v1 import operator_pb2
 _SMALL = _wire._SMALL
 _SMALL_MAX = _wire._SMALL_MAX
 _varint = _wire.varint
+_Batch = _wire.Batch
 
 LOG_DEBUG = operator_pb2.Log.LEVEL_DEBUG
 LOG_INFO = operator_pb2.Log.LEVEL_INFO
@@ -329,6 +330,11 @@ class Session:
 
             where = "session"
             for message in requests:
+                if type(message) is _Batch:  # read by hand (_wire.executor_message)
+                    where = "batch %d" % message.seq
+                    yield from self._process(ctx, message)
+                    where = "session"
+                    continue
                 kind = message.WhichOneof("message")
                 if kind == "process_batch":
                     batch = message.process_batch
@@ -373,10 +379,17 @@ class Session:
     def _process(self, ctx, batch):
         ctx._begin_batch(batch)
         process_record = self._computation.process_record
-        for record in batch.records:
-            ctx._current = record
-            ctx._suffix = None
-            process_record(ctx, record)
+        if type(batch) is _Batch:
+            # A hand-read record carries the bytes its produced records inherit.
+            for record in batch.records:
+                ctx._current = record
+                ctx._suffix = record[2]
+                process_record(ctx, record)
+        else:
+            for record in batch.records:
+                ctx._current = record
+                ctx._suffix = None
+                process_record(ctx, record)
         if len(batch.timers_fired):
             process_timer = self._computation.process_timer
             for timer in batch.timers_fired:
