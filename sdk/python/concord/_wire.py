@@ -112,9 +112,10 @@ def batch_done(seq, produced_parts, timers_set, state_mutations=None):
 #
 # Only the shape the executor writes is taken: every field at most once where protobuf says
 # "last one wins" or "merge" (seq, state_as_of_seq, watermark, process_batch itself), and
-# record fields in field-number order with no trace and nothing unknown. Anything else
-# (another message, an unknown field or wire type, a trace, a truncated or malformed message)
-# returns the generated parser's result, so unusual input behaves exactly as before.
+# record fields in field-number order with nothing unknown; a trace (the executor samples about
+# one record per batch) must be a TraceContext exactly as protobuf writes it. Anything else
+# (another message, an unknown field or wire type, a truncated or malformed message) returns the
+# generated parser's result, so unusual input behaves exactly as before.
 
 import re as _re
 
@@ -124,10 +125,11 @@ from concord.types.v1 import types_pb2 as _types_pb2
 _parse_executor_message = _operator_pb2.ExecutorMessage.FromString
 _parse_timer_fired = _operator_pb2.TimerFired.FromString
 _parse_key_state = _operator_pb2.KeyState.FromString
+_parse_trace = _types_pb2.TraceContext.FromString
 
-#: A record's fields after key and value as the executor writes them: event time (3) then
-#: ingest time (5), each an optional varint of at most 10 bytes; a trace (4) or any other field
-#: does not match and sends the batch to the generated parser.
+#: A record's fields after key and value as the executor writes most of them: event time (3)
+#: then ingest time (5), each an optional varint of at most 10 bytes. Anything else (a trace,
+#: field 4) goes through _suffix_valid.
 _SUFFIX = _re.compile(rb"(?:\x18[\x80-\xff]{0,9}[\x00-\x7f])?(?:\x28[\x80-\xff]{0,9}[\x00-\x7f])?\Z")
 _suffix_match = _SUFFIX.match
 
@@ -154,6 +156,24 @@ def _read_varint(buf, pos):
     raise _Malformed()
 
 
+def _suffix_valid(buf, pos, end):
+    """Whether buf[pos:end] is a record's fields 3, 4 and 5 as protobuf writes them: each at
+    most once, in order, the trace a TraceContext whose own encoding is canonical."""
+    if pos < end and buf[pos] == 0x18:
+        _, pos = _read_varint(buf, pos + 1)
+    if pos < end and buf[pos] == 0x22:
+        n, start = _read_varint(buf, pos + 1)
+        pos = start + n
+        if pos > end:
+            return False
+        trace = buf[start:pos]
+        if _parse_trace(trace).SerializeToString() != trace:
+            return False
+    if pos < end and buf[pos] == 0x28:
+        _, pos = _read_varint(buf, pos + 1)
+    return pos == end
+
+
 def _int64(value):
     """A varint read as protobuf int64 (two's complement)."""
     return value - (1 << 64) if value >= 1 << 63 else value
@@ -161,9 +181,9 @@ def _int64(value):
 
 class Record(tuple):
     """An input record read by hand: ``record.key`` and ``record.value`` (bytes),
-    ``record.event_time_unix_ms``, ``record.ingest_time_unix_us``, ``record.trace`` (empty: a
-    record with a trace goes through the generated parser), ``HasField`` and
-    ``SerializeToString`` like the generated ``types_pb2.Record``. A tuple (key, value, the
+    ``record.event_time_unix_ms``, ``record.ingest_time_unix_us``, ``record.trace`` (a
+    ``types_pb2.TraceContext``), ``HasField`` and ``SerializeToString`` like the generated
+    ``types_pb2.Record``. A tuple (key, value, the
     record's bytes after key and value) because a tuple is the cheapest object to make."""
 
     __slots__ = ()
@@ -176,33 +196,37 @@ class Record(tuple):
     def value(self):
         return self[1]
 
-    def _varint_field(self, tag):
+    def _field(self, tag):
+        """Field ``tag`` of the suffix: an int64 (varint) or bytes (the trace); None if absent."""
         suffix = self[2]
         pos = 0
         while pos < len(suffix):
             field = suffix[pos]
             value, pos = _read_varint(suffix, pos + 1)
+            if field == 0x22:
+                value, pos = suffix[pos:pos + value], pos + value
             if field == tag:
-                return _int64(value)
-        return 0
+                return value if field == 0x22 else _int64(value)
+        return None
 
     @property
     def event_time_unix_ms(self):
-        return self._varint_field(0x18)
+        return self._field(0x18) or 0
 
     @property
     def ingest_time_unix_us(self):
-        return self._varint_field(0x28)
+        return self._field(0x28) or 0
 
     @property
     def trace(self):
-        return _types_pb2.TraceContext()
+        raw = self._field(0x22)
+        return _parse_trace(raw) if raw else _types_pb2.TraceContext()
 
     def HasField(self, name):  # noqa: N802 (the generated message's name)
         if name in ("key", "value", "event_time_unix_ms", "ingest_time_unix_us"):
             raise ValueError('Protocol message has no singular "%s" field.' % name)
         if name == "trace":
-            return False
+            return self._field(0x22) is not None
         raise ValueError('Protocol message Record has no "%s" field.' % name)
 
     def SerializeToString(self):  # noqa: N802
@@ -210,9 +234,12 @@ class Record(tuple):
 
     def to_proto(self):
         """The record as a generated ``types_pb2.Record``."""
-        return _types_pb2.Record(key=self[0], value=self[1],
-                                 event_time_unix_ms=self.event_time_unix_ms,
-                                 ingest_time_unix_us=self.ingest_time_unix_us)
+        record = _types_pb2.Record(key=self[0], value=self[1],
+                                   event_time_unix_ms=self.event_time_unix_ms,
+                                   ingest_time_unix_us=self.ingest_time_unix_us)
+        if self.HasField("trace"):
+            record.trace.CopyFrom(self.trace)
+        return record
 
     def __repr__(self):
         return "Record(key=%r, value=%r, event_time_unix_ms=%d, ingest_time_unix_us=%d)" % (
@@ -292,7 +319,8 @@ def _read_process_batch(buf):
                     v, start = _read_varint(buf, start + 1)
                 value = buf[start:start + v]
                 start += v
-            if start > pos or suffix_match(buf, start, pos) is None:
+            if start > pos or (suffix_match(buf, start, pos) is None
+                               and not _suffix_valid(buf, start, pos)):
                 raise _Malformed()
             append(new_record(Record, (key, value, buf[start:pos])))
             continue

@@ -83,10 +83,24 @@ class ReaderTests(unittest.TestCase):
         self.assertIsInstance(got, _wire.Batch)
         self.assertEqual((3, [b"a"]), (got.seq, [r.key for r in got.records]))
 
-    def test_trace_unknown_fields_and_odd_shapes_fall_back(self):
-        traced = types_pb2.Record(key=b"a", trace=types_pb2.TraceContext(
-            trace_id=b"t" * 16, parent_span_id=b"s" * 8), ingest_time_unix_us=9)
-        self.assert_falls_back(batch_bytes(seq=1, records=[traced]))
+    def test_traced_records(self):
+        trace = types_pb2.TraceContext(trace_id=b"t" * 16, parent_span_id=b"s" * 8)
+        records = [types_pb2.Record(key=b"a", value=b"a", event_time_unix_ms=5),
+                   types_pb2.Record(key=b"b", value=b"b", trace=trace, event_time_unix_ms=6,
+                                    ingest_time_unix_us=9),
+                   types_pb2.Record(key=b"c", trace=types_pb2.TraceContext()),  # empty trace
+                   types_pb2.Record(trace=trace)]
+        got = self.assert_same_as_generated(batch_bytes(seq=1, records=records))
+        self.assertEqual(trace, got.records[1].trace)
+        self.assertEqual(records[1], got.records[1].to_proto())
+        self.assertEqual([False, True, True, True], [r.HasField("trace") for r in got.records])
+
+    def test_unknown_fields_and_odd_shapes_fall_back(self):
+        # a trace whose fields are out of order (valid, not how protobuf writes it)
+        trace = b"\x12\x01s\x0a\x01t"
+        record = b"\x0a\x01k\x22" + bytes([len(trace)]) + trace
+        body = b"\x12" + bytes([len(record)]) + record
+        self.assert_falls_back(b"\x12" + bytes([len(body)]) + body)
         plain = types_pb2.Record(key=b"a").SerializeToString()
         unknown_in_record = plain + b"\x30\x01"      # field 6, varint
         body = b"\x08\x01\x12" + bytes([len(unknown_in_record)]) + unknown_in_record
