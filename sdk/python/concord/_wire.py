@@ -67,9 +67,9 @@ def suffix_fields(event_time_unix_ms, trace_bytes, ingest_time_unix_us):
 
 
 def batch_done(seq, produced_parts, timers_set, state_mutations=None):
-    """A serialized OperatorMessage{batch_done}: produced_parts are already-encoded
-    `produced` entries (tag included); timers_set maps (state_key, key, domain) -> time ms;
-    state_mutations maps (key, name) -> the new value, or None for a clear."""
+    """A serialized OperatorMessage{batch_done}: produced_parts are the bytes of already-encoded
+    `produced` entries (tags included), in pieces that are concatenated as they are;
+    timers_set maps (state_key, key, domain) -> time ms; state_mutations maps (key, name) -> the new value, or None for a clear."""
     body = [b"\x08" + varint(seq)] if seq else []
     body.extend(produced_parts)
     for (state_key, key, domain), time_ms in timers_set.items():
@@ -263,6 +263,14 @@ class Batch:
         self.states = []
         self.state_as_of_seq = 0
         self.watermark_unix_ms = 0
+
+    # Like the ExecutorMessage that holds it, for code that expects one (Session._check_init).
+    def WhichOneof(self, name):  # noqa: N802 (the generated message's name)
+        return "process_batch"
+
+    @property
+    def process_batch(self):
+        return self
 
 
 def executor_message(data):

@@ -133,6 +133,11 @@ class ReaderTests(unittest.TestCase):
                     _wire.executor_message(bad)
 
 
+class Nothing(concord.Computation):
+    def metadata(self):
+        return concord.Metadata(name="nothing")
+
+
 class Echo(concord.Computation):
     def metadata(self):
         return concord.Metadata(name="echo", istreams=["in"], ostreams=["out"])
@@ -143,6 +148,13 @@ class Echo(concord.Computation):
 
 
 class SessionOutputTests(unittest.TestCase):
+
+    def test_a_hand_read_batch_before_init_is_a_protocol_error(self):
+        session = Session(Nothing())
+        out = list(session.run([_wire.executor_message(batch_bytes(seq=1))]))
+        self.assertEqual(1, session.exit_code)
+        error = operator_pb2.OperatorMessage.FromString(out[-1]).error
+        self.assertIn("must be Init, got process_batch", error.message)
 
     def test_hand_read_batches_produce_the_same_bytes(self):
         records = [types_pb2.Record(key=b"w%d" % i, value=b"v", event_time_unix_ms=100 + i,

@@ -10,6 +10,7 @@ are not parsed, so the driver costs little next to the operator.
 
 import argparse
 import os
+import resource
 import sys
 import threading
 import time
@@ -81,8 +82,13 @@ def main():
         elapsed = time.perf_counter() - start
         code = op.wait()
         rows = args.batches * args.batch_rows
-        print("%d records in %d batches of %d, %d in flight: %.2f s, %.0f records/s, exit %d"
-              % (rows, args.batches, args.batch_rows, args.in_flight, elapsed, rows / elapsed, code))
+        # The operator is the only child process: its CPU time over the whole session.
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu_us = (usage.ru_utime + usage.ru_stime) * 1e6
+        print("%d records in %d batches of %d, %d in flight: %.2f s, %.0f records/s, operator "
+              "CPU %.2f us/record, exit %d" % (rows, args.batches, args.batch_rows,
+                                               args.in_flight, elapsed, rows / elapsed,
+                                               cpu_us / rows, code))
     finally:
         op.cleanup()
 
