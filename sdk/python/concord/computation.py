@@ -121,8 +121,10 @@ def _input_stream(item):
 class Computation:
     """Base class of an operator. Every callback runs on one thread, in order.
 
-    Records handed to ``process_record`` are ``concord.types.v1.types_pb2.Record`` messages:
-    ``record.key`` and ``record.value`` are bytes, ``record.event_time_unix_ms`` an int.
+    Records handed to ``process_record`` are read-only and have the fields of
+    ``concord.types.v1.types_pb2.Record``: ``record.key`` and ``record.value`` are bytes,
+    ``record.event_time_unix_ms`` an int (usually a ``concord._wire.Record`` read straight from
+    the wire, whose ``to_proto()`` gives the generated message).
     """
 
     def init(self, ctx):

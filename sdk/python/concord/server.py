@@ -7,7 +7,7 @@ from concurrent import futures
 
 import grpc
 
-from concord import _limits
+from concord import _limits, _wire
 from concord._session import ProtocolError, Session
 from concord.operator.v1 import operator_pb2
 
@@ -64,7 +64,8 @@ class _Handler(grpc.GenericRpcHandler):
         identity = lambda data: data  # responses are pre-serialized bytes (see _wire)
         self._method = grpc.stream_stream_rpc_method_handler(
             self._session,
-            request_deserializer=operator_pb2.ExecutorMessage.FromString,
+            # ProcessBatch read by hand, everything else by the generated code (_wire).
+            request_deserializer=_wire.executor_message,
             response_serializer=identity)
 
     def service(self, handler_call_details):

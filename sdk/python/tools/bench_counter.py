@@ -10,6 +10,7 @@ are not parsed, so the driver costs little next to the operator.
 
 import argparse
 import os
+import resource
 import sys
 import threading
 import time
@@ -19,6 +20,7 @@ sys.path.insert(0, os.path.join(HERE, ".."))
 
 import grpc  # noqa: E402
 
+from concord import _wire  # noqa: E402
 from concord.operator.v1 import operator_pb2  # noqa: E402
 from concord.types.v1 import types_pb2  # noqa: E402
 from tests.harness import ROOT, OperatorProcess, init_message, shutdown_message  # noqa: E402
@@ -57,19 +59,16 @@ def main():
                                         request_serializer=lambda b: b,
                                         response_deserializer=lambda b: b)
         slots = threading.Semaphore(args.in_flight)
-        serialized = [
-            operator_pb2.ExecutorMessage(process_batch=operator_pb2.ProcessBatch(
-                seq=0, records=recs)).SerializeToString() for recs in payloads]
-        seq_field = operator_pb2.ExecutorMessage(process_batch=operator_pb2.ProcessBatch(seq=1))
+        # ProcessBatch bodies without seq; each request appends its seq field and the
+        # ExecutorMessage.process_batch framing (field 2), as one message the executor would send.
+        bodies = [operator_pb2.ProcessBatch(records=recs).SerializeToString() for recs in payloads]
 
         def requests():
             yield init_message().SerializeToString()
             for seq in range(1, args.batches + 1):
                 slots.acquire(timeout=RUN_TIMEOUT_S)
-                # seq is field 1 of ProcessBatch: appending it to the batch bytes sets it.
-                body = serialized[seq % len(serialized)]
-                seq_field.process_batch.seq = seq
-                yield body + seq_field.SerializeToString()
+                body = bodies[seq % len(bodies)] + b"\x08" + _wire.varint(seq)
+                yield b"\x12" + _wire.varint(len(body)) + body
             yield shutdown_message().SerializeToString()
 
         responses = session(requests(), timeout=RUN_TIMEOUT_S)
@@ -83,8 +82,13 @@ def main():
         elapsed = time.perf_counter() - start
         code = op.wait()
         rows = args.batches * args.batch_rows
-        print("%d records in %d batches of %d, %d in flight: %.2f s, %.0f records/s, exit %d"
-              % (rows, args.batches, args.batch_rows, args.in_flight, elapsed, rows / elapsed, code))
+        # The operator is the only child process: its CPU time over the whole session.
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu_us = (usage.ru_utime + usage.ru_stime) * 1e6
+        print("%d records in %d batches of %d, %d in flight: %.2f s, %.0f records/s, operator "
+              "CPU %.2f us/record, exit %d" % (rows, args.batches, args.batch_rows,
+                                               args.in_flight, elapsed, rows / elapsed,
+                                               cpu_us / rows, code))
     finally:
         op.cleanup()
 
