@@ -76,6 +76,10 @@ SESSION_OPEN_TIMEOUT_S = 120.0
 #: Error) and the end of the stream reach the executor before the process exits.
 SHUTDOWN_GRACE_S = 5.0
 
+#: Seconds a session that ended with Shutdown waits for the executor to close its side of the
+#: stream before ending the RPC (server._await_executor_close); the executor closes it at once.
+EXECUTOR_CLOSE_WAIT_S = 5.0
+
 #: Worker threads of the gRPC server: one runs the session (callbacks are single-threaded),
 #: one more refuses a second concurrent session with a clear status.
 SERVER_THREADS = 2

@@ -362,7 +362,7 @@ class Session:
                     raise ProtocolError(
                         "unexpected %s message after Init; the executor must send ProcessBatch "
                         "or Shutdown" % (kind or "empty"))
-            raise ProtocolError("the executor closed the session without Shutdown")
+            raise ProtocolError("the executor closed the session before sending Shutdown")
         except Exception as exc:  # every failure is fatal for the session
             sys.stderr.write("concord: fatal error in %s: %s: %s\n" % (where, type(exc).__name__, exc))
             traceback.print_exc(file=sys.stderr)

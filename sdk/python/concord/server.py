@@ -85,6 +85,8 @@ class _Handler(grpc.GenericRpcHandler):
         session = Session(self._computation)
         try:
             yield from session.run(_requests(requests))
+            if session.exit_code == _limits.EXIT_OK:
+                _await_executor_close(requests)
         finally:
             if session.exit_code is None:
                 # gRPC closed the generator (GeneratorExit) because the call was cancelled.
@@ -97,6 +99,27 @@ class _Handler(grpc.GenericRpcHandler):
     def _rpc_ended(self):
         self.rpc_done.set()
         self.ended.set()
+
+
+def _await_executor_close(requests):
+    """After Shutdown, waits (bounded) until the executor has closed its side of the stream.
+
+    Ending the RPC sends its status, and the process then stops the server, which closes the
+    connection. If the executor's end of stream was still on its way, writing it to the closed
+    connection fails and the executor's client reports UNAVAILABLE (broken pipe) instead of the
+    clean end it was sent: a race that shows under load. The executor completes its request
+    stream right after Shutdown, so this wait is short; a client that never closes its side
+    costs at most EXECUTOR_CLOSE_WAIT_S before the session ends anyway.
+    """
+    def drain():
+        try:
+            for _ in requests:
+                pass  # nothing may follow Shutdown; read only to see the end of the stream
+        except grpc.RpcError:
+            pass  # cancelled or disconnected: closed either way
+    reader = threading.Thread(target=drain, name="concord-close-wait", daemon=True)
+    reader.start()
+    reader.join(_limits.EXECUTOR_CLOSE_WAIT_S)
 
 
 def _requests(requests):

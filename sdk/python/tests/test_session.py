@@ -93,7 +93,7 @@ class SessionTests(unittest.TestCase):
         comp = Timers()
         code, out = run(comp, init_message())
         self.assertEqual(1, code)
-        self.assertIn("without Shutdown", out[-1].error.message)
+        self.assertIn("before sending Shutdown", out[-1].error.message)
         self.assertFalse(comp.destroyed)
 
     def test_metadata_with_bad_stream_name_fails_with_the_fix(self):
