@@ -19,6 +19,10 @@ internal sealed class KafkaCheckpointOffsets(string topic, int instanceIndex, in
     // What each snapshot taken and not yet completed or aborted held, by checkpoint id.
     private readonly SortedDictionary<ulong, TopicPartitionOffset[]> _taken = [];
     private SortedDictionary<int, long>? _restored;
+    // Next offset to read per partition index consumed since the last fold into _next; 0 =
+    // none. Written once per record, so an array store instead of a sorted-dictionary insert.
+    private long[] _pending = new long[KafkaLimits.SourcePartitionsInitial];
+    private bool _anyPending;
 
     /// <summary>Sets the consumer's commit settings: nothing committed or stored by librdkafka itself.</summary>
     public static void Configure(ConsumerConfig config)
@@ -54,11 +58,39 @@ internal sealed class KafkaCheckpointOffsets(string topic, int instanceIndex, in
     }
 
     /// <summary>A record was taken from Kafka and put into the answer being built.</summary>
-    public void Consumed(TopicPartitionOffset record) => _next[record.Partition.Value] = record.Offset.Value + 1;
+    public void Consumed(int partition, long offset)
+    {
+        if (partition >= _pending.Length)
+        {
+            // Partitions added to the topic while it runs.
+            Array.Resize(ref _pending, Math.Max(partition + 1, _pending.Length * 2));
+        }
+        _pending[partition] = offset + 1;
+        _anyPending = true;
+    }
+
+    /// <summary>Moves the positions consumed since the last fold into <see cref="_next"/>.</summary>
+    private void Fold()
+    {
+        if (!_anyPending)
+        {
+            return;
+        }
+        for (var partition = 0; partition < _pending.Length; partition++)
+        {
+            if (_pending[partition] > 0)
+            {
+                _next[partition] = _pending[partition];
+                _pending[partition] = 0;
+            }
+        }
+        _anyPending = false;
+    }
 
     /// <summary>Barrier reached: every record consumed is in an answer already routed, so the positions are the snapshot.</summary>
     public byte[] Snapshot(ulong checkpointId)
     {
+        Fold();
         _taken[checkpointId] = [.. _next.Select(p => new TopicPartitionOffset(topic, p.Key, p.Value))];
         return PositionSnapshot.Write(_next, KafkaSourceOperator.Kind);
     }
@@ -78,6 +110,8 @@ internal sealed class KafkaCheckpointOffsets(string topic, int instanceIndex, in
             }
         }
         _restored = all;
+        Array.Clear(_pending);
+        _anyPending = false;
         _next.Clear();
         _taken.Clear();
     }

@@ -15,10 +15,12 @@ namespace Concord.Executor.Builtins;
 /// So a crashed source re-reads at most one commit interval of records, and records in flight
 /// inside the topology when a process dies are lost. Not thread-safe: the source serialises calls.
 /// </summary>
-internal sealed class KafkaCommitPolicy
+internal sealed class KafkaCommitPolicy(string topic)
 {
-    // Highest consumed offset per partition, not yet stored.
-    private readonly Dictionary<TopicPartition, Offset> _consumed = [];
+    // Next offset to read (consumed offset + 1) per partition index, not yet stored; 0 = nothing
+    // consumed since the last store. An array, not a dictionary of TopicPartition: this is
+    // written once per record.
+    private long[] _consumed = new long[KafkaLimits.SourcePartitionsInitial];
     private readonly List<TopicPartitionOffset> _handed = [];
 
     /// <summary>Sets the consumer's commit settings: auto-commit of explicitly stored offsets.</summary>
@@ -30,25 +32,32 @@ internal sealed class KafkaCommitPolicy
     }
 
     /// <summary>A record was taken from Kafka and put into the answer being built.</summary>
-    public void Consumed(TopicPartitionOffset record) => _consumed[record.TopicPartition] = record.Offset;
+    public void Consumed(int partition, long offset)
+    {
+        if (partition >= _consumed.Length)
+        {
+            // Partitions added to the topic while it runs.
+            Array.Resize(ref _consumed, Math.Max(partition + 1, _consumed.Length * 2));
+        }
+        _consumed[partition] = offset + 1;
+    }
 
     /// <summary>
     /// The records consumed so far have been handed to the topology: store their offsets
     /// (the next offset to read, as Kafka expects). Partitions no longer assigned to this
     /// instance are skipped; their new owner reads those records again.
     /// </summary>
-    public void HandedOver(IConsumer<byte[], byte[]> consumer)
+    public void HandedOver<TKey, TValue>(IConsumer<TKey, TValue> consumer)
     {
-        if (_consumed.Count == 0)
-        {
-            return;
-        }
         _handed.Clear();
-        foreach (var (partition, offset) in _consumed)
+        for (var partition = 0; partition < _consumed.Length; partition++)
         {
-            _handed.Add(new TopicPartitionOffset(partition, offset + 1));
+            if (_consumed[partition] > 0)
+            {
+                _handed.Add(new TopicPartitionOffset(topic, partition, _consumed[partition]));
+                _consumed[partition] = 0;
+            }
         }
-        _consumed.Clear();
         foreach (var next in _handed)
         {
             try
@@ -63,13 +72,13 @@ internal sealed class KafkaCommitPolicy
     }
 
     /// <summary>The answer being built failed and is never delivered: forget what it consumed, so it is read again.</summary>
-    public void Abandon() => _consumed.Clear();
+    public void Abandon() => Array.Clear(_consumed);
 
     /// <summary>
     /// On shutdown: everything consumed is being handed over (the executor routes the last
     /// answers while it drains), so store it and commit synchronously. Returns what was committed.
     /// </summary>
-    public IReadOnlyList<TopicPartitionOffset> CommitOnShutdown(IConsumer<byte[], byte[]> consumer)
+    public IReadOnlyList<TopicPartitionOffset> CommitOnShutdown<TKey, TValue>(IConsumer<TKey, TValue> consumer)
     {
         HandedOver(consumer);
         try

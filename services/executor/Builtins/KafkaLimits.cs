@@ -91,6 +91,12 @@ public static class KafkaLimits
     public const int SourcePrefetchKbytesMax = 64 * 1024;
 
     /// <summary>
+    /// Partitions the source's per-partition offset arrays hold at first: 64 (they grow when a
+    /// topic has more; one long each).
+    /// </summary>
+    public const int SourcePartitionsInitial = 64;
+
+    /// <summary>
     /// How often offsets of records handed to the topology are committed, in ms: 1 s. This is
     /// the most a crashed source replays (KafkaCommitPolicy, docs/kafka.md).
     /// </summary>

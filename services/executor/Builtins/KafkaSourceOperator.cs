@@ -38,12 +38,12 @@ public sealed class KafkaSourceOperator : BuiltinSession, ICheckpointedOperator
     private readonly ConsumerConfig _config;
     private readonly string _stream;
     private readonly bool _skipOversize;
-    private readonly KafkaCommitPolicy _commit = new();
+    private readonly KafkaCommitPolicy _commit;
     // Null at at_most_once: then the group assigns partitions and KafkaCommitPolicy commits.
     private readonly KafkaCheckpointOffsets? _checkpoint;
     private int _partitions;
     private readonly Lock _lock = new();
-    private IConsumer<byte[], byte[]>? _consumer;
+    private IConsumer<KafkaBytes, KafkaBytes>? _consumer;
     private long _records;
     private long _skipped;
     private int _idleWaitMs;
@@ -54,7 +54,7 @@ public sealed class KafkaSourceOperator : BuiltinSession, ICheckpointedOperator
     private readonly SemaphoreSlim _watchStart = new(0);
     private readonly ManualResetEventSlim _watchIdle = new(initialState: true);
     private volatile bool _watcherStop;
-    private ConsumeResult<byte[], byte[]>? _watched;
+    private ConsumeResult<KafkaBytes, KafkaBytes>? _watched;
     private Confluent.Kafka.Error? _watchError;
 
     public KafkaSourceOperator(OperatorSpec spec, string workDir, int instanceIndex, TimeProvider time, ILogger logger, KafkaMetrics metrics, string? concordHome)
@@ -69,6 +69,7 @@ public sealed class KafkaSourceOperator : BuiltinSession, ICheckpointedOperator
             throw new OperatorFailedException(
                 $"kafka-source: the output stream '{_stream}' (option 'stream', default the topic name) is not a valid stream name; set option 'stream' to {Contracts.ProtocolLimits.StreamNameRule}");
         }
+        _commit = new KafkaCommitPolicy(_connector.Topic);
         _skipOversize = _connector.OneOf("oversize", "fail", "fail", "skip") == "skip";
         _config = new ConsumerConfig
         {
@@ -79,6 +80,9 @@ public sealed class KafkaSourceOperator : BuiltinSession, ICheckpointedOperator
             AllowAutoCreateTopics = false,
             QueuedMinMessages = KafkaLimits.SourcePrefetchMessagesMin,
             QueuedMaxMessagesKbytes = KafkaLimits.SourcePrefetchKbytesMax,
+            // Only the timestamp: the topic is known, headers are not used, and each costs an
+            // object per message (a string, a Headers) in Confluent.Kafka's Consume.
+            ConsumeResultFields = "timestamp",
         };
         if (spec.Delivery is DeliveryGuarantee.DeliveryAtLeastOnce or DeliveryGuarantee.DeliveryExactlyOnce)
         {
@@ -106,7 +110,9 @@ public sealed class KafkaSourceOperator : BuiltinSession, ICheckpointedOperator
     {
         try
         {
-            _consumer = new ConsumerBuilder<byte[], byte[]>(_config)
+            _consumer = new ConsumerBuilder<KafkaBytes, KafkaBytes>(_config)
+                .SetKeyDeserializer(new KafkaBytesDeserializer())
+                .SetValueDeserializer(new KafkaBytesDeserializer())
                 .SetLogHandler((_, message) => _connector.OnClientLog(message))
                 .SetErrorHandler((_, error) => _connector.OnClientError(error))
                 .SetPartitionsAssignedHandler((_, partitions) => KafkaLog.PartitionsAssigned(_logger, Describe(partitions.Select(p => p.Partition))))
@@ -130,7 +136,7 @@ public sealed class KafkaSourceOperator : BuiltinSession, ICheckpointedOperator
         done.TimersSet.Add(new TimerSet { Key = PollTimerKey, TimeUnixMs = Now().EventTimeMs });
     }
 
-    private void Assign(IConsumer<byte[], byte[]> consumer, KafkaCheckpointOffsets checkpoint)
+    private void Assign(IConsumer<KafkaBytes, KafkaBytes> consumer, KafkaCheckpointOffsets checkpoint)
     {
         var assignment = checkpoint.Assignment(_partitions);
         consumer.Assign(assignment);
@@ -255,7 +261,7 @@ public sealed class KafkaSourceOperator : BuiltinSession, ICheckpointedOperator
         }
     }
 
-    private void StartWatch(IConsumer<byte[], byte[]> consumer, Action<string> wake)
+    private void StartWatch(IConsumer<KafkaBytes, KafkaBytes> consumer, Action<string> wake)
     {
         if (_watcher is null)
         {
@@ -267,7 +273,7 @@ public sealed class KafkaSourceOperator : BuiltinSession, ICheckpointedOperator
         _watchStart.Release();
     }
 
-    private void WatchLoop(IConsumer<byte[], byte[]> consumer, Action<string> wake)
+    private void WatchLoop(IConsumer<KafkaBytes, KafkaBytes> consumer, Action<string> wake)
     {
         while (true)
         {
@@ -312,14 +318,15 @@ public sealed class KafkaSourceOperator : BuiltinSession, ICheckpointedOperator
         }
     }
 
-    private int Poll(IConsumer<byte[], byte[]> consumer, AnswerWriter done)
+    private int Poll(IConsumer<KafkaBytes, KafkaBytes> consumer, AnswerWriter done)
     {
         var (nowMs, nowUs) = Now();
         var n = 0;
+        var reached = false;
         long bytes = 0;
         while (n < KafkaLimits.SourceRecordsPerPollMax && bytes < KafkaLimits.SourceBytesPerPollMax)
         {
-            ConsumeResult<byte[], byte[]>? result = _watched;
+            ConsumeResult<KafkaBytes, KafkaBytes>? result = _watched;
             _watched = null;
             try
             {
@@ -338,27 +345,33 @@ public sealed class KafkaSourceOperator : BuiltinSession, ICheckpointedOperator
             {
                 continue;
             }
-            _connector.Reachable();
+            reached = true;
             var key = result.Message.Key;
             var value = result.Message.Value;
-            var size = (long)(key?.Length ?? 0) + (value?.Length ?? 0);
+            var size = (long)key.Length + value.Length;
+            var partition = result.Partition.Value;
             if (size > ProtocolLimits.RecordBytesMax)
             {
+                var at = new TopicPartitionOffset(_connector.Topic, partition, result.Offset).ToString();
                 if (!_skipOversize)
                 {
                     throw new OperatorFailedException(
-                        $"kafka-source: the message at {result.TopicPartitionOffset} has key+value of {size} bytes, more than the {ProtocolLimits.RecordBytesMax} a Concord record may have (ProtocolLimits.RecordBytesMax); set option \"oversize\": \"skip\" to skip such messages (logged and counted), or keep them out of the topic");
+                        $"kafka-source: the message at {at} has key+value of {size} bytes, more than the {ProtocolLimits.RecordBytesMax} a Concord record may have (ProtocolLimits.RecordBytesMax); set option \"oversize\": \"skip\" to skip such messages (logged and counted), or keep them out of the topic");
                 }
-                Consumed(result.TopicPartitionOffset);
+                Consumed(partition, result.Offset.Value);
                 _metrics.OversizeSkipped.WithLabels(_connector.Topic).Inc();
-                KafkaLog.OversizeSkipped(_logger, result.TopicPartitionOffset.ToString(), size, ProtocolLimits.RecordBytesMax, ++_skipped);
+                KafkaLog.OversizeSkipped(_logger, at, size, ProtocolLimits.RecordBytesMax, ++_skipped);
                 continue;
             }
             var timestamp = result.Message.Timestamp;
-            done.Produce(0, key, value, timestamp.Type == TimestampType.NotAvailable ? nowMs : timestamp.UnixTimestampMs, nowUs); // its one output stream
-            Consumed(result.TopicPartitionOffset);
+            done.Produce(0, key.Span, value.Span, timestamp.Type == TimestampType.NotAvailable ? nowMs : timestamp.UnixTimestampMs, nowUs); // its one output stream
+            Consumed(partition, result.Offset.Value);
             bytes += size;
             n++;
+        }
+        if (reached)
+        {
+            _connector.Reachable(); // once per poll, not per message: an interlocked write each
         }
         Interlocked.Add(ref _records, n);
         if (n > 0)
@@ -368,21 +381,21 @@ public sealed class KafkaSourceOperator : BuiltinSession, ICheckpointedOperator
         return n;
     }
 
-    private void Consumed(TopicPartitionOffset record)
+    private void Consumed(int partition, long offset)
     {
         if (_checkpoint is null)
         {
-            _commit.Consumed(record);
+            _commit.Consumed(partition, offset);
         }
         else
         {
-            _checkpoint.Consumed(record);
+            _checkpoint.Consumed(partition, offset);
         }
     }
 
     protected override void OnShutdown()
     {
-        IConsumer<byte[], byte[]>? consumer;
+        IConsumer<KafkaBytes, KafkaBytes>? consumer;
         lock (_lock)
         {
             if (_closed)
