@@ -215,6 +215,71 @@ public sealed class RecordWireTests
         Assert.Empty(tracing.Store.Snapshot());
     }
 
+    [Fact]
+    public void Records_of_every_field_length_scan_to_the_generated_codes_fields_wherever_they_sit_in_their_buffer()
+    {
+        // The fast path reads varints eight bytes at a time: every length of varint (times of 1 to
+        // 10 bytes, lengths of 1 to 3), fields in any order, repeated, and records at the very
+        // end of their buffer (no eight bytes left to load) must scan as the generated code parses.
+        var random = new Random(18);
+        long[] times = [0, 1, 127, 128, 16_383, 16_384, 1_700_000_000_123, 1_700_000_000_123_456, long.MaxValue, -1, -5, long.MinValue];
+        int[] sizes = [0, 1, 7, 127, 128, 300, 16_384, 20_000];
+        for (var i = 0; i < 400; i++)
+        {
+            var record = new ConcordRecord
+            {
+                Key = ByteString.CopyFrom(RandomBytes(random, sizes[random.Next(sizes.Length)])),
+                Value = ByteString.CopyFrom(RandomBytes(random, sizes[random.Next(sizes.Length)])),
+                EventTimeUnixMs = times[random.Next(times.Length)],
+                IngestTimeUnixUs = times[random.Next(times.Length)],
+            };
+            if (i % 7 == 0)
+            {
+                record.Trace = Trace;
+            }
+            var body = record.ToByteArray();
+            if (i % 5 == 0)
+            {
+                // Fields out of order and repeated: the last occurrence wins, as in protobuf.
+                body = [.. new ConcordRecord { IngestTimeUnixUs = 3, Key = ByteString.CopyFromUtf8("first") }.ToByteArray(), .. body];
+            }
+            var before = random.Next(0, 12);
+            var after = i % 2 == 0 ? 0 : random.Next(1, 12);
+            var buffer = new byte[before + body.Length + after];
+            body.CopyTo(buffer, before);
+            Array.Fill(buffer, (byte)0xff, before + body.Length, after); // continuation bits past the record must not be read as its own
+
+            var raw = RecordWire.ScanRecord(buffer, before, body.Length);
+
+            var expected = ConcordRecord.Parser.ParseFrom(body);
+            Assert.Equal(expected.Key.ToByteArray(), raw.Key.ToArray());
+            Assert.Equal(expected.Value.ToByteArray(), raw.Value.ToArray());
+            Assert.Equal((expected.EventTimeUnixMs, expected.IngestTimeUnixUs, expected.Trace is not null), (raw.EventTimeUnixMs, raw.IngestTimeUnixUs, raw.HasTrace));
+            Assert.Equal(expected, raw.ToRecord());
+        }
+    }
+
+    [Theory]
+    [InlineData(new byte[] { 0x18, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80 }, "truncated varint")] // nine bytes, no end
+    [InlineData(new byte[] { 0x28, 0x81, 0x82, 0x83 }, "truncated varint")]
+    [InlineData(new byte[] { 0x0A, 0x01, (byte)'k', 0x12, 0x80, 0x01, 0x00 }, "runs past the end")]
+    public void A_varint_or_length_cut_off_by_the_records_end_is_refused_even_when_the_buffer_goes_on(byte[] bytes, string problem)
+    {
+        // The record ends where its length says, though the buffer holds more (the next record).
+        var buffer = bytes.Concat(new byte[] { 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09 }).ToArray();
+
+        var e = Assert.Throws<WireFormatException>(() => RecordWire.ScanRecord(buffer, 0, bytes.Length));
+
+        Assert.Contains(problem, e.Message);
+    }
+
+    private static byte[] RandomBytes(Random random, int length)
+    {
+        var bytes = new byte[length];
+        random.NextBytes(bytes);
+        return bytes;
+    }
+
     [Theory]
     [InlineData(new byte[] { 0x0A, 0x05, 0x01 }, "runs past the end")]
     [InlineData(new byte[] { 0x18, 0xff }, "truncated varint")]

