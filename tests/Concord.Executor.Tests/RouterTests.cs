@@ -43,53 +43,6 @@ public sealed class RouterTests : IAsyncDisposable
         return done;
     }
 
-    [Theory]
-    [InlineData(Grouping.GroupBy)]
-    [InlineData(Grouping.Shuffle)]
-    [InlineData(Grouping.Broadcast)]
-    public async Task An_answer_for_a_single_reader_instance_is_queued_whole_without_copying_its_records(Grouping grouping)
-    {
-        var table = RoutingTests.Table("words", grouping, 1);
-        table.Streams[0].Readers[0].Instances[0].DataAddress = ""; // not running: records wait
-        await _router.ApplyAsync(table).WaitAsync(Bound);
-
-        await _router.RouteAsync(Produced("words", [.. Enumerable.Range(0, 300).Select(i => Record($"w{i}"))]), CancellationToken.None).AsTask().WaitAsync(Bound);
-
-        Assert.Equal(1, _router.AnswersSharedTotal);
-        Assert.Equal(300, _created.Single().QueuedRows);
-    }
-
-    [Fact]
-    public async Task An_answer_whose_bytes_are_mostly_not_its_records_is_copied_so_a_queued_record_does_not_hold_it()
-    {
-        var table = RoutingTests.Table("words", Grouping.Shuffle, 1);
-        table.Streams[0].Readers[0].Instances[0].DataAddress = "";
-        await _router.ApplyAsync(table).WaitAsync(Bound);
-        var done = Produced("words", Record("w"));
-        done.TimersSet.Add(new TimerSet { Key = new string('t', 10_000), TimeUnixMs = 1 }); // 10 KB of the answer's buffer is not records
-
-        await _router.RouteAsync(done, CancellationToken.None).AsTask().WaitAsync(Bound);
-
-        Assert.Equal(0, _router.AnswersSharedTotal);
-        Assert.Equal(1, _created.Single().QueuedRows);
-    }
-
-    [Fact]
-    public async Task An_answer_for_two_instances_is_copied_into_a_chunk_per_instance()
-    {
-        var table = RoutingTests.Table("words", Grouping.GroupBy, 2);
-        foreach (var i in table.Streams[0].Readers[0].Instances)
-        {
-            i.DataAddress = "";
-        }
-        await _router.ApplyAsync(table).WaitAsync(Bound);
-
-        await _router.RouteAsync(Produced("words", [.. Enumerable.Range(0, 50).Select(i => Record($"w{i}"))]), CancellationToken.None).AsTask().WaitAsync(Bound);
-
-        Assert.Equal(0, _router.AnswersSharedTotal);
-        Assert.Equal(50, _created.Sum(c => c.QueuedRows));
-    }
-
     [Fact]
     public async Task Group_by_records_wait_in_the_queue_of_the_instance_owning_their_key()
     {

@@ -4,7 +4,6 @@ using Concord.Contracts.Scheduler.V1;
 using Concord.Executor.DataPlane;
 using Concord.Executor.DataPlane.Internal;
 using Concord.Executor.Records;
-using Concord.Executor.Records.Internal;
 using Microsoft.Extensions.Logging;
 
 namespace Concord.Executor.Routing;
@@ -33,7 +32,6 @@ public sealed class Router : IAsyncDisposable
     private volatile ReaderRoute<OutboundChannel>[]?[] _readersByStream;
     private long _droppedNoReaderTotal;
     private long _rejectedTooLargeTotal;
-    private long _answersSharedTotal;
 
     // RouteAsync's per-answer chunks, one per channel (RouteAsync runs on one thread at a time).
     private readonly Dictionary<OutboundChannel, OutboundChunk> _pending = new(ReferenceEqualityComparer.Instance);
@@ -67,9 +65,6 @@ public sealed class Router : IAsyncDisposable
     /// (concord_records_dropped_total{reason="too_large"}).
     /// </summary>
     public long RejectedTooLargeTotal => Interlocked.Read(ref _rejectedTooLargeTotal);
-
-    /// <summary>Answers queued whole, their records not copied (<see cref="TryShareWhole"/>; tests).</summary>
-    internal long AnswersSharedTotal => Interlocked.Read(ref _answersSharedTotal);
 
     /// <summary>Rows waiting in all outbound queues.</summary>
     public int QueuedRows
@@ -174,12 +169,6 @@ public sealed class Router : IAsyncDisposable
         // One volatile read per answer unless `concord tail` is watching (StreamTail).
         _metrics.Tail.Offer(_outputs, done.Produced);
         var readersByStream = _readersByStream;
-        if (TryShareWhole(done.Produced, readersByStream, out var only, out var whole))
-        {
-            Interlocked.Increment(ref _answersSharedTotal);
-            await only.EnqueueAsync(whole, cancellationToken).ConfigureAwait(false);
-            return;
-        }
         var pending = _pending;
         var count = done.Produced.Count;
         try
@@ -234,61 +223,6 @@ public sealed class Router : IAsyncDisposable
             pending.Clear();
             _flush.Clear();
         }
-    }
-
-    /// <summary>
-    /// The common case of one reader instance (a pipeline of single instances): when every record
-    /// of the answer goes to the same one channel, fits one chunk and is routable (not too large),
-    /// the chunk points into the answer's buffers instead of copying each record there, and no
-    /// key is hashed (one target takes every key). Only when those buffers hold at most what the
-    /// copy would (<see cref="RecordArena"/>: twice the records' bytes plus a first segment), so
-    /// a queued chunk holds no more memory than before (docs/data-plane.md). Measured: the
-    /// copy, its arena segments and the list's growth were ~100 bytes allocated per record.
-    /// </summary>
-    private static bool TryShareWhole(List<RawProduced> produced, ReaderRoute<OutboundChannel>[]?[] readersByStream,
-        out OutboundChannel target, out OutboundChunk chunk)
-    {
-        target = null!;
-        chunk = null!;
-        var count = produced.Count;
-        if (count > ExecutorLimits.BatchRowsMax)
-        {
-            return false;
-        }
-        var records = CollectionsMarshal.AsSpan(produced);
-        var stream = records[0].Stream;
-        if (readersByStream[stream] is not [{ Targets: [var only] }])
-        {
-            return false;
-        }
-        long bytes = 0;
-        long bufferBytes = 0;
-        byte[]? lastBuffer = null;
-        foreach (var (recordStream, record) in records)
-        {
-            if (recordStream != stream || record.KeyValueBytes > ProtocolLimits.RecordBytesMax)
-            {
-                return false;
-            }
-            bytes += record.Length;
-            if (!ReferenceEquals(record.Buffer, lastBuffer))
-            {
-                // Records sit in order in their buffers, so a buffer seen again later is counted again: an overestimate, never an underestimate.
-                lastBuffer = record.Buffer;
-                bufferBytes += lastBuffer.Length;
-            }
-        }
-        if (bytes > ExecutorLimits.BatchBytesMax || bufferBytes > 2 * bytes + RecordArena.FirstSegmentBytes)
-        {
-            return false;
-        }
-        chunk = OutboundChunk.Shared(count);
-        foreach (var (_, record) in records)
-        {
-            chunk.AddShared(record);
-        }
-        target = only;
-        return true;
     }
 
     /// <summary>

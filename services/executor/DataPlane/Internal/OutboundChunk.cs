@@ -24,7 +24,7 @@ public sealed class OutboundChunk(int capacity)
     private const int InitialCapacityMax = 64;
 
     private readonly List<RecordSlice> _records = new(Math.Min(capacity, InitialCapacityMax));
-    private RecordArena? _arena; // made at the first copy: a chunk of shared records (AddShared) has none
+    private readonly RecordArena _arena = new();
 
     public int Count => _records.Count;
 
@@ -58,29 +58,7 @@ public sealed class OutboundChunk(int capacity)
     /// <summary>Copies <paramref name="record"/> into the chunk.</summary>
     public void Add(in RawRecord record)
     {
-        _records.Add((_arena ??= new RecordArena()).CopySlice(record));
-        Bytes += record.Length;
-    }
-
-    /// <summary>
-    /// A chunk of exactly <paramref name="records"/> records that point into the buffers they
-    /// are in instead of being copied (<see cref="AddShared"/>): the router's whole-answer case.
-    /// </summary>
-    internal static OutboundChunk Shared(int records)
-    {
-        var chunk = new OutboundChunk(0);
-        chunk._records.Capacity = records;
-        return chunk;
-    }
-
-    /// <summary>
-    /// Adds <paramref name="record"/> without copying it: the chunk keeps its buffer alive.
-    /// Only for a chunk that takes a whole answer whose buffers hold at most what copying would
-    /// (Router's whole-answer case; docs/data-plane.md, "Records as bytes").
-    /// </summary>
-    internal void AddShared(in RawRecord record)
-    {
-        _records.Add(record.Slice);
+        _records.Add(_arena.CopySlice(record));
         Bytes += record.Length;
     }
 }
