@@ -44,7 +44,7 @@ public sealed class BatchPump
     private readonly SemaphoreSlim _inFlight;
     private readonly AsyncSignal _timersChanged = new();
     private Watermarks? _eventTime;
-    private readonly AsyncSignal _answered = new(); // the last batch in flight was answered: the operator is idle now
+    private readonly AsyncSignal _answered = new(); // an answer came back: the operator may be idle now
     private readonly TaskCompletionSource _initAnswered = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly Metrics.BatchTelemetry _telemetry;
     private readonly Metrics.ExecutorMetrics _metrics;
@@ -234,14 +234,7 @@ public sealed class BatchPump
             {
                 Interlocked.Exchange(ref _lastAnsweredSeq, (long)expected);
                 _inFlight.Release();
-                if (InFlight == 0)
-                {
-                    // Only an idle operator changes what the send loop decides (a partly filled
-                    // batch goes at once; a checkpoint may run): waking it for every answer cost a
-                    // thread-pool hop per batch for nothing. AsyncSignal keeps a Set made before
-                    // the wait, so one that races the send loop's check is not lost.
-                    _answered.Set();
-                }
+                _answered.Set();
             }
             expected++;
         }
