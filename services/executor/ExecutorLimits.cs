@@ -579,17 +579,21 @@ public static class ExecutorLimits
 
     // ---- built-ins -----------------------------------------------------------------------
 
-    /// <summary>Generator tick when a rate is set, in ms: 10 (100 ticks/s keeps output smooth).</summary>
-    public const int GeneratorTickMs = 10;
+    /// <summary>
+    /// A rate-limited source's tick (option <c>rate</c> of the generator, file-source and
+    /// kafka-source) while its allowance is spent, in ms: 10 (100 turns/s keeps output smooth).
+    /// </summary>
+    public const int SourceRateTickMs = 10;
 
     /// <summary>Words a generator dictionary may have: 10,000,000 (a dictionary, not a data set).</summary>
     public const int GeneratorDictionaryWordsMax = 10_000_000;
 
     /// <summary>
-    /// Generator burst after a stall (backpressure), in ms of its rate: 100. The token bucket
-    /// holds at most this much, so a released generator catches up smoothly instead of flooding.
+    /// A rate-limited source's burst after a stall (backpressure, a restore), in ms of its rate:
+    /// 100. The token bucket (<see cref="Builtins.Internal.RateBudget"/>) holds at most this
+    /// much, so a released source catches up smoothly instead of flooding.
     /// </summary>
-    public const int GeneratorBurstMs = 100;
+    public const int SourceRateBurstMs = 100;
 
     /// <summary>
     /// Bytes a generator dictionary may have: 256 MiB (10 M words of ~25 bytes). Reading stops

@@ -35,7 +35,7 @@ public class BuiltinSpecValidationTests
 
         var problems = OperatorSpecValidator.Validate(spec);
 
-        Assert.Equal(["builtin.options.dictionary", "builtin.options.rate", "builtin.options.count", "builtin.options.stream", "inputs"],
+        Assert.Equal(["builtin.options.dictionary", "builtin.options.count", "builtin.options.stream", "builtin.options.rate", "inputs"],
             problems.Select(p => p.Field));
         Assert.All(problems, p => Assert.DoesNotContain("expected_", p.Message));
     }
@@ -78,6 +78,17 @@ public class BuiltinSpecValidationTests
         var problem = Assert.Single(OperatorSpecValidator.Validate(Builtin("kafka-source", options: [("topic", longTopic)])));
 
         Assert.Equal("builtin.options.stream", problem.Field);
+    }
+
+    [Fact]
+    public void A_kafka_source_takes_a_rate_as_the_other_sources_do_and_refuses_one_that_is_not_a_number_of_records_per_second()
+    {
+        Assert.Empty(OperatorSpecValidator.Validate(Builtin("kafka-source", outputs: ["events"], options: [("topic", "events"), ("rate", "4000")])));
+
+        var problem = Assert.Single(OperatorSpecValidator.Validate(Builtin("kafka-source", outputs: ["events"], options: [("topic", "events"), ("rate", "-1")])));
+
+        Assert.Equal("builtin.options.rate", problem.Field);
+        Assert.Contains("records per second ≥ 0", problem.Message);
     }
 
     [Fact]

@@ -71,7 +71,7 @@ public sealed class BuiltinTests : IDisposable
         await generator.SendAsync(new ProcessBatch { Seq = 1, TimersFired = { new TimerFired { Key = "generate" } } }, CancellationToken.None).AsTask().WaitAsync(Bound);
         Assert.True(await answers.MoveNextAsync().AsTask().WaitAsync(Bound));
         Assert.Equal(50, answers.Current.Produced.Count);
-        Assert.Equal(_time.GetUtcNow().ToUnixTimeMilliseconds() + ExecutorLimits.GeneratorTickMs, Assert.Single(answers.Current.TimersSet).TimeUnixMs);
+        Assert.Equal(_time.GetUtcNow().ToUnixTimeMilliseconds() + ExecutorLimits.SourceRateTickMs, Assert.Single(answers.Current.TimersSet).TimeUnixMs);
     }
 
     [Fact]

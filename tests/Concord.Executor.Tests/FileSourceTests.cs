@@ -131,7 +131,7 @@ public sealed class FileSourceTests : IDisposable
         Assert.True(await answers.MoveNextAsync().AsTask().WaitAsync(Bound));
         Assert.Equal(50, answers.Current.Produced.Count); // 50 ms at 1000/s
         Assert.Equal("w0", answers.Current.Produced[0].Record.Key.ToStringUtf8());
-        Assert.Equal(_time.GetUtcNow().ToUnixTimeMilliseconds() + ExecutorLimits.GeneratorTickMs, Assert.Single(answers.Current.TimersSet).TimeUnixMs);
+        Assert.Equal(_time.GetUtcNow().ToUnixTimeMilliseconds() + ExecutorLimits.SourceRateTickMs, Assert.Single(answers.Current.TimersSet).TimeUnixMs);
     }
 
     [Fact]

@@ -25,7 +25,7 @@ public static partial class OperatorSpecValidator
             ["generator"] = new HashSet<string> { "stream", "rate", "dictionary", "count", "seed", "stats" },
             ["csv-sink"] = new HashSet<string> { "path", "stats" },
             // docs/kafka.md; options starting with KafkaPassThroughPrefix are handed to librdkafka.
-            ["kafka-source"] = new HashSet<string> { "topic", "bootstrap", "group", "start", "stream", "oversize" },
+            ["kafka-source"] = new HashSet<string> { "topic", "bootstrap", "group", "start", "stream", "oversize", "rate" },
             ["kafka-sink"] = new HashSet<string> { "topic", "bootstrap", "acks", "linger_ms", "compression" },
             ["file-source"] = new HashSet<string> { "path", "stream", "format", "key_column", "rate", "stats" },
         };
@@ -396,12 +396,6 @@ public static partial class OperatorSpecValidator
                 {
                     problems.Add(new("builtin.options.dictionary", "is required for 'generator'; give a word list, one word per line, e.g. \"dictionary\": \"words.txt\" (relative to the deploy file)"));
                 }
-                if (Option("rate") is { } rate
-                    && (!double.TryParse(rate, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var perSecond)
-                        || !double.IsFinite(perSecond) || perSecond < 0))
-                {
-                    problems.Add(new("builtin.options.rate", $"'{Echo(rate)}' is not a number of records per second ≥ 0; use e.g. 1000 (0 = as fast as credit allows)"));
-                }
                 if (Option("count") is { } count
                     && (!long.TryParse(count, System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out var records) || records < 0))
                 {
@@ -421,12 +415,6 @@ public static partial class OperatorSpecValidator
                 if (Option("path") is null)
                 {
                     problems.Add(new("builtin.options.path", "is required for 'file-source'; name the file, or directory of files, to read, e.g. \"path\": \"words.txt\" (relative to the deploy file)"));
-                }
-                if (Option("rate") is { } fileRate
-                    && (!double.TryParse(fileRate, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var linesPerSecond)
-                        || !double.IsFinite(linesPerSecond) || linesPerSecond < 0))
-                {
-                    problems.Add(new("builtin.options.rate", $"'{Echo(fileRate)}' is not a number of records per second ≥ 0; use e.g. 1000 (0 = as fast as credit allows)"));
                 }
                 if (Option("format") is { } format && format is not ("lines" or "csv"))
                 {
@@ -463,6 +451,12 @@ public static partial class OperatorSpecValidator
         }
         if (builtin.Kind is "generator" or "file-source" or "kafka-source")
         {
+            if (Option("rate") is { } rate
+                && (!double.TryParse(rate, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var perSecond)
+                    || !double.IsFinite(perSecond) || perSecond < 0))
+            {
+                problems.Add(new("builtin.options.rate", $"'{Echo(rate)}' is not a number of records per second ≥ 0; use e.g. 1000 (0 = as fast as credit allows)"));
+            }
             if (spec.ExpectedInputs.Count > 0)
             {
                 problems.Add(new("inputs", $"'{builtin.Kind}' is a source and reads no streams; remove \"inputs\""));

@@ -38,16 +38,18 @@ internal sealed class BuiltinOptions
     public string Required(string name, string why) => String(name) ?? throw new OperatorFailedException(
         $"built-in '{_builtin.Kind}' needs option '{name}': {why}");
 
-    public double Double(string name, double defaultValue, double min)
+    public double Double(string name, double defaultValue, double min) => ParseDouble(_builtin.Kind, name, String(name), defaultValue, min);
+
+    /// <summary>Option <paramref name="name"/> of built-in <paramref name="kind"/> (<paramref name="text"/>, null when unset) as a finite number ≥ <paramref name="min"/>.</summary>
+    public static double ParseDouble(string kind, string name, string? text, double defaultValue, double min)
     {
-        var text = String(name);
         if (text is null)
         {
             return defaultValue;
         }
-        if (!double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var value) || value < min || double.IsInfinity(value))
+        if (!double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var value) || value < min || !double.IsFinite(value))
         {
-            throw new OperatorFailedException($"built-in '{_builtin.Kind}' option '{name}'='{text}' is not a number ≥ {min}");
+            throw new OperatorFailedException($"built-in '{kind}' option '{name}'='{text}' is not a number ≥ {min}");
         }
         return value;
     }

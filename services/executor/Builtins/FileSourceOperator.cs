@@ -2,6 +2,7 @@ using System.Runtime.InteropServices;
 using System.Text;
 using Concord.Contracts.Operator.V1;
 using Concord.Contracts.Types.V1;
+using Concord.Executor.Builtins.Internal;
 using Concord.Executor.Checkpoints;
 using Concord.Executor.Records;
 using Microsoft.Extensions.Logging;
@@ -36,7 +37,7 @@ public sealed class FileSourceOperator : BuiltinSession, ICheckpointedOperator
     private const string TimerKey = "read";
 
     private readonly string _stream;
-    private readonly double _rate;
+    private readonly RateBudget _rate;
     private readonly int? _keyColumn;
     private readonly int _recordsPerAnswerMax;
     private readonly ILogger _logger;
@@ -48,8 +49,6 @@ public sealed class FileSourceOperator : BuiltinSession, ICheckpointedOperator
     private long _produced;
     private long _dropped;
     private bool _finished;
-    private double _allowance;
-    private long _lastTickMs;
     private long _lastStatsMs;
 
     /// <param name="instanceIndex">Whose position a restore takes (every instance reads every file).</param>
@@ -59,7 +58,7 @@ public sealed class FileSourceOperator : BuiltinSession, ICheckpointedOperator
         _instanceIndex = instanceIndex;
         var options = new BuiltinOptions(spec.Builtin);
         _stream = options.String("stream") ?? Concord.Contracts.OperatorSpecValidator.FileSourceStreamDefault;
-        _rate = options.Double("rate", 0, 0);
+        _rate = new RateBudget(options.Double("rate", 0, 0));
         _recordsPerAnswerMax = recordsPerAnswerMax;
         _logger = logger ?? NullLogger.Instance;
         var format = options.String("format") ?? "lines";
@@ -94,8 +93,9 @@ public sealed class FileSourceOperator : BuiltinSession, ICheckpointedOperator
 
     protected override void OnInit(AnswerWriter done)
     {
-        _lastTickMs = Now().EventTimeMs;
-        done.TimersSet.Add(new TimerSet { Key = TimerKey, TimeUnixMs = _lastTickMs });
+        var nowMs = Now().EventTimeMs;
+        _rate.Start(nowMs);
+        done.TimersSet.Add(new TimerSet { Key = TimerKey, TimeUnixMs = nowMs });
     }
 
     protected override void OnBatch(RawBatch batch, AnswerWriter done)
@@ -110,18 +110,7 @@ public sealed class FileSourceOperator : BuiltinSession, ICheckpointedOperator
             return;
         }
         var (nowMs, nowUs) = Now();
-        long n;
-        if (_rate == 0)
-        {
-            n = _recordsPerAnswerMax;
-        }
-        else
-        {
-            // Token bucket as the generator's: at most GeneratorBurstMs of records after a stall.
-            _allowance = Math.Min(_allowance + _rate * (nowMs - _lastTickMs) / 1000.0, Math.Max(1, _rate * ExecutorLimits.GeneratorBurstMs / 1000.0));
-            n = Math.Min((long)_allowance, _recordsPerAnswerMax);
-        }
-        _lastTickMs = nowMs;
+        var n = _rate.Allow(nowMs, _recordsPerAnswerMax);
         long produced = 0;
         long bytes = 0;
         while (produced < n && bytes < ExecutorLimits.BatchBytesMax)
@@ -135,10 +124,7 @@ public sealed class FileSourceOperator : BuiltinSession, ICheckpointedOperator
             produced++;
             bytes += key.Length + line.Length;
         }
-        if (_rate != 0)
-        {
-            _allowance -= produced;
-        }
+        _rate.Spend(produced);
         Interlocked.Add(ref _produced, produced);
         if (_nextFile >= _files.Length && _reader is null)
         {
@@ -155,8 +141,7 @@ public sealed class FileSourceOperator : BuiltinSession, ICheckpointedOperator
         {
             WriteStats(nowMs);
         }
-        var next = _rate == 0 || _allowance >= 1 ? nowMs : nowMs + ExecutorLimits.GeneratorTickMs;
-        done.TimersSet.Add(new TimerSet { Key = TimerKey, TimeUnixMs = next });
+        done.TimersSet.Add(new TimerSet { Key = TimerKey, TimeUnixMs = _rate.NextTurnMs(nowMs) });
     }
 
     protected override void OnShutdown()

@@ -33,7 +33,7 @@ public sealed class GeneratorOperator : BuiltinSession, ICheckpointedOperator
     private const string TimerKey = "generate";
 
     private readonly string _stream;
-    private readonly double _rate;
+    private readonly RateBudget _rate;
     private readonly long _count;
     private readonly byte[][] _words;
     private readonly ulong _seed;
@@ -44,8 +44,6 @@ public sealed class GeneratorOperator : BuiltinSession, ICheckpointedOperator
     private int[] _laneIds;
     private long[] _positions;
     private long _produced;
-    private double _allowance;
-    private long _lastTickMs;
     private readonly string? _statsPath;
     private long _lastStatsMs;
 
@@ -55,7 +53,7 @@ public sealed class GeneratorOperator : BuiltinSession, ICheckpointedOperator
     {
         var options = new BuiltinOptions(spec.Builtin);
         _stream = options.String("stream") ?? "words";
-        _rate = options.Double("rate", 0, 0);
+        _rate = new RateBudget(options.Double("rate", 0, 0));
         _count = options.Long("count", 0, 0);
         _seed = unchecked((ulong)options.Long("seed", 0, long.MinValue));
         _recordsPerAnswerMax = recordsPerAnswerMax;
@@ -76,10 +74,11 @@ public sealed class GeneratorOperator : BuiltinSession, ICheckpointedOperator
 
     protected override void OnInit(AnswerWriter done)
     {
-        _lastTickMs = Now().EventTimeMs;
+        var nowMs = Now().EventTimeMs;
+        _rate.Start(nowMs);
         if (!Finished)
         {
-            done.TimersSet.Add(new TimerSet { Key = TimerKey, TimeUnixMs = _lastTickMs });
+            done.TimersSet.Add(new TimerSet { Key = TimerKey, TimeUnixMs = nowMs });
         }
     }
 
@@ -95,20 +94,9 @@ public sealed class GeneratorOperator : BuiltinSession, ICheckpointedOperator
             return;
         }
         var (nowMs, nowUs) = Now();
-        long n;
-        if (_rate == 0)
-        {
-            n = _recordsPerAnswerMax;
-        }
-        else
-        {
-            // Token bucket: at most GeneratorBurstMs of records after a stall (backpressure).
-            _allowance = Math.Min(_allowance + _rate * (nowMs - _lastTickMs) / 1000.0, Math.Max(1, _rate * ExecutorLimits.GeneratorBurstMs / 1000.0));
-            n = Math.Min((long)_allowance, _recordsPerAnswerMax);
-            _allowance -= n;
-        }
-        _lastTickMs = nowMs;
+        var n = _rate.Allow(nowMs, _recordsPerAnswerMax);
         var produced = ProduceFromLanes(n, done, nowMs, nowUs);
+        _rate.Spend(produced);
         Interlocked.Add(ref _produced, produced);
         if (_statsPath is not null && nowMs - _lastStatsMs >= ExecutorLimits.CsvSinkStatsIntervalMs)
         {
@@ -122,8 +110,7 @@ public sealed class GeneratorOperator : BuiltinSession, ICheckpointedOperator
             }
             return; // done: no more timers
         }
-        var next = _rate == 0 || _allowance >= 1 ? nowMs : nowMs + ExecutorLimits.GeneratorTickMs;
-        done.TimersSet.Add(new TimerSet { Key = TimerKey, TimeUnixMs = next });
+        done.TimersSet.Add(new TimerSet { Key = TimerKey, TimeUnixMs = _rate.NextTurnMs(nowMs) });
     }
 
     /// <summary>Whether every lane this instance owns has produced <c>count</c> records (never without a count).</summary>

@@ -118,6 +118,8 @@ internal sealed class KafkaConnector
             $"built-in '{Kind}' option '{name}'='{value}' is not accepted; use one of: {string.Join(", ", allowed)}");
     }
 
+    public double Double(string name, double defaultValue, double min) => BuiltinOptions.ParseDouble(Kind, name, String(name), defaultValue, min);
+
     public int Int(string name, int defaultValue, int min, int max)
     {
         var text = String(name);

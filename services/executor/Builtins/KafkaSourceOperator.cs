@@ -1,6 +1,7 @@
 using Concord.Contracts;
 using Concord.Contracts.Operator.V1;
 using Concord.Contracts.Types.V1;
+using Concord.Executor.Builtins.Internal;
 using Concord.Executor.Checkpoints;
 using Concord.Executor.Records;
 using Confluent.Kafka;
@@ -23,7 +24,7 @@ namespace Concord.Executor.Builtins;
 /// (<see cref="BuiltinSession.WakeTimer"/>) whether a message came or not; the next poll emits
 /// that message first. The consumer is used by one thread at a time: every poll, restore and
 /// close first waits for a watch to end.
-/// Options: topic (required), bootstrap, group, start, stream, oversize, kafka.*.
+/// Options: topic (required), bootstrap, group, start, stream, oversize, rate, kafka.*.
 /// With delivery at_least_once or exactly_once the checkpoints own the offsets instead
 /// (<see cref="KafkaCheckpointOffsets"/>); at_most_once keeps <see cref="KafkaCommitPolicy"/>.
 /// </summary>
@@ -38,6 +39,7 @@ public sealed class KafkaSourceOperator : BuiltinSession, ICheckpointedOperator
     private readonly ConsumerConfig _config;
     private readonly string _stream;
     private readonly bool _skipOversize;
+    private readonly RateBudget _rate;
     private readonly KafkaCommitPolicy _commit;
     // Null at at_most_once: then the group assigns partitions and KafkaCommitPolicy commits.
     private readonly KafkaCheckpointOffsets? _checkpoint;
@@ -71,6 +73,7 @@ public sealed class KafkaSourceOperator : BuiltinSession, ICheckpointedOperator
         }
         _commit = new KafkaCommitPolicy(_connector.Topic);
         _skipOversize = _connector.OneOf("oversize", "fail", "fail", "skip") == "skip";
+        _rate = new RateBudget(_connector.Double("rate", 0, 0));
         _config = new ConsumerConfig
         {
             BootstrapServers = _connector.Bootstrap,
@@ -133,7 +136,9 @@ public sealed class KafkaSourceOperator : BuiltinSession, ICheckpointedOperator
         {
             Assign(_consumer, _checkpoint);
         }
-        done.TimersSet.Add(new TimerSet { Key = PollTimerKey, TimeUnixMs = Now().EventTimeMs });
+        var nowMs = Now().EventTimeMs;
+        _rate.Start(nowMs);
+        done.TimersSet.Add(new TimerSet { Key = PollTimerKey, TimeUnixMs = nowMs });
     }
 
     private void Assign(IConsumer<KafkaBytes, KafkaBytes> consumer, KafkaCheckpointOffsets checkpoint)
@@ -238,10 +243,14 @@ public sealed class KafkaSourceOperator : BuiltinSession, ICheckpointedOperator
             {
                 _commit.HandedOver(_consumer);
             }
-            int n;
+            var (nowMs, nowUs) = Now();
+            // With a rate, a turn whose allowance is spent reads nothing: librdkafka's prefetch
+            // fills to its bound (KafkaLimits.SourcePrefetchKbytesMax) and stops fetching.
+            var allowed = (int)_rate.Allow(nowMs, KafkaLimits.SourceRecordsPerPollMax);
+            var n = 0;
             try
             {
-                n = Poll(_consumer, done);
+                n = allowed > 0 ? Poll(_consumer, done, allowed, nowMs, nowUs) : 0;
             }
             catch
             {
@@ -249,15 +258,23 @@ public sealed class KafkaSourceOperator : BuiltinSession, ICheckpointedOperator
                 _commit.Abandon();
                 throw;
             }
-            if (n == 0 && _idleWaitMs >= KafkaLimits.SourceIdlePollMsMax && WakeTimer is { } wake)
+            _rate.Spend(n);
+            if (allowed > 0 && n == 0)
             {
-                // Idle: no timer; the watch's wake-up is the next turn (setting one here could
-                // replace a wake-up that comes before this answer is routed).
-                StartWatch(_consumer, wake);
+                if (_idleWaitMs >= KafkaLimits.SourceIdlePollMsMax && WakeTimer is { } wake)
+                {
+                    // Idle: no timer; the watch's wake-up is the next turn (setting one here could
+                    // replace a wake-up that comes before this answer is routed).
+                    StartWatch(_consumer, wake);
+                    return;
+                }
+                _idleWaitMs = Math.Clamp(_idleWaitMs * 2, KafkaLimits.SourceIdlePollMs, KafkaLimits.SourceIdlePollMsMax);
+                done.TimersSet.Add(new TimerSet { Key = PollTimerKey, TimeUnixMs = nowMs + _idleWaitMs });
                 return;
             }
-            _idleWaitMs = n > 0 ? 0 : Math.Clamp(_idleWaitMs * 2, KafkaLimits.SourceIdlePollMs, KafkaLimits.SourceIdlePollMsMax);
-            done.TimersSet.Add(new TimerSet { Key = PollTimerKey, TimeUnixMs = Now().EventTimeMs + _idleWaitMs });
+            // Records came, or the rate allowed none: not idle.
+            _idleWaitMs = 0;
+            done.TimersSet.Add(new TimerSet { Key = PollTimerKey, TimeUnixMs = _rate.NextTurnMs(nowMs) });
         }
     }
 
@@ -318,13 +335,13 @@ public sealed class KafkaSourceOperator : BuiltinSession, ICheckpointedOperator
         }
     }
 
-    private int Poll(IConsumer<KafkaBytes, KafkaBytes> consumer, AnswerWriter done)
+    /// <summary>Emits up to <paramref name="max"/> records (and <see cref="KafkaLimits.SourceBytesPerPollMax"/>) from the consumer; returns how many.</summary>
+    private int Poll(IConsumer<KafkaBytes, KafkaBytes> consumer, AnswerWriter done, int max, long nowMs, long nowUs)
     {
-        var (nowMs, nowUs) = Now();
         var n = 0;
         var reached = false;
         long bytes = 0;
-        while (n < KafkaLimits.SourceRecordsPerPollMax && bytes < KafkaLimits.SourceBytesPerPollMax)
+        while (n < max && bytes < KafkaLimits.SourceBytesPerPollMax)
         {
             ConsumeResult<KafkaBytes, KafkaBytes>? result = _watched;
             _watched = null;
