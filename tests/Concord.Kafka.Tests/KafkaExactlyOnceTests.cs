@@ -18,15 +18,19 @@ namespace Concord.Kafka.Tests;
 /// </summary>
 public sealed class KafkaExactlyOnceTests(ITestOutputHelper log)
 {
-    /// <summary>
-    /// Records prefilled into the input topic (200 words, so ~750 per word): enough that the
-    /// three kills land while the source still reads (with 200,000 on a lightly loaded machine
-    /// it had committed ~90,000 at the third kill, 16 s after the deploy; docs/kafka.md).
-    /// </summary>
+    /// <summary>Records prefilled into the input topic (200 words, so ~750 per word).</summary>
     private const int Records = 150_000;
 
     /// <summary>kafka-source instances: each reads the partitions p with p mod 2 == its index.</summary>
     private const int SourceInstances = 2;
+
+    /// <summary>
+    /// The source's read rate per instance, records/s (option "rate"): the whole topic takes at
+    /// least 150,000 / (2 × 4,000) ≈ 19 s of reading, so the three kills land while the source
+    /// still reads however fast the machine is. Unthrottled, a quiet machine read everything
+    /// before the second kill, and the kills waited for progress that could not come.
+    /// </summary>
+    private const int SourceRatePerInstance = 4_000;
 
     /// <summary>SIGKILLs during the run, each after the source's committed offsets grew since the last.</summary>
     private const int Kills = 3;
@@ -136,6 +140,7 @@ public sealed class KafkaExactlyOnceTests(ITestOutputHelper log)
     {
         var source = bed.Source("source", "words", stream: "in", instances: SourceInstances);
         source.Delivery = DeliveryGuarantee.DeliveryExactlyOnce;
+        source.Builtin.Options["rate"] = SourceRatePerInstance.ToString(CultureInfo.InvariantCulture);
         return source;
     }
 

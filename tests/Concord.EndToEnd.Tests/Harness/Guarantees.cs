@@ -15,6 +15,9 @@ public static class Guarantees
     /// <summary>Generator instances (lanes) of every guarantee pipeline.</summary>
     public const int GeneratorInstances = 2;
 
+    /// <summary>How long a restored pipeline may take to run again after its last kill, on 2 busy cores.</summary>
+    public static readonly TimeSpan RestoreVisibleTimeout = TimeSpan.FromSeconds(60);
+
     /// <summary>The csv-sink writing <paramref name="stream"/> to <paramref name="output"/> (a directory of part files with exactly_once, a file otherwise).</summary>
     public static OperatorSpec FileSink(string output, string stream, DeliveryGuarantee delivery = DeliveryGuarantee.DeliveryExactlyOnce) => new()
     {
@@ -167,8 +170,16 @@ public static class Guarantees
     public static async Task AssertRestoredAndNothingUncommittedAsync(Cluster cluster, string output)
     {
         // Restores are visible in `list`: a restarted instance says which checkpoint it restored.
-        var after = await cluster.Client.ListAsync(new ListRequest(), cluster.Call());
-        Assert.Contains(after.Operators.SelectMany(o => o.Instances), i => i.RestoredCheckpointId > 0);
+        // Polled, not read once: right after the last kill every instance may still be starting
+        // (a restore restarts the whole pipeline), and an instance reports the checkpoint it
+        // restored only once it runs again.
+        ListResponse? after = null;
+        await Eventually.UntilAsync(async () =>
+        {
+            after = await cluster.Client.ListAsync(new ListRequest(), cluster.Call());
+            return after.Operators.SelectMany(o => o.Instances)
+                .Any(i => i.State == InstanceState.Running && i.RestoredCheckpointId > 0);
+        }, RestoreVisibleTimeout, () => $"a running instance that reports in `list` the checkpoint it restored; last list: {after}");
         // Nothing uncommitted is visible: whatever is not a part file holds no records now.
         Assert.Equal(0, Directory.EnumerateFiles(output).Where(f => !IsPart(f)).Sum(Csv.Lines));
         var checkpoints = await cluster.Client.ListCheckpointsAsync(new ListCheckpointsRequest(), cluster.Call());
