@@ -19,10 +19,8 @@ internal sealed class KafkaCheckpointOffsets(string topic, int instanceIndex, in
     // What each snapshot taken and not yet completed or aborted held, by checkpoint id.
     private readonly SortedDictionary<ulong, TopicPartitionOffset[]> _taken = [];
     private SortedDictionary<int, long>? _restored;
-    // Next offset to read per partition index consumed since the last fold into _next; 0 =
-    // none. Written once per record, so an array store instead of a sorted-dictionary insert.
-    private long[] _pending = new long[KafkaLimits.SourcePartitionsInitial];
-    private bool _anyPending;
+    // Consumed since the last fold into _next (per record: an array store, not a sorted-dictionary insert).
+    private readonly PartitionPositions _pending = new();
 
     /// <summary>Sets the consumer's commit settings: nothing committed or stored by librdkafka itself.</summary>
     public static void Configure(ConsumerConfig config)
@@ -58,34 +56,10 @@ internal sealed class KafkaCheckpointOffsets(string topic, int instanceIndex, in
     }
 
     /// <summary>A record was taken from Kafka and put into the answer being built.</summary>
-    public void Consumed(int partition, long offset)
-    {
-        if (partition >= _pending.Length)
-        {
-            // Partitions added to the topic while it runs.
-            Array.Resize(ref _pending, Math.Max(partition + 1, _pending.Length * 2));
-        }
-        _pending[partition] = offset + 1;
-        _anyPending = true;
-    }
+    public void Consumed(int partition, long offset) => _pending.Consumed(partition, offset);
 
     /// <summary>Moves the positions consumed since the last fold into <see cref="_next"/>.</summary>
-    private void Fold()
-    {
-        if (!_anyPending)
-        {
-            return;
-        }
-        for (var partition = 0; partition < _pending.Length; partition++)
-        {
-            if (_pending[partition] > 0)
-            {
-                _next[partition] = _pending[partition];
-                _pending[partition] = 0;
-            }
-        }
-        _anyPending = false;
-    }
+    private void Fold() => _pending.Drain(_next, static (next, partition, offset) => next[partition] = offset);
 
     /// <summary>Barrier reached: every record consumed is in an answer already routed, so the positions are the snapshot.</summary>
     public byte[] Snapshot(ulong checkpointId)
@@ -110,8 +84,7 @@ internal sealed class KafkaCheckpointOffsets(string topic, int instanceIndex, in
             }
         }
         _restored = all;
-        Array.Clear(_pending);
-        _anyPending = false;
+        _pending.Clear();
         _next.Clear();
         _taken.Clear();
     }

@@ -1,3 +1,4 @@
+using Concord.Executor.Builtins.Internal;
 using Confluent.Kafka;
 
 namespace Concord.Executor.Builtins;
@@ -17,10 +18,9 @@ namespace Concord.Executor.Builtins;
 /// </summary>
 internal sealed class KafkaCommitPolicy(string topic)
 {
-    // Next offset to read (consumed offset + 1) per partition index, not yet stored; 0 = nothing
-    // consumed since the last store. An array, not a dictionary of TopicPartition: this is
-    // written once per record.
-    private long[] _consumed = new long[KafkaLimits.SourcePartitionsInitial];
+    private readonly string _topic = topic;
+    // Consumed since the last store.
+    private readonly PartitionPositions _consumed = new();
     private readonly List<TopicPartitionOffset> _handed = [];
 
     /// <summary>Sets the consumer's commit settings: auto-commit of explicitly stored offsets.</summary>
@@ -32,15 +32,7 @@ internal sealed class KafkaCommitPolicy(string topic)
     }
 
     /// <summary>A record was taken from Kafka and put into the answer being built.</summary>
-    public void Consumed(int partition, long offset)
-    {
-        if (partition >= _consumed.Length)
-        {
-            // Partitions added to the topic while it runs.
-            Array.Resize(ref _consumed, Math.Max(partition + 1, _consumed.Length * 2));
-        }
-        _consumed[partition] = offset + 1;
-    }
+    public void Consumed(int partition, long offset) => _consumed.Consumed(partition, offset);
 
     /// <summary>
     /// The records consumed so far have been handed to the topology: store their offsets
@@ -50,14 +42,7 @@ internal sealed class KafkaCommitPolicy(string topic)
     public void HandedOver<TKey, TValue>(IConsumer<TKey, TValue> consumer)
     {
         _handed.Clear();
-        for (var partition = 0; partition < _consumed.Length; partition++)
-        {
-            if (_consumed[partition] > 0)
-            {
-                _handed.Add(new TopicPartitionOffset(topic, partition, _consumed[partition]));
-                _consumed[partition] = 0;
-            }
-        }
+        _consumed.Drain(this, static (self, partition, next) => self._handed.Add(new TopicPartitionOffset(self._topic, partition, next)));
         foreach (var next in _handed)
         {
             try
@@ -72,7 +57,7 @@ internal sealed class KafkaCommitPolicy(string topic)
     }
 
     /// <summary>The answer being built failed and is never delivered: forget what it consumed, so it is read again.</summary>
-    public void Abandon() => Array.Clear(_consumed);
+    public void Abandon() => _consumed.Clear();
 
     /// <summary>
     /// On shutdown: everything consumed is being handed over (the executor routes the last
