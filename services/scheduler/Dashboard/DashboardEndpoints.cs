@@ -225,6 +225,7 @@ public static class DashboardEndpoints
             http.Features.Get<IHttpResponseBodyFeature>()?.DisableBuffering();
             await http.Response.Body.WriteAsync(first.EventBytes, ended.Token).ConfigureAwait(false);
             await http.Response.Body.FlushAsync(ended.Token).ConfigureAwait(false);
+            var sent = first.EventBytes;
             using var quiet = CancellationTokenSource.CreateLinkedTokenSource(ended.Token);
             while (!ended.IsCancellationRequested)
             {
@@ -249,6 +250,13 @@ public static class DashboardEndpoints
                     continue;
                 }
                 quiet.CancelAfter(Timeout.InfiniteTimeSpan);
+                if (ReferenceEquals(next, sent))
+                {
+                    // A push that reused the snapshot this stream started with (computed less
+                    // than half an interval before it): the browser has it already.
+                    continue;
+                }
+                sent = next;
                 // The producer's bytes as they are: serialised once for every subscriber.
                 await http.Response.Body.WriteAsync(next, ended.Token).ConfigureAwait(false);
                 await http.Response.Body.FlushAsync(ended.Token).ConfigureAwait(false);
