@@ -351,17 +351,29 @@ public static class WordCountBench
         md.AppendLine($"| stalled sink: largest executor RSS, MB (growth over the window) | {stalledMax:0} ({stalledGrowth:+0.0;-0.0} MB) | ≤ 150, flat | {Ok(stalledMax <= 150)} |");
         md.AppendLine();
         md.AppendLine("Processes at full speed (RSS at the end / largest in the window; CPU % of one core over the window;");
-        md.AppendLine("CPU µs per record = CPU time / records through the counter, which does not depend on how busy the machine is):");
+        md.AppendLine("CPU µs per record = CPU time / records through the counter, which does not depend on how busy the machine is).");
+        md.AppendLine("The last column is the same process in the half-rate run: fewer records share each batch and each wake-up there,");
+        md.AppendLine("so a process whose cost is per batch costs more per record at half rate:");
         md.AppendLine();
-        md.AppendLine("| process | pid | RSS MB | max RSS MB | CPU % | CPU µs/record |");
-        md.AppendLine("|---|---|---|---|---|---|");
+        md.AppendLine("| process | pid | RSS MB | max RSS MB | CPU % | CPU µs/record | at half rate: CPU % / µs/record |");
+        md.AppendLine("|---|---|---|---|---|---|---|");
         var rate = Math.Max(1, full.RecordsPerSecond);
+        var halfRecordsPerSecond = Math.Max(1, half.RecordsPerSecond);
+        var halfByRole = new Dictionary<string, ProcessFigures>(StringComparer.Ordinal);
+        foreach (var x in p.Half.Processes)
+        {
+            halfByRole.TryAdd(x.Role, x);
+        }
+        string AtHalfRate(double cpuPercent) => p.HalfProblem is null && half.RecordsPerSecond > 0
+            ? $"{cpuPercent:0} / {cpuPercent / 100 * 1e6 / halfRecordsPerSecond:0.00}"
+            : "";
         foreach (var x in p.Full.Processes)
         {
-            md.AppendLine($"| {x.Role} | {x.Pid} | {x.RssMb:0} | {x.RssMaxMb:0} | {x.CpuPercent:0} | {x.CpuPercent / 100 * 1e6 / rate:0.00} |");
+            var atHalf = halfByRole.TryGetValue(x.Role, out var h) ? AtHalfRate(h.CpuPercent) : "";
+            md.AppendLine($"| {x.Role} | {x.Pid} | {x.RssMb:0} | {x.RssMaxMb:0} | {x.CpuPercent:0} | {x.CpuPercent / 100 * 1e6 / rate:0.00} | {atHalf} |");
         }
         var pipelineCpuMicros = p.Full.Processes.Sum(x => x.CpuPercent) / 100 * 1e6 / rate;
-        md.AppendLine($"| **all** | | {p.Full.Processes.Sum(x => x.RssMb):0} | | {p.Full.Processes.Sum(x => x.CpuPercent):0} | {pipelineCpuMicros:0.00} |");
+        md.AppendLine($"| **all** | | {p.Full.Processes.Sum(x => x.RssMb):0} | | {p.Full.Processes.Sum(x => x.CpuPercent):0} | {pipelineCpuMicros:0.00} | {AtHalfRate(p.Half.Processes.Sum(x => x.CpuPercent))} |");
         md.AppendLine();
         md.AppendLine($"CPU cost per record: pipeline {pipelineCpuMicros:0.00} µs (all processes), echo {echoResult.CpuMicrosPerRecord:0.00} µs, one thread {singleResult.CpuMicrosPerRecord:0.00} µs. " +
             $"With {Environment.ProcessorCount} idle cores that caps the pipeline at ≈ {Environment.ProcessorCount * 1e6 / pipelineCpuMicros:N0} records/s " +
