@@ -358,14 +358,13 @@ public static class WordCountBench
         md.AppendLine("| process | pid | RSS MB | max RSS MB | CPU % | CPU µs/record | at half rate: CPU % / µs/record |");
         md.AppendLine("|---|---|---|---|---|---|---|");
         var rate = Math.Max(1, full.RecordsPerSecond);
-        var halfRecordsPerSecond = Math.Max(1, half.RecordsPerSecond);
         var halfByRole = new Dictionary<string, ProcessFigures>(StringComparer.Ordinal);
         foreach (var x in p.Half.Processes)
         {
             halfByRole.TryAdd(x.Role, x);
         }
         string AtHalfRate(double cpuPercent) => p.HalfProblem is null && half.RecordsPerSecond > 0
-            ? $"{cpuPercent:0} / {cpuPercent / 100 * 1e6 / halfRecordsPerSecond:0.00}"
+            ? $"{cpuPercent:0} / {cpuPercent / 100 * 1e6 / half.RecordsPerSecond:0.00}"
             : "";
         foreach (var x in p.Full.Processes)
         {

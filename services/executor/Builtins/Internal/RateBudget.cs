@@ -11,11 +11,17 @@ namespace Concord.Executor.Builtins.Internal;
 internal sealed class RateBudget
 {
     private readonly double _perSecond;
+    // The most the bucket holds: SourceRateBurstMs of the rate, at least one record.
+    private readonly double _burst;
     private double _allowance;
     private long _lastTurnMs;
 
     /// <param name="perSecond">Records per second; 0: unbounded.</param>
-    public RateBudget(double perSecond) => _perSecond = perSecond;
+    public RateBudget(double perSecond)
+    {
+        _perSecond = perSecond;
+        _burst = Math.Max(1, perSecond * ExecutorLimits.SourceRateBurstMs / 1000.0);
+    }
 
     /// <summary>Whether the source runs as fast as credit allows.</summary>
     public bool Unbounded => _perSecond == 0;
@@ -32,8 +38,7 @@ internal sealed class RateBudget
         {
             return max;
         }
-        var burst = Math.Max(1, _perSecond * ExecutorLimits.SourceRateBurstMs / 1000.0);
-        _allowance = Math.Min(_allowance + (_perSecond * Math.Max(0, elapsedMs) / 1000.0), burst);
+        _allowance = Math.Min(_allowance + (_perSecond * Math.Max(0, elapsedMs) / 1000.0), _burst);
         return Math.Min((long)_allowance, max);
     }
 
