@@ -146,7 +146,10 @@ public class EventTimeTests
         Assert.Equal(1_900, w.ForwardedMs);
 
         await stop.CancelAsync();
-        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => loop.WaitAsync(Bound));
+        // The loop ends within the bound: by the cancelled delay, or normally when the stop lands
+        // between a delay and the loop's check (both are a clean stop).
+        var ended = await Xunit.Record.ExceptionAsync(() => loop.WaitAsync(Bound));
+        Assert.True(ended is null or OperationCanceledException, $"the watermark loop did not stop cleanly: {ended}");
     }
 
     [Fact]
