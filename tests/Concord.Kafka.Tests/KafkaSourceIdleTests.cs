@@ -1,13 +1,8 @@
 using System.Diagnostics;
 using System.Text;
 using System.Threading.Channels;
-using Concord.Contracts.Operator.V1;
-using Concord.Contracts.Types.V1;
 using Concord.Executor.Builtins;
-using Concord.Executor.Metrics;
 using Concord.Executor.Records;
-using Concord.KafkaDev;
-using Confluent.Kafka;
 
 namespace Concord.Kafka.Tests;
 
@@ -19,46 +14,16 @@ namespace Concord.Kafka.Tests;
 /// </summary>
 public sealed class KafkaSourceIdleTests : IDisposable
 {
-    private const int Partitions = 2;
-    private readonly MockKafkaCluster _kafka = MockKafkaCluster.Start();
-    private readonly string _work = Directory.CreateTempSubdirectory("kafka-idle-").FullName;
-    private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(KafkaTestBed.KafkaTimeoutSeconds);
+    private readonly KafkaSourceBed _bed = new(partitions: 2);
     private readonly Channel<string> _wakes = Channel.CreateUnbounded<string>();
-    private ulong _seq;
 
-    public KafkaSourceIdleTests() => _kafka.CreateTopic("words", Partitions);
+    public void Dispose() => _bed.Dispose();
 
-    public void Dispose()
-    {
-        _kafka.Dispose();
-        Directory.Delete(_work, recursive: true);
-    }
+    /// <summary>A started source whose wake-ups go to <see cref="_wakes"/>.</summary>
+    private Task<(KafkaSourceOperator Source, IAsyncEnumerator<RawAnswer> Answers)> StartAsync() =>
+        _bed.StartAsync(TimeProvider.System, key => _wakes.Writer.TryWrite(key));
 
-    /// <summary>A started source (partitions by index: no group join to wait for) whose wake-ups go to <see cref="_wakes"/>.</summary>
-    private async Task<(KafkaSourceOperator Source, IAsyncEnumerator<RawAnswer> Answers)> StartAsync()
-    {
-        var spec = new OperatorSpec
-        {
-            Name = "source",
-            Instances = 1,
-            Delivery = DeliveryGuarantee.DeliveryAtLeastOnce,
-            Builtin = new BuiltinOperator { Kind = "kafka-source", Options = { ["topic"] = "words", ["bootstrap"] = _kafka.BootstrapServers } },
-            ExpectedOutputs = { "words" },
-        };
-        var source = (KafkaSourceOperator)BuiltinOperators.Create(spec, _work, 0, TimeProvider.System, new ExecutorMetrics());
-        source.WakeTimer = key => _wakes.Writer.TryWrite(key);
-        await source.StartAsync(new Init(), CancellationToken.None).WaitAsync(TestTimeouts.Process);
-        var answers = source.ReadAnswersAsync(CancellationToken.None).GetAsyncEnumerator();
-        Assert.True(await answers.MoveNextAsync().AsTask().WaitAsync(TestTimeouts.Step));
-        return (source, answers);
-    }
-
-    private async Task<RawAnswer> PollAsync(BuiltinSession source, IAsyncEnumerator<RawAnswer> answers)
-    {
-        await source.SendAsync(new RawBatch(0) { Seq = ++_seq, TimersFired = { new TimerFired { Key = "poll" } } }, CancellationToken.None).AsTask().WaitAsync(TestTimeouts.Process);
-        Assert.True(await answers.MoveNextAsync().AsTask().WaitAsync(TestTimeouts.Process));
-        return answers.Current;
-    }
+    private Task<RawAnswer> PollAsync(BuiltinSession source, IAsyncEnumerator<RawAnswer> answers) => _bed.TurnAsync(source, answers);
 
     /// <summary>
     /// Polls until an answer sets no poll timer: the source watches now. Records polled meanwhile
@@ -91,17 +56,6 @@ public sealed class KafkaSourceIdleTests : IDisposable
 
     private static IEnumerable<string> Keys(RawAnswer answer) => answer.Produced.Select(p => Encoding.UTF8.GetString(p.Record.Key));
 
-    private void Produce(params string[] keys)
-    {
-        using var producer = new ProducerBuilder<byte[], byte[]>(new ProducerConfig { BootstrapServers = _kafka.BootstrapServers, LingerMs = 1 }).Build();
-        for (var i = 0; i < keys.Length; i++)
-        {
-            var bytes = Encoding.UTF8.GetBytes(keys[i]);
-            producer.Produce(new TopicPartition("words", i % Partitions), new Message<byte[], byte[]> { Key = bytes, Value = bytes });
-        }
-        Assert.Equal(0, producer.Flush(Deadline));
-    }
-
     [Fact]
     public async Task Idle_source_sets_no_timer_and_wakes_the_pump_when_its_watch_ends_and_emits_what_the_watch_read_exactly_once()
     {
@@ -118,9 +72,9 @@ public sealed class KafkaSourceIdleTests : IDisposable
             Assert.Empty(answer.Produced);
             Assert.Empty(answer.TimersSet); // still idle: watching again
 
-            Produce("b0", "b1", "b2", "b3", "b4");
+            _bed.Produce("b0", "b1", "b2", "b3", "b4");
             var records = new List<string>();
-            var deadline = DateTime.UtcNow + Deadline;
+            var deadline = DateTime.UtcNow + KafkaSourceBed.Deadline;
             while (records.Count < 5 && DateTime.UtcNow < deadline)
             {
                 // Only a wake-up gives the source its turn, as in the executor once the topic is idle.

@@ -1,12 +1,6 @@
-using System.Text;
-using Concord.Contracts.Operator.V1;
-using Concord.Contracts.Types.V1;
 using Concord.Executor;
 using Concord.Executor.Builtins;
-using Concord.Executor.Metrics;
 using Concord.Executor.Records;
-using Concord.KafkaDev;
-using Confluent.Kafka;
 using Microsoft.Extensions.Time.Testing;
 
 namespace Concord.Kafka.Tests;
@@ -20,38 +14,22 @@ public sealed class KafkaSourceRateTests : IDisposable
 {
     private const int Rate = 1000;
     private const int Prefilled = 2000;
-    private readonly MockKafkaCluster _kafka = MockKafkaCluster.Start();
-    private readonly string _work = Directory.CreateTempSubdirectory("kafka-rate-").FullName;
+    private readonly KafkaSourceBed _bed = new(partitions: 1);
     private readonly FakeTimeProvider _time = new(DateTimeOffset.UnixEpoch.AddYears(56));
-    private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(KafkaTestBed.KafkaTimeoutSeconds);
-    private ulong _seq;
 
-    public KafkaSourceRateTests() => _kafka.CreateTopic("words", 1);
-
-    public void Dispose()
-    {
-        _kafka.Dispose();
-        Directory.Delete(_work, recursive: true);
-    }
-
-    private async Task<RawAnswer> TurnAsync(BuiltinSession source, IAsyncEnumerator<RawAnswer> answers)
-    {
-        await source.SendAsync(new RawBatch(0) { Seq = ++_seq, TimersFired = { new TimerFired { Key = "poll" } } }, CancellationToken.None).AsTask().WaitAsync(TestTimeouts.Process);
-        Assert.True(await answers.MoveNextAsync().AsTask().WaitAsync(TestTimeouts.Process));
-        return answers.Current;
-    }
+    public void Dispose() => _bed.Dispose();
 
     /// <summary>Turns at the frozen fake time until the allowance is spent (a turn emits nothing); returns what they emitted.</summary>
     private async Task<int> SpendAsync(BuiltinSession source, IAsyncEnumerator<RawAnswer> answers, int allowance)
     {
         var emitted = 0;
         // The prefetch may lag the first turns (real time): poll until the allowance is reached, bounded.
-        var deadline = DateTime.UtcNow + Deadline;
+        var deadline = DateTime.UtcNow + KafkaSourceBed.Deadline;
         while (emitted < allowance && DateTime.UtcNow < deadline)
         {
-            emitted += (await TurnAsync(source, answers)).Produced.Count;
+            emitted += (await _bed.TurnAsync(source, answers)).Produced.Count;
         }
-        var spent = await TurnAsync(source, answers);
+        var spent = await _bed.TurnAsync(source, answers);
         Assert.Empty(spent.Produced);
         // Spent: the next turn is one tick away on the source's clock, not now.
         Assert.Equal(_time.GetUtcNow().ToUnixTimeMilliseconds() + ExecutorLimits.SourceRateTickMs, Assert.Single(spent.TimersSet).TimeUnixMs);
@@ -61,32 +39,12 @@ public sealed class KafkaSourceRateTests : IDisposable
     [Fact]
     public async Task A_rate_limits_what_the_source_reads_to_the_time_elapsed_and_a_stall_to_one_burst()
     {
-        using (var producer = new ProducerBuilder<byte[], byte[]>(new ProducerConfig { BootstrapServers = _kafka.BootstrapServers, LingerMs = 1 }).Build())
-        {
-            for (var i = 0; i < Prefilled; i++)
-            {
-                var word = Encoding.UTF8.GetBytes($"w{i}");
-                producer.Produce("words", new Message<byte[], byte[]> { Key = word, Value = word });
-            }
-            Assert.Equal(0, producer.Flush(Deadline));
-        }
-        var spec = new OperatorSpec
-        {
-            Name = "source",
-            Instances = 1,
-            Delivery = DeliveryGuarantee.DeliveryAtLeastOnce,
-            Builtin = new BuiltinOperator { Kind = "kafka-source", Options = { ["topic"] = "words", ["bootstrap"] = _kafka.BootstrapServers, ["rate"] = $"{Rate}" } },
-            ExpectedOutputs = { "words" },
-        };
-        var source = (KafkaSourceOperator)BuiltinOperators.Create(spec, _work, 0, _time, new ExecutorMetrics());
-        await source.StartAsync(new Init(), CancellationToken.None).WaitAsync(TestTimeouts.Process);
-        var answers = source.ReadAnswersAsync(CancellationToken.None).GetAsyncEnumerator();
+        _bed.Produce([.. Enumerable.Range(0, Prefilled).Select(i => $"w{i}")]);
+        var (source, answers) = await _bed.StartAsync(_time, options: new Dictionary<string, string> { ["rate"] = $"{Rate}" });
         try
         {
-            Assert.True(await answers.MoveNextAsync().AsTask().WaitAsync(TestTimeouts.Step));
             // No time has passed on the source's clock: nothing is allowed yet.
             Assert.Equal(0, await SpendAsync(source, answers, allowance: 0));
-
             _time.Advance(TimeSpan.FromMilliseconds(50));
             Assert.Equal(Rate * 50 / 1000, await SpendAsync(source, answers, allowance: Rate * 50 / 1000));
 
