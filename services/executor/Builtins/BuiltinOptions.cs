@@ -13,19 +13,28 @@ internal sealed class BuiltinOptions
 {
     private readonly BuiltinOperator _builtin;
 
-    public BuiltinOptions(BuiltinOperator builtin)
+    /// <param name="passThrough">
+    /// Options with this prefix are accepted unread: the built-in hands them to this client
+    /// library (the Kafka built-ins, <see cref="OperatorSpecValidator.KafkaPassThroughPrefix"/>
+    /// to librdkafka); null: none.
+    /// </param>
+    public BuiltinOptions(BuiltinOperator builtin, (string Prefix, string Library)? passThrough = null)
     {
         _builtin = builtin;
         var known = KnownOptions(builtin.Kind);
         foreach (var key in builtin.Options.Keys)
         {
-            if (!known.Contains(key, StringComparer.Ordinal))
+            if (!known.Contains(key, StringComparer.Ordinal)
+                && (passThrough is not { } library || !key.StartsWith(library.Prefix, StringComparison.Ordinal)))
             {
+                var orLibrary = passThrough is { } l ? $", or \"{l.Prefix}<{l.Library} property>\"" : "";
                 throw new OperatorFailedException(
-                    $"built-in '{builtin.Kind}' has no option '{key}'; its options are: {string.Join(", ", known)}");
+                    $"built-in '{builtin.Kind}' has no option '{key}'; its options are: {string.Join(", ", known)}{orLibrary}");
             }
         }
     }
+
+    public string Kind => _builtin.Kind;
 
     /// <summary>The options of built-in <paramref name="kind"/>, listed as the validator lists them.</summary>
     public static string[] KnownOptions(string kind) =>
@@ -66,6 +75,27 @@ internal sealed class BuiltinOptions
             throw new OperatorFailedException($"built-in '{_builtin.Kind}' option '{name}'='{text}' is not an integer ≥ {min}");
         }
         return value;
+    }
+
+    /// <summary>A whole number in <paramref name="min"/>..<paramref name="max"/>, else a clear error naming the option.</summary>
+    public int Int(string name, int defaultValue, int min, int max)
+    {
+        var text = String(name);
+        if (text is null)
+        {
+            return defaultValue;
+        }
+        return int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var value) && value >= min && value <= max
+            ? value
+            : throw new OperatorFailedException($"built-in '{_builtin.Kind}' option '{name}'='{text}' is not a whole number in {min}..{max}");
+    }
+
+    /// <summary>One of <paramref name="allowed"/>, else a clear error naming the option.</summary>
+    public string OneOf(string name, string defaultValue, params string[] allowed)
+    {
+        var value = String(name) ?? defaultValue;
+        return allowed.Contains(value, StringComparer.Ordinal) ? value : throw new OperatorFailedException(
+            $"built-in '{_builtin.Kind}' option '{name}'='{value}' is not accepted; use one of: {string.Join(", ", allowed)}");
     }
 
     /// <summary>

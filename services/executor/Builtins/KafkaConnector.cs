@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Text.Json;
 using Concord.Contracts;
 using Concord.Contracts.Types.V1;
@@ -41,19 +40,12 @@ internal sealed class KafkaConnector
         _time = time;
         _clientLogs = new RateLimitedLog(time);
         _clientErrors = new RateLimitedLog(time);
+        // Checks the option names: Concord's, and "kafka.*" for librdkafka.
+        Options = new BuiltinOptions(spec.Builtin, (OperatorSpecValidator.KafkaPassThroughPrefix, "librdkafka"));
         Kind = spec.Builtin.Kind;
-        var known = BuiltinOptions.KnownOptions(Kind);
-        foreach (var key in _builtin.Options.Keys)
-        {
-            if (!known.Contains(key, StringComparer.Ordinal) && !key.StartsWith(OperatorSpecValidator.KafkaPassThroughPrefix, StringComparison.Ordinal))
-            {
-                throw new OperatorFailedException(
-                    $"built-in '{Kind}' has no option '{key}'; its options are: {string.Join(", ", known)}, or \"kafka.<librdkafka property>\"");
-            }
-        }
         ConfinePassThrough(spec, workDir);
-        Topic = Required("topic", "the Kafka topic to read or write, e.g. \"topic\": \"words\"");
-        (Bootstrap, BootstrapOrigin) = ResolveBootstrap(String("bootstrap"), workDir, concordHome);
+        Topic = Options.Required("topic", "the Kafka topic to read or write, e.g. \"topic\": \"words\"");
+        (Bootstrap, BootstrapOrigin) = ResolveBootstrap(Options.String("bootstrap"), workDir, concordHome);
     }
 
     /// <summary>
@@ -98,39 +90,15 @@ internal sealed class KafkaConnector
 
     public string Kind { get; }
 
+    /// <summary>This built-in's options (Concord's; the "kafka.*" ones go to librdkafka through <see cref="ApplyPassThrough"/>).</summary>
+    public BuiltinOptions Options { get; }
+
     public string Topic { get; }
 
     public string Bootstrap { get; }
 
     /// <summary>Where <see cref="Bootstrap"/> came from, for error messages.</summary>
     public string BootstrapOrigin { get; }
-
-    public string? String(string name) => _builtin.Options.TryGetValue(name, out var value) && value.Length > 0 ? value : null;
-
-    public string Required(string name, string why) => String(name) ?? throw new OperatorFailedException(
-        $"built-in '{Kind}' needs option '{name}': {why}");
-
-    /// <summary>One of <paramref name="allowed"/>, else a clear error naming the option.</summary>
-    public string OneOf(string name, string defaultValue, params string[] allowed)
-    {
-        var value = String(name) ?? defaultValue;
-        return allowed.Contains(value, StringComparer.Ordinal) ? value : throw new OperatorFailedException(
-            $"built-in '{Kind}' option '{name}'='{value}' is not accepted; use one of: {string.Join(", ", allowed)}");
-    }
-
-    public double Double(string name, double defaultValue, double min) => BuiltinOptions.ParseDouble(Kind, name, String(name), defaultValue, min);
-
-    public int Int(string name, int defaultValue, int min, int max)
-    {
-        var text = String(name);
-        if (text is null)
-        {
-            return defaultValue;
-        }
-        return int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var value) && value >= min && value <= max
-            ? value
-            : throw new OperatorFailedException($"built-in '{Kind}' option '{name}'='{text}' is not a whole number in {min}..{max}");
-    }
 
     /// <summary>Applies the "kafka.*" options last, so they override Concord's defaults.</summary>
     public void ApplyPassThrough(ClientConfig config)

@@ -70,14 +70,14 @@ public sealed class KafkaSinkOperator : BuiltinSession, ICheckpointedOperator
         {
             BootstrapServers = _connector.Bootstrap,
             ClientId = $"concord-{spec.Name}",
-            Acks = _connector.OneOf("acks", "all", "all", "-1", "0", "1") switch
+            Acks = _connector.Options.OneOf("acks", "all", "all", "-1", "0", "1") switch
             {
                 "0" => Acks.None,
                 "1" => Acks.Leader,
                 _ => Acks.All,
             },
-            LingerMs = _connector.Int("linger_ms", KafkaLimits.SinkLingerMsDefault, 0, Contracts.ProtocolLimits.KafkaLingerMsMax),
-            CompressionType = Enum.Parse<CompressionType>(_connector.OneOf("compression", "none", "none", "gzip", "snappy", "lz4", "zstd"), ignoreCase: true),
+            LingerMs = _connector.Options.Int("linger_ms", KafkaLimits.SinkLingerMsDefault, 0, Contracts.ProtocolLimits.KafkaLingerMsMax),
+            CompressionType = Enum.Parse<CompressionType>(_connector.Options.OneOf("compression", "none", "none", "gzip", "snappy", "lz4", "zstd"), ignoreCase: true),
             AllowAutoCreateTopics = false,
             MessageTimeoutMs = KafkaLimits.SinkDeliveryTimeoutMs,
             QueueBufferingMaxMessages = KafkaLimits.SinkQueueMessagesMax,

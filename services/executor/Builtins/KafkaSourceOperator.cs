@@ -65,21 +65,21 @@ public sealed class KafkaSourceOperator : BuiltinSession, ICheckpointedOperator
         _metrics = metrics;
         _logger = logger;
         _connector = new KafkaConnector(spec, workDir, logger, time, metrics, concordHome);
-        _stream = _connector.String("stream") ?? _connector.Topic;
+        _stream = _connector.Options.String("stream") ?? _connector.Topic;
         if (!Contracts.OperatorSpecValidator.IsValidStreamName(_stream))
         {
             throw new OperatorFailedException(
                 $"kafka-source: the output stream '{_stream}' (option 'stream', default the topic name) is not a valid stream name; set option 'stream' to {Contracts.ProtocolLimits.StreamNameRule}");
         }
         _commit = new KafkaCommitPolicy(_connector.Topic);
-        _skipOversize = _connector.OneOf("oversize", "fail", "fail", "skip") == "skip";
-        _rate = new RateBudget(_connector.Double("rate", 0, 0));
+        _skipOversize = _connector.Options.OneOf("oversize", "fail", "fail", "skip") == "skip";
+        _rate = new RateBudget(_connector.Options.Double("rate", 0, 0));
         _config = new ConsumerConfig
         {
             BootstrapServers = _connector.Bootstrap,
-            GroupId = _connector.String("group") ?? $"concord-{spec.Name}",
+            GroupId = _connector.Options.String("group") ?? $"concord-{spec.Name}",
             ClientId = $"concord-{spec.Name}-{instanceIndex}",
-            AutoOffsetReset = _connector.OneOf("start", "earliest", "earliest", "latest") == "earliest" ? AutoOffsetReset.Earliest : AutoOffsetReset.Latest,
+            AutoOffsetReset = _connector.Options.OneOf("start", "earliest", "earliest", "latest") == "earliest" ? AutoOffsetReset.Earliest : AutoOffsetReset.Latest,
             AllowAutoCreateTopics = false,
             QueuedMinMessages = KafkaLimits.SourcePrefetchMessagesMin,
             QueuedMaxMessagesKbytes = KafkaLimits.SourcePrefetchKbytesMax,
