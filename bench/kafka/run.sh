@@ -6,7 +6,7 @@
 # bench/RESULTS.md (only that section; the rest of the file belongs to bench/run.sh).
 #
 #   bench/kafka/run.sh [--records N] [--partitions N] [--source-instances N]
-#                      [--counter-instances N] [--results PATH|-] [--no-build]
+#                      [--counter-instances N] [--source-options k=v,...] [--results PATH|-] [--no-build]
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$root"

@@ -15,6 +15,12 @@ var partitions = int.Parse(options.GetValueOrDefault("partitions", KafkaBenchLim
 var sourceInstances = int.Parse(options.GetValueOrDefault("source-instances", "1"), CultureInfo.InvariantCulture);
 var counterInstances = int.Parse(options.GetValueOrDefault("counter-instances", "2"), CultureInfo.InvariantCulture);
 // counter-instances 0: kafka-source → csv-sink only (the source's own ceiling; no count check).
+// source-options "k=v,k2=v2": more options of the kafka-source (e.g. kafka.queued.max.messages.kbytes=16384).
+var sourceExtraOptions = string.Concat(options.GetValueOrDefault("source-options", "")
+    .Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+    .Select(pair => pair.Split('=', 2) is [var key, var value]
+        ? $",{JsonSerializer.Serialize(key)}:{JsonSerializer.Serialize(value)}"
+        : throw new ArgumentException($"--source-options takes key=value pairs separated by commas; '{pair}' has no '='")));
 var results = options.GetValueOrDefault("results", Path.Combine(root, "bench", "RESULTS.md"));
 var command = options.GetValueOrDefault("command", "bench/kafka/run.sh");
 var cli = Path.Combine(root, "artifacts", "bin", "concord", "release", "concord.dll");
@@ -148,7 +154,7 @@ return exit;
         Deploy($"{label}-counter", $$$"""{"name":"{{{label}}}-counter","executable":"{{{counterExe}}}","args":["counter"],"instances":{{{counters}}},"inputs":[{"stream":"words","grouping":"group_by"}],"outputs":["counts"]}""");
     }
     var deployed = Stopwatch.StartNew();
-    Deploy($"{label}-source", $$$"""{"name":"{{{label}}}-source","instances":{{{sourceInstances}}},"builtin":{"kind":"kafka-source","options":{"topic":"{{{topic}}}","start":"earliest","group":"bench-{{{Guid.NewGuid():N}}}"}},"outputs":["words"]}""");
+    Deploy($"{label}-source", $$$"""{"name":"{{{label}}}-source","instances":{{{sourceInstances}}},"builtin":{"kind":"kafka-source","options":{"topic":"{{{topic}}}","start":"earliest","group":"bench-{{{Guid.NewGuid():N}}}"{{{sourceExtraOptions}}}}},"outputs":["words"]}""");
     var sinkFile = Path.Combine(home, $"{label}-0.csv");
     TimeSpan? firstAt = null;
     long firstLines = 0;
@@ -188,6 +194,8 @@ return exit;
     var endToEnd = deployed.Elapsed;
     Console.WriteLine($"{label}: {records:N0} lines; first after {firstAt.Value.TotalSeconds:0.00} s (start-up), then {rate:N0} records/s; {endToEnd.TotalSeconds:0.00} s from deploy");
     Console.WriteLine($"{label}: CPU µs per record over the last {cpuRecords:N0}: {string.Join(", ", cpu.Select(c => $"{c.Role} {c.Item2:0.00}"))}");
+    // Peak resident memory (VmHWM) of the same processes: the source's includes librdkafka's prefetch.
+    Console.WriteLine($"{label}: peak RSS, MB: {string.Join(", ", cpuStart.Select(p => $"{p.Role} {PeakRssMb(p.Pid)}"))}");
 
     // Verification: the largest count per word (counter) or the number of lines per word (source only).
     Thread.Sleep(300); // csv-sink flushes at least every 100 ms; lines were counted complete.
@@ -254,6 +262,20 @@ static double CpuSeconds(int pid)
         var stat = File.ReadAllText($"/proc/{pid}/stat");
         var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
         return (long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture)) / TicksPerSecond;
+    }
+    catch (IOException)
+    {
+        return 0;
+    }
+}
+
+// Peak resident set of a process in MB (/proc/PID/status VmHWM, in kB); 0 once it is gone.
+static long PeakRssMb(int pid)
+{
+    try
+    {
+        var line = File.ReadLines($"/proc/{pid}/status").FirstOrDefault(l => l.StartsWith("VmHWM:", StringComparison.Ordinal));
+        return line is null ? 0 : long.Parse(line["VmHWM:".Length..].Trim().Split(' ')[0], CultureInfo.InvariantCulture) / 1024;
     }
     catch (IOException)
     {
@@ -398,7 +420,7 @@ static Dictionary<string, string> ParseArgs(string[] args)
     {
         if (!args[i].StartsWith("--", StringComparison.Ordinal))
         {
-            throw new ArgumentException($"unexpected argument '{args[i]}'; options are --records N --partitions N --source-instances N --counter-instances N --results PATH|-");
+            throw new ArgumentException($"unexpected argument '{args[i]}'; options are --records N --partitions N --source-instances N --counter-instances N --source-options k=v,... --results PATH|-");
         }
         map[args[i][2..]] = args[i + 1];
     }
