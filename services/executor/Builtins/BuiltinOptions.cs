@@ -34,8 +34,6 @@ internal sealed class BuiltinOptions
         }
     }
 
-    public string Kind => _builtin.Kind;
-
     /// <summary>The options of built-in <paramref name="kind"/>, listed as the validator lists them.</summary>
     public static string[] KnownOptions(string kind) =>
         OperatorSpecValidator.BuiltinOptions.TryGetValue(kind, out var known)
